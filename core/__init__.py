@@ -1,0 +1,1 @@
+"""Small shared kernel: settings, database, Redis, errors, clock, auth tokens."""

@@ -1,0 +1,77 @@
+"""User accounts: every package refers to users, so they live in the shared kernel."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, String, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base
+from core.errors import Conflict, NotAuthenticated, ValidationError
+from core.security import hash_password, verify_password
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    HOST = "host"
+    OPS = "ops"
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role in ('viewer', 'host', 'ops')", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(40))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(10))
+    # Bumped to log a user out everywhere: tokens carry the version they were issued with.
+    token_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    @property
+    def is_ops(self) -> bool:
+        return self.role == Role.OPS
+
+    def public(self) -> dict[str, object]:
+        return {"id": self.id, "display_name": self.display_name, "role": self.role}
+
+
+async def create_user(session: AsyncSession, *, email: str, password: str, display_name: str,
+                      role: Role) -> User:
+    email = email.strip().lower()
+    existing = await session.scalar(select(User.id).where(User.email == email))
+    if existing is not None:
+        raise Conflict("an account with this email exists", field="email", code="email_taken")
+    user = User(email=email, display_name=display_name.strip(), password_hash=hash_password(password),
+                role=role.value)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def authenticate(session: AsyncSession, *, email: str, password: str) -> User:
+    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+    # Verify against a dummy hash when the user is unknown, so timing does not reveal accounts.
+    if user is None:
+        verify_password(_DUMMY_HASH, password)
+        raise NotAuthenticated("wrong email or password", field="password", code="bad_credentials")
+    if not verify_password(user.password_hash, password):
+        raise NotAuthenticated("wrong email or password", field="password", code="bad_credentials")
+    return user
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < 8:
+        raise ValidationError([{"field": "password", "message": "must be at least 8 characters"}])
+
+
+_DUMMY_HASH = hash_password("not-a-real-password")

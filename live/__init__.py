@@ -1,0 +1,1 @@
+"""Hosts, rooms and their lifecycle, products and the room's lineup, pins, moderation."""

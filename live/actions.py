@@ -1,0 +1,292 @@
+"""Verbs that change rooms, products, the lineup, pins and moderation.
+
+Each action checks that the actor may do it, changes PostgreSQL in one
+transaction, appends to the room event log in the same transaction, and only
+after the commit tells the room through `realtime.publish`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any, Protocol
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.context import Services
+from core.errors import ValidationError
+from core.states import transition
+from live import queries
+from live.errors import NotInLineup, NotRoomHost, RoomEnded
+from live.models import ROOM_MOVES, LineupItem, Product, Room, RoomEvent, RoomMute, RoomStatus
+from live.schemas import ProductIn, ProductPatch, RoomIn, RoomPatch
+from realtime import moderation
+from realtime.publish import publish_room
+
+
+class Actor(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def is_ops(self) -> bool: ...
+
+
+def _check_owner(owner_id: int, actor: Actor, what: str) -> None:
+    if owner_id != actor.id and not actor.is_ops:
+        raise NotRoomHost(f"only the {what}'s host can do this")
+
+
+def record_room_event(session: AsyncSession, room_id: int, event_type: str, actor_id: int | None,
+                      data: dict[str, Any] | None = None) -> None:
+    session.add(RoomEvent(room_id=room_id, type=event_type, actor_id=actor_id, data=data or {}))
+
+
+async def _room_for_update(session: AsyncSession, room_id: int, actor: Actor) -> Room:
+    room = await session.scalar(select(Room).where(Room.id == room_id).with_for_update())
+    if room is None:
+        await queries.get_room(session, room_id)  # raises RoomNotFound
+        raise AssertionError("unreachable")
+    _check_owner(room.host_id, actor, "room")
+    return room
+
+
+# Products ------------------------------------------------------------------
+
+
+async def create_product(svc: Services, actor: Actor, data: ProductIn) -> Product:
+    async with svc.db.transaction() as session:
+        product = Product(host_id=actor.id, title=data.title, description=data.description,
+                          image_url=str(data.image_url) if data.image_url else None,
+                          price_minor=data.price_minor, currency=data.currency, stock=data.stock)
+        session.add(product)
+    return product
+
+
+async def update_product(svc: Services, actor: Actor, product_id: int, patch: ProductPatch) -> Product:
+    async with svc.db.transaction() as session:
+        product = await session.scalar(select(Product).where(Product.id == product_id).with_for_update())
+        if product is None:
+            await queries.get_product(session, product_id)
+            raise AssertionError("unreachable")
+        _check_owner(product.host_id, actor, "product")
+        for name, value in patch.model_dump(exclude_unset=True).items():
+            setattr(product, name, str(value) if name == "image_url" and value else value)
+        await session.flush()
+        await session.refresh(product)
+        rooms = list(await session.scalars(
+            select(LineupItem.room_id).join(Room, Room.id == LineupItem.room_id)
+            .where(LineupItem.product_id == product_id, Room.status != RoomStatus.ENDED.value)))
+    for room_id in rooms:
+        await _publish_lineup(svc, room_id)
+    return product
+
+
+# Rooms ---------------------------------------------------------------------
+
+
+async def create_room(svc: Services, actor: Actor, data: RoomIn) -> Room:
+    async with svc.db.transaction() as session:
+        room = Room(host_id=actor.id, title=data.title, scheduled_at=data.scheduled_at,
+                    playback_url=str(data.playback_url) if data.playback_url else None,
+                    stream_key=secrets.token_urlsafe(24))
+        session.add(room)
+        await session.flush()
+        record_room_event(session, room.id, "room_created", actor.id, {"title": room.title})
+        await session.flush()
+        await session.refresh(room)
+    return room
+
+
+async def update_room(svc: Services, actor: Actor, room_id: int, patch: RoomPatch) -> Room:
+    async with svc.db.transaction() as session:
+        room = await _room_for_update(session, room_id, actor)
+        if room.status == RoomStatus.ENDED:
+            raise RoomEnded("the room has ended", field="room_id")
+        changes = patch.model_dump(exclude_unset=True, mode="json")
+        for name, value in patch.model_dump(exclude_unset=True).items():
+            setattr(room, name, str(value) if name == "playback_url" and value else value)
+        record_room_event(session, room.id, "room_updated", actor.id, changes)
+        await session.flush()
+        await session.refresh(room)
+    await publish_room(svc.redis, svc.keys, room.id, "room", room.public(), state={"room": room.public()})
+    return room
+
+
+async def change_status(svc: Services, actor: Actor, room_id: int, target: RoomStatus) -> Room:
+    """scheduled -> live -> ended, checked by the one transition function, as a conditional UPDATE."""
+    async with svc.db.transaction() as session:
+        room = await _room_for_update(session, room_id, actor)
+        current = RoomStatus(room.status)
+        transition(ROOM_MOVES, current, target, what="a room")
+        values: dict[str, Any] = {"status": target.value}
+        if target == RoomStatus.LIVE:
+            values["started_at"] = func.now()
+        if target == RoomStatus.ENDED:
+            values["ended_at"] = func.now()
+            values["pinned_product_id"] = None
+        result = await session.execute(
+            update(Room).where(Room.id == room_id, Room.status == current.value)
+            .values(**values).returning(Room.id))
+        if result.scalar_one_or_none() is None:
+            # A concurrent move won; report it as the illegal move it now is.
+            transition(ROOM_MOVES, target, target, what="a room")
+        record_room_event(session, room_id, f"room_{target.value}", actor.id,
+                          {"from": current.value, "to": target.value})
+        await session.flush()
+        await session.refresh(room)
+    state: dict[str, Any] = {"room": room.public()}
+    if target == RoomStatus.ENDED:
+        state["pin"] = None
+    await publish_room(svc.redis, svc.keys, room.id, "room", room.public(), state=state)
+    return room
+
+
+# Lineup and pins -------------------------------------------------------------
+
+
+async def set_lineup(svc: Services, actor: Actor, room_id: int, product_ids: list[int]) -> list[Product]:
+    if len(set(product_ids)) != len(product_ids):
+        raise ValidationError([{"field": "product_ids", "message": "a product appears twice"}])
+    async with svc.db.transaction() as session:
+        room = await _room_for_update(session, room_id, actor)
+        if room.status == RoomStatus.ENDED:
+            raise RoomEnded("the room has ended", field="room_id")
+        if product_ids:
+            owned = set(await session.scalars(
+                select(Product.id).where(Product.id.in_(product_ids), Product.host_id == room.host_id)))
+            missing = [pid for pid in product_ids if pid not in owned]
+            if missing:
+                raise ValidationError([{"field": "product_ids",
+                                        "message": f"not in the host's catalog: {missing}"}])
+        await session.execute(delete(LineupItem).where(LineupItem.room_id == room_id))
+        session.add_all(LineupItem(room_id=room_id, product_id=pid, position=index)
+                        for index, pid in enumerate(product_ids))
+        unpinned = room.pinned_product_id is not None and room.pinned_product_id not in product_ids
+        if unpinned:
+            room.pinned_product_id = None
+        record_room_event(session, room_id, "lineup_set", actor.id, {"product_ids": product_ids})
+        await session.flush()
+        products = await queries.lineup(session, room_id)
+    if unpinned:
+        await publish_room(svc.redis, svc.keys, room_id, "unpin", {}, state={"pin": None})
+    await _publish_lineup(svc, room_id, products)
+    return products
+
+
+async def _publish_lineup(svc: Services, room_id: int, products: list[Product] | None = None) -> None:
+    if products is None:
+        async with svc.db.session() as session:
+            products = await queries.lineup(session, room_id)
+            room = await queries.get_room(session, room_id)
+        pinned = next((p for p in products if p.id == room.pinned_product_id), None)
+        state: dict[str, Any] = {"lineup": [p.public() for p in products]}
+        if pinned is not None:
+            state["pin"] = pinned.public()
+    else:
+        state = {"lineup": [p.public() for p in products]}
+    await publish_room(svc.redis, svc.keys, room_id, "lineup", {"products": state["lineup"]},
+                       state=state)
+
+
+async def pin_product(svc: Services, actor: Actor, room_id: int, product_id: int) -> Product:
+    """Pin one product of the lineup; pinning another replaces it."""
+    async with svc.db.transaction() as session:
+        room = await _room_for_update(session, room_id, actor)
+        if room.status == RoomStatus.ENDED:
+            raise RoomEnded("the room has ended", field="room_id")
+        in_lineup = await session.scalar(select(LineupItem.id).where(
+            LineupItem.room_id == room_id, LineupItem.product_id == product_id))
+        if in_lineup is None:
+            raise NotInLineup("the product is not in this room's lineup", field="product_id")
+        product = await queries.get_product(session, product_id)
+        previous = room.pinned_product_id
+        room.pinned_product_id = product_id
+        record_room_event(session, room_id, "pinned", actor.id,
+                          {"product_id": product_id, "replaced": previous})
+    await publish_room(svc.redis, svc.keys, room_id, "pin", {"product": product.public()},
+                       state={"pin": product.public()})
+    return product
+
+
+async def unpin_product(svc: Services, actor: Actor, room_id: int) -> None:
+    async with svc.db.transaction() as session:
+        room = await _room_for_update(session, room_id, actor)
+        previous = room.pinned_product_id
+        if previous is None:
+            return
+        room.pinned_product_id = None
+        record_room_event(session, room_id, "unpinned", actor.id, {"product_id": previous})
+    await publish_room(svc.redis, svc.keys, room_id, "unpin", {"product_id": previous},
+                       state={"pin": None})
+
+
+# Moderation ------------------------------------------------------------------
+
+
+async def mute_user(svc: Services, actor: Actor, room_id: int, user_id: int,
+                    minutes: int | None) -> int | None:
+    until = int(time.time()) + minutes * 60 if minutes else None
+    async with svc.db.transaction() as session:
+        room = await _room_for_update(session, room_id, actor)
+        if user_id == room.host_id:
+            raise ValidationError([{"field": "user_id", "message": "the host cannot be muted"}])
+        existing = await session.scalar(select(RoomMute).where(
+            RoomMute.room_id == room_id, RoomMute.user_id == user_id))
+        if existing is None:
+            session.add(RoomMute(room_id=room_id, user_id=user_id, muted_by=actor.id,
+                                 until_epoch_s=until))
+        else:
+            existing.until_epoch_s = until
+            existing.muted_by = actor.id
+        record_room_event(session, room_id, "user_muted", actor.id,
+                          {"user_id": user_id, "until": until})
+    await moderation.set_muted(svc.redis, svc.keys, room_id, user_id, until_epoch_s=until,
+                               by_user_id=actor.id)
+    return until
+
+
+async def unmute_user(svc: Services, actor: Actor, room_id: int, user_id: int) -> None:
+    async with svc.db.transaction() as session:
+        await _room_for_update(session, room_id, actor)
+        await session.execute(delete(RoomMute).where(
+            RoomMute.room_id == room_id, RoomMute.user_id == user_id))
+        record_room_event(session, room_id, "user_unmuted", actor.id, {"user_id": user_id})
+    await moderation.clear_muted(svc.redis, svc.keys, room_id, user_id, by_user_id=actor.id)
+
+
+async def delete_chat_message(svc: Services, actor: Actor, room_id: int, message_id: str) -> None:
+    if not message_id or len(message_id) > 64:
+        raise ValidationError([{"field": "message_id", "message": "not a message id"}])
+    async with svc.db.transaction() as session:
+        await _room_for_update(session, room_id, actor)
+        record_room_event(session, room_id, "chat_deleted", actor.id, {"message_id": message_id})
+    await moderation.delete_message(svc.redis, svc.keys, room_id, message_id, by_user_id=actor.id)
+
+
+# Rebuilding Redis from PostgreSQL ------------------------------------------------
+
+
+async def rebuild_room_state(svc: Services, room_id: int) -> dict[str, Any]:
+    """Rewrite the room's Redis state (snapshot fields and mutes) from PostgreSQL."""
+    async with svc.db.session() as session:
+        state = await queries.room_state(session, room_id)
+        mutes = await queries.active_mutes(session, room_id)
+    await moderation.restore_mutes(svc.redis, svc.keys, room_id, mutes)
+    await publish_room(svc.redis, svc.keys, room_id, "snapshot_rebuilt", {},
+                       state={"room": state["room"], "lineup": state["lineup"],
+                              "pin": state.get("pin")})
+    return state
+
+
+def room_with_key(room: Room) -> dict[str, Any]:
+    return {**room.public(), "stream_key": room.stream_key}
+
+
+def parse_status(raw: str) -> RoomStatus:
+    try:
+        return RoomStatus(raw)
+    except ValueError:
+        raise ValidationError([{"field": "status", "message": "must be live or ended"}]) from None
+

@@ -1,0 +1,147 @@
+"""Tables of the live package."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base
+
+
+class RoomStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    ENDED = "ended"
+
+
+ROOM_MOVES: dict[RoomStatus, frozenset[RoomStatus]] = {
+    RoomStatus.SCHEDULED: frozenset({RoomStatus.LIVE, RoomStatus.ENDED}),
+    RoomStatus.LIVE: frozenset({RoomStatus.ENDED}),
+    RoomStatus.ENDED: frozenset(),
+}
+
+
+class Product(Base):
+    """An item in a host's catalog. Price is integer minor units plus an ISO currency code."""
+
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("price_minor >= 0", name="price_non_negative"),
+        CheckConstraint("stock >= 0", name="stock_non_negative"),
+        CheckConstraint("char_length(currency) = 3", name="currency_code"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    image_url: Mapped[str | None] = mapped_column(String(500))
+    price_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    stock: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "host_id": self.host_id,
+            "title": self.title,
+            "description": self.description,
+            "image_url": self.image_url,
+            "price_minor": self.price_minor,
+            "currency": self.currency,
+            "stock": self.stock,
+        }
+
+
+class Room(Base):
+    __tablename__ = "rooms"
+    __table_args__ = (
+        CheckConstraint("status in ('scheduled', 'live', 'ended')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    scheduled_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(10), default=RoomStatus.SCHEDULED.value,
+                                        server_default=RoomStatus.SCHEDULED.value)
+    playback_url: Mapped[str | None] = mapped_column(String(500))
+    stream_key: Mapped[str] = mapped_column(String(64), unique=True)
+    pinned_product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    slow_mode_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "host_id": self.host_id,
+            "title": self.title,
+            "scheduled_at": self.scheduled_at.isoformat() if self.scheduled_at else None,
+            "status": self.status,
+            "playback_url": self.playback_url,
+            "pinned_product_id": self.pinned_product_id,
+            "slow_mode_seconds": self.slow_mode_seconds,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+        }
+
+
+class LineupItem(Base):
+    """A product in a room's lineup, in order."""
+
+    __tablename__ = "lineup_items"
+    __table_args__ = (
+        UniqueConstraint("room_id", "product_id", name="uq_lineup_items_room_product"),
+        Index("ix_lineup_items_room_position", "room_id", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    position: Mapped[int]
+
+
+class RoomEvent(Base):
+    """Append-only log of every change to a room. Analytics read it; nothing edits it."""
+
+    __tablename__ = "room_events"
+    __table_args__ = (Index("ix_room_events_room_created", "room_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(40))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class RoomMute(Base):
+    """A user muted in a room. Redis holds the live set; this is the truth it is rebuilt from."""
+
+    __tablename__ = "room_mutes"
+    __table_args__ = (UniqueConstraint("room_id", "user_id", name="uq_room_mutes_room_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    muted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # Unix time the mute ends; NULL means until unmuted.
+    until_epoch_s: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -1,0 +1,72 @@
+"""Reads of the live package."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from live.errors import ProductNotFound, RoomNotFound
+from live.models import LineupItem, Product, Room, RoomEvent, RoomMute
+
+
+async def get_room(session: AsyncSession, room_id: int) -> Room:
+    room = await session.get(Room, room_id)
+    if room is None:
+        raise RoomNotFound(f"room {room_id} does not exist", field="room_id")
+    return room
+
+
+async def get_product(session: AsyncSession, product_id: int) -> Product:
+    product = await session.get(Product, product_id)
+    if product is None:
+        raise ProductNotFound(f"product {product_id} does not exist", field="product_id")
+    return product
+
+
+async def list_rooms(session: AsyncSession, *, host_id: int | None = None,
+                     status: str | None = None, limit: int = 100) -> list[Room]:
+    query = select(Room).order_by(Room.id.desc()).limit(limit)
+    if host_id is not None:
+        query = query.where(Room.host_id == host_id)
+    if status is not None:
+        query = query.where(Room.status == status)
+    return list(await session.scalars(query))
+
+
+async def list_products(session: AsyncSession, host_id: int) -> list[Product]:
+    return list(await session.scalars(
+        select(Product).where(Product.host_id == host_id).order_by(Product.id)))
+
+
+async def lineup(session: AsyncSession, room_id: int) -> list[Product]:
+    rows = await session.scalars(
+        select(Product).join(LineupItem, LineupItem.product_id == Product.id)
+        .where(LineupItem.room_id == room_id).order_by(LineupItem.position))
+    return list(rows)
+
+
+async def room_events(session: AsyncSession, room_id: int, *, limit: int = 500) -> list[RoomEvent]:
+    return list(await session.scalars(
+        select(RoomEvent).where(RoomEvent.room_id == room_id).order_by(RoomEvent.id).limit(limit)))
+
+
+async def room_state(session: AsyncSession, room_id: int) -> dict[str, Any]:
+    """The room's state as the hub's snapshot holds it, rebuilt from PostgreSQL."""
+    room = await get_room(session, room_id)
+    products = await lineup(session, room_id)
+    pinned = next((p for p in products if p.id == room.pinned_product_id), None)
+    state: dict[str, Any] = {
+        "room": room.public(),
+        "lineup": [p.public() for p in products],
+    }
+    if pinned is not None:
+        state["pin"] = pinned.public()
+    return state
+
+
+async def active_mutes(session: AsyncSession, room_id: int) -> dict[int, int]:
+    rows = await session.execute(
+        select(RoomMute.user_id, RoomMute.until_epoch_s).where(RoomMute.room_id == room_id))
+    return {user_id: until or 0 for user_id, until in rows}

@@ -1,0 +1,111 @@
+"""What crosses the HTTP boundary for rooms, products and the lineup."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ProductIn(Strict):
+    title: str = Field(min_length=1, max_length=120)
+    description: str = Field(default="", max_length=4000)
+    image_url: AnyHttpUrl | None = None
+    price_minor: int = Field(ge=0, le=10**12, description="price in minor units (cents)")
+    currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
+    stock: int = Field(ge=0, le=10**9)
+
+
+class ProductPatch(Strict):
+    title: str | None = Field(default=None, min_length=1, max_length=120)
+    description: str | None = Field(default=None, max_length=4000)
+    image_url: AnyHttpUrl | None = None
+    price_minor: int | None = Field(default=None, ge=0, le=10**12)
+    stock: int | None = Field(default=None, ge=0, le=10**9)
+
+
+class ProductOut(BaseModel):
+    id: int
+    host_id: int
+    title: str
+    description: str
+    image_url: str | None
+    price_minor: int
+    currency: str
+    stock: int
+
+
+class RoomIn(Strict):
+    title: str = Field(min_length=1, max_length=120)
+    scheduled_at: datetime | None = None
+    playback_url: AnyHttpUrl | None = None
+
+    @field_validator("scheduled_at")
+    @classmethod
+    def aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must include a timezone, e.g. 2026-01-01T20:00:00Z")
+        return value
+
+
+class RoomPatch(Strict):
+    title: str | None = Field(default=None, min_length=1, max_length=120)
+    scheduled_at: datetime | None = None
+    playback_url: AnyHttpUrl | None = None
+    slow_mode_seconds: int | None = Field(default=None, ge=0, le=3600)
+
+
+class RoomOut(BaseModel):
+    id: int
+    host_id: int
+    title: str
+    scheduled_at: str | None
+    status: str
+    playback_url: str | None
+    pinned_product_id: int | None
+    slow_mode_seconds: int
+    started_at: str | None
+    ended_at: str | None
+
+
+class RoomWithKey(RoomOut):
+    stream_key: str
+
+
+class LineupIn(Strict):
+    product_ids: list[int] = Field(max_length=200, description="the whole lineup, in order")
+
+
+class LineupOut(BaseModel):
+    room_id: int
+    products: list[ProductOut]
+
+
+class PinIn(Strict):
+    product_id: int
+
+
+class StatusIn(Strict):
+    status: str = Field(pattern="^(live|ended)$")
+
+
+class MuteIn(Strict):
+    user_id: int
+    minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 30,
+                                description="how long; omitted means until unmuted")
+
+
+class RoomEventOut(BaseModel):
+    id: int
+    type: str
+    actor_id: int | None
+    data: dict[str, object]
+    created_at: str
+
+
+class RoomEventsOut(BaseModel):
+    events: list[RoomEventOut]

@@ -1,0 +1,59 @@
+"""Moderation state the hub enforces: muted users and deleted chat lines.
+
+PostgreSQL (live's room_mutes and the room event log) is the truth; these
+Redis keys are rebuilt from it by `live.actions.rebuild_room_state`.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from core.redis import Keys
+from realtime.publish import publish_room
+
+
+def muted_key(keys: Keys, room_id: int) -> str:
+    return keys.room(room_id, "muted")
+
+
+async def set_muted(redis: aioredis.Redis, keys: Keys, room_id: int, user_id: int,
+                    *, until_epoch_s: int | None, by_user_id: int) -> int:
+    """Mute (until a time, or until unmuted) and tell the room."""
+    # The hash maps user id -> unix time the mute ends (0 = until unmuted).
+    await redis.hset(muted_key(keys, room_id), str(user_id), str(until_epoch_s or 0))
+    return await publish_room(redis, keys, room_id, "moderation",
+                              {"action": "mute", "user_id": user_id, "until": until_epoch_s,
+                               "by": by_user_id})
+
+
+async def clear_muted(redis: aioredis.Redis, keys: Keys, room_id: int, user_id: int,
+                      *, by_user_id: int) -> int:
+    await redis.hdel(muted_key(keys, room_id), str(user_id))
+    return await publish_room(redis, keys, room_id, "moderation",
+                              {"action": "unmute", "user_id": user_id, "by": by_user_id})
+
+
+async def is_muted(redis: aioredis.Redis, keys: Keys, room_id: int, user_id: int,
+                   now_epoch_s: int) -> bool:
+    raw = await redis.hget(muted_key(keys, room_id), str(user_id))
+    if raw is None:
+        return False
+    until = int(raw)
+    return until == 0 or until > now_epoch_s
+
+
+async def delete_message(redis: aioredis.Redis, keys: Keys, room_id: int, message_id: str,
+                         *, by_user_id: int) -> int:
+    """Delete a chat line: every client removes it, and it leaves the resume snapshot."""
+    return await publish_room(redis, keys, room_id, "moderation",
+                              {"action": "delete", "message_id": message_id, "by": by_user_id},
+                              state={f"deleted:{message_id}": 1})
+
+
+async def restore_mutes(redis: aioredis.Redis, keys: Keys, room_id: int,
+                        mutes: dict[int, int]) -> None:
+    pipe = redis.pipeline(transaction=True)
+    pipe.delete(muted_key(keys, room_id))
+    if mutes:
+        pipe.hset(muted_key(keys, room_id), mapping={str(u): str(t) for u, t in mutes.items()})
+    await pipe.execute()

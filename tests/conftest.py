@@ -1,0 +1,218 @@
+"""Shared fixtures: real PostgreSQL and Redis, the app, clients, factories, a live server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from core.accounts import Role, create_user
+from core.context import Services
+from core.migrate import upgrade
+from core.settings import Settings, load_settings
+from tests.infra import ROOT, TestInfra, start_infra, stop_infra
+from web.app import create_app
+from web.auth import Principal, issue_token
+from web.embedded import free_port, port_open
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[TestInfra]:
+    infra = start_infra()
+    os.environ.update(infra.env())
+    upgrade(infra.database_url)
+    try:
+        yield infra
+    finally:
+        stop_infra(infra)
+
+
+@pytest.fixture(scope="session")
+def settings(infra: TestInfra) -> Settings:
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    svc = Services.from_settings(settings)
+    yield svc
+    await svc.close()
+
+
+@pytest.fixture(autouse=True)
+async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test starts with empty tables and no Redis keys of this run."""
+    if "infra" not in request.fixturenames and "services" not in request.fixturenames:
+        yield
+        return
+    svc: Services = request.getfixturevalue("services")
+    async with svc.db.engine.begin() as conn:
+        tables = [row[0] for row in await conn.execute(text(
+            "select tablename from pg_tables where schemaname = 'public' "
+            "and tablename <> 'alembic_version'"))]
+        if tables:
+            await conn.execute(text(
+                "truncate " + ", ".join(f'"{t}"' for t in tables) + " restart identity cascade"))
+    keys = [key async for key in svc.redis.scan_iter(match=f"{svc.keys.prefix}*", count=1000)]
+    if keys:
+        await svc.redis.delete(*keys)
+    yield
+
+
+@pytest.fixture(scope="session")
+async def app(services: Services, settings: Settings) -> AsyncIterator[Any]:
+    application = create_app(settings, services)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+        yield http
+
+
+@dataclass
+class TestUser:
+    id: int
+    email: str
+    password: str
+    role: str
+    display_name: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def principal(self) -> Principal:
+        return Principal(self.id, self.display_name, self.role, via_cookie=False)
+
+    @property
+    def is_ops(self) -> bool:
+        return self.role == Role.OPS
+
+
+MakeUser = Callable[..., Awaitable[TestUser]]
+
+
+@pytest.fixture
+def make_user(services: Services, settings: Settings) -> MakeUser:
+    counter = {"n": 0}
+
+    async def make(role: str = "viewer", name: str | None = None) -> TestUser:
+        counter["n"] += 1
+        display = name or f"{role}{counter['n']}"
+        email = f"{display.lower().replace(' ', '')}{counter['n']}@example.com"
+        async with services.db.transaction() as session:
+            user = await create_user(session, email=email, password="password123",
+                                     display_name=display, role=Role(role))
+        return TestUser(user.id, email, "password123", user.role, display, issue_token(settings, user))
+
+    return make
+
+
+@pytest.fixture
+def make_product(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def make(host: TestUser, **overrides: Any) -> dict[str, Any]:
+        body = {"title": "Silk scarf", "price_minor": 1999, "currency": "USD", "stock": 50,
+                **overrides}
+        response = await client.post("/api/products", json=body, headers=host.headers)
+        assert response.status_code == 201, response.text
+        product: dict[str, Any] = response.json()
+        return product
+
+    return make
+
+
+@pytest.fixture
+def make_room(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def make(host: TestUser, *, products: list[dict[str, Any]] | None = None,
+                   live: bool = False, **overrides: Any) -> dict[str, Any]:
+        response = await client.post("/api/rooms", json={"title": "Evening drop", **overrides},
+                                     headers=host.headers)
+        assert response.status_code == 201, response.text
+        room: dict[str, Any] = response.json()
+        if products:
+            response = await client.put(f"/api/rooms/{room['id']}/lineup",
+                                        json={"product_ids": [p["id"] for p in products]},
+                                        headers=host.headers)
+            assert response.status_code == 200, response.text
+        if live:
+            response = await client.post(f"/api/rooms/{room['id']}/status", json={"status": "live"},
+                                         headers=host.headers)
+            assert response.status_code == 200, response.text
+        return room
+
+    return make
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://")
+
+
+def start_server(infra: TestInfra, extra_env: dict[str, str] | None = None) -> LiveServer:
+    port = free_port()
+    env = {**os.environ, **infra.env(),
+           "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}", **(extra_env or {})}
+    log = open(ROOT / ".data" / f"server-{port}.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "web.asgi:app", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning", "--ws", "websockets"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while not port_open("127.0.0.1", port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"server did not start; see .data/server-{port}.log")
+        time.sleep(0.05)
+    return LiveServer(f"http://127.0.0.1:{port}", process, port)
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server(infra: TestInfra) -> Iterator[LiveServer]:
+    """The app in its own uvicorn process, on a free port, for websocket and browser tests."""
+    (ROOT / ".data").mkdir(exist_ok=True)
+    server = start_server(infra)
+    yield server
+    stop_server(server)
+
+
+async def poll_until(check: Callable[[], Awaitable[bool]], *, timeout: float = 10.0,
+                     interval: float = 0.02, message: str = "condition") -> None:
+    """Wait for `check()` to become true, failing after `timeout` seconds. Never a bare sleep."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if await check():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        await asyncio.sleep(interval)

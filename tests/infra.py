@@ -1,0 +1,119 @@
+"""Where the tests' PostgreSQL and Redis come from.
+
+The standard local servers (127.0.0.1:5432, 127.0.0.1:6379) when they answer,
+TEST_DATABASE_URL / TEST_REDIS_URL when set, else embedded ones started for the
+run. Each run gets its own database and its own Redis key prefix, so concurrent
+runs on one machine never see each other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from web.embedded import port_open, start_postgres, start_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class TestInfra:
+    database_url: str
+    admin_dsn: dict[str, Any]
+    database: str
+    redis_url: str
+    redis_prefix: str
+    stoppers: list[Any] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "REDIS_PREFIX": self.redis_prefix,
+            "SECRET_KEY": "test-secret-key",
+            "LIVESELL_ENV": "test",
+        }
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def start_infra() -> TestInfra:
+    run_id = f"{os.getpid()}_{secrets.token_hex(3)}"
+    database = f"livesell_test_{run_id}"
+    stoppers: list[Any] = []
+    data_dir = ROOT / ".data" / "test"
+
+    explicit_db = os.environ.get("TEST_DATABASE_URL")
+    if explicit_db:
+        from urllib.parse import urlparse
+
+        parsed = urlparse(explicit_db.replace("+asyncpg", ""))
+        admin = {"host": parsed.hostname or "127.0.0.1", "port": parsed.port or 5432,
+                 "user": parsed.username or "postgres", "password": parsed.password,
+                 "database": (parsed.path or "/postgres").lstrip("/") or "postgres"}
+        base = f"postgresql+asyncpg://{parsed.username or 'postgres'}" + (
+            f":{parsed.password}" if parsed.password else "") + f"@{admin['host']}:{admin['port']}"
+        database_url = f"{base}/{database}"
+    elif port_open("127.0.0.1", 5432):
+        admin = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "test"}
+        database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
+    else:
+        pg = start_postgres(data_dir, database="postgres")
+        stoppers.append(pg.stop)
+        socket_dir = pg.url.split("host=")[1]
+        admin = {"host": socket_dir, "user": "postgres", "database": "postgres"}
+        database_url = f"postgresql+asyncpg://postgres@/{database}?host={socket_dir}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(**admin)
+        try:
+            await conn.execute(f'create database "{database}"')
+        finally:
+            await conn.close()
+
+    _run(create())
+
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not redis_url:
+        if port_open("127.0.0.1", 6379):
+            redis_url = "redis://127.0.0.1:6379/0"
+        else:
+            embedded = start_redis(data_dir / "redis")
+            stoppers.append(embedded.stop)
+            redis_url = embedded.url
+    return TestInfra(database_url=database_url, admin_dsn=admin, database=database,
+                     redis_url=redis_url, redis_prefix=f"t{run_id}:", stoppers=stoppers)
+
+
+def stop_infra(infra: TestInfra) -> None:
+    async def drop() -> None:
+        conn = await asyncpg.connect(**infra.admin_dsn)
+        try:
+            await conn.execute(f'drop database if exists "{infra.database}" with (force)')
+        finally:
+            await conn.close()
+
+    async def clear_redis() -> None:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(infra.redis_url)
+        try:
+            async for key in client.scan_iter(match=f"{infra.redis_prefix}*", count=1000):
+                await client.delete(key)
+        finally:
+            await client.aclose()
+
+    try:
+        _run(drop())
+        _run(clear_redis())
+    finally:
+        for stop in reversed(infra.stoppers):
+            stop()

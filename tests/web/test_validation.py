@@ -1,0 +1,70 @@
+"""Bad input gets a 4xx JSON error naming the field and the reason, and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from core.context import Services
+from live.models import Product, Room
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"title": "", "price_minor": 100, "currency": "USD", "stock": 1}, "title"),
+        ({"title": "A", "price_minor": -1, "currency": "USD", "stock": 1}, "price_minor"),
+        ({"title": "A", "price_minor": 1.5, "currency": "USD", "stock": 1}, "price_minor"),
+        ({"title": "A", "price_minor": 100, "currency": "usd", "stock": 1}, "currency"),
+        ({"title": "A", "price_minor": 100, "currency": "USD", "stock": -3}, "stock"),
+        ({"title": "A", "price_minor": 100, "currency": "USD"}, "stock"),
+        ({"title": "A", "price_minor": 100, "currency": "USD", "stock": 1, "x": 1}, "x"),
+        ({"title": "A", "price_minor": 100, "currency": "USD", "stock": 1,
+          "image_url": "javascript:alert(1)"}, "image_url"),
+    ],
+)
+async def test_bad_product_is_rejected_with_the_field(client, make_user, services: Services,
+                                                      body, field):
+    host = await make_user("host")
+
+    response = await client.post("/api/products", json=body, headers=host.headers)
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid" and error["field"] == field and error["message"]
+    async with services.db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Product)) == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b"{not json", "body"),
+        (b"[1, 2]", "body"),
+        (b'{"title": "x", "scheduled_at": "2026-01-01T20:00:00"}', "scheduled_at"),
+        (b'{"title": "x", "scheduled_at": "tomorrow"}', "scheduled_at"),
+        (b'{"title": "' + b"x" * 200 + b'"}', "title"),
+    ],
+)
+async def test_bad_room_is_rejected_with_the_field(client, make_user, services: Services, raw, field):
+    host = await make_user("host")
+
+    response = await client.post("/api/rooms", content=raw,
+                                 headers={**host.headers, "content-type": "application/json"})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == field
+    async with services.db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Room)) == 0
+
+
+async def test_unknown_room_is_a_json_404(client):
+    response = await client.get("/api/rooms/999999")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "room_not_found"
+
+
+async def test_unknown_path_is_a_json_404(client):
+    response = await client.get("/api/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"

@@ -1,0 +1,1 @@
+"""The Starlette application: routing, middleware, auth, pages, static files and the CLI."""

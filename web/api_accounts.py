@@ -1,0 +1,93 @@
+"""Sign up, log in, log out, who am I."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from sqlalchemy import update
+from starlette.requests import Request
+from starlette.responses import Response
+
+from core.accounts import Role, User, authenticate, check_password_strength, create_user
+from core.settings import Settings
+from web.api import ApiRouter
+from web.auth import SESSION_COOKIE, issue_token, require_user
+from web.responses import JSON
+from web.validation import parse_body
+
+router = ApiRouter("accounts")
+
+
+class SignupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    email: EmailStr
+    password: str = Field(min_length=8, max_length=200)
+    display_name: str = Field(min_length=1, max_length=40)
+    role: Role = Role.VIEWER
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class UserOut(BaseModel):
+    id: int
+    display_name: str
+    role: str
+
+
+class SessionOut(BaseModel):
+    user: UserOut
+    token: str
+
+
+def _with_cookie(response: Response, settings: Settings, token: str) -> Response:
+    response.set_cookie(SESSION_COOKIE, token, max_age=settings.session_max_age_seconds,
+                        httponly=True, samesite="lax", secure=settings.session_cookie_secure)
+    return response
+
+
+@router.add("/api/auth/signup", "POST", summary="Create an account (viewer or host)",
+            body=SignupIn, response=SessionOut, status=201, auth=False, errors=(409,))
+async def signup(request: Request) -> Response:
+    data = await parse_body(request, SignupIn)
+    if data.role == Role.OPS:
+        from core.errors import PermissionDenied
+
+        raise PermissionDenied("ops accounts are created by an operator", field="role")
+    check_password_strength(data.password)
+    settings: Settings = request.app.state.settings
+    async with request.app.state.db.transaction() as session:
+        user = await create_user(session, email=str(data.email), password=data.password,
+                                 display_name=data.display_name, role=data.role)
+    token = issue_token(settings, user)
+    return _with_cookie(JSON({"user": user.public(), "token": token}, status_code=201), settings, token)
+
+
+@router.add("/api/auth/login", "POST", summary="Log in with email and password",
+            body=LoginIn, response=SessionOut, auth=False)
+async def login(request: Request) -> Response:
+    data = await parse_body(request, LoginIn)
+    settings: Settings = request.app.state.settings
+    async with request.app.state.db.session() as session:
+        user = await authenticate(session, email=data.email, password=data.password)
+    token = issue_token(settings, user)
+    return _with_cookie(JSON({"user": user.public(), "token": token}), settings, token)
+
+
+@router.add("/api/auth/logout", "POST", summary="Log out (everywhere: every token is revoked)")
+async def logout(request: Request) -> Response:
+    principal = await require_user(request)
+    async with request.app.state.db.transaction() as session:
+        await session.execute(update(User).where(User.id == principal.id)
+                              .values(token_version=User.token_version + 1))
+    response = JSON({"ok": True})
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.add("/api/me", "GET", summary="The logged-in user", response=UserOut)
+async def me(request: Request) -> Response:
+    principal = await require_user(request)
+    return JSON(principal.public())

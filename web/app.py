@@ -1,0 +1,71 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from core.context import Services
+from core.errors import DomainError
+from core.settings import Settings, get_settings
+from web import api_accounts, api_live, health, pages, ws
+from web.api import ApiRouter, build_openapi
+from web.responses import JSON, domain_error_handler, http_error_handler
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+# Every JSON router of the app; /openapi.json describes exactly these.
+API_ROUTERS: list[ApiRouter] = [health.router, api_accounts.router, api_live.router]
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+    settings = settings or get_settings()
+    owns_services = services is None
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        svc = services or Services.from_settings(settings)
+        app.state.settings = settings
+        app.state.services = svc
+        app.state.db = svc.db
+        app.state.redis = svc.redis
+        app.state.keys = svc.keys
+        await ws.start(app)
+        try:
+            yield
+        finally:
+            await ws.stop(app)
+            if owns_services:
+                await svc.close()
+
+    openapi_doc = build_openapi(API_ROUTERS, title="livesell", version="0.1.0")
+
+    async def openapi(request: Request) -> Response:
+        return JSON(openapi_doc)
+
+    routes: list[BaseRoute] = [Route("/openapi.json", openapi, methods=["GET"])]
+    for router in API_ROUTERS:
+        routes.extend(router.routes)
+    routes.extend(ws.routes)
+    routes.extend(pages.routes)
+    routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
+
+    app = Starlette(
+        debug=settings.debug,
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
+        exception_handlers={DomainError: domain_error_handler, HTTPException: http_error_handler},
+    )
+    app.state.settings = settings
+    return app

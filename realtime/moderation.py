@@ -6,14 +6,24 @@ Redis keys are rebuilt from it by `live.actions.rebuild_room_state`.
 
 from __future__ import annotations
 
+import time
+
 import redis.asyncio as aioredis
 
 from core.redis import Keys
 from realtime.publish import publish_room
 
+# Deleted message ids remembered per room: far more than the recent chat a hello
+# carries (50), so a deleted line never comes back in a snapshot.
+DELETED_KEEP = 1000
+
 
 def muted_key(keys: Keys, room_id: int) -> str:
     return keys.room(room_id, "muted")
+
+
+def deleted_key(keys: Keys, room_id: int) -> str:
+    return keys.room(room_id, "deleted")
 
 
 async def set_muted(redis: aioredis.Redis, keys: Keys, room_id: int, user_id: int,
@@ -44,10 +54,17 @@ async def is_muted(redis: aioredis.Redis, keys: Keys, room_id: int, user_id: int
 
 async def delete_message(redis: aioredis.Redis, keys: Keys, room_id: int, message_id: str,
                          *, by_user_id: int) -> int:
-    """Delete a chat line: every client removes it, and it leaves the resume snapshot."""
+    """Delete a chat line: every client removes it, and it leaves the resume snapshot.
+
+    The id is recorded before the event is published: a hello read in between
+    already leaves the line out, and the delete that follows is a no-op for it.
+    """
+    pipe = redis.pipeline(transaction=True)
+    pipe.zadd(deleted_key(keys, room_id), {message_id: time.time()})
+    pipe.zremrangebyrank(deleted_key(keys, room_id), 0, -DELETED_KEEP - 1)
+    await pipe.execute()
     return await publish_room(redis, keys, room_id, "moderation",
-                              {"action": "delete", "message_id": message_id, "by": by_user_id},
-                              state={f"deleted:{message_id}": 1})
+                              {"action": "delete", "message_id": message_id, "by": by_user_id})
 
 
 async def restore_mutes(redis: aioredis.Redis, keys: Keys, room_id: int,

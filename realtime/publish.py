@@ -27,6 +27,8 @@ PUBLISH_SCRIPT = LuaScript(Path(__file__).parent / "scripts" / "publish.lua")
 # Events kept per room for resume. At 20 chat lines a second this is ~100 s of
 # chat; state survives longer because a client too far behind gets a fresh hello.
 HISTORY_LENGTH = 2000
+# Chat lines a hello carries: a screenful and a bit, so a new viewer sees the conversation.
+RECENT_CHAT_LENGTH = 50
 
 _captures: list[list[dict[str, Any]]] = []
 
@@ -39,6 +41,22 @@ def user_channel(keys: Keys, user_id: int) -> str:
     return keys.user(user_id, "events")
 
 
+def offset_key(keys: Keys, room_id: int) -> str:
+    return keys.room(room_id, "offset")
+
+
+def state_key(keys: Keys, room_id: int) -> str:
+    return keys.room(room_id, "state")
+
+
+def history_key(keys: Keys, room_id: int) -> str:
+    return keys.room(room_id, "history")
+
+
+def recent_chat_key(keys: Keys, room_id: int) -> str:
+    return keys.room(room_id, "chat")
+
+
 def encode_body(event_type: str, data: Any) -> bytes:
     return orjson.dumps({"type": event_type, "ts": int(time.time() * 1000), "data": data})
 
@@ -46,6 +64,13 @@ def encode_body(event_type: str, data: Any) -> bytes:
 async def publish_room(redis: aioredis.Redis, keys: Keys, room_id: int, event_type: str,
                        data: Any, *, state: dict[str, Any] | None = None) -> int:
     """Publish an event to a room; returns its offset."""
+    return await publish_room_event(redis, keys, room_id, event_type, data, state=state)
+
+
+async def publish_room_event(redis: aioredis.Redis, keys: Keys, room_id: int, event_type: str,
+                             data: Any, *, state: dict[str, Any] | None = None,
+                             recent_chat: bool = False) -> int:
+    """publish_room, plus (for chat lines) keeping the event in the hello's recent chat."""
     for capture in _captures:
         capture.append({"room_id": room_id, "type": event_type, "data": data, "state": state})
     ops: list[bytes | str] = []
@@ -54,9 +79,10 @@ async def publish_room(redis: aioredis.Redis, keys: Keys, room_id: int, event_ty
         ops.append(b"" if value is None else orjson.dumps(value))
     script = PUBLISH_SCRIPT.bind(redis)
     offset = await script(
-        keys=[keys.room(room_id, "offset"), keys.room(room_id, "state"), keys.room(room_id, "history")],
+        keys=[offset_key(keys, room_id), state_key(keys, room_id), history_key(keys, room_id),
+              recent_chat_key(keys, room_id)],
         args=[room_channel(keys, room_id), encode_body(event_type, data), HISTORY_LENGTH,
-              len(ops) // 2, *ops],
+              RECENT_CHAT_LENGTH if recent_chat else 0, len(ops) // 2, *ops],
     )
     return int(offset)
 

@@ -1,16 +1,147 @@
-"""The websocket endpoint (placeholder until the hub lands)."""
+"""The websocket edge: `GET /ws/rooms/{room_id}` (protocol in docs/realtime.md).
+
+Authenticates (session cookie from one of our origins, `?token=`, or a guest),
+then hands the socket to the process's realtime hub. Refusals are sent as
+close codes after the accept, before any data: a close before the accept
+reaches a browser as a bare 1006 and the page could not tell why.
+"""
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
-from starlette.routing import BaseRoute
+import contextlib
+import os
+import secrets
+from typing import Any
 
-routes: list[BaseRoute] = []
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from core.accounts import User
+from core.context import Services
+from core.security import read_token
+from core.settings import Settings
+from live.actions import rebuild_room_state
+from live.errors import RoomNotFound
+from realtime import protocol
+from realtime.backend import make_backend
+from realtime.hub import Hub, HubConfig, NoSuchRoom
+from web.auth import Principal, origin_allowed, resolve_principal
+
+
+class AsgiSocket:
+    """The hub's view of an accepted ASGI websocket, sending through the raw ASGI `send`
+    (no per-frame state checks: the hub already knows the socket is open)."""
+
+    __slots__ = ("_receive", "_send")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+
+    async def send(self, frame: str) -> None:
+        await self._send({"type": "websocket.send", "text": frame})
+
+    async def receive(self) -> str | bytes | None:
+        while True:
+            message = await self._receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                text = message.get("text")
+                if text is not None:
+                    return str(text)
+                data = message.get("bytes")
+                if data is not None:
+                    return bytes(data)
+            elif kind == "websocket.disconnect":
+                return None
+
+    async def close(self, code: int, reason: str = "") -> None:
+        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+async def _principal_from_token(websocket: WebSocket, token: str) -> Principal | None:
+    """The `?token=` form for non-browser clients (a bearer token in the query)."""
+    settings: Settings = websocket.app.state.settings
+    parsed = read_token(settings.secret_key.reveal(), token)
+    if parsed is None:
+        return None
+    user_id, version = parsed
+    async with websocket.app.state.db.session() as session:
+        user = await session.get(User, user_id)
+    if user is None or user.token_version != version:
+        return None
+    return Principal(user.id, user.display_name, user.role, via_cookie=False)
+
+
+async def _refuse(websocket: WebSocket, code: int) -> None:
+    await websocket.accept()
+    with contextlib.suppress(Exception):
+        await websocket.close(code)
+
+
+def _resume_offset(websocket: WebSocket) -> int | None:
+    raw = websocket.query_params.get("offset")
+    if raw is None or not raw.isdigit() or len(raw) > 18:
+        return None  # an offset we cannot use gets a fresh hello
+    return int(raw)
+
+
+class RoomSocket:
+    """The ASGI endpoint; a class so that Starlette hands it the raw scope/receive/send."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive, send)
+        settings: Settings = websocket.app.state.settings
+        room_id = int(scope["path_params"]["room_id"])
+        token = websocket.query_params.get("token")
+        if token:
+            principal = await _principal_from_token(websocket, token)
+            if principal is None:
+                await _refuse(websocket, protocol.CLOSE_AUTH_REQUIRED)
+                return
+        else:
+            principal = await resolve_principal(websocket)
+            if principal is not None and principal.via_cookie and not origin_allowed(websocket, settings):
+                await _refuse(websocket, protocol.CLOSE_BAD_ORIGIN)
+                return
+        hub: Hub = websocket.app.state.hub
+        await websocket.accept()
+        user: dict[str, Any] | None = dict(principal.public()) if principal else None
+        try:
+            await hub.serve(AsgiSocket(receive, send), room_id, user, _resume_offset(websocket))
+        except NoSuchRoom:
+            with contextlib.suppress(Exception):
+                await websocket.close(protocol.CLOSE_NO_SUCH_ROOM)
+
+
+routes: list[BaseRoute] = [WebSocketRoute("/ws/rooms/{room_id:int}", RoomSocket())]
 
 
 async def start(app: Starlette) -> None:
-    return None
+    services: Services = app.state.services
+    settings: Settings = app.state.settings
+
+    async def load_room(room_id: int) -> bool:
+        try:
+            await rebuild_room_state(services, room_id)
+        except RoomNotFound:
+            return False
+        return True
+
+    config = HubConfig.from_env(chat_max_length=settings.chat_max_length,
+                                chat_min_interval_ms=settings.chat_min_interval_ms)
+    # HUB_BACKEND_URL may say memory:// for a single process without Redis pub/sub.
+    backend_url = os.environ.get("HUB_BACKEND_URL") or settings.redis_url
+    backend = make_backend(backend_url, idle_channel=services.keys("hub", "idle", secrets.token_hex(6)))
+    hub = Hub(backend, services.redis, services.keys, config, load_room)
+    await hub.start()
+    app.state.hub = hub
 
 
 async def stop(app: Starlette) -> None:
-    return None
+    hub: Hub | None = getattr(app.state, "hub", None)
+    if hub is not None:
+        await hub.stop()
+        app.state.hub = None

@@ -1,0 +1,133 @@
+"""The websocket protocol: server frames (encoded once) and client frames (validated).
+
+Every server frame is one JSON text message `{"type", "ts", "data"}` plus
+`"offset"` on events kept in the room history. docs/realtime.md is the contract.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+# Close codes (docs/realtime.md).
+CLOSE_GOING_AWAY = 1001
+CLOSE_AUTH_REQUIRED = 4401
+CLOSE_BAD_ORIGIN = 4403
+CLOSE_NO_SUCH_ROOM = 4404
+CLOSE_SLOW_CONSUMER = 4408
+CLOSE_TOO_MANY_BAD_FRAMES = 4429
+
+# Likes in one client frame: a burst of taps on a phone, not a script.
+MAX_LIKES_PER_FRAME = 50
+# A client frame is small: a chat line of at most chat_max_length characters in
+# JSON (up to 6 bytes a character when escaped) plus the envelope.
+FRAME_OVERHEAD_BYTES = 256
+
+
+class BadFrame(Exception):
+    """A client frame the server cannot act on; answered with an `error` event."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ChatFrame:
+    text: str
+
+
+@dataclass(frozen=True)
+class LikeFrame:
+    count: int
+
+
+@dataclass(frozen=True)
+class PingFrame:
+    pass
+
+
+ClientFrame = ChatFrame | LikeFrame | PingFrame
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def encode(event_type: str, data: Any) -> str:
+    """One server frame, encoded once and shared by every recipient."""
+    return orjson.dumps({"type": event_type, "ts": now_ms(), "data": data}).decode()
+
+
+def error_frame(code: str, message: str, field: str | None = None) -> str:
+    data: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        data["field"] = field
+    return encode("error", data)
+
+
+def batch_frame(frames: list[str]) -> str:
+    """Several events in one websocket message (huge rooms); no event is re-encoded."""
+    return '{"type":"batch","ts":' + str(now_ms()) + ',"data":{"events":[' + ",".join(frames) + "]}}"
+
+
+def max_frame_bytes(chat_max_length: int) -> int:
+    return chat_max_length * 6 + FRAME_OVERHEAD_BYTES
+
+
+def parse_client_frame(raw: str | bytes, *, max_bytes: int) -> ClientFrame:
+    if len(raw) > max_bytes:
+        raise BadFrame("too_large", f"a frame may be at most {max_bytes} bytes")
+    try:
+        frame = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadFrame("bad_json", "the frame is not valid JSON") from None
+    if not isinstance(frame, dict):
+        raise BadFrame("bad_frame", "a frame is a JSON object with a \"type\"")
+    kind = frame.get("type")
+    if kind == "chat":
+        text = frame.get("text")
+        if not isinstance(text, str):
+            raise BadFrame("invalid", "text must be a string", "text")
+        return ChatFrame(text)
+    if kind == "like":
+        count = frame.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_LIKES_PER_FRAME:
+            raise BadFrame("invalid", f"count must be a whole number from 1 to {MAX_LIKES_PER_FRAME}",
+                           "count")
+        return LikeFrame(count)
+    if kind == "ping":
+        return PingFrame()
+    if not isinstance(kind, str):
+        raise BadFrame("bad_frame", "a frame needs a string \"type\"", "type")
+    raise BadFrame("unknown_type", f"unknown frame type {kind[:40]!r}; use chat, like or ping", "type")
+
+
+def frame_offset(payload: bytes) -> int | None:
+    """The offset of a published room event, read without decoding the JSON.
+
+    publish.lua puts `{"offset":N,` first in every room event, so this is a prefix read.
+    """
+    if payload.startswith(b'{"offset":'):
+        end = payload.find(b",", 10)
+        if end > 10:
+            try:
+                return int(payload[10:end])
+            except ValueError:
+                return None
+    return None
+
+
+def frame_type(payload: bytes) -> str:
+    """The event type, read without decoding the whole frame (chat lines are many)."""
+    start = payload.find(b'"type":"')
+    if start < 0:
+        return ""
+    start += 8
+    end = payload.find(b'"', start)
+    return payload[start:end].decode() if end > start else ""

@@ -1,0 +1,35 @@
+-- May this user post a chat line now? Checks, in order: muted, slow mode,
+-- per-user rate limit; when allowed, starts the user's rate and slow-mode windows.
+-- Time is Redis TIME, so every web process agrees.
+--
+-- KEYS[1] muted (hash user -> until epoch s, 0 = until unmuted)
+-- KEYS[2] the user's rate-limit window   KEYS[3] the user's slow-mode window
+-- ARGV[1] user id   ARGV[2] min interval ms (0 = none)   ARGV[3] slow mode s (0 = off)
+-- Returns {0, 0} allowed, {1, until} muted, {2, retry ms} slow mode, {3, retry ms} rate limit.
+local now_s = tonumber(redis.call('TIME')[1])
+local until_raw = redis.call('HGET', KEYS[1], ARGV[1])
+if until_raw then
+  local until_s = tonumber(until_raw)
+  if until_s == 0 or until_s > now_s then
+    return {1, until_s}
+  end
+end
+local slow = tonumber(ARGV[3])
+if slow > 0 then
+  local left = redis.call('PTTL', KEYS[3])
+  if left > 0 then
+    return {2, left}
+  end
+end
+local interval = tonumber(ARGV[2])
+if interval > 0 then
+  local left = redis.call('PTTL', KEYS[2])
+  if left > 0 then
+    return {3, left}
+  end
+  redis.call('SET', KEYS[2], 1, 'PX', interval)
+end
+if slow > 0 then
+  redis.call('SET', KEYS[3], 1, 'EX', slow)
+end
+return {0, 0}

@@ -80,4 +80,7 @@ class BroadcastReport(Base):
     # What the report was built from: the last order event id seen, so a sweep can tell that a
     # later refund or payment makes the report stale.
     last_order_event_id: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Likewise the last recorded event id: the recorder's final flush can land just after a
+    # report was built at the room's end.
+    last_event_id: Mapped[int] = mapped_column(default=0, server_default="0")
     built_at: Mapped[datetime] = mapped_column(server_default=func.now())

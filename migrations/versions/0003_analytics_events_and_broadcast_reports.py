@@ -49,6 +49,7 @@ def upgrade() -> None:
     sa.Column('unique_viewers', sa.BigInteger(), nullable=False),
     sa.Column('data', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('last_order_event_id', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('last_event_id', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('built_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.ForeignKeyConstraint(['host_id'], ['users.id'], name=op.f('fk_broadcast_reports_host_id_users')),
     sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_broadcast_reports_room_id_rooms'), ondelete='CASCADE'),

@@ -1,0 +1,181 @@
+"""Verbs of the analytics package: build (and rebuild) broadcast reports.
+
+A report is a pure function of the room, its recorded events, its event log and its orders
+(`analytics.metrics.compute_report`); building it stores the result in `broadcast_reports`,
+one row per room, replaced in place. Running it twice gives the same row (only `built_at`
+moves), so the Celery task, the sweep and the rebuild command can all call it freely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from analytics.errors import RoomNotEnded
+from analytics.metrics import (
+    PAID_STATUSES,
+    LogEntry,
+    OrderFacts,
+    ProductFacts,
+    Recorded,
+    RoomFacts,
+    compute_report,
+)
+from analytics.models import AnalyticsEvent, BroadcastReport
+from core.accounts import User
+from core.context import Services
+from live.models import LineupItem, Product, Room, RoomEvent, RoomStatus
+from live.queries import get_room
+from orders.models import Order, OrderEvent
+
+# Room event types that matter to the report: pins and the end of the room.
+LOG_TYPES = ("pinned", "unpinned", "lineup_set", "room_ended")
+
+
+async def load_facts(session: AsyncSession, room: Room) -> dict[str, Any]:
+    """Everything `compute_report` needs about one room, read in one session."""
+    host_name = await session.scalar(select(User.display_name).where(User.id == room.host_id))
+    event_rows = await session.execute(
+        select(AnalyticsEvent.id, AnalyticsEvent.kind, AnalyticsEvent.at,
+               AnalyticsEvent.viewer_key, AnalyticsEvent.user_id, AnalyticsEvent.product_id,
+               AnalyticsEvent.count)
+        .where(AnalyticsEvent.room_id == room.id)
+        .order_by(AnalyticsEvent.at, AnalyticsEvent.id))
+    events: list[Recorded] = []
+    last_event_id = 0
+    for row in event_rows:
+        last_event_id = max(last_event_id, row.id)
+        events.append(Recorded(row.kind, row.at, row.viewer_key, row.user_id, row.product_id,
+                               row.count))
+    log = [LogEntry(e.type, e.created_at, e.data or {}) for e in await session.scalars(
+        select(RoomEvent).where(RoomEvent.room_id == room.id, RoomEvent.type.in_(LOG_TYPES))
+        .order_by(RoomEvent.created_at, RoomEvent.id))]
+
+    paid_event = (select(OrderEvent.order_id, func.min(OrderEvent.created_at).label("at"))
+                  .where(OrderEvent.to_status == "paid").group_by(OrderEvent.order_id)
+                  .subquery())
+    refund_event = (select(OrderEvent.order_id, func.min(OrderEvent.created_at).label("at"))
+                    .where(OrderEvent.to_status == "refunded").group_by(OrderEvent.order_id)
+                    .subquery())
+    order_rows = await session.execute(
+        select(Order, paid_event.c.at, refund_event.c.at)
+        .outerjoin(paid_event, paid_event.c.order_id == Order.id)
+        .outerjoin(refund_event, refund_event.c.order_id == Order.id)
+        .where(Order.room_id == room.id).order_by(Order.created_at, Order.id))
+    orders: list[OrderFacts] = []
+    for order, paid_at, refunded_at in order_rows:
+        # The event log is the truth; an order whose move left no event falls back to its row.
+        if paid_at is None and order.status in PAID_STATUSES:
+            paid_at = order.paid_at or order.updated_at
+        if refunded_at is None and order.status == "refunded":
+            refunded_at = order.updated_at
+        orders.append(OrderFacts(order.id, order.product_id, order.user_id, order.quantity,
+                                 order.amount_minor, order.currency, order.status,
+                                 order.created_at, paid_at, refunded_at))
+    last_order_event_id = await session.scalar(
+        select(func.coalesce(func.max(OrderEvent.id), 0))
+        .join(Order, Order.id == OrderEvent.order_id).where(Order.room_id == room.id)) or 0
+
+    product_ids = set(await session.scalars(
+        select(LineupItem.product_id).where(LineupItem.room_id == room.id)))
+    product_ids |= {o.product_id for o in orders}
+    product_ids |= {e.product_id for e in events if e.product_id is not None}
+    product_ids |= {int(e.data["product_id"]) for e in log if e.type == "pinned"}
+    products = {p.id: ProductFacts(p.id, p.title, p.currency, p.price_minor)
+                for p in await session.scalars(select(Product).where(Product.id.in_(product_ids)))}
+    return {
+        "room": RoomFacts(room.id, room.title, room.host_id, host_name or "", room.status,
+                          room.created_at, room.started_at, room.ended_at),
+        "events": events, "log": log, "orders": orders, "products": products,
+        "last_event_id": last_event_id, "last_order_event_id": int(last_order_event_id),
+    }
+
+
+async def compute(svc: Services, room_id: int) -> dict[str, Any]:
+    """The report of a room as of now, stored nowhere (a live room's numbers so far)."""
+    async with svc.db.session() as session:
+        room = await get_room(session, room_id)
+        facts = await load_facts(session, room)
+        now: datetime = await session.scalar(select(func.now()))
+    return compute_report(facts["room"], facts["events"], facts["log"], facts["orders"],
+                          facts["products"], as_of=now)
+
+
+async def build_report(svc: Services, room_id: int) -> dict[str, Any]:
+    """Build the report of an ended room and store it, replacing any earlier one."""
+    async with svc.db.transaction() as session:
+        room = await get_room(session, room_id)
+        if room.status != RoomStatus.ENDED or room.ended_at is None:
+            raise RoomNotEnded(f"room {room_id} has not ended", field="room_id")
+        facts = await load_facts(session, room)
+        report = compute_report(facts["room"], facts["events"], facts["log"], facts["orders"],
+                                facts["products"], as_of=room.ended_at)
+        summary = report["summary"]
+        values = {
+            "host_id": room.host_id, "started_at": room.started_at, "ended_at": room.ended_at,
+            "currency": summary["currency"], "gmv_minor": summary["gmv_minor"],
+            "net_gmv_minor": summary["net_gmv_minor"], "paid_orders": summary["paid_orders"],
+            "buyers": summary["buyers"], "peak_viewers": summary["peak_viewers"],
+            "unique_viewers": summary["unique_viewers"], "data": report,
+            "last_order_event_id": facts["last_order_event_id"],
+            "last_event_id": facts["last_event_id"], "built_at": func.now(),
+        }
+        statement = insert(BroadcastReport).values(room_id=room_id, **values)
+        await session.execute(statement.on_conflict_do_update(
+            index_elements=[BroadcastReport.room_id], set_=values))
+    return report
+
+
+async def rooms_needing_reports(svc: Services, *, limit: int = 50) -> list[int]:
+    """Ended rooms without a report, or whose report predates an order event (a late payment
+    or a refund) or a recorded event (the recorder's last flush) of the room."""
+    report = BroadcastReport
+    newer_order_event = exists(
+        select(OrderEvent.id).join(Order, Order.id == OrderEvent.order_id)
+        .where(Order.room_id == Room.id, OrderEvent.id > report.last_order_event_id))
+    newer_event = exists(
+        select(AnalyticsEvent.id)
+        .where(AnalyticsEvent.room_id == Room.id, AnalyticsEvent.id > report.last_event_id))
+    async with svc.db.session() as session:
+        rows = await session.scalars(
+            select(Room.id).outerjoin(report, report.room_id == Room.id)
+            .where(Room.status == RoomStatus.ENDED.value,
+                   or_(report.room_id.is_(None), and_(report.room_id.is_not(None),
+                                                      or_(newer_order_event, newer_event))))
+            .order_by(Room.ended_at, Room.id).limit(limit))
+        return list(rows)
+
+
+async def build_missing_reports(svc: Services, *, limit: int = 50) -> list[int]:
+    """The periodic sweep: (re)build what `rooms_needing_reports` finds. A crash between a room
+    ending and its build task being enqueued loses nothing; it only waits for the sweep."""
+    built = []
+    for room_id in await rooms_needing_reports(svc, limit=limit):
+        await build_report(svc, room_id)
+        built.append(room_id)
+    return built
+
+
+async def ended_rooms_between(svc: Services, since: datetime, until: datetime) -> list[int]:
+    async with svc.db.session() as session:
+        return list(await session.scalars(
+            select(Room.id).where(Room.status == RoomStatus.ENDED.value,
+                                  Room.ended_at >= since, Room.ended_at < until)
+            .order_by(Room.ended_at, Room.id)))
+
+
+async def rebuild_reports(svc: Services, since: datetime, until: datetime,
+                          progress: Callable[[int, int, int], None] | None = None) -> list[int]:
+    """Rebuild the reports of every room that ended in [since, until). `progress(done, total,
+    room_id)` is called after each one."""
+    room_ids = await ended_rooms_between(svc, since, until)
+    for done, room_id in enumerate(room_ids, start=1):
+        await build_report(svc, room_id)
+        if progress is not None:
+            progress(done, len(room_ids), room_id)
+    return room_ids

@@ -48,10 +48,9 @@ async def load_facts(session: AsyncSession, room: Room) -> dict[str, Any]:
         .order_by(AnalyticsEvent.at, AnalyticsEvent.id))
     events: list[Recorded] = []
     last_event_id = 0
-    for row in event_rows:
-        last_event_id = max(last_event_id, row.id)
-        events.append(Recorded(row.kind, row.at, row.viewer_key, row.user_id, row.product_id,
-                               row.count))
+    for event_id, kind, moment, viewer_key, user_id, product_id, count in event_rows:
+        last_event_id = max(last_event_id, event_id)
+        events.append(Recorded(kind, moment, viewer_key, user_id, product_id, count))
     log = [LogEntry(e.type, e.created_at, e.data or {}) for e in await session.scalars(
         select(RoomEvent).where(RoomEvent.room_id == room.id, RoomEvent.type.in_(LOG_TYPES))
         .order_by(RoomEvent.created_at, RoomEvent.id))]
@@ -101,7 +100,8 @@ async def compute(svc: Services, room_id: int) -> dict[str, Any]:
     async with svc.db.session() as session:
         room = await get_room(session, room_id)
         facts = await load_facts(session, room)
-        now: datetime = await session.scalar(select(func.now()))
+        now = await session.scalar(select(func.now()))
+    assert isinstance(now, datetime)
     return compute_report(facts["room"], facts["events"], facts["log"], facts["orders"],
                           facts["products"], as_of=now)
 

@@ -210,7 +210,7 @@ class Recorder:
             self._wake.clear()
             try:
                 await self.flush()
-            except Exception:  # noqa: BLE001 - the loop must outlive any one bad flush
+            except Exception:  # the loop must outlive any one bad flush
                 log.exception("analytics flush loop error")
 
     async def start(self) -> None:

@@ -1,0 +1,170 @@
+"""Browser fixtures: headless Debian Chromium driven by Playwright against the live server.
+
+Playwright's async API runs in the tests' session event loop (its sync API
+cannot share a thread with pytest-asyncio's loop). Set-up goes through the JSON
+API; each browser context gets the user's session cookie, so pages load as
+that user.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
+
+from tests.conftest import LiveServer, start_server, stop_server
+from tests.infra import ROOT, TestInfra
+from web import ws
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = ROOT / "test-artifacts"
+# Pages talk to the server over a websocket: this is the most a live update may take here.
+LIVE_TIMEOUT_MS = 2000
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                                    headless=True)
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture(scope="session")
+def server(infra: TestInfra) -> Iterator[LiveServer]:
+    """`live_server`, less the warning about the log file it leaves open for the child process."""
+    (ROOT / ".data").mkdir(exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        started = start_server(infra)
+    yield started
+    stop_server(started)
+
+
+@pytest.fixture
+def hub() -> None:
+    """The room pages need the websocket hub: until it is mounted these tests cannot run."""
+    if not ws.routes:
+        pytest.skip("the websocket hub (web/ws.py) has no routes in this tree yet")
+
+
+@dataclass
+class Account:
+    id: int
+    email: str
+    password: str
+    display_name: str
+    role: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class Api:
+    """The app's JSON API, for setting the scene before the browser acts."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.http = httpx.AsyncClient(base_url=server.url, timeout=10)
+        self.count = 0
+
+    async def call(self, method: str, path: str, who: Account | None = None, **kwargs: Any) -> Any:
+        response = await self.http.request(method, path, headers=who.headers if who else None,
+                                           **kwargs)
+        assert response.is_success, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json()
+
+    async def signup(self, name: str, role: str = "viewer") -> Account:
+        self.count += 1
+        email = f"{name.lower().replace(' ', '')}{self.count}@example.com"
+        body = await self.call("POST", "/api/auth/signup", json={
+            "email": email, "password": "password123", "display_name": name, "role": role})
+        user = body["user"]
+        return Account(user["id"], email, "password123", user["display_name"], user["role"],
+                       body["token"])
+
+    async def product(self, host: Account, **overrides: Any) -> dict[str, Any]:
+        body = {"title": "Silk scarf", "price_minor": 1999, "currency": "USD", "stock": 50,
+                **overrides}
+        product: dict[str, Any] = await self.call("POST", "/api/products", host, json=body)
+        return product
+
+    async def room(self, host: Account, products: list[dict[str, Any]] | None = None, *,
+                   live: bool = True, **overrides: Any) -> dict[str, Any]:
+        room: dict[str, Any] = await self.call("POST", "/api/rooms", host,
+                                               json={"title": "Evening drop", **overrides})
+        if products:
+            await self.call("PUT", f"/api/rooms/{room['id']}/lineup", host,
+                            json={"product_ids": [p["id"] for p in products]})
+        if live:
+            room = await self.call("POST", f"/api/rooms/{room['id']}/status", host,
+                                   json={"status": "live"})
+        return room
+
+
+@pytest.fixture
+async def api(server: LiveServer, services: Any) -> AsyncIterator[Api]:
+    # `services` pulls in the per-test clean-up of tables and Redis keys.
+    client = Api(server)
+    yield client
+    await client.http.aclose()
+
+
+@dataclass
+class Pages:
+    """Open pages as a given user (or a guest); every page fails the test on a script error."""
+
+    browser: Browser
+    server: LiveServer
+    contexts: list[BrowserContext] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    async def open(self, path: str, who: Account | None = None, *, width: int = 1360,
+                   height: int = 900) -> Page:
+        context = await self.browser.new_context(viewport={"width": width, "height": height},
+                                                 locale="en-US", timezone_id="UTC")
+        context.set_default_timeout(10_000)
+        self.contexts.append(context)
+        if who is not None:
+            await context.add_cookies([{"name": "livesell_session", "value": who.token,
+                                        "url": self.server.url}])
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: self.errors.append(f"{path}: {exc}"))
+        page.on("console", self._console(path))
+        await page.goto(self.server.url + path)
+        return page
+
+    def _console(self, path: str) -> Callable[[ConsoleMessage], None]:
+        def record(message: ConsoleMessage) -> None:
+            # A 4xx answer the page shows, or a websocket refused during a reconnect, is expected;
+            # script errors are not.
+            expected = ("Failed to load resource" in message.text or "WebSocket" in message.text)
+            if message.type == "error" and not expected:
+                self.errors.append(f"{path}: console: {message.text}")
+        return record
+
+    async def close(self) -> None:
+        for context in self.contexts:
+            await context.close()
+
+
+@pytest.fixture
+async def pages(browser: Browser, server: LiveServer) -> AsyncIterator[Pages]:
+    opened = Pages(browser, server)
+    yield opened
+    await opened.close()
+    assert not opened.errors, "errors in the pages:\n" + "\n".join(opened.errors)
+
+
+async def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)

@@ -1,0 +1,161 @@
+"""Pages that need no websocket: home, sign in / sign up, the host panel's guards and forms."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import expect
+
+from tests.conftest import LiveServer
+from tests.e2e.conftest import Api, Pages, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+async def test_home_lists_live_and_upcoming_rooms(api: Api, pages: Pages) -> None:
+    # given a live room and a scheduled one
+    host = await api.signup("Mia", role="host")
+    live = await api.room(host, title="Vintage denim, live")
+    await api.room(host, live=False, title="Sneaker Sunday", scheduled_at="2030-05-04T18:00:00Z")
+
+    # when a guest opens the home page
+    page = await pages.open("/")
+
+    # then each room is in its section and links to its live page
+    await expect(page.get_by_test_id("live-rooms")).to_contain_text("Vintage denim, live")
+    await expect(page.get_by_test_id("upcoming-rooms")).to_contain_text("Sneaker Sunday")
+    await expect(page.get_by_test_id("upcoming-rooms")).to_contain_text("May 4")
+    await screenshot(page, "home")
+    await page.get_by_text("Vintage denim, live").click()
+    await expect(page).to_have_url(re.compile(f"/rooms/{live['id']}$"))
+
+
+async def test_signup_then_logout_and_login(pages: Pages, server: LiveServer) -> None:
+    # given the sign-up page
+    page = await pages.open("/signup")
+    await screenshot(page, "signup")
+
+    # when someone signs up as a host
+    await page.get_by_label("Display name").fill("Nora")
+    await page.get_by_label("Email").fill("nora@example.com")
+    await page.get_by_label("Password").fill("password123")
+    await page.get_by_text("Sell live", exact=True).click()
+    await page.get_by_role("button", name="Create account").click()
+
+    # then they land in the host panel, signed in
+    await expect(page).to_have_url(re.compile("/host$"))
+    await expect(page.get_by_test_id("current-user")).to_contain_text("Nora")
+
+    # when they log out and sign in again with a wrong, then the right password
+    await page.get_by_role("button", name="Log out").click()
+    await expect(page.get_by_role("banner").get_by_role("link", name="Sign in")).to_be_visible()
+    await page.goto(server.url + "/login")
+    await page.get_by_label("Email").fill("nora@example.com")
+    await page.get_by_label("Password").fill("wrong-password")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#form-error")).to_contain_text("Wrong email or password")
+    await screenshot(page, "login-error")
+    await page.get_by_label("Password").fill("password123")
+    await page.get_by_role("button", name="Sign in").click()
+
+    # then they are back in the host panel
+    await expect(page).to_have_url(re.compile("/host$"))
+
+
+async def test_signup_shows_field_errors(pages: Pages) -> None:
+    # given the sign-up page
+    page = await pages.open("/signup")
+
+    # when the form is sent with a bad email and a short password
+    await page.get_by_label("Display name").fill("Sam")
+    await page.get_by_label("Email").fill("not-an-email")
+    await page.get_by_label("Password").fill("short")
+    await page.get_by_role("button", name="Create account").click()
+
+    # then the field at fault says why, and no one is signed in
+    await expect(page.locator("[data-error-for=email]:not(:empty), "
+                              "[data-error-for=password]:not(:empty)").first).to_be_visible()
+    await expect(page.get_by_test_id("current-user")).to_have_count(0)
+
+
+async def test_host_pages_send_guests_to_login_and_back(pages: Pages, api: Api) -> None:
+    # given a room
+    host = await api.signup("Mia", role="host")
+    room = await api.room(host, live=False)
+
+    # when a guest opens the host panel, then a room's control page
+    page = await pages.open("/host")
+    await expect(page).to_have_url(re.compile(r"/login\?next=/host$"))
+    await page.goto(page.url.split("/login")[0] + f"/host/rooms/{room['id']}")
+
+    # then they are sent to sign in, and come back to that page after
+    await expect(page).to_have_url(re.compile(rf"/login\?next=/host/rooms/{room['id']}$"))
+    await page.get_by_label("Email").fill(host.email)
+    await page.get_by_label("Password").fill(host.password)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(re.compile(rf"/host/rooms/{room['id']}$"))
+
+
+async def test_host_pages_refuse_viewers_and_other_hosts(pages: Pages, api: Api) -> None:
+    # given a room, a viewer and another host
+    host = await api.signup("Mia", role="host")
+    room = await api.room(host, live=False)
+    viewer = await api.signup("Leo")
+    other = await api.signup("Ola", role="host")
+
+    # when the viewer opens the host panel, and the other host the room's control page
+    as_viewer = await pages.open("/host", viewer)
+    as_other = await pages.open(f"/host/rooms/{room['id']}", other)
+
+    # then both get a 403 page
+    await expect(as_viewer.get_by_role("heading", name="Hosts only")).to_be_visible()
+    await expect(as_other.get_by_role("heading", name="Not your room")).to_be_visible()
+    await screenshot(as_other, "forbidden")
+    assert (await as_viewer.request.get(as_viewer.url)).status == 403
+    assert (await as_other.request.get(as_other.url)).status == 403
+
+
+async def test_unknown_room_is_a_404_page(pages: Pages) -> None:
+    page = await pages.open("/rooms/999999")
+    await expect(page.get_by_role("heading", name="No such room")).to_be_visible()
+    assert (await page.request.get(page.url)).status == 404
+
+
+async def test_host_creates_products_priced_in_minor_units(pages: Pages, api: Api) -> None:
+    # given a host on the host panel
+    host = await api.signup("Mia", role="host")
+    page = await pages.open("/host", host)
+
+    # when they add a product priced in euros and one in yen
+    form = page.get_by_test_id("product-form")
+    await form.get_by_label("Title").fill("Linen shirt")
+    await form.get_by_label("Price").fill("34.50")
+    await form.get_by_label("Currency").select_option("EUR")
+    await form.get_by_label("Stock").fill("12")
+    await form.get_by_role("button", name="Add product").click()
+    await expect(page.get_by_test_id("catalog")).to_contain_text("Linen shirt")
+    await form.get_by_label("Title").fill("Tea bowl")
+    await form.get_by_label("Price").fill("4800")
+    await form.get_by_label("Currency").select_option("JPY")
+    await form.get_by_label("Stock").fill("3")
+    await form.get_by_role("button", name="Add product").click()
+    await expect(page.get_by_test_id("catalog")).to_contain_text("Tea bowl")
+
+    # then the API holds integer minor units, and the page shows formatted prices
+    listed = await api.call("GET", "/api/products", host)
+    products = {p["title"]: p for p in listed["products"]}
+    assert (products["Linen shirt"]["price_minor"], products["Linen shirt"]["currency"]) == (3450, "EUR")
+    assert (products["Tea bowl"]["price_minor"], products["Tea bowl"]["currency"]) == (4800, "JPY")
+    await expect(page.get_by_test_id("catalog")).to_contain_text("€34.50")
+    await expect(page.get_by_test_id("catalog")).to_contain_text("¥4,800")
+
+    # when a price is not a price
+    await form.get_by_label("Title").fill("Broken")
+    await form.get_by_label("Price").fill("12.345")
+    await form.get_by_role("button", name="Add product").click()
+
+    # then the form says so and nothing is created
+    await expect(form.locator("[data-error-for=price_minor]")).to_contain_text("Enter a price")
+    await screenshot(page, "host-panel")
+    assert len((await api.call("GET", "/api/products", host))["products"]) == 2

@@ -1,0 +1,23 @@
+// Sign in and sign up: the API sets the session cookie; then go where the user was headed.
+import {api} from "./api.js";
+import {clearFormErrors, showFormErrors} from "./dom.js";
+
+const form = document.getElementById("auth-form");
+const mode = form.dataset.mode;
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearFormErrors(form);
+  const data = Object.fromEntries(new FormData(form).entries());
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const result = await api("POST", mode === "login" ? "/api/auth/login" : "/api/auth/signup", data);
+    const next = form.dataset.next;
+    const home = result.user.role === "host" || result.user.role === "ops" ? "/host" : "/";
+    window.location.assign(next && !next.startsWith("/login") && !next.startsWith("/signup") ? next : home);
+  } catch (err) {
+    showFormErrors(form, err.status === 401 ? {message: "Wrong email or password."} : err);
+    button.disabled = false;
+  }
+});

@@ -1,0 +1,172 @@
+// The chat list and the chat box, shared by the live room and the host panel.
+// Message text is set with textContent only: a line containing markup shows as text.
+import {avatar, h} from "./dom.js";
+
+const MAX_LINES = 200;
+
+export class ChatView {
+  /**
+   * list: the <ol>; empty: the empty-state element; hostId: the room's host;
+   * actions(message) -> extra nodes for a line (the host panel's Delete / Mute).
+   */
+  constructor(list, {empty, hostId, meId, actions} = {}) {
+    this.list = list;
+    this.empty = empty;
+    this.hostId = hostId;
+    this.meId = meId;
+    this.actions = actions;
+    this.stick = true;
+    list.addEventListener("scroll", () => {
+      this.stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 24;
+    });
+  }
+
+  reset(messages) {
+    this.list.replaceChildren(...messages.map((m) => this.line(m)));
+    this.refresh(true);
+  }
+
+  add(message) {
+    if (this.find(message.id)) return;
+    this.list.append(this.line(message));
+    while (this.list.children.length > MAX_LINES) this.list.firstElementChild.remove();
+    this.refresh(false);
+  }
+
+  remove(messageId) {
+    const node = this.find(messageId);
+    if (node) node.remove();
+    this.refresh(false);
+  }
+
+  find(messageId) {
+    return Array.from(this.list.children).find((li) => li.dataset.messageId === String(messageId));
+  }
+
+  markUser(userId, muted) {
+    for (const li of this.list.children) {
+      if (li.dataset.userId === String(userId)) li.classList.toggle("is-muted", muted);
+    }
+  }
+
+  line(message) {
+    const user = message.user || {};
+    const isHost = user.id === this.hostId;
+    const isMe = user.id === this.meId;
+    const name = h("span", {class: "chat-name"}, user.display_name || "someone");
+    const badges = [];
+    if (isHost) badges.push(h("span", {class: "tag tag-host"}, "Host"));
+    else if (user.role === "ops") badges.push(h("span", {class: "tag"}, "Staff"));
+    if (isMe && !isHost) badges.push(h("span", {class: "tag tag-me"}, "You"));
+    const text = h("span", {class: "chat-text", "data-testid": "chat-text"});
+    text.textContent = message.text;
+    const li = h("li", {class: `chat-line${isHost ? " from-host" : ""}${isMe ? " from-me" : ""}`,
+                        dataset: {messageId: message.id, userId: user.id}},
+      avatar(user, "avatar-sm"),
+      h("div", {class: "chat-body"}, h("div", {class: "chat-meta"}, name, ...badges), text),
+      this.actions ? this.actions(message) : null);
+    return li;
+  }
+
+  refresh(force) {
+    if (this.empty) this.empty.hidden = this.list.children.length > 0;
+    if (force || this.stick) this.list.scrollTop = this.list.scrollHeight;
+  }
+}
+
+/**
+ * The chat box: sends over the socket, honours slow mode and the per-user
+ * rate limit by holding a message until it may go, and shows the server's
+ * refusals (muted, too long, too fast) under the box.
+ */
+export class ChatComposer {
+  constructor(form, {socket, store, notice, minIntervalMs = 1000, maxLength = 300, exempt = false}) {
+    this.form = form;
+    this.input = form.querySelector("input");
+    this.button = form.querySelector("button");
+    this.socket = socket;
+    this.store = store;
+    this.notice = notice;
+    this.minIntervalMs = minIntervalMs;
+    this.maxLength = maxLength;
+    this.exempt = exempt;  // the host is not held back by slow mode
+    this.nextAllowedAt = 0;
+    this.pending = null;
+    this.noticeTimer = null;
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    store.on("error", (error) => this.say(error.message || "The message was not sent.", "error"));
+    store.on("muted", () => this.sync());
+    store.on("reset", () => this.sync());
+    store.on("room", () => this.sync());
+  }
+
+  interval() {
+    const slow = this.exempt ? 0 : (this.store.state.slow_mode_seconds || 0) * 1000;
+    return Math.max(this.minIntervalMs, slow);
+  }
+
+  submit() {
+    const text = this.input.value.trim();
+    if (!text) return;
+    if (text.length > this.maxLength) {
+      this.say(`Messages can be at most ${this.maxLength} characters.`, "error");
+      return;
+    }
+    if (this.store.state.muted) {
+      this.say("You are muted in this room.", "error");
+      return;
+    }
+    const wait = this.nextAllowedAt - Date.now();
+    this.input.value = "";
+    if (wait > 0) {
+      // Hold it rather than have the server refuse it; a newer message replaces a held one.
+      clearTimeout(this.pending);
+      this.say(`Sending in ${Math.ceil(wait / 1000)}s…`, "info");
+      this.pending = setTimeout(() => { this.pending = null; this.send(text); }, wait);
+      return;
+    }
+    this.send(text);
+  }
+
+  send(text) {
+    if (!this.socket.send({type: "chat", text})) {
+      this.input.value = text;
+      this.say("Not connected — your message is still in the box.", "error");
+      return;
+    }
+    this.nextAllowedAt = Date.now() + this.interval();
+    this.say("", "info");
+  }
+
+  sync() {
+    const s = this.store.state;
+    const ended = s.room && s.room.status === "ended";
+    const muted = s.muted;
+    this.input.disabled = muted || ended;
+    this.button.disabled = muted || ended;
+    this.form.classList.toggle("is-disabled", muted || ended);
+    if (muted) {
+      this.input.placeholder = "You are muted in this room";
+      this.say("The host has muted you in this room.", "error", true);
+    } else if (ended) {
+      this.input.placeholder = "The show has ended";
+      this.say("", "info");
+    } else {
+      this.input.placeholder = this.exempt ? "Reply as host…" : "Say something…";
+      if (this.notice && this.notice.dataset.sticky) this.say("", "info");
+    }
+  }
+
+  say(message, kind, sticky = false) {
+    if (!this.notice) return;
+    clearTimeout(this.noticeTimer);
+    this.notice.textContent = message;
+    this.notice.dataset.kind = kind;
+    if (sticky) this.notice.dataset.sticky = "1";
+    else delete this.notice.dataset.sticky;
+    if (message && !sticky) this.noticeTimer = setTimeout(() => { this.notice.textContent = ""; }, 5000);
+  }
+}

@@ -1,0 +1,79 @@
+// Small DOM helpers. User-supplied text only ever goes in through textContent.
+
+/**
+ * Create an element: h("li", {class: "x", dataset: {id: 1}, onclick: fn}, "text", child).
+ * String children become text nodes, never HTML.
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (value === true) el.setAttribute(key, "");
+    else el.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+
+export function readBoot() {
+  const node = document.getElementById("boot");
+  return node ? JSON.parse(node.textContent) : {};
+}
+
+const AVATAR_HUES = [340, 12, 32, 150, 190, 215, 250, 280];
+
+export function avatarHue(id) {
+  const n = Number(id) || 0;
+  return AVATAR_HUES[Math.abs(n * 2654435761) % AVATAR_HUES.length];
+}
+
+export function avatar(user, size = "") {
+  const name = (user && user.display_name) || "?";
+  const el = h("span", {class: `avatar ${size}`.trim(), "aria-hidden": "true"}, name.slice(0, 1).toUpperCase());
+  el.style.setProperty("--hue", avatarHue(user && user.id));
+  return el;
+}
+
+export function toast(message, kind = "info", ms = 3500) {
+  const host = document.getElementById("toasts");
+  if (!host) return;
+  const el = h("div", {class: `toast toast-${kind}`, role: kind === "error" ? "alert" : "status"}, message);
+  host.append(el);
+  requestAnimationFrame(() => el.classList.add("show"));
+  setTimeout(() => {
+    el.classList.remove("show");
+    setTimeout(() => el.remove(), 300);
+  }, ms);
+}
+
+/** Show an API error on a form: per-field messages next to the fields, the rest on top. */
+export function showFormErrors(form, error) {
+  clearFormErrors(form);
+  const general = form.querySelector(".form-error");
+  const errors = (error && error.errors) || (error && error.field ? [error] : []);
+  let placed = false;
+  for (const item of errors) {
+    const field = String(item.field || "").split(".").pop();
+    const slot = form.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
+    if (slot) {
+      slot.textContent = item.message;
+      const input = form.querySelector(`[name="${CSS.escape(field)}"]`);
+      if (input) input.setAttribute("aria-invalid", "true");
+      placed = true;
+    }
+  }
+  if (!placed && general) general.textContent = (error && error.message) || "Something went wrong.";
+}
+
+export function clearFormErrors(form) {
+  for (const slot of form.querySelectorAll(".field-error, .form-error")) slot.textContent = "";
+  for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+}

@@ -1,0 +1,400 @@
+// The host's control room: lineup, pins, go live / end, chat moderation,
+// slow mode, stream settings, and the live viewer and like counts.
+import {api} from "./api.js";
+import {ChatComposer, ChatView} from "./chat.js";
+import {$, clearFormErrors, h, readBoot, showFormErrors, toast} from "./dom.js";
+import {formatCount, formatPrice, formatStock} from "./format.js";
+import {describeConnection, RoomSocket} from "./socket.js";
+import {RoomStore} from "./store.js";
+
+const boot = readBoot();
+const me = boot.me;
+const roomId = boot.room.id;
+const hostId = boot.room.host_id;
+const catalog = boot.catalog || [];
+const store = new RoomStore({
+  room: boot.room,
+  lineup: boot.lineup,
+  pin: (boot.lineup || []).find((p) => p.id === boot.room.pinned_product_id) || null,
+});
+const mutedUsers = new Set();
+let queue = Promise.resolve();
+let inFlight = 0;
+
+window.livesell = {store, socket: null, errors: [], slots: {flashSales: $("#flash-sales")}};
+
+/** Run API calls one after another (a click is never dropped, and never races the previous one). */
+function run(action, failure) {
+  inFlight += 1;
+  document.body.classList.add("is-busy");
+  const result = queue.then(async () => {
+    try {
+      return await action();
+    } catch (err) {
+      toast(`${failure}: ${err.message}`, "error", 6000);
+      return null;
+    } finally {
+      inFlight -= 1;
+      if (inFlight === 0) document.body.classList.remove("is-busy");
+    }
+  });
+  queue = result;
+  return result;
+}
+
+// Header and status ------------------------------------------------------------------
+
+const goLive = $("#go-live");
+const endRoom = $("#end-room");
+const confirmDialog = $("#confirm-dialog");
+
+function renderRoom() {
+  const room = store.state.room;
+  const badge = $("#status-badge");
+  badge.textContent = {scheduled: "Scheduled", live: "Live", ended: "Ended"}[room.status] || room.status;
+  badge.dataset.status = room.status;
+  $("#room-title").textContent = room.title;
+  goLive.hidden = room.status !== "scheduled";
+  endRoom.hidden = room.status === "ended";
+  document.getElementById("host-room").dataset.status = room.status;
+  const slow = room.slow_mode_seconds || 0;
+  $("#slow-toggle").checked = slow > 0;
+  $("#slow-toggle").disabled = room.status === "ended";
+  if (slow > 0) {
+    const select = $("#slow-seconds");
+    if (![...select.options].some((o) => o.value === String(slow))) {
+      select.append(h("option", {value: slow}, `${slow} s`));
+    }
+    select.value = String(slow);
+  }
+  const playback = $("#playback-url");
+  if (document.activeElement !== playback) playback.value = room.playback_url || "";
+  renderLineup();
+}
+
+async function setStatus(status) {
+  const room = await run(() => api("POST", `/api/rooms/${roomId}/status`, {status}),
+                         status === "live" ? "Could not go live" : "Could not end the show");
+  if (room) {
+    store.state.room = room;
+    if (status === "ended") store.state.pin = null;
+    renderRoom();
+    toast(status === "live" ? "You're live!" : "The show has ended.", "success");
+  }
+}
+
+goLive.addEventListener("click", () => setStatus("live"));
+endRoom.addEventListener("click", () => {
+  confirmDialog.returnValue = "";
+  confirmDialog.showModal();
+});
+confirmDialog.addEventListener("close", () => {
+  if (confirmDialog.returnValue === "confirm") setStatus("ended");
+});
+
+// Lineup editor ----------------------------------------------------------------------
+
+const lineupEditor = $("#lineup-editor");
+const catalogList = $("#catalog-list");
+
+function thumb(product) {
+  if (product.image_url) {
+    const img = h("img", {src: product.image_url, alt: "", class: "thumb", loading: "lazy"});
+    img.addEventListener("error", () => img.replaceWith(letterThumb(product)));
+    return img;
+  }
+  return letterThumb(product);
+}
+
+function letterThumb(product) {
+  const node = h("span", {class: "thumb img-placeholder", "aria-hidden": "true"},
+                 (product.title || "?").slice(0, 1).toUpperCase());
+  node.style.setProperty("--hue", String((product.id * 47) % 360));
+  return node;
+}
+
+function iconButton(label, text, onclick, attrs = {}) {
+  return h("button", {type: "button", class: "btn btn-icon", title: label, "aria-label": label, onclick, ...attrs}, text);
+}
+
+function renderLineup() {
+  const {lineup, pin, room} = store.state;
+  const ended = room.status === "ended";
+  const pinId = pin && pin.id;
+  lineupEditor.replaceChildren(...lineup.map((product, index) => {
+    const pinned = product.id === pinId;
+    const row = h("li", {class: `lineup-row${pinned ? " is-pinned" : ""}`, draggable: ended ? null : "true",
+                         dataset: {productId: product.id, index}, "data-testid": "lineup-item"},
+      h("span", {class: "drag-handle", "aria-hidden": "true"}, "⋮⋮"),
+      h("span", {class: "lineup-pos"}, String(index + 1)),
+      thumb(product),
+      h("div", {class: "row-main"},
+        h("span", {class: "row-title"}, product.title),
+        h("span", {class: "row-sub"}, `${formatPrice(product.price_minor, product.currency)} · ${formatStock(product.stock)}`)),
+      h("div", {class: "row-actions"},
+        pinned
+          ? h("button", {type: "button", class: "btn btn-sm btn-pinned", "data-testid": "unpin",
+                         disabled: ended, onclick: () => unpin()}, "Unpin")
+          : h("button", {type: "button", class: "btn btn-sm btn-primary", "data-testid": "pin",
+                         disabled: ended, onclick: () => pinProduct(product)}, "Pin"),
+        iconButton("Move up", "↑", () => move(index, index - 1), {disabled: ended || index === 0}),
+        iconButton("Move down", "↓", () => move(index, index + 1), {disabled: ended || index === lineup.length - 1}),
+        iconButton("Remove from lineup", "✕", () => removeFromLineup(product.id), {disabled: ended, "data-testid": "remove"})));
+    return row;
+  }));
+  $("#lineup-empty").hidden = lineup.length > 0;
+  $("#pinned-name").textContent = pin ? pin.title : "—";
+  renderCatalog();
+}
+
+function renderCatalog() {
+  const inLineup = new Set(store.state.lineup.map((p) => p.id));
+  const ended = store.state.room.status === "ended";
+  catalogList.replaceChildren(...catalog.map((product) => h("li", {class: "catalog-row", dataset: {productId: product.id}},
+    thumb(product),
+    h("div", {class: "row-main"},
+      h("span", {class: "row-title"}, product.title),
+      h("span", {class: "row-sub"}, `${formatPrice(product.price_minor, product.currency)} · ${formatStock(product.stock)}`)),
+    inLineup.has(product.id)
+      ? h("span", {class: "tag"}, "In lineup")
+      : h("button", {type: "button", class: "btn btn-sm btn-ghost", "data-testid": "add-to-lineup",
+                     disabled: ended, onclick: () => addToLineup(product.id)}, "Add"))));
+  $("#catalog-empty").hidden = catalog.length > 0;
+}
+
+/** Change the lineup: `change` gets the current order when the call runs, not when clicked. */
+async function saveLineup(change) {
+  let order = null;
+  const result = await run(() => {
+    order = change(store.state.lineup.map((p) => p.id));
+    return api("PUT", `/api/rooms/${roomId}/lineup`, {product_ids: order});
+  }, "Could not save the lineup");
+  if (result) {
+    store.state.lineup = result.products;
+    if (store.state.pin && !order.includes(store.state.pin.id)) store.state.pin = null;
+    renderLineup();
+  }
+}
+
+function addToLineup(productId) {
+  saveLineup((order) => (order.includes(productId) ? order : [...order, productId]));
+}
+
+function removeFromLineup(productId) {
+  saveLineup((order) => order.filter((id) => id !== productId));
+}
+
+function move(from, to) {
+  saveLineup((order) => {
+    if (to < 0 || to >= order.length || from === to) return order;
+    const next = order.slice();
+    const [item] = next.splice(from, 1);
+    next.splice(to, 0, item);
+    return next;
+  });
+}
+
+async function pinProduct(product) {
+  const pinned = await run(() => api("POST", `/api/rooms/${roomId}/pin`, {product_id: product.id}),
+                           "Could not pin");
+  if (pinned) {
+    store.state.pin = pinned;
+    renderLineup();
+  }
+}
+
+async function unpin() {
+  const done = await run(() => api("DELETE", `/api/rooms/${roomId}/pin`), "Could not unpin");
+  if (done) {
+    store.state.pin = null;
+    renderLineup();
+  }
+}
+
+// Drag to reorder, as well as the arrow buttons.
+let dragFrom = null;
+lineupEditor.addEventListener("dragstart", (event) => {
+  const row = event.target.closest(".lineup-row");
+  if (!row) return;
+  dragFrom = Number(row.dataset.index);
+  row.classList.add("dragging");
+  event.dataTransfer.effectAllowed = "move";
+});
+lineupEditor.addEventListener("dragover", (event) => {
+  if (dragFrom === null) return;
+  event.preventDefault();
+  for (const row of lineupEditor.children) row.classList.remove("drop-target");
+  const row = event.target.closest(".lineup-row");
+  if (row) row.classList.add("drop-target");
+});
+lineupEditor.addEventListener("drop", (event) => {
+  event.preventDefault();
+  const row = event.target.closest(".lineup-row");
+  if (row && dragFrom !== null) move(dragFrom, Number(row.dataset.index));
+  dragFrom = null;
+});
+lineupEditor.addEventListener("dragend", () => {
+  dragFrom = null;
+  for (const row of lineupEditor.children) row.classList.remove("dragging", "drop-target");
+});
+
+store.on("lineup", renderLineup);
+store.on("pin", renderLineup);
+store.on("room", renderRoom);
+
+// Chat and moderation -------------------------------------------------------------
+
+function chatActions(message) {
+  const user = message.user || {};
+  if (user.id === hostId || user.role === "ops") return null;
+  const muted = mutedUsers.has(user.id);
+  return h("div", {class: "chat-actions"},
+    h("button", {type: "button", class: "btn btn-xs btn-ghost", "data-testid": "chat-delete",
+                 title: "Delete this message for everyone",
+                 onclick: () => deleteMessage(message.id)}, "Delete"),
+    h("button", {type: "button", class: `btn btn-xs ${muted ? "btn-ghost" : "btn-warn"}`,
+                 "data-testid": muted ? "chat-unmute" : "chat-mute",
+                 title: muted ? `Let ${user.display_name} chat again` : `Stop ${user.display_name} from chatting`,
+                 onclick: () => (muted ? unmute(user) : mute(user))}, muted ? "Unmute" : "Mute"));
+}
+
+const chat = new ChatView($("#chat-list"), {empty: $("#chat-empty"), hostId, meId: me && me.id, actions: chatActions});
+
+async function deleteMessage(messageId) {
+  const done = await run(() => api("DELETE", `/api/rooms/${roomId}/chat/${encodeURIComponent(messageId)}`),
+                         "Could not delete the message");
+  if (done) chat.remove(messageId);
+}
+
+async function mute(user) {
+  const done = await run(() => api("POST", `/api/rooms/${roomId}/mutes`, {user_id: user.id}),
+                         "Could not mute");
+  if (done) {
+    setMuted(user.id, true);
+    toast(`${user.display_name} is muted in this room.`, "success");
+  }
+}
+
+async function unmute(user) {
+  const done = await run(() => api("DELETE", `/api/rooms/${roomId}/mutes/${user.id}`), "Could not unmute");
+  if (done) {
+    setMuted(user.id, false);
+    toast(`${user.display_name} can chat again.`, "success");
+  }
+}
+
+function setMuted(userId, muted) {
+  if (muted) mutedUsers.add(userId);
+  else mutedUsers.delete(userId);
+  chat.markUser(userId, muted);
+  // Redraw the lines of that user so their button says Mute or Unmute.
+  for (const message of store.state.chat) {
+    if (message.user && message.user.id === userId) {
+      const old = chat.find(message.id);
+      if (old) old.replaceWith(chat.line(message));
+    }
+  }
+  chat.markUser(userId, muted);
+}
+
+store.on("chat", (message) => {
+  chat.add(message);
+  if (message.user && mutedUsers.has(message.user.id)) chat.markUser(message.user.id, true);
+});
+store.on("chat:delete", (id) => chat.remove(id));
+store.on("moderation", (d) => {
+  if (d.action === "mute") setMuted(d.user_id, true);
+  if (d.action === "unmute") setMuted(d.user_id, false);
+});
+store.on("error", (error) => window.livesell.errors.push(error));
+
+const composer = new ChatComposer($("#chat-form"), {
+  socket: null, store, notice: $("#chat-notice"),
+  minIntervalMs: boot.chat_min_interval_ms || 1000, maxLength: boot.chat_max_length || 300, exempt: true,
+});
+
+// Slow mode and stream settings ---------------------------------------------------
+
+async function setSlowMode(seconds) {
+  const room = await run(() => api("PATCH", `/api/rooms/${roomId}`, {slow_mode_seconds: seconds}),
+                         "Could not change slow mode");
+  if (room) {
+    store.state.room = room;
+    store.state.slow_mode_seconds = room.slow_mode_seconds;
+    renderRoom();
+    toast(seconds ? `Slow mode on: one message every ${seconds}s.` : "Slow mode off.", "success");
+  } else {
+    renderRoom();
+  }
+}
+
+$("#slow-toggle").addEventListener("change", (event) => {
+  setSlowMode(event.target.checked ? Number($("#slow-seconds").value) : 0);
+});
+$("#slow-seconds").addEventListener("change", (event) => {
+  if ($("#slow-toggle").checked) setSlowMode(Number(event.target.value));
+});
+
+const streamKey = $("#stream-key");
+function renderKey() {
+  const hidden = streamKey.dataset.hidden === "true";
+  streamKey.textContent = hidden ? "•".repeat(Math.min(24, boot.stream_key.length)) : boot.stream_key;
+  $("#key-toggle").textContent = hidden ? "Show" : "Hide";
+}
+$("#key-toggle").addEventListener("click", () => {
+  streamKey.dataset.hidden = streamKey.dataset.hidden === "true" ? "false" : "true";
+  renderKey();
+});
+$("#key-copy").addEventListener("click", async () => {
+  try {
+    await navigator.clipboard.writeText(boot.stream_key);
+    toast("Stream key copied.", "success");
+  } catch {
+    streamKey.dataset.hidden = "false";
+    renderKey();
+    toast("Select the key and copy it.", "info");
+  }
+});
+renderKey();
+
+const playbackForm = $("#playback-form");
+playbackForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearFormErrors(playbackForm);
+  const value = $("#playback-url").value.trim();
+  try {
+    const room = await api("PATCH", `/api/rooms/${roomId}`, {playback_url: value || null});
+    store.state.room = room;
+    renderRoom();
+    toast(value ? "Playback URL saved." : "Playback URL removed.", "success");
+  } catch (err) {
+    showFormErrors(playbackForm, err);
+  }
+});
+
+// Connection -------------------------------------------------------------------------
+
+const viewerCount = $("#viewer-count");
+const likeCount = $("#like-count");
+const connState = $("#conn-state");
+store.on("viewers", (count) => { viewerCount.textContent = formatCount(count); });
+store.on("likes", () => { likeCount.textContent = formatCount(store.state.likes); });
+store.on("reset", () => {
+  renderRoom();
+  chat.reset(store.state.chat);
+  viewerCount.textContent = formatCount(store.state.viewers);
+  likeCount.textContent = formatCount(store.state.likes);
+});
+
+const socket = new RoomSocket(roomId, {
+  onFrame: (frame) => store.apply(frame),
+  onStatus: (state) => {
+    connState.dataset.state = state;
+    connState.textContent = describeConnection(state);
+  },
+});
+composer.socket = socket;
+window.livesell.socket = socket;
+
+renderRoom();
+socket.connect();

@@ -1,0 +1,116 @@
+// The host's home: their shows and their catalog, with forms to create both.
+import {api} from "./api.js";
+import {$, clearFormErrors, h, readBoot, showFormErrors, toast} from "./dom.js";
+import {formatPrice, formatStock, formatWhen, parsePrice} from "./format.js";
+
+const boot = readBoot();
+const rooms = boot.rooms || [];
+const products = boot.products || [];
+
+const STATUS_LABEL = {scheduled: "Scheduled", live: "Live", ended: "Ended"};
+
+function renderRooms() {
+  const list = $("#room-list");
+  const order = {live: 0, scheduled: 1, ended: 2};
+  const sorted = rooms.slice().sort((a, b) => (order[a.status] - order[b.status]) || (b.id - a.id));
+  list.replaceChildren(...sorted.map((room) => h("li", {class: "room-row", dataset: {roomId: room.id, status: room.status}},
+    h("span", {class: "badge badge-status", dataset: {status: room.status}}, STATUS_LABEL[room.status] || room.status),
+    h("div", {class: "row-main"},
+      h("a", {class: "row-title", href: `/host/rooms/${room.id}`}, room.title),
+      h("span", {class: "row-sub"}, room.status === "scheduled"
+        ? (room.scheduled_at ? `Starts ${formatWhen(room.scheduled_at)}` : "No start time set")
+        : room.status === "live" ? "On air now" : `Ended ${formatWhen(room.ended_at)}`)),
+    h("div", {class: "row-actions"},
+      h("a", {class: "btn btn-sm btn-ghost", href: `/rooms/${room.id}`}, "View"),
+      room.status === "ended" ? null : h("a", {class: "btn btn-sm btn-primary", href: `/host/rooms/${room.id}`}, "Manage")))));
+  $("#rooms-empty").hidden = rooms.length > 0;
+}
+
+function thumb(product) {
+  if (product.image_url) {
+    const img = h("img", {src: product.image_url, alt: "", class: "thumb", loading: "lazy"});
+    img.addEventListener("error", () => img.replaceWith(letter(product)));
+    return img;
+  }
+  return letter(product);
+}
+
+function letter(product) {
+  const node = h("span", {class: "thumb img-placeholder", "aria-hidden": "true"}, (product.title || "?").slice(0, 1).toUpperCase());
+  node.style.setProperty("--hue", String((product.id * 47) % 360));
+  return node;
+}
+
+function renderProducts() {
+  $("#product-list").replaceChildren(...products.map((product) => h("li", {class: "catalog-row", dataset: {productId: product.id}},
+    thumb(product),
+    h("div", {class: "row-main"},
+      h("span", {class: "row-title"}, product.title),
+      h("span", {class: "row-sub"}, formatStock(product.stock))),
+    h("span", {class: "row-price"}, formatPrice(product.price_minor, product.currency)))));
+  $("#products-empty").hidden = products.length > 0;
+}
+
+const roomForm = $("#room-form");
+roomForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearFormErrors(roomForm);
+  const data = new FormData(roomForm);
+  const body = {title: String(data.get("title") || "").trim()};
+  const when = String(data.get("scheduled_at") || "");
+  // datetime-local is the host's local time; the API wants an aware ISO timestamp.
+  if (when) body.scheduled_at = new Date(when).toISOString();
+  const playback = String(data.get("playback_url") || "").trim();
+  if (playback) body.playback_url = playback;
+  if (!body.title) {
+    showFormErrors(roomForm, {errors: [{field: "title", message: "Give the show a title."}]});
+    return;
+  }
+  const button = roomForm.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const room = await api("POST", "/api/rooms", body);
+    window.location.assign(`/host/rooms/${room.id}`);
+  } catch (err) {
+    showFormErrors(roomForm, err);
+    button.disabled = false;
+  }
+});
+
+const productForm = $("#product-form");
+productForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearFormErrors(productForm);
+  const data = new FormData(productForm);
+  const currency = String(data.get("currency"));
+  const price = parsePrice(String(data.get("price") || ""), currency);
+  const stock = Number(data.get("stock"));
+  const problems = [];
+  if (!String(data.get("title") || "").trim()) problems.push({field: "title", message: "Give the product a title."});
+  if (price === null) problems.push({field: "price_minor", message: `Enter a price like ${formatPrice(1999, currency)}.`});
+  if (!Number.isInteger(stock) || stock < 0) problems.push({field: "stock", message: "Enter a whole number, 0 or more."});
+  if (problems.length) {
+    showFormErrors(productForm, {errors: problems});
+    return;
+  }
+  const body = {title: String(data.get("title")).trim(), price_minor: price, currency, stock,
+                description: String(data.get("description") || "").trim()};
+  const image = String(data.get("image_url") || "").trim();
+  if (image) body.image_url = image;
+  const button = productForm.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const product = await api("POST", "/api/products", body);
+    products.push(product);
+    renderProducts();
+    productForm.reset();
+    toast(`${product.title} added to your catalog.`, "success");
+  } catch (err) {
+    showFormErrors(productForm, err);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+renderRooms();
+renderProducts();

@@ -1,0 +1,242 @@
+// The live room: video, status, viewer count, likes with floating hearts, the
+// pinned product card, the lineup and the chat, all kept live over the websocket.
+import {ChatComposer, ChatView} from "./chat.js";
+import {$, h, readBoot, toast} from "./dom.js";
+import {formatCount, formatPrice, formatStock, formatWhen} from "./format.js";
+import {describeConnection, RoomSocket} from "./socket.js";
+import {RoomStore} from "./store.js";
+
+const boot = readBoot();
+const me = boot.me;
+const store = new RoomStore({room: boot.room, lineup: boot.lineup, pin: boot.pin});
+const roomId = boot.room.id;
+const hostId = boot.room.host_id;
+
+// Flash-sale and other modules hook in here: livesell.store.on("frame", fn), livesell.slots.sale.
+window.livesell = {store, socket: null, errors: [], slots: {sale: $("#sale-slot")}};
+
+// Status, banner and video -------------------------------------------------------
+
+const player = $("#player");
+const poster = $("#poster");
+const posterText = $("#poster-text");
+const banner = $("#status-banner");
+const statusBadge = $("#status-badge");
+
+function renderRoom() {
+  const room = store.state.room;
+  document.getElementById("room").dataset.status = room.status;
+  $("#room-title").textContent = room.title;
+  document.title = `${room.title} · livesell`;
+  statusBadge.textContent = {scheduled: "Upcoming", live: "Live", ended: "Ended"}[room.status] || room.status;
+  statusBadge.dataset.status = room.status;
+  const when = room.status === "scheduled" && room.scheduled_at ? ` · starts ${formatWhen(room.scheduled_at)}` : "";
+  $("#room-when").textContent = when;
+
+  banner.hidden = room.status === "live";
+  banner.dataset.status = room.status;
+  if (room.status === "scheduled") {
+    banner.textContent = room.scheduled_at
+      ? `This show starts ${formatWhen(room.scheduled_at)}. Stay on this page — it goes live by itself.`
+      : "This show hasn't started yet. Stay on this page — it goes live by itself.";
+  } else if (room.status === "ended") {
+    banner.replaceChildren("This show has ended. Thanks for watching! ",
+                           h("a", {href: "/"}, "See what's live now"));
+  }
+
+  const url = room.playback_url;
+  const playable = Boolean(url) && room.status !== "ended";
+  if (playable && player.getAttribute("src") !== url) {
+    player.src = url;
+    player.play().catch(() => {});
+  } else if (!playable && player.hasAttribute("src")) {
+    player.pause();
+    player.removeAttribute("src");
+    player.load();
+  }
+  player.hidden = !playable;
+  poster.hidden = playable;
+  posterText.textContent = {
+    scheduled: "Starting soon",
+    live: "The host is live — no video feed here, but the chat and deals are on.",
+    ended: "This show has ended",
+  }[room.status] || "";
+}
+
+player.addEventListener("error", () => {
+  if (!player.getAttribute("src")) return;
+  player.hidden = true;
+  poster.hidden = false;
+  posterText.textContent = "The video can't be played right now.";
+});
+
+// Viewers and likes ----------------------------------------------------------------
+
+const viewerCount = $("#viewer-count");
+const likeCount = $("#like-count");
+const hearts = $("#hearts");
+const likeButton = $("#like-btn");
+let pendingLikes = 0;
+let unechoedLikes = 0;
+let likeTimer = null;
+// Likes are sent in batches: one frame every 400 ms at most, up to the 50 a frame allows.
+const LIKE_FLUSH_MS = 400;
+
+function heart(mine) {
+  if (hearts.childElementCount > 40) return;
+  const node = h("span", {class: `heart${mine ? " mine" : ""}`});
+  node.style.setProperty("--x", `${Math.round((Math.random() - 0.5) * 60)}px`);
+  node.style.setProperty("--hue", String(330 + Math.round(Math.random() * 40)));
+  node.style.setProperty("--dur", `${1.6 + Math.random() * 0.9}s`);
+  node.addEventListener("animationend", () => node.remove());
+  hearts.append(node);
+}
+
+function flushLikes() {
+  likeTimer = null;
+  if (pendingLikes <= 0) return;
+  const count = Math.min(pendingLikes, 50);
+  if (window.livesell.socket.send({type: "like", count})) {
+    pendingLikes -= count;
+    unechoedLikes += count;
+  }
+  if (pendingLikes > 0) likeTimer = setTimeout(flushLikes, LIKE_FLUSH_MS);
+}
+
+likeButton.addEventListener("click", () => {
+  if (!me) {
+    toast("Sign in to like this show.", "info");
+    return;
+  }
+  if (store.state.room.status === "ended") return;
+  heart(true);
+  likeButton.classList.remove("bump");
+  void likeButton.offsetWidth;
+  likeButton.classList.add("bump");
+  pendingLikes += 1;
+  likeCount.textContent = formatCount(store.state.likes + pendingLikes + unechoedLikes);
+  if (!likeTimer) likeTimer = setTimeout(flushLikes, LIKE_FLUSH_MS);
+});
+
+store.on("viewers", (count) => { viewerCount.textContent = formatCount(count); });
+store.on("likes", ({delta = 0}) => {
+  // Our own likes come back in the aggregate: only float hearts for everyone else's.
+  const others = Math.max(0, delta - unechoedLikes);
+  unechoedLikes = Math.max(0, unechoedLikes - delta);
+  likeCount.textContent = formatCount(store.state.likes + pendingLikes + unechoedLikes);
+  for (let i = 0; i < Math.min(others, 6); i += 1) setTimeout(() => heart(false), i * 120);
+});
+
+// Pinned product and lineup -------------------------------------------------------
+
+const pinCard = $("#pin-card");
+
+function productImage(product, className) {
+  if (product.image_url) {
+    const img = h("img", {src: product.image_url, alt: "", loading: "lazy", class: className});
+    img.addEventListener("error", () => img.replaceWith(placeholderImage(product, className)));
+    return img;
+  }
+  return placeholderImage(product, className);
+}
+
+function placeholderImage(product, className) {
+  const node = h("span", {class: `${className} img-placeholder`, "aria-hidden": "true"},
+                 (product.title || "?").slice(0, 1).toUpperCase());
+  node.style.setProperty("--hue", String((product.id * 47) % 360));
+  return node;
+}
+
+function renderPin() {
+  const pin = store.state.pin;
+  const had = pinCard.dataset.productId;
+  pinCard.dataset.empty = pin ? "false" : "true";
+  pinCard.dataset.productId = pin ? String(pin.id) : "";
+  $("#pin-empty").hidden = Boolean(pin);
+  $("#pin-product").hidden = !pin;
+  if (pin) {
+    $("#pin-title").textContent = pin.title;
+    $("#pin-price").textContent = formatPrice(pin.price_minor, pin.currency);
+    const stock = $("#pin-stock");
+    stock.textContent = formatStock(pin.stock);
+    stock.dataset.level = pin.stock <= 0 ? "out" : pin.stock <= 5 ? "low" : "ok";
+    $("#pin-desc").textContent = pin.description || "";
+    $("#pin-image").replaceChildren(productImage(pin, "pin-img"));
+    if (had !== String(pin.id)) {
+      pinCard.classList.remove("flash");
+      void pinCard.offsetWidth;
+      pinCard.classList.add("flash");
+    }
+  }
+  renderLineup();
+}
+
+function renderLineup() {
+  const list = $("#lineup");
+  const pinId = store.state.pin && store.state.pin.id;
+  list.replaceChildren(...store.state.lineup.map((product) => h("li",
+    {class: `lineup-card${product.id === pinId ? " is-pinned" : ""}`, dataset: {productId: product.id}},
+    productImage(product, "lineup-img"),
+    h("span", {class: "lineup-title"}, product.title),
+    h("span", {class: "lineup-price"}, formatPrice(product.price_minor, product.currency)),
+    product.id === pinId ? h("span", {class: "tag tag-pin"}, "Pinned") : null)));
+  $("#lineup-empty").hidden = store.state.lineup.length > 0;
+}
+
+store.on("pin", renderPin);
+store.on("lineup", renderLineup);
+store.on("room", renderRoom);
+
+// Chat -----------------------------------------------------------------------------
+
+const chat = new ChatView($("#chat-list"), {empty: $("#chat-empty"), hostId, meId: me && me.id});
+const slowNote = $("#slow-mode-note");
+let composer = null;
+
+function renderSlowMode() {
+  const seconds = store.state.slow_mode_seconds || 0;
+  slowNote.hidden = seconds <= 0;
+  slowNote.textContent = seconds > 0 ? `Slow mode · ${seconds}s` : "";
+}
+
+store.on("chat", (message) => chat.add(message));
+store.on("chat:delete", (id) => chat.remove(id));
+store.on("room", renderSlowMode);
+store.on("error", (error) => window.livesell.errors.push(error));
+
+store.on("reset", () => {
+  renderRoom();
+  renderPin();
+  renderSlowMode();
+  chat.reset(store.state.chat);
+  viewerCount.textContent = formatCount(store.state.viewers);
+  likeCount.textContent = formatCount(store.state.likes + pendingLikes + unechoedLikes);
+});
+
+// Connection -----------------------------------------------------------------------
+
+const connState = $("#conn-state");
+const socket = new RoomSocket(roomId, {
+  onFrame: (frame) => store.apply(frame),
+  onStatus: (state) => {
+    connState.dataset.state = state;
+    connState.textContent = describeConnection(state);
+    if (state === "gone") toast("This room no longer exists.", "error", 8000);
+  },
+});
+window.livesell.socket = socket;
+
+const form = $("#chat-form");
+if (form) {
+  composer = new ChatComposer(form, {
+    socket, store, notice: $("#chat-notice"),
+    minIntervalMs: boot.chat_min_interval_ms || 1000,
+    maxLength: boot.chat_max_length || 300,
+    exempt: me && me.id === hostId,
+  });
+}
+
+renderRoom();
+renderPin();
+renderSlowMode();
+socket.connect();

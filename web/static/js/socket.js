@@ -1,0 +1,145 @@
+// The room websocket: connect, keep the last offset, reconnect with exponential
+// backoff and resume from that offset (the server answers with a `resume` frame
+// and the missed events, or with a fresh `hello` when we are too far behind).
+
+const CLOSE_REASONS = {
+  4401: "auth",     // needs a login
+  4403: "origin",   // cookie sent from a foreign page: retrying cannot help
+  4404: "gone",     // no such room
+};
+const BASE_DELAY_MS = 500;
+const MAX_DELAY_MS = 30000;
+const PING_EVERY_MS = 25000;
+
+export class RoomSocket {
+  constructor(roomId, {onFrame, onStatus}) {
+    this.roomId = roomId;
+    this.onFrame = onFrame;
+    this.onStatus = onStatus || (() => {});
+    this.offset = null;
+    this.attempt = 0;
+    this.ws = null;
+    this.retryTimer = null;
+    this.pingTimer = null;
+    this.stopped = false;
+    this.state = "idle";
+    window.addEventListener("online", () => this.reconnectNow());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this.reconnectNow();
+    });
+  }
+
+  url() {
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const query = this.offset === null ? "" : `?offset=${encodeURIComponent(this.offset)}`;
+    return `${scheme}//${window.location.host}/ws/rooms/${this.roomId}${query}`;
+  }
+
+  connect() {
+    clearTimeout(this.retryTimer);
+    if (this.stopped || this.ws) return;
+    this.setState(this.offset === null && this.attempt === 0 ? "connecting" : "reconnecting");
+    let ws;
+    try {
+      ws = new WebSocket(this.url());
+    } catch {
+      this.scheduleRetry();
+      return;
+    }
+    this.ws = ws;
+    ws.addEventListener("message", (event) => this.receive(event.data));
+    ws.addEventListener("close", (event) => this.closed(ws, event));
+    ws.addEventListener("open", () => {
+      clearInterval(this.pingTimer);
+      this.pingTimer = setInterval(() => this.send({type: "ping"}), PING_EVERY_MS);
+    });
+  }
+
+  reconnectNow() {
+    if (this.stopped || this.ws || this.state === "gone" || this.state === "origin") return;
+    this.attempt = 0;
+    this.connect();
+  }
+
+  receive(raw) {
+    let parsed;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      return;
+    }
+    for (const frame of Array.isArray(parsed) ? parsed : [parsed]) this.handle(frame);
+  }
+
+  handle(frame) {
+    if (!frame || typeof frame.type !== "string") return;
+    if (frame.type === "hello") {
+      const offset = frame.data && frame.data.offset;
+      this.offset = typeof offset === "number" ? offset : null;
+      this.connected();
+    } else if (frame.type === "resume") {
+      this.connected();
+    } else if (typeof frame.offset === "number") {
+      // An event already covered by the snapshot or applied before a reconnect.
+      if (this.offset !== null && frame.offset <= this.offset) return;
+      this.offset = frame.offset;
+    }
+    this.onFrame(frame);
+  }
+
+  connected() {
+    this.attempt = 0;
+    this.setState("open");
+  }
+
+  send(message) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(message));
+    return true;
+  }
+
+  closed(ws, event) {
+    if (this.ws === ws) this.ws = null;
+    clearInterval(this.pingTimer);
+    if (this.stopped) return;
+    const fatal = CLOSE_REASONS[event.code];
+    if (fatal) {
+      this.setState(fatal, event);
+      return;
+    }
+    this.scheduleRetry();
+  }
+
+  scheduleRetry() {
+    // Exponential backoff with jitter, so a restarted server is not hit by every client at once.
+    const ceiling = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** this.attempt);
+    const delay = Math.round(ceiling / 2 + Math.random() * ceiling / 2);
+    this.attempt += 1;
+    this.setState("reconnecting", {delay});
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  setState(state, detail) {
+    this.state = state;
+    this.onStatus(state, detail);
+  }
+
+  close() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
+    if (this.ws) this.ws.close(1000);
+  }
+}
+
+export function describeConnection(state) {
+  return {
+    idle: "Offline",
+    connecting: "Connecting…",
+    reconnecting: "Reconnecting…",
+    open: "Live",
+    auth: "Sign in again",
+    origin: "Blocked",
+    gone: "Room not found",
+  }[state] || state;
+}

@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from core.context import Services
 from core.errors import DomainError
 from core.settings import Settings, get_settings
-from web import api_accounts, api_live, health, pages, ws
+from web import api_accounts, api_live, api_orders, health, pages, payments, ws
 from web.api import ApiRouter, build_openapi
 from web.responses import JSON, domain_error_handler, http_error_handler
 
@@ -26,6 +26,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 # Every JSON router of the app; /openapi.json describes exactly these.
 API_ROUTERS: list[ApiRouter] = [health.router, api_accounts.router, api_live.router]
+API_ROUTERS += [api_orders.router, payments.router]  # flash sales, orders, payments
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         routes.extend(router.routes)
     routes.extend(ws.routes)
     routes.extend(pages.routes)
+    routes.extend(payments.routes)  # the sandbox gateway's payment page
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
 
     app = Starlette(

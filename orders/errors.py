@@ -1,0 +1,79 @@
+"""Errors of the orders package. Each has its own code, so a client can tell them apart."""
+
+from __future__ import annotations
+
+from core.errors import Conflict, DomainError, NotFound, PermissionDenied
+
+
+class SaleNotFound(NotFound):
+    code = "sale_not_found"
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+
+
+class NotSaleHost(PermissionDenied):
+    code = "not_sale_host"
+
+
+class NotOrderOwner(PermissionDenied):
+    code = "not_order_owner"
+
+
+class SoldOut(Conflict):
+    code = "sold_out"
+
+
+class LimitReached(Conflict):
+    code = "limit_reached"
+
+
+class SaleNotStarted(Conflict):
+    code = "sale_not_started"
+
+
+class SaleEnded(Conflict):
+    code = "sale_ended"
+
+
+class SaleAlreadyRunning(Conflict):
+    """The room already has a sale that is scheduled or running."""
+
+    code = "sale_in_progress"
+
+
+class NotEnoughStock(Conflict):
+    code = "not_enough_stock"
+
+
+class RequestInProgress(Conflict):
+    """A request with the same Idempotency-Key is still being handled."""
+
+    code = "request_in_progress"
+
+
+class IdempotencyKeyRequired(DomainError):
+    status_code = 400
+    code = "idempotency_key_required"
+
+
+class SaleUnavailable(DomainError):
+    """The sale's counters are being rebuilt from PostgreSQL; retry shortly."""
+
+    status_code = 503
+    code = "sale_unavailable"
+
+
+class BadSignature(DomainError):
+    status_code = 400
+    code = "bad_signature"
+
+
+class StaleWebhook(DomainError):
+    status_code = 400
+    code = "stale_webhook"
+
+
+class PaymentLinkInvalid(PermissionDenied):
+    code = "payment_link_invalid"

@@ -1,0 +1,253 @@
+"""Tables of the orders package: flash sales, orders and their event log, payments,
+provider webhook events, and the outbox of work to hand to Celery after a commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    column,
+    func,
+    table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.clock import to_epoch_ms
+from core.db import Base
+
+
+class SaleStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    ENDED = "ended"
+
+
+SALE_MOVES: dict[SaleStatus, frozenset[SaleStatus]] = {
+    SaleStatus.SCHEDULED: frozenset({SaleStatus.RUNNING, SaleStatus.ENDED}),
+    SaleStatus.RUNNING: frozenset({SaleStatus.ENDED}),
+    SaleStatus.ENDED: frozenset(),
+}
+
+
+class OrderStatus(StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+ORDER_MOVES: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PENDING_PAYMENT: frozenset(
+        {OrderStatus.PAID, OrderStatus.EXPIRED, OrderStatus.CANCELLED}),
+    # A payment that lands after the hold expired is accepted when the sale still has a unit
+    # to re-reserve for it (else it is refunded and the order stays expired).
+    OrderStatus.EXPIRED: frozenset({OrderStatus.PAID}),
+    OrderStatus.PAID: frozenset({OrderStatus.COMPLETED, OrderStatus.REFUNDED}),
+    OrderStatus.COMPLETED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+    OrderStatus.REFUNDED: frozenset(),
+}
+
+# Statuses whose units are out of the sale's available count.
+HELD_STATUSES = (OrderStatus.PENDING_PAYMENT.value,)
+SOLD_STATUSES = (OrderStatus.PAID.value, OrderStatus.COMPLETED.value)
+
+
+class PaymentStatus(StrEnum):
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+class Sale(Base):
+    """A flash sale of one product in one room. `quantity` units were taken from the product's
+    stock when the sale was created; what is unsold goes back once the sale is settled."""
+
+    __tablename__ = "sales"
+    __table_args__ = (
+        CheckConstraint("status in ('scheduled', 'running', 'ended')", name="status"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("per_user_limit > 0", name="limit_positive"),
+        CheckConstraint("price_minor >= 0", name="price_non_negative"),
+        Index("ix_sales_room_id", "room_id"),
+        Index("ix_sales_status_ends_at", "status", "ends_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    price_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    quantity: Mapped[int]
+    per_user_limit: Mapped[int]
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(10), default=SaleStatus.SCHEDULED.value,
+                                        server_default=SaleStatus.SCHEDULED.value)
+    # Bumped by every rebuild of the sale's Redis keys. An order insert carries the epoch its
+    # reservation was made in and is refused if a rebuild happened since (see reconcile).
+    redis_epoch: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Set once, when the unsold units went back to the product's stock.
+    settled_at: Mapped[datetime | None]
+    stopped_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "room_id": self.room_id,
+            "product_id": self.product_id,
+            "price_minor": self.price_minor,
+            "currency": self.currency,
+            "quantity": self.quantity,
+            "per_user_limit": self.per_user_limit,
+            "starts_at_ms": to_epoch_ms(self.starts_at),
+            "ends_at_ms": to_epoch_ms(self.ends_at),
+            "status": self.status,
+        }
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(
+            "status in ('pending_payment', 'paid', 'completed', 'expired', 'cancelled', "
+            "'refunded')", name="status"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("amount_minor >= 0", name="amount_non_negative"),
+        # One order per reservation, and one per idempotency key of a buyer in a sale.
+        UniqueConstraint("sale_id", "reservation_no", name="uq_orders_sale_reservation"),
+        UniqueConstraint("sale_id", "user_id", "idempotency_key", name="uq_orders_sale_user_key"),
+        Index("ix_orders_user_id", "user_id"),
+        # The expiry sweep reads only pending orders, oldest hold first.
+        Index("ix_orders_pending_hold", "hold_expires_at",
+              postgresql_where=text("status = 'pending_payment'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id"))
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    quantity: Mapped[int]
+    amount_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(20))
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    reservation_no: Mapped[int]
+    hold_expires_at: Mapped[datetime]
+    paid_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class OrderEvent(Base):
+    """Append-only log of every order status move. Analytics read it; nothing edits it."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (Index("ix_order_events_order_id", "order_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    type: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class SaleEvent(Base):
+    """Append-only log of a sale's lifecycle (created, started, stopped, ended, settled,
+    reconciled)."""
+
+    __tablename__ = "sale_events"
+    __table_args__ = (Index("ix_sale_events_sale_id", "sale_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id"))
+    type: Mapped[str] = mapped_column(String(40))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Payment(Base):
+    """One payment attempt at a provider for an order."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint("status in ('processing', 'succeeded', 'failed', 'refunded')",
+                        name="status"),
+        UniqueConstraint("provider", "provider_ref", name="uq_payments_provider_ref"),
+        Index("ix_payments_order_id", "order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_ref: Mapped[str] = mapped_column(String(100))
+    amount_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class PaymentEvent(Base):
+    """Every webhook event accepted from a provider, once: the unique event id makes a
+    replayed or duplicated delivery a no-op."""
+
+    __tablename__ = "payment_events"
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id", name="uq_payment_events_provider_event"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(40))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    outcome: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class OutboxMessage(Base):
+    """Work for Celery written in the same transaction as the change that implies it; a task is
+    enqueued after the commit, and a periodic relay re-enqueues what a crash left behind."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_undelivered", "created_at",
+              postgresql_where=text("delivered_at is null")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+# Tables of the live package that sales read (rooms, the lineup) and write (a product's stock),
+# named here rather than imported: the orders package depends on core and realtime only.
+rooms_table = table("rooms", column("id"), column("host_id"), column("status"))
+products_table = table("products", column("id"), column("host_id"), column("stock"),
+                       column("currency"))
+lineup_table = table("lineup_items", column("room_id"), column("product_id"))

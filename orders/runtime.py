@@ -1,0 +1,87 @@
+"""What one process keeps for the buy path: the order writer and the coalescing stock
+publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from core.context import Services
+from orders import stock
+from orders.writer import OrderWriter
+from realtime.publish import publish_room
+
+log = logging.getLogger(__name__)
+
+# A room hears the stock count at most this often per sale and per process: a few updates a
+# second reads as live to a viewer, where one per buy would flood a large room.
+STOCK_PUBLISH_INTERVAL_SECONDS = 0.25
+
+
+class StockPublisher:
+    """Coalesces stock changes: the first change of a quiet sale is published after at most one
+    interval, further changes ride along with the next publish."""
+
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+        # sale id -> room id
+        self.dirty: dict[int, int] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    def changed(self, sale_id: int, room_id: int) -> None:
+        self.dirty[sale_id] = room_id
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run(), name="stock-publisher")
+
+    async def _run(self) -> None:
+        while self.dirty:
+            await asyncio.sleep(STOCK_PUBLISH_INTERVAL_SECONDS)
+            dirty, self.dirty = self.dirty, {}
+            for sale_id, room_id in dirty.items():
+                try:
+                    await publish_stock(self.svc, sale_id, room_id)
+                except Exception:  # a lost stock tick is repaired by the next one
+                    log.warning("stock publish for sale %s failed", sale_id, exc_info=True)
+
+    async def flush(self) -> None:
+        """Publish what is pending now (used when a sale ends, and by tests)."""
+        dirty, self.dirty = self.dirty, {}
+        for sale_id, room_id in dirty.items():
+            await publish_stock(self.svc, sale_id, room_id)
+
+
+def stock_data(sale_id: int, counts: stock.Counts) -> dict[str, int]:
+    return {"sale_id": sale_id, "remaining": counts.available, "reserved": counts.reserved,
+            "sold": counts.sold}
+
+
+async def publish_stock(svc: Services, sale_id: int, room_id: int) -> None:
+    """Tell the room the sale's counters. The room state keeps them under `stock`, next to the
+    sale's terms under `sale`, so a viewer's hello carries both."""
+    counts = await stock.read_counts(svc.redis, stock.SaleKeys.of(svc.keys, sale_id))
+    if counts is None:
+        return
+    data = stock_data(sale_id, counts)
+    await publish_room(svc.redis, svc.keys, room_id, "stock", data, state={"stock": data})
+
+
+@dataclass
+class OrdersRuntime:
+    writer: OrderWriter
+    publisher: StockPublisher
+    loop: asyncio.AbstractEventLoop | None = None
+
+
+_runtimes: dict[int, OrdersRuntime] = {}
+
+
+def runtime(svc: Services) -> OrdersRuntime:
+    """The runtime of these services in the running event loop (one per process and loop)."""
+    loop = asyncio.get_running_loop()
+    current = _runtimes.get(id(svc))
+    if current is None or current.loop is not loop:
+        current = OrdersRuntime(OrderWriter(svc.db, svc.settings.order_hold_seconds),
+                                StockPublisher(svc), loop=loop)
+        _runtimes[id(svc)] = current
+    return current

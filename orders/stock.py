@@ -1,0 +1,198 @@
+"""A flash sale's stock in Redis: the keys, and the Lua scripts that are the only writers.
+
+Every key of one sale shares the Redis Cluster hash tag `{sale_id}`, so that one script may
+touch them all. Redis holds the fast, atomic copy; PostgreSQL is the truth it is rebuilt
+from (`orders.actions.reconcile_sale`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from core.redis import Keys, LuaScript
+
+SCRIPTS = Path(__file__).parent / "scripts"
+RESERVE = LuaScript(SCRIPTS / "reserve.lua")
+RELEASE = LuaScript(SCRIPTS / "release.lua")
+SETTLE = LuaScript(SCRIPTS / "settle.lua")
+REBUILD = LuaScript(SCRIPTS / "rebuild.lua")
+END_NOW = LuaScript(SCRIPTS / "end_now.lua")
+
+# Reservation numbers of epoch E start at E * EPOCH_STRIDE, so a reservation made before a
+# rebuild can never share a number with one made after it (a billion buys per epoch is
+# far beyond any one sale).
+EPOCH_STRIDE = 1_000_000_000
+
+
+class ReserveCode(IntEnum):
+    RESERVED = 1
+    NOT_STARTED = -1
+    ENDED = -2
+    DUPLICATE = -3
+    LIMIT_REACHED = -4
+    SOLD_OUT = -5
+    MISSING = -6
+    PAUSED = -7
+
+
+class SettleCode(IntEnum):
+    SETTLED = 1
+    RERESERVED = 2
+    ALREADY_SOLD = 0
+    LIMIT_REACHED = -4
+    SOLD_OUT = -5
+    MISSING = -6
+
+
+MISSING = -6
+
+
+@dataclass(frozen=True)
+class SaleKeys:
+    meta: str
+    stock: str
+    users: str
+    idem: str
+    holds: str
+    rebuild_lock: str
+
+    @classmethod
+    def of(cls, keys: Keys, sale_id: int) -> SaleKeys:
+        return cls(
+            meta=keys.sale(sale_id, "meta"),
+            stock=keys.sale(sale_id, "stock"),
+            users=keys.sale(sale_id, "users"),
+            idem=keys.sale(sale_id, "idem"),
+            holds=keys.sale(sale_id, "holds"),
+            rebuild_lock=keys.sale(sale_id, "rebuild"),
+        )
+
+    @property
+    def script_keys(self) -> list[str]:
+        return [self.meta, self.stock, self.users, self.idem, self.holds]
+
+
+@dataclass(frozen=True)
+class ReserveResult:
+    code: ReserveCode
+    reservation_no: int = 0
+    epoch: int = 0
+    now_ms: int = 0
+    available: int = 0
+    held: int = 0
+    terms: SaleTerms | None = None
+
+
+@dataclass(frozen=True)
+class SaleTerms:
+    """The parts of a sale that never change, kept in its Redis meta for the buy path."""
+
+    room_id: int
+    product_id: int
+    price_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class Counts:
+    available: int
+    reserved: int
+    sold: int
+
+
+def idem_field(user_id: int, idempotency_key: str) -> str:
+    return f"{user_id}:{idempotency_key}"
+
+
+async def reserve(redis: aioredis.Redis, sk: SaleKeys, user_id: int, idempotency_key: str,
+                  quantity: int) -> ReserveResult:
+    raw = await RESERVE.bind(redis)(keys=sk.script_keys,
+                                    args=[user_id, idempotency_key, quantity])
+    code = ReserveCode(int(raw[0]))
+    if code == ReserveCode.RESERVED:
+        currency = raw[8].decode() if isinstance(raw[8], bytes) else str(raw[8])
+        return ReserveResult(code, reservation_no=int(raw[1]), epoch=int(raw[2]),
+                             now_ms=int(raw[3]), available=int(raw[4]),
+                             terms=SaleTerms(int(raw[5]), int(raw[6]), int(raw[7]), currency))
+    values = [int(v) for v in raw[1:]]
+    if code in (ReserveCode.NOT_STARTED, ReserveCode.ENDED):
+        return ReserveResult(code, now_ms=values[0])
+    if code == ReserveCode.DUPLICATE:
+        return ReserveResult(code, reservation_no=values[0], epoch=values[1], now_ms=values[2])
+    if code == ReserveCode.LIMIT_REACHED:
+        return ReserveResult(code, held=values[0])
+    if code == ReserveCode.SOLD_OUT:
+        return ReserveResult(code, available=values[0])
+    return ReserveResult(code)
+
+
+async def release(redis: aioredis.Redis, sk: SaleKeys, reservation_no: int, *, sold: bool = False,
+                  forget_key: str = "") -> int:
+    """1 released, 0 nothing to release (already done), -6 keys missing."""
+    result = await RELEASE.bind(redis)(keys=sk.script_keys,
+                                       args=[reservation_no, "s" if sold else "r", forget_key])
+    return int(result)
+
+
+async def settle(redis: aioredis.Redis, sk: SaleKeys, reservation_no: int, *, user_id: int,
+                 quantity: int, idem: str, enforce_limit: bool = True) -> SettleCode:
+    result = await SETTLE.bind(redis)(
+        keys=sk.script_keys,
+        args=[reservation_no, user_id, quantity, 1 if enforce_limit else 0, idem])
+    return SettleCode(int(result))
+
+
+async def end_now(redis: aioredis.Redis, sk: SaleKeys) -> int:
+    return int(await END_NOW.bind(redis)(keys=[sk.meta], args=[]))
+
+
+async def pause(redis: aioredis.Redis, sk: SaleKeys) -> None:
+    # HSET on a missing meta creates a meta without a window, which the buy script treats as
+    # missing (fail closed) just the same.
+    await redis.hset(sk.meta, "paused", "1")
+
+
+async def redis_time_ms(redis: aioredis.Redis) -> int:
+    seconds, micros = await redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+async def read_counts(redis: aioredis.Redis, sk: SaleKeys) -> Counts | None:
+    raw = await redis.hmget(sk.stock, ["available", "reserved", "sold"])
+    if any(v is None for v in raw):
+        return None
+    return Counts(*(int(v) for v in raw if v is not None))
+
+
+@dataclass
+class Rebuild:
+    start_ms: int
+    end_ms: int
+    per_user_limit: int
+    epoch: int
+    initial: int
+    available: int
+    reserved: int
+    sold: int
+    ttl_ms: int
+    terms: SaleTerms
+    users: dict[int, int]
+    idem: dict[str, int]
+    holds: dict[int, str]
+
+
+async def rebuild(redis: aioredis.Redis, sk: SaleKeys, data: Rebuild) -> None:
+    args: list[object] = [data.start_ms, data.end_ms, data.per_user_limit, data.epoch,
+                          data.available, data.reserved, data.sold, data.epoch * EPOCH_STRIDE,
+                          data.ttl_ms, data.initial,
+                          f"{data.terms.room_id}:{data.terms.product_id}:"
+                          f"{data.terms.price_minor}:{data.terms.currency}"]
+    for mapping in (data.users, data.idem, data.holds):
+        args.append(len(mapping))
+        for field, value in mapping.items():
+            args.extend((field, value))
+    await REBUILD.bind(redis)(keys=sk.script_keys, args=args)

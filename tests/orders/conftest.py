@@ -1,0 +1,78 @@
+"""Fixtures for flash sales: many buyers at once, a room with a product on sale."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import insert
+
+from core.accounts import User
+from core.context import Services
+from core.security import sign_token
+from core.settings import Settings
+from tests.conftest import TestUser
+
+
+@pytest.fixture
+def make_buyers(services: Services, settings: Settings) -> Callable[[int], Awaitable[list[TestUser]]]:
+    """Many viewers at once, inserted in one statement (hashing 2,000 passwords would take
+    minutes), each with a valid bearer token."""
+
+    async def make(count: int) -> list[TestUser]:
+        async with services.db.transaction() as session:
+            rows = (await session.execute(insert(User).values([
+                {"email": f"buyer{n}@example.com", "display_name": f"buyer{n}",
+                 "password_hash": "not-a-hash", "role": "viewer"} for n in range(count)
+            ]).returning(User.id, User.email, User.display_name, User.token_version))).all()
+        secret = settings.secret_key.reveal()
+        return [TestUser(r.id, r.email, "", "viewer", r.display_name,
+                         sign_token(secret, r.id, r.token_version, 3600)) for r in rows]
+
+    return make
+
+
+@dataclass
+class SaleSetup:
+    host: TestUser
+    product: dict[str, Any]
+    room: dict[str, Any]
+    sale: dict[str, Any]
+
+    @property
+    def id(self) -> int:
+        return int(self.sale["id"])
+
+
+MakeSale = Callable[..., Awaitable[SaleSetup]]
+
+
+@pytest.fixture
+def make_sale(client: httpx.AsyncClient, make_user: Any, make_product: Any,
+              make_room: Any) -> MakeSale:
+    async def make(*, stock: int = 500, quantity: int = 100, price_minor: int = 1500,
+                   per_user_limit: int = 1, duration_seconds: int = 600,
+                   start_in_seconds: int | None = None, **overrides: Any) -> SaleSetup:
+        host = await make_user("host")
+        product = await make_product(host, stock=stock, price_minor=2500)
+        room = await make_room(host, products=[product], live=True)
+        body = {"product_id": product["id"], "price_minor": price_minor, "quantity": quantity,
+                "per_user_limit": per_user_limit, "duration_seconds": duration_seconds,
+                **overrides}
+        if start_in_seconds is not None:
+            body["start_in_seconds"] = start_in_seconds
+        response = await client.post(f"/api/rooms/{room['id']}/sales", json=body,
+                                     headers=host.headers)
+        assert response.status_code == 201, response.text
+        return SaleSetup(host, product, room, response.json())
+
+    return make
+
+
+async def buy(client: httpx.AsyncClient, user: TestUser, sale_id: int, key: str,
+              quantity: int = 1) -> httpx.Response:
+    return await client.post(f"/api/sales/{sale_id}/buy", json={"quantity": quantity},
+                             headers={**user.headers, "Idempotency-Key": key})

@@ -1,0 +1,176 @@
+"""JSON API for flash sales, buys and orders. Thin: parse, call one action, reply."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from core.accounts import Role
+from core.context import Services
+from orders import actions, queries
+from orders.errors import NotOrderOwner, NotSaleHost
+from orders.payments import get_provider
+from orders.schemas import (
+    BuyIn,
+    BuyOut,
+    OrderEventsOut,
+    OrderOut,
+    OrdersOut,
+    ReconcileOut,
+    SaleIn,
+    SaleOut,
+    SalesOut,
+)
+from web.api import ApiRouter
+from web.auth import require_user
+from web.responses import JSON
+from web.validation import parse_body, path_int
+
+router = ApiRouter("orders")
+
+BUY_ERRORS = (400, 404, 409, 503)
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+@router.add("/api/rooms/{room_id:int}/sales", "POST", summary="Start or schedule a flash sale "
+            "of a lineup product (quantity comes out of the product's stock)", body=SaleIn,
+            response=SaleOut, status=201, errors=(404, 409))
+async def create_sale(request: Request) -> Response:
+    principal = await require_user(request, Role.HOST)
+    data = await parse_body(request, SaleIn)
+    svc = services(request)
+    sale = await actions.create_sale(svc, principal, path_int(request, "room_id"), data)
+    return JSON(await actions.sale_view(svc, sale), status_code=201)
+
+
+@router.add("/api/rooms/{room_id:int}/sales", "GET", summary="The room's sales, newest first",
+            auth=False, response=SalesOut)
+async def list_sales(request: Request) -> Response:
+    svc = services(request)
+    async with svc.db.session() as session:
+        sales = await queries.room_sales(session, path_int(request, "room_id"))
+    return JSON({"sales": [await actions.sale_view(svc, s) for s in sales]})
+
+
+@router.add("/api/sales/{sale_id:int}", "GET", summary="A sale with its live counters and the "
+            "server's clock", auth=False, response=SaleOut, errors=(404,))
+async def get_sale(request: Request) -> Response:
+    svc = services(request)
+    async with svc.db.session() as session:
+        sale = await queries.get_sale(session, path_int(request, "sale_id"))
+    return JSON(await actions.sale_view(svc, sale))
+
+
+@router.add("/api/sales/{sale_id:int}/stop", "POST", summary="End a sale now",
+            response=SaleOut, errors=(404, 409))
+async def stop_sale(request: Request) -> Response:
+    principal = await require_user(request, Role.HOST)
+    svc = services(request)
+    sale = await actions.stop_sale(svc, principal, path_int(request, "sale_id"))
+    return JSON(await actions.sale_view(svc, sale))
+
+
+@router.add("/api/sales/{sale_id:int}/reconcile", "POST", summary="Rebuild the sale's Redis "
+            "counters from PostgreSQL", response=ReconcileOut, errors=(404, 503))
+async def reconcile_sale(request: Request) -> Response:
+    principal = await require_user(request, Role.HOST)
+    svc = services(request)
+    sale_id = path_int(request, "sale_id")
+    async with svc.db.session() as session:
+        sale = await queries.get_sale(session, sale_id)
+    if sale.host_id != principal.id and not principal.is_ops:
+        raise NotSaleHost("only the sale's host or ops can reconcile it")
+    report = await actions.reconcile_sale(svc, sale_id)
+    return JSON(report.__dict__)
+
+
+@router.add("/api/sales/{sale_id:int}/buy", "POST", summary="Buy in a flash sale. Send an "
+            "Idempotency-Key header; a repeat returns the first reply. Errors: sold_out, "
+            "limit_reached, sale_not_started, sale_ended (409), idempotency_key_required (400), "
+            "request_in_progress (409), sale_unavailable (503)", body=BuyIn, response=BuyOut,
+            status=201, errors=BUY_ERRORS)
+async def buy(request: Request) -> Response:
+    principal = await require_user(request)
+    data = await parse_body(request, BuyIn)
+    reply, replayed = await actions.buy(services(request), principal.id,
+                                        path_int(request, "sale_id"),
+                                        request.headers.get("idempotency-key"), data.quantity)
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSON(reply, status_code=201, headers=headers)
+
+
+@router.add("/api/sales/{sale_id:int}/orders", "GET", summary="The sale's orders (host, ops)",
+            response=OrdersOut, errors=(404,))
+async def sale_orders(request: Request) -> Response:
+    principal = await require_user(request, Role.HOST)
+    svc = services(request)
+    provider = get_provider(svc.settings)
+    async with svc.db.session() as session:
+        sale = await queries.get_sale(session, path_int(request, "sale_id"))
+        if sale.host_id != principal.id and not principal.is_ops:
+            raise NotSaleHost("only the sale's host or ops can list its orders")
+        orders = await queries.sale_orders(session, sale.id)
+    return JSON({"orders": [actions.order_view(o, provider) for o in orders]})
+
+
+@router.add("/api/orders", "GET", summary="The logged-in buyer's orders, newest first",
+            response=OrdersOut)
+async def my_orders(request: Request) -> Response:
+    principal = await require_user(request)
+    svc = services(request)
+    provider = get_provider(svc.settings)
+    async with svc.db.session() as session:
+        orders = await queries.user_orders(session, principal.id)
+    return JSON({"orders": [actions.order_view(o, provider) for o in orders]})
+
+
+async def _visible_order(request: Request) -> tuple[Services, object]:
+    principal = await require_user(request)
+    svc = services(request)
+    async with svc.db.session() as session:
+        order = await queries.get_order(session, path_int(request, "order_id"))
+        if order.user_id != principal.id and not principal.is_ops:
+            sale = await queries.get_sale(session, order.sale_id)
+            if sale.host_id != principal.id:
+                raise NotOrderOwner("not your order")
+    return svc, order
+
+
+@router.add("/api/orders/{order_id:int}", "GET", summary="One order (its buyer, the host, ops)",
+            response=OrderOut, errors=(404,))
+async def get_order(request: Request) -> Response:
+    svc, order = await _visible_order(request)
+    return JSON(actions.order_view(order, get_provider(svc.settings)))  # type: ignore[arg-type]
+
+
+@router.add("/api/orders/{order_id:int}/events", "GET", summary="The order's event log",
+            response=OrderEventsOut, errors=(404,))
+async def order_events(request: Request) -> Response:
+    svc, _ = await _visible_order(request)
+    async with svc.db.session() as session:
+        events = await queries.order_events(session, path_int(request, "order_id"))
+    return JSON({"events": [{"id": e.id, "type": e.type, "from_status": e.from_status,
+                             "to_status": e.to_status, "actor_id": e.actor_id, "data": e.data,
+                             "created_at": e.created_at.isoformat()} for e in events]})
+
+
+@router.add("/api/orders/{order_id:int}/cancel", "POST", summary="Cancel an unpaid order "
+            "(its buyer)", response=OrderOut, errors=(404, 409))
+async def cancel_order(request: Request) -> Response:
+    principal = await require_user(request)
+    svc = services(request)
+    order = await actions.cancel_order(svc, principal, path_int(request, "order_id"))
+    return JSON(actions.order_view(order, get_provider(svc.settings)))
+
+
+@router.add("/api/orders/{order_id:int}/refund", "POST", summary="Refund a paid order in full "
+            "(ops)", response=OrderOut, errors=(404, 409))
+async def refund_order(request: Request) -> Response:
+    principal = await require_user(request, Role.OPS)
+    svc = services(request)
+    order = await actions.refund_order(svc, principal, path_int(request, "order_id"))
+    return JSON(actions.order_view(order, get_provider(svc.settings)))

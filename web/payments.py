@@ -1,0 +1,150 @@
+"""The sandbox gateway's hosted payment page, and the provider webhook endpoint.
+
+The page stands in for a hosted gateway: it is reached by the payment link of a buy reply
+(signed, so only the buyer who got the link can use it), shows the amount, and offers Pay and
+Decline. Either button records the attempt and queues the gateway's signed webhook, which a
+Celery task delivers to `POST /api/payments/sandbox/webhook`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from core.context import Services
+from core.errors import DomainError
+from orders import actions, queries
+from orders.errors import PaymentLinkInvalid
+from orders.payments.sandbox import PAY_PATH, WEBHOOK_PATH, SandboxProvider
+from orders.schemas import WebhookOut
+from web.api import ApiRouter
+from web.responses import JSON
+
+log = logging.getLogger(__name__)
+
+router = ApiRouter("payments")
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+@router.add(WEBHOOK_PATH, "POST", summary="Sandbox gateway webhook (HMAC-SHA256 signed over "
+            "`timestamp.body` in the Livesell-Signature header; 300 s tolerance)", auth=False,
+            response=WebhookOut, errors=(400, 503))
+async def sandbox_webhook(request: Request) -> Response:
+    body = await request.body()
+    svc = services(request)
+    outcome = await actions.handle_webhook(svc, request.headers, body,
+                                           SandboxProvider.from_settings(svc.settings))
+    return JSON({"received": True, "outcome": outcome})
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Sandbox payment</title>
+<style>
+body{{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#222}}
+.card{{border:1px solid #ddd;border-radius:12px;padding:1.5rem}}
+.amount{{font-size:2rem;font-weight:600;margin:.5rem 0 1rem}}
+button{{font-size:1rem;padding:.6rem 1.2rem;border-radius:8px;border:0;cursor:pointer;margin-right:.5rem}}
+.pay{{background:#1a7f37;color:#fff}} .decline{{background:#eee}}
+.note{{color:#666;font-size:.9rem}} .status{{font-weight:600}}
+</style></head>
+<body><div class="card" data-order-id="{order_id}">
+<p class="note">Sandbox gateway &middot; no real money moves</p>
+<h1>Order #{order_id}</h1>
+<div class="amount" data-amount-minor="{amount_minor}">{amount}</div>
+{body}
+</div></body></html>"""
+
+
+def _amount(amount_minor: int, currency: str) -> str:
+    # Two-decimal currencies cover the demo; a real gateway formats by ISO 4217 exponent.
+    return f"{amount_minor // 100}.{amount_minor % 100:02d} {html.escape(currency)}"
+
+
+async def _load(request: Request) -> tuple[Services, int, str]:
+    svc = services(request)
+    order_id = int(request.path_params["order_id"])
+    signature = request.query_params.get("sig", "")
+    if request.method == "POST":
+        form = await request.form()
+        signature = str(form.get("sig", signature))
+    if not SandboxProvider.from_settings(svc.settings).link_valid(order_id, signature):
+        raise PaymentLinkInvalid("this payment link is not valid")
+    return svc, order_id, signature
+
+
+def _page(order_id: int, amount_minor: int, currency: str, body: str, status: int = 200
+          ) -> HTMLResponse:
+    return HTMLResponse(_PAGE.format(order_id=order_id, amount_minor=amount_minor,
+                                     amount=_amount(amount_minor, currency), body=body),
+                        status_code=status)
+
+
+async def pay_page(request: Request) -> Response:
+    try:
+        svc, order_id, signature = await _load(request)
+    except DomainError as exc:
+        return HTMLResponse(f"<p>{html.escape(exc.message)}</p>", status_code=exc.status_code)
+    async with svc.db.session() as session:
+        order = await queries.get_order(session, order_id)
+    if order.status != "pending_payment":
+        body = (f'<p class="status" data-status="{html.escape(order.status)}">This order is '
+                f'{html.escape(order.status.replace("_", " "))}.</p>')
+        return _page(order_id, order.amount_minor, order.currency, body)
+    body = (f'<p class="note">Hold expires at {order.hold_expires_at.isoformat()}</p>'
+            f'<form method="post" action="{PAY_PATH}/{order_id}">'
+            f'<input type="hidden" name="sig" value="{html.escape(signature)}">'
+            '<button class="pay" name="action" value="pay" type="submit">Pay</button>'
+            '<button class="decline" name="action" value="decline" type="submit">Decline'
+            '</button></form>')
+    return _page(order_id, order.amount_minor, order.currency, body)
+
+
+async def pay_submit(request: Request) -> Response:
+    try:
+        svc, order_id, _ = await _load(request)
+    except DomainError as exc:
+        return HTMLResponse(f"<p>{html.escape(exc.message)}</p>", status_code=exc.status_code)
+    form = await request.form()
+    pay = form.get("action") == "pay"
+    async with svc.db.session() as session:
+        order = await queries.get_order(session, order_id)
+    webhook_url = str(request.base_url).rstrip("/") + WEBHOOK_PATH
+    try:
+        outbox_id = await actions.submit_sandbox_payment(svc, order_id, pay=pay,
+                                                         webhook_url=webhook_url)
+    except DomainError as exc:
+        body = f'<p class="status" data-status="{exc.code}">{html.escape(exc.message)}</p>'
+        return _page(order_id, order.amount_minor, order.currency, body, status=409)
+    await enqueue_webhook(outbox_id)
+    verb = "Payment submitted" if pay else "Payment declined"
+    body = (f'<p class="status" data-status="{"submitted" if pay else "declined"}">{verb}. '
+            'The shop will confirm your order in a moment; you can close this page.</p>')
+    return _page(order_id, order.amount_minor, order.currency, body)
+
+
+async def enqueue_webhook(outbox_id: int) -> None:
+    """Hand the committed outbox message to a worker. If the broker is down the periodic relay
+    sends it later, so a failure here is logged, not raised."""
+    from workers.tasks import deliver_webhook
+
+    try:
+        await asyncio.to_thread(deliver_webhook.delay, outbox_id)
+    except Exception:
+        log.warning("could not enqueue webhook %s; the outbox relay will", outbox_id,
+                    exc_info=True)
+
+
+routes: list[BaseRoute] = [
+    Route(PAY_PATH + "/{order_id:int}", pay_page, methods=["GET"]),
+    Route(PAY_PATH + "/{order_id:int}", pay_submit, methods=["POST"]),
+]

@@ -1,0 +1,31 @@
+"""One event loop and one set of services per worker process, made on first use (after the
+pool forked), so tasks can call the async domain functions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from core.context import Services
+from core.settings import get_settings
+
+T = TypeVar("T")
+
+_runner: asyncio.Runner | None = None
+_services: Services | None = None
+
+
+def run(work: Callable[[Services], Awaitable[T]]) -> T:
+    global _runner, _services
+    if _runner is None:
+        _runner = asyncio.Runner()
+    if _services is None:
+        # A small pool: one worker process runs one task at a time.
+        _services = Services.from_settings(get_settings(), pool_size=2)
+    services = _services
+    return _runner.run(_call(work, services))
+
+
+async def _call(work: Callable[[Services], Awaitable[T]], services: Services) -> T:
+    return await work(services)

@@ -1,0 +1,54 @@
+"""Celery tasks: each a thin shell over an orders function, each safe to run twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task
+
+from orders import actions
+from workers.app import app
+from workers.runtime import run
+
+# Webhook delivery backs off 1, 2, 4 … seconds, capped at 5 minutes, for about an hour in all.
+WEBHOOK_MAX_RETRIES = 16
+WEBHOOK_MAX_BACKOFF_SECONDS = 300
+
+
+@app.task(name="orders.deliver_webhook", bind=True, max_retries=WEBHOOK_MAX_RETRIES)
+def deliver_webhook(self: Task, outbox_id: int) -> str:
+    try:
+        return run(lambda svc: actions.deliver_webhook(svc, outbox_id))
+    except actions.WebhookDeliveryFailed as exc:
+        backoff = min(2 ** self.request.retries, WEBHOOK_MAX_BACKOFF_SECONDS)
+        raise self.retry(exc=exc, countdown=backoff) from exc
+
+
+@app.task(name="orders.expire_orders")
+def expire_orders() -> list[int]:
+    return run(actions.expire_due_orders)
+
+
+@app.task(name="orders.advance_sales")
+def advance_sales() -> dict[str, Any]:
+    async def work(svc: Any) -> dict[str, Any]:
+        moved = await actions.advance_sales(svc)
+        return {**moved, "settled": await actions.settle_ended_sales(svc)}
+
+    return run(work)
+
+
+@app.task(name="orders.relay_outbox")
+def relay_outbox() -> list[int]:
+    ids = run(actions.undelivered_outbox)
+    for outbox_id in ids:
+        deliver_webhook.delay(outbox_id)
+    return ids
+
+
+@app.task(name="orders.reconcile_sale")
+def reconcile_sale(sale_id: int) -> dict[str, Any]:
+    async def work(svc: Any) -> dict[str, Any]:
+        return (await actions.reconcile_sale(svc, sale_id)).__dict__
+
+    return run(work)

@@ -181,7 +181,7 @@ class Connection:
         send = self.socket.send
         loop = asyncio.get_running_loop()
         try:
-            while not self.closed:
+            while True:
                 while queue:
                     await send(queue.popleft())
                 if self.closed:
@@ -193,6 +193,15 @@ class Connection:
         except Exception:
             # The client went away mid-send; the reader sees the disconnect and cleans up.
             self.closed = True
+
+    async def finish(self, code: int, timeout: float) -> None:
+        """Send what is queued (the errors that explain the close), then let it close with `code`."""
+        self.drop_code = code
+        self.closed = True
+        self.offer_wake()
+        if self.writer is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self.writer), timeout)
 
     def take_frame_budget(self, config: HubConfig) -> bool:
         now = time.monotonic()
@@ -269,7 +278,10 @@ class RoomChannel:
         offset = protocol.frame_offset(payload)
         if offset is not None:
             if offset <= self.last_offset:
-                return  # already delivered (by a gap repair)
+                if protocol.frame_type(payload) != "snapshot_rebuilt":
+                    return  # already delivered (by a gap repair)
+                # The state was rebuilt after Redis lost it, and the offsets started over.
+                self.last_offset = offset - 1
             if self.last_offset and offset > self.last_offset + 1:
                 self.repairing = [payload]
                 self.hub.spawn(self.repair(), f"repair-room-{self.id}")
@@ -576,7 +588,12 @@ class Hub:
                 raise NoSuchRoom(room.id)
         state = snapshot.state
         room_data = state.get("room") or {}
-        if not room.room:
+        if snapshot.offset < room.last_offset:
+            # The offsets went back: Redis lost the room's keys and they were rebuilt.
+            # Whatever this process delivered before is from another life of the room.
+            room.last_offset = snapshot.offset
+            room.schedule_rehello()
+        if snapshot.offset >= room.last_offset or not room.room:
             room.room = room_data
         data: dict[str, Any] = {"sale": None}
         data.update({k: v for k, v in state.items() if k not in ("room", "lineup", "pin")})
@@ -612,7 +629,7 @@ class Hub:
                 conn.offer(protocol.error_frame(bad.code, bad.message, bad.field))
                 conn.bad_frames += 1
                 if conn.bad_frames > config.max_bad_frames:
-                    conn.drop(protocol.CLOSE_TOO_MANY_BAD_FRAMES)
+                    await conn.finish(protocol.CLOSE_TOO_MANY_BAD_FRAMES, timeout=1)
                     return
                 continue
             if isinstance(frame, PingFrame):

@@ -1,0 +1,251 @@
+"""The hub on the memory:// backend, with in-process sockets: fan-out, slow consumers, batching, gaps."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+
+from core.context import Services
+from realtime import protocol
+from realtime.backend import MemoryBackend, make_backend
+from realtime.hub import Hub, HubConfig
+from realtime.publish import encode_body, publish_room, room_channel
+from tests.conftest import poll_until
+
+ROOM_ID = 7
+
+
+class FakeSocket:
+    """A client the test drives: frames sent to it are kept; `stuck` never takes one."""
+
+    def __init__(self, *, stuck: bool = False) -> None:
+        self.sent: list[str] = []
+        self.inbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self.close_code: int | None = None
+        self.stuck = stuck
+
+    async def send(self, frame: str) -> None:
+        if self.stuck:
+            await asyncio.Event().wait()
+        self.sent.append(frame)
+
+    async def receive(self) -> str | None:
+        return await self.inbox.get()
+
+    async def close(self, code: int, reason: str = "") -> None:
+        self.close_code = code
+        self.inbox.put_nowait(None)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event after the hello, unbatched, leaving out viewer counts."""
+        out: list[dict[str, Any]] = []
+        for raw in self.sent[1:]:
+            frame = orjson.loads(raw)
+            out.extend(frame["data"]["events"] if frame["type"] == "batch" else [frame])
+        return [e for e in out if e["type"] != "viewers"]
+
+    def room_frames(self) -> list[str]:
+        return [f for f in self.sent if f.startswith('{"offset":')]
+
+
+async def _no_room_in_postgres(room_id: int) -> bool:
+    return False
+
+
+def make_hub(services: Services, **config: Any) -> tuple[Hub, MemoryBackend]:
+    backend = MemoryBackend()
+    hub = Hub(backend, services.redis, services.keys, HubConfig(**config), _no_room_in_postgres)
+    return hub, backend
+
+
+def event(offset: int, event_type: str, data: Any) -> bytes:
+    # What publish.lua puts on the channel.
+    return b'{"offset":' + str(offset).encode() + b"," + encode_body(event_type, data)[1:]
+
+
+@pytest.fixture
+async def room_state(services: Services) -> int:
+    """The room's state in Redis, as live.actions would have published it; its offset."""
+    return await publish_room(services.redis, services.keys, ROOM_ID, "room",
+                              {"id": ROOM_ID, "status": "live"},
+                              state={"room": {"id": ROOM_ID, "status": "live", "host_id": 1,
+                                              "slow_mode_seconds": 0}})
+
+
+async def serve(hub: Hub, count: int, *, stuck: int = 0) -> list[FakeSocket]:
+    sockets = [FakeSocket(stuck=i < stuck) for i in range(count)]
+    for sock in sockets:
+        asyncio.create_task(hub.serve(sock, ROOM_ID, None))  # noqa: RUF006 (the hub tracks them)
+
+    async def all_greeted() -> bool:
+        room = hub.rooms.get(ROOM_ID)
+        return room is not None and sum(c.ready for c in room.connections) == count
+
+    await poll_until(all_greeted, message="every socket greeted")
+    return sockets
+
+
+@pytest.fixture
+async def started() -> AsyncIterator[list[Hub]]:
+    hubs: list[Hub] = []
+    yield hubs
+    for hub in hubs:
+        await hub.stop()
+
+
+async def test_one_publish_reaches_every_connection_as_the_same_frame(
+        services: Services, room_state: int, started: list[Hub]) -> None:
+    # given 200 viewers of one room
+    hub, backend = make_hub(services)
+    await hub.start()
+    started.append(hub)
+    sockets = await serve(hub, 200)
+
+    # when 20 events are published once each
+    for n in range(1, 21):
+        await backend.publish(room_channel(services.keys, ROOM_ID),
+                              event(room_state + n, "pin", {"product": {"id": n}}))
+
+    # then every viewer gets all 20, in order, and it is one string shared by all
+    async def delivered() -> bool:
+        return all(len(s.room_frames()) == 20 for s in sockets)
+
+    await poll_until(delivered, message="20 events on 200 sockets")
+    first = sockets[0].room_frames()
+    assert [orjson.loads(f)["offset"] for f in first] == list(range(room_state + 1, room_state + 21))
+    for sock in sockets:
+        assert all(mine is theirs for mine, theirs in zip(sock.room_frames(), first, strict=True))
+        assert orjson.loads(sock.sent[0])["type"] == "hello"
+
+
+async def test_a_slow_consumer_is_dropped_without_slowing_the_others(
+        services: Services, room_state: int, started: list[Hub]) -> None:
+    # given a room where one viewer never takes a frame, and small send queues
+    hub, backend = make_hub(services, send_queue_frames=16)
+    await hub.start()
+    started.append(hub)
+    stuck, *others = await serve(hub, 11, stuck=1)
+
+    # when 100 events are published, each taken by the others before the next
+    for n in range(1, 101):
+        await backend.publish(room_channel(services.keys, ROOM_ID),
+                              event(room_state + n, "chat", {"id": str(n), "text": "hi"}))
+
+        async def taken(count: int = n) -> bool:
+            return all(len(s.room_frames()) == count for s in others)
+
+        await poll_until(taken, message=f"event {n} taken")
+
+    # then the stuck one is closed with 4408 and the others got every event
+    async def settled() -> bool:
+        return stuck.close_code is not None and all(len(s.room_frames()) == 100 for s in others)
+
+    await poll_until(settled, message="slow consumer dropped, others served")
+    assert stuck.close_code == protocol.CLOSE_SLOW_CONSUMER
+    assert ROOM_ID in hub.rooms and len(hub.rooms[ROOM_ID].connections) == 10
+
+
+async def test_chat_in_a_huge_room_is_batched_and_state_is_never_held_back(
+        services: Services, room_state: int, started: list[Hub]) -> None:
+    # given a room "huge" from 3 viewers on
+    hub, backend = make_hub(services, batch_min_connections=3, batch_interval_ms=50)
+    await hub.start()
+    started.append(hub)
+    sockets = await serve(hub, 3)
+    channel = room_channel(services.keys, ROOM_ID)
+
+    # when 30 chat lines arrive at once, then a pin
+    for n in range(1, 31):
+        await backend.publish(channel, event(room_state + n, "chat", {"id": str(n), "text": "hi"}))
+    await backend.publish(channel, event(room_state + 31, "pin", {"product": {"id": 1}}))
+
+    # then each viewer gets all 31 events in order, in far fewer frames
+    async def delivered() -> bool:
+        return all(len(s.events()) == 31 for s in sockets)
+
+    await poll_until(delivered, message="31 events")
+    for sock in sockets:
+        events = sock.events()
+        assert [e["offset"] for e in events] == list(range(room_state + 1, room_state + 32))
+        assert events[-1]["type"] == "pin"
+        assert len(sock.sent) < 12
+
+
+async def test_a_gap_in_offsets_is_filled_from_the_history(
+        services: Services, room_state: int, started: list[Hub]) -> None:
+    # given a viewer, and three events in the room's history
+    hub, backend = make_hub(services)
+    await hub.start()
+    started.append(hub)
+    [sock] = await serve(hub, 1)
+    channel = room_channel(services.keys, ROOM_ID)
+    offsets = [await publish_room(services.redis, services.keys, ROOM_ID, "chat",
+                                  {"id": str(n), "text": str(n)}) for n in range(3)]
+
+    # when pub/sub delivers only the first and the last (a dropped connection, say)
+    await backend.publish(channel, event(offsets[0], "chat", {"id": "0", "text": "0"}))
+    await backend.publish(channel, event(offsets[2], "chat", {"id": "2", "text": "2"}))
+
+    # then the viewer still gets all three, in order
+    async def delivered() -> bool:
+        return len(sock.room_frames()) == 3
+
+    await poll_until(delivered, message="three events")
+    assert [e["offset"] for e in sock.events()] == offsets
+
+
+async def test_bad_frames_are_answered_and_counted(services: Services, room_state: int,
+                                                   started: list[Hub]) -> None:
+    hub, _ = make_hub(services, max_bad_frames=2)
+    await hub.start()
+    started.append(hub)
+    [sock] = await serve(hub, 1)
+
+    for _ in range(3):
+        sock.inbox.put_nowait("{")
+
+    async def closed() -> bool:
+        return sock.close_code is not None
+
+    await poll_until(closed, message="closed for bad frames")
+    assert [e["data"]["code"] for e in sock.events()] == ["bad_json"] * 3
+    assert sock.close_code == protocol.CLOSE_TOO_MANY_BAD_FRAMES
+
+
+async def test_stopping_the_hub_closes_connections_with_going_away(
+        services: Services, room_state: int) -> None:
+    hub, _ = make_hub(services)
+    await hub.start()
+    sockets = await serve(hub, 3)
+
+    await hub.stop()
+
+    assert [s.close_code for s in sockets] == [protocol.CLOSE_GOING_AWAY] * 3
+
+
+async def test_memory_backend_delivers_to_subscribed_channels_only() -> None:
+    backend = make_backend("memory://", idle_channel="idle")
+    received: list[tuple[str, bytes]] = []
+    backend.on_message = lambda channel, payload: received.append((channel, payload))
+    await backend.connect()
+
+    await backend.subscribe("a")
+    await backend.publish("a", b"1")
+    await backend.publish("b", b"2")
+    await backend.unsubscribe("a")
+    await backend.publish("a", b"3")
+
+    assert received == [("a", b"1")]
+    await backend.disconnect()
+
+
+def test_offsets_and_types_are_read_without_decoding() -> None:
+    frame = event(42, "pin", {"product": {"type": "not this"}})
+
+    assert protocol.frame_offset(frame) == 42
+    assert protocol.frame_type(frame) == "pin"
+    assert protocol.frame_offset(encode_body("likes", {})) is None

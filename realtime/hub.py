@@ -194,14 +194,16 @@ class Connection:
             # The client went away mid-send; the reader sees the disconnect and cleans up.
             self.closed = True
 
-    async def finish(self, code: int, timeout: float) -> None:
+    async def finish(self, code: int) -> None:
         """Send what is queued (the errors that explain the close), then let it close with `code`."""
         self.drop_code = code
         self.closed = True
         self.offer_wake()
-        if self.writer is not None:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(self.writer), timeout)
+        writer = self.writer
+        if writer is not None and not writer.done():
+            # A second at most: a client that does not read gets the close without them.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait({writer}, timeout=1)
 
     def take_frame_budget(self, config: HubConfig) -> bool:
         now = time.monotonic()
@@ -629,7 +631,7 @@ class Hub:
                 conn.offer(protocol.error_frame(bad.code, bad.message, bad.field))
                 conn.bad_frames += 1
                 if conn.bad_frames > config.max_bad_frames:
-                    await conn.finish(protocol.CLOSE_TOO_MANY_BAD_FRAMES, timeout=1)
+                    await conn.finish(protocol.CLOSE_TOO_MANY_BAD_FRAMES)
                     return
                 continue
             if isinstance(frame, PingFrame):

@@ -1,0 +1,61 @@
+"""Two web processes on one Redis: the hub fans out between them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer, MakeUser, stop_server
+from tests.infra import TestInfra as Infra
+from tests.realtime.conftest import Connect, start_hub_server
+
+
+@pytest.fixture(scope="module")
+def other_server(infra: Infra) -> Iterator[LiveServer]:
+    server = start_hub_server(infra)
+    yield server
+    stop_server(server)
+
+
+async def test_a_pin_made_through_one_process_reaches_a_viewer_of_the_other(
+        make_user: MakeUser, make_product, make_room, live_server: LiveServer,
+        other_server: LiveServer, connect_viewer: Connect) -> None:
+    # given a room, and a viewer connected to the second process
+    host = await make_user("host")
+    scarf = await make_product(host)
+    room = await make_room(host, products=[scarf], live=True)
+    viewer = await connect_viewer(room["id"], server=other_server)
+    await viewer.next("hello")
+
+    # when the host pins through the first process's HTTP API
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        response = await http.post(f"/api/rooms/{room['id']}/pin",
+                                   json={"product_id": scarf["id"]}, headers=host.headers)
+    assert response.status_code == 200, response.text
+
+    # then the viewer on the other process sees the pin
+    pin = await viewer.next("pin")
+    assert pin["data"]["product"]["id"] == scarf["id"]
+
+
+async def test_chat_and_viewer_counts_span_processes(
+        make_user: MakeUser, make_room, live_server: LiveServer, other_server: LiveServer,
+        connect_viewer: Connect) -> None:
+    # given one viewer on each process
+    host = await make_user("host")
+    room = await make_room(host, live=True)
+    here = await connect_viewer(room["id"], user=await make_user("viewer", name="Ana"))
+    there = await connect_viewer(room["id"], server=other_server)
+    await here.next("hello")
+    await there.next("hello")
+
+    # when the first one chats
+    await here.send({"type": "chat", "text": "hello from process one"})
+
+    # then the other process's viewer gets it, and both count 2 viewers
+    line = await there.next("chat")
+    assert line["data"]["text"] == "hello from process one"
+    await there.next("viewers", where=lambda e: e["data"]["count"] == 2)
+    await here.next("viewers", where=lambda e: e["data"]["count"] == 2)

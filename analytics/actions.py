@@ -16,6 +16,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics import queries
 from analytics.errors import RoomNotEnded
 from analytics.metrics import (
     PAID_STATUSES,
@@ -26,9 +27,13 @@ from analytics.metrics import (
     RoomFacts,
     compute_report,
 )
-from analytics.models import AnalyticsEvent, BroadcastReport
+from analytics.models import AnalyticsEvent, BroadcastReport, EventKind
+from analytics.queries import Reader, check_can_read
+from analytics.recorder import Recorder
 from core.accounts import User
 from core.context import Services
+from core.errors import RateLimited, ValidationError
+from live.errors import RoomEnded
 from live.models import LineupItem, Product, Room, RoomEvent, RoomStatus
 from live.queries import get_room
 from orders.models import Order, OrderEvent
@@ -179,3 +184,63 @@ async def rebuild_reports(svc: Services, since: datetime, until: datetime,
         if progress is not None:
             progress(done, len(room_ids), room_id)
     return room_ids
+
+
+# Reading a report -------------------------------------------------------------------------
+
+
+async def report_for(svc: Services, reader: Reader, room_id: int) -> dict[str, Any]:
+    """The report a reader may see: the stored one of an ended room (built now if the sweep
+    has not got to it yet), or the numbers so far of a room on air."""
+    async with svc.db.session() as session:
+        room = await get_room(session, room_id)
+        check_can_read(reader, room)
+        stored = await queries.get_report(session, room_id)
+    if stored is not None:
+        return stored.data
+    if room.status == RoomStatus.ENDED:
+        return await build_report(svc, room_id)
+    return await compute(svc, room_id)
+
+
+async def live_numbers_for(svc: Services, reader: Reader, room_id: int) -> dict[str, Any]:
+    async with svc.db.session() as session:
+        room = await get_room(session, room_id)
+        check_can_read(reader, room)
+        return await queries.live_numbers(session, room)
+
+
+# Product card events from the page -------------------------------------------------------
+
+# A viewer's page reports a view when a card scrolls into sight and a click when it is tapped;
+# 30 in 10 seconds is far above a person and well below a script worth worrying about.
+TRACK_LIMIT = 30
+TRACK_WINDOW_SECONDS = 10
+
+
+async def record_product_event(svc: Services, recorder: Recorder, room_id: int,
+                               viewer_key: str, user_id: int | None, event: str,
+                               product_id: int) -> None:
+    """Check and record a product card view or click. Raises RateLimited past the limit,
+    RoomEnded after the room ended, ValidationError for a product not in the lineup."""
+    counter = svc.keys.room(room_id, "track", viewer_key)
+    pipe = svc.redis.pipeline(transaction=True)
+    pipe.incr(counter)
+    pipe.expire(counter, TRACK_WINDOW_SECONDS, nx=True)
+    used, _ = await pipe.execute()
+    if int(used) > TRACK_LIMIT:
+        raise RateLimited(f"at most {TRACK_LIMIT} product events in {TRACK_WINDOW_SECONDS} s",
+                          extra={"retry_after": TRACK_WINDOW_SECONDS})
+    async with svc.db.session() as session:
+        room = await get_room(session, room_id)
+        if room.status == RoomStatus.ENDED:
+            raise RoomEnded("the room has ended", field="room_id")
+        in_lineup = await session.scalar(select(LineupItem.id).where(
+            LineupItem.room_id == room_id, LineupItem.product_id == product_id))
+    if in_lineup is None:
+        raise ValidationError([{"field": "product_id",
+                                "message": "not a product of this room's lineup"}])
+    if event == EventKind.PRODUCT_CLICK:
+        recorder.product_click(room_id, product_id, viewer_key, user_id)
+    else:
+        recorder.product_view(room_id, product_id, viewer_key, user_id)

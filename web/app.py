@@ -20,12 +20,15 @@ from core.errors import DomainError
 from core.settings import Settings, get_settings
 from web import api_accounts, api_live, api_orders, health, pages, payments, ws
 from web.api import ApiRouter, build_openapi
+from web.api_analytics import router as analytics_router
+from web.pages_ops import routes as ops_page_routes
 from web.responses import JSON, domain_error_handler, http_error_handler
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 # Every JSON router of the app; /openapi.json describes exactly these.
 API_ROUTERS: list[ApiRouter] = [health.router, api_accounts.router, api_live.router]
+API_ROUTERS += [analytics_router]  # product tracking, broadcast reports, CSV exports
 API_ROUTERS += [api_orders.router, payments.router]  # flash sales, orders, payments
 
 
@@ -59,6 +62,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         routes.extend(router.routes)
     routes.extend(ws.routes)
     routes.extend(pages.routes)
+    routes.extend(ops_page_routes)  # the ops dashboard, reports, the live data screen
     routes.extend(payments.routes)  # the sandbox gateway's payment page
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
 

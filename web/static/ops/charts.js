@@ -1,0 +1,303 @@
+// Charts for the report pages, drawn as inline SVG with no library.
+// Every chart takes plain data and a container element and replaces the container's content;
+// they redraw on resize. Text goes in with textContent only.
+
+const NS = "http://www.w3.org/2000/svg";
+const COLORS = {viewers: "#7c3aed", viewersFill: "rgba(124, 58, 237, .12)", gmv: "#ff2d55",
+                orders: "#17151c", pin: "#f59e0b", grid: "#ece9f2", text: "#6b6778",
+                refund: "rgba(255, 45, 85, .35)"};
+
+export function svg(tag, attrs = {}, text) {
+  const node = document.createElementNS(NS, tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value !== undefined && value !== null) node.setAttribute(name, String(value));
+  }
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+const moneyFormats = new Map();
+
+export function money(minor, currency) {
+  if (minor === null || minor === undefined || !currency) return "–";
+  let format = moneyFormats.get(currency);
+  if (!format) {
+    try {
+      format = new Intl.NumberFormat("en-US", {style: "currency", currency});
+    } catch {
+      format = {format: (v) => `${v.toFixed(2)} ${currency}`, resolvedOptions: () => ({maximumFractionDigits: 2})};
+    }
+    moneyFormats.set(currency, format);
+  }
+  const digits = format.resolvedOptions().maximumFractionDigits;
+  return format.format(minor / 10 ** digits);
+}
+
+export function shortMoney(minor, currency) {
+  // Axis labels: $1.2k rather than $1,234.00.
+  const full = money(minor, currency);
+  const major = Math.abs(minor) / 100;
+  if (major < 1000) return full.replace(/\.00(?=\D*$)/, "");
+  const symbol = full.replace(/[\d.,\s-]/g, "");
+  const scaled = major >= 1e6 ? `${(major / 1e6).toFixed(1)}M` : `${(major / 1e3).toFixed(1)}k`;
+  return symbol.length <= 2 ? `${symbol}${scaled}` : `${scaled} ${currency}`;
+}
+
+export function percent(value) {
+  return value === null || value === undefined ? "–" : `${(value * 100).toFixed(1)}%`;
+}
+
+function niceMax(value) {
+  if (value <= 0) return 1;
+  const power = 10 ** Math.floor(Math.log10(value));
+  for (const step of [1, 2, 2.5, 5, 10]) {
+    if (step * power >= value) return step * power;
+  }
+  return 10 * power;
+}
+
+function ticks(max, count = 4) {
+  const out = [];
+  for (let i = 0; i <= count; i += 1) out.push((max * i) / count);
+  return out;
+}
+
+function hhmm(iso) {
+  return iso.slice(11, 16);
+}
+
+function widthOf(container, fallback) {
+  return Math.max(320, Math.floor(container.clientWidth || fallback));
+}
+
+function truncate(text, length) {
+  return text.length > length ? `${text.slice(0, length - 1)}…` : text;
+}
+
+function frame(container, width, height, label) {
+  const root = svg("svg", {viewBox: `0 0 ${width} ${height}`, width, height, class: "ops-svg",
+                           "aria-label": label, role: "img"});
+  container.replaceChildren(root);
+  return root;
+}
+
+/** Viewers (top band), GMV bars and orders (bottom band) per minute, pins marked across both. */
+export function timelineChart(container, report) {
+  const rows = report.timeline;
+  const currency = report.summary.currency;
+  const titles = new Map(report.products.map((p) => [p.product_id, p.title]));
+  const width = widthOf(container, 900);
+  const height = 352;
+  const m = {left: 52, right: 70, top: 46, bottom: 30, gap: 22};
+  const plotW = width - m.left - m.right;
+  const bandA = {top: m.top, height: 120};
+  const bandB = {top: m.top + bandA.height + m.gap, height: height - m.top - m.bottom - bandA.height - m.gap};
+  const root = frame(container, width, height, "timeline");
+  if (!rows.length) {
+    root.append(svg("text", {x: width / 2, y: height / 2, "text-anchor": "middle", class: "ops-svg-empty"}, "No minutes recorded"));
+    return;
+  }
+  const step = plotW / rows.length;
+  const x = (i) => m.left + i * step;
+  const maxViewers = niceMax(Math.max(...rows.map((r) => r.viewers)));
+  const maxGmv = niceMax(Math.max(...rows.map((r) => r.gmv_minor)));
+  const maxOrders = niceMax(Math.max(...rows.map((r) => r.orders)));
+  const yA = (v) => bandA.top + bandA.height - (v / maxViewers) * bandA.height;
+  const yB = (v) => bandB.top + bandB.height - (v / maxGmv) * bandB.height;
+  const yO = (v) => bandB.top + bandB.height - (v / maxOrders) * bandB.height;
+
+  // Grid and axes.
+  for (const value of ticks(maxViewers, 3)) {
+    root.append(svg("line", {x1: m.left, x2: m.left + plotW, y1: yA(value), y2: yA(value), class: "ops-grid"}));
+    root.append(svg("text", {x: m.left - 8, y: yA(value) + 4, "text-anchor": "end", class: "ops-axis"}, String(Math.round(value))));
+  }
+  for (const value of ticks(maxGmv, 3)) {
+    root.append(svg("line", {x1: m.left, x2: m.left + plotW, y1: yB(value), y2: yB(value), class: "ops-grid"}));
+    root.append(svg("text", {x: m.left + plotW + 8, y: yB(value) + 4, class: "ops-axis"}, shortMoney(value, currency)));
+  }
+  for (const value of ticks(maxOrders, 3)) {
+    if (Number.isInteger(value)) {
+      root.append(svg("text", {x: m.left - 8, y: yO(value) + 4, "text-anchor": "end", class: "ops-axis"}, String(value)));
+    }
+  }
+  root.append(svg("text", {x: m.left - 8, y: bandA.top - 14, "text-anchor": "end", class: "ops-axis ops-axis-title"}, "viewers"));
+  root.append(svg("text", {x: m.left - 8, y: bandB.top - 8, "text-anchor": "end", class: "ops-axis ops-axis-title"}, "orders"));
+  root.append(svg("text", {x: m.left + plotW + 8, y: bandB.top - 8, class: "ops-axis ops-axis-title"}, "GMV"));
+
+  // Pin spans shade the viewers band; a dashed line and a flag mark each pin.
+  const first = Date.parse(rows[0].minute);
+  const msX = (iso) => m.left + ((Date.parse(iso) - first) / 60000) * step;
+  const pinLayer = svg("g", {class: "ops-pins-layer"});
+  const rowEnds = [-Infinity, -Infinity];
+  report.pins.forEach((pin) => {
+    const from = Math.max(m.left, msX(pin.from));
+    const to = Math.min(m.left + plotW, msX(pin.to));
+    const title = titles.get(pin.product_id) || pin.title || `#${pin.product_id}`;
+    const label = truncate(title, 20);
+    const flagW = Math.min(140, 10 + label.length * 6.2);
+    // Two rows of flags, so that pins close together do not cover each other.
+    const row = from >= rowEnds[0] ? 0 : 1;
+    rowEnds[row] = from + flagW + 4;
+    const flagY = bandA.top - 38 + row * 17;
+    pinLayer.append(svg("rect", {x: from, y: bandA.top, width: Math.max(1, to - from), height: bandA.height, class: "ops-pin-span"}));
+    pinLayer.append(svg("line", {x1: from, x2: from, y1: flagY, y2: bandB.top + bandB.height, class: "ops-pin-line", "data-testid": "pin-marker"}));
+    const flag = svg("g", {class: "ops-pin-flag", transform: `translate(${from.toFixed(1)}, ${flagY})`});
+    flag.append(svg("rect", {x: 0, y: 0, width: flagW, height: 15, rx: 3, class: "ops-pin-flagbox"}),
+                svg("text", {x: 5, y: 11, class: "ops-pin-text"}, label),
+                svg("title", {}, `${title} pinned ${hhmm(pin.from)}–${hhmm(pin.to)}`));
+    pinLayer.append(flag);
+  });
+  root.append(pinLayer);
+
+  // Viewers: area and line, one point per minute centre.
+  const points = rows.map((r, i) => [x(i) + step / 2, yA(r.viewers)]);
+  const line = points.map(([px, py], i) => `${i ? "L" : "M"}${px.toFixed(1)},${py.toFixed(1)}`).join("");
+  const base = bandA.top + bandA.height;
+  root.append(svg("path", {d: `${line}L${points[points.length - 1][0].toFixed(1)},${base}L${points[0][0].toFixed(1)},${base}Z`, class: "ops-viewers-area"}));
+  root.append(svg("path", {d: line, class: "ops-viewers-line", "data-testid": "viewers-line"}));
+
+  // GMV bars, refunds as a thin marker below the axis line.
+  const bars = svg("g", {"data-testid": "gmv-bars"});
+  rows.forEach((r, i) => {
+    if (r.gmv_minor > 0) {
+      const top = yB(r.gmv_minor);
+      bars.append(svg("rect", {x: x(i) + step * 0.18, y: top, width: Math.max(1, step * 0.64), height: bandB.top + bandB.height - top, rx: Math.min(3, step * 0.2), class: "ops-gmv-bar"}));
+    }
+  });
+  root.append(bars);
+  // Orders placed: a dark line with dots.
+  const orderPoints = rows.map((r, i) => [x(i) + step / 2, yO(r.orders), r.orders]);
+  root.append(svg("path", {d: orderPoints.map(([px, py], i) => `${i ? "L" : "M"}${px.toFixed(1)},${py.toFixed(1)}`).join(""), class: "ops-orders-line"}));
+  for (const [px, py, n] of orderPoints) {
+    if (n > 0) root.append(svg("circle", {cx: px, cy: py, r: 3, class: "ops-orders-dot"}));
+  }
+
+  // X axis: a label every few minutes, so that labels never overlap.
+  const every = Math.max(1, Math.ceil(48 / step));
+  rows.forEach((r, i) => {
+    if (i % every === 0) {
+      root.append(svg("text", {x: x(i) + step / 2, y: height - 10, "text-anchor": "middle", class: "ops-axis"}, hhmm(r.minute)));
+    }
+  });
+  root.append(svg("line", {x1: m.left, x2: m.left + plotW, y1: bandB.top + bandB.height, y2: bandB.top + bandB.height, class: "ops-baseline"}));
+  root.append(svg("line", {x1: m.left, x2: m.left + plotW, y1: base, y2: base, class: "ops-baseline"}));
+
+  // One hover target per minute, with its numbers as a native tooltip.
+  const hover = svg("g", {class: "ops-hover"});
+  rows.forEach((r, i) => {
+    const target = svg("rect", {x: x(i), y: bandA.top, width: step, height: bandB.top + bandB.height - bandA.top, class: "ops-hover-col", "data-minute": r.minute});
+    const pins = r.pins.map((id) => titles.get(id) || `#${id}`).join(", ");
+    target.append(svg("title", {}, `${hhmm(r.minute)} UTC\n${r.viewers} viewers (${r.new_viewers} new)\n${r.orders} orders placed, ${r.paid_orders} paid\nGMV ${money(r.gmv_minor, currency)}${r.refunded_minor ? `\nrefunded ${money(r.refunded_minor, currency)}` : ""}\n${r.chat} chat · ${r.likes} likes · ${r.clicks} clicks${pins ? `\npinned: ${pins}` : ""}`));
+    hover.append(target);
+  });
+  root.append(hover);
+}
+
+/** Entered -> clicked -> ordered -> paid, as bars with the rate of each step. */
+export function funnelChart(container, funnel) {
+  const width = widthOf(container, 520);
+  const rowH = 46;
+  const m = {left: 92, right: 64, top: 10};
+  const height = m.top + funnel.length * rowH + 4;
+  const root = frame(container, width, height, "funnel");
+  const max = Math.max(1, ...funnel.map((s) => s.count));
+  const plotW = width - m.left - m.right;
+  const names = {entered: "Entered", clicked: "Clicked", ordered: "Ordered", paid: "Paid"};
+  funnel.forEach((stepData, i) => {
+    const y = m.top + i * rowH;
+    const w = Math.max(2, (stepData.count / max) * plotW);
+    const group = svg("g", {"data-step": stepData.step, class: "ops-funnel-step"});
+    group.append(svg("text", {x: m.left - 10, y: y + 19, "text-anchor": "end", class: "ops-label"}, names[stepData.step] || stepData.step));
+    group.append(svg("rect", {x: m.left + (plotW - w) / 2, y: y + 4, width: w, height: 24, rx: 6, class: `ops-funnel-bar ops-funnel-${i}`}));
+    group.append(svg("text", {x: m.left + plotW / 2, y: y + 21, "text-anchor": "middle", class: "ops-funnel-count"}, String(stepData.count)));
+    if (stepData.rate !== null && stepData.rate !== undefined) {
+      group.append(svg("text", {x: width - m.right + 10, y: y + 21, class: "ops-funnel-rate"}, percent(stepData.rate)));
+    }
+    group.append(svg("title", {}, `${names[stepData.step] || stepData.step}: ${stepData.count}${stepData.rate === null ? "" : ` (${percent(stepData.rate)} of the step before)`}`));
+    root.append(group);
+  });
+}
+
+/** GMV per product as horizontal bars; the refunded part is hatched. */
+export function productsChart(container, products, currency) {
+  const width = widthOf(container, 520);
+  const rowH = 38;
+  const m = {left: 140, right: 84, top: 8};
+  const list = products.slice(0, 12);
+  const height = m.top + Math.max(1, list.length) * rowH + 4;
+  const root = frame(container, width, height, "sales by product");
+  const defs = svg("defs");
+  const pattern = svg("pattern", {id: "ops-hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)"});
+  pattern.append(svg("rect", {width: 6, height: 6, fill: "#fff"}), svg("line", {x1: 0, y1: 0, x2: 0, y2: 6, stroke: COLORS.gmv, "stroke-width": 3}));
+  defs.append(pattern);
+  root.append(defs);
+  if (!list.length) {
+    root.append(svg("text", {x: width / 2, y: 24, "text-anchor": "middle", class: "ops-svg-empty"}, "No products"));
+    return;
+  }
+  const max = Math.max(1, ...list.map((p) => p.gmv_minor));
+  const plotW = width - m.left - m.right;
+  list.forEach((p, i) => {
+    const y = m.top + i * rowH;
+    const group = svg("g", {"data-product-id": p.product_id, class: "ops-product-row"});
+    group.append(svg("text", {x: m.left - 10, y: y + 20, "text-anchor": "end", class: "ops-label"}, truncate(p.title, 20)));
+    group.append(svg("rect", {x: m.left, y: y + 6, width: plotW, height: 20, rx: 5, class: "ops-track"}));
+    const net = (p.net_gmv_minor / max) * plotW;
+    const refunded = (p.refunded_minor / max) * plotW;
+    if (p.gmv_minor > 0) {
+      group.append(svg("rect", {x: m.left, y: y + 6, width: Math.max(2, net), height: 20, rx: 5, class: "ops-product-bar"}));
+      if (refunded > 0) {
+        group.append(svg("rect", {x: m.left + net, y: y + 6, width: refunded, height: 20, class: "ops-product-refund", fill: "url(#ops-hatch)"}));
+      }
+    }
+    group.append(svg("text", {x: width - m.right + 8, y: y + 20, class: "ops-value"}, shortMoney(p.gmv_minor, currency)));
+    group.append(svg("title", {}, `${p.title}: GMV ${money(p.gmv_minor, currency)}, refunded ${money(p.refunded_minor, currency)}, ${p.units_sold} units, ${p.clicks} clicks`));
+    root.append(group);
+  });
+}
+
+/** A small two-series trend (GMV and viewers) of samples taken by the live data screen. */
+export function trendChart(container, samples, currency) {
+  const width = widthOf(container, 520);
+  const height = 180;
+  const m = {left: 44, right: 70, top: 14, bottom: 24};
+  const root = frame(container, width, height, "trend");
+  if (samples.length < 2) {
+    root.append(svg("text", {x: width / 2, y: height / 2, "text-anchor": "middle", class: "ops-svg-empty"}, "Collecting…"));
+    return;
+  }
+  const plotW = width - m.left - m.right;
+  const plotH = height - m.top - m.bottom;
+  const t0 = samples[0].t;
+  const span = Math.max(1, samples[samples.length - 1].t - t0);
+  const maxGmv = niceMax(Math.max(...samples.map((s) => s.gmv)));
+  const maxViewers = niceMax(Math.max(...samples.map((s) => s.viewers)));
+  const px = (t) => m.left + ((t - t0) / span) * plotW;
+  const path = (key, max) => samples.map((s, i) => `${i ? "L" : "M"}${px(s.t).toFixed(1)},${(m.top + plotH - (s[key] / max) * plotH).toFixed(1)}`).join("");
+  for (const value of ticks(maxGmv, 2)) {
+    const y = m.top + plotH - (value / maxGmv) * plotH;
+    root.append(svg("line", {x1: m.left, x2: m.left + plotW, y1: y, y2: y, class: "ops-grid"}));
+    root.append(svg("text", {x: m.left + plotW + 8, y: y + 4, class: "ops-axis"}, shortMoney(value, currency)));
+  }
+  for (const value of ticks(maxViewers, 2)) {
+    const y = m.top + plotH - (value / maxViewers) * plotH;
+    root.append(svg("text", {x: m.left - 8, y: y + 4, "text-anchor": "end", class: "ops-axis"}, String(Math.round(value))));
+  }
+  root.append(svg("path", {d: path("viewers", maxViewers), class: "ops-viewers-line"}));
+  root.append(svg("path", {d: path("gmv", maxGmv), class: "ops-gmv-line"}));
+  const fmt = (t) => new Date(t).toISOString().slice(11, 19);
+  root.append(svg("text", {x: m.left, y: height - 6, class: "ops-axis"}, fmt(t0)));
+  root.append(svg("text", {x: m.left + plotW, y: height - 6, "text-anchor": "end", class: "ops-axis"}, fmt(samples[samples.length - 1].t)));
+}
+
+export function redrawOnResize(draw) {
+  let frameId = 0;
+  let lastWidth = window.innerWidth;
+  window.addEventListener("resize", () => {
+    if (window.innerWidth === lastWidth) return;
+    lastWidth = window.innerWidth;
+    cancelAnimationFrame(frameId);
+    frameId = requestAnimationFrame(draw);
+  });
+  draw();
+}

@@ -26,7 +26,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     broker = settings.celery_broker_url
     prefix = settings.redis_prefix
-    app = Celery("livesell", broker=broker, include=["workers.tasks"])
+    app = Celery("livesell", broker=broker, include=["workers.tasks", "workers.analytics_tasks"])
     transport: dict[str, Any] = {}
     if broker.startswith(("redis://", "rediss://", "unix://")):
         transport = {
@@ -63,6 +63,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "schedule": _seconds("ADVANCE_SALES_SECONDS", 1.0),
                 "options": {"expires": 5},
             },
+            "sweep-broadcast-reports": {"task": "analytics.sweep_reports", "schedule": _seconds("REPORT_SWEEP_SECONDS", 60.0), "options": {"expires": 120}},  # analytics
             "relay-outbox": {
                 "task": "orders.relay_outbox",
                 "schedule": _seconds("OUTBOX_RELAY_SECONDS", 30.0),

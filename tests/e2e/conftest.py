@@ -16,7 +16,9 @@ from typing import Any
 import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
+from sqlalchemy import text
 
+from core.context import Services
 from tests.conftest import LiveServer, start_server, stop_server
 from tests.infra import ROOT, TestInfra
 from web import ws
@@ -111,9 +113,19 @@ class Api:
         return room
 
 
+_rooms_made = {"tests": 0}
+
+
 @pytest.fixture
-async def api(server: LiveServer, services: Any) -> AsyncIterator[Api]:
-    # `services` pulls in the per-test clean-up of tables and Redis keys.
+async def api(server: LiveServer, services: Services) -> AsyncIterator[Api]:
+    # `services` pulls in the per-test clean-up of tables and Redis keys. That clean-up restarts
+    # the id sequences, but the server process lives through the whole session and its hub
+    # remembers each room it served (its last event offset): so every test's rooms get ids no
+    # earlier test used, as they would in production.
+    _rooms_made["tests"] += 1
+    async with services.db.engine.begin() as conn:
+        await conn.execute(text("select setval(pg_get_serial_sequence('rooms', 'id'), :start)"),
+                           {"start": _rooms_made["tests"] * 1000})
     client = Api(server)
     yield client
     await client.http.aclose()

@@ -15,7 +15,9 @@ form.addEventListener("submit", async (event) => {
     const result = await api("POST", mode === "login" ? "/api/auth/login" : "/api/auth/signup", data);
     const next = form.dataset.next;
     const home = result.user.role === "host" || result.user.role === "ops" ? "/host" : "/";
-    window.location.assign(next && !next.startsWith("/login") && !next.startsWith("/signup") ? next : home);
+    // Coming from the home page is no particular wish: hosts go to their panel.
+    const wanted = next && next !== "/" && !next.startsWith("/login") && !next.startsWith("/signup");
+    window.location.assign(wanted ? next : home);
   } catch (err) {
     showFormErrors(form, err.status === 401 ? {message: "Wrong email or password."} : err);
     button.disabled = false;

@@ -97,7 +97,7 @@ export class ChatComposer {
       event.preventDefault();
       this.submit();
     });
-    store.on("error", (error) => this.say(error.message || "The message was not sent.", "error"));
+    store.on("error", (error) => this.refused(error));
     store.on("muted", () => this.sync());
     store.on("reset", () => this.sync());
     store.on("room", () => this.sync());
@@ -131,14 +131,32 @@ export class ChatComposer {
     this.send(text);
   }
 
-  send(text) {
+  send(text, retried = false) {
     if (!this.socket.send({type: "chat", text})) {
       this.input.value = text;
       this.say("Not connected — your message is still in the box.", "error");
       return;
     }
-    this.nextAllowedAt = Date.now() + this.interval();
+    this.lastSent = {text, retried, at: Date.now()};
+    // A little margin: the server measures the interval from when each line reaches it.
+    this.nextAllowedAt = Date.now() + this.interval() + 150;
     this.say("", "info");
+  }
+
+  refused(error) {
+    const last = this.lastSent;
+    const early = error.code === "rate_limited" || error.code === "slow_mode";
+    if (early && last && !last.retried && error.retry_after_ms !== undefined && error.retry_after_ms < 60000) {
+      // Sent a moment too soon: send it again once the server allows, instead of losing it.
+      this.lastSent = null;
+      const wait = error.retry_after_ms + 150;
+      this.nextAllowedAt = Date.now() + wait;
+      this.say(`Sending in ${Math.ceil(wait / 1000)}s…`, "info");
+      clearTimeout(this.pending);
+      this.pending = setTimeout(() => { this.pending = null; this.send(last.text, true); }, wait);
+      return;
+    }
+    this.say(error.message || "The message was not sent.", "error");
   }
 
   sync() {

@@ -73,6 +73,11 @@ export class RoomSocket {
 
   handle(frame) {
     if (!frame || typeof frame.type !== "string") return;
+    if (frame.type === "batch") {
+      // Busy rooms pack several events into one message, each as it would come alone.
+      for (const inner of (frame.data && frame.data.events) || []) this.handle(inner);
+      return;
+    }
     if (frame.type === "hello") {
       const offset = frame.data && frame.data.offset;
       this.offset = typeof offset === "number" ? offset : null;
@@ -101,7 +106,10 @@ export class RoomSocket {
   closed(ws, event) {
     if (this.ws === ws) this.ws = null;
     clearInterval(this.pingTimer);
-    if (this.stopped) return;
+    if (this.stopped) {
+      this.setState("idle");
+      return;
+    }
     const fatal = CLOSE_REASONS[event.code];
     if (fatal) {
       this.setState(fatal, event);

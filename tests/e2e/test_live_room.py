@@ -1,0 +1,276 @@
+"""The host panel and the live room, both open at once, talking through the websocket hub."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.e2e.conftest import LIVE_TIMEOUT_MS, Account, Api, Pages, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("hub")]
+
+XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
+
+
+async def connected(page: Page) -> Page:
+    await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
+    return page
+
+
+async def chat(page: Page, text: str) -> None:
+    await page.get_by_test_id("chat-input").fill(text)
+    await page.get_by_test_id("chat-input").press("Enter")
+
+
+def line(page: Page, text: str) -> Any:
+    return page.get_by_test_id("chat-list").locator("li", has_text=text)
+
+
+async def show(api: Api, *, live: bool = True) -> tuple[Account, dict[str, Any], list[dict[str, Any]]]:
+    host = await api.signup("Mia", role="host")
+    products = [
+        await api.product(host, title="Silk scarf", price_minor=1999, currency="USD", stock=50),
+        await api.product(host, title="Leather tote", price_minor=12900, currency="USD", stock=4),
+    ]
+    room = await api.room(host, products, live=live, title="Friday vintage drop")
+    return host, room, products
+
+
+async def test_host_pins_and_the_viewer_card_changes_within_two_seconds(api: Api, pages: Pages) -> None:
+    # given a live room with the host panel and a viewer's page open
+    host, room, _ = await show(api)
+    viewer = await api.signup("Leo")
+    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    card = watch.get_by_test_id("pinned-card")
+    await expect(card).to_have_attribute("data-empty", "true")
+
+    # when the host pins the scarf
+    await panel.get_by_test_id("lineup-item").filter(has_text="Silk scarf").get_by_test_id("pin").click()
+
+    # then the viewer's card shows it, price and stock formatted, within two seconds
+    await expect(watch.get_by_test_id("pinned-title")).to_have_text("Silk scarf", timeout=LIVE_TIMEOUT_MS)
+    await expect(watch.get_by_test_id("pinned-price")).to_have_text("$19.99")
+    await expect(watch.get_by_test_id("pinned-stock")).to_have_text("50 in stock")
+    await expect(panel.get_by_test_id("host-pinned")).to_have_text("Silk scarf")
+
+    # when the host pins the tote instead
+    await panel.get_by_test_id("lineup-item").filter(has_text="Leather tote").get_by_test_id("pin").click()
+
+    # then the card changes to it, again within two seconds
+    await expect(watch.get_by_test_id("pinned-title")).to_have_text("Leather tote", timeout=LIVE_TIMEOUT_MS)
+    await expect(watch.get_by_test_id("pinned-price")).to_have_text("$129.00")
+    await expect(watch.get_by_test_id("pinned-stock")).to_have_text("Only 4 left")
+    await screenshot(watch, "room-viewer-pinned")
+    await screenshot(panel, "host-room-live")
+
+    # when the host unpins
+    await panel.get_by_test_id("unpin").click()
+
+    # then the card is empty again
+    await expect(card).to_have_attribute("data-empty", "true", timeout=LIVE_TIMEOUT_MS)
+
+
+async def test_viewer_chats_and_the_host_sees_it(api: Api, pages: Pages) -> None:
+    # given a live room, the host panel and a viewer's page
+    host, room, _ = await show(api)
+    viewer = await api.signup("Leo")
+    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+
+    # when the viewer chats
+    await chat(watch, "Is the scarf real silk?")
+
+    # then the host sees the line with the viewer's name, and so does the viewer
+    await expect(line(panel, "Is the scarf real silk?")).to_contain_text("Leo")
+    await expect(line(watch, "Is the scarf real silk?")).to_be_visible()
+
+    # when the host answers
+    await chat(panel, "Yes, 100% mulberry silk")
+
+    # then the viewer sees it marked as the host's
+    answer = line(watch, "Yes, 100% mulberry silk")
+    await expect(answer).to_contain_text("Host")
+    await screenshot(watch, "room-viewer-chat")
+
+
+async def test_chat_markup_shows_as_text_and_never_runs(api: Api, pages: Pages) -> None:
+    # given a live room, the host panel and a viewer's page
+    host, room, _ = await show(api)
+    viewer = await api.signup("Leo")
+    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+
+    # when the viewer sends a line of markup
+    await chat(watch, XSS)
+
+    # then both pages show it as text, create no element from it, and run none of it
+    for page in (panel, watch):
+        text = page.get_by_test_id("chat-text").filter(has_text="<script>")
+        await expect(text).to_have_text(XSS)
+        assert await page.get_by_test_id("chat-list").locator("script, img").count() == 0
+        assert await page.evaluate("window.__xss") is None
+    await screenshot(panel, "host-room-chat-markup")
+
+
+async def test_guest_sees_sign_in_prompt_and_cannot_chat(api: Api, pages: Pages) -> None:
+    # given a live room where a viewer has chatted, open to a guest
+    host, room, _ = await show(api)
+    viewer = await api.signup("Leo")
+    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    guest = await connected(await pages.open(f"/rooms/{room['id']}"))
+    await chat(watch, "hello from Leo")
+
+    # then the guest reads the chat but gets a sign-in prompt instead of a chat box
+    await expect(line(guest, "hello from Leo")).to_be_visible()
+    await expect(guest.get_by_test_id("chat-signin")).to_contain_text("Sign in to chat")
+    await expect(guest.get_by_test_id("chat-input")).to_have_count(0)
+    await screenshot(guest, "room-guest")
+
+    # when the guest's page sends a chat frame anyway
+    await guest.evaluate("window.livesell.socket.send({type: 'chat', text: 'sneaky guest line'})")
+
+    # then the server refuses it, and no one sees it
+    await guest.wait_for_function("window.livesell.errors.some(e => e.code === 'auth_required')")
+    await chat(watch, "after the guest")
+    await expect(line(panel, "after the guest")).to_be_visible()
+    await expect(line(panel, "sneaky guest line")).to_have_count(0)
+
+    # and the sign-in prompt leads to the login page and back to the room
+    await guest.get_by_role("link", name="Sign in to chat").click()
+    await expect(guest).to_have_url(re.compile(rf"/login\?next=/rooms/{room['id']}$"))
+
+
+async def test_host_deletes_a_message_and_the_viewers_copy_disappears(api: Api, pages: Pages) -> None:
+    # given a viewer's line on both pages
+    host, room, _ = await show(api)
+    viewer = await api.signup("Leo")
+    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    await chat(watch, "buy followers at spam.example")
+    await expect(line(panel, "spam.example")).to_be_visible()
+    await expect(line(watch, "spam.example")).to_be_visible()
+
+    # when the host deletes it from the chat line
+    await line(panel, "spam.example").hover()
+    await line(panel, "spam.example").get_by_test_id("chat-delete").click()
+
+    # then it disappears from the viewer's page, and from the host's
+    await expect(line(watch, "spam.example")).to_have_count(0)
+    await expect(line(panel, "spam.example")).to_have_count(0)
+
+    # and a page opened later does not get it back
+    late = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    await expect(late.get_by_test_id("chat-list")).not_to_contain_text("spam.example")
+
+
+async def test_host_mutes_a_user_and_their_chat_is_refused(api: Api, pages: Pages) -> None:
+    # given two viewers; one chats
+    host, room, _ = await show(api)
+    rude = await api.signup("Rex")
+    polite = await api.signup("Ana")
+    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
+    rex = await connected(await pages.open(f"/rooms/{room['id']}", rude))
+    ana = await connected(await pages.open(f"/rooms/{room['id']}", polite))
+    await chat(rex, "this show is trash")
+    await expect(line(panel, "this show is trash")).to_be_visible()
+
+    # when the host mutes him from his chat line
+    await line(panel, "this show is trash").hover()
+    await line(panel, "this show is trash").get_by_test_id("chat-mute").click()
+
+    # then his chat box is closed and says why
+    await expect(rex.get_by_test_id("chat-input")).to_be_disabled()
+    await expect(rex.get_by_test_id("chat-notice")).to_contain_text("muted")
+    await expect(line(panel, "this show is trash").get_by_test_id("chat-unmute")).to_be_visible()
+    await screenshot(rex, "room-viewer-muted")
+
+    # when his page sends a chat frame anyway
+    await rex.evaluate("window.livesell.socket.send({type: 'chat', text: 'still here'})")
+
+    # then the server refuses it: no one sees it, while others still chat
+    await rex.wait_for_function("window.livesell.errors.some(e => e.code === 'muted')")
+    await chat(ana, "love the tote")
+    await expect(line(panel, "love the tote")).to_be_visible()
+    await expect(line(panel, "still here")).to_have_count(0)
+    await expect(line(ana, "still here")).to_have_count(0)
+
+    # when the host unmutes him, he can chat again
+    await line(panel, "this show is trash").hover()
+    await line(panel, "this show is trash").get_by_test_id("chat-unmute").click()
+    await expect(rex.get_by_test_id("chat-input")).to_be_enabled()
+    await chat(rex, "sorry about that")
+    await expect(line(panel, "sorry about that")).to_be_visible()
+
+
+async def test_viewer_sees_the_room_go_live_and_end(api: Api, pages: Pages) -> None:
+    # given a scheduled room with a viewer waiting
+    host, room, _ = await show(api, live=False)
+    viewer = await api.signup("Leo")
+    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    await expect(watch.get_by_test_id("status-banner")).to_contain_text("hasn't started")
+    await expect(watch.get_by_test_id("room-status")).to_have_text("Upcoming")
+    await screenshot(watch, "room-scheduled")
+
+    # when the host goes live
+    await panel.get_by_test_id("go-live").click()
+
+    # then the viewer's page turns live
+    await expect(watch.get_by_test_id("room-status")).to_have_text("Live")
+    await expect(watch.get_by_test_id("status-banner")).to_be_hidden()
+
+    # when the host ends the show
+    await panel.get_by_test_id("end-room").click()
+    await panel.get_by_test_id("confirm-yes").click()
+
+    # then the viewer sees that it has ended, and can no longer chat
+    await expect(watch.get_by_test_id("status-banner")).to_contain_text("ended")
+    await expect(watch.get_by_test_id("chat-input")).to_be_disabled()
+    await screenshot(watch, "room-ended")
+
+
+async def test_likes_and_viewer_count_reach_the_host(api: Api, pages: Pages) -> None:
+    # given a live room with the host panel open
+    host, room, _ = await show(api)
+    viewer = await api.signup("Leo")
+    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
+
+    # when a viewer joins and taps like three times
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    for _ in range(3):
+        await watch.get_by_test_id("like-button").click()
+
+    # then the host sees the likes and more than one person watching
+    await expect(panel.get_by_test_id("like-count")).to_have_text("3")
+    await expect(panel.get_by_test_id("viewer-count")).not_to_have_text(re.compile("^[01]$"))
+    await expect(watch.get_by_test_id("like-count")).to_have_text("3")
+
+
+async def test_viewer_resumes_after_a_dropped_connection(api: Api, pages: Pages) -> None:
+    # given a viewer connected to a live room
+    host, room, products = await show(api)
+    viewer = await api.signup("Leo")
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    offset_before = await watch.evaluate("window.livesell.socket.offset")
+
+    # when the connection drops, and meanwhile the host pins and someone chats
+    await watch.evaluate("window.livesell.socket.stopped = true; window.livesell.socket.ws.close()")
+    await expect(watch.get_by_test_id("connection")).not_to_have_attribute("data-state", "open")
+    await api.call("POST", f"/api/rooms/{room['id']}/pin", host, json={"product_id": products[1]["id"]})
+    other = await connected(await pages.open(f"/rooms/{room['id']}", await api.signup("Ana")))
+    await chat(other, "missed me?")
+    await expect(line(other, "missed me?")).to_be_visible()
+
+    # and the page reconnects from its last offset
+    await watch.evaluate("window.livesell.socket.stopped = false; window.livesell.socket.connect()")
+    await connected(watch)
+
+    # then the missed pin and chat line are applied, and the offset moved on
+    await expect(watch.get_by_test_id("pinned-title")).to_have_text("Leather tote")
+    await expect(line(watch, "missed me?")).to_be_visible()
+    assert await watch.evaluate("window.livesell.socket.offset") > offset_before

@@ -48,12 +48,9 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 
 
 @pytest.fixture(autouse=True)
-async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+async def clean_state(services: Services) -> AsyncIterator[None]:
     """Every test starts with empty tables and no Redis keys of this run."""
-    if "infra" not in request.fixturenames and "services" not in request.fixturenames:
-        yield
-        return
-    svc: Services = request.getfixturevalue("services")
+    svc = services
     async with svc.db.engine.begin() as conn:
         tables = [row[0] for row in await conn.execute(text(
             "select tablename from pg_tables where schemaname = 'public' "
@@ -83,6 +80,8 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 @dataclass
 class TestUser:
+    __test__ = False  # a helper, not a test class
+
     id: int
     email: str
     password: str

@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass
 class TestInfra:
+    __test__ = False  # a helper, not a test class
+
     database_url: str
     admin_dsn: dict[str, Any]
     database: str

@@ -84,6 +84,9 @@ class HubConfig:
     # frame per `batch_interval_ms`: frames, not bytes, are what cost CPU.
     batch_min_connections: int = 100
     batch_interval_ms: int = 50
+    # And the interval grows with the room so that one room costs this process at
+    # most this many frames a second (5,000 viewers: a frame every 125 ms).
+    room_frames_per_second: int = 40_000
     # Presence and likes are reported (and `likes` sent) 4 times a second;
     # `viewers` at most every 500 ms.
     tick_ms: int = 250
@@ -105,6 +108,8 @@ class HubConfig:
             send_queue_frames=_env_int("HUB_SEND_QUEUE_FRAMES", cls.send_queue_frames, 1),
             batch_min_connections=_env_int("HUB_BATCH_MIN_CONNECTIONS", cls.batch_min_connections, 1),
             batch_interval_ms=_env_int("HUB_BATCH_INTERVAL_MS", cls.batch_interval_ms, 0),
+            room_frames_per_second=_env_int("HUB_ROOM_FRAMES_PER_SECOND",
+                                            cls.room_frames_per_second, 1),
         )
 
 
@@ -319,10 +324,12 @@ class RoomChannel:
 
     def deliver(self, frame: str, offset: int | None, kind: str) -> None:
         config = self.hub.config
-        if kind == "chat" and len(self.connections) >= config.batch_min_connections:
+        local = len(self.connections)
+        if kind == "chat" and local >= config.batch_min_connections:
             self.batch.append((offset, frame))
             if self.batch_handle is None:
-                wait = self.batch_flushed_at + config.batch_interval_ms / 1000 - time.monotonic()
+                interval = max(config.batch_interval_ms / 1000, local / config.room_frames_per_second)
+                wait = self.batch_flushed_at + interval - time.monotonic()
                 if wait <= 0:
                     self.flush_batch()
                 else:

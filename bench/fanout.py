@@ -361,7 +361,7 @@ def run_scenario(scenario: Scenario, env: dict[str, str], services: Any, loop: a
         for _, pipe in clients:
             if not pipe.poll(180):
                 raise RuntimeError("a client did not connect its viewers in time")
-            message, count = pipe.recv()
+            _, count = pipe.recv()
             connected += count
         time.sleep(1.0)  # hellos sent, presence settled
         rss_after = server.memory_info().rss

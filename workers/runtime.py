@@ -8,7 +8,12 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from core.context import Services
+from core.models import import_all_models
 from core.settings import get_settings
+
+# Every table must be known before the first query: the orders tables refer to users, rooms
+# and products by foreign key.
+import_all_models()
 
 T = TypeVar("T")
 

@@ -1,0 +1,170 @@
+"""A real Celery worker (and, where a test needs it, the beat scheduler) as subprocesses, on
+this test run's database and Redis, plus a tiny HTTP server standing in front of the app's
+webhook endpoint so tests can make a delivery fail or stall."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tests.infra import ROOT, TestInfra
+from tests.orders.conftest import make_sale  # noqa: F401  (shared factory fixture)
+from web.embedded import free_port, port_open
+
+
+@dataclass
+class CeleryProcess:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def start_celery(infra: TestInfra, *args: str, ready: str, extra_env: dict[str, str] | None = None
+                 ) -> CeleryProcess:
+    (ROOT / ".data").mkdir(exist_ok=True)
+    log_path = ROOT / ".data" / f"celery-{os.getpid()}-{args[0]}-{time.monotonic_ns()}.log"
+    env = {**os.environ, **infra.env(), **(extra_env or {})}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers.app", *args],
+                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    celery = CeleryProcess(process, log_path)
+    deadline = time.monotonic() + 60
+    while ready not in celery.log():
+        if process.poll() is not None or time.monotonic() > deadline:
+            celery.stop()
+            raise RuntimeError(f"celery {args[0]} did not start:\n{celery.log()[-3000:]}")
+        time.sleep(0.1)
+    return celery
+
+
+@pytest.fixture(scope="module")
+def celery_worker(infra: TestInfra) -> Iterator[CeleryProcess]:
+    """One prefork worker process (concurrency 1), so a test can find and kill the process that
+    runs a task."""
+    worker = start_celery(infra, "worker", "--pool", "prefork", "--concurrency", "1",
+                          "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+                          "--without-heartbeat", ready="ready.")
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def celery_beat(infra: TestInfra, tmp_path: Path) -> Iterator[CeleryProcess]:
+    beat = start_celery(infra, "beat", "--loglevel", "INFO", "--schedule",
+                        str(tmp_path / "beat-schedule"), ready="beat: Starting",
+                        extra_env={"EXPIRE_SWEEP_SECONDS": "0.5", "ADVANCE_SALES_SECONDS": "0.5"})
+    yield beat
+    beat.stop()
+
+
+@dataclass
+class AppServer:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture(scope="module")
+def app_server(infra: TestInfra) -> Iterator[AppServer]:
+    """The app in its own uvicorn process, which the worker's webhooks reach over HTTP."""
+    (ROOT / ".data").mkdir(exist_ok=True)
+    port = free_port()
+    env = {**os.environ, **infra.env(), "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}"}
+    with open(ROOT / ".data" / f"orders-server-{port}.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "web.asgi:app", "--host", "127.0.0.1", "--port",
+             str(port), "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while not port_open("127.0.0.1", port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"server did not start; see .data/orders-server-{port}.log")
+        time.sleep(0.05)
+    yield AppServer(f"http://127.0.0.1:{port}", process)
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+Handler = Callable[[Request, int], Awaitable[Response]]
+
+
+@dataclass
+class WebhookGate:
+    """Forwards webhook deliveries to the app, letting a test decide what each attempt does."""
+
+    target: str
+    port: int = 0
+    attempts: int = 0
+    handler: Handler | None = None
+    events: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhook"
+
+    def event(self, name: str) -> asyncio.Event:
+        return self.events.setdefault(name, asyncio.Event())
+
+    async def forward(self, request: Request) -> Response:
+        body = await request.body()
+        headers = {k: v for k, v in request.headers.items()
+                   if k in ("content-type", "livesell-signature")}
+        async with httpx.AsyncClient(timeout=10) as http:
+            answer = await http.post(self.target, content=body, headers=headers)
+        return Response(answer.content, status_code=answer.status_code,
+                        media_type="application/json")
+
+    async def endpoint(self, request: Request) -> Response:
+        self.attempts += 1
+        if self.handler is not None:
+            return await self.handler(request, self.attempts)
+        return await self.forward(request)
+
+
+@pytest.fixture
+async def webhook_gate(app_server: AppServer) -> AsyncIterator[WebhookGate]:
+    from orders.payments.sandbox import WEBHOOK_PATH
+
+    gate = WebhookGate(target=app_server.url + WEBHOOK_PATH)
+    gate.port = free_port()
+    app = Starlette(routes=[Route("/webhook", gate.endpoint, methods=["POST"])])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=gate.port,
+                                           log_level="warning", lifespan="off",
+                                           timeout_graceful_shutdown=1))
+    task = asyncio.get_running_loop().create_task(server.serve())
+    deadline = time.monotonic() + 10
+    while not port_open("127.0.0.1", gate.port):
+        assert time.monotonic() < deadline, "webhook gate did not start"
+        await asyncio.sleep(0.02)
+    yield gate
+    server.should_exit = True
+    await asyncio.wait_for(task, 10)

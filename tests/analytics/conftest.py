@@ -8,17 +8,22 @@ tests/analytics/test_report.py lists what the report must say about it, and why.
 
 from __future__ import annotations
 
+import gc
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from analytics.recorder import Recorder
 from core.context import Services
 from live.models import LineupItem, Product, Room, RoomEvent
 from orders.models import Order, OrderEvent, Sale
-from tests.conftest import MakeUser, TestUser
+from tests.conftest import LiveServer, MakeUser, TestUser, start_server, stop_server
+from tests.infra import ROOT, TestInfra
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -177,3 +182,61 @@ async def play_broadcast(services: Services, make_user: MakeUser, *,
 @pytest.fixture
 async def broadcast(services: Services, make_user: MakeUser) -> Broadcast:
     return await play_broadcast(services, make_user)
+
+
+# Browser ------------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def live_server(infra: TestInfra) -> Iterator[LiveServer]:
+    """The shared `live_server`, less the ResourceWarning of the log file that
+    tests/conftest.py's start_server leaves open in this process (warnings are errors here)."""
+    (ROOT / ".data").mkdir(exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        server = start_server(infra)
+        gc.collect()
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                                   headless=True)
+        yield browser
+        await browser.close()
+
+
+@dataclass
+class PageErrors:
+    messages: list[str]
+
+
+@pytest.fixture
+async def open_as(chromium: Browser, live_server: LiveServer
+                  ) -> AsyncIterator[Callable[[TestUser], Awaitable[tuple[Page, PageErrors]]]]:
+    """A page logged in as a user (their session cookie), collecting script errors."""
+    contexts: list[BrowserContext] = []
+
+    async def open_page(user: TestUser) -> tuple[Page, PageErrors]:
+        context = await chromium.new_context(viewport={"width": 1360, "height": 900},
+                                             accept_downloads=True)
+        contexts.append(context)
+        await context.add_cookies([{"name": "livesell_session", "value": user.token,
+                                    "url": live_server.url}])
+        page = await context.new_page()
+        errors = PageErrors([])
+        page.on("pageerror", lambda exc: errors.messages.append(str(exc)))
+        page.on("console", lambda msg: errors.messages.append(msg.text)
+                if msg.type == "error" and "/ws/" not in msg.text else None)
+        return page, errors
+
+    yield open_page
+    for context in contexts:
+        await context.close()

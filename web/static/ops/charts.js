@@ -47,19 +47,21 @@ export function percent(value) {
   return value === null || value === undefined ? "–" : `${(value * 100).toFixed(1)}%`;
 }
 
-function niceMax(value) {
-  if (value <= 0) return 1;
-  const power = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 2.5, 5, 10]) {
-    if (step * power >= value) return step * power;
-  }
-  return 10 * power;
-}
-
-function ticks(max, count = 4) {
-  const out = [];
-  for (let i = 0; i <= count; i += 1) out.push((max * i) / count);
-  return out;
+/**
+ * A scale from 0 with round steps (1, 2, 2.5, 5 times a power of ten; integers only where
+ * `integer`), about `target` of them: counts get 0, 1, 2, 3 rather than 0, 1.67, 3.33.
+ */
+export function niceScale(maxValue, {target = 4, integer = true, floor = 1} = {}) {
+  const top = Math.max(maxValue, floor);
+  const raw = top / target;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const steps = integer ? [1, 2, 5, 10] : [1, 2, 2.5, 5, 10];
+  let step = steps.map((s) => s * power).find((s) => s >= raw) || 10 * power;
+  if (integer) step = Math.max(1, Math.round(step));
+  const max = Math.ceil(top / step) * step;
+  const ticks = [];
+  for (let value = 0; value <= max + step / 2; value += step) ticks.push(value);
+  return {max, ticks};
 }
 
 function hhmm(iso) {
@@ -88,7 +90,7 @@ export function timelineChart(container, report) {
   const titles = new Map(report.products.map((p) => [p.product_id, p.title]));
   const width = widthOf(container, 900);
   const height = 352;
-  const m = {left: 52, right: 70, top: 46, bottom: 30, gap: 22};
+  const m = {left: 56, right: 70, top: 46, bottom: 30, gap: 24};
   const plotW = width - m.left - m.right;
   const bandA = {top: m.top, height: 120};
   const bandB = {top: m.top + bandA.height + m.gap, height: height - m.top - m.bottom - bandA.height - m.gap};
@@ -99,29 +101,30 @@ export function timelineChart(container, report) {
   }
   const step = plotW / rows.length;
   const x = (i) => m.left + i * step;
-  const maxViewers = niceMax(Math.max(...rows.map((r) => r.viewers)));
-  const maxGmv = niceMax(Math.max(...rows.map((r) => r.gmv_minor)));
-  const maxOrders = niceMax(Math.max(...rows.map((r) => r.orders)));
+  const viewerScale = niceScale(Math.max(...rows.map((r) => r.viewers)), {target: 3});
+  const gmvScale = niceScale(Math.max(...rows.map((r) => r.gmv_minor)), {target: 3, integer: false, floor: 100});
+  const orderScale = niceScale(Math.max(...rows.map((r) => r.orders)), {target: 3});
+  const maxViewers = viewerScale.max;
+  const maxGmv = gmvScale.max;
+  const maxOrders = orderScale.max;
   const yA = (v) => bandA.top + bandA.height - (v / maxViewers) * bandA.height;
   const yB = (v) => bandB.top + bandB.height - (v / maxGmv) * bandB.height;
   const yO = (v) => bandB.top + bandB.height - (v / maxOrders) * bandB.height;
 
   // Grid and axes.
-  for (const value of ticks(maxViewers, 3)) {
+  for (const value of viewerScale.ticks) {
     root.append(svg("line", {x1: m.left, x2: m.left + plotW, y1: yA(value), y2: yA(value), class: "ops-grid"}));
     root.append(svg("text", {x: m.left - 8, y: yA(value) + 4, "text-anchor": "end", class: "ops-axis"}, String(Math.round(value))));
   }
-  for (const value of ticks(maxGmv, 3)) {
+  for (const value of gmvScale.ticks) {
     root.append(svg("line", {x1: m.left, x2: m.left + plotW, y1: yB(value), y2: yB(value), class: "ops-grid"}));
     root.append(svg("text", {x: m.left + plotW + 8, y: yB(value) + 4, class: "ops-axis"}, shortMoney(value, currency)));
   }
-  for (const value of ticks(maxOrders, 3)) {
-    if (Number.isInteger(value)) {
-      root.append(svg("text", {x: m.left - 8, y: yO(value) + 4, "text-anchor": "end", class: "ops-axis"}, String(value)));
-    }
+  for (const value of orderScale.ticks) {
+    root.append(svg("text", {x: m.left - 8, y: yO(value) + 4, "text-anchor": "end", class: "ops-axis"}, String(value)));
   }
-  root.append(svg("text", {x: m.left - 8, y: bandA.top - 14, "text-anchor": "end", class: "ops-axis ops-axis-title"}, "viewers"));
-  root.append(svg("text", {x: m.left - 8, y: bandB.top - 8, "text-anchor": "end", class: "ops-axis ops-axis-title"}, "orders"));
+  root.append(svg("text", {x: 2, y: bandA.top - 10, class: "ops-axis ops-axis-title"}, "viewers"));
+  root.append(svg("text", {x: 2, y: bandB.top - 8, class: "ops-axis ops-axis-title"}, "orders"));
   root.append(svg("text", {x: m.left + plotW + 8, y: bandB.top - 8, class: "ops-axis ops-axis-title"}, "GMV"));
 
   // Pin spans shade the viewers band; a dashed line and a flag mark each pin.
@@ -148,6 +151,14 @@ export function timelineChart(container, report) {
     pinLayer.append(flag);
   });
   root.append(pinLayer);
+  if (report.room.ended_at) {
+    // Payments and refunds can land after the end: mark where the broadcast stopped.
+    const endX = msX(report.room.ended_at);
+    if (endX < m.left + plotW - 1) {
+      root.append(svg("line", {x1: endX, x2: endX, y1: bandA.top, y2: bandB.top + bandB.height, class: "ops-end-line"}));
+      root.append(svg("text", {x: endX + 4, y: bandA.top + 11, class: "ops-axis ops-end-text"}, "ended"));
+    }
+  }
 
   // Viewers: area and line, one point per minute centre.
   const points = rows.map((r, i) => [x(i) + step / 2, yA(r.viewers)]);
@@ -270,16 +281,18 @@ export function trendChart(container, samples, currency) {
   const plotH = height - m.top - m.bottom;
   const t0 = samples[0].t;
   const span = Math.max(1, samples[samples.length - 1].t - t0);
-  const maxGmv = niceMax(Math.max(...samples.map((s) => s.gmv)));
-  const maxViewers = niceMax(Math.max(...samples.map((s) => s.viewers)));
+  const gmvScale = niceScale(Math.max(...samples.map((s) => s.gmv)), {target: 2, integer: false, floor: 100});
+  const viewerScale = niceScale(Math.max(...samples.map((s) => s.viewers)), {target: 2});
+  const maxGmv = gmvScale.max;
+  const maxViewers = viewerScale.max;
   const px = (t) => m.left + ((t - t0) / span) * plotW;
   const path = (key, max) => samples.map((s, i) => `${i ? "L" : "M"}${px(s.t).toFixed(1)},${(m.top + plotH - (s[key] / max) * plotH).toFixed(1)}`).join("");
-  for (const value of ticks(maxGmv, 2)) {
+  for (const value of gmvScale.ticks) {
     const y = m.top + plotH - (value / maxGmv) * plotH;
     root.append(svg("line", {x1: m.left, x2: m.left + plotW, y1: y, y2: y, class: "ops-grid"}));
     root.append(svg("text", {x: m.left + plotW + 8, y: y + 4, class: "ops-axis"}, shortMoney(value, currency)));
   }
-  for (const value of ticks(maxViewers, 2)) {
+  for (const value of viewerScale.ticks) {
     const y = m.top + plotH - (value / maxViewers) * plotH;
     root.append(svg("text", {x: m.left - 8, y: y + 4, "text-anchor": "end", class: "ops-axis"}, String(Math.round(value))));
   }

@@ -28,10 +28,10 @@ function render(numbers) {
   text("kpi-paid", `${numbers.paid_orders} paid`);
   const viewers = viewersFromHub ?? numbers.viewers_now;
   text("kpi-viewers", String(viewers));
-  text("kpi-unique", `${numbers.unique_viewers} unique so far`);
+  text("kpi-unique", `${numbers.unique_viewers} unique viewers so far`);
   text("kpi-buyers", String(numbers.buyers));
-  const conversion = numbers.unique_viewers ? numbers.buyers / numbers.unique_viewers : null;
-  text("kpi-engagement", `${percent(conversion)} of viewers · ${numbers.chat_messages} chat · ${numbers.likes} likes`);
+  const conversion = numbers.unique_viewers ? `${percent(numbers.buyers / numbers.unique_viewers)} of viewers · ` : "";
+  text("kpi-engagement", `${conversion}${numbers.chat_messages} chat · ${numbers.likes} likes`);
   const status = $("room-status");
   status.dataset.status = numbers.room.status;
   text("room-status", numbers.room.status);

@@ -274,3 +274,25 @@ async def test_viewer_resumes_after_a_dropped_connection(api: Api, pages: Pages)
     await expect(watch.get_by_test_id("pinned-title")).to_have_text("Leather tote")
     await expect(line(watch, "missed me?")).to_be_visible()
     assert await watch.evaluate("window.livesell.socket.offset") > offset_before
+
+
+async def test_room_page_fits_a_phone(api: Api, pages: Pages) -> None:
+    # given a live room with a pinned product and a chat line
+    host, room, products = await show(api)
+    await api.call("POST", f"/api/rooms/{room['id']}/pin", host, json={"product_id": products[0]["id"]})
+    viewer = await api.signup("Leo")
+
+    # when a viewer opens it on a phone-sized screen and chats
+    phone = await connected(await pages.open(f"/rooms/{room['id']}", viewer, width=390, height=844))
+    await chat(phone, "does it come in blue?")
+
+    # then the video, the pinned card and the chat box are all there, one above the other,
+    # and nothing is wider than the screen
+    await expect(line(phone, "does it come in blue?")).to_be_visible()
+    await expect(phone.get_by_test_id("pinned-title")).to_have_text("Silk scarf")
+    stage = await phone.locator("#stage").bounding_box()
+    card = await phone.get_by_test_id("pinned-card").bounding_box()
+    assert stage is not None and card is not None and stage["y"] < card["y"]
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+    await phone.evaluate("window.scrollTo(0, 0)")
+    await screenshot(phone, "room-phone")

@@ -185,6 +185,9 @@ export class ChatComposer {
     this.notice.dataset.kind = kind;
     if (sticky) this.notice.dataset.sticky = "1";
     else delete this.notice.dataset.sticky;
-    if (message && !sticky) this.noticeTimer = setTimeout(() => { this.notice.textContent = ""; }, 5000);
+    if (message && !sticky) {
+      // A passing message clears itself; a standing state (muted) comes back after it.
+      this.noticeTimer = setTimeout(() => { this.notice.textContent = ""; this.sync(); }, 5000);
+    }
   }
 }

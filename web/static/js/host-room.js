@@ -109,7 +109,7 @@ function thumb(product) {
 function letterThumb(product) {
   const node = h("span", {class: "thumb img-placeholder", "aria-hidden": "true"},
                  (product.title || "?").slice(0, 1).toUpperCase());
-  node.style.setProperty("--hue", String((product.id * 47) % 360));
+  node.style.setProperty("--hue", String(Math.round(product.id * 137.5) % 360));
   return node;
 }
 

@@ -44,6 +44,9 @@ function renderRoom() {
                            h("a", {href: "/"}, "See what's live now"));
   }
 
+  $("#chat-empty").textContent = room.status === "ended" ? "The chat is closed."
+    : me ? "Say hi — the chat is quiet so far." : "No messages yet.";
+
   const url = room.playback_url;
   const playable = Boolean(url) && room.status !== "ended";
   if (playable && player.getAttribute("src") !== url) {
@@ -143,7 +146,7 @@ function productImage(product, className) {
 function placeholderImage(product, className) {
   const node = h("span", {class: `${className} img-placeholder`, "aria-hidden": "true"},
                  (product.title || "?").slice(0, 1).toUpperCase());
-  node.style.setProperty("--hue", String((product.id * 47) % 360));
+  node.style.setProperty("--hue", String(Math.round(product.id * 137.5) % 360));
   return node;
 }
 
@@ -162,7 +165,7 @@ function renderPin() {
     stock.dataset.level = pin.stock <= 0 ? "out" : pin.stock <= 5 ? "low" : "ok";
     $("#pin-desc").textContent = pin.description || "";
     $("#pin-image").replaceChildren(productImage(pin, "pin-img"));
-    if (had !== String(pin.id)) {
+    if (had !== undefined && had !== String(pin.id)) {
       pinCard.classList.remove("flash");
       void pinCard.offsetWidth;
       pinCard.classList.add("flash");

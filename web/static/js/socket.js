@@ -145,7 +145,7 @@ export function describeConnection(state) {
     idle: "Offline",
     connecting: "Connecting…",
     reconnecting: "Reconnecting…",
-    open: "Live",
+    open: "Connected",
     auth: "Sign in again",
     origin: "Blocked",
     gone: "Room not found",

@@ -56,6 +56,25 @@ class Socket(Protocol):
     async def close(self, code: int, reason: str = "") -> None: ...
 
 
+class DirectWriter(Protocol):
+    """A socket that takes whole pre-framed websocket frames without waiting.
+
+    The web edge offers one when the server lets it write to the connection's
+    transport (no extension negotiated); the transport's buffer is then the
+    connection's bounded queue, and the fan-out costs one write per viewer.
+    """
+
+    def write(self, data: bytes) -> None: ...
+
+    def backlog(self) -> int:
+        """Bytes written but not yet taken by the client."""
+        ...
+
+    def usable(self) -> bool: ...
+
+    def abort(self) -> None: ...
+
+
 class NoSuchRoom(Exception):
     pass
 
@@ -80,6 +99,11 @@ class HubConfig:
     # Frames a connection may have waiting. At 20 frames a second (a batched huge
     # room) this is ~25 s of slack, and ~200 kB of queued references at most.
     send_queue_frames: int = 512
+    # The same bound for connections written directly, in bytes: ~25 s of a busy
+    # batched room, and the most a stuck viewer costs us in memory.
+    send_queue_bytes: int = 1 << 20
+    # Write pre-framed bytes straight to connections that allow it (see DirectWriter).
+    direct_writes: bool = True
     # From this many local viewers in a room, chat lines are batched into one
     # frame per `batch_interval_ms`: frames, not bytes, are what cost CPU.
     batch_min_connections: int = 100
@@ -106,6 +130,8 @@ class HubConfig:
             chat_max_length=chat_max_length,
             chat_min_interval_ms=chat_min_interval_ms,
             send_queue_frames=_env_int("HUB_SEND_QUEUE_FRAMES", cls.send_queue_frames, 1),
+            send_queue_bytes=_env_int("HUB_SEND_QUEUE_BYTES", cls.send_queue_bytes, 1024),
+            direct_writes=_env_int("HUB_DIRECT_WRITES", 1, 0) == 1,
             batch_min_connections=_env_int("HUB_BATCH_MIN_CONNECTIONS", cls.batch_min_connections, 1),
             batch_interval_ms=_env_int("HUB_BATCH_INTERVAL_MS", cls.batch_interval_ms, 0),
             room_frames_per_second=_env_int("HUB_ROOM_FRAMES_PER_SECOND",
@@ -116,12 +142,14 @@ class HubConfig:
 class Connection:
     """One websocket: its bounded send queue and the state the hub keeps about it."""
 
-    __slots__ = ("bad_frames", "budget_at", "budget_tokens", "closed", "drop_code", "likes",
-                 "pending", "queue", "ready", "room", "serve_task", "socket", "user", "waiter",
-                 "writer")
+    __slots__ = ("bad_frames", "budget_at", "budget_tokens", "closed", "direct", "drop_code",
+                 "likes", "pending", "queue", "ready", "room", "serve_task", "socket", "user",
+                 "waiter", "writer")
 
-    def __init__(self, socket: Socket, room: RoomChannel, user: User | None) -> None:
+    def __init__(self, socket: Socket, room: RoomChannel, user: User | None,
+                 direct: DirectWriter | None = None) -> None:
         self.socket = socket
+        self.direct = direct
         self.room = room
         self.user = user
         self.queue: deque[str] = deque()
@@ -139,9 +167,22 @@ class Connection:
         self.budget_at = 0.0
         self.likes = LikeBudget()
 
-    def offer(self, frame: str) -> None:
-        """Queue a frame without waiting; a full queue drops the connection."""
+    def offer(self, frame: str, framed: bytes | None = None) -> None:
+        """Queue a frame without waiting; a full queue drops the connection.
+
+        `framed` is the same frame as websocket bytes, when the caller built it already.
+        """
         if self.closed:
+            return
+        direct = self.direct
+        if direct is not None:
+            if not direct.usable():
+                self.closed = True
+                return
+            if direct.backlog() > self.room.hub.config.send_queue_bytes:
+                self.drop(protocol.CLOSE_SLOW_CONSUMER)
+                return
+            direct.write(framed if framed is not None else protocol.ws_text_frame(frame))
             return
         if len(self.queue) >= self.room.hub.config.send_queue_frames:
             self.drop(protocol.CLOSE_SLOW_CONSUMER)
@@ -157,6 +198,12 @@ class Connection:
         """The snapshot (up to offset `after`) is queued: release the held events after it."""
         held, self.pending = self.pending, []
         self.ready = True
+        if self.direct is not None:
+            # Nothing waits in the queue of a direct connection: the snapshot goes out first.
+            greeting = list(self.queue)
+            self.queue.clear()
+            for frame in greeting:
+                self.offer(frame)
         for offset, frame in held:
             if offset is None or offset > after:
                 self.offer(frame)
@@ -351,10 +398,14 @@ class RoomChannel:
         self.fanout(frame, items)
 
     def fanout(self, frame: str, items: list[tuple[int | None, str]]) -> None:
-        # The hot loop: the same string to every local connection, no awaits.
+        # The hot loop: the same string (or the same websocket bytes) to every local
+        # connection, no awaits.
+        framed: bytes | None = None
         for conn in self.connections:
             if conn.ready:
-                conn.offer(frame)
+                if conn.direct is not None and framed is None:
+                    framed = protocol.ws_text_frame(frame)
+                conn.offer(frame, framed)
             else:
                 conn.pending.extend(items)
 
@@ -535,13 +586,13 @@ class Hub:
     # Serving one connection ---------------------------------------------------------------
 
     async def serve(self, socket: Socket, room_id: int, user: User | None,
-                    resume_from: int | None = None) -> None:
+                    resume_from: int | None = None, *, direct: DirectWriter | None = None) -> None:
         """Run one accepted websocket until it closes. Raises NoSuchRoom before any frame."""
         room = await self.open_room(room_id)
         if room.close_handle is not None:
             room.close_handle.cancel()
             room.close_handle = None
-        conn = Connection(socket, room, user)
+        conn = Connection(socket, room, user, direct if self.config.direct_writes else None)
         conn.serve_task = asyncio.current_task()
         if conn.serve_task is not None:
             self.serving.add(conn.serve_task)
@@ -551,7 +602,8 @@ class Hub:
             if user_id is not None:
                 await self.join_user(user_id, conn)
             await self.greet(room, conn, resume_from)
-            conn.writer = asyncio.create_task(conn.write_loop())
+            if conn.direct is None:
+                conn.writer = asyncio.create_task(conn.write_loop())
             await self.read_loop(room, conn)
         except asyncio.CancelledError:
             if conn.drop_code is None:
@@ -570,8 +622,12 @@ class Hub:
                 await self.leave_user(user_id, conn)
         if conn.drop_code is not None:
             # A stuck client may never take the close frame; don't wait on it forever.
+            closed = False
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(socket.close(conn.drop_code), timeout=2)
+                closed = True
+            if not closed and conn.direct is not None:
+                conn.direct.abort()
 
     async def greet(self, room: RoomChannel, conn: Connection, resume_from: int | None) -> None:
         if resume_from is not None and resume_from > 0:

@@ -76,6 +76,20 @@ def batch_frame(frames: list[str]) -> str:
     return '{"type":"batch","ts":' + str(now_ms()) + ',"data":{"events":[' + ",".join(frames) + "]}}"
 
 
+def ws_text_frame(frame: str) -> bytes:
+    """The whole websocket text frame (RFC 6455, unmasked, no extension) for `frame`.
+
+    Built once per event for all the connections that take pre-framed bytes.
+    """
+    payload = frame.encode()
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65536:
+        return bytes((0x81, 126)) + size.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + size.to_bytes(8, "big") + payload
+
+
 def max_frame_bytes(chat_max_length: int) -> int:
     return chat_max_length * 6 + FRAME_OVERHEAD_BYTES
 

@@ -61,6 +61,73 @@ class AsgiSocket:
         await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
 
+class TransportWriter:
+    """The hub's DirectWriter over uvicorn's websocket transport (see `direct_writer`)."""
+
+    __slots__ = ("_state", "_transport")
+
+    def __init__(self, transport: Any, state: Any) -> None:
+        self._transport = transport
+        self._state = state
+
+    def write(self, data: bytes) -> None:
+        self._transport.write(data)
+
+    def backlog(self) -> int:
+        return int(self._transport.get_write_buffer_size())
+
+    def usable(self) -> bool:
+        return self._state.state.name == "OPEN" and not self._transport.is_closing()
+
+    def abort(self) -> None:
+        self._transport.abort()
+
+
+def _looks_like_send(value: Any) -> bool:
+    return callable(value) and (hasattr(value, "__self__")
+                                or getattr(value, "__name__", "") in ("send", "sender"))
+
+
+def _server_protocol(send: Send) -> Any:
+    """uvicorn's websocket protocol object behind an ASGI `send`, or None.
+
+    Starlette wraps `send` in a closure per connection; the bound method of
+    uvicorn's protocol is one or two closure cells down.
+    """
+    candidate: Any = send
+    for _ in range(4):
+        owner = getattr(candidate, "__self__", None)
+        if owner is not None and hasattr(owner, "transport"):
+            return owner
+        cells = getattr(candidate, "__closure__", None) or ()
+        candidate = next((c.cell_contents for c in cells if _looks_like_send(c.cell_contents)),
+                         None)
+        if candidate is None:
+            return None
+    return None
+
+
+def direct_writer(send: Send) -> tuple[TransportWriter | None, Send]:
+    """A writer of pre-framed bytes straight to the connection's transport, and the
+    unwrapped `send`, when the server is uvicorn and no extension was negotiated.
+
+    Uvicorn would otherwise frame every message again for every viewer (and, with
+    permessage-deflate, compress it again for every viewer). Anything else, or a
+    uvicorn whose internals differ, gets the plain ASGI path.
+    """
+    owner = _server_protocol(send)
+    if owner is None:
+        return None, send
+    state = getattr(owner, "conn", owner)  # websockets-sansio keeps it in .conn
+    raw_send: Send = getattr(owner, "send" if state is not owner else "asgi_send", send)
+    extensions = getattr(state, "extensions", None)
+    transport = getattr(owner, "transport", None)
+    if (extensions != [] or transport is None or not hasattr(transport, "get_write_buffer_size")
+            or getattr(getattr(state, "state", None), "name", None) != "OPEN"):
+        return None, raw_send
+    return TransportWriter(transport, state), raw_send
+
+
 async def _principal_from_token(websocket: WebSocket, token: str) -> Principal | None:
     """The `?token=` form for non-browser clients (a bearer token in the query)."""
     settings: Settings = websocket.app.state.settings
@@ -109,8 +176,10 @@ class RoomSocket:
         hub: Hub = websocket.app.state.hub
         await websocket.accept()
         user: dict[str, Any] | None = dict(principal.public()) if principal else None
+        direct, raw_send = direct_writer(send)
         try:
-            await hub.serve(AsgiSocket(receive, send), room_id, user, _resume_offset(websocket))
+            await hub.serve(AsgiSocket(receive, raw_send), room_id, user, _resume_offset(websocket),
+                            direct=direct)
         except NoSuchRoom:
             with contextlib.suppress(Exception):
                 await websocket.close(protocol.CLOSE_NO_SUCH_ROOM)

@@ -123,6 +123,9 @@ async def connect_viewer(live_server: LiveServer) -> AsyncIterator[Connect]:
         if offset is not None:
             query.append(f"offset={offset}")
         url = f"{base}/ws/rooms/{room_id}" + ("?" + "&".join(query) if query else "")
+        # No permessage-deflate unless asked: the hub then writes pre-framed bytes
+        # straight to the transport (browsers negotiate deflate: the ASGI path).
+        options.setdefault("compression", None)
         ws = await connect(url, additional_headers=headers,
                            origin=origin or (server or live_server).url,  # type: ignore[arg-type]
                            open_timeout=10, **options)

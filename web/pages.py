@@ -44,7 +44,18 @@ def static_url(path: str) -> str:
     return f"/static/{path}?v={_static_version(path)}"
 
 
+def page_plugins(page: str) -> list[str]:
+    """Extra modules for a page: web/static/js/plugins/<page>-*.js, in name order.
+
+    Later work (flash sales on the room page and the host panel) adds its module
+    there and the page loads it, with no template change; see livesell.* in room.js.
+    """
+    folder = STATIC_DIR / "js" / "plugins"
+    return [static_url(f"js/plugins/{path.name}") for path in sorted(folder.glob(f"{page}-*.js"))]
+
+
 templates.env.globals["static_url"] = static_url
+templates.env.globals["page_plugins"] = page_plugins
 
 
 def _services(request: Request) -> Services:

@@ -3,9 +3,9 @@
 The hub and the track endpoint call its methods, which only append to a list in memory and
 never wait: recording must not slow the hub or the buy path. A background task flushes the
 buffer every `flush_interval` seconds, or as soon as `batch_size` events are waiting, with one
-multi-row INSERT (of column arrays, unnested) per 10,000 rows. A failed flush is logged and its rows go back to the buffer (up to
-`max_buffered`; beyond that the oldest are dropped and counted), so a database hiccup loses
-nothing and a long outage costs memory that is bounded.
+multi-row INSERT (of column arrays, unnested) per 10,000 rows. A failed flush is logged and
+its rows go back to the buffer (up to `max_buffered`; beyond that the oldest are dropped and
+counted), so a database hiccup loses nothing and a long outage costs memory that is bounded.
 
 What the hub must call (see docs/decisions/0010-analytics-raw-events.md):
 

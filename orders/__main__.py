@@ -1,0 +1,56 @@
+"""Operator commands of the orders package.
+
+    python -m orders reconcile SALE_ID    rebuild a sale's Redis counters from PostgreSQL
+    python -m orders check SALE_ID        check initial = available + reserved + sold
+    python -m orders expire               run one expiry sweep now
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import orjson
+
+from core.context import Services
+from core.models import import_all_models
+from core.settings import get_settings
+from orders import actions, queries
+
+
+async def _main(args: argparse.Namespace) -> int:
+    import_all_models()
+    svc = Services.from_settings(get_settings(), pool_size=2)
+    try:
+        if args.command == "reconcile":
+            report = await actions.reconcile_sale(svc, args.sale_id)
+            print(orjson.dumps(report.__dict__).decode())
+            return 0
+        if args.command == "check":
+            invariant = await queries.check_invariant(svc, args.sale_id)
+            print(orjson.dumps({"ok": invariant.ok, "problems": invariant.problems,
+                                "initial": invariant.initial,
+                                "redis": invariant.redis.__dict__ if invariant.redis else None,
+                                "pg_reserved": invariant.pg_reserved,
+                                "pg_sold": invariant.pg_sold}).decode())
+            return 0 if invariant.ok else 1
+        expired = await actions.expire_due_orders(svc)
+        print(orjson.dumps({"expired": expired}).decode())
+        return 0
+    finally:
+        await svc.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orders")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("reconcile", "check"):
+        command = commands.add_parser(name)
+        command.add_argument("sale_id", type=int)
+    commands.add_parser("expire")
+    return asyncio.run(_main(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

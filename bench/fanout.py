@@ -510,12 +510,15 @@ def scenarios(quick: bool) -> list[Scenario]:
     if quick:
         return [Scenario("hub, 300 viewers", "hub", 300, 100, 1, 3),
                 Scenario("naive, 300 viewers", "naive", 300, 100, 1, 3)]
+    asgi_path = {"HUB_DIRECT_WRITES": "0"}
     return [
         Scenario("hub, 1,000 viewers", "hub", 1000, 120, 1, 10),
         Scenario("naive loop, 1,000 viewers", "naive", 1000, 120, 1, 10),
-        Scenario("hub, 1,000 viewers, no chat batching", "hub", 1000, 120, 1, 10,
+        Scenario("hub, 1,000, no chat batching", "hub", 1000, 120, 1, 10,
                  env={"HUB_BATCH_MIN_CONNECTIONS": "1000000"}),
-        Scenario("hub, 1,000 viewers, --ws websockets", "hub", 1000, 120, 1, 10, ws="websockets"),
+        Scenario("hub, 1,000, ASGI send path", "hub", 1000, 120, 1, 10, env=asgi_path),
+        Scenario("hub, 1,000, ASGI send path, --ws websockets", "hub", 1000, 120, 1, 10,
+                 ws="websockets", env=asgi_path),
         Scenario("hub, 5,000 viewers", "hub", 5000, 20, 1, 10),
     ]
 

@@ -64,11 +64,12 @@ class AsgiSocket:
 class TransportWriter:
     """The hub's DirectWriter over uvicorn's websocket transport (see `direct_writer`)."""
 
-    __slots__ = ("_state", "_transport")
+    __slots__ = ("_open", "_state", "_transport")
 
     def __init__(self, transport: Any, state: Any) -> None:
         self._transport = transport
         self._state = state
+        self._open = state.state  # OPEN now (checked by direct_writer); compared by identity
 
     def write(self, data: bytes) -> None:
         self._transport.write(data)
@@ -77,7 +78,7 @@ class TransportWriter:
         return int(self._transport.get_write_buffer_size())
 
     def usable(self) -> bool:
-        return self._state.state.name == "OPEN" and not self._transport.is_closing()
+        return self._state.state is self._open and not self._transport.is_closing()
 
     def abort(self) -> None:
         self._transport.abort()

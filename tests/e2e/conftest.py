@@ -21,7 +21,6 @@ from sqlalchemy import text
 from core.context import Services
 from tests.conftest import LiveServer, start_server, stop_server
 from tests.infra import ROOT, TestInfra
-from web import ws
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -49,13 +48,6 @@ def server(infra: TestInfra) -> Iterator[LiveServer]:
         started = start_server(infra)
     yield started
     stop_server(started)
-
-
-@pytest.fixture
-def hub() -> None:
-    """The room pages need the websocket hub: until it is mounted these tests cannot run."""
-    if not ws.routes:
-        pytest.skip("the websocket hub (web/ws.py) has no routes in this tree yet")
 
 
 @dataclass

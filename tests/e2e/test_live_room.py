@@ -10,7 +10,7 @@ from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import LIVE_TIMEOUT_MS, Account, Api, Pages, screenshot
 
-pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("hub")]
+pytestmark = pytest.mark.browser
 
 XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
 
@@ -296,3 +296,19 @@ async def test_room_page_fits_a_phone(api: Api, pages: Pages) -> None:
     assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
     await phone.evaluate("window.scrollTo(0, 0)")
     await screenshot(phone, "room-phone")
+
+
+async def test_a_restock_reaches_the_pinned_card(api: Api, pages: Pages) -> None:
+    # given a viewer watching a pinned product with 4 left
+    host, room, products = await show(api)
+    await api.call("POST", f"/api/rooms/{room['id']}/pin", host, json={"product_id": products[1]["id"]})
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", await api.signup("Leo")))
+    await expect(watch.get_by_test_id("pinned-stock")).to_have_text("Only 4 left")
+
+    # when the host restocks it and changes its price
+    await api.call("PATCH", f"/api/products/{products[1]['id']}", host,
+                   json={"stock": 25, "price_minor": 9900})
+
+    # then the card shows the new stock and price
+    await expect(watch.get_by_test_id("pinned-stock")).to_have_text("25 in stock")
+    await expect(watch.get_by_test_id("pinned-price")).to_have_text("$99.00")

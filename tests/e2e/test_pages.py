@@ -159,3 +159,24 @@ async def test_host_creates_products_priced_in_minor_units(pages: Pages, api: Ap
     await expect(form.locator("[data-error-for=price_minor]")).to_contain_text("Enter a price")
     await screenshot(page, "host-panel")
     assert len((await api.call("GET", "/api/products", host))["products"]) == 2
+
+
+async def test_host_edits_price_and_stock_in_place(pages: Pages, api: Api) -> None:
+    # given a host with a product
+    host = await api.signup("Mia", role="host")
+    product = await api.product(host, title="Silk scarf", price_minor=1999, currency="USD", stock=5)
+    page = await pages.open("/host", host)
+
+    # when they edit its price and stock from the catalog
+    row = page.get_by_test_id("catalog").locator("li", has_text="Silk scarf")
+    await row.get_by_test_id("edit-product").click()
+    await row.get_by_label("Price").fill("24.50")
+    await row.get_by_label("Stock").fill("40")
+    await screenshot(page, "host-panel-edit")
+    await row.get_by_role("button", name="Save").click()
+
+    # then the catalog shows, and the server holds, the new price and stock
+    await expect(row).to_contain_text("$24.50")
+    await expect(row).to_contain_text("40 in stock")
+    stored = (await api.call("GET", "/api/products", host))["products"][0]
+    assert (stored["id"], stored["price_minor"], stored["stock"]) == (product["id"], 2450, 40)

@@ -1,7 +1,7 @@
 // The host's home: their shows and their catalog, with forms to create both.
 import {api} from "./api.js";
 import {$, clearFormErrors, h, readBoot, showFormErrors, toast} from "./dom.js";
-import {formatPrice, formatStock, formatWhen, parsePrice} from "./format.js";
+import {formatPrice, formatStock, formatWhen, minorDigits, parsePrice} from "./format.js";
 
 const boot = readBoot();
 const rooms = boot.rooms || [];
@@ -41,14 +41,66 @@ function letter(product) {
   return node;
 }
 
+let editing = null;
+
 function renderProducts() {
-  $("#product-list").replaceChildren(...products.map((product) => h("li", {class: "catalog-row", dataset: {productId: product.id}},
-    thumb(product),
-    h("div", {class: "row-main"},
-      h("span", {class: "row-title"}, product.title),
-      h("span", {class: "row-sub"}, formatStock(product.stock))),
-    h("span", {class: "row-price"}, formatPrice(product.price_minor, product.currency)))));
+  $("#product-list").replaceChildren(...products.map((product) => (product.id === editing
+    ? editRow(product)
+    : h("li", {class: "catalog-row", dataset: {productId: product.id}},
+      thumb(product),
+      h("div", {class: "row-main"},
+        h("span", {class: "row-title"}, product.title),
+        h("span", {class: "row-sub"}, formatStock(product.stock))),
+      h("span", {class: "row-price"}, formatPrice(product.price_minor, product.currency)),
+      h("button", {type: "button", class: "btn btn-xs btn-ghost", "data-testid": "edit-product",
+                   onclick: () => { editing = product.id; renderProducts(); }}, "Edit")))));
   $("#products-empty").hidden = products.length > 0;
+  const first = $("#product-list .edit-row input");
+  if (first) first.focus();
+}
+
+/** Change price and stock in place: a restock mid-show reaches the pinned card live. */
+function editRow(product) {
+  const digits = minorDigits(product.currency);
+  const price = h("input", {name: "price", inputmode: "decimal", "aria-label": "Price",
+                            value: (product.price_minor / 10 ** digits).toFixed(digits)});
+  const stock = h("input", {name: "stock", type: "number", min: "0", step: "1", "aria-label": "Stock",
+                            value: product.stock});
+  const form = h("form", {class: "edit-form", novalidate: true},
+    h("span", {class: "row-title"}, product.title),
+    h("div", {class: "edit-fields"},
+      h("label", {class: "field"}, h("span", {class: "field-label"}, `Price (${product.currency})`), price,
+        h("span", {class: "field-error", "data-error-for": "price_minor"})),
+      h("label", {class: "field"}, h("span", {class: "field-label"}, "Stock"), stock,
+        h("span", {class: "field-error", "data-error-for": "stock"}))),
+    h("p", {class: "form-error", role: "alert"}),
+    h("div", {class: "row-actions"},
+      h("button", {type: "submit", class: "btn btn-sm btn-primary"}, "Save"),
+      h("button", {type: "button", class: "btn btn-sm btn-ghost",
+                   onclick: () => { editing = null; renderProducts(); }}, "Cancel")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearFormErrors(form);
+    const priceMinor = parsePrice(price.value, product.currency);
+    const units = Number(stock.value);
+    const problems = [];
+    if (priceMinor === null) problems.push({field: "price_minor", message: `Enter a price like ${formatPrice(1999, product.currency)}.`});
+    if (stock.value === "" || !Number.isInteger(units) || units < 0) problems.push({field: "stock", message: "Enter a whole number, 0 or more."});
+    if (problems.length) {
+      showFormErrors(form, {errors: problems});
+      return;
+    }
+    try {
+      const saved = await api("PATCH", `/api/products/${product.id}`, {price_minor: priceMinor, stock: units});
+      products.splice(products.findIndex((p) => p.id === product.id), 1, saved);
+      editing = null;
+      renderProducts();
+      toast(`${saved.title} updated.`, "success");
+    } catch (err) {
+      showFormErrors(form, err);
+    }
+  });
+  return h("li", {class: "catalog-row edit-row", dataset: {productId: product.id}}, thumb(product), form);
 }
 
 const roomForm = $("#room-form");

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from analytics import actions, queries
@@ -62,6 +62,22 @@ async def recorder_of(app: Starlette) -> Recorder:
     if recorder is None:
         recorder = await start(app)
     return recorder
+
+
+def connection_viewer_key(conn: HTTPConnection, user_id: int | None) -> str:
+    """The viewer key of a page request or a websocket: for the hub's viewer_joined/left."""
+    return viewer_key_for(user_id, conn.cookies.get(VIEWER_COOKIE))
+
+
+def ensure_viewer_cookie(request: Request, response: Response) -> None:
+    """Give a guest the viewer cookie when the live room page loads, so that their websocket
+    (watch time) and their card clicks (funnel) count as one viewer. One line in the page
+    handler: `ensure_viewer_cookie(request, response)`."""
+    if viewer_key_for(None, request.cookies.get(VIEWER_COOKIE)).startswith("g:"):
+        return
+    response.set_cookie(VIEWER_COOKIE, new_guest_cookie(), max_age=VIEWER_COOKIE_MAX_AGE,
+                        httponly=True, samesite="lax",
+                        secure=request.app.state.settings.session_cookie_secure)
 
 
 @router.add("/api/rooms/{room_id:int}/track", "POST", auth=False, status=202,

@@ -277,3 +277,29 @@ async def test_an_ended_room_without_a_report_gets_one_on_first_read(
 
     assert response.status_code == 200
     assert listed["broadcasts"][0]["report"]["gmv_minor"] == 21200
+
+
+async def test_the_room_page_helper_gives_a_guest_one_viewer_cookie(settings: Any) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+
+    from web.api_analytics import connection_viewer_key, ensure_viewer_cookie
+
+    async def page(request: Request) -> Response:
+        response = PlainTextResponse(connection_viewer_key(request, None))
+        ensure_viewer_cookie(request, response)
+        return response
+
+    mini = Starlette(routes=[Route("/", page)])
+    mini.state.settings = settings
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mini),
+                                 base_url="http://127.0.0.1:8000") as http:
+        first = await http.get("/")
+        cookie = first.cookies[VIEWER_COOKIE]
+        second = await http.get("/", headers={"Cookie": f"{VIEWER_COOKIE}={cookie}"})
+
+    assert first.text.startswith("c:")
+    assert second.text == f"g:{cookie}"
+    assert VIEWER_COOKIE not in second.cookies

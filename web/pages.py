@@ -23,6 +23,7 @@ from core.context import Services
 from core.errors import NotFound
 from live import queries
 from live.models import Room, RoomStatus
+from web.api_analytics import ensure_viewer_cookie
 from web.auth import Principal, resolve_principal
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -182,10 +183,13 @@ async def room_page(request: Request) -> Response:
     names = await _host_names(request, {room.host_id})
     pinned = next((p.public() for p in lineup if p.id == room.pinned_product_id), None)
     is_host = principal is not None and (principal.id == room.host_id or principal.is_ops)
-    return _page(request, "room.html", principal, room=room, host_name=names.get(room.host_id, ""),
-                 is_host=is_host,
-                 boot={"room": room.public(), "host_name": names.get(room.host_id, ""),
-                       "lineup": [p.public() for p in lineup], "pin": pinned})
+    response = _page(request, "room.html", principal, room=room,
+                     host_name=names.get(room.host_id, ""), is_host=is_host,
+                     boot={"room": room.public(), "host_name": names.get(room.host_id, ""),
+                           "lineup": [p.public() for p in lineup], "pin": pinned})
+    # A guest's websocket (watch time) and card clicks (funnel) count as one viewer.
+    ensure_viewer_cookie(request, response)
+    return response
 
 
 routes: list[BaseRoute] = [

@@ -312,3 +312,35 @@ async def test_a_restock_reaches_the_pinned_card(api: Api, pages: Pages) -> None
     # then the card shows the new stock and price
     await expect(watch.get_by_test_id("pinned-stock")).to_have_text("25 in stock")
     await expect(watch.get_by_test_id("pinned-price")).to_have_text("$99.00")
+
+
+async def test_viewer_opens_product_details_and_the_click_is_counted(api: Api, pages: Pages) -> None:
+    # given a viewer watching a live room with a pinned product
+    host, room, products = await show(api)
+    await api.call("PATCH", f"/api/products/{products[0]['id']}", host,
+                   json={"description": "Hand-rolled edges.\nMulberry silk."})
+    await api.call("POST", f"/api/rooms/{room['id']}/pin", host, json={"product_id": products[0]["id"]})
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", await api.signup("Leo")))
+    await expect(watch.get_by_test_id("pinned-title")).to_have_text("Silk scarf")
+
+    # when they tap the pinned card
+    async with watch.expect_response(lambda r: r.url.endswith(f"/api/rooms/{room['id']}/track")
+                                     and "product_click" in (r.request.post_data or "")) as info:
+        await watch.get_by_test_id("pinned-open").click()
+
+    # then the details open, and the click is reported for the room's funnel
+    dialog = watch.get_by_test_id("product-dialog")
+    await expect(dialog).to_be_visible()
+    await expect(dialog).to_contain_text("Mulberry silk.")
+    await expect(dialog).to_contain_text("$19.99")
+    await screenshot(watch, "room-product-details", full_page=False)
+    response = await info.value
+    assert response.status == 202
+
+    # when they close it and open the tote from the lineup
+    await dialog.get_by_role("button", name="Close").click()
+    await expect(dialog).to_be_hidden()
+    await watch.get_by_test_id("viewer-lineup").get_by_role("button", name="Leather tote: details").click()
+
+    # then the tote's details show
+    await expect(dialog).to_contain_text("Only 4 left")

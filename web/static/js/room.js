@@ -165,6 +165,7 @@ function renderPin() {
     stock.dataset.level = pin.stock <= 0 ? "out" : pin.stock <= 5 ? "low" : "ok";
     $("#pin-desc").textContent = pin.description || "";
     $("#pin-image").replaceChildren(productImage(pin, "pin-img"));
+    sawPinned(pin);
     if (had !== undefined && had !== String(pin.id)) {
       pinCard.classList.remove("flash");
       void pinCard.offsetWidth;
@@ -179,12 +180,54 @@ function renderLineup() {
   const pinId = store.state.pin && store.state.pin.id;
   list.replaceChildren(...store.state.lineup.map((product) => h("li",
     {class: `lineup-card${product.id === pinId ? " is-pinned" : ""}`, dataset: {productId: product.id}},
-    productImage(product, "lineup-img"),
-    h("span", {class: "lineup-title"}, product.title),
-    h("span", {class: "lineup-price"}, formatPrice(product.price_minor, product.currency)),
-    product.id === pinId ? h("span", {class: "tag tag-pin"}, "Pinned") : null)));
+    h("button", {type: "button", class: "lineup-open", "aria-label": `${product.title}: details`,
+                 onclick: () => openProduct(product)},
+      productImage(product, "lineup-img"),
+      h("span", {class: "lineup-title"}, product.title),
+      h("span", {class: "lineup-price"}, formatPrice(product.price_minor, product.currency)),
+      product.id === pinId ? h("span", {class: "tag tag-pin"}, "Pinned") : null))));
   $("#lineup-empty").hidden = store.state.lineup.length > 0;
 }
+
+// Product details and the analytics funnel (card seen -> product clicked) ----------
+
+const productDialog = $("#product-dialog");
+const seenProducts = new Set();
+
+function track(event, productId) {
+  // Only a live show has a funnel; a failed report must never disturb the viewer.
+  if (store.state.room.status !== "live") return;
+  fetch(`/api/rooms/${roomId}/track`, {
+    method: "POST", credentials: "same-origin", keepalive: true,
+    headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({event, product_id: productId}),
+  }).catch(() => {});
+}
+
+function sawPinned(product) {
+  if (seenProducts.has(product.id)) return;
+  seenProducts.add(product.id);
+  track("product_view", product.id);
+}
+
+function openProduct(product) {
+  const fresh = store.state.lineup.find((p) => p.id === product.id) || product;
+  $("#product-dialog-title").textContent = fresh.title;
+  $("#product-dialog-price").textContent = formatPrice(fresh.price_minor, fresh.currency);
+  const stock = $("#product-dialog-stock");
+  stock.textContent = formatStock(fresh.stock);
+  stock.dataset.level = fresh.stock <= 0 ? "out" : fresh.stock <= 5 ? "low" : "ok";
+  $("#product-dialog-desc").textContent = fresh.description || "";
+  $("#product-dialog-image").replaceChildren(productImage(fresh, "product-dialog-img"));
+  if (!productDialog.open) productDialog.showModal();
+  track("product_click", fresh.id);
+}
+
+$("#pin-image").addEventListener("click", () => store.state.pin && openProduct(store.state.pin));
+$("#pin-title").addEventListener("click", () => store.state.pin && openProduct(store.state.pin));
+productDialog.addEventListener("click", (event) => {
+  if (event.target === productDialog) productDialog.close();  // a click on the backdrop
+});
 
 store.on("pin", renderPin);
 store.on("lineup", renderLineup);

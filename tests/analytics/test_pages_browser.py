@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Page
+from sqlalchemy import func, select
 
+from analytics.models import AnalyticsEvent
 from core.context import Services
 from live.models import LineupItem, Product, Room
 from orders.models import Order, OrderEvent, Sale
@@ -178,3 +180,43 @@ async def test_pages_refuse_viewers_and_other_hosts(
     response = await page.goto(f"{live_server.url}/ops")
     assert response.status == 200
     assert await page.locator("[data-testid=broadcast-table]").count() == 0
+
+
+async def test_the_room_tracking_module_reports_card_views_and_clicks(
+        live_server: LiveServer, services: Services, make_user: MakeUser,
+        open_as: OpenAs) -> None:
+    # given a viewer on a live room page with one product lined up, and the tracking module
+    host = await make_user("host")
+    viewer = await make_user("viewer")
+    room_id, product_id, _ = await _live_room(services, host)
+    page, errors = await open_as(viewer)
+    await page.goto(f"{live_server.url}/rooms/{room_id}")
+    card = page.locator(f".lineup-card[data-product-id='{product_id}']")
+    await card.wait_for()
+    await page.add_script_tag(url=f"{live_server.url}/static/ops/room-tracking.js",
+                              type="module")
+
+    # when they see the card and tap it twice quickly
+    async def seen() -> bool:
+        return await _recorded(services, room_id, "product_view") == 1
+    await poll_until(seen, timeout=15, interval=0.2, message="the card view to be recorded")
+    # (two taps in a row, in the page: a real click opens the product dialog over the card)
+    await card.evaluate("card => { card.click(); card.click(); }")
+
+    # then one view and one click are recorded for them
+    async def clicked() -> bool:
+        return await _recorded(services, room_id, "product_click") == 1
+    await poll_until(clicked, timeout=15, interval=0.2, message="the click to be recorded")
+    async with services.db.session() as session:
+        keys = set(await session.scalars(
+            select(AnalyticsEvent.viewer_key).where(AnalyticsEvent.room_id == room_id)))
+    assert keys == {f"u:{viewer.id}"}
+    assert errors.messages == []
+
+
+async def _recorded(services: Services, room_id: int, kind: str) -> int:
+    async with services.db.session() as session:
+        total = await session.scalar(
+            select(func.coalesce(func.sum(AnalyticsEvent.count), 0))
+            .where(AnalyticsEvent.room_id == room_id, AnalyticsEvent.kind == kind))
+    return int(total or 0)

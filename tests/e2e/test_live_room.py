@@ -115,6 +115,10 @@ async def test_chat_markup_shows_as_text_and_never_runs(api: Api, pages: Pages) 
         assert await page.evaluate("window.__xss") is None
     await screenshot(panel, "host-room-chat-markup")
 
+    # and the pages forbid inline scripts anyway
+    page_response = await watch.request.get(watch.url)
+    assert "script-src 'self'" in page_response.headers["content-security-policy"]
+
 
 async def test_guest_sees_sign_in_prompt_and_cannot_chat(api: Api, pages: Pages) -> None:
     # given a live room where a viewer has chatted, open to a guest

@@ -220,6 +220,8 @@ class Connection:
         """Stop sending and end the connection with `code` (never waits)."""
         if self.closed:
             return
+        if code == protocol.CLOSE_SLOW_CONSUMER:
+            log.info("realtime: room %s: dropping a slow consumer", self.room.id)
         self.closed = True
         self.drop_code = code
         self.queue.clear()

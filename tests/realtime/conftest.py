@@ -20,9 +20,13 @@ from tests.infra import ROOT, TestInfra
 from web.embedded import free_port, port_open
 
 
-def start_hub_server(infra: TestInfra, extra_env: dict[str, str] | None = None) -> LiveServer:
-    """tests.conftest.start_server, but closing its copy of the log file: the one there
-    leaks it, and pytest (warnings as errors) fails the test that happens to collect it."""
+def start_hub_server(infra: TestInfra, extra_env: dict[str, str] | None = None, *,
+                     ws: str = "websockets-sansio") -> LiveServer:
+    """tests.conftest.start_server, but closing its copy of the log file (the one there
+    leaks it, and pytest, warnings as errors, fails the test that happens to collect it),
+    and with uvicorn's websocket implementation as a choice: websockets-sansio (what
+    docs/realtime.md recommends) lets the hub write frames straight to the transport;
+    the legacy `websockets` one (what tests.conftest runs) takes the ASGI send path."""
     (ROOT / ".data").mkdir(exist_ok=True)
     port = free_port()
     env = {**os.environ, **infra.env(),
@@ -30,7 +34,7 @@ def start_hub_server(infra: TestInfra, extra_env: dict[str, str] | None = None) 
     with open(ROOT / ".data" / f"server-{port}.log", "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "web.asgi:app", "--host", "127.0.0.1", "--port",
-             str(port), "--log-level", "warning", "--ws", "websockets"],
+             str(port), "--log-level", "warning", "--ws", ws],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 30

@@ -14,7 +14,8 @@ from tests.realtime.conftest import Connect, start_hub_server
 
 @pytest.fixture(scope="module")
 def other_server(infra: Infra) -> Iterator[LiveServer]:
-    server = start_hub_server(infra)
+    # The other websocket implementation, so both of the hub's send paths meet here.
+    server = start_hub_server(infra, ws="websockets")
     yield server
     stop_server(server)
 

@@ -84,6 +84,7 @@ async def test_host_runs_a_show_by_clicking_only(api: Api, pages: Pages) -> None
     await expect(page.get_by_test_id("host-rooms")).to_contain_text("Friday vintage drop")
     await expect(page.get_by_test_id("host-rooms").locator("li", has_text="Friday vintage drop")
                  ).to_contain_text("Ended")
+    await screenshot(page, "host-panel-rooms")
 
 
 async def test_host_sets_slow_mode_and_playback_url(api: Api, pages: Pages) -> None:

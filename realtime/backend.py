@@ -83,6 +83,8 @@ class RedisBackend:
     def __init__(self, url: str, *, idle_channel: str) -> None:
         self.url = url
         self.idle_channel = idle_channel
+        # Named, so an operator (or a test) can find this process's pub/sub connection.
+        self.client_name = f"livesell-hub-{idle_channel.rsplit(':', 1)[-1]}"
         self.on_message: MessageHandler = _ignore_message
         self.on_reconnect: ReconnectHandler = _ignore_reconnect
         self._client: aioredis.Redis | None = None
@@ -91,7 +93,8 @@ class RedisBackend:
         self._confirmations: dict[str, list[asyncio.Future[None]]] = {}
 
     async def connect(self) -> None:
-        self._client = aioredis.Redis.from_url(self.url, decode_responses=False)
+        self._client = aioredis.Redis.from_url(self.url, decode_responses=False,
+                                               client_name=self.client_name)
         self._pubsub = self._client.pubsub()
         await self._pubsub.subscribe(self.idle_channel)
         self._listener = asyncio.create_task(self._listen(), name="realtime-redis-listener")

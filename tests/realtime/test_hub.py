@@ -11,7 +11,7 @@ import pytest
 
 from core.context import Services
 from realtime import protocol
-from realtime.backend import MemoryBackend, make_backend
+from realtime.backend import MemoryBackend, RedisBackend, make_backend
 from realtime.hub import Hub, HubConfig
 from realtime.publish import encode_body, publish_room, room_channel
 from tests.conftest import poll_until
@@ -249,3 +249,33 @@ def test_offsets_and_types_are_read_without_decoding() -> None:
     assert protocol.frame_offset(frame) == 42
     assert protocol.frame_type(frame) == "pin"
     assert protocol.frame_offset(encode_body("likes", {})) is None
+
+
+async def test_events_published_while_pub_sub_was_down_still_arrive_in_order(
+        services: Services, room_state: int, started: list[Hub]) -> None:
+    # given a hub on real Redis pub/sub, with a viewer who has seen one event
+    backend = RedisBackend(services.settings.redis_url,
+                           idle_channel=services.keys("hub", "idle", "reconnect-test"))
+    hub = Hub(backend, services.redis, services.keys, HubConfig(), _no_room_in_postgres)
+    await hub.start()
+    started.append(hub)
+    [sock] = await serve(hub, 1)
+    offsets = [await publish_room(services.redis, services.keys, ROOM_ID, "chat",
+                                  {"id": "a", "text": "a"})]
+
+    async def seen(count: int) -> bool:
+        return len(sock.room_frames()) == count
+
+    await poll_until(lambda: seen(1), message="the first event")
+
+    # when the hub's pub/sub connection is killed and events are published meanwhile
+    ours = [c for c in await services.redis.client_list() if c.get("name") == backend.client_name]
+    assert len(ours) == 1
+    await services.redis.execute_command("CLIENT", "KILL", "ID", ours[0]["id"])
+    for text in "bcd":
+        offsets.append(await publish_room(services.redis, services.keys, ROOM_ID, "chat",
+                                          {"id": text, "text": text}))
+
+    # then, once it is back, the viewer has every event, in order, once
+    await poll_until(lambda: seen(4), message="the missed events")
+    assert [e["offset"] for e in sock.events() if e["type"] == "chat"] == offsets

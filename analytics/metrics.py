@@ -19,11 +19,15 @@ from analytics.models import EventKind
 
 MINUTE_MS = 60_000
 
+# Recorded kinds counted in the timeline, and the column they count in.
+TIMELINE_FIELDS = {EventKind.CHAT.value: "chat", EventKind.LIKES.value: "likes",
+                   EventKind.PRODUCT_CLICK.value: "clicks"}
+
 # Order statuses that mean the buyer paid at some point (a refund keeps it in GMV).
 PAID_STATUSES = frozenset({"paid", "completed", "refunded"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RoomFacts:
     id: int
     title: str
@@ -35,17 +39,20 @@ class RoomFacts:
     ended_at: datetime | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Recorded:
+    """One recorded event; `at_ms` is its time in epoch milliseconds (read as such from the
+    database: a big room has hundreds of thousands of these)."""
+
     kind: str
-    at: datetime
+    at_ms: int
     viewer_key: str | None = None
     user_id: int | None = None
     product_id: int | None = None
     count: int = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogEntry:
     """One row of the room event log."""
 
@@ -54,7 +61,7 @@ class LogEntry:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderFacts:
     id: int
     product_id: int
@@ -68,7 +75,7 @@ class OrderFacts:
     refunded_at: datetime | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProductFacts:
     id: int
     title: str
@@ -146,11 +153,11 @@ def viewer_visits(events: list[Recorded], window_start: int, window_end: int,
         if event.kind == EventKind.VIEWER_JOINED:
             open_count[key] += 1
             if open_count[key] == 1:
-                opened_at[key] = ms(event.at)
+                opened_at[key] = event.at_ms
         elif event.kind == EventKind.VIEWER_LEFT and open_count[key] > 0:
             open_count[key] -= 1
             if open_count[key] == 0:
-                close(key, ms(event.at))
+                close(key, event.at_ms)
     for key in sorted(opened_at):
         close(key, window_end)
     visits.sort(key=lambda v: (v.start, v.viewer_key))
@@ -403,9 +410,8 @@ def _timeline(window_start: int, window_end: int, changes: list[tuple[int, int]]
     for event in events:
         if event.viewer_key == host_key:
             continue
-        field_name = {EventKind.CHAT: "chat", EventKind.LIKES: "likes",
-                      EventKind.PRODUCT_CLICK: "clicks"}.get(EventKind(event.kind))
-        if field_name and (row_of := bucket(ms(event.at))) is not None:
+        field_name = TIMELINE_FIELDS.get(event.kind)
+        if field_name and (row_of := bucket(event.at_ms)) is not None:
             row_of[field_name] += event.count
     for order in orders:
         if (row_of := bucket(ms(order.created_at))) is not None:

@@ -165,7 +165,6 @@ function renderPin() {
     stock.dataset.level = pin.stock <= 0 ? "out" : pin.stock <= 5 ? "low" : "ok";
     $("#pin-desc").textContent = pin.description || "";
     $("#pin-image").replaceChildren(productImage(pin, "pin-img"));
-    sawPinned(pin);
     if (had !== undefined && had !== String(pin.id)) {
       pinCard.classList.remove("flash");
       void pinCard.offsetWidth;
@@ -189,26 +188,9 @@ function renderLineup() {
   $("#lineup-empty").hidden = store.state.lineup.length > 0;
 }
 
-// Product details and the analytics funnel (card seen -> product clicked) ----------
+// Product details (card views and clicks are counted by the analytics plugin) -------
 
 const productDialog = $("#product-dialog");
-const seenProducts = new Set();
-
-function track(event, productId) {
-  // Only a live show has a funnel; a failed report must never disturb the viewer.
-  if (store.state.room.status !== "live") return;
-  fetch(`/api/rooms/${roomId}/track`, {
-    method: "POST", credentials: "same-origin", keepalive: true,
-    headers: {"Content-Type": "application/json"},
-    body: JSON.stringify({event, product_id: productId}),
-  }).catch(() => {});
-}
-
-function sawPinned(product) {
-  if (seenProducts.has(product.id)) return;
-  seenProducts.add(product.id);
-  track("product_view", product.id);
-}
 
 function openProduct(product) {
   const fresh = store.state.lineup.find((p) => p.id === product.id) || product;
@@ -220,7 +202,6 @@ function openProduct(product) {
   $("#product-dialog-desc").textContent = fresh.description || "";
   $("#product-dialog-image").replaceChildren(productImage(fresh, "product-dialog-img"));
   if (!productDialog.open) productDialog.showModal();
-  track("product_click", fresh.id);
 }
 
 $("#pin-image").addEventListener("click", () => store.state.pin && openProduct(store.state.pin));

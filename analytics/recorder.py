@@ -54,6 +54,9 @@ INSERT_ROWS = text(
     "cast(:at as timestamptz[]), cast(:viewer_key as varchar[]), cast(:user_id as bigint[]), "
     "cast(:product_id as bigint[]), cast(:count as bigint[]))")
 
+# How long shutdown waits for a flush in progress (a hung database must not hold it forever).
+STOP_TIMEOUT_SECONDS = 10.0
+
 # Five failed flushes in a row (five seconds at the default interval) and the waiting rows go.
 MAX_FLUSH_ATTEMPTS = 5
 
@@ -110,6 +113,7 @@ class Recorder:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._retry_failures = 0
         self.written = 0
         self.dropped = 0
@@ -196,6 +200,10 @@ class Recorder:
                         chunk = rows[first:first + ROWS_PER_STATEMENT]
                         await session.execute(INSERT_ROWS, {
                             column: [row[column] for row in chunk] for column in COLUMNS})
+            except asyncio.CancelledError:
+                # Cancelled mid-write (the process is going down): keep the rows for stop().
+                self._retry = rows + self._retry
+                raise
             except Exception:
                 self.failed_flushes += 1
                 log.exception("analytics flush of %d rows failed; keeping them for a retry",
@@ -215,7 +223,7 @@ class Recorder:
             return len(rows)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval)
             self._wake.clear()
@@ -229,10 +237,14 @@ class Recorder:
             self._task = asyncio.create_task(self._run(), name="analytics-recorder")
 
     async def stop(self) -> None:
-        """Stop the loop and write what is left."""
+        """Stop the loop after its current flush and write what is left."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(task, STOP_TIMEOUT_SECONDS)
+            except (TimeoutError, asyncio.CancelledError):
+                log.warning("analytics recorder did not stop in %s s", STOP_TIMEOUT_SECONDS)
+        self._stopping = False
         await self.flush()

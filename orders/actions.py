@@ -461,7 +461,8 @@ async def buy(svc: Services, user_id: int, sale_id: int, idempotency_key: str | 
     key = check_idempotency_key(idempotency_key)
     rt = runtime(svc)
     sk = stock.SaleKeys.of(svc.keys, sale_id)
-    result = await _reserve(svc, sk, sale_id, user_id, key, quantity)
+    async with rt.redis_slots:
+        result = await _reserve(svc, sk, sale_id, user_id, key, quantity)
     code = result.code
     if code == stock.ReserveCode.NOT_STARTED:
         raise SaleNotStarted("the sale has not started yet", field="sale_id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.context import Services
 from orders import stock
@@ -66,11 +66,19 @@ async def publish_stock(svc: Services, sale_id: int, room_id: int) -> None:
     await publish_room(svc.redis, svc.keys, room_id, "stock", data, state={"stock": data})
 
 
+# Buy scripts in flight per process. redis-py's asyncio pool raises (not waits) once all its
+# connections are busy, and a burst of buyers must queue here rather than fail; 64 in flight
+# keeps Redis busy (each script runs in microseconds) and leaves connections for the hub.
+BUY_REDIS_CONCURRENCY = 64
+
+
 @dataclass
 class OrdersRuntime:
     writer: OrderWriter
     publisher: StockPublisher
     loop: asyncio.AbstractEventLoop | None = None
+    redis_slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(BUY_REDIS_CONCURRENCY))
 
 
 _runtimes: dict[int, OrdersRuntime] = {}

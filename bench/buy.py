@@ -1,0 +1,547 @@
+"""Buy benchmark: an open-loop load of flash-sale buys over HTTP against ONE web process.
+
+    python -m bench.buy                 # the full run (make bench); writes BENCHMARKS.md
+    python -m bench.buy --quick         # a smoke run, prints only
+    python -m bench.buy --rate 2000 --seconds 8
+
+Requests are sent at a fixed arrival rate whatever the server does (open loop), and each
+latency is measured from the request's *scheduled* send time, so a slow reply cannot hide
+the queue behind it (no coordinated omission). Every buyer is a distinct user with a per-user
+limit of 1 and a fresh Idempotency-Key. The sale holds fewer units than the run sends, so
+the run has an accepting phase and a sold-out phase.
+
+The same load then runs against the baseline endpoint (`bench/baseline_forupdate.py`): the
+same app, authentication, order rows and reply, but stock decided by PostgreSQL
+`SELECT … FOR UPDATE` on the product row. Both in the same run, on the same machine.
+
+It starts its own PostgreSQL database and Redis key prefix (tests/infra.py), a uvicorn
+process (uvloop, httptools, no access log) and drives it from this process with a minimal
+HTTP/1.1 client on raw asyncio protocols over keep-alive connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MARK_START = "<!-- buy:start -->"
+MARK_END = "<!-- buy:end -->"
+# Connections opened before the run; more are opened if all are busy (and that cost counts).
+WARM_CONNECTIONS = 200
+# Beyond this many requests outstanding the server is hopelessly behind; the client sheds
+# further arrivals (counted as "client_backlog") instead of opening ever more sockets.
+MAX_CONNECTIONS = 1500
+# A reply slower than this counts as a timeout (and its connection is dropped).
+REQUEST_TIMEOUT_SECONDS = 15.0
+
+
+# The load client -------------------------------------------------------------------------
+
+
+class Conn(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection with at most one request outstanding."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.transport: Any = None
+        self.buf = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.ready.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.pool.total -= 1
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("connection lost"))
+
+    def send(self, raw: bytes) -> asyncio.Future[tuple[int, bytes]]:
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return self.waiter
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buf[:end]).lower()
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.startswith(b"content-length:"):
+                length = int(line[15:])
+        if len(self.buf) < end + 4 + length:
+            return
+        status = int(self.buf[9:12])
+        body = bytes(self.buf[end + 4:end + 4 + length])
+        del self.buf[:end + 4 + length]
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result((status, body))
+
+
+class Pool:
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.idle: deque[Conn] = deque()
+        self.total = 0
+
+    async def open(self) -> Conn:
+        self.total += 1
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(lambda: Conn(self), self.host, self.port)
+        await conn.ready
+        return conn
+
+    async def get(self) -> Conn:
+        while self.idle:
+            conn = self.idle.popleft()
+            if not conn.transport.is_closing():
+                return conn
+        if self.total >= MAX_CONNECTIONS:
+            raise RuntimeError("client connection limit reached")
+        return await self.open()
+
+    def put(self, conn: Conn) -> None:
+        if not conn.transport.is_closing():
+            self.idle.append(conn)
+
+
+@dataclass
+class Sample:
+    scheduled: float
+    done: float
+    status: int
+    code: str
+
+
+def _code(status: int, body: bytes) -> str:
+    if status == 201:
+        return "accepted"
+    for code in (b"sold_out", b"limit_reached", b"sale_unavailable"):
+        if code in body:
+            return code.decode()
+    return f"http_{status}"
+
+
+async def run_load(host: str, port: int, requests: list[bytes], rate: float) -> list[Sample]:
+    pool = Pool(host, port)
+    warm = await asyncio.gather(*(pool.open() for _ in range(WARM_CONNECTIONS)))
+    pool.idle.extend(warm)
+    loop = asyncio.get_running_loop()
+    samples: list[Sample] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def one(raw: bytes, scheduled: float) -> None:
+        try:
+            conn = await pool.get()
+        except RuntimeError:
+            samples.append(Sample(scheduled, loop.time(), 0, "client_backlog"))
+            return
+        try:
+            status, body = await asyncio.wait_for(conn.send(raw), REQUEST_TIMEOUT_SECONDS)
+            pool.put(conn)
+            samples.append(Sample(scheduled, loop.time(), status, _code(status, body)))
+        except TimeoutError:
+            conn.transport.close()
+            samples.append(Sample(scheduled, loop.time(), 0, "timeout"))
+        except (ConnectionError, OSError) as exc:
+            samples.append(Sample(scheduled, loop.time(), 0, type(exc).__name__))
+
+    start = loop.time() + 0.2
+    for index, raw in enumerate(requests):
+        scheduled = start + index / rate
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(loop.create_task(one(raw, scheduled)))
+    await asyncio.gather(*tasks)
+    for conn in pool.idle:
+        conn.transport.close()
+    return samples
+
+
+# Setup ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchHost:
+    id: int
+    is_ops: bool = False
+
+
+@dataclass
+class Target:
+    name: str
+    sale_id: int
+    path: str
+    warm_sale_id: int
+    warm_path: str
+
+
+async def _users(services: Any, count: int, tag: str) -> list[str]:
+    from sqlalchemy import insert
+
+    from core.accounts import User
+    from core.security import sign_token
+
+    async with services.db.transaction() as session:
+        rows = (await session.execute(insert(User).values([
+            {"email": f"b{tag}{n}@example.com", "display_name": f"b{n}",
+             "password_hash": "x", "role": "viewer"} for n in range(count)
+        ]).returning(User.id, User.token_version))).all()
+    secret = services.settings.secret_key.reveal()
+    return [sign_token(secret, r.id, r.token_version, 7200) for r in rows]
+
+
+async def _sale(services: Any, host: BenchHost, quantity: int) -> int:
+    from live import actions as live
+    from live.models import RoomStatus
+    from live.schemas import ProductIn, RoomIn
+    from orders import actions
+    from orders.schemas import SaleIn
+
+    product = await live.create_product(services, host, ProductIn(
+        title="Bench scarf", price_minor=1999, currency="USD", stock=quantity))
+    room = await live.create_room(services, host, RoomIn(title="Bench room"))
+    await live.set_lineup(services, host, room.id, [product.id])
+    await live.change_status(services, host, room.id, RoomStatus.LIVE)
+    sale = await actions.create_sale(services, host, room.id, SaleIn(
+        product_id=product.id, price_minor=1500, quantity=quantity, per_user_limit=1,
+        duration_seconds=3600))
+    return sale.id
+
+
+async def _baseline_stock(services: Any, sale_id: int, quantity: int) -> None:
+    """The baseline sells from the product row: give it the sale's units back there."""
+    from sqlalchemy import update
+
+    from orders.models import Sale, products_table
+
+    async with services.db.transaction() as session:
+        sale = await session.get(Sale, sale_id)
+        await session.execute(update(products_table).where(products_table.c.id == sale.product_id)
+                              .values(stock=quantity))
+
+
+def _requests(host: str, path: str, tokens: list[str]) -> list[bytes]:
+    return [(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+             f"Idempotency-Key: {secrets.token_hex(8)}\r\nContent-Type: application/json\r\n"
+             "Content-Length: 2\r\n\r\n{}").encode() for token in tokens]
+
+
+# Reporting -------------------------------------------------------------------------------
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+@dataclass
+class Outcome:
+    name: str
+    offered_rate: float
+    sent: int
+    quantity: int
+    accepted: int
+    sold_out: int
+    other: dict[str, int]
+    accepted_per_s: float
+    sold_out_per_s: float
+    p50: float
+    p99: float
+    p50_accepted: float
+    p99_accepted: float
+    worst: float
+    server_cpu: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def summarize(name: str, samples: list[Sample], rate: float, quantity: int,
+              server_cpu: float) -> Outcome:
+    # Requests the client shed never reached the server: no latency to count for them.
+    latencies = sorted((s.done - s.scheduled) * 1000 for s in samples
+                       if s.code != "client_backlog")
+    accepted = [s for s in samples if s.code == "accepted"]
+    sold_out = [s for s in samples if s.code == "sold_out"]
+    accepted_lat = sorted((s.done - s.scheduled) * 1000 for s in accepted)
+    start = min(s.scheduled for s in samples)
+    # Accepted buys per second while the sale was selling: from the first request to the
+    # last accepted reply. Sold-out rejections per second: over their own span.
+    accepted_span = (max(s.done for s in accepted) - start) if accepted else 1.0
+    sold_out_span = ((max(s.done for s in sold_out) - min(s.done for s in sold_out))
+                     if len(sold_out) > 1 else 1.0)
+    other: dict[str, int] = {}
+    for sample in samples:
+        if sample.code not in ("accepted", "sold_out"):
+            other[sample.code] = other.get(sample.code, 0) + 1
+    return Outcome(name, rate, len(samples), quantity, len(accepted), len(sold_out), other,
+                   len(accepted) / accepted_span, len(sold_out) / max(sold_out_span, 1e-3),
+                   _percentile(latencies, 0.5), _percentile(latencies, 0.99),
+                   _percentile(accepted_lat, 0.5), _percentile(accepted_lat, 0.99),
+                   latencies[-1] if latencies else float("nan"), server_cpu)
+
+
+def _machine() -> str:
+    import psutil
+
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return (f"{os.cpu_count()} CPUs ({cpu}), {psutil.virtual_memory().total / 2**30:.1f} GiB, "
+            f"Python {platform.python_version()}, {platform.platform()}")
+
+
+def report(outcomes: list[Outcome], load_before: tuple[float, ...], batches: str) -> str:
+    lines = [
+        f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by `python -m bench.buy`; "
+        f"machine: {_machine()}. Load average before the run: "
+        + ", ".join(f"{x:.2f}" for x in load_before) + ".",
+        "",
+        "One uvicorn process (uvloop, httptools), local PostgreSQL and Redis, the load client "
+        "in a third process on the same cores. Open loop: requests leave at a fixed rate and "
+        "latency counts from each request's scheduled time. Every buyer is a distinct user "
+        "(per-user limit 1) with its own Idempotency-Key; each accepted buy is committed to "
+        "PostgreSQL before its reply.",
+        "",
+        "| endpoint | offered/s | sent | units | accepted | accepted buys/s | sold-out/s "
+        "| p50 ms | p99 ms | p50 accepted | p99 accepted | max ms | other | server CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        other = ", ".join(f"{k}: {v}" for k, v in sorted(o.other.items())) or "none"
+        lines.append(
+            f"| {o.name} | {o.offered_rate:,.0f} | {o.sent:,} | {o.quantity:,} | {o.accepted:,} "
+            f"| {o.accepted_per_s:,.0f} | {o.sold_out_per_s:,.0f} | {o.p50:.1f} | {o.p99:.1f} "
+            f"| {o.p50_accepted:.1f} | {o.p99_accepted:.1f} | {o.worst:.0f} | {other} "
+            f"| {o.server_cpu:.0f}% |")
+    by_name = {o.name.split(" ")[0]: o for o in outcomes}
+    product, baseline = by_name.get("product"), by_name.get("baseline")
+    if product and baseline and baseline.accepted_per_s > 0:
+        lines += ["", f"Ratio, accepted buys/s: product / baseline = "
+                  f"**{product.accepted_per_s / baseline.accepted_per_s:.1f}x**; p99 "
+                  f"{product.p99:.0f} ms vs {baseline.p99:.0f} ms."]
+    if batches:
+        lines += ["", batches]
+    return "\n".join(lines)
+
+
+def write_section(text: str, path: Path = ROOT / "BENCHMARKS.md") -> None:
+    """Replace only this benchmark's section between its markers."""
+    body = path.read_text() if path.exists() else "# Benchmarks\n"
+    section = f"{MARK_START}\n{text.rstrip()}\n{MARK_END}"
+    if MARK_START in body and MARK_END in body:
+        head, rest = body.split(MARK_START, 1)
+        _, tail = rest.split(MARK_END, 1)
+        body = head + section + tail
+    else:
+        body = body.rstrip() + "\n\n## Flash-sale buys\n\n" + section + "\n"
+    path.write_text(body)
+
+
+# The run --------------------------------------------------------------------------------
+
+
+def start_server(app: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    from web.embedded import free_port, port_open
+
+    port = free_port()
+    (ROOT / ".data").mkdir(exist_ok=True)
+    with open(ROOT / ".data" / f"bench-buy-{port}.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+             "--log-level", "warning", "--no-access-log", "--loop", "uvloop",
+             "--http", "httptools", "--backlog", "4096"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while not port_open("127.0.0.1", port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"server did not start; see .data/bench-buy-{port}.log")
+        time.sleep(0.05)
+    return process, port
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def measure(name: str, app: str, target_path: str, warm_path: str, env: dict[str, str],
+            tokens: list[str], warm_tokens: list[str], rate: float, quantity: int) -> Outcome:
+    import psutil
+
+    process, port = start_server(app, env)
+    try:
+        host = f"127.0.0.1:{port}"
+        loop = asyncio.new_event_loop()
+        # Warm-up on another sale: connections, pools, imports, the Lua scripts' SHAs.
+        loop.run_until_complete(run_load("127.0.0.1", port, _requests(host, warm_path,
+                                                                      warm_tokens), 300))
+        server = psutil.Process(process.pid)
+        cpu_before = server.cpu_times()
+        began = time.monotonic()
+        samples = loop.run_until_complete(run_load("127.0.0.1", port,
+                                                   _requests(host, target_path, tokens), rate))
+        window = time.monotonic() - began
+        cpu_after = server.cpu_times()
+        loop.close()
+    finally:
+        stop_server(process)
+    cpu = ((cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)) / window
+    return summarize(name, samples, rate, quantity, cpu * 100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a short smoke run; prints only")
+    parser.add_argument("--rate", type=float, default=1500.0, help="offered buys per second")
+    parser.add_argument("--seconds", type=float, default=6.0, help="length of the load")
+    parser.add_argument("--baseline-rate", type=float, default=None,
+                        help="offered rate for the baseline (default: the same)")
+    args = parser.parse_args()
+    if args.quick:
+        args.rate, args.seconds = 300.0, 2.0
+    sys.path.insert(0, str(ROOT))
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
+    from core.context import Services
+    from core.migrate import upgrade
+    from core.models import import_all_models
+    from core.settings import load_settings
+    from tests.infra import start_infra, stop_infra
+
+    import_all_models()
+    load_before = os.getloadavg()
+    sent = int(args.rate * args.seconds)
+    # Three quarters of the requests find a unit: the run sells out, then keeps refusing.
+    quantity = max(1, sent * 3 // 4)
+    baseline_rate = args.baseline_rate or args.rate
+    baseline_sent = int(baseline_rate * args.seconds)
+    baseline_quantity = max(1, baseline_sent * 3 // 4)
+    infra = start_infra()
+    try:
+        os.environ.update(infra.env())
+        env = {**os.environ}
+        upgrade(infra.database_url)
+        setup_loop = asyncio.new_event_loop()
+        services = Services.from_settings(load_settings())
+
+        async def prepare() -> dict[str, Any]:
+            from core.accounts import Role, create_user
+
+            async with services.db.transaction() as session:
+                user = await create_user(session, email="bench-host@example.com",
+                                         password="bench-password", display_name="Bench host",
+                                         role=Role.HOST)
+            host = BenchHost(user.id)
+            plan = {
+                "sale": await _sale(services, host, quantity),
+                "warm": await _sale(services, host, 1000),
+                "base_sale": await _sale(services, host, 1),
+                "base_warm": await _sale(services, host, 1),
+                "tokens": await _users(services, sent, "p"),
+                "warm_tokens": await _users(services, 300, "pw"),
+                "base_tokens": await _users(services, baseline_sent, "b"),
+                "base_warm_tokens": await _users(services, 300, "bw"),
+                "diag_sale": await _sale(services, host, quantity),
+                "diag_warm": await _sale(services, host, 1000),
+                "diag_tokens": await _users(services, sent, "d"),
+                "diag_warm_tokens": await _users(services, 300, "dw"),
+            }
+            await _baseline_stock(services, plan["base_sale"], baseline_quantity)
+            await _baseline_stock(services, plan["base_warm"], 1000)
+            return plan
+
+        plan = setup_loop.run_until_complete(prepare())
+        print(f"-- product endpoint: {sent} buys at {args.rate:.0f}/s for {quantity} units",
+              flush=True)
+        product = measure("product (Redis Lua + batched commit)", "web.asgi:app",
+                          f"/api/sales/{plan['sale']}/buy", f"/api/sales/{plan['warm']}/buy",
+                          env, plan["tokens"], plan["warm_tokens"], args.rate, quantity)
+        print(report([product], load_before, "").splitlines()[-1], flush=True)
+        batches = setup_loop.run_until_complete(_batch_stats(services, plan["sale"]))
+        invariant = setup_loop.run_until_complete(_invariant(services, plan["sale"]))
+        outcomes = [product]
+        if not args.quick:
+            print("-- diagnostic: the same buy path without the per-request user lookup",
+                  flush=True)
+            diagnostic = measure("diagnostic: product path, token checked without DB lookup",
+                                 "bench.baseline_forupdate:app",
+                                 f"/bench/token-only/sales/{plan['diag_sale']}/buy",
+                                 f"/bench/token-only/sales/{plan['diag_warm']}/buy",
+                                 env, plan["diag_tokens"], plan["diag_warm_tokens"], args.rate,
+                                 quantity)
+            print(report([diagnostic], load_before, "").splitlines()[-1], flush=True)
+            outcomes.append(diagnostic)
+        print(f"-- baseline endpoint: {baseline_sent} buys at {baseline_rate:.0f}/s", flush=True)
+        baseline = measure("baseline (PostgreSQL SELECT … FOR UPDATE)",
+                           "bench.baseline_forupdate:app",
+                           f"/bench/baseline/sales/{plan['base_sale']}/buy",
+                           f"/bench/baseline/sales/{plan['base_warm']}/buy",
+                           env, plan["base_tokens"], plan["base_warm_tokens"], baseline_rate,
+                           baseline_quantity)
+        print(report([baseline], load_before, "").splitlines()[-1], flush=True)
+        outcomes.append(baseline)
+        setup_loop.run_until_complete(services.close())
+        setup_loop.close()
+    finally:
+        stop_infra(infra)
+    text = report(outcomes, load_before, batches + " " + invariant)
+    print(text)
+    if not args.quick:
+        write_section(text)
+
+
+async def _batch_stats(services: Any, sale_id: int) -> str:
+    from sqlalchemy import func, select
+
+    from orders.models import Order
+
+    async with services.db.session() as session:
+        orders = await session.scalar(select(func.count()).select_from(Order)
+                                      .where(Order.sale_id == sale_id))
+        commits = await session.scalar(select(func.count(func.distinct(Order.created_at)))
+                                       .where(Order.sale_id == sale_id))
+    return (f"The product endpoint's {orders:,} orders were committed in {commits:,} "
+            f"transactions (batches of {orders / max(commits or 1, 1):.1f} on average).")
+
+
+async def _invariant(services: Any, sale_id: int) -> str:
+    from orders.queries import check_invariant
+
+    result = await check_invariant(services, sale_id)
+    return ("After the run the invariant held (initial = available + reserved + sold, Redis and "
+            "PostgreSQL agree)." if result.ok else f"INVARIANT BROKEN: {result.problems}")
+
+
+if __name__ == "__main__":
+    main()

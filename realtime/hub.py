@@ -143,8 +143,8 @@ class Connection:
     """One websocket: its bounded send queue and the state the hub keeps about it."""
 
     __slots__ = ("bad_frames", "budget_at", "budget_tokens", "closed", "direct", "drop_code",
-                 "likes", "pending", "queue", "ready", "room", "serve_task", "socket", "user",
-                 "waiter", "writer")
+                 "likes", "pending", "queue", "ready", "room", "serve_task", "skip_until",
+                 "socket", "user", "waiter", "writer")
 
     def __init__(self, socket: Socket, room: RoomChannel, user: User | None,
                  direct: DirectWriter | None = None) -> None:
@@ -158,6 +158,9 @@ class Connection:
         # offsets, so none is lost or doubled around the snapshot.
         self.ready = False
         self.pending: list[tuple[int | None, str]] = []
+        # Events up to this offset are in the snapshot already but may still be on
+        # their way through pub/sub (Redis answered the snapshot read first): skip them.
+        self.skip_until = 0
         self.closed = False
         self.drop_code: int | None = None
         self.writer: asyncio.Task[None] | None = None
@@ -198,6 +201,8 @@ class Connection:
         """The snapshot (up to offset `after`) is queued: release the held events after it."""
         held, self.pending = self.pending, []
         self.ready = True
+        if after > self.room.last_offset:
+            self.skip_until = after
         if self.direct is not None:
             # Nothing waits in the queue of a direct connection: the snapshot goes out first.
             greeting = list(self.queue)
@@ -405,11 +410,23 @@ class RoomChannel:
         framed: bytes | None = None
         for conn in self.connections:
             if conn.ready:
+                if conn.skip_until:
+                    self.offer_after_snapshot(conn, items)
+                    continue
                 if conn.direct is not None and framed is None:
                     framed = protocol.ws_text_frame(frame)
                 conn.offer(frame, framed)
             else:
                 conn.pending.extend(items)
+
+    @staticmethod
+    def offer_after_snapshot(conn: Connection, items: list[tuple[int | None, str]]) -> None:
+        for offset, frame in items:
+            if offset is None:
+                conn.offer(frame)
+            elif offset > conn.skip_until:
+                conn.skip_until = 0
+                conn.offer(frame)
 
     def send_ephemeral(self, frame: str) -> None:
         self.fanout(frame, [(None, frame)])

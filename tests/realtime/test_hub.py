@@ -279,3 +279,25 @@ async def test_events_published_while_pub_sub_was_down_still_arrive_in_order(
     # then, once it is back, the viewer has every event, in order, once
     await poll_until(lambda: seen(4), message="the missed events")
     assert [e["offset"] for e in sock.events() if e["type"] == "chat"] == offsets
+
+
+async def test_an_event_in_the_snapshot_that_arrives_late_is_not_sent_twice(
+        services: Services, room_state: int, started: list[Hub]) -> None:
+    # given a viewer whose hello is at the room's offset
+    hub, backend = make_hub(services)
+    await hub.start()
+    started.append(hub)
+    [sock] = await serve(hub, 1)
+    channel = room_channel(services.keys, ROOM_ID)
+
+    # when pub/sub delivers that offset's event only now (Redis answered the snapshot first), then the next
+    await backend.publish(channel, event(room_state, "room", {"id": ROOM_ID, "status": "live"}))
+    await backend.publish(channel, event(room_state + 1, "pin", {"product": {"id": 1}}))
+
+    # then the viewer gets only the event after its snapshot
+    async def delivered() -> bool:
+        return len(sock.room_frames()) >= 1
+
+    await poll_until(delivered, message="the next event")
+    assert [e["offset"] for e in sock.events()] == [room_state + 1]
+    assert orjson.loads(sock.sent[0])["data"]["offset"] == room_state

@@ -30,7 +30,7 @@ from analytics.metrics import (
 from analytics.models import AnalyticsEvent, BroadcastReport, EventKind
 from analytics.queries import Reader, check_can_read
 from analytics.recorder import Recorder
-from core.accounts import User
+from core.accounts import Role, User
 from core.context import Services
 from core.errors import RateLimited, ValidationError
 from live.errors import RoomEnded
@@ -87,6 +87,12 @@ async def load_facts(session: AsyncSession, room: Room) -> dict[str, Any]:
         select(func.coalesce(func.max(OrderEvent.id), 0))
         .join(Order, Order.id == OrderEvent.order_id).where(Order.room_id == room.id)) or 0
 
+    # Ops who watched the room (a live data screen, a check-in) are staff, not audience.
+    user_ids = {int(e.viewer_key[2:]) for e in events
+                if e.viewer_key and e.viewer_key.startswith("u:") and e.viewer_key[2:].isdigit()}
+    staff = set(await session.scalars(select(User.id).where(
+        User.id.in_(user_ids), User.role == Role.OPS.value))) if user_ids else set()
+
     product_ids = set(await session.scalars(
         select(LineupItem.product_id).where(LineupItem.room_id == room.id)))
     product_ids |= {o.product_id for o in orders}
@@ -99,6 +105,7 @@ async def load_facts(session: AsyncSession, room: Room) -> dict[str, Any]:
                           room.created_at, room.started_at, room.ended_at),
         "events": events, "log": log, "orders": orders, "products": products,
         "last_event_id": last_event_id, "last_order_event_id": int(last_order_event_id),
+        "staff_keys": frozenset(f"u:{user_id}" for user_id in staff),
     }
 
 
@@ -110,7 +117,7 @@ async def compute(svc: Services, room_id: int) -> dict[str, Any]:
         now = await session.scalar(select(func.now()))
     assert isinstance(now, datetime)
     return compute_report(facts["room"], facts["events"], facts["log"], facts["orders"],
-                          facts["products"], as_of=now)
+                          facts["products"], as_of=now, staff_keys=facts["staff_keys"])
 
 
 async def build_report(svc: Services, room_id: int) -> dict[str, Any]:
@@ -121,7 +128,8 @@ async def build_report(svc: Services, room_id: int) -> dict[str, Any]:
             raise RoomNotEnded(f"room {room_id} has not ended", field="room_id")
         facts = await load_facts(session, room)
         report = compute_report(facts["room"], facts["events"], facts["log"], facts["orders"],
-                                facts["products"], as_of=room.ended_at)
+                                facts["products"], as_of=room.ended_at,
+                                staff_keys=facts["staff_keys"])
         summary = report["summary"]
         values = {
             "host_id": room.host_id, "started_at": room.started_at, "ended_at": room.ended_at,

@@ -201,16 +201,18 @@ def pin_spans(log: list[LogEntry], window_end: int) -> list[dict[str, Any]]:
 
 def compute_report(room: RoomFacts, events: list[Recorded], log: list[LogEntry],
                    orders: list[OrderFacts], products: dict[int, ProductFacts],
-                   *, as_of: datetime) -> dict[str, Any]:
+                   *, as_of: datetime, staff_keys: frozenset[str] = frozenset()
+                   ) -> dict[str, Any]:
     """The broadcast report. `events` and `log` in recording order; `as_of` ends the window of
-    a room that has not ended yet (the live data screen)."""
+    a room that has not ended yet. The host and `staff_keys` (ops watching the room) are left
+    out of the audience and engagement figures."""
     window_start = ms(room.started_at or room.created_at)
     window_end = max(ms(room.ended_at or as_of), window_start)
     duration_ms = window_end - window_start
-    host_key = f"u:{room.host_id}"
+    excluded = frozenset({f"u:{room.host_id}"}) | staff_keys
 
     # Audience ---------------------------------------------------------------------------
-    visits = viewer_visits(events, window_start, window_end, frozenset({host_key}))
+    visits = viewer_visits(events, window_start, window_end, excluded)
     viewer_keys = {v.viewer_key for v in visits}
     unique_viewers = len(viewer_keys)
     total_watch_ms = sum(v.end - v.start for v in visits)
@@ -230,7 +232,7 @@ def compute_report(room: RoomFacts, events: list[Recorded], log: list[LogEntry],
     per_product_clicks: dict[int, int] = defaultdict(int)
     per_product_clickers: dict[int, set[str]] = defaultdict(set)
     for event in events:
-        if event.viewer_key == host_key:
+        if event.viewer_key in excluded:
             continue
         if event.kind == EventKind.CHAT:
             chat_messages += event.count
@@ -340,7 +342,7 @@ def compute_report(room: RoomFacts, events: list[Recorded], log: list[LogEntry],
 
     # Timeline ---------------------------------------------------------------------------
     timeline = _timeline(window_start, window_end, changes, visits, events, counted, spans,
-                         host_key)
+                         excluded)
 
     other = []
     for other_currency in sorted({o.currency for o in orders} - {currency}):
@@ -369,7 +371,7 @@ def compute_report(room: RoomFacts, events: list[Recorded], log: list[LogEntry],
 
 def _timeline(window_start: int, window_end: int, changes: list[tuple[int, int]],
               visits: list[_Visit], events: list[Recorded], orders: list[OrderFacts],
-              spans: list[dict[str, Any]], host_key: str) -> list[dict[str, Any]]:
+              spans: list[dict[str, Any]], excluded: frozenset[str]) -> list[dict[str, Any]]:
     """One row per minute from the minute the broadcast started to the minute of the last
     thing that happened (payments can land after the room ended)."""
     first_minute = window_start - window_start % MINUTE_MS
@@ -408,7 +410,7 @@ def _timeline(window_start: int, window_end: int, changes: list[tuple[int, int]]
         if (row_of := bucket(visit.start)) is not None:
             row_of["new_viewers"] += 1
     for event in events:
-        if event.viewer_key == host_key:
+        if event.viewer_key in excluded:
             continue
         field_name = TIMELINE_FIELDS.get(event.kind)
         if field_name and (row_of := bucket(event.at_ms)) is not None:

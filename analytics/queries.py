@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -162,13 +162,15 @@ async def live_numbers(session: AsyncSession, room: Room, *, top: int = 5) -> di
                   func.count().desc(), Order.product_id)
         .limit(top))).all()
 
-    # Viewers now: viewers whose joins outnumber their leaves (the host left out).
+    # Viewers now: viewers whose joins outnumber their leaves (the host and ops left out).
+    not_staff = ~exists(select(User.id).where(User.id == AnalyticsEvent.user_id,
+                                              User.role == Role.OPS.value))
     balance = func.sum(case((AnalyticsEvent.kind == EventKind.VIEWER_JOINED.value, 1), else_=-1))
     per_viewer = (select(AnalyticsEvent.viewer_key, balance.label("open"))
                   .where(AnalyticsEvent.room_id == room.id,
                          AnalyticsEvent.kind.in_([EventKind.VIEWER_JOINED.value,
                                                   EventKind.VIEWER_LEFT.value]),
-                         AnalyticsEvent.viewer_key != f"u:{room.host_id}")
+                         AnalyticsEvent.viewer_key != f"u:{room.host_id}", not_staff)
                   .group_by(AnalyticsEvent.viewer_key).subquery())
     viewers_now, unique_viewers = (await session.execute(
         select(func.count().filter(per_viewer.c.open > 0), func.count())

@@ -127,9 +127,11 @@ async def play_broadcast(services: Services, make_user: MakeUser, *,
     recorder = Recorder(services.db)
     room_id = room.id
     script_events: list[tuple[str, str, Any]] = [
-        # The host's own connection and chat are left out of the report.
+        # The host's own connection and chat, and ops watching, are left out of the report.
         ("join", "19:59:00", f"u:{host.id}"),
         ("chat", "20:00:30", host.id), ("chat", "20:00:31", host.id),
+        ("join", "20:00:10", f"u:{ops.id}"), ("leave", "20:09:00", f"u:{ops.id}"),
+        ("click", "20:02:00", (f"u:{ops.id}", scarf.id)),
         # Ann: one visit, 20:00 to 20:05.
         ("join", "20:00:00", f"u:{u1}"), ("leave", "20:05:00", f"u:{u1}"),
         # Ben: 20:01 to 20:03, and back at 20:06 without ever leaving (closed at the end).

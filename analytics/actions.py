@@ -230,10 +230,12 @@ TRACK_WINDOW_SECONDS = 10
 
 async def record_product_event(svc: Services, recorder: Recorder, room_id: int,
                                viewer_key: str, user_id: int | None, event: str,
-                               product_id: int) -> None:
+                               product_id: int, *, rate_key: str | None = None) -> None:
     """Check and record a product card view or click. Raises RateLimited past the limit,
-    RoomEnded after the room ended, ValidationError for a product not in the lineup."""
-    counter = svc.keys.room(room_id, "track", viewer_key)
+    RoomEnded after the room ended, ValidationError for a product not in the lineup.
+    `rate_key` is who the limit counts (default: the viewer; the edge passes the client's
+    address for a request without a cookie, whose viewer key is new each time)."""
+    counter = svc.keys.room(room_id, "track", rate_key or viewer_key)
     pipe = svc.redis.pipeline(transaction=True)
     pipe.incr(counter)
     pipe.expire(counter, TRACK_WINDOW_SECONDS, nx=True)

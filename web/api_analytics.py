@@ -96,9 +96,12 @@ async def track(request: Request) -> Response:
     if principal is None and viewer_key_for(None, guest_cookie).startswith("c:"):
         new_cookie = guest_cookie = new_guest_cookie()
     viewer_key = viewer_key_for(principal.id if principal else None, guest_cookie)
+    # A client that keeps no cookie gets a new key each time: limit it by its address.
+    rate_key = f"ip:{request.client.host if request.client else 'unknown'}" \
+        if new_cookie is not None else None
     await actions.record_product_event(
         _services(request), await recorder_of(request.app), room_id, viewer_key,
-        principal.id if principal else None, data.event, data.product_id)
+        principal.id if principal else None, data.event, data.product_id, rate_key=rate_key)
     response = JSON({"recorded": True}, status_code=202)
     if new_cookie is not None:
         response.set_cookie(VIEWER_COOKIE, new_cookie, max_age=VIEWER_COOKIE_MAX_AGE,

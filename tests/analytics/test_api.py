@@ -123,6 +123,13 @@ async def test_tracking_is_rate_limited_per_viewer(
     assert refused.json()["error"]["code"] == "rate_limited"
     assert (await client.post(url, json=body, headers=other_viewer.headers)).status_code == 202
 
+    # and a client that keeps no cookie is limited by its address
+    anonymous = []
+    for _ in range(31):
+        client.cookies.clear()
+        anonymous.append((await client.post(url, json=body)).status_code)
+    assert anonymous == [202] * 30 + [429]
+
 
 async def test_a_cross_site_track_with_cookies_is_refused(
         client: httpx.AsyncClient, make_user: MakeUser, make_product: Factory,

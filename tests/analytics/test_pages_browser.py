@@ -220,3 +220,21 @@ async def _recorded(services: Services, room_id: int, kind: str) -> int:
             select(func.coalesce(func.sum(AnalyticsEvent.count), 0))
             .where(AnalyticsEvent.room_id == room_id, AnalyticsEvent.kind == kind))
     return int(total or 0)
+
+
+async def test_the_report_of_a_room_on_air_shows_the_numbers_so_far(
+        live_server: LiveServer, services: Services, make_user: MakeUser,
+        open_as: OpenAs) -> None:
+    host = await make_user("host")
+    buyer = await make_user("viewer")
+    room_id, product_id, sale_id = await _live_room(services, host)
+    await _paid_order(services, room_id, product_id, sale_id, buyer.id, 1)
+    page, errors = await open_as(host)
+
+    await page.goto(f"{live_server.url}/ops/broadcasts/{room_id}")
+    await page.wait_for_selector("body[data-charts-ready='1']")
+
+    assert "so far" in (await page.inner_text("h1")).lower()
+    assert await page.inner_text("[data-testid=kpi-gmv]") == "$18.00"
+    assert await page.locator("[data-testid=timeline-chart] svg").count() == 1
+    assert errors.messages == []

@@ -278,6 +278,9 @@ async def advance_sales(svc: Services) -> dict[str, list[int]]:
         for sale in ended:
             record_sale_event(session, sale.id, "sale_ended", None)
     for sale in ended:
+        # Rebuilt once more at the end: the final counts the room hears are PostgreSQL's,
+        # and a hold left by a process that died mid-buy is dropped.
+        await reconcile_sale(svc, sale.id)
         await publish_sale(svc, sale, "ended")
         await settle_sale(svc, sale.id)
     return {"started": [s.id for s in started], "ended": [s.id for s in ended]}
@@ -310,6 +313,7 @@ async def stop_sale(svc: Services, actor: Actor, sale_id: int) -> Sale:
         record_sale_event(session, sale_id, "sale_stopped", actor.id, {"from": current.value})
         await session.flush()
         await session.refresh(sale)
+    await reconcile_sale(svc, sale_id)
     await publish_sale(svc, sale, "stopped")
     await settle_sale(svc, sale_id)
     return sale

@@ -2,10 +2,10 @@
 
 Each buy reserves in Redis and then hands its order to the process's `OrderWriter`, which
 groups the orders that arrive while the previous batch is being written into one
-transaction: one `SELECT … FOR SHARE` of the sales rows, one multi-row INSERT of the orders,
-their `order_placed` events in the same statement. Batching costs no added wait when traffic is light (a
-lone order is written at once) and turns hundreds of commits a second into a few dozen
-under load. Each buyer's reply waits for its own batch's commit.
+statement, its own transaction: the sales rows share-locked, the orders inserted, their
+`order_placed` events inserted. Batching costs no added wait when traffic is light (a lone
+order is written at once) and turns hundreds of commits a second into a few dozen under
+load. Each buyer's reply waits for its own batch's commit.
 
 The `FOR SHARE` lock and the epoch check make a reconcile safe: a rebuild of the sale's Redis
 keys takes the sale row `FOR UPDATE`, so it waits for batches already writing and the
@@ -16,16 +16,18 @@ the rebuilt counters do not include).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db import Database
 from orders.errors import SaleUnavailable
-from orders.models import Order, Sale
+from orders.models import Order
 
 log = logging.getLogger(__name__)
 
@@ -35,25 +37,32 @@ MAX_BATCH = 500
 WRITERS = 3
 
 
-# One statement, the same text for every batch size (so it is parsed and planned once):
-# the batch arrives as one array per column, is unnested into rows, inserted into orders, and
-# each new order's `order_placed` event is inserted from the RETURNING rows.
+# One statement, the same text for every batch size (so it is parsed and planned once), run
+# as its own transaction (one round trip): the batch arrives as one array per column, is
+# unnested into rows, checked against the sales' current epochs, inserted into orders, and
+# each new order's `order_placed` event is inserted from the RETURNING rows. A row whose
+# epoch is stale (a rebuild happened after its reservation) is simply not inserted.
 INSERT_ORDERS = text("""
-WITH batch AS (
+WITH current AS (
+    -- The sales' rows, share-locked for this statement: a reconcile holding one FOR UPDATE
+    -- makes this wait, then read the new epoch.
+    SELECT id, redis_epoch FROM sales
+    WHERE id = ANY(CAST(:distinct_sale_ids AS bigint[])) ORDER BY id FOR SHARE
+), batch AS (
     SELECT * FROM unnest(
-        CAST(:sale_ids AS bigint[]), CAST(:room_ids AS bigint[]),
+        CAST(:sale_ids AS bigint[]), CAST(:epochs AS bigint[]), CAST(:room_ids AS bigint[]),
         CAST(:product_ids AS bigint[]), CAST(:user_ids AS bigint[]),
         CAST(:quantities AS bigint[]), CAST(:amounts AS bigint[]),
         CAST(:currencies AS text[]), CAST(:keys AS text[]), CAST(:reservations AS bigint[])
-    ) AS b(sale_id, room_id, product_id, user_id, quantity, amount_minor, currency,
+    ) AS b(sale_id, epoch, room_id, product_id, user_id, quantity, amount_minor, currency,
            idempotency_key, reservation_no)
 ), inserted AS (
     INSERT INTO orders (sale_id, room_id, product_id, user_id, quantity, amount_minor,
                         currency, status, idempotency_key, reservation_no, hold_expires_at)
-    SELECT sale_id, room_id, product_id, user_id, quantity, amount_minor, currency,
-           'pending_payment', idempotency_key, reservation_no,
+    SELECT b.sale_id, b.room_id, b.product_id, b.user_id, b.quantity, b.amount_minor,
+           b.currency, 'pending_payment', b.idempotency_key, b.reservation_no,
            now() + make_interval(secs => CAST(:hold_seconds AS integer))
-    FROM batch
+    FROM batch b JOIN current c ON c.id = b.sale_id AND c.redis_epoch = b.epoch
     RETURNING id, sale_id, reservation_no, hold_expires_at, created_at, user_id, quantity,
               amount_minor
 ), events AS (
@@ -64,6 +73,7 @@ WITH batch AS (
 )
 SELECT id, sale_id, reservation_no, hold_expires_at, created_at FROM inserted
 """)
+
 
 
 @dataclass
@@ -123,28 +133,50 @@ class OrderWriter:
         self.tasks = []
 
     async def _run(self) -> None:
+        # Each writer keeps one connection in autocommit: a batch is one statement, one round
+        # trip, with no pool checkout, ping, BEGIN or COMMIT around it.
+        conn: AsyncConnection | None = None
         while True:
             first = await self.queue.get()
             batch = [first]
             while len(batch) < MAX_BATCH and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             try:
-                await self._write_batch(batch)
+                conn = conn or await self._connect()
+                await self._write_batch(conn, batch)
             except asyncio.CancelledError:
                 for item in batch:
                     if not item.future.done():
                         item.future.set_exception(SaleUnavailable("the server is shutting down"))
+                if conn is not None:
+                    await asyncio.shield(conn.close())
                 raise
             except Exception:  # one bad row must not fail the others: retry each alone
                 log.warning("order batch of %d failed; writing one by one", len(batch),
                             exc_info=True)
+                conn = await self._discard(conn)
                 for item in batch:
                     if item.future.done():
                         continue
                     try:
-                        await self._write_batch([item])
+                        conn = conn or await self._connect()
+                        await self._write_batch(conn, [item])
                     except Exception as exc:
+                        conn = await self._discard(conn)
                         await self._fail_or_confirm(item, exc)
+
+    async def _connect(self) -> AsyncConnection:
+        conn = await self.db.engine.connect()
+        return await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    @staticmethod
+    async def _discard(conn: AsyncConnection | None) -> AsyncConnection | None:
+        """Drop a connection that failed (it may be broken); the next batch opens a new one."""
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+                await conn.close()
+        return None
 
     async def _fail_or_confirm(self, item: _Item, exc: Exception) -> None:
         # A commit whose acknowledgement was lost may have landed: never report as failed an
@@ -162,40 +194,34 @@ class OrderWriter:
         else:
             item.future.set_exception(exc)
 
-    async def _write_batch(self, batch: list[_Item]) -> None:
+    async def _write_batch(self, conn: AsyncConnection, batch: list[_Item]) -> None:
         self.batches += 1
-        sale_ids = sorted({item.order.sale_id for item in batch})
-        async with self.db.transaction() as session:
-            epochs = dict((await session.execute(
-                select(Sale.id, Sale.redis_epoch).where(Sale.id.in_(sale_ids))
-                .order_by(Sale.id).with_for_update(read=True))).all())
-            accepted: list[_Item] = []
-            for item in batch:
-                if epochs.get(item.order.sale_id) != item.order.epoch:
-                    item.future.set_exception(SaleUnavailable(
-                        "the sale was being rebuilt; try again"))
-                else:
-                    accepted.append(item)
-            if not accepted:
-                return
-            orders = [item.order for item in accepted]
-            result = await session.execute(INSERT_ORDERS, {
-                "sale_ids": [o.sale_id for o in orders],
-                "room_ids": [o.room_id for o in orders],
-                "product_ids": [o.product_id for o in orders],
-                "user_ids": [o.user_id for o in orders],
-                "quantities": [o.quantity for o in orders],
-                "amounts": [o.amount_minor for o in orders],
-                "currencies": [o.currency for o in orders],
-                "keys": [o.idempotency_key for o in orders],
-                "reservations": [o.reservation_no for o in orders],
-                "hold_seconds": self.hold_seconds,
-            })
-            written = {(r.sale_id, r.reservation_no): WrittenOrder(r.id, r.hold_expires_at,
-                                                                   r.created_at)
-                       for r in result}
+        orders = [item.order for item in batch]
+        result = await conn.execute(INSERT_ORDERS, {
+            "distinct_sale_ids": sorted({o.sale_id for o in orders}),
+            "sale_ids": [o.sale_id for o in orders],
+            "epochs": [o.epoch for o in orders],
+            "room_ids": [o.room_id for o in orders],
+            "product_ids": [o.product_id for o in orders],
+            "user_ids": [o.user_id for o in orders],
+            "quantities": [o.quantity for o in orders],
+            "amounts": [o.amount_minor for o in orders],
+            "currencies": [o.currency for o in orders],
+            "keys": [o.idempotency_key for o in orders],
+            "reservations": [o.reservation_no for o in orders],
+            "hold_seconds": self.hold_seconds,
+        })
+        written = {(r.sale_id, r.reservation_no): WrittenOrder(r.id, r.hold_expires_at,
+                                                               r.created_at)
+                   for r in result}
         # Committed: only now may the buyers hear of it.
-        for item in accepted:
-            if not item.future.done():
-                item.future.set_result(written[(item.order.sale_id, item.order.reservation_no)])
+        for item in batch:
+            if item.future.done():
+                continue
+            done = written.get((item.order.sale_id, item.order.reservation_no))
+            if done is None:
+                item.future.set_exception(SaleUnavailable(
+                    "the sale was being rebuilt; try again"))
+            else:
+                item.future.set_result(done)
 

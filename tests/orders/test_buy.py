@@ -176,3 +176,14 @@ async def test_missing_stock_keys_fail_closed_and_are_rebuilt(client, make_user,
     report = await check_invariant(services, sale.id)
     assert report.ok, report.problems
     assert report.redis == stock.Counts(available=0, reserved=5, sold=0)
+
+
+async def test_the_sale_and_order_endpoints_are_in_the_openapi_document(client):
+    paths = (await client.get("/openapi.json")).json()["paths"]
+
+    buy_operation = paths["/api/sales/{sale_id}/buy"]["post"]
+    assert {"409", "400", "503", "201"} <= set(buy_operation["responses"])
+    for path in ("/api/rooms/{room_id}/sales", "/api/sales/{sale_id}/stop",
+                 "/api/orders/{order_id}/cancel", "/api/orders/{order_id}/refund",
+                 "/api/payments/sandbox/webhook", "/api/sales/{sale_id}/reconcile"):
+        assert path in paths

@@ -64,10 +64,11 @@ def when(value: str | datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-templates.env.filters["money"] = money
-templates.env.filters["percent"] = percent
-templates.env.filters["duration"] = duration
-templates.env.filters["when"] = when
+# Prefixed: the environment is shared with web/pages.py's templates.
+templates.env.filters["ops_money"] = money
+templates.env.filters["ops_percent"] = percent
+templates.env.filters["ops_duration"] = duration
+templates.env.filters["ops_when"] = when
 
 
 def _services(request: Request) -> Services:

@@ -488,17 +488,38 @@ async def buy(svc: Services, user_id: int, sale_id: int, idempotency_key: str | 
                    amount_minor=facts.price_minor * quantity, currency=facts.currency,
                    idempotency_key=key, reservation_no=result.reservation_no,
                    epoch=result.epoch)
+    forget = stock.idem_field(user_id, key)
+    pending = rt.writer.submit(new)
     try:
-        written = await rt.writer.write(new)
-    except BaseException:
+        # Shielded: if this request is cancelled (the buyer went away) the order's write goes
+        # on, and its fate decides whether the units go back.
+        written = await asyncio.shield(pending)
+    except asyncio.CancelledError:
+        pending.add_done_callback(
+            lambda done: _release_if_unwritten(svc, done, new.sale_id, new.reservation_no,
+                                               forget))
+        raise
+    except Exception:
         # The order is not in PostgreSQL: its units go back (once, guarded by the holds hash)
         # and the key is forgotten, so the buyer may retry with it.
-        await release_reservation(svc, sale_id, result.reservation_no,
-                                  forget_key=stock.idem_field(user_id, key))
+        await release_reservation(svc, sale_id, result.reservation_no, forget_key=forget)
         rt.publisher.changed(sale_id, facts.room_id)
         raise
     rt.publisher.changed(sale_id, facts.room_id)
     return {"order": _new_order_view(new, written, _provider(svc))}, False
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _release_if_unwritten(svc: Services, done: asyncio.Future[WrittenOrder], sale_id: int,
+                          reservation_no: int, forget_key: str) -> None:
+    if not done.cancelled() and done.exception() is None:
+        return
+    task = asyncio.get_running_loop().create_task(
+        release_reservation(svc, sale_id, reservation_no, forget_key=forget_key))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 def _new_order_view(new: NewOrder, written: WrittenOrder,

@@ -93,3 +93,15 @@ def runtime(svc: Services) -> OrdersRuntime:
                                 StockPublisher(svc), loop=loop)
         _runtimes[id(svc)] = current
     return current
+
+
+async def close_runtime(svc: Services) -> None:
+    """Stop this process's order writers and stock publisher (call at shutdown, after the
+    server stopped taking requests): queued orders are failed and their units released."""
+    current = _runtimes.pop(id(svc), None)
+    if current is None:
+        return
+    await current.writer.close()
+    await current.publisher.flush()
+    if current.publisher.task is not None:
+        current.publisher.task.cancel()

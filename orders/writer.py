@@ -117,20 +117,27 @@ class OrderWriter:
         while len(self.tasks) < WRITERS:
             self.tasks.append(loop.create_task(self._run(), name="order-writer"))
 
-    async def write(self, order: NewOrder) -> WrittenOrder:
-        """Commit one order; returns when it is in PostgreSQL, raises if it is not."""
+    def submit(self, order: NewOrder) -> asyncio.Future[WrittenOrder]:
+        """Queue one order; the future resolves once it is committed, or fails if it is not.
+        The writer settles it whatever happens to the caller."""
         self._ensure_started()
         future: asyncio.Future[WrittenOrder] = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Item(order, future))
-        # Shielded: a buyer who disconnects must not cancel the write of an order already
-        # reserved; the writer settles the future either way.
-        return await asyncio.shield(future)
+        self.queue.put_nowait(_Item(order, future))
+        return future
+
+    async def write(self, order: NewOrder) -> WrittenOrder:
+        """Commit one order; returns when it is in PostgreSQL, raises if it is not."""
+        return await asyncio.shield(self.submit(order))
 
     async def close(self) -> None:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks = []
+        while not self.queue.empty():
+            item = self.queue.get_nowait()
+            if not item.future.done():
+                item.future.set_exception(SaleUnavailable("the server is shutting down"))
 
     async def _run(self) -> None:
         # Each writer keeps one connection in autocommit: a batch is one statement, one round

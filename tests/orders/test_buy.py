@@ -187,3 +187,40 @@ async def test_the_sale_and_order_endpoints_are_in_the_openapi_document(client):
                  "/api/orders/{order_id}/cancel", "/api/orders/{order_id}/refund",
                  "/api/payments/sandbox/webhook", "/api/sales/{sale_id}/reconcile"):
         assert path in paths
+
+
+async def test_a_buyer_who_goes_away_mid_write_keeps_the_order_and_the_count(
+        make_user, make_sale, services: Services):
+    # given a buy whose order write is held up (the sale row is locked, as during a rebuild)
+    from sqlalchemy import text
+
+    from orders import actions
+
+    sale = await make_sale(quantity=3)
+    buyer = await make_user()
+    async with services.db.engine.connect() as blocker:
+        lock = await blocker.begin()
+        await blocker.execute(text("select 1 from sales where id = :id for update"),
+                              {"id": sale.id})
+        task = asyncio.get_running_loop().create_task(
+            actions.buy(services, buyer.id, sale.id, "gone", 1))
+
+        async def reserved() -> bool:
+            report = await check_invariant(services, sale.id)
+            return report.redis is not None and report.redis.reserved == 1
+
+        await poll_until(reserved, message="the reservation")
+
+        # when the request is cancelled while its order waits to be written, then the lock goes
+        task.cancel()
+        await lock.rollback()
+
+    # then the order is committed all the same and its unit is counted once
+    async def written() -> bool:
+        async with services.db.session() as session:
+            return bool(await session.scalar(select(func.count()).select_from(Order)))
+
+    await poll_until(written, message="the order to be written")
+    report = await check_invariant(services, sale.id)
+    assert report.ok, report.problems
+    assert report.redis.reserved == 1

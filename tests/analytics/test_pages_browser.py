@@ -48,6 +48,10 @@ async def test_the_dashboard_and_the_report_draw_the_scripted_broadcast(
     cells = await row.locator("td").all_inner_texts()
     assert cells[:3] == ["Friday drop", "Mia Studio", "2026-11-20 20:00 UTC"]
     assert cells[3:] == ["$212.00", "$114.00", "3", "2", "3", "5", "3m 54s", "40.0%"]
+    await page.wait_for_selector("body[data-charts-ready='1']")
+    bars = page.locator("[data-testid=broadcasts-chart] [data-testid=broadcast-bars] rect")
+    assert await bars.count() == 1
+    assert await bars.first.get_attribute("data-room-id") == str(broadcast.room_id)
     await _shot(page, "dashboard")
 
     # when they open its report

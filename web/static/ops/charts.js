@@ -314,3 +314,51 @@ export function redrawOnResize(draw) {
   });
   draw();
 }
+
+/**
+ * GMV per broadcast (bars, oldest to newest) with peak viewers (dots), for the dashboard.
+ * Only broadcasts in one currency share a chart: amounts of two currencies are never compared.
+ */
+export function broadcastsChart(container, broadcasts, currency) {
+  const list = broadcasts.slice(0, 40).reverse();
+  const width = widthOf(container, 900);
+  const height = 220;
+  const m = {left: 64, right: 48, top: 16, bottom: 40};
+  const root = frame(container, width, height, "GMV per broadcast");
+  if (!list.length) {
+    root.append(svg("text", {x: width / 2, y: height / 2, "text-anchor": "middle", class: "ops-svg-empty"}, "No reports yet"));
+    return;
+  }
+  const plotW = width - m.left - m.right;
+  const plotH = height - m.top - m.bottom;
+  const step = plotW / list.length;
+  const gmvScale = niceScale(Math.max(...list.map((b) => b.report.gmv_minor)), {target: 3, integer: false, floor: 100});
+  const viewerScale = niceScale(Math.max(...list.map((b) => b.report.peak_viewers)), {target: 3});
+  const yG = (v) => m.top + plotH - (v / gmvScale.max) * plotH;
+  const yV = (v) => m.top + plotH - (v / viewerScale.max) * plotH;
+  for (const value of gmvScale.ticks) {
+    root.append(svg("line", {x1: m.left, x2: m.left + plotW, y1: yG(value), y2: yG(value), class: "ops-grid"}));
+    root.append(svg("text", {x: m.left - 8, y: yG(value) + 4, "text-anchor": "end", class: "ops-axis"}, shortMoney(value, currency)));
+  }
+  for (const value of viewerScale.ticks) {
+    root.append(svg("text", {x: m.left + plotW + 8, y: yV(value) + 4, class: "ops-axis"}, String(value)));
+  }
+  const bars = svg("g", {"data-testid": "broadcast-bars"});
+  list.forEach((b, i) => {
+    const x = m.left + i * step;
+    const link = svg("a", {href: `/ops/broadcasts/${b.room_id}`, class: "ops-bar-link"});
+    const top = yG(b.report.gmv_minor);
+    // A few broadcasts must not make slabs: bars are at most 56 px wide.
+    const barW = Math.max(2, Math.min(56, step * 0.6));
+    link.append(svg("rect", {x: x + (step - barW) / 2, y: top, width: barW, height: m.top + plotH - top, rx: Math.min(4, barW / 4), class: "ops-gmv-bar", "data-room-id": b.room_id}));
+    link.append(svg("title", {}, `${b.title} (${(b.started_at || "").slice(0, 10)}): GMV ${money(b.report.gmv_minor, currency)}, ${b.report.paid_orders} paid orders, peak ${b.report.peak_viewers} viewers`));
+    bars.append(link);
+    root.append(svg("circle", {cx: x + step / 2, cy: yV(b.report.peak_viewers), r: 3.5, class: "ops-peak-dot"}));
+    if (list.length <= 16 || i % Math.ceil(list.length / 16) === 0) {
+      root.append(svg("text", {x: x + step / 2, y: height - 22, "text-anchor": "middle", class: "ops-axis"}, (b.started_at || "").slice(5, 10)));
+      root.append(svg("text", {x: x + step / 2, y: height - 8, "text-anchor": "middle", class: "ops-axis ops-bar-title"}, truncate(b.title, Math.max(4, Math.floor(step / 6.5)))));
+    }
+  });
+  root.append(bars);
+  root.append(svg("line", {x1: m.left, x2: m.left + plotW, y1: m.top + plotH, y2: m.top + plotH, class: "ops-baseline"}));
+}

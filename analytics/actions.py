@@ -8,6 +8,7 @@ moves), so the Celery task, the sweep and the rebuild command can all call it fr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,8 @@ from live.errors import RoomEnded
 from live.models import LineupItem, Product, Room, RoomEvent, RoomStatus
 from live.queries import get_room
 from orders.models import Order, OrderEvent
+
+log = logging.getLogger(__name__)
 
 # Room event types that matter to the report: pins and the end of the room.
 LOG_TYPES = ("pinned", "unpinned", "lineup_set", "room_ended")
@@ -171,7 +174,12 @@ async def build_missing_reports(svc: Services, *, limit: int = 50) -> list[int]:
     ending and its build task being enqueued loses nothing; it only waits for the sweep."""
     built = []
     for room_id in await rooms_needing_reports(svc, limit=limit):
-        await build_report(svc, room_id)
+        try:
+            await build_report(svc, room_id)
+        except Exception:
+            # One room that cannot be built must not hold up every room after it.
+            log.exception("analytics: building the report of room %s failed", room_id)
+            continue
         built.append(room_id)
     return built
 

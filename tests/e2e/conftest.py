@@ -8,6 +8,8 @@ that user.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -133,9 +135,12 @@ class Pages:
     errors: list[str] = field(default_factory=list)
 
     async def open(self, path: str, who: Account | None = None, *, width: int = 1360,
-                   height: int = 900) -> Page:
+                   height: int = 900, bypass_csp: bool = False) -> Page:
+        """`bypass_csp` switches off the pages' Content-Security-Policy: to show that the
+        pages are safe without it (chat markup never runs), not only thanks to it."""
         context = await self.browser.new_context(viewport={"width": width, "height": height},
-                                                 locale="en-US", timezone_id="UTC")
+                                                 locale="en-US", timezone_id="UTC",
+                                                 bypass_csp=bypass_csp)
         context.set_default_timeout(10_000)
         self.contexts.append(context)
         if who is not None:
@@ -167,6 +172,16 @@ async def pages(browser: Browser, server: LiveServer) -> AsyncIterator[Pages]:
     yield opened
     await opened.close()
     assert not opened.errors, "errors in the pages:\n" + "\n".join(opened.errors)
+
+
+async def until(page: Page, expression: str, *, timeout: float = 10.0) -> None:
+    """Poll a JavaScript expression in the page until it is true (evaluated over the devtools
+    protocol, so the pages' Content-Security-Policy does not stop it), failing at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not await page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        await asyncio.sleep(0.05)
 
 
 async def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import LIVE_TIMEOUT_MS, Account, Api, Pages, screenshot
+from tests.e2e.conftest import LIVE_TIMEOUT_MS, Account, Api, Pages, screenshot, until
 
 pytestmark = pytest.mark.browser
 
@@ -101,8 +101,9 @@ async def test_chat_markup_shows_as_text_and_never_runs(api: Api, pages: Pages) 
     # given a live room, the host panel and a viewer's page
     host, room, _ = await show(api)
     viewer = await api.signup("Leo")
-    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
-    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    # (with the pages' Content-Security-Policy off: the text must be safe without it)
+    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host, bypass_csp=True))
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer, bypass_csp=True))
 
     # when the viewer sends a line of markup
     await chat(watch, XSS)
@@ -139,7 +140,7 @@ async def test_guest_sees_sign_in_prompt_and_cannot_chat(api: Api, pages: Pages)
     await guest.evaluate("window.livesell.socket.send({type: 'chat', text: 'sneaky guest line'})")
 
     # then the server refuses it, and no one sees it
-    await guest.wait_for_function("window.livesell.errors.some(e => e.code === 'auth_required')")
+    await until(guest, "window.livesell.errors.some(e => e.code === 'auth_required')")
     await chat(watch, "after the guest")
     await expect(line(panel, "after the guest")).to_be_visible()
     await expect(line(panel, "sneaky guest line")).to_have_count(0)
@@ -197,7 +198,7 @@ async def test_host_mutes_a_user_and_their_chat_is_refused(api: Api, pages: Page
     await rex.evaluate("window.livesell.socket.send({type: 'chat', text: 'still here'})")
 
     # then the server refuses it: no one sees it, while others still chat
-    await rex.wait_for_function("window.livesell.errors.some(e => e.code === 'muted')")
+    await until(rex, "window.livesell.errors.some(e => e.code === 'muted')")
     await chat(ana, "love the tote")
     await expect(line(panel, "love the tote")).to_be_visible()
     await expect(line(panel, "still here")).to_have_count(0)
@@ -348,3 +349,26 @@ async def test_viewer_opens_product_details_and_the_click_is_counted(api: Api, p
 
     # then the tote's details show
     await expect(dialog).to_contain_text("Only 4 left")
+
+
+async def test_chat_keeps_a_reader_where_they_scrolled(api: Api, pages: Pages) -> None:
+    # given a host panel whose (short) chat is full of lines, scrolled up by the host
+    host, room, _ = await show(api)
+    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
+    chat_list = panel.get_by_test_id("chat-list")
+    await chat_list.evaluate("list => { list.style.flex = 'none'; list.style.height = '110px'; }")
+    for number in range(4):
+        await chat(panel, f"line {number}")
+        await expect(line(panel, f"line {number}")).to_have_count(1)
+    await chat_list.evaluate("list => { list.scrollTop = 0; list.dispatchEvent(new Event('scroll')); }")
+
+    # when a new line arrives
+    viewer = await connected(await pages.open(f"/rooms/{room['id']}", await api.signup("Leo")))
+    await chat(viewer, "a new question")
+    await expect(line(panel, "a new question")).to_have_count(1)
+
+    # then the host stays where they were, with a button to jump to the new lines
+    assert await chat_list.evaluate("list => list.scrollTop") == 0
+    await panel.get_by_role("button", name="New messages ↓").click()
+    await expect(line(panel, "a new question")).to_be_in_viewport()
+    await expect(panel.get_by_role("button", name="New messages ↓")).to_be_hidden()

@@ -1,6 +1,7 @@
 // The chat list and the chat box, shared by the live room and the host panel.
 // Message text is set with textContent only: a line containing markup shows as text.
 import {avatar, h} from "./dom.js";
+import {formatClock} from "./format.js";
 
 const MAX_LINES = 200;
 
@@ -16,9 +17,20 @@ export class ChatView {
     this.meId = meId;
     this.actions = actions;
     this.stick = true;
+    // Shown when lines arrive while the reader has scrolled up to read older ones.
+    this.more = h("button", {type: "button", class: "chat-more", hidden: true,
+                             onclick: () => this.toBottom()}, "New messages ↓");
+    list.after(this.more);
     list.addEventListener("scroll", () => {
       this.stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 24;
+      if (this.stick) this.more.hidden = true;
     });
+  }
+
+  toBottom() {
+    this.list.scrollTop = this.list.scrollHeight;
+    this.stick = true;
+    this.more.hidden = true;
   }
 
   reset(messages) {
@@ -30,7 +42,7 @@ export class ChatView {
     if (this.find(message.id)) return;
     this.list.append(this.line(message));
     while (this.list.children.length > MAX_LINES) this.list.firstElementChild.remove();
-    this.refresh(false);
+    this.refresh(false, true);
   }
 
   remove(messageId) {
@@ -61,16 +73,18 @@ export class ChatView {
     const text = h("span", {class: "chat-text", "data-testid": "chat-text"});
     text.textContent = message.text;
     const li = h("li", {class: `chat-line${isHost ? " from-host" : ""}${isMe ? " from-me" : ""}`,
-                        dataset: {messageId: message.id, userId: user.id}},
+                        dataset: {messageId: message.id, userId: user.id},
+                        title: message.ts ? formatClock(message.ts) : null},
       avatar(user, "avatar-sm"),
       h("div", {class: "chat-body"}, h("div", {class: "chat-meta"}, name, ...badges), text),
       this.actions ? this.actions(message) : null);
     return li;
   }
 
-  refresh(force) {
+  refresh(force, added = false) {
     if (this.empty) this.empty.hidden = this.list.children.length > 0;
-    if (force || this.stick) this.list.scrollTop = this.list.scrollHeight;
+    if (force || this.stick) this.toBottom();
+    else if (added) this.more.hidden = false;
   }
 }
 

@@ -55,9 +55,10 @@ export class RoomStore {
         break;
       case "chat":
         if (s.chat.some((m) => m.id === d.id)) break;
-        s.chat.push(d);
+        const message = frame.ts ? {...d, ts: frame.ts} : d;
+        s.chat.push(message);
         if (s.chat.length > MAX_CHAT) s.chat.splice(0, s.chat.length - MAX_CHAT);
-        this.emit("chat", d);
+        this.emit("chat", message);
         break;
       case "pin":
         s.pin = d.product || null;

@@ -68,6 +68,8 @@ async def test_host_runs_a_show_by_clicking_only(api: Api, pages: Pages) -> None
     await expect(page.get_by_test_id("go-live")).to_be_hidden()
     await expect(page.get_by_test_id("end-room")).to_be_hidden()
     await expect(items.first.get_by_test_id("pin")).to_be_disabled()
+    await expect(page.get_by_role("link", name="See the report")).to_have_attribute(
+        "href", f"/ops/broadcasts/{room_id}")
 
     # and the server holds exactly what was clicked
     room = await api.call("GET", f"/api/rooms/{room_id}")

@@ -56,6 +56,7 @@ function renderRoom() {
   $("#room-title").textContent = room.title;
   goLive.hidden = room.status !== "scheduled";
   endRoom.hidden = room.status === "ended";
+  $("#report-link").hidden = room.status !== "ended";
   document.getElementById("host-room").dataset.status = room.status;
   const slow = room.slow_mode_seconds || 0;
   $("#slow-toggle").checked = slow > 0;

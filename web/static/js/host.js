@@ -22,7 +22,9 @@ function renderRooms() {
         : room.status === "live" ? "On air now" : `Ended ${formatWhen(room.ended_at)}`)),
     h("div", {class: "row-actions"},
       h("a", {class: "btn btn-sm btn-ghost", href: `/rooms/${room.id}`}, "View"),
-      room.status === "ended" ? null : h("a", {class: "btn btn-sm btn-primary", href: `/host/rooms/${room.id}`}, "Manage")))));
+      room.status === "ended"
+        ? h("a", {class: "btn btn-sm btn-ghost", href: `/ops/broadcasts/${room.id}`}, "Report")
+        : h("a", {class: "btn btn-sm btn-primary", href: `/host/rooms/${room.id}`}, "Manage")))));
   $("#rooms-empty").hidden = rooms.length > 0;
 }
 

@@ -64,15 +64,18 @@ class DirectWriter(Protocol):
     connection's bounded queue, and the fan-out costs one write per viewer.
     """
 
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes, limit: int) -> int:
+        """Write `data` unless more than `limit` bytes already wait for the client.
 
-    def backlog(self) -> int:
-        """Bytes written but not yet taken by the client."""
+        One call per viewer per frame (this is the fan-out's inner loop): returns
+        WRITTEN, OVER_LIMIT or CLOSED.
+        """
         ...
 
-    def usable(self) -> bool: ...
-
     def abort(self) -> None: ...
+
+
+WRITTEN, OVER_LIMIT, CLOSED = 0, 1, 2
 
 
 class NoSuchRoom(Exception):
@@ -143,8 +146,8 @@ class Connection:
     """One websocket: its bounded send queue and the state the hub keeps about it."""
 
     __slots__ = ("bad_frames", "budget_at", "budget_tokens", "closed", "direct", "drop_code",
-                 "likes", "pending", "queue", "ready", "room", "serve_task", "skip_until",
-                 "socket", "user", "waiter", "writer")
+                 "epoch", "likes", "pending", "queue", "ready", "room", "serve_task",
+                 "skip_until", "snapshot_offset", "socket", "user", "waiter", "writer")
 
     def __init__(self, socket: Socket, room: RoomChannel, user: User | None,
                  direct: DirectWriter | None = None) -> None:
@@ -161,6 +164,9 @@ class Connection:
         # Events up to this offset are in the snapshot already but may still be on
         # their way through pub/sub (Redis answered the snapshot read first): skip them.
         self.skip_until = 0
+        # Which life of the room's offsets, and which offset, its last snapshot was of.
+        self.epoch = 0
+        self.snapshot_offset = 0
         self.closed = False
         self.drop_code: int | None = None
         self.writer: asyncio.Task[None] | None = None
@@ -179,13 +185,12 @@ class Connection:
             return
         direct = self.direct
         if direct is not None:
-            if not direct.usable():
-                self.closed = True
-                return
-            if direct.backlog() > self.room.hub.config.send_queue_bytes:
+            outcome = direct.write(framed if framed is not None else protocol.ws_text_frame(frame),
+                                   self.room.hub.config.send_queue_bytes)
+            if outcome == OVER_LIMIT:
                 self.drop(protocol.CLOSE_SLOW_CONSUMER)
-                return
-            direct.write(framed if framed is not None else protocol.ws_text_frame(frame))
+            elif outcome == CLOSED:
+                self.closed = True
             return
         if len(self.queue) >= self.room.hub.config.send_queue_frames:
             self.drop(protocol.CLOSE_SLOW_CONSUMER)
@@ -201,6 +206,8 @@ class Connection:
         """The snapshot (up to offset `after`) is queued: release the held events after it."""
         held, self.pending = self.pending, []
         self.ready = True
+        self.epoch = self.room.epoch
+        self.snapshot_offset = after
         if after > self.room.last_offset:
             self.skip_until = after
         if self.direct is not None:
@@ -296,6 +303,11 @@ class RoomChannel:
         self.room: dict[str, Any] = {}
         self.loading: asyncio.Future[bool] | None = None
         self.rehello_task: asyncio.Task[None] | None = None
+        # Bumped when the room's offsets start over (Redis lost its keys) or events
+        # were lost for good: every snapshot from before is void.
+        self.epoch = 0
+        # The offset of the last `snapshot_rebuilt`: snapshots older than it are void.
+        self.rebuilt_at = 0
         # Counters from the last presence report.
         self.viewers_total = 0
         self.viewers_reported_local = 0
@@ -343,6 +355,7 @@ class RoomChannel:
                     return  # already delivered (by a gap repair)
                 # The state was rebuilt after Redis lost it, and the offsets started over.
                 self.last_offset = offset - 1
+                self.epoch += 1
             if self.last_offset and offset > self.last_offset + 1:
                 self.repairing = [payload]
                 self.hub.spawn(self.repair(), f"repair-room-{self.id}")
@@ -354,7 +367,8 @@ class RoomChannel:
             with contextlib.suppress(Exception):
                 self.room = orjson.loads(payload)["data"]
         self.deliver(frame, offset, kind)
-        if kind == "snapshot_rebuilt":
+        if kind == "snapshot_rebuilt" and offset is not None:
+            self.rebuilt_at = offset
             self.schedule_rehello()
 
     async def repair(self) -> None:
@@ -371,6 +385,7 @@ class RoomChannel:
                 offset = protocol.frame_offset(payload)
                 if offset is not None:
                     self.last_offset = max(self.last_offset, offset)
+            self.epoch += 1
             self.schedule_rehello()
             return
         for payload in [*missed.frames, *held]:
@@ -436,9 +451,15 @@ class RoomChannel:
             self.rehello_task = self.hub.spawn(self.rehello(), f"rehello-room-{self.id}")
 
     async def rehello(self) -> None:
-        """Send every ready connection a fresh hello (the room's state was rebuilt)."""
-        for conn in list(self.connections):
-            if conn.ready and not conn.closed:
+        """Send a fresh hello to every connection whose snapshot is void (see `epoch`)."""
+        while True:
+            void = [conn for conn in self.connections if conn.ready and not conn.closed and (
+                conn.epoch != self.epoch or conn.snapshot_offset < self.rebuilt_at)]
+            if not void:
+                return
+            for conn in void:
+                if conn.closed:
+                    continue
                 conn.ready = False
                 try:
                     await self.hub.send_hello(self, conn)
@@ -676,6 +697,7 @@ class Hub:
             # The offsets went back: Redis lost the room's keys and they were rebuilt.
             # Whatever this process delivered before is from another life of the room.
             room.last_offset = snapshot.offset
+            room.epoch += 1
             room.schedule_rehello()
         if snapshot.offset >= room.last_offset or not room.room:
             room.room = room_data

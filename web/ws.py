@@ -26,7 +26,7 @@ from live.actions import rebuild_room_state
 from live.errors import RoomNotFound
 from realtime import protocol
 from realtime.backend import make_backend
-from realtime.hub import Hub, HubConfig, NoSuchRoom
+from realtime.hub import CLOSED, OVER_LIMIT, WRITTEN, Hub, HubConfig, NoSuchRoom
 from web.auth import Principal, origin_allowed, resolve_principal
 
 
@@ -71,14 +71,14 @@ class TransportWriter:
         self._state = state
         self._open = state.state  # OPEN now (checked by direct_writer); compared by identity
 
-    def write(self, data: bytes) -> None:
-        self._transport.write(data)
-
-    def backlog(self) -> int:
-        return int(self._transport.get_write_buffer_size())
-
-    def usable(self) -> bool:
-        return self._state.state is self._open and not self._transport.is_closing()
+    def write(self, data: bytes, limit: int) -> int:
+        transport = self._transport
+        if self._state.state is not self._open or transport.is_closing():
+            return CLOSED
+        if transport.get_write_buffer_size() > limit:
+            return OVER_LIMIT
+        transport.write(data)
+        return WRITTEN
 
     def abort(self) -> None:
         self._transport.abort()

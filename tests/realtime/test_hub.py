@@ -301,3 +301,32 @@ async def test_an_event_in_the_snapshot_that_arrives_late_is_not_sent_twice(
     await poll_until(delivered, message="the next event")
     assert [e["offset"] for e in sock.events()] == [room_state + 1]
     assert orjson.loads(sock.sent[0])["data"]["offset"] == room_state
+
+
+async def test_viewers_get_a_fresh_hello_when_redis_lost_the_room_and_it_was_rebuilt(
+        services: Services, room_state: int, started: list[Hub]) -> None:
+    # given a viewer who has seen a few events
+    hub, backend = make_hub(services)
+    await hub.start()
+    started.append(hub)
+    [sock] = await serve(hub, 1)
+    channel = room_channel(services.keys, ROOM_ID)
+    for n in range(1, 4):
+        await backend.publish(channel, event(room_state + n, "pin", {"product": {"id": n}}))
+
+    # when Redis loses the room's keys and the state is rebuilt from PostgreSQL (offsets restart)
+    keys = [k async for k in services.redis.scan_iter(match=services.keys.room(ROOM_ID, "*"))]
+    await services.redis.delete(*keys)
+    rebuilt = await publish_room(services.redis, services.keys, ROOM_ID, "snapshot_rebuilt", {},
+                                 state={"room": {"id": ROOM_ID, "status": "ended", "host_id": 1,
+                                                 "slow_mode_seconds": 0}, "pin": None})
+    await backend.publish(channel, event(rebuilt, "snapshot_rebuilt", {}))
+
+    # then the viewer is sent a fresh hello with the rebuilt state and the new offset
+    async def rehello() -> bool:
+        return sum(orjson.loads(f)["type"] == "hello" for f in sock.sent) == 2
+
+    await poll_until(rehello, message="a fresh hello")
+    hello = next(orjson.loads(f) for f in reversed(sock.sent) if '"type":"hello"' in f)
+    assert hello["data"]["offset"] == rebuilt == 1
+    assert hello["data"]["room"]["status"] == "ended" and hello["data"]["pin"] is None

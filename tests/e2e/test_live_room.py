@@ -372,3 +372,23 @@ async def test_chat_keeps_a_reader_where_they_scrolled(api: Api, pages: Pages) -
     await panel.get_by_role("button", name="New messages ↓").click()
     await expect(line(panel, "a new question")).to_be_in_viewport()
     await expect(panel.get_by_role("button", name="New messages ↓")).to_be_hidden()
+
+
+async def test_slow_mode_holds_a_line_until_it_may_go(api: Api, pages: Pages) -> None:
+    # given a live room in slow mode (one line every 2 s) with a viewer
+    host, room, _ = await show(api)
+    await api.call("PATCH", f"/api/rooms/{room['id']}", host, json={"slow_mode_seconds": 2})
+    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", await api.signup("Leo")))
+    await expect(watch.locator("#slow-mode-note")).to_have_text("Slow mode · 2s")
+    await expect(panel.get_by_test_id("slow-toggle")).to_be_checked()
+
+    # when the viewer sends two lines at once
+    await chat(watch, "first!")
+    await chat(watch, "second!")
+
+    # then the second waits its turn instead of being refused, and both arrive in order
+    await expect(watch.get_by_test_id("chat-notice")).to_contain_text("Sending in")
+    await expect(line(panel, "second!")).to_be_visible()
+    texts = await panel.get_by_test_id("chat-text").all_text_contents()
+    assert texts.index("first!") < texts.index("second!")

@@ -7,6 +7,7 @@ COPY core core
 COPY live live
 COPY realtime realtime
 COPY orders orders
+COPY analytics analytics
 COPY workers workers
 COPY web web
 COPY migrations migrations

@@ -171,12 +171,13 @@ def start_server(infra: TestInfra, extra_env: dict[str, str] | None = None) -> L
     port = free_port()
     env = {**os.environ, **infra.env(),
            "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}", **(extra_env or {})}
-    log = open(ROOT / ".data" / f"server-{port}.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "web.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--ws", "websockets"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    # The child keeps its own copy of the descriptor; ours is closed at once.
+    with open(ROOT / ".data" / f"server-{port}.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "web.asgi:app", "--host", "127.0.0.1", "--port",
+             str(port), "--log-level", "warning", "--ws", "websockets"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 30
     while not port_open("127.0.0.1", port):
         if process.poll() is not None or time.monotonic() > deadline:

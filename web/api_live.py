@@ -9,6 +9,7 @@ from core.accounts import Role
 from core.context import Services
 from core.errors import PermissionDenied, ValidationError
 from live import actions, queries
+from live.models import RoomStatus
 from live.schemas import (
     LineupIn,
     LineupOut,
@@ -26,6 +27,7 @@ from live.schemas import (
 )
 from web.api import ApiRouter
 from web.auth import require_user, resolve_principal
+from web.enqueue import enqueue
 from web.responses import JSON
 from web.validation import parse_body, path_int
 
@@ -119,6 +121,9 @@ async def change_status(request: Request) -> Response:
     data = await parse_body(request, StatusIn)
     room = await actions.change_status(services(request), principal, path_int(request, "room_id"),
                                        actions.parse_status(data.status))
+    if room.status == RoomStatus.ENDED:
+        # The broadcast report; the analytics sweep builds it too if this message is lost.
+        await enqueue("analytics.build_report", room.id)
     return JSON(room.public())
 
 

@@ -18,18 +18,31 @@ from starlette.staticfiles import StaticFiles
 from core.context import Services
 from core.errors import DomainError
 from core.settings import Settings, get_settings
-from web import api_accounts, api_live, api_orders, health, pages, payments, ws
+from web import (
+    api_accounts,
+    api_analytics,
+    api_live,
+    api_orders,
+    health,
+    pages,
+    pages_ops,
+    payments,
+    ws,
+)
 from web.api import ApiRouter, build_openapi
-from web.api_analytics import router as analytics_router
-from web.pages_ops import routes as ops_page_routes
 from web.responses import JSON, domain_error_handler, http_error_handler
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 # Every JSON router of the app; /openapi.json describes exactly these.
-API_ROUTERS: list[ApiRouter] = [health.router, api_accounts.router, api_live.router]
-API_ROUTERS += [analytics_router]  # product tracking, broadcast reports, CSV exports
-API_ROUTERS += [api_orders.router, payments.router]  # flash sales, orders, payments
+API_ROUTERS: list[ApiRouter] = [
+    health.router,
+    api_accounts.router,
+    api_live.router,
+    api_orders.router,  # flash sales, orders
+    payments.router,  # the sandbox gateway's webhook
+    api_analytics.router,  # product tracking, broadcast reports, CSV exports
+]
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
@@ -44,11 +57,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.db = svc.db
         app.state.redis = svc.redis
         app.state.keys = svc.keys
+        # The recorder starts before the hub (which feeds it) and stops after it, so the
+        # hub's last events are flushed.
+        await api_analytics.start(app)
         await ws.start(app)
         try:
             yield
         finally:
             await ws.stop(app)
+            await api_analytics.stop(app)
             if owns_services:
                 await svc.close()
 
@@ -62,7 +79,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         routes.extend(router.routes)
     routes.extend(ws.routes)
     routes.extend(pages.routes)
-    routes.extend(ops_page_routes)  # the ops dashboard, reports, the live data screen
+    routes.extend(pages_ops.routes)  # the ops dashboard, reports, the live data screen
     routes.extend(payments.routes)  # the sandbox gateway's payment page
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
 

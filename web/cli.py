@@ -4,6 +4,10 @@
                         # DATABASE_URL / REDIS_URL are set), migrated and seeded, Ctrl-C stops all
     livesell migrate    # apply the Alembic migrations
     livesell seed       # create the demo data (idempotent)
+    livesell reconcile SALE_ID        # rebuild a sale's Redis counters from PostgreSQL
+    livesell check SALE_ID            # check initial = available + reserved + sold
+    livesell expire                   # run one expiry sweep of unpaid orders now
+    livesell rebuild-reports --since YYYY-MM-DD [--until YYYY-MM-DD]
 """
 
 from __future__ import annotations
@@ -134,8 +138,33 @@ def run(host: str, port: int, with_workers: bool) -> int:
             stop()
 
 
+def _delegated(argv: list[str]) -> int | None:
+    """Operator commands that live in their domain package, run against the same servers."""
+    if not argv or argv[0] not in ("reconcile", "check", "expire", "rebuild-reports"):
+        return None
+    stoppers = ensure_services()
+    try:
+        if argv[0] == "rebuild-reports":
+            from analytics.cli import main as rebuild_main
+
+            return rebuild_main(argv[1:])
+        from orders.__main__ import main as orders_main
+
+        return orders_main(argv)
+    finally:
+        for stop in reversed(stoppers):
+            stop()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="livesell")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    delegated = _delegated(argv)
+    if delegated is not None:
+        return delegated
+    parser = argparse.ArgumentParser(
+        prog="livesell",
+        epilog="operator commands: reconcile SALE_ID, check SALE_ID, expire, "
+               "rebuild-reports --since DAY [--until DAY]")
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="run the whole stack")
     run_parser.add_argument("--host", default="127.0.0.1")

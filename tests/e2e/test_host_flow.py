@@ -8,6 +8,7 @@ import re
 import pytest
 from playwright.async_api import expect
 
+from tests.conftest import LiveServer
 from tests.e2e.conftest import Api, Pages, screenshot
 
 pytestmark = pytest.mark.browser
@@ -89,7 +90,8 @@ async def test_host_runs_a_show_by_clicking_only(api: Api, pages: Pages) -> None
     await screenshot(page, "host-panel-rooms")
 
 
-async def test_host_sets_slow_mode_and_playback_url(api: Api, pages: Pages) -> None:
+async def test_host_sets_slow_mode_and_playback_url(api: Api, pages: Pages,
+                                                   server: LiveServer) -> None:
     # given a host on their room's page
     host = await api.signup("Mia", role="host")
     room = await api.room(host, live=False)
@@ -99,19 +101,21 @@ async def test_host_sets_slow_mode_and_playback_url(api: Api, pages: Pages) -> N
     await page.get_by_test_id("slow-seconds").select_option("30")
     await page.get_by_text("Slow mode", exact=True).click()
     await expect(page.locator("#toasts")).to_contain_text("Slow mode on")
-    await page.get_by_label("Playback URL").fill("https://cdn.example.com/live/friday.mp4")
+    # (a URL on the test server itself: the browser talks to no one else; it answers 404)
+    stream = f"{server.url}/static/streams/friday.mp4"
+    await page.get_by_label("Playback URL").fill(stream)
     await page.get_by_role("button", name="Save").click()
     await expect(page.locator("#toasts")).to_contain_text("Playback URL saved")
 
     # then the room has both
     stored = await api.call("GET", f"/api/rooms/{room['id']}")
     assert stored["slow_mode_seconds"] == 30
-    assert stored["playback_url"] == "https://cdn.example.com/live/friday.mp4"
+    assert stored["playback_url"] == stream
 
-    # and the viewer's page plays that URL in a video element
+    # and the viewer's page loads that URL in a video element, and says so when it cannot play
     watch = await pages.open(f"/rooms/{room['id']}")
-    await expect(watch.locator("video#player")).to_have_attribute(
-        "src", "https://cdn.example.com/live/friday.mp4")
+    await expect(watch.locator("video#player")).to_have_attribute("src", stream)
+    await expect(watch.locator("#poster-text")).to_have_text("The video can't be played right now.")
 
     # when slow mode is switched off again
     await page.get_by_text("Slow mode", exact=True).click()

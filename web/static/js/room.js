@@ -22,6 +22,8 @@ const poster = $("#poster");
 const posterText = $("#poster-text");
 const banner = $("#status-banner");
 const statusBadge = $("#status-badge");
+// A stream that cannot be played shows the poster instead, until the host sets another URL.
+let failedUrl = null;
 
 function renderRoom() {
   const room = store.state.room;
@@ -48,18 +50,20 @@ function renderRoom() {
     : me ? "Say hi — the chat is quiet so far." : "No messages yet.";
 
   const url = room.playback_url;
-  const playable = Boolean(url) && room.status !== "ended";
-  if (playable && player.getAttribute("src") !== url) {
+  const wanted = Boolean(url) && room.status !== "ended";
+  if (wanted && player.getAttribute("src") !== url) {
+    failedUrl = null;
     player.src = url;
     player.play().catch(() => {});
-  } else if (!playable && player.hasAttribute("src")) {
+  } else if (!wanted && player.hasAttribute("src")) {
     player.pause();
     player.removeAttribute("src");
     player.load();
   }
-  player.hidden = !playable;
-  poster.hidden = playable;
-  posterText.textContent = {
+  const playing = wanted && url !== failedUrl;
+  player.hidden = !playing;
+  poster.hidden = playing;
+  posterText.textContent = wanted && !playing ? "The video can't be played right now." : {
     scheduled: "Starting soon",
     live: "The host is live — no video feed here, but the chat and deals are on.",
     ended: "This show has ended",
@@ -68,9 +72,8 @@ function renderRoom() {
 
 player.addEventListener("error", () => {
   if (!player.getAttribute("src")) return;
-  player.hidden = true;
-  poster.hidden = false;
-  posterText.textContent = "The video can't be played right now.";
+  failedUrl = player.getAttribute("src");
+  renderRoom();
 });
 
 // Viewers and likes ----------------------------------------------------------------

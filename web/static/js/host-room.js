@@ -307,7 +307,12 @@ store.on("moderation", (d) => {
   if (d.action === "mute") setMuted(d.user_id, true);
   if (d.action === "unmute") setMuted(d.user_id, false);
 });
-store.on("error", (error) => window.livesell.errors.push(error));
+store.on("error", (error) => {
+  // The last refusals from the server, for plugins and tests to read.
+  const errors = window.livesell.errors;
+  errors.push(error);
+  if (errors.length > 20) errors.shift();
+});
 
 const composer = new ChatComposer($("#chat-form"), {
   socket: null, store, notice: $("#chat-notice"),

@@ -232,7 +232,12 @@ function renderSlowMode() {
 store.on("chat", (message) => chat.add(message));
 store.on("chat:delete", (id) => chat.remove(id));
 store.on("room", renderSlowMode);
-store.on("error", (error) => window.livesell.errors.push(error));
+store.on("error", (error) => {
+  // The last refusals from the server, for plugins and tests to read.
+  const errors = window.livesell.errors;
+  errors.push(error);
+  if (errors.length > 20) errors.shift();
+});
 
 store.on("reset", () => {
   renderRoom();

@@ -857,6 +857,25 @@ async def _load_order(svc: Services, order_id: int) -> Order:
     return order
 
 
+async def complete_order(svc: Services, actor: Actor, order_id: int) -> Order:
+    """The sale's host (or ops) marks a paid order fulfilled: paid -> completed."""
+    async with svc.db.transaction() as session:
+        order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+        if order is None:
+            raise OrderNotFound(f"order {order_id} does not exist", field="order_id")
+        host_id = await session.scalar(select(Sale.host_id).where(Sale.id == order.sale_id))
+        if host_id != actor.id and not actor.is_ops:
+            raise NotSaleHost("only the sale's host can complete its orders")
+        if not await move_order(session, order_id, OrderStatus(order.status),
+                                OrderStatus.COMPLETED, event_type="order_completed",
+                                actor_id=actor.id):
+            raise Conflict("the order changed meanwhile; reload it", code="conflict")
+        await session.flush()
+        await session.refresh(order)
+    await _notify_buyer(svc, order)
+    return order
+
+
 async def refund_order(svc: Services, actor: Actor, order_id: int) -> Order:
     """Ops refund a paid order in full; its units go back through the once-only path (to the
     sale while it is unsettled, to the product's stock after)."""

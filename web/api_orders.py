@@ -167,6 +167,15 @@ async def cancel_order(request: Request) -> Response:
     return JSON(actions.order_view(order, get_provider(svc.settings)))
 
 
+@router.add("/api/orders/{order_id:int}/complete", "POST", summary="Mark a paid order "
+            "fulfilled (the sale's host, ops)", response=OrderOut, errors=(404, 409))
+async def complete_order(request: Request) -> Response:
+    principal = await require_user(request, Role.HOST)
+    svc = services(request)
+    order = await actions.complete_order(svc, principal, path_int(request, "order_id"))
+    return JSON(actions.order_view(order, get_provider(svc.settings)))
+
+
 @router.add("/api/orders/{order_id:int}/refund", "POST", summary="Refund a paid order in full "
             "(ops)", response=OrderOut, errors=(404, 409))
 async def refund_order(request: Request) -> Response:

@@ -300,3 +300,29 @@ async def test_an_ended_sale_settles_once_its_orders_are_decided(client, make_us
 async def _product_stock(client: httpx.AsyncClient, sale: Any, url: str) -> int:
     products = (await client.get("/api/products", headers=sale.host.headers)).json()["products"]
     return int(next(p for p in products if p["id"] == sale.product["id"])["stock"])
+
+
+async def test_the_host_completes_a_paid_order_once(client, make_user, make_sale,
+                                                    services: Services):
+    sale = await make_sale(quantity=2)
+    buyer = await make_user()
+    order = (await buy(client, buyer, sale.id, "k")).json()["order"]
+    unpaid = await client.post(f"/api/orders/{order['id']}/complete", headers=sale.host.headers)
+    await _post(client, services, await _queued_event(services, order["id"]))
+
+    other_host = await client.post(f"/api/orders/{order['id']}/complete",
+                                   headers=(await make_user("host")).headers)
+    completed = await client.post(f"/api/orders/{order['id']}/complete",
+                                  headers=sale.host.headers)
+    refund = await client.post(f"/api/orders/{order['id']}/refund",
+                               headers=(await make_user("ops")).headers)
+
+    assert unpaid.status_code == 409
+    assert other_host.status_code == 403
+    assert completed.status_code == 200 and completed.json()["status"] == "completed"
+    assert refund.status_code == 409  # completed is final
+    assert await _event_types(services, order["id"]) == [
+        "order_placed", "order_paid", "order_completed"]
+    report = await check_invariant(services, sale.id)
+    assert report.ok and report.redis.sold == 1
+

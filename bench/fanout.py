@@ -505,7 +505,7 @@ def write_section(text: str, path: Path = ROOT / "BENCHMARKS.md") -> None:
         _, tail = rest.split(MARK_END, 1)
         body = head + section + tail
     else:
-        body = body.rstrip() + "\n\n" + section + "\n"
+        body = body.rstrip() + "\n\n## Realtime fan-out\n\n" + section + "\n"
     path.write_text(body)
 
 

@@ -277,24 +277,32 @@ async def advance_sales(svc: Services) -> dict[str, list[int]]:
             .values(status=SaleStatus.ENDED.value).returning(Sale)))
         for sale in ended:
             record_sale_event(session, sale.id, "sale_ended", None)
+    stopped = await end_sales_of_ended_rooms(svc)
     for sale in ended:
         # Rebuilt once more at the end: the final counts the room hears are PostgreSQL's,
         # and a hold left by a process that died mid-buy is dropped.
         await reconcile_sale(svc, sale.id)
         await publish_sale(svc, sale, "ended")
         await settle_sale(svc, sale.id)
-    return {"started": [s.id for s in started], "ended": [s.id for s in ended]}
+    return {"started": [s.id for s in started], "ended": [s.id for s in ended],
+            "stopped_with_room": stopped}
 
 
 async def stop_sale(svc: Services, actor: Actor, sale_id: int) -> Sale:
-    """The host ends the sale now. The buy window closes in Redis first (by its clock), then the
-    sale row records that end."""
+    """The host ends the sale now."""
+    return await _end_sale_now(svc, sale_id, actor=actor, event_type="sale_stopped")
+
+
+async def _end_sale_now(svc: Services, sale_id: int, *, actor: Actor | None,
+                        event_type: str) -> Sale:
+    """End a sale before its time. The buy window closes in Redis first (by its clock, the one
+    the buy script checks), then the sale row records that end."""
     sk = stock.SaleKeys.of(svc.keys, sale_id)
     async with svc.db.transaction() as session:
         sale = await session.scalar(select(Sale).where(Sale.id == sale_id).with_for_update())
         if sale is None:
             raise SaleNotFound(f"sale {sale_id} does not exist", field="sale_id")
-        if sale.host_id != actor.id and not actor.is_ops:
+        if actor is not None and sale.host_id != actor.id and not actor.is_ops:
             raise NotSaleHost("only the sale's host can stop it")
         current = SaleStatus(sale.status)
         transition(SALE_MOVES, current, SaleStatus.ENDED, what="a sale")
@@ -304,19 +312,38 @@ async def stop_sale(svc: Services, actor: Actor, sale_id: int) -> Sale:
         end_at = func.to_timestamp(end_ms / 1000.0)
         result = await session.execute(
             update(Sale).where(Sale.id == sale_id, Sale.status == current.value)
-            .values(status=SaleStatus.ENDED.value, stopped_by=actor.id,
+            .values(status=SaleStatus.ENDED.value,
+                    stopped_by=actor.id if actor is not None else None,
                     ends_at=func.least(Sale.ends_at, end_at),
                     starts_at=func.least(Sale.starts_at, end_at))
             .returning(Sale))
         if result.scalar_one_or_none() is None:
             transition(SALE_MOVES, SaleStatus.ENDED, SaleStatus.ENDED, what="a sale")
-        record_sale_event(session, sale_id, "sale_stopped", actor.id, {"from": current.value})
+        record_sale_event(session, sale_id, event_type,
+                          actor.id if actor is not None else None, {"from": current.value})
         await session.flush()
         await session.refresh(sale)
     await reconcile_sale(svc, sale_id)
     await publish_sale(svc, sale, "stopped")
     await settle_sale(svc, sale_id)
     return sale
+
+
+async def end_sales_of_ended_rooms(svc: Services) -> list[int]:
+    """A sale does not outlive its broadcast: when the room ends, its sale stops."""
+    async with svc.db.session() as session:
+        ids = list(await session.scalars(
+            select(Sale.id).join(rooms_table, rooms_table.c.id == Sale.room_id)
+            .where(rooms_table.c.status == "ended",
+                   Sale.status.in_([SaleStatus.SCHEDULED.value, SaleStatus.RUNNING.value]))))
+    ended = []
+    for sale_id in ids:
+        try:
+            await _end_sale_now(svc, sale_id, actor=None, event_type="sale_stopped_room_ended")
+            ended.append(sale_id)
+        except Conflict:  # it ended by itself meanwhile
+            continue
+    return ended
 
 
 async def settle_sale(svc: Services, sale_id: int) -> int | None:

@@ -326,3 +326,18 @@ async def test_the_host_completes_a_paid_order_once(client, make_user, make_sale
     report = await check_invariant(services, sale.id)
     assert report.ok and report.redis.sold == 1
 
+
+async def test_a_sale_stops_when_its_room_ends(client, make_user, make_sale, services: Services):
+    sale = await make_sale(quantity=5)
+    ended = await client.post(f"/api/rooms/{sale.room['id']}/status", json={"status": "ended"},
+                              headers=sale.host.headers)
+
+    moved = await actions.advance_sales(services)
+    late = await buy(client, await make_user(), sale.id, "k")
+
+    assert ended.status_code == 200
+    assert moved["stopped_with_room"] == [sale.id]
+    assert late.json()["error"]["code"] == "sale_ended"
+    detail = (await client.get(f"/api/sales/{sale.id}")).json()
+    assert detail["status"] == "ended" and detail["remaining"] == 5
+

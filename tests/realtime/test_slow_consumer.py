@@ -19,7 +19,7 @@ async def test_a_viewer_who_stops_reading_is_dropped_and_the_others_get_everythi
     room = await make_room(host, live=True)
     reader = await connect_viewer(room["id"])
     await reader.next("hello")
-    await connect_viewer(room["id"], max_queue=1)
+    await connect_viewer(room["id"], max_queue=1, close_timeout=1)
     await reader.next("viewers", where=lambda e: e["data"]["count"] == 2)
 
     # when 200 large events are published, the reader taking each one

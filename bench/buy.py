@@ -360,7 +360,9 @@ def report(outcomes: list[Outcome], load_before: tuple[float, ...], batches: str
               "PostgreSQL (`web.auth.resolve_principal`: a pooled session, i.e. checkout with "
               "pre-ping, BEGIN, SELECT, ROLLBACK) before the buy runs; the diagnostic row "
               "removes only that lookup. The buy itself is one Redis script and a share of one "
-              "batched INSERT statement. On a 2-core machine shared with the load client, "
+              "batched INSERT statement; the in-process figure shows what it does without HTTP, "
+              "so the rest of the gap is the HTTP stack (uvicorn, Starlette middleware, JSON) "
+              "and the load client, which share the cores. On a 2-core machine shared with the load client, "
               "PostgreSQL, Redis and other work (see the load average), the numbers are lower "
               "bounds; the ratio to the baseline is the comparable figure."]
     return "\n".join(lines)
@@ -537,6 +539,8 @@ def main() -> None:
                 notes.append(setup_loop.run_until_complete(
                     _batch_stats(services, run.sale_id, run.rate)))
                 notes.append(setup_loop.run_until_complete(_invariant(services, run.sale_id)))
+        if not args.quick:
+            notes.append(setup_loop.run_until_complete(_in_process(services)))
         setup_loop.run_until_complete(services.close())
         setup_loop.close()
     finally:
@@ -560,6 +564,35 @@ async def _batch_stats(services: Any, sale_id: int, rate: float) -> str:
     return (f"At {rate:,.0f}/s the product endpoint's {orders:,} orders were committed in "
             f"{commits:,} transactions (batches of {orders / max(commits or 1, 1):.1f} on "
             "average).")
+
+
+async def _in_process(services: Any, buyers: int = 3000) -> str:
+    """The domain's buy path alone (Lua reserve + batched commit), called from this process
+    with no HTTP, no authentication: what one process's orders code can do."""
+    from core.accounts import Role, create_user
+    from orders import actions
+    from orders.runtime import close_runtime, runtime
+
+    async with services.db.transaction() as session:
+        user = await create_user(session, email="bench-host-2@example.com",
+                                 password="bench-password", display_name="Bench host",
+                                 role=Role.HOST)
+    sale_id = await _sale(services, BenchHost(user.id), buyers)
+    tokens = await _users(services, buyers, "ip")
+    from core.security import read_token
+
+    secret = services.settings.secret_key.reveal()
+    user_ids = [parsed[0] for t in tokens if (parsed := read_token(secret, t))]
+    writer = runtime(services).writer
+    batches_before = writer.batches
+    began = time.perf_counter()
+    await asyncio.gather(*(actions.buy(services, uid, sale_id, "k", 1) for uid in user_ids))
+    elapsed = time.perf_counter() - began
+    batches = writer.batches - batches_before
+    await close_runtime(services)
+    return (f"In-process, without HTTP or authentication, {len(user_ids):,} concurrent buys "
+            f"(each committed) took {elapsed:.2f} s: {len(user_ids) / elapsed:,.0f} buys/s in "
+            f"{batches:,} batches.")
 
 
 async def _invariant(services: Any, sale_id: int) -> str:

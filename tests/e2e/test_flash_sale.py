@@ -1,0 +1,247 @@
+"""Flash sales in the browser: the host starts one from the panel, viewers see the countdown and
+the stock left, one buys, pays on the sandbox gateway's page and sees the order confirmed (the
+payment's signed webhook is delivered by a real Celery worker to the live server)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.conftest import LiveServer
+from tests.e2e.conftest import LIVE_TIMEOUT_MS, Account, Api, Pages, screenshot, until
+from tests.infra import TestInfra
+from tests.workers.conftest import CeleryProcess, start_celery
+
+pytestmark = pytest.mark.browser
+
+# A paid order goes page -> outbox -> broker -> worker -> webhook -> hub -> page; a worker on a
+# loaded two-core machine can take a while to pick a task up.
+PAYMENT_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+def webhook_worker(infra: TestInfra, server: LiveServer) -> Iterator[CeleryProcess]:
+    """A Celery worker on this run's broker: it sends the sandbox gateway's webhooks to the URL
+    the payment page recorded, which is the live server's own (the request's base URL)."""
+    worker = start_celery(infra, "worker", "--pool", "solo", "--loglevel", "INFO",
+                          "--without-gossip", "--without-mingle", "--without-heartbeat",
+                          ready="ready.")
+    yield worker
+    worker.stop()
+
+
+async def connected(page: Page) -> Page:
+    await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
+    return page
+
+
+async def pinned_show(api: Api, *, stock: int = 20) -> tuple[Account, dict[str, Any], dict[str, Any]]:
+    host = await api.signup("Mia", role="host")
+    scarf = await api.product(host, title="Silk scarf", price_minor=1999, currency="USD", stock=stock)
+    room = await api.room(host, [scarf], title="Friday flash drop")
+    await api.call("POST", f"/api/rooms/{room['id']}/pin", host, json={"product_id": scarf["id"]})
+    return host, room, scarf
+
+
+async def start_sale(api: Api, host: Account, room: dict[str, Any], product: dict[str, Any],
+                     **terms: Any) -> dict[str, Any]:
+    body = {"product_id": product["id"], "price_minor": 999, "quantity": 5, "per_user_limit": 1,
+            "duration_seconds": 600, **terms}
+    sale: dict[str, Any] = await api.call("POST", f"/api/rooms/{room['id']}/sales", host, json=body)
+    return sale
+
+
+async def buy(api: Api, buyer: Account, sale_id: int) -> dict[str, Any]:
+    response = await api.http.post(f"/api/sales/{sale_id}/buy", json={},
+                                   headers={**buyer.headers, "Idempotency-Key": str(uuid.uuid4())})
+    assert response.status_code == 201, response.text
+    order: dict[str, Any] = response.json()["order"]
+    return order
+
+
+async def test_a_viewer_buys_in_a_flash_sale_pays_and_sees_the_order_confirmed(
+        api: Api, pages: Pages, webhook_worker: CeleryProcess) -> None:
+    # given a live room with the scarf pinned, the host panel and two viewers' pages open
+    host, room, _ = await pinned_show(api)
+    buyer = await api.signup("Leo")
+    other = await api.signup("Ana")
+    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", buyer))
+    second = await connected(await pages.open(f"/rooms/{room['id']}", other, width=420, height=900))
+
+    # when the host starts a sale from the panel: 5 scarves at $9.99, after a 4-second countdown
+    form = panel.get_by_test_id("sale-form")
+    await form.get_by_test_id("sale-price-input").fill("9.99")
+    await form.get_by_test_id("sale-quantity").fill("5")
+    await form.get_by_test_id("sale-start-mode").select_option("later")
+    await form.get_by_test_id("sale-start-in").fill("4")
+    await form.get_by_test_id("sale-start-unit").select_option("1")
+    await form.get_by_test_id("sale-duration").fill("10")
+    await form.get_by_test_id("sale-start").click()
+
+    # then the viewers see the sale price against the regular one, the stock, and a countdown
+    # that ticks on the server's clock, with Buy closed until the start
+    sale_box = watch.get_by_test_id("sale")
+    await expect(sale_box).to_have_attribute("data-phase", "warmup", timeout=LIVE_TIMEOUT_MS)
+    await expect(watch.get_by_test_id("sale-price")).to_have_text("$9.99")
+    await expect(watch.get_by_test_id("sale-regular-price")).to_have_text("$19.99")
+    await expect(watch.get_by_test_id("sale-stock")).to_have_text("5 of 5 left")
+    await expect(watch.get_by_test_id("sale-buy")).to_be_disabled()
+    countdown = watch.get_by_test_id("sale-countdown")
+    await expect(countdown).to_have_text(re.compile(r"^Starts in 0:0[1-4]$"))
+    first = await countdown.text_content()
+    await until(watch, f"document.querySelector('[data-testid=sale-countdown]').textContent !== {first!r}"
+                       " && document.querySelector('[data-testid=sale-countdown]').textContent.startsWith('Starts in')")
+    await expect(second.get_by_test_id("sale-stock")).to_have_text("5 of 5 left")
+    await expect(panel.get_by_test_id("host-sale-phase")).to_have_text(re.compile(r"^Starts in 0:0\d$"))
+    await screenshot(watch, "flash-sale-warmup")
+    await screenshot(panel, "flash-sale-host-warmup")
+
+    # when the countdown runs out and the buyer taps Buy
+    buy_button = watch.get_by_test_id("sale-buy")
+    await expect(buy_button).to_be_enabled(timeout=8000)
+    await expect(countdown).to_have_text(re.compile(r"^Ends in (9|10):\d\d$"))
+    await buy_button.click()
+
+    # then the unit is held for them with the time left to pay, the other viewer sees the stock
+    # drop within a few seconds, and the host sees the hold
+    order_box = watch.get_by_test_id("sale-order")
+    await expect(order_box).to_have_attribute("data-status", "pending_payment")
+    await expect(watch.get_by_test_id("sale-hold")).to_have_text(re.compile(r"^(9|10):\d\d$"))
+    await expect(buy_button).to_be_disabled()  # a limit of one per person
+    await expect(second.get_by_test_id("sale-stock")).to_have_text("4 of 5 left", timeout=3000)
+    await expect(panel.get_by_test_id("host-sale-held")).to_have_text("1", timeout=3000)
+    await expect(panel.get_by_test_id("host-sale-remaining")).to_have_text("4/5")
+    await screenshot(watch, "flash-sale-held")
+    await screenshot(second, "flash-sale-second-viewer")
+
+    # when they pay on the sandbox gateway's page and come back to the room
+    await watch.get_by_test_id("sale-pay").click()
+    await watch.wait_for_url(re.compile(r"/sandbox/pay/\d+\?sig="))
+    await watch.get_by_role("button", name="Pay", exact=True).click()
+    await expect(watch.locator(".status")).to_have_attribute("data-status", "submitted")
+    await screenshot(watch, "flash-sale-sandbox-paid")
+    await watch.goto(f"{pages.server.url}/rooms/{room['id']}")
+
+    # then the room page shows the order confirmed (the worker's webhook paid it) and the host
+    # sees the sold count, the paid order and the GMV move
+    await expect(watch.get_by_test_id("sale-order")).to_have_attribute("data-status", "paid",
+                                                                         timeout=PAYMENT_TIMEOUT_MS)
+    await expect(watch.get_by_test_id("sale-order-status")).to_have_text(
+        re.compile(r"Order #\d+ confirmed · \$9\.99 paid"))
+    await expect(panel.get_by_test_id("host-sale-sold")).to_have_text("1", timeout=LIVE_TIMEOUT_MS * 2)
+    await expect(panel.get_by_test_id("host-sale-held")).to_have_text("0")
+    await expect(panel.get_by_test_id("host-sale-orders")).to_have_text("1", timeout=5000)
+    await expect(panel.get_by_test_id("host-sale-gmv")).to_have_text("$9.99")
+    await screenshot(watch, "flash-sale-confirmed")
+    await screenshot(panel, "flash-sale-host-sold")
+
+    # when the host stops the sale
+    await panel.get_by_test_id("sale-stop").click()
+
+    # then both ends show it over, with the units sold
+    await expect(panel.get_by_test_id("host-sale-phase")).to_have_text("Ended", timeout=LIVE_TIMEOUT_MS)
+    await expect(second.get_by_test_id("sale")).to_have_attribute("data-phase", "ended",
+                                                                  timeout=LIVE_TIMEOUT_MS)
+    await expect(second.get_by_test_id("sale-countdown")).to_have_text("Sale ended")
+    await expect(second.get_by_test_id("sale-stock")).to_have_text("1 of 5 sold")
+    await expect(second.get_by_test_id("sale-buy")).to_be_disabled()
+    await expect(panel.get_by_test_id("sale-new")).to_be_visible()
+    await screenshot(second, "flash-sale-ended")
+
+
+async def test_a_guest_tapping_buy_is_sent_to_sign_in(api: Api, pages: Pages) -> None:
+    # given a running sale and a guest watching
+    host, room, scarf = await pinned_show(api)
+    await start_sale(api, host, room, scarf)
+    guest = await connected(await pages.open(f"/rooms/{room['id']}"))
+    await expect(guest.get_by_test_id("sale")).to_have_attribute("data-phase", "live")
+
+    # when the guest taps Buy
+    await guest.get_by_test_id("sale-buy").click()
+
+    # then they are sent to sign in, and back to the room after
+    await guest.wait_for_url(re.compile(r"/login\?next="))
+    assert guest.url.endswith(f"/login?next=%2Frooms%2F{room['id']}")
+
+
+async def test_a_sold_out_sale_shows_sold_out_with_buy_disabled(api: Api, pages: Pages) -> None:
+    # given a running sale of two units and a viewer watching
+    host, room, scarf = await pinned_show(api)
+    sale = await start_sale(api, host, room, scarf, quantity=2)
+    viewer = await api.signup("Leo")
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer, width=420, height=900))
+    await expect(watch.get_by_test_id("sale-stock")).to_have_text("2 of 2 left")
+
+    # when two other buyers take both units
+    await buy(api, await api.signup("Ana"), sale["id"])
+    await buy(api, await api.signup("Bo"), sale["id"])
+
+    # then the viewer's page says sold out, with Buy disabled
+    await expect(watch.get_by_test_id("sale")).to_have_attribute("data-phase", "soldout",
+                                                                 timeout=LIVE_TIMEOUT_MS * 2)
+    await expect(watch.get_by_test_id("sale-countdown")).to_have_text("Sold out")
+    await expect(watch.get_by_test_id("sale-buy")).to_have_text("Sold out")
+    await expect(watch.get_by_test_id("sale-buy")).to_be_disabled()
+    await expect(watch.get_by_test_id("sale-stock")).to_have_text("2 of 2 sold")
+    await screenshot(watch, "flash-sale-sold-out")
+
+    # and a viewer who opens the room now sees the same from the snapshot
+    late = await connected(await pages.open(f"/rooms/{room['id']}", await api.signup("Cy")))
+    await expect(late.get_by_test_id("sale")).to_have_attribute("data-phase", "soldout")
+    await expect(late.get_by_test_id("sale-buy")).to_be_disabled()
+
+
+async def test_a_buy_refused_by_the_server_says_why(api: Api, pages: Pages) -> None:
+    # given a running sale of one unit, open on a viewer's page
+    host, room, scarf = await pinned_show(api)
+    sale = await start_sale(api, host, room, scarf, quantity=1)
+    viewer = await api.signup("Leo")
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    await expect(watch.get_by_test_id("sale-buy")).to_be_enabled()
+
+    # when the last unit goes to someone else, and the viewer taps Buy before the page heard it
+    await buy(api, await api.signup("Ana"), sale["id"])
+    await watch.evaluate("""() => {
+        const button = document.querySelector('[data-testid=sale-buy]');
+        button.disabled = false;
+        button.click();
+    }""")
+
+    # then the page says it is sold out (the server's refusal), and Buy stays closed
+    await expect(watch.get_by_test_id("sale-message")).to_have_attribute("data-code", "sold_out")
+    await expect(watch.get_by_test_id("sale-message")).to_have_text(re.compile("Sold out"))
+    await expect(watch.get_by_test_id("sale-buy")).to_be_disabled()
+
+
+async def test_the_host_form_shows_errors_next_to_the_field(api: Api, pages: Pages) -> None:
+    # given the host panel of a room with a scarf of 3 in stock
+    host, room, _ = await pinned_show(api, stock=3)
+    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
+    form = panel.get_by_test_id("sale-form")
+    await form.get_by_test_id("sale-price-input").fill("9.99")
+
+    # when the host asks for more units than the product has
+    await form.get_by_test_id("sale-quantity").fill("4")
+    await form.get_by_test_id("sale-start").click()
+
+    # then the quantity field says so
+    await expect(form.locator('[data-error-for="quantity"]')).to_have_text("Only 3 in stock.")
+    await expect(form.get_by_test_id("sale-quantity")).to_have_attribute("aria-invalid", "true")
+
+    # when the duration is shorter than the API allows (it names the field)
+    await form.get_by_test_id("sale-quantity").fill("3")
+    await form.get_by_test_id("sale-duration").fill("2")
+    await form.get_by_test_id("sale-duration-unit").select_option("1")
+    await form.get_by_test_id("sale-start").click()
+
+    # then the error shows next to the duration, and no sale started
+    await expect(form.locator('[data-error-for="duration_seconds"]')).to_contain_text("5")
+    await expect(form.locator('[data-error-for="quantity"]')).to_have_text("")
+    await expect(panel.get_by_test_id("host-sale")).to_be_hidden()
+    await screenshot(panel, "flash-sale-host-form-errors")

@@ -1,0 +1,514 @@
+// Flash sales on the host's room page (livesell.slots.flashSales): a form to start a sale on a
+// product of the lineup (sale price, quantity, per-person limit, start now or after a warm-up,
+// duration), a Stop button, and the running sale's numbers moving live: stock left, held,
+// sold, paid orders and GMV.
+//
+// The sale's terms and clock come from `sale` events (and the hello), its counters from the
+// coalesced `stock` events; the orders and GMV from GET /api/sales/{id}/orders, fetched again
+// (at most every ORDERS_REFRESH_MS) when the counters move.
+import {api} from "../api.js";
+import {$, clearFormErrors, h, readBoot, showFormErrors, toast} from "../dom.js";
+import {formatPrice, minorDigits, parsePrice} from "../format.js";
+
+const livesell = window.livesell;
+const card = livesell && livesell.slots && livesell.slots.flashSales;
+const body = card && card.querySelector("[data-slot-body]");
+const boot = readBoot();
+const roomId = boot.room && boot.room.id;
+
+(function loadStyles() {
+  const version = new URL(import.meta.url).searchParams.get("v") || "0";
+  if (!$('link[data-livesell="sale-css"]')) {
+    document.head.append(h("link", {rel: "stylesheet", href: `/static/css/sale.css?v=${version}`,
+                                    "data-livesell": "sale-css"}));
+  }
+})();
+
+const TICK_MS = 250;
+const ORDERS_REFRESH_MS = 1500;
+const ACTIVE = new Set(["scheduled", "running"]);
+const PAID = new Set(["paid", "completed"]);
+
+const state = {
+  sale: null,        // the current (or last) sale of the room
+  stock: null,
+  offsetMs: 0,
+  past: [],          // earlier sales, newest first
+  orders: null,      // {count, pending, gmv_minor} of the current sale
+  busy: false,
+};
+
+function serverNow() {
+  return Date.now() + state.offsetMs;
+}
+
+function setClock(serverTimeMs) {
+  if (typeof serverTimeMs === "number" && serverTimeMs > 0) state.offsetMs = serverTimeMs - Date.now();
+}
+
+function formatCountdown(ms) {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = String(total % 60).padStart(2, "0");
+  return hours > 0 ? `${hours}:${String(minutes).padStart(2, "0")}:${seconds}` : `${minutes}:${seconds}`;
+}
+
+function lineup() {
+  return livesell.store.state.lineup || [];
+}
+
+function productOf(sale) {
+  return lineup().find((p) => p.id === sale.product_id) || null;
+}
+
+function counters() {
+  const sale = state.sale;
+  if (!sale) return null;
+  if (state.stock && state.stock.sale_id === sale.id) return state.stock;
+  if (typeof sale.remaining === "number") {
+    return {sale_id: sale.id, remaining: sale.remaining, reserved: sale.reserved || 0, sold: sale.sold || 0};
+  }
+  return null;
+}
+
+function phase() {
+  const sale = state.sale;
+  if (!sale) return null;
+  if (!ACTIVE.has(sale.status)) return "ended";
+  const now = serverNow();
+  if (now >= sale.ends_at_ms) return "ended";
+  if (now < sale.starts_at_ms) return "warmup";
+  const count = counters();
+  return count && count.remaining <= 0 ? "soldout" : "live";
+}
+
+function active() {
+  const current = phase();
+  return current !== null && current !== "ended";
+}
+
+function takeSale(sale, stock) {
+  if (!sale) return;
+  if (state.sale && state.sale.id !== sale.id) {
+    if (!state.past.some((s) => s.id === state.sale.id)) state.past.unshift({...state.sale, ...(counters() || {})});
+    state.orders = null;
+    state.stock = null;
+  }
+  state.sale = sale;
+  state.past = state.past.filter((s) => s.id !== sale.id);
+  if (typeof sale.remaining === "number") {
+    state.stock = {sale_id: sale.id, remaining: sale.remaining, reserved: sale.reserved || 0, sold: sale.sold || 0};
+  }
+  if (stock && stock.sale_id === sale.id) state.stock = stock;
+}
+
+// Building the card ----------------------------------------------------------------------------
+
+const n = {};
+
+function field(label, control, name, hint) {
+  return h("label", {class: "field"},
+    h("span", {class: "field-label"}, label), control,
+    hint ? h("span", {class: "field-hint", dataset: {hintFor: name}}, hint) : null,
+    h("span", {class: "field-error", "data-error-for": name}));
+}
+
+function stat(label, key) {
+  const value = h("span", {class: "ls-stat-value", "data-testid": `host-sale-${key}`}, "0");
+  n[`stat_${key}`] = value;
+  return h("div", {class: "ls-stat"}, h("span", {class: "ls-stat-label"}, label), value);
+}
+
+function build() {
+  n.product = h("select", {name: "product_id", "data-testid": "sale-product", onchange: productChanged});
+  n.price = h("input", {name: "price_minor", inputmode: "decimal", autocomplete: "off", placeholder: "9.99",
+                        "data-testid": "sale-price-input", required: true});
+  n.quantity = h("input", {name: "quantity", type: "number", min: "1", step: "1", value: "10",
+                           "data-testid": "sale-quantity", required: true});
+  n.limit = h("input", {name: "per_user_limit", type: "number", min: "1", max: "100", step: "1", value: "1",
+                        "data-testid": "sale-limit", required: true});
+  n.startMode = h("select", {name: "start_mode", "data-testid": "sale-start-mode", onchange: startModeChanged},
+    h("option", {value: "now"}, "Now"), h("option", {value: "later"}, "After a countdown"));
+  n.startIn = h("input", {name: "start_in_seconds", type: "number", min: "1", step: "1", value: "5",
+                          "data-testid": "sale-start-in", "aria-label": "Countdown length"});
+  n.startUnit = h("select", {name: "start_unit", "aria-label": "Countdown unit", "data-testid": "sale-start-unit"},
+    h("option", {value: "1"}, "seconds"), h("option", {value: "60", selected: true}, "minutes"));
+  n.startLater = h("div", {class: "ls-inline", hidden: true}, n.startIn, n.startUnit);
+  n.duration = h("input", {name: "duration_seconds", type: "number", min: "1", step: "1", value: "5",
+                           "data-testid": "sale-duration", "aria-label": "Duration", required: true});
+  n.durationUnit = h("select", {name: "duration_unit", "aria-label": "Duration unit", "data-testid": "sale-duration-unit"},
+    h("option", {value: "1"}, "seconds"), h("option", {value: "60", selected: true}, "minutes"),
+    h("option", {value: "3600"}, "hours"));
+  n.submit = h("button", {type: "submit", class: "btn btn-live", "data-testid": "sale-start"}, "⚡ Start flash sale");
+  n.form = h("form", {class: "ls-form", "data-testid": "sale-form", novalidate: true, autocomplete: "off"},
+    field("Product", n.product, "product_id"),
+    h("div", {class: "ls-grid-3"},
+      field("Sale price", n.price, "price_minor", " "),
+      field("Quantity", n.quantity, "quantity", " "),
+      field("Per person", n.limit, "per_user_limit", "Most one buyer may take")),
+    h("div", {class: "field-row"},
+      h("div", {class: "field"},
+        h("span", {class: "field-label"}, "Start"),
+        h("div", {class: "ls-inline"}, n.startMode),
+        n.startLater,
+        h("span", {class: "field-hint"}, "A countdown warms viewers up before the start."),
+        h("span", {class: "field-error", "data-error-for": "start_in_seconds"}),
+        h("span", {class: "field-error", "data-error-for": "starts_at"})),
+      h("div", {class: "field"},
+        h("span", {class: "field-label"}, "Duration"),
+        h("div", {class: "ls-inline"}, n.duration, n.durationUnit),
+        h("span", {class: "field-error", "data-error-for": "duration_seconds"}))),
+    h("p", {class: "form-error", role: "alert"}),
+    h("div", {class: "ls-form-actions"}, n.submit));
+  n.form.addEventListener("submit", startSale);
+  n.noProducts = h("p", {class: "muted small", hidden: true},
+                   "Add a product to the lineup to run a flash sale on it.");
+
+  n.liveTitle = h("span", {class: "ls-live-title", "data-testid": "host-sale-product"});
+  n.phase = h("span", {class: "ls-phase", "data-testid": "host-sale-phase"});
+  n.terms = h("p", {class: "ls-live-terms", "data-testid": "host-sale-terms"});
+  n.fill = h("span", {class: "ls-bar-fill"});
+  n.bar = h("div", {class: "ls-bar", role: "progressbar", "aria-label": "Stock left", "aria-valuemin": "0"}, n.fill);
+  n.stop = h("button", {type: "button", class: "btn btn-danger btn-sm", "data-testid": "sale-stop", onclick: stopSale},
+             "Stop sale");
+  n.newSale = h("button", {type: "button", class: "btn btn-ghost btn-sm", "data-testid": "sale-new",
+                           onclick: () => { n.form.hidden = false; n.newSale.hidden = true; n.price.focus(); }},
+                "New flash sale");
+  n.live = h("div", {class: "ls-live", "data-testid": "host-sale", hidden: true},
+    h("div", {class: "ls-live-head"}, h("span", {class: "ls-sale-badge"}, "⚡ Flash sale"), n.liveTitle, n.phase),
+    n.terms, n.bar,
+    h("div", {class: "ls-stats"},
+      stat("Left", "remaining"), stat("Held", "held"), stat("Sold", "sold"),
+      stat("Paid orders", "orders"), stat("GMV", "gmv")),
+    h("div", {class: "ls-live-actions"}, n.newSale, n.stop));
+  n.pastList = h("ul", {class: "ls-past", "data-testid": "host-past-sales"});
+  n.past = h("div", {hidden: true}, h("p", {class: "ls-past-title"}, "Earlier sales in this show"), n.pastList);
+  n.root = h("div", {class: "ls-host"}, n.live, n.noProducts, n.form, n.past);
+  body.replaceChildren(n.root);
+}
+
+// The form ---------------------------------------------------------------------------------------
+
+function selectedProduct() {
+  const id = Number(n.product.value);
+  return lineup().find((p) => p.id === id) || null;
+}
+
+function renderProducts() {
+  const products = lineup();
+  const keep = n.product.value;
+  const pin = livesell.store.state.pin;
+  n.product.replaceChildren(...products.map((p) => h("option", {value: p.id},
+    `${p.title} · ${formatPrice(p.price_minor, p.currency)} · ${p.stock} in stock`)));
+  if (products.some((p) => String(p.id) === keep)) n.product.value = keep;
+  else if (pin && products.some((p) => p.id === pin.id)) n.product.value = String(pin.id);
+  n.noProducts.hidden = products.length > 0;
+  n.submit.disabled = products.length === 0 || livesell.store.state.room.status === "ended";
+  productChanged();
+}
+
+function productChanged() {
+  const product = selectedProduct();
+  const priceHint = n.form.querySelector('[data-hint-for="price_minor"]');
+  const quantityHint = n.form.querySelector('[data-hint-for="quantity"]');
+  if (!product) {
+    priceHint.textContent = " ";
+    quantityHint.textContent = " ";
+    return;
+  }
+  const digits = minorDigits(product.currency);
+  n.price.placeholder = (product.price_minor / 10 ** digits / 2).toFixed(digits);
+  priceHint.textContent = `Regular ${formatPrice(product.price_minor, product.currency)}`;
+  quantityHint.textContent = `${product.stock} in stock`;
+  n.quantity.max = String(Math.max(1, product.stock));
+}
+
+function startModeChanged() {
+  n.startLater.hidden = n.startMode.value !== "later";
+}
+
+function fieldError(name, message) {
+  return {errors: [{field: name, message}], message};
+}
+
+/** The request body, or a form error to show next to the field at fault. */
+function readForm() {
+  const product = selectedProduct();
+  if (!product) return {error: fieldError("product_id", "Pick a product of the lineup.")};
+  const price = parsePrice(n.price.value, product.currency);
+  if (price === null || n.price.value.trim() === "") {
+    return {error: fieldError("price_minor", `Enter a price like ${formatPrice(Math.round(product.price_minor / 2), product.currency)}.`)};
+  }
+  const quantity = Number(n.quantity.value);
+  if (!Number.isInteger(quantity) || quantity < 1) return {error: fieldError("quantity", "At least 1 unit.")};
+  if (quantity > product.stock) {
+    return {error: fieldError("quantity", `Only ${product.stock} in stock.`)};
+  }
+  const limit = Number(n.limit.value);
+  if (!Number.isInteger(limit) || limit < 1) return {error: fieldError("per_user_limit", "At least 1 per person.")};
+  const duration = Number(n.duration.value) * Number(n.durationUnit.value);
+  if (!Number.isFinite(duration) || duration <= 0 || !Number.isInteger(duration)) {
+    return {error: fieldError("duration_seconds", "How long the sale runs.")};
+  }
+  const data = {product_id: product.id, price_minor: price, quantity, per_user_limit: limit,
+                duration_seconds: duration};
+  if (n.startMode.value === "later") {
+    const wait = Number(n.startIn.value) * Number(n.startUnit.value);
+    if (!Number.isFinite(wait) || wait <= 0 || !Number.isInteger(wait)) {
+      return {error: fieldError("start_in_seconds", "How long the countdown runs before the start.")};
+    }
+    data.start_in_seconds = wait;
+  }
+  return {data};
+}
+
+async function startSale(event) {
+  event.preventDefault();
+  if (state.busy) return;
+  clearFormErrors(n.form);
+  const {data, error} = readForm();
+  if (error) {
+    showFormErrors(n.form, error);
+    return;
+  }
+  state.busy = true;
+  n.submit.disabled = true;
+  try {
+    const sale = await api("POST", `/api/rooms/${roomId}/sales`, data);
+    setClock(sale.server_time_ms);
+    takeSale(sale, null);
+    n.price.value = "";
+    toast(data.start_in_seconds ? "Flash sale scheduled: the countdown is on." : "Flash sale is live!", "success");
+    refreshOrders();
+  } catch (err) {
+    // The API names the field at fault; quantity and price errors land next to those inputs.
+    showFormErrors(n.form, err);
+  } finally {
+    state.busy = false;
+    n.submit.disabled = false;
+    render();
+  }
+}
+
+async function stopSale() {
+  const sale = state.sale;
+  if (!sale || state.busy) return;
+  state.busy = true;
+  n.stop.disabled = true;
+  try {
+    const stopped = await api("POST", `/api/sales/${sale.id}/stop`);
+    setClock(stopped.server_time_ms);
+    takeSale(stopped, null);
+    toast("The sale is over.", "success");
+    refreshOrders();
+  } catch (err) {
+    toast(`Could not stop the sale: ${err.message}`, "error", 6000);
+  } finally {
+    state.busy = false;
+    n.stop.disabled = false;
+    render();
+  }
+}
+
+// Orders and GMV ---------------------------------------------------------------------------------
+
+let ordersTimer = null;
+let ordersLoading = false;
+let ordersAgain = false;
+
+function refreshOrders() {
+  if (ordersTimer) return;
+  ordersTimer = setTimeout(loadOrders, ordersLoading ? ORDERS_REFRESH_MS : 0);
+}
+
+async function loadOrders() {
+  ordersTimer = null;
+  const sale = state.sale;
+  if (!sale) return;
+  if (ordersLoading) {
+    ordersAgain = true;
+    return;
+  }
+  ordersLoading = true;
+  try {
+    const result = await api("GET", `/api/sales/${sale.id}/orders`);
+    if (state.sale && state.sale.id === sale.id) {
+      const orders = result.orders || [];
+      const paid = orders.filter((o) => PAID.has(o.status));
+      state.orders = {
+        count: paid.length,
+        pending: orders.filter((o) => o.status === "pending_payment").length,
+        gmv_minor: paid.reduce((sum, o) => sum + o.amount_minor, 0),
+      };
+      render();
+    }
+  } catch {
+    // The next stock event asks again.
+  } finally {
+    ordersLoading = false;
+    // Changes seen while loading: once more, after a pause, so a busy sale costs one call per interval.
+    if (ordersAgain) {
+      ordersAgain = false;
+      ordersTimer = setTimeout(loadOrders, ORDERS_REFRESH_MS);
+    }
+  }
+}
+
+// Rendering -----------------------------------------------------------------------------------------
+
+function setStat(key, text) {
+  const node = n[`stat_${key}`];
+  if (node.textContent === text) return;
+  node.textContent = text;
+  node.classList.remove("bump");
+  void node.offsetWidth;
+  node.classList.add("bump");
+}
+
+function render() {
+  if (!body) return;
+  renderProducts();
+  const sale = state.sale;
+  const on = active();
+  n.live.hidden = !sale;
+  if (!sale) {
+    n.form.hidden = false;
+    n.newSale.hidden = true;
+  } else {
+    if (on) n.form.hidden = true;
+    else if (n.form.hidden && n.newSale.hidden) n.newSale.hidden = false;
+    if (on) n.newSale.hidden = true;
+    n.stop.hidden = !on;
+    const current = phase();
+    n.live.dataset.phase = current;
+    n.live.dataset.saleId = String(sale.id);
+    const product = productOf(sale);
+    n.liveTitle.textContent = product ? product.title : `Product #${sale.product_id}`;
+    const regular = product && product.currency === sale.currency
+      ? ` (regular ${formatPrice(product.price_minor, product.currency)})` : "";
+    n.terms.replaceChildren(
+      h("strong", {}, formatPrice(sale.price_minor, sale.currency)), regular,
+      ` · ${sale.quantity} units · limit ${sale.per_user_limit} per person`);
+    const count = counters() || {remaining: sale.quantity, reserved: 0, sold: 0};
+    const remaining = Math.max(0, count.remaining);
+    const share = sale.quantity > 0 ? remaining / sale.quantity : 0;
+    n.fill.style.setProperty("width", `${(share * 100).toFixed(1)}%`);
+    n.bar.dataset.level = share <= 0 ? "out" : share <= 0.2 ? "low" : "ok";
+    n.bar.setAttribute("aria-valuemax", String(sale.quantity));
+    n.bar.setAttribute("aria-valuenow", String(remaining));
+    setStat("remaining", `${remaining}/${sale.quantity}`);
+    setStat("held", String(count.reserved));
+    setStat("sold", String(count.sold));
+    setStat("orders", state.orders ? String(state.orders.count) : "–");
+    setStat("gmv", state.orders ? formatPrice(state.orders.gmv_minor, sale.currency) : "–");
+  }
+  n.past.hidden = state.past.length === 0;
+  n.pastList.replaceChildren(...state.past.slice(0, 5).map((s) => {
+    const product = productOf(s);
+    const sold = typeof s.sold === "number" ? s.sold : null;
+    return h("li", {},
+      h("span", {}, `${product ? product.title : `Product #${s.product_id}`} at ${formatPrice(s.price_minor, s.currency)}`),
+      h("span", {class: "muted"}, sold === null ? `${s.quantity} units` : `${sold} of ${s.quantity} sold`));
+  }));
+  tick();
+  schedule();
+}
+
+let ticker = null;
+let lastPhase = null;
+
+function tick() {
+  const sale = state.sale;
+  if (!sale) return;
+  const current = phase();
+  if (lastPhase !== null && current !== lastPhase) {
+    lastPhase = current;
+    render();
+    return;
+  }
+  lastPhase = current;
+  const now = serverNow();
+  const text = {
+    warmup: `Starts in ${formatCountdown(sale.starts_at_ms - now)}`,
+    live: `Live · ends in ${formatCountdown(sale.ends_at_ms - now)}`,
+    soldout: `Sold out · ends in ${formatCountdown(sale.ends_at_ms - now)}`,
+    ended: "Ended",
+  }[current];
+  if (n.phase.textContent !== text) n.phase.textContent = text;
+  n.phase.dataset.phase = current;
+}
+
+function schedule() {
+  const ticking = state.sale && ACTIVE.has(state.sale.status);
+  if (ticking && !ticker) ticker = setInterval(tick, TICK_MS);
+  else if (!ticking && ticker) {
+    clearInterval(ticker);
+    ticker = null;
+  }
+}
+
+// Live updates -----------------------------------------------------------------------------------
+
+livesell.store.on("frame", (frame) => {
+  const data = frame.data || {};
+  switch (frame.type) {
+    case "hello":
+      if (data.sale) {
+        if (!state.sale || state.sale.id === data.sale.id) setClock(frame.ts);
+        takeSale(data.sale, data.stock || null);
+        refreshOrders();
+      }
+      render();
+      break;
+    case "sale":
+      setClock(data.server_time_ms);
+      takeSale(data.sale, null);
+      refreshOrders();
+      render();
+      break;
+    case "stock":
+      if (state.sale && data.sale_id === state.sale.id) {
+        const before = counters();
+        state.stock = data;
+        // A paid order moves `sold`: that is when the orders and GMV change.
+        if (!before || before.sold !== data.sold || before.reserved !== data.reserved) refreshOrders();
+        render();
+      }
+      break;
+    case "lineup":
+    case "pin":
+    case "room":
+      render();
+      break;
+    default:
+      break;
+  }
+});
+
+async function loadSales() {
+  try {
+    const sent = Date.now();
+    const result = await api("GET", `/api/rooms/${roomId}/sales`);
+    const sales = result.sales || [];
+    if (sales.length === 0) return;
+    state.offsetMs = sales[0].server_time_ms - (sent + Date.now()) / 2;
+    const [newest, ...older] = sales;
+    state.past = older;
+    if (!state.sale || state.sale.id === newest.id) takeSale(newest, state.stock);
+    refreshOrders();
+    render();
+  } catch (err) {
+    toast(`Could not load the flash sales: ${err.message}`, "error", 6000);
+  }
+}
+
+if (body) {
+  build();
+  startModeChanged();
+  render();
+  loadSales();
+}
+
+// For tests and other modules.
+livesell.flashSales = {state, serverNow};

@@ -40,6 +40,20 @@ async def connected(page: Page) -> Page:
     return page
 
 
+async def top_screenshot(page: Page, name: str) -> None:
+    """A full-page shot from the top, so the sticky bar is not drawn over the middle."""
+    await page.evaluate("window.scrollTo(0, 0)")
+    await screenshot(page, name)
+
+
+async def _room_tab(page: Page, pages: Pages, room: dict[str, Any]) -> Page:
+    """Another tab of the same browser (same session) on the room page."""
+    tab = await page.context.new_page()
+    tab.on("pageerror", lambda exc: pages.errors.append(f"room tab: {exc}"))
+    await tab.goto(f"{pages.server.url}/rooms/{room['id']}")
+    return tab
+
+
 async def pinned_show(api: Api, *, stock: int = 20) -> tuple[Account, dict[str, Any], dict[str, Any]]:
     host = await api.signup("Mia", role="host")
     scarf = await api.product(host, title="Silk scarf", price_minor=1999, currency="USD", stock=stock)
@@ -99,8 +113,8 @@ async def test_a_viewer_buys_in_a_flash_sale_pays_and_sees_the_order_confirmed(
                        " && document.querySelector('[data-testid=sale-countdown]').textContent.startsWith('Starts in')")
     await expect(second.get_by_test_id("sale-stock")).to_have_text("5 of 5 left")
     await expect(panel.get_by_test_id("host-sale-phase")).to_have_text(re.compile(r"^Starts in 0:0\d$"))
-    await screenshot(watch, "flash-sale-warmup")
-    await screenshot(panel, "flash-sale-host-warmup")
+    await top_screenshot(watch, "flash-sale-warmup")
+    await top_screenshot(panel, "flash-sale-host-warmup")
 
     # when the countdown runs out and the buyer taps Buy
     buy_button = watch.get_by_test_id("sale-buy")
@@ -117,15 +131,24 @@ async def test_a_viewer_buys_in_a_flash_sale_pays_and_sees_the_order_confirmed(
     await expect(second.get_by_test_id("sale-stock")).to_have_text("4 of 5 left", timeout=3000)
     await expect(panel.get_by_test_id("host-sale-held")).to_have_text("1", timeout=3000)
     await expect(panel.get_by_test_id("host-sale-remaining")).to_have_text("4/5")
-    await screenshot(watch, "flash-sale-held")
-    await screenshot(second, "flash-sale-second-viewer")
+    await top_screenshot(watch, "flash-sale-held")
+    await top_screenshot(second, "flash-sale-second-viewer")
 
-    # when they pay on the sandbox gateway's page and come back to the room
+    # when they pay on the sandbox gateway's page (with the room still open in another tab of
+    # theirs) and come back to the room
+    tab = await connected(await _room_tab(watch, pages, room))
+    await expect(tab.get_by_test_id("sale-order")).to_have_attribute("data-status", "pending_payment")
+    await tab.evaluate("""() => {
+        window.__orderEvents = [];
+        window.livesell.store.on('frame', (f) => {
+            if (f.type === 'order') window.__orderEvents.push(f.data.status);
+        });
+    }""")
     await watch.get_by_test_id("sale-pay").click()
     await watch.wait_for_url(re.compile(r"/sandbox/pay/\d+\?sig="))
     await watch.get_by_role("button", name="Pay", exact=True).click()
     await expect(watch.locator(".status")).to_have_attribute("data-status", "submitted")
-    await screenshot(watch, "flash-sale-sandbox-paid")
+    await top_screenshot(watch, "flash-sale-sandbox-paid")
     await watch.goto(f"{pages.server.url}/rooms/{room['id']}")
 
     # then the room page shows the order confirmed (the worker's webhook paid it) and the host
@@ -134,12 +157,15 @@ async def test_a_viewer_buys_in_a_flash_sale_pays_and_sees_the_order_confirmed(
                                                                          timeout=PAYMENT_TIMEOUT_MS)
     await expect(watch.get_by_test_id("sale-order-status")).to_have_text(
         re.compile(r"Order #\d+ confirmed · \$9\.99 paid"))
+    # the tab left open heard it as the buyer's own `order` event on the websocket
+    await expect(tab.get_by_test_id("sale-order")).to_have_attribute("data-status", "paid")
+    await until(tab, "window.__orderEvents.includes('paid')")
     await expect(panel.get_by_test_id("host-sale-sold")).to_have_text("1", timeout=LIVE_TIMEOUT_MS * 2)
     await expect(panel.get_by_test_id("host-sale-held")).to_have_text("0")
     await expect(panel.get_by_test_id("host-sale-orders")).to_have_text("1", timeout=5000)
     await expect(panel.get_by_test_id("host-sale-gmv")).to_have_text("$9.99")
-    await screenshot(watch, "flash-sale-confirmed")
-    await screenshot(panel, "flash-sale-host-sold")
+    await top_screenshot(watch, "flash-sale-confirmed")
+    await top_screenshot(panel, "flash-sale-host-sold")
 
     # when the host stops the sale
     await panel.get_by_test_id("sale-stop").click()
@@ -152,7 +178,7 @@ async def test_a_viewer_buys_in_a_flash_sale_pays_and_sees_the_order_confirmed(
     await expect(second.get_by_test_id("sale-stock")).to_have_text("1 of 5 sold")
     await expect(second.get_by_test_id("sale-buy")).to_be_disabled()
     await expect(panel.get_by_test_id("sale-new")).to_be_visible()
-    await screenshot(second, "flash-sale-ended")
+    await top_screenshot(second, "flash-sale-ended")
 
 
 async def test_a_guest_tapping_buy_is_sent_to_sign_in(api: Api, pages: Pages) -> None:
@@ -189,7 +215,7 @@ async def test_a_sold_out_sale_shows_sold_out_with_buy_disabled(api: Api, pages:
     await expect(watch.get_by_test_id("sale-buy")).to_have_text("Sold out")
     await expect(watch.get_by_test_id("sale-buy")).to_be_disabled()
     await expect(watch.get_by_test_id("sale-stock")).to_have_text("2 of 2 sold")
-    await screenshot(watch, "flash-sale-sold-out")
+    await top_screenshot(watch, "flash-sale-sold-out")
 
     # and a viewer who opens the room now sees the same from the snapshot
     late = await connected(await pages.open(f"/rooms/{room['id']}", await api.signup("Cy")))
@@ -244,4 +270,4 @@ async def test_the_host_form_shows_errors_next_to_the_field(api: Api, pages: Pag
     await expect(form.locator('[data-error-for="duration_seconds"]')).to_contain_text("5")
     await expect(form.locator('[data-error-for="quantity"]')).to_have_text("")
     await expect(panel.get_by_test_id("host-sale")).to_be_hidden()
-    await screenshot(panel, "flash-sale-host-form-errors")
+    await top_screenshot(panel, "flash-sale-host-form-errors")

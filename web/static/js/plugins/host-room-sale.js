@@ -146,7 +146,7 @@ function build() {
     h("div", {class: "ls-grid-3"},
       field("Sale price", n.price, "price_minor", " "),
       field("Quantity", n.quantity, "quantity", " "),
-      field("Per person", n.limit, "per_user_limit", "Most one buyer may take")),
+      field("Per person", n.limit, "per_user_limit", "Units one buyer may take")),
     h("div", {class: "field-row"},
       h("div", {class: "field"},
         h("span", {class: "field-label"}, "Start"),

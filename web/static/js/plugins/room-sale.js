@@ -259,8 +259,11 @@ function render() {
   const remaining = count ? Math.max(0, count.remaining) : sale.quantity;
   const claimed = sale.quantity - remaining;
   const share = sale.quantity > 0 ? remaining / sale.quantity : 0;
-  nodes.fill.style.setProperty("width", `${(share * 100).toFixed(1)}%`);
-  nodes.bar.dataset.level = share <= 0 ? "out" : share <= 0.2 ? "low" : "ok";
+  const over = current === "ended" || current === "soldout";
+  // While on, the bar is the stock left; once over, the share that sold.
+  const shown = over ? 1 - share : share;
+  nodes.fill.style.setProperty("width", `${(shown * 100).toFixed(1)}%`);
+  nodes.bar.dataset.level = over ? "over" : share <= 0 ? "out" : share <= 0.2 ? "low" : "ok";
   nodes.bar.setAttribute("aria-valuemax", String(sale.quantity));
   nodes.bar.setAttribute("aria-valuenow", String(remaining));
   nodes.stock.dataset.remaining = String(remaining);

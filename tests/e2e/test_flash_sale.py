@@ -223,26 +223,46 @@ async def test_a_sold_out_sale_shows_sold_out_with_buy_disabled(api: Api, pages:
     await expect(late.get_by_test_id("sale-buy")).to_be_disabled()
 
 
-async def test_a_buy_refused_by_the_server_says_why(api: Api, pages: Pages) -> None:
-    # given a running sale of one unit, open on a viewer's page
-    host, room, scarf = await pinned_show(api)
-    sale = await start_sale(api, host, room, scarf, quantity=1)
-    viewer = await api.signup("Leo")
-    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
-    await expect(watch.get_by_test_id("sale-buy")).to_be_enabled()
-
-    # when the last unit goes to someone else, and the viewer taps Buy before the page heard it
-    await buy(api, await api.signup("Ana"), sale["id"])
-    await watch.evaluate("""() => {
+async def force_buy(page: Page) -> None:
+    """Tap Buy even though the page has closed it: as a viewer would whose page had not yet
+    heard the news when they tapped."""
+    await page.evaluate("""() => {
         const button = document.querySelector('[data-testid=sale-buy]');
         button.disabled = false;
         button.click();
     }""")
 
-    # then the page says it is sold out (the server's refusal), and Buy stays closed
-    await expect(watch.get_by_test_id("sale-message")).to_have_attribute("data-code", "sold_out")
-    await expect(watch.get_by_test_id("sale-message")).to_have_text(re.compile("Sold out"))
+
+@pytest.mark.parametrize(("case", "code", "text"), [
+    ("last unit gone", "sold_out", "Sold out"),
+    ("host stopped it", "sale_ended", "This sale has ended."),
+    ("still warming up", "sale_not_started", "The sale hasn't started yet"),
+])
+async def test_a_buy_refused_by_the_server_says_why(api: Api, pages: Pages, case: str, code: str,
+                                                    text: str) -> None:
+    # given a sale of one unit open on a viewer's page (a running one, or one still warming up)
+    host, room, scarf = await pinned_show(api)
+    warming = case == "still warming up"
+    sale = await start_sale(api, host, room, scarf, quantity=1,
+                            **({"start_in_seconds": 600} if warming else {}))
+    viewer = await api.signup("Leo")
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    await expect(watch.get_by_test_id("sale")).to_have_attribute("data-phase",
+                                                                 "warmup" if warming else "live")
+
+    # when the last unit goes to someone else, or the host stops the sale, and the viewer taps Buy
+    if case == "last unit gone":
+        await buy(api, await api.signup("Ana"), sale["id"])
+    elif case == "host stopped it":
+        await api.call("POST", f"/api/sales/{sale['id']}/stop", host)
+    await force_buy(watch)
+
+    # then the page gives the server's reason in words, and Buy stays closed
+    message = watch.get_by_test_id("sale-message")
+    await expect(message).to_have_attribute("data-code", code)
+    await expect(message).to_contain_text(text)
     await expect(watch.get_by_test_id("sale-buy")).to_be_disabled()
+    await expect(watch.get_by_test_id("sale-order")).to_be_hidden()
 
 
 async def test_the_host_form_shows_errors_next_to_the_field(api: Api, pages: Pages) -> None:

@@ -134,6 +134,7 @@ livesell.store.on("frame", (frame) => {
       // The hub's clock at the snapshot: close enough until a sale event brings Redis's own.
       if (state.offsetMs === null) setClock(frame.ts);
       takeSale(data.sale || null, data.stock || null);
+      loadMyOrders();
       render();
       break;
     case "sale":
@@ -213,12 +214,13 @@ function build() {
                        onclick: onBuy});
   n.message = h("p", {class: "ls-sale-msg", "data-testid": "sale-message", role: "status"});
   n.order = h("div", {class: "ls-order", "data-testid": "sale-order", hidden: true});
+  n.guest = me ? null : h("p", {class: "ls-sale-guest"}, "Sign in to buy — you'll come right back here.");
   n.root = h("div", {class: "ls-sale", "data-testid": "sale"},
     h("div", {class: "ls-sale-head"}, n.badge, n.timer),
     n.title,
     h("div", {class: "ls-sale-prices"}, n.price, n.regular, n.off),
     h("div", {class: "ls-sale-stock"}, n.bar, h("div", {class: "ls-sale-stock-row"}, n.stock, n.limit)),
-    n.buy, n.message, n.order);
+    n.buy, n.guest, n.message, n.order);
   return n;
 }
 
@@ -531,8 +533,14 @@ async function refreshOrder() {
   }
 }
 
+let ordersLoadedFor = null;
+
+/** The buyer's orders, once per page and sale, and only for a sale that was on when the page
+ * (or its connection) started: a sale that starts while we watch has no orders of ours yet, and
+ * a whole room asking at its start would be a stampede. */
 async function loadMyOrders() {
-  if (!me) return;
+  if (!me || !state.sale || ordersLoadedFor === state.sale.id) return;
+  ordersLoadedFor = state.sale.id;
   try {
     const response = await fetch("/api/orders", {credentials: "same-origin", headers: {Accept: "application/json"}});
     if (!response.ok) return;
@@ -552,6 +560,7 @@ async function catchUp() {
   const snapshot = livesell.store.state.snapshot || {};
   if (!snapshot.room) return;
   takeSale(livesell.store.state.sale, snapshot.stock || null);
+  loadMyOrders();
   render();
   if (state.sale && state.offsetMs === null) {
     try {
@@ -572,7 +581,6 @@ document.addEventListener("visibilitychange", () => {
 });
 
 catchUp();
-loadMyOrders();
 
 // For tests and other modules.
 livesell.sale = {state, serverNow};

@@ -125,6 +125,10 @@ class HubConfig:
     client_frames_per_second: int = 20
     client_frames_burst: int = 60
     max_bad_frames: int = 20
+    # Snapshot and resume reads in flight at once. A reconnect storm (a deploy, a
+    # network blip) must queue here rather than take every connection of the
+    # process's Redis pool, which the buy path needs too.
+    max_concurrent_greetings: int = 32
 
     @classmethod
     def from_env(cls, *, chat_max_length: int, chat_min_interval_ms: int) -> HubConfig:
@@ -485,6 +489,7 @@ class Hub:
         self.ticker: asyncio.Task[None] | None = None
         self.serving: set[asyncio.Task[Any]] = set()
         self.stopping = False
+        self.greeting_gate = asyncio.Semaphore(config.max_concurrent_greetings)
         backend.on_message = self.on_message
         backend.on_reconnect = self.on_reconnect
 
@@ -671,7 +676,8 @@ class Hub:
 
     async def greet(self, room: RoomChannel, conn: Connection, resume_from: int | None) -> None:
         if resume_from is not None and resume_from > 0:
-            missed = await history.read_since(self.redis, self.keys, room.id, resume_from)
+            async with self.greeting_gate:
+                missed = await history.read_since(self.redis, self.keys, room.id, resume_from)
             if missed is not None:
                 conn.queue.append(protocol.encode("resume", {
                     "from_offset": resume_from, "to_offset": missed.to_offset,
@@ -684,11 +690,13 @@ class Hub:
     async def send_hello(self, room: RoomChannel, conn: Connection) -> None:
         user = conn.user
         user_id = int(user["id"]) if user else None
-        snapshot = await history.read_snapshot(self.redis, self.keys, room.id, user_id)
+        async with self.greeting_gate:
+            snapshot = await history.read_snapshot(self.redis, self.keys, room.id, user_id)
         if not snapshot.exists:
             if not await self.ensure_state(room):
                 raise NoSuchRoom(room.id)
-            snapshot = await history.read_snapshot(self.redis, self.keys, room.id, user_id)
+            async with self.greeting_gate:
+                snapshot = await history.read_snapshot(self.redis, self.keys, room.id, user_id)
             if not snapshot.exists:
                 raise NoSuchRoom(room.id)
         state = snapshot.state

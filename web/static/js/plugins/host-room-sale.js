@@ -25,7 +25,9 @@ const roomId = boot.room && boot.room.id;
 })();
 
 const TICK_MS = 250;
-const ORDERS_REFRESH_MS = 1500;
+// The orders list is the whole sale's: a busy sale asks for it at most this often. GMV does not
+// wait for it (sold units times the sale price, from the live counters).
+const ORDERS_REFRESH_MS = 3000;
 const ACTIVE = new Set(["scheduled", "running"]);
 const PAID = new Set(["paid", "completed"]);
 
@@ -34,7 +36,7 @@ const state = {
   stock: null,
   offsetMs: 0,
   past: [],          // earlier sales, newest first
-  orders: null,      // {count, pending, gmv_minor} of the current sale
+  orders: null,      // {count, pending}: paid and unpaid orders of the current sale
   busy: false,
 };
 
@@ -195,16 +197,23 @@ function selectedProduct() {
   return lineup().find((p) => p.id === id) || null;
 }
 
+let productsShown = null;
+
 function renderProducts() {
   const products = lineup();
-  const keep = n.product.value;
   const pin = livesell.store.state.pin;
+  const ended = livesell.store.state.room.status === "ended";
+  // Rebuilt only when the lineup changes: a stock tick must not close an open dropdown.
+  const signature = JSON.stringify([products.map((p) => [p.id, p.title, p.price_minor, p.stock]), pin && pin.id, ended]);
+  if (signature === productsShown) return;
+  productsShown = signature;
+  const keep = n.product.value;
   n.product.replaceChildren(...products.map((p) => h("option", {value: p.id},
     `${p.title} · ${formatPrice(p.price_minor, p.currency)} · ${p.stock} in stock`)));
   if (products.some((p) => String(p.id) === keep)) n.product.value = keep;
   else if (pin && products.some((p) => p.id === pin.id)) n.product.value = String(pin.id);
   n.noProducts.hidden = products.length > 0;
-  n.submit.disabled = products.length === 0 || livesell.store.state.room.status === "ended";
+  n.submit.disabled = products.length === 0 || ended;
   productChanged();
 }
 
@@ -286,7 +295,7 @@ async function startSale(event) {
     showFormErrors(n.form, err);
   } finally {
     state.busy = false;
-    n.submit.disabled = false;
+    productsShown = null;  // the submit button's state is worked out again
     render();
   }
 }
@@ -316,10 +325,12 @@ async function stopSale() {
 let ordersTimer = null;
 let ordersLoading = false;
 let ordersAgain = false;
+let ordersLoadedAt = -Infinity;
 
 function refreshOrders() {
   if (ordersTimer) return;
-  ordersTimer = setTimeout(loadOrders, ordersLoading ? ORDERS_REFRESH_MS : 0);
+  const wait = Math.max(0, ordersLoadedAt + ORDERS_REFRESH_MS - Date.now());
+  ordersTimer = setTimeout(loadOrders, ordersLoading ? ORDERS_REFRESH_MS : wait);
 }
 
 async function loadOrders() {
@@ -331,6 +342,7 @@ async function loadOrders() {
     return;
   }
   ordersLoading = true;
+  ordersLoadedAt = Date.now();
   try {
     const result = await api("GET", `/api/sales/${sale.id}/orders`);
     if (state.sale && state.sale.id === sale.id) {
@@ -339,7 +351,6 @@ async function loadOrders() {
       state.orders = {
         count: paid.length,
         pending: orders.filter((o) => o.status === "pending_payment").length,
-        gmv_minor: paid.reduce((sum, o) => sum + o.amount_minor, 0),
       };
       render();
     }
@@ -401,7 +412,7 @@ function render() {
     setStat("held", String(count.reserved));
     setStat("sold", String(count.sold));
     setStat("orders", state.orders ? String(state.orders.count) : "–");
-    setStat("gmv", state.orders ? formatPrice(state.orders.gmv_minor, sale.currency) : "–");
+    setStat("gmv", formatPrice(count.sold * sale.price_minor, sale.currency));
   }
   n.past.hidden = state.past.length === 0;
   n.pastList.replaceChildren(...state.past.slice(0, 5).map((s) => {

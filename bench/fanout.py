@@ -220,6 +220,9 @@ async def _client(port: int, path: str, count: int, max_seq: int, pipe: Pipe) ->
     opened = await asyncio.gather(*(open_one(i) for i in range(count)))
     viewers = [p for p in opened if p is not None]
     pipe.send(("connected", len(viewers)))
+    (command,) = await loop.run_in_executor(None, pipe.recv)
+    assert command == "start"
+    stats.frames = 0  # count the frames of the measured window only, not the hellos
     command, chats, pins, drain_s = await loop.run_in_executor(None, pipe.recv)
     assert command == "drain"
     deadline = time.monotonic() + drain_s
@@ -364,10 +367,6 @@ def run_scenario(scenario: Scenario, env: dict[str, str], services: Any, loop: a
     channel = room_channel(services.keys, room_id)
     process, port = _start_server(scenario, env, channel)
     server = psutil.Process(process.pid)
-    pin = os.environ.get("BENCH_PIN_CPUS") == "1" and (os.cpu_count() or 1) >= 2
-    if pin:
-        # The server on one core, the load clients on the other: ours do not fight each other.
-        server.cpu_affinity([0])
     context = multiprocessing.get_context("spawn")
     clients: list[tuple[Any, Pipe]] = []
     try:
@@ -382,8 +381,6 @@ def run_scenario(scenario: Scenario, env: dict[str, str], services: Any, loop: a
                                      args=(port, f"/ws/rooms/{room_id}", share, max_seq, child),
                                      daemon=True)
             worker.start()
-            if pin and worker.pid is not None:
-                psutil.Process(worker.pid).cpu_affinity([1])
             clients.append((worker, parent))
         connected = 0
         for _, pipe in clients:
@@ -394,6 +391,9 @@ def run_scenario(scenario: Scenario, env: dict[str, str], services: Any, loop: a
         time.sleep(1.0)  # hellos sent, presence settled
         rss_after = server.memory_info().rss
         client_procs = [psutil.Process(w.pid) for w, _ in clients]
+        for _, pipe in clients:
+            pipe.send(("start",))
+        time.sleep(0.2)  # the clients have reset their frame counts
         cpu_before = server.cpu_times()
         client_before = [p.cpu_times() for p in client_procs]
         psutil.cpu_percent(None)

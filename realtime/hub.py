@@ -191,10 +191,8 @@ class Connection:
         if direct is not None:
             outcome = direct.write(framed if framed is not None else protocol.ws_text_frame(frame),
                                    self.room.hub.config.send_queue_bytes)
-            if outcome == OVER_LIMIT:
-                self.drop(protocol.CLOSE_SLOW_CONSUMER)
-            elif outcome == CLOSED:
-                self.closed = True
+            if outcome:
+                self.write_failed(outcome)
             return
         if len(self.queue) >= self.room.hub.config.send_queue_frames:
             self.drop(protocol.CLOSE_SLOW_CONSUMER)
@@ -205,6 +203,12 @@ class Connection:
             self.waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+
+    def write_failed(self, outcome: int) -> None:
+        if outcome == OVER_LIMIT:
+            self.drop(protocol.CLOSE_SLOW_CONSUMER)
+        elif outcome == CLOSED:
+            self.closed = True
 
     def go_ready(self, after: int) -> None:
         """The snapshot (up to offset `after`) is queued: release the held events after it."""
@@ -427,16 +431,21 @@ class RoomChannel:
         # The hot loop: the same string (or the same websocket bytes) to every local
         # connection, no awaits.
         framed: bytes | None = None
+        limit = self.hub.config.send_queue_bytes
         for conn in self.connections:
-            if conn.ready:
-                if conn.skip_until:
-                    self.offer_after_snapshot(conn, items)
-                    continue
-                if conn.direct is not None and framed is None:
-                    framed = protocol.ws_text_frame(frame)
-                conn.offer(frame, framed)
-            else:
+            if not conn.ready:
                 conn.pending.extend(items)
+            elif conn.skip_until:
+                self.offer_after_snapshot(conn, items)
+            elif conn.direct is None:
+                conn.offer(frame)
+            elif not conn.closed:
+                # Connection.offer inlined for the direct path: this runs once per viewer.
+                if framed is None:
+                    framed = protocol.ws_text_frame(frame)
+                outcome = conn.direct.write(framed, limit)
+                if outcome:
+                    conn.write_failed(outcome)
 
     @staticmethod
     def offer_after_snapshot(conn: Connection, items: list[tuple[int | None, str]]) -> None:

@@ -56,12 +56,14 @@ body{{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:
 button{{font-size:1rem;padding:.6rem 1.2rem;border-radius:8px;border:0;cursor:pointer;margin-right:.5rem}}
 .pay{{background:#1a7f37;color:#fff}} .decline{{background:#eee}}
 .note{{color:#666;font-size:.9rem}} .status{{font-weight:600}}
+.back{{margin:1rem 0 0}} .back a{{color:#7c3aed;font-weight:600;text-decoration:none}}
 </style></head>
 <body><div class="card" data-order-id="{order_id}">
 <p class="note">Sandbox gateway &middot; no real money moves</p>
 <h1>Order #{order_id}</h1>
 <div class="amount" data-amount-minor="{amount_minor}">{amount}</div>
 {body}
+<p class="back"><a href="/rooms/{room_id}" data-testid="back-to-room">&larr; Back to the show</a></p>
 </div></body></html>"""
 
 
@@ -82,9 +84,10 @@ async def _load(request: Request) -> tuple[Services, int, str]:
     return svc, order_id, signature
 
 
-def _page(order_id: int, amount_minor: int, currency: str, body: str, status: int = 200
-          ) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(order_id=order_id, amount_minor=amount_minor,
+def _page(order_id: int, room_id: int, amount_minor: int, currency: str, body: str,
+          status: int = 200) -> HTMLResponse:
+    return HTMLResponse(_PAGE.format(order_id=order_id, room_id=room_id,
+                                     amount_minor=amount_minor,
                                      amount=_amount(amount_minor, currency), body=body),
                         status_code=status)
 
@@ -99,14 +102,14 @@ async def pay_page(request: Request) -> Response:
     if order.status != "pending_payment":
         body = (f'<p class="status" data-status="{html.escape(order.status)}">This order is '
                 f'{html.escape(order.status.replace("_", " "))}.</p>')
-        return _page(order_id, order.amount_minor, order.currency, body)
+        return _page(order_id, order.room_id, order.amount_minor, order.currency, body)
     body = (f'<p class="note">Hold expires at {order.hold_expires_at.isoformat()}</p>'
             f'<form method="post" action="{PAY_PATH}/{order_id}">'
             f'<input type="hidden" name="sig" value="{html.escape(signature)}">'
             '<button class="pay" name="action" value="pay" type="submit">Pay</button>'
             '<button class="decline" name="action" value="decline" type="submit">Decline'
             '</button></form>')
-    return _page(order_id, order.amount_minor, order.currency, body)
+    return _page(order_id, order.room_id, order.amount_minor, order.currency, body)
 
 
 async def pay_submit(request: Request) -> Response:
@@ -124,12 +127,13 @@ async def pay_submit(request: Request) -> Response:
                                                          webhook_url=webhook_url)
     except DomainError as exc:
         body = f'<p class="status" data-status="{exc.code}">{html.escape(exc.message)}</p>'
-        return _page(order_id, order.amount_minor, order.currency, body, status=409)
+        return _page(order_id, order.room_id, order.amount_minor, order.currency, body,
+                     status=409)
     await enqueue_webhook(outbox_id)
     verb = "Payment submitted" if pay else "Payment declined"
     body = (f'<p class="status" data-status="{"submitted" if pay else "declined"}">{verb}. '
-            'The shop will confirm your order in a moment; you can close this page.</p>')
-    return _page(order_id, order.amount_minor, order.currency, body)
+            'The shop will confirm your order in a moment.</p>')
+    return _page(order_id, order.room_id, order.amount_minor, order.currency, body)
 
 
 async def enqueue_webhook(outbox_id: int) -> None:

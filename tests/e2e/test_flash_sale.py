@@ -148,7 +148,8 @@ async def test_a_viewer_buys_in_a_flash_sale_pays_and_sees_the_order_confirmed(
     await watch.get_by_role("button", name="Pay", exact=True).click()
     await expect(watch.locator(".status")).to_have_attribute("data-status", "submitted")
     await top_screenshot(watch, "flash-sale-sandbox-paid")
-    await watch.goto(f"{pages.server.url}/rooms/{room['id']}")
+    await watch.get_by_test_id("back-to-room").click()
+    await watch.wait_for_url(re.compile(rf"/rooms/{room['id']}$"))
 
     # then the room page shows the order confirmed (the worker's webhook paid it) and the host
     # sees the sold count, the paid order and the GMV move

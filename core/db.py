@@ -43,7 +43,11 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Asy
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip on every checkout, on every request. A connection
+        # that died (a server restart) fails its request once and is discarded; connections are
+        # also recycled after 30 minutes so none outlives a failover for long.
+        pool_pre_ping=False,
+        pool_recycle=1800,
         # Sessions run in UTC so that now() and timestamps agree across hosts.
         connect_args={"server_settings": {"timezone": "UTC", "application_name": "livesell"}},
     )

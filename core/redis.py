@@ -12,10 +12,15 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 
-def make_redis(url: str, *, max_connections: int = 200) -> aioredis.Redis:
-    # 200 connections: each pub/sub listener holds one, and the buy path runs
-    # scripts concurrently from many requests.
-    return aioredis.Redis.from_url(url, max_connections=max_connections, decode_responses=False)
+def make_redis(url: str, *, max_connections: int = 200, timeout_seconds: float = 5.0) -> aioredis.Redis:
+    # A blocking pool: past `max_connections` commands in flight, a caller waits up to
+    # `timeout_seconds` for a connection instead of failing at once (a flash-sale burst).
+    # 200 connections: each pub/sub listener holds one, and the buy path runs scripts
+    # concurrently from many requests.
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections,
+                                                    timeout=timeout_seconds)
+    # from_pool: the client owns the pool and closes it with itself.
+    return aioredis.Redis.from_pool(pool)
 
 
 class Keys:

@@ -143,34 +143,38 @@ class OrderWriter:
         # Each writer keeps one connection in autocommit: a batch is one statement, one round
         # trip, with no pool checkout, ping, BEGIN or COMMIT around it.
         conn: AsyncConnection | None = None
-        while True:
-            first = await self.queue.get()
-            batch = [first]
-            while len(batch) < MAX_BATCH and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-            try:
-                conn = conn or await self._connect()
-                await self._write_batch(conn, batch)
-            except asyncio.CancelledError:
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(SaleUnavailable("the server is shutting down"))
-                if conn is not None:
-                    await asyncio.shield(conn.close())
-                raise
-            except Exception:  # one bad row must not fail the others: retry each alone
-                log.warning("order batch of %d failed; writing one by one", len(batch),
-                            exc_info=True)
-                conn = await self._discard(conn)
-                for item in batch:
-                    if item.future.done():
-                        continue
-                    try:
-                        conn = conn or await self._connect()
-                        await self._write_batch(conn, [item])
-                    except Exception as exc:
-                        conn = await self._discard(conn)
-                        await self._fail_or_confirm(item, exc)
+        try:
+            while True:
+                first = await self.queue.get()
+                batch = [first]
+                while len(batch) < MAX_BATCH and not self.queue.empty():
+                    batch.append(self.queue.get_nowait())
+                try:
+                    conn = conn or await self._connect()
+                    await self._write_batch(conn, batch)
+                except asyncio.CancelledError:
+                    for item in batch:
+                        if not item.future.done():
+                            item.future.set_exception(SaleUnavailable("the server is shutting down"))
+                    raise
+                except Exception:  # one bad row must not fail the others: retry each alone
+                    log.warning("order batch of %d failed; writing one by one", len(batch),
+                                exc_info=True)
+                    conn = await self._discard(conn)
+                    for item in batch:
+                        if item.future.done():
+                            continue
+                        try:
+                            conn = conn or await self._connect()
+                            await self._write_batch(conn, [item])
+                        except Exception as exc:
+                            conn = await self._discard(conn)
+                            await self._fail_or_confirm(item, exc)
+        finally:
+            # Cancelled while idle (the usual shutdown) or mid-batch: the connection goes back
+            # either way, never left for the garbage collector after the loop is gone.
+            if conn is not None:
+                await asyncio.shield(conn.close())
 
     async def _connect(self) -> AsyncConnection:
         conn = await self.db.engine.connect()

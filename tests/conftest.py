@@ -57,7 +57,7 @@ async def clean_state(services: Services) -> AsyncIterator[None]:
             "and tablename <> 'alembic_version'"))]
         if tables:
             await conn.execute(text(
-                "truncate " + ", ".join(f'"{t}"' for t in tables) + " restart identity cascade"))
+                "truncate " + ", ".join(f'"{t}"' for t in tables) + " cascade"))
     keys = [key async for key in svc.redis.scan_iter(match=f"{svc.keys.prefix}*", count=1000)]
     if keys:
         await svc.redis.delete(*keys)

@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from core.context import Services
 from core.errors import DomainError
 from core.settings import Settings, get_settings
+from orders.runtime import close_runtime
 from web import (
     api_accounts,
     api_analytics,
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             yield
         finally:
             await ws.stop(app)
+            # Orders queued for the batched insert fail cleanly and release their units.
+            await close_runtime(svc)
             await api_analytics.stop(app)
             if owns_services:
                 await svc.close()

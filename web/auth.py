@@ -7,6 +7,8 @@ page cannot act as the user.
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
@@ -39,6 +41,37 @@ class Principal:
 
     def public(self) -> dict[str, object]:
         return {"id": self.id, "display_name": self.display_name, "role": self.role}
+
+
+class PrincipalCache:
+    """Recently resolved users, so a burst of requests (a flash sale) does not look each one up
+    in PostgreSQL. An entry is keyed by (user id, token version) and lives a few seconds: a
+    logout bumps the version, which this process forgets at once and the others within the
+    lifetime of an entry."""
+
+    def __init__(self, ttl_seconds: float = 5.0, max_entries: int = 100_000) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[int, int], tuple[float, User | None]] = OrderedDict()
+
+    def get(self, key: tuple[int, int]) -> tuple[bool, User | None]:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return False, None
+        return True, entry[1]
+
+    def put(self, key: tuple[int, int], user: User | None) -> None:
+        self._entries[key] = (time.monotonic() + self.ttl_seconds, user)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def forget_user(self, user_id: int) -> None:
+        for key in [k for k in self._entries if k[0] == user_id]:
+            del self._entries[key]
+
+
+principal_cache = PrincipalCache()
 
 
 def issue_token(settings: Settings, user: User) -> str:
@@ -84,8 +117,11 @@ async def resolve_principal(conn: HTTPConnection) -> Principal | None:
         parsed = read_token(settings.secret_key.reveal(), token)
         if parsed is not None:
             user_id, version = parsed
-            async with conn.app.state.db.session() as session:
-                user = await session.get(User, user_id)
+            found, user = principal_cache.get(parsed)
+            if not found:
+                async with conn.app.state.db.session() as session:
+                    user = await session.get(User, user_id)
+                principal_cache.put(parsed, user)
             if user is not None and user.token_version == version:
                 principal = Principal(user.id, user.display_name, user.role, via_cookie)
     conn.scope["principal"] = principal

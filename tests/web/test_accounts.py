@@ -84,3 +84,22 @@ async def test_tampered_token_is_a_guest(client, make_user):
     response = await client.get("/api/me", headers={"Authorization": f"Bearer {tampered}"})
 
     assert response.status_code == 401
+
+
+def test_principal_cache_forgets_entries_after_their_lifetime_and_on_logout():
+    from web.auth import PrincipalCache
+
+    cache = PrincipalCache(ttl_seconds=60)
+    cache.put((7, 1), None)
+    assert cache.get((7, 1)) == (True, None)
+    cache.forget_user(7)
+    assert cache.get((7, 1)) == (False, None)
+
+    expired = PrincipalCache(ttl_seconds=-1)
+    expired.put((7, 1), None)
+    assert expired.get((7, 1)) == (False, None)
+
+    bounded = PrincipalCache(max_entries=2)
+    for user_id in (1, 2, 3):
+        bounded.put((user_id, 1), None)
+    assert bounded.get((1, 1))[0] is False and bounded.get((3, 1))[0] is True

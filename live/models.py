@@ -52,6 +52,9 @@ class Product(Base):
     price_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     stock: Mapped[int]
+    # The host's commission on this product, in basis points (100 = 1%); NULL falls back to the
+    # room's rate, then to the default (orders/commissions.py). Snapshotted on each sale.
+    commission_rate_bp: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
@@ -65,6 +68,7 @@ class Product(Base):
             "price_minor": self.price_minor,
             "currency": self.currency,
             "stock": self.stock,
+            "commission_rate_bp": self.commission_rate_bp,
         }
 
 
@@ -84,6 +88,9 @@ class Room(Base):
     stream_key: Mapped[str] = mapped_column(String(64), unique=True)
     pinned_product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
     slow_mode_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The host's commission in this room, in basis points; NULL falls back to the default. A
+    # product's own rate overrides it.
+    commission_rate_bp: Mapped[int | None]
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -98,6 +105,7 @@ class Room(Base):
             "playback_url": self.playback_url,
             "pinned_product_id": self.pinned_product_id,
             "slow_mode_seconds": self.slow_mode_seconds,
+            "commission_rate_bp": self.commission_rate_bp,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
         }

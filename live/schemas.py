@@ -18,6 +18,9 @@ class ProductIn(Strict):
     price_minor: int = Field(ge=0, le=10**12, description="price in minor units (cents)")
     currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
     stock: int = Field(ge=0, le=10**9)
+    commission_rate_bp: int | None = Field(
+        default=None, ge=0, le=10000,
+        description="host commission in basis points (100 = 1%); null uses the default")
 
 
 class ProductPatch(Strict):
@@ -26,6 +29,9 @@ class ProductPatch(Strict):
     image_url: AnyHttpUrl | None = None
     price_minor: int | None = Field(default=None, ge=0, le=10**12)
     stock: int | None = Field(default=None, ge=0, le=10**9)
+    commission_rate_bp: int | None = Field(
+        default=None, ge=0, le=10000,
+        description="host commission in basis points (100 = 1%); null uses the default")
 
 
 class ProductOut(BaseModel):
@@ -37,12 +43,16 @@ class ProductOut(BaseModel):
     price_minor: int
     currency: str
     stock: int
+    commission_rate_bp: int | None = None
 
 
 class RoomIn(Strict):
     title: str = Field(min_length=1, max_length=120)
     scheduled_at: datetime | None = None
     playback_url: AnyHttpUrl | None = None
+    commission_rate_bp: int | None = Field(
+        default=None, ge=0, le=10000,
+        description="host commission in basis points (100 = 1%); null uses the default")
 
     @field_validator("scheduled_at")
     @classmethod
@@ -57,6 +67,9 @@ class RoomPatch(Strict):
     scheduled_at: datetime | None = None
     playback_url: AnyHttpUrl | None = None
     slow_mode_seconds: int | None = Field(default=None, ge=0, le=3600)
+    commission_rate_bp: int | None = Field(
+        default=None, ge=0, le=10000,
+        description="host commission in basis points (100 = 1%); null uses the default")
 
 
 class RoomOut(BaseModel):
@@ -68,6 +81,7 @@ class RoomOut(BaseModel):
     playback_url: str | None
     pinned_product_id: int | None
     slow_mode_seconds: int
+    commission_rate_bp: int | None = None
     started_at: str | None
     ended_at: str | None
 

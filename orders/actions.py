@@ -33,7 +33,7 @@ from core.clock import to_epoch_ms
 from core.context import Services
 from core.errors import Conflict, NotFound, ValidationError
 from core.states import transition
-from orders import stock
+from orders import commissions, stock
 from orders.errors import (
     IdempotencyKeyRequired,
     LimitReached,
@@ -201,7 +201,8 @@ async def create_sale(svc: Services, actor: Actor, room_id: int, data: SaleIn) -
     from the product's stock now; unsold units go back when the sale is settled."""
     async with svc.db.transaction() as session:
         room = (await session.execute(
-            select(rooms_table.c.id, rooms_table.c.host_id, rooms_table.c.status)
+            select(rooms_table.c.id, rooms_table.c.host_id, rooms_table.c.status,
+                   rooms_table.c.commission_rate_bp)
             .where(rooms_table.c.id == room_id).with_for_update())).first()
         if room is None:
             raise NotFound(f"room {room_id} does not exist", field="room_id",
@@ -225,7 +226,8 @@ async def create_sale(svc: Services, actor: Actor, room_id: int, data: SaleIn) -
             update(products_table).where(products_table.c.id == data.product_id,
                                          products_table.c.stock >= data.quantity)
             .values(stock=products_table.c.stock - data.quantity)
-            .returning(products_table.c.currency, products_table.c.stock))).first()
+            .returning(products_table.c.currency, products_table.c.stock,
+                       products_table.c.commission_rate_bp))).first()
         if product is None:
             raise NotEnoughStock("the product has fewer units in stock than the sale's quantity",
                                  field="quantity")
@@ -240,7 +242,11 @@ async def create_sale(svc: Services, actor: Actor, room_id: int, data: SaleIn) -
                     price_minor=data.price_minor, currency=product.currency,
                     quantity=data.quantity, per_user_limit=data.per_user_limit,
                     starts_at=starts_at, ends_at=starts_at + timedelta(seconds=data.duration_seconds),
-                    status=status.value)
+                    status=status.value,
+                    # Snapshotted now: a later change of the product's or room's rate applies
+                    # to later sales only.
+                    commission_rate_bp=commissions.resolve_rate_bp(product.commission_rate_bp,
+                                                                   room.commission_rate_bp))
         session.add(sale)
         await session.flush()
         record_sale_event(session, sale.id, "sale_created", actor.id,
@@ -834,9 +840,11 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
         await publish_stock(svc, order.sale_id, order.room_id)
 
     if current == OrderStatus.PENDING_PAYMENT:
-        await move_order(session, order.id, current, OrderStatus.PAID, event_type="order_paid",
-                         actor_id=None, data={"payment": payment.provider_ref},
-                         paid_at=func.now())
+        if await move_order(session, order.id, current, OrderStatus.PAID,
+                            event_type="order_paid", actor_id=None,
+                            data={"payment": payment.provider_ref}, paid_at=func.now()):
+            # Same transaction: a paid order is never committed without its commission entry.
+            await commissions.accrue(session, order, paid_minor=payment.amount_minor)
 
         async def settle_units() -> None:
             code = await stock.settle(svc.redis, sk, order.reservation_no, user_id=order.user_id,
@@ -858,10 +866,12 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
                 raise SaleUnavailable("the sale's keys are missing")
             if code in (stock.SettleCode.RERESERVED, stock.SettleCode.SETTLED,
                         stock.SettleCode.ALREADY_SOLD):
-                await move_order(session, order.id, current, OrderStatus.PAID,
-                                 event_type="order_paid", actor_id=None,
-                                 data={"payment": payment.provider_ref, "after_expiry": True},
-                                 paid_at=func.now())
+                if await move_order(session, order.id, current, OrderStatus.PAID,
+                                    event_type="order_paid", actor_id=None,
+                                    data={"payment": payment.provider_ref,
+                                          "after_expiry": True},
+                                    paid_at=func.now()):
+                    await commissions.accrue(session, order, paid_minor=payment.amount_minor)
                 effects.append(after_paid)
                 return "paid_after_expiry"
         await _refund_payment(provider, payment)
@@ -897,6 +907,9 @@ async def complete_order(svc: Services, actor: Actor, order_id: int) -> Order:
                                 OrderStatus.COMPLETED, event_type="order_completed",
                                 actor_id=actor.id):
             raise Conflict("the order changed meanwhile; reload it", code="conflict")
+        # The host's commission is frozen for the return window, in the same transaction.
+        await commissions.freeze(session, order_id,
+                                 window_days=svc.settings.commission_return_window_days)
         await session.flush()
         await session.refresh(order)
     await _notify_buyer(svc, order)
@@ -904,8 +917,9 @@ async def complete_order(svc: Services, actor: Actor, order_id: int) -> Order:
 
 
 async def refund_order(svc: Services, actor: Actor, order_id: int) -> Order:
-    """Ops refund a paid order in full; its units go back through the once-only path (to the
-    sale while it is unsettled, to the product's stock after)."""
+    """Ops refund a paid (or completed: a return) order in full; its units go back through the
+    once-only path (to the sale while it is unsettled, to the product's stock after). The
+    host's commission is voided, or reversed once it has settled, in the same transaction."""
     provider = _provider(svc)
     async with svc.db.transaction() as session:
         order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
@@ -925,6 +939,7 @@ async def refund_order(svc: Services, actor: Actor, order_id: int) -> Order:
                                 event_type="order_refunded", actor_id=actor.id,
                                 data={"payment": payment.provider_ref if payment else None}):
             raise Conflict("the order changed meanwhile; reload it", code="conflict")
+        await commissions.void_or_reverse(session, order_id)
         settled = sale.settled_at is not None
         if settled:
             await session.execute(update(products_table)

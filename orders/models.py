@@ -54,7 +54,9 @@ ORDER_MOVES: dict[OrderStatus, frozenset[OrderStatus]] = {
     # to re-reserve for it (else it is refunded and the order stays expired).
     OrderStatus.EXPIRED: frozenset({OrderStatus.PAID}),
     OrderStatus.PAID: frozenset({OrderStatus.COMPLETED, OrderStatus.REFUNDED}),
-    OrderStatus.COMPLETED: frozenset(),
+    # A return after delivery: the buyer is refunded, and the host's commission is voided (before
+    # it settled) or reversed by a negative entry (after). See docs/commissions.md.
+    OrderStatus.COMPLETED: frozenset({OrderStatus.REFUNDED}),
     OrderStatus.CANCELLED: frozenset(),
     OrderStatus.REFUNDED: frozenset(),
 }
@@ -100,6 +102,9 @@ class Sale(Base):
     # Bumped by every rebuild of the sale's Redis keys. An order insert carries the epoch its
     # reservation was made in and is refused if a rebuild happened since (see reconcile).
     redis_epoch: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The host's commission rate in basis points, resolved when the sale was created (product
+    # rate, else room rate, else the default) and copied onto each of its orders.
+    commission_rate_bp: Mapped[int] = mapped_column(default=0, server_default="0")
     # Set once, when the unsold units went back to the product's stock.
     settled_at: Mapped[datetime | None]
     stopped_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -150,6 +155,9 @@ class Order(Base):
     reservation_no: Mapped[int]
     hold_expires_at: Mapped[datetime]
     paid_at: Mapped[datetime | None]
+    # The sale's commission rate at the time of sale (basis points): later rate changes never
+    # reach an order already placed.
+    commission_rate_bp: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
@@ -245,9 +253,85 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
+class CommissionStatus(StrEnum):
+    PENDING = "pending"
+    FROZEN = "frozen"
+    SETTLED = "settled"
+    VOID = "void"
+
+
+COMMISSION_MOVES: dict[CommissionStatus, frozenset[CommissionStatus]] = {
+    # pending: the order is paid; frozen: delivered, inside the return window; settled: the
+    # window passed. A refund before settlement voids the entry.
+    CommissionStatus.PENDING: frozenset({CommissionStatus.FROZEN, CommissionStatus.VOID}),
+    CommissionStatus.FROZEN: frozenset({CommissionStatus.SETTLED, CommissionStatus.VOID}),
+    CommissionStatus.SETTLED: frozenset(),
+    CommissionStatus.VOID: frozenset(),
+}
+
+
+class CommissionKind(StrEnum):
+    ACCRUAL = "accrual"
+    REVERSAL = "reversal"
+
+
+class CommissionEntry(Base):
+    """The host commission ledger: append-only rows. Only the status (and its timestamps)
+    moves; an amount is never edited. A refund after settlement adds a negative `reversal`
+    row. Balances are sums of rows."""
+
+    __tablename__ = "commission_entries"
+    __table_args__ = (
+        CheckConstraint("status in ('pending', 'frozen', 'settled', 'void')", name="status"),
+        CheckConstraint("kind in ('accrual', 'reversal')", name="kind"),
+        CheckConstraint("(kind = 'accrual' and amount_minor >= 0) or "
+                        "(kind = 'reversal' and amount_minor <= 0)", name="amount_sign"),
+        CheckConstraint("rate_bp >= 0 and rate_bp <= 10000", name="rate_range"),
+        # One accrual and at most one reversal per order: a hook that runs twice adds nothing.
+        UniqueConstraint("order_id", "kind", name="uq_commission_entries_order_kind"),
+        Index("ix_commission_entries_host_created", "host_id", "created_at"),
+        Index("ix_commission_entries_room_id", "room_id"),
+        # The settle sweep reads only frozen entries, earliest window end first.
+        Index("ix_commission_entries_frozen_until", "frozen_until",
+              postgresql_where=text("status = 'frozen'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    # The amount actually paid, and the rate snapshotted on the order: amount = base * rate.
+    base_minor: Mapped[int]
+    rate_bp: Mapped[int]
+    amount_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    frozen_at: Mapped[datetime | None]
+    frozen_until: Mapped[datetime | None]
+    settled_at: Mapped[datetime | None]
+    voided_at: Mapped[datetime | None]
+
+    def public(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value is not None else None
+
+        return {
+            "id": self.id, "host_id": self.host_id, "order_id": self.order_id,
+            "room_id": self.room_id, "kind": self.kind, "base_minor": self.base_minor,
+            "rate_bp": self.rate_bp, "amount_minor": self.amount_minor,
+            "currency": self.currency, "status": self.status,
+            "created_at": iso(self.created_at), "frozen_at": iso(self.frozen_at),
+            "frozen_until": iso(self.frozen_until), "settled_at": iso(self.settled_at),
+            "voided_at": iso(self.voided_at),
+        }
+
+
 # Tables of the live package that sales read (rooms, the lineup) and write (a product's stock),
 # named here rather than imported: the orders package depends on core and realtime only.
-rooms_table = table("rooms", column("id"), column("host_id"), column("status"))
+rooms_table = table("rooms", column("id"), column("host_id"), column("status"), column("title"),
+                    column("commission_rate_bp"))
 products_table = table("products", column("id"), column("host_id"), column("stock"),
-                       column("currency"))
+                       column("currency"), column("commission_rate_bp"))
 lineup_table = table("lineup_items", column("room_id"), column("product_id"))

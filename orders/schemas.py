@@ -112,3 +112,45 @@ class ReconcileOut(BaseModel):
 class WebhookOut(BaseModel):
     received: bool
     outcome: str
+
+
+class CommissionEntryOut(BaseModel):
+    id: int
+    host_id: int
+    order_id: int
+    room_id: int
+    room_title: str | None
+    kind: str = Field(description="accrual | reversal (negative, after a refund of a settled one)")
+    base_minor: int = Field(description="the amount actually paid (negative on a reversal)")
+    rate_bp: int = Field(description="rate snapshotted on the order, basis points")
+    amount_minor: int
+    currency: str
+    status: str = Field(description="pending | frozen | settled | void")
+    created_at: str
+    frozen_at: str | None
+    frozen_until: str | None
+    settled_at: str | None
+    voided_at: str | None
+
+
+class CommissionTotalsOut(BaseModel):
+    pending_minor: int
+    frozen_minor: int
+    settled_minor: int
+    void_minor: int
+    available_to_pay_minor: int
+    expected_minor: int
+    entries: int
+
+
+class CommissionStatementOut(BaseModel):
+    host_id: int | None
+    room_id: int | None
+    month: str | None
+    totals: dict[str, CommissionTotalsOut] = Field(description="by currency")
+    entries: list[CommissionEntryOut]
+
+
+class CommissionBalancesOut(BaseModel):
+    host_id: int | None
+    balances: dict[str, CommissionTotalsOut] = Field(description="by currency, all time")

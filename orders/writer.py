@@ -46,7 +46,7 @@ INSERT_ORDERS = text("""
 WITH current AS (
     -- The sales' rows, share-locked for this statement: a reconcile holding one FOR UPDATE
     -- makes this wait, then read the new epoch.
-    SELECT id, redis_epoch FROM sales
+    SELECT id, redis_epoch, commission_rate_bp FROM sales
     WHERE id = ANY(CAST(:distinct_sale_ids AS bigint[])) ORDER BY id FOR SHARE
 ), batch AS (
     SELECT * FROM unnest(
@@ -58,10 +58,13 @@ WITH current AS (
            idempotency_key, reservation_no)
 ), inserted AS (
     INSERT INTO orders (sale_id, room_id, product_id, user_id, quantity, amount_minor,
-                        currency, status, idempotency_key, reservation_no, hold_expires_at)
+                        currency, status, idempotency_key, reservation_no, hold_expires_at,
+                        commission_rate_bp)
     SELECT b.sale_id, b.room_id, b.product_id, b.user_id, b.quantity, b.amount_minor,
            b.currency, 'pending_payment', b.idempotency_key, b.reservation_no,
-           now() + make_interval(secs => CAST(:hold_seconds AS integer))
+           now() + make_interval(secs => CAST(:hold_seconds AS integer)),
+           -- the sale's rate, snapshotted when the sale was created
+           c.commission_rate_bp
     FROM batch b JOIN current c ON c.id = b.sale_id AND c.redis_epoch = b.epoch
     RETURNING id, sale_id, reservation_no, hold_expires_at, created_at, user_id, quantity,
               amount_minor

@@ -22,10 +22,12 @@ from orders.runtime import close_runtime
 from web import (
     api_accounts,
     api_analytics,
+    api_commissions,
     api_live,
     api_orders,
     health,
     pages,
+    pages_commissions,
     pages_ops,
     payments,
     ws,
@@ -43,6 +45,7 @@ API_ROUTERS: list[ApiRouter] = [
     api_orders.router,  # flash sales, orders
     payments.router,  # the sandbox gateway's webhook
     api_analytics.router,  # product tracking, broadcast reports, CSV exports
+    api_commissions.router,  # host commission statements, balances, CSV
 ]
 
 
@@ -83,6 +86,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes.extend(ws.routes)
     routes.extend(pages.routes)
     routes.extend(pages_ops.routes)  # the ops dashboard, reports, the live data screen
+    routes.extend(pages_commissions.routes)  # host and ops commission statements
     routes.extend(payments.routes)  # the sandbox gateway's payment page
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
 

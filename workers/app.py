@@ -64,6 +64,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "options": {"expires": 5},
             },
             "sweep-broadcast-reports": {"task": "analytics.sweep_reports", "schedule": _seconds("REPORT_SWEEP_SECONDS", 60.0), "options": {"expires": 120}},  # analytics
+            "settle-commissions": {"task": "orders.settle_commissions", "schedule": _seconds("COMMISSION_SETTLE_SECONDS", 300.0), "options": {"expires": 600}},  # commissions
             "relay-outbox": {
                 "task": "orders.relay_outbox",
                 "schedule": _seconds("OUTBOX_RELAY_SECONDS", 30.0),

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import Task
 
-from orders import actions
+from orders import actions, commissions
 from workers.app import app
 from workers.runtime import run
 
@@ -52,3 +52,10 @@ def reconcile_sale(sale_id: int) -> dict[str, Any]:
         return (await actions.reconcile_sale(svc, sale_id)).__dict__
 
     return run(work)
+
+
+@app.task(name="orders.settle_commissions")
+def settle_commissions() -> list[int]:
+    """Settle host commissions whose return window is over (on the beat schedule). Safe to run
+    twice or in parallel: rows are taken FOR UPDATE SKIP LOCKED and moved conditionally."""
+    return run(commissions.settle_due)

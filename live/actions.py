@@ -79,7 +79,7 @@ async def update_product(svc: Services, actor: Actor, product_id: int, patch: Pr
             select(LineupItem.room_id).join(Room, Room.id == LineupItem.room_id)
             .where(LineupItem.product_id == product_id, Room.status != RoomStatus.ENDED.value)))
     for room_id in rooms:
-        await _publish_lineup(svc, room_id)
+        await publish_lineup(svc, room_id)
     return product
 
 
@@ -171,11 +171,13 @@ async def set_lineup(svc: Services, actor: Actor, room_id: int, product_ids: lis
         products = await queries.lineup(session, room_id)
     if unpinned:
         await publish_room(svc.redis, svc.keys, room_id, "unpin", {}, state={"pin": None})
-    await _publish_lineup(svc, room_id, products)
+    await publish_lineup(svc, room_id, products)
     return products
 
 
-async def _publish_lineup(svc: Services, room_id: int, products: list[Product] | None = None) -> None:
+async def publish_lineup(svc: Services, room_id: int, products: list[Product] | None = None) -> None:
+    """Tell the room its lineup as PostgreSQL has it now (after a product's stock moved to or
+    from a flash sale, say)."""
     if products is None:
         async with svc.db.session() as session:
             products = await queries.lineup(session, room_id)

@@ -380,6 +380,13 @@ async def settle_sale(svc: Services, sale_id: int) -> int | None:
     return returned
 
 
+async def rooms_of_sales(svc: Services, sale_ids: list[int]) -> list[int]:
+    if not sale_ids:
+        return []
+    async with svc.db.session() as session:
+        return sorted(set(await session.scalars(select(Sale.room_id).where(Sale.id.in_(sale_ids)))))
+
+
 async def settle_ended_sales(svc: Services) -> list[int]:
     async with svc.db.session() as session:
         ids = list(await session.scalars(select(Sale.id).where(

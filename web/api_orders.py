@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from core.accounts import Role
 from core.context import Services
+from live import actions as live_actions
 from orders import actions, queries
 from orders.errors import NotOrderOwner, NotSaleHost
 from orders.payments import get_provider
@@ -43,7 +44,12 @@ async def create_sale(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
     data = await parse_body(request, SaleIn)
     svc = services(request)
-    sale = await actions.create_sale(svc, principal, path_int(request, "room_id"), data)
+    room_id = path_int(request, "room_id")
+    sale = await actions.create_sale(svc, principal, room_id, data)
+    # The sale's units left the product's stock: the room's lineup shows the new count. And
+    # the sale's product is pinned, so every viewer sees the sale box on the pinned card.
+    await live_actions.publish_lineup(svc, room_id)
+    await live_actions.pin_product(svc, principal, room_id, sale.product_id)
     return JSON(await actions.sale_view(svc, sale), status_code=201)
 
 

@@ -228,10 +228,12 @@ async def statement(session: AsyncSession, *, host_id: int | None = None,
     of one broadcast and/or one calendar month (UTC, by the entry's creation)."""
     conditions = _filters(host_id, room_id, month)
     rows = (await session.execute(
-        select(CommissionEntry, rooms_table.c.title)
+        select(CommissionEntry, rooms_table.c.title, users_table.c.display_name)
         .join(rooms_table, rooms_table.c.id == CommissionEntry.room_id)
+        .join(users_table, users_table.c.id == CommissionEntry.host_id)
         .where(*conditions).order_by(CommissionEntry.id.desc()).limit(limit))).all()
-    result = Statement([{**entry.public(), "room_title": title} for entry, title in rows])
+    result = Statement([{**entry.public(), "room_title": title, "host_name": host_name}
+                        for entry, title, host_name in rows])
     # Totals come from the database's sums, not the (limited) list.
     sums = (await session.execute(
         select(CommissionEntry.currency, CommissionEntry.status,

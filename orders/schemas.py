@@ -120,6 +120,7 @@ class CommissionEntryOut(BaseModel):
     order_id: int
     room_id: int
     room_title: str | None
+    host_name: str | None
     kind: str = Field(description="accrual | reversal (negative, after a refund of a settled one)")
     base_minor: int = Field(description="the amount actually paid (negative on a reversal)")
     rate_bp: int = Field(description="rate snapshotted on the order, basis points")

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 
 from core.context import Services
 from orders import actions, commissions
-from orders.models import CommissionEntry, Order, OutboxMessage, Sale
+from orders.models import CommissionEntry, Order, OutboxMessage, Payment, Sale
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
 from tests.conftest import TestUser
 from tests.orders.conftest import buy
@@ -446,3 +446,34 @@ async def test_the_statement_pages_answer_each_role(client, make_user, make_prod
     assert guest_page.status_code == 303 and guest_page.headers["location"].startswith("/login")
     assert host_on_ops.status_code == 303
     assert host_on_ops.headers["location"] == "/host/commissions"
+
+
+async def test_a_payment_accepted_after_expiry_accrues_too(
+        client, make_user, make_product, make_room, services: Services):
+    # given an order that expired while its payment was in flight
+    host = await make_user("host")
+    setup = await _sale(client, host, make_product, make_room, product_rate=1000)
+    order = (await buy(client, await make_user(), setup["sale"]["id"], "k")).json()["order"]
+    outbox_id = await actions.submit_sandbox_payment(
+        services, order["id"], pay=True, webhook_url="http://127.0.0.1:1" + WEBHOOK_PATH)
+    async with services.db.transaction() as session:
+        await session.execute(update(Order).where(Order.id == order["id"]).values(
+            hold_expires_at=func.now()))
+        await session.execute(update(Payment).where(Payment.order_id == order["id"]).values(
+            created_at=func.now() - timedelta(
+                seconds=actions.PAYMENT_IN_FLIGHT_GRACE_SECONDS + 1)))
+    assert await actions.expire_due_orders(services) == [order["id"]]
+    assert await _entries(services) == []
+
+    # when its payment lands while the unit is still free
+    async with services.db.session() as session:
+        message = await session.get(OutboxMessage, outbox_id)
+    assert message is not None
+    body = orjson.dumps(message.payload["event"])
+    provider = SandboxProvider.from_settings(services.settings)
+    response = await client.post(WEBHOOK_PATH, content=body, headers=provider.signed_headers(body))
+
+    # then the order is paid and its commission accrues like any other
+    assert response.json()["outcome"] == "paid_after_expiry"
+    [entry] = await _entries(services, order["id"])
+    assert (entry.status, entry.base_minor, entry.amount_minor) == ("pending", 1500, 150)

@@ -19,7 +19,16 @@ from core.errors import ValidationError
 from core.states import transition
 from live import queries
 from live.errors import NotInLineup, NotRoomHost, RoomEnded
-from live.models import ROOM_MOVES, LineupItem, Product, Room, RoomEvent, RoomMute, RoomStatus
+from live.models import (
+    ROOM_MOVES,
+    LineupItem,
+    Product,
+    Room,
+    RoomEvent,
+    RoomMute,
+    RoomStatus,
+    with_private,
+)
 from live.schemas import ProductIn, ProductPatch, RoomIn, RoomPatch
 from realtime import moderation
 from realtime.publish import publish_room
@@ -59,7 +68,8 @@ async def create_product(svc: Services, actor: Actor, data: ProductIn) -> Produc
     async with svc.db.transaction() as session:
         product = Product(host_id=actor.id, title=data.title, description=data.description,
                           image_url=str(data.image_url) if data.image_url else None,
-                          price_minor=data.price_minor, currency=data.currency, stock=data.stock)
+                          price_minor=data.price_minor, currency=data.currency, stock=data.stock,
+                          commission_rate_bp=data.commission_rate_bp)
         session.add(product)
     return product
 
@@ -90,6 +100,7 @@ async def create_room(svc: Services, actor: Actor, data: RoomIn) -> Room:
     async with svc.db.transaction() as session:
         room = Room(host_id=actor.id, title=data.title, scheduled_at=data.scheduled_at,
                     playback_url=str(data.playback_url) if data.playback_url else None,
+                    commission_rate_bp=data.commission_rate_bp,
                     stream_key=secrets.token_urlsafe(24))
         session.add(room)
         await session.flush()
@@ -283,7 +294,13 @@ async def rebuild_room_state(svc: Services, room_id: int) -> dict[str, Any]:
 
 
 def room_with_key(room: Room) -> dict[str, Any]:
-    return {**room.public(), "stream_key": room.stream_key}
+    """The room as its host sees it: with the stream key and the commission terms."""
+    return {**room.public(), "stream_key": room.stream_key,
+            "commission_rate_bp": room.commission_rate_bp}
+
+
+def product_for_owner(product: Product) -> dict[str, Any]:
+    return with_private(product.public(), product.commission_rate_bp)
 
 
 def parse_status(raw: str) -> RoomStatus:

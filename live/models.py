@@ -68,8 +68,12 @@ class Product(Base):
             "price_minor": self.price_minor,
             "currency": self.currency,
             "stock": self.stock,
-            "commission_rate_bp": self.commission_rate_bp,
         }
+
+
+def with_private(public: dict[str, Any], commission_rate_bp: int | None) -> dict[str, Any]:
+    """What only the owner (and ops) see besides the public view: the commission terms."""
+    return {**public, "commission_rate_bp": commission_rate_bp}
 
 
 class Room(Base):
@@ -105,7 +109,6 @@ class Room(Base):
             "playback_url": self.playback_url,
             "pinned_product_id": self.pinned_product_id,
             "slow_mode_seconds": self.slow_mode_seconds,
-            "commission_rate_bp": self.commission_rate_bp,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
         }

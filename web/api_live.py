@@ -44,7 +44,7 @@ async def list_products(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
     async with services(request).db.session() as session:
         products = await queries.list_products(session, principal.id)
-    return JSON({"products": [p.public() for p in products]})
+    return JSON({"products": [actions.product_for_owner(p) for p in products]})
 
 
 @router.add("/api/products", "POST", summary="Add a product to the host's catalog",
@@ -53,7 +53,7 @@ async def create_product(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
     data = await parse_body(request, ProductIn)
     product = await actions.create_product(services(request), principal, data)
-    return JSON(product.public(), status_code=201)
+    return JSON(actions.product_for_owner(product), status_code=201)
 
 
 @router.add("/api/products/{product_id:int}", "PATCH", summary="Change a product",
@@ -63,7 +63,7 @@ async def update_product(request: Request) -> Response:
     data = await parse_body(request, ProductPatch)
     product = await actions.update_product(services(request), principal,
                                            path_int(request, "product_id"), data)
-    return JSON(product.public())
+    return JSON(actions.product_for_owner(product))
 
 
 @router.add("/api/rooms", "GET", summary="Rooms, newest first", auth=False,
@@ -100,7 +100,7 @@ async def get_room(request: Request) -> Response:
     principal = await resolve_principal(request)
     body = room.public()
     if principal is not None and (principal.id == room.host_id or principal.is_ops):
-        body["stream_key"] = room.stream_key
+        body = actions.room_with_key(room)
     body["lineup"] = [p.public() for p in products]
     return JSON(body)
 
@@ -111,7 +111,7 @@ async def update_room(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
     data = await parse_body(request, RoomPatch)
     room = await actions.update_room(services(request), principal, path_int(request, "room_id"), data)
-    return JSON(room.public())
+    return JSON(actions.room_with_key(room))
 
 
 @router.add("/api/rooms/{room_id:int}/status", "POST", summary="Go live or end the room",

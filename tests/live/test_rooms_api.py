@@ -119,3 +119,25 @@ async def test_changing_a_product_updates_lineups_of_open_rooms(client, make_use
     assert response.json()["title"] == "New"
     assert published[0]["room_id"] == room["id"] and published[0]["type"] == "lineup"
     assert published[0]["data"]["products"][0]["title"] == "New"
+
+
+async def test_commission_terms_are_set_at_creation_and_seen_only_by_the_host(
+        client, make_user, make_product):
+    host = await make_user("host")
+    viewer = await make_user("viewer")
+    product = await make_product(host, commission_rate_bp=1500)
+    room = (await client.post("/api/rooms", json={"title": "Terms", "commission_rate_bp": 800},
+                              headers=host.headers)).json()
+    assert product["commission_rate_bp"] == 1500 and room["commission_rate_bp"] == 800
+
+    with capture_published() as published:
+        await client.put(f"/api/rooms/{room['id']}/lineup", json={"product_ids": [product["id"]]},
+                         headers=host.headers)
+
+    as_host = (await client.get(f"/api/rooms/{room['id']}", headers=host.headers)).json()
+    as_viewer = (await client.get(f"/api/rooms/{room['id']}", headers=viewer.headers)).json()
+    assert as_host["commission_rate_bp"] == 800
+    assert "commission_rate_bp" not in as_viewer
+    assert all("commission_rate_bp" not in p for p in as_viewer["lineup"])
+    assert all("commission_rate_bp" not in p
+               for event in published for p in event["data"].get("products", []))

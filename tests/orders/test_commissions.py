@@ -87,7 +87,7 @@ async def test_the_product_rate_overrides_the_room_rate_which_overrides_the_defa
     both = await _sale(client, host, make_product, make_room, product_rate=1250, room_rate=700)
     room_only = await _sale(client, host, make_product, make_room, room_rate=700)
     neither = await _sale(client, host, make_product, make_room)
-    rooms = (await client.get(f"/api/rooms/{both['room']['id']}")).json()
+    rooms = (await client.get(f"/api/rooms/{both['room']['id']}", headers=host.headers)).json()
 
     async with services.db.session() as session:
         rates = [await session.scalar(select(Sale.commission_rate_bp).where(Sale.id == s["sale"]["id"]))

@@ -676,8 +676,8 @@ def _notes(outcomes: list[Outcome], load_before: tuple[float, ...]) -> str:
         + ", ".join(f"{x:.1f}" for x in load_before) + f" before the run; the machine CPU column "
         f"is the whole machine, up to {busy:.0f}% during a scenario; the hypervisor also took up "
         f"to {steal:.0f}% of the CPUs' time as steal). Latency percentiles include time the "
-        "server and the clients spent waiting for a core: the same code measured p99 from about "
-        "110 ms to 700 ms at 1,000 viewers from one run to the next this evening.",
+        "server and the clients spent waiting for a core, so on a shared machine they vary "
+        "from run to run far more than the throughput does.",
     ]
     return "\n".join(lines)
 

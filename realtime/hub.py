@@ -481,9 +481,23 @@ class RoomChannel:
                     conn.drop(protocol.CLOSE_GOING_AWAY)
 
 
+class RoomObserver(Protocol):
+    """Who hears of joins, leaves, accepted chat lines and likes (the analytics recorder, wired
+    in by the web edge; realtime never imports it). Calls must return at once: they buffer."""
+
+    def viewer_joined(self, room_id: int, viewer_key: str, user_id: int | None = None) -> None: ...
+
+    def viewer_left(self, room_id: int, viewer_key: str, user_id: int | None = None) -> None: ...
+
+    def chat(self, room_id: int, user_id: int | None) -> None: ...
+
+    def likes(self, room_id: int, count: int) -> None: ...
+
+
 class Hub:
     def __init__(self, backend: Backend, redis: aioredis.Redis, keys: Keys, config: HubConfig,
-                 loader: RoomLoader) -> None:
+                 loader: RoomLoader, observer: RoomObserver | None = None) -> None:
+        self.observer = observer
         self.backend = backend
         self.redis = redis
         self.keys = keys
@@ -640,7 +654,8 @@ class Hub:
     # Serving one connection ---------------------------------------------------------------
 
     async def serve(self, socket: Socket, room_id: int, user: User | None,
-                    resume_from: int | None = None, *, direct: DirectWriter | None = None) -> None:
+                    resume_from: int | None = None, *, direct: DirectWriter | None = None,
+                    viewer_key: str | None = None) -> None:
         """Run one accepted websocket until it closes. Raises NoSuchRoom before any frame."""
         room = await self.open_room(room_id)
         if room.close_handle is not None:
@@ -652,10 +667,15 @@ class Hub:
             self.serving.add(conn.serve_task)
         room.connections[conn] = None
         user_id = int(user["id"]) if user else None
+        joined = False
         try:
             if user_id is not None:
                 await self.join_user(user_id, conn)
             await self.greet(room, conn, resume_from)
+            if viewer_key is not None:
+                # Recorded only once the room is known to exist, and left below on any end.
+                self.observe("viewer_joined", room_id, viewer_key, user_id)
+                joined = True
             if conn.direct is None:
                 conn.writer = asyncio.create_task(conn.write_loop())
             await self.read_loop(room, conn)
@@ -667,6 +687,8 @@ class Hub:
                 task.uncancel()
         finally:
             conn.closed = True
+            if joined:
+                self.observe("viewer_left", room_id, viewer_key, user_id)
             self.leave_room(room, conn)
             if conn.serve_task is not None:
                 self.serving.discard(conn.serve_task)
@@ -761,7 +783,10 @@ class Hub:
                 what = "chat" if isinstance(frame, ChatFrame) else "like"
                 conn.offer(protocol.error_frame("auth_required", f"log in to {what}"))
             elif isinstance(frame, LikeFrame):
-                room.likes_pending += conn.likes.take(frame.count)
+                taken = conn.likes.take(frame.count)
+                room.likes_pending += taken
+                if taken:
+                    self.observe("likes", room.id, taken)
             elif isinstance(frame, ChatFrame):
                 await self.chat(room, conn, conn.user, frame.text)
 
@@ -775,6 +800,17 @@ class Hub:
                             moderator=moderator)
         except ChatRefused as refused:
             conn.offer(protocol.encode("error", refused.to_dict()))
+            return
+        self.observe("chat", room.id, int(user["id"]))
+
+    def observe(self, event: str, *args: Any) -> None:
+        """Tell the observer; its failure is logged, never the connection's or the room's."""
+        if self.observer is None:
+            return
+        try:
+            getattr(self.observer, event)(*args)
+        except Exception:
+            log.exception("realtime: observer failed on %s", event)
 
     # Presence and likes ---------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from live.errors import RoomNotFound
 from realtime import protocol
 from realtime.backend import make_backend
 from realtime.hub import CLOSED, OVER_LIMIT, WRITTEN, Hub, HubConfig, NoSuchRoom
+from web.api_analytics import connection_viewer_key, recorder_of
 from web.auth import Principal, origin_allowed, resolve_principal
 
 
@@ -180,7 +181,8 @@ class RoomSocket:
         direct, raw_send = direct_writer(send)
         try:
             await hub.serve(AsgiSocket(receive, raw_send), room_id, user, _resume_offset(websocket),
-                            direct=direct)
+                            direct=direct,
+                            viewer_key=connection_viewer_key(websocket, user["id"] if user else None))
         except NoSuchRoom:
             with contextlib.suppress(Exception):
                 await websocket.close(protocol.CLOSE_NO_SUCH_ROOM)
@@ -205,7 +207,9 @@ async def start(app: Starlette) -> None:
     # HUB_BACKEND_URL may say memory:// for a single process without Redis pub/sub.
     backend_url = os.environ.get("HUB_BACKEND_URL") or settings.redis_url
     backend = make_backend(backend_url, idle_channel=services.keys("hub", "idle", secrets.token_hex(6)))
-    hub = Hub(backend, services.redis, services.keys, config, load_room)
+    # Joins, leaves, chat and likes go to the analytics recorder (batched; never waits).
+    hub = Hub(backend, services.redis, services.keys, config, load_room,
+              observer=await recorder_of(app))
     await hub.start()
     app.state.hub = hub
 

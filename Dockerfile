@@ -14,4 +14,4 @@ COPY migrations migrations
 RUN pip install --no-cache-dir .
 
 EXPOSE 8000
-CMD ["uvicorn", "web.asgi:app", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["livesell", "serve", "--host", "0.0.0.0", "--port", "8000"]

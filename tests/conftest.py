@@ -174,8 +174,8 @@ def start_server(infra: TestInfra, extra_env: dict[str, str] | None = None) -> L
     # The child keeps its own copy of the descriptor; ours is closed at once.
     with open(ROOT / ".data" / f"server-{port}.log", "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "web.asgi:app", "--host", "127.0.0.1", "--port",
-             str(port), "--log-level", "warning", "--ws", "websockets"],
+            [sys.executable, "-m", "web.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--log-level", "warning"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 30

@@ -20,7 +20,7 @@ def test_compose_file_defines_the_whole_stack():
         assert env["DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in env["DATABASE_URL"]
         assert env["REDIS_URL"].startswith("redis://redis:6379")
         assert env["SECRET_KEY"]
-    assert services["web"]["command"][:2] == ["uvicorn", "web.asgi:app"]
+    assert services["web"]["command"][:2] == ["livesell", "serve"]
     assert services["worker"]["command"][:4] == ["celery", "-A", "workers.app", "worker"]
     assert services["scheduler"]["command"][:4] == ["celery", "-A", "workers.app", "beat"]
     assert "noeviction" in services["redis"]["command"]

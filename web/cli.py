@@ -2,6 +2,7 @@
 
     livesell run        # web app + Celery worker + scheduler (embedded PostgreSQL/Redis unless
                         # DATABASE_URL / REDIS_URL are set), migrated and seeded, Ctrl-C stops all
+    livesell serve      # only the web app (uvicorn with the options the hub is built for)
     livesell migrate    # apply the Alembic migrations
     livesell seed       # create the demo data (idempotent)
     livesell reconcile SALE_ID        # rebuild a sale's Redis counters from PostgreSQL
@@ -48,6 +49,17 @@ def ensure_services() -> list[Callable[[], None]]:
     return stoppers
 
 
+def serve(host: str, port: int, log_level: str = "info") -> None:
+    """The web app in this process. The websocket options matter: the sans-I/O protocol lets
+    the hub write each pre-built frame straight to the socket, and per-message deflate would
+    compress every message again for every viewer (see docs/decisions/0011)."""
+    import uvicorn
+
+    uvicorn.run("web.asgi:app", host=host, port=port, log_level=log_level,
+                ws="websockets-sansio", ws_per_message_deflate=False, proxy_headers=True,
+                forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+
+
 def migrate() -> None:
     from core.migrate import upgrade
     from core.settings import get_settings
@@ -90,8 +102,8 @@ def run(host: str, port: int, with_workers: bool) -> int:
         ids = seed()
         python = sys.executable
         logs = DATA_DIR / "logs"
-        children.append(("web", _spawn("web", [python, "-m", "uvicorn", "web.asgi:app", "--host",
-                                               host, "--port", str(port)], logs)))
+        children.append(("web", _spawn("web", [python, "-m", "web.cli", "serve", "--host", host,
+                                               "--port", str(port)], logs)))
         if with_workers:
             children.append(("worker", _spawn("worker", [
                 python, "-m", "celery", "-A", "workers.app", "worker", "--loglevel=INFO",
@@ -171,12 +183,19 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--port", type=int, default=8000)
     run_parser.add_argument("--no-workers", action="store_true",
                             help="only the web app (no Celery worker and scheduler)")
+    serve_parser = sub.add_parser("serve", help="run only the web app")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    serve_parser.add_argument("--log-level", default="info")
     sub.add_parser("migrate", help="apply the database migrations")
     sub.add_parser("seed", help="create the demo data (idempotent)")
     args = parser.parse_args(argv)
 
     if args.command == "run":
         return run(args.host, args.port, not args.no_workers)
+    if args.command == "serve":
+        serve(args.host, args.port, args.log_level)
+        return 0
     stoppers = ensure_services() if args.command in ("migrate", "seed") else []
     try:
         if args.command == "migrate":

@@ -49,7 +49,7 @@ def test_run_starts_the_stack_and_ctrl_c_stops_every_process(infra: TestInfra, t
         text = "".join(output)
         assert f"http://127.0.0.1:{port}/host" in text and "host@livesell.local" in text
         commands = [" ".join(child.cmdline()) for child in children]
-        assert any("uvicorn" in c for c in commands)
+        assert any("web.cli serve" in c for c in commands)
         assert any("celery" in c and " worker" in c for c in commands)
         assert any("celery" in c and " beat" in c for c in commands)
     finally:

@@ -12,16 +12,14 @@ from core.context import Services
 from tests.analytics.conftest import Broadcast
 from tests.conftest import poll_until
 from tests.infra import TestInfra
-from tests.workers.conftest import CeleryProcess, start_celery
+from tests.workers.conftest import CeleryProcess, start_celery, start_solo_worker
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def analytics_worker(infra: TestInfra) -> Iterator[CeleryProcess]:
-    worker = start_celery(infra, "worker", "--pool", "solo", "--loglevel", "INFO",
-                          "--without-gossip", "--without-mingle", "--without-heartbeat",
-                          ready="ready.")
+    worker = start_solo_worker(infra)
     yield worker
     worker.stop()
 

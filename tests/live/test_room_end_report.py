@@ -10,14 +10,12 @@ from analytics.models import BroadcastReport
 from core.context import Services
 from tests.conftest import poll_until
 from tests.infra import TestInfra
-from tests.workers.conftest import CeleryProcess, start_celery
+from tests.workers.conftest import CeleryProcess, start_solo_worker
 
 
 @pytest.fixture(scope="module")
 def report_worker(infra: TestInfra) -> Iterator[CeleryProcess]:
-    worker = start_celery(infra, "worker", "--pool", "solo", "--loglevel", "INFO",
-                          "--without-gossip", "--without-mingle", "--without-heartbeat",
-                          ready="ready.")
+    worker = start_solo_worker(infra)
     yield worker
     worker.stop()
 

@@ -62,6 +62,13 @@ def start_celery(infra: TestInfra, *args: str, ready: str, extra_env: dict[str, 
     return celery
 
 
+def start_solo_worker(infra: TestInfra, extra_env: dict[str, str] | None = None) -> CeleryProcess:
+    """A worker that runs tasks in its own process, one at a time (no pool to manage)."""
+    return start_celery(infra, "worker", "--pool", "solo", "--loglevel", "INFO",
+                        "--without-gossip", "--without-mingle", "--without-heartbeat",
+                        ready="ready.", extra_env=extra_env)
+
+
 @pytest.fixture(scope="module")
 def celery_worker(infra: TestInfra) -> Iterator[CeleryProcess]:
     """One prefork worker process (concurrency 1), so a test can find and kill the process that

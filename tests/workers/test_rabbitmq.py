@@ -12,7 +12,7 @@ from core.context import Services
 from core.settings import Settings
 from tests.conftest import poll_until
 from tests.infra import TestInfra
-from tests.workers.conftest import CeleryProcess, start_celery
+from tests.workers.conftest import CeleryProcess, start_solo_worker
 from web.embedded import port_open
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
@@ -23,9 +23,7 @@ pytestmark = pytest.mark.skipif(not port_open("127.0.0.1", 5672),
 
 @pytest.fixture(scope="module")
 def rabbit_worker(infra: TestInfra) -> Iterator[CeleryProcess]:
-    worker = start_celery(infra, "worker", "--pool", "solo", "--loglevel", "INFO",
-                          "--without-gossip", "--without-mingle", "--without-heartbeat",
-                          ready="ready.", extra_env={"CELERY_BROKER_URL": RABBITMQ_URL})
+    worker = start_solo_worker(infra, extra_env={"CELERY_BROKER_URL": RABBITMQ_URL})
     yield worker
     worker.stop()
 

@@ -356,15 +356,17 @@ def report(outcomes: list[Outcome], load_before: tuple[float, ...], batches: str
                       f"{product.accepted_per_s:,.0f}/s (p99 {product.p99:,.0f} ms)."]
     if batches:
         lines += ["", batches]
-    lines += ["", "What holds it back: every authenticated request resolves its user in "
-              "PostgreSQL (`web.auth.resolve_principal`: a pooled session, i.e. checkout with "
-              "pre-ping, BEGIN, SELECT, ROLLBACK) before the buy runs; the diagnostic row "
-              "removes only that lookup. The buy itself is one Redis script and a share of one "
-              "batched INSERT statement; the in-process figure shows what it does without HTTP, "
-              "so the rest of the gap is the HTTP stack (uvicorn, Starlette middleware, JSON) "
-              "and the load client, which share the cores. On a 2-core machine shared with the load client, "
-              "PostgreSQL, Redis and other work (see the load average), the numbers are lower "
-              "bounds; the ratio to the baseline is the comparable figure."]
+    lines += ["", "What holds it back: an authenticated request resolves its user in PostgreSQL "
+              "(`web.auth.resolve_principal`: a pooled session, BEGIN, SELECT, ROLLBACK) unless "
+              "this process resolved the same user in the last few seconds (its principal "
+              "cache); every buyer here is a new user with one request, so every buy pays for "
+              "that lookup, and the diagnostic row removes only it. (A real buyer has usually "
+              "loaded the room and its websocket first.) The buy itself is one Redis script and "
+              "a share of one batched INSERT statement; the in-process figure shows what it "
+              "does without HTTP, so the rest of the gap is the HTTP stack (uvicorn, Starlette "
+              "middleware, JSON) and the load client, which share the cores. On a 2-core machine "
+              "shared with the load client, PostgreSQL and Redis (see the load average), the "
+              "numbers are lower bounds; the ratio to the baseline is the comparable figure."]
     return "\n".join(lines)
 
 

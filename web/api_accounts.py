@@ -10,7 +10,7 @@ from starlette.responses import Response
 from core.accounts import Role, User, authenticate, check_password_strength, create_user
 from core.settings import Settings
 from web.api import ApiRouter
-from web.auth import SESSION_COOKIE, issue_token, principal_cache, require_user
+from web.auth import SESSION_COOKIE, forget_account, issue_token, require_user
 from web.responses import JSON
 from web.validation import parse_body
 
@@ -82,7 +82,7 @@ async def logout(request: Request) -> Response:
     async with request.app.state.db.transaction() as session:
         await session.execute(update(User).where(User.id == principal.id)
                               .values(token_version=User.token_version + 1))
-    principal_cache.forget_user(principal.id)
+    await forget_account(request, principal.id)
     response = JSON({"ok": True})
     response.delete_cookie(SESSION_COOKIE)
     return response

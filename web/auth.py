@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 
 from core.accounts import Role, User
 from core.errors import NotAuthenticated, PermissionDenied
+from core.redis import Keys
 from core.security import read_token, sign_token
 from core.settings import Settings
 
@@ -43,6 +44,59 @@ class Principal:
         return {"id": self.id, "display_name": self.display_name, "role": self.role}
 
 
+@dataclass(frozen=True)
+class Account:
+    """What a request needs of its user: enough to authorize, nothing to write."""
+
+    id: int
+    display_name: str
+    role: str
+    token_version: int
+
+
+# How long Redis keeps a user's account for request authentication. A logout elsewhere is
+# seen by every process within this long (at once by the process that handled it).
+ACCOUNT_CACHE_SECONDS = 60
+
+
+def _account_key(conn: HTTPConnection, user_id: int) -> str:
+    keys: Keys = conn.app.state.keys
+    return keys.user(user_id, "account")
+
+
+async def load_account(conn: HTTPConnection, user_id: int) -> Account | None:
+    """The account from Redis (one HGETALL), else from PostgreSQL, then kept in Redis for a
+    minute: a flash sale's burst of new buyers must not each cost a database session."""
+    redis = conn.app.state.redis
+    key = _account_key(conn, user_id)
+    try:
+        cached = await redis.hgetall(key)
+    except Exception:  # Redis down: PostgreSQL is the truth and still answers
+        cached = None
+    if cached:
+        return Account(user_id, cached[b"n"].decode(), cached[b"r"].decode(), int(cached[b"v"]))
+    async with conn.app.state.db.session() as session:
+        user = await session.get(User, user_id)
+    if user is None:
+        return None
+    account = Account(user.id, user.display_name, user.role, user.token_version)
+    try:
+        pipe = redis.pipeline(transaction=True)
+        pipe.hset(key, mapping={"n": account.display_name, "r": account.role,
+                                "v": account.token_version})
+        pipe.expire(key, ACCOUNT_CACHE_SECONDS)
+        await pipe.execute()
+    except Exception:
+        pass  # a cache; the next request reads PostgreSQL again
+    return account
+
+
+async def forget_account(conn: HTTPConnection, user_id: int) -> None:
+    """After the user's tokens were revoked: this process forgets at once, Redis too."""
+    principal_cache.forget_user(user_id)
+    await conn.app.state.redis.delete(_account_key(conn, user_id))
+
+
 class PrincipalCache:
     """Recently resolved users, so a burst of requests (a flash sale) does not look each one up
     in PostgreSQL. An entry is keyed by (user id, token version) and lives a few seconds: a
@@ -52,15 +106,15 @@ class PrincipalCache:
     def __init__(self, ttl_seconds: float = 5.0, max_entries: int = 100_000) -> None:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[int, int], tuple[float, User | None]] = OrderedDict()
+        self._entries: OrderedDict[tuple[int, int], tuple[float, Account | None]] = OrderedDict()
 
-    def get(self, key: tuple[int, int]) -> tuple[bool, User | None]:
+    def get(self, key: tuple[int, int]) -> tuple[bool, Account | None]:
         entry = self._entries.get(key)
         if entry is None or entry[0] < time.monotonic():
             return False, None
         return True, entry[1]
 
-    def put(self, key: tuple[int, int], user: User | None) -> None:
+    def put(self, key: tuple[int, int], user: Account | None) -> None:
         self._entries[key] = (time.monotonic() + self.ttl_seconds, user)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
@@ -119,8 +173,7 @@ async def resolve_principal(conn: HTTPConnection) -> Principal | None:
             user_id, version = parsed
             found, user = principal_cache.get(parsed)
             if not found:
-                async with conn.app.state.db.session() as session:
-                    user = await session.get(User, user_id)
+                user = await load_account(conn, user_id)
                 principal_cache.put(parsed, user)
             if user is not None and user.token_version == version:
                 principal = Principal(user.id, user.display_name, user.role, via_cookie)

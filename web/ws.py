@@ -18,7 +18,6 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from core.accounts import User
 from core.context import Services
 from core.security import read_token
 from core.settings import Settings
@@ -28,7 +27,7 @@ from realtime import protocol
 from realtime.backend import make_backend
 from realtime.hub import CLOSED, OVER_LIMIT, WRITTEN, Hub, HubConfig, NoSuchRoom
 from web.api_analytics import connection_viewer_key, recorder_of
-from web.auth import Principal, origin_allowed, resolve_principal
+from web.auth import Principal, load_account, origin_allowed, principal_cache, resolve_principal
 
 
 class AsgiSocket:
@@ -137,8 +136,10 @@ async def _principal_from_token(websocket: WebSocket, token: str) -> Principal |
     if parsed is None:
         return None
     user_id, version = parsed
-    async with websocket.app.state.db.session() as session:
-        user = await session.get(User, user_id)
+    found, user = principal_cache.get(parsed)
+    if not found:
+        user = await load_account(websocket, user_id)
+        principal_cache.put(parsed, user)
     if user is None or user.token_version != version:
         return None
     return Principal(user.id, user.display_name, user.role, via_cookie=False)

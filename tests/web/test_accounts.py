@@ -103,3 +103,18 @@ def test_principal_cache_forgets_entries_after_their_lifetime_and_on_logout():
     for user_id in (1, 2, 3):
         bounded.put((user_id, 1), None)
     assert bounded.get((1, 1))[0] is False and bounded.get((3, 1))[0] is True
+
+
+async def test_the_account_is_kept_in_redis_for_a_minute_and_dropped_on_logout(
+        client, make_user, services: Services):
+    user = await make_user("host")
+    key = services.keys.user(user.id, "account")
+
+    assert (await client.get("/api/me", headers=user.headers)).status_code == 200
+    assert await services.redis.hget(key, "r") == b"host"
+    assert 0 < await services.redis.ttl(key) <= 60
+
+    await client.post("/api/auth/logout", headers=user.headers)
+
+    assert await services.redis.exists(key) == 0
+    assert (await client.get("/api/me", headers=user.headers)).status_code == 401

@@ -10,7 +10,14 @@ from starlette.responses import Response
 from core.accounts import Role, User, authenticate, check_password_strength, create_user
 from core.settings import Settings
 from web.api import ApiRouter
-from web.auth import SESSION_COOKIE, forget_account, issue_token, require_user
+from web.auth import (
+    SESSION_COOKIE,
+    Account,
+    issue_token,
+    remember_account,
+    require_user,
+    revoked,
+)
 from web.responses import JSON
 from web.validation import parse_body
 
@@ -62,6 +69,7 @@ async def signup(request: Request) -> Response:
         user = await create_user(session, email=str(data.email), password=data.password,
                                  display_name=data.display_name, role=data.role)
     token = issue_token(settings, user)
+    await remember_account(request.app.state.redis, request.app.state.keys, Account.of(user))
     return _with_cookie(JSON({"user": user.public(), "token": token}, status_code=201), settings, token)
 
 
@@ -73,6 +81,8 @@ async def login(request: Request) -> Response:
     async with request.app.state.db.session() as session:
         user = await authenticate(session, email=data.email, password=data.password)
     token = issue_token(settings, user)
+    # Kept in Redis, so that this user's requests (a buy in a flash sale) skip PostgreSQL.
+    await remember_account(request.app.state.redis, request.app.state.keys, Account.of(user))
     return _with_cookie(JSON({"user": user.public(), "token": token}), settings, token)
 
 
@@ -80,9 +90,11 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     principal = await require_user(request)
     async with request.app.state.db.transaction() as session:
-        await session.execute(update(User).where(User.id == principal.id)
-                              .values(token_version=User.token_version + 1))
-    await forget_account(request, principal.id)
+        version = await session.scalar(
+            update(User).where(User.id == principal.id)
+            .values(token_version=User.token_version + 1).returning(User.token_version))
+    assert version is not None
+    await revoked(request, Account(principal.id, principal.display_name, principal.role, version))
     response = JSON({"ok": True})
     response.delete_cookie(SESSION_COOKIE)
     return response

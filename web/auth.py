@@ -7,15 +7,18 @@ page cannot act as the user.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
+import redis.asyncio as aioredis
 from starlette.requests import HTTPConnection
 
 from core.accounts import Role, User
 from core.errors import NotAuthenticated, PermissionDenied
-from core.redis import Keys
+from core.redis import Keys, LuaScript
 from core.security import read_token, sign_token
 from core.settings import Settings
 
@@ -53,24 +56,37 @@ class Account:
     role: str
     token_version: int
 
+    @classmethod
+    def of(cls, user: User) -> Account:
+        return cls(user.id, user.display_name, user.role, user.token_version)
 
-# How long Redis keeps a user's account for request authentication. A logout elsewhere is
-# seen by every process within this long (at once by the process that handled it).
-ACCOUNT_CACHE_SECONDS = 60
+
+# How long Redis keeps a user's account for request authentication. A logout writes the new
+# token version at once, so this only bounds memory for users who went away.
+ACCOUNT_CACHE_SECONDS = 24 * 3600
+
+REMEMBER_ACCOUNT = LuaScript(Path(__file__).parent / "scripts" / "remember_account.lua")
 
 
-def _account_key(conn: HTTPConnection, user_id: int) -> str:
-    keys: Keys = conn.app.state.keys
+def _account_key(keys: Keys, user_id: int) -> str:
     return keys.user(user_id, "account")
 
 
+async def remember_account(redis: aioredis.Redis, keys: Keys, account: Account) -> None:
+    """Keep the account in Redis (at signup, login, a first read, a logout's new version)."""
+    await REMEMBER_ACCOUNT.bind(redis)(
+        keys=[_account_key(keys, account.id)],
+        args=[account.display_name, account.role, account.token_version, ACCOUNT_CACHE_SECONDS])
+
+
 async def load_account(conn: HTTPConnection, user_id: int) -> Account | None:
-    """The account from Redis (one HGETALL), else from PostgreSQL, then kept in Redis for a
-    minute: a flash sale's burst of new buyers must not each cost a database session."""
-    redis = conn.app.state.redis
-    key = _account_key(conn, user_id)
+    """The account from Redis (one HGETALL), else from PostgreSQL (then kept in Redis): a
+    flash sale's burst of buyers must not each cost a database session."""
+    redis: aioredis.Redis = conn.app.state.redis
+    keys: Keys = conn.app.state.keys
+    cached: dict[bytes, bytes] | None
     try:
-        cached = await redis.hgetall(key)
+        cached = await redis.hgetall(_account_key(keys, user_id))  # type: ignore[assignment]
     except Exception:  # Redis down: PostgreSQL is the truth and still answers
         cached = None
     if cached:
@@ -79,22 +95,17 @@ async def load_account(conn: HTTPConnection, user_id: int) -> Account | None:
         user = await session.get(User, user_id)
     if user is None:
         return None
-    account = Account(user.id, user.display_name, user.role, user.token_version)
-    try:
-        pipe = redis.pipeline(transaction=True)
-        pipe.hset(key, mapping={"n": account.display_name, "r": account.role,
-                                "v": account.token_version})
-        pipe.expire(key, ACCOUNT_CACHE_SECONDS)
-        await pipe.execute()
-    except Exception:
-        pass  # a cache; the next request reads PostgreSQL again
+    account = Account.of(user)
+    with contextlib.suppress(Exception):  # a cache: the next request reads PostgreSQL again
+        await remember_account(redis, keys, account)
     return account
 
 
-async def forget_account(conn: HTTPConnection, user_id: int) -> None:
-    """After the user's tokens were revoked: this process forgets at once, Redis too."""
-    principal_cache.forget_user(user_id)
-    await conn.app.state.redis.delete(_account_key(conn, user_id))
+async def revoked(conn: HTTPConnection, account: Account) -> None:
+    """After the user's tokens were revoked (`account` has the new version): this process
+    forgets at once, and Redis holds the new version for every other process."""
+    principal_cache.forget_user(account.id)
+    await remember_account(conn.app.state.redis, conn.app.state.keys, account)
 
 
 class PrincipalCache:

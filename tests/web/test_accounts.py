@@ -105,16 +105,30 @@ def test_principal_cache_forgets_entries_after_their_lifetime_and_on_logout():
     assert bounded.get((1, 1))[0] is False and bounded.get((3, 1))[0] is True
 
 
-async def test_the_account_is_kept_in_redis_for_a_minute_and_dropped_on_logout(
+async def test_the_account_is_kept_in_redis_and_a_logout_writes_the_new_version(
         client, make_user, services: Services):
+    from web.auth import ACCOUNT_CACHE_SECONDS, Account, remember_account
+
     user = await make_user("host")
     key = services.keys.user(user.id, "account")
 
     assert (await client.get("/api/me", headers=user.headers)).status_code == 200
     assert await services.redis.hget(key, "r") == b"host"
-    assert 0 < await services.redis.ttl(key) <= 60
+    assert 0 < await services.redis.ttl(key) <= ACCOUNT_CACHE_SECONDS
 
     await client.post("/api/auth/logout", headers=user.headers)
 
-    assert await services.redis.exists(key) == 0
+    # the new version is what every process now reads, and a stale write cannot undo it
+    assert await services.redis.hget(key, "v") == b"2"
+    await remember_account(services.redis, services.keys,
+                           Account(user.id, user.display_name, "host", 1))
+    assert await services.redis.hget(key, "v") == b"2"
     assert (await client.get("/api/me", headers=user.headers)).status_code == 401
+
+
+async def test_login_keeps_the_account_for_later_requests(client, make_user, services: Services):
+    user = await make_user("viewer")
+
+    await client.post("/api/auth/login", json={"email": user.email, "password": user.password})
+
+    assert await services.redis.hget(services.keys.user(user.id, "account"), "v") == b"1"

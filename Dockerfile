@@ -11,7 +11,8 @@ COPY analytics analytics
 COPY workers workers
 COPY web web
 COPY migrations migrations
-RUN pip install --no-cache-dir .
+# Editable: the code runs from /app, beside alembic.ini, the migrations, templates and static files.
+RUN pip install --no-cache-dir -e .
 
 EXPOSE 8000
 CMD ["livesell", "serve", "--host", "0.0.0.0", "--port", "8000"]

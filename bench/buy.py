@@ -36,9 +36,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import sections
+
 ROOT = Path(__file__).resolve().parent.parent
-MARK_START = "<!-- buy:start -->"
-MARK_END = "<!-- buy:end -->"
 # Connections opened before the run; more are opened if all are busy (and that cost counts).
 WARM_CONNECTIONS = 200
 # Beyond this many requests outstanding the server is hopelessly behind; the client sheds
@@ -377,17 +377,8 @@ def report(outcomes: list[Outcome], load_before: tuple[float, ...], batches: str
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = ROOT / "BENCHMARKS.md") -> None:
-    """Replace only this benchmark's section between its markers."""
-    body = path.read_text() if path.exists() else "# Benchmarks\n"
-    section = f"{MARK_START}\n{text.rstrip()}\n{MARK_END}"
-    if MARK_START in body and MARK_END in body:
-        head, rest = body.split(MARK_START, 1)
-        _, tail = rest.split(MARK_END, 1)
-        body = head + section + tail
-    else:
-        body = body.rstrip() + "\n\n## Flash-sale buys\n\n" + section + "\n"
-    path.write_text(body)
+def write_section(text: str) -> None:
+    sections.write_section("buy", "Flash-sale buys", text)
 
 
 # The run --------------------------------------------------------------------------------

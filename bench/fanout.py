@@ -36,6 +36,8 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
+from bench import sections
+
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_PROCESSES = 2
 CONNECT_CONCURRENCY = 100
@@ -46,8 +48,6 @@ LATENCY_SAMPLE = 10
 COUNT_READ_INTERVAL_S = 0.5
 CHAT_MARK = b'"bench '
 PIN_MARK = b'"benchpin '
-MARK_START = "<!-- fanout:start -->"
-MARK_END = "<!-- fanout:end -->"
 
 
 # The load client (runs in its own processes) ------------------------------------------
@@ -544,17 +544,8 @@ def _report(outcomes: list[Outcome], machine: dict[str, str], load_before: tuple
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = ROOT / "BENCHMARKS.md") -> None:
-    """Replace only this benchmark's section between its markers."""
-    body = path.read_text() if path.exists() else "# Benchmarks\n"
-    section = f"{MARK_START}\n{text.rstrip()}\n{MARK_END}"
-    if MARK_START in body and MARK_END in body:
-        head, rest = body.split(MARK_START, 1)
-        _, tail = rest.split(MARK_END, 1)
-        body = head + section + tail
-    else:
-        body = body.rstrip() + "\n\n## Realtime fan-out\n\n" + section + "\n"
-    path.write_text(body)
+def write_section(text: str) -> None:
+    sections.write_section("fanout", "Realtime fan-out", text)
 
 
 def scenarios(quick: bool) -> list[Scenario]:

@@ -295,8 +295,7 @@ async def rebuild_room_state(svc: Services, room_id: int) -> dict[str, Any]:
 
 def room_with_key(room: Room) -> dict[str, Any]:
     """The room as its host sees it: with the stream key and the commission terms."""
-    return {**room.public(), "stream_key": room.stream_key,
-            "commission_rate_bp": room.commission_rate_bp}
+    return {**with_private(room.public(), room.commission_rate_bp), "stream_key": room.stream_key}
 
 
 def product_for_owner(product: Product) -> dict[str, Any]:

@@ -6,11 +6,12 @@ CLI and the tests all call the same code with their own connections.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
 from core.db import Database
+from core.events import EventBus
 from core.redis import Keys, make_redis
 from core.settings import Settings
 
@@ -21,6 +22,8 @@ class Services:
     db: Database
     redis: aioredis.Redis
     keys: Keys
+    # Handlers of domain events, registered by the process's composition root at start-up.
+    events: EventBus = field(default_factory=EventBus)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, pool_size: int = 10) -> Services:

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import to_epoch_ms
 from core.context import Services
 from core.errors import Conflict, NotFound, ValidationError
+from core.events import record, unit_of_work
 from core.states import transition
 from orders import commissions, stock
 from orders.errors import (
@@ -49,6 +50,7 @@ from orders.errors import (
     SaleUnavailable,
     SoldOut,
 )
+from orders.events import SaleSettled
 from orders.models import (
     HELD_STATUSES,
     ORDER_MOVES,
@@ -356,7 +358,7 @@ async def settle_sale(svc: Services, sale_id: int) -> int | None:
     """Once an ended sale has no order awaiting payment, give its unsold units back to the
     product's stock, once. Returns the units returned, or None if it is not time yet (or it
     was done already)."""
-    async with svc.db.transaction() as session:
+    async with unit_of_work(svc) as session:
         sale = await session.scalar(
             select(Sale).where(Sale.id == sale_id, Sale.status == SaleStatus.ENDED.value,
                                Sale.settled_at.is_(None)).with_for_update())
@@ -377,14 +379,9 @@ async def settle_sale(svc: Services, sale_id: int) -> int | None:
                               .values(settled_at=func.now()))
         record_sale_event(session, sale_id, "sale_settled", None,
                           {"sold": int(sold), "returned_to_product": returned})
+        record(session, SaleSettled(sale_id=sale_id, room_id=sale.room_id,
+                                    product_id=sale.product_id, units_returned=returned))
     return returned
-
-
-async def rooms_of_sales(svc: Services, sale_ids: list[int]) -> list[int]:
-    if not sale_ids:
-        return []
-    async with svc.db.session() as session:
-        return sorted(set(await session.scalars(select(Sale.room_id).where(Sale.id.in_(sale_ids)))))
 
 
 async def settle_ended_sales(svc: Services) -> list[int]:

@@ -22,6 +22,7 @@ from tests.infra import ROOT, TestInfra, start_infra, stop_infra
 from web.app import create_app
 from web.auth import Principal, issue_token
 from web.embedded import free_port, port_open
+from workers.handlers import wire
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +43,7 @@ def settings(infra: TestInfra) -> Settings:
 
 @pytest.fixture(scope="session")
 async def services(settings: Settings) -> AsyncIterator[Services]:
-    svc = Services.from_settings(settings)
+    svc = wire(Services.from_settings(settings))
     yield svc
     await svc.close()
 

@@ -34,6 +34,7 @@ from web import (
 )
 from web.api import ApiRouter, build_openapi
 from web.responses import JSON, domain_error_handler, http_error_handler
+from workers.handlers import wire
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        svc = services or Services.from_settings(settings)
+        svc = wire(services or Services.from_settings(settings))
         app.state.settings = settings
         app.state.services = svc
         app.state.db = svc.db

@@ -72,9 +72,10 @@ def seed() -> dict[str, int]:
     from core.context import Services
     from core.settings import get_settings
     from web.seed import seed_demo
+    from workers.handlers import wire
 
     async def run() -> dict[str, int]:
-        svc = Services.from_settings(get_settings(), pool_size=2)
+        svc = wire(Services.from_settings(get_settings(), pool_size=2))
         try:
             return await seed_demo(svc)
         finally:

@@ -10,6 +10,7 @@ from typing import TypeVar
 from core.context import Services
 from core.models import import_all_models
 from core.settings import get_settings
+from workers.handlers import wire
 
 # Every table must be known before the first query: the orders tables refer to users, rooms
 # and products by foreign key.
@@ -27,7 +28,7 @@ def run(work: Callable[[Services], Awaitable[T]]) -> T:
         _runner = asyncio.Runner()
     if _services is None:
         # A small pool: one worker process runs one task at a time.
-        _services = Services.from_settings(get_settings(), pool_size=2)
+        _services = wire(Services.from_settings(get_settings(), pool_size=2))
     services = _services
     return _runner.run(_call(work, services))
 

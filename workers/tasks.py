@@ -6,7 +6,6 @@ from typing import Any
 
 from celery import Task
 
-from live import actions as live_actions
 from orders import actions, commissions
 from workers.app import app
 from workers.runtime import run
@@ -34,10 +33,8 @@ def expire_orders() -> list[int]:
 def advance_sales() -> dict[str, Any]:
     async def work(svc: Any) -> dict[str, Any]:
         moved = await actions.advance_sales(svc)
+        # Rooms hear of the units that went back through the SaleSettled handler.
         settled = await actions.settle_ended_sales(svc)
-        # Unsold units went back to the products: their rooms show the new stock.
-        for room_id in await actions.rooms_of_sales(svc, settled):
-            await live_actions.publish_lineup(svc, room_id)
         return {**moved, "settled": settled}
 
     return run(work)

@@ -183,11 +183,12 @@ async def publish_sale(svc: Services, sale: Sale, action: str) -> None:
     server_time_ms = view.pop("server_time_ms")
     counts = await stock.read_counts(svc.redis, stock.SaleKeys.of(svc.keys, sale.id))
     state: dict[str, Any] = {"sale": view}
+    data: dict[str, Any] = {"action": action, "sale": view, "server_time_ms": server_time_ms}
     if counts is not None:
-        state["stock"] = stock_data(sale.id, counts)
-    await publish_room(svc.redis, svc.keys, sale.room_id, "sale",
-                       {"action": action, "sale": view, "server_time_ms": server_time_ms},
-                       state=state)
+        # The event carries every state field it changes, so a client that applies it ends
+        # where a fresh hello starts (the resume rule).
+        state["stock"] = data["stock"] = stock_data(sale.id, counts)
+    await publish_room(svc.redis, svc.keys, sale.room_id, "sale", data, state=state)
 
 
 async def _notify_buyer(svc: Services, order: Order) -> None:

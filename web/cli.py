@@ -182,7 +182,8 @@ def run(host: str, port: int, with_workers: bool) -> int:
                 stop()
         finally:
             for signum, handler in previous.items():
-                signal.signal(signum, handler)
+                if handler is not None:  # None: set outside Python, nothing to put back
+                    signal.signal(signum, handler)
 
 
 def _delegated(argv: list[str]) -> int | None:

@@ -39,7 +39,7 @@ def test_a_short_secret_key_is_refused_outside_tests(monkeypatch):
 
 def test_a_placeholder_secret_key_is_refused_outside_tests(monkeypatch):
     # given the kind of value that example files ship, long enough to pass the length check
-    monkeypatch.setenv("SECRET_KEY", "please-change-me-in-production-before-going-live")
+    monkeypatch.setenv("SECRET_KEY", "please-changeme-before-we-go-live-on-air")
     monkeypatch.delenv("LIVESELL_ENV", raising=False)
 
     with pytest.raises(SettingsError, match="placeholder"):

@@ -59,6 +59,34 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+# A key signs session tokens and sandbox webhooks: 32 characters of `token_urlsafe` are 192
+# bits, beyond guessing; anything shorter is a password someone chose, not a random key.
+MIN_SECRET_KEY_LENGTH = 32
+HOW_TO_MAKE_A_SECRET_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def _secret_key(value: str, environment: str) -> str:
+    """There is no default: a default would be in the source, and anyone could sign with it."""
+    if not value:
+        raise SettingsError(
+            "SECRET_KEY is not set. `livesell run` keeps a random one in its data folder; "
+            f"otherwise set it to a long random string, e.g. from `{HOW_TO_MAKE_A_SECRET_KEY}`"
+        )
+    if environment == "test":
+        return value  # the test suite's own key, never used outside it
+    if len(value) < MIN_SECRET_KEY_LENGTH:
+        raise SettingsError(
+            f"SECRET_KEY is too short ({len(value)} characters; at least "
+            f"{MIN_SECRET_KEY_LENGTH}): make a random one with `{HOW_TO_MAKE_A_SECRET_KEY}`"
+        )
+    if any(marker in value.lower() for marker in ("change-me", "changeme", "change_me")):
+        raise SettingsError(
+            "SECRET_KEY is a placeholder from an example, which others know too: make a random "
+            f"one with `{HOW_TO_MAKE_A_SECRET_KEY}`"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -97,11 +125,7 @@ def load_settings() -> Settings:
     broker = _url(
         "CELERY_BROKER_URL", redis_url, ("redis://", "rediss://", "unix://", "amqp://", "pyamqp://")
     )
-    secret = os.environ.get("SECRET_KEY", "")
-    if not secret:
-        if os.environ.get("LIVESELL_ENV", "development") == "production":
-            raise SettingsError("SECRET_KEY must be set in production")
-        secret = "development-only-secret-key-change-me"
+    secret = _secret_key(os.environ.get("SECRET_KEY", ""), os.environ.get("LIVESELL_ENV", ""))
     origins = tuple(
         o.strip().rstrip("/")
         for o in os.environ.get("ALLOWED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000").split(",")

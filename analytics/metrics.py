@@ -199,23 +199,38 @@ def pin_spans(log: list[LogEntry], window_end: int) -> list[dict[str, Any]]:
     return spans
 
 
-def compute_report(room: RoomFacts, events: list[Recorded], log: list[LogEntry],
-                   orders: list[OrderFacts], products: dict[int, ProductFacts],
-                   *, as_of: datetime, staff_keys: frozenset[str] = frozenset()
-                   ) -> dict[str, Any]:
-    """The broadcast report. `events` and `log` in recording order; `as_of` ends the window of
-    a room that has not ended yet. The host and `staff_keys` (ops watching the room) are left
-    out of the audience and engagement figures."""
-    window_start = ms(room.started_at or room.created_at)
-    window_end = max(ms(room.ended_at or as_of), window_start)
-    duration_ms = window_end - window_start
-    excluded = frozenset({f"u:{room.host_id}"}) | staff_keys
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The broadcast window in epoch ms, and who is not counted as audience (the host, staff)."""
 
-    # Audience ---------------------------------------------------------------------------
-    visits = viewer_visits(events, window_start, window_end, excluded)
-    viewer_keys = {v.viewer_key for v in visits}
-    unique_viewers = len(viewer_keys)
-    total_watch_ms = sum(v.end - v.start for v in visits)
+    start: int
+    end: int
+    excluded: frozenset[str]
+
+    @property
+    def duration_ms(self) -> int:
+        return self.end - self.start
+
+
+def report_window(room: RoomFacts, as_of: datetime, staff_keys: frozenset[str]) -> Window:
+    start = ms(room.started_at or room.created_at)
+    return Window(start, max(ms(room.ended_at or as_of), start),
+                  frozenset({f"u:{room.host_id}"}) | staff_keys)
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    visits: list[_Visit]
+    viewer_keys: frozenset[str]
+    total_watch_ms: int
+    changes: list[tuple[int, int]]
+    peak: int
+    peak_at: int | None
+
+
+def audience(events: list[Recorded], window: Window) -> Audience:
+    """Visits, unique viewers, watch time and the peak of viewers present at once."""
+    visits = viewer_visits(events, window.start, window.end, window.excluded)
     changes = concurrency_changes(visits)
     level = peak = 0
     peak_at = None
@@ -223,46 +238,60 @@ def compute_report(room: RoomFacts, events: list[Recorded], log: list[LogEntry],
         level += delta
         if level > peak:
             peak, peak_at = level, at
+    return Audience(visits, frozenset(v.viewer_key for v in visits),
+                    sum(v.end - v.start for v in visits), changes, peak, peak_at)
 
-    # Engagement -------------------------------------------------------------------------
-    chat_messages = likes = product_views = product_clicks = 0
-    chatters: set[str] = set()
-    clickers: set[str] = set()
-    per_product_views: dict[int, int] = defaultdict(int)
-    per_product_clicks: dict[int, int] = defaultdict(int)
-    per_product_clickers: dict[int, set[str]] = defaultdict(set)
+
+@dataclass
+class Engagement:
+    chat_messages: int = 0
+    likes: int = 0
+    product_views: int = 0
+    product_clicks: int = 0
+    chatters: set[str] = field(default_factory=set)
+    clickers: set[str] = field(default_factory=set)
+    per_product_views: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    per_product_clicks: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    per_product_clickers: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+
+def engagement(events: list[Recorded], excluded: frozenset[str]) -> Engagement:
+    """Chat, likes, product views and clicks by the audience (the host and staff left out)."""
+    totals = Engagement()
     for event in events:
         if event.viewer_key in excluded:
             continue
         if event.kind == EventKind.CHAT:
-            chat_messages += event.count
+            totals.chat_messages += event.count
             if event.viewer_key:
-                chatters.add(event.viewer_key)
+                totals.chatters.add(event.viewer_key)
         elif event.kind == EventKind.LIKES:
-            likes += event.count
+            totals.likes += event.count
         elif event.kind == EventKind.PRODUCT_VIEW and event.product_id is not None:
-            product_views += event.count
-            per_product_views[event.product_id] += event.count
+            totals.product_views += event.count
+            totals.per_product_views[event.product_id] += event.count
         elif event.kind == EventKind.PRODUCT_CLICK and event.product_id is not None:
-            product_clicks += event.count
-            per_product_clicks[event.product_id] += event.count
+            totals.product_clicks += event.count
+            totals.per_product_clicks[event.product_id] += event.count
             if event.viewer_key:
-                clickers.add(event.viewer_key)
-                per_product_clickers[event.product_id].add(event.viewer_key)
-    interacting = (chatters | clickers) & viewer_keys
+                totals.clickers.add(event.viewer_key)
+                totals.per_product_clickers[event.product_id].add(event.viewer_key)
+    return totals
 
-    # Sales ------------------------------------------------------------------------------
-    currency = main_currency(orders, products)
-    counted = [o for o in orders if o.currency == currency]
+
+def summary_section(window: Window, seen: Audience, engaged: Engagement, currency: str | None,
+                    counted: list[OrderFacts]) -> dict[str, Any]:
+    """The headline figures (docs/metrics.md, "Summary"), in the report's main currency."""
     paid = [o for o in counted if o.paid_at is not None]
     refunded = [o for o in paid if o.refunded_at is not None]
     gmv = sum(o.amount_minor for o in paid)
     refunded_minor = sum(o.amount_minor for o in refunded)
     buyers = {o.user_id for o in paid}
-    orderers = {o.user_id for o in counted}
-    views = len(visits)
-
-    summary: dict[str, Any] = {
+    unique_viewers = len(seen.viewer_keys)
+    views = len(seen.visits)
+    duration_ms = window.duration_ms
+    interacting = (engaged.chatters | engaged.clickers) & seen.viewer_keys
+    return {
         "currency": currency,
         "gmv_minor": gmv,
         "net_gmv_minor": gmv - refunded_minor,
@@ -278,39 +307,52 @@ def compute_report(room: RoomFacts, events: list[Recorded], log: list[LogEntry],
         "duration_seconds": duration_ms // 1000,
         "views": views,
         "unique_viewers": unique_viewers,
-        "peak_viewers": peak,
-        "peak_at": iso(peak_at) if peak_at is not None else None,
-        "avg_concurrent_viewers": round(total_watch_ms / duration_ms, 2) if duration_ms else 0.0,
-        "total_watch_seconds": total_watch_ms // 1000,
-        "avg_watch_seconds": div_half_up(total_watch_ms, 1000 * unique_viewers)
+        "peak_viewers": seen.peak,
+        "peak_at": iso(seen.peak_at) if seen.peak_at is not None else None,
+        "avg_concurrent_viewers": round(seen.total_watch_ms / duration_ms, 2)
+        if duration_ms else 0.0,
+        "total_watch_seconds": seen.total_watch_ms // 1000,
+        "avg_watch_seconds": div_half_up(seen.total_watch_ms, 1000 * unique_viewers)
         if unique_viewers else 0,
-        "chat_messages": chat_messages,
-        "chatters": len(chatters),
-        "likes": likes,
-        "product_views": product_views,
-        "product_clicks": product_clicks,
-        "clickers": len(clickers),
+        "chat_messages": engaged.chat_messages,
+        "chatters": len(engaged.chatters),
+        "likes": engaged.likes,
+        "product_views": engaged.product_views,
+        "product_clicks": engaged.product_clicks,
+        "clickers": len(engaged.clickers),
         "interacting_viewers": len(interacting),
         "interaction_rate": rate(len(interacting), unique_viewers),
+        "conversion_rate": rate(len(buyers), unique_viewers),
     }
 
-    steps = [("entered", unique_viewers), ("clicked", len(clickers)), ("ordered", len(orderers)),
-             ("paid", len(buyers))]
-    funnel = [{"step": name, "count": count,
-               "rate": None if index == 0 else rate(count, steps[index - 1][1])}
-              for index, (name, count) in enumerate(steps)]
-    summary["conversion_rate"] = rate(len(buyers), unique_viewers)
 
-    # Pins -------------------------------------------------------------------------------
-    spans = pin_spans(log, window_end)
-    pins = [{"product_id": s["product_id"],
+def funnel_section(seen: Audience, engaged: Engagement,
+                   counted: list[OrderFacts]) -> list[dict[str, Any]]:
+    """entered -> clicked a product -> ordered -> paid, each step's rate against the last."""
+    buyers = {o.user_id for o in counted if o.paid_at is not None}
+    steps = [("entered", len(seen.viewer_keys)), ("clicked", len(engaged.clickers)),
+             ("ordered", len({o.user_id for o in counted})), ("paid", len(buyers))]
+    return [{"step": name, "count": count,
+             "rate": None if index == 0 else rate(count, steps[index - 1][1])}
+            for index, (name, count) in enumerate(steps)]
+
+
+def pins_section(spans: list[dict[str, Any]],
+                 products: dict[int, ProductFacts]) -> list[dict[str, Any]]:
+    return [{"product_id": s["product_id"],
              "title": products[s["product_id"]].title if s["product_id"] in products else "",
              "from": iso(s["from_ms"]), "to": iso(s["to_ms"]),
              "seconds": (s["to_ms"] - s["from_ms"]) // 1000} for s in spans]
 
-    # Products ---------------------------------------------------------------------------
-    product_ids = (set(products) | set(per_product_clicks) | set(per_product_views)
-                   | {o.product_id for o in counted} | {s["product_id"] for s in spans})
+
+def products_section(products: dict[int, ProductFacts], engaged: Engagement,
+                     counted: list[OrderFacts],
+                     spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per product that was in the lineup, seen, clicked, ordered or pinned; best
+    sellers first."""
+    product_ids = (set(products) | set(engaged.per_product_clicks)
+                   | set(engaged.per_product_views) | {o.product_id for o in counted}
+                   | {s["product_id"] for s in spans})
     rows = []
     for product_id in product_ids:
         mine = [o for o in counted if o.product_id == product_id]
@@ -318,13 +360,13 @@ def compute_report(room: RoomFacts, events: list[Recorded], log: list[LogEntry],
         mine_refunded_minor = sum(o.amount_minor for o in mine_paid if o.refunded_at is not None)
         product_gmv = sum(o.amount_minor for o in mine_paid)
         product_buyers = {o.user_id for o in mine_paid}
-        product_clickers = per_product_clickers.get(product_id, set())
+        product_clickers = engaged.per_product_clickers.get(product_id, set())
         facts = products.get(product_id)
         rows.append({
             "product_id": product_id,
             "title": facts.title if facts else f"product {product_id}",
-            "views": per_product_views.get(product_id, 0),
-            "clicks": per_product_clicks.get(product_id, 0),
+            "views": engaged.per_product_views.get(product_id, 0),
+            "clicks": engaged.per_product_clicks.get(product_id, 0),
             "clickers": len(product_clickers),
             "orders": len(mine),
             "paid_orders": len(mine_paid),
@@ -339,11 +381,12 @@ def compute_report(room: RoomFacts, events: list[Recorded], log: list[LogEntry],
                                   if s["product_id"] == product_id),
         })
     rows.sort(key=lambda r: (-r["gmv_minor"], -r["paid_orders"], -r["clicks"], r["product_id"]))
+    return rows
 
-    # Timeline ---------------------------------------------------------------------------
-    timeline = _timeline(window_start, window_end, changes, visits, events, counted, spans,
-                         excluded)
 
+def other_currencies_section(orders: list[OrderFacts],
+                             currency: str | None) -> list[dict[str, Any]]:
+    """Orders in currencies other than the main one, each reported apart (never summed)."""
     other = []
     for other_currency in sorted({o.currency for o in orders} - {currency}):
         theirs = [o for o in orders if o.currency == other_currency]
@@ -354,18 +397,34 @@ def compute_report(room: RoomFacts, events: list[Recorded], log: list[LogEntry],
                       "paid_orders": len(theirs_paid), "gmv_minor": theirs_gmv,
                       "net_gmv_minor": theirs_gmv - theirs_refunded,
                       "buyers": len({o.user_id for o in theirs_paid})})
+    return other
 
+
+def compute_report(room: RoomFacts, events: list[Recorded], log: list[LogEntry],
+                   orders: list[OrderFacts], products: dict[int, ProductFacts],
+                   *, as_of: datetime, staff_keys: frozenset[str] = frozenset()
+                   ) -> dict[str, Any]:
+    """The broadcast report. `events` and `log` in recording order; `as_of` ends the window of
+    a room that has not ended yet. The host and `staff_keys` (ops watching the room) are left
+    out of the audience and engagement figures."""
+    window = report_window(room, as_of, staff_keys)
+    seen = audience(events, window)
+    engaged = engagement(events, window.excluded)
+    currency = main_currency(orders, products)
+    counted = [o for o in orders if o.currency == currency]
+    spans = pin_spans(log, window.end)
     return {
         "room": {"id": room.id, "title": room.title, "host_id": room.host_id,
                  "host_name": room.host_name, "status": room.status,
-                 "started_at": iso(window_start), "ended_at": iso(window_end) if room.ended_at
-                 else None},
-        "summary": summary,
-        "funnel": funnel,
-        "products": rows,
-        "pins": pins,
-        "timeline": timeline,
-        "other_currencies": other,
+                 "started_at": iso(window.start),
+                 "ended_at": iso(window.end) if room.ended_at else None},
+        "summary": summary_section(window, seen, engaged, currency, counted),
+        "funnel": funnel_section(seen, engaged, counted),
+        "products": products_section(products, engaged, counted, spans),
+        "pins": pins_section(spans, products),
+        "timeline": _timeline(window.start, window.end, seen.changes, seen.visits, events,
+                              counted, spans, window.excluded),
+        "other_currencies": other_currencies_section(orders, currency),
     }
 
 

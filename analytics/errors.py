@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from core.errors import Conflict, NotFound, PermissionDenied
+from core.errors import Conflict, PermissionDenied
 
 
 class RoomNotEnded(Conflict):
     """A stored report is built once the room has ended; a live room has live numbers."""
 
     code = "room_not_ended"
-
-
-class ReportNotFound(NotFound):
-    code = "report_not_found"
 
 
 class NotYourBroadcast(PermissionDenied):

@@ -28,7 +28,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import text
 
@@ -75,21 +75,6 @@ def viewer_key_for(user_id: int | None, guest_cookie: str | None = None) -> str:
 
 def new_guest_cookie() -> str:
     return secrets.token_urlsafe(16)
-
-
-class RoomObserver(Protocol):
-    """What the hub needs from a recorder. realtime/ may declare the same shape itself, so that
-    it never imports analytics."""
-
-    def viewer_joined(self, room_id: int, viewer_key: str, user_id: int | None = None,
-                      at: datetime | None = None) -> None: ...
-
-    def viewer_left(self, room_id: int, viewer_key: str, user_id: int | None = None,
-                    at: datetime | None = None) -> None: ...
-
-    def chat(self, room_id: int, user_id: int | None, at: datetime | None = None) -> None: ...
-
-    def likes(self, room_id: int, count: int, at: datetime | None = None) -> None: ...
 
 
 # Counted events of one (room, kind, viewer, user, product, minute) fold into one row per flush.

@@ -65,10 +65,6 @@ async def authenticate(session: AsyncSession, *, email: str, password: str) -> U
     return user
 
 
-async def get_user(session: AsyncSession, user_id: int) -> User | None:
-    return await session.get(User, user_id)
-
-
 def check_password_strength(password: str) -> None:
     if len(password) < 8:
         raise ValidationError([{"field": "password", "message": "must be at least 8 characters"}])

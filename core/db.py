@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, MetaData, func
+from sqlalchemy import BigInteger, DateTime, MetaData
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase
 
 # Stable constraint names, so that Alembic migrations can refer to them.
 NAMING_CONVENTION = {
@@ -32,10 +32,6 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: DateTime(timezone=True), int: BigInteger}
-
-
-class TimestampMixin:
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), nullable=False)
 
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
@@ -80,4 +76,4 @@ class Database:
 
 
 # Imported for type checkers and for the migration environment.
-__all__ = ["Base", "BigInteger", "Database", "TimestampMixin", "make_engine", "make_sessionmaker"]
+__all__ = ["Base", "BigInteger", "Database", "make_engine", "make_sessionmaker"]

@@ -43,15 +43,6 @@ async def clear_muted(redis: aioredis.Redis, keys: Keys, room_id: int, user_id: 
                               {"action": "unmute", "user_id": user_id, "by": by_user_id})
 
 
-async def is_muted(redis: aioredis.Redis, keys: Keys, room_id: int, user_id: int,
-                   now_epoch_s: int) -> bool:
-    raw = await redis.hget(muted_key(keys, room_id), str(user_id))
-    if raw is None:
-        return False
-    until = int(raw)
-    return until == 0 or until > now_epoch_s
-
-
 async def delete_message(redis: aioredis.Redis, keys: Keys, room_id: int, message_id: str,
                          *, by_user_id: int) -> int:
     """Delete a chat line: every client removes it, and it leaves the resume snapshot.

@@ -98,6 +98,12 @@ def run(host: str, port: int, with_workers: bool) -> int:
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     try:
         os.environ.setdefault("ALLOWED_ORIGINS", f"http://{host}:{port},http://localhost:{port}")
+        # The worker posts the sandbox gateway's webhooks to the web app it started, on this
+        # port (0.0.0.0 and :: listen everywhere, loopback included).
+        loopback = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)
+        if ":" in loopback and not loopback.startswith("["):
+            loopback = f"[{loopback}]"  # an IPv6 literal in a URL
+        os.environ.setdefault("INTERNAL_BASE_URL", f"http://{loopback}:{port}")
         migrate()
         ids = seed()
         python = sys.executable

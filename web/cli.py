@@ -93,17 +93,22 @@ def _spawn(name: str, args: list[str], log_dir: Path) -> subprocess.Popen[bytes]
                             start_new_session=True)
 
 
+def internal_base_url(host: str, port: int) -> str:
+    """Where processes on this machine reach a server listening on host:port (0.0.0.0 and ::
+    listen everywhere, loopback included)."""
+    reachable = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    if ":" in reachable and not reachable.startswith("["):
+        reachable = f"[{reachable}]"  # an IPv6 literal in a URL
+    return f"http://{reachable}:{port}"
+
+
 def run(host: str, port: int, with_workers: bool) -> int:
     stoppers = ensure_services()
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     try:
         os.environ.setdefault("ALLOWED_ORIGINS", f"http://{host}:{port},http://localhost:{port}")
-        # The worker posts the sandbox gateway's webhooks to the web app it started, on this
-        # port (0.0.0.0 and :: listen everywhere, loopback included).
-        loopback = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)
-        if ":" in loopback and not loopback.startswith("["):
-            loopback = f"[{loopback}]"  # an IPv6 literal in a URL
-        os.environ.setdefault("INTERNAL_BASE_URL", f"http://{loopback}:{port}")
+        # The worker posts the sandbox gateway's webhooks to the web app started here.
+        os.environ.setdefault("INTERNAL_BASE_URL", internal_base_url(host, port))
         migrate()
         ids = seed()
         python = sys.executable

@@ -5,9 +5,11 @@ the order's buyer only."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from sqlalchemy import func, select
 
 from core.context import Services
@@ -141,3 +143,9 @@ def test_the_base_urls_are_read_from_settings_and_checked(settings: Settings,
         monkeypatch.setenv("INTERNAL_BASE_URL", bad)
         with pytest.raises(SettingsError, match="INTERNAL_BASE_URL"):
             load_settings()
+
+
+def test_compose_sends_the_workers_webhooks_to_the_web_service():
+    compose = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml")
+                             .read_text())
+    assert compose["services"]["worker"]["environment"]["INTERNAL_BASE_URL"] == "http://web:8000"

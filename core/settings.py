@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 
 class SettingsError(RuntimeError):
@@ -49,6 +50,25 @@ def _url(name: str, default: str, schemes: tuple[str, ...]) -> str:
     if not value.startswith(schemes):
         raise SettingsError(f"{name} must start with one of {', '.join(schemes)}; got {value!r}")
     return value
+
+
+def _base_url(name: str, default: str) -> str:
+    """An http(s) address with a host and no query or fragment, without its trailing slash (the
+    app appends its own paths)."""
+    value = (os.environ.get(name) or default).strip()
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError for a port that is not a number in range
+        valid = (parts.scheme in ("http", "https") and bool(parts.hostname)
+                 and not parts.query and not parts.fragment and port != 0)
+    except ValueError:  # an unclosed [ipv6, or a bad port
+        valid = False
+    if not valid:
+        raise SettingsError(f"{name} must be an http:// or https:// address such as "
+                            f"https://shop.example, without a query; got {value!r}")
+    return value.rstrip("/")
 
 
 def normalize_database_url(url: str) -> str:
@@ -103,6 +123,13 @@ class Settings:
     commission_return_window_days: int = 7
     chat_max_length: int = 300
     chat_min_interval_ms: int = 1000
+    # Where this deployment's workers reach its web app: the sandbox gateway posts its webhooks
+    # here. Only ever from settings, never from a request's Host header (a forged one sent the
+    # signed webhook elsewhere). The default is what `livesell run` serves on.
+    internal_base_url: str = "http://127.0.0.1:8000"
+    # The site's public address, for absolute links handed to users (payment links). Empty:
+    # links are site-relative, so they stay on whichever of the app's addresses the user is on.
+    public_base_url: str = ""
     debug: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -143,6 +170,8 @@ def load_settings() -> Settings:
         commission_return_window_days=_int("COMMISSION_RETURN_WINDOW_DAYS", 7),
         chat_max_length=_int("CHAT_MAX_LENGTH", 300, minimum=1),
         chat_min_interval_ms=_int("CHAT_MIN_INTERVAL_MS", 1000),
+        internal_base_url=_base_url("INTERNAL_BASE_URL", "http://127.0.0.1:8000"),
+        public_base_url=_base_url("PUBLIC_BASE_URL", ""),
         debug=os.environ.get("LIVESELL_DEBUG", "0") == "1",
     )
 

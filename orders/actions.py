@@ -684,11 +684,13 @@ async def expire_due_orders(svc: Services, *, limit: int = 500) -> list[int]:
 # Payments -------------------------------------------------------------------------------------
 
 
-async def submit_sandbox_payment(svc: Services, order_id: int, *, pay: bool,
-                                 webhook_url: str) -> int:
+async def submit_sandbox_payment(svc: Services, order_id: int, *, pay: bool) -> int:
     """The buyer pressed Pay (or Decline) on the sandbox gateway's page. The gateway records the
     payment as processing and queues its webhook in the outbox, in one transaction; the caller
-    enqueues the delivery after the commit. Returns the outbox message id."""
+    enqueues the delivery after the commit. Returns the outbox message id.
+
+    The webhook goes to the provider's configured URL (`INTERNAL_BASE_URL`), recorded with the
+    message so that every retry goes to the same place; nothing of the request chooses it."""
     provider = SandboxProvider.from_settings(svc.settings)
     async with svc.db.transaction() as session:
         order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
@@ -708,7 +710,7 @@ async def submit_sandbox_payment(svc: Services, order_id: int, *, pay: bool,
                                      provider_ref=ref, order_id=order_id,
                                      amount_minor=order.amount_minor, currency=order.currency)
         message = OutboxMessage(kind="sandbox_webhook",
-                                payload={"url": webhook_url, "event": event})
+                                payload={"url": provider.webhook_url, "event": event})
         session.add(message)
         await session.flush()
         return message.id

@@ -170,8 +170,9 @@ class LiveServer:
 
 def start_server(infra: TestInfra, extra_env: dict[str, str] | None = None) -> LiveServer:
     port = free_port()
-    env = {**os.environ, **infra.env(),
-           "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}", **(extra_env or {})}
+    # The sandbox gateway's webhooks (sent by a worker) come back to this server.
+    env = {**os.environ, **infra.env(), "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
+           "INTERNAL_BASE_URL": f"http://127.0.0.1:{port}", **(extra_env or {})}
     # The child keeps its own copy of the descriptor; ours is closed at once.
     with open(ROOT / ".data" / f"server-{port}.log", "wb") as log:
         process = subprocess.Popen(

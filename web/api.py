@@ -18,6 +18,22 @@ from starlette.routing import Route
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+@dataclass(frozen=True)
+class Header:
+    """A request header an operation reads, as its OpenAPI parameter."""
+
+    description: str
+    required: bool = False
+    pattern: str | None = None
+
+    def parameter(self, name: str) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string"}
+        if self.pattern is not None:
+            schema["pattern"] = self.pattern
+        return {"name": name, "in": "header", "required": self.required,
+                "description": self.description, "schema": schema}
+
+
 @dataclass
 class Operation:
     path: str
@@ -41,11 +57,13 @@ class ApiRouter:
     def add(self, path: str, method: str, *, summary: str, body: type[BaseModel] | None = None,
             response: type[BaseModel] | None = None, status: int = 200, auth: bool = True,
             errors: tuple[int, ...] = (), query: dict[str, str] | None = None,
+            headers: dict[str, Header] | None = None,
             ) -> Callable[[Endpoint], Endpoint]:
         def register(endpoint: Endpoint) -> Endpoint:
             self.routes.append(Route(path, endpoint, methods=[method]))
             params = [{"name": n, "in": "query", "required": False, "schema": {"type": t}}
                       for n, t in (query or {}).items()]
+            params += [header.parameter(n) for n, header in (headers or {}).items()]
             self.operations.append(Operation(path, method.lower(), summary, self.tag, body,
                                              response, status, auth, errors, params))
             return endpoint

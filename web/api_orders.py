@@ -22,7 +22,7 @@ from orders.schemas import (
     SaleOut,
     SalesOut,
 )
-from web.api import ApiRouter
+from web.api import ApiRouter, Header
 from web.auth import require_user
 from web.responses import JSON
 from web.validation import parse_body, path_int
@@ -98,7 +98,11 @@ async def reconcile_sale(request: Request) -> Response:
             "Idempotency-Key header; a repeat returns the first reply. Errors: sold_out, "
             "limit_reached, sale_not_started, sale_ended (409), idempotency_key_required (400), "
             "request_in_progress (409), sale_unavailable (503)", body=BuyIn, response=BuyOut,
-            status=201, errors=BUY_ERRORS)
+            status=201, errors=BUY_ERRORS,
+            headers={"Idempotency-Key": Header(
+                "One per press of the buy button (e.g. a UUID), reused on a retry: a repeat "
+                "returns the first reply with `Idempotent-Replayed: true`",
+                required=True, pattern=actions.IDEMPOTENCY_KEY.pattern)})
 async def buy(request: Request) -> Response:
     principal = await require_user(request)
     data = await parse_body(request, BuyIn)

@@ -105,6 +105,15 @@ def seed() -> dict[str, int]:
     return ids
 
 
+def internal_base_url(host: str, port: int) -> str:
+    """Where processes on this machine reach a server listening on host:port (0.0.0.0 and ::
+    listen everywhere, loopback included)."""
+    reachable = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    if ":" in reachable and not reachable.startswith("["):
+        reachable = f"[{reachable}]"  # an IPv6 literal in a URL
+    return f"http://{reachable}:{port}"
+
+
 BANNER = """
   livesell is running (logs in {logs})
 
@@ -141,6 +150,8 @@ def run(host: str, port: int, with_workers: bool) -> int:
     try:
         ensure_services(stoppers)
         os.environ.setdefault("ALLOWED_ORIGINS", f"http://{host}:{port},http://localhost:{port}")
+        # The worker posts the sandbox gateway's webhooks to the web app started here.
+        os.environ.setdefault("INTERNAL_BASE_URL", internal_base_url(host, port))
         migrate()
         ids = seed()
         python = sys.executable

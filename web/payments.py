@@ -1,7 +1,7 @@
 """The sandbox gateway's hosted payment page, and the provider webhook endpoint.
 
 The page stands in for a hosted gateway: it is reached by the payment link of a buy reply
-(signed, so only the buyer who got the link can use it), shows the amount, and offers Pay and
+(signed, and open only to the order's buyer, signed in), shows the amount, and offers Pay and
 Decline. Either button records the attempt and queues the gateway's signed webhook, which a
 Celery task delivers to `POST /api/payments/sandbox/webhook`.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -19,10 +20,12 @@ from starlette.routing import BaseRoute, Route
 from core.context import Services
 from core.errors import DomainError
 from orders import actions, queries
-from orders.errors import PaymentLinkInvalid
+from orders.errors import NotOrderOwner, PaymentLinkInvalid
+from orders.models import Order
 from orders.payments.sandbox import PAY_PATH, WEBHOOK_PATH, SandboxProvider
 from orders.schemas import WebhookOut
 from web.api import ApiRouter
+from web.auth import require_user, resolve_principal
 from web.responses import JSON
 
 log = logging.getLogger(__name__)
@@ -72,68 +75,89 @@ def _amount(amount_minor: int, currency: str) -> str:
     return f"{amount_minor // 100}.{amount_minor % 100:02d} {html.escape(currency)}"
 
 
-async def _load(request: Request) -> tuple[Services, int, str]:
+class _Refused(Exception):
+    """The page is not for this requester; `response` says why."""
+
+    def __init__(self, response: HTMLResponse) -> None:
+        self.response = response
+
+
+def _refusal(message: str, status: int, *, sign_in: str | None = None) -> _Refused:
+    link = (f' <a href="/login?next={html.escape(quote(sign_in, safe=""))}" '
+            'data-testid="sign-in">Sign in</a>' if sign_in else "")
+    return _Refused(HTMLResponse(f"<p>{html.escape(message)}{link}</p>", status_code=status))
+
+
+async def _load(request: Request) -> tuple[Services, Order, str]:
+    """The order behind a payment link, for its buyer only. The link is signed (so it cannot be
+    made up) and bound to the buyer: another user, or a guest, who holds it gets 403 and
+    nothing changes."""
     svc = services(request)
     order_id = int(request.path_params["order_id"])
     signature = request.query_params.get("sig", "")
     if request.method == "POST":
         form = await request.form()
         signature = str(form.get("sig", signature))
-    if not SandboxProvider.from_settings(svc.settings).link_valid(order_id, signature):
-        raise PaymentLinkInvalid("this payment link is not valid")
-    return svc, order_id, signature
+    try:
+        if not SandboxProvider.from_settings(svc.settings).link_valid(order_id, signature):
+            raise PaymentLinkInvalid("this payment link is not valid")
+        if await resolve_principal(request) is None:
+            link = f"{PAY_PATH}/{order_id}?{urlencode({'sig': signature})}"
+            raise _refusal("Sign in as the buyer to pay for this order.", 403, sign_in=link)
+        # A cookie-authenticated press must come from one of the app's own pages.
+        principal = await require_user(request)
+        async with svc.db.session() as session:
+            order = await queries.get_order(session, order_id)
+        if order.user_id != principal.id:
+            raise NotOrderOwner("this payment link belongs to another account")
+    except DomainError as exc:
+        raise _refusal(exc.message, exc.status_code) from None
+    return svc, order, signature
 
 
-def _page(order_id: int, room_id: int, amount_minor: int, currency: str, body: str,
-          status: int = 200) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(order_id=order_id, room_id=room_id,
-                                     amount_minor=amount_minor,
-                                     amount=_amount(amount_minor, currency), body=body),
+def _page(order: Order, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(_PAGE.format(order_id=order.id, room_id=order.room_id,
+                                     amount_minor=order.amount_minor,
+                                     amount=_amount(order.amount_minor, order.currency),
+                                     body=body),
                         status_code=status)
 
 
 async def pay_page(request: Request) -> Response:
     try:
-        svc, order_id, signature = await _load(request)
-    except DomainError as exc:
-        return HTMLResponse(f"<p>{html.escape(exc.message)}</p>", status_code=exc.status_code)
-    async with svc.db.session() as session:
-        order = await queries.get_order(session, order_id)
+        _, order, signature = await _load(request)
+    except _Refused as refused:
+        return refused.response
     if order.status != "pending_payment":
         body = (f'<p class="status" data-status="{html.escape(order.status)}">This order is '
                 f'{html.escape(order.status.replace("_", " "))}.</p>')
-        return _page(order_id, order.room_id, order.amount_minor, order.currency, body)
+        return _page(order, body)
     body = (f'<p class="note">Hold expires at {order.hold_expires_at.isoformat()}</p>'
-            f'<form method="post" action="{PAY_PATH}/{order_id}">'
+            f'<form method="post" action="{PAY_PATH}/{order.id}">'
             f'<input type="hidden" name="sig" value="{html.escape(signature)}">'
             '<button class="pay" name="action" value="pay" type="submit">Pay</button>'
             '<button class="decline" name="action" value="decline" type="submit">Decline'
             '</button></form>')
-    return _page(order_id, order.room_id, order.amount_minor, order.currency, body)
+    return _page(order, body)
 
 
 async def pay_submit(request: Request) -> Response:
     try:
-        svc, order_id, _ = await _load(request)
-    except DomainError as exc:
-        return HTMLResponse(f"<p>{html.escape(exc.message)}</p>", status_code=exc.status_code)
+        svc, order, _ = await _load(request)
+    except _Refused as refused:
+        return refused.response
     form = await request.form()
     pay = form.get("action") == "pay"
-    async with svc.db.session() as session:
-        order = await queries.get_order(session, order_id)
-    webhook_url = str(request.base_url).rstrip("/") + WEBHOOK_PATH
     try:
-        outbox_id = await actions.submit_sandbox_payment(svc, order_id, pay=pay,
-                                                         webhook_url=webhook_url)
+        outbox_id = await actions.submit_sandbox_payment(svc, order.id, pay=pay)
     except DomainError as exc:
         body = f'<p class="status" data-status="{exc.code}">{html.escape(exc.message)}</p>'
-        return _page(order_id, order.room_id, order.amount_minor, order.currency, body,
-                     status=409)
+        return _page(order, body, status=409)
     await enqueue_webhook(outbox_id)
     verb = "Payment submitted" if pay else "Payment declined"
     body = (f'<p class="status" data-status="{"submitted" if pay else "declined"}">{verb}. '
             'The shop will confirm your order in a moment.</p>')
-    return _page(order_id, order.room_id, order.amount_minor, order.currency, body)
+    return _page(order, body)
 
 
 async def enqueue_webhook(outbox_id: int) -> None:

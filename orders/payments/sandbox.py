@@ -3,7 +3,8 @@
 The buyer follows the payment link to the sandbox page (`web/payments.py`), pays or declines;
 the gateway then tells us the outcome by a webhook signed with HMAC-SHA256 over
 `timestamp.body` (header `Livesell-Signature: t=<unix seconds>,v1=<hex digest>`), sent by a
-Celery task that retries until our endpoint answers 2xx. Nothing moves money.
+Celery task to `INTERNAL_BASE_URL` + `WEBHOOK_PATH` (a setting, never the request's Host), and
+retried until our endpoint answers 2xx. Nothing moves money.
 """
 
 from __future__ import annotations
@@ -41,15 +42,23 @@ def sign(webhook_secret: bytes, body: bytes, timestamp: int) -> str:
 class SandboxProvider:
     name = "sandbox"
 
-    def __init__(self, webhook_secret: bytes, link_secret: bytes) -> None:
+    def __init__(self, webhook_secret: bytes, link_secret: bytes, *,
+                 webhook_url: str = "http://127.0.0.1:8000" + WEBHOOK_PATH,
+                 public_base_url: str = "") -> None:
         self.webhook_secret = webhook_secret
         self.link_secret = link_secret
+        # Where the gateway sends its webhooks, and the prefix of the payment links it hands
+        # out. Both come from settings: a request's Host header must never choose them.
+        self.webhook_url = webhook_url
+        self.public_base_url = public_base_url
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SandboxProvider:
         # Separate keys for separate purposes, both derived from the app's secret.
         secret = settings.secret_key.reveal()
-        return cls(_derive(secret, b"sandbox-webhook"), _derive(secret, b"sandbox-pay-link"))
+        return cls(_derive(secret, b"sandbox-webhook"), _derive(secret, b"sandbox-pay-link"),
+                   webhook_url=settings.internal_base_url + WEBHOOK_PATH,
+                   public_base_url=settings.public_base_url)
 
     # The hosted page ------------------------------------------------------------
 
@@ -60,7 +69,9 @@ class SandboxProvider:
         return hmac.compare_digest(self.link_signature(order_id), signature)
 
     def checkout_url(self, order_id: int) -> str:
-        return f"{PAY_PATH}/{order_id}?sig={self.link_signature(order_id)}"
+        # Site-relative unless PUBLIC_BASE_URL is set; the page also checks that the signed-in
+        # user is the order's buyer, so the link alone does not let anyone else pay or decline.
+        return f"{self.public_base_url}{PAY_PATH}/{order_id}?sig={self.link_signature(order_id)}"
 
     # Events and webhooks -----------------------------------------------------------
 

@@ -25,8 +25,7 @@ async def _paid_order(api: Api, services: Services, buyer: Account, sale_id: int
                                    headers={**buyer.headers, "Idempotency-Key": key})
     assert response.status_code == 201, response.text
     order_id = int(response.json()["order"]["id"])
-    outbox_id = await actions.submit_sandbox_payment(
-        services, order_id, pay=True, webhook_url=api.http.base_url.join(WEBHOOK_PATH).__str__())
+    outbox_id = await actions.submit_sandbox_payment(services, order_id, pay=True)
     async with services.db.session() as session:
         message = await session.get(OutboxMessage, outbox_id)
     assert message is not None

@@ -29,8 +29,7 @@ async def test_expiry_racing_payments_has_one_winner_per_order(client, make_buye
     orders = [(await buy(client, b, sale.id, "k")).json()["order"] for b in buyers[:40]]
     events = []
     for order in orders:
-        outbox_id = await actions.submit_sandbox_payment(services, order["id"], pay=True,
-                                                         webhook_url="http://127.0.0.1:1/")
+        outbox_id = await actions.submit_sandbox_payment(services, order["id"], pay=True)
         async with services.db.session() as session:
             message = await session.get(OutboxMessage, outbox_id)
         assert message is not None

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from core.context import Services
 from tests.infra import ROOT, TestInfra
 from tests.orders.conftest import make_sale  # noqa: F401  (shared factory fixture)
 from web.embedded import free_port, port_open
@@ -100,7 +101,8 @@ def app_server(infra: TestInfra) -> Iterator[AppServer]:
     """The app in its own uvicorn process, which the worker's webhooks reach over HTTP."""
     (ROOT / ".data").mkdir(exist_ok=True)
     port = free_port()
-    env = {**os.environ, **infra.env(), "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}"}
+    env = {**os.environ, **infra.env(), "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
+           "INTERNAL_BASE_URL": f"http://127.0.0.1:{port}"}
     with open(ROOT / ".data" / f"orders-server-{port}.log", "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "web.asgi:app", "--host", "127.0.0.1", "--port",
@@ -135,8 +137,13 @@ class WebhookGate:
     events: dict[str, asyncio.Event] = field(default_factory=dict)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/webhook"
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def services(self, services: Services) -> Services:
+        """`services` with the sandbox gateway's webhooks configured to go to this gate."""
+        return replace(services, settings=replace(services.settings,
+                                                  internal_base_url=self.base_url))
 
     def event(self, name: str) -> asyncio.Event:
         return self.events.setdefault(name, asyncio.Event())
@@ -163,7 +170,7 @@ async def webhook_gate(app_server: AppServer) -> AsyncIterator[WebhookGate]:
 
     gate = WebhookGate(target=app_server.url + WEBHOOK_PATH)
     gate.port = free_port()
-    app = Starlette(routes=[Route("/webhook", gate.endpoint, methods=["POST"])])
+    app = Starlette(routes=[Route(WEBHOOK_PATH, gate.endpoint, methods=["POST"])])
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=gate.port,
                                            log_level="warning", lifespan="off",
                                            timeout_graceful_shutdown=1))

@@ -47,11 +47,11 @@ async def test_paying_on_the_sandbox_page_confirms_the_order_through_the_worker(
         bought = await http.post(f"/api/sales/{sale.id}/buy", json={},
                                  headers={**buyer.headers, "Idempotency-Key": "k"})
         order = bought.json()["order"]
-        page = await http.get(order["payment_url"])
+        page = await http.get(order["payment_url"], headers=buyer.headers)
         signature = order["payment_url"].split("sig=")[1]
 
         # when they press Pay on the sandbox page
-        submitted = await http.post(f"/sandbox/pay/{order['id']}",
+        submitted = await http.post(f"/sandbox/pay/{order['id']}", headers=buyer.headers,
                                     data={"sig": signature, "action": "pay"})
 
     # then the worker delivers the signed webhook and the order is paid
@@ -82,8 +82,8 @@ async def test_webhook_delivery_is_retried_until_the_endpoint_answers(
         return await webhook_gate.forward(request)
 
     webhook_gate.handler = flaky
-    outbox_id = await actions.submit_sandbox_payment(services, order["id"], pay=True,
-                                                     webhook_url=webhook_gate.url)
+    outbox_id = await actions.submit_sandbox_payment(webhook_gate.services(services),
+                                                     order["id"], pay=True)
 
     # when the delivery is enqueued after the commit
     await enqueue_webhook(outbox_id)
@@ -114,8 +114,8 @@ async def test_a_worker_killed_mid_webhook_applies_the_payment_once(
         return answer
 
     webhook_gate.handler = stall_after_applying
-    outbox_id = await actions.submit_sandbox_payment(services, order["id"], pay=True,
-                                                     webhook_url=webhook_gate.url)
+    outbox_id = await actions.submit_sandbox_payment(webhook_gate.services(services),
+                                                     order["id"], pay=True)
     await enqueue_webhook(outbox_id)
     await asyncio.wait_for(applied.wait(), 30)
 

@@ -119,10 +119,6 @@ def configure_password_hashing(workers: int, queue_per_worker: int) -> PasswordH
     return _hashing
 
 
-def password_hashing() -> PasswordHashing:
-    return _hashing
-
-
 async def hash_password_off_loop(password: str) -> str:
     return await _hashing.hash(password)
 

@@ -9,9 +9,9 @@ from sqlalchemy import CheckConstraint, String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base
+from core.db import Base, Database
 from core.errors import Conflict, NotAuthenticated, ValidationError
-from core.security import hash_password, verify_password
+from core.security import hash_password, hash_password_off_loop, verify_password_off_loop
 
 
 class Role(StrEnum):
@@ -44,23 +44,28 @@ class User(Base):
 async def create_user(session: AsyncSession, *, email: str, password: str, display_name: str,
                       role: Role) -> User:
     email = email.strip().lower()
+    # Hashed before the first query: a session takes its database connection at that query,
+    # and must not hold it while the hash waits for a worker thread.
+    password_hash = await hash_password_off_loop(password)
     existing = await session.scalar(select(User.id).where(User.email == email))
     if existing is not None:
         raise Conflict("an account with this email exists", field="email", code="email_taken")
-    user = User(email=email, display_name=display_name.strip(), password_hash=hash_password(password),
+    user = User(email=email, display_name=display_name.strip(), password_hash=password_hash,
                 role=role.value)
     session.add(user)
     await session.flush()
     return user
 
 
-async def authenticate(session: AsyncSession, *, email: str, password: str) -> User:
-    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+async def authenticate(db: Database, *, email: str, password: str) -> User:
+    """The user with this email and password, else `NotAuthenticated`. The password is checked
+    in a worker thread (core.security), after the database session is closed."""
+    async with db.session() as session:
+        user = await session.scalar(select(User).where(User.email == email.strip().lower()))
     # Verify against a dummy hash when the user is unknown, so timing does not reveal accounts.
-    if user is None:
-        verify_password(_DUMMY_HASH, password)
-        raise NotAuthenticated("wrong email or password", field="password", code="bad_credentials")
-    if not verify_password(user.password_hash, password):
+    matches = await verify_password_off_loop(
+        user.password_hash if user is not None else _DUMMY_HASH, password)
+    if user is None or not matches:
         raise NotAuthenticated("wrong email or password", field="password", code="bad_credentials")
     return user
 

@@ -12,13 +12,19 @@ class DomainError(Exception):
     code = "bad_request"
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+                 extra: dict[str, Any] | None = None,
+                 retry_after_seconds: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         if code is not None:
             self.code = code
         self.extra = extra or {}
+        # HTTP headers of the error response: `Retry-After` for a 429 or 503 that will pass.
+        self.headers: dict[str, str] = {}
+        if retry_after_seconds is not None:
+            self.extra["retry_after"] = retry_after_seconds
+            self.headers["Retry-After"] = str(retry_after_seconds)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message}

@@ -1,16 +1,32 @@
-"""Password hashing (argon2) and signed tokens for the session cookie and bearer tokens."""
+"""Password hashing (argon2) and signed tokens for the session cookie and bearer tokens.
+
+Argon2 costs a fifth of a second of CPU per hash on a small machine, on purpose. Run on the
+event loop, a handful of logins a second stalls every request and websocket of the process,
+so the async callers hash in a few worker threads (argon2-cffi releases the GIL while it
+hashes), and refuse outright when too many hashes are already waiting.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+import os
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from core.errors import DomainError
+
 _hasher = PasswordHasher()
+
+T = TypeVar("T")
 
 
 def hash_password(password: str) -> str:
@@ -22,6 +38,93 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+class HashingBusy(DomainError):
+    """Too many password hashes are waiting: retry in a moment."""
+
+    status_code = 503
+    code = "busy"
+
+    def __init__(self) -> None:
+        super().__init__("too many sign-ins at once; try again in a moment",
+                         retry_after_seconds=1)
+
+
+class PasswordHashing:
+    """Argon2 in `workers` threads, at most `max_pending` hashes queued or running.
+
+    A flood of logins queues here, not on the event loop; past the bound a caller gets
+    `HashingBusy` at once instead of waiting behind hundreds of hashes."""
+
+    def __init__(self, workers: int, max_pending: int) -> None:
+        self.workers = workers
+        self.max_pending = max(max_pending, workers)
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="password-hash")
+        self._lock = threading.Lock()
+        self._pending = 0
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def _done(self, _future: Future[Any]) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        with self._lock:
+            if self._pending >= self.max_pending:
+                raise HashingBusy()
+            self._pending += 1
+        # Counted down when the thread finishes, not when the caller stops waiting: a
+        # cancelled request's hash still occupies a worker until it ends.
+        try:
+            future = self._executor.submit(work)
+        except BaseException:
+            with self._lock:
+                self._pending -= 1
+            raise
+        future.add_done_callback(self._done)
+        return await asyncio.wrap_future(future)
+
+    async def hash(self, password: str) -> str:
+        return await self._run(lambda: hash_password(password))
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        return await self._run(lambda: verify_password(password_hash, password))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False)
+
+
+def default_hash_workers() -> int:
+    # One thread per core this process may run on: more would only queue inside the OS.
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+# Replaced from settings when the web app starts (`configure_password_hashing`); this default
+# serves the CLI, the seed and the tests' factories.
+_hashing = PasswordHashing(default_hash_workers(), 9 * default_hash_workers())
+
+
+def configure_password_hashing(workers: int, queue_per_worker: int) -> PasswordHashing:
+    """Size the hashing threads (workers 0: one per core). Returns the pool now in use."""
+    global _hashing
+    workers = workers or default_hash_workers()
+    max_pending = workers + workers * queue_per_worker
+    if (workers, max_pending) != (_hashing.workers, _hashing.max_pending):
+        previous, _hashing = _hashing, PasswordHashing(workers, max_pending)
+        previous.close()  # hashes already running finish; their callers still get the result
+    return _hashing
+
+
+async def hash_password_off_loop(password: str) -> str:
+    return await _hashing.hash(password)
+
+
+async def verify_password_off_loop(password_hash: str, password: str) -> bool:
+    return await _hashing.verify(password_hash, password)
 
 
 def _b64(data: bytes) -> str:

@@ -132,6 +132,25 @@ class Settings:
     public_base_url: str = ""
     debug: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    # Logins and sign-ups (core/ratelimit.py; README "Accounts"). Failures per account are
+    # forgotten a window after the last one; past the limit the account is locked, for the
+    # base lockout and then twice as long after each further failure, up to the cap: a
+    # guesser gets a handful of tries an hour, while the owner waits a minute after a typo
+    # streak. A successful login forgets the failures.
+    login_failures_per_account: int = 5
+    login_failure_window_seconds: int = 900
+    login_lockout_seconds: int = 60
+    login_lockout_max_seconds: int = 3600
+    # Per client address, failed and in-flight logins: generous enough for many people
+    # behind one NAT, too few for guessing. A successful login does not count.
+    login_failures_per_address: int = 20
+    login_address_window_seconds: int = 60
+    signups_per_address: int = 10
+    signup_address_window_seconds: int = 600
+    # Argon2 runs in this many threads (0: one per core); past `queue` hashes waiting per
+    # thread a login is refused (503, retry) rather than left to wait for seconds.
+    password_hash_workers: int = 0
+    password_hash_queue_per_worker: int = 8
 
 
 def load_settings() -> Settings:
@@ -173,6 +192,16 @@ def load_settings() -> Settings:
         internal_base_url=_base_url("INTERNAL_BASE_URL", "http://127.0.0.1:8000"),
         public_base_url=_base_url("PUBLIC_BASE_URL", ""),
         debug=os.environ.get("LIVESELL_DEBUG", "0") == "1",
+        login_failures_per_account=_int("LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1),
+        login_failure_window_seconds=_int("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1),
+        login_lockout_seconds=_int("LOGIN_LOCKOUT_SECONDS", 60, minimum=1),
+        login_lockout_max_seconds=_int("LOGIN_LOCKOUT_MAX_SECONDS", 3600, minimum=1),
+        login_failures_per_address=_int("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1),
+        login_address_window_seconds=_int("LOGIN_ADDRESS_WINDOW_SECONDS", 60, minimum=1),
+        signups_per_address=_int("SIGNUPS_PER_ADDRESS", 10, minimum=1),
+        signup_address_window_seconds=_int("SIGNUP_ADDRESS_WINDOW_SECONDS", 600, minimum=1),
+        password_hash_workers=_int("PASSWORD_HASH_WORKERS", 0),
+        password_hash_queue_per_worker=_int("PASSWORD_HASH_QUEUE_PER_WORKER", 8),
     )
 
 

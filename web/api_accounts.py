@@ -7,13 +7,18 @@ from sqlalchemy import update
 from starlette.requests import Request
 from starlette.responses import Response
 
+from core import ratelimit
 from core.accounts import Role, User, authenticate, check_password_strength, create_user
+from core.errors import PermissionDenied
+from core.security import HashingBusy
 from core.settings import Settings
 from web.api import ApiRouter
 from web.auth import (
     SESSION_COOKIE,
     Account,
+    client_address,
     issue_token,
+    refuse_cross_site,
     remember_account,
     require_user,
     revoked,
@@ -56,15 +61,17 @@ def _with_cookie(response: Response, settings: Settings, token: str) -> Response
 
 
 @router.add("/api/auth/signup", "POST", summary="Create an account (viewer or host)",
-            body=SignupIn, response=SessionOut, status=201, auth=False, errors=(409,))
+            body=SignupIn, response=SessionOut, status=201, auth=False,
+            errors=(403, 409, 429, 503))
 async def signup(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    refuse_cross_site(request, settings)
     data = await parse_body(request, SignupIn)
     if data.role == Role.OPS:
-        from core.errors import PermissionDenied
-
         raise PermissionDenied("ops accounts are created by an operator", field="role")
     check_password_strength(data.password)
-    settings: Settings = request.app.state.settings
+    await ratelimit.begin_signup(request.app.state.redis, request.app.state.keys, settings,
+                                 address=client_address(request))
     async with request.app.state.db.transaction() as session:
         user = await create_user(session, email=str(data.email), password=data.password,
                                  display_name=data.display_name, role=data.role)
@@ -74,12 +81,19 @@ async def signup(request: Request) -> Response:
 
 
 @router.add("/api/auth/login", "POST", summary="Log in with email and password",
-            body=LoginIn, response=SessionOut, auth=False)
+            body=LoginIn, response=SessionOut, auth=False, errors=(401, 403, 429, 503))
 async def login(request: Request) -> Response:
-    data = await parse_body(request, LoginIn)
     settings: Settings = request.app.state.settings
-    async with request.app.state.db.session() as session:
-        user = await authenticate(session, email=data.email, password=data.password)
+    refuse_cross_site(request, settings)
+    data = await parse_body(request, LoginIn)
+    redis, keys, address = request.app.state.redis, request.app.state.keys, client_address(request)
+    await ratelimit.begin_login(redis, keys, settings, email=data.email, address=address)
+    try:
+        user = await authenticate(request.app.state.db, email=data.email, password=data.password)
+    except HashingBusy:
+        await ratelimit.login_unchecked(redis, keys, email=data.email, address=address)
+        raise
+    await ratelimit.login_succeeded(redis, keys, email=data.email, address=address)
     token = issue_token(settings, user)
     # Kept in Redis, so that this user's requests (a buy in a flash sale) skip PostgreSQL.
     await remember_account(request.app.state.redis, request.app.state.keys, Account.of(user))

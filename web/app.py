@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from core.context import Services
 from core.errors import DomainError
+from core.security import configure_password_hashing
 from core.settings import Settings, get_settings
 from orders.runtime import close_runtime
 from web import (
@@ -53,6 +54,8 @@ API_ROUTERS: list[ApiRouter] = [
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or get_settings()
     owns_services = services is None
+    configure_password_hashing(settings.password_hash_workers,
+                               settings.password_hash_queue_per_worker)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

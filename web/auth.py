@@ -160,6 +160,24 @@ def origin_allowed(conn: HTTPConnection, settings: Settings) -> bool:
     return host is not None and origin in (f"http://{host}", f"https://{host}")
 
 
+def refuse_cross_site(conn: HTTPConnection, settings: Settings) -> None:
+    """Log in and sign up only from the app's own pages (no login CSRF: a cross-site form
+    must not sign the visitor in to the attacker's account). Browsers send `Origin` on every
+    POST (or at least `Referer`); a request with neither is not a browser's (an API client,
+    a script) and cannot carry a victim's cookies or act for them, so it is let through."""
+    if conn.headers.get("origin") is None and conn.headers.get("referer") is None:
+        return
+    if not origin_allowed(conn, settings):
+        raise PermissionDenied("cross-site request refused", code="bad_origin")
+
+
+def client_address(conn: HTTPConnection) -> str:
+    """The client's IP address, for throttles. Behind a reverse proxy this is the proxy's,
+    unless uvicorn runs with --proxy-headers and --forwarded-allow-ips naming the proxy
+    (then X-Forwarded-For decides it): see README, "Accounts"."""
+    return conn.client.host if conn.client is not None else "unknown"
+
+
 def _token_from(conn: HTTPConnection) -> tuple[str | None, bool]:
     header = conn.headers.get("authorization", "")
     if header.lower().startswith("bearer "):

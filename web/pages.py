@@ -8,9 +8,11 @@ live over the room websocket. Viewing needs no login; the host panel does.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import select
 from starlette.requests import Request
@@ -139,20 +141,34 @@ async def home(request: Request) -> Response:
 async def login_page(request: Request) -> Response:
     principal = await resolve_principal(request)
     return _page(request, "auth.html", principal, mode="login",
-                 next_url=_safe_next(request.query_params.get("next")))
+                 next_url=safe_next(request.query_params.get("next")))
 
 
 async def signup_page(request: Request) -> Response:
     principal = await resolve_principal(request)
     return _page(request, "auth.html", principal, mode="signup",
-                 next_url=_safe_next(request.query_params.get("next")))
+                 next_url=safe_next(request.query_params.get("next")))
 
 
-def _safe_next(raw: str | None) -> str:
-    """Only same-site paths: a login link must not bounce the user to another site."""
-    if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
-        return raw
-    return ""
+# Longer than any page of ours; a cap keeps the page small whatever the link carries.
+MAX_NEXT_LENGTH = 2000
+
+
+def _unsafe_path(path: str) -> bool:
+    # Browsers drop tabs and newlines from a URL and read `\` as `/`, so `/\t/evil.example`
+    # and `/\\evil.example` both become `//evil.example`: another site.
+    return (not path.startswith("/") or path.startswith("//") or "\\" in path
+            or any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+                   for ch in path))
+
+
+def safe_next(raw: str | None) -> str:
+    """Where to go after signing in: only a path of this site (one leading `/`, no `//` or
+    `/\\`, no control or blank characters, also once more percent-decoded), else `/`: a
+    login link must not bounce the user to another site."""
+    if not raw or len(raw) > MAX_NEXT_LENGTH or _unsafe_path(raw) or _unsafe_path(unquote(raw)):
+        return "/"
+    return raw
 
 
 async def host_home(request: Request) -> Response:

@@ -19,7 +19,7 @@ class JSON(Response):
 
 
 def error_response(exc: DomainError) -> JSON:
-    return JSON({"error": exc.to_dict()}, status_code=exc.status_code)
+    return JSON({"error": exc.to_dict()}, status_code=exc.status_code, headers=getattr(exc, "headers", None) or None)
 
 
 async def domain_error_handler(request: Request, exc: Exception) -> Response:

@@ -76,6 +76,11 @@ class Settings:
     chat_max_length: int = 300
     chat_min_interval_ms: int = 1000
     debug: bool = False
+    # One JSON object per log line ("json", production's default) or plain text ("text").
+    log_format: str = "text"
+    # host:port of a separate /metrics listener for Prometheus (no auth: bind it privately);
+    # empty: /metrics is served only by the app, to ops users.
+    metrics_bind: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -107,6 +112,15 @@ def load_settings() -> Settings:
         for o in os.environ.get("ALLOWED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000").split(",")
         if o.strip()
     )
+    log_format = os.environ.get("LOG_FORMAT") or (
+        "json" if os.environ.get("LIVESELL_ENV", "development") == "production" else "text")
+    if log_format not in ("json", "text"):
+        raise SettingsError(f"LOG_FORMAT must be json or text, got {log_format!r}")
+    metrics_bind = os.environ.get("METRICS_BIND", "")
+    if metrics_bind:
+        _host, _, port = metrics_bind.rpartition(":")
+        if not _host or not port.isdigit():
+            raise SettingsError(f"METRICS_BIND must be host:port, got {metrics_bind!r}")
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
@@ -120,6 +134,8 @@ def load_settings() -> Settings:
         chat_max_length=_int("CHAT_MAX_LENGTH", 300, minimum=1),
         chat_min_interval_ms=_int("CHAT_MIN_INTERVAL_MS", 1000),
         debug=os.environ.get("LIVESELL_DEBUG", "0") == "1",
+        log_format=log_format,
+        metrics_bind=metrics_bind,
     )
 
 

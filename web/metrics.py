@@ -117,9 +117,14 @@ class RequestObserver:
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_id)
+        except BaseException:
+            # The id stays set: the server logs the traceback in this same task (its own
+            # task per request, so the id goes no further), and that line needs the id most.
+            raise
+        else:
+            request_id_var.reset(token)
         finally:
             elapsed = time.perf_counter() - started
-            request_id_var.reset(token)
             route = scope.get("route")
             method = scope["method"]
             if method not in KNOWN_METHODS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 import logging
@@ -17,7 +18,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from core.context import Services
-from core.logging import JsonFormatter, RequestIdFilter
+from core.logging import JsonFormatter, RequestIdFilter, request_id_var
 from core.settings import Settings, SettingsError, load_settings
 from web.app import create_app
 from web.embedded import free_port
@@ -185,3 +186,38 @@ async def test_pool_checkouts_are_timed(services: Services):
 
     assert sample("livesell_pool_wait_seconds_count", pool="postgres") == postgres + 1
     assert sample("livesell_pool_wait_seconds_count", pool="redis") == redis + 1
+
+
+async def test_a_crash_is_counted_as_500_and_its_traceback_line_keeps_the_request_id():
+    # given an app whose endpoint raises, behind the middleware
+    async def endpoint(request: Request) -> PlainTextResponse:
+        raise RuntimeError("boom")
+
+    app = RequestObserver(Starlette(routes=[Route("/crash", endpoint)]))
+    before = sample("livesell_http_request_duration_seconds_count",
+                    route="/crash", method="GET", status="500")
+
+    # when the server runs it in a task of its own, as uvicorn does, and logs the error there
+    async def run_like_a_server() -> str | None:
+        scope = {"type": "http", "method": "GET", "path": "/crash", "raw_path": b"/crash",
+                 "root_path": "", "query_string": b"", "scheme": "http", "http_version": "1.1",
+                 "headers": [(b"x-request-id", b"crash-9")], "server": ("test", 80),
+                 "client": ("test", 1)}
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        with pytest.raises(RuntimeError):
+            await app(scope, receive, send)
+        return request_id_var.get()
+
+    seen = await asyncio.create_task(run_like_a_server())
+
+    # then the error line would carry the id, and the request counts as a 500
+    assert seen == "crash-9"
+    assert request_id_var.get() is None
+    assert sample("livesell_http_request_duration_seconds_count",
+                  route="/crash", method="GET", status="500") == before + 1

@@ -6,6 +6,7 @@ PostgreSQL is the source of truth. Schema changes go through Alembic only
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -18,6 +19,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+
+from core.metrics import POSTGRES_POOL_WAIT
 
 # Stable constraint names, so that Alembic migrations can refer to them.
 NAMING_CONVENTION = {
@@ -34,9 +38,22 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: DateTime(timezone=True), int: BigInteger}
 
 
+class MeteredQueuePool(AsyncAdaptedQueuePool):
+    """The async engine's usual pool, timing each checkout (`livesell_pool_wait_seconds`):
+    a wait here means every connection is busy, which requests feel before anything else."""
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        started = time.perf_counter()
+        try:
+            return super()._do_get()
+        finally:
+            POSTGRES_POOL_WAIT.observe(time.perf_counter() - started)
+
+
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
     return create_async_engine(
         url,
+        poolclass=MeteredQueuePool,
         pool_size=pool_size,
         max_overflow=max_overflow,
         # No pre-ping: it costs a round trip on every checkout, on every request. A connection

@@ -7,9 +7,25 @@ Redis Cluster hash tag (`{sale:42}`) so that one Lua script may touch them all.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
+
+from core.metrics import REDIS_POOL_WAIT
+
+
+class MeteredBlockingPool(aioredis.BlockingConnectionPool):
+    """redis-py's blocking pool, timing each checkout (`livesell_pool_wait_seconds`): past
+    `max_connections` commands in flight a caller waits here."""
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await super().get_connection(*args, **kwargs)
+        finally:
+            REDIS_POOL_WAIT.observe(time.perf_counter() - started)
 
 
 def make_redis(url: str, *, max_connections: int = 200, timeout_seconds: float = 5.0) -> aioredis.Redis:
@@ -17,8 +33,8 @@ def make_redis(url: str, *, max_connections: int = 200, timeout_seconds: float =
     # `timeout_seconds` for a connection instead of failing at once (a flash-sale burst).
     # 200 connections: each pub/sub listener holds one, and the buy path runs scripts
     # concurrently from many requests.
-    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections,
-                                                    timeout=timeout_seconds)
+    pool = MeteredBlockingPool.from_url(url, max_connections=max_connections,
+                                        timeout=timeout_seconds)
     # from_pool: the client owns the pool and closes it with itself.
     return aioredis.Redis.from_pool(pool)
 

@@ -131,6 +131,11 @@ class Settings:
     # links are site-relative, so they stay on whichever of the app's addresses the user is on.
     public_base_url: str = ""
     debug: bool = False
+    # One JSON object per log line ("json", production's default) or plain text ("text").
+    log_format: str = "text"
+    # host:port of a separate /metrics listener for Prometheus (no auth: bind it privately);
+    # empty: /metrics is served only by the app, to ops users.
+    metrics_bind: str = ""
     extra: dict[str, str] = field(default_factory=dict)
     # Logins and sign-ups (core/ratelimit.py; README "Accounts"). Failures per account are
     # forgotten a window after the last one; past the limit the account is locked, for the
@@ -177,6 +182,15 @@ def load_settings() -> Settings:
         for o in os.environ.get("ALLOWED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000").split(",")
         if o.strip()
     )
+    log_format = os.environ.get("LOG_FORMAT") or (
+        "json" if os.environ.get("LIVESELL_ENV", "development") == "production" else "text")
+    if log_format not in ("json", "text"):
+        raise SettingsError(f"LOG_FORMAT must be json or text, got {log_format!r}")
+    metrics_bind = os.environ.get("METRICS_BIND", "")
+    if metrics_bind:
+        _host, _, port = metrics_bind.rpartition(":")
+        if not _host or not port.isdigit():
+            raise SettingsError(f"METRICS_BIND must be host:port, got {metrics_bind!r}")
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
@@ -202,6 +216,8 @@ def load_settings() -> Settings:
         signup_address_window_seconds=_int("SIGNUP_ADDRESS_WINDOW_SECONDS", 600, minimum=1),
         password_hash_workers=_int("PASSWORD_HASH_WORKERS", 0),
         password_hash_queue_per_worker=_int("PASSWORD_HASH_QUEUE_PER_WORKER", 8),
+        log_format=log_format,
+        metrics_bind=metrics_bind,
     )
 
 

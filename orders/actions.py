@@ -33,6 +33,15 @@ from core.clock import to_epoch_ms
 from core.context import Services
 from core.errors import Conflict, NotFound, ValidationError
 from core.events import record, unit_of_work
+from core.metrics import (
+    BUY_ENDED,
+    BUY_LIMIT_REACHED,
+    BUY_NOT_STARTED,
+    BUY_REPLAYED,
+    BUY_RESERVED,
+    BUY_SOLD_OUT,
+    BUY_WRITE_FAILED,
+)
 from core.states import transition
 from orders import commissions, stock
 from orders.errors import (
@@ -507,19 +516,25 @@ async def buy(svc: Services, user_id: int, sale_id: int, idempotency_key: str | 
         result = await _reserve(svc, sk, sale_id, user_id, key, quantity)
     code = result.code
     if code == stock.ReserveCode.NOT_STARTED:
+        BUY_NOT_STARTED.inc()
         raise SaleNotStarted("the sale has not started yet", field="sale_id")
     if code == stock.ReserveCode.ENDED:
+        BUY_ENDED.inc()
         raise SaleEnded("the sale has ended", field="sale_id")
     if code == stock.ReserveCode.LIMIT_REACHED:
+        BUY_LIMIT_REACHED.inc()
         raise LimitReached("you have reached this sale's per-person limit", field="quantity",
                            extra={"held": result.held})
     if code == stock.ReserveCode.SOLD_OUT:
+        BUY_SOLD_OUT.inc()
         raise SoldOut("sold out" if result.available == 0
                       else f"only {result.available} left", field="quantity",
                       extra={"remaining": result.available})
     if code == stock.ReserveCode.DUPLICATE:
+        BUY_REPLAYED.inc()
         return await _replay(svc, sale_id, user_id, key), True
     assert code == stock.ReserveCode.RESERVED and result.terms is not None
+    BUY_RESERVED.inc()
     facts = result.terms
     new = NewOrder(sale_id=sale_id, room_id=facts.room_id, product_id=facts.product_id,
                    user_id=user_id, quantity=quantity,
@@ -538,6 +553,7 @@ async def buy(svc: Services, user_id: int, sale_id: int, idempotency_key: str | 
                                                forget))
         raise
     except Exception:
+        BUY_WRITE_FAILED.inc()
         # The order is not in PostgreSQL: its units go back (once, guarded by the holds hash)
         # and the key is forgotten, so the buyer may retry with it.
         await release_reservation(svc, sale_id, result.reservation_no, forget_key=forget)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db import Database
+from core.metrics import WRITER_BATCH_SIZE, WRITER_COMMIT_SECONDS
 from orders.errors import SaleUnavailable
 from orders.models import Order
 
@@ -210,7 +212,9 @@ class OrderWriter:
 
     async def _write_batch(self, conn: AsyncConnection, batch: list[_Item]) -> None:
         self.batches += 1
+        WRITER_BATCH_SIZE.observe(len(batch))
         orders = [item.order for item in batch]
+        started = time.perf_counter()
         result = await conn.execute(INSERT_ORDERS, {
             "distinct_sale_ids": sorted({o.sale_id for o in orders}),
             "sale_ids": [o.sale_id for o in orders],
@@ -225,6 +229,7 @@ class OrderWriter:
             "reservations": [o.reservation_no for o in orders],
             "hold_seconds": self.hold_seconds,
         })
+        WRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
         written = {(r.sale_id, r.reservation_no): WrittenOrder(r.id, r.hold_expires_at,
                                                                r.created_at)
                    for r in result}

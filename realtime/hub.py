@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import orjson
 import redis.asyncio as aioredis
 
+from core.metrics import WS_FANOUTS, WS_FRAMES_SENT, WS_MESSAGES, WS_SLOW_CONSUMERS
 from core.redis import Keys
 from realtime import history, presence, protocol
 from realtime.backend import Backend
@@ -241,6 +242,7 @@ class Connection:
         if self.closed:
             return
         if code == protocol.CLOSE_SLOW_CONSUMER:
+            WS_SLOW_CONSUMERS.inc()
             log.info("realtime: room %s: dropping a slow consumer", self.room.id)
         self.closed = True
         self.drop_code = code
@@ -432,6 +434,9 @@ class RoomChannel:
         # connection, no awaits.
         framed: bytes | None = None
         limit = self.hub.config.send_queue_bytes
+        # Counted once per fan-out, not per viewer.
+        WS_FANOUTS.inc()
+        WS_FRAMES_SENT.inc(len(self.connections))
         for conn in self.connections:
             if not conn.ready:
                 conn.pending.extend(items)
@@ -551,6 +556,7 @@ class Hub:
     # Pub/sub ---------------------------------------------------------------------
 
     def on_message(self, channel: str, payload: bytes) -> None:
+        WS_MESSAGES.inc()
         room = self.rooms_by_channel.get(channel)
         if room is not None:
             room.on_message(payload)

@@ -27,6 +27,7 @@ from web import (
     api_live,
     api_orders,
     health,
+    metrics,
     pages,
     pages_commissions,
     pages_ops,
@@ -69,9 +70,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # hub's last events are flushed.
         await api_analytics.start(app)
         await ws.start(app)
+        listener = (await metrics.start_listener(app, settings.metrics_bind)
+                    if settings.metrics_bind else None)
         try:
             yield
         finally:
+            if listener is not None:
+                listener.close()
             await ws.stop(app)
             # Orders queued for the batched insert fail cleanly and release their units.
             await close_runtime(svc)
@@ -92,13 +97,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes.extend(pages_ops.routes)  # the ops dashboard, reports, the live data screen
     routes.extend(pages_commissions.routes)  # host and ops commission statements
     routes.extend(payments.routes)  # the sandbox gateway's payment page
+    routes.extend(metrics.routes)  # GET /metrics, ops only (Prometheus text format)
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
 
     app = Starlette(
         debug=settings.debug,
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
+        # Outermost first: the request observer times the whole reply, gzip included.
+        middleware=[Middleware(metrics.RequestObserver),
+                    Middleware(GZipMiddleware, minimum_size=1024)],
         exception_handlers={DomainError: domain_error_handler, HTTPException: http_error_handler},
     )
     app.state.settings = settings

@@ -74,7 +74,12 @@ def serve(host: str, port: int, log_level: str = "info") -> None:
     compress every message again for every viewer (see docs/decisions/0011)."""
     import uvicorn
 
-    uvicorn.run("web.asgi:app", host=host, port=port, log_level=log_level,
+    from core.logging import configure_logging
+    from core.settings import get_settings
+
+    # Our handler for every logger, uvicorn's included (log_config=None: uvicorn adds none).
+    configure_logging(get_settings().log_format, log_level.upper())
+    uvicorn.run("web.asgi:app", host=host, port=port, log_level=log_level, log_config=None,
                 ws="websockets-sansio", ws_per_message_deflate=False, proxy_headers=True,
                 forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
 

@@ -9,12 +9,17 @@ nothing twice.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
-from celery import Celery
+import redis
+from celery import Celery, Task, signals
 
+from core.logging import configure_logging, request_id_var, sane_request_id
 from core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 def _seconds(name: str, default: float) -> float:
@@ -76,3 +81,72 @@ def make_celery(settings: Settings | None = None) -> Celery:
 
 
 app = make_celery()
+
+
+# Logging and the request id ----------------------------------------------------------------
+# A task sent while a request runs carries the request's id in its message headers, and its
+# log lines in the worker carry it too.
+
+
+@signals.setup_logging.connect
+def _setup_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    # Connected, so Celery leaves logging to us: the same JSON or text lines as the web app.
+    configure_logging(get_settings().log_format, loglevel or "INFO")
+
+
+@signals.before_task_publish.connect
+def _send_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    request_id = request_id_var.get()
+    if request_id is not None and headers is not None:
+        headers["request_id"] = request_id
+
+
+@signals.task_prerun.connect
+def _restore_request_id(task: Task | None = None, **_: Any) -> None:
+    if task is not None:
+        request_id_var.set(sane_request_id(getattr(task.request, "request_id", None)))
+
+
+@signals.task_postrun.connect
+def _forget_request_id(**_: Any) -> None:
+    # One task at a time per worker process (prefork or solo): the next task sets its own.
+    request_id_var.set(None)
+
+
+# Task outcomes for /metrics ------------------------------------------------------------------
+# Counted in Redis, not in this process: a prefork worker runs tasks in child processes, and
+# several workers may run; the web app's /metrics reads the one hash (web/metrics.py).
+
+_counts_client: redis.Redis | None = None
+
+
+def _count_outcome(task: Any, outcome: str) -> None:
+    global _counts_client
+    name = getattr(task, "name", None)
+    if not name:
+        return
+    try:
+        settings = get_settings()
+        if _counts_client is None:
+            # Short timeouts: a count is never worth holding up the worker.
+            _counts_client = redis.Redis.from_url(settings.redis_url, socket_timeout=1,
+                                                  socket_connect_timeout=1)
+        _counts_client.hincrby(settings.redis_prefix + "metrics:celery_tasks",
+                               f"{name}|{outcome}", 1)
+    except Exception:
+        log.warning("could not count task outcome %s of %s", outcome, name, exc_info=True)
+
+
+@signals.task_success.connect
+def _count_success(sender: Any = None, **_: Any) -> None:
+    _count_outcome(sender, "success")
+
+
+@signals.task_failure.connect
+def _count_failure(sender: Any = None, **_: Any) -> None:
+    _count_outcome(sender, "failure")
+
+
+@signals.task_retry.connect
+def _count_retry(sender: Any = None, **_: Any) -> None:
+    _count_outcome(sender, "retry")

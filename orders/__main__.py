@@ -1,7 +1,8 @@
 """Operator commands of the orders package.
 
     python -m orders reconcile SALE_ID    rebuild a sale's Redis counters from PostgreSQL
-    python -m orders check SALE_ID        check initial = available + reserved + sold
+    python -m orders check SALE_ID        check initial = available + reserved + sold, and that
+                                          every hold has its order
     python -m orders expire               run one expiry sweep now
 """
 

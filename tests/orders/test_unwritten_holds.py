@@ -179,14 +179,15 @@ async def test_sweeps_racing_late_writes_release_each_unit_once(
             return None
 
     # when their orders are written while three sweeps run
-    results = await asyncio.gather(
-        *(write(o) for o in pending),
+    writes = asyncio.gather(*(write(o) for o in pending))
+    sweeps = asyncio.gather(
         *(actions.release_unwritten_of_sale(services, sale.id) for _ in range(3)))
+    results, swept = await asyncio.gather(writes, sweeps)
 
     # then each reservation has one fate: written and still reserved, or refused and its unit
     # released exactly once
-    written = {o.reservation_no for o, r in zip(pending, results[:40], strict=True) if r}
-    released = [no for sweep in results[40:] for no in sweep]  # type: ignore[union-attr]
+    written = {o.reservation_no for o, r in zip(pending, results, strict=True) if r}
+    released = [no for sweep in swept for no in sweep]
     assert len(released) == len(set(released))
     assert set(released) == {o.reservation_no for o in pending} - written
     assert set(await orders_of(services, sale.id)) == written

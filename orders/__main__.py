@@ -1,7 +1,8 @@
 """Operator commands of the orders package.
 
     python -m orders reconcile SALE_ID    rebuild a sale's Redis counters from PostgreSQL
-    python -m orders check SALE_ID        check initial = available + reserved + sold
+    python -m orders check SALE_ID        check initial = available + reserved + sold, and that
+                                          every hold has its order
     python -m orders expire               run one expiry sweep now
 """
 
@@ -33,7 +34,8 @@ async def _main(args: argparse.Namespace) -> int:
                                 "initial": invariant.initial,
                                 "redis": invariant.redis.__dict__ if invariant.redis else None,
                                 "pg_reserved": invariant.pg_reserved,
-                                "pg_sold": invariant.pg_sold}).decode())
+                                "pg_sold": invariant.pg_sold,
+                                "unbacked_holds": list(invariant.unbacked_holds)}).decode())
             return 0 if invariant.ok else 1
         expired = await actions.expire_due_orders(svc)
         print(orjson.dumps({"expired": expired}).decode())

@@ -25,7 +25,8 @@ from typing import Any, Protocol
 
 import httpx
 import orjson
-from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy import BigInteger, bindparam, exists, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -434,8 +435,10 @@ async def reconcile_sale(svc: Services, sale_id: int) -> ReconcileReport:
             if sale is None:
                 raise SaleNotFound(f"sale {sale_id} does not exist", field="sale_id")
             epoch = sale.redis_epoch + 1
+            # The new epoch refuses every reservation made before it, so the voided list (of
+            # this epoch's reservations, see release_unwritten_holds) starts afresh.
             await session.execute(update(Sale).where(Sale.id == sale_id)
-                                  .values(redis_epoch=epoch))
+                                  .values(redis_epoch=epoch, voided_reservations=[]))
             rows = (await session.execute(
                 select(Order.user_id, Order.quantity, Order.status, Order.reservation_no,
                        Order.idempotency_key).where(Order.sale_id == sale_id))).all()
@@ -629,6 +632,104 @@ async def release_reservation(svc: Services, sale_id: int, reservation_no: int, 
                                  sold=sold, forget_key=forget_key)
     if result == stock.MISSING:
         await reconcile_sale(svc, sale_id)
+
+
+# Reservations whose order was never written ----------------------------------------------------
+
+# Overdue reservations of one sale that one sweep looks at. A sale's reservations number about
+# its quantity (plus what expiry gives back) and each is looked at once, so this only paces the
+# sweep right after a very large rush.
+UNWRITTEN_SWEEP_BATCH = 1000
+# Every order batch scans its sale's voided list once per row; past this many entries a rebuild
+# (whose new epoch refuses them all) empties it. Only repeated crashes mid-rush get there.
+VOIDED_REBUILD_THRESHOLD = 1000
+
+
+async def release_unwritten_holds(svc: Services) -> dict[int, list[int]]:
+    """Give back the units of reservations whose order never reached PostgreSQL (the process
+    that made them died between the reserve script and the order's commit), and free their
+    idempotency keys so the buyers can buy again. The scheduler runs this every few seconds.
+    Returns the released reservation numbers by sale. See docs/decisions/0013."""
+    async with svc.db.session() as session:
+        sale_ids = list(await session.scalars(select(Sale.id).where(
+            (Sale.status == SaleStatus.RUNNING.value)
+            | ((Sale.status == SaleStatus.ENDED.value) & Sale.settled_at.is_(None)))))
+    released: dict[int, list[int]] = {}
+    for sale_id in sale_ids:
+        done = await release_unwritten_of_sale(svc, sale_id)
+        if done:
+            released[sale_id] = done
+    return released
+
+
+async def release_unwritten_of_sale(svc: Services, sale_id: int) -> list[int]:
+    """One sale's part of `release_unwritten_holds`.
+
+    Each reservation is in the sale's unwritten zset, dated by the reserve script with the time
+    its order is due (`stock.WRITE_DEADLINE_MS`). An overdue one whose order is in PostgreSQL is
+    simply dropped from the zset. One without an order is voided on the sale row first, under
+    `FOR UPDATE`: that waits for the order batches writing now (they hold the row `FOR SHARE`),
+    so an order committing at this instant is seen and its units kept; and every later batch
+    reads the voided list and refuses the reservation, so no order can commit for units that
+    went back. Only after that commit are the units released, once, by release.lua, which also
+    forgets the buyer's idempotency key while it still names this reservation."""
+    sk = stock.SaleKeys.of(svc.keys, sale_id)
+    overdue = {u.reservation_no: u for u in await stock.overdue_unwritten(
+        svc.redis, sk, limit=UNWRITTEN_SWEEP_BATCH)}
+    if not overdue:
+        return []
+    # No lock needed here: a committed order is final, whatever happens next.
+    written = await _written_reservations(svc, sale_id, list(overdue))
+    missing = [no for no in overdue if no not in written]
+    voided: list[int] = []
+    room_id = 0
+    voided_total = 0
+    if missing:
+        async with svc.db.transaction() as session:
+            sale = (await session.execute(
+                select(Sale.room_id, Sale.voided_reservations).where(Sale.id == sale_id)
+                .with_for_update())).one()
+            room_id = sale.room_id
+            # Read after the lock: batches that were writing have committed by now.
+            late = set(await session.scalars(select(Order.reservation_no).where(
+                Order.sale_id == sale_id, Order.reservation_no.in_(missing))))
+            voided = [no for no in missing if no not in late]
+            known = set(sale.voided_reservations)
+            new = [no for no in voided if no not in known]
+            voided_total = len(known) + len(new)
+            if new:
+                await session.execute(update(Sale).where(Sale.id == sale_id).values(
+                    voided_reservations=func.array_cat(
+                        Sale.voided_reservations,
+                        bindparam("new_voided", new, type_=ARRAY(BigInteger)))))
+                record_sale_event(session, sale_id, "reservations_voided", None,
+                                  {"reservations": new})
+    released: list[int] = []
+    for no in voided:
+        result = await stock.release(svc.redis, sk, no, forget_key=overdue[no].idem_field)
+        if result == stock.MISSING:
+            # The keys are gone: the rebuild from PostgreSQL (which has no such order) drops
+            # every such hold at once, and its zset with it.
+            await reconcile_sale(svc, sale_id)
+            return released
+        if result == 1:
+            released.append(no)
+    # A crash before this line leaves the entries for the next sweep, which finds the orders
+    # still absent (they can no longer be written) and releases nothing twice.
+    await stock.forget_unwritten(svc.redis, sk, [u.member for u in overdue.values()])
+    if released:
+        log.warning("sale %s: released %d reservations whose orders were never written: %s",
+                    sale_id, len(released), released)
+        await publish_stock(svc, sale_id, room_id)
+    if voided_total > VOIDED_REBUILD_THRESHOLD:
+        await reconcile_sale(svc, sale_id)
+    return released
+
+
+async def _written_reservations(svc: Services, sale_id: int, numbers: list[int]) -> set[int]:
+    async with svc.db.session() as session:
+        return set(await session.scalars(select(Order.reservation_no).where(
+            Order.sale_id == sale_id, Order.reservation_no.in_(numbers))))
 
 
 # Cancel, expire ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -18,7 +19,7 @@ from sqlalchemy import (
     table,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import to_epoch_ms
@@ -102,6 +103,12 @@ class Sale(Base):
     # Bumped by every rebuild of the sale's Redis keys. An order insert carries the epoch its
     # reservation was made in and is refused if a rebuild happened since (see reconcile).
     redis_epoch: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Reservations of this epoch that the unwritten-hold sweep gave up on (no order 5 s after
+    # the reservation, units released): the order writer refuses them, read through the same
+    # row lock as the epoch, so a late commit can never take units that went back. Emptied by
+    # the next rebuild, whose new epoch refuses them all anyway. See docs/decisions/0013.
+    voided_reservations: Mapped[list[int]] = mapped_column(
+        ARRAY(BigInteger), default=list, server_default="{}")
     # The host's commission rate in basis points, resolved when the sale was created (product
     # rate, else room rate, else the default) and copied onto each of its orders.
     commission_rate_bp: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -64,6 +64,9 @@ class InvariantReport:
     users_total: int
     pg_reserved: int
     pg_sold: int
+    # Holds (reservation numbers) with no order behind them in the matching status: reserved
+    # with no order awaiting payment, or sold with no paid or completed order.
+    unbacked_holds: tuple[int, ...] = ()
 
     @property
     def problems(self) -> list[str]:
@@ -84,6 +87,10 @@ class InvariantReport:
         if (self.pg_reserved, self.pg_sold) != (r.reserved, r.sold):
             found.append(f"postgres ({self.pg_reserved} reserved, {self.pg_sold} sold) "
                          f"disagrees with redis ({r.reserved}, {r.sold})")
+        if self.unbacked_holds:
+            shown = ", ".join(str(n) for n in self.unbacked_holds[:10])
+            found.append(f"{len(self.unbacked_holds)} holds have no order behind them: {shown}"
+                         + (" …" if len(self.unbacked_holds) > 10 else ""))
         if self.pg_reserved + self.pg_sold > self.initial:
             found.append(f"oversold: {self.pg_reserved} + {self.pg_sold} > {self.initial}")
         return found
@@ -98,20 +105,27 @@ async def check_invariant(svc: Services, sale_id: int) -> InvariantReport:
     counts = await stock.read_counts(svc.redis, sk)
     holds = await svc.redis.hgetall(sk.holds)
     users = await svc.redis.hvals(sk.users)
+    async with svc.db.session() as session:
+        sale = await get_sale(session, sale_id)
+        rows = dict((await session.execute(
+            select(Order.status, func.sum(Order.quantity)).where(Order.sale_id == sale_id)
+            .group_by(Order.status))).all())
+        statuses = dict((await session.execute(
+            select(Order.reservation_no, Order.status).where(Order.sale_id == sale_id))).all())
     holds_reserved = holds_sold = 0
-    for value in holds.values():
+    unbacked = []
+    for raw_no, value in holds.items():
         text = value.decode() if isinstance(value, bytes) else value
         _, quantity, state = text.split(":")
         if state == "r":
             holds_reserved += int(quantity)
         else:
             holds_sold += int(quantity)
-    async with svc.db.session() as session:
-        sale = await get_sale(session, sale_id)
-        rows = dict((await session.execute(
-            select(Order.status, func.sum(Order.quantity)).where(Order.sale_id == sale_id)
-            .group_by(Order.status))).all())
+        backing = HELD_STATUSES if state == "r" else SOLD_STATUSES
+        if statuses.get(int(raw_no)) not in backing:
+            unbacked.append(int(raw_no))
     pg_reserved = sum(int(rows.get(s, 0)) for s in HELD_STATUSES)
     pg_sold = sum(int(rows.get(s, 0)) for s in SOLD_STATUSES)
     return InvariantReport(sale_id, sale.quantity, counts, holds_reserved, holds_sold,
-                           sum(int(v) for v in users), pg_reserved, pg_sold)
+                           sum(int(v) for v in users), pg_reserved, pg_sold,
+                           tuple(sorted(unbacked)))

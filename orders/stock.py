@@ -27,6 +27,12 @@ END_NOW = LuaScript(SCRIPTS / "end_now.lua")
 # far beyond any one sale).
 EPOCH_STRIDE = 1_000_000_000
 
+# An order must be in PostgreSQL this long after its reservation, or the unwritten-hold sweep
+# gives its units back (docs/decisions/0013). A healthy writer commits within milliseconds and
+# a loaded one within a few hundred; 5 s is far past that, yet short enough that a buyer whose
+# process died can buy again well before they give up.
+WRITE_DEADLINE_MS = 5_000
+
 
 class ReserveCode(IntEnum):
     RESERVED = 1
@@ -58,6 +64,7 @@ class SaleKeys:
     users: str
     idem: str
     holds: str
+    unwritten: str
     rebuild_lock: str
 
     @classmethod
@@ -68,12 +75,13 @@ class SaleKeys:
             users=keys.sale(sale_id, "users"),
             idem=keys.sale(sale_id, "idem"),
             holds=keys.sale(sale_id, "holds"),
+            unwritten=keys.sale(sale_id, "unwritten"),
             rebuild_lock=keys.sale(sale_id, "rebuild"),
         )
 
     @property
     def script_keys(self) -> list[str]:
-        return [self.meta, self.stock, self.users, self.idem, self.holds]
+        return [self.meta, self.stock, self.users, self.idem, self.holds, self.unwritten]
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,8 @@ def idem_field(user_id: int, idempotency_key: str) -> str:
 async def reserve(redis: aioredis.Redis, sk: SaleKeys, user_id: int, idempotency_key: str,
                   quantity: int) -> ReserveResult:
     raw = await RESERVE.bind(redis)(keys=sk.script_keys,
-                                    args=[user_id, idempotency_key, quantity])
+                                    args=[user_id, idempotency_key, quantity,
+                                          WRITE_DEADLINE_MS])
     code = ReserveCode(int(raw[0]))
     if code == ReserveCode.RESERVED:
         currency = raw[8].decode() if isinstance(raw[8], bytes) else str(raw[8])
@@ -132,10 +141,40 @@ async def reserve(redis: aioredis.Redis, sk: SaleKeys, user_id: int, idempotency
 
 async def release(redis: aioredis.Redis, sk: SaleKeys, reservation_no: int, *, sold: bool = False,
                   forget_key: str = "") -> int:
-    """1 released, 0 nothing to release (already done), -6 keys missing."""
-    result = await RELEASE.bind(redis)(keys=sk.script_keys,
-                                       args=[reservation_no, "s" if sold else "r", forget_key])
+    """1 released, 0 nothing to release (already done), -6 keys missing. `forget_key` is
+    forgotten only while it still names this reservation."""
+    result = await RELEASE.bind(redis)(
+        keys=sk.script_keys,
+        args=[reservation_no, "s" if sold else "r", forget_key])
     return int(result)
+
+
+@dataclass(frozen=True)
+class Unwritten:
+    """A reservation whose order was due in PostgreSQL by now (an entry of the unwritten zset)."""
+
+    member: str
+    reservation_no: int
+    idem_field: str
+
+
+async def overdue_unwritten(redis: aioredis.Redis, sk: SaleKeys, *, limit: int) -> list[Unwritten]:
+    """The oldest reservations past their write deadline, by Redis TIME (the clock the reserve
+    script dated them with)."""
+    now_ms = await redis_time_ms(redis)
+    members = await redis.zrangebyscore(sk.unwritten, "-inf", now_ms, start=0, num=limit)
+    overdue = []
+    for raw in members:
+        member = raw.decode() if isinstance(raw, bytes) else str(raw)
+        reservation, _, field = member.partition(":")
+        overdue.append(Unwritten(member, int(reservation), field))
+    return overdue
+
+
+async def forget_unwritten(redis: aioredis.Redis, sk: SaleKeys, members: list[str]) -> None:
+    """Drop entries whose order turned out to be written (or whose hold is gone)."""
+    if members:
+        await redis.zrem(sk.unwritten, *members)
 
 
 async def settle(redis: aioredis.Redis, sk: SaleKeys, reservation_no: int, *, user_id: int,

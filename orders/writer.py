@@ -10,7 +10,9 @@ load. Each buyer's reply waits for its own batch's commit.
 The `FOR SHARE` lock and the epoch check make a reconcile safe: a rebuild of the sale's Redis
 keys takes the sale row `FOR UPDATE`, so it waits for batches already writing and the
 batches after it see the new epoch and refuse reservations made before the rebuild (which
-the rebuilt counters do not include).
+the rebuilt counters do not include). The unwritten-hold sweep uses the same lock the same
+way: the reservations it voids (and whose units it releases) are listed on the sale row, and
+a batch refuses them (docs/decisions/0013).
 """
 
 from __future__ import annotations
@@ -43,12 +45,14 @@ WRITERS = 3
 # as its own transaction (one round trip): the batch arrives as one array per column, is
 # unnested into rows, checked against the sales' current epochs, inserted into orders, and
 # each new order's `order_placed` event is inserted from the RETURNING rows. A row whose
-# epoch is stale (a rebuild happened after its reservation) is simply not inserted.
+# epoch is stale (a rebuild happened after its reservation) or whose reservation was voided
+# (the sweep released it when its order was overdue) is simply not inserted.
 INSERT_ORDERS = text("""
 WITH current AS (
-    -- The sales' rows, share-locked for this statement: a reconcile holding one FOR UPDATE
-    -- makes this wait, then read the new epoch.
-    SELECT id, redis_epoch, commission_rate_bp FROM sales
+    -- The sales' rows, share-locked for this statement: a reconcile or the unwritten-hold
+    -- sweep holding one FOR UPDATE makes this wait, then read the new epoch and voided list
+    -- (a locked row is re-read at its newest version, whatever this statement's snapshot).
+    SELECT id, redis_epoch, commission_rate_bp, voided_reservations FROM sales
     WHERE id = ANY(CAST(:distinct_sale_ids AS bigint[])) ORDER BY id FOR SHARE
 ), batch AS (
     SELECT * FROM unnest(
@@ -68,6 +72,7 @@ WITH current AS (
            -- the sale's rate, snapshotted when the sale was created
            c.commission_rate_bp
     FROM batch b JOIN current c ON c.id = b.sale_id AND c.redis_epoch = b.epoch
+                                AND b.reservation_no <> ALL(c.voided_reservations)
     RETURNING id, sale_id, reservation_no, hold_expires_at, created_at, user_id, quantity,
               amount_minor
 ), events AS (
@@ -240,7 +245,7 @@ class OrderWriter:
             done = written.get((item.order.sale_id, item.order.reservation_no))
             if done is None:
                 item.future.set_exception(SaleUnavailable(
-                    "the sale was being rebuilt; try again"))
+                    "the sale was being rebuilt or the order took too long; try again"))
             else:
                 item.future.set_result(done)
 

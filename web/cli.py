@@ -7,7 +7,8 @@
     livesell migrate    # apply the Alembic migrations
     livesell seed       # create the demo data (idempotent)
     livesell reconcile SALE_ID        # rebuild a sale's Redis counters from PostgreSQL
-    livesell check SALE_ID            # check initial = available + reserved + sold
+    livesell check SALE_ID            # check initial = available + reserved + sold, and
+                                      # that every hold has its order
     livesell expire                   # run one expiry sweep of unpaid orders now
     livesell rebuild-reports --since YYYY-MM-DD [--until YYYY-MM-DD]
 """

@@ -63,6 +63,13 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "schedule": _seconds("EXPIRE_SWEEP_SECONDS", 5.0),
                 "options": {"expires": 30},
             },
+            # Units reserved by a web process that died before writing the order go back
+            # within the write deadline (5 s) plus this interval.
+            "release-unwritten-holds": {
+                "task": "orders.release_unwritten_holds",
+                "schedule": _seconds("UNWRITTEN_SWEEP_SECONDS", 2.0),
+                "options": {"expires": 10},
+            },
             "advance-sales": {
                 "task": "orders.advance_sales",
                 "schedule": _seconds("ADVANCE_SALES_SECONDS", 1.0),

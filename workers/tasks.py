@@ -29,6 +29,15 @@ def expire_orders() -> list[int]:
     return run(actions.expire_due_orders)
 
 
+@app.task(name="orders.release_unwritten_holds")
+def release_unwritten_holds() -> dict[str, list[int]]:
+    """Give back units reserved by a process that died before writing the order
+    (docs/decisions/0013). Safe to run twice or in parallel: a reservation is voided under the
+    sale row's lock and its units go back through the once-only release script."""
+    released = run(actions.release_unwritten_holds)
+    return {str(sale_id): numbers for sale_id, numbers in released.items()}
+
+
 @app.task(name="orders.advance_sales")
 def advance_sales() -> dict[str, Any]:
     async def work(svc: Any) -> dict[str, Any]:

@@ -11,7 +11,11 @@
 -- KEYS[3] users hash (user id -> units held: reserved or sold)
 -- KEYS[4] idem hash ("user:key" -> reservation number)
 -- KEYS[5] holds hash (reservation number -> "user:quantity:state", state r=reserved s=sold)
+-- KEYS[6] unwritten zset ("reservation:user:key" scored by the time its order must be written
+--         by, in epoch ms): how the sweep finds a reservation whose process died before its
+--         order reached PostgreSQL (docs/decisions/0013)
 -- ARGV[1] user id   ARGV[2] idempotency key   ARGV[3] quantity
+-- ARGV[4] how long the order may take to be written, in ms
 --
 -- Returns {code, ...}:
 --   { 1, reservation_no, epoch, now_ms, available_after, room, product, price, currency }
@@ -58,6 +62,14 @@ redis.call('HINCRBY', KEYS[2], 'reserved', quantity)
 redis.call('HINCRBY', KEYS[3], ARGV[1], quantity)
 redis.call('HSET', KEYS[4], idem_field, reservation)
 redis.call('HSET', KEYS[5], reservation, ARGV[1] .. ':' .. quantity .. ':r')
+redis.call('ZADD', KEYS[6], now + tonumber(ARGV[4]), reservation .. ':' .. idem_field)
+if redis.call('ZCARD', KEYS[6]) == 1 then
+  -- A new zset: it lives as long as the sale's other keys (a rebuild set their TTL).
+  local ttl = redis.call('PTTL', KEYS[2])
+  if ttl > 0 then
+    redis.call('PEXPIRE', KEYS[6], ttl)
+  end
+end
 local terms = redis.call('HMGET', KEYS[1], 'room', 'product', 'price', 'currency')
 return {1, reservation, tonumber(meta[4]), now, available - quantity,
         tonumber(terms[1]), tonumber(terms[2]), tonumber(terms[3]), terms[4]}

@@ -1,6 +1,6 @@
 -- Move a paid reservation from reserved to sold, at most once.
 --
--- KEYS[1] meta  KEYS[2] stock  KEYS[3] users  KEYS[4] idem  KEYS[5] holds
+-- KEYS[1] meta  KEYS[2] stock  KEYS[3] users  KEYS[4] idem  KEYS[5] holds  (KEYS[6] unused)
 -- ARGV[1] reservation number
 -- ARGV[2] user id  ARGV[3] quantity  ARGV[4] limit check: 1 to enforce the per-user limit
 -- ARGV[5] idempotency field ("user:key"), restored when a late payment re-reserves

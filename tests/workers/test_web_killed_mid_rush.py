@@ -1,0 +1,101 @@
+"""`kill -9` of the web process in the middle of a rush of buyers: with no operator step, the
+units its dead requests had reserved come back, `livesell check` is clean again, and the buyers
+whose answer was lost can buy with the same key (docs/decisions/0013)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import httpx
+import orjson
+from sqlalchemy import func, select
+
+from core.context import Services
+from orders import stock
+from orders.models import Order
+from orders.queries import check_invariant
+from tests.conftest import TestUser, poll_until, start_server, stop_server
+from tests.infra import ROOT, TestInfra
+from tests.orders.conftest import make_buyers  # noqa: F401  (shared factory fixture)
+from tests.workers.conftest import CeleryProcess, start_solo_worker
+
+BUYERS = 200
+# The rush is cut off after this many buyers got their answer: the rest are in flight, many of
+# them reserved in Redis and not yet written to PostgreSQL.
+KILL_AFTER_ANSWERS = 20
+
+
+async def press_buy(http: httpx.AsyncClient, buyer: TestUser, sale_id: int) -> httpx.Response:
+    return await http.post(f"/api/sales/{sale_id}/buy", json={"quantity": 1},
+                           headers={**buyer.headers, "Idempotency-Key": f"rush-{buyer.id}"})
+
+
+async def test_a_web_process_killed_mid_rush_leaves_no_unit_stuck(
+        infra: TestInfra, make_sale, make_buyers, services: Services,  # noqa: F811
+        celery_beat: CeleryProcess):
+    # given a worker and the scheduler running, a sale of 200 units and 200 buyers pressing buy
+    # at once on one web process, which is killed (SIGKILL) after the 20th answer
+    worker = start_solo_worker(infra)
+    sale = await make_sale(stock=BUYERS, quantity=BUYERS)
+    buyers = await make_buyers(BUYERS)
+    server = start_server(infra)
+    answered = 0
+
+    async def press(http: httpx.AsyncClient, buyer: TestUser) -> httpx.Response | None:
+        nonlocal answered
+        try:
+            response = await press_buy(http, buyer, sale.id)
+        except httpx.TransportError:
+            return None  # the process died with this request in it
+        answered += 1
+        if answered == KILL_AFTER_ANSWERS:
+            server.process.kill()
+        return response
+
+    try:
+        limits = httpx.Limits(max_connections=BUYERS)
+        async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=limits) as http:
+            responses = await asyncio.gather(*(press(http, b) for b in buyers))
+        server.process.wait(10)
+        lost = [b for b, r in zip(buyers, responses, strict=True) if r is None]
+        assert lost, "the kill came after every answer"
+        assert all(r.status_code == 201 for r in responses if r is not None)
+        stuck = (await check_invariant(services, sale.id)).unbacked_holds
+
+        # when nobody does anything: then within seconds the invariant holds again, with every
+        # reserved unit backed by an order
+        async def clean() -> bool:
+            return (await check_invariant(services, sale.id)).ok
+
+        await poll_until(clean, timeout=30, interval=0.2,
+                         message=f"the {len(stuck)} reservations without an order to go back")
+        check = subprocess.run([sys.executable, "-m", "web.cli", "check", str(sale.id)],
+                               cwd=ROOT, env={**os.environ, **infra.env()},
+                               capture_output=True, timeout=60)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert orjson.loads(check.stdout.splitlines()[-1])["ok"] is True
+
+        # and every buyer whose answer was lost buys with the same key on a new web process:
+        # their order, if it was written, or a new one
+        server = start_server(infra)
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            retries = await asyncio.gather(*(press_buy(http, b, sale.id) for b in lost))
+        assert [r.status_code for r in retries] == [201] * len(lost), \
+            [r.text for r in retries if r.status_code != 201][:3]
+    finally:
+        if server.process.poll() is None:
+            stop_server(server)
+        worker.stop()
+
+    # then each buyer has exactly one order, and all 200 units are reserved by those orders
+    async with services.db.session() as session:
+        per_buyer = dict((await session.execute(
+            select(Order.user_id, func.count()).where(Order.sale_id == sale.id)
+            .group_by(Order.user_id))).all())
+    assert per_buyer == {b.id: 1 for b in buyers}
+    report = await check_invariant(services, sale.id)
+    assert report.ok, report.problems
+    assert report.redis == stock.Counts(available=0, reserved=BUYERS, sold=0)

@@ -24,6 +24,7 @@ from orders.payments.sandbox import PAY_PATH, WEBHOOK_PATH, SandboxProvider
 from orders.schemas import WebhookOut
 from web.api import ApiRouter
 from web.responses import JSON
+from web.validation import read_body, read_form
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def services(request: Request) -> Services:
             "`timestamp.body` in the Livesell-Signature header; 300 s tolerance)", auth=False,
             response=WebhookOut, errors=(400, 503))
 async def sandbox_webhook(request: Request) -> Response:
-    body = await request.body()
+    body = await read_body(request)
     svc = services(request)
     outcome = await actions.handle_webhook(svc, request.headers, body,
                                            SandboxProvider.from_settings(svc.settings))
@@ -77,7 +78,7 @@ async def _load(request: Request) -> tuple[Services, int, str]:
     order_id = int(request.path_params["order_id"])
     signature = request.query_params.get("sig", "")
     if request.method == "POST":
-        form = await request.form()
+        form = await read_form(request)
         signature = str(form.get("sig", signature))
     if not SandboxProvider.from_settings(svc.settings).link_valid(order_id, signature):
         raise PaymentLinkInvalid("this payment link is not valid")
@@ -117,7 +118,7 @@ async def pay_submit(request: Request) -> Response:
         svc, order_id, _ = await _load(request)
     except DomainError as exc:
         return HTMLResponse(f"<p>{html.escape(exc.message)}</p>", status_code=exc.status_code)
-    form = await request.form()
+    form = await read_form(request)
     pay = form.get("action") == "pay"
     async with svc.db.session() as session:
         order = await queries.get_order(session, order_id)

@@ -70,10 +70,14 @@ export class RoomStore {
         break;
       case "lineup":
         s.lineup = d.products || [];
-        if (s.pin) {
+        if (d.pin) {
+          s.pin = d.pin;
+          this.emit("pin", s.pin);
+        } else if (s.pin) {
           // A changed product (price, stock) reaches the pinned card through the lineup event.
+          // Lineup entries leave the description out: the pinned card keeps the one it has.
           const fresh = s.lineup.find((p) => p.id === s.pin.id);
-          s.pin = fresh || s.pin;
+          s.pin = fresh ? {...s.pin, ...fresh} : s.pin;
           this.emit("pin", s.pin);
         }
         this.emit("lineup", s.lineup);

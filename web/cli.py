@@ -55,8 +55,14 @@ def serve(host: str, port: int, log_level: str = "info") -> None:
     compress every message again for every viewer (see docs/decisions/0011)."""
     import uvicorn
 
+    from realtime.protocol import WS_MAX_MESSAGE_BYTES
+
+    # ws_max_size: uvicorn's default (16 MiB) would read a 15 MiB frame from anyone; our
+    # client frames are ~2 kB. Request bodies are limited where they are read
+    # (web/validation.py) without a middleware hop on every request.
     uvicorn.run("web.asgi:app", host=host, port=port, log_level=log_level,
-                ws="websockets-sansio", ws_per_message_deflate=False, proxy_headers=True,
+                ws="websockets-sansio", ws_per_message_deflate=False,
+                ws_max_size=WS_MAX_MESSAGE_BYTES, proxy_headers=True,
                 forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
 
 

@@ -70,12 +70,9 @@ export class RoomStore {
         break;
       case "lineup":
         s.lineup = d.products || [];
-        if (d.pin) {
-          s.pin = d.pin;
-          this.emit("pin", s.pin);
-        } else if (s.pin) {
+        if (s.pin) {
           // A changed product (price, stock) reaches the pinned card through the lineup event.
-          // Lineup entries leave the description out: the pinned card keeps the one it has.
+          // Lineup entries leave the description out, except the pinned product's.
           const fresh = s.lineup.find((p) => p.id === s.pin.id);
           s.pin = fresh ? {...s.pin, ...fresh} : s.pin;
           this.emit("pin", s.pin);

@@ -29,7 +29,7 @@ from live.models import (
     RoomStatus,
     with_private,
 )
-from live.schemas import ProductIn, ProductPatch, RoomIn, RoomPatch
+from live.schemas import LINEUP_MAX_PRODUCTS, ProductIn, ProductPatch, RoomIn, RoomPatch
 from realtime import moderation
 from realtime.publish import publish_room
 
@@ -157,7 +157,22 @@ async def change_status(svc: Services, actor: Actor, room_id: int, target: RoomS
 # Lineup and pins -------------------------------------------------------------
 
 
+def lineup_entry(product: Product | dict[str, Any], pinned_id: int | None) -> dict[str, Any]:
+    """A product as the room's lineup state carries it: what a lineup card shows, without
+    the description. The lineup is in every viewer's hello and in the room history each
+    time it changes, so it stays small; the full products are at
+    `GET /api/rooms/{id}/lineup`. The pinned one (one product) keeps its description, so
+    that it is the same as the `pin` a client takes from the lineup."""
+    public = product.public() if isinstance(product, Product) else product
+    if public["id"] == pinned_id:
+        return public
+    return {name: value for name, value in public.items() if name != "description"}
+
+
 async def set_lineup(svc: Services, actor: Actor, room_id: int, product_ids: list[int]) -> list[Product]:
+    if len(product_ids) > LINEUP_MAX_PRODUCTS:
+        raise ValidationError([{"field": "product_ids",
+                                "message": f"a lineup has at most {LINEUP_MAX_PRODUCTS} products"}])
     if len(set(product_ids)) != len(product_ids):
         raise ValidationError([{"field": "product_ids", "message": "a product appears twice"}])
     async with svc.db.transaction() as session:
@@ -182,25 +197,29 @@ async def set_lineup(svc: Services, actor: Actor, room_id: int, product_ids: lis
         products = await queries.lineup(session, room_id)
     if unpinned:
         await publish_room(svc.redis, svc.keys, room_id, "unpin", {}, state={"pin": None})
-    await publish_lineup(svc, room_id, products)
+    await publish_lineup(svc, room_id, products, pinned_id=room.pinned_product_id)
     return products
 
 
-async def publish_lineup(svc: Services, room_id: int, products: list[Product] | None = None) -> None:
+async def publish_lineup(svc: Services, room_id: int, products: list[Product] | None = None,
+                         *, pinned_id: int | None = None) -> None:
     """Tell the room its lineup as PostgreSQL has it now (after a product's stock moved to or
     from a flash sale, say)."""
+    data: dict[str, Any]
     if products is None:
         async with svc.db.session() as session:
             products = await queries.lineup(session, room_id)
             room = await queries.get_room(session, room_id)
         pinned = next((p for p in products if p.id == room.pinned_product_id), None)
-        state: dict[str, Any] = {"lineup": [p.public() for p in products]}
+        state: dict[str, Any] = {"lineup": [lineup_entry(p, room.pinned_product_id)
+                                            for p in products]}
+        data = {"products": state["lineup"]}
         if pinned is not None:
             state["pin"] = pinned.public()
     else:
-        state = {"lineup": [p.public() for p in products]}
-    await publish_room(svc.redis, svc.keys, room_id, "lineup", {"products": state["lineup"]},
-                       state=state)
+        state = {"lineup": [lineup_entry(p, pinned_id) for p in products]}
+        data = {"products": state["lineup"]}
+    await publish_room(svc.redis, svc.keys, room_id, "lineup", data, state=state)
 
 
 async def pin_product(svc: Services, actor: Actor, room_id: int, product_id: int) -> Product:
@@ -288,7 +307,9 @@ async def rebuild_room_state(svc: Services, room_id: int) -> dict[str, Any]:
         mutes = await queries.active_mutes(session, room_id)
     await moderation.restore_mutes(svc.redis, svc.keys, room_id, mutes)
     await publish_room(svc.redis, svc.keys, room_id, "snapshot_rebuilt", {},
-                       state={"room": state["room"], "lineup": state["lineup"],
+                       state={"room": state["room"],
+                              "lineup": [lineup_entry(p, (state.get("pin") or {}).get("id"))
+                                         for p in state["lineup"]],
                               "pin": state.get("pin")})
     return state
 

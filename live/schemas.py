@@ -11,9 +11,19 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# Sizes a real shop needs, and what bounds every copy of them (the room's Redis
+# state and history, each viewer's first frame). A title fits a card on a phone;
+# a description is a few paragraphs (a marketplace listing's is about 1,000
+# characters); 100 products is more than a host can present in one show.
+# URLs are capped by pydantic's AnyHttpUrl at 2,083 characters.
+TITLE_MAX_LENGTH = 120
+DESCRIPTION_MAX_LENGTH = 2000
+LINEUP_MAX_PRODUCTS = 100
+
+
 class ProductIn(Strict):
-    title: str = Field(min_length=1, max_length=120)
-    description: str = Field(default="", max_length=4000)
+    title: str = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
+    description: str = Field(default="", max_length=DESCRIPTION_MAX_LENGTH)
     image_url: AnyHttpUrl | None = None
     price_minor: int = Field(ge=0, le=10**12, description="price in minor units (cents)")
     currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
@@ -24,8 +34,8 @@ class ProductIn(Strict):
 
 
 class ProductPatch(Strict):
-    title: str | None = Field(default=None, min_length=1, max_length=120)
-    description: str | None = Field(default=None, max_length=4000)
+    title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX_LENGTH)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
     image_url: AnyHttpUrl | None = None
     price_minor: int | None = Field(default=None, ge=0, le=10**12)
     stock: int | None = Field(default=None, ge=0, le=10**9)
@@ -47,7 +57,7 @@ class ProductOut(BaseModel):
 
 
 class RoomIn(Strict):
-    title: str = Field(min_length=1, max_length=120)
+    title: str = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
     scheduled_at: datetime | None = None
     playback_url: AnyHttpUrl | None = None
     commission_rate_bp: int | None = Field(
@@ -63,7 +73,7 @@ class RoomIn(Strict):
 
 
 class RoomPatch(Strict):
-    title: str | None = Field(default=None, min_length=1, max_length=120)
+    title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX_LENGTH)
     scheduled_at: datetime | None = None
     playback_url: AnyHttpUrl | None = None
     slow_mode_seconds: int | None = Field(default=None, ge=0, le=3600)
@@ -91,7 +101,8 @@ class RoomWithKey(RoomOut):
 
 
 class LineupIn(Strict):
-    product_ids: list[int] = Field(max_length=200, description="the whole lineup, in order")
+    product_ids: list[int] = Field(max_length=LINEUP_MAX_PRODUCTS,
+                                   description="the whole lineup, in order")
 
 
 class LineupOut(BaseModel):

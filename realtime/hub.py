@@ -130,6 +130,11 @@ class HubConfig:
     # network blip) must queue here rather than take every connection of the
     # process's Redis pool, which the buy path needs too.
     max_concurrent_greetings: int = 32
+    # Websocket connection attempts per client address per window (realtime.admission).
+    # A tab reconnects with backoff from 0.5 s, so one viewer makes a few in 10 s; this
+    # leaves room for a household or an office behind one address, and refuses a script.
+    connects_per_address: int = 120
+    connects_window_ms: int = 10_000
 
     @classmethod
     def from_env(cls, *, chat_max_length: int, chat_min_interval_ms: int) -> HubConfig:
@@ -144,6 +149,8 @@ class HubConfig:
             batch_interval_ms=_env_int("HUB_BATCH_INTERVAL_MS", cls.batch_interval_ms, 0),
             room_frames_per_second=_env_int("HUB_ROOM_FRAMES_PER_SECOND",
                                             cls.room_frames_per_second, 1),
+            connects_per_address=_env_int("HUB_CONNECTS_PER_ADDRESS", cls.connects_per_address, 1),
+            connects_window_ms=_env_int("HUB_CONNECTS_WINDOW_MS", cls.connects_window_ms, 100),
         )
 
 

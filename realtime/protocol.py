@@ -14,6 +14,7 @@ import orjson
 
 # Close codes (docs/realtime.md).
 CLOSE_GOING_AWAY = 1001
+CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_AUTH_REQUIRED = 4401
 CLOSE_BAD_ORIGIN = 4403
 CLOSE_NO_SUCH_ROOM = 4404
@@ -22,6 +23,11 @@ CLOSE_TOO_MANY_BAD_FRAMES = 4429
 
 # Likes in one client frame: a burst of taps on a phone, not a script.
 MAX_LIKES_PER_FRAME = 50
+# The largest websocket message the server reads at all (uvicorn's ws_max_size in
+# `livesell serve`): above it the connection is closed with 1009 without reading the
+# rest. Client frames are about 2 kB (max_frame_bytes); anything between that and this
+# is read and answered with a `too_large` error event, the connection kept.
+WS_MAX_MESSAGE_BYTES = 16 * 1024
 # A client frame is small: a chat line of at most chat_max_length characters in
 # JSON (up to 6 bytes a character when escaped) plus the envelope.
 FRAME_OVERHEAD_BYTES = 256

@@ -27,6 +27,10 @@ PUBLISH_SCRIPT = LuaScript(Path(__file__).parent / "scripts" / "publish.lua")
 # Events kept per room for resume. At 20 chat lines a second this is ~100 s of
 # chat; state survives longer because a client too far behind gets a fresh hello.
 HISTORY_LENGTH = 2000
+# And at most this many bytes of frames, whatever the events hold: 2,000 chat lines of
+# ~500 bytes. Larger events (a lineup, a pin with its description) leave room for fewer,
+# and a client further behind than what is kept gets a fresh hello, as with the count.
+HISTORY_MAX_BYTES = 1 << 20
 # Chat lines a hello carries: a screenful and a bit, so a new viewer sees the conversation.
 RECENT_CHAT_LENGTH = 50
 
@@ -51,6 +55,10 @@ def state_key(keys: Keys, room_id: int) -> str:
 
 def history_key(keys: Keys, room_id: int) -> str:
     return keys.room(room_id, "history")
+
+
+def history_bytes_key(keys: Keys, room_id: int) -> str:
+    return keys.room(room_id, "history_bytes")
 
 
 def recent_chat_key(keys: Keys, room_id: int) -> str:
@@ -80,9 +88,9 @@ async def publish_room_event(redis: aioredis.Redis, keys: Keys, room_id: int, ev
     script = PUBLISH_SCRIPT.bind(redis)
     offset = await script(
         keys=[offset_key(keys, room_id), state_key(keys, room_id), history_key(keys, room_id),
-              recent_chat_key(keys, room_id)],
+              recent_chat_key(keys, room_id), history_bytes_key(keys, room_id)],
         args=[room_channel(keys, room_id), encode_body(event_type, data), HISTORY_LENGTH,
-              RECENT_CHAT_LENGTH if recent_chat else 0, len(ops) // 2, *ops],
+              HISTORY_MAX_BYTES, RECENT_CHAT_LENGTH if recent_chat else 0, len(ops) // 2, *ops],
     )
     return int(offset)
 

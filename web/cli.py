@@ -77,11 +77,16 @@ def serve(host: str, port: int, log_level: str = "info") -> None:
 
     from core.logging import configure_logging
     from core.settings import get_settings
+    from realtime.protocol import WS_MAX_MESSAGE_BYTES
 
     # Our handler for every logger, uvicorn's included (log_config=None: uvicorn adds none).
     configure_logging(get_settings().log_format, log_level.upper())
+    # ws_max_size: uvicorn's default (16 MiB) would read a 15 MiB frame from anyone; our
+    # client frames are ~2 kB. Request bodies are limited where they are read
+    # (web/validation.py) without a middleware hop on every request.
     uvicorn.run("web.asgi:app", host=host, port=port, log_level=log_level, log_config=None,
-                ws="websockets-sansio", ws_per_message_deflate=False, proxy_headers=True,
+                ws="websockets-sansio", ws_per_message_deflate=False,
+                ws_max_size=WS_MAX_MESSAGE_BYTES, proxy_headers=True,
                 forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
 
 

@@ -27,6 +27,7 @@ from orders.schemas import WebhookOut
 from web.api import ApiRouter
 from web.auth import require_user, resolve_principal
 from web.responses import JSON
+from web.validation import read_body, read_form
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def services(request: Request) -> Services:
             "`timestamp.body` in the Livesell-Signature header; 300 s tolerance)", auth=False,
             response=WebhookOut, errors=(400, 503))
 async def sandbox_webhook(request: Request) -> Response:
-    body = await request.body()
+    body = await read_body(request)
     svc = services(request)
     outcome = await actions.handle_webhook(svc, request.headers, body,
                                            SandboxProvider.from_settings(svc.settings))
@@ -96,7 +97,7 @@ async def _load(request: Request) -> tuple[Services, Order, str]:
     order_id = int(request.path_params["order_id"])
     signature = request.query_params.get("sig", "")
     if request.method == "POST":
-        form = await request.form()
+        form = await read_form(request)
         signature = str(form.get("sig", signature))
     try:
         if not SandboxProvider.from_settings(svc.settings).link_valid(order_id, signature):
@@ -146,7 +147,7 @@ async def pay_submit(request: Request) -> Response:
         svc, order, _ = await _load(request)
     except _Refused as refused:
         return refused.response
-    form = await request.form()
+    form = await read_form(request)
     pay = form.get("action") == "pay"
     try:
         outbox_id = await actions.submit_sandbox_payment(svc, order.id, pay=pay)

@@ -9,10 +9,12 @@ reaches a browser as a bare 1006 and the page could not tell why.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import secrets
 from typing import Any
 
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import Receive, Scope, Send
@@ -23,7 +25,9 @@ from core.security import read_token
 from core.settings import Settings
 from live.actions import rebuild_room_state
 from live.errors import RoomNotFound
+from live.models import Room
 from realtime import protocol
+from realtime.admission import ConnectGate, KnownRooms, valid_room_id
 from realtime.backend import make_backend
 from realtime.hub import CLOSED, OVER_LIMIT, WRITTEN, Hub, HubConfig, NoSuchRoom
 from web.api_analytics import connection_viewer_key, recorder_of
@@ -145,10 +149,30 @@ async def _principal_from_token(websocket: WebSocket, token: str) -> Principal |
     return Principal(user.id, user.display_name, user.role, via_cookie=False)
 
 
-async def _refuse(websocket: WebSocket, code: int) -> None:
+async def _refuse(websocket: WebSocket, code: int, reason: str = "") -> None:
     await websocket.accept()
     with contextlib.suppress(Exception):
-        await websocket.close(code)
+        await websocket.close(code, reason)
+
+
+def _client_address(scope: Scope) -> str | None:
+    """The address to count connection attempts by; None for the machine itself.
+
+    uvicorn puts the client's address from X-Forwarded-For here when the proxy is
+    trusted (FORWARDED_ALLOW_IPS). A loopback address left is a local proxy that does
+    not pass it on, a health check or a test: one bucket for everyone behind such a
+    proxy would shut the whole audience out, so it is not limited.
+    """
+    client = scope.get("client")
+    if not client:
+        return None
+    host = str(client[0])
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a unix socket path or a name: count it as given
+    return host
 
 
 def _resume_offset(websocket: WebSocket) -> int | None:
@@ -165,6 +189,22 @@ class RoomSocket:
         websocket = WebSocket(scope, receive, send)
         settings: Settings = websocket.app.state.settings
         room_id = int(scope["path_params"]["room_id"])
+        # Cheap refusals first, before anything is read or kept for the room (admission.py).
+        if not valid_room_id(room_id):
+            await _refuse(websocket, protocol.CLOSE_NO_SUCH_ROOM, "no such room")
+            return
+        address = _client_address(scope)
+        if address is not None:
+            gate: ConnectGate = websocket.app.state.ws_gate
+            retry_ms = await gate.admit(address)
+            if retry_ms:
+                await _refuse(websocket, protocol.CLOSE_TRY_AGAIN_LATER,
+                              f"too many connections; retry in {-(-retry_ms // 1000)} s")
+                return
+        known_rooms: KnownRooms = websocket.app.state.known_rooms
+        if not await known_rooms.exists(room_id):
+            await _refuse(websocket, protocol.CLOSE_NO_SUCH_ROOM, "no such room")
+            return
         token = websocket.query_params.get("token")
         if token:
             principal = await _principal_from_token(websocket, token)
@@ -203,8 +243,16 @@ async def start(app: Starlette) -> None:
             return False
         return True
 
+    async def room_in_database(room_id: int) -> bool:
+        async with services.db.session() as session:
+            return await session.scalar(select(Room.id).where(Room.id == room_id)) is not None
+
     config = HubConfig.from_env(chat_max_length=settings.chat_max_length,
                                 chat_min_interval_ms=settings.chat_min_interval_ms)
+    app.state.ws_gate = ConnectGate(services.redis, services.keys,
+                                    limit=config.connects_per_address,
+                                    window_ms=config.connects_window_ms)
+    app.state.known_rooms = KnownRooms(services.redis, services.keys, room_in_database)
     # HUB_BACKEND_URL may say memory:// for a single process without Redis pub/sub.
     backend_url = os.environ.get("HUB_BACKEND_URL") or settings.redis_url
     backend = make_backend(backend_url, idle_channel=services.keys("hub", "idle", secrets.token_hex(6)))

@@ -1,6 +1,7 @@
 // The live room: video, status, viewer count, likes with floating hearts, the
 // pinned product card, the lineup and the chat, all kept live over the websocket.
 import {ChatComposer, ChatView} from "./chat.js";
+import {api} from "./api.js";
 import {$, h, readBoot, toast} from "./dom.js";
 import {formatCount, formatPrice, formatStock, formatWhen} from "./format.js";
 import {describeConnection, RoomSocket} from "./socket.js";
@@ -195,6 +196,30 @@ function renderLineup() {
 
 const productDialog = $("#product-dialog");
 
+// The lineup the websocket sends leaves descriptions out (it is in every viewer's first
+// frame); the page's own copy has them, and the room's lineup URL has them all.
+const descriptions = new Map();
+for (const product of [...(boot.lineup || []), boot.pin]) {
+  if (product && typeof product.description === "string") descriptions.set(product.id, product.description);
+}
+let descriptionsLoading = null;
+
+async function productDescription(product) {
+  if (typeof product.description === "string") return product.description;
+  const pin = store.state.pin;
+  if (pin && pin.id === product.id && typeof pin.description === "string") return pin.description;
+  if (!descriptions.has(product.id)) {
+    descriptionsLoading = descriptionsLoading || api("GET", `/api/rooms/${roomId}/lineup`)
+      .then((lineup) => {
+        for (const p of lineup.products) descriptions.set(p.id, p.description || "");
+      })
+      .catch(() => {})
+      .finally(() => { descriptionsLoading = null; });
+    await descriptionsLoading;
+  }
+  return descriptions.get(product.id) || "";
+}
+
 function openProduct(product) {
   const fresh = store.state.lineup.find((p) => p.id === product.id) || product;
   $("#product-dialog-title").textContent = fresh.title;
@@ -202,7 +227,12 @@ function openProduct(product) {
   const stock = $("#product-dialog-stock");
   stock.textContent = formatStock(fresh.stock);
   stock.dataset.level = fresh.stock <= 0 ? "out" : fresh.stock <= 5 ? "low" : "ok";
-  $("#product-dialog-desc").textContent = fresh.description || "";
+  const desc = $("#product-dialog-desc");
+  desc.textContent = typeof fresh.description === "string" ? fresh.description : "";
+  desc.dataset.productId = String(fresh.id);
+  productDescription(fresh).then((text) => {
+    if (desc.dataset.productId === String(fresh.id)) desc.textContent = text;
+  });
   $("#product-dialog-image").replaceChildren(productImage(fresh, "product-dialog-img"));
   if (!productDialog.open) productDialog.showModal();
 }

@@ -72,8 +72,9 @@ export class RoomStore {
         s.lineup = d.products || [];
         if (s.pin) {
           // A changed product (price, stock) reaches the pinned card through the lineup event.
+          // Lineup entries leave the description out, except the pinned product's.
           const fresh = s.lineup.find((p) => p.id === s.pin.id);
-          s.pin = fresh || s.pin;
+          s.pin = fresh ? {...s.pin, ...fresh} : s.pin;
           this.emit("pin", s.pin);
         }
         this.emit("lineup", s.lineup);

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from core.accounts import Role, create_user
 from core.context import Services
@@ -52,13 +53,21 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 async def clean_state(services: Services) -> AsyncIterator[None]:
     """Every test starts with empty tables and no Redis keys of this run."""
     svc = services
-    async with svc.db.engine.begin() as conn:
-        tables = [row[0] for row in await conn.execute(text(
-            "select tablename from pg_tables where schemaname = 'public' "
-            "and tablename <> 'alembic_version'"))]
-        if tables:
-            await conn.execute(text(
-                "truncate " + ", ".join(f'"{t}"' for t in tables) + " cascade"))
+    # A worker or beat of an earlier test may still be finishing a transaction; TRUNCATE's
+    # locks can then deadlock with it. PostgreSQL aborts one side: ours is retried.
+    for attempt in range(5):
+        try:
+            async with svc.db.engine.begin() as conn:
+                tables = [row[0] for row in await conn.execute(text(
+                    "select tablename from pg_tables where schemaname = 'public' "
+                    "and tablename <> 'alembic_version'"))]
+                if tables:
+                    await conn.execute(text(
+                        "truncate " + ", ".join(f'"{t}"' for t in tables) + " cascade"))
+            break
+        except DBAPIError as exc:
+            if "deadlock" not in str(exc) or attempt == 4:
+                raise
     keys = [key async for key in svc.redis.scan_iter(match=f"{svc.keys.prefix}*", count=1000)]
     if keys:
         await svc.redis.delete(*keys)

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from core.accounts import Role, User, authenticate, check_password_strength, create_user
 from core.settings import Settings
+from core.types import Line
 from web.api import ApiRouter
 from web.auth import (
     SESSION_COOKIE,
@@ -28,13 +29,13 @@ class SignupIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     email: EmailStr
     password: str = Field(min_length=8, max_length=200)
-    display_name: str = Field(min_length=1, max_length=40)
+    display_name: Line = Field(min_length=1, max_length=40)
     role: Role = Role.VIEWER
 
 
 class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    email: str = Field(min_length=3, max_length=254)
+    email: Line = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=200)
 
 

@@ -24,6 +24,7 @@ from orders.payments.sandbox import PAY_PATH, WEBHOOK_PATH, SandboxProvider
 from orders.schemas import WebhookOut
 from web.api import ApiRouter
 from web.responses import JSON
+from web.validation import path_int
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def _amount(amount_minor: int, currency: str) -> str:
 
 async def _load(request: Request) -> tuple[Services, int, str]:
     svc = services(request)
-    order_id = int(request.path_params["order_id"])
+    order_id = path_int(request, "order_id")
     signature = request.query_params.get("sig", "")
     if request.method == "POST":
         form = await request.form()

@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 from core.context import Services
 from core.security import read_token
 from core.settings import Settings
+from core.types import is_id
 from live.actions import rebuild_room_state
 from live.errors import RoomNotFound
 from realtime import protocol
@@ -165,6 +166,14 @@ class RoomSocket:
         websocket = WebSocket(scope, receive, send)
         settings: Settings = websocket.app.state.settings
         room_id = int(scope["path_params"]["room_id"])
+        if not is_id(room_id):
+            # No room can have this id, and PostgreSQL would refuse to look it up.
+            await websocket.accept()
+            with contextlib.suppress(Exception):
+                await websocket.send_text(protocol.error_frame("not_found", "no such room",
+                                                               "room_id"))
+                await websocket.close(protocol.CLOSE_NO_SUCH_ROOM)
+            return
         token = websocket.query_params.get("token")
         if token:
             principal = await _principal_from_token(websocket, token)

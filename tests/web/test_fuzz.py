@@ -9,6 +9,7 @@ found 793 server errors.
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 
 import pytest
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.slow
 
 # A dozen examples per operation, mode and role keeps the pass near a minute on two cores
 # while still reaching the edges the schema allows (huge ids, nulls, NUL bytes, far dates).
-EXAMPLES_PER_OPERATION = 12
+# FUZZ_EXAMPLES=200 gives a deeper run by hand.
+EXAMPLES_PER_OPERATION = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 
 # Logging out revokes the token the rest of the pass runs with; it is covered elsewhere.
 SKIPPED = {("POST", "/api/auth/logout")}

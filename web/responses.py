@@ -61,7 +61,6 @@ def _unavailable_classes() -> tuple[type[BaseException], ...]:
         asyncpg.exceptions.CannotConnectNowError,
         asyncpg.exceptions.TooManyConnectionsError,
         asyncpg.exceptions.ConnectionDoesNotExistError,
-        asyncpg.exceptions.InterfaceError,  # "connection is closed", "pool is closing"
         ConnectionError,  # refused or reset before any driver could wrap it
         TimeoutError,
     )
@@ -74,7 +73,7 @@ def _is_unavailable(exc: BaseException) -> bool:
     """Whether the failure is a backing service that does not answer (worth a retry)."""
     import sqlalchemy.exc
 
-    if isinstance(exc, UNAVAILABLE):
+    if isinstance(exc, UNAVAILABLE) or _closed_connection(exc):
         return True
     if isinstance(exc, sqlalchemy.exc.DBAPIError):
         if exc.connection_invalidated:
@@ -82,18 +81,34 @@ def _is_unavailable(exc: BaseException) -> bool:
         cause = exc.orig.__cause__ if exc.orig is not None else None
         if isinstance(cause, UNAVAILABLE) or isinstance(exc.orig, UNAVAILABLE):
             return True
+        if cause is not None and _closed_connection(cause):
+            return True
         # Class 08: connection exception; 57P01-57P03: the server is shutting down or starting.
         sqlstate = getattr(exc.orig, "sqlstate", None) or ""
         return sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03")
     return False
 
 
-def _sqlstate(exc: BaseException) -> str:
+def _closed_connection(exc: BaseException) -> bool:
+    """asyncpg's "connection is closed" / "pool is closing". Only these: its InterfaceError
+    also covers bugs (an operation already in progress) and bad values (DataError)."""
+    import asyncpg
+
+    return (type(exc) is asyncpg.exceptions.InterfaceError
+            and ("is closed" in str(exc) or "is closing" in str(exc)))
+
+
+def _bad_value(exc: BaseException) -> bool:
+    """A value PostgreSQL refused (class 22, data exception: a NUL byte, a number or a date
+    out of range), or one asyncpg refused to send (its client-side DataError)."""
+    import asyncpg
     import sqlalchemy.exc
 
-    if isinstance(exc, sqlalchemy.exc.DBAPIError):
-        return str(getattr(exc.orig, "sqlstate", None) or "")
-    return ""
+    if not isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return isinstance(exc, asyncpg.exceptions.DataError)
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    cause = exc.orig.__cause__ if exc.orig is not None else None
+    return sqlstate.startswith("22") or isinstance(cause, asyncpg.exceptions.DataError)
 
 
 def _wants_html(request: Request) -> bool:
@@ -135,7 +150,7 @@ async def server_error_handler(request: Request, exc: Exception) -> Response | N
         return _error_body(request, 503, "service_unavailable",
                            "a backing service does not answer; retry shortly",
                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-    if _sqlstate(exc).startswith("22"):
+    if _bad_value(exc):
         # Class 22, data exception: a value out of range or not storable (a NUL byte, a
         # date past year 9999) that validation at the edge missed. The client's input, so
         # a 4xx; logged so that the missing validation gets added.
@@ -169,9 +184,10 @@ def server_error_handlers() -> dict[Any, Any]:
     ServerErrorMiddleware, which answers with the same handler and then re-raises for the
     server to log as a crash.
     """
+    import asyncpg
     import sqlalchemy.exc
 
-    handlers: dict[Any, Any] = {kind: server_error_handler
-                                for kind in (*UNAVAILABLE, sqlalchemy.exc.DBAPIError)}
+    handlers: dict[Any, Any] = {kind: server_error_handler for kind in (
+        *UNAVAILABLE, sqlalchemy.exc.DBAPIError, asyncpg.exceptions.InterfaceError)}
     handlers[Exception] = server_error_handler
     return handlers

@@ -223,3 +223,56 @@ async def test_an_unexpected_error_is_a_json_500_without_a_traceback(
     # and the traceback is in the server's log, with the request id
     logged = [r for r in caplog.records if r.exc_info and error["request_id"] in r.getMessage()]
     assert logged and logged[0].levelname == "ERROR"
+
+
+class _Refused(Exception):
+    """Stands in for the DBAPI error SQLAlchemy wraps; only its sqlstate matters here."""
+
+    def __init__(self, sqlstate: str | None) -> None:
+        super().__init__("refused")
+        self.sqlstate = sqlstate
+
+
+def _wrapped(orig: Exception, cause: BaseException | None = None, *,
+             invalidated: bool = False) -> Exception:
+    import sqlalchemy.exc
+
+    if cause is not None:
+        orig.__cause__ = cause
+    return sqlalchemy.exc.DBAPIError("select 1", None, orig, connection_invalidated=invalidated)
+
+
+def _failures() -> list[tuple[str, Exception, int]]:
+    import asyncpg
+    import redis.exceptions
+
+    return [
+        ("redis refused", redis.exceptions.ConnectionError("refused"), 503),
+        ("redis loading", redis.exceptions.BusyLoadingError("loading"), 503),
+        ("redis timeout", redis.exceptions.TimeoutError("timeout"), 503),
+        ("pg connection lost", _wrapped(_Refused(None), invalidated=True), 503),
+        ("pg shutting down", _wrapped(_Refused("57P01")), 503),
+        ("pg connection closed", _wrapped(_Refused(None),
+                                          asyncpg.exceptions.InterfaceError("connection is closed")), 503),
+        ("pg refused a NUL", _wrapped(_Refused("22021")), 422),
+        ("asyncpg refused a value", _wrapped(
+            _Refused(None), asyncpg.exceptions.DataError("value out of int64 range")), 422),
+        ("asyncpg misuse", _wrapped(_Refused(None), asyncpg.exceptions.InterfaceError(
+            "cannot perform operation: another operation is in progress")), 500),
+        ("pg unique violation", _wrapped(_Refused("23505")), 500),
+        ("a bug", RuntimeError("bug"), 500),
+    ]
+
+
+@pytest.mark.parametrize(("exc", "status"), [(exc, status) for _, exc, status in _failures()],
+                         ids=[name for name, _, _ in _failures()])
+async def test_each_kind_of_failure_gets_its_status_in_json(exc: Exception, status: int) -> None:
+    from web.responses import server_error_handler
+
+    request = Request({"type": "http", "method": "POST", "path": "/api/sales/1/buy",
+                       "headers": [], "query_string": b""})
+    response = await server_error_handler(request, exc)
+
+    assert response is not None and response.status_code == status
+    assert response.media_type == "application/json"
+    assert ("retry-after" in response.headers) == (status == 503)

@@ -276,3 +276,22 @@ async def test_each_kind_of_failure_gets_its_status_in_json(exc: Exception, stat
     assert response is not None and response.status_code == status
     assert response.media_type == "application/json"
     assert ("retry-after" in response.headers) == (status == 503)
+
+
+async def test_a_statement_month_past_datetime_is_a_422(client: httpx.AsyncClient,
+                                                       make_user: MakeUser) -> None:
+    host = await make_user("host")
+    response = await client.get("/api/commissions", params={"month": "9999-12"},
+                                headers=host.headers)
+    assert_error(response, 422, "invalid", "month")
+
+
+@pytest.mark.parametrize("path", ["/rooms/{id}", "/host/rooms/{id}", "/host/rooms/{id}/data",
+                                  "/ops/broadcasts/{id}"])
+async def test_pages_with_an_id_past_bigint_are_html_404s(client: httpx.AsyncClient,
+                                                          make_user: MakeUser, path: str) -> None:
+    ops = await make_user("ops")
+    response = await client.get(path.format(id=PAST_BIGINT),
+                                headers={**ops.headers, "Accept": "text/html"})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")

@@ -7,7 +7,11 @@ import logging
 import secrets
 from typing import Any
 
+import asyncpg
 import orjson
+import redis.exceptions
+import sqlalchemy.exc
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -33,7 +37,6 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
 
 
 async def http_error_handler(request: Request, exc: Exception) -> Response:
-    from starlette.exceptions import HTTPException
 
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
@@ -48,31 +51,22 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 RETRY_AFTER_SECONDS = 2
 
 
-def _unavailable_classes() -> tuple[type[BaseException], ...]:
-    import asyncpg
-    import redis.exceptions
-    import sqlalchemy.exc
-
-    return (
-        redis.exceptions.ConnectionError,  # also BusyLoadingError, while Redis loads its data
-        redis.exceptions.TimeoutError,
-        sqlalchemy.exc.TimeoutError,  # no connection free in the pool in time
-        asyncpg.exceptions.PostgresConnectionError,
-        asyncpg.exceptions.CannotConnectNowError,
-        asyncpg.exceptions.TooManyConnectionsError,
-        asyncpg.exceptions.ConnectionDoesNotExistError,
-        ConnectionError,  # refused or reset before any driver could wrap it
-        TimeoutError,
-    )
-
-
-UNAVAILABLE: tuple[type[BaseException], ...] = _unavailable_classes()
+# What a backing service that does not answer raises: worth a retry, so a 503.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,  # also BusyLoadingError, while Redis loads its data
+    redis.exceptions.TimeoutError,
+    sqlalchemy.exc.TimeoutError,  # no connection free in the pool in time
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    ConnectionError,  # refused or reset before any driver could wrap it
+    TimeoutError,
+)
 
 
 def _is_unavailable(exc: BaseException) -> bool:
     """Whether the failure is a backing service that does not answer (worth a retry)."""
-    import sqlalchemy.exc
-
     if isinstance(exc, UNAVAILABLE) or _closed_connection(exc):
         return True
     if isinstance(exc, sqlalchemy.exc.DBAPIError):
@@ -92,8 +86,6 @@ def _is_unavailable(exc: BaseException) -> bool:
 def _closed_connection(exc: BaseException) -> bool:
     """asyncpg's "connection is closed" / "pool is closing". Only these: its InterfaceError
     also covers bugs (an operation already in progress) and bad values (DataError)."""
-    import asyncpg
-
     return (type(exc) is asyncpg.exceptions.InterfaceError
             and ("is closed" in str(exc) or "is closing" in str(exc)))
 
@@ -101,9 +93,6 @@ def _closed_connection(exc: BaseException) -> bool:
 def _bad_value(exc: BaseException) -> bool:
     """A value PostgreSQL refused (class 22, data exception: a NUL byte, a number or a date
     out of range), or one asyncpg refused to send (its client-side DataError)."""
-    import asyncpg
-    import sqlalchemy.exc
-
     if not isinstance(exc, sqlalchemy.exc.DBAPIError):
         return isinstance(exc, asyncpg.exceptions.DataError)
     sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
@@ -184,9 +173,6 @@ def server_error_handlers() -> dict[Any, Any]:
     ServerErrorMiddleware, which answers with the same handler and then re-raises for the
     server to log as a crash.
     """
-    import asyncpg
-    import sqlalchemy.exc
-
     handlers: dict[Any, Any] = {kind: server_error_handler for kind in (
         *UNAVAILABLE, sqlalchemy.exc.DBAPIError, asyncpg.exceptions.InterfaceError)}
     handlers[Exception] = server_error_handler

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
+
+from core.types import Id
 
 
 class TrackIn(BaseModel):
@@ -13,7 +15,7 @@ class TrackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event: Literal["product_view", "product_click"]
-    product_id: int = Field(gt=0, le=2**62)
+    product_id: Id
 
 
 class TrackOut(BaseModel):

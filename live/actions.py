@@ -14,9 +14,11 @@ from typing import Any, Protocol
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.accounts import User
 from core.context import Services
-from core.errors import ValidationError
+from core.errors import NotFound, ValidationError
 from core.states import transition
+from core.types import is_line
 from live import queries
 from live.errors import NotInLineup, NotRoomHost, RoomEnded
 from live.models import (
@@ -264,6 +266,8 @@ async def mute_user(svc: Services, actor: Actor, room_id: int, user_id: int,
         room = await _room_for_update(session, room_id, actor)
         if user_id == room.host_id:
             raise ValidationError([{"field": "user_id", "message": "the host cannot be muted"}])
+        if await session.get(User, user_id) is None:
+            raise NotFound("no such user", field="user_id")
         existing = await session.scalar(select(RoomMute).where(
             RoomMute.room_id == room_id, RoomMute.user_id == user_id))
         if existing is None:
@@ -289,7 +293,7 @@ async def unmute_user(svc: Services, actor: Actor, room_id: int, user_id: int) -
 
 
 async def delete_chat_message(svc: Services, actor: Actor, room_id: int, message_id: str) -> None:
-    if not message_id or len(message_id) > 64:
+    if not message_id or len(message_id) > 64 or not is_line(message_id):
         raise ValidationError([{"field": "message_id", "message": "not a message id"}])
     async with svc.db.transaction() as session:
         await _room_for_update(session, room_id, actor)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from core.types import Id, Line, Text, check_line, check_schedule, check_text, refuse_null
 
 
 class Strict(BaseModel):
@@ -22,8 +25,8 @@ LINEUP_MAX_PRODUCTS = 100
 
 
 class ProductIn(Strict):
-    title: str = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
-    description: str = Field(default="", max_length=DESCRIPTION_MAX_LENGTH)
+    title: Line = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
+    description: Text = Field(default="", max_length=DESCRIPTION_MAX_LENGTH)
     image_url: AnyHttpUrl | None = None
     price_minor: int = Field(ge=0, le=10**12, description="price in minor units (cents)")
     currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
@@ -34,14 +37,37 @@ class ProductIn(Strict):
 
 
 class ProductPatch(Strict):
-    title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX_LENGTH)
-    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
+    """Only the fields given change. A field that cannot be empty (title, description, price,
+    stock) refuses null with a 422 naming it: omit it to keep its value. A field that can be
+    empty (image_url, commission_rate_bp) takes null to clear it."""
+
+    # None is only the "not given" default (update_product applies the fields that were set);
+    # SkipJsonSchema keeps null out of the documented type, and not_null refuses it as input.
+    title: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=TITLE_MAX_LENGTH)
+    description: str | SkipJsonSchema[None] = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
     image_url: AnyHttpUrl | None = None
-    price_minor: int | None = Field(default=None, ge=0, le=10**12)
-    stock: int | None = Field(default=None, ge=0, le=10**9)
+    price_minor: int | SkipJsonSchema[None] = Field(default=None, ge=0, le=10**12)
+    stock: int | SkipJsonSchema[None] = Field(default=None, ge=0, le=10**9)
     commission_rate_bp: int | None = Field(
         default=None, ge=0, le=10000,
         description="host commission in basis points (100 = 1%); null uses the default")
+
+    # Checked on the field, not in a Line/Text type inside the union, so that an error
+    # names the field alone rather than the union's branches.
+    @field_validator("title", "description", "price_minor", "stock", mode="before")
+    @classmethod
+    def not_null(cls, value: object) -> object:
+        return refuse_null(value)
+
+    @field_validator("title")
+    @classmethod
+    def one_line(cls, value: str | None) -> str | None:
+        return None if value is None else check_line(value)
+
+    @field_validator("description")
+    @classmethod
+    def text(cls, value: str | None) -> str | None:
+        return None if value is None else check_text(value)
 
 
 class ProductOut(BaseModel):
@@ -57,7 +83,7 @@ class ProductOut(BaseModel):
 
 
 class RoomIn(Strict):
-    title: str = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
+    title: Line = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
     scheduled_at: datetime | None = None
     playback_url: AnyHttpUrl | None = None
     commission_rate_bp: int | None = Field(
@@ -67,19 +93,37 @@ class RoomIn(Strict):
     @field_validator("scheduled_at")
     @classmethod
     def aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("must include a timezone, e.g. 2026-01-01T20:00:00Z")
-        return value
+        return check_schedule(value)
 
 
 class RoomPatch(Strict):
-    title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX_LENGTH)
+    """Only the fields given change. title and slow_mode_seconds refuse null with a 422 naming
+    the field (omit them to keep their value); scheduled_at, playback_url and
+    commission_rate_bp take null to clear them."""
+
+    # None is only the "not given" default, as in ProductPatch.
+    title: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=TITLE_MAX_LENGTH)
     scheduled_at: datetime | None = None
     playback_url: AnyHttpUrl | None = None
-    slow_mode_seconds: int | None = Field(default=None, ge=0, le=3600)
+    slow_mode_seconds: int | SkipJsonSchema[None] = Field(default=None, ge=0, le=3600)
     commission_rate_bp: int | None = Field(
         default=None, ge=0, le=10000,
         description="host commission in basis points (100 = 1%); null uses the default")
+
+    @field_validator("scheduled_at")
+    @classmethod
+    def aware(cls, value: datetime | None) -> datetime | None:
+        return check_schedule(value)
+
+    @field_validator("title", "slow_mode_seconds", mode="before")
+    @classmethod
+    def not_null(cls, value: object) -> object:
+        return refuse_null(value)
+
+    @field_validator("title")
+    @classmethod
+    def one_line(cls, value: str | None) -> str | None:
+        return None if value is None else check_line(value)
 
 
 class RoomOut(BaseModel):
@@ -101,8 +145,8 @@ class RoomWithKey(RoomOut):
 
 
 class LineupIn(Strict):
-    product_ids: list[int] = Field(max_length=LINEUP_MAX_PRODUCTS,
-                                   description="the whole lineup, in order")
+    product_ids: list[Id] = Field(max_length=LINEUP_MAX_PRODUCTS,
+                                  description="the whole lineup, in order")
 
 
 class LineupOut(BaseModel):
@@ -111,7 +155,7 @@ class LineupOut(BaseModel):
 
 
 class PinIn(Strict):
-    product_id: int
+    product_id: Id
 
 
 class StatusIn(Strict):
@@ -119,7 +163,7 @@ class StatusIn(Strict):
 
 
 class MuteIn(Strict):
-    user_id: int
+    user_id: Id
     minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 30,
                                 description="how long; omitted means until unmuted")
 

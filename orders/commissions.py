@@ -164,6 +164,8 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     if len(year_text) != 4 or len(month_text) != 2:
         raise ValueError("use YYYY-MM, e.g. 2026-11")
     first = date(int(year_text), int(month_text), 1)
+    if first.year >= 9999:
+        raise ValueError("use a year before 9999")  # the month's end would overflow datetime
     days = calendar.monthrange(first.year, first.month)[1]
     start = datetime(first.year, first.month, 1, tzinfo=UTC)
     return start, start + timedelta(days=days)

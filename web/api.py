@@ -15,7 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from core.types import MAX_ID
+
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+# Every id is a PostgreSQL bigint identity (web/validation.py checks it, core/types.py's Id).
+ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,8 @@ class ApiRouter:
             ) -> Callable[[Endpoint], Endpoint]:
         def register(endpoint: Endpoint) -> Endpoint:
             self.routes.append(Route(path, endpoint, methods=[method]))
-            params = [{"name": n, "in": "query", "required": False, "schema": {"type": t}}
+            params = [{"name": n, "in": "query", "required": False,
+                       "schema": ID_SCHEMA if t == "integer" and n.endswith("_id") else {"type": t}}
                       for n, t in (query or {}).items()]
             params += [header.parameter(n) for n, header in (headers or {}).items()]
             self.operations.append(Operation(path, method.lower(), summary, self.tag, body,
@@ -76,7 +82,7 @@ def _path_params(path: str) -> list[dict[str, Any]]:
         if segment.startswith("{") and segment.endswith("}"):
             name, _, kind = segment[1:-1].partition(":")
             params.append({"name": name, "in": "path", "required": True,
-                           "schema": {"type": "integer" if kind == "int" else "string"}})
+                           "schema": ID_SCHEMA if kind == "int" else {"type": "string"}})
     return params
 
 
@@ -126,6 +132,11 @@ def build_openapi(routers: list[ApiRouter], *, title: str, version: str) -> dict
                     "description": "error",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
                 }
+            # Any other failure, 500 and 503 (Retry-After) included, is the same JSON error.
+            item["responses"]["default"] = {
+                "description": "any other error",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
             if op.auth:
                 item["security"] = [{"bearer": []}, {"cookie": []}]
             paths.setdefault(openapi_path, {})[op.method] = item

@@ -12,6 +12,7 @@ from core.accounts import Role, User, authenticate, check_password_strength, cre
 from core.errors import PermissionDenied
 from core.security import HashingBusy
 from core.settings import Settings
+from core.types import Line
 from web.api import ApiRouter
 from web.auth import (
     SESSION_COOKIE,
@@ -33,13 +34,13 @@ class SignupIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     email: EmailStr
     password: str = Field(min_length=8, max_length=200)
-    display_name: str = Field(min_length=1, max_length=40)
+    display_name: Line = Field(min_length=1, max_length=40)
     role: Role = Role.VIEWER
 
 
 class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    email: str = Field(min_length=3, max_length=254)
+    email: Line = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=200)
 
 

@@ -29,7 +29,7 @@ from live.queries import get_room
 from web.api import ApiRouter
 from web.auth import origin_allowed, require_user, resolve_principal
 from web.responses import JSON
-from web.validation import parse_body, path_int
+from web.validation import parse_body, path_int, query_id
 
 router = ApiRouter("analytics")
 
@@ -117,6 +117,9 @@ def _day(raw: str | None, field: str) -> datetime | None:
         day = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
         raise ValidationError([{"field": field, "message": "must be a date, YYYY-MM-DD"}]) from None
+    if day.year >= 9999:
+        # The filter adds a day to `until`; datetime ends at 9999-12-31.
+        raise ValidationError([{"field": field, "message": "must be before 9999"}])
     return day
 
 
@@ -124,12 +127,7 @@ def broadcast_filters(request: Request, principal_id: int, is_ops: bool) -> dict
     """host_id, since and until (days, UTC, both included) from the query string. A host is
     always filtered to their own broadcasts."""
     params = request.query_params
-    host_raw = params.get("host_id")
-    host_id: int | None = None
-    if host_raw:
-        if not host_raw.isdigit():
-            raise ValidationError([{"field": "host_id", "message": "must be a whole number"}])
-        host_id = int(host_raw)
+    host_id = query_id(request, "host_id")
     if not is_ops:
         host_id = principal_id
     since = _day(params.get("since"), "since")

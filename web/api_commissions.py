@@ -20,6 +20,7 @@ from web.api import ApiRouter
 from web.api_analytics import csv_response
 from web.auth import Principal, require_user
 from web.responses import JSON
+from web.validation import query_id
 
 router = ApiRouter("commissions")
 
@@ -41,24 +42,11 @@ def _services(request: Request) -> Services:
     return svc
 
 
-def _int_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError([{"field": name, "message": "must be a whole number"}]) from None
-    if value <= 0:
-        raise ValidationError([{"field": name, "message": "must be a positive id"}])
-    return value
-
-
 async def statement_filters(request: Request, principal: Principal) -> StatementFilters:
     """The filters of a statement request, checked: a host may only read their own entries
     (their own host_id, their own rooms); ops may read anyone's."""
-    host_id = _int_param(request, "host_id")
-    room_id = _int_param(request, "room_id")
+    host_id = query_id(request, "host_id")
+    room_id = query_id(request, "room_id")
     month = request.query_params.get("month", "").strip() or None
     if month is not None:
         try:

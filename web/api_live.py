@@ -29,7 +29,7 @@ from web.api import ApiRouter
 from web.auth import require_user, resolve_principal
 from web.enqueue import enqueue
 from web.responses import JSON
-from web.validation import parse_body, path_int
+from web.validation import parse_body, path_int, query_id
 
 router = ApiRouter("live")
 
@@ -69,14 +69,12 @@ async def update_product(request: Request) -> Response:
 @router.add("/api/rooms", "GET", summary="Rooms, newest first", auth=False,
             query={"host_id": "integer", "status": "string"})
 async def list_rooms(request: Request) -> Response:
-    host_id = request.query_params.get("host_id")
+    host_id = query_id(request, "host_id")
     status = request.query_params.get("status")
-    if host_id is not None and not host_id.isdigit():
-        raise ValidationError([{"field": "host_id", "message": "must be a whole number"}])
     if status is not None and status not in ("scheduled", "live", "ended"):
         raise ValidationError([{"field": "status", "message": "must be scheduled, live or ended"}])
     async with services(request).db.session() as session:
-        rooms = await queries.list_rooms(session, host_id=int(host_id) if host_id else None,
+        rooms = await queries.list_rooms(session, host_id=host_id,
                                          status=status)
     return JSON({"rooms": [r.public() for r in rooms]})
 

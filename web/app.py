@@ -35,7 +35,7 @@ from web import (
     ws,
 )
 from web.api import ApiRouter, build_openapi
-from web.responses import JSON, domain_error_handler, http_error_handler
+from web.responses import JSON, domain_error_handler, http_error_handler, server_error_handlers
 from workers.handlers import wire
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -107,7 +107,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # Outermost first: the request observer times the whole reply, gzip included.
         middleware=[Middleware(metrics.RequestObserver),
                     Middleware(GZipMiddleware, minimum_size=1024)],
-        exception_handlers={DomainError: domain_error_handler, HTTPException: http_error_handler},
+        exception_handlers={DomainError: domain_error_handler, HTTPException: http_error_handler,
+                            **server_error_handlers()},
     )
     app.state.settings = settings
     return app

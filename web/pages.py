@@ -27,6 +27,7 @@ from live import queries
 from live.models import Room, RoomStatus
 from web.api_analytics import ensure_viewer_cookie
 from web.auth import Principal, resolve_principal
+from web.validation import path_int
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -190,9 +191,9 @@ async def host_room(request: Request) -> Response:
     principal = await resolve_principal(request)
     if principal is None:
         return _login_redirect(request)
-    room_id = int(request.path_params["room_id"])
     async with _services(request).db.session() as session:
         try:
+            room_id = path_int(request, "room_id")
             room = await queries.get_room(session, room_id)
         except NotFound:
             return _error_page(request, principal, 404, "No such room",
@@ -210,9 +211,9 @@ async def host_room(request: Request) -> Response:
 
 async def room_page(request: Request) -> Response:
     principal = await resolve_principal(request)
-    room_id = int(request.path_params["room_id"])
     async with _services(request).db.session() as session:
         try:
+            room_id = path_int(request, "room_id")
             room = await queries.get_room(session, room_id)
         except NotFound:
             return _error_page(request, principal, 404, "No such room",

@@ -22,6 +22,7 @@ from live.queries import get_room
 from web.api_analytics import broadcast_filters
 from web.auth import Principal, resolve_principal
 from web.pages import templates
+from web.validation import path_int
 
 # Minor units per major unit for currencies that do not use two decimals.
 CURRENCY_EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3,
@@ -141,8 +142,8 @@ async def broadcast_report(request: Request) -> Response:
     principal = await _reader(request)
     if isinstance(principal, Response):
         return principal
-    room_id = int(request.path_params["room_id"])
     try:
+        room_id = path_int(request, "room_id")
         report = await actions.report_for(_services(request), principal, room_id)
     except NotFound:
         return _error(request, principal, 404, "No such broadcast",
@@ -159,9 +160,9 @@ async def live_data(request: Request) -> Response:
     principal = await _reader(request)
     if isinstance(principal, Response):
         return principal
-    room_id = int(request.path_params["room_id"])
     async with _services(request).db.session() as session:
         try:
+            room_id = path_int(request, "room_id")
             room = await get_room(session, room_id)
             queries.check_can_read(principal, room)
         except NotFound:

@@ -27,7 +27,7 @@ from orders.schemas import WebhookOut
 from web.api import ApiRouter
 from web.auth import require_user, resolve_principal
 from web.responses import JSON
-from web.validation import read_body, read_form
+from web.validation import path_int, read_body, read_form
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ async def _load(request: Request) -> tuple[Services, Order, str]:
     made up) and bound to the buyer: another user, or a guest, who holds it gets 403 and
     nothing changes."""
     svc = services(request)
-    order_id = int(request.path_params["order_id"])
+    order_id = path_int(request, "order_id")
     signature = request.query_params.get("sig", "")
     if request.method == "POST":
         form = await read_form(request)

@@ -10,7 +10,8 @@ from pydantic import ValidationError as PydanticValidationError
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
-from core.errors import DomainError, ValidationError
+from core.errors import DomainError, NotFound, ValidationError
+from core.types import is_id
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -93,11 +94,36 @@ async def parse_body(request: Request, model: type[M]) -> M:
     return parse_model(model, data)
 
 
-def path_int(request: Request, name: str) -> int:
-    raw = request.path_params.get(name)
+def parse_id(raw: object, name: str) -> int:
+    """An id from a path or a query string: a whole number in 1 .. 2**63 - 1.
+
+    Not a number is a 422; a number that cannot be an id (zero, negative, past bigint) is a
+    404 naming the field, as for an id that could exist but does not.
+    """
     if isinstance(raw, int):
-        return raw
+        value = raw
+    else:
+        text = str(raw).strip()
+        # isdigit() alone would let superscripts and other Unicode digits through to int().
+        if not (text.isascii() and text.isdigit()) or len(text) > 30:
+            raise ValidationError([{"field": name, "message": "must be a whole number"}])
+        value = int(text)
+    if not is_id(value):
+        raise NotFound(f"no such {name.removesuffix('_id') or 'item'}", field=name)
+    return value
+
+
+def path_int(request: Request, name: str) -> int:
+    return parse_id(request.path_params.get(name), name)
+
+
+def query_id(request: Request, name: str) -> int | None:
+    """An optional id filter from the query string; absent or empty means no filter."""
+    raw = request.query_params.get(name, "").strip()
+    if not raw:
+        return None
     try:
-        return int(str(raw))
-    except (TypeError, ValueError):
-        raise ValidationError([{"field": name, "message": "must be a whole number"}]) from None
+        return parse_id(raw, name)
+    except NotFound:
+        # A filter is not a resource: a value no id can have is bad input, not a miss.
+        raise ValidationError([{"field": name, "message": "must be a positive id"}]) from None

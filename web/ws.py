@@ -149,9 +149,13 @@ async def _principal_from_token(websocket: WebSocket, token: str) -> Principal |
     return Principal(user.id, user.display_name, user.role, via_cookie=False)
 
 
-async def _refuse(websocket: WebSocket, code: int, reason: str = "") -> None:
+async def _refuse(websocket: WebSocket, code: int, reason: str = "", *,
+                  error: str | None = None) -> None:
+    """Accept, say why (an `error` event, when given), and close with `code`."""
     await websocket.accept()
     with contextlib.suppress(Exception):
+        if error is not None:
+            await websocket.send_text(error)
         await websocket.close(code, reason)
 
 
@@ -191,7 +195,9 @@ class RoomSocket:
         room_id = int(scope["path_params"]["room_id"])
         # Cheap refusals first, before anything is read or kept for the room (admission.py).
         if not valid_room_id(room_id):
-            await _refuse(websocket, protocol.CLOSE_NO_SUCH_ROOM, "no such room")
+            # No room can have this id, and PostgreSQL would refuse to look it up.
+            await _refuse(websocket, protocol.CLOSE_NO_SUCH_ROOM, "no such room",
+                          error=protocol.error_frame("not_found", "no such room", "room_id"))
             return
         address = _client_address(scope)
         if address is not None:

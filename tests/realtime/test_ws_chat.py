@@ -156,7 +156,7 @@ async def test_bad_frames_get_errors_and_the_connection_stays_open(
     await viewer.next("hello")
     bad = ["not json", "[1, 2]", '{"type": 3}', '{"type": "dance"}', '{"type": "chat"}',
            '{"type": "like", "count": 0}', '{"type": "like", "count": 51}',
-           '{"type": "like", "count": true}', "x" * 10_000]
+           '{"type": "like", "count": true}', "x" * 10_000, '{"type": "chat", "text": "a\\u0000b"}']
 
     for frame in bad:
         await viewer.send(frame)
@@ -165,8 +165,9 @@ async def test_bad_frames_get_errors_and_the_connection_stays_open(
 
     assert [e["data"]["code"] for e in errors] == [
         "bad_json", "bad_frame", "bad_frame", "unknown_type", "invalid", "invalid", "invalid",
-        "invalid", "too_large"]
+        "invalid", "too_large", "invalid"]
     assert errors[4]["data"]["field"] == "text" and errors[5]["data"]["field"] == "count"
+    assert errors[9]["data"]["field"] == "text"  # a NUL byte
     assert (await viewer.next("pong"))["type"] == "pong"
 
 

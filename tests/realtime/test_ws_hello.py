@@ -58,6 +58,14 @@ async def test_unknown_room_is_closed_with_4404(connect_viewer: Connect) -> None
     assert await viewer.closed_with() == 4404
 
 
+async def test_a_room_id_past_bigint_gets_an_error_event_and_4404(connect_viewer: Connect) -> None:
+    viewer = await connect_viewer(2**63)
+
+    error = await viewer.next("error")
+    assert error["data"] == {"code": "not_found", "message": "no such room", "field": "room_id"}
+    assert await viewer.closed_with() == 4404
+
+
 async def test_bad_token_is_closed_with_4401(make_user: MakeUser, make_room,
                                              connect_viewer: Connect, live_server: LiveServer) -> None:
     from websockets.asyncio.client import connect

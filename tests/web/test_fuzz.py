@@ -1,0 +1,91 @@
+"""A bounded schemathesis pass over /openapi.json: no 5xx, and every error is a JSON error body.
+
+Runs against the app in its own uvicorn process (the `live_server`), authenticated as a host
+and as a viewer, with schema-valid and schema-violating data. Bounded (a few examples per
+operation, derandomized) so that it fits in `make test`; the unbounded run that prompted it
+found 793 server errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+
+from tests.conftest import LiveServer, MakeUser
+
+pytestmark = pytest.mark.slow
+
+# A dozen examples per operation, mode and role keeps the pass near a minute on two cores
+# while still reaching the edges the schema allows (huge ids, nulls, NUL bytes, far dates).
+# FUZZ_EXAMPLES=200 gives a deeper run by hand.
+EXAMPLES_PER_OPERATION = int(os.environ.get("FUZZ_EXAMPLES", "12"))
+
+# Logging out revokes the token the rest of the pass runs with; it is covered elsewhere.
+SKIPPED = {("POST", "/api/auth/logout")}
+
+
+def error_body_problem(response: Any) -> str | None:
+    """What is wrong with a 4xx/5xx body, or None when it is the JSON error format."""
+    # schemathesis keeps every value of a header: a list per lower-cased name.
+    content_type = (response.headers.get("content-type") or [""])[0]
+    if not content_type.startswith("application/json"):
+        return "not JSON"
+    try:
+        body = response.json()
+    except ValueError:
+        return "not JSON"
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return "no error object"
+    if not isinstance(error.get("code"), str) or not isinstance(error.get("message"), str):
+        return "error without a code and a message"
+    return None
+
+
+def fuzz(base_url: str, headers: dict[str, str]) -> list[str]:
+    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if (operation.method.upper(), operation.path) in SKIPPED:
+            continue
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(max_examples=EXAMPLES_PER_OPERATION, derandomize=True, database=None,
+                      deadline=None, suppress_health_check=list(HealthCheck),
+                      phases=[Phase.explicit, Phase.generate])
+            def run(case: Any) -> None:
+                response = case.call(base_url=base_url, headers=headers, timeout=30)
+                problem = None
+                if response.status_code >= 500:
+                    problem = "server error"
+                elif response.status_code >= 400:
+                    problem = error_body_problem(response)
+                if problem:
+                    failures.append(
+                        f"{problem}: {case.method} {case.formatted_path} "
+                        f"query={case.query} body={case.body!r:.200} -> "
+                        f"{response.status_code} {response.text[:200]!r}")
+
+            # Unsatisfiable: nothing in this operation can be made invalid (no parameters).
+            with contextlib.suppress(Unsatisfiable):
+                run()
+    return failures
+
+
+@pytest.mark.parametrize("role", ["host", "viewer"])
+async def test_api_never_answers_5xx_and_every_error_is_json(role: str, make_user: MakeUser,
+                                                             live_server: LiveServer) -> None:
+    import asyncio
+
+    user = await make_user(role)
+    failures = await asyncio.to_thread(fuzz, live_server.url, user.headers)
+    assert not failures, f"{len(failures)} bad answers:\n" + "\n".join(failures[:40])

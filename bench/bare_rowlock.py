@@ -124,6 +124,11 @@ async def buy(request: Request) -> Response:
     return _json(_order(row, sale, sale_id), 201)
 
 
+async def ping(request: Request) -> Response:
+    """The floor: uvicorn and a bare Starlette route, a small JSON reply, nothing else."""
+    return _json({"ok": True}, 200)
+
+
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.pool = await asyncpg.create_pool(dsn(os.environ["DATABASE_URL"]),
@@ -134,5 +139,6 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await app.state.pool.close()
 
 
-app = Starlette(routes=[Route("/sales/{sale_id:int}/buy", buy, methods=["POST"])],
+app = Starlette(routes=[Route("/sales/{sale_id:int}/buy", buy, methods=["POST"]),
+                        Route("/ping", ping, methods=["GET"])],
                 lifespan=lifespan)

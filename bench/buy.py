@@ -59,6 +59,7 @@ AIM_RATE = 1500.0
 AIM_RATIO = 5.0
 AIM_RUSH_SECONDS = 1.0
 AIM_CHEAP_REPLY_MS = 0.2
+CHEAP_KINDS = ("sold_out", "limit_reached", "replayed")
 # Offered buys per second, one 10-second step each. Dense where the aim is.
 DEFAULT_RATES = "200,400,700,1000,1300,1500,1800,2200,2600,3000"
 # Find-max stops after this many failing steps in a row (a stall is a failing step below a
@@ -174,6 +175,8 @@ class Step:
     invariant: str = ""
     expect: str = "accepted"
     profile: Path | None = None
+    # The idle server's CPU (seconds per second), which the CPU per reply is net of.
+    idle: float = 0.0
 
     @property
     def errors(self) -> int:
@@ -419,55 +422,69 @@ class Bench:
             step.orders = int(self.run(_bare_orders(self.infra.database_url, sale_id)))
         return step
 
-    def kinds(self, server: Server, rate: float, seconds: float,
-              profile: bool) -> tuple[list[Step], float]:
-        """Steps whose replies are all of one kind, on the product server. Returns the steps
-        and the idle server's CPU (seconds per second), which each step's figure is net of."""
-        count = max(1, int(rate * seconds))
-        self.buyers(count + 1)
-        buyers = self.tokens[:count]
-        # Twice the units: after the accepted step units are left, so a repeat buyer is refused
-        # for the per-user limit, not for stock.
-        sale_id = self.product_sale(2 * count)
-        keys = [new_key() for _ in buyers]
-        empty = self.product_sale(1)
-        port = server.port
-        plan = [
-            ("accepted", [buy_request(port, sale_id, t, k) for t, k in zip(buyers, keys,
-                                                                          strict=True)]),
-            ("limit_reached", [buy_request(port, sale_id, t, new_key()) for t in buyers]),
-            ("replayed", [buy_request(port, sale_id, t, k) for t, k in zip(buyers, keys,
-                                                                          strict=True)]),
-            ("sold_out", [buy_request(port, empty, t, new_key()) for t in buyers]),
-        ]
-        # The one unit of the empty sale goes to a buyer outside the step.
-        last = self.load(server, [buy_request(port, empty, self.tokens[count], new_key())], 10)
-        if last["samples"][0][3] != "accepted":
-            raise RuntimeError(f"could not empty the sold-out sale: {last['samples']}")
+    def idle_cpu(self, server: Server) -> float:
+        """The idle server's CPU, seconds per second."""
         time.sleep(self.settle)
         proc = psutil.Process(server.pid)
         before, began = proc.cpu_times(), time.monotonic()
         time.sleep(self.settle * 2)
         after = proc.cpu_times()
-        idle = ((after.user + after.system) - (before.user + before.system)) / (
+        return ((after.user + after.system) - (before.user + before.system)) / (
             time.monotonic() - began)
+
+    def kinds(self, server: Server, rate: float, seconds: float, profile: bool) -> list[Step]:
+        """Steps whose replies are all of one kind. On the product: accepted, limit_reached,
+        replayed, sold_out, and `GET /api/me` (the HTTP stack and authentication alone); on
+        the bare app: `GET /ping` (uvicorn and a bare Starlette route: the floor)."""
+        count = max(1, int(rate * seconds))
+        self.buyers(count + 1)
+        port = server.port
+        plan: list[tuple[str, str, list[str]]]
+        if server.name == "product":
+            buyers = self.tokens[:count]
+            # Twice the units: after the accepted step units are left, so a repeat buyer is
+            # refused for the per-user limit, not for stock.
+            sale_id = self.product_sale(2 * count)
+            keys = [new_key() for _ in buyers]
+            empty = self.product_sale(1)
+            plan = [
+                ("accepted", "accepted", [buy_request(port, sale_id, t, k)
+                                          for t, k in zip(buyers, keys, strict=True)]),
+                ("limit_reached", "limit_reached", [buy_request(port, sale_id, t, new_key())
+                                                    for t in buyers]),
+                ("replayed", "replayed", [buy_request(port, sale_id, t, k)
+                                          for t, k in zip(buyers, keys, strict=True)]),
+                ("sold_out", "sold_out", [buy_request(port, empty, t, new_key())
+                                          for t in buyers]),
+                ("GET /api/me", "accepted", [me_request(port, t) for t in buyers]),
+            ]
+            # The one unit of the empty sale goes to a buyer outside the steps.
+            last = self.load(server, [buy_request(port, empty, self.tokens[count], new_key())],
+                             10)
+            if last["samples"][0][3] != "accepted":
+                raise RuntimeError(f"could not empty the sold-out sale: {last['samples']}")
+        else:
+            plan = [("GET /ping, bare app", "accepted", [ping_request(port)] * count)]
+        idle = self.idle_cpu(server)
         steps = []
-        for kind, requests in plan:
+        for label, expect, requests in plan:
             time.sleep(self.settle)
-            name = f"kind-{kind}" if profile else None
+            name = ("kind-" + label.split(",")[0].replace("GET /", "").replace("/", "-")
+                    if profile else None)
             result = self.load(server, requests, rate, profile=name, seconds=seconds)
-            step = make_step(server.name, kind, rate, result, expect=kind)
+            step = make_step(server.name, label, rate, result, expect=expect)
             step.profile = result.get("profile")
+            step.idle = idle
             steps.append(step)
-            say(f"{kind:<14} {cpu_per_reply(step, idle):.3f} ms server CPU per reply "
-                  f"({step.counts})")
-        return steps, idle
+            say(f"{label:<20} {cpu_per_reply(step):.3f} ms server CPU per reply "
+                f"({step.counts})")
+        return steps
 
 
-def cpu_per_reply(step: Step, idle: float) -> float:
+def cpu_per_reply(step: Step) -> float:
     """Milliseconds of server CPU per reply, net of what the idle server uses."""
-    return 1000.0 * max(0.0, step.cpu.get("server", 0.0) - idle * step.window) / max(step.sent,
-                                                                                      1)
+    return 1000.0 * max(0.0, step.cpu.get("server", 0.0) - step.idle * step.window) / max(
+        step.sent, 1)
 
 
 # Requests ---------------------------------------------------------------------------------
@@ -490,6 +507,10 @@ def bare_request(port: int, sale_id: int, user_id: int, key: str) -> str:
     return (f"POST /sales/{sale_id}/buy HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             f"X-User-Id: {user_id}\r\nIdempotency-Key: {key}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n{BODY}")
+
+
+def ping_request(port: int) -> str:
+    return f"GET /ping HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
 
 
 def me_request(port: int, token: str) -> str:
@@ -609,8 +630,9 @@ class Results:
     bare: list[FindMax] = field(default_factory=list)
     rushes: list[Step] = field(default_factory=list)
     kinds: list[Step] = field(default_factory=list)
-    idle_cpu: float = 0.0
     profiles: dict[str, profiling.Profile] = field(default_factory=dict)
+    # Server CPU per reply of the profiled steps that have one (ms).
+    profile_ms: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -667,13 +689,13 @@ def report(res: Results, load_before: tuple[float, ...], rush_buyers: int,
             f"| rush: orders in PostgreSQL, `livesell check` | exactly {rush_units:,}, clean "
             f"| {rush.orders:,}, {rush.invariant} "
             f"| {_met(rush.orders == rush_units and rush.invariant == 'clean')} |")
-    cheap = [s for s in res.kinds if s.expect != "accepted"]
+    cheap = [s for s in res.kinds if s.label in CHEAP_KINDS]
     if cheap:
-        worst = max(cpu_per_reply(s, res.idle_cpu) for s in cheap)
+        worst = max(cpu_per_reply(s) for s in cheap)
         summary.append(
             "| server CPU per sold-out, limit-reached, replayed reply "
             f"| <= {AIM_CHEAP_REPLY_MS} ms | "
-            + ", ".join(f"{s.expect} {cpu_per_reply(s, res.idle_cpu):.2f} ms" for s in cheap)
+            + ", ".join(f"{s.label} {cpu_per_reply(s):.2f} ms" for s in cheap)
             + f" | {_met(worst <= AIM_CHEAP_REPLY_MS)} |")
     if summary:
         lines += ["", "| aim (issue 8) | target | measured | |", "|---|---|---|---|", *summary]
@@ -702,19 +724,23 @@ def report(res: Results, load_before: tuple[float, ...], rush_buyers: int,
         lines += ["", f"Server CPU per reply kind: a step of {res.kinds[0].sent:,} requests at "
                   f"{res.kinds[0].rate:,.0f}/s where every reply is of one kind, the server "
                   "process's user + system CPU over the step, less the idle server's "
-                  f"{res.idle_cpu * 1000:.1f} ms/s, divided by the replies.", "",
+                  f"({res.kinds[0].idle * 1000:.1f} ms/s), divided by the replies. "
+                  "`GET /api/me` is the HTTP stack and authentication alone (one Redis HGETALL); "
+                  "`GET /ping` on the bare app is uvicorn and a bare Starlette route, the floor "
+                  "of any reply.", "",
                   "| reply | replies | ms of server CPU per reply | aim | p50 ms | p99 ms "
                   "| server CPU | PostgreSQL CPU | Redis CPU |", "|---|---|---|---|---|---|---|---|---|"]
         for s in res.kinds:
-            aim = "" if s.expect == "accepted" else f"<= {AIM_CHEAP_REPLY_MS}"
-            lines.append(f"| {s.expect} | {s.counts.get(s.expect, 0):,} of {s.sent:,} "
-                         f"| {cpu_per_reply(s, res.idle_cpu):.3f} | {aim} | {s.p50:.1f} "
+            aim = f"<= {AIM_CHEAP_REPLY_MS}" if s.label in CHEAP_KINDS else ""
+            lines.append(f"| {s.label} | {s.counts.get(s.expect, 0):,} of {s.sent:,} "
+                         f"| {cpu_per_reply(s):.3f} | {aim} | {s.p50:.1f} "
                          f"| {s.p99:.1f} | {s.cpu_pct('server'):.0f}% "
                          f"| {s.cpu_pct('postgres'):.0f}% | {s.cpu_pct('redis'):.0f}% |")
     if res.profiles:
         lines += ["", "Where the server's CPU goes (py-spy, running samples only, each sample "
                   "counted once in the innermost layer it was in; profiles in bench/profiles/, "
-                  "not committed):", "", *profiling.layers_table(res.profiles)]
+                  "not committed; in brackets: the milliseconds of server CPU per reply that the "
+                  "share stands for):", "", *profiling.layers_table(res.profiles, res.profile_ms)]
         for name, prof in res.profiles.items():
             lines += ["", f"Top frames, {name}:", "", *profiling.top_table(prof)]
     lines += ["", _holds_back(res)]
@@ -736,12 +762,18 @@ def _holds_back(res: Results) -> str:
                 f"{s.cpu_pct('server'):.0f}% of a core, PostgreSQL {s.cpu_pct('postgres'):.0f}%, "
                 f"Redis {s.cpu_pct('redis'):.0f}% and the client {s.cpu_pct('client'):.0f}%"
                 f" (busiest: {busiest}).")
-    accepted = [s for s in res.kinds if s.expect == "accepted"]
+    accepted = [s for s in res.kinds if s.label == "accepted"]
     if accepted:
-        per = cpu_per_reply(accepted[0], res.idle_cpu)
+        per = cpu_per_reply(accepted[0])
         out.append(f"An accepted buy costs {per:.2f} ms of server CPU, so one process "
                    f"saturates a core near {1000 / max(per, 1e-6):,.0f} buys/s before any "
                    "queueing.")
+    for name, prof in res.profiles.items():
+        if name in res.profile_ms and not name.startswith("GET"):
+            ms = res.profile_ms[name]
+            top = ", ".join(f"{layer} {share * ms / 100:.2f} ms" for layer, share in
+                            prof.layers[:4])
+            out.append(f"Of the {ms:.2f} ms of a reply in the step '{name}': {top}.")
     out.append("The machine has 2 cores for the server, PostgreSQL, Redis and the client; "
                "PostgreSQL and Redis are shared with whatever else runs (see the load "
                "average), so their CPU figures include others' work.")
@@ -798,7 +830,7 @@ def main() -> None:
     try:
         if "findmax" in parts or "rush" in parts or "kinds" in parts:
             _product_part(bench, res, parts, rates, args)
-        if ("findmax" in parts or "bare" in parts) and not args.no_bare:
+        if parts & {"findmax", "bare", "kinds", "rush"} and not args.no_bare:
             _bare_part(bench, res, parts, rates, args)
     finally:
         bench.close()
@@ -841,30 +873,33 @@ def _product_part(bench: Bench, res: Results, parts: set[str], rates: list[float
                 say(f"rush: last reply {rush.worst / 1000:.2f} s after its time, "
                       f"{rush.counts}, {rush.orders} orders, check {rush.invariant}")
             if "kinds" in parts:
-                steps, res.idle_cpu = bench.kinds(server, args.kind_rate, args.kind_seconds,
-                                                  args.profile)
+                steps = bench.kinds(server, args.kind_rate, args.kind_seconds, args.profile)
                 res.kinds += steps
                 for s in steps:
                     if s.profile:
-                        res.profiles[f"{s.expect} at {s.rate:,.0f}/s"] = profiling.read(s.profile)
+                        res.profiles[f"{s.label} at {s.rate:,.0f}/s"] = profiling.read(s.profile)
+                        res.profile_ms[f"{s.label} at {s.rate:,.0f}/s"] = cpu_per_reply(s)
         finally:
             server.stop()
 
 
 def _bare_part(bench: Bench, res: Results, parts: set[str], rates: list[float],
                args: argparse.Namespace) -> None:
-    for run in range(args.runs):
+    for run in range(args.runs if "findmax" in parts or "bare" in parts else 1):
         server = start_server("bare", bench.env)
         try:
             say(f"bare row-lock app (pid {server.pid}), run {run + 1}")
             bench.warm_up(server)
-            res.bare.append(bench.find_max(server, rates, args.seconds))
+            if "findmax" in parts or "bare" in parts:
+                res.bare.append(bench.find_max(server, rates, args.seconds))
+            if run == 0 and "kinds" in parts:
+                res.kinds += bench.kinds(server, args.kind_rate, args.kind_seconds, False)
             if run == 0 and "rush" in parts:
                 time.sleep(bench.settle)
                 rush = bench.rush(server, args.rush_buyers, args.rush_units)
                 res.rushes.append(rush)
                 say(f"rush: last reply {rush.worst / 1000:.2f} s after its time, "
-                      f"{rush.counts}, {rush.orders} orders")
+                    f"{rush.counts}, {rush.orders} orders")
         finally:
             server.stop()
 

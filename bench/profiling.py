@@ -138,7 +138,9 @@ def read(path: Path, top: int = 15) -> Profile:
         layer = next((found for f in reversed(frames) if (found := _layer(f))), LOOP)
         layers[layer] += count
         leaf[_frame_name(frames[-1])] += count
-        for name in {_frame_name(f) for f in frames}:
+        # The entry point and the loop's run() hold every sample: no news in the inclusive list.
+        for name in {_frame_name(f) for f in frames
+                     if not any(m in _frame_file(f) for m in (*SCAFFOLDING, "asyncio/runners"))}:
             inclusive[name] += count
     share = 100.0 / max(total, 1)
     return Profile(total, [(k, v * share) for k, v in layers.most_common()],
@@ -146,15 +148,25 @@ def read(path: Path, top: int = 15) -> Profile:
                    [(k, v * share) for k, v in inclusive.most_common(top)])
 
 
-def layers_table(profiles: dict[str, Profile]) -> list[str]:
+def layers_table(profiles: dict[str, Profile],
+                 ms_per_reply: dict[str, float] | None = None) -> list[str]:
+    """Shares by layer, one column a profile; with the profile's CPU per reply, also the
+    milliseconds of a reply that each share stands for."""
     names = list(profiles)
+    scale = ms_per_reply or {}
+
+    def cell(name: str, layer: str) -> str:
+        share = dict(profiles[name].layers).get(layer, 0.0)
+        if name in scale:
+            return f"{share:.0f}% ({share * scale[name] / 100:.3f} ms)"
+        return f"{share:.0f}%"
+
     order = sorted({layer for p in profiles.values() for layer, _ in p.layers},
                    key=lambda layer: -max(dict(p.layers).get(layer, 0.0)
                                           for p in profiles.values()))
     lines = ["| layer | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for layer in order:
-        lines.append(f"| {layer} | " + " | ".join(
-            f"{dict(profiles[n].layers).get(layer, 0.0):.0f}%" for n in names) + " |")
+        lines.append(f"| {layer} | " + " | ".join(cell(n, layer) for n in names) + " |")
     lines.append("| samples | " + " | ".join(f"{profiles[n].samples:,}" for n in names) + " |")
     return lines
 

@@ -383,7 +383,7 @@ class Bench:
 
     def warm_up(self, server: Server) -> None:
         """Connections, pools, imports, the Lua scripts: a short load that is not counted."""
-        self.step(server, 100, 1.0)
+        self.step(server, 100, 0.5 if self.args.quick else 1.0)
 
     def find_max(self, server: Server, rates: list[float], seconds: float) -> FindMax:
         found = FindMax(server.name)
@@ -464,7 +464,9 @@ class Bench:
             if last["samples"][0][3] != "accepted":
                 raise RuntimeError(f"could not empty the sold-out sale: {last['samples']}")
         else:
-            plan = [("GET /ping, bare app", "accepted", [ping_request(port)] * count)]
+            plan = [("GET /ping, bare app", "accepted", [ping_request(port)] * count),
+                    ("GET /raw-ping, bare app", "accepted",
+                     [ping_request(port, "/raw-ping")] * count)]
         idle = self.idle_cpu(server)
         steps = []
         for label, expect, requests in plan:
@@ -509,8 +511,8 @@ def bare_request(port: int, sale_id: int, user_id: int, key: str) -> str:
             f"Content-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n{BODY}")
 
 
-def ping_request(port: int) -> str:
-    return f"GET /ping HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+def ping_request(port: int, path: str = "/ping") -> str:
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
 
 
 def me_request(port: int, token: str) -> str:
@@ -726,23 +728,41 @@ def report(res: Results, load_before: tuple[float, ...], rush_buyers: int,
                   "process's user + system CPU over the step, less the idle server's "
                   f"({res.kinds[0].idle * 1000:.1f} ms/s), divided by the replies. "
                   "`GET /api/me` is the HTTP stack and authentication alone (one Redis HGETALL); "
-                  "`GET /ping` on the bare app is uvicorn and a bare Starlette route, the floor "
-                  "of any reply.", "",
-                  "| reply | replies | ms of server CPU per reply | aim | p50 ms | p99 ms "
-                  "| server CPU | PostgreSQL CPU | Redis CPU |", "|---|---|---|---|---|---|---|---|---|"]
+                  "`GET /ping` on the bare app is uvicorn and a bare Starlette route; "
+                  "`GET /raw-ping` is answered by a plain ASGI callable in front of Starlette: "
+                  "uvicorn's own floor.", "",
+                  "| reply | replies | ms of server CPU per reply | of which in the kernel | aim "
+                  "| p50 ms | p99 ms | server CPU | PostgreSQL CPU | Redis CPU |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for s in res.kinds:
             aim = f"<= {AIM_CHEAP_REPLY_MS}" if s.label in CHEAP_KINDS else ""
             lines.append(f"| {s.label} | {s.counts.get(s.expect, 0):,} of {s.sent:,} "
-                         f"| {cpu_per_reply(s):.3f} | {aim} | {s.p50:.1f} "
+                         f"| {cpu_per_reply(s):.3f} "
+                         f"| {100 * s.cpu.get('server_system', 0.0) / max(s.cpu['server'], 1e-9):.0f}% "
+                         f"| {aim} | {s.p50:.1f} "
                          f"| {s.p99:.1f} | {s.cpu_pct('server'):.0f}% "
                          f"| {s.cpu_pct('postgres'):.0f}% | {s.cpu_pct('redis'):.0f}% |")
     if res.profiles:
         lines += ["", "Where the server's CPU goes (py-spy, running samples only, each sample "
-                  "counted once in the innermost layer it was in; profiles in bench/profiles/, "
+                  "counted once in the innermost layer it was in; the event loop's share is time "
+                  "in uvloop's C code with no Python frame of its own, and on a busy machine it "
+                  "also holds time the process waited, runnable, for a core, so the shares "
+                  "are approximate; profiles in bench/profiles/, "
                   "not committed; in brackets: the milliseconds of server CPU per reply that the "
                   "share stands for):", "", *profiling.layers_table(res.profiles, res.profile_ms)]
+        # Top frames of the buys at the profiled rate and of the sold-out replies only: the
+        # files in bench/profiles/ hold the rest.
         for name, prof in res.profiles.items():
-            lines += ["", f"Top frames, {name}:", "", *profiling.top_table(prof)]
+            if name.startswith(("accepted buys", "sold_out")):
+                lines += ["", f"Top frames, {name} (self: the frame itself was running; "
+                          "inclusive: anywhere on the stack):", "",
+                          *profiling.top_table(prof, rows=8)]
+    missing = [name for name, got in (("find-max", res.product), ("bare app find-max", res.bare),
+                                      ("rush", res.rushes), ("CPU per reply kind", res.kinds))
+               if not got]
+    if missing:
+        lines += ["", f"Not measured in this run: {', '.join(missing)} (`python -m bench.buy` "
+                  "on a quiet machine measures all)."]
     lines += ["", _holds_back(res)]
     if res.notes:
         lines += ["", " ".join(res.notes)]
@@ -803,9 +823,11 @@ def main() -> None:
                         help="which parts: findmax, bare, rush, kinds (comma-separated); "
                              "findmax includes the bare app unless --no-bare")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare row-lock app")
-    parser.add_argument("--profile", action="store_true",
+    parser.add_argument("--profile", dest="profile", action="store_true", default=None,
                         help="py-spy the server at the highest passing rate and in the "
-                             "steps of each reply kind; saved in bench/profiles/")
+                             "steps of each reply kind; saved in bench/profiles/ (the default "
+                             "of a full run when py-spy is installed)")
+    parser.add_argument("--no-profile", dest="profile", action="store_false")
     parser.add_argument("--profile-rate", type=float, default=0.0,
                         help="profile a step at this rate (default: the highest passing)")
     parser.add_argument("--write", dest="write", action="store_true", default=None,
@@ -816,7 +838,9 @@ def main() -> None:
     if args.quick:
         args.rates, args.seconds = "100,200", 1.0
         args.rush_buyers, args.rush_units = 500, 50
-        args.kind_rate, args.kind_seconds = 200.0, 1.0
+        args.kind_rate, args.kind_seconds = 200.0, 0.5
+    if args.profile is None:
+        args.profile = not args.quick and profiling.available()
     rates = [float(r) for r in args.rates.split(",")]
     write = args.write if args.write is not None else (
         not args.quick and args.only == parser.get_default("only"))

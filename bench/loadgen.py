@@ -119,21 +119,25 @@ class Watch:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     self.procs[name].append(psutil.Process(pid))
 
-    def snapshot(self) -> dict[int, float]:
-        out: dict[int, float] = {}
+    def snapshot(self) -> dict[int, tuple[float, float]]:
+        """pid -> (user + system, system) CPU seconds."""
+        out: dict[int, tuple[float, float]] = {}
         for procs in self.procs.values():
             for proc in procs:
-                try:
+                with contextlib.suppress(psutil.NoSuchProcess):
                     times = proc.cpu_times()
-                    out[proc.pid] = times.user + times.system
-                except psutil.NoSuchProcess:
-                    pass
+                    out[proc.pid] = (times.user + times.system, times.system)
         return out
 
-    def used(self, before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
-        return {name: sum(after[p.pid] - before[p.pid] for p in procs
-                          if p.pid in before and p.pid in after)
-                for name, procs in self.procs.items()}
+    def used(self, before: dict[int, tuple[float, float]],
+             after: dict[int, tuple[float, float]]) -> dict[str, float]:
+        """CPU seconds of each group, and of its kernel time as `NAME_system`."""
+        out: dict[str, float] = {}
+        for name, procs in self.procs.items():
+            alive = [p.pid for p in procs if p.pid in before and p.pid in after]
+            out[name] = sum(after[pid][0] - before[pid][0] for pid in alive)
+            out[f"{name}_system"] = sum(after[pid][1] - before[pid][1] for pid in alive)
+        return out
 
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:

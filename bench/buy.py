@@ -745,9 +745,11 @@ def report(res: Results, load_before: tuple[float, ...], rush_buyers: int,
     if res.profiles:
         lines += ["", "Where the server's CPU goes (py-spy, running samples only, each sample "
                   "counted once in the innermost layer it was in; the event loop's share is time "
-                  "in uvloop's C code with no Python frame of its own, and on a busy machine it "
-                  "also holds time the process waited, runnable, for a core, so the shares "
-                  "are approximate; profiles in bench/profiles/, "
+                  "in uvloop's C code with no Python frame of its own. py-spy also samples a "
+                  "process that is runnable but waiting for a core, mostly in the loop: the "
+                  "last row, the server's measured CPU over the sampled time, is near 1 on a "
+                  "quiet machine, and the lower it is the more the loop's share is waiting. "
+                  "Profiles in bench/profiles/, "
                   "not committed; in brackets: the milliseconds of server CPU per reply that the "
                   "share stands for):", "", *profiling.layers_table(res.profiles, res.profile_ms)]
         # Top frames of the buys at the profiled rate and of the sold-out replies only: the
@@ -889,7 +891,8 @@ def _product_part(bench: Bench, res: Results, parts: set[str], rates: list[float
                 step = bench.step(server, rate, args.seconds, profile=f"buy-{rate:.0f}")
                 say(f"profiled a step at {rate:,.0f}/s (p99 {step.p99:.1f} ms)")
                 if step.profile:
-                    res.profiles[f"accepted buys at {rate:,.0f}/s"] = profiling.read(step.profile)
+                    res.profiles[f"accepted buys at {rate:,.0f}/s"] = profiling.read(
+                        step.profile, cpu_seconds=step.cpu.get("server"))
             if "rush" in parts:
                 time.sleep(bench.settle)
                 rush = bench.rush(server, args.rush_buyers, args.rush_units)
@@ -901,7 +904,8 @@ def _product_part(bench: Bench, res: Results, parts: set[str], rates: list[float
                 res.kinds += steps
                 for s in steps:
                     if s.profile:
-                        res.profiles[f"{s.label} at {s.rate:,.0f}/s"] = profiling.read(s.profile)
+                        res.profiles[f"{s.label} at {s.rate:,.0f}/s"] = profiling.read(
+                            s.profile, cpu_seconds=s.cpu.get("server"))
                         res.profile_ms[f"{s.label} at {s.rate:,.0f}/s"] = cpu_per_reply(s)
         finally:
             server.stop()

@@ -50,7 +50,7 @@ SCAFFOLDING = ("<frozen runpy>", "web/cli.py", "uvicorn/main.py", "uvicorn/serve
 # The project's packages: a frame there that no layer claims is "other app code".
 PROJECT = ("core/", "live/", "realtime/", "orders/", "workers/", "web/", "analytics/")
 OTHER_APP = "other app code"
-LOOP = "event loop: uvloop C code (epoll, socket reads, task switches)"
+LOOP = "event loop: uvloop C code (epoll, socket reads, callbacks)"
 
 
 def available() -> bool:
@@ -115,13 +115,19 @@ def _layer(frame: str) -> str | None:
 @dataclass
 class Profile:
     samples: int
+    cpu_ratio: float | None
     layers: list[tuple[str, float]]
     self_top: list[tuple[str, float]]
     total_top: list[tuple[str, float]]
 
 
-def read(path: Path, top: int = 15) -> Profile:
-    """Shares of samples by layer (innermost layer wins), by leaf frame and by any frame."""
+def read(path: Path, top: int = 15, cpu_seconds: float | None = None) -> Profile:
+    """Shares of samples by layer (innermost layer wins), by leaf frame and by any frame.
+
+    py-spy counts a thread as running when it is runnable, so on a busy machine a process
+    waiting for a core is sampled too (where it was preempted, or in the loop's run() when it
+    was woken by I/O). Given the CPU the process really used while recorded (`cpu_seconds`),
+    `cpu_ratio` says how much of the sampled time was CPU: near 1 on a quiet machine."""
     layers: Counter[str] = Counter()
     leaf: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -142,8 +148,9 @@ def read(path: Path, top: int = 15) -> Profile:
         for name in {_frame_name(f) for f in frames
                      if not any(m in _frame_file(f) for m in (*SCAFFOLDING, "asyncio/runners"))}:
             inclusive[name] += count
+    ratio = cpu_seconds * RATE / total if cpu_seconds is not None and total else None
     share = 100.0 / max(total, 1)
-    return Profile(total, [(k, v * share) for k, v in layers.most_common()],
+    return Profile(total, ratio, [(k, v * share) for k, v in layers.most_common()],
                    [(k, v * share) for k, v in leaf.most_common(top)],
                    [(k, v * share) for k, v in inclusive.most_common(top)])
 
@@ -168,6 +175,9 @@ def layers_table(profiles: dict[str, Profile],
     for layer in order:
         lines.append(f"| {layer} | " + " | ".join(cell(n, layer) for n in names) + " |")
     lines.append("| samples | " + " | ".join(f"{profiles[n].samples:,}" for n in names) + " |")
+    lines.append("| measured CPU / sampled time | " + " | ".join(
+        f"{profiles[n].cpu_ratio:.2f}" if profiles[n].cpu_ratio is not None else "n/a"
+        for n in names) + " |")
     return lines
 
 

@@ -178,14 +178,36 @@ async def test_pool_checkouts_are_timed(services: Services):
     from sqlalchemy import text
 
     postgres = sample("livesell_pool_wait_seconds_count", pool="postgres")
-    redis = sample("livesell_pool_wait_seconds_count", pool="redis")
 
     async with services.db.session() as session:
         await session.execute(text("select 1"))
-    await services.redis.ping()
 
     assert sample("livesell_pool_wait_seconds_count", pool="postgres") == postgres + 1
-    assert sample("livesell_pool_wait_seconds_count", pool="redis") == redis + 1
+
+
+async def test_a_redis_caller_that_waits_for_a_connection_is_timed(services: Services):
+    # given a Redis client with one connection, and that connection taken
+    import asyncio
+
+    from core.redis import make_redis
+
+    client = make_redis(services.settings.redis_url, max_connections=1)
+    try:
+        await client.ping()  # a free connection: not a wait, not counted
+        waits = sample("livesell_pool_wait_seconds_count", pool="redis")
+        taken = await client.connection_pool.get_connection()
+
+        # when another caller needs one, and the first is given back
+        waiting = asyncio.create_task(client.ping())
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        await client.connection_pool.release(taken)
+
+        # then the second caller got it, and its wait was timed once
+        assert await waiting is True
+        assert sample("livesell_pool_wait_seconds_count", pool="redis") == waits + 1
+    finally:
+        await client.aclose()
 
 
 async def test_a_crash_is_counted_as_500_and_its_traceback_line_keeps_the_request_id():

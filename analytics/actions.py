@@ -29,9 +29,9 @@ from analytics.metrics import (
     compute_report,
 )
 from analytics.models import AnalyticsEvent, BroadcastReport, EventKind
-from analytics.queries import Reader, check_can_read
+from analytics.queries import check_can_read
 from analytics.recorder import Recorder
-from core.accounts import Role, User
+from core.accounts import Actor, Role, User
 from core.context import Services
 from core.errors import RateLimited, ValidationError
 from live.errors import RoomEnded
@@ -207,7 +207,7 @@ async def rebuild_reports(svc: Services, since: datetime, until: datetime,
 # Reading a report -------------------------------------------------------------------------
 
 
-async def report_for(svc: Services, reader: Reader, room_id: int) -> dict[str, Any]:
+async def report_for(svc: Services, reader: Actor, room_id: int) -> dict[str, Any]:
     """The report a reader may see: the stored one of an ended room (built now if the sweep
     has not got to it yet), or the numbers so far of a room on air."""
     async with svc.db.session() as session:
@@ -221,7 +221,7 @@ async def report_for(svc: Services, reader: Reader, room_id: int) -> dict[str, A
     return await compute(svc, room_id)
 
 
-async def live_numbers_for(svc: Services, reader: Reader, room_id: int) -> dict[str, Any]:
+async def live_numbers_for(svc: Services, reader: Actor, room_id: int) -> dict[str, Any]:
     async with svc.db.session() as session:
         room = await get_room(session, room_id)
         check_can_read(reader, room)

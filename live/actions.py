@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.accounts import Actor, owns_or_ops
 from core.context import Services
 from core.errors import ValidationError
 from core.states import transition
@@ -34,16 +35,8 @@ from realtime import moderation
 from realtime.publish import publish_room
 
 
-class Actor(Protocol):
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def is_ops(self) -> bool: ...
-
-
 def _check_owner(owner_id: int, actor: Actor, what: str) -> None:
-    if owner_id != actor.id and not actor.is_ops:
+    if not owns_or_ops(actor, owner_id):
         raise NotRoomHost(f"only the {what}'s host can do this")
 
 

@@ -8,20 +8,19 @@ live data screen fresh.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from analytics import actions, queries
 from core.accounts import Role
-from core.context import Services
 from core.errors import DomainError, NotFound, PermissionDenied
 from live.queries import get_room
 from web.api_analytics import broadcast_filters
 from web.auth import Principal, resolve_principal
-from web.pages import templates
+from web.edge import services
+from web.render import error_page, login_redirect, page, templates
 
 # Minor units per major unit for currencies that do not use two decimals.
 CURRENCY_EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3,
@@ -71,39 +70,13 @@ templates.env.filters["ops_duration"] = duration
 templates.env.filters["ops_when"] = when
 
 
-def _services(request: Request) -> Services:
-    svc: Services = request.app.state.services
-    return svc
-
-
-def _page(request: Request, name: str, principal: Principal, *, status_code: int = 200,
-          boot: dict[str, Any] | None = None, **context: Any) -> Response:
-    boot_data = {"me": principal.public(), **(boot or {})}
-    response = templates.TemplateResponse(
-        request, name, {"me": principal, "boot": boot_data, **context}, status_code=status_code)
-    # Sales numbers of one host must never sit in a shared cache.
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _error(request: Request, principal: Principal | None, status_code: int, title: str,
-           message: str) -> Response:
-    response = templates.TemplateResponse(
-        request, "error.html", {"me": principal, "boot": {"me": principal.public()
-                                                          if principal else None},
-                                "status": status_code, "title": title, "message": message},
-        status_code=status_code)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 async def _reader(request: Request) -> Principal | Response:
     principal = await resolve_principal(request)
     if principal is None:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        return login_redirect(request)
     if principal.role not in (Role.HOST, Role.OPS):
-        return _error(request, principal, 403, "Hosts and ops only",
-                      "Broadcast numbers are for the room's host and for ops.")
+        return error_page(request, principal, 403, "Hosts and ops only",
+                          "Broadcast numbers are for the room's host and for ops.")
     return principal
 
 
@@ -115,8 +88,8 @@ async def dashboard(request: Request) -> Response:
     try:
         filters = broadcast_filters(request, principal.id, principal.is_ops)
     except DomainError as exc:
-        return _error(request, principal, 422, "Check the filter", exc.message)
-    async with _services(request).db.session() as session:
+        return error_page(request, principal, 422, "Check the filter", exc.message)
+    async with services(request).db.session() as session:
         rows = await queries.list_broadcasts(session, **filters)
         hosts = await queries.list_hosts(session) if principal.is_ops else []
     broadcasts = [row.public() for row in rows]
@@ -130,11 +103,11 @@ async def dashboard(request: Request) -> Response:
             total["net_gmv_minor"] += report["net_gmv_minor"]
             total["paid_orders"] += report["paid_orders"]
             total["broadcasts"] += 1
-    return _page(request, "ops/dashboard.html", principal, broadcasts=broadcasts, hosts=hosts,
-                 totals=totals,
-                 selected={"host_id": params.get("host_id", ""), "since": params.get("since", ""),
-                           "until": params.get("until", "")},
-                 boot={"broadcasts": broadcasts})
+    return page(request, "ops/dashboard.html", principal, broadcasts=broadcasts, hosts=hosts,
+                totals=totals,
+                selected={"host_id": params.get("host_id", ""), "since": params.get("since", ""),
+                          "until": params.get("until", "")},
+                boot={"broadcasts": broadcasts})
 
 
 async def broadcast_report(request: Request) -> Response:
@@ -143,16 +116,16 @@ async def broadcast_report(request: Request) -> Response:
         return principal
     room_id = int(request.path_params["room_id"])
     try:
-        report = await actions.report_for(_services(request), principal, room_id)
+        report = await actions.report_for(services(request), principal, room_id)
     except NotFound:
-        return _error(request, principal, 404, "No such broadcast",
-                      "This room does not exist, or it was removed.")
+        return error_page(request, principal, 404, "No such broadcast",
+                          "This room does not exist, or it was removed.")
     except PermissionDenied:
-        return _error(request, principal, 403, "Not your broadcast",
-                      "Only the room's host and ops can read its numbers.")
-    return _page(request, "ops/report.html", principal, report=report,
-                 summary=report["summary"], currency=report["summary"]["currency"],
-                 boot={"report": report})
+        return error_page(request, principal, 403, "Not your broadcast",
+                          "Only the room's host and ops can read its numbers.")
+    return page(request, "ops/report.html", principal, report=report,
+                summary=report["summary"], currency=report["summary"]["currency"],
+                boot={"report": report})
 
 
 async def live_data(request: Request) -> Response:
@@ -160,19 +133,19 @@ async def live_data(request: Request) -> Response:
     if isinstance(principal, Response):
         return principal
     room_id = int(request.path_params["room_id"])
-    async with _services(request).db.session() as session:
+    async with services(request).db.session() as session:
         try:
             room = await get_room(session, room_id)
             queries.check_can_read(principal, room)
         except NotFound:
-            return _error(request, principal, 404, "No such room",
-                          "This room does not exist, or it was removed.")
+            return error_page(request, principal, 404, "No such room",
+                              "This room does not exist, or it was removed.")
         except PermissionDenied:
-            return _error(request, principal, 403, "Not your room",
-                          "Only the room's host and ops can see its live numbers.")
+            return error_page(request, principal, 403, "Not your room",
+                              "Only the room's host and ops can see its live numbers.")
         numbers = await queries.live_numbers(session, room)
-    return _page(request, "ops/live.html", principal, room=room, numbers=numbers,
-                 boot={"room": room.public(), "numbers": numbers})
+    return page(request, "ops/live.html", principal, room=room, numbers=numbers,
+                boot={"room": room.public(), "numbers": numbers})
 
 
 routes: list[BaseRoute] = [

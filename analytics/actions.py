@@ -35,14 +35,15 @@ from core.accounts import Actor, Role, User
 from core.context import Services
 from core.errors import RateLimited, ValidationError
 from live.errors import RoomEnded
-from live.models import LineupItem, Product, Room, RoomEvent, RoomStatus
+from live.models import LineupItem, Product, Room, RoomEvent, RoomEventType, RoomStatus
 from live.queries import get_room
 from orders.models import Order, OrderEvent
 
 log = logging.getLogger(__name__)
 
 # Room event types that matter to the report: pins and the end of the room.
-LOG_TYPES = ("pinned", "unpinned", "lineup_set", "room_ended")
+LOG_TYPES = (RoomEventType.PIN, RoomEventType.UNPIN, RoomEventType.LINEUP_SET,
+             RoomEventType.ROOM_ENDED)
 
 
 async def load_facts(session: AsyncSession, room: Room) -> dict[str, Any]:
@@ -100,7 +101,7 @@ async def load_facts(session: AsyncSession, room: Room) -> dict[str, Any]:
         select(LineupItem.product_id).where(LineupItem.room_id == room.id)))
     product_ids |= {o.product_id for o in orders}
     product_ids |= {e.product_id for e in events if e.product_id is not None}
-    product_ids |= {int(e.data["product_id"]) for e in log if e.type == "pinned"}
+    product_ids |= {int(e.data["product_id"]) for e in log if e.type == RoomEventType.PIN}
     products = {p.id: ProductFacts(p.id, p.title, p.currency, p.price_minor)
                 for p in await session.scalars(select(Product).where(Product.id.in_(product_ids)))}
     return {

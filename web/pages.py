@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -21,22 +22,9 @@ from core.errors import NotFound
 from live import queries
 from live.models import Room, RoomStatus
 from web.api_analytics import ensure_viewer_cookie
-from web.auth import resolve_principal
+from web.auth import Principal, resolve_principal
 from web.edge import services
-from web.render import STATIC_DIR, error_page, login_redirect, page, static_url, templates
-
-
-def page_plugins(page: str) -> list[str]:
-    """Extra modules for a page: web/static/js/plugins/<page>-*.js, in name order.
-
-    Later work (flash sales on the room page and the host panel) adds its module
-    there and the page loads it, with no template change; see livesell.* in room.js.
-    """
-    folder = STATIC_DIR / "js" / "plugins"
-    return [static_url(f"js/plugins/{path.name}") for path in sorted(folder.glob(f"{page}-*.js"))]
-
-
-templates.env.globals["page_plugins"] = page_plugins
+from web.render import error_page, page, page_principal
 
 
 async def _host_names(request: Request, host_ids: set[int]) -> dict[int, str]:
@@ -99,12 +87,10 @@ def safe_next(raw: str | None) -> str:
 
 
 async def host_home(request: Request) -> Response:
-    principal = await resolve_principal(request)
-    if principal is None:
-        return login_redirect(request)
-    if principal.role not in (Role.HOST, Role.OPS):
-        return error_page(request, principal, 403, "Hosts only",
-                          "The host panel is for hosts. Sign up as a host to run your own shows.")
+    principal = await page_principal(request, (Role.HOST, Role.OPS), (
+        "Hosts only", "The host panel is for hosts. Sign up as a host to run your own shows."))
+    if isinstance(principal, Response):
+        return principal
     async with services(request).db.session() as session:
         rooms = await queries.list_rooms(session, host_id=principal.id, limit=100)
         products = await queries.list_products(session, principal.id)
@@ -113,21 +99,31 @@ async def host_home(request: Request) -> Response:
                       "products": [p.public() for p in products]})
 
 
+async def room_or_error(request: Request, session: AsyncSession, principal: Principal | None,
+                        *, owner_only: str | None = None) -> Room | Response:
+    """The room of the page's path (`room_id`), or the error page to answer with: 404 when
+    there is no such room, and with `owner_only` (the refusal's text) 403 for anyone but the
+    room's host and ops."""
+    try:
+        room = await queries.get_room(session, int(request.path_params["room_id"]))
+    except NotFound:
+        return error_page(request, principal, 404, "No such room",
+                          "This room does not exist, or it was removed.")
+    if owner_only is not None and (principal is None or not owns_or_ops(principal, room.host_id)):
+        return error_page(request, principal, 403, "Not your room", owner_only)
+    return room
+
+
 async def host_room(request: Request) -> Response:
-    principal = await resolve_principal(request)
-    if principal is None:
-        return login_redirect(request)
-    room_id = int(request.path_params["room_id"])
+    principal = await page_principal(request)
+    if isinstance(principal, Response):
+        return principal
     async with services(request).db.session() as session:
-        try:
-            room = await queries.get_room(session, room_id)
-        except NotFound:
-            return error_page(request, principal, 404, "No such room",
-                              "This room does not exist, or it was removed.")
-        if not owns_or_ops(principal, room.host_id):
-            return error_page(request, principal, 403, "Not your room",
-                              "Only the host of this room can manage it.")
-        lineup = await queries.lineup(session, room_id)
+        room = await room_or_error(request, session, principal,
+                                   owner_only="Only the host of this room can manage it.")
+        if isinstance(room, Response):
+            return room
+        lineup = await queries.lineup(session, room.id)
         catalog = await queries.list_products(session, room.host_id)
     return page(request, "host_room.html", principal, room=room,
                 boot={"room": room.public(), "stream_key": room.stream_key,
@@ -137,14 +133,11 @@ async def host_room(request: Request) -> Response:
 
 async def room_page(request: Request) -> Response:
     principal = await resolve_principal(request)
-    room_id = int(request.path_params["room_id"])
     async with services(request).db.session() as session:
-        try:
-            room = await queries.get_room(session, room_id)
-        except NotFound:
-            return error_page(request, principal, 404, "No such room",
-                              "This room does not exist, or it was removed.")
-        lineup = await queries.lineup(session, room_id)
+        room = await room_or_error(request, session, principal)
+        if isinstance(room, Response):
+            return room
+        lineup = await queries.lineup(session, room.id)
     names = await _host_names(request, {room.host_id})
     pinned = next((p.public() for p in lineup if p.id == room.pinned_product_id), None)
     is_host = principal is not None and owns_or_ops(principal, room.host_id)

@@ -1,6 +1,7 @@
 """Commission statement pages: `/host/commissions` (a host's own) and `/ops/commissions` (every
 host's, filterable by host). Server-rendered from the same reads as the JSON API, with the
-statement's CSV one link away; no script needed."""
+statement's CSV one link away. Amounts and dates are formatted in the browser by
+web/static/js/format.js (the one money and date formatter of the pages)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,9 @@ from core.accounts import Role
 from core.errors import DomainError
 from orders import commissions
 from web.api_commissions import load_statement, statement_filters
-from web.auth import Principal, resolve_principal
+from web.auth import Principal
 from web.edge import services
-from web.pages_ops import money  # noqa: F401  (registers the ops_money filter the page uses)
-from web.render import error_page, login_redirect, page
+from web.render import error_page, page, page_principal
 
 
 async def _statement_page(request: Request, principal: Principal, *, ops_view: bool) -> Response:
@@ -39,9 +39,9 @@ async def _statement_page(request: Request, principal: Principal, *, ops_view: b
 
 
 async def host_commissions(request: Request) -> Response:
-    principal = await resolve_principal(request)
-    if principal is None:
-        return login_redirect(request)
+    principal = await page_principal(request)
+    if isinstance(principal, Response):
+        return principal
     if principal.is_ops:
         return RedirectResponse("/ops/commissions", status_code=303)
     if principal.role != Role.HOST:
@@ -51,9 +51,9 @@ async def host_commissions(request: Request) -> Response:
 
 
 async def ops_commissions(request: Request) -> Response:
-    principal = await resolve_principal(request)
-    if principal is None:
-        return login_redirect(request)
+    principal = await page_principal(request)
+    if isinstance(principal, Response):
+        return principal
     if principal.role == Role.HOST:
         return RedirectResponse("/host/commissions", status_code=303)
     if not principal.is_ops:

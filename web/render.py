@@ -8,15 +8,18 @@ Pages are server-rendered shells (Jinja2) that carry their first data as one JSO
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from web.auth import Principal
+from core.accounts import Role
+from web.auth import Principal, resolve_principal
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -38,6 +41,46 @@ def static_url(path: str) -> str:
 
 
 templates.env.globals["static_url"] = static_url
+
+# Shown where there is no number (an en dash).
+NO_VALUE = "\u2013"
+
+
+def money(minor: int | None, currency: str | None) -> Markup:
+    """An amount for the browser to format (web/static/js/format.js, the pages' one money
+    formatter, with the reader's locale and the currency's own minor-unit digits)."""
+    if minor is None or currency is None:
+        return Markup(NO_VALUE)
+    return Markup('<data value="{}" data-currency="{}" data-money>{}</data>').format(
+        int(minor), currency, NO_VALUE)
+
+
+def local_time(value: str | datetime | None, *, time_only: bool = False,
+               seconds: bool = False) -> Markup:
+    """A moment for the browser to show in the reader's own time, with the zone
+    (web/static/js/format.js); the ISO text until the script runs."""
+    if value is None:
+        return Markup(NO_VALUE)
+    iso = value.isoformat() if isinstance(value, datetime) else value
+    flags = (" data-time-only" if time_only else "") + (" data-seconds" if seconds else "")
+    return Markup('<time datetime="{}" data-local-time{}>{}</time>').format(
+        iso, Markup(flags), iso)
+
+
+def percent(value: float | None) -> str:
+    return NO_VALUE if value is None else f"{value * 100:.1f}%"
+
+
+def duration(seconds: int | None) -> str:
+    if seconds is None:
+        return NO_VALUE
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+templates.env.filters.update(money=money, local_time=local_time, percent=percent,
+                             duration=duration)
 
 
 # Pages run only our own scripts and styles: even a markup bug could not run injected code.
@@ -95,3 +138,16 @@ def error_page(request: Request, principal: Principal | None, status_code: int, 
 def login_redirect(request: Request) -> Response:
     """To the sign-in page, coming back here after."""
     return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+
+async def page_principal(request: Request, roles: tuple[Role, ...] = (),
+                         refusal: tuple[str, str] = ("", "")) -> Principal | Response:
+    """The signed-in user of a page, or the response that sends them away: to sign in when
+    nobody is, and a 403 page (`refusal`: title, message) when `roles` are given and theirs is
+    not one of them."""
+    principal = await resolve_principal(request)
+    if principal is None:
+        return login_redirect(request)
+    if roles and principal.role not in roles:
+        return error_page(request, principal, 403, *refusal)
+    return principal

@@ -227,8 +227,10 @@ async def open_as(chromium: Browser, live_server: LiveServer
     contexts: list[BrowserContext] = []
 
     async def open_page(user: TestUser) -> tuple[Page, PageErrors]:
+        # Pages show local times with the zone, in the reader's locale: fix both.
         context = await chromium.new_context(viewport={"width": 1360, "height": 900},
-                                             accept_downloads=True)
+                                             accept_downloads=True, locale="en-US",
+                                             timezone_id="UTC")
         contexts.append(context)
         await context.add_cookies([{"name": "livesell_session", "value": user.token,
                                     "url": live_server.url}])

@@ -29,20 +29,21 @@ from analytics.metrics import (
     compute_report,
 )
 from analytics.models import AnalyticsEvent, BroadcastReport, EventKind
-from analytics.queries import Reader, check_can_read
+from analytics.queries import check_can_read
 from analytics.recorder import Recorder
-from core.accounts import Role, User
+from core.accounts import Actor, Role, User
 from core.context import Services
 from core.errors import RateLimited, ValidationError
 from live.errors import RoomEnded
-from live.models import LineupItem, Product, Room, RoomEvent, RoomStatus
+from live.models import LineupItem, Product, Room, RoomEvent, RoomEventType, RoomStatus
 from live.queries import get_room
 from orders.models import Order, OrderEvent
 
 log = logging.getLogger(__name__)
 
 # Room event types that matter to the report: pins and the end of the room.
-LOG_TYPES = ("pinned", "unpinned", "lineup_set", "room_ended")
+LOG_TYPES = (RoomEventType.PIN, RoomEventType.UNPIN, RoomEventType.LINEUP_SET,
+             RoomEventType.ROOM_ENDED)
 
 
 async def load_facts(session: AsyncSession, room: Room) -> dict[str, Any]:
@@ -100,7 +101,7 @@ async def load_facts(session: AsyncSession, room: Room) -> dict[str, Any]:
         select(LineupItem.product_id).where(LineupItem.room_id == room.id)))
     product_ids |= {o.product_id for o in orders}
     product_ids |= {e.product_id for e in events if e.product_id is not None}
-    product_ids |= {int(e.data["product_id"]) for e in log if e.type == "pinned"}
+    product_ids |= {int(e.data["product_id"]) for e in log if e.type == RoomEventType.PIN}
     products = {p.id: ProductFacts(p.id, p.title, p.currency, p.price_minor)
                 for p in await session.scalars(select(Product).where(Product.id.in_(product_ids)))}
     return {
@@ -207,7 +208,7 @@ async def rebuild_reports(svc: Services, since: datetime, until: datetime,
 # Reading a report -------------------------------------------------------------------------
 
 
-async def report_for(svc: Services, reader: Reader, room_id: int) -> dict[str, Any]:
+async def report_for(svc: Services, reader: Actor, room_id: int) -> dict[str, Any]:
     """The report a reader may see: the stored one of an ended room (built now if the sweep
     has not got to it yet), or the numbers so far of a room on air."""
     async with svc.db.session() as session:
@@ -221,7 +222,7 @@ async def report_for(svc: Services, reader: Reader, room_id: int) -> dict[str, A
     return await compute(svc, room_id)
 
 
-async def live_numbers_for(svc: Services, reader: Reader, room_id: int) -> dict[str, Any]:
+async def live_numbers_for(svc: Services, reader: Actor, room_id: int) -> dict[str, Any]:
     async with svc.db.session() as session:
         room = await get_room(session, room_id)
         check_can_read(reader, room)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from analytics.models import EventKind
+from live.models import RoomEventType
 
 MINUTE_MS = 60_000
 
@@ -186,14 +187,14 @@ def pin_spans(log: list[LogEntry], window_end: int) -> list[dict[str, Any]]:
 
     for entry in log:
         at = ms(entry.at)
-        if entry.type == "pinned":
+        if entry.type == RoomEventType.PIN:
             close(at)
             current = {"product_id": int(entry.data["product_id"]), "from_ms": at}
-        elif entry.type == "unpinned" or entry.type == "room_ended":
+        elif entry.type in (RoomEventType.UNPIN, RoomEventType.ROOM_ENDED):
             close(at)
-        elif entry.type == "lineup_set" and current is not None and \
+        elif entry.type == RoomEventType.LINEUP_SET and current is not None and \
                 current["product_id"] not in entry.data.get("product_ids", []):
-            # Setting a lineup without the pinned product unpins it without an "unpinned" entry.
+            # Setting a lineup without the pinned product unpins it without an `unpin` entry.
             close(at)
     close(max(window_end, current["from_ms"]) if current is not None else window_end)
     return spans

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,22 +14,14 @@ from sqlalchemy.orm import aliased
 from analytics.errors import NotYourBroadcast
 from analytics.metrics import PAID_STATUSES, iso
 from analytics.models import AnalyticsEvent, BroadcastReport, EventKind
-from core.accounts import Role, User
+from core.accounts import Actor, Role, User, owns_or_ops
 from live.models import Product, Room, RoomStatus
 from orders.models import Order, OrderEvent
 
 
-class Reader(Protocol):
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def is_ops(self) -> bool: ...
-
-
-def check_can_read(reader: Reader, room: Room) -> None:
+def check_can_read(reader: Actor, room: Room) -> None:
     """Ops read every broadcast; a host reads their own."""
-    if not reader.is_ops and room.host_id != reader.id:
+    if not owns_or_ops(reader, room.host_id):
         raise NotYourBroadcast("only the room's host and ops can read its numbers",
                                field="room_id")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import CheckConstraint, String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,21 @@ class Role(StrEnum):
     VIEWER = "viewer"
     HOST = "host"
     OPS = "ops"
+
+
+class Actor(Protocol):
+    """Whoever acts: a web request's principal, a user row, a test's stand-in."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def is_ops(self) -> bool: ...
+
+
+def owns_or_ops(actor: Actor, owner_id: int) -> bool:
+    """The one rule for "is this the owner (of a room, a sale, an order) or ops"."""
+    return actor.id == owner_id or actor.is_ops
 
 
 class User(Base):

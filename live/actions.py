@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.accounts import User
+from core.accounts import Actor, User, owns_or_ops
 from core.context import Services
 from core.errors import NotFound, ValidationError
 from core.states import transition
@@ -23,33 +23,27 @@ from live import queries
 from live.errors import NotInLineup, NotRoomHost, RoomEnded
 from live.models import (
     ROOM_MOVES,
+    STATUS_EVENTS,
     LineupItem,
     Product,
     Room,
     RoomEvent,
+    RoomEventType,
     RoomMute,
     RoomStatus,
     with_private,
 )
 from live.schemas import LINEUP_MAX_PRODUCTS, ProductIn, ProductPatch, RoomIn, RoomPatch
 from realtime import moderation
-from realtime.publish import publish_room
-
-
-class Actor(Protocol):
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def is_ops(self) -> bool: ...
+from realtime.publish import ServerEvent, publish_room
 
 
 def _check_owner(owner_id: int, actor: Actor, what: str) -> None:
-    if owner_id != actor.id and not actor.is_ops:
+    if not owns_or_ops(actor, owner_id):
         raise NotRoomHost(f"only the {what}'s host can do this")
 
 
-def record_room_event(session: AsyncSession, room_id: int, event_type: str, actor_id: int | None,
+def record_room_event(session: AsyncSession, room_id: int, event_type: RoomEventType, actor_id: int | None,
                       data: dict[str, Any] | None = None) -> None:
     session.add(RoomEvent(room_id=room_id, type=event_type, actor_id=actor_id, data=data or {}))
 
@@ -106,7 +100,7 @@ async def create_room(svc: Services, actor: Actor, data: RoomIn) -> Room:
                     stream_key=secrets.token_urlsafe(24))
         session.add(room)
         await session.flush()
-        record_room_event(session, room.id, "room_created", actor.id, {"title": room.title})
+        record_room_event(session, room.id, RoomEventType.ROOM_CREATED, actor.id, {"title": room.title})
         await session.flush()
         await session.refresh(room)
     return room
@@ -120,10 +114,10 @@ async def update_room(svc: Services, actor: Actor, room_id: int, patch: RoomPatc
         changes = patch.model_dump(exclude_unset=True, mode="json")
         for name, value in patch.model_dump(exclude_unset=True).items():
             setattr(room, name, str(value) if name == "playback_url" and value else value)
-        record_room_event(session, room.id, "room_updated", actor.id, changes)
+        record_room_event(session, room.id, RoomEventType.ROOM_UPDATED, actor.id, changes)
         await session.flush()
         await session.refresh(room)
-    await publish_room(svc.redis, svc.keys, room.id, "room", room.public(), state={"room": room.public()})
+    await publish_room(svc.redis, svc.keys, room.id, ServerEvent.ROOM, room.public(), state={"room": room.public()})
     return room
 
 
@@ -145,14 +139,14 @@ async def change_status(svc: Services, actor: Actor, room_id: int, target: RoomS
         if result.scalar_one_or_none() is None:
             # A concurrent move won; report it as the illegal move it now is.
             transition(ROOM_MOVES, target, target, what="a room")
-        record_room_event(session, room_id, f"room_{target.value}", actor.id,
+        record_room_event(session, room_id, STATUS_EVENTS[target], actor.id,
                           {"from": current.value, "to": target.value})
         await session.flush()
         await session.refresh(room)
     state: dict[str, Any] = {"room": room.public()}
     if target == RoomStatus.ENDED:
         state["pin"] = None
-    await publish_room(svc.redis, svc.keys, room.id, "room", room.public(), state=state)
+    await publish_room(svc.redis, svc.keys, room.id, ServerEvent.ROOM, room.public(), state=state)
     return room
 
 
@@ -194,11 +188,11 @@ async def set_lineup(svc: Services, actor: Actor, room_id: int, product_ids: lis
         unpinned = room.pinned_product_id is not None and room.pinned_product_id not in product_ids
         if unpinned:
             room.pinned_product_id = None
-        record_room_event(session, room_id, "lineup_set", actor.id, {"product_ids": product_ids})
+        record_room_event(session, room_id, RoomEventType.LINEUP_SET, actor.id, {"product_ids": product_ids})
         await session.flush()
         products = await queries.lineup(session, room_id)
     if unpinned:
-        await publish_room(svc.redis, svc.keys, room_id, "unpin", {}, state={"pin": None})
+        await publish_room(svc.redis, svc.keys, room_id, ServerEvent.UNPIN, {}, state={"pin": None})
     await publish_lineup(svc, room_id, products, pinned_id=room.pinned_product_id)
     return products
 
@@ -221,7 +215,7 @@ async def publish_lineup(svc: Services, room_id: int, products: list[Product] | 
     else:
         state = {"lineup": [lineup_entry(p, pinned_id) for p in products]}
         data = {"products": state["lineup"]}
-    await publish_room(svc.redis, svc.keys, room_id, "lineup", data, state=state)
+    await publish_room(svc.redis, svc.keys, room_id, ServerEvent.LINEUP, data, state=state)
 
 
 async def pin_product(svc: Services, actor: Actor, room_id: int, product_id: int) -> Product:
@@ -237,9 +231,9 @@ async def pin_product(svc: Services, actor: Actor, room_id: int, product_id: int
         product = await queries.get_product(session, product_id)
         previous = room.pinned_product_id
         room.pinned_product_id = product_id
-        record_room_event(session, room_id, "pinned", actor.id,
+        record_room_event(session, room_id, RoomEventType.PIN, actor.id,
                           {"product_id": product_id, "replaced": previous})
-    await publish_room(svc.redis, svc.keys, room_id, "pin", {"product": product.public()},
+    await publish_room(svc.redis, svc.keys, room_id, ServerEvent.PIN, {"product": product.public()},
                        state={"pin": product.public()})
     return product
 
@@ -251,8 +245,8 @@ async def unpin_product(svc: Services, actor: Actor, room_id: int) -> None:
         if previous is None:
             return
         room.pinned_product_id = None
-        record_room_event(session, room_id, "unpinned", actor.id, {"product_id": previous})
-    await publish_room(svc.redis, svc.keys, room_id, "unpin", {"product_id": previous},
+        record_room_event(session, room_id, RoomEventType.UNPIN, actor.id, {"product_id": previous})
+    await publish_room(svc.redis, svc.keys, room_id, ServerEvent.UNPIN, {"product_id": previous},
                        state={"pin": None})
 
 
@@ -276,7 +270,7 @@ async def mute_user(svc: Services, actor: Actor, room_id: int, user_id: int,
         else:
             existing.until_epoch_s = until
             existing.muted_by = actor.id
-        record_room_event(session, room_id, "user_muted", actor.id,
+        record_room_event(session, room_id, RoomEventType.USER_MUTED, actor.id,
                           {"user_id": user_id, "until": until})
     await moderation.set_muted(svc.redis, svc.keys, room_id, user_id, until_epoch_s=until,
                                by_user_id=actor.id)
@@ -288,7 +282,7 @@ async def unmute_user(svc: Services, actor: Actor, room_id: int, user_id: int) -
         await _room_for_update(session, room_id, actor)
         await session.execute(delete(RoomMute).where(
             RoomMute.room_id == room_id, RoomMute.user_id == user_id))
-        record_room_event(session, room_id, "user_unmuted", actor.id, {"user_id": user_id})
+        record_room_event(session, room_id, RoomEventType.USER_UNMUTED, actor.id, {"user_id": user_id})
     await moderation.clear_muted(svc.redis, svc.keys, room_id, user_id, by_user_id=actor.id)
 
 
@@ -297,7 +291,7 @@ async def delete_chat_message(svc: Services, actor: Actor, room_id: int, message
         raise ValidationError([{"field": "message_id", "message": "not a message id"}])
     async with svc.db.transaction() as session:
         await _room_for_update(session, room_id, actor)
-        record_room_event(session, room_id, "chat_deleted", actor.id, {"message_id": message_id})
+        record_room_event(session, room_id, RoomEventType.CHAT_DELETED, actor.id, {"message_id": message_id})
     await moderation.delete_message(svc.redis, svc.keys, room_id, message_id, by_user_id=actor.id)
 
 
@@ -310,7 +304,7 @@ async def rebuild_room_state(svc: Services, room_id: int) -> dict[str, Any]:
         state = await queries.room_state(session, room_id)
         mutes = await queries.active_mutes(session, room_id)
     await moderation.restore_mutes(svc.redis, svc.keys, room_id, mutes)
-    await publish_room(svc.redis, svc.keys, room_id, "snapshot_rebuilt", {},
+    await publish_room(svc.redis, svc.keys, room_id, ServerEvent.SNAPSHOT_REBUILT, {},
                        state={"room": state["room"],
                               "lineup": [lineup_entry(p, (state.get("pin") or {}).get("id"))
                                          for p in state["lineup"]],

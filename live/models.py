@@ -34,6 +34,27 @@ ROOM_MOVES: dict[RoomStatus, frozenset[RoomStatus]] = {
 }
 
 
+class RoomEventType(StrEnum):
+    """What the room event log (`room_events.type`) records. Live writes these and readers
+    (analytics, the event log API) import them. A change the room also hears about has the
+    wire's name (realtime.protocol.ServerEvent): a pin is `pin` in both."""
+
+    ROOM_CREATED = "room_created"
+    ROOM_UPDATED = "room_updated"
+    ROOM_LIVE = "room_live"
+    ROOM_ENDED = "room_ended"
+    LINEUP_SET = "lineup_set"
+    PIN = "pin"
+    UNPIN = "unpin"
+    USER_MUTED = "user_muted"
+    USER_UNMUTED = "user_unmuted"
+    CHAT_DELETED = "chat_deleted"
+
+
+# The log entry of each move of ROOM_MOVES' targets (a room is never moved back to scheduled).
+STATUS_EVENTS = {RoomStatus.LIVE: RoomEventType.ROOM_LIVE, RoomStatus.ENDED: RoomEventType.ROOM_ENDED}
+
+
 class Product(Base):
     """An item in a host's catalog. Price is integer minor units plus an ISO currency code."""
 
@@ -137,7 +158,7 @@ class RoomEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
-    type: Mapped[str] = mapped_column(String(40))
+    type: Mapped[str] = mapped_column(String(40))  # a RoomEventType
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from core.redis import Keys, LuaScript
 from realtime.moderation import muted_key
+from realtime.protocol import ServerEvent
 from realtime.publish import publish_room_event
 
 CHAT_GATE_SCRIPT = LuaScript(Path(__file__).parent / "scripts" / "chat_gate.lua")
@@ -73,4 +74,4 @@ async def post_chat(redis: aioredis.Redis, keys: Keys, room_id: int, user: dict[
         raise ChatRefused("rate_limited", "you are sending too fast", retry_after_ms=value)
     data = {"id": new_message_id(), "user": {"id": user_id, "display_name": user["display_name"],
                                              "role": user["role"]}, "text": text}
-    return await publish_room_event(redis, keys, room_id, "chat", data, recent_chat=True)
+    return await publish_room_event(redis, keys, room_id, ServerEvent.CHAT, data, recent_chat=True)

@@ -35,7 +35,7 @@ from realtime import history, presence, protocol
 from realtime.backend import Backend
 from realtime.chat import MODERATOR_ROLES, ChatRefused, post_chat
 from realtime.likes import LikeBudget
-from realtime.protocol import BadFrame, ChatFrame, LikeFrame, PingFrame
+from realtime.protocol import BadFrame, ChatFrame, LikeFrame, PingFrame, ServerEvent
 from realtime.publish import room_channel, user_channel
 
 log = logging.getLogger(__name__)
@@ -350,14 +350,14 @@ class RoomChannel:
         elif totals.likes != self.likes_total:
             delta = totals.likes - self.likes_total
             self.likes_total = totals.likes
-            self.send_ephemeral(protocol.encode("likes", {"total": totals.likes, "delta": delta}))
+            self.send_ephemeral(protocol.encode(ServerEvent.LIKES, {"total": totals.likes, "delta": delta}))
         now = time.monotonic()
         count = self.viewers_now()
         if count != self.viewers_sent and (
                 now - self.viewers_sent_at) * 1000 >= self.hub.config.viewers_interval_ms:
             self.viewers_sent = count
             self.viewers_sent_at = now
-            self.send_ephemeral(protocol.encode("viewers", {"count": count}))
+            self.send_ephemeral(protocol.encode(ServerEvent.VIEWERS, {"count": count}))
 
     # Events -------------------------------------------------------------------
 
@@ -368,7 +368,7 @@ class RoomChannel:
         offset = protocol.frame_offset(payload)
         if offset is not None:
             if offset <= self.last_offset:
-                if protocol.frame_type(payload) != "snapshot_rebuilt":
+                if protocol.frame_type(payload) != ServerEvent.SNAPSHOT_REBUILT:
                     return  # already delivered (by a gap repair)
                 # The state was rebuilt after Redis lost it, and the offsets started over.
                 self.last_offset = offset - 1
@@ -380,11 +380,11 @@ class RoomChannel:
             self.last_offset = offset
         kind = protocol.frame_type(payload)
         frame = payload.decode()
-        if kind == "room":
+        if kind == ServerEvent.ROOM:
             with contextlib.suppress(Exception):
                 self.room = orjson.loads(payload)["data"]
         self.deliver(frame, offset, kind)
-        if kind == "snapshot_rebuilt" and offset is not None:
+        if kind == ServerEvent.SNAPSHOT_REBUILT and offset is not None:
             self.rebuilt_at = offset
             self.schedule_rehello()
 
@@ -411,7 +411,7 @@ class RoomChannel:
     def deliver(self, frame: str, offset: int | None, kind: str) -> None:
         config = self.hub.config
         local = len(self.connections)
-        if kind == "chat" and local >= config.batch_min_connections:
+        if kind == ServerEvent.CHAT and local >= config.batch_min_connections:
             self.batch.append((offset, frame))
             if self.batch_handle is None:
                 interval = max(config.batch_interval_ms / 1000, local / config.room_frames_per_second)
@@ -723,7 +723,7 @@ class Hub:
             async with self.greeting_gate:
                 missed = await history.read_since(self.redis, self.keys, room.id, resume_from)
             if missed is not None:
-                conn.queue.append(protocol.encode("resume", {
+                conn.queue.append(protocol.encode(ServerEvent.RESUME, {
                     "from_offset": resume_from, "to_offset": missed.to_offset,
                     "viewers": room.viewers_now(), "likes": room.likes_total or 0}))
                 conn.queue.extend(frame.decode() for frame in missed.frames)
@@ -769,7 +769,7 @@ class Hub:
             "slow_mode_seconds": int(room_data.get("slow_mode_seconds") or 0),
             "resumed": False,
         })
-        conn.queue.append(protocol.encode("hello", data))
+        conn.queue.append(protocol.encode(ServerEvent.HELLO, data))
         conn.go_ready(snapshot.offset)
 
     async def read_loop(self, room: RoomChannel, conn: Connection) -> None:
@@ -791,7 +791,7 @@ class Hub:
                     return
                 continue
             if isinstance(frame, PingFrame):
-                conn.offer(protocol.encode("pong", {}))
+                conn.offer(protocol.encode(ServerEvent.PONG, {}))
             elif conn.user is None:
                 what = "chat" if isinstance(frame, ChatFrame) else "like"
                 conn.offer(protocol.error_frame("auth_required", f"log in to {what}"))
@@ -812,7 +812,7 @@ class Hub:
                             slow_mode_seconds=int(room.room.get("slow_mode_seconds") or 0),
                             moderator=moderator)
         except ChatRefused as refused:
-            conn.offer(protocol.encode("error", refused.to_dict()))
+            conn.offer(protocol.encode(ServerEvent.ERROR, refused.to_dict()))
             return
         self.observe("chat", room.id, int(user["id"]))
 

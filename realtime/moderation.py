@@ -11,6 +11,7 @@ import time
 import redis.asyncio as aioredis
 
 from core.redis import Keys
+from realtime.protocol import ServerEvent
 from realtime.publish import publish_room
 
 # Deleted message ids remembered per room: far more than the recent chat a hello
@@ -31,7 +32,7 @@ async def set_muted(redis: aioredis.Redis, keys: Keys, room_id: int, user_id: in
     """Mute (until a time, or until unmuted) and tell the room."""
     # The hash maps user id -> unix time the mute ends (0 = until unmuted).
     await redis.hset(muted_key(keys, room_id), str(user_id), str(until_epoch_s or 0))
-    return await publish_room(redis, keys, room_id, "moderation",
+    return await publish_room(redis, keys, room_id, ServerEvent.MODERATION,
                               {"action": "mute", "user_id": user_id, "until": until_epoch_s,
                                "by": by_user_id})
 
@@ -39,7 +40,7 @@ async def set_muted(redis: aioredis.Redis, keys: Keys, room_id: int, user_id: in
 async def clear_muted(redis: aioredis.Redis, keys: Keys, room_id: int, user_id: int,
                       *, by_user_id: int) -> int:
     await redis.hdel(muted_key(keys, room_id), str(user_id))
-    return await publish_room(redis, keys, room_id, "moderation",
+    return await publish_room(redis, keys, room_id, ServerEvent.MODERATION,
                               {"action": "unmute", "user_id": user_id, "by": by_user_id})
 
 
@@ -54,7 +55,7 @@ async def delete_message(redis: aioredis.Redis, keys: Keys, room_id: int, messag
     pipe.zadd(deleted_key(keys, room_id), {message_id: time.time()})
     pipe.zremrangebyrank(deleted_key(keys, room_id), 0, -DELETED_KEEP - 1)
     await pipe.execute()
-    return await publish_room(redis, keys, room_id, "moderation",
+    return await publish_room(redis, keys, room_id, ServerEvent.MODERATION,
                               {"action": "delete", "message_id": message_id, "by": by_user_id})
 
 

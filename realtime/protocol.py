@@ -8,11 +8,46 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import orjson
 
 from core.types import check_text
+
+
+class ServerEvent(StrEnum):
+    """The `type` of every frame the server sends (docs/realtime.md). The packages that
+    publish to a room or a user use these names; the pages' store reads the same ones."""
+
+    # Sent by the hub itself.
+    HELLO = "hello"
+    RESUME = "resume"
+    BATCH = "batch"
+    ERROR = "error"
+    PONG = "pong"
+    LIKES = "likes"
+    VIEWERS = "viewers"
+    SNAPSHOT_REBUILT = "snapshot_rebuilt"
+    # Published by the domain packages through realtime.publish.
+    CHAT = "chat"
+    MODERATION = "moderation"
+    ROOM = "room"
+    LINEUP = "lineup"
+    PIN = "pin"
+    UNPIN = "unpin"
+    SALE = "sale"
+    STOCK = "stock"
+    ORDER = "order"
+
+
+class ClientEvent(StrEnum):
+    """The `type` of the frames a client may send."""
+
+    CHAT = "chat"
+    LIKE = "like"
+    PING = "ping"
+
 
 # Close codes (docs/realtime.md).
 CLOSE_GOING_AWAY = 1001
@@ -76,12 +111,12 @@ def error_frame(code: str, message: str, field: str | None = None) -> str:
     data: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         data["field"] = field
-    return encode("error", data)
+    return encode(ServerEvent.ERROR, data)
 
 
 def batch_frame(frames: list[str]) -> str:
     """Several events in one websocket message (huge rooms); no event is re-encoded."""
-    return '{"type":"batch","ts":' + str(now_ms()) + ',"data":{"events":[' + ",".join(frames) + "]}}"
+    return '{"type":"' + ServerEvent.BATCH + '","ts":' + str(now_ms()) + ',"data":{"events":[' + ",".join(frames) + "]}}"
 
 
 def ws_text_frame(frame: str) -> bytes:
@@ -112,7 +147,7 @@ def parse_client_frame(raw: str | bytes, *, max_bytes: int) -> ClientFrame:
     if not isinstance(frame, dict):
         raise BadFrame("bad_frame", "a frame is a JSON object with a \"type\"")
     kind = frame.get("type")
-    if kind == "chat":
+    if kind == ClientEvent.CHAT:
         text = frame.get("text")
         if not isinstance(text, str):
             raise BadFrame("invalid", "text must be a string", "text")
@@ -121,13 +156,13 @@ def parse_client_frame(raw: str | bytes, *, max_bytes: int) -> ClientFrame:
         except ValueError as exc:
             raise BadFrame("invalid", f"text {exc}", "text") from None
         return ChatFrame(text)
-    if kind == "like":
+    if kind == ClientEvent.LIKE:
         count = frame.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_LIKES_PER_FRAME:
             raise BadFrame("invalid", f"count must be a whole number from 1 to {MAX_LIKES_PER_FRAME}",
                            "count")
         return LikeFrame(count)
-    if kind == "ping":
+    if kind == ClientEvent.PING:
         return PingFrame()
     if not isinstance(kind, str):
         raise BadFrame("bad_frame", "a frame needs a string \"type\"", "type")

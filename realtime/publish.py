@@ -1,12 +1,13 @@
 """The one way the domain packages tell a room (or a user) about a change.
 
-    await publish_room(redis, keys, room_id, "pin", {"product": {...}},
+    await publish_room(redis, keys, room_id, ServerEvent.PIN, {"product": {...}},
                        state={"pin": product_dict})
 
 `state` names the fields of the room's state hash this event changes (None
 deletes a field); the hub's `hello` snapshot is that hash plus the offset, so
 a state change and its event can never disagree. Call it only after the
-database transaction that made the change has committed.
+database transaction that made the change has committed. Event types are
+`ServerEvent`s (realtime/protocol.py), re-exported here for the publishers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from core.redis import Keys, LuaScript
+from realtime.protocol import ServerEvent
 
 PUBLISH_SCRIPT = LuaScript(Path(__file__).parent / "scripts" / "publish.lua")
 
@@ -33,6 +35,8 @@ HISTORY_LENGTH = 2000
 HISTORY_MAX_BYTES = 1 << 20
 # Chat lines a hello carries: a screenful and a bit, so a new viewer sees the conversation.
 RECENT_CHAT_LENGTH = 50
+
+__all__ = ["ServerEvent", "publish_room", "publish_room_event", "publish_user"]
 
 _captures: list[list[dict[str, Any]]] = []
 

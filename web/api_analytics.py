@@ -23,11 +23,11 @@ from analytics import actions, queries
 from analytics.recorder import VIEWER_COOKIE, Recorder, new_guest_cookie, viewer_key_for
 from analytics.schemas import BroadcastListOut, LiveNumbersOut, ReportOut, TrackIn, TrackOut
 from core.accounts import Role
-from core.context import Services
 from core.errors import PermissionDenied, ValidationError
 from live.queries import get_room
 from web.api import ApiRouter
 from web.auth import origin_allowed, require_user, resolve_principal
+from web.edge import services
 from web.responses import JSON
 from web.validation import parse_body, path_int, query_id
 
@@ -35,11 +35,6 @@ router = ApiRouter("analytics")
 
 # A guest's viewer cookie lasts a year: long enough that a returning guest is one viewer.
 VIEWER_COOKIE_MAX_AGE = 365 * 24 * 3600
-
-
-def _services(request: Request) -> Services:
-    svc: Services = request.app.state.services
-    return svc
 
 
 async def start(app: Starlette) -> Recorder:
@@ -100,7 +95,7 @@ async def track(request: Request) -> Response:
     rate_key = f"ip:{request.client.host if request.client else 'unknown'}" \
         if new_cookie is not None else None
     await actions.record_product_event(
-        _services(request), await recorder_of(request.app), room_id, viewer_key,
+        services(request), await recorder_of(request.app), room_id, viewer_key,
         principal.id if principal else None, data.event, data.product_id, rate_key=rate_key)
     response = JSON({"recorded": True}, status_code=202)
     if new_cookie is not None:
@@ -144,7 +139,7 @@ def broadcast_filters(request: Request, principal_id: int, is_ops: bool) -> dict
 async def list_broadcasts(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
     filters = broadcast_filters(request, principal.id, principal.is_ops)
-    async with _services(request).db.session() as session:
+    async with services(request).db.session() as session:
         rows = await queries.list_broadcasts(session, **filters)
     return JSON({"broadcasts": [row.public() for row in rows]})
 
@@ -153,7 +148,7 @@ async def list_broadcasts(request: Request) -> Response:
             summary="One broadcast's report (numbers so far while it is live)", errors=(404,))
 async def get_report(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
-    report = await actions.report_for(_services(request), principal,
+    report = await actions.report_for(services(request), principal,
                                       path_int(request, "room_id"))
     return JSON(report)
 
@@ -163,16 +158,16 @@ async def get_report(request: Request) -> Response:
 async def rebuild_report(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
     room_id = path_int(request, "room_id")
-    async with _services(request).db.session() as session:
+    async with services(request).db.session() as session:
         queries.check_can_read(principal, await get_room(session, room_id))
-    return JSON(await actions.build_report(_services(request), room_id))
+    return JSON(await actions.build_report(services(request), room_id))
 
 
 @router.add("/api/ops/broadcasts/{room_id:int}/live", "GET", response=LiveNumbersOut,
             summary="A room's numbers so far, for the live data screen", errors=(404,))
 async def live_numbers(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
-    numbers = await actions.live_numbers_for(_services(request), principal,
+    numbers = await actions.live_numbers_for(services(request), principal,
                                              path_int(request, "room_id"))
     response = JSON(numbers)
     response.headers["Cache-Control"] = "no-store"
@@ -209,7 +204,7 @@ def csv_response(header: Sequence[str], rows: Iterable[Sequence[Any]], filename:
 async def orders_csv(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
     room_id = path_int(request, "room_id")
-    async with _services(request).db.session() as session:
+    async with services(request).db.session() as session:
         queries.check_can_read(principal, await get_room(session, room_id))
         orders = await queries.broadcast_orders(session, room_id)
     return csv_response(queries.ORDER_COLUMNS,
@@ -253,7 +248,7 @@ async def report_csv(request: Request) -> Response:
     if table not in REPORT_TABLES:
         raise ValidationError([{"field": "table",
                                 "message": "must be summary, products or timeline"}])
-    report = await actions.report_for(_services(request), principal, room_id)
+    report = await actions.report_for(services(request), principal, room_id)
     filename = f"broadcast-{room_id}-{table}.csv"
     if table == "products":
         return csv_response(PRODUCT_COLUMNS, ([p[c] for c in PRODUCT_COLUMNS]

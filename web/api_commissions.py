@@ -10,8 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.accounts import Role
-from core.context import Services
+from core.accounts import Role, owns_or_ops
 from core.errors import PermissionDenied, ValidationError
 from live.queries import get_room
 from orders import commissions
@@ -19,6 +18,7 @@ from orders.schemas import CommissionBalancesOut, CommissionStatementOut
 from web.api import ApiRouter
 from web.api_analytics import csv_response
 from web.auth import Principal, require_user
+from web.edge import services
 from web.responses import JSON
 from web.validation import query_id
 
@@ -37,9 +37,6 @@ class StatementFilters:
         return {"host_id": self.host_id, "room_id": self.room_id, "month": self.month}
 
 
-def _services(request: Request) -> Services:
-    svc: Services = request.app.state.services
-    return svc
 
 
 async def statement_filters(request: Request, principal: Principal) -> StatementFilters:
@@ -60,15 +57,15 @@ async def statement_filters(request: Request, principal: Principal) -> Statement
                                    field="host_id")
         host_id = principal.id
         if room_id is not None:
-            async with _services(request).db.session() as session:
+            async with services(request).db.session() as session:
                 room = await get_room(session, room_id)
-            if room.host_id != principal.id:
+            if not owns_or_ops(principal, room.host_id):
                 raise PermissionDenied("not your broadcast", field="room_id")
     return StatementFilters(host_id, room_id, month)
 
 
 async def load_statement(request: Request, filters: StatementFilters) -> commissions.Statement:
-    async with _services(request).db.session() as session:
+    async with services(request).db.session() as session:
         return await commissions.statement(session, host_id=filters.host_id,
                                            room_id=filters.room_id, month=filters.month)
 
@@ -112,7 +109,7 @@ async def statement_csv(request: Request) -> Response:
 async def get_balances(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
     filters = await statement_filters(request, principal)
-    async with _services(request).db.session() as session:
+    async with services(request).db.session() as session:
         totals = await commissions.balances(session, filters.host_id)
     return JSON({"host_id": filters.host_id,
                  "balances": {c: t.public() for c, t in totals.items()}},

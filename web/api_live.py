@@ -5,8 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.accounts import Role
-from core.context import Services
+from core.accounts import Role, owns_or_ops
 from core.errors import PermissionDenied, ValidationError
 from live import actions, queries
 from live.models import RoomStatus
@@ -27,16 +26,12 @@ from live.schemas import (
 )
 from web.api import ApiRouter
 from web.auth import require_user, resolve_principal
+from web.edge import services
 from web.enqueue import enqueue
 from web.responses import JSON
 from web.validation import parse_body, path_int, query_id
 
 router = ApiRouter("live")
-
-
-def services(request: Request) -> Services:
-    svc: Services = request.app.state.services
-    return svc
 
 
 @router.add("/api/products", "GET", summary="The logged-in host's catalog")
@@ -97,7 +92,7 @@ async def get_room(request: Request) -> Response:
         products = await queries.lineup(session, room_id)
     principal = await resolve_principal(request)
     body = room.public()
-    if principal is not None and (principal.id == room.host_id or principal.is_ops):
+    if principal is not None and owns_or_ops(principal, room.host_id):
         body = actions.room_with_key(room)
     body["lineup"] = [p.public() for p in products]
     return JSON(body)
@@ -197,7 +192,7 @@ async def room_events(request: Request) -> Response:
     room_id = path_int(request, "room_id")
     async with services(request).db.session() as session:
         room = await queries.get_room(session, room_id)
-        if room.host_id != principal.id and not principal.is_ops:
+        if not owns_or_ops(principal, room.host_id):
             raise PermissionDenied("only the room's host can read its event log",
                                    code="not_room_host")
         events = await queries.room_events(session, room_id)

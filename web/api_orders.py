@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.accounts import Role
+from core.accounts import Role, owns_or_ops
 from core.context import Services
 from live import actions as live_actions
 from orders import actions, queries
@@ -24,17 +24,13 @@ from orders.schemas import (
 )
 from web.api import ApiRouter, Header
 from web.auth import require_user
+from web.edge import services
 from web.responses import JSON
 from web.validation import parse_body, path_int
 
 router = ApiRouter("orders")
 
 BUY_ERRORS = (400, 404, 409, 503)
-
-
-def services(request: Request) -> Services:
-    svc: Services = request.app.state.services
-    return svc
 
 
 @router.add("/api/rooms/{room_id:int}/sales", "POST", summary="Start or schedule a flash sale "
@@ -88,7 +84,7 @@ async def reconcile_sale(request: Request) -> Response:
     sale_id = path_int(request, "sale_id")
     async with svc.db.session() as session:
         sale = await queries.get_sale(session, sale_id)
-    if sale.host_id != principal.id and not principal.is_ops:
+    if not owns_or_ops(principal, sale.host_id):
         raise NotSaleHost("only the sale's host or ops can reconcile it")
     report = await actions.reconcile_sale(svc, sale_id)
     return JSON(report.__dict__)
@@ -121,7 +117,7 @@ async def sale_orders(request: Request) -> Response:
     provider = get_provider(svc.settings)
     async with svc.db.session() as session:
         sale = await queries.get_sale(session, path_int(request, "sale_id"))
-        if sale.host_id != principal.id and not principal.is_ops:
+        if not owns_or_ops(principal, sale.host_id):
             raise NotSaleHost("only the sale's host or ops can list its orders")
         orders = await queries.sale_orders(session, sale.id)
     return JSON({"orders": [actions.order_view(o, provider) for o in orders]})
@@ -143,9 +139,9 @@ async def _visible_order(request: Request) -> tuple[Services, object]:
     svc = services(request)
     async with svc.db.session() as session:
         order = await queries.get_order(session, path_int(request, "order_id"))
-        if order.user_id != principal.id and not principal.is_ops:
+        if not owns_or_ops(principal, order.user_id):
             sale = await queries.get_sale(session, order.sale_id)
-            if sale.host_id != principal.id:
+            if not owns_or_ops(principal, sale.host_id):
                 raise NotOrderOwner("not your order")
     return svc, order
 

@@ -39,10 +39,6 @@ class Principal:
     def is_ops(self) -> bool:
         return self.role == Role.OPS
 
-    @property
-    def is_host(self) -> bool:
-        return self.role == Role.HOST
-
     def public(self) -> dict[str, object]:
         return {"id": self.id, "display_name": self.display_name, "role": self.role}
 

@@ -1,10 +1,10 @@
 """Commission statement pages: `/host/commissions` (a host's own) and `/ops/commissions` (every
 host's, filterable by host). Server-rendered from the same reads as the JSON API, with the
-statement's CSV one link away; no script needed."""
+statement's CSV one link away. Amounts and dates are formatted in the browser by
+web/static/js/format.js (the one money and date formatter of the pages)."""
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -12,76 +12,53 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.accounts import Role
-from core.context import Services
 from core.errors import DomainError
 from orders import commissions
 from web.api_commissions import load_statement, statement_filters
-from web.auth import Principal, resolve_principal
-from web.pages import templates
-from web.pages_ops import money  # noqa: F401  (registers the ops_money filter the page uses)
-
-
-def _services(request: Request) -> Services:
-    svc: Services = request.app.state.services
-    return svc
-
-
-def _render(request: Request, name: str, principal: Principal | None, status_code: int,
-            **context: Any) -> Response:
-    response = templates.TemplateResponse(
-        request, name, {"me": principal,
-                        "boot": {"me": principal.public() if principal else None}, **context},
-        status_code=status_code)
-    # One host's earnings must never sit in a shared cache.
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _error(request: Request, principal: Principal, status_code: int, title: str,
-           message: str) -> Response:
-    return _render(request, "error.html", principal, status_code, status=status_code,
-                   title=title, message=message)
+from web.auth import Principal
+from web.edge import services
+from web.render import error_page, page, page_principal
 
 
 async def _statement_page(request: Request, principal: Principal, *, ops_view: bool) -> Response:
     try:
         filters = await statement_filters(request, principal)
     except DomainError as exc:
-        return _error(request, principal, exc.status_code, "Check the filter", exc.message)
+        return error_page(request, principal, exc.status_code, "Check the filter", exc.message)
     result = await load_statement(request, filters)
-    async with _services(request).db.session() as session:
+    async with services(request).db.session() as session:
         rooms = await commissions.statement_rooms(session, None if ops_view else principal.id)
         hosts = await commissions.statement_hosts(session) if ops_view else []
     query = urlencode({k: v for k, v in filters.public().items()
                        if v is not None and not (k == "host_id" and not ops_view)})
-    return _render(request, "commissions/statement.html", principal, 200,
-                   ops_view=ops_view, filters=filters, result=result, rooms=rooms, hosts=hosts,
-                   csv_url="/api/commissions/statement.csv" + (f"?{query}" if query else ""),
-                   action=request.url.path,
-                   window_days=_services(request).settings.commission_return_window_days)
+    return page(request, "commissions/statement.html", principal,
+                ops_view=ops_view, filters=filters, result=result, rooms=rooms, hosts=hosts,
+                csv_url="/api/commissions/statement.csv" + (f"?{query}" if query else ""),
+                action=request.url.path,
+                window_days=services(request).settings.commission_return_window_days)
 
 
 async def host_commissions(request: Request) -> Response:
-    principal = await resolve_principal(request)
-    if principal is None:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    principal = await page_principal(request)
+    if isinstance(principal, Response):
+        return principal
     if principal.is_ops:
         return RedirectResponse("/ops/commissions", status_code=303)
     if principal.role != Role.HOST:
-        return _error(request, principal, 403, "Hosts only",
-                      "Commission statements are for hosts and ops.")
+        return error_page(request, principal, 403, "Hosts only",
+                          "Commission statements are for hosts and ops.")
     return await _statement_page(request, principal, ops_view=False)
 
 
 async def ops_commissions(request: Request) -> Response:
-    principal = await resolve_principal(request)
-    if principal is None:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    principal = await page_principal(request)
+    if isinstance(principal, Response):
+        return principal
     if principal.role == Role.HOST:
         return RedirectResponse("/host/commissions", status_code=303)
     if not principal.is_ops:
-        return _error(request, principal, 403, "Ops only",
-                      "Every host's commission statement is for ops.")
+        return error_page(request, principal, 403, "Ops only",
+                          "Every host's commission statement is for ops.")
     return await _statement_page(request, principal, ops_view=True)
 
 

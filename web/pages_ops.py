@@ -1,111 +1,30 @@
 """Pages for the numbers: the ops dashboard, one broadcast's report, and the live data screen.
 
 Ops see every broadcast; a host sees their own. Pages are server-rendered with their data in
-the boot JSON; web/static/ops/*.js draws the charts (inline SVG, no library) and keeps the
+the boot JSON; web/static/js/ops-*.js draw the charts (inline SVG, no library) and keeps the
 live data screen fresh.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from analytics import actions, queries
 from core.accounts import Role
-from core.context import Services
 from core.errors import DomainError, NotFound, PermissionDenied
-from live.queries import get_room
 from web.api_analytics import broadcast_filters
-from web.auth import Principal, resolve_principal
-from web.pages import templates
+from web.auth import Principal
+from web.edge import services
+from web.pages import room_or_error
+from web.render import error_page, page, page_principal
 from web.validation import path_int
-
-# Minor units per major unit for currencies that do not use two decimals.
-CURRENCY_EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3,
-                      "OMR": 3, "JOD": 3, "TND": 3}
-CURRENCY_SYMBOLS = {"USD": "$", "EUR": "\u20ac", "GBP": "\u00a3", "JPY": "\u00a5", "CNY": "\u00a5",
-                    "INR": "\u20b9"}
-# Shown where there is no number (an en dash).
-NO_VALUE = "\u2013"
-
-
-def money(minor: int | None, currency: str | None) -> str:
-    """12345 USD -> "$123.45"; integer arithmetic, never a float."""
-    if minor is None or currency is None:
-        return NO_VALUE
-    exponent = CURRENCY_EXPONENTS.get(currency, 2)
-    sign = "-" if minor < 0 else ""
-    whole, fraction = divmod(abs(minor), 10 ** exponent)
-    text = f"{whole:,}" + (f".{fraction:0{exponent}d}" if exponent else "")
-    symbol = CURRENCY_SYMBOLS.get(currency)
-    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
-
-
-def percent(value: float | None) -> str:
-    return NO_VALUE if value is None else f"{value * 100:.1f}%"
-
-
-def duration(seconds: int | None) -> str:
-    if seconds is None:
-        return NO_VALUE
-    hours, rest = divmod(int(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
-
-
-def when(value: str | datetime | None) -> str:
-    if value is None:
-        return NO_VALUE
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) \
-        else value
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-# Prefixed: the environment is shared with web/pages.py's templates.
-templates.env.filters["ops_money"] = money
-templates.env.filters["ops_percent"] = percent
-templates.env.filters["ops_duration"] = duration
-templates.env.filters["ops_when"] = when
-
-
-def _services(request: Request) -> Services:
-    svc: Services = request.app.state.services
-    return svc
-
-
-def _page(request: Request, name: str, principal: Principal, *, status_code: int = 200,
-          boot: dict[str, Any] | None = None, **context: Any) -> Response:
-    boot_data = {"me": principal.public(), **(boot or {})}
-    response = templates.TemplateResponse(
-        request, name, {"me": principal, "boot": boot_data, **context}, status_code=status_code)
-    # Sales numbers of one host must never sit in a shared cache.
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _error(request: Request, principal: Principal | None, status_code: int, title: str,
-           message: str) -> Response:
-    response = templates.TemplateResponse(
-        request, "error.html", {"me": principal, "boot": {"me": principal.public()
-                                                          if principal else None},
-                                "status": status_code, "title": title, "message": message},
-        status_code=status_code)
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 async def _reader(request: Request) -> Principal | Response:
-    principal = await resolve_principal(request)
-    if principal is None:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-    if principal.role not in (Role.HOST, Role.OPS):
-        return _error(request, principal, 403, "Hosts and ops only",
-                      "Broadcast numbers are for the room's host and for ops.")
-    return principal
+    return await page_principal(request, (Role.HOST, Role.OPS), (
+        "Hosts and ops only", "Broadcast numbers are for the room's host and for ops."))
 
 
 async def dashboard(request: Request) -> Response:
@@ -116,8 +35,8 @@ async def dashboard(request: Request) -> Response:
     try:
         filters = broadcast_filters(request, principal.id, principal.is_ops)
     except DomainError as exc:
-        return _error(request, principal, 422, "Check the filter", exc.message)
-    async with _services(request).db.session() as session:
+        return error_page(request, principal, 422, "Check the filter", exc.message)
+    async with services(request).db.session() as session:
         rows = await queries.list_broadcasts(session, **filters)
         hosts = await queries.list_hosts(session) if principal.is_ops else []
     broadcasts = [row.public() for row in rows]
@@ -131,11 +50,11 @@ async def dashboard(request: Request) -> Response:
             total["net_gmv_minor"] += report["net_gmv_minor"]
             total["paid_orders"] += report["paid_orders"]
             total["broadcasts"] += 1
-    return _page(request, "ops/dashboard.html", principal, broadcasts=broadcasts, hosts=hosts,
-                 totals=totals,
-                 selected={"host_id": params.get("host_id", ""), "since": params.get("since", ""),
-                           "until": params.get("until", "")},
-                 boot={"broadcasts": broadcasts})
+    return page(request, "ops/dashboard.html", principal, broadcasts=broadcasts, hosts=hosts,
+                totals=totals,
+                selected={"host_id": params.get("host_id", ""), "since": params.get("since", ""),
+                          "until": params.get("until", "")},
+                boot={"broadcasts": broadcasts})
 
 
 async def broadcast_report(request: Request) -> Response:
@@ -144,36 +63,31 @@ async def broadcast_report(request: Request) -> Response:
         return principal
     try:
         room_id = path_int(request, "room_id")
-        report = await actions.report_for(_services(request), principal, room_id)
+        report = await actions.report_for(services(request), principal, room_id)
     except NotFound:
-        return _error(request, principal, 404, "No such broadcast",
-                      "This room does not exist, or it was removed.")
+        return error_page(request, principal, 404, "No such broadcast",
+                          "This room does not exist, or it was removed.")
     except PermissionDenied:
-        return _error(request, principal, 403, "Not your broadcast",
-                      "Only the room's host and ops can read its numbers.")
-    return _page(request, "ops/report.html", principal, report=report,
-                 summary=report["summary"], currency=report["summary"]["currency"],
-                 boot={"report": report})
+        return error_page(request, principal, 403, "Not your broadcast",
+                          "Only the room's host and ops can read its numbers.")
+    return page(request, "ops/report.html", principal, report=report,
+                summary=report["summary"], currency=report["summary"]["currency"],
+                boot={"report": report})
 
 
 async def live_data(request: Request) -> Response:
     principal = await _reader(request)
     if isinstance(principal, Response):
         return principal
-    async with _services(request).db.session() as session:
-        try:
-            room_id = path_int(request, "room_id")
-            room = await get_room(session, room_id)
-            queries.check_can_read(principal, room)
-        except NotFound:
-            return _error(request, principal, 404, "No such room",
-                          "This room does not exist, or it was removed.")
-        except PermissionDenied:
-            return _error(request, principal, 403, "Not your room",
-                          "Only the room's host and ops can see its live numbers.")
+    async with services(request).db.session() as session:
+        room = await room_or_error(
+            request, session, principal,
+            owner_only="Only the room's host and ops can see its live numbers.")
+        if isinstance(room, Response):
+            return room
         numbers = await queries.live_numbers(session, room)
-    return _page(request, "ops/live.html", principal, room=room, numbers=numbers,
-                 boot={"room": room.public(), "numbers": numbers})
+    return page(request, "ops/live.html", principal, room=room, numbers=numbers,
+                boot={"room": room.public(), "numbers": numbers})
 
 
 routes: list[BaseRoute] = [

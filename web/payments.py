@@ -14,7 +14,7 @@ import logging
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from core.context import Services
@@ -26,17 +26,15 @@ from orders.payments.sandbox import PAY_PATH, WEBHOOK_PATH, SandboxProvider
 from orders.schemas import WebhookOut
 from web.api import ApiRouter
 from web.auth import require_user, resolve_principal
+from web.edge import services
+from web.render import html as secure_html
+from web.render import static_url
 from web.responses import JSON
 from web.validation import path_int, read_body, read_form
 
 log = logging.getLogger(__name__)
 
 router = ApiRouter("payments")
-
-
-def services(request: Request) -> Services:
-    svc: Services = request.app.state.services
-    return svc
 
 
 @router.add(WEBHOOK_PATH, "POST", summary="Sandbox gateway webhook (HMAC-SHA256 signed over "
@@ -53,15 +51,7 @@ async def sandbox_webhook(request: Request) -> Response:
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>Sandbox payment</title>
-<style>
-body{{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#222}}
-.card{{border:1px solid #ddd;border-radius:12px;padding:1.5rem}}
-.amount{{font-size:2rem;font-weight:600;margin:.5rem 0 1rem}}
-button{{font-size:1rem;padding:.6rem 1.2rem;border-radius:8px;border:0;cursor:pointer;margin-right:.5rem}}
-.pay{{background:#1a7f37;color:#fff}} .decline{{background:#eee}}
-.note{{color:#666;font-size:.9rem}} .status{{font-weight:600}}
-.back{{margin:1rem 0 0}} .back a{{color:#7c3aed;font-weight:600;text-decoration:none}}
-</style></head>
+<link rel="stylesheet" href="{stylesheet}"></head>
 <body><div class="card" data-order-id="{order_id}">
 <p class="note">Sandbox gateway &middot; no real money moves</p>
 <h1>Order #{order_id}</h1>
@@ -79,14 +69,14 @@ def _amount(amount_minor: int, currency: str) -> str:
 class _Refused(Exception):
     """The page is not for this requester; `response` says why."""
 
-    def __init__(self, response: HTMLResponse) -> None:
+    def __init__(self, response: Response) -> None:
         self.response = response
 
 
 def _refusal(message: str, status: int, *, sign_in: str | None = None) -> _Refused:
     link = (f' <a href="/login?next={html.escape(quote(sign_in, safe=""))}" '
             'data-testid="sign-in">Sign in</a>' if sign_in else "")
-    return _Refused(HTMLResponse(f"<p>{html.escape(message)}{link}</p>", status_code=status))
+    return _Refused(secure_html(f"<p>{html.escape(message)}{link}</p>", status))
 
 
 async def _load(request: Request) -> tuple[Services, Order, str]:
@@ -116,12 +106,13 @@ async def _load(request: Request) -> tuple[Services, Order, str]:
     return svc, order, signature
 
 
-def _page(order: Order, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(order_id=order.id, room_id=order.room_id,
-                                     amount_minor=order.amount_minor,
-                                     amount=_amount(order.amount_minor, order.currency),
-                                     body=body),
-                        status_code=status)
+def _page(order: Order, body: str, status: int = 200) -> Response:
+    # The app's own security headers: the page's style is a file of ours, not inline.
+    return secure_html(_PAGE.format(order_id=order.id, room_id=order.room_id,
+                                    amount_minor=order.amount_minor,
+                                    amount=_amount(order.amount_minor, order.currency),
+                                    stylesheet=static_url("css/sandbox-pay.css"), body=body),
+                       status)
 
 
 async def pay_page(request: Request) -> Response:

@@ -20,7 +20,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from analytics.recorder import Recorder
 from core.context import Services
-from live.models import LineupItem, Product, Room, RoomEvent
+from live.models import LineupItem, Product, Room, RoomEvent, RoomEventType
 from orders.models import Order, OrderEvent, Sale
 from tests.conftest import LiveServer, MakeUser, TestUser, start_server, stop_server
 from tests.infra import ROOT, TestInfra
@@ -68,13 +68,13 @@ async def play_broadcast(services: Services, make_user: MakeUser, *,
         session.add_all(LineupItem(room_id=room.id, product_id=p.id, position=i)
                         for i, p in enumerate([scarf, pourover, tote]))
         for kind, clock, data in [
-            ("room_created", "19:30:00", {"title": title}),
-            ("room_live", "20:00:00", {"from": "scheduled", "to": "live"}),
-            ("pinned", "20:00:30", {"product_id": scarf.id, "replaced": None}),
-            ("pinned", "20:06:00", {"product_id": pourover.id, "replaced": scarf.id}),
-            ("unpinned", "20:08:30", {"product_id": pourover.id}),
-            ("pinned", "20:09:00", {"product_id": tote.id, "replaced": None}),
-            ("room_ended", "20:10:00", {"from": "live", "to": "ended"}),
+            (RoomEventType.ROOM_CREATED, "19:30:00", {"title": title}),
+            (RoomEventType.ROOM_LIVE, "20:00:00", {"from": "scheduled", "to": "live"}),
+            (RoomEventType.PIN, "20:00:30", {"product_id": scarf.id, "replaced": None}),
+            (RoomEventType.PIN, "20:06:00", {"product_id": pourover.id, "replaced": scarf.id}),
+            (RoomEventType.UNPIN, "20:08:30", {"product_id": pourover.id}),
+            (RoomEventType.PIN, "20:09:00", {"product_id": tote.id, "replaced": None}),
+            (RoomEventType.ROOM_ENDED, "20:10:00", {"from": "live", "to": "ended"}),
         ]:
             session.add(RoomEvent(room_id=room.id, type=kind, actor_id=host.id, data=data,
                                   created_at=at(clock)))
@@ -227,8 +227,10 @@ async def open_as(chromium: Browser, live_server: LiveServer
     contexts: list[BrowserContext] = []
 
     async def open_page(user: TestUser) -> tuple[Page, PageErrors]:
+        # Pages show local times with the zone, in the reader's locale: fix both.
         context = await chromium.new_context(viewport={"width": 1360, "height": 900},
-                                             accept_downloads=True)
+                                             accept_downloads=True, locale="en-US",
+                                             timezone_id="UTC")
         contexts.append(context)
         await context.add_cookies([{"name": "livesell_session", "value": user.token,
                                     "url": live_server.url}])

@@ -8,6 +8,7 @@ import re
 import pytest
 from playwright.async_api import expect
 
+from live.models import RoomEventType
 from tests.conftest import LiveServer
 from tests.e2e.conftest import Api, Pages, screenshot
 
@@ -80,7 +81,8 @@ async def test_host_runs_a_show_by_clicking_only(api: Api, pages: Pages) -> None
         (12900, "USD", 4), (1999, "USD", 20)]
     events = await api.call("GET", f"/api/rooms/{room_id}/events", host)
     kinds = [e["type"] for e in events["events"]]
-    assert kinds.index("room_live") < kinds.index("pinned") < kinds.index("room_ended")
+    assert kinds.index(RoomEventType.ROOM_LIVE) < kinds.index(RoomEventType.PIN) \
+        < kinds.index(RoomEventType.ROOM_ENDED)
 
     # and the host panel lists the show as ended
     await page.get_by_role("link", name="Host panel").first.click()

@@ -185,3 +185,29 @@ async def test_host_edits_price_and_stock_in_place(pages: Pages, api: Api) -> No
     await expect(row).to_contain_text("40 in stock")
     stored = (await api.call("GET", "/api/products", host))["products"][0]
     assert (stored["id"], stored["price_minor"], stored["stock"]) == (product["id"], 2450, 40)
+
+
+async def test_the_pages_format_money_by_its_currency_and_times_in_the_readers_zone(
+        pages: Pages, server: LiveServer) -> None:
+    # given a reader in Tokyo whose browser speaks US English
+    context = await pages.browser.new_context(locale="en-US", timezone_id="Asia/Tokyo")
+    pages.contexts.append(context)
+    page = await context.new_page()
+    await page.goto(f"{server.url}/")
+
+    # when the pages' one formatters module formats amounts and a moment
+    shown = await page.evaluate("""async () => {
+        const f = await import("/static/js/format.js");
+        // (Intl may put no-break spaces between the parts; compare them as spaces)
+        const plain = (v) => typeof v === "string" ? v.replace(/[\u00a0\u202f]/g, " ") : v;
+        return [f.formatMoney(1999, "USD"), f.formatMoney(4800, "JPY"), f.formatMoney(48000, "KRW"),
+                f.formatMoney(1234, "KWD"), f.formatMoneyShort(480000, "JPY"),
+                f.parsePrice("4800", "JPY"), f.parsePrice("12.34", "JPY"),
+                f.formatDateTime("2026-11-20T20:00:00Z"),
+                f.formatDateTime("2026-11-20T20:00:30Z", {date: false, seconds: true})].map(plain);
+    }""")
+
+    # then minor units follow the currency (no cents in yen or won, mils in dinars) and the
+    # time is the reader's, with the zone named
+    assert shown == ["$19.99", "¥4,800", "₩48,000", "KWD 1.234", "¥480.0k", 4800, None,
+                     "Sat, Nov 21, 2026, 5:00 AM GMT+9", "5:00:30 AM GMT+9"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from core.context import Services
-from live.models import RoomEvent
+from live.models import RoomEvent, RoomEventType
 from realtime.publish import capture_published
 
 
@@ -54,7 +54,8 @@ async def test_every_room_change_is_in_the_event_log(client, make_user, make_pro
 
     events = (await client.get(f"/api/rooms/{room['id']}/events", headers=host.headers)).json()
     assert [e["type"] for e in events["events"]] == [
-        "room_created", "lineup_set", "room_live", "pinned", "room_ended"]
+        RoomEventType.ROOM_CREATED, RoomEventType.LINEUP_SET, RoomEventType.ROOM_LIVE,
+        RoomEventType.PIN, RoomEventType.ROOM_ENDED]
     assert all(e["created_at"] for e in events["events"])
 
 

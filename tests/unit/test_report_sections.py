@@ -20,6 +20,7 @@ from analytics.metrics import (
     rate,
     report_window,
 )
+from live.models import RoomEventType
 
 START = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)
 
@@ -107,10 +108,10 @@ def test_the_main_currency_is_the_one_with_the_most_paid_gmv() -> None:
 
 
 def test_setting_a_lineup_without_the_pinned_product_ends_its_pin() -> None:
-    log = [LogEntry("pinned", START, {"product_id": 1}),
-           LogEntry("lineup_set", START + timedelta(seconds=30), {"product_ids": [1, 2]}),
-           LogEntry("lineup_set", START + timedelta(seconds=50), {"product_ids": [2]}),
-           LogEntry("pinned", START + timedelta(seconds=70), {"product_id": 2})]
+    log = [LogEntry(RoomEventType.PIN, START, {"product_id": 1}),
+           LogEntry(RoomEventType.LINEUP_SET, START + timedelta(seconds=30), {"product_ids": [1, 2]}),
+           LogEntry(RoomEventType.LINEUP_SET, START + timedelta(seconds=50), {"product_ids": [2]}),
+           LogEntry(RoomEventType.PIN, START + timedelta(seconds=70), {"product_id": 2})]
     assert pin_spans(log, at(100)) == [{"product_id": 1, "from_ms": at(0), "to_ms": at(50)},
                                        {"product_id": 2, "from_ms": at(70), "to_ms": at(100)}]
 

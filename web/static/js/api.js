@@ -1,18 +1,30 @@
-// JSON calls to the app's own API with the session cookie.
+// The one client for the app's own JSON API. Calls go with the session cookie, same origin
+// only; the browser's Origin header on every POST/PUT/PATCH/DELETE is what the server checks
+// against cross-site requests (web/auth.py), so no token travels in the page.
+//
+// A 4xx/5xx answer's `{"error": {"code", "message", "field"}}` becomes a thrown ApiError with
+// the same `code`, `field` and `message` (and the status); no answer at all is code "network".
 
 export class ApiError extends Error {
   constructor(status, body) {
     const error = (body && body.error) || {};
     super(error.message || `request failed (${status})`);
     this.status = status;
-    this.code = error.code;
+    this.code = error.code || (status === 0 ? "network" : "error");
     this.field = error.field;
     this.errors = error.errors;
+    this.detail = error;  // the whole error object: some carry more (sold_out's `remaining`)
   }
 }
 
-export async function api(method, path, body) {
-  const init = {method, credentials: "same-origin", headers: {Accept: "application/json"}};
+/**
+ * api("POST", "/api/rooms", {title}) -> the parsed JSON reply (null when empty).
+ * options.headers: extra headers (an Idempotency-Key); options.keepalive: the request may
+ * outlive the page (analytics sent as the viewer leaves).
+ */
+export async function api(method, path, body, {headers = {}, keepalive = false} = {}) {
+  const init = {method, credentials: "same-origin", keepalive,
+                headers: {Accept: "application/json", ...headers}};
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -20,7 +32,7 @@ export async function api(method, path, body) {
   let response;
   try {
     response = await fetch(path, init);
-  } catch (err) {
+  } catch {
     throw new ApiError(0, {error: {code: "network", message: "Can't reach the server. Check your connection."}});
   }
   const text = await response.text();

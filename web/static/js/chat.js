@@ -1,7 +1,7 @@
 // The chat list and the chat box, shared by the live room and the host panel.
 // Message text is set with textContent only: a line containing markup shows as text.
 import {avatar, h} from "./dom.js";
-import {formatClock} from "./format.js";
+import {formatDateTime} from "./format.js";
 
 const MAX_LINES = 200;
 
@@ -74,7 +74,7 @@ export class ChatView {
     text.textContent = message.text;
     const li = h("li", {class: `chat-line${isHost ? " from-host" : ""}${isMe ? " from-me" : ""}`,
                         dataset: {messageId: message.id, userId: user.id},
-                        title: message.ts ? formatClock(message.ts) : null},
+                        title: message.ts ? formatDateTime(message.ts, {date: false}) : null},
       avatar(user, "avatar-sm"),
       h("div", {class: "chat-body"}, h("div", {class: "chat-meta"}, name, ...badges), text),
       this.actions ? this.actions(message) : null);

@@ -1,7 +1,11 @@
-// Runs on every page: log out, local times, avatar colours.
+// Runs on every page: log out, local times and money in the server-rendered markup, avatar
+// colours. The server writes moments as <time datetime="ISO" data-local-time> (the ISO text
+// until this runs; data-time-only / data-seconds for a clock time) and amounts as
+// <data value="minor units" data-currency="USD" data-money>, so the pages have one money and
+// one date formatter: web/static/js/format.js.
 import {api} from "./api.js";
 import {avatarHue, toast} from "./dom.js";
-import {formatWhen} from "./format.js";
+import {formatDateTime, formatMoney} from "./format.js";
 
 const logout = document.getElementById("logout");
 if (logout) {
@@ -18,8 +22,13 @@ if (logout) {
 }
 
 for (const node of document.querySelectorAll("time[data-local-time]")) {
-  const text = formatWhen(node.getAttribute("datetime"));
+  const text = formatDateTime(node.getAttribute("datetime"), {
+    date: !("timeOnly" in node.dataset), seconds: "seconds" in node.dataset});
   if (text) node.textContent = text;
+}
+
+for (const node of document.querySelectorAll("data[data-money]")) {
+  node.textContent = formatMoney(Number(node.value), node.dataset.currency);
 }
 
 for (const node of document.querySelectorAll("[data-avatar]")) {

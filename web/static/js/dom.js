@@ -77,3 +77,20 @@ export function clearFormErrors(form) {
   for (const slot of form.querySelectorAll(".field-error, .form-error")) slot.textContent = "";
   for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
 }
+
+/** A product's photo, or its first letter on a colour of its own when there is none (or it fails). */
+export function productImage(product, className) {
+  if (product.image_url) {
+    const img = h("img", {src: product.image_url, alt: "", loading: "lazy", class: className});
+    img.addEventListener("error", () => img.replaceWith(productLetter(product, className)));
+    return img;
+  }
+  return productLetter(product, className);
+}
+
+function productLetter(product, className) {
+  const node = h("span", {class: `${className} img-placeholder`, "aria-hidden": "true"},
+                 (product.title || "?").slice(0, 1).toUpperCase());
+  node.style.setProperty("--hue", String(Math.round(product.id * 137.5) % 360));
+  return node;
+}

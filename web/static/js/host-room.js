@@ -2,8 +2,9 @@
 // slow mode, stream settings, and the live viewer and like counts.
 import {api} from "./api.js";
 import {ChatComposer, ChatView} from "./chat.js";
-import {$, clearFormErrors, h, readBoot, showFormErrors, toast} from "./dom.js";
-import {formatCount, formatPrice, formatStock} from "./format.js";
+import {$, clearFormErrors, h, productImage, readBoot, showFormErrors, toast} from "./dom.js";
+import {formatCount, formatMoney, formatStock} from "./format.js";
+import {mountHostSales} from "./host-room-sale.js";
 import {describeConnection, RoomSocket} from "./socket.js";
 import {RoomStore} from "./store.js";
 
@@ -21,7 +22,8 @@ const mutedUsers = new Set();
 let queue = Promise.resolve();
 let inFlight = 0;
 
-window.livesell = {store, socket: null, errors: [], slots: {flashSales: $("#flash-sales")}};
+// The page's state and connection, for the browser tests to read and drive.
+window.livesell = {store, socket: null, errors: store.errors};
 
 /** Run API calls one after another (a click is never dropped, and never races the previous one). */
 function run(action, failure) {
@@ -98,22 +100,6 @@ confirmDialog.addEventListener("close", () => {
 const lineupEditor = $("#lineup-editor");
 const catalogList = $("#catalog-list");
 
-function thumb(product) {
-  if (product.image_url) {
-    const img = h("img", {src: product.image_url, alt: "", class: "thumb", loading: "lazy"});
-    img.addEventListener("error", () => img.replaceWith(letterThumb(product)));
-    return img;
-  }
-  return letterThumb(product);
-}
-
-function letterThumb(product) {
-  const node = h("span", {class: "thumb img-placeholder", "aria-hidden": "true"},
-                 (product.title || "?").slice(0, 1).toUpperCase());
-  node.style.setProperty("--hue", String(Math.round(product.id * 137.5) % 360));
-  return node;
-}
-
 function iconButton(label, text, onclick, attrs = {}) {
   return h("button", {type: "button", class: "btn btn-icon", title: label, "aria-label": label, onclick, ...attrs}, text);
 }
@@ -128,10 +114,10 @@ function renderLineup() {
                          dataset: {productId: product.id, index}, "data-testid": "lineup-item"},
       h("span", {class: "drag-handle", "aria-hidden": "true"}, "⋮⋮"),
       h("span", {class: "lineup-pos"}, String(index + 1)),
-      thumb(product),
+      productImage(product, "thumb"),
       h("div", {class: "row-main"},
         h("span", {class: "row-title"}, product.title),
-        h("span", {class: "row-sub"}, `${formatPrice(product.price_minor, product.currency)} · ${formatStock(product.stock)}`)),
+        h("span", {class: "row-sub"}, `${formatMoney(product.price_minor, product.currency)} · ${formatStock(product.stock)}`)),
       h("div", {class: "row-actions"},
         pinned
           ? h("button", {type: "button", class: "btn btn-sm btn-pinned", "data-testid": "unpin",
@@ -152,10 +138,10 @@ function renderCatalog() {
   const inLineup = new Set(store.state.lineup.map((p) => p.id));
   const ended = store.state.room.status === "ended";
   catalogList.replaceChildren(...catalog.map((product) => h("li", {class: "catalog-row", dataset: {productId: product.id}},
-    thumb(product),
+    productImage(product, "thumb"),
     h("div", {class: "row-main"},
       h("span", {class: "row-title"}, product.title),
-      h("span", {class: "row-sub"}, `${formatPrice(product.price_minor, product.currency)} · ${formatStock(product.stock)}`)),
+      h("span", {class: "row-sub"}, `${formatMoney(product.price_minor, product.currency)} · ${formatStock(product.stock)}`)),
     inLineup.has(product.id)
       ? h("span", {class: "tag"}, "In lineup")
       : h("button", {type: "button", class: "btn btn-sm btn-ghost", "data-testid": "add-to-lineup",
@@ -307,12 +293,6 @@ store.on("moderation", (d) => {
   if (d.action === "mute") setMuted(d.user_id, true);
   if (d.action === "unmute") setMuted(d.user_id, false);
 });
-store.on("error", (error) => {
-  // The last refusals from the server, for plugins and tests to read.
-  const errors = window.livesell.errors;
-  errors.push(error);
-  if (errors.length > 20) errors.shift();
-});
 
 const composer = new ChatComposer($("#chat-form"), {
   socket: null, store, notice: $("#chat-notice"),
@@ -401,6 +381,8 @@ const socket = new RoomSocket(roomId, {
 });
 composer.socket = socket;
 window.livesell.socket = socket;
+window.livesell.flashSales = mountHostSales({
+  store, body: $("#flash-sales [data-slot-body]"), roomId});
 
 renderRoom();
 socket.connect();

@@ -1,7 +1,7 @@
 // The host's home: their shows and their catalog, with forms to create both.
 import {api} from "./api.js";
-import {$, clearFormErrors, h, readBoot, showFormErrors, toast} from "./dom.js";
-import {formatPrice, formatStock, formatWhen, minorDigits, parsePrice} from "./format.js";
+import {$, clearFormErrors, h, productImage, readBoot, showFormErrors, toast} from "./dom.js";
+import {formatDateTime, formatMoney, formatStock, majorAmount, parsePrice} from "./format.js";
 
 const boot = readBoot();
 const rooms = boot.rooms || [];
@@ -18,8 +18,8 @@ function renderRooms() {
     h("div", {class: "row-main"},
       h("a", {class: "row-title", href: `/host/rooms/${room.id}`}, room.title),
       h("span", {class: "row-sub"}, room.status === "scheduled"
-        ? (room.scheduled_at ? `Starts ${formatWhen(room.scheduled_at)}` : "No start time set")
-        : room.status === "live" ? "On air now" : `Ended ${formatWhen(room.ended_at)}`)),
+        ? (room.scheduled_at ? `Starts ${formatDateTime(room.scheduled_at)}` : "No start time set")
+        : room.status === "live" ? "On air now" : `Ended ${formatDateTime(room.ended_at)}`)),
     h("div", {class: "row-actions"},
       h("a", {class: "btn btn-sm btn-ghost", href: `/rooms/${room.id}`}, "View"),
       room.status === "ended"
@@ -28,32 +28,17 @@ function renderRooms() {
   $("#rooms-empty").hidden = rooms.length > 0;
 }
 
-function thumb(product) {
-  if (product.image_url) {
-    const img = h("img", {src: product.image_url, alt: "", class: "thumb", loading: "lazy"});
-    img.addEventListener("error", () => img.replaceWith(letter(product)));
-    return img;
-  }
-  return letter(product);
-}
-
-function letter(product) {
-  const node = h("span", {class: "thumb img-placeholder", "aria-hidden": "true"}, (product.title || "?").slice(0, 1).toUpperCase());
-  node.style.setProperty("--hue", String(Math.round(product.id * 137.5) % 360));
-  return node;
-}
-
 let editing = null;
 
 function renderProducts() {
   $("#product-list").replaceChildren(...products.map((product) => (product.id === editing
     ? editRow(product)
     : h("li", {class: "catalog-row", dataset: {productId: product.id}},
-      thumb(product),
+      productImage(product, "thumb"),
       h("div", {class: "row-main"},
         h("span", {class: "row-title"}, product.title),
         h("span", {class: "row-sub"}, formatStock(product.stock))),
-      h("span", {class: "row-price"}, formatPrice(product.price_minor, product.currency)),
+      h("span", {class: "row-price"}, formatMoney(product.price_minor, product.currency)),
       h("button", {type: "button", class: "btn btn-xs btn-ghost", "data-testid": "edit-product",
                    onclick: () => { editing = product.id; renderProducts(); }}, "Edit")))));
   $("#products-empty").hidden = products.length > 0;
@@ -63,9 +48,8 @@ function renderProducts() {
 
 /** Change price and stock in place: a restock mid-show reaches the pinned card live. */
 function editRow(product) {
-  const digits = minorDigits(product.currency);
   const price = h("input", {name: "price", inputmode: "decimal", "aria-label": "Price",
-                            value: (product.price_minor / 10 ** digits).toFixed(digits)});
+                            value: majorAmount(product.price_minor, product.currency)});
   const stock = h("input", {name: "stock", type: "number", min: "0", step: "1", "aria-label": "Stock",
                             value: product.stock});
   const form = h("form", {class: "edit-form", novalidate: true},
@@ -86,7 +70,7 @@ function editRow(product) {
     const priceMinor = parsePrice(price.value, product.currency);
     const units = Number(stock.value);
     const problems = [];
-    if (priceMinor === null) problems.push({field: "price_minor", message: `Enter a price like ${formatPrice(1999, product.currency)}.`});
+    if (priceMinor === null) problems.push({field: "price_minor", message: `Enter a price like ${formatMoney(1999, product.currency)}.`});
     if (stock.value === "" || !Number.isInteger(units) || units < 0) problems.push({field: "stock", message: "Enter a whole number, 0 or more."});
     if (problems.length) {
       showFormErrors(form, {errors: problems});
@@ -102,7 +86,7 @@ function editRow(product) {
       showFormErrors(form, err);
     }
   });
-  return h("li", {class: "catalog-row edit-row", dataset: {productId: product.id}}, thumb(product), form);
+  return h("li", {class: "catalog-row edit-row", dataset: {productId: product.id}}, productImage(product, "thumb"), form);
 }
 
 const roomForm = $("#room-form");
@@ -141,7 +125,7 @@ productForm.addEventListener("submit", async (event) => {
   const stock = Number(data.get("stock"));
   const problems = [];
   if (!String(data.get("title") || "").trim()) problems.push({field: "title", message: "Give the product a title."});
-  if (price === null) problems.push({field: "price_minor", message: `Enter a price like ${formatPrice(1999, currency)}.`});
+  if (price === null) problems.push({field: "price_minor", message: `Enter a price like ${formatMoney(1999, currency)}.`});
   if (!Number.isInteger(stock) || stock < 0) problems.push({field: "stock", message: "Enter a whole number, 0 or more."});
   if (problems.length) {
     showFormErrors(productForm, {errors: problems});

@@ -1,9 +1,11 @@
 // The live room: video, status, viewer count, likes with floating hearts, the
 // pinned product card, the lineup and the chat, all kept live over the websocket.
-import {ChatComposer, ChatView} from "./chat.js";
 import {api} from "./api.js";
-import {$, h, readBoot, toast} from "./dom.js";
-import {formatCount, formatPrice, formatStock, formatWhen} from "./format.js";
+import {ChatComposer, ChatView} from "./chat.js";
+import {$, h, productImage, readBoot, toast} from "./dom.js";
+import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js";
+import {mountRoomSale} from "./room-sale.js";
+import {trackProductCards} from "./room-tracking.js";
 import {describeConnection, RoomSocket} from "./socket.js";
 import {RoomStore} from "./store.js";
 
@@ -13,8 +15,8 @@ const store = new RoomStore({room: boot.room, lineup: boot.lineup, pin: boot.pin
 const roomId = boot.room.id;
 const hostId = boot.room.host_id;
 
-// Flash-sale and other modules hook in here: livesell.store.on("frame", fn), livesell.slots.sale.
-window.livesell = {store, socket: null, errors: [], slots: {sale: $("#sale-slot")}};
+// The page's state and connection, for the browser tests to read and drive.
+window.livesell = {store, socket: null, errors: store.errors};
 
 // Status, banner and video -------------------------------------------------------
 
@@ -33,14 +35,14 @@ function renderRoom() {
   document.title = `${room.title} · livesell`;
   statusBadge.textContent = {scheduled: "Upcoming", live: "Live", ended: "Ended"}[room.status] || room.status;
   statusBadge.dataset.status = room.status;
-  const when = room.status === "scheduled" && room.scheduled_at ? ` · starts ${formatWhen(room.scheduled_at)}` : "";
+  const when = room.status === "scheduled" && room.scheduled_at ? ` · starts ${formatDateTime(room.scheduled_at)}` : "";
   $("#room-when").textContent = when;
 
   banner.hidden = room.status === "live";
   banner.dataset.status = room.status;
   if (room.status === "scheduled") {
     banner.textContent = room.scheduled_at
-      ? `This show starts ${formatWhen(room.scheduled_at)}. Stay on this page — it goes live by itself.`
+      ? `This show starts ${formatDateTime(room.scheduled_at)}. Stay on this page — it goes live by itself.`
       : "This show hasn't started yet. Stay on this page — it goes live by itself.";
   } else if (room.status === "ended") {
     banner.replaceChildren("This show has ended. Thanks for watching! ",
@@ -138,22 +140,6 @@ store.on("likes", ({delta = 0}) => {
 
 const pinCard = $("#pin-card");
 
-function productImage(product, className) {
-  if (product.image_url) {
-    const img = h("img", {src: product.image_url, alt: "", loading: "lazy", class: className});
-    img.addEventListener("error", () => img.replaceWith(placeholderImage(product, className)));
-    return img;
-  }
-  return placeholderImage(product, className);
-}
-
-function placeholderImage(product, className) {
-  const node = h("span", {class: `${className} img-placeholder`, "aria-hidden": "true"},
-                 (product.title || "?").slice(0, 1).toUpperCase());
-  node.style.setProperty("--hue", String(Math.round(product.id * 137.5) % 360));
-  return node;
-}
-
 function renderPin() {
   const pin = store.state.pin;
   const had = pinCard.dataset.productId;
@@ -163,7 +149,7 @@ function renderPin() {
   $("#pin-product").hidden = !pin;
   if (pin) {
     $("#pin-title").textContent = pin.title;
-    $("#pin-price").textContent = formatPrice(pin.price_minor, pin.currency);
+    $("#pin-price").textContent = formatMoney(pin.price_minor, pin.currency);
     const stock = $("#pin-stock");
     stock.textContent = formatStock(pin.stock);
     stock.dataset.level = pin.stock <= 0 ? "out" : pin.stock <= 5 ? "low" : "ok";
@@ -187,12 +173,12 @@ function renderLineup() {
                  onclick: () => openProduct(product)},
       productImage(product, "lineup-img"),
       h("span", {class: "lineup-title"}, product.title),
-      h("span", {class: "lineup-price"}, formatPrice(product.price_minor, product.currency)),
+      h("span", {class: "lineup-price"}, formatMoney(product.price_minor, product.currency)),
       product.id === pinId ? h("span", {class: "tag tag-pin"}, "Pinned") : null))));
   $("#lineup-empty").hidden = store.state.lineup.length > 0;
 }
 
-// Product details (card views and clicks are counted by the analytics plugin) -------
+// Product details (card views and clicks are counted by room-tracking.js) ----------
 
 const productDialog = $("#product-dialog");
 
@@ -223,7 +209,7 @@ async function productDescription(product) {
 function openProduct(product) {
   const fresh = store.state.lineup.find((p) => p.id === product.id) || product;
   $("#product-dialog-title").textContent = fresh.title;
-  $("#product-dialog-price").textContent = formatPrice(fresh.price_minor, fresh.currency);
+  $("#product-dialog-price").textContent = formatMoney(fresh.price_minor, fresh.currency);
   const stock = $("#product-dialog-stock");
   stock.textContent = formatStock(fresh.stock);
   stock.dataset.level = fresh.stock <= 0 ? "out" : fresh.stock <= 5 ? "low" : "ok";
@@ -262,12 +248,6 @@ function renderSlowMode() {
 store.on("chat", (message) => chat.add(message));
 store.on("chat:delete", (id) => chat.remove(id));
 store.on("room", renderSlowMode);
-store.on("error", (error) => {
-  // The last refusals from the server, for plugins and tests to read.
-  const errors = window.livesell.errors;
-  errors.push(error);
-  if (errors.length > 20) errors.shift();
-});
 
 store.on("reset", () => {
   renderRoom();
@@ -300,6 +280,10 @@ if (form) {
     exempt: me && me.id === hostId,
   });
 }
+
+// The flash sale in the pinned card, and the product tracking for the report.
+window.livesell.sale = mountRoomSale({store, slot: $("#sale-slot"), me, roomId});
+trackProductCards({store, roomId});
 
 renderRoom();
 renderPin();

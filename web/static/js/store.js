@@ -1,8 +1,16 @@
-// The room's state as the page sees it, kept by applying websocket frames in
-// order. Pages subscribe to topics; other modules (flash sales) can listen to
-// every frame through store.on("frame", fn) or the `livesell:frame` DOM event.
+// The room's state as the page sees it, kept by applying websocket frames in order: the
+// room, lineup, pin, chat, counts, and the flash sale with its counters and the server's
+// clock. Every module of a page (the page itself, its flash-sale card, the product tracking)
+// reads this one store and subscribes to its topics:
+//   reset (a hello), pin, lineup, room, chat, chat:delete, moderation, muted, viewers, likes,
+//   sale (the sale or its counters changed), order (the viewer's own order), error,
+//   and frame (every frame, after it is applied).
 
 const MAX_CHAT = 200;
+// The server's refusals kept for the page (and the tests) to read.
+const MAX_ERRORS = 20;
+
+export const ACTIVE_SALE_STATUSES = new Set(["scheduled", "running"]);
 
 export class RoomStore {
   constructor({room, lineup = [], pin = null} = {}) {
@@ -10,8 +18,14 @@ export class RoomStore {
       room, lineup, pin,
       viewers: 0, likes: 0, chat: [], you: null, muted: false,
       slow_mode_seconds: room ? room.slow_mode_seconds || 0 : 0,
-      sale: null, snapshot: {},
+      sale: null,    // the room's current (or last) flash sale, its public view
+      stock: null,   // its counters {sale_id, remaining, reserved, sold}, from `stock` events
+      snapshot: {},  // the whole data of the last hello
     };
+    this.errors = [];
+    // The server's clock minus ours, from the last frame that carried it: countdowns run on
+    // the server's time, so a sale opens at the same moment for every viewer.
+    this.clockOffsetMs = null;
     this.listeners = new Map();
   }
 
@@ -31,6 +45,52 @@ export class RoomStore {
     }
   }
 
+  serverNow() {
+    return Date.now() + (this.clockOffsetMs || 0);
+  }
+
+  setClock(serverTimeMs) {
+    if (typeof serverTimeMs === "number" && serverTimeMs > 0) this.clockOffsetMs = serverTimeMs - Date.now();
+  }
+
+  /** The current sale's counters: the `stock` events' when they are of this sale, else the sale's own. */
+  counters() {
+    const {sale, stock} = this.state;
+    if (!sale) return null;
+    if (stock && stock.sale_id === sale.id) return stock;
+    if (typeof sale.remaining === "number") {
+      return {sale_id: sale.id, remaining: sale.remaining, reserved: sale.reserved || 0, sold: sale.sold || 0};
+    }
+    return null;
+  }
+
+  /** warmup | live | soldout | ended, on the server's clock; null without a sale. */
+  salePhase() {
+    const sale = this.state.sale;
+    if (!sale) return null;
+    if (!ACTIVE_SALE_STATUSES.has(sale.status)) return "ended";
+    const now = this.serverNow();
+    if (now >= sale.ends_at_ms) return "ended";
+    if (now < sale.starts_at_ms) return "warmup";
+    const count = this.counters();
+    return count && count.remaining <= 0 ? "soldout" : "live";
+  }
+
+  /** Take a sale (from a frame or an API reply); `stock` wins over the sale's own counters. */
+  takeSale(sale, stock = null, {quiet = false} = {}) {
+    const s = this.state;
+    if (!sale) return;
+    if (s.stock && s.stock.sale_id !== sale.id) s.stock = null;
+    s.sale = sale;
+    // A sale's own counters are as of its event, newer than any stock event before it; a
+    // stock state handed in with it (the hello's) is refreshed by every stock event, so it wins.
+    if (typeof sale.remaining === "number") {
+      s.stock = {sale_id: sale.id, remaining: sale.remaining, reserved: sale.reserved || 0, sold: sale.sold || 0};
+    }
+    if (stock && stock.sale_id === sale.id) s.stock = stock;
+    if (!quiet) this.emit("sale", s.sale);
+  }
+
   apply(frame) {
     const s = this.state;
     const d = frame.data || {};
@@ -46,8 +106,13 @@ export class RoomStore {
         s.you = d.you || null;
         s.muted = Boolean(d.muted);
         s.slow_mode_seconds = d.slow_mode_seconds ?? (s.room && s.room.slow_mode_seconds) ?? 0;
-        s.sale = d.sale ?? null;
+        // The hub's clock at the snapshot: close enough until a sale event brings Redis's own.
+        if (this.clockOffsetMs === null) this.setClock(frame.ts);
+        s.sale = null;
+        s.stock = null;
+        if (d.sale) this.takeSale(d.sale, d.stock || null, {quiet: true});
         this.emit("reset", d);
+        this.emit("sale", s.sale);
         break;
       case "resume":
         if (typeof d.viewers === "number") { s.viewers = d.viewers; this.emit("viewers", s.viewers); }
@@ -88,6 +153,19 @@ export class RoomStore {
         }
         this.emit("room", d);
         break;
+      case "sale":
+        this.setClock(d.server_time_ms);
+        if (d.sale) this.takeSale(d.sale);
+        break;
+      case "stock":
+        if (s.sale && d.sale_id === s.sale.id) {
+          s.stock = d;
+          this.emit("sale", s.sale);
+        }
+        break;
+      case "order":
+        this.emit("order", d);
+        break;
       case "moderation":
         this.moderate(d);
         break;
@@ -100,13 +178,14 @@ export class RoomStore {
         this.emit("likes", d);
         break;
       case "error":
+        this.errors.push(d);
+        if (this.errors.length > MAX_ERRORS) this.errors.shift();
         this.emit("error", d);
         break;
       default:
         break;
     }
     this.emit("frame", frame);
-    document.dispatchEvent(new CustomEvent("livesell:frame", {detail: frame}));
   }
 
   moderate(d) {

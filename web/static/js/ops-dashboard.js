@@ -1,8 +1,9 @@
 // The dashboard's chart: GMV and peak viewers per broadcast, in the currency most of the
 // listed broadcasts sell in.
 import {broadcastsChart, redrawOnResize} from "./charts.js";
+import {readBoot} from "./dom.js";
 
-const boot = JSON.parse(document.getElementById("boot").textContent);
+const boot = readBoot();
 const withReport = boot.broadcasts.filter((b) => b.report && b.report.currency);
 const counts = new Map();
 for (const b of withReport) counts.set(b.report.currency, (counts.get(b.report.currency) || 0) + 1);

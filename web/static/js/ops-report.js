@@ -1,7 +1,8 @@
 // One broadcast's report: the charts, drawn from the report in the page's boot data.
 import {funnelChart, productsChart, redrawOnResize, timelineChart} from "./charts.js";
+import {readBoot} from "./dom.js";
 
-const boot = JSON.parse(document.getElementById("boot").textContent);
+const boot = readBoot();
 const report = boot.report;
 
 redrawOnResize(() => {

@@ -1,6 +1,8 @@
 // Charts for the report pages, drawn as inline SVG with no library.
 // Every chart takes plain data and a container element and replaces the container's content;
-// they redraw on resize. Text goes in with textContent only.
+// they redraw on resize. Text goes in with textContent only. Times are the reader's local
+// time: tick labels leave the zone out and the axis title names it once.
+import {formatDateTime, formatMoney, formatMoneyShort, formatPercent, localZoneName} from "./format.js";
 
 const NS = "http://www.w3.org/2000/svg";
 const COLORS = {viewers: "#7c3aed", viewersFill: "rgba(124, 58, 237, .12)", gmv: "#ff2d55",
@@ -14,37 +16,6 @@ export function svg(tag, attrs = {}, text) {
   }
   if (text !== undefined) node.textContent = text;
   return node;
-}
-
-const moneyFormats = new Map();
-
-export function money(minor, currency) {
-  if (minor === null || minor === undefined || !currency) return "–";
-  let format = moneyFormats.get(currency);
-  if (!format) {
-    try {
-      format = new Intl.NumberFormat("en-US", {style: "currency", currency});
-    } catch {
-      format = {format: (v) => `${v.toFixed(2)} ${currency}`, resolvedOptions: () => ({maximumFractionDigits: 2})};
-    }
-    moneyFormats.set(currency, format);
-  }
-  const digits = format.resolvedOptions().maximumFractionDigits;
-  return format.format(minor / 10 ** digits);
-}
-
-export function shortMoney(minor, currency) {
-  // Axis labels: $1.2k rather than $1,234.00.
-  const full = money(minor, currency);
-  const major = Math.abs(minor) / 100;
-  if (major < 1000) return full.replace(/\.00(?=\D*$)/, "");
-  const symbol = full.replace(/[\d.,\s-]/g, "");
-  const scaled = major >= 1e6 ? `${(major / 1e6).toFixed(1)}M` : `${(major / 1e3).toFixed(1)}k`;
-  return symbol.length <= 2 ? `${symbol}${scaled}` : `${scaled} ${currency}`;
-}
-
-export function percent(value) {
-  return value === null || value === undefined ? "–" : `${(value * 100).toFixed(1)}%`;
 }
 
 /**
@@ -64,8 +35,9 @@ export function niceScale(maxValue, {target = 4, integer = true, floor = 1} = {}
   return {max, ticks};
 }
 
-function hhmm(iso) {
-  return iso.slice(11, 16);
+/** A tick or a tooltip's clock time, local. */
+function clock(value, zone = false) {
+  return formatDateTime(value, {date: false, zone});
 }
 
 function widthOf(container, fallback) {
@@ -118,7 +90,7 @@ export function timelineChart(container, report) {
   }
   for (const value of gmvScale.ticks) {
     root.append(svg("line", {x1: m.left, x2: m.left + plotW, y1: yB(value), y2: yB(value), class: "ops-grid"}));
-    root.append(svg("text", {x: m.left + plotW + 8, y: yB(value) + 4, class: "ops-axis"}, shortMoney(value, currency)));
+    root.append(svg("text", {x: m.left + plotW + 8, y: yB(value) + 4, class: "ops-axis"}, formatMoneyShort(value, currency)));
   }
   for (const value of orderScale.ticks) {
     root.append(svg("text", {x: m.left - 8, y: yO(value) + 4, "text-anchor": "end", class: "ops-axis"}, String(value)));
@@ -147,7 +119,7 @@ export function timelineChart(container, report) {
     const flag = svg("g", {class: "ops-pin-flag", transform: `translate(${from.toFixed(1)}, ${flagY})`});
     flag.append(svg("rect", {x: 0, y: 0, width: flagW, height: 15, rx: 3, class: "ops-pin-flagbox"}),
                 svg("text", {x: 5, y: 11, class: "ops-pin-text"}, label),
-                svg("title", {}, `${title} pinned ${hhmm(pin.from)}–${hhmm(pin.to)}`));
+                svg("title", {}, `${title} pinned ${clock(pin.from)}–${clock(pin.to, true)}`));
     pinLayer.append(flag);
   });
   root.append(pinLayer);
@@ -183,11 +155,13 @@ export function timelineChart(container, report) {
     if (n > 0) root.append(svg("circle", {cx: px, cy: py, r: 3, class: "ops-orders-dot"}));
   }
 
-  // X axis: a label every few minutes, so that labels never overlap.
-  const every = Math.max(1, Math.ceil(48 / step));
+  // X axis: a label every few minutes, so that labels never overlap ("8:05 PM" is ~48 px),
+  // in the reader's zone, named once at the axis's start.
+  const every = Math.max(1, Math.ceil(56 / step));
+  root.append(svg("text", {x: 2, y: height - 10, class: "ops-axis ops-axis-title"}, localZoneName()));
   rows.forEach((r, i) => {
     if (i % every === 0) {
-      root.append(svg("text", {x: x(i) + step / 2, y: height - 10, "text-anchor": "middle", class: "ops-axis"}, hhmm(r.minute)));
+      root.append(svg("text", {x: x(i) + step / 2, y: height - 10, "text-anchor": "middle", class: "ops-axis"}, clock(r.minute)));
     }
   });
   root.append(svg("line", {x1: m.left, x2: m.left + plotW, y1: bandB.top + bandB.height, y2: bandB.top + bandB.height, class: "ops-baseline"}));
@@ -198,7 +172,7 @@ export function timelineChart(container, report) {
   rows.forEach((r, i) => {
     const target = svg("rect", {x: x(i), y: bandA.top, width: step, height: bandB.top + bandB.height - bandA.top, class: "ops-hover-col", "data-minute": r.minute});
     const pins = r.pins.map((id) => titles.get(id) || `#${id}`).join(", ");
-    target.append(svg("title", {}, `${hhmm(r.minute)} UTC\n${r.viewers} viewers (${r.new_viewers} new)\n${r.orders} orders placed, ${r.paid_orders} paid\nGMV ${money(r.gmv_minor, currency)}${r.refunded_minor ? `\nrefunded ${money(r.refunded_minor, currency)}` : ""}\n${r.chat} chat · ${r.likes} likes · ${r.clicks} clicks${pins ? `\npinned: ${pins}` : ""}`));
+    target.append(svg("title", {}, `${clock(r.minute, true)}\n${r.viewers} viewers (${r.new_viewers} new)\n${r.orders} orders placed, ${r.paid_orders} paid\nGMV ${formatMoney(r.gmv_minor, currency)}${r.refunded_minor ? `\nrefunded ${formatMoney(r.refunded_minor, currency)}` : ""}\n${r.chat} chat · ${r.likes} likes · ${r.clicks} clicks${pins ? `\npinned: ${pins}` : ""}`));
     hover.append(target);
   });
   root.append(hover);
@@ -222,9 +196,9 @@ export function funnelChart(container, funnel) {
     group.append(svg("rect", {x: m.left + (plotW - w) / 2, y: y + 4, width: w, height: 24, rx: 6, class: `ops-funnel-bar ops-funnel-${i}`}));
     group.append(svg("text", {x: m.left + plotW / 2, y: y + 21, "text-anchor": "middle", class: "ops-funnel-count"}, String(stepData.count)));
     if (stepData.rate !== null && stepData.rate !== undefined) {
-      group.append(svg("text", {x: width - m.right + 10, y: y + 21, class: "ops-funnel-rate"}, percent(stepData.rate)));
+      group.append(svg("text", {x: width - m.right + 10, y: y + 21, class: "ops-funnel-rate"}, formatPercent(stepData.rate)));
     }
-    group.append(svg("title", {}, `${names[stepData.step] || stepData.step}: ${stepData.count}${stepData.rate === null ? "" : ` (${percent(stepData.rate)} of the step before)`}`));
+    group.append(svg("title", {}, `${names[stepData.step] || stepData.step}: ${stepData.count}${stepData.rate === null ? "" : ` (${formatPercent(stepData.rate)} of the step before)`}`));
     root.append(group);
   });
 }
@@ -261,8 +235,8 @@ export function productsChart(container, products, currency) {
         group.append(svg("rect", {x: m.left + net, y: y + 6, width: refunded, height: 20, class: "ops-product-refund", fill: "url(#ops-hatch)"}));
       }
     }
-    group.append(svg("text", {x: width - m.right + 8, y: y + 20, class: "ops-value"}, shortMoney(p.gmv_minor, currency)));
-    group.append(svg("title", {}, `${p.title}: GMV ${money(p.gmv_minor, currency)}, refunded ${money(p.refunded_minor, currency)}, ${p.units_sold} units, ${p.clicks} clicks`));
+    group.append(svg("text", {x: width - m.right + 8, y: y + 20, class: "ops-value"}, formatMoneyShort(p.gmv_minor, currency)));
+    group.append(svg("title", {}, `${p.title}: GMV ${formatMoney(p.gmv_minor, currency)}, refunded ${formatMoney(p.refunded_minor, currency)}, ${p.units_sold} units, ${p.clicks} clicks`));
     root.append(group);
   });
 }
@@ -290,7 +264,7 @@ export function trendChart(container, samples, currency) {
   for (const value of gmvScale.ticks) {
     const y = m.top + plotH - (value / maxGmv) * plotH;
     root.append(svg("line", {x1: m.left, x2: m.left + plotW, y1: y, y2: y, class: "ops-grid"}));
-    root.append(svg("text", {x: m.left + plotW + 8, y: y + 4, class: "ops-axis"}, shortMoney(value, currency)));
+    root.append(svg("text", {x: m.left + plotW + 8, y: y + 4, class: "ops-axis"}, formatMoneyShort(value, currency)));
   }
   for (const value of viewerScale.ticks) {
     const y = m.top + plotH - (value / maxViewers) * plotH;
@@ -298,7 +272,7 @@ export function trendChart(container, samples, currency) {
   }
   root.append(svg("path", {d: path("viewers", maxViewers), class: "ops-viewers-line"}));
   root.append(svg("path", {d: path("gmv", maxGmv), class: "ops-gmv-line"}));
-  const fmt = (t) => new Date(t).toISOString().slice(11, 19);
+  const fmt = (t) => formatDateTime(t, {date: false, seconds: true});
   root.append(svg("text", {x: m.left, y: height - 6, class: "ops-axis"}, fmt(t0)));
   root.append(svg("text", {x: m.left + plotW, y: height - 6, "text-anchor": "end", class: "ops-axis"}, fmt(samples[samples.length - 1].t)));
 }
@@ -338,7 +312,7 @@ export function broadcastsChart(container, broadcasts, currency) {
   const yV = (v) => m.top + plotH - (v / viewerScale.max) * plotH;
   for (const value of gmvScale.ticks) {
     root.append(svg("line", {x1: m.left, x2: m.left + plotW, y1: yG(value), y2: yG(value), class: "ops-grid"}));
-    root.append(svg("text", {x: m.left - 8, y: yG(value) + 4, "text-anchor": "end", class: "ops-axis"}, shortMoney(value, currency)));
+    root.append(svg("text", {x: m.left - 8, y: yG(value) + 4, "text-anchor": "end", class: "ops-axis"}, formatMoneyShort(value, currency)));
   }
   for (const value of viewerScale.ticks) {
     root.append(svg("text", {x: m.left + plotW + 8, y: yV(value) + 4, class: "ops-axis"}, String(value)));
@@ -351,7 +325,7 @@ export function broadcastsChart(container, broadcasts, currency) {
     // A few broadcasts must not make slabs: bars are at most 56 px wide.
     const barW = Math.max(2, Math.min(56, step * 0.6));
     link.append(svg("rect", {x: x + (step - barW) / 2, y: top, width: barW, height: m.top + plotH - top, rx: Math.min(4, barW / 4), class: "ops-gmv-bar", "data-room-id": b.room_id}));
-    link.append(svg("title", {}, `${b.title} (${(b.started_at || "").slice(0, 10)}): GMV ${money(b.report.gmv_minor, currency)}, ${b.report.paid_orders} paid orders, peak ${b.report.peak_viewers} viewers`));
+    link.append(svg("title", {}, `${b.title} (${formatDateTime(b.started_at)}): GMV ${formatMoney(b.report.gmv_minor, currency)}, ${b.report.paid_orders} paid orders, peak ${b.report.peak_viewers} viewers`));
     bars.append(link);
     root.append(svg("circle", {cx: x + step / 2, cy: yV(b.report.peak_viewers), r: 3.5, class: "ops-peak-dot"}));
     if (list.length <= 16 || i % Math.ceil(list.length / 16) === 0) {

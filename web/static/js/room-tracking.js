@@ -1,36 +1,30 @@
 // Product card views and clicks on the live room page, for the broadcast report's funnel and
-// per-product table. Load it on /rooms/{id} (as a room page plugin:
-// web/static/js/plugins/room-analytics.js = `import "/static/ops/room-tracking.js";`).
+// per-product table.
 //
 // A card (any element with data-product-id: the pinned card, the lineup cards) counts as
 // viewed once per page load when at least half of it is on screen for a moment, and as
 // clicked when tapped (at most once per product every 2 s: a double tap is one click).
 // Events go to POST /api/rooms/{id}/track; a failure is ignored: analytics never get in the
 // viewer's way.
+import {api} from "./api.js";
 
-const boot = JSON.parse(document.getElementById("boot")?.textContent || "{}");
-const roomId = boot.room && boot.room.id;
 const CLICK_GAP_MS = 2000;
-
-const viewed = new Set();
-const lastClick = new Map();
-
-function send(event, productId) {
-  fetch(`/api/rooms/${roomId}/track`, {
-    method: "POST",
-    credentials: "same-origin",
-    keepalive: true,
-    headers: {"Content-Type": "application/json", Accept: "application/json"},
-    body: JSON.stringify({event, product_id: productId}),
-  }).catch(() => {});
-}
 
 function productIdOf(node) {
   const id = Number(node && node.dataset && node.dataset.productId);
   return Number.isInteger(id) && id > 0 ? id : null;
 }
 
-if (roomId) {
+export function trackProductCards({store, roomId}) {
+  const viewed = new Set();
+  const lastClick = new Map();
+
+  function send(event, productId) {
+    // keepalive: a click that navigates away still counts.
+    api("POST", `/api/rooms/${roomId}/track`, {event, product_id: productId}, {keepalive: true})
+      .catch(() => {});
+  }
+
   const observer = new IntersectionObserver((entries) => {
     for (const entry of entries) {
       if (!entry.isIntersecting) continue;
@@ -56,13 +50,11 @@ if (roomId) {
   new MutationObserver(watchCards).observe(document.body, {
     childList: true, subtree: true, attributes: true, attributeFilter: ["data-product-id"]});
   // A card that keeps its element but changes product (the pinned card) is seen anew.
-  document.addEventListener("livesell:frame", (event) => {
-    if (event.detail && event.detail.type === "pin") {
-      const card = document.querySelector("#pin-card[data-product-id]");
-      if (card) {
-        observer.unobserve(card);
-        observer.observe(card);
-      }
+  store.on("pin", () => {
+    const card = document.querySelector("#pin-card[data-product-id]");
+    if (card) {
+      observer.unobserve(card);
+      observer.observe(card);
     }
   });
 

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from core.context import Services
 from core.errors import NotAuthenticated
 from core.security import read_token
-from orders import actions
+from orders import buying
 from orders.errors import IdempotencyKeyRequired, SoldOut
 from orders.models import Order, OrderEvent, OrderStatus, Sale, products_table
 from web.app import create_app
@@ -78,7 +78,7 @@ async def buy_token_only(request: Request) -> Response:
     parsed = read_token(svc.settings.secret_key.reveal(), token)
     if parsed is None:
         raise NotAuthenticated("log in to do this")
-    reply, _ = await actions.buy(svc, parsed[0], int(request.path_params["sale_id"]),
+    reply, _ = await buying.buy(svc, parsed[0], int(request.path_params["sale_id"]),
                                  request.headers.get("idempotency-key"), 1)
     return JSON(reply, status_code=201)
 

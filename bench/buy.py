@@ -226,7 +226,7 @@ async def _sale(services: Any, host: BenchHost, quantity: int) -> int:
     from live import actions as live
     from live.models import RoomStatus
     from live.schemas import ProductIn, RoomIn
-    from orders import actions
+    from orders import sales
     from orders.schemas import SaleIn
 
     product = await live.create_product(services, host, ProductIn(
@@ -234,7 +234,7 @@ async def _sale(services: Any, host: BenchHost, quantity: int) -> int:
     room = await live.create_room(services, host, RoomIn(title="Bench room"))
     await live.set_lineup(services, host, room.id, [product.id])
     await live.change_status(services, host, room.id, RoomStatus.LIVE)
-    sale = await actions.create_sale(services, host, room.id, SaleIn(
+    sale = await sales.create_sale(services, host, room.id, SaleIn(
         product_id=product.id, price_minor=1500, quantity=quantity, per_user_limit=1,
         duration_seconds=3600))
     return sale.id
@@ -570,7 +570,7 @@ async def _in_process(services: Any, buyers: int = 3000) -> str:
     """The domain's buy path alone (Lua reserve + batched commit), called from this process
     with no HTTP, no authentication: what one process's orders code can do."""
     from core.accounts import Role, create_user
-    from orders import actions
+    from orders import buying
     from orders.runtime import close_runtime, runtime
 
     async with services.db.transaction() as session:
@@ -586,7 +586,7 @@ async def _in_process(services: Any, buyers: int = 3000) -> str:
     writer = runtime(services).writer
     batches_before = writer.batches
     began = time.perf_counter()
-    await asyncio.gather(*(actions.buy(services, uid, sale_id, "k", 1) for uid in user_ids))
+    await asyncio.gather(*(buying.buy(services, uid, sale_id, "k", 1) for uid in user_ids))
     elapsed = time.perf_counter() - began
     batches = writer.batches - batches_before
     await close_runtime(services)
@@ -596,7 +596,7 @@ async def _in_process(services: Any, buyers: int = 3000) -> str:
 
 
 async def _invariant(services: Any, sale_id: int) -> str:
-    from orders.queries import check_invariant
+    from orders.reconcile import check_invariant
 
     result = await check_invariant(services, sale_id)
     return ("After it the invariant held (initial = available + reserved + sold, Redis and "

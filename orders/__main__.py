@@ -17,7 +17,7 @@ import orjson
 from core.context import Services
 from core.models import import_all_models
 from core.settings import get_settings
-from orders import actions, queries
+from orders import order_moves, reconcile
 
 
 async def _main(args: argparse.Namespace) -> int:
@@ -25,11 +25,11 @@ async def _main(args: argparse.Namespace) -> int:
     svc = Services.from_settings(get_settings(), pool_size=2)
     try:
         if args.command == "reconcile":
-            report = await actions.reconcile_sale(svc, args.sale_id)
+            report = await reconcile.reconcile_sale(svc, args.sale_id)
             print(orjson.dumps(report.__dict__).decode())
             return 0
         if args.command == "check":
-            invariant = await queries.check_invariant(svc, args.sale_id)
+            invariant = await reconcile.check_invariant(svc, args.sale_id)
             print(orjson.dumps({"ok": invariant.ok, "problems": invariant.problems,
                                 "initial": invariant.initial,
                                 "redis": invariant.redis.__dict__ if invariant.redis else None,
@@ -37,7 +37,7 @@ async def _main(args: argparse.Namespace) -> int:
                                 "pg_sold": invariant.pg_sold,
                                 "unbacked_holds": list(invariant.unbacked_holds)}).decode())
             return 0 if invariant.ok else 1
-        expired = await actions.expire_due_orders(svc)
+        expired = await order_moves.expire_due_orders(svc)
         print(orjson.dumps({"expired": expired}).decode())
         return 0
     finally:

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from core.accounts import Role
 from core.context import Services
 from live import actions as live_actions
-from orders import actions, queries
+from orders import buying, order_moves, queries, reconcile, sales, views
 from orders.errors import NotOrderOwner, NotSaleHost
 from orders.payments import get_provider
 from orders.schemas import (
@@ -45,12 +45,12 @@ async def create_sale(request: Request) -> Response:
     data = await parse_body(request, SaleIn)
     svc = services(request)
     room_id = path_int(request, "room_id")
-    sale = await actions.create_sale(svc, principal, room_id, data)
+    sale = await sales.create_sale(svc, principal, room_id, data)
     # The sale's units left the product's stock: the room's lineup shows the new count. And
     # the sale's product is pinned, so every viewer sees the sale box on the pinned card.
     await live_actions.publish_lineup(svc, room_id)
     await live_actions.pin_product(svc, principal, room_id, sale.product_id)
-    return JSON(await actions.sale_view(svc, sale), status_code=201)
+    return JSON(await views.sale_view(svc, sale), status_code=201)
 
 
 @router.add("/api/rooms/{room_id:int}/sales", "GET", summary="The room's sales, newest first",
@@ -59,7 +59,7 @@ async def list_sales(request: Request) -> Response:
     svc = services(request)
     async with svc.db.session() as session:
         sales = await queries.room_sales(session, path_int(request, "room_id"))
-    return JSON({"sales": [await actions.sale_view(svc, s) for s in sales]})
+    return JSON({"sales": [await views.sale_view(svc, s) for s in sales]})
 
 
 @router.add("/api/sales/{sale_id:int}", "GET", summary="A sale with its live counters and the "
@@ -68,7 +68,7 @@ async def get_sale(request: Request) -> Response:
     svc = services(request)
     async with svc.db.session() as session:
         sale = await queries.get_sale(session, path_int(request, "sale_id"))
-    return JSON(await actions.sale_view(svc, sale))
+    return JSON(await views.sale_view(svc, sale))
 
 
 @router.add("/api/sales/{sale_id:int}/stop", "POST", summary="End a sale now",
@@ -76,8 +76,8 @@ async def get_sale(request: Request) -> Response:
 async def stop_sale(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
     svc = services(request)
-    sale = await actions.stop_sale(svc, principal, path_int(request, "sale_id"))
-    return JSON(await actions.sale_view(svc, sale))
+    sale = await sales.stop_sale(svc, principal, path_int(request, "sale_id"))
+    return JSON(await views.sale_view(svc, sale))
 
 
 @router.add("/api/sales/{sale_id:int}/reconcile", "POST", summary="Rebuild the sale's Redis "
@@ -90,7 +90,7 @@ async def reconcile_sale(request: Request) -> Response:
         sale = await queries.get_sale(session, sale_id)
     if sale.host_id != principal.id and not principal.is_ops:
         raise NotSaleHost("only the sale's host or ops can reconcile it")
-    report = await actions.reconcile_sale(svc, sale_id)
+    report = await reconcile.reconcile_sale(svc, sale_id)
     return JSON(report.__dict__)
 
 
@@ -102,11 +102,11 @@ async def reconcile_sale(request: Request) -> Response:
             headers={"Idempotency-Key": Header(
                 "One per press of the buy button (e.g. a UUID), reused on a retry: a repeat "
                 "returns the first reply with `Idempotent-Replayed: true`",
-                required=True, pattern=actions.IDEMPOTENCY_KEY.pattern)})
+                required=True, pattern=buying.IDEMPOTENCY_KEY.pattern)})
 async def buy(request: Request) -> Response:
     principal = await require_user(request)
     data = await parse_body(request, BuyIn)
-    reply, replayed = await actions.buy(services(request), principal.id,
+    reply, replayed = await buying.buy(services(request), principal.id,
                                         path_int(request, "sale_id"),
                                         request.headers.get("idempotency-key"), data.quantity)
     headers = {"Idempotent-Replayed": "true"} if replayed else None
@@ -124,7 +124,7 @@ async def sale_orders(request: Request) -> Response:
         if sale.host_id != principal.id and not principal.is_ops:
             raise NotSaleHost("only the sale's host or ops can list its orders")
         orders = await queries.sale_orders(session, sale.id)
-    return JSON({"orders": [actions.order_view(o, provider) for o in orders]})
+    return JSON({"orders": [views.order_view(o, provider) for o in orders]})
 
 
 @router.add("/api/orders", "GET", summary="The logged-in buyer's orders, newest first",
@@ -135,7 +135,7 @@ async def my_orders(request: Request) -> Response:
     provider = get_provider(svc.settings)
     async with svc.db.session() as session:
         orders = await queries.user_orders(session, principal.id)
-    return JSON({"orders": [actions.order_view(o, provider) for o in orders]})
+    return JSON({"orders": [views.order_view(o, provider) for o in orders]})
 
 
 async def _visible_order(request: Request) -> tuple[Services, object]:
@@ -154,7 +154,7 @@ async def _visible_order(request: Request) -> tuple[Services, object]:
             response=OrderOut, errors=(404,))
 async def get_order(request: Request) -> Response:
     svc, order = await _visible_order(request)
-    return JSON(actions.order_view(order, get_provider(svc.settings)))  # type: ignore[arg-type]
+    return JSON(views.order_view(order, get_provider(svc.settings)))  # type: ignore[arg-type]
 
 
 @router.add("/api/orders/{order_id:int}/events", "GET", summary="The order's event log",
@@ -173,8 +173,8 @@ async def order_events(request: Request) -> Response:
 async def cancel_order(request: Request) -> Response:
     principal = await require_user(request)
     svc = services(request)
-    order = await actions.cancel_order(svc, principal, path_int(request, "order_id"))
-    return JSON(actions.order_view(order, get_provider(svc.settings)))
+    order = await order_moves.cancel_order(svc, principal, path_int(request, "order_id"))
+    return JSON(views.order_view(order, get_provider(svc.settings)))
 
 
 @router.add("/api/orders/{order_id:int}/complete", "POST", summary="Mark a paid order "
@@ -182,8 +182,8 @@ async def cancel_order(request: Request) -> Response:
 async def complete_order(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
     svc = services(request)
-    order = await actions.complete_order(svc, principal, path_int(request, "order_id"))
-    return JSON(actions.order_view(order, get_provider(svc.settings)))
+    order = await order_moves.complete_order(svc, principal, path_int(request, "order_id"))
+    return JSON(views.order_view(order, get_provider(svc.settings)))
 
 
 @router.add("/api/orders/{order_id:int}/refund", "POST", summary="Refund a paid order in full "
@@ -191,5 +191,5 @@ async def complete_order(request: Request) -> Response:
 async def refund_order(request: Request) -> Response:
     principal = await require_user(request, Role.OPS)
     svc = services(request)
-    order = await actions.refund_order(svc, principal, path_int(request, "order_id"))
-    return JSON(actions.order_view(order, get_provider(svc.settings)))
+    order = await order_moves.refund_order(svc, principal, path_int(request, "order_id"))
+    return JSON(views.order_view(order, get_provider(svc.settings)))

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import Task
 
-from orders import actions, commissions
+from orders import buying, commissions, order_moves, outbox, reconcile, sales
 from workers.app import app
 from workers.runtime import run
 
@@ -18,15 +18,15 @@ WEBHOOK_MAX_BACKOFF_SECONDS = 300
 @app.task(name="orders.deliver_webhook", bind=True, max_retries=WEBHOOK_MAX_RETRIES)
 def deliver_webhook(self: Task, outbox_id: int) -> str:
     try:
-        return run(lambda svc: actions.deliver_webhook(svc, outbox_id))
-    except actions.WebhookDeliveryFailed as exc:
+        return run(lambda svc: outbox.deliver_webhook(svc, outbox_id))
+    except outbox.WebhookDeliveryFailed as exc:
         backoff = min(2 ** self.request.retries, WEBHOOK_MAX_BACKOFF_SECONDS)
         raise self.retry(exc=exc, countdown=backoff) from exc
 
 
 @app.task(name="orders.expire_orders")
 def expire_orders() -> list[int]:
-    return run(actions.expire_due_orders)
+    return run(order_moves.expire_due_orders)
 
 
 @app.task(name="orders.release_unwritten_holds")
@@ -34,16 +34,16 @@ def release_unwritten_holds() -> dict[str, list[int]]:
     """Give back units reserved by a process that died before writing the order
     (docs/decisions/0013). Safe to run twice or in parallel: a reservation is voided under the
     sale row's lock and its units go back through the once-only release script."""
-    released = run(actions.release_unwritten_holds)
+    released = run(buying.release_unwritten_holds)
     return {str(sale_id): numbers for sale_id, numbers in released.items()}
 
 
 @app.task(name="orders.advance_sales")
 def advance_sales() -> dict[str, Any]:
     async def work(svc: Any) -> dict[str, Any]:
-        moved = await actions.advance_sales(svc)
+        moved = await sales.advance_sales(svc)
         # Rooms hear of the units that went back through the SaleSettled handler.
-        settled = await actions.settle_ended_sales(svc)
+        settled = await sales.settle_ended_sales(svc)
         return {**moved, "settled": settled}
 
     return run(work)
@@ -51,7 +51,7 @@ def advance_sales() -> dict[str, Any]:
 
 @app.task(name="orders.relay_outbox")
 def relay_outbox() -> list[int]:
-    ids = run(actions.undelivered_outbox)
+    ids = run(outbox.undelivered_outbox)
     for outbox_id in ids:
         deliver_webhook.delay(outbox_id)
     return ids
@@ -60,7 +60,7 @@ def relay_outbox() -> list[int]:
 @app.task(name="orders.reconcile_sale")
 def reconcile_sale(sale_id: int) -> dict[str, Any]:
     async def work(svc: Any) -> dict[str, Any]:
-        return (await actions.reconcile_sale(svc, sale_id)).__dict__
+        return (await reconcile.reconcile_sale(svc, sale_id)).__dict__
 
     return run(work)
 

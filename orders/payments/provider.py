@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from core.settings import Settings
-
 
 @dataclass(frozen=True)
 class WebhookEvent:
@@ -41,10 +39,3 @@ class PaymentProvider(Protocol):
         """Refund a captured payment in full; returns the provider's refund id."""
         ...
 
-
-def get_provider(settings: Settings, name: str = "sandbox") -> PaymentProvider:
-    if name == "sandbox":
-        from orders.payments.sandbox import SandboxProvider
-
-        return SandboxProvider.from_settings(settings)
-    raise LookupError(f"no payment provider named {name!r}")

@@ -93,7 +93,9 @@ async def buy(svc: Services, user_id: int, sale_id: int, idempotency_key: str | 
     if code == stock.ReserveCode.DUPLICATE:
         BUY_REPLAYED.inc()
         return await _replay(svc, sale_id, user_id, key), True
-    assert code == stock.ReserveCode.RESERVED and result.terms is not None
+    if code != stock.ReserveCode.RESERVED or result.terms is None:
+        # The script answers one of the codes above or RESERVED with the sale's terms.
+        raise RuntimeError(f"the reserve script answered {code!r} without the sale's terms")
     BUY_RESERVED.inc()
     facts = result.terms
     new = NewOrder(sale_id=sale_id, room_id=facts.room_id, product_id=facts.product_id,

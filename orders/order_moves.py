@@ -19,6 +19,7 @@ from orders.errors import (
     NotOrderOwner,
     NotSaleHost,
     OrderNotFound,
+    SaleNotFound,
 )
 from orders.logs import move_order
 from orders.models import (
@@ -135,7 +136,9 @@ async def refund_order(svc: Services, actor: Actor, order_id: int) -> Order:
         transition(ORDER_MOVES, current, OrderStatus.REFUNDED, what="an order")
         sale = await session.scalar(
             select(Sale).where(Sale.id == order.sale_id).with_for_update(read=True))
-        assert sale is not None
+        if sale is None:
+            raise SaleNotFound(f"sale {order.sale_id} of order {order_id} does not exist",
+                               field="sale_id")
         payment = await session.scalar(select(Payment).where(
             Payment.order_id == order_id, Payment.status == PaymentStatus.SUCCEEDED.value)
             .with_for_update())

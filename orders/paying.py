@@ -18,6 +18,7 @@ from core.errors import Conflict
 from orders import commissions, stock
 from orders.errors import (
     OrderNotFound,
+    SaleNotFound,
     SaleUnavailable,
 )
 from orders.logs import move_order
@@ -191,7 +192,9 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
         # A payment after the hold expired: keep the sale if a unit is still there for it.
         sale = await session.scalar(
             select(Sale).where(Sale.id == order.sale_id).with_for_update(read=True))
-        assert sale is not None
+        if sale is None:
+            raise SaleNotFound(f"sale {order.sale_id} of order {order.id} does not exist",
+                               field="sale_id")
         if sale.settled_at is None:
             code = await stock.settle(svc.redis, sk, order.reservation_no,
                                       user_id=order.user_id, quantity=order.quantity, idem=idem)

@@ -75,7 +75,8 @@ async def create_sale(svc: Services, actor: Actor, room_id: int, data: SaleIn) -
             raise NotEnoughStock("the product has fewer units in stock than the sale's quantity",
                                  field="quantity")
         now = await session.scalar(select(func.now()))
-        assert now is not None
+        if now is None:
+            raise RuntimeError("PostgreSQL answered no time to SELECT now()")
         if data.starts_at is not None:
             starts_at = max(data.starts_at, now)
         else:

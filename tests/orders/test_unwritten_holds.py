@@ -145,7 +145,7 @@ async def test_an_order_written_while_the_sweep_voids_it_is_refused(
 
         # when the order's batch starts now (it waits on the sale row the sweep holds), and the
         # sweep then commits
-        write = asyncio.create_task(writer.write(new))
+        write = writer.submit(new)
         await poll_until(lambda: _two_waiting(services), message="the batch to wait too")
         await blocker.rollback()
         released = await sweep
@@ -174,7 +174,7 @@ async def test_sweeps_racing_late_writes_release_each_unit_once(
 
     async def write(order: NewOrder) -> WrittenOrder | None:
         try:
-            return await writer.write(order)
+            return await writer.submit(order)
         except SaleUnavailable:
             return None
 

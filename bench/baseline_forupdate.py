@@ -21,9 +21,10 @@ from starlette.routing import Route
 from core.context import Services
 from core.errors import NotAuthenticated
 from core.security import read_token
+from live.models import Product
 from orders import buying
 from orders.errors import IdempotencyKeyRequired, SoldOut
-from orders.models import Order, OrderEvent, OrderStatus, Sale, products_table
+from orders.models import Order, OrderEvent, OrderStatus, Sale
 from web.app import create_app
 from web.auth import require_user
 from web.responses import JSON
@@ -44,13 +45,13 @@ async def baseline_buy(request: Request) -> Response:
             Order.idempotency_key == key))
         if existing is None:
             row = (await session.execute(
-                select(products_table.c.stock).where(products_table.c.id == sale.product_id)
+                select(Product.stock).where(Product.id == sale.product_id)
                 .with_for_update())).first()
             if row is None or row.stock < 1:
                 raise SoldOut("sold out", field="quantity")
-            await session.execute(update(products_table)
-                                  .where(products_table.c.id == sale.product_id)
-                                  .values(stock=products_table.c.stock - 1))
+            await session.execute(update(Product)
+                                  .where(Product.id == sale.product_id)
+                                  .values(stock=Product.stock - 1))
             order_id, hold = (await session.execute(insert(Order).values(
                 sale_id=sale_id, room_id=sale.room_id, product_id=sale.product_id,
                 user_id=principal.id, quantity=1, amount_minor=sale.price_minor,

@@ -236,7 +236,8 @@ async def _sale(services: Any, host: BenchHost, quantity: int) -> int:
     await live.change_status(services, host, room.id, RoomStatus.LIVE)
     sale = await sales.create_sale(services, host, room.id, SaleIn(
         product_id=product.id, price_minor=1500, quantity=quantity, per_user_limit=1,
-        duration_seconds=3600))
+        duration_seconds=3600), lambda session: live.take_stock_for_sale(
+            session, host, room.id, product.id, quantity))
     return sale.id
 
 
@@ -244,11 +245,12 @@ async def _baseline_stock(services: Any, sale_id: int, quantity: int) -> None:
     """The baseline sells from the product row: give it the sale's units back there."""
     from sqlalchemy import update
 
-    from orders.models import Sale, products_table
+    from live.models import Product
+    from orders.models import Sale
 
     async with services.db.transaction() as session:
         sale = await session.get(Sale, sale_id)
-        await session.execute(update(products_table).where(products_table.c.id == sale.product_id)
+        await session.execute(update(Product).where(Product.id == sale.product_id)
                               .values(stock=quantity))
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, insert, select, update
 
 from core.context import Services
 from core.errors import Conflict
+from core.events import dispatch_committed, record, unit_of_work
 from core.states import transition
 from orders import commissions
 from orders.buying import release_reservation
@@ -20,6 +21,14 @@ from orders.errors import (
     NotSaleHost,
     OrderNotFound,
     SaleNotFound,
+)
+from orders.events import (
+    OrderCancelled,
+    OrderCompleted,
+    OrderExpired,
+    OrderRefunded,
+    SaleStockChanged,
+    UnitsReleased,
 )
 from orders.logs import move_order
 from orders.models import (
@@ -30,14 +39,10 @@ from orders.models import (
     Payment,
     PaymentStatus,
     Sale,
-    products_table,
 )
-from orders.paying import in_flight_payment, refund_payment
-from orders.payments import get_provider
-from orders.runtime import publish_stock
+from orders.paying import in_flight_payment, queue_refund
 from orders.sales import settle_sale
 from orders.schemas import Actor
-from orders.views import notify_buyer
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +61,14 @@ async def cancel_order(svc: Services, actor: Actor, order_id: int) -> Order:
         if not await move_order(session, order_id, current, OrderStatus.CANCELLED,
                                 event_type="order_cancelled", actor_id=actor.id):
             raise Conflict("the order changed meanwhile; reload it", code="conflict")
+        record(session, OrderCancelled(order_id=order_id, sale_id=order.sale_id,
+                                       user_id=order.user_id),
+               SaleStockChanged(sale_id=order.sale_id, room_id=order.room_id))
         await session.flush()
         await session.refresh(order)
+    # The units are back in the counters before the room hears the counts.
     await release_reservation(svc, order.sale_id, order.reservation_no)
-    await notify_buyer(svc, order)
-    await publish_stock(svc, order.sale_id, order.room_id)
+    await dispatch_committed(svc, session)
     return order
 
 
@@ -88,13 +96,18 @@ async def expire_due_orders(svc: Services, *, limit: int = 500) -> list[int]:
                 "from_status": OrderStatus.PENDING_PAYMENT.value,
                 "to_status": OrderStatus.EXPIRED.value, "actor_id": None, "data": {},
             } for o in expired]))
-    rooms: dict[int, int] = {}
+        rooms: dict[int, int] = {}
+        for order in expired:
+            record(session, OrderExpired(order_id=order.id, sale_id=order.sale_id,
+                                         user_id=order.user_id))
+            rooms[order.sale_id] = order.room_id
+        # One stock update per sale, however many of its orders expired.
+        record(session, *(SaleStockChanged(sale_id=sale_id, room_id=room_id)
+                          for sale_id, room_id in rooms.items()))
     for order in expired:
         await release_reservation(svc, order.sale_id, order.reservation_no)
-        await notify_buyer(svc, order)
-        rooms[order.sale_id] = order.room_id
-    for sale_id, room_id in rooms.items():
-        await publish_stock(svc, sale_id, room_id)
+    await dispatch_committed(svc, session)
+    for sale_id in rooms:
         await settle_sale(svc, sale_id)
     return [o.id for o in expired]
 
@@ -103,7 +116,7 @@ async def expire_due_orders(svc: Services, *, limit: int = 500) -> list[int]:
 
 async def complete_order(svc: Services, actor: Actor, order_id: int) -> Order:
     """The sale's host (or ops) marks a paid order fulfilled: paid -> completed."""
-    async with svc.db.transaction() as session:
+    async with unit_of_work(svc) as session:
         order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
         if order is None:
             raise OrderNotFound(f"order {order_id} does not exist", field="order_id")
@@ -117,9 +130,10 @@ async def complete_order(svc: Services, actor: Actor, order_id: int) -> Order:
         # The host's commission is frozen for the return window, in the same transaction.
         await commissions.freeze(session, order_id,
                                  window_days=svc.settings.commission_return_window_days)
+        record(session, OrderCompleted(order_id=order_id, sale_id=order.sale_id,
+                                       user_id=order.user_id))
         await session.flush()
         await session.refresh(order)
-    await notify_buyer(svc, order)
     return order
 
 
@@ -127,7 +141,6 @@ async def refund_order(svc: Services, actor: Actor, order_id: int) -> Order:
     """Ops refund a paid (or completed: a return) order in full; its units go back through the
     once-only path (to the sale while it is unsettled, to the product's stock after). The
     host's commission is voided, or reversed once it has settled, in the same transaction."""
-    provider = get_provider(svc.settings)
     async with svc.db.transaction() as session:
         order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
         if order is None:
@@ -143,7 +156,8 @@ async def refund_order(svc: Services, actor: Actor, order_id: int) -> Order:
             Payment.order_id == order_id, Payment.status == PaymentStatus.SUCCEEDED.value)
             .with_for_update())
         if payment is not None:
-            await refund_payment(provider, payment)
+            # The provider is asked after the commit, through the outbox (once, retried).
+            await queue_refund(session, payment)
         if not await move_order(session, order_id, current, OrderStatus.REFUNDED,
                                 event_type="order_refunded", actor_id=actor.id,
                                 data={"payment": payment.provider_ref if payment else None}):
@@ -151,14 +165,18 @@ async def refund_order(svc: Services, actor: Actor, order_id: int) -> Order:
         await commissions.void_or_reverse(session, order_id)
         settled = sale.settled_at is not None
         if settled:
-            await session.execute(update(products_table)
-                                  .where(products_table.c.id == sale.product_id)
-                                  .values(stock=products_table.c.stock + order.quantity))
+            # The sale gave its unsold units back already: this one goes to the product, by
+            # the product's owner, in this transaction.
+            await svc.events.run_in_transaction(session, UnitsReleased(
+                product_id=sale.product_id, units=order.quantity, sale_id=sale.id,
+                order_id=order_id))
+        record(session, OrderRefunded(order_id=order_id, sale_id=order.sale_id,
+                                      user_id=order.user_id),
+               SaleStockChanged(sale_id=order.sale_id, room_id=order.room_id))
         await session.flush()
         await session.refresh(order)
     if not settled:
         await release_reservation(svc, order.sale_id, order.reservation_no, sold=True)
-    await notify_buyer(svc, order)
-    await publish_stock(svc, order.sale_id, order.room_id)
+    await dispatch_committed(svc, session)
     return order
 

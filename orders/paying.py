@@ -15,16 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.context import Services
 from core.errors import Conflict
+from core.events import dispatch_committed, record
 from orders import commissions, stock
 from orders.errors import (
     OrderNotFound,
     SaleNotFound,
     SaleUnavailable,
 )
+from orders.events import OrderPaid, RefundQueued, SaleStockChanged
 from orders.logs import move_order
 from orders.models import (
     Order,
     OrderStatus,
+    OutboxKind,
     OutboxMessage,
     Payment,
     PaymentEvent,
@@ -33,14 +36,12 @@ from orders.models import (
 )
 from orders.payments import PaymentProvider, WebhookEvent, get_provider
 from orders.payments.sandbox import SandboxProvider
-from orders.queries import load_order
 from orders.reconcile import reconcile_sale
-from orders.runtime import publish_stock
-from orders.views import notify_buyer
 
 log = logging.getLogger(__name__)
 
-# Work to do after the transaction commits (Redis moves, then the buyer's and room's news).
+# Redis moves to make once the transaction has committed, before its events are handled (the
+# handlers read the counters they move).
 Effect = Callable[[], Awaitable[None]]
 
 
@@ -82,7 +83,7 @@ async def submit_sandbox_payment(svc: Services, order_id: int, *, pay: bool) -> 
         event = provider.build_event("payment.succeeded" if pay else "payment.failed",
                                      provider_ref=ref, order_id=order_id,
                                      amount_minor=order.amount_minor, currency=order.currency)
-        message = OutboxMessage(kind="sandbox_webhook",
+        message = OutboxMessage(kind=OutboxKind.SANDBOX_WEBHOOK.value,
                                 payload={"url": provider.webhook_url, "event": event})
         session.add(message)
         await session.flush()
@@ -156,6 +157,7 @@ async def apply_payment_event(svc: Services, provider: PaymentProvider,
                                       order_id=order.id if order is not None else None))
     for effect in effects:
         await effect()
+    await dispatch_committed(svc, session)
     return outcome
 
 
@@ -168,10 +170,8 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
     sk = stock.SaleKeys.of(svc.keys, order.sale_id)
     idem = stock.idem_field(order.user_id, order.idempotency_key)
 
-    async def after_paid() -> None:
-        refreshed = await load_order(svc, order.id)
-        await notify_buyer(svc, refreshed)
-        await publish_stock(svc, order.sale_id, order.room_id)
+    paid_events = (OrderPaid(order_id=order.id, sale_id=order.sale_id, user_id=order.user_id),
+                   SaleStockChanged(sale_id=order.sale_id, room_id=order.room_id))
 
     if current == OrderStatus.PENDING_PAYMENT:
         if await move_order(session, order.id, current, OrderStatus.PAID,
@@ -186,7 +186,8 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
             if code == stock.SettleCode.MISSING:
                 await reconcile_sale(svc, order.sale_id)
 
-        effects.extend([settle_units, after_paid])
+        effects.append(settle_units)
+        record(session, *paid_events)
         return "paid"
     if current == OrderStatus.EXPIRED:
         # A payment after the hold expired: keep the sale if a unit is still there for it.
@@ -208,16 +209,33 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
                                           "after_expiry": True},
                                     paid_at=func.now()):
                     await commissions.accrue(session, order, paid_minor=payment.amount_minor)
-                effects.append(after_paid)
+                record(session, *paid_events)
                 return "paid_after_expiry"
-        await refund_payment(provider, payment)
+        await queue_refund(session, payment)
         return "refunded_after_expiry"
     # Cancelled, already paid by another payment, or refunded: this money goes back.
-    await refund_payment(provider, payment)
+    await queue_refund(session, payment)
     return f"refunded_order_{current.value}"
 
 
-async def refund_payment(provider: PaymentProvider, payment: Payment) -> None:
-    await provider.refund(payment.provider_ref, payment.amount_minor, payment.currency)
-    payment.status = PaymentStatus.REFUNDED.value
+def refund_key(payment: Payment) -> str:
+    """The refund's idempotency key at the provider: one full refund per payment, so asking
+    twice (a retried delivery, a crash between the provider's answer and our record of it)
+    is the same refund."""
+    return f"refund-{payment.provider}-{payment.id}"
 
+
+async def queue_refund(session: AsyncSession, payment: Payment) -> int:
+    """Refund a captured payment in full: recorded in the outbox in the caller's transaction,
+    delivered to the provider after the commit by a worker (`orders.outbox.deliver_refund`),
+    retried, by the refund key. Never a provider call inside an open transaction: a rollback
+    after it would leave money refunded for an order that stays paid. Returns the outbox id."""
+    payment.status = PaymentStatus.REFUNDED.value
+    message = OutboxMessage(kind=OutboxKind.PROVIDER_REFUND.value, payload={
+        "provider": payment.provider, "provider_ref": payment.provider_ref,
+        "amount_minor": payment.amount_minor, "currency": payment.currency,
+        "refund_key": refund_key(payment), "order_id": payment.order_id})
+    session.add(message)
+    await session.flush()
+    record(session, RefundQueued(outbox_id=message.id, order_id=payment.order_id))
+    return message.id

@@ -45,10 +45,13 @@ async def create_sale(request: Request) -> Response:
     data = await parse_body(request, SaleIn)
     svc = services(request)
     room_id = path_int(request, "room_id")
-    sale = await sales.create_sale(svc, principal, room_id, data)
-    # The sale's units left the product's stock: the room's lineup shows the new count. And
-    # the sale's product is pinned, so every viewer sees the sale box on the pinned card.
-    await live_actions.publish_lineup(svc, room_id)
+    # The product's units are taken by live, in the sale's transaction (live checks the room,
+    # its host and the lineup); the room hears the sale and the lineup's new stock from the
+    # SaleCreated handlers. The sale's product is then pinned, so every viewer sees the sale
+    # box on the pinned card.
+    sale = await sales.create_sale(svc, principal, room_id, data, lambda session: (
+        live_actions.take_stock_for_sale(session, principal, room_id, data.product_id,
+                                         data.quantity)))
     await live_actions.pin_product(svc, principal, room_id, sale.product_id)
     return JSON(await views.sale_view(svc, sale), status_code=201)
 

@@ -6,7 +6,9 @@ from typing import Any
 
 from celery import Task
 
+from live import queries as live_queries
 from orders import buying, commissions, order_moves, outbox, reconcile, sales
+from orders.models import OutboxKind
 from workers.app import app
 from workers.runtime import run
 
@@ -20,6 +22,17 @@ def deliver_webhook(self: Task, outbox_id: int) -> str:
     try:
         return run(lambda svc: outbox.deliver_webhook(svc, outbox_id))
     except outbox.WebhookDeliveryFailed as exc:
+        backoff = min(2 ** self.request.retries, WEBHOOK_MAX_BACKOFF_SECONDS)
+        raise self.retry(exc=exc, countdown=backoff) from exc
+
+
+# A refund is retried on the same backoff: the provider may be down for a while, and the key
+# makes every attempt the same refund.
+@app.task(name="orders.deliver_refund", bind=True, max_retries=WEBHOOK_MAX_RETRIES)
+def deliver_refund(self: Task, outbox_id: int) -> str:
+    try:
+        return run(lambda svc: outbox.deliver_refund(svc, outbox_id))
+    except outbox.RefundDeliveryFailed as exc:
         backoff = min(2 ** self.request.retries, WEBHOOK_MAX_BACKOFF_SECONDS)
         raise self.retry(exc=exc, countdown=backoff) from exc
 
@@ -41,7 +54,9 @@ def release_unwritten_holds() -> dict[str, list[int]]:
 @app.task(name="orders.advance_sales")
 def advance_sales() -> dict[str, Any]:
     async def work(svc: Any) -> dict[str, Any]:
-        moved = await sales.advance_sales(svc)
+        # Which rooms have ended is live's answer; orders does not read rooms.
+        moved = await sales.advance_sales(
+            svc, ended_rooms=lambda room_ids: live_queries.ended_rooms(svc, room_ids))
         # Rooms hear of the units that went back through the SaleSettled handler.
         settled = await sales.settle_ended_sales(svc)
         return {**moved, "settled": settled}
@@ -51,10 +66,13 @@ def advance_sales() -> dict[str, Any]:
 
 @app.task(name="orders.relay_outbox")
 def relay_outbox() -> list[int]:
-    ids = run(outbox.undelivered_outbox)
-    for outbox_id in ids:
+    webhooks = run(outbox.undelivered_outbox)
+    for outbox_id in webhooks:
         deliver_webhook.delay(outbox_id)
-    return ids
+    refunds = run(lambda svc: outbox.undelivered_outbox(svc, kind=OutboxKind.PROVIDER_REFUND))
+    for outbox_id in refunds:
+        deliver_refund.delay(outbox_id)
+    return webhooks + refunds
 
 
 @app.task(name="orders.reconcile_sale")

@@ -35,7 +35,10 @@ class PaymentProvider(Protocol):
         fresh."""
         ...
 
-    async def refund(self, provider_ref: str, amount_minor: int, currency: str) -> str:
-        """Refund a captured payment in full; returns the provider's refund id."""
+    async def refund(self, provider_ref: str, amount_minor: int, currency: str, *,
+                     refund_key: str) -> str:
+        """Refund a captured payment in full; returns the provider's refund id. Idempotent by
+        `refund_key` (the provider's idempotency key): asking again with the same key is the
+        same refund, never a second one."""
         ...
 

@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import func, select, update
 
 from core.context import Services
+from live import queries as live_queries
 from orders import order_moves, paying, sales
 from orders.models import Order, OrderEvent, OutboxMessage, Payment, PaymentEvent
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
@@ -333,7 +334,8 @@ async def test_a_sale_stops_when_its_room_ends(client, make_user, make_sale, ser
     ended = await client.post(f"/api/rooms/{sale.room['id']}/status", json={"status": "ended"},
                               headers=sale.host.headers)
 
-    moved = await sales.advance_sales(services)
+    moved = await sales.advance_sales(
+        services, ended_rooms=lambda room_ids: live_queries.ended_rooms(services, room_ids))
     late = await buy(client, await make_user(), sale.id, "k")
 
     assert ended.status_code == 200

@@ -271,13 +271,15 @@ class Bench:
         from core.models import import_all_models
         from core.settings import load_settings
         from tests.infra import start_infra
+        from workers.handlers import wire
 
         import_all_models()
         self.infra = start_infra()
         os.environ.update(self.infra.env())
         self.env = {**os.environ}
         upgrade(self.infra.database_url)
-        self.services = Services.from_settings(load_settings())
+        # Wired like every process that runs domain actions (workers/handlers.py).
+        self.services = wire(Services.from_settings(load_settings()))
         self.run(self._setup())
 
     async def _setup(self) -> None:
@@ -554,7 +556,7 @@ async def _sale(services: Any, host: BenchHost, quantity: int) -> int:
     from live import actions as live
     from live.models import RoomStatus
     from live.schemas import ProductIn, RoomIn
-    from orders import actions
+    from orders import sales
     from orders.schemas import SaleIn
 
     product = await live.create_product(services, host, ProductIn(
@@ -562,9 +564,10 @@ async def _sale(services: Any, host: BenchHost, quantity: int) -> int:
     room = await live.create_room(services, host, RoomIn(title="Bench room"))
     await live.set_lineup(services, host, room.id, [product.id])
     await live.change_status(services, host, room.id, RoomStatus.LIVE)
-    sale = await actions.create_sale(services, host, room.id, SaleIn(
+    sale = await sales.create_sale(services, host, room.id, SaleIn(
         product_id=product.id, price_minor=1500, quantity=quantity, per_user_limit=1,
-        duration_seconds=3600))
+        duration_seconds=3600), lambda session: live.take_stock_for_sale(
+            session, host, room.id, product.id, quantity))
     return int(sale.id)
 
 
@@ -573,7 +576,7 @@ async def _product_check(services: Any, sale_id: int) -> tuple[int, str]:
     from sqlalchemy import func, select
 
     from orders.models import Order
-    from orders.queries import check_invariant
+    from orders.reconcile import check_invariant
 
     async with services.db.session() as session:
         orders = await session.scalar(select(func.count()).select_from(Order)

@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("order writer, SQLAlchemy, asyncpg", ("orders/writer.py", "sqlalchemy/", "asyncpg/",
                                            "core/db.py")),
     ("stock publisher", ("orders/runtime.py", "realtime/publish.py")),
-    ("buy logic (orders/actions, stock)", ("orders/actions.py", "orders/stock.py",
+    ("buy logic (orders/buying, stock)", ("orders/buying.py", "orders/stock.py",
                                            "orders/errors.py", "core/errors.py")),
     ("JSON reply, error rendering", ("web/responses.py", "starlette/responses.py", "orjson")),
     ("Starlette routing, middleware", ("starlette/",)),

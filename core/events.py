@@ -15,6 +15,12 @@ handlers run after the commit, so a viewer never sees a pin or an order that was
 - A handler that fails is logged and the others still run: the commit has happened and
   cannot be undone by an effect failing. Work that must not be lost is either idempotent and
   swept (the outbox, the settle and report sweeps) or done inside the transaction.
+- Work of another package that must commit with the action or not at all (orders giving a
+  sale's unsold units back to live's product) is an *in-transaction* handler: exactly one per
+  event type, called by the action with its session (`run_in_transaction`), so the two
+  packages' rows change in one transaction while each package writes only its own tables. An
+  action whose in-transaction event has no handler fails: a process that forgot to wire its
+  handlers must not lose the work silently.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ class DomainEvent:
 
 E = TypeVar("E", bound=DomainEvent)
 Handler = Callable[["Services", Any], Awaitable[None]]
+InTransactionHandler = Callable[[AsyncSession, Any], Awaitable[None]]
 
 
 def record(session: AsyncSession | Session, *events: DomainEvent) -> None:
@@ -81,12 +88,25 @@ class EventBus:
 
     def __init__(self) -> None:
         self._handlers: dict[type[DomainEvent], list[Handler]] = {}
+        self._in_transaction: dict[type[DomainEvent], InTransactionHandler] = {}
 
     def subscribe(self, event_type: type[E], handler: Callable[[Services, E], Awaitable[None]],
                   ) -> None:
         handlers = self._handlers.setdefault(event_type, [])
         if handler not in handlers:
             handlers.append(handler)
+
+    def handle_in_transaction(self, event_type: type[E],
+                              handler: Callable[[AsyncSession, E], Awaitable[None]]) -> None:
+        """The one handler that does the event's work inside the recording transaction."""
+        self._in_transaction[event_type] = handler
+
+    async def run_in_transaction(self, session: AsyncSession, domain_event: DomainEvent) -> None:
+        handler = self._in_transaction.get(type(domain_event))
+        if handler is None:
+            raise LookupError(f"no in-transaction handler for {type(domain_event).__name__}: "
+                              "the process must wire its handlers at start-up")
+        await handler(session, domain_event)
 
     def handlers_for(self, event_type: type[DomainEvent]) -> list[Handler]:
         return list(self._handlers.get(event_type, ()))
@@ -112,4 +132,10 @@ async def unit_of_work(svc: Services) -> AsyncIterator[AsyncSession]:
 async def commit(svc: Services, session: AsyncSession) -> None:
     """Commit by hand, then handle what the commit recorded."""
     await session.commit()
+    await svc.events.dispatch(svc, take_committed(session))
+
+
+async def dispatch_committed(svc: Services, session: AsyncSession) -> None:
+    """Handle what a transaction that has already committed recorded (for an action that has
+    work of its own to finish first, such as moving Redis counters the handlers then read)."""
     await svc.events.dispatch(svc, take_committed(session))

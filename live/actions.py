@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -20,7 +21,7 @@ from core.errors import NotFound, ValidationError
 from core.states import transition
 from core.types import is_line
 from live import queries
-from live.errors import NotInLineup, NotRoomHost, RoomEnded
+from live.errors import NotEnoughStock, NotInLineup, NotRoomHost, RoomEnded, RoomNotFound
 from live.models import (
     ROOM_MOVES,
     STATUS_EVENTS,
@@ -327,3 +328,59 @@ def parse_status(raw: str) -> RoomStatus:
     except ValueError:
         raise ValidationError([{"field": "status", "message": "must be live or ended"}]) from None
 
+
+
+# A product's stock and flash sales -------------------------------------------
+# A sale's units leave the product's stock when the sale is created and what it did not sell
+# comes back when it settles. Both run inside the orders package's transaction (given its
+# session), so the sale's rows and the product's stock change together or not at all; this
+# package alone writes its products.
+
+
+@dataclass(frozen=True, slots=True)
+class StockTaken:
+    """What a sale snapshots of its room and product when it takes the product's units."""
+
+    host_id: int
+    currency: str
+    product_commission_rate_bp: int | None
+    room_commission_rate_bp: int | None
+    stock_left: int
+
+
+async def take_stock_for_sale(session: AsyncSession, actor: Actor, room_id: int,
+                              product_id: int, units: int) -> StockTaken:
+    """Hand `units` of a lineup product over to a flash sale in the room, inside the sale's
+    transaction. The room row is held FOR UPDATE until that transaction ends, so two sales
+    started at once in one room are decided one after the other."""
+    room = await session.scalar(select(Room).where(Room.id == room_id).with_for_update())
+    if room is None:
+        raise RoomNotFound(f"room {room_id} does not exist", field="room_id")
+    _check_owner(room.host_id, actor, "room")
+    if room.status == RoomStatus.ENDED:
+        raise RoomEnded("the room has ended", field="room_id")
+    in_lineup = await session.scalar(select(LineupItem.id).where(
+        LineupItem.room_id == room_id, LineupItem.product_id == product_id))
+    if in_lineup is None:
+        raise NotInLineup("the product is not in this room's lineup", field="product_id")
+    product = (await session.execute(
+        update(Product).where(Product.id == product_id, Product.stock >= units)
+        .values(stock=Product.stock - units)
+        .returning(Product.currency, Product.stock, Product.commission_rate_bp))).first()
+    if product is None:
+        raise NotEnoughStock("the product has fewer units in stock than the sale's quantity",
+                             field="quantity")
+    return StockTaken(host_id=room.host_id, currency=product.currency,
+                      product_commission_rate_bp=product.commission_rate_bp,
+                      room_commission_rate_bp=room.commission_rate_bp,
+                      stock_left=product.stock)
+
+
+async def return_stock(session: AsyncSession, product_id: int, units: int) -> None:
+    """Units a sale no longer needs go back to the product, inside the caller's transaction
+    (the sale's settlement, or a refund after it), which makes it happen exactly once."""
+    if units < 0:
+        raise ValueError(f"cannot return {units} units")
+    if units:
+        await session.execute(update(Product).where(Product.id == product_id)
+                              .values(stock=Product.stock + units))

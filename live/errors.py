@@ -23,3 +23,7 @@ class NotInLineup(Conflict):
 
 class RoomEnded(Conflict):
     code = "room_ended"
+
+
+class NotEnoughStock(Conflict):
+    code = "not_enough_stock"

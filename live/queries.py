@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.context import Services
 from live.errors import ProductNotFound, RoomNotFound
-from live.models import LineupItem, Product, Room, RoomEvent, RoomMute
+from live.models import LineupItem, Product, Room, RoomEvent, RoomMute, RoomStatus
 
 
 async def get_room(session: AsyncSession, room_id: int) -> Room:
@@ -70,3 +71,12 @@ async def active_mutes(session: AsyncSession, room_id: int) -> dict[int, int]:
     rows = await session.execute(
         select(RoomMute.user_id, RoomMute.until_epoch_s).where(RoomMute.room_id == room_id))
     return {user_id: until or 0 for user_id, until in rows}
+
+
+async def ended_rooms(svc: Services, room_ids: list[int]) -> set[int]:
+    """Which of these rooms have ended (orders asks, to stop the sales of a finished show)."""
+    if not room_ids:
+        return set()
+    async with svc.db.session() as session:
+        return set(await session.scalars(select(Room.id).where(
+            Room.id.in_(room_ids), Room.status == RoomStatus.ENDED.value)))

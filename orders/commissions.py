@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.context import Services
 from core.states import transition
+from orders.errors import SaleNotFound
 from orders.models import (
     COMMISSION_MOVES,
     CommissionEntry,
@@ -68,7 +69,9 @@ async def accrue(session: AsyncSession, order: Order, *, paid_minor: int) -> int
     """The order was paid: a pending entry for its host. Idempotent: one accrual per order.
     Returns the new entry's id, or None if it existed already."""
     host_id = await session.scalar(select(Sale.host_id).where(Sale.id == order.sale_id))
-    assert host_id is not None
+    if host_id is None:
+        raise SaleNotFound(f"sale {order.sale_id} of order {order.id} does not exist",
+                           field="sale_id")
     rate_bp = order.commission_rate_bp
     inserted: int | None = await session.scalar(
         pg_insert(CommissionEntry).values(

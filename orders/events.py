@@ -1,13 +1,76 @@
 """The domain events the orders package records; handlers run after the commit.
 
 Each is named in the past tense and carries ids and facts, never ORM objects (a handler
-runs after the session that loaded them is gone)."""
+runs after the session that loaded them is gone). Handlers are registered in
+`workers/handlers.py`; the table in docs/architecture.md lists who handles what.
+
+The buy path records none: its effect (the room's stock tick) is already coalesced by
+`orders.runtime.StockPublisher`, and an event per buy would add cost where it matters most.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from core.events import DomainEvent
+
+
+class SaleAction(StrEnum):
+    """What the room's `sale` event says happened (its `action` field)."""
+
+    STARTED = "started"
+    SCHEDULED = "scheduled"
+    STOPPED = "stopped"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class SaleCreated(DomainEvent):
+    """A host started (or scheduled) a sale; its units left the product's stock."""
+
+    sale_id: int
+    room_id: int
+    product_id: int
+    quantity: int
+    action: SaleAction
+
+
+@dataclass(frozen=True, slots=True)
+class SaleStarted(DomainEvent):
+    """A scheduled sale's start time came."""
+
+    sale_id: int
+    room_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SaleEnded(DomainEvent):
+    """A sale's time was up."""
+
+    sale_id: int
+    room_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SaleStopped(DomainEvent):
+    """A sale ended before its time: its host stopped it, or its room ended."""
+
+    sale_id: int
+    room_id: int
+    stopped_by: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitsReleased(DomainEvent):
+    """Units of a product that a sale no longer needs: an ended sale's unsold units, or an
+    order's refunded after its sale settled. Handled *inside* the recording transaction by the
+    product's owner (`EventBus.run_in_transaction`), so they go back exactly once."""
+
+    product_id: int
+    units: int
+    sale_id: int
+    order_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,3 +81,55 @@ class SaleSettled(DomainEvent):
     room_id: int
     product_id: int
     units_returned: int
+
+
+@dataclass(frozen=True, slots=True)
+class SaleStockChanged(DomainEvent):
+    """A sale's counters moved outside the buy path (a cancel, an expiry, a payment, a
+    refund): the room hears the new counts."""
+
+    sale_id: int
+    room_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChanged(DomainEvent):
+    """Something happened to an order; its buyer hears of it."""
+
+    order_id: int
+    sale_id: int
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPaid(OrderChanged):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancelled(OrderChanged):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExpired(OrderChanged):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCompleted(OrderChanged):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRefunded(OrderChanged):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RefundQueued(DomainEvent):
+    """A refund was written to the outbox; a worker asks the provider for it (once, by its
+    refund key, retried until the provider answers)."""
+
+    outbox_id: int
+    order_id: int

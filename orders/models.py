@@ -241,6 +241,15 @@ class PaymentEvent(Base):
     received_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
+class OutboxKind(StrEnum):
+    """What an outbox message asks a worker to do."""
+
+    # Deliver the sandbox gateway's signed webhook to our endpoint (orders.outbox.deliver_webhook).
+    SANDBOX_WEBHOOK = "sandbox_webhook"
+    # Ask the payment provider for a full refund, by its refund key (orders.outbox.deliver_refund).
+    PROVIDER_REFUND = "provider_refund"
+
+
 class OutboxMessage(Base):
     """Work for Celery written in the same transaction as the change that implies it; a task is
     enqueued after the commit, and a periodic relay re-enqueues what a crash left behind."""
@@ -335,10 +344,6 @@ class CommissionEntry(Base):
         }
 
 
-# Tables of the live package that sales read (rooms, the lineup) and write (a product's stock),
+# The live package's rooms table, read (never written) for the titles on commission statements,
 # named here rather than imported: the orders package depends on core and realtime only.
-rooms_table = table("rooms", column("id"), column("host_id"), column("status"), column("title"),
-                    column("commission_rate_bp"))
-products_table = table("products", column("id"), column("host_id"), column("stock"),
-                       column("currency"), column("commission_rate_bp"))
-lineup_table = table("lineup_items", column("room_id"), column("product_id"))
+rooms_table = table("rooms", column("id"), column("title"))

@@ -2,7 +2,7 @@
 
 Every key of one sale shares the Redis Cluster hash tag `{sale_id}`, so that one script may
 touch them all. Redis holds the fast, atomic copy; PostgreSQL is the truth it is rebuilt
-from (`orders.actions.reconcile_sale`).
+from (`orders.reconcile.reconcile_sale`).
 """
 
 from __future__ import annotations

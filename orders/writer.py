@@ -135,10 +135,6 @@ class OrderWriter:
         self.queue.put_nowait(_Item(order, future))
         return future
 
-    async def write(self, order: NewOrder) -> WrittenOrder:
-        """Commit one order; returns when it is in PostgreSQL, raises if it is not."""
-        return await asyncio.shield(self.submit(order))
-
     async def close(self) -> None:
         for task in self.tasks:
             task.cancel()

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from core.accounts import Role, owns_or_ops
 from core.context import Services
 from live import actions as live_actions
-from orders import actions, queries
+from orders import buying, order_moves, queries, reconcile, sales, views
 from orders.errors import NotOrderOwner, NotSaleHost
 from orders.payments import get_provider
 from orders.schemas import (
@@ -41,12 +41,15 @@ async def create_sale(request: Request) -> Response:
     data = await parse_body(request, SaleIn)
     svc = services(request)
     room_id = path_int(request, "room_id")
-    sale = await actions.create_sale(svc, principal, room_id, data)
-    # The sale's units left the product's stock: the room's lineup shows the new count. And
-    # the sale's product is pinned, so every viewer sees the sale box on the pinned card.
-    await live_actions.publish_lineup(svc, room_id)
+    # The product's units are taken by live, in the sale's transaction (live checks the room,
+    # its host and the lineup); the room hears the sale and the lineup's new stock from the
+    # SaleCreated handlers. The sale's product is then pinned, so every viewer sees the sale
+    # box on the pinned card.
+    sale = await sales.create_sale(svc, principal, room_id, data, lambda session: (
+        live_actions.take_stock_for_sale(session, principal, room_id, data.product_id,
+                                         data.quantity)))
     await live_actions.pin_product(svc, principal, room_id, sale.product_id)
-    return JSON(await actions.sale_view(svc, sale), status_code=201)
+    return JSON(await views.sale_view(svc, sale), status_code=201)
 
 
 @router.add("/api/rooms/{room_id:int}/sales", "GET", summary="The room's sales, newest first",
@@ -55,7 +58,7 @@ async def list_sales(request: Request) -> Response:
     svc = services(request)
     async with svc.db.session() as session:
         sales = await queries.room_sales(session, path_int(request, "room_id"))
-    return JSON({"sales": [await actions.sale_view(svc, s) for s in sales]})
+    return JSON({"sales": [await views.sale_view(svc, s) for s in sales]})
 
 
 @router.add("/api/sales/{sale_id:int}", "GET", summary="A sale with its live counters and the "
@@ -64,7 +67,7 @@ async def get_sale(request: Request) -> Response:
     svc = services(request)
     async with svc.db.session() as session:
         sale = await queries.get_sale(session, path_int(request, "sale_id"))
-    return JSON(await actions.sale_view(svc, sale))
+    return JSON(await views.sale_view(svc, sale))
 
 
 @router.add("/api/sales/{sale_id:int}/stop", "POST", summary="End a sale now",
@@ -72,8 +75,8 @@ async def get_sale(request: Request) -> Response:
 async def stop_sale(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
     svc = services(request)
-    sale = await actions.stop_sale(svc, principal, path_int(request, "sale_id"))
-    return JSON(await actions.sale_view(svc, sale))
+    sale = await sales.stop_sale(svc, principal, path_int(request, "sale_id"))
+    return JSON(await views.sale_view(svc, sale))
 
 
 @router.add("/api/sales/{sale_id:int}/reconcile", "POST", summary="Rebuild the sale's Redis "
@@ -86,7 +89,7 @@ async def reconcile_sale(request: Request) -> Response:
         sale = await queries.get_sale(session, sale_id)
     if not owns_or_ops(principal, sale.host_id):
         raise NotSaleHost("only the sale's host or ops can reconcile it")
-    report = await actions.reconcile_sale(svc, sale_id)
+    report = await reconcile.reconcile_sale(svc, sale_id)
     return JSON(report.__dict__)
 
 
@@ -98,11 +101,11 @@ async def reconcile_sale(request: Request) -> Response:
             headers={"Idempotency-Key": Header(
                 "One per press of the buy button (e.g. a UUID), reused on a retry: a repeat "
                 "returns the first reply with `Idempotent-Replayed: true`",
-                required=True, pattern=actions.IDEMPOTENCY_KEY.pattern)})
+                required=True, pattern=buying.IDEMPOTENCY_KEY.pattern)})
 async def buy(request: Request) -> Response:
     principal = await require_user(request)
     data = await parse_body(request, BuyIn)
-    reply, replayed = await actions.buy(services(request), principal.id,
+    reply, replayed = await buying.buy(services(request), principal.id,
                                         path_int(request, "sale_id"),
                                         request.headers.get("idempotency-key"), data.quantity)
     headers = {"Idempotent-Replayed": "true"} if replayed else None
@@ -120,7 +123,7 @@ async def sale_orders(request: Request) -> Response:
         if not owns_or_ops(principal, sale.host_id):
             raise NotSaleHost("only the sale's host or ops can list its orders")
         orders = await queries.sale_orders(session, sale.id)
-    return JSON({"orders": [actions.order_view(o, provider) for o in orders]})
+    return JSON({"orders": [views.order_view(o, provider) for o in orders]})
 
 
 @router.add("/api/orders", "GET", summary="The logged-in buyer's orders, newest first",
@@ -131,7 +134,7 @@ async def my_orders(request: Request) -> Response:
     provider = get_provider(svc.settings)
     async with svc.db.session() as session:
         orders = await queries.user_orders(session, principal.id)
-    return JSON({"orders": [actions.order_view(o, provider) for o in orders]})
+    return JSON({"orders": [views.order_view(o, provider) for o in orders]})
 
 
 async def _visible_order(request: Request) -> tuple[Services, object]:
@@ -150,7 +153,7 @@ async def _visible_order(request: Request) -> tuple[Services, object]:
             response=OrderOut, errors=(404,))
 async def get_order(request: Request) -> Response:
     svc, order = await _visible_order(request)
-    return JSON(actions.order_view(order, get_provider(svc.settings)))  # type: ignore[arg-type]
+    return JSON(views.order_view(order, get_provider(svc.settings)))  # type: ignore[arg-type]
 
 
 @router.add("/api/orders/{order_id:int}/events", "GET", summary="The order's event log",
@@ -169,8 +172,8 @@ async def order_events(request: Request) -> Response:
 async def cancel_order(request: Request) -> Response:
     principal = await require_user(request)
     svc = services(request)
-    order = await actions.cancel_order(svc, principal, path_int(request, "order_id"))
-    return JSON(actions.order_view(order, get_provider(svc.settings)))
+    order = await order_moves.cancel_order(svc, principal, path_int(request, "order_id"))
+    return JSON(views.order_view(order, get_provider(svc.settings)))
 
 
 @router.add("/api/orders/{order_id:int}/complete", "POST", summary="Mark a paid order "
@@ -178,8 +181,8 @@ async def cancel_order(request: Request) -> Response:
 async def complete_order(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
     svc = services(request)
-    order = await actions.complete_order(svc, principal, path_int(request, "order_id"))
-    return JSON(actions.order_view(order, get_provider(svc.settings)))
+    order = await order_moves.complete_order(svc, principal, path_int(request, "order_id"))
+    return JSON(views.order_view(order, get_provider(svc.settings)))
 
 
 @router.add("/api/orders/{order_id:int}/refund", "POST", summary="Refund a paid order in full "
@@ -187,5 +190,5 @@ async def complete_order(request: Request) -> Response:
 async def refund_order(request: Request) -> Response:
     principal = await require_user(request, Role.OPS)
     svc = services(request)
-    order = await actions.refund_order(svc, principal, path_int(request, "order_id"))
-    return JSON(actions.order_view(order, get_provider(svc.settings)))
+    order = await order_moves.refund_order(svc, principal, path_int(request, "order_id"))
+    return JSON(views.order_view(order, get_provider(svc.settings)))

@@ -221,8 +221,9 @@ def _delegated(argv: list[str]) -> int | None:
 
             return rebuild_main(argv[1:])
         from orders.__main__ import main as orders_main
+        from workers.handlers import wire
 
-        return orders_main(argv)
+        return orders_main(argv, wire=wire)
     finally:
         for stop in reversed(stoppers):
             stop()

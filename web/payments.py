@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from core.context import Services
 from core.errors import DomainError
-from orders import actions, queries
+from orders import paying, queries
 from orders.errors import NotOrderOwner, PaymentLinkInvalid
 from orders.models import Order
 from orders.payments.sandbox import PAY_PATH, WEBHOOK_PATH, SandboxProvider
@@ -43,7 +43,7 @@ router = ApiRouter("payments")
 async def sandbox_webhook(request: Request) -> Response:
     body = await read_body(request)
     svc = services(request)
-    outcome = await actions.handle_webhook(svc, request.headers, body,
+    outcome = await paying.handle_webhook(svc, request.headers, body,
                                            SandboxProvider.from_settings(svc.settings))
     return JSON({"received": True, "outcome": outcome})
 
@@ -141,7 +141,7 @@ async def pay_submit(request: Request) -> Response:
     form = await read_form(request)
     pay = form.get("action") == "pay"
     try:
-        outbox_id = await actions.submit_sandbox_payment(svc, order.id, pay=pay)
+        outbox_id = await paying.submit_sandbox_payment(svc, order.id, pay=pay)
     except DomainError as exc:
         body = f'<p class="status" data-status="{exc.code}">{html.escape(exc.message)}</p>'
         return _page(order, body, status=409)

@@ -3,17 +3,73 @@
 Every process that runs domain actions (the web app, a Celery worker, the CLI, the tests)
 wires its services here at start-up, so an action's effects after commit are the same
 wherever it runs. A handler here is glue: it reacts to one package's event by calling
-another package's action (orders settled a sale -> live republishes the room's lineup).
-It lives in `workers` because this is the layer that may import every domain package, and
-the web app, which may import everything, calls it too.
+another package's action (orders settled a sale -> live republishes the room's lineup), or
+does an action's outside effect once its transaction has committed (the room's and buyer's
+news, a Celery task). It lives in `workers` because this is the layer that may import every
+domain package, and the web app, which may import everything, calls it too.
+
+docs/architecture.md lists every event with its handlers.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from core.context import Services
 from core.events import EventBus
 from live import actions as live_actions
-from orders.events import SaleSettled
+from orders import queries as order_queries
+from orders import views as order_views
+from orders.events import (
+    OrderCancelled,
+    OrderChanged,
+    OrderCompleted,
+    OrderExpired,
+    OrderPaid,
+    OrderRefunded,
+    RefundQueued,
+    SaleAction,
+    SaleCreated,
+    SaleEnded,
+    SaleSettled,
+    SaleStarted,
+    SaleStockChanged,
+    SaleStopped,
+    UnitsReleased,
+)
+from orders.runtime import publish_stock
+
+log = logging.getLogger(__name__)
+
+
+async def _publish_sale(svc: Services, sale_id: int, action: SaleAction) -> None:
+    async with svc.db.session() as session:
+        sale = await order_queries.get_sale(session, sale_id)
+    await order_views.publish_sale(svc, sale, action.value)
+
+
+async def announce_created_sale(svc: Services, event: SaleCreated) -> None:
+    await _publish_sale(svc, event.sale_id, event.action)
+
+
+async def republish_lineup_after_sale_created(svc: Services, event: SaleCreated) -> None:
+    # The sale's units left the product's stock: the room's lineup shows the new count.
+    await live_actions.publish_lineup(svc, event.room_id)
+
+
+async def announce_started_sale(svc: Services, event: SaleStarted) -> None:
+    await _publish_sale(svc, event.sale_id, SaleAction.STARTED)
+
+
+async def announce_ended_sale(svc: Services, event: SaleEnded) -> None:
+    await _publish_sale(svc, event.sale_id, SaleAction.ENDED)
+
+
+async def announce_stopped_sale(svc: Services, event: SaleStopped) -> None:
+    await _publish_sale(svc, event.sale_id, SaleAction.STOPPED)
 
 
 async def republish_lineup_after_settle(svc: Services, event: SaleSettled) -> None:
@@ -21,8 +77,45 @@ async def republish_lineup_after_settle(svc: Services, event: SaleSettled) -> No
     await live_actions.publish_lineup(svc, event.room_id)
 
 
+async def publish_sale_stock(svc: Services, event: SaleStockChanged) -> None:
+    await publish_stock(svc, event.sale_id, event.room_id)
+
+
+async def notify_buyer(svc: Services, event: OrderChanged) -> None:
+    # The order as committed now: the buyer's view never shows a state that did not happen.
+    order = await order_queries.load_order(svc, event.order_id)
+    await order_views.notify_buyer(svc, order)
+
+
+async def send_refund_to_provider(svc: Services, event: RefundQueued) -> None:
+    """Hand the committed refund to a worker. If the broker is down the outbox relay sends it
+    later (the message is in PostgreSQL), so a failure here is logged, not raised."""
+    from workers.tasks import deliver_refund  # the tasks module wires its processes here
+
+    try:
+        await asyncio.to_thread(deliver_refund.delay, event.outbox_id)
+    except Exception:
+        log.warning("could not enqueue refund %s; the outbox relay will", event.outbox_id,
+                    exc_info=True)
+
+
+async def return_units_to_product(session: AsyncSession, event: UnitsReleased) -> None:
+    # In the transaction that settles the sale (or refunds after it): once, with it.
+    await live_actions.return_stock(session, event.product_id, event.units)
+
+
 def register_handlers(bus: EventBus) -> None:
+    bus.handle_in_transaction(UnitsReleased, return_units_to_product)
+    bus.subscribe(SaleCreated, announce_created_sale)
+    bus.subscribe(SaleCreated, republish_lineup_after_sale_created)
+    bus.subscribe(SaleStarted, announce_started_sale)
+    bus.subscribe(SaleEnded, announce_ended_sale)
+    bus.subscribe(SaleStopped, announce_stopped_sale)
     bus.subscribe(SaleSettled, republish_lineup_after_settle)
+    bus.subscribe(SaleStockChanged, publish_sale_stock)
+    for order_event in (OrderPaid, OrderCancelled, OrderExpired, OrderCompleted, OrderRefunded):
+        bus.subscribe(order_event, notify_buyer)
+    bus.subscribe(RefundQueued, send_refund_to_provider)
 
 
 def wire(svc: Services) -> Services:

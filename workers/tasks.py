@@ -6,7 +6,9 @@ from typing import Any
 
 from celery import Task
 
-from orders import actions, commissions
+from live import queries as live_queries
+from orders import buying, commissions, order_moves, outbox, reconcile, sales
+from orders.models import OutboxKind
 from workers.app import app
 from workers.runtime import run
 
@@ -18,15 +20,26 @@ WEBHOOK_MAX_BACKOFF_SECONDS = 300
 @app.task(name="orders.deliver_webhook", bind=True, max_retries=WEBHOOK_MAX_RETRIES)
 def deliver_webhook(self: Task, outbox_id: int) -> str:
     try:
-        return run(lambda svc: actions.deliver_webhook(svc, outbox_id))
-    except actions.WebhookDeliveryFailed as exc:
+        return run(lambda svc: outbox.deliver_webhook(svc, outbox_id))
+    except outbox.WebhookDeliveryFailed as exc:
+        backoff = min(2 ** self.request.retries, WEBHOOK_MAX_BACKOFF_SECONDS)
+        raise self.retry(exc=exc, countdown=backoff) from exc
+
+
+# A refund is retried on the same backoff: the provider may be down for a while, and the key
+# makes every attempt the same refund.
+@app.task(name="orders.deliver_refund", bind=True, max_retries=WEBHOOK_MAX_RETRIES)
+def deliver_refund(self: Task, outbox_id: int) -> str:
+    try:
+        return run(lambda svc: outbox.deliver_refund(svc, outbox_id))
+    except outbox.RefundDeliveryFailed as exc:
         backoff = min(2 ** self.request.retries, WEBHOOK_MAX_BACKOFF_SECONDS)
         raise self.retry(exc=exc, countdown=backoff) from exc
 
 
 @app.task(name="orders.expire_orders")
 def expire_orders() -> list[int]:
-    return run(actions.expire_due_orders)
+    return run(order_moves.expire_due_orders)
 
 
 @app.task(name="orders.release_unwritten_holds")
@@ -34,16 +47,18 @@ def release_unwritten_holds() -> dict[str, list[int]]:
     """Give back units reserved by a process that died before writing the order
     (docs/decisions/0013). Safe to run twice or in parallel: a reservation is voided under the
     sale row's lock and its units go back through the once-only release script."""
-    released = run(actions.release_unwritten_holds)
+    released = run(buying.release_unwritten_holds)
     return {str(sale_id): numbers for sale_id, numbers in released.items()}
 
 
 @app.task(name="orders.advance_sales")
 def advance_sales() -> dict[str, Any]:
     async def work(svc: Any) -> dict[str, Any]:
-        moved = await actions.advance_sales(svc)
+        # Which rooms have ended is live's answer; orders does not read rooms.
+        moved = await sales.advance_sales(
+            svc, ended_rooms=lambda room_ids: live_queries.ended_rooms(svc, room_ids))
         # Rooms hear of the units that went back through the SaleSettled handler.
-        settled = await actions.settle_ended_sales(svc)
+        settled = await sales.settle_ended_sales(svc)
         return {**moved, "settled": settled}
 
     return run(work)
@@ -51,16 +66,19 @@ def advance_sales() -> dict[str, Any]:
 
 @app.task(name="orders.relay_outbox")
 def relay_outbox() -> list[int]:
-    ids = run(actions.undelivered_outbox)
-    for outbox_id in ids:
+    webhooks = run(outbox.undelivered_outbox)
+    for outbox_id in webhooks:
         deliver_webhook.delay(outbox_id)
-    return ids
+    refunds = run(lambda svc: outbox.undelivered_outbox(svc, kind=OutboxKind.PROVIDER_REFUND))
+    for outbox_id in refunds:
+        deliver_refund.delay(outbox_id)
+    return webhooks + refunds
 
 
 @app.task(name="orders.reconcile_sale")
 def reconcile_sale(sale_id: int) -> dict[str, Any]:
     async def work(svc: Any) -> dict[str, Any]:
-        return (await actions.reconcile_sale(svc, sale_id)).__dict__
+        return (await reconcile.reconcile_sale(svc, sale_id)).__dict__
 
     return run(work)
 

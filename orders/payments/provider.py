@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from core.settings import Settings
-
 
 @dataclass(frozen=True)
 class WebhookEvent:
@@ -37,14 +35,10 @@ class PaymentProvider(Protocol):
         fresh."""
         ...
 
-    async def refund(self, provider_ref: str, amount_minor: int, currency: str) -> str:
-        """Refund a captured payment in full; returns the provider's refund id."""
+    async def refund(self, provider_ref: str, amount_minor: int, currency: str, *,
+                     refund_key: str) -> str:
+        """Refund a captured payment in full; returns the provider's refund id. Idempotent by
+        `refund_key` (the provider's idempotency key): asking again with the same key is the
+        same refund, never a second one."""
         ...
 
-
-def get_provider(settings: Settings, name: str = "sandbox") -> PaymentProvider:
-    if name == "sandbox":
-        from orders.payments.sandbox import SandboxProvider
-
-        return SandboxProvider.from_settings(settings)
-    raise LookupError(f"no payment provider named {name!r}")

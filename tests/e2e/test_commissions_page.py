@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from core.context import Services
-from orders import actions
+from orders import paying
 from orders.models import OutboxMessage
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
 from tests.e2e.conftest import Account, Api, Pages, screenshot
@@ -25,7 +25,7 @@ async def _paid_order(api: Api, services: Services, buyer: Account, sale_id: int
                                    headers={**buyer.headers, "Idempotency-Key": key})
     assert response.status_code == 201, response.text
     order_id = int(response.json()["order"]["id"])
-    outbox_id = await actions.submit_sandbox_payment(services, order_id, pay=True)
+    outbox_id = await paying.submit_sandbox_payment(services, order_id, pay=True)
     async with services.db.session() as session:
         message = await session.get(OutboxMessage, outbox_id)
     assert message is not None

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from core.context import Services
 from orders import stock
 from orders.models import Order, OrderEvent
-from orders.queries import check_invariant
+from orders.reconcile import check_invariant
 from realtime.publish import capture_published
 from tests.conftest import poll_until
 from tests.orders.conftest import buy
@@ -205,7 +205,7 @@ async def test_a_buyer_who_goes_away_mid_write_keeps_the_order_and_the_count(
     # given a buy whose order write is held up (the sale row is locked, as during a rebuild)
     from sqlalchemy import text
 
-    from orders import actions
+    from orders import buying
 
     sale = await make_sale(quantity=3)
     buyer = await make_user()
@@ -214,7 +214,7 @@ async def test_a_buyer_who_goes_away_mid_write_keeps_the_order_and_the_count(
         await blocker.execute(text("select 1 from sales where id = :id for update"),
                               {"id": sale.id})
         task = asyncio.get_running_loop().create_task(
-            actions.buy(services, buyer.id, sale.id, "gone", 1))
+            buying.buy(services, buyer.id, sale.id, "gone", 1))
 
         async def reserved() -> bool:
             report = await check_invariant(services, sale.id)

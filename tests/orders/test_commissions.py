@@ -14,7 +14,7 @@ import orjson
 from sqlalchemy import func, select, update
 
 from core.context import Services
-from orders import actions, commissions
+from orders import commissions, order_moves, paying
 from orders.models import CommissionEntry, Order, OutboxMessage, Payment, Sale
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
 from tests.conftest import TestUser
@@ -22,7 +22,7 @@ from tests.orders.conftest import buy
 
 
 async def _pay(client: httpx.AsyncClient, services: Services, order_id: int) -> str:
-    outbox_id = await actions.submit_sandbox_payment(
+    outbox_id = await paying.submit_sandbox_payment(
         services, order_id, pay=True)
     async with services.db.session() as session:
         message = await session.get(OutboxMessage, outbox_id)
@@ -303,7 +303,7 @@ async def test_a_duplicate_payment_webhook_accrues_once(
     host = await make_user("host")
     setup = await _sale(client, host, make_product, make_room)
     order = (await buy(client, await make_user(), setup["sale"]["id"], "k")).json()["order"]
-    outbox_id = await actions.submit_sandbox_payment(
+    outbox_id = await paying.submit_sandbox_payment(
         services, order["id"], pay=True)
     async with services.db.session() as session:
         message = await session.get(OutboxMessage, outbox_id)
@@ -454,15 +454,15 @@ async def test_a_payment_accepted_after_expiry_accrues_too(
     host = await make_user("host")
     setup = await _sale(client, host, make_product, make_room, product_rate=1000)
     order = (await buy(client, await make_user(), setup["sale"]["id"], "k")).json()["order"]
-    outbox_id = await actions.submit_sandbox_payment(
+    outbox_id = await paying.submit_sandbox_payment(
         services, order["id"], pay=True)
     async with services.db.transaction() as session:
         await session.execute(update(Order).where(Order.id == order["id"]).values(
             hold_expires_at=func.now()))
         await session.execute(update(Payment).where(Payment.order_id == order["id"]).values(
             created_at=func.now() - timedelta(
-                seconds=actions.PAYMENT_IN_FLIGHT_GRACE_SECONDS + 1)))
-    assert await actions.expire_due_orders(services) == [order["id"]]
+                seconds=paying.PAYMENT_IN_FLIGHT_GRACE_SECONDS + 1)))
+    assert await order_moves.expire_due_orders(services) == [order["id"]]
     assert await _entries(services) == []
 
     # when its payment lands while the unit is still free

@@ -11,16 +11,17 @@ import orjson
 from sqlalchemy import func, select, update
 
 from core.context import Services
-from orders import actions
+from live import queries as live_queries
+from orders import order_moves, paying, sales
 from orders.models import Order, OrderEvent, OutboxMessage, Payment, PaymentEvent
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
-from orders.queries import check_invariant
+from orders.reconcile import check_invariant
 from realtime.publish import capture_published
 from tests.orders.conftest import buy
 
 
 async def _queued_event(services: Services, order_id: int, *, pay: bool = True) -> dict[str, Any]:
-    outbox_id = await actions.submit_sandbox_payment(
+    outbox_id = await paying.submit_sandbox_payment(
         services, order_id, pay=pay)
     async with services.db.session() as session:
         message = await session.get(OutboxMessage, outbox_id)
@@ -184,8 +185,8 @@ async def test_unpaid_orders_expire_and_give_their_units_back(client, make_user,
                               .values(hold_expires_at=func.now() - func.make_interval(0, 0, 0, 0, 0, 0, 1)))
 
     # when the sweep runs (twice: the second finds nothing)
-    first = await actions.expire_due_orders(services)
-    second = await actions.expire_due_orders(services)
+    first = await order_moves.expire_due_orders(services)
+    second = await order_moves.expire_due_orders(services)
 
     # then only the unpaid one past its hold expired, and its unit went back once
     assert first == [orders[0]["id"]] and second == []
@@ -204,8 +205,8 @@ async def _expire_with_payment_in_flight(services: Services, order_id: int) -> N
             hold_expires_at=func.now()))
         await session.execute(update(Payment).where(Payment.order_id == order_id).values(
             created_at=func.now() - func.make_interval(
-                0, 0, 0, 0, 0, 0, actions.PAYMENT_IN_FLIGHT_GRACE_SECONDS + 1)))
-    assert await actions.expire_due_orders(services) == [order_id]
+                0, 0, 0, 0, 0, 0, paying.PAYMENT_IN_FLIGHT_GRACE_SECONDS + 1)))
+    assert await order_moves.expire_due_orders(services) == [order_id]
 
 
 async def test_a_payment_after_expiry_re_reserves_while_a_unit_is_free(
@@ -288,13 +289,13 @@ async def test_an_ended_sale_settles_once_its_orders_are_decided(client, make_us
     async with services.db.transaction() as session:
         await session.execute(update(Order).where(Order.id == pending["id"]).values(
             hold_expires_at=func.now()))
-    await actions.expire_due_orders(services)
+    await order_moves.expire_due_orders(services)
     after = await _product_stock(client, sale, product_url)
 
     # then nothing went back while an order was open, and exactly the unsold 9 went back after
     assert before == 40
     assert after == 49
-    assert await actions.settle_sale(services, sale.id) is None  # once only
+    assert await sales.settle_sale(services, sale.id) is None  # once only
 
 
 async def _product_stock(client: httpx.AsyncClient, sale: Any, url: str) -> int:
@@ -333,7 +334,8 @@ async def test_a_sale_stops_when_its_room_ends(client, make_user, make_sale, ser
     ended = await client.post(f"/api/rooms/{sale.room['id']}/status", json={"status": "ended"},
                               headers=sale.host.headers)
 
-    moved = await actions.advance_sales(services)
+    moved = await sales.advance_sales(
+        services, ended_rooms=lambda room_ids: live_queries.ended_rooms(services, room_ids))
     late = await buy(client, await make_user(), sale.id, "k")
 
     assert ended.status_code == 200

@@ -12,10 +12,10 @@ import orjson
 from sqlalchemy import func, select, update
 
 from core.context import Services
-from orders import actions
+from orders import order_moves, paying, reconcile
 from orders.models import Order, OrderEvent, OutboxMessage, Payment, SaleEvent
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
-from orders.queries import check_invariant
+from orders.reconcile import check_invariant
 from tests.infra import ROOT
 from tests.orders.conftest import buy
 
@@ -29,7 +29,7 @@ async def test_expiry_racing_payments_has_one_winner_per_order(client, make_buye
     orders = [(await buy(client, b, sale.id, "k")).json()["order"] for b in buyers[:40]]
     events = []
     for order in orders:
-        outbox_id = await actions.submit_sandbox_payment(services, order["id"], pay=True)
+        outbox_id = await paying.submit_sandbox_payment(services, order["id"], pay=True)
         async with services.db.session() as session:
             message = await session.get(OutboxMessage, outbox_id)
         assert message is not None
@@ -37,7 +37,7 @@ async def test_expiry_racing_payments_has_one_winner_per_order(client, make_buye
     async with services.db.transaction() as session:
         await session.execute(update(Order).values(hold_expires_at=func.now()))
         await session.execute(update(Payment).values(created_at=func.now() - func.make_interval(
-            0, 0, 0, 0, 0, 0, actions.PAYMENT_IN_FLIGHT_GRACE_SECONDS + 1)))
+            0, 0, 0, 0, 0, 0, paying.PAYMENT_IN_FLIGHT_GRACE_SECONDS + 1)))
     provider = SandboxProvider.from_settings(services.settings)
 
     async def deliver(event: dict) -> str:
@@ -49,7 +49,7 @@ async def test_expiry_racing_payments_has_one_winner_per_order(client, make_buye
 
     # when three sweepers, the 40 payments and the 20 new buyers all run at once
     results = await asyncio.gather(
-        *(actions.expire_due_orders(services) for _ in range(3)),
+        *(order_moves.expire_due_orders(services) for _ in range(3)),
         *(deliver(e) for e in events),
         *(buy(client, b, sale.id, "late") for b in buyers[40:]))
 
@@ -101,7 +101,7 @@ async def test_redis_lost_mid_sale_then_reconcile_keeps_every_acknowledged_order
     responses = [*first_wave, *second_wave, *third_wave]
 
     # when the operator reconciles
-    report = await actions.reconcile_sale(services, sale.id)
+    report = await reconcile.reconcile_sale(services, sale.id)
 
     # then every order that got a 2xx exists, no unit was sold twice, and the counters add up
     accepted = [r.json()["order"]["id"] for r in responses if r.status_code == 201]

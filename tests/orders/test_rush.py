@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from core.context import Services
 from orders import stock
 from orders.models import Order
-from orders.queries import check_invariant
+from orders.reconcile import check_invariant
 from tests.conftest import LiveServer
 from tests.infra import ROOT, TestInfra
 

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select, text
 
 from core.context import Services
-from orders import actions, stock
+from orders import buying, reconcile, stock
 from orders.errors import SaleUnavailable
 from orders.models import Order, Sale, SaleEvent
-from orders.queries import check_invariant
+from orders.reconcile import check_invariant
 from orders.writer import NewOrder, OrderWriter, WrittenOrder, _Item
 from tests.conftest import poll_until
 from tests.orders.conftest import SaleSetup, buy
@@ -25,7 +25,7 @@ def overdue_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every reservation is due in PostgreSQL the moment it is made, so a test need not wait
     out the real write deadline; a repeated key gives up waiting for its order quickly."""
     monkeypatch.setattr(stock, "WRITE_DEADLINE_MS", 0)
-    monkeypatch.setattr(actions, "REPLAY_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(buying, "REPLAY_WAIT_SECONDS", 0.2)
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ async def test_a_reservation_left_by_a_dead_process_goes_back_and_the_buyer_can_
     assert not (await check_invariant(services, sale.id)).ok
 
     # when the sweep runs
-    released = await actions.release_unwritten_holds(services)
+    released = await buying.release_unwritten_holds(services)
 
     # then the unit is back, nothing is reserved without an order, the reservation is voided on
     # the sale row, and the buyer's repeat of the same key now buys
@@ -93,7 +93,7 @@ async def test_a_reservation_left_by_a_dead_process_goes_back_and_the_buyer_can_
     assert "idempotent-replayed" not in again.headers
 
     # and a later sweep finds the new order written and releases nothing
-    assert await actions.release_unwritten_holds(services) == {}
+    assert await buying.release_unwritten_holds(services) == {}
     sk = stock.SaleKeys.of(services.keys, sale.id)
     assert await services.redis.zcard(sk.unwritten) == 0
     report = await check_invariant(services, sale.id)
@@ -113,7 +113,7 @@ async def test_an_order_committing_while_the_sweep_runs_keeps_its_units(
         await writer._write_batch(conn, [item])
 
         # when the sweep runs meanwhile (it waits on the sale row) and then the order commits
-        sweep = asyncio.create_task(actions.release_unwritten_of_sale(services, sale.id))
+        sweep = asyncio.create_task(buying.release_unwritten_of_sale(services, sale.id))
         await poll_until(lambda: _waiting(services), message="the sweep to wait on the sale row")
         await transaction.commit()
         released = await sweep
@@ -140,12 +140,12 @@ async def test_an_order_written_while_the_sweep_voids_it_is_refused(
     async with services.db.engine.connect() as blocker:
         await blocker.begin()
         await blocker.execute(text("lock table sale_events in exclusive mode"))
-        sweep = asyncio.create_task(actions.release_unwritten_of_sale(services, sale.id))
+        sweep = asyncio.create_task(buying.release_unwritten_of_sale(services, sale.id))
         await poll_until(lambda: _waiting(services), message="the sweep to hold the sale row")
 
         # when the order's batch starts now (it waits on the sale row the sweep holds), and the
         # sweep then commits
-        write = asyncio.create_task(writer.write(new))
+        write = writer.submit(new)
         await poll_until(lambda: _two_waiting(services), message="the batch to wait too")
         await blocker.rollback()
         released = await sweep
@@ -174,14 +174,14 @@ async def test_sweeps_racing_late_writes_release_each_unit_once(
 
     async def write(order: NewOrder) -> WrittenOrder | None:
         try:
-            return await writer.write(order)
+            return await writer.submit(order)
         except SaleUnavailable:
             return None
 
     # when their orders are written while three sweeps run
     writes = asyncio.gather(*(write(o) for o in pending))
     sweeps = asyncio.gather(
-        *(actions.release_unwritten_of_sale(services, sale.id) for _ in range(3)))
+        *(buying.release_unwritten_of_sale(services, sale.id) for _ in range(3)))
     results, swept = await asyncio.gather(writes, sweeps)
 
     # then each reservation has one fate: written and still reserved, or refused and its unit
@@ -201,10 +201,10 @@ async def test_a_rebuild_empties_the_voided_list(make_user, make_sale, services:
     # given a reservation voided by the sweep
     sale = await make_sale(quantity=3)
     await reserve_then_die(services, sale, (await make_user()).id, "gone")
-    assert await actions.release_unwritten_holds(services)
+    assert await buying.release_unwritten_holds(services)
 
     # when the sale is rebuilt (its new epoch refuses every older reservation anyway)
-    await actions.reconcile_sale(services, sale.id)
+    await reconcile.reconcile_sale(services, sale.id)
 
     # then the list every order batch reads is empty again
     async with services.db.session() as session:

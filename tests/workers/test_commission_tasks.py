@@ -9,7 +9,7 @@ import orjson
 from sqlalchemy import func, select, update
 
 from core.context import Services
-from orders import actions
+from orders import paying
 from orders.models import CommissionEntry, OutboxMessage
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
 from tests.conftest import poll_until
@@ -20,7 +20,7 @@ pytestmark = __import__("pytest").mark.slow
 
 async def _paid(client, services: Services, buyer, sale_id: int, key: str) -> int:
     order = (await buy(client, buyer, sale_id, key)).json()["order"]
-    outbox_id = await actions.submit_sandbox_payment(
+    outbox_id = await paying.submit_sandbox_payment(
         services, order["id"], pay=True)
     async with services.db.session() as session:
         message = await session.get(OutboxMessage, outbox_id)

@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.context import Services
-from orders import actions
+from orders import paying
 from orders.models import Order, OrderEvent, OutboxMessage, PaymentEvent, Sale
-from orders.queries import check_invariant
+from orders.reconcile import check_invariant
 from tests.conftest import poll_until
 from tests.orders.conftest import buy
 from web.payments import enqueue_webhook
@@ -82,7 +82,7 @@ async def test_webhook_delivery_is_retried_until_the_endpoint_answers(
         return await webhook_gate.forward(request)
 
     webhook_gate.handler = flaky
-    outbox_id = await actions.submit_sandbox_payment(webhook_gate.services(services),
+    outbox_id = await paying.submit_sandbox_payment(webhook_gate.services(services),
                                                      order["id"], pay=True)
 
     # when the delivery is enqueued after the commit
@@ -114,7 +114,7 @@ async def test_a_worker_killed_mid_webhook_applies_the_payment_once(
         return answer
 
     webhook_gate.handler = stall_after_applying
-    outbox_id = await actions.submit_sandbox_payment(webhook_gate.services(services),
+    outbox_id = await paying.submit_sandbox_payment(webhook_gate.services(services),
                                                      order["id"], pay=True)
     await enqueue_webhook(outbox_id)
     await asyncio.wait_for(applied.wait(), 30)

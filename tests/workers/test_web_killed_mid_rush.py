@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from core.context import Services
 from orders import stock
 from orders.models import Order
-from orders.queries import check_invariant
+from orders.reconcile import check_invariant
 from tests.conftest import TestUser, poll_until, start_server, stop_server
 from tests.infra import ROOT, TestInfra
 from tests.orders.conftest import make_buyers  # noqa: F401  (shared factory fixture)

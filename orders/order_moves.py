@@ -1,0 +1,182 @@
+"""An order's moves after it was placed: cancel, expire, complete, refund.
+
+Units go back to a sale through `release.lua`, whose holds hash lets each reservation's
+units go back once; buyers and rooms hear of a move only after the commit that made it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import func, insert, select, update
+
+from core.context import Services
+from core.errors import Conflict
+from core.events import dispatch_committed, record, unit_of_work
+from core.states import transition
+from orders import commissions
+from orders.buying import release_reservation
+from orders.errors import (
+    NotOrderOwner,
+    NotSaleHost,
+    OrderNotFound,
+    SaleNotFound,
+)
+from orders.events import (
+    OrderCancelled,
+    OrderCompleted,
+    OrderExpired,
+    OrderRefunded,
+    SaleStockChanged,
+    UnitsReleased,
+)
+from orders.logs import move_order
+from orders.models import (
+    ORDER_MOVES,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    Payment,
+    PaymentStatus,
+    Sale,
+)
+from orders.paying import in_flight_payment, queue_refund
+from orders.sales import settle_sale
+from orders.schemas import Actor
+
+log = logging.getLogger(__name__)
+
+
+async def cancel_order(svc: Services, actor: Actor, order_id: int) -> Order:
+    """The buyer gives up an unpaid order; its units go back to the sale."""
+    async with svc.db.transaction() as session:
+        order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+        if order is None:
+            raise OrderNotFound(f"order {order_id} does not exist", field="order_id")
+        if order.user_id != actor.id and not actor.is_ops:
+            raise NotOrderOwner("only the buyer can cancel this order")
+        if await session.scalar(select(in_flight_payment(order_id))):
+            raise Conflict("a payment for this order is being processed", code="payment_in_flight")
+        current = OrderStatus(order.status)
+        if not await move_order(session, order_id, current, OrderStatus.CANCELLED,
+                                event_type="order_cancelled", actor_id=actor.id):
+            raise Conflict("the order changed meanwhile; reload it", code="conflict")
+        record(session, OrderCancelled(order_id=order_id, sale_id=order.sale_id,
+                                       user_id=order.user_id),
+               SaleStockChanged(sale_id=order.sale_id, room_id=order.room_id))
+        await session.flush()
+        await session.refresh(order)
+    # The units are back in the counters before the room hears the counts.
+    await release_reservation(svc, order.sale_id, order.reservation_no)
+    await dispatch_committed(svc, session)
+    return order
+
+
+async def expire_due_orders(svc: Services, *, limit: int = 500) -> list[int]:
+    """Expire unpaid orders whose hold is over (the scheduler runs this every few seconds).
+
+    Rows are picked `FOR UPDATE SKIP LOCKED`, so several sweepers, or a sweeper and a payment
+    holding an order's row, never wait on each other; the move is a conditional UPDATE, so an
+    order a payment got to first stays paid. An order whose payment is in flight is skipped."""
+    transition(ORDER_MOVES, OrderStatus.PENDING_PAYMENT, OrderStatus.EXPIRED, what="an order")
+    async with svc.db.transaction() as session:
+        due = (select(Order.id).where(Order.status == OrderStatus.PENDING_PAYMENT.value,
+                                      Order.hold_expires_at <= func.now(),
+                                      ~in_flight_payment(Order.id))
+               .order_by(Order.hold_expires_at).limit(limit)
+               .with_for_update(skip_locked=True).cte("due"))
+        expired = list(await session.scalars(
+            update(Order).where(Order.id == due.c.id,
+                                Order.status == OrderStatus.PENDING_PAYMENT.value)
+            .values(status=OrderStatus.EXPIRED.value, updated_at=func.now())
+            .returning(Order)))
+        if expired:
+            await session.execute(insert(OrderEvent).values([{
+                "order_id": o.id, "type": "order_expired",
+                "from_status": OrderStatus.PENDING_PAYMENT.value,
+                "to_status": OrderStatus.EXPIRED.value, "actor_id": None, "data": {},
+            } for o in expired]))
+        rooms: dict[int, int] = {}
+        for order in expired:
+            record(session, OrderExpired(order_id=order.id, sale_id=order.sale_id,
+                                         user_id=order.user_id))
+            rooms[order.sale_id] = order.room_id
+        # One stock update per sale, however many of its orders expired.
+        record(session, *(SaleStockChanged(sale_id=sale_id, room_id=room_id)
+                          for sale_id, room_id in rooms.items()))
+    for order in expired:
+        await release_reservation(svc, order.sale_id, order.reservation_no)
+    await dispatch_committed(svc, session)
+    for sale_id in rooms:
+        await settle_sale(svc, sale_id)
+    return [o.id for o in expired]
+
+
+
+
+async def complete_order(svc: Services, actor: Actor, order_id: int) -> Order:
+    """The sale's host (or ops) marks a paid order fulfilled: paid -> completed."""
+    async with unit_of_work(svc) as session:
+        order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+        if order is None:
+            raise OrderNotFound(f"order {order_id} does not exist", field="order_id")
+        host_id = await session.scalar(select(Sale.host_id).where(Sale.id == order.sale_id))
+        if host_id != actor.id and not actor.is_ops:
+            raise NotSaleHost("only the sale's host can complete its orders")
+        if not await move_order(session, order_id, OrderStatus(order.status),
+                                OrderStatus.COMPLETED, event_type="order_completed",
+                                actor_id=actor.id):
+            raise Conflict("the order changed meanwhile; reload it", code="conflict")
+        # The host's commission is frozen for the return window, in the same transaction.
+        await commissions.freeze(session, order_id,
+                                 window_days=svc.settings.commission_return_window_days)
+        record(session, OrderCompleted(order_id=order_id, sale_id=order.sale_id,
+                                       user_id=order.user_id))
+        await session.flush()
+        await session.refresh(order)
+    return order
+
+
+async def refund_order(svc: Services, actor: Actor, order_id: int) -> Order:
+    """Ops refund a paid (or completed: a return) order in full; its units go back through the
+    once-only path (to the sale while it is unsettled, to the product's stock after). The
+    host's commission is voided, or reversed once it has settled, in the same transaction."""
+    async with svc.db.transaction() as session:
+        order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+        if order is None:
+            raise OrderNotFound(f"order {order_id} does not exist", field="order_id")
+        current = OrderStatus(order.status)
+        transition(ORDER_MOVES, current, OrderStatus.REFUNDED, what="an order")
+        sale = await session.scalar(
+            select(Sale).where(Sale.id == order.sale_id).with_for_update(read=True))
+        if sale is None:
+            raise SaleNotFound(f"sale {order.sale_id} of order {order_id} does not exist",
+                               field="sale_id")
+        payment = await session.scalar(select(Payment).where(
+            Payment.order_id == order_id, Payment.status == PaymentStatus.SUCCEEDED.value)
+            .with_for_update())
+        if payment is not None:
+            # The provider is asked after the commit, through the outbox (once, retried).
+            await queue_refund(session, payment)
+        if not await move_order(session, order_id, current, OrderStatus.REFUNDED,
+                                event_type="order_refunded", actor_id=actor.id,
+                                data={"payment": payment.provider_ref if payment else None}):
+            raise Conflict("the order changed meanwhile; reload it", code="conflict")
+        await commissions.void_or_reverse(session, order_id)
+        settled = sale.settled_at is not None
+        if settled:
+            # The sale gave its unsold units back already: this one goes to the product, by
+            # the product's owner, in this transaction.
+            await svc.events.run_in_transaction(session, UnitsReleased(
+                product_id=sale.product_id, units=order.quantity, sale_id=sale.id,
+                order_id=order_id))
+        record(session, OrderRefunded(order_id=order_id, sale_id=order.sale_id,
+                                      user_id=order.user_id),
+               SaleStockChanged(sale_id=order.sale_id, room_id=order.room_id))
+        await session.flush()
+        await session.refresh(order)
+    if not settled:
+        await release_reservation(svc, order.sale_id, order.reservation_no, sold=True)
+    await dispatch_committed(svc, session)
+    return order
+

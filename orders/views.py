@@ -1,0 +1,120 @@
+"""The JSON views of sales and orders: one builder for each, used by the API, the buy reply,
+the buyer's notifications and the room's events.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from core.clock import to_epoch_ms
+from core.context import Services
+from orders import stock
+from orders.models import (
+    Order,
+    OrderStatus,
+    Sale,
+)
+from orders.payments import PaymentProvider, get_provider
+from orders.runtime import stock_data
+from realtime.publish import publish_room, publish_user
+
+log = logging.getLogger(__name__)
+
+
+class OrderFacts(Protocol):
+    """What an order's view is built from: an `Order` row, or a `PlacedOrder` on the buy path."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def sale_id(self) -> int: ...
+    @property
+    def room_id(self) -> int: ...
+    @property
+    def product_id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def amount_minor(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def hold_expires_at(self) -> datetime: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedOrder:
+    """An order the buy path has just committed, known without reading it back."""
+
+    id: int
+    sale_id: int
+    room_id: int
+    product_id: int
+    quantity: int
+    amount_minor: int
+    currency: str
+    hold_expires_at: datetime
+    created_at: datetime
+    status: str = OrderStatus.PENDING_PAYMENT.value
+
+
+def order_view(order: OrderFacts, provider: PaymentProvider, *,
+               status: str | None = None) -> dict[str, Any]:
+    """The one JSON view of an order: the API's, the buy reply's and the buyer's notification."""
+    return {
+        "id": order.id,
+        "sale_id": order.sale_id,
+        "room_id": order.room_id,
+        "product_id": order.product_id,
+        "status": status or order.status,
+        "quantity": order.quantity,
+        "amount_minor": order.amount_minor,
+        "currency": order.currency,
+        "hold_expires_at": order.hold_expires_at.isoformat(),
+        "hold_expires_at_ms": to_epoch_ms(order.hold_expires_at),
+        "payment_url": provider.checkout_url(order.id),
+        "created_at": order.created_at.isoformat(),
+    }
+
+
+def first_reply(order: OrderFacts, provider: PaymentProvider) -> dict[str, Any]:
+    """The buy reply exactly as the first request got it: an order awaiting payment. A repeat
+    of the idempotency key returns this; the order's current status is at GET /api/orders/{id}."""
+    return {"order": order_view(order, provider, status=OrderStatus.PENDING_PAYMENT.value)}
+
+
+async def sale_view(svc: Services, sale: Sale) -> dict[str, Any]:
+    counts = await stock.read_counts(svc.redis, stock.SaleKeys.of(svc.keys, sale.id))
+    return {**sale.public(),
+            "remaining": counts.available if counts else None,
+            "reserved": counts.reserved if counts else None,
+            "sold": counts.sold if counts else None,
+            "server_time_ms": await stock.redis_time_ms(svc.redis)}
+
+
+async def publish_sale(svc: Services, sale: Sale, action: str) -> None:
+    """Tell the room a sale started, was scheduled, stopped or ended, with the server's clock so
+    every viewer's countdown agrees, and the exact counters."""
+    view = await sale_view(svc, sale)
+    server_time_ms = view.pop("server_time_ms")
+    counts = await stock.read_counts(svc.redis, stock.SaleKeys.of(svc.keys, sale.id))
+    state: dict[str, Any] = {"sale": view}
+    data: dict[str, Any] = {"action": action, "sale": view, "server_time_ms": server_time_ms}
+    if counts is not None:
+        # The event carries every state field it changes, so a client that applies it ends
+        # where a fresh hello starts (the resume rule).
+        state["stock"] = data["stock"] = stock_data(sale.id, counts)
+    await publish_room(svc.redis, svc.keys, sale.room_id, "sale", data, state=state)
+
+
+async def notify_buyer(svc: Services, order: Order) -> None:
+    await publish_user(svc.redis, svc.keys, order.user_id, "order",
+                       order_view(order, get_provider(svc.settings)))
+

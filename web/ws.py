@@ -29,7 +29,9 @@ from live.models import Room
 from realtime import protocol
 from realtime.admission import ConnectGate, KnownRooms, valid_room_id
 from realtime.backend import make_backend
-from realtime.hub import CLOSED, OVER_LIMIT, WRITTEN, Hub, HubConfig, NoSuchRoom
+from realtime.connection import CLOSED, OVER_LIMIT, WRITTEN
+from realtime.greeting import NoSuchRoom
+from realtime.hub import Hub, HubConfig
 from web.api_analytics import connection_viewer_key, recorder_of
 from web.auth import Principal, load_account, origin_allowed, principal_cache, resolve_principal
 

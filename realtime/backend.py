@@ -1,7 +1,11 @@
-"""Pub/sub between hub processes, with a backend chosen by URL (like encode/broadcaster).
+"""Pub/sub between hub processes, behind one small interface (like encode/broadcaster).
 
-    backend = make_backend("redis://127.0.0.1:6379/0")   # production: Redis pub/sub
-    backend = make_backend("memory://")                    # unit tests: one process
+    backend = RedisBackend(settings.redis_url, idle_channel=...)  # the app: Redis pub/sub
+    backend = MemoryBackend()                                      # the hub's unit tests
+
+The app always uses Redis pub/sub on its own Redis: room events are published there from
+a Lua script (realtime/scripts/publish.lua), so another backend would hear none of them.
+`MemoryBackend` lets a unit test drive one hub by publishing to it directly.
 
 The hub sets `on_message(channel, payload)` and holds one subscription per room
 (and per logged-in user) it serves. `subscribe()` returns only once the
@@ -165,10 +169,3 @@ class RedisBackend:
                     if not waiter.done():
                         waiter.set_result(None)
 
-
-def make_backend(url: str, *, idle_channel: str) -> Backend:
-    if url.startswith("memory://"):
-        return MemoryBackend()
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisBackend(url, idle_channel=idle_channel)
-    raise ValueError(f"no pub/sub backend for {url!r}; use redis://, rediss://, unix:// or memory://")

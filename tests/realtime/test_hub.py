@@ -1,4 +1,4 @@
-"""The hub on the memory:// backend, with in-process sockets: fan-out, slow consumers, batching, gaps."""
+"""The hub on the in-memory backend, with in-process sockets: fan-out, slow consumers, batching, gaps."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from core.context import Services
 from realtime import protocol
-from realtime.backend import MemoryBackend, RedisBackend, make_backend
+from realtime.backend import MemoryBackend, RedisBackend
 from realtime.hub import Hub, HubConfig
 from realtime.publish import encode_body, publish_room, room_channel
 from tests.conftest import poll_until
@@ -228,7 +228,7 @@ async def test_stopping_the_hub_closes_connections_with_going_away(
 
 
 async def test_memory_backend_delivers_to_subscribed_channels_only() -> None:
-    backend = make_backend("memory://", idle_channel="idle")
+    backend = MemoryBackend()
     received: list[tuple[str, bytes]] = []
     backend.on_message = lambda channel, payload: received.append((channel, payload))
     await backend.connect()

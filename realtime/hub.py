@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 
 from core.metrics import WS_FANOUTS, WS_FRAMES_SENT, WS_MESSAGES
 from core.redis import Keys
+from core.settings import HubSettings, Settings
 from realtime import presence, protocol
 from realtime.backend import Backend
 from realtime.chat import MODERATOR_ROLES, ChatRefused, post_chat
@@ -40,38 +41,22 @@ from realtime.room import RoomChannel, report_presence
 log = logging.getLogger(__name__)
 
 
-def _env_int(name: str, default: int, minimum: int) -> int:
-    raw = os.environ.get(name, "")
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return value
+_TUNED = HubSettings()
 
 
 @dataclass(frozen=True)
 class HubConfig:
+    """What the hub runs with: the operators' knobs (core.settings.HubSettings, whose defaults
+    these are, with their reasons) and the protocol's own numbers."""
+
     chat_max_length: int = 300
     chat_min_interval_ms: int = 1000
-    # Frames a connection may have waiting. At 20 frames a second (a batched huge
-    # room) this is ~25 s of slack, and ~200 kB of queued references at most.
-    send_queue_frames: int = 512
-    # The same bound for connections written directly, in bytes: ~25 s of a busy
-    # batched room, and the most a stuck viewer costs us in memory.
-    send_queue_bytes: int = 1 << 20
-    # Write pre-framed bytes straight to connections that allow it (see DirectWriter).
-    direct_writes: bool = True
-    # From this many local viewers in a room, chat lines are batched into one
-    # frame per `batch_interval_ms`: frames, not bytes, are what cost CPU.
-    batch_min_connections: int = 100
-    batch_interval_ms: int = 50
-    # And the interval grows with the room so that one room costs this process at
-    # most this many frames a second (5,000 viewers: a frame every 125 ms).
-    room_frames_per_second: int = 40_000
+    send_queue_frames: int = _TUNED.send_queue_frames
+    send_queue_bytes: int = _TUNED.send_queue_bytes
+    direct_writes: bool = _TUNED.direct_writes
+    batch_min_connections: int = _TUNED.batch_min_connections
+    batch_interval_ms: int = _TUNED.batch_interval_ms
+    room_frames_per_second: int = _TUNED.room_frames_per_second
     # Presence and likes are reported (and `likes` sent) 4 times a second;
     # `viewers` at most every 500 ms.
     tick_ms: int = 250
@@ -87,27 +72,19 @@ class HubConfig:
     # network blip) must queue here rather than take every connection of the
     # process's Redis pool, which the buy path needs too.
     max_concurrent_greetings: int = 32
-    # Websocket connection attempts per client address per window (realtime.admission).
-    # A tab reconnects with backoff from 0.5 s, so one viewer makes a few in 10 s; this
-    # leaves room for a household or an office behind one address, and refuses a script.
-    connects_per_address: int = 120
-    connects_window_ms: int = 10_000
 
     @classmethod
-    def from_env(cls, *, chat_max_length: int, chat_min_interval_ms: int) -> HubConfig:
-        """Tuning knobs for operators and benchmarks (HUB_* environment variables)."""
+    def from_settings(cls, settings: Settings) -> HubConfig:
+        tuned = settings.hub
         return cls(
-            chat_max_length=chat_max_length,
-            chat_min_interval_ms=chat_min_interval_ms,
-            send_queue_frames=_env_int("HUB_SEND_QUEUE_FRAMES", cls.send_queue_frames, 1),
-            send_queue_bytes=_env_int("HUB_SEND_QUEUE_BYTES", cls.send_queue_bytes, 1024),
-            direct_writes=_env_int("HUB_DIRECT_WRITES", 1, 0) == 1,
-            batch_min_connections=_env_int("HUB_BATCH_MIN_CONNECTIONS", cls.batch_min_connections, 1),
-            batch_interval_ms=_env_int("HUB_BATCH_INTERVAL_MS", cls.batch_interval_ms, 0),
-            room_frames_per_second=_env_int("HUB_ROOM_FRAMES_PER_SECOND",
-                                            cls.room_frames_per_second, 1),
-            connects_per_address=_env_int("HUB_CONNECTS_PER_ADDRESS", cls.connects_per_address, 1),
-            connects_window_ms=_env_int("HUB_CONNECTS_WINDOW_MS", cls.connects_window_ms, 100),
+            chat_max_length=settings.chat_max_length,
+            chat_min_interval_ms=settings.chat_min_interval_ms,
+            send_queue_frames=tuned.send_queue_frames,
+            send_queue_bytes=tuned.send_queue_bytes,
+            direct_writes=tuned.direct_writes,
+            batch_min_connections=tuned.batch_min_connections,
+            batch_interval_ms=tuned.batch_interval_ms,
+            room_frames_per_second=tuned.room_frames_per_second,
         )
 
 

@@ -248,11 +248,10 @@ async def start(app: Starlette) -> None:
         async with services.db.session() as session:
             return await session.scalar(select(Room.id).where(Room.id == room_id)) is not None
 
-    config = HubConfig.from_env(chat_max_length=settings.chat_max_length,
-                                chat_min_interval_ms=settings.chat_min_interval_ms)
+    config = HubConfig.from_settings(settings)
     app.state.ws_gate = ConnectGate(services.redis, services.keys,
-                                    limit=config.connects_per_address,
-                                    window_ms=config.connects_window_ms)
+                                    limit=settings.hub.connects_per_address,
+                                    window_ms=settings.hub.connects_window_ms)
     app.state.known_rooms = KnownRooms(services.redis, services.keys, room_in_database)
     # Redis pub/sub on the app's Redis, always: events are published there by a Lua script
     # (realtime/scripts/publish.lua), so no other backend would hear them.

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import LiveServer, MakeUser, stop_server
 from tests.infra import TestInfra as Infra
-from tests.realtime.conftest import Connect, start_hub_server
+from tests.realtime.conftest import Connect, Viewer, start_hub_server
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,7 @@ async def test_room_events_reach_viewers_even_with_a_leftover_hub_backend_url(
     # given a process started with HUB_BACKEND_URL=memory:// (once a setting; events are
     # published from a Lua script in Redis, so that backend heard none of them)
     server = start_hub_server(infra, {"HUB_BACKEND_URL": "memory://"})
+    viewer: Viewer | None = None
     try:
         host = await make_user("host")
         scarf = await make_product(host)
@@ -85,4 +86,7 @@ async def test_room_events_reach_viewers_even_with_a_leftover_hub_backend_url(
         pin = await viewer.next("pin")
         assert pin["data"]["product"]["id"] == scarf["id"]
     finally:
+        # Closed while its server is still there to answer the close.
+        if viewer is not None:
+            await viewer.close()
         stop_server(server)

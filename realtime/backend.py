@@ -38,6 +38,10 @@ def _ignore_reconnect() -> None:
     return None
 
 
+class NotConnected(RuntimeError):
+    """The backend was used before `connect()` (or after `disconnect()`)."""
+
+
 class Backend(Protocol):
     on_message: MessageHandler
     # Called after the connection came back: messages may have been lost meanwhile.
@@ -101,8 +105,9 @@ class RedisBackend:
                                                client_name=self.client_name)
         self._pubsub = self._client.pubsub()
         await self._pubsub.subscribe(self.idle_channel)
-        self._listener = asyncio.create_task(self._listen(), name="realtime-redis-listener")
-        await self._confirmed(self.idle_channel)
+        self._listener = asyncio.create_task(self._listen(self._pubsub),
+                                             name="realtime-redis-listener")
+        await self._expect(self.idle_channel)
 
     async def disconnect(self) -> None:
         if self._listener is not None:
@@ -116,7 +121,8 @@ class RedisBackend:
         self._listener = self._pubsub = self._client = None
 
     async def subscribe(self, channel: str) -> None:
-        assert self._pubsub is not None, "connect() first"
+        if self._pubsub is None:
+            raise NotConnected(f"subscribing to {channel} before connect()")
         waiter = self._expect(channel)
         await self._pubsub.subscribe(channel)
         await waiter
@@ -126,7 +132,8 @@ class RedisBackend:
             await self._pubsub.unsubscribe(channel)
 
     async def publish(self, channel: str, payload: bytes) -> None:
-        assert self._client is not None, "connect() first"
+        if self._client is None:
+            raise NotConnected(f"publishing to {channel} before connect()")
         await self._client.publish(channel, payload)
 
     def _expect(self, channel: str) -> asyncio.Future[None]:
@@ -134,12 +141,7 @@ class RedisBackend:
         self._confirmations.setdefault(channel, []).append(waiter)
         return waiter
 
-    async def _confirmed(self, channel: str) -> None:
-        await self._expect(channel)
-
-    async def _listen(self) -> None:
-        assert self._pubsub is not None
-        pubsub = self._pubsub
+    async def _listen(self, pubsub: aioredis.client.PubSub) -> None:
         lost = False
         while True:
             try:

@@ -97,17 +97,16 @@ class Connection:
         self.budget_at = 0.0
         self.likes = LikeBudget()
 
-    def offer(self, frame: str, framed: bytes | None = None) -> None:
+    def offer(self, frame: str) -> None:
         """Queue a frame without waiting; a full queue drops the connection.
 
-        `framed` is the same frame as websocket bytes, when the caller built it already.
+        The fan-out writes to direct connections itself (Hub.fanout), framing once for all.
         """
         if self.closed:
             return
         direct = self.direct
         if direct is not None:
-            outcome = direct.write(framed if framed is not None else protocol.ws_text_frame(frame),
-                                   self.config.send_queue_bytes)
+            outcome = direct.write(protocol.ws_text_frame(frame), self.config.send_queue_bytes)
             if outcome:
                 self.write_failed(outcome)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -42,6 +43,29 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw not in ("0", "1"):
+        raise SettingsError(f"{name} must be 1 (on) or 0 (off), got {raw!r}")
+    return raw == "1"
+
+
+def _seconds(name: str, default: float) -> float:
+    """A positive number of seconds; fractions allowed (the tests run the beat every 0.5 s)."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise SettingsError(f"{name} must be more than 0 seconds, got {raw!r}")
     return value
 
 
@@ -108,11 +132,64 @@ def _secret_key(value: str, environment: str) -> str:
 
 
 @dataclass(frozen=True)
+class HubSettings:
+    """The websocket hub's tuning knobs (HUB_* variables; docs/realtime.md). The defaults are
+    what the fan-out benchmark measured (BENCHMARKS.md); realtime.hub.HubConfig takes them."""
+
+    # Frames a connection may have waiting. At 20 frames a second (a batched huge
+    # room) this is ~25 s of slack, and ~200 kB of queued references at most.
+    send_queue_frames: int = 512
+    # The same bound for connections written directly, in bytes: ~25 s of a busy
+    # batched room, and the most a stuck viewer costs us in memory.
+    send_queue_bytes: int = 1 << 20
+    # Write pre-framed bytes straight to connections that allow it (realtime.connection's
+    # DirectWriter); off sends everything through ASGI `send`.
+    direct_writes: bool = True
+    # From this many local viewers in a room, chat lines are batched into one
+    # frame per `batch_interval_ms`: frames, not bytes, are what cost CPU.
+    batch_min_connections: int = 100
+    batch_interval_ms: int = 50
+    # And the interval grows with the room so that one room costs this process at
+    # most this many frames a second (5,000 viewers: a frame every 125 ms).
+    room_frames_per_second: int = 40_000
+    # Websocket connection attempts per client address per window (realtime.admission).
+    # A tab reconnects with backoff from 0.5 s, so one viewer makes a few in 10 s; this
+    # leaves room for a household or an office behind one address, and refuses a script.
+    connects_per_address: int = 120
+    connects_window_ms: int = 10_000
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """How often the Celery beat sends each periodic task (workers/app.py), in seconds."""
+
+    # The sweep is the only way an unpaid order expires: it bounds how late one is.
+    expire_sweep_seconds: float = 5.0
+    # Units held by a web process that died before writing the order come back within the
+    # write deadline (5 s) plus this.
+    unwritten_sweep_seconds: float = 2.0
+    # Moves sales to running and ended and settles ended ones: a sale's status is at most this
+    # late (its buy window itself is enforced by Redis TIME in the buy script).
+    advance_sales_seconds: float = 1.0
+    # Builds the reports of ended broadcasts that the end-of-room task missed.
+    report_sweep_seconds: float = 60.0
+    # Settles commissions past their return window (days long: minutes late is nothing).
+    commission_settle_seconds: float = 300.0
+    # Hands workers the outbox messages committed but never enqueued (the process died in
+    # between).
+    outbox_relay_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     redis_url: str
     celery_broker_url: str
     secret_key: Secret
+    # A task taken by a worker that then vanished entirely (its machine, say) goes back on
+    # a Redis broker's queue after this long; a killed pool process's task is requeued at
+    # once (task_reject_on_worker_lost). Longer than the longest task.
+    celery_visibility_timeout_seconds: float = 3600.0
     # Every Redis key and channel starts with this, so that several deployments
     # (or concurrent test runs) can share one Redis server without seeing each other.
     redis_prefix: str = "ls:"
@@ -156,6 +233,10 @@ class Settings:
     # thread a login is refused (503, retry) rather than left to wait for seconds.
     password_hash_workers: int = 0
     password_hash_queue_per_worker: int = 8
+    # Proxies whose X-Forwarded-For uvicorn believes (`livesell serve`; README "Accounts").
+    forwarded_allow_ips: str = "127.0.0.1"
+    hub: HubSettings = field(default_factory=HubSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
 
 
 def load_settings() -> Settings:
@@ -191,11 +272,40 @@ def load_settings() -> Settings:
         _host, _, port = metrics_bind.rpartition(":")
         if not _host or not port.isdigit():
             raise SettingsError(f"METRICS_BIND must be host:port, got {metrics_bind!r}")
+    hub = HubSettings(
+        send_queue_frames=_int("HUB_SEND_QUEUE_FRAMES", HubSettings.send_queue_frames, minimum=1),
+        send_queue_bytes=_int("HUB_SEND_QUEUE_BYTES", HubSettings.send_queue_bytes, minimum=1024),
+        direct_writes=_flag("HUB_DIRECT_WRITES", HubSettings.direct_writes),
+        batch_min_connections=_int("HUB_BATCH_MIN_CONNECTIONS", HubSettings.batch_min_connections,
+                                   minimum=1),
+        batch_interval_ms=_int("HUB_BATCH_INTERVAL_MS", HubSettings.batch_interval_ms),
+        room_frames_per_second=_int("HUB_ROOM_FRAMES_PER_SECOND",
+                                    HubSettings.room_frames_per_second, minimum=1),
+        connects_per_address=_int("HUB_CONNECTS_PER_ADDRESS", HubSettings.connects_per_address,
+                                  minimum=1),
+        connects_window_ms=_int("HUB_CONNECTS_WINDOW_MS", HubSettings.connects_window_ms,
+                                minimum=100),
+    )
+    schedule = ScheduleSettings(
+        expire_sweep_seconds=_seconds("EXPIRE_SWEEP_SECONDS",
+                                      ScheduleSettings.expire_sweep_seconds),
+        unwritten_sweep_seconds=_seconds("UNWRITTEN_SWEEP_SECONDS",
+                                         ScheduleSettings.unwritten_sweep_seconds),
+        advance_sales_seconds=_seconds("ADVANCE_SALES_SECONDS",
+                                       ScheduleSettings.advance_sales_seconds),
+        report_sweep_seconds=_seconds("REPORT_SWEEP_SECONDS",
+                                      ScheduleSettings.report_sweep_seconds),
+        commission_settle_seconds=_seconds("COMMISSION_SETTLE_SECONDS",
+                                           ScheduleSettings.commission_settle_seconds),
+        outbox_relay_seconds=_seconds("OUTBOX_RELAY_SECONDS",
+                                      ScheduleSettings.outbox_relay_seconds),
+    )
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
         celery_broker_url=broker,
         secret_key=Secret(secret),
+        celery_visibility_timeout_seconds=_seconds("CELERY_VISIBILITY_TIMEOUT", 3600.0),
         redis_prefix=os.environ.get("REDIS_PREFIX", "ls:"),
         allowed_origins=origins,
         session_cookie_secure=os.environ.get("SESSION_COOKIE_SECURE", "0") == "1",
@@ -218,6 +328,10 @@ def load_settings() -> Settings:
         password_hash_queue_per_worker=_int("PASSWORD_HASH_QUEUE_PER_WORKER", 8),
         log_format=log_format,
         metrics_bind=metrics_bind,
+        # As uvicorn's --forwarded-allow-ips: set but empty trusts no proxy.
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        hub=hub,
+        schedule=schedule,
     )
 
 

@@ -22,6 +22,8 @@ config = context.config
 
 
 def _url() -> str:
+    # core.migrate passes the URL from settings; `alembic` run by hand reads DATABASE_URL
+    # alone, since a migration has no use for the rest of the settings (or a SECRET_KEY).
     url = config.attributes.get("url") or os.environ.get("DATABASE_URL")
     if not url:
         raise RuntimeError("set DATABASE_URL to run migrations")

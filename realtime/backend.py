@@ -1,7 +1,11 @@
-"""Pub/sub between hub processes, with a backend chosen by URL (like encode/broadcaster).
+"""Pub/sub between hub processes, behind one small interface (like encode/broadcaster).
 
-    backend = make_backend("redis://127.0.0.1:6379/0")   # production: Redis pub/sub
-    backend = make_backend("memory://")                    # unit tests: one process
+    backend = RedisBackend(settings.redis_url, idle_channel=...)  # the app: Redis pub/sub
+    backend = MemoryBackend()                                      # the hub's unit tests
+
+The app always uses Redis pub/sub on its own Redis: room events are published there from
+a Lua script (realtime/scripts/publish.lua), so another backend would hear none of them.
+`MemoryBackend` lets a unit test drive one hub by publishing to it directly.
 
 The hub sets `on_message(channel, payload)` and holds one subscription per room
 (and per logged-in user) it serves. `subscribe()` returns only once the
@@ -32,6 +36,10 @@ def _ignore_message(channel: str, payload: bytes) -> None:
 
 def _ignore_reconnect() -> None:
     return None
+
+
+class NotConnected(RuntimeError):
+    """The backend was used before `connect()` (or after `disconnect()`)."""
 
 
 class Backend(Protocol):
@@ -97,8 +105,9 @@ class RedisBackend:
                                                client_name=self.client_name)
         self._pubsub = self._client.pubsub()
         await self._pubsub.subscribe(self.idle_channel)
-        self._listener = asyncio.create_task(self._listen(), name="realtime-redis-listener")
-        await self._confirmed(self.idle_channel)
+        self._listener = asyncio.create_task(self._listen(self._pubsub),
+                                             name="realtime-redis-listener")
+        await self._expect(self.idle_channel)
 
     async def disconnect(self) -> None:
         if self._listener is not None:
@@ -112,7 +121,8 @@ class RedisBackend:
         self._listener = self._pubsub = self._client = None
 
     async def subscribe(self, channel: str) -> None:
-        assert self._pubsub is not None, "connect() first"
+        if self._pubsub is None:
+            raise NotConnected(f"subscribing to {channel} before connect()")
         waiter = self._expect(channel)
         await self._pubsub.subscribe(channel)
         await waiter
@@ -122,7 +132,8 @@ class RedisBackend:
             await self._pubsub.unsubscribe(channel)
 
     async def publish(self, channel: str, payload: bytes) -> None:
-        assert self._client is not None, "connect() first"
+        if self._client is None:
+            raise NotConnected(f"publishing to {channel} before connect()")
         await self._client.publish(channel, payload)
 
     def _expect(self, channel: str) -> asyncio.Future[None]:
@@ -130,12 +141,7 @@ class RedisBackend:
         self._confirmations.setdefault(channel, []).append(waiter)
         return waiter
 
-    async def _confirmed(self, channel: str) -> None:
-        await self._expect(channel)
-
-    async def _listen(self) -> None:
-        assert self._pubsub is not None
-        pubsub = self._pubsub
+    async def _listen(self, pubsub: aioredis.client.PubSub) -> None:
         lost = False
         while True:
             try:
@@ -165,10 +171,3 @@ class RedisBackend:
                     if not waiter.done():
                         waiter.set_result(None)
 
-
-def make_backend(url: str, *, idle_channel: str) -> Backend:
-    if url.startswith("memory://"):
-        return MemoryBackend()
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisBackend(url, idle_channel=idle_channel)
-    raise ValueError(f"no pub/sub backend for {url!r}; use redis://, rediss://, unix:// or memory://")

@@ -25,6 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Read here, not in core/settings.py: the data folder is where `livesell run` starts the
+# embedded PostgreSQL and Redis and keeps the random SECRET_KEY, i.e. what it needs to know
+# before DATABASE_URL, REDIS_URL and SECRET_KEY exist, and settings can be loaded at all.
 DATA_DIR = Path(os.environ.get("LIVESELL_DATA_DIR", ROOT / ".data"))
 
 
@@ -37,6 +40,8 @@ def ensure_services(stoppers: list[Callable[[], None]] | None = None) -> list[Ca
 
     Also sets SECRET_KEY from the data folder when the environment has none. The stop of each
     server started goes into `stoppers` at once, so an interrupted start still stops it.
+    This writes the environment rather than settings: it runs before settings can load (they
+    require all three), and the children it starts read their settings from it.
     """
     from web.embedded import start_postgres, start_redis
 
@@ -79,15 +84,16 @@ def serve(host: str, port: int, log_level: str = "info") -> None:
     from core.settings import get_settings
     from realtime.protocol import WS_MAX_MESSAGE_BYTES
 
+    settings = get_settings()
     # Our handler for every logger, uvicorn's included (log_config=None: uvicorn adds none).
-    configure_logging(get_settings().log_format, log_level.upper())
+    configure_logging(settings.log_format, log_level.upper())
     # ws_max_size: uvicorn's default (16 MiB) would read a 15 MiB frame from anyone; our
     # client frames are ~2 kB. Request bodies are limited where they are read
     # (web/validation.py) without a middleware hop on every request.
     uvicorn.run("web.asgi:app", host=host, port=port, log_level=log_level, log_config=None,
                 ws="websockets-sansio", ws_per_message_deflate=False,
                 ws_max_size=WS_MAX_MESSAGE_BYTES, proxy_headers=True,
-                forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+                forwarded_allow_ips=settings.forwarded_allow_ips)
 
 
 def migrate() -> None:
@@ -160,6 +166,7 @@ def run(host: str, port: int, with_workers: bool) -> int:
     supervisor: Supervisor | None = None
     try:
         ensure_services(stoppers)
+        # For the children, whose settings are read from the environment they inherit.
         os.environ.setdefault("ALLOWED_ORIGINS", f"http://{host}:{port},http://localhost:{port}")
         # The worker posts the sandbox gateway's webhooks to the web app started here.
         os.environ.setdefault("INTERNAL_BASE_URL", internal_base_url(host, port))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
 import secrets
 from typing import Any
 
@@ -28,8 +27,10 @@ from live.errors import RoomNotFound
 from live.models import Room
 from realtime import protocol
 from realtime.admission import ConnectGate, KnownRooms, valid_room_id
-from realtime.backend import make_backend
-from realtime.hub import CLOSED, OVER_LIMIT, WRITTEN, Hub, HubConfig, NoSuchRoom
+from realtime.backend import RedisBackend
+from realtime.connection import CLOSED, OVER_LIMIT, WRITTEN
+from realtime.greeting import NoSuchRoom
+from realtime.hub import Hub, HubConfig
 from web.api_analytics import connection_viewer_key, recorder_of
 from web.auth import Principal, load_account, origin_allowed, principal_cache, resolve_principal
 
@@ -253,15 +254,15 @@ async def start(app: Starlette) -> None:
         async with services.db.session() as session:
             return await session.scalar(select(Room.id).where(Room.id == room_id)) is not None
 
-    config = HubConfig.from_env(chat_max_length=settings.chat_max_length,
-                                chat_min_interval_ms=settings.chat_min_interval_ms)
+    config = HubConfig.from_settings(settings)
     app.state.ws_gate = ConnectGate(services.redis, services.keys,
-                                    limit=config.connects_per_address,
-                                    window_ms=config.connects_window_ms)
+                                    limit=settings.hub.connects_per_address,
+                                    window_ms=settings.hub.connects_window_ms)
     app.state.known_rooms = KnownRooms(services.redis, services.keys, room_in_database)
-    # HUB_BACKEND_URL may say memory:// for a single process without Redis pub/sub.
-    backend_url = os.environ.get("HUB_BACKEND_URL") or settings.redis_url
-    backend = make_backend(backend_url, idle_channel=services.keys("hub", "idle", secrets.token_hex(6)))
+    # Redis pub/sub on the app's Redis, always: events are published there by a Lua script
+    # (realtime/scripts/publish.lua), so no other backend would hear them.
+    backend = RedisBackend(settings.redis_url,
+                           idle_channel=services.keys("hub", "idle", secrets.token_hex(6)))
     # Joins, leaves, chat and likes go to the analytics recorder (batched; never waits).
     hub = Hub(backend, services.redis, services.keys, config, load_room,
               observer=await recorder_of(app))

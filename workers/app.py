@@ -10,7 +10,6 @@ nothing twice.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import redis
@@ -22,15 +21,11 @@ from core.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 
-def _seconds(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw else default
-
-
 def make_celery(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     broker = settings.celery_broker_url
     prefix = settings.redis_prefix
+    every = settings.schedule
     app = Celery("livesell", broker=broker, include=["workers.tasks", "workers.analytics_tasks"])
     transport: dict[str, Any] = {}
     if broker.startswith(("redis://", "rediss://", "unix://")):
@@ -39,7 +34,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
             "global_keyprefix": prefix,
             # An unacknowledged task of a worker that vanished entirely is redelivered after
             # this long (a killed pool process is requeued at once by reject_on_worker_lost).
-            "visibility_timeout": _seconds("CELERY_VISIBILITY_TIMEOUT", 3600),
+            "visibility_timeout": settings.celery_visibility_timeout_seconds,
         }
     app.conf.update(
         task_default_queue=f"{prefix}tasks",
@@ -60,26 +55,34 @@ def make_celery(settings: Settings | None = None) -> Celery:
             # The sweep is the only way an unpaid order expires: no per-order countdown task.
             "expire-unpaid-orders": {
                 "task": "orders.expire_orders",
-                "schedule": _seconds("EXPIRE_SWEEP_SECONDS", 5.0),
+                "schedule": every.expire_sweep_seconds,
                 "options": {"expires": 30},
             },
             # Units reserved by a web process that died before writing the order go back
             # within the write deadline (5 s) plus this interval.
             "release-unwritten-holds": {
                 "task": "orders.release_unwritten_holds",
-                "schedule": _seconds("UNWRITTEN_SWEEP_SECONDS", 2.0),
+                "schedule": every.unwritten_sweep_seconds,
                 "options": {"expires": 10},
             },
             "advance-sales": {
                 "task": "orders.advance_sales",
-                "schedule": _seconds("ADVANCE_SALES_SECONDS", 1.0),
+                "schedule": every.advance_sales_seconds,
                 "options": {"expires": 5},
             },
-            "sweep-broadcast-reports": {"task": "analytics.sweep_reports", "schedule": _seconds("REPORT_SWEEP_SECONDS", 60.0), "options": {"expires": 120}},  # analytics
-            "settle-commissions": {"task": "orders.settle_commissions", "schedule": _seconds("COMMISSION_SETTLE_SECONDS", 300.0), "options": {"expires": 600}},  # commissions
+            "sweep-broadcast-reports": {
+                "task": "analytics.sweep_reports",
+                "schedule": every.report_sweep_seconds,
+                "options": {"expires": 120},
+            },
+            "settle-commissions": {
+                "task": "orders.settle_commissions",
+                "schedule": every.commission_settle_seconds,
+                "options": {"expires": 600},
+            },
             "relay-outbox": {
                 "task": "orders.relay_outbox",
-                "schedule": _seconds("OUTBOX_RELAY_SECONDS", 30.0),
+                "schedule": every.outbox_relay_seconds,
                 "options": {"expires": 60},
             },
         },

@@ -1,13 +1,17 @@
-"""Settings refuse to run without a signing key of their own: nothing in the repository signs."""
+"""Settings: read once from the environment, typed, refusing bad values with their name.
+
+And they refuse to run without a signing key of their own: nothing in the repository signs."""
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import subprocess
 
 import pytest
 
-from core.settings import SettingsError, load_settings
+from core.settings import HubSettings, ScheduleSettings, SettingsError, load_settings
+from realtime.hub import HubConfig
 from tests.infra import ROOT
 
 
@@ -71,3 +75,76 @@ def test_no_signing_key_is_left_in_the_repository():
         text = path.read_bytes().decode("utf-8", errors="replace")
         holders += [f"{name}: {key}" for key in public_keys if key in text]
     assert holders == []
+
+
+HUB_AND_BEAT_VARIABLES = (
+    "HUB_SEND_QUEUE_FRAMES", "HUB_SEND_QUEUE_BYTES", "HUB_DIRECT_WRITES",
+    "HUB_BATCH_MIN_CONNECTIONS", "HUB_BATCH_INTERVAL_MS", "HUB_ROOM_FRAMES_PER_SECOND",
+    "HUB_CONNECTS_PER_ADDRESS", "HUB_CONNECTS_WINDOW_MS", "EXPIRE_SWEEP_SECONDS",
+    "UNWRITTEN_SWEEP_SECONDS", "ADVANCE_SALES_SECONDS", "REPORT_SWEEP_SECONDS",
+    "COMMISSION_SETTLE_SECONDS", "OUTBOX_RELAY_SECONDS", "CELERY_VISIBILITY_TIMEOUT",
+    "FORWARDED_ALLOW_IPS")
+
+
+@pytest.fixture
+def unset_hub_and_beat(monkeypatch):
+    for name in HUB_AND_BEAT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_hub_and_the_beat_are_tuned_through_settings(monkeypatch, unset_hub_and_beat):
+    # given operators' values for the hub's knobs, the beat's intervals and the trusted proxy
+    monkeypatch.setenv("HUB_SEND_QUEUE_FRAMES", "64")
+    monkeypatch.setenv("HUB_DIRECT_WRITES", "0")
+    monkeypatch.setenv("HUB_BATCH_MIN_CONNECTIONS", "1000000")
+    monkeypatch.setenv("HUB_CONNECTS_PER_ADDRESS", "3")
+    monkeypatch.setenv("EXPIRE_SWEEP_SECONDS", "0.5")
+    monkeypatch.setenv("OUTBOX_RELAY_SECONDS", "3600")
+    monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT", "120")
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.2")
+
+    # when the settings load
+    settings = load_settings()
+
+    # then each is a typed field, and the rest keep their defaults
+    assert settings.hub == dataclasses.replace(HubSettings(), send_queue_frames=64,
+                                               direct_writes=False,
+                                               batch_min_connections=1_000_000,
+                                               connects_per_address=3)
+    assert settings.schedule == dataclasses.replace(ScheduleSettings(), expire_sweep_seconds=0.5,
+                                                    outbox_relay_seconds=3600.0)
+    assert settings.celery_visibility_timeout_seconds == 120.0
+    assert settings.forwarded_allow_ips == "10.0.0.2"
+    # and the hub runs with them
+    config = HubConfig.from_settings(settings)
+    assert (config.send_queue_frames, config.direct_writes, config.batch_min_connections) == (
+        64, False, 1_000_000)
+    assert config.chat_max_length == settings.chat_max_length
+
+
+def test_unset_hub_settings_give_the_hub_its_measured_defaults(unset_hub_and_beat):
+    settings = load_settings()
+
+    assert settings.hub == HubSettings()
+    assert HubConfig.from_settings(settings) == HubConfig(
+        chat_max_length=settings.chat_max_length,
+        chat_min_interval_ms=settings.chat_min_interval_ms)
+
+
+@pytest.mark.parametrize(("name", "value", "complaint"), [
+    ("HUB_SEND_QUEUE_FRAMES", "lots", "must be a whole number"),
+    ("HUB_SEND_QUEUE_BYTES", "512", "at least 1024"),
+    ("HUB_DIRECT_WRITES", "yes", "must be 1 (on) or 0 (off)"),
+    ("HUB_CONNECTS_WINDOW_MS", "10", "at least 100"),
+    ("EXPIRE_SWEEP_SECONDS", "soon", "must be a number of seconds"),
+    ("ADVANCE_SALES_SECONDS", "0", "more than 0 seconds"),
+    ("REPORT_SWEEP_SECONDS", "nan", "more than 0 seconds"),
+    ("CELERY_VISIBILITY_TIMEOUT", "-1", "more than 0 seconds"),
+])
+def test_a_bad_hub_or_beat_value_is_refused_at_start_naming_the_variable(
+        monkeypatch, unset_hub_and_beat, name, value, complaint):
+    monkeypatch.setenv(name, value)
+
+    with pytest.raises(SettingsError, match=name) as refused:
+        load_settings()
+    assert complaint in str(refused.value)

@@ -1,4 +1,4 @@
-"""The hub on the memory:// backend, with in-process sockets: fan-out, slow consumers, batching, gaps."""
+"""The hub on the in-memory backend, with in-process sockets: fan-out, slow consumers, batching, gaps."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from core.context import Services
 from realtime import protocol
-from realtime.backend import MemoryBackend, RedisBackend, make_backend
+from realtime.backend import MemoryBackend, NotConnected, RedisBackend
 from realtime.hub import Hub, HubConfig
 from realtime.publish import encode_body, publish_room, room_channel
 from tests.conftest import poll_until
@@ -228,7 +228,7 @@ async def test_stopping_the_hub_closes_connections_with_going_away(
 
 
 async def test_memory_backend_delivers_to_subscribed_channels_only() -> None:
-    backend = make_backend("memory://", idle_channel="idle")
+    backend = MemoryBackend()
     received: list[tuple[str, bytes]] = []
     backend.on_message = lambda channel, payload: received.append((channel, payload))
     await backend.connect()
@@ -241,6 +241,17 @@ async def test_memory_backend_delivers_to_subscribed_channels_only() -> None:
 
     assert received == [("a", b"1")]
     await backend.disconnect()
+
+
+async def test_a_redis_backend_used_before_connect_says_so() -> None:
+    # given a backend that was never connected (nothing listens on port 1: nothing is tried)
+    backend = RedisBackend("redis://127.0.0.1:1/0", idle_channel="idle")
+
+    # when it is asked to subscribe or publish, then it refuses with what is missing
+    with pytest.raises(NotConnected, match="before connect"):
+        await backend.subscribe("a")
+    with pytest.raises(NotConnected, match="before connect"):
+        await backend.publish("a", b"1")
 
 
 def test_offsets_and_types_are_read_without_decoding() -> None:

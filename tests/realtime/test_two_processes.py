@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import LiveServer, MakeUser, stop_server
 from tests.infra import TestInfra as Infra
-from tests.realtime.conftest import Connect, start_hub_server
+from tests.realtime.conftest import Connect, Viewer, start_hub_server
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +60,33 @@ async def test_chat_and_viewer_counts_span_processes(
     assert line["data"]["text"] == "hello from process one"
     await there.next("viewers", where=lambda e: e["data"]["count"] == 2)
     await here.next("viewers", where=lambda e: e["data"]["count"] == 2)
+
+
+async def test_room_events_reach_viewers_even_with_a_leftover_hub_backend_url(
+        infra: Infra, make_user: MakeUser, make_product, make_room,
+        connect_viewer: Connect) -> None:
+    # given a process started with HUB_BACKEND_URL=memory:// (once a setting; events are
+    # published from a Lua script in Redis, so that backend heard none of them)
+    server = start_hub_server(infra, {"HUB_BACKEND_URL": "memory://"})
+    viewer: Viewer | None = None
+    try:
+        host = await make_user("host")
+        scarf = await make_product(host)
+        room = await make_room(host, products=[scarf], live=True)
+        viewer = await connect_viewer(room["id"], server=server)
+        await viewer.next("hello")
+
+        # when the host pins a product
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            response = await http.post(f"/api/rooms/{room['id']}/pin",
+                                       json={"product_id": scarf["id"]}, headers=host.headers)
+        assert response.status_code == 200, response.text
+
+        # then the viewer sees the pin: the hub listens on Redis pub/sub whatever the variable says
+        pin = await viewer.next("pin")
+        assert pin["data"]["product"]["id"] == scarf["id"]
+    finally:
+        # Closed while its server is still there to answer the close.
+        if viewer is not None:
+            await viewer.close()
+        stop_server(server)

@@ -1,0 +1,25 @@
+"""The Celery app is built from settings: the beat's intervals and the broker's options."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from core.settings import ScheduleSettings, Settings
+
+
+def test_the_beat_and_the_broker_take_their_intervals_from_settings(settings: Settings) -> None:
+    # workers.app builds its module's app from settings on import: import it after setup.
+    from workers.app import make_celery
+
+    # given settings with a fast expiry sweep and a short visibility timeout
+    tuned = dataclasses.replace(settings, schedule=ScheduleSettings(expire_sweep_seconds=0.5),
+                                celery_visibility_timeout_seconds=120.0)
+
+    # when the Celery app is made from them
+    celery = make_celery(tuned)
+
+    # then the beat and the broker use them, and the other intervals keep their defaults
+    beat = celery.conf.beat_schedule
+    assert beat["expire-unpaid-orders"]["schedule"] == 0.5
+    assert beat["relay-outbox"]["schedule"] == ScheduleSettings.outbox_relay_seconds
+    assert celery.conf.broker_transport_options["visibility_timeout"] == 120.0

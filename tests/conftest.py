@@ -204,6 +204,9 @@ def stop_server(server: LiveServer) -> None:
         server.process.wait(10)
     except subprocess.TimeoutExpired:
         server.process.kill()
+        # Reaped, so that no Popen is collected while its process runs (a ResourceWarning,
+        # which the suite's warnings-as-errors turns into a failure of whichever test is next).
+        server.process.wait(10)
 
 
 @pytest.fixture(scope="session")

@@ -119,7 +119,8 @@ async def compute(svc: Services, room_id: int) -> dict[str, Any]:
         room = await get_room(session, room_id)
         facts = await load_facts(session, room)
         now = await session.scalar(select(func.now()))
-    assert isinstance(now, datetime)
+    if not isinstance(now, datetime):
+        raise RuntimeError(f"the database clock answered {now!r}")
     return compute_report(facts["room"], facts["events"], facts["log"], facts["orders"],
                           facts["products"], as_of=now, staff_keys=facts["staff_keys"])
 

@@ -213,7 +213,6 @@ class Settings:
     # host:port of a separate /metrics listener for Prometheus (no auth: bind it privately);
     # empty: /metrics is served only by the app, to ops users.
     metrics_bind: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
     # Logins and sign-ups (core/ratelimit.py; README "Accounts"). Failures per account are
     # forgotten a window after the last one; past the limit the account is locked, for the
     # base lockout and then twice as long after each further failure, up to the cap: a

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from core import ratelimit
 from core.accounts import Role, User, authenticate, check_password_strength, create_user
-from core.errors import PermissionDenied
+from core.errors import NotAuthenticated, PermissionDenied
 from core.security import HashingBusy
 from core.settings import Settings
 from core.types import Line
@@ -108,7 +108,8 @@ async def logout(request: Request) -> Response:
         version = await session.scalar(
             update(User).where(User.id == principal.id)
             .values(token_version=User.token_version + 1).returning(User.token_version))
-    assert version is not None
+    if version is None:  # the account was deleted after this token was checked
+        raise NotAuthenticated("this account no longer exists", code="account_gone")
     await revoked(request, Account(principal.id, principal.display_name, principal.role, version))
     response = JSON({"ok": True})
     response.delete_cookie(SESSION_COOKIE)

@@ -32,13 +32,15 @@ def error_response(exc: DomainError) -> JSON:
 
 
 async def domain_error_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DomainError)
+    if not isinstance(exc, DomainError):  # registered for DomainError only
+        raise exc
     return error_response(exc)
 
 
 async def http_error_handler(request: Request, exc: Exception) -> Response:
 
-    assert isinstance(exc, HTTPException)
+    if not isinstance(exc, HTTPException):  # registered for HTTPException only
+        raise exc
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return JSON({"error": {"code": code, "message": exc.detail}}, status_code=exc.status_code,
                 headers=exc.headers)

@@ -97,14 +97,12 @@ class Supervisor:
 
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """SIGTERM every child's group (last started first), wait, then SIGKILL what is left."""
-        running = [c for c in reversed(self._children) if c.process is not None]
-        for child in running:
-            assert child.process is not None
-            _signal_group(child.process.pid, signal.SIGTERM)
+        running = [(c, c.process) for c in reversed(self._children) if c.process is not None]
+        for _child, process in running:
+            _signal_group(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        for child in running:
-            assert child.process is not None
-            while _exited(child.process) is None and time.monotonic() < deadline:
+        for child, process in running:
+            while _exited(process) is None and time.monotonic() < deadline:
                 time.sleep(0.05)
             self._bury(child)
         for child in self._children:
@@ -125,9 +123,11 @@ class Supervisor:
         Called while the child is still unreaped (or alive), so its pid still names its
         group and cannot have been given to another process.
         """
-        assert child.process is not None
-        _signal_group(child.process.pid, signal.SIGKILL)
-        child.process.wait()
+        process = child.process
+        if process is None:  # never started, or buried already
+            return
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait()
         child.process = None
 
     def close(self) -> None:

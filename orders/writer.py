@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -100,11 +101,20 @@ class NewOrder:
     epoch: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WrittenOrder:
     id: int
     hold_expires_at: datetime
     created_at: datetime
+    # The buyer's reply (JSON), rendered once by the writer's `render_reply`: the buy path sends
+    # it and `keep_replies` stores it for repeats of the idempotency key.
+    reply: bytes = b""
+
+
+# How the writer's owner turns a committed order into the buyer's reply, and keeps the replies
+# of a committed batch (called after the batch's futures are settled; must not block).
+RenderReply = Callable[[NewOrder, int, datetime, datetime], bytes]
+KeepReplies = Callable[[list[tuple[NewOrder, WrittenOrder]]], None]
 
 
 @dataclass
@@ -114,9 +124,13 @@ class _Item:
 
 
 class OrderWriter:
-    def __init__(self, db: Database, hold_seconds: int) -> None:
+    def __init__(self, db: Database, hold_seconds: int, *,
+                 render_reply: RenderReply | None = None,
+                 keep_replies: KeepReplies | None = None) -> None:
         self.db = db
         self.hold_seconds = hold_seconds
+        self.render_reply = render_reply
+        self.keep_replies = keep_replies
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
         self.tasks: list[asyncio.Task[None]] = []
         self.batches = 0
@@ -207,7 +221,9 @@ class OrderWriter:
         except SQLAlchemyError:
             row = None
         if row is not None:
-            item.future.set_result(WrittenOrder(row[0], row[1], row[2]))
+            written = self._written(item.order, row[0], row[1], row[2])
+            item.future.set_result(written)
+            self._keep([(item.order, written)])
         else:
             item.future.set_exception(exc)
 
@@ -231,17 +247,33 @@ class OrderWriter:
             "hold_seconds": self.hold_seconds,
         })
         WRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
-        written = {(r.sale_id, r.reservation_no): WrittenOrder(r.id, r.hold_expires_at,
-                                                               r.created_at)
-                   for r in result}
+        rows = {(r.sale_id, r.reservation_no): r for r in result}
         # Committed: only now may the buyers hear of it.
+        kept: list[tuple[NewOrder, WrittenOrder]] = []
         for item in batch:
-            if item.future.done():
+            row = rows.get((item.order.sale_id, item.order.reservation_no))
+            if row is None:
+                if not item.future.done():
+                    item.future.set_exception(SaleUnavailable(
+                        "the sale was being rebuilt or the order took too long; try again"))
                 continue
-            done = written.get((item.order.sale_id, item.order.reservation_no))
-            if done is None:
-                item.future.set_exception(SaleUnavailable(
-                    "the sale was being rebuilt or the order took too long; try again"))
-            else:
+            # Kept even when the buyer went away: a retry with the key gets this reply.
+            done = self._written(item.order, row.id, row.hold_expires_at, row.created_at)
+            kept.append((item.order, done))
+            if not item.future.done():
                 item.future.set_result(done)
+        self._keep(kept)
+
+    def _written(self, order: NewOrder, order_id: int, hold_expires_at: datetime,
+                 created_at: datetime) -> WrittenOrder:
+        reply = (self.render_reply(order, order_id, hold_expires_at, created_at)
+                 if self.render_reply is not None else b"")
+        return WrittenOrder(order_id, hold_expires_at, created_at, reply)
+
+    def _keep(self, written: list[tuple[NewOrder, WrittenOrder]]) -> None:
+        if written and self.keep_replies is not None:
+            try:
+                self.keep_replies(written)
+            except Exception:  # a cache: a repeat is answered from PostgreSQL instead
+                log.warning("keeping %d first replies failed", len(written), exc_info=True)
 

@@ -36,6 +36,7 @@ from web import (
     ws,
 )
 from web.api import ApiRouter, build_openapi
+from web.buy_path import BuyFastPath, buy_route
 from web.responses import JSON, domain_error_handler, http_error_handler, server_error_handlers
 from workers.handlers import wire
 
@@ -111,9 +112,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         debug=settings.debug,
         routes=routes,
         lifespan=lifespan,
-        # Outermost first: the request observer times the whole reply, gzip included.
+        # Outermost first: the request observer times the whole reply, gzip included; the buy
+        # route's own way in is last, where Starlette's exception middleware and router
+        # would take over (web/buy_path.py).
         middleware=[Middleware(metrics.RequestObserver),
-                    Middleware(GZipMiddleware, minimum_size=1024)],
+                    Middleware(GZipMiddleware, minimum_size=1024),
+                    Middleware(BuyFastPath, route=buy_route(routes, api_orders.buy))],
         exception_handlers={DomainError: domain_error_handler, HTTPException: http_error_handler,
                             **server_error_handlers()},
     )

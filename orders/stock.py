@@ -251,10 +251,19 @@ async def rebuild(redis: aioredis.Redis, sk: SaleKeys, data: Rebuild) -> None:
     await REBUILD.bind(redis)(keys=sk.script_keys, args=args)
 
 
+# The script unpacks its arguments onto Lua's C stack, which holds some 8,000 values: a call
+# keeps at most this many replies (two values each).
+REPLIES_PER_CALL = 1000
+
+
 async def remember_replies(redis: aioredis.Redis, sk: SaleKeys, replies: dict[str, bytes]) -> int:
     """Keep the first replies of committed orders (idempotency field -> reply JSON) for as long
-    as the sale's idempotency entries live; returns how many were kept (0: the keys are gone)."""
-    args: list[object] = []
-    for field, reply in replies.items():
-        args.extend((field, reply))
-    return int(await REMEMBER_REPLIES.bind(redis)(keys=[sk.replies, sk.idem], args=args))
+    as the sale's keys live; returns how many were kept (0: the keys are gone)."""
+    kept = 0
+    items = list(replies.items())
+    for start in range(0, len(items), REPLIES_PER_CALL):
+        args: list[object] = []
+        for field, reply in items[start:start + REPLIES_PER_CALL]:
+            args.extend((field, reply))
+        kept += int(await REMEMBER_REPLIES.bind(redis)(keys=[sk.replies, sk.stock], args=args))
+    return kept

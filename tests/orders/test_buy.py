@@ -292,3 +292,23 @@ async def test_a_buyer_who_goes_away_mid_write_keeps_the_order_and_the_count(
     report = await check_invariant(services, sale.id)
     assert report.ok, report.problems
     assert report.redis.reserved == 1
+
+
+async def test_first_replies_are_kept_for_as_long_as_the_sale_keys(
+        make_user, make_sale, services: Services):
+    # given a sale whose keys live for a while, and more replies than one script call takes
+    sale = await make_sale(quantity=5)
+    sk = stock.SaleKeys.of(services.keys, sale.id)
+    replies = {f"{n}:key": b'{"order":{}}' for n in range(stock.REPLIES_PER_CALL + 5)}
+
+    # when they are kept
+    kept = await stock.remember_replies(services.redis, sk, replies)
+
+    # then every one is there, with the lifetime of the sale's keys
+    assert kept == len(replies) == await services.redis.hlen(sk.replies)
+    keys_ttl = await services.redis.pttl(sk.stock)
+    assert 0 < await services.redis.pttl(sk.replies) <= keys_ttl
+    # and with the sale's keys gone, nothing is kept (the rebuild restores from PostgreSQL)
+    await services.redis.delete(sk.stock, sk.replies)
+    assert await stock.remember_replies(services.redis, sk, {"1:k": b"{}"}) == 0
+    assert not await services.redis.exists(sk.replies)

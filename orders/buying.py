@@ -9,8 +9,8 @@ import asyncio
 import logging
 import re
 import time
-from typing import Any
 
+import orjson
 from sqlalchemy import BigInteger, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -44,7 +44,7 @@ from orders.models import (
 from orders.payments import get_provider
 from orders.reconcile import REBUILD_WAIT_SECONDS, reconcile_sale
 from orders.runtime import publish_stock, runtime
-from orders.views import PlacedOrder, first_reply, order_view
+from orders.views import first_reply
 from orders.writer import NewOrder, WrittenOrder
 
 log = logging.getLogger(__name__)
@@ -66,9 +66,9 @@ def check_idempotency_key(key: str | None) -> str:
 
 
 async def buy(svc: Services, user_id: int, sale_id: int, idempotency_key: str | None,
-              quantity: int = 1) -> tuple[dict[str, Any], bool]:
-    """Reserve in Redis, commit the order to PostgreSQL, and return the reply (and whether it
-    is a replay of an earlier request with the same key)."""
+              quantity: int = 1) -> tuple[bytes, bool]:
+    """Reserve in Redis, commit the order to PostgreSQL, and return the reply as JSON (and
+    whether it is a replay of an earlier request with the same key)."""
     key = check_idempotency_key(idempotency_key)
     rt = runtime(svc)
     sk = stock.SaleKeys.of(svc.keys, sale_id)
@@ -92,7 +92,9 @@ async def buy(svc: Services, user_id: int, sale_id: int, idempotency_key: str | 
                       extra={"remaining": result.available})
     if code == stock.ReserveCode.DUPLICATE:
         BUY_REPLAYED.inc()
-        return await _replay(svc, sale_id, user_id, key), True
+        # The first reply, kept in Redis once its order committed (orders/runtime.py); until
+        # then, or if Redis lost it, PostgreSQL has the order.
+        return result.reply or await _replay(svc, sale_id, user_id, key), True
     if code != stock.ReserveCode.RESERVED or result.terms is None:
         # The script answers one of the codes above or RESERVED with the sale's terms.
         raise RuntimeError(f"the reserve script answered {code!r} without the sale's terms")
@@ -122,11 +124,7 @@ async def buy(svc: Services, user_id: int, sale_id: int, idempotency_key: str | 
         rt.publisher.changed(sale_id, facts.room_id)
         raise
     rt.publisher.changed(sale_id, facts.room_id)
-    placed = PlacedOrder(id=written.id, sale_id=sale_id, room_id=new.room_id,
-                         product_id=new.product_id, quantity=quantity,
-                         amount_minor=new.amount_minor, currency=new.currency,
-                         hold_expires_at=written.hold_expires_at, created_at=written.created_at)
-    return {"order": order_view(placed, get_provider(svc.settings))}, False
+    return written.reply, False
 
 
 _background: set[asyncio.Task[None]] = set()
@@ -159,7 +157,7 @@ async def _reserve(svc: Services, sk: stock.SaleKeys, sale_id: int, user_id: int
             raise SaleUnavailable("the sale is being rebuilt; try again shortly")
 
 
-async def _replay(svc: Services, sale_id: int, user_id: int, key: str) -> dict[str, Any]:
+async def _replay(svc: Services, sale_id: int, user_id: int, key: str) -> bytes:
     deadline = time.monotonic() + REPLAY_WAIT_SECONDS
     while True:
         async with svc.db.session() as session:
@@ -167,7 +165,7 @@ async def _replay(svc: Services, sale_id: int, user_id: int, key: str) -> dict[s
                 Order.sale_id == sale_id, Order.user_id == user_id,
                 Order.idempotency_key == key))
         if order is not None:
-            return first_reply(order, get_provider(svc.settings))
+            return orjson.dumps(first_reply(order, get_provider(svc.settings)))
         if time.monotonic() > deadline:
             raise RequestInProgress("a request with this Idempotency-Key is still being handled",
                                     field="Idempotency-Key")

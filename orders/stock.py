@@ -21,6 +21,7 @@ RELEASE = LuaScript(SCRIPTS / "release.lua")
 SETTLE = LuaScript(SCRIPTS / "settle.lua")
 REBUILD = LuaScript(SCRIPTS / "rebuild.lua")
 END_NOW = LuaScript(SCRIPTS / "end_now.lua")
+REMEMBER_REPLIES = LuaScript(SCRIPTS / "remember_replies.lua")
 
 # Reservation numbers of epoch E start at E * EPOCH_STRIDE, so a reservation made before a
 # rebuild can never share a number with one made after it (a billion buys per epoch is
@@ -65,6 +66,7 @@ class SaleKeys:
     idem: str
     holds: str
     unwritten: str
+    replies: str
     rebuild_lock: str
 
     @classmethod
@@ -76,12 +78,14 @@ class SaleKeys:
             idem=keys.sale(sale_id, "idem"),
             holds=keys.sale(sale_id, "holds"),
             unwritten=keys.sale(sale_id, "unwritten"),
+            replies=keys.sale(sale_id, "replies"),
             rebuild_lock=keys.sale(sale_id, "rebuild"),
         )
 
     @property
     def script_keys(self) -> list[str]:
-        return [self.meta, self.stock, self.users, self.idem, self.holds, self.unwritten]
+        return [self.meta, self.stock, self.users, self.idem, self.holds, self.unwritten,
+                self.replies]
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,8 @@ class ReserveResult:
     available: int = 0
     held: int = 0
     terms: SaleTerms | None = None
+    # DUPLICATE: the first reply as the buyer got it, once its order is committed (b"" before)
+    reply: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,12 @@ class Counts:
     sold: int
 
 
+def stock_data(sale_id: int, counts: Counts) -> dict[str, int]:
+    """The counters as the room hears them (the `stock` event and room state)."""
+    return {"sale_id": sale_id, "remaining": counts.available, "reserved": counts.reserved,
+            "sold": counts.sold}
+
+
 def idem_field(user_id: int, idempotency_key: str) -> str:
     return f"{user_id}:{idempotency_key}"
 
@@ -127,11 +139,13 @@ async def reserve(redis: aioredis.Redis, sk: SaleKeys, user_id: int, idempotency
         return ReserveResult(code, reservation_no=int(raw[1]), epoch=int(raw[2]),
                              now_ms=int(raw[3]), available=int(raw[4]),
                              terms=SaleTerms(int(raw[5]), int(raw[6]), int(raw[7]), currency))
+    if code == ReserveCode.DUPLICATE:
+        reply = raw[4] if len(raw) > 4 and isinstance(raw[4], bytes) else b""
+        return ReserveResult(code, reservation_no=int(raw[1]), epoch=int(raw[2]),
+                             now_ms=int(raw[3]), reply=reply)
     values = [int(v) for v in raw[1:]]
     if code in (ReserveCode.NOT_STARTED, ReserveCode.ENDED):
         return ReserveResult(code, now_ms=values[0])
-    if code == ReserveCode.DUPLICATE:
-        return ReserveResult(code, reservation_no=values[0], epoch=values[1], now_ms=values[2])
     if code == ReserveCode.LIMIT_REACHED:
         return ReserveResult(code, held=values[0])
     if code == ReserveCode.SOLD_OUT:
@@ -235,3 +249,21 @@ async def rebuild(redis: aioredis.Redis, sk: SaleKeys, data: Rebuild) -> None:
         for field, value in mapping.items():
             args.extend((field, value))
     await REBUILD.bind(redis)(keys=sk.script_keys, args=args)
+
+
+# The script unpacks its arguments onto Lua's C stack, which holds some 8,000 values: a call
+# keeps at most this many replies (two values each).
+REPLIES_PER_CALL = 1000
+
+
+async def remember_replies(redis: aioredis.Redis, sk: SaleKeys, replies: dict[str, bytes]) -> int:
+    """Keep the first replies of committed orders (idempotency field -> reply JSON) for as long
+    as the sale's keys live; returns how many were kept (0: the keys are gone)."""
+    kept = 0
+    items = list(replies.items())
+    for start in range(0, len(items), REPLIES_PER_CALL):
+        args: list[object] = []
+        for field, reply in items[start:start + REPLIES_PER_CALL]:
+            args.extend((field, reply))
+        kept += int(await REMEMBER_REPLIES.bind(redis)(keys=[sk.replies, sk.stock], args=args))
+    return kept

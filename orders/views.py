@@ -18,7 +18,6 @@ from orders.models import (
     Sale,
 )
 from orders.payments import PaymentProvider, get_provider
-from orders.runtime import stock_data
 from realtime.publish import publish_room, publish_user
 
 log = logging.getLogger(__name__)
@@ -110,7 +109,7 @@ async def publish_sale(svc: Services, sale: Sale, action: str) -> None:
     if counts is not None:
         # The event carries every state field it changes, so a client that applies it ends
         # where a fresh hello starts (the resume rule).
-        state["stock"] = data["stock"] = stock_data(sale.id, counts)
+        state["stock"] = data["stock"] = stock.stock_data(sale.id, counts)
     await publish_room(svc.redis, svc.keys, sale.room_id, "sale", data, state=state)
 
 

@@ -109,7 +109,7 @@ async def buy(request: Request) -> Response:
                                         path_int(request, "sale_id"),
                                         request.headers.get("idempotency-key"), data.quantity)
     headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return JSON(reply, status_code=201, headers=headers)
+    return Response(reply, status_code=201, headers=headers, media_type=JSON.media_type)
 
 
 @router.add("/api/sales/{sale_id:int}/orders", "GET", summary="The sale's orders (host, ops)",

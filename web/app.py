@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,6 +38,8 @@ from web import (
     ws,
 )
 from web.api import ApiRouter, build_openapi
+from web.auth import watch_revocations
+from web.buy_path import BuyFastPath, buy_route
 from web.responses import JSON, domain_error_handler, http_error_handler, server_error_handlers
 from workers.handlers import wire
 
@@ -71,6 +75,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # hub's last events are flushed.
         await api_analytics.start(app)
         await ws.start(app)
+        # Other processes' logouts, heard here, so that principals may be cached for long.
+        revocations = asyncio.get_running_loop().create_task(
+            watch_revocations(svc.redis, svc.keys), name="revocations")
         listener = (await metrics.start_listener(app, settings.metrics_bind)
                     if settings.metrics_bind else None)
         if owns_services:
@@ -84,6 +91,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         finally:
             if listener is not None:
                 listener.close()
+            revocations.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await revocations
             await ws.stop(app)
             # Orders queued for the batched insert fail cleanly and release their units.
             await close_runtime(svc)
@@ -111,9 +121,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         debug=settings.debug,
         routes=routes,
         lifespan=lifespan,
-        # Outermost first: the request observer times the whole reply, gzip included.
+        # Outermost first: the request observer times the whole reply, gzip included; the buy
+        # route's own way in is last, where Starlette's exception middleware and router
+        # would take over (web/buy_path.py).
         middleware=[Middleware(metrics.RequestObserver),
-                    Middleware(GZipMiddleware, minimum_size=1024)],
+                    Middleware(GZipMiddleware, minimum_size=1024),
+                    Middleware(BuyFastPath, route=buy_route(routes, api_orders.buy))],
         exception_handlers={DomainError: domain_error_handler, HTTPException: http_error_handler,
                             **server_error_handlers()},
     )

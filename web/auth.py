@@ -7,7 +7,9 @@ page cannot act as the user.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from core.errors import NotAuthenticated, PermissionDenied
 from core.redis import Keys, LuaScript
 from core.security import read_token, sign_token
 from core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "livesell_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -97,23 +101,46 @@ async def load_account(conn: HTTPConnection, user_id: int) -> Account | None:
     return account
 
 
+def revocations_channel(keys: Keys) -> str:
+    return keys("auth", "revoked")
+
+
 async def revoked(conn: HTTPConnection, account: Account) -> None:
     """After the user's tokens were revoked (`account` has the new version): this process
-    forgets at once, and Redis holds the new version for every other process."""
+    forgets at once, Redis holds the new version, and every other process hears it on the
+    revocations channel and forgets too (`watch_revocations`)."""
     principal_cache.forget_user(account.id)
-    await remember_account(conn.app.state.redis, conn.app.state.keys, account)
+    redis: aioredis.Redis = conn.app.state.redis
+    await remember_account(redis, conn.app.state.keys, account)
+    await redis.publish(revocations_channel(conn.app.state.keys), str(account.id))
 
 
 class PrincipalCache:
-    """Recently resolved users, so a burst of requests (a flash sale) does not look each one up
-    in PostgreSQL. An entry is keyed by (user id, token version) and lives a few seconds: a
-    logout bumps the version, which this process forgets at once and the others within the
-    lifetime of an entry."""
+    """Recently resolved users, so that a burst of requests (a flash sale) does not look each
+    one up, in Redis or PostgreSQL. An entry is keyed by (user id, token version). A logout
+    bumps the version; this process forgets the user at once, and the others when they hear it
+    on the revocations channel.
 
-    def __init__(self, ttl_seconds: float = 5.0, max_entries: int = 100_000) -> None:
+    How long an entry lives depends on that channel: while this process is subscribed to it
+    (`watched`), `watched_ttl_seconds` (a flash sale's length: a viewer who opened the room is
+    still known when they press buy); otherwise `ttl_seconds`, a few seconds, which bounds how
+    long another process's logout may go unheard. Losing the subscription forgets everything.
+    A lookup that raced a revocation is not kept: `put` is refused when any user was forgotten
+    since the lookup began (`invalidations`), so an account read before the logout cannot be
+    cached after the logout was heard."""
+
+    def __init__(self, ttl_seconds: float = 5.0, max_entries: int = 100_000,
+                 watched_ttl_seconds: float = 600.0) -> None:
         self.ttl_seconds = ttl_seconds
+        self.watched_ttl_seconds = watched_ttl_seconds
         self.max_entries = max_entries
+        self.watchers = 0
+        self.invalidations = 0
         self._entries: OrderedDict[tuple[int, int], tuple[float, Account | None]] = OrderedDict()
+
+    @property
+    def watched(self) -> bool:
+        return self.watchers > 0
 
     def get(self, key: tuple[int, int]) -> tuple[bool, Account | None]:
         entry = self._entries.get(key)
@@ -121,18 +148,88 @@ class PrincipalCache:
             return False, None
         return True, entry[1]
 
-    def put(self, key: tuple[int, int], user: Account | None) -> None:
-        self._entries[key] = (time.monotonic() + self.ttl_seconds, user)
+    def put(self, key: tuple[int, int], user: Account | None, *,
+            since: int | None = None) -> None:
+        """Keep a lookup; `since` is `invalidations` as it was when the lookup began."""
+        if since is not None and since != self.invalidations:
+            return
+        ttl = self.watched_ttl_seconds if self.watched else self.ttl_seconds
+        self._entries[key] = (time.monotonic() + ttl, user)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
     def forget_user(self, user_id: int) -> None:
+        self.invalidations += 1
         for key in [k for k in self._entries if k[0] == user_id]:
             del self._entries[key]
 
+    def forget_all(self) -> None:
+        self.invalidations += 1
+        self._entries.clear()
+
 
 principal_cache = PrincipalCache()
+
+
+# The watch sends a PING this often and, if no answer comes within the same time, takes the
+# subscription for lost: a connection that died silently is noticed as fast as an entry of the
+# unwatched cache expires, so a logout never goes unheard for longer than without the watch.
+REVOCATION_PING_SECONDS = 2.0
+# Between attempts to subscribe again after the channel was lost.
+REVOCATION_RETRY_SECONDS = 1.0
+
+
+async def watch_revocations(redis: aioredis.Redis, keys: Keys,
+                            cache: PrincipalCache | None = None) -> None:
+    """Forget the users whose tokens another process revoked, for as long as it runs (a task
+    of the web app's lifespan). While subscribed, the cache keeps entries long; when the
+    subscription is lost it forgets everything and keeps entries only briefly until it is back.
+    """
+    cache = cache or principal_cache
+    channel = revocations_channel(keys)
+    while True:
+        pubsub = redis.pubsub()
+        counted = False
+        try:
+            await pubsub.subscribe(channel)
+            confirmed = await pubsub.get_message(timeout=REVOCATION_PING_SECONDS)
+            if confirmed is None or confirmed["type"] != "subscribe":
+                raise ConnectionError("no subscription confirmed")
+            cache.watchers += 1
+            counted = True
+            await _listen(pubsub, cache)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("revocations channel lost; principals are cached briefly until it is "
+                        "back", exc_info=True)
+        finally:
+            if counted:
+                cache.watchers -= 1
+                cache.forget_all()
+            with contextlib.suppress(Exception):
+                await asyncio.shield(pubsub.aclose())
+        await asyncio.sleep(REVOCATION_RETRY_SECONDS)
+
+
+async def _listen(pubsub: aioredis.client.PubSub, cache: PrincipalCache) -> None:
+    pinged_at = time.monotonic()
+    waiting_for_pong = False
+    while True:
+        message = await pubsub.get_message(timeout=REVOCATION_PING_SECONDS / 2)
+        now = time.monotonic()
+        if message is not None:
+            if message["type"] == "message":
+                with contextlib.suppress(ValueError):
+                    cache.forget_user(int(message["data"]))
+            elif message["type"] == "pong":
+                waiting_for_pong = False
+        if waiting_for_pong and now - pinged_at > REVOCATION_PING_SECONDS:
+            raise ConnectionError("the revocations channel did not answer a PING")
+        if not waiting_for_pong and now - pinged_at > REVOCATION_PING_SECONDS:
+            await pubsub.ping()
+            pinged_at, waiting_for_pong = now, True
 
 
 def issue_token(settings: Settings, user: User) -> str:
@@ -198,8 +295,9 @@ async def resolve_principal(conn: HTTPConnection) -> Principal | None:
             user_id, version = parsed
             found, user = principal_cache.get(parsed)
             if not found:
+                since = principal_cache.invalidations
                 user = await load_account(conn, user_id)
-                principal_cache.put(parsed, user)
+                principal_cache.put(parsed, user, since=since)
             if user is not None and user.token_version == version:
                 principal = Principal(user.id, user.display_name, user.role, via_cookie)
     conn.scope["principal"] = principal

@@ -143,8 +143,9 @@ async def _principal_from_token(websocket: WebSocket, token: str) -> Principal |
     user_id, version = parsed
     found, user = principal_cache.get(parsed)
     if not found:
+        since = principal_cache.invalidations
         user = await load_account(websocket, user_id)
-        principal_cache.put(parsed, user)
+        principal_cache.put(parsed, user, since=since)
     if user is None or user.token_version != version:
         return None
     return Principal(user.id, user.display_name, user.role, via_cookie=False)

@@ -14,13 +14,16 @@
 -- KEYS[6] unwritten zset ("reservation:user:key" scored by the time its order must be written
 --         by, in epoch ms): how the sweep finds a reservation whose process died before its
 --         order reached PostgreSQL (docs/decisions/0013)
+-- KEYS[7] replies hash ("user:key" -> the first reply, JSON, written once its order committed):
+--         a repeat of the key is answered from here, without PostgreSQL
 -- ARGV[1] user id   ARGV[2] idempotency key   ARGV[3] quantity
 -- ARGV[4] how long the order may take to be written, in ms
 --
 -- Returns {code, ...}:
 --   { 1, reservation_no, epoch, now_ms, available_after, room, product, price, currency }
 --   {-1, now_ms} not started      {-2, now_ms} ended
---   {-3, reservation_no, epoch, now_ms} the key was seen: the first reply stands
+--   {-3, reservation_no, epoch, now_ms, reply} the key was seen: the first reply stands
+--                                 (reply is '' until the order's batch committed)
 --   {-4, units_held}  limit reached      {-5, available}  sold out
 --   {-6} keys missing (fail closed)      {-7} paused for a rebuild
 local meta = redis.call('HMGET', KEYS[1], 'start_ms', 'end_ms', 'limit', 'epoch', 'paused')
@@ -41,7 +44,8 @@ end
 local idem_field = ARGV[1] .. ':' .. ARGV[2]
 local seen = redis.call('HGET', KEYS[4], idem_field)
 if seen then
-  return {-3, tonumber(seen), tonumber(meta[4]), now}
+  local reply = redis.call('HGET', KEYS[7], idem_field) or ''
+  return {-3, tonumber(seen), tonumber(meta[4]), now, reply}
 end
 local quantity = tonumber(ARGV[3])
 local held = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')

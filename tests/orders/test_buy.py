@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from core.context import Services
 from orders import stock
 from orders.models import Order, OrderEvent
 from orders.reconcile import check_invariant
+from orders.runtime import close_runtime
 from realtime.publish import capture_published
 from tests.conftest import poll_until
 from tests.orders.conftest import buy
@@ -57,6 +61,59 @@ async def test_a_repeated_key_returns_the_first_reply_and_reserves_once(
         assert response.headers["idempotent-replayed"] == "true"
     report = await check_invariant(services, sale.id)
     assert report.ok and report.redis.reserved == 1
+
+
+async def test_a_repeat_is_answered_from_redis_even_after_a_restart(
+        client, make_user, make_sale, services: Services):
+    # given a committed buy, whose first reply the process kept in Redis
+    sale = await make_sale(quantity=5)
+    buyer = await make_user()
+    first = await buy(client, buyer, sale.id, "key-1")
+    assert first.status_code == 201
+    sk = stock.SaleKeys.of(services.keys, sale.id)
+    field = stock.idem_field(buyer.id, "key-1")
+
+    async def kept() -> bool:
+        return bool(await services.redis.hexists(sk.replies, field))
+
+    await poll_until(kept)
+    # and the process restarted: its writer and all it held in memory are gone
+    await close_runtime(services)
+
+    # when the buyer repeats the request
+    with statements_seen(services) as statements:
+        again = await buy(client, buyer, sale.id, "key-1")
+
+    # then the first reply comes back from Redis, with no query of the orders
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert not [s for s in statements if "orders" in s]
+
+    # and without the kept reply (Redis lost it) PostgreSQL still answers the same
+    await services.redis.delete(sk.replies)
+    with statements_seen(services) as statements:
+        once_more = await buy(client, buyer, sale.id, "key-1")
+    assert once_more.json() == first.json()
+    assert [s for s in statements if "orders" in s]
+    report = await check_invariant(services, sale.id)
+    assert report.ok and report.redis.reserved == 1
+
+
+@contextlib.contextmanager
+def statements_seen(services: Services) -> Iterator[list[str]]:
+    """The SQL statements the app's engine runs inside the block."""
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        statements.append(statement)
+
+    engine = services.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
 
 
 async def test_refusals_have_their_own_codes_and_change_nothing(client, make_user, make_sale,
@@ -235,3 +292,23 @@ async def test_a_buyer_who_goes_away_mid_write_keeps_the_order_and_the_count(
     report = await check_invariant(services, sale.id)
     assert report.ok, report.problems
     assert report.redis.reserved == 1
+
+
+async def test_first_replies_are_kept_for_as_long_as_the_sale_keys(
+        make_user, make_sale, services: Services):
+    # given a sale whose keys live for a while, and more replies than one script call takes
+    sale = await make_sale(quantity=5)
+    sk = stock.SaleKeys.of(services.keys, sale.id)
+    replies = {f"{n}:key": b'{"order":{}}' for n in range(stock.REPLIES_PER_CALL + 5)}
+
+    # when they are kept
+    kept = await stock.remember_replies(services.redis, sk, replies)
+
+    # then every one is there, with the lifetime of the sale's keys
+    assert kept == len(replies) == await services.redis.hlen(sk.replies)
+    keys_ttl = await services.redis.pttl(sk.stock)
+    assert 0 < await services.redis.pttl(sk.replies) <= keys_ttl
+    # and with the sale's keys gone, nothing is kept (the rebuild restores from PostgreSQL)
+    await services.redis.delete(sk.stock, sk.replies)
+    assert await stock.remember_replies(services.redis, sk, {"1:k": b"{}"}) == 0
+    assert not await services.redis.exists(sk.replies)

@@ -109,8 +109,10 @@ async def test_an_order_committing_while_the_sweep_runs_keeps_its_units(
     new = await reserve_then_die(services, sale, buyer.id, "slow")
     item = _Item(new, asyncio.get_running_loop().create_future())
     async with services.db.engine.connect() as conn:
-        transaction = await conn.begin()
-        await writer._write_batch(conn, [item])
+        driver = (await conn.get_raw_connection()).driver_connection
+        transaction = driver.transaction()
+        await transaction.start()
+        await writer._write_batch(driver, [item])
 
         # when the sweep runs meanwhile (it waits on the sale row) and then the order commits
         sweep = asyncio.create_task(buying.release_unwritten_of_sale(services, sale.id))

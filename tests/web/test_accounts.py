@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from sqlalchemy import select
 
 from core.accounts import User
@@ -132,3 +134,91 @@ async def test_login_keeps_the_account_for_later_requests(client, make_user, ser
     await client.post("/api/auth/login", json={"email": user.email, "password": user.password})
 
     assert await services.redis.hget(services.keys.user(user.id, "account"), "v") == b"1"
+
+
+async def test_a_logout_in_another_process_is_heard_and_its_tokens_refused(
+        client, make_user, services: Services):
+    import time
+
+    from sqlalchemy import update
+
+    from tests.conftest import poll_until
+    from web.auth import Account, principal_cache, remember_account, revocations_channel
+
+    # given a viewer whose principal this process cached while watching the revocations
+    user = await make_user("viewer")
+
+    async def watched() -> bool:
+        return principal_cache.watched
+
+    await poll_until(watched)
+    assert (await client.get("/api/me", headers=user.headers)).status_code == 200
+    entry = principal_cache._entries[(user.id, 1)]
+    assert entry[0] - time.monotonic() > principal_cache.ttl_seconds  # kept long while watched
+
+    # when another process logs the viewer out (a new version in PostgreSQL and Redis, then
+    # the revocation published), which this process does not see happen
+    async with services.db.transaction() as session:
+        await session.execute(update(User).where(User.id == user.id)
+                              .values(token_version=User.token_version + 1))
+    await remember_account(services.redis, services.keys,
+                           Account(user.id, user.display_name, "viewer", 2))
+    await services.redis.publish(revocations_channel(services.keys), str(user.id))
+
+    # then this process forgets the cached principal, and the old token is refused
+    async def forgotten() -> bool:
+        return not principal_cache.get((user.id, 1))[0]
+
+    await poll_until(forgotten)
+    assert (await client.get("/api/me", headers=user.headers)).status_code == 401
+
+
+def test_a_lookup_that_raced_a_revocation_is_not_cached():
+    from web.auth import Account, PrincipalCache
+
+    cache = PrincipalCache()
+    since = cache.invalidations
+    # the account was read before a logout that was heard while the read was under way
+    cache.forget_user(9)
+    cache.put((7, 1), Account(7, "v", "viewer", 1), since=since)
+    assert cache.get((7, 1)) == (False, None)
+    cache.put((7, 1), Account(7, "v", "viewer", 1), since=cache.invalidations)
+    assert cache.get((7, 1))[0] is True
+
+
+async def test_losing_the_revocations_channel_forgets_every_cached_principal(
+        services: Services):
+    import asyncio
+
+    from core.redis import make_redis
+    from tests.conftest import poll_until
+    from web.auth import PrincipalCache, watch_revocations
+
+    # given a cache kept long because its process watches the revocations channel
+    redis = make_redis(services.settings.redis_url)
+    cache = PrincipalCache()
+    task = asyncio.get_running_loop().create_task(
+        watch_revocations(redis, services.keys, cache))
+    try:
+        async def watched() -> bool:
+            return cache.watched
+
+        await poll_until(watched)
+        cache.put((7, 1), None)
+        assert cache.get((7, 1)) == (True, None)
+
+        # when the subscription's connection drops
+        await redis.connection_pool.disconnect()
+
+        # then the cache forgets everything (a logout may have gone unheard), and the watch
+        # subscribes again
+        async def forgotten() -> bool:
+            return not cache.get((7, 1))[0]
+
+        await poll_until(forgotten)
+        await poll_until(watched)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await redis.aclose()

@@ -151,22 +151,35 @@ class RoomChannel:
         for payload in [*missed.frames, *held]:
             self.on_message(payload)
 
+    def batching(self) -> bool:
+        """Whether this room is big enough here for chat to go in batches (docs/decisions/0011)."""
+        return len(self.connections) >= self.hub.config.batch_min_connections
+
     def deliver(self, frame: str, offset: int | None, kind: str) -> None:
-        config = self.hub.config
-        local = len(self.connections)
-        if kind == ServerEvent.CHAT and local >= config.batch_min_connections:
-            self.batch.append((offset, frame))
-            if self.batch_handle is None:
-                interval = max(config.batch_interval_ms / 1000, local / config.room_frames_per_second)
-                wait = self.batch_flushed_at + interval - time.monotonic()
-                if wait <= 0:
-                    self.flush_batch()
-                else:
-                    self.batch_handle = asyncio.get_running_loop().call_later(wait, self.flush_batch)
+        if kind == ServerEvent.CHAT and self.batching():
+            self.hold(offset, frame)
             return
         if self.batch:
+            # The pending chat and this event in one message, the event last: one fan-out
+            # instead of two (a frame to every viewer is what costs), order kept, and the
+            # event goes at once all the same.
+            self.batch.append((offset, frame))
             self.flush_batch()
+            return
         self.hub.fanout(self, frame, [(offset, frame)])
+
+    def hold(self, offset: int | None, frame: str) -> None:
+        """Keep a frame for the room's next batch, which leaves within the batch interval."""
+        self.batch.append((offset, frame))
+        if self.batch_handle is None:
+            config = self.hub.config
+            interval = max(config.batch_interval_ms / 1000,
+                           len(self.connections) / config.room_frames_per_second)
+            wait = self.batch_flushed_at + interval - time.monotonic()
+            if wait <= 0:
+                self.flush_batch()
+            else:
+                self.batch_handle = asyncio.get_running_loop().call_later(wait, self.flush_batch)
 
     def flush_batch(self) -> None:
         if self.batch_handle is not None:
@@ -180,6 +193,11 @@ class RoomChannel:
         self.hub.fanout(self, frame, items)
 
     def send_ephemeral(self, frame: str) -> None:
+        """Viewer counts and likes: in a batched room they wait for the next batch (at most
+        the interval) instead of costing every viewer a message of their own."""
+        if self.batching():
+            self.hold(None, frame)
+            return
         self.hub.fanout(self, frame, [(None, frame)])
 
     # Void snapshots -------------------------------------------------------------

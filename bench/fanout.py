@@ -398,7 +398,8 @@ def run_scenario(scenario: Scenario, env: dict[str, str], services: Any, loop: a
             clients.append((worker, parent))
         connected = 0
         for _, pipe in clients:
-            if not pipe.poll(180):
+            # 5,000 handshakes a client process take a minute or two on a busy 2-core machine.
+            if not pipe.poll(300):
                 raise RuntimeError("a client did not connect its viewers in time")
             _, count = pipe.recv()
             connected += count
@@ -568,6 +569,8 @@ def scenarios(quick: bool) -> list[Scenario]:
         Scenario("hub, 1,000, ASGI send path, --ws websockets", "hub", 1000, 120, 1, 10,
                  ws="websockets", env=asgi_path),
         Scenario("hub, 5,000 viewers", "hub", 5000, 20, 1, 10),
+        # Past what one process is asked to hold at 250 ms: where it breaks, and how.
+        Scenario("hub, 10,000 viewers", "hub", 10000, 20, 1, 10),
     ]
 
 
@@ -629,6 +632,7 @@ def _notes(outcomes: list[Outcome], load_before: tuple[float, ...]) -> str:
                     None)
 
     hub, naive, huge = find("hub", 1000), find("naive", 1000), find("hub", 5000)
+    largest = find("hub", 10000)
     lines = ["Reading it:", ""]
     if hub is not None:
         ok = hub.rate >= 100_000 and hub.p99 < 100 and hub.lost == 0
@@ -640,6 +644,14 @@ def _notes(outcomes: list[Outcome], load_before: tuple[float, ...]) -> str:
         lines.append(f"- Aim 2, 5,000 viewers at 20 chat lines a second: p99 under 250 ms with nothing "
                      f"lost: {_verdict(ok)} (p99 {huge.p99:.0f} ms, {huge.lost:,} lost, "
                      f"{sum(huge.closes.values())} dropped).")
+    if largest is not None:
+        lines.append(f"- 10,000 viewers in one process (two load-client processes of 5,000): "
+                     f"{largest.connected:,} connected, {largest.lost:,} events not delivered, "
+                     f"{sum(largest.closes.values())} dropped, p50 {largest.p50:.0f} ms, p99 "
+                     f"{largest.p99:.0f} ms, max {largest.worst:.0f} ms, the server at "
+                     f"{largest.server_cpu:.0f}% of a core. The batch interval is 250 ms at this "
+                     "size (40,000 frames a second per room), so chat latency cannot stay under "
+                     "250 ms from one process; spread such a room over more web processes.")
     if hub is not None and naive is not None and naive.rate:
         lines.append(f"- The hub delivered {hub.rate / naive.rate:.1f}x the naive loop's messages a "
                      f"second at the same offered load, at a p99 of {hub.p99:.0f} ms against "

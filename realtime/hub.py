@@ -57,6 +57,7 @@ class HubConfig:
     batch_min_connections: int = _TUNED.batch_min_connections
     batch_interval_ms: int = _TUNED.batch_interval_ms
     room_frames_per_second: int = _TUNED.room_frames_per_second
+    batch_groups: int = _TUNED.batch_groups
     # Presence and likes are reported (and `likes` sent) 4 times a second;
     # `viewers` at most every 500 ms.
     tick_ms: int = 250
@@ -85,6 +86,7 @@ class HubConfig:
             batch_min_connections=tuned.batch_min_connections,
             batch_interval_ms=tuned.batch_interval_ms,
             room_frames_per_second=tuned.room_frames_per_second,
+            batch_groups=tuned.batch_groups,
         )
 
 
@@ -181,14 +183,15 @@ class Hub:
 
     # Fan-out ----------------------------------------------------------------------------------
 
-    def fanout(self, room: RoomChannel, frame: str, items: list[tuple[int | None, str]]) -> None:
-        """Hand one frame to every local connection of `room` (`items`: the events it holds,
-        with their offsets, for connections still waiting for their snapshot)."""
+    def fanout(self, room: RoomChannel, connections: dict[Connection, None], frame: str,
+               items: list[tuple[int | None, str]]) -> None:
+        """Hand one frame to `connections` (all of `room`'s, or one of its batch groups;
+        `items`: the events it holds, with their offsets, for connections still waiting
+        for their snapshot)."""
         # The hot loop: the same string (or the same websocket bytes) to every local
         # connection, no awaits.
         framed: bytes | None = None
         limit = self.config.send_queue_bytes
-        connections = room.connections
         # Counted once per fan-out, not per viewer.
         WS_FANOUTS.inc()
         WS_FRAMES_SENT.inc(len(connections))
@@ -237,7 +240,7 @@ class Hub:
             del self.rooms_by_channel[room.channel]
 
     def leave_room(self, room: RoomChannel, conn: Connection) -> None:
-        room.connections.pop(conn, None)
+        room.leave(conn)
         if not room.connections and room.close_handle is None and not self.stopping:
             room.close_handle = asyncio.get_running_loop().call_later(
                 self.config.empty_room_grace_ms / 1000, self._close_if_empty, room)
@@ -287,7 +290,7 @@ class Hub:
         conn.serve_task = asyncio.current_task()
         if conn.serve_task is not None:
             self.serving.add(conn.serve_task)
-        room.connections[conn] = None
+        room.join(conn)
         user_id = int(user["id"]) if user else None
         joined = False
         try:

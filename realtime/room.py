@@ -56,10 +56,16 @@ class RoomChannel:
         self.likes_pending = 0
         self.viewers_sent: int | None = None
         self.viewers_sent_at = 0.0
-        # Chat batching (huge rooms).
-        self.batch: list[tuple[int | None, str]] = []
-        self.batch_handle: asyncio.TimerHandle | None = None
-        self.batch_flushed_at = 0.0
+        # Chat batching (huge rooms): the viewers in groups that take turns (`hold`), each
+        # group's held events, how many events are held at all, and the turns' timer.
+        groups = max(1, hub.config.batch_groups)
+        self.groups: list[dict[Connection, None]] = [{} for _ in range(groups)]
+        self.pending: list[list[tuple[int | None, str]]] = [[] for _ in range(groups)]
+        self.held = 0
+        self.next_group = 0
+        self.idle_ticks = 0
+        self.tick_handle: asyncio.TimerHandle | None = None
+        self.tick_due = 0.0
 
     # Subscription ---------------------------------------------------------------
 
@@ -75,6 +81,9 @@ class RoomChannel:
     async def close(self) -> None:
         """Unsubscribe and leave the room's presence; best effort, the keys expire anyway."""
         hub = self.hub
+        if self.tick_handle is not None:
+            self.tick_handle.cancel()
+            self.tick_handle = None
         with contextlib.suppress(Exception):
             await hub.backend.unsubscribe(self.channel)
         with contextlib.suppress(Exception):
@@ -151,36 +160,107 @@ class RoomChannel:
         for payload in [*missed.frames, *held]:
             self.on_message(payload)
 
-    def deliver(self, frame: str, offset: int | None, kind: str) -> None:
-        config = self.hub.config
-        local = len(self.connections)
-        if kind == ServerEvent.CHAT and local >= config.batch_min_connections:
-            self.batch.append((offset, frame))
-            if self.batch_handle is None:
-                interval = max(config.batch_interval_ms / 1000, local / config.room_frames_per_second)
-                wait = self.batch_flushed_at + interval - time.monotonic()
-                if wait <= 0:
-                    self.flush_batch()
-                else:
-                    self.batch_handle = asyncio.get_running_loop().call_later(wait, self.flush_batch)
-            return
-        if self.batch:
-            self.flush_batch()
-        self.hub.fanout(self, frame, [(offset, frame)])
+    def batching(self) -> bool:
+        """Whether this room is big enough here for chat to go in batches (docs/decisions/0011)."""
+        return len(self.connections) >= self.hub.config.batch_min_connections
 
-    def flush_batch(self) -> None:
-        if self.batch_handle is not None:
-            self.batch_handle.cancel()
-            self.batch_handle = None
-        items, self.batch = self.batch, []
+    def join(self, conn: Connection) -> None:
+        self.connections[conn] = None
+        min(self.groups, key=len)[conn] = None
+
+    def leave(self, conn: Connection) -> None:
+        self.connections.pop(conn, None)
+        for group in self.groups:
+            group.pop(conn, None)
+
+    def deliver(self, frame: str, offset: int | None, kind: str) -> None:
+        if kind == ServerEvent.CHAT and self.batching():
+            self.hold(offset, frame)
+            return
+        if self.held:
+            # The pending chat and this event in one message, the event last: one frame to
+            # each viewer instead of two (frames are what cost), order kept, and the event
+            # goes at once all the same.
+            self.flush_all((offset, frame))
+            return
+        self.hub.fanout(self, self.connections, frame, [(offset, frame)])
+
+    def batch_interval(self) -> float:
+        """How often a viewer of this room gets a batch, in seconds (HubSettings)."""
+        config = self.hub.config
+        return max(config.batch_interval_ms / 1000,
+                   len(self.connections) / config.room_frames_per_second)
+
+    def hold(self, offset: int | None, frame: str) -> None:
+        """Keep a frame for each group's next batch, which leaves within the batch interval.
+
+        The room's viewers are split into `batch_groups` groups whose batches leave in turn,
+        one group every interval / groups: each viewer still gets one frame an interval, but
+        a chat line waits for its group's turn plus the fan-out to that group only, not to
+        the whole room (at 5,000 viewers the fan-out of one frame to all is 40-80 ms).
+        """
+        item = (offset, frame)
+        for pending in self.pending:
+            pending.append(item)
+        self.held += 1
+        if self.tick_handle is None:
+            # No batch has left for a whole interval: nobody is owed a wait. This one goes to
+            # everyone now, and the groups take turns from here.
+            self.flush_all(None)
+            self.schedule_tick()
+
+    def schedule_tick(self, after: float | None = None) -> None:
+        """The next group's turn, interval / groups after the last turn was due (`after`;
+        now if None). Timed from when turns were due, not from the end of a fan-out, so a
+        viewer's wait stays within the interval; a turn already late is taken at once, and
+        turns never bunch up to catch up more than one."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        due = (now if after is None else after) + self.batch_interval() / len(self.groups)
+        self.tick_due = max(due, now)
+        self.tick_handle = loop.call_at(self.tick_due, self.tick)
+
+    def tick(self) -> None:
+        """One group's turn: its batch leaves, if it has one."""
+        self.tick_handle = None
+        turn = self.next_group
+        self.next_group = (turn + 1) % len(self.groups)
+        if self.pending[turn]:
+            self.idle_ticks = 0
+            self.flush_group(turn, None)
+        else:
+            self.idle_ticks += 1
+        # A whole round of empty turns: no group has had a batch for an interval, so the
+        # next line may go to all at once (`hold`).
+        if self.idle_ticks < len(self.groups):
+            self.schedule_tick(self.tick_due)
+        else:
+            self.idle_ticks = 0
+
+    def flush_group(self, index: int, extra: tuple[int | None, str] | None) -> None:
+        items, self.pending[index] = self.pending[index], []
+        if extra is not None:
+            items.append(extra)
+        if all(not pending for pending in self.pending):
+            self.held = 0
         if not items:
             return
-        self.batch_flushed_at = time.monotonic()
         frame = items[0][1] if len(items) == 1 else protocol.batch_frame([f for _, f in items])
-        self.hub.fanout(self, frame, items)
+        self.hub.fanout(self, self.groups[index], frame, items)
+
+    def flush_all(self, extra: tuple[int | None, str] | None) -> None:
+        """Every group's pending batch now (with `extra` last in each)."""
+        for index in range(len(self.groups)):
+            self.flush_group(index, extra)
+        self.held = 0
 
     def send_ephemeral(self, frame: str) -> None:
-        self.hub.fanout(self, frame, [(None, frame)])
+        """Viewer counts and likes: in a batched room they wait for the next batch (at most
+        the interval) instead of costing every viewer a message of their own."""
+        if self.batching():
+            self.hold(None, frame)
+            return
+        self.hub.fanout(self, self.connections, frame, [(None, frame)])
 
     # Void snapshots -------------------------------------------------------------
 

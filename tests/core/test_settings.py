@@ -80,7 +80,7 @@ def test_no_signing_key_is_left_in_the_repository():
 HUB_AND_BEAT_VARIABLES = (
     "HUB_SEND_QUEUE_FRAMES", "HUB_SEND_QUEUE_BYTES", "HUB_DIRECT_WRITES",
     "HUB_BATCH_MIN_CONNECTIONS", "HUB_BATCH_INTERVAL_MS", "HUB_ROOM_FRAMES_PER_SECOND",
-    "HUB_CONNECTS_PER_ADDRESS", "HUB_CONNECTS_WINDOW_MS", "EXPIRE_SWEEP_SECONDS",
+    "HUB_BATCH_GROUPS", "HUB_CONNECTS_PER_ADDRESS", "HUB_CONNECTS_WINDOW_MS", "EXPIRE_SWEEP_SECONDS",
     "UNWRITTEN_SWEEP_SECONDS", "ADVANCE_SALES_SECONDS", "REPORT_SWEEP_SECONDS",
     "COMMISSION_SETTLE_SECONDS", "OUTBOX_RELAY_SECONDS", "CELERY_VISIBILITY_TIMEOUT",
     "FORWARDED_ALLOW_IPS")
@@ -98,6 +98,7 @@ def test_the_hub_and_the_beat_are_tuned_through_settings(monkeypatch, unset_hub_
     monkeypatch.setenv("HUB_DIRECT_WRITES", "0")
     monkeypatch.setenv("HUB_BATCH_MIN_CONNECTIONS", "1000000")
     monkeypatch.setenv("HUB_CONNECTS_PER_ADDRESS", "3")
+    monkeypatch.setenv("HUB_BATCH_GROUPS", "8")
     monkeypatch.setenv("EXPIRE_SWEEP_SECONDS", "0.5")
     monkeypatch.setenv("OUTBOX_RELAY_SECONDS", "3600")
     monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT", "120")
@@ -110,15 +111,15 @@ def test_the_hub_and_the_beat_are_tuned_through_settings(monkeypatch, unset_hub_
     assert settings.hub == dataclasses.replace(HubSettings(), send_queue_frames=64,
                                                direct_writes=False,
                                                batch_min_connections=1_000_000,
-                                               connects_per_address=3)
+                                               connects_per_address=3, batch_groups=8)
     assert settings.schedule == dataclasses.replace(ScheduleSettings(), expire_sweep_seconds=0.5,
                                                     outbox_relay_seconds=3600.0)
     assert settings.celery_visibility_timeout_seconds == 120.0
     assert settings.forwarded_allow_ips == "10.0.0.2"
     # and the hub runs with them
     config = HubConfig.from_settings(settings)
-    assert (config.send_queue_frames, config.direct_writes, config.batch_min_connections) == (
-        64, False, 1_000_000)
+    assert (config.send_queue_frames, config.direct_writes, config.batch_min_connections,
+            config.batch_groups) == (64, False, 1_000_000, 8)
     assert config.chat_max_length == settings.chat_max_length
 
 
@@ -136,6 +137,7 @@ def test_unset_hub_settings_give_the_hub_its_measured_defaults(unset_hub_and_bea
     ("HUB_SEND_QUEUE_BYTES", "512", "at least 1024"),
     ("HUB_DIRECT_WRITES", "yes", "must be 1 (on) or 0 (off)"),
     ("HUB_CONNECTS_WINDOW_MS", "10", "at least 100"),
+    ("HUB_BATCH_GROUPS", "0", "at least 1"),
     ("EXPIRE_SWEEP_SECONDS", "soon", "must be a number of seconds"),
     ("ADVANCE_SALES_SECONDS", "0", "more than 0 seconds"),
     ("REPORT_SWEEP_SECONDS", "nan", "more than 0 seconds"),

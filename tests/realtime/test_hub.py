@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -173,6 +173,135 @@ async def test_chat_in_a_huge_room_is_batched_and_state_is_never_held_back(
         assert [e["offset"] for e in events] == list(range(room_state + 1, room_state + 32))
         assert events[-1]["type"] == "pin"
         assert len(sock.sent) < 12
+
+
+def frames_by_type(sock: FakeSocket) -> list[list[str]]:
+    """The event types of each frame after the hello, leaving out frames of viewer counts only."""
+    out = []
+    for raw in sock.sent[1:]:
+        frame = orjson.loads(raw)
+        inner = frame["data"]["events"] if frame["type"] == "batch" else [frame]
+        types = [e["type"] for e in inner if e["type"] != "viewers"]
+        if types:
+            out.append(types)
+    return out
+
+
+async def test_a_pin_with_chat_pending_goes_at_once_in_the_same_message_as_the_chat(
+        services: Services, room_state: int, started: list[Hub]) -> None:
+    # given a huge room whose chat would wait a minute for its batch
+    hub, backend = make_hub(services, batch_min_connections=3, batch_interval_ms=60_000)
+    await hub.start()
+    started.append(hub)
+    sockets = await serve(hub, 3)
+    channel = room_channel(services.keys, ROOM_ID)
+
+    # when a chat line arrives (it goes at once: no batch was sent yet), two more, then a pin
+    for n in range(1, 4):
+        await backend.publish(channel, event(room_state + n, "chat", {"id": str(n), "text": "hi"}))
+    await backend.publish(channel, event(room_state + 4, "pin", {"product": {"id": 1}}))
+
+    # then the pin does not wait, and the held chat and the pin are one message, in order
+    async def delivered() -> bool:
+        return all(len(s.events()) == 4 for s in sockets)
+
+    await poll_until(delivered, message="chat and pin delivered")
+    for sock in sockets:
+        assert frames_by_type(sock) == [["chat"], ["chat", "chat", "pin"]]
+        assert [e["offset"] for e in sock.events()] == list(range(room_state + 1, room_state + 5))
+
+
+async def test_likes_in_a_huge_room_wait_for_the_next_batch_instead_of_a_message_of_their_own(
+        services: Services, room_state: int, started: list[Hub]) -> None:
+    # given a huge room whose chat waits a minute for its batch, and a logged-in viewer
+    hub, backend = make_hub(services, batch_min_connections=3, batch_interval_ms=60_000)
+    await hub.start()
+    started.append(hub)
+    sockets = await serve(hub, 3)
+    liker = FakeSocket()
+    asyncio.create_task(hub.serve(  # noqa: RUF006 (the hub tracks it)
+        liker, ROOM_ID, {"id": 1, "display_name": "Ann", "role": "viewer"}))
+    room = hub.rooms[ROOM_ID]
+
+    async def greeted() -> bool:
+        return sum(c.ready for c in room.connections) == 4
+
+    await poll_until(greeted, message="the liker greeted")
+    channel = room_channel(services.keys, ROOM_ID)
+    await backend.publish(channel, event(room_state + 1, "chat", {"id": "1", "text": "hi"}))
+    await backend.publish(channel, event(room_state + 2, "chat", {"id": "2", "text": "hi"}))
+
+    # when the viewer likes, the presence report counts it, and then a pin comes
+    liker.inbox.put_nowait('{"type": "like", "count": 5}')
+
+    async def counted() -> bool:
+        return room.likes_total == 5
+
+    await poll_until(counted, message="the likes counted")
+    await backend.publish(channel, event(room_state + 3, "pin", {"product": {"id": 1}}))
+
+    # then the likes went out with the held chat and the pin, not in a message before them
+    async def delivered() -> bool:
+        return all(len(s.events()) == 4 for s in sockets)
+
+    await poll_until(delivered, message="chat, likes and pin delivered")
+    for sock in sockets:
+        assert frames_by_type(sock) == [["chat"], ["chat", "likes", "pin"]]
+
+
+async def test_the_groups_of_a_huge_room_take_turns_and_each_viewer_gets_every_line_once(
+        services: Services, room_state: int, started: list[Hub]) -> None:
+    # given a huge room in two groups, whose turns the test gives by hand (a minute apart)
+    hub, backend = make_hub(services, batch_min_connections=4, batch_groups=2,
+                            batch_interval_ms=60_000)
+    await hub.start()
+    started.append(hub)
+    sockets = await serve(hub, 4)
+    room = hub.rooms[ROOM_ID]
+    first, second = (set(group) for group in room.groups)
+    assert len(first) == len(second) == 2
+    channel = room_channel(services.keys, ROOM_ID)
+
+    def turn() -> None:
+        assert room.tick_handle is not None
+        room.tick_handle.cancel()
+        room.tick()
+
+    def everyone(count: int) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return all(len(s.events()) == count for s in sockets)
+        return check
+
+    # when a line comes to the quiet room, it goes to everyone at once
+    await backend.publish(channel, event(room_state + 1, "chat", {"id": "1", "text": "hi"}))
+    await poll_until(everyone(1), message="the first line to all")
+
+    # when two more come, each group gets them on its turn, the first group first
+    await backend.publish(channel, event(room_state + 2, "chat", {"id": "2", "text": "hi"}))
+    await backend.publish(channel, event(room_state + 3, "chat", {"id": "3", "text": "hi"}))
+    turn()
+    in_first = [s for s in sockets if any(c.socket is s for c in first)]
+    in_second = [s for s in sockets if any(c.socket is s for c in second)]
+    assert len(in_first) == len(in_second) == 2
+
+    async def first_group_served() -> bool:
+        return all(len(s.events()) == 3 for s in in_first)
+
+    await poll_until(first_group_served, message="the first group's turn")
+    assert all(len(s.events()) == 1 for s in in_second)
+    turn()
+    await poll_until(everyone(3), message="the second group's turn")
+
+    # when a whole round of turns finds nothing, the turns stop, and the next line goes at once
+    turn()
+    turn()
+    assert room.tick_handle is None
+    await backend.publish(channel, event(room_state + 4, "chat", {"id": "4", "text": "hi"}))
+    await poll_until(everyone(4), message="the next line to all at once")
+
+    # then every viewer got every line once, in order
+    for sock in sockets:
+        assert [e["offset"] for e in sock.events()] == list(range(room_state + 1, room_state + 5))
 
 
 async def test_a_gap_in_offsets_is_filled_from_the_history(

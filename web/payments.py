@@ -57,6 +57,7 @@ _PAGE = """<!doctype html>
 <h1>Order #{order_id}</h1>
 <div class="amount" data-amount-minor="{amount_minor}">{amount}</div>
 {body}
+<script type="module" src="{common_js}"></script>
 <p class="back"><a href="/rooms/{room_id}" data-testid="back-to-room">&larr; Back to the show</a></p>
 </div></body></html>"""
 
@@ -118,7 +119,8 @@ def _page(order: Order, body: str, status: int = 200, *,
     return secure_html(_PAGE.format(order_id=order.id, room_id=order.room_id, refresh=refresh,
                                     amount_minor=order.amount_minor,
                                     amount=_amount(order.amount_minor, order.currency),
-                                    stylesheet=static_url("css/sandbox-pay.css"), body=body),
+                                    stylesheet=static_url("css/sandbox-pay.css"),
+                                    common_js=static_url("js/common.js"), body=body),
                        status)
 
 
@@ -131,7 +133,10 @@ async def pay_page(request: Request) -> Response:
         body = (f'<p class="status" data-status="{html.escape(order.status)}">This order is '
                 f'{html.escape(order.status.replace("_", " "))}.</p>')
         return _page(order, body)
-    body = (f'<p class="note">Hold expires at {order.hold_expires_at.isoformat()}</p>'
+    # The moment as a <time> that common.js writes in the buyer's own zone.
+    expires = order.hold_expires_at.isoformat()
+    body = (f'<p class="note">Hold expires at <time datetime="{expires}" data-local-time '
+            f'data-testid="hold-expires">{expires}</time></p>'
             f'<form method="post" action="{PAY_PATH}/{order.id}">'
             f'<input type="hidden" name="sig" value="{html.escape(signature)}">'
             '<button class="pay" name="action" value="pay" type="submit">Pay</button>'

@@ -242,6 +242,13 @@ export function productsChart(container, products, currency) {
 }
 
 /** A small two-series trend (GMV and viewers) of samples taken by the live data screen. */
+// The broadcast's day in the reader's own time zone (not the UTC date of the ISO text).
+const dayFormat = new Intl.DateTimeFormat(undefined, {month: "numeric", day: "numeric"});
+function dayLabel(iso) {
+  const moment = iso ? new Date(iso) : null;
+  return moment && !Number.isNaN(moment.getTime()) ? dayFormat.format(moment) : "";
+}
+
 export function trendChart(container, samples, currency) {
   const width = widthOf(container, 520);
   const height = 180;
@@ -329,7 +336,7 @@ export function broadcastsChart(container, broadcasts, currency) {
     bars.append(link);
     root.append(svg("circle", {cx: x + step / 2, cy: yV(b.report.peak_viewers), r: 3.5, class: "ops-peak-dot"}));
     if (list.length <= 16 || i % Math.ceil(list.length / 16) === 0) {
-      root.append(svg("text", {x: x + step / 2, y: height - 22, "text-anchor": "middle", class: "ops-axis"}, (b.started_at || "").slice(5, 10)));
+      root.append(svg("text", {x: x + step / 2, y: height - 22, "text-anchor": "middle", class: "ops-axis"}, dayLabel(b.started_at)));
       root.append(svg("text", {x: x + step / 2, y: height - 8, "text-anchor": "middle", class: "ops-axis ops-bar-title"}, truncate(b.title, Math.max(4, Math.floor(step / 6.5)))));
     }
   });

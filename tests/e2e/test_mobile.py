@@ -1,11 +1,10 @@
-"""Every page at a phone's size (390×844) and a laptop's (1366×900): nothing scrolls sideways,
+"""Every page at a phone's size (390x844) and a laptop's (1366x900): nothing scrolls sideways,
 for a guest, a viewer, a host and ops; the viewer buys from the bottom sheet, and the host runs
 the show by tapping. Screenshots of each page go to test-artifacts/screenshots/ (git-ignored)
 for a reviewer to look at."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest

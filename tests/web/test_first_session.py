@@ -67,3 +67,23 @@ async def test_the_sandbox_page_says_what_a_decline_means_and_a_payment_goes_bac
     # and both pages take the buyer back to the show by themselves
     back = f'<meta http-equiv="refresh" content="2;url=/rooms/{sale.room["id"]}">'
     assert back in paid.text and back in declined.text
+
+
+async def test_a_show_that_never_went_live_says_so_in_its_report(
+        client: httpx.AsyncClient, make_user: MakeUser, make_room: Any) -> None:
+    # given a room created and ended without ever going live
+    host = await make_user("host")
+    room = await make_room(host)
+    ended = await client.post(f"/api/rooms/{room['id']}/status", json={"status": "ended"},
+                              headers=host.headers)
+    assert ended.status_code == 200
+
+    # when its report is built and opened
+    report = await client.post(f"/api/ops/broadcasts/{room['id']}/report", headers=host.headers)
+    page = await client.get(f"/ops/broadcasts/{room['id']}", headers={**host.headers, **HTML})
+
+    # then it lasted nothing, and the page says it never went live
+    assert report.status_code == 200, report.text
+    assert report.json()["summary"]["duration_seconds"] == 0
+    assert report.json()["room"]["went_live"] is False
+    assert "never went live" in page.text

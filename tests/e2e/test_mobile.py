@@ -5,6 +5,7 @@ for a reviewer to look at."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -299,3 +300,18 @@ async def test_quick_chat_lines_all_go_out_and_a_refusal_is_said(api: Api, pages
     await until(watch, "window.livesell.errors.some((e) => e.code === 'rate_limited')")
     await expect(watch.get_by_test_id("chat-notice")).to_have_attribute("data-kind", "error")
     await expect(watch.get_by_test_id("chat-notice")).not_to_be_empty()
+
+
+async def test_ops_pages_show_times_in_the_readers_own_zone(
+        api: Api, pages: Pages, make_user: MakeUser) -> None:
+    # given an ended show, and ops reading in Shanghai
+    show = await _show(api, make_user)
+    for path in ("/ops", f"/ops/broadcasts/{show['ended']['id']}", "/host"):
+        who = show["host"] if path == "/host" else show["ops"]
+        page = await pages.open(path, who, timezone_id="Asia/Shanghai")
+        await _settled(page)
+        # then every moment on the page is written in that zone, and says so
+        times = await page.locator("time[data-local-time], .row-sub").all_inner_texts()
+        stamped = [t for t in times if re.search(r"\d:\d\d", t)]
+        assert stamped, path
+        assert all("UTC" not in t and "GMT+8" in t for t in stamped), (path, stamped)

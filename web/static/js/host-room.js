@@ -144,7 +144,10 @@ async function refreshNumbers() {
   clearTimeout(numbersTimer);
   try {
     const numbers = await api("GET", `/api/ops/broadcasts/${roomId}/live`);
-    $("#show-gmv").textContent = formatMoney(numbers.gmv_minor, numbers.currency || "USD");
+    // Before the first order the numbers have no currency: the show's own products say it.
+    const {sale, lineup} = store.state;
+    const currency = numbers.currency || (sale && sale.currency) || (lineup[0] && lineup[0].currency) || "USD";
+    $("#show-gmv").textContent = formatMoney(numbers.gmv_minor, currency);
     $("#show-orders").textContent = formatCount(numbers.orders);
     $("#show-paid").textContent = `${formatCount(numbers.paid_orders)} paid`;
   } catch {

@@ -214,9 +214,14 @@ class Window:
 
 
 def report_window(room: RoomFacts, as_of: datetime, staff_keys: frozenset[str]) -> Window:
-    start = ms(room.started_at or room.created_at)
-    return Window(start, max(ms(room.ended_at or as_of), start),
-                  frozenset({f"u:{room.host_id}"}) | staff_keys)
+    """From going live to the end (or now). A room that never went live has an empty window
+    at its creation: the time between creating and ending it is not a show's duration."""
+    excluded = frozenset({f"u:{room.host_id}"}) | staff_keys
+    if room.started_at is None:
+        start = ms(room.created_at)
+        return Window(start, start, excluded)
+    start = ms(room.started_at)
+    return Window(start, max(ms(room.ended_at or as_of), start), excluded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +422,7 @@ def compute_report(room: RoomFacts, events: list[Recorded], log: list[LogEntry],
     return {
         "room": {"id": room.id, "title": room.title, "host_id": room.host_id,
                  "host_name": room.host_name, "status": room.status,
+                 "went_live": room.started_at is not None,
                  "started_at": iso(window.start),
                  "ended_at": iso(window.end) if room.ended_at else None},
         "summary": summary_section(window, seen, engaged, currency, counted),

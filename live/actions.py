@@ -21,7 +21,14 @@ from core.errors import NotFound, ValidationError
 from core.states import transition
 from core.types import is_line
 from live import queries
-from live.errors import NotEnoughStock, NotInLineup, NotRoomHost, RoomEnded, RoomNotFound
+from live.errors import (
+    NotEnoughStock,
+    NotInLineup,
+    NotRoomHost,
+    PriceAboveRegular,
+    RoomEnded,
+    RoomNotFound,
+)
 from live.models import (
     ROOM_MOVES,
     STATUS_EVENTS,
@@ -349,7 +356,8 @@ class StockTaken:
 
 
 async def take_stock_for_sale(session: AsyncSession, actor: Actor, room_id: int,
-                              product_id: int, units: int) -> StockTaken:
+                              product_id: int, units: int, *, sale_price_minor: int | None = None,
+                              above_regular_confirmed: bool = False) -> StockTaken:
     """Hand `units` of a lineup product over to a flash sale in the room, inside the sale's
     transaction. The room row is held FOR UPDATE until that transaction ends, so two sales
     started at once in one room are decided one after the other."""
@@ -363,6 +371,10 @@ async def take_stock_for_sale(session: AsyncSession, actor: Actor, room_id: int,
         LineupItem.room_id == room_id, LineupItem.product_id == product_id))
     if in_lineup is None:
         raise NotInLineup("the product is not in this room's lineup", field="product_id")
+    if sale_price_minor is not None and not above_regular_confirmed:
+        regular = await session.scalar(select(Product.price_minor).where(Product.id == product_id))
+        if regular is not None and sale_price_minor > regular:
+            raise PriceAboveRegular(sale_price_minor, regular)
     product = (await session.execute(
         update(Product).where(Product.id == product_id, Product.stock >= units)
         .values(stock=Product.stock - units)

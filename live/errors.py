@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from core.errors import Conflict, NotFound, PermissionDenied
+from typing import Any
+
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
 
 class RoomNotFound(NotFound):
@@ -27,3 +29,19 @@ class RoomEnded(Conflict):
 
 class NotEnoughStock(Conflict):
     code = "not_enough_stock"
+
+
+class PriceAboveRegular(ValidationError):
+    """A flash sale priced above the product's regular price: almost always a typo (an extra
+    zero), so it needs the host's explicit confirmation."""
+
+    code = "price_above_regular"
+
+    def __init__(self, sale_price_minor: int, regular_price_minor: int) -> None:
+        super().__init__([{"field": "price_minor",
+                           "message": "The sale price is above the product's regular price. "
+                                      "Lower it, or confirm that it is meant."}])
+        self.regular_price_minor = regular_price_minor
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "regular_price_minor": self.regular_price_minor}

@@ -160,6 +160,9 @@ class PinIn(Strict):
 
 class StatusIn(Strict):
     status: str = Field(pattern="^(live|ended)$")
+    end_running_sale: bool = Field(default=False, description="ending a room with a flash sale "
+                                   "still on is refused (409 `sale_running`) unless this is true; "
+                                   "the sale then stops with the room")
 
 
 class MuteIn(Strict):

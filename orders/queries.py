@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.context import Services
 from orders.errors import OrderNotFound, SaleNotFound
-from orders.models import Order, OrderEvent, Sale
+from orders.models import Order, OrderEvent, OrderStatus, Sale, SaleStatus
 
 
 async def get_sale(session: AsyncSession, sale_id: int) -> Sale:
@@ -20,6 +20,16 @@ async def get_sale(session: AsyncSession, sale_id: int) -> Sale:
 async def room_sales(session: AsyncSession, room_id: int, *, limit: int = 50) -> list[Sale]:
     return list(await session.scalars(
         select(Sale).where(Sale.room_id == room_id).order_by(Sale.id.desc()).limit(limit)))
+
+
+async def open_sale(session: AsyncSession, room_id: int) -> Sale | None:
+    """The room's sale that is on or still to come (its time not up), if any. The database's
+    clock decides, as it does for the sale's window."""
+    return await session.scalar(
+        select(Sale).where(Sale.room_id == room_id,
+                           Sale.status.in_([SaleStatus.SCHEDULED.value, SaleStatus.RUNNING.value]),
+                           Sale.ends_at > func.now())
+        .order_by(Sale.id.desc()).limit(1))
 
 
 async def get_order(session: AsyncSession, order_id: int) -> Order:
@@ -48,3 +58,12 @@ async def load_order(svc: Services, order_id: int) -> Order:
     """The order as committed now (for a notification after the commit that moved it)."""
     async with svc.db.session() as session:
         return await get_order(session, order_id)
+
+
+async def room_buyers(session: AsyncSession, room_id: int) -> int:
+    """How many people have a paid (or completed) order in the room."""
+    count = await session.scalar(
+        select(func.count(func.distinct(Order.user_id))).where(
+            Order.room_id == room_id,
+            Order.status.in_([OrderStatus.PAID.value, OrderStatus.COMPLETED.value])))
+    return int(count or 0)

@@ -35,6 +35,9 @@ class SaleIn(Strict):
     start_in_seconds: int | None = Field(default=None, ge=0, le=7 * 24 * 3600,
                                          description="warm-up countdown before the start")
     duration_seconds: int = Field(ge=5, le=7 * 24 * 3600)
+    confirm_above_regular: bool = Field(default=False, description="a sale price above the "
+                                        "product's regular price is refused (422, field "
+                                        "`price_minor`) unless this is true")
 
     @field_validator("starts_at")
     @classmethod

@@ -79,6 +79,7 @@ class Greeter:
             room.schedule_rehello()
         if snapshot.offset >= room.last_offset or not room.room:
             room.room = room_data
+        room.mark_staff(conn)  # before the count below, which leaves the staff out
         data: dict[str, Any] = {"sale": None}
         data.update({k: v for k, v in state.items() if k not in ("room", "lineup", "pin")})
         data.update({

@@ -297,6 +297,7 @@ class Hub:
             if user_id is not None:
                 await self.join_user(user_id, conn)
             await self.greeter.greet(room, conn, resume_from)
+            room.mark_staff(conn)  # (a hello marks them before its count; a resume here)
             if viewer_key is not None:
                 # Recorded only once the room is known to exist, and left below on any end.
                 self.observe("viewer_joined", room_id, viewer_key, user_id)
@@ -314,6 +315,7 @@ class Hub:
             conn.closed = True
             if joined:
                 self.observe("viewer_left", room_id, viewer_key, user_id)
+            room.staff.discard(conn)
             self.leave_room(room, conn)
             if conn.serve_task is not None:
                 self.serving.discard(conn.serve_task)

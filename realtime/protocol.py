@@ -39,6 +39,7 @@ class ServerEvent(StrEnum):
     SALE = "sale"
     STOCK = "stock"
     ORDER = "order"
+    PURCHASE = "purchase"
 
 
 class ClientEvent(StrEnum):

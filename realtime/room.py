@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from realtime import history, presence, protocol
+from realtime.chat import MODERATOR_ROLES
 from realtime.protocol import ServerEvent
 from realtime.publish import room_channel
 
@@ -35,6 +36,9 @@ class RoomChannel:
         self.id = room_id
         self.channel = room_channel(hub.keys, room_id)
         self.connections: dict[Connection, None] = {}
+        # The room's own staff watching it (its host's panel, ops): served like everyone, but
+        # not counted in "Watching now", which tells the host about the audience.
+        self.staff: set[Connection] = set()
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closing = False
         self.close_handle: asyncio.TimerHandle | None = None
@@ -91,8 +95,18 @@ class RoomChannel:
 
     # Counts -------------------------------------------------------------------
 
+    def mark_staff(self, conn: Connection) -> None:
+        """Leave the connection out of the viewer count if it is the room's host or ops."""
+        user = conn.user
+        if user is not None and (user["role"] in MODERATOR_ROLES
+                                 or user["id"] == self.room.get("host_id")):
+            self.staff.add(conn)
+
+    def local_viewers(self) -> int:
+        return len(self.connections) - len(self.staff)
+
     def viewers_now(self) -> int:
-        return max(0, self.viewers_total - self.viewers_reported_local) + len(self.connections)
+        return max(0, self.viewers_total - self.viewers_reported_local) + self.local_viewers()
 
     def on_totals(self, totals: presence.RoomTotals, reported_local: int) -> None:
         self.viewers_total = totals.viewers
@@ -291,7 +305,7 @@ async def report_presence(hub: Hub, rooms: list[RoomChannel]) -> None:
     last report; every room hears its totals back (and tells its viewers of a change)."""
     reports = []
     for room in rooms:
-        reports.append(presence.RoomReport(room.id, len(room.connections), room.likes_pending))
+        reports.append(presence.RoomReport(room.id, room.local_viewers(), room.likes_pending))
         room.likes_pending = 0
     try:
         totals = await presence.report(hub.redis, hub.keys, hub.process_id, reports,

@@ -190,6 +190,9 @@ def _cell(value: Any) -> Any:
 
 def csv_response(header: Sequence[str], rows: Iterable[Sequence[Any]], filename: str) -> Response:
     buffer = io.StringIO()
+    # A byte-order mark first: Excel reads a CSV without one in the machine's legacy code
+    # page, which turns Chinese product names into mojibake.
+    buffer.write("\ufeff")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:

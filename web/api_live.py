@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.accounts import Role, owns_or_ops
-from core.errors import PermissionDenied, ValidationError
+from core.errors import Conflict, PermissionDenied, ValidationError
 from live import actions, queries
 from live.models import RoomStatus
 from live.schemas import (
@@ -24,6 +24,7 @@ from live.schemas import (
     RoomWithKey,
     StatusIn,
 )
+from orders import queries as order_queries
 from web.api import ApiRouter
 from web.auth import require_user, resolve_principal
 from web.edge import services
@@ -112,8 +113,21 @@ async def update_room(request: Request) -> Response:
 async def change_status(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
     data = await parse_body(request, StatusIn)
-    room = await actions.change_status(services(request), principal, path_int(request, "room_id"),
-                                       actions.parse_status(data.status))
+    svc = services(request)
+    room_id = path_int(request, "room_id")
+    target = actions.parse_status(data.status)
+    if target == RoomStatus.ENDED and not data.end_running_sale:
+        # A guardrail, not a lock: the host is asked before a sale is cut short. A sale that
+        # starts between this read and the end stops with the room, as it always has.
+        async with svc.db.session() as session:
+            room = await queries.get_room(session, room_id)
+            running = (await order_queries.open_sale(session, room_id)
+                       if owns_or_ops(principal, room.host_id) else None)
+        if running is not None:
+            raise Conflict("A flash sale is still on in this room; ending the show stops it.",
+                           field="end_running_sale", code="sale_running",
+                           extra={"sale_id": running.id})
+    room = await actions.change_status(svc, principal, room_id, target)
     if room.status == RoomStatus.ENDED:
         # The broadcast report; the analytics sweep builds it too if this message is lost.
         await enqueue("analytics.build_report", room.id)

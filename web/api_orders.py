@@ -35,7 +35,7 @@ BUY_ERRORS = (400, 404, 409, 503)
 
 @router.add("/api/rooms/{room_id:int}/sales", "POST", summary="Start or schedule a flash sale "
             "of a lineup product (quantity comes out of the product's stock)", body=SaleIn,
-            response=SaleOut, status=201, errors=(404, 409))
+            response=SaleOut, status=201, errors=(404, 409, 422))
 async def create_sale(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
     data = await parse_body(request, SaleIn)
@@ -47,7 +47,8 @@ async def create_sale(request: Request) -> Response:
     # box on the pinned card.
     sale = await sales.create_sale(svc, principal, room_id, data, lambda session: (
         live_actions.take_stock_for_sale(session, principal, room_id, data.product_id,
-                                         data.quantity)))
+                                         data.quantity, sale_price_minor=data.price_minor,
+                                         above_regular_confirmed=data.confirm_above_regular)))
     await live_actions.pin_product(svc, principal, room_id, sale.product_id)
     return JSON(await views.sale_view(svc, sale), status_code=201)
 

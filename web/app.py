@@ -43,6 +43,25 @@ from web.buy_path import BuyFastPath, buy_route
 from web.responses import JSON, domain_error_handler, http_error_handler, server_error_handlers
 from workers.handlers import wire
 
+# Paths that answer machines: their errors stay JSON whatever the client accepts.
+MACHINE_PREFIXES = ("/api/", "/ws", "/static/", "/metrics", "/health")
+
+
+async def page_or_json_error(request: Request, exc: Exception) -> Response:
+    """A browser that opens a page path that does not exist (`/rooms/abc`) gets the HTML error
+    page, not the API's JSON body; everything else gets the JSON error."""
+    from web.auth import resolve_principal
+    from web.render import error_page
+
+    wants_page = (isinstance(exc, HTTPException) and exc.status_code == 404
+                  and request.method in ("GET", "HEAD")
+                  and not request.url.path.startswith(MACHINE_PREFIXES)
+                  and "text/html" in request.headers.get("accept", ""))
+    if not wants_page:
+        return await http_error_handler(request, exc)
+    return error_page(request, await resolve_principal(request), 404, "Page not found",
+                      "There is no page at this address. It may have moved, or the link is wrong.")
+
 STATIC_DIR = Path(__file__).parent / "static"
 
 # Every JSON router of the app; /openapi.json describes exactly these.
@@ -127,7 +146,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         middleware=[Middleware(metrics.RequestObserver),
                     Middleware(GZipMiddleware, minimum_size=1024),
                     Middleware(BuyFastPath, route=buy_route(routes, api_orders.buy))],
-        exception_handlers={DomainError: domain_error_handler, HTTPException: http_error_handler,
+        exception_handlers={DomainError: domain_error_handler, HTTPException: page_or_json_error,
                             **server_error_handlers()},
     )
     app.state.settings = settings

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.accounts import Role, User, owns_or_ops
@@ -92,6 +92,9 @@ async def host_home(request: Request) -> Response:
         "Hosts only", "The host panel is for hosts. Sign up as a host to run your own shows."))
     if isinstance(principal, Response):
         return principal
+    if principal.role == Role.OPS:
+        # Ops run no shows of their own: their home is the dashboard of everyone's.
+        return RedirectResponse("/ops", status_code=303)
     async with services(request).db.session() as session:
         rooms = await queries.list_rooms(session, host_id=principal.id, limit=100)
         products = await queries.list_products(session, principal.id)

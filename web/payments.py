@@ -50,13 +50,14 @@ async def sandbox_webhook(request: Request) -> Response:
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Sandbox payment</title>
+<title>Sandbox payment</title>{refresh}
 <link rel="stylesheet" href="{stylesheet}"></head>
 <body><div class="card" data-order-id="{order_id}">
 <p class="note">Sandbox gateway &middot; no real money moves</p>
 <h1>Order #{order_id}</h1>
 <div class="amount" data-amount-minor="{amount_minor}">{amount}</div>
 {body}
+<script type="module" src="{common_js}"></script>
 <p class="back"><a href="/rooms/{room_id}" data-testid="back-to-room">&larr; Back to the show</a></p>
 </div></body></html>"""
 
@@ -106,12 +107,20 @@ async def _load(request: Request) -> tuple[Services, Order, str]:
     return svc, order, signature
 
 
-def _page(order: Order, body: str, status: int = 200) -> Response:
+# Long enough to read the one line the page says, short enough not to wait for the show.
+RETURN_TO_SHOW_SECONDS = 2
+
+
+def _page(order: Order, body: str, status: int = 200, *,
+          refresh_seconds: int | None = None) -> Response:
     # The app's own security headers: the page's style is a file of ours, not inline.
-    return secure_html(_PAGE.format(order_id=order.id, room_id=order.room_id,
+    refresh = ("" if refresh_seconds is None else
+               f'<meta http-equiv="refresh" content="{refresh_seconds};url=/rooms/{order.room_id}">')
+    return secure_html(_PAGE.format(order_id=order.id, room_id=order.room_id, refresh=refresh,
                                     amount_minor=order.amount_minor,
                                     amount=_amount(order.amount_minor, order.currency),
-                                    stylesheet=static_url("css/sandbox-pay.css"), body=body),
+                                    stylesheet=static_url("css/sandbox-pay.css"),
+                                    common_js=static_url("js/common.js"), body=body),
                        status)
 
 
@@ -124,7 +133,10 @@ async def pay_page(request: Request) -> Response:
         body = (f'<p class="status" data-status="{html.escape(order.status)}">This order is '
                 f'{html.escape(order.status.replace("_", " "))}.</p>')
         return _page(order, body)
-    body = (f'<p class="note">Hold expires at {order.hold_expires_at.isoformat()}</p>'
+    # The moment as a <time> that common.js writes in the buyer's own zone.
+    expires = order.hold_expires_at.isoformat()
+    body = (f'<p class="note">Hold expires at <time datetime="{expires}" data-local-time '
+            f'data-testid="hold-expires">{expires}</time></p>'
             f'<form method="post" action="{PAY_PATH}/{order.id}">'
             f'<input type="hidden" name="sig" value="{html.escape(signature)}">'
             '<button class="pay" name="action" value="pay" type="submit">Pay</button>'
@@ -146,10 +158,15 @@ async def pay_submit(request: Request) -> Response:
         body = f'<p class="status" data-status="{exc.code}">{html.escape(exc.message)}</p>'
         return _page(order, body, status=409)
     await enqueue_webhook(outbox_id)
-    verb = "Payment submitted" if pay else "Payment declined"
-    body = (f'<p class="status" data-status="{"submitted" if pay else "declined"}">{verb}. '
-            'The shop will confirm your order in a moment.</p>')
-    return _page(order, body)
+    if pay:
+        body = ('<p class="status" data-status="submitted">Payment submitted. The shop will '
+                'confirm your order in a moment; taking you back to the show…</p>')
+    else:
+        body = ('<p class="status" data-status="declined">Payment declined. Nothing was '
+                'charged; your order is kept until its hold runs out, so you can still pay for '
+                'it from the show.</p>')
+    # Back to the stream by itself (a meta refresh: the page's CSP allows no script).
+    return _page(order, body, refresh_seconds=RETURN_TO_SHOW_SECONDS)
 
 
 async def enqueue_webhook(outbox_id: int) -> None:

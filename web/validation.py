@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel
@@ -25,11 +25,49 @@ class PayloadTooLarge(DomainError):
     code = "payload_too_large"
 
 
+def _plural(count: object, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def human_message(error: Any) -> str:
+    """A validator's complaint as a person reads it ("Use at least 8 characters.", not
+    "String should have at least 8 characters"): the pages show it under the field."""
+    kind = error.get("type", "")
+    ctx = error.get("ctx") or {}
+    field = str(error["loc"][-1]) if error.get("loc") else ""
+    if field == "email" and kind in ("value_error", "string_too_short", "string_too_long"):
+        return "Enter an email address like name@example.com."
+    messages = {
+        "missing": "This is required.",
+        "string_too_short": ("This can't be empty." if ctx.get("min_length") == 1 else
+                             f"Use at least {_plural(ctx.get('min_length'), 'character')}."),
+        "string_too_long": f"Use at most {_plural(ctx.get('max_length'), 'character')}.",
+        "greater_than_equal": f"Must be {ctx.get('ge')} or more.",
+        "greater_than": f"Must be more than {ctx.get('gt')}.",
+        "less_than_equal": f"Must be {ctx.get('le')} or less.",
+        "less_than": f"Must be less than {ctx.get('lt')}.",
+        "int_parsing": "Must be a whole number.",
+        "int_type": "Must be a whole number.",
+        "int_from_float": "Must be a whole number.",
+        "bool_parsing": "Must be true or false.",
+        "bool_type": "Must be true or false.",
+        "string_type": "Must be text.",
+        "extra_forbidden": "This field is not known here.",
+        "literal_error": f"Must be one of: {ctx.get('expected', '')}.",
+        "enum": f"Must be one of: {ctx.get('expected', '')}.",
+    }
+    if kind in messages:
+        return messages[kind]
+    message = str(error.get("msg", "invalid"))
+    # "Value error, <our own message>": our validators' text reads fine on its own.
+    return message.removeprefix("Value error, ")
+
+
 def errors_from_pydantic(exc: PydanticValidationError) -> list[dict[str, str]]:
     errors = []
     for error in exc.errors(include_url=False):
         location = ".".join(str(part) for part in error["loc"]) or "body"
-        errors.append({"field": location, "message": error["msg"]})
+        errors.append({"field": location, "message": human_message(error)})
     return errors
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.context import Services
 from core.events import EventBus
 from live import actions as live_actions
+from orders import purchases
 from orders import queries as order_queries
 from orders import views as order_views
 from orders.events import (
@@ -87,6 +88,12 @@ async def notify_buyer(svc: Services, event: OrderChanged) -> None:
     await order_views.notify_buyer(svc, order)
 
 
+async def announce_purchase(svc: Services, event: OrderPaid) -> None:
+    # Social proof for the room ("L*** just bought"), after the payment rather than on the buy
+    # path: the buy path stays one script and one batched insert.
+    await purchases.announce_purchase(svc, event.order_id)
+
+
 async def send_refund_to_provider(svc: Services, event: RefundQueued) -> None:
     """Hand the committed refund to a worker. If the broker is down the outbox relay sends it
     later (the message is in PostgreSQL), so a failure here is logged, not raised."""
@@ -115,6 +122,7 @@ def register_handlers(bus: EventBus) -> None:
     bus.subscribe(SaleStockChanged, publish_sale_stock)
     for order_event in (OrderPaid, OrderCancelled, OrderExpired, OrderCompleted, OrderRefunded):
         bus.subscribe(order_event, notify_buyer)
+    bus.subscribe(OrderPaid, announce_purchase)
     bus.subscribe(RefundQueued, send_refund_to_provider)
 
 

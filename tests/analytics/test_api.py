@@ -28,7 +28,9 @@ async def _events(services: Services, app: Any) -> list[AnalyticsEvent]:
 
 
 def _csv(response: httpx.Response) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(response.text)))
+    # Every export starts with a UTF-8 byte-order mark, so Excel reads Chinese right.
+    assert response.content.startswith("\ufeff".encode())
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
 
 
 async def test_a_guest_click_is_recorded_under_a_cookie_it_is_given(

@@ -98,12 +98,15 @@ async def test_the_csv_downloads_have_the_expected_rows(
     report_file = await (await report_info.value).path()
 
     # then the orders file has a header and one row per order, and the report its numbers
-    orders = list(csv.reader(io.StringIO(orders_file.read_text())))
+    # (with a UTF-8 byte-order mark first, so Excel reads Chinese names right)
+    assert orders_file.read_bytes().startswith(b"\xef\xbb\xbf")
+    orders = list(csv.reader(io.StringIO(orders_file.read_text(encoding="utf-8-sig"))))
     assert orders[0][:3] == ["order_id", "created_at", "status"]
     assert [(row[2], row[6], row[7]) for row in orders[1:]] == [
         ("completed", "4900", "USD"), ("refunded", "9800", "USD"), ("paid", "6500", "USD"),
         ("expired", "2400", "USD"), ("cancelled", "6500", "USD"), ("paid", "3000", "EUR")]
-    report = dict(tuple(row) for row in csv.reader(io.StringIO(report_file.read_text()))
+    report = dict(tuple(row) for row in csv.reader(io.StringIO(
+                      report_file.read_text(encoding="utf-8-sig")))
                   if len(row) == 2)
     assert (report["gmv_minor"], report["net_gmv_minor"], report["buyers"],
             report["unique_viewers"]) == ("21200", "11400", "2", "5")
@@ -154,6 +157,10 @@ async def test_the_live_data_screen_picks_up_a_new_order(
     await page.goto(f"{live_server.url}/host/rooms/{room_id}/data")
     assert await page.inner_text("[data-testid=live-gmv]") == "$18.00"
     assert await page.inner_text("[data-testid=live-orders]") == "1"
+    # and the trend chart starts at the show's start, from the report's minutes, not at the
+    # moment the screen was opened
+    await page.wait_for_selector("#trend-chart[data-history]")
+    assert int(await page.get_attribute("#trend-chart", "data-history") or 0) > 1
 
     # when a second order is paid
     await _paid_order(services, room_id, product_id, sale_id, buyer.id, 2)

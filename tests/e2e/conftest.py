@@ -134,13 +134,18 @@ class Pages:
     contexts: list[BrowserContext] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    async def open(self, path: str, who: Account | None = None, *, width: int = 1360,
-                   height: int = 900, bypass_csp: bool = False) -> Page:
+    async def open(self, path: str, who: Any = None, *, width: int = 1360,
+                   height: int = 900, bypass_csp: bool = False, has_touch: bool = False,
+                   timezone_id: str = "UTC") -> Page:
         """`bypass_csp` switches off the pages' Content-Security-Policy: to show that the
-        pages are safe without it (chat markup never runs), not only thanks to it."""
+        pages are safe without it (chat markup never runs), not only thanks to it. `who` is
+        an `Account` or a `tests.conftest.TestUser` (anything with a session `token`);
+        `has_touch` makes a phone's touch screen, for `page.tap` (not Chromium's mobile
+        emulation: that widens the layout viewport to fit a page that overflows, and would
+        hide the sideways scrolling the layout tests look for)."""
         context = await self.browser.new_context(viewport={"width": width, "height": height},
-                                                 locale="en-US", timezone_id="UTC",
-                                                 bypass_csp=bypass_csp)
+                                                 locale="en-US", timezone_id=timezone_id,
+                                                 bypass_csp=bypass_csp, has_touch=has_touch)
         context.set_default_timeout(10_000)
         self.contexts.append(context)
         if who is not None:
@@ -182,6 +187,9 @@ async def until(page: Page, expression: str, *, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {expression}")
         await asyncio.sleep(0.05)
+
+
+SCREENSHOTS = ARTIFACTS / "screenshots"
 
 
 async def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:

@@ -38,7 +38,8 @@ async def _paid_order(api: Api, services: Services, buyer: Account, sale_id: int
 
 async def _show(api: Api, services: Services, host: Account, buyers: list[Account], *,
                 title: str, rate_bp: int, price_minor: int) -> dict[str, Any]:
-    product = await api.product(host, stock=20)
+    # (the sale at the product's regular price: above it would need the host's confirmation)
+    product = await api.product(host, stock=20, price_minor=price_minor)
     room = await api.room(host, [product], title=title)
     await api.call("PATCH", f"/api/rooms/{room['id']}", host, json={"commission_rate_bp": rate_bp})
     sale = await api.call("POST", f"/api/rooms/{room['id']}/sales", host, json={

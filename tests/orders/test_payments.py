@@ -331,7 +331,8 @@ async def test_the_host_completes_a_paid_order_once(client, make_user, make_sale
 
 async def test_a_sale_stops_when_its_room_ends(client, make_user, make_sale, services: Services):
     sale = await make_sale(quantity=5)
-    ended = await client.post(f"/api/rooms/{sale.room['id']}/status", json={"status": "ended"},
+    ended = await client.post(f"/api/rooms/{sale.room['id']}/status",
+                              json={"status": "ended", "end_running_sale": True},
                               headers=sale.host.headers)
 
     moved = await sales.advance_sales(

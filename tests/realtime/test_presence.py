@@ -59,3 +59,24 @@ async def test_user_events_reach_only_that_users_connections(
     order = await ana_socket.next("order")
     assert order["data"] == {"order_id": 17} and "offset" not in order
     assert (await bob_socket.next("order", "pong"))["type"] == "pong"
+
+
+async def test_the_hosts_own_panel_is_not_counted_as_a_viewer(
+        make_user: MakeUser, make_room, connect_viewer: Connect) -> None:
+    # given a room whose host has their panel open, and an ops user watching too
+    host = await make_user("host")
+    room = await make_room(host, live=True)
+    host_socket = await connect_viewer(room["id"], user=host)
+    hello = await host_socket.next("hello")
+    assert hello["data"]["viewers"] == 0
+    ops_socket = await connect_viewer(room["id"], user=await make_user("ops"))
+    await ops_socket.next("hello")
+
+    # when one viewer joins
+    viewer = await connect_viewer(room["id"], user=await make_user("viewer"))
+    assert (await viewer.next("hello"))["data"]["viewers"] == 1
+
+    # then "Watching now" on the host's panel says 1, never more (the staff are not counted)
+    await host_socket.next("viewers", where=lambda e: e["data"]["count"] == 1)
+    counts = [e["data"]["count"] for e in host_socket.events if e["type"] == "viewers"]
+    assert max(counts) == 1

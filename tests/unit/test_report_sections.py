@@ -137,3 +137,16 @@ def test_the_report_is_the_same_for_the_same_facts() -> None:
     first = compute_report(room(), events, [], [order(1, 1, 500)], {}, as_of=START)
     again = compute_report(room(), events, [], [order(1, 1, 500)], {}, as_of=START)
     assert first == again
+
+
+def test_a_room_that_never_went_live_has_a_report_of_no_duration() -> None:
+    # given a room created, never taken live, and ended 97 minutes later
+    never = RoomFacts(id=1, title="Drop", host_id=9, host_name="Host", status="ended",
+                      created_at=START, started_at=None,
+                      ended_at=START + timedelta(minutes=97))
+
+    # when its report window is taken
+    window = report_window(never, START + timedelta(hours=2), frozenset())
+
+    # then it lasts nothing: the time it sat unaired is not a show's duration
+    assert window.duration_ms == 0

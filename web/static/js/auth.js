@@ -14,8 +14,9 @@ form.addEventListener("submit", async (event) => {
   try {
     const result = await api("POST", mode === "login" ? "/api/auth/login" : "/api/auth/signup", data);
     const next = form.dataset.next;
-    const home = result.user.role === "host" || result.user.role === "ops" ? "/host" : "/";
-    // Coming from the home page is no particular wish: hosts go to their panel.
+    const home = {host: "/host", ops: "/ops"}[result.user.role] || "/";
+    // Coming from the home page is no particular wish: hosts go to their panel, ops to the
+    // dashboard.
     const wanted = next && next !== "/" && !next.startsWith("/login") && !next.startsWith("/signup");
     window.location.assign(wanted ? next : home);
   } catch (err) {

@@ -48,6 +48,17 @@ function truncate(text, length) {
   return text.length > length ? `${text.slice(0, length - 1)}…` : text;
 }
 
+/** Truncate to `units` half-width characters: a CJK character takes two. */
+function truncateWide(text, units) {
+  let used = 0;
+  const chars = [...text];
+  for (let i = 0; i < chars.length; i += 1) {
+    used += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/.test(chars[i]) ? 2 : 1;
+    if (used > units) return `${chars.slice(0, Math.max(1, i - 1)).join("")}…`;
+  }
+  return text;
+}
+
 function frame(container, width, height, label) {
   const root = svg("svg", {viewBox: `0 0 ${width} ${height}`, width, height, class: "ops-svg",
                            "aria-label": label, role: "img"});
@@ -103,16 +114,18 @@ export function timelineChart(container, report) {
   const first = Date.parse(rows[0].minute);
   const msX = (iso) => m.left + ((Date.parse(iso) - first) / 60000) * step;
   const pinLayer = svg("g", {class: "ops-pins-layer"});
-  const rowEnds = [-Infinity, -Infinity];
-  report.pins.forEach((pin) => {
-    const from = Math.max(m.left, msX(pin.from));
+  // Two rows of flags, taken in turn, and each flag no wider than the gap to the next flag of
+  // its row (the pin after next): pins close together never cover each other's label.
+  const starts = report.pins.map((pin) => Math.max(m.left, msX(pin.from)));
+  report.pins.forEach((pin, index) => {
+    const from = starts[index];
     const to = Math.min(m.left + plotW, msX(pin.to));
     const title = titles.get(pin.product_id) || pin.title || `#${pin.product_id}`;
-    const label = truncate(title, 20);
-    const flagW = Math.min(140, 10 + label.length * 6.2);
-    // Two rows of flags, so that pins close together do not cover each other.
-    const row = from >= rowEnds[0] ? 0 : 1;
-    rowEnds[row] = from + flagW + 4;
+    const row = index % 2;
+    const limit = index + 2 < starts.length ? starts[index + 2] - from - 4 : m.left + plotW + m.right - from;
+    const maxW = Math.max(16, Math.min(140, limit));
+    const label = truncateWide(title, Math.max(1, Math.floor((maxW - 10) / 6.2)));
+    const flagW = Math.min(maxW, 10 + [...label].length * 6.2);
     const flagY = bandA.top - 38 + row * 17;
     pinLayer.append(svg("rect", {x: from, y: bandA.top, width: Math.max(1, to - from), height: bandA.height, class: "ops-pin-span"}));
     pinLayer.append(svg("line", {x1: from, x2: from, y1: flagY, y2: bandB.top + bandB.height, class: "ops-pin-line", "data-testid": "pin-marker"}));
@@ -206,8 +219,10 @@ export function funnelChart(container, funnel) {
 /** GMV per product as horizontal bars; the refunded part is hatched. */
 export function productsChart(container, products, currency) {
   const width = widthOf(container, 520);
-  const rowH = 38;
-  const m = {left: 140, right: 84, top: 8};
+  // The name sits above its bar across the whole width, so a long (or Chinese) name is not
+  // clipped to a narrow label column.
+  const rowH = 46;
+  const m = {left: 0, right: 84, top: 4};
   const list = products.slice(0, 12);
   const height = m.top + Math.max(1, list.length) * rowH + 4;
   const root = frame(container, width, height, "sales by product");
@@ -225,23 +240,34 @@ export function productsChart(container, products, currency) {
   list.forEach((p, i) => {
     const y = m.top + i * rowH;
     const group = svg("g", {"data-product-id": p.product_id, class: "ops-product-row"});
-    group.append(svg("text", {x: m.left - 10, y: y + 20, "text-anchor": "end", class: "ops-label"}, truncate(p.title, 20)));
-    group.append(svg("rect", {x: m.left, y: y + 6, width: plotW, height: 20, rx: 5, class: "ops-track"}));
+    // About 7 px a character at the label's size; wide (CJK) characters count double.
+    const room = Math.max(8, Math.floor(width / 7));
+    group.append(svg("text", {x: 0, y: y + 14, class: "ops-label ops-label-above", "data-testid": "product-bar-label"},
+                     truncateWide(p.title, room)));
+    group.append(svg("rect", {x: m.left, y: y + 20, width: plotW, height: 20, rx: 5, class: "ops-track"}));
     const net = (p.net_gmv_minor / max) * plotW;
     const refunded = (p.refunded_minor / max) * plotW;
     if (p.gmv_minor > 0) {
-      group.append(svg("rect", {x: m.left, y: y + 6, width: Math.max(2, net), height: 20, rx: 5, class: "ops-product-bar"}));
+      group.append(svg("rect", {x: m.left, y: y + 20, width: Math.max(2, net), height: 20, rx: 5, class: "ops-product-bar"}));
       if (refunded > 0) {
-        group.append(svg("rect", {x: m.left + net, y: y + 6, width: refunded, height: 20, class: "ops-product-refund", fill: "url(#ops-hatch)"}));
+        group.append(svg("rect", {x: m.left + net, y: y + 20, width: refunded, height: 20, class: "ops-product-refund", fill: "url(#ops-hatch)"}));
       }
     }
-    group.append(svg("text", {x: width - m.right + 8, y: y + 20, class: "ops-value"}, formatMoneyShort(p.gmv_minor, currency)));
+    group.append(svg("text", {x: width - m.right + 8, y: y + 35, class: "ops-value"}, formatMoneyShort(p.gmv_minor, currency)));
     group.append(svg("title", {}, `${p.title}: GMV ${formatMoney(p.gmv_minor, currency)}, refunded ${formatMoney(p.refunded_minor, currency)}, ${p.units_sold} units, ${p.clicks} clicks`));
     root.append(group);
   });
 }
 
+// The broadcast's day in the reader's own time zone (not the UTC date of the ISO text).
+const dayFormat = new Intl.DateTimeFormat(undefined, {month: "numeric", day: "numeric"});
+function dayLabel(iso) {
+  const moment = iso ? new Date(iso) : null;
+  return moment && !Number.isNaN(moment.getTime()) ? dayFormat.format(moment) : "";
+}
+
 /** A small two-series trend (GMV and viewers) of samples taken by the live data screen. */
+
 export function trendChart(container, samples, currency) {
   const width = widthOf(container, 520);
   const height = 180;
@@ -329,7 +355,7 @@ export function broadcastsChart(container, broadcasts, currency) {
     bars.append(link);
     root.append(svg("circle", {cx: x + step / 2, cy: yV(b.report.peak_viewers), r: 3.5, class: "ops-peak-dot"}));
     if (list.length <= 16 || i % Math.ceil(list.length / 16) === 0) {
-      root.append(svg("text", {x: x + step / 2, y: height - 22, "text-anchor": "middle", class: "ops-axis"}, (b.started_at || "").slice(5, 10)));
+      root.append(svg("text", {x: x + step / 2, y: height - 22, "text-anchor": "middle", class: "ops-axis"}, dayLabel(b.started_at)));
       root.append(svg("text", {x: x + step / 2, y: height - 8, "text-anchor": "middle", class: "ops-axis ops-bar-title"}, truncate(b.title, Math.max(4, Math.floor(step / 6.5)))));
     }
   });

@@ -90,8 +90,9 @@ export class ChatView {
 
 /**
  * The chat box: sends over the socket, honours slow mode and the per-user
- * rate limit by holding a message until it may go, and shows the server's
- * refusals (muted, too long, too fast) under the box.
+ * rate limit by queueing lines until each may go (none is dropped: lines typed
+ * quickly go out one after the other), shows the server's refusals (muted, too
+ * long, too fast) under the box, and counts the characters left while typing.
  */
 export class ChatComposer {
   constructor(form, {socket, store, notice, minIntervalMs = 1000, maxLength = 300, exempt = false}) {
@@ -106,7 +107,13 @@ export class ChatComposer {
     this.exempt = exempt;  // the host is not held back by slow mode
     this.nextAllowedAt = 0;
     this.pending = null;
+    // Lines typed before the previous one may go, sent in order as the interval allows.
+    this.queue = [];
     this.noticeTimer = null;
+    this.counter = h("span", {class: "chat-count", "data-testid": "chat-count", "aria-live": "off"});
+    this.button.before(this.counter);
+    this.input.addEventListener("input", () => this.count());
+    this.count();
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit();
@@ -115,6 +122,14 @@ export class ChatComposer {
     store.on("muted", () => this.sync());
     store.on("reset", () => this.sync());
     store.on("room", () => this.sync());
+  }
+
+  count() {
+    const length = this.input.value.length;
+    const left = this.maxLength - length;
+    this.counter.textContent = `${length}/${this.maxLength}`;
+    // Shown once the limit is near, so a short line is not watched by a number.
+    this.counter.dataset.level = left <= 0 ? "full" : left <= 30 ? "near" : "far";
   }
 
   interval() {
@@ -133,21 +148,34 @@ export class ChatComposer {
       this.say("You are muted in this room.", "error");
       return;
     }
-    const wait = this.nextAllowedAt - Date.now();
     this.input.value = "";
+    this.count();
+    this.queue.push(text);
+    this.drain();
+  }
+
+  /** Send the queued lines, each once the interval since the last one has passed. */
+  drain() {
+    if (this.pending) return;
+    const wait = this.nextAllowedAt - Date.now();
+    if (!this.queue.length) return;
     if (wait > 0) {
-      // Hold it rather than have the server refuse it; a newer message replaces a held one.
-      clearTimeout(this.pending);
-      this.say(`Sending in ${Math.ceil(wait / 1000)}s…`, "info");
-      this.pending = setTimeout(() => { this.pending = null; this.send(text); }, wait);
+      // Hold them rather than have the server refuse them.
+      const waiting = this.queue.length;
+      this.say(`Sending in ${Math.ceil(wait / 1000)}s…${waiting > 1 ? ` (${waiting} waiting)` : ""}`, "info");
+      this.pending = setTimeout(() => { this.pending = null; this.drain(); }, wait);
       return;
     }
-    this.send(text);
+    this.send(this.queue.shift());
+    if (this.queue.length) this.drain();
   }
 
   send(text, retried = false) {
     if (!this.socket.send({type: "chat", text})) {
-      this.input.value = text;
+      // Back in the box, with whatever was still waiting after it.
+      this.input.value = [text, ...this.queue].join(" ").slice(0, this.maxLength);
+      this.queue = [];
+      this.count();
       this.say("Not connected — your message is still in the box.", "error");
       return;
     }
@@ -167,10 +195,16 @@ export class ChatComposer {
       this.nextAllowedAt = Date.now() + wait;
       this.say(`Sending in ${Math.ceil(wait / 1000)}s…`, "info");
       clearTimeout(this.pending);
-      this.pending = setTimeout(() => { this.pending = null; this.send(last.text, true); }, wait);
+      this.pending = setTimeout(() => {
+        this.pending = null;
+        this.send(last.text, true);
+        this.drain();
+      }, wait);
       return;
     }
-    this.say(error.message || "The message was not sent.", "error");
+    // Said, not swallowed: the sender sees which line was refused and why.
+    const line = last && last.text ? `“${last.text.length > 40 ? `${last.text.slice(0, 40)}…` : last.text}” was not sent: ` : "";
+    this.say(`${line}${error.message || "the server refused it."}`, "error");
   }
 
   sync() {

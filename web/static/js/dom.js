@@ -94,3 +94,26 @@ function productLetter(product, className) {
   node.style.setProperty("--hue", String(Math.round(product.id * 137.5) % 360));
   return node;
 }
+
+/**
+ * Ask the user to confirm (a modal <dialog>, not window.confirm: styled, and reachable by touch);
+ * resolves to true when they choose `yes`.
+ */
+export function ask({title, text, yes = "Continue", no = "Cancel", danger = false, testid = "ask"}) {
+  return new Promise((resolve) => {
+    const dialog = h("dialog", {class: "dialog", "data-testid": testid},
+      h("form", {method: "dialog"},
+        h("h2", {}, title),
+        h("p", {class: "muted"}, text),
+        h("div", {class: "dialog-actions"},
+          h("button", {class: "btn btn-ghost", value: "no", "data-testid": `${testid}-no`}, no),
+          h("button", {class: `btn ${danger ? "btn-danger" : "btn-primary"}`, value: "yes",
+                       "data-testid": `${testid}-yes`}, yes))));
+    dialog.addEventListener("close", () => {
+      resolve(dialog.returnValue === "yes");
+      dialog.remove();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}

@@ -7,7 +7,7 @@
 // hello); this module keeps the earlier sales of the show and the orders count, fetched from
 // GET /api/sales/{id}/orders again (at most every ORDERS_REFRESH_MS) when the counters move.
 import {api} from "./api.js";
-import {clearFormErrors, h, showFormErrors, toast} from "./dom.js";
+import {ask, clearFormErrors, h, showFormErrors, toast} from "./dom.js";
 import {formatCountdown, formatMoney, majorAmount, parsePrice} from "./format.js";
 import {ACTIVE_SALE_STATUSES} from "./store.js";
 
@@ -229,7 +229,24 @@ export function mountHostSales({store, body, roomId}) {
     mine.busy = true;
     n.submit.disabled = true;
     try {
-      const sale = await api("POST", `/api/rooms/${roomId}/sales`, data);
+      let sale;
+      try {
+        sale = await api("POST", `/api/rooms/${roomId}/sales`, data);
+      } catch (err) {
+        // Above the regular price is almost always a typo (an extra zero): the API asks for an
+        // explicit yes, and so does the host's screen.
+        if (err.code !== "price_above_regular") throw err;
+        const regular = err.detail && err.detail.regular_price_minor;
+        const product = lineup().find((p) => p.id === data.product_id) || null;
+        const currency = product ? product.currency : "USD";
+        const sure = await ask({
+          title: "Sale price above the regular price?",
+          text: `The flash-sale price ${formatMoney(data.price_minor, currency)} is more than the regular `
+            + `${typeof regular === "number" ? formatMoney(regular, currency) : "price"}. Viewers expect a deal.`,
+          yes: "Start at this price", no: "Change the price", testid: "price-above"});
+        if (!sure) throw err;
+        sale = await api("POST", `/api/rooms/${roomId}/sales`, {...data, confirm_above_regular: true});
+      }
       store.setClock(sale.server_time_ms);
       store.takeSale(sale);
       n.price.value = "";

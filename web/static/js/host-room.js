@@ -2,8 +2,8 @@
 // slow mode, stream settings, and the live viewer and like counts.
 import {api} from "./api.js";
 import {ChatComposer, ChatView} from "./chat.js";
-import {$, clearFormErrors, h, productImage, readBoot, showFormErrors, toast} from "./dom.js";
-import {formatCount, formatMoney, formatStock} from "./format.js";
+import {$, ask, clearFormErrors, h, productImage, readBoot, showFormErrors, toast} from "./dom.js";
+import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js";
 import {mountHostSales} from "./host-room-sale.js";
 import {describeConnection, RoomSocket} from "./socket.js";
 import {RoomStore} from "./store.js";
@@ -75,9 +75,30 @@ function renderRoom() {
   renderLineup();
 }
 
-async function setStatus(status) {
-  const room = await run(() => api("POST", `/api/rooms/${roomId}/status`, {status}),
-                         status === "live" ? "Could not go live" : "Could not end the show");
+function saleRunning() {
+  const phase = store.salePhase();
+  return phase === "live" || phase === "warmup" || phase === "soldout";
+}
+
+async function setStatus(status, {endRunningSale = false} = {}) {
+  const body = status === "ended" ? {status, end_running_sale: endRunningSale} : {status};
+  let refusedForSale = false;
+  const room = await run(async () => {
+    try {
+      return await api("POST", `/api/rooms/${roomId}/status`, body);
+    } catch (err) {
+      // A sale began after the question was asked: ask again rather than fail.
+      if (err.code === "sale_running") {
+        refusedForSale = true;
+        return null;
+      }
+      throw err;
+    }
+  }, status === "live" ? "Could not go live" : "Could not end the show");
+  if (refusedForSale) {
+    if (await askToEnd(true)) setStatus("ended", {endRunningSale: true});
+    return;
+  }
   if (room) {
     store.state.room = room;
     if (status === "ended") store.state.pin = null;
@@ -86,13 +107,68 @@ async function setStatus(status) {
   }
 }
 
-goLive.addEventListener("click", () => setStatus("live"));
-endRoom.addEventListener("click", () => {
+goLive.addEventListener("click", async () => {
+  if (!store.state.lineup.length && !(await ask({
+    title: "Go live with an empty lineup?",
+    text: "Viewers will have nothing to look at or buy until you add products from your catalog.",
+    yes: "Go live anyway", no: "Add products first", testid: "empty-lineup"}))) return;
+  setStatus("live");
+});
+
+function askToEnd(running) {
+  $("#confirm-text").textContent = running
+    ? "A flash sale is still on: ending the show stops it now, and viewers can no longer buy. This can't be undone."
+    : "Viewers will see that the show has ended. This can't be undone.";
+  $("#confirm-yes").textContent = running ? "End show and sale" : "End show";
   confirmDialog.returnValue = "";
   confirmDialog.showModal();
+  return new Promise((resolve) => {
+    confirmDialog.addEventListener("close", () => resolve(confirmDialog.returnValue === "confirm"),
+                                   {once: true});
+  });
+}
+
+endRoom.addEventListener("click", async () => {
+  const running = saleRunning();
+  if (await askToEnd(running)) setStatus("ended", {endRunningSale: running});
 });
-confirmDialog.addEventListener("close", () => {
-  if (confirmDialog.returnValue === "confirm") setStatus("ended");
+
+// The show's numbers and its orders as they come -------------------------------------
+
+// GMV and orders of the whole show, from the analytics numbers the live data screen uses; a
+// few seconds behind is fine next to the sale panel's own counters, which tick live.
+const NUMBERS_POLL_MS = 5000;
+let numbersTimer = 0;
+
+async function refreshNumbers() {
+  clearTimeout(numbersTimer);
+  try {
+    const numbers = await api("GET", `/api/ops/broadcasts/${roomId}/live`);
+    // Before the first order the numbers have no currency: the show's own products say it.
+    const {sale, lineup} = store.state;
+    const currency = numbers.currency || (sale && sale.currency) || (lineup[0] && lineup[0].currency) || "USD";
+    $("#show-gmv").textContent = formatMoney(numbers.gmv_minor, currency);
+    $("#show-orders").textContent = formatCount(numbers.orders);
+    $("#show-paid").textContent = `${formatCount(numbers.paid_orders)} paid`;
+  } catch {
+    // Offline for a moment: the next poll tries again.
+  }
+  if (store.state.room.status !== "ended") numbersTimer = setTimeout(refreshNumbers, NUMBERS_POLL_MS);
+}
+
+const ordersFeed = $("#orders-feed");
+// The newest first; a show's last few dozen are what a host glances at.
+const FEED_MAX = 30;
+
+store.on("purchase", (purchase) => {
+  const others = purchase.others || 0;
+  const who = others > 0 ? `${purchase.name} and ${formatCount(others)} others` : purchase.name;
+  ordersFeed.prepend(h("li", {class: "feed-line", "data-testid": "orders-feed-line"},
+    h("span", {class: "feed-text"}, `${who} bought`),
+    h("time", {class: "feed-time"}, formatDateTime(new Date(), {date: false, seconds: true}))));
+  while (ordersFeed.childElementCount > FEED_MAX) ordersFeed.lastElementChild.remove();
+  $("#orders-feed-empty").hidden = true;
+  refreshNumbers();
 });
 
 // Lineup editor ----------------------------------------------------------------------
@@ -385,4 +461,5 @@ window.livesell.flashSales = mountHostSales({
   store, body: $("#flash-sales [data-slot-body]"), roomId});
 
 renderRoom();
+refreshNumbers();
 socket.connect();

@@ -103,7 +103,30 @@ const socket = new RoomSocket(roomId, {
   },
 });
 
+/** The show so far, minute by minute from the report, so the chart starts when the show did,
+ * not when this screen was opened; the 2 s samples carry on from there. */
+async function loadHistory() {
+  try {
+    const report = await api("GET", `/api/ops/broadcasts/${roomId}/report`);
+    let gmv = 0;
+    const history = [];
+    for (const row of report.timeline || []) {
+      gmv += row.gmv_minor || 0;
+      history.push({t: new Date(row.minute).getTime(), gmv, viewers: row.viewers || 0});
+    }
+    // Samples taken while the report was loading are newer than its minutes: they stay last.
+    const cutoff = samples.length ? samples[0].t : Infinity;
+    samples.unshift(...history.filter((sample) => sample.t < cutoff));
+    if (samples.length > MAX_SAMPLES) samples.splice(0, samples.length - MAX_SAMPLES);
+    $("#trend-chart").dataset.history = String(history.length);
+    trendChart($("#trend-chart"), samples, latest.currency || "USD");
+  } catch {
+    // Without the history the chart still draws from now on.
+  }
+}
+
 redrawOnResize(() => trendChart($("#trend-chart"), samples, latest.currency || "USD"));
 render(latest);
+loadHistory();
 timer = setTimeout(refresh, POLL_MS);
 socket.connect();

@@ -147,6 +147,7 @@ function renderPin() {
   pinCard.dataset.productId = pin ? String(pin.id) : "";
   $("#pin-empty").hidden = Boolean(pin);
   $("#pin-product").hidden = !pin;
+  if (!pin && pinCard.dataset.open === "true") closeSheets();
   if (pin) {
     $("#pin-title").textContent = pin.title;
     $("#pin-price").textContent = formatMoney(pin.price_minor, pin.currency);
@@ -176,6 +177,7 @@ function renderLineup() {
       h("span", {class: "lineup-price"}, formatMoney(product.price_minor, product.currency)),
       product.id === pinId ? h("span", {class: "tag tag-pin"}, "Pinned") : null))));
   $("#lineup-empty").hidden = store.state.lineup.length > 0;
+  $("#bag-count").textContent = String(store.state.lineup.length);
 }
 
 // Product details (card views and clicks are counted by room-tracking.js) ----------
@@ -223,8 +225,60 @@ function openProduct(product) {
   if (!productDialog.open) productDialog.showModal();
 }
 
-$("#pin-image").addEventListener("click", () => store.state.pin && openProduct(store.state.pin));
-$("#pin-title").addEventListener("click", () => store.state.pin && openProduct(store.state.pin));
+// On a phone the pinned card is a small card over the video; a tap opens it as a bottom sheet
+// (details, the flash sale, Buy). On a wider screen it is the side column's card as it is.
+const phone = window.matchMedia("(max-width: 700px)");
+const backdrop = $("#sheet-backdrop");
+const lineupSheet = $("#lineup-strip");
+const bagButton = $("#bag-btn");
+
+function openSheet(sheet) {
+  closeSheets();
+  sheet.dataset.open = "true";
+  backdrop.hidden = false;
+  document.body.classList.add("sheet-open");
+  if (sheet === lineupSheet) bagButton.setAttribute("aria-expanded", "true");
+}
+
+function closeSheets() {
+  for (const sheet of document.querySelectorAll(".sheet-able[data-open=true]")) sheet.dataset.open = "false";
+  backdrop.hidden = true;
+  document.body.classList.remove("sheet-open");
+  bagButton.setAttribute("aria-expanded", "false");
+}
+
+function showPinned() {
+  if (!store.state.pin) return;
+  if (phone.matches) openSheet(pinCard);
+  else openProduct(store.state.pin);
+}
+
+$("#pin-image").addEventListener("click", (event) => {
+  event.stopPropagation();
+  showPinned();
+});
+$("#pin-title").addEventListener("click", (event) => {
+  event.stopPropagation();
+  showPinned();
+});
+pinCard.addEventListener("click", (event) => {
+  // The collapsed card opens as a whole; inside the open sheet, taps are the sheet's own.
+  if (phone.matches && store.state.pin && pinCard.dataset.open !== "true"
+      && !event.target.closest("button, a, input")) openSheet(pinCard);
+});
+bagButton.addEventListener("click", () => {
+  if (lineupSheet.dataset.open === "true") closeSheets();
+  else openSheet(lineupSheet);
+});
+backdrop.addEventListener("click", closeSheets);
+for (const button of document.querySelectorAll("[data-close-sheet]")) {
+  button.addEventListener("click", (event) => {
+    event.stopPropagation();
+    closeSheets();
+  });
+}
+document.addEventListener("keydown", (event) => { if (event.key === "Escape") closeSheets(); });
+phone.addEventListener("change", closeSheets);
 productDialog.addEventListener("click", (event) => {
   if (event.target === productDialog) productDialog.close();  // a click on the backdrop
 });
@@ -232,6 +286,32 @@ productDialog.addEventListener("click", (event) => {
 store.on("pin", renderPin);
 store.on("lineup", renderLineup);
 store.on("room", renderRoom);
+
+// Who just bought ----------------------------------------------------------------------
+
+const ticker = $("#buy-ticker");
+const buyersBadge = $("#buyers-badge");
+// A line stays long enough to read; three at most, the oldest going first.
+const TICKER_LINE_MS = 4000;
+const TICKER_MAX_LINES = 3;
+
+function renderBuyers() {
+  const buyers = store.state.buyers || 0;
+  buyersBadge.hidden = buyers <= 0;
+  buyersBadge.textContent = `${formatCount(buyers)} bought`;
+}
+
+store.on("purchase", (purchase) => {
+  const others = purchase.others || 0;
+  const text = others > 0
+    ? `${purchase.name} and ${formatCount(others)} others just bought`
+    : `${purchase.name} just bought`;
+  const line = h("li", {class: "buy-line", "data-testid": "buy-line"}, text);
+  ticker.append(line);
+  while (ticker.childElementCount > TICKER_MAX_LINES) ticker.firstElementChild.remove();
+  setTimeout(() => line.remove(), TICKER_LINE_MS);
+  renderBuyers();
+});
 
 // Chat -----------------------------------------------------------------------------
 
@@ -255,6 +335,7 @@ store.on("reset", () => {
   renderSlowMode();
   chat.reset(store.state.chat);
   viewerCount.textContent = formatCount(store.state.viewers);
+  renderBuyers();
   likeCount.textContent = formatCount(store.state.likes + pendingLikes + unechoedLikes);
 });
 

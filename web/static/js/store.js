@@ -2,7 +2,7 @@
 // room, lineup, pin, chat, counts, and the flash sale with its counters and the server's
 // clock. Every module of a page (the page itself, its flash-sale card, the product tracking)
 // reads this one store and subscribes to its topics:
-//   reset (a hello), pin, lineup, room, chat, chat:delete, moderation, muted, viewers, likes,
+//   reset (a hello), pin, lineup, room, chat, chat:delete, moderation, muted, viewers, likes, purchase,
 //   sale (the sale or its counters changed), order (the viewer's own order), error,
 //   and frame (every frame, after it is applied).
 
@@ -16,7 +16,7 @@ export class RoomStore {
   constructor({room, lineup = [], pin = null} = {}) {
     this.state = {
       room, lineup, pin,
-      viewers: 0, likes: 0, chat: [], you: null, muted: false,
+      viewers: 0, likes: 0, buyers: 0, chat: [], you: null, muted: false,
       slow_mode_seconds: room ? room.slow_mode_seconds || 0 : 0,
       sale: null,    // the room's current (or last) flash sale, its public view
       stock: null,   // its counters {sale_id, remaining, reserved, sold}, from `stock` events
@@ -102,6 +102,7 @@ export class RoomStore {
         s.pin = d.pin || null;
         s.viewers = d.viewers || 0;
         s.likes = d.likes || 0;
+        s.buyers = d.buyers || 0;
         s.chat = (d.chat || []).slice(-MAX_CHAT);
         s.you = d.you || null;
         s.muted = Boolean(d.muted);
@@ -165,6 +166,11 @@ export class RoomStore {
         break;
       case "order":
         this.emit("order", d);
+        break;
+      case "purchase":
+        // "L*** just bought" (with `others` folded in from a busy moment) and the buyers so far.
+        s.buyers = Math.max(s.buyers || 0, d.buyers || 0);
+        this.emit("purchase", d);
         break;
       case "moderation":
         this.moderate(d);

@@ -49,6 +49,10 @@ class RoomEventType(StrEnum):
     USER_MUTED = "user_muted"
     USER_UNMUTED = "user_unmuted"
     CHAT_DELETED = "chat_deleted"
+    # Video ingest (live/streams.py): a publisher accepted by nginx, its end, a new key.
+    STREAM_STARTED = "stream_started"
+    STREAM_ENDED = "stream_ended"
+    STREAM_KEY_ROTATED = "stream_key_rotated"
 
 
 # The log entry of each move of ROOM_MOVES' targets (a room is never moved back to scheduled).
@@ -177,3 +181,27 @@ class RoomMute(Base):
     # Unix time the mute ends; NULL means until unmuted.
     until_epoch_s: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class RoomStream(Base):
+    """One publish of a room's video through the ingest (nginx-rtmp): from the encoder's
+    connect to its disconnect. At most one is open per room (the partial unique index), which
+    is what "one publisher at a time" rests on."""
+
+    __tablename__ = "room_streams"
+    __table_args__ = (
+        Index("uq_room_streams_open", "room_id", unique=True,
+              postgresql_where="ended_at IS NULL"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
+    # nginx-rtmp's id of the publishing connection, which its later callbacks carry.
+    client_id: Mapped[str] = mapped_column(String(32))
+    # The first characters of the key's SHA-256: which key was used, without keeping it.
+    key_fingerprint: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    started_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(20))

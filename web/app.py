@@ -25,6 +25,7 @@ from web import (
     api_accounts,
     api_analytics,
     api_commissions,
+    api_ingest,
     api_live,
     api_orders,
     health,
@@ -50,6 +51,7 @@ API_ROUTERS: list[ApiRouter] = [
     payments.router,  # the sandbox gateway's webhook
     api_analytics.router,  # product tracking, broadcast reports, CSV exports
     api_commissions.router,  # host commission statements, balances, CSV
+    api_ingest.router,  # the room's stream key
 ]
 
 
@@ -100,6 +102,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in API_ROUTERS:
         routes.extend(router.routes)
     routes.extend(ws.routes)
+    routes.extend(api_ingest.routes)  # nginx-rtmp's callbacks (internal)
     routes.extend(pages.routes)
     routes.extend(pages_ops.routes)  # the ops dashboard, reports, the live data screen
     routes.extend(pages_commissions.routes)  # host and ops commission statements

@@ -26,7 +26,8 @@ def make_celery(settings: Settings | None = None) -> Celery:
     broker = settings.celery_broker_url
     prefix = settings.redis_prefix
     every = settings.schedule
-    app = Celery("livesell", broker=broker, include=["workers.tasks", "workers.analytics_tasks"])
+    app = Celery("livesell", broker=broker, include=["workers.tasks", "workers.analytics_tasks",
+                                                       "workers.video_tasks"])
     transport: dict[str, Any] = {}
     if broker.startswith(("redis://", "rediss://", "unix://")):
         transport = {
@@ -84,6 +85,12 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "task": "orders.relay_outbox",
                 "schedule": every.outbox_relay_seconds,
                 "options": {"expires": 60},
+            },
+            # A room whose video stream is gone is ended this late after its grace period.
+            "end-rooms-without-stream": {
+                "task": "live.end_rooms_without_stream",
+                "schedule": every.stream_sweep_seconds,
+                "options": {"expires": 30},
             },
         },
     )

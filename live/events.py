@@ -1,0 +1,16 @@
+"""The domain events the live package records; handlers run after the commit
+(`workers/handlers.py`; the table in docs/architecture.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.events import DomainEvent
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEndedWithoutStream(DomainEvent):
+    """A live room was ended because its video stream stayed gone past the grace period
+    (live.streams.end_rooms_without_stream): its broadcast report is due."""
+
+    room_id: int

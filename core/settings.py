@@ -332,7 +332,7 @@ def load_settings() -> Settings:
         stream_sweep_seconds=_seconds("STREAM_SWEEP_SECONDS",
                                       ScheduleSettings.stream_sweep_seconds),
     )
-    ingest = _ingest_settings()
+    ingest = ingest_settings()
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
@@ -369,7 +369,8 @@ def load_settings() -> Settings:
     )
 
 
-def _ingest_settings() -> IngestSettings:
+def ingest_settings() -> IngestSettings:
+    """The INGEST_* settings (also read alone by `livesell nginx-config`)."""
     rtmp_port = _int("INGEST_RTMP_PORT", IngestSettings.rtmp_port, minimum=1)
     http_port = _int("INGEST_HTTP_PORT", IngestSettings.http_port, minimum=1)
     rtmp_url = os.environ.get("INGEST_RTMP_URL") or f"rtmp://127.0.0.1:{rtmp_port}/live"

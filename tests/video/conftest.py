@@ -10,12 +10,13 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 from core.settings import IngestSettings
 from tests.conftest import LiveServer, start_server, stop_server
@@ -141,3 +142,19 @@ async def playlist_ready(url: str) -> bool:
         except httpx.HTTPError:
             return False
     return response.status_code == 200 and ".ts" in response.text
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    """Headless Debian Chromium (as tests/e2e), for the player."""
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            # Muted autoplay is allowed anyway; this makes it so whatever the build's policy.
+            args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"])
+        yield browser
+        await browser.close()

@@ -210,6 +210,20 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class VideoSettings:
+    """Short videos: uploads and their transcodes (VIDEO_* variables; docs/video.md)."""
+
+    # Uploads and the transcoded HLS live here (`uploads/`, `videos/{id}/`); `videos/` is served
+    # at /media/videos. Default: the data folder's `media`.
+    media_dir: str = ""
+    # A short video is under three minutes; at a phone's 1080p (~10 Mbit/s) that is ~225 MB.
+    max_upload_bytes: int = 256 * 1024 * 1024
+    max_seconds: int = 180
+    # A transcode that runs longer is stuck (a 3-minute 1080p clip takes about a minute here).
+    transcode_timeout_seconds: int = 900
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     redis_url: str
@@ -267,6 +281,7 @@ class Settings:
     hub: HubSettings = field(default_factory=HubSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    video: VideoSettings = field(default_factory=VideoSettings)
 
 
 def load_settings() -> Settings:
@@ -366,6 +381,20 @@ def load_settings() -> Settings:
         hub=hub,
         schedule=schedule,
         ingest=ingest,
+        video=video_settings(),
+    )
+
+
+def video_settings() -> VideoSettings:
+    data_dir = os.environ.get("LIVESELL_DATA_DIR") or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".data")
+    return VideoSettings(
+        media_dir=os.environ.get("VIDEO_MEDIA_DIR") or os.path.join(data_dir, "media"),
+        max_upload_bytes=_int("VIDEO_MAX_UPLOAD_BYTES", VideoSettings.max_upload_bytes,
+                              minimum=1024),
+        max_seconds=_int("VIDEO_MAX_SECONDS", VideoSettings.max_seconds, minimum=1),
+        transcode_timeout_seconds=_int("VIDEO_TRANSCODE_TIMEOUT_SECONDS",
+                                       VideoSettings.transcode_timeout_seconds, minimum=10),
     )
 
 

@@ -14,3 +14,11 @@ class RoomEndedWithoutStream(DomainEvent):
     (live.streams.end_rooms_without_stream): its broadcast report is due."""
 
     room_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShortVideoUploaded(DomainEvent):
+    """A host's short video is on disk and recorded: its transcode is due
+    (live.videos.save_upload)."""
+
+    video_id: int

@@ -205,3 +205,49 @@ class RoomStream(Base):
     last_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(String(20))
+
+
+class VideoStatus(StrEnum):
+    UPLOADED = "uploaded"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+# A retry of a transcode that was killed finds the video processing and takes it again.
+VIDEO_MOVES: dict[VideoStatus, frozenset[VideoStatus]] = {
+    VideoStatus.UPLOADED: frozenset({VideoStatus.PROCESSING, VideoStatus.FAILED}),
+    VideoStatus.PROCESSING: frozenset({VideoStatus.PROCESSING, VideoStatus.READY,
+                                       VideoStatus.FAILED}),
+    VideoStatus.READY: frozenset(),
+    VideoStatus.FAILED: frozenset(),
+}
+
+
+class ShortVideo(Base):
+    """A host's uploaded short video and its transcode (live/videos.py, docs/video.md)."""
+
+    __tablename__ = "short_videos"
+    __table_args__ = (
+        CheckConstraint("status in ('uploaded', 'processing', 'ready', 'failed')",
+                        name="status"),
+        Index("ix_short_videos_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(12), default=VideoStatus.UPLOADED.value,
+                                        server_default=VideoStatus.UPLOADED.value)
+    failure_reason: Mapped[str | None] = mapped_column(String(300))
+    size_bytes: Mapped[int]
+    content_type: Mapped[str] = mapped_column(String(60))
+    duration_ms: Mapped[int | None]
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    # The ladder's heights, highest first, once ready (e.g. [720, 360]).
+    renditions: Mapped[list[int]] = mapped_column(JSONB, default=list, server_default="[]")
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    ready_at: Mapped[datetime | None]

@@ -28,6 +28,7 @@ from web import (
     api_ingest,
     api_live,
     api_orders,
+    api_videos,
     health,
     metrics,
     pages,
@@ -52,6 +53,7 @@ API_ROUTERS: list[ApiRouter] = [
     api_analytics.router,  # product tracking, broadcast reports, CSV exports
     api_commissions.router,  # host commission statements, balances, CSV
     api_ingest.router,  # the room's stream key
+    api_videos.router,  # short videos: upload, status, feed
 ]
 
 
@@ -109,6 +111,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes.extend(payments.routes)  # the sandbox gateway's payment page
     routes.extend(metrics.routes)  # GET /metrics, ops only (Prometheus text format)
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
+    # Transcoded short videos (live/videos.py); the uploads beside them are not served.
+    media_videos = Path(settings.video.media_dir) / "videos"
+    media_videos.mkdir(parents=True, exist_ok=True)
+    routes.append(Mount("/media/videos", StaticFiles(directory=media_videos), name="media"))
 
     app = Starlette(
         debug=settings.debug,

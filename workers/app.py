@@ -92,6 +92,12 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "schedule": every.stream_sweep_seconds,
                 "options": {"expires": 30},
             },
+            # Uploaded videos whose transcode message was lost (workers/video_tasks.py).
+            "queue-unprocessed-videos": {
+                "task": "live.queue_unprocessed_videos",
+                "schedule": 60.0,
+                "options": {"expires": 60},
+            },
         },
     )
     return app

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.context import Services
 from core.events import EventBus
 from live import actions as live_actions
-from live.events import RoomEndedWithoutStream
+from live.events import RoomEndedWithoutStream, ShortVideoUploaded
 from orders import queries as order_queries
 from orders import views as order_views
 from orders.events import (
@@ -117,6 +117,17 @@ async def build_report_of_ended_room(svc: Services, event: RoomEndedWithoutStrea
                     exc_info=True)
 
 
+async def transcode_uploaded_video(svc: Services, event: ShortVideoUploaded) -> None:
+    """Queue the upload's transcode. A lost message is found by `live.queue_unprocessed_videos`."""
+    from workers.video_tasks import process_short_video
+
+    try:
+        await asyncio.to_thread(process_short_video.delay, event.video_id)
+    except Exception:
+        log.warning("could not enqueue the transcode of video %s; the sweep will",
+                    event.video_id, exc_info=True)
+
+
 def register_handlers(bus: EventBus) -> None:
     bus.handle_in_transaction(UnitsReleased, return_units_to_product)
     bus.subscribe(SaleCreated, announce_created_sale)
@@ -130,6 +141,7 @@ def register_handlers(bus: EventBus) -> None:
         bus.subscribe(order_event, notify_buyer)
     bus.subscribe(RefundQueued, send_refund_to_provider)
     bus.subscribe(RoomEndedWithoutStream, build_report_of_ended_room)
+    bus.subscribe(ShortVideoUploaded, transcode_uploaded_video)
 
 
 def wire(svc: Services) -> Services:

@@ -130,15 +130,19 @@ async def start_publish(svc: Services, key: str, client_id: str, address: str,
 
 async def stream_alive(svc: Services, name: str, client_id: str) -> int:
     """nginx's on_update: the publisher is still there. Refused (nginx drops it) when the
-    stream is not open any more or its key was rotated since."""
+    stream is not open any more, its key was rotated since, or the room has ended."""
     check_client_id(client_id)
     async with svc.db.transaction() as session:
         stream = await _stream_of(session, name, client_id)
         if stream is None:
             raise StreamRefused("no open stream for this publisher", field="name")
-        current_key = await session.scalar(select(Room.stream_key).where(Room.id == stream.room_id))
-        if current_key is None or key_fingerprint(current_key) != stream.key_fingerprint:
+        room = (await session.execute(select(Room.stream_key, Room.status)
+                                      .where(Room.id == stream.room_id))).one()
+        if key_fingerprint(room.stream_key) != stream.key_fingerprint:
             raise StreamRefused("the stream key was rotated", field="name")
+        if room.status == RoomStatus.ENDED:
+            # The host pressed "End": the encoder is cut off too.
+            raise RoomEnded("the room has ended", field="name")
         await session.execute(update(RoomStream).where(RoomStream.id == stream.id)
                               .values(last_seen_at=func.now()))
         return stream.room_id

@@ -215,3 +215,21 @@ async def test_a_publisher_nginx_stopped_reporting_is_ended_and_a_new_one_accept
         reasons = list(await session.scalars(select(RoomStream.end_reason)
                                              .order_by(RoomStream.id)))
     assert reasons == ["lost", None]
+
+
+async def test_ending_the_room_cuts_off_its_encoder_at_the_next_update(
+        client: httpx.AsyncClient, services: Services, make_user: Any, make_room: Any) -> None:
+    host = await make_user("host")
+    room = await make_room(host)
+    await streams.start_publish(services, room["stream_key"], "7", "127.0.0.1",
+                                update_seconds=10, grace_seconds=60)
+    assert await streams.stream_alive(services, room["stream_key"], "7") == room["id"]
+
+    response = await client.post(f"/api/rooms/{room['id']}/status", json={"status": "ended"},
+                                 headers=host.headers)
+    assert response.status_code == 200
+
+    update_reply = await client.post("/internal/ingest/on_update", data=_form(
+        room["stream_key"], call="update_publish"))
+    assert update_reply.status_code == 409
+    assert update_reply.json()["error"]["code"] == "room_ended"

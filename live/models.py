@@ -251,3 +251,18 @@ class ShortVideo(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
     ready_at: Mapped[datetime | None]
+
+
+class ShortVideoTag(Base):
+    """A product shown in a short video from a moment on: the page shows its card from then."""
+
+    __tablename__ = "short_video_tags"
+    __table_args__ = (
+        CheckConstraint("at_ms >= 0", name="at_ms_non_negative"),
+        Index("ix_short_video_tags_video_at", "video_id", "at_ms"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("short_videos.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    at_ms: Mapped[int]

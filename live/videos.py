@@ -23,16 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.accounts import Actor
+from core.accounts import Actor, owns_or_ops
 from core.context import Services
-from core.errors import DomainError, NotFound, ValidationError
+from core.errors import DomainError, NotFound, PermissionDenied, ValidationError
 from core.events import record, unit_of_work
 from core.settings import VideoSettings
 from live import transcode
 from live.events import ShortVideoUploaded
-from live.models import VIDEO_MOVES, ShortVideo, VideoStatus
+from live.models import VIDEO_MOVES, Product, ShortVideo, ShortVideoTag, VideoStatus
+from live.schemas import VideoTagIn
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,10 @@ class NotAVideo(DomainError):
 
 class VideoNotFound(NotFound):
     code = "video_not_found"
+
+
+class NotVideoHost(PermissionDenied):
+    code = "not_video_host"
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,3 +302,46 @@ async def ready_videos(svc: Services, *, host_id: int | None, limit: int) -> lis
     async with svc.db.session() as session:
         return list(await session.scalars(query.order_by(ShortVideo.ready_at.desc(),
                                                          ShortVideo.id.desc()).limit(limit)))
+
+
+# Product tags ----------------------------------------------------------------------------
+
+
+async def set_tags(svc: Services, actor: Actor, video_id: int, tags: list[VideoTagIn]
+                   ) -> list[dict[str, Any]]:
+    """Replace the video's tags: products of the video's host, within its length once known."""
+    async with svc.db.transaction() as session:
+        video = await session.scalar(select(ShortVideo).where(ShortVideo.id == video_id)
+                                     .with_for_update())
+        if video is None:
+            raise VideoNotFound(f"video {video_id} does not exist", field="video_id")
+        if not owns_or_ops(actor, video.host_id):
+            raise NotVideoHost("only the video's host can tag it")
+        product_ids = {tag.product_id for tag in tags}
+        owned = set(await session.scalars(select(Product.id).where(
+            Product.id.in_(product_ids), Product.host_id == video.host_id))) if tags else set()
+        for index, tag in enumerate(tags):
+            if tag.product_id not in owned:
+                raise ValidationError([{"field": f"tags.{index}.product_id",
+                                        "message": "not in the host's catalog"}])
+            if video.duration_ms is not None and tag.at_ms > video.duration_ms:
+                raise ValidationError([{"field": f"tags.{index}.at_ms",
+                                        "message": f"past the video's end ({video.duration_ms} ms)"}])
+        await session.execute(delete(ShortVideoTag).where(ShortVideoTag.video_id == video_id))
+        session.add_all(ShortVideoTag(video_id=video_id, product_id=tag.product_id, at_ms=tag.at_ms)
+                        for tag in tags)
+        await session.flush()
+        return await _tags(session, video_id)
+
+
+async def video_tags(svc: Services, video_id: int) -> list[dict[str, Any]]:
+    async with svc.db.session() as session:
+        return await _tags(session, video_id)
+
+
+async def _tags(session: AsyncSession, video_id: int) -> list[dict[str, Any]]:
+    rows = (await session.execute(
+        select(ShortVideoTag.at_ms, Product).join(Product, Product.id == ShortVideoTag.product_id)
+        .where(ShortVideoTag.video_id == video_id)
+        .order_by(ShortVideoTag.at_ms, ShortVideoTag.id))).all()
+    return [{"at_ms": at_ms, "product": product.public()} for at_ms, product in rows]

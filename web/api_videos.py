@@ -9,11 +9,12 @@ from core.accounts import Role, owns_or_ops
 from core.settings import VideoSettings
 from live import videos
 from live.models import VideoStatus
+from live.schemas import VideoTagsIn
 from web.api import ApiRouter
 from web.auth import require_user, resolve_principal
 from web.edge import services
 from web.responses import JSON
-from web.validation import path_int, query_id
+from web.validation import parse_body, path_int, query_id
 
 router = ApiRouter("videos")
 
@@ -50,7 +51,19 @@ async def get_video(request: Request) -> Response:
         principal = await resolve_principal(request)
         if principal is None or not owns_or_ops(principal, video.host_id):
             raise videos.VideoNotFound("no such video", field="video_id")
-    return JSON(videos.video_view(video))
+    return JSON({**videos.video_view(video), "tags": await videos.video_tags(services(request),
+                                                                              video.id)})
+
+
+@router.add("/api/videos/{video_id:int}/tags", "PUT", summary="Replace the video's product "
+            "tags (a product's card shows from its moment on)", body=VideoTagsIn,
+            errors=(404,))
+async def set_tags(request: Request) -> Response:
+    principal = await require_user(request, Role.HOST)
+    data = await parse_body(request, VideoTagsIn)
+    tags = await videos.set_tags(services(request), principal, path_int(request, "video_id"),
+                                 data.tags)
+    return JSON({"tags": tags})
 
 
 @router.add("/api/videos", "GET", summary="Ready short videos, newest first", auth=False,

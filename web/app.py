@@ -34,6 +34,7 @@ from web import (
     pages,
     pages_commissions,
     pages_ops,
+    pages_videos,
     payments,
     ws,
 )
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes.extend(pages.routes)
     routes.extend(pages_ops.routes)  # the ops dashboard, reports, the live data screen
     routes.extend(pages_commissions.routes)  # host and ops commission statements
+    routes.extend(pages_videos.routes)  # short videos
     routes.extend(payments.routes)  # the sandbox gateway's payment page
     routes.extend(metrics.routes)  # GET /metrics, ops only (Prometheus text format)
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))

@@ -247,3 +247,25 @@ export class LiveVideo {
     this.posterText.textContent = text;
   }
 }
+
+// A recorded HLS video (a short video's master playlist): hls.js where the browser has MSE,
+// else its own HLS. Returns the hls.js instance (or null).
+export async function playRecorded(video, url, hlsScript) {
+  if (hasMse()) {
+    const Hls = await loadHls(hlsScript);
+    if (Hls.isSupported()) {
+      const hls = new Hls({enableWorker: false});
+      hls.on(Hls.Events.ERROR, (_event, data) => {
+        if (data.fatal && data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+        else if (data.fatal && data.type === Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
+      });
+      hls.loadSource(url);
+      hls.attachMedia(video);
+      video.play().catch(() => {});
+      return hls;
+    }
+  }
+  video.src = url;
+  video.play().catch(() => {});
+  return null;
+}

@@ -34,6 +34,18 @@ async def video_page(request: Request) -> Response:
                       "hls_js": static_url("vendor/hls/hls.min.js")})
 
 
+# A feed page: a phone's scroll of posters for a while.
+FEED_PAGE_SIZE = 30
+
+
+async def feed_page(request: Request) -> Response:
+    """Ready short videos, newest first (from the hosts a viewer follows, once follows exist)."""
+    principal = await resolve_principal(request)
+    ready = await videos.ready_videos(services(request), host_id=None, limit=FEED_PAGE_SIZE)
+    return page(request, "videos.html", principal, videos=[videos.video_view(v) for v in ready])
+
+
 routes: list[BaseRoute] = [
+    Route("/videos", feed_page, methods=["GET"], name="videos"),
     Route("/videos/{video_id:int}", video_page, methods=["GET"], name="video"),
 ]

@@ -103,3 +103,23 @@ async def test_the_video_page_plays_and_shows_a_tag_card_at_its_moment(
         assert errors == []
     finally:
         await context.close()
+
+
+async def test_the_feed_lists_ready_videos_newest_first(
+        client: httpx.AsyncClient, services: Services, settings: Settings, make_user: Any,
+        tmp_path: Path) -> None:
+    host = await make_user("host")
+    clip = make_clip(tmp_path / "c.mp4", seconds=2, size="640x360")
+    older = await _ready_video(client, services, settings, host, clip)
+    newer = await _ready_video(client, services, settings, host, clip)
+    waiting = (await client.post("/api/videos", params={"title": "Not yet"},
+                                 content=clip.read_bytes(),
+                                 headers={**host.headers, "Content-Type": "video/mp4"})).json()
+
+    feed = (await client.get("/api/videos")).json()["videos"]
+    page = await client.get("/videos")
+
+    assert [v["id"] for v in feed] == [newer["id"], older["id"]]
+    assert page.status_code == 200
+    assert page.text.index(f"/videos/{newer['id']}") < page.text.index(f"/videos/{older['id']}")
+    assert f"/videos/{waiting['id']}\"" not in page.text

@@ -68,3 +68,38 @@ async def test_the_room_plays_the_pushed_stream_and_recovers_after_a_drop(
         assert errors == []
     finally:
         await context.close()
+
+
+async def test_the_room_waits_again_when_the_stream_stops_and_plays_when_it_is_back(
+        ingest_pushes: Ingest, chromium: Any, make_user: Any, make_room: Any) -> None:
+    ingest = ingest_pushes
+    host = await make_user("host")
+    room = await make_room(host)
+    context = await chromium.new_context()
+    page = await context.new_page()
+    try:
+        # given a viewer watching the stream
+        ingest.push(room["stream_key"], seconds=120)
+        await page.goto(f"{ingest.url}/rooms/{room['id']}")
+        await _wait(page, "document.querySelector('#player').currentTime > 1", PLAY_TIMEOUT_MS)
+        await page.evaluate("window.__sameDocument = true")
+
+        # when the encoder stops for longer than the player waits out a stall
+        ingest.stop_pushes()
+        await _wait(page, "document.querySelector('#player').dataset.state === 'waiting'",
+                    PLAY_TIMEOUT_MS)
+        assert "Waiting for the host" in await page.inner_text("#poster-text")
+
+        # then, once it is back, the same page plays again
+        ingest.push(room["stream_key"], seconds=120)
+        await _wait(page, "document.querySelector('#player').dataset.state === 'playing'"
+                          " && document.querySelector('#player').currentTime > 1",
+                    PLAY_TIMEOUT_MS)
+        generation = await page.evaluate("window.livesell.video.generation")
+        played = await _current_time(page)
+        await _wait(page, f"document.querySelector('#player').currentTime > {played + 1}",
+                    PLAY_TIMEOUT_MS)
+        assert await page.evaluate("window.__sameDocument === true")
+        assert await page.evaluate("window.livesell.video.generation") == generation
+    finally:
+        await context.close()

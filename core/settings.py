@@ -183,6 +183,49 @@ class ScheduleSettings:
     # Hands workers the outbox messages committed but never enqueued (the process died in
     # between).
     outbox_relay_seconds: float = 30.0
+    # Ends live rooms whose video stream has been gone past the grace period (live/streams.py):
+    # a room ends at most this long after its grace is over.
+    stream_sweep_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Live video ingest through nginx-rtmp (INGEST_* variables; docs/video.md)."""
+
+    # Where `livesell run` has nginx listen: RTMP for OBS/ffmpeg, HTTP for the HLS it writes.
+    # Loopback by default: opening ingest to the network is a deployment decision.
+    rtmp_bind: str = "127.0.0.1"
+    rtmp_port: int = 1935
+    http_bind: str = "127.0.0.1"
+    http_port: int = 8088
+    # What the host panel tells OBS to publish to, and where players fetch the HLS from (a CDN
+    # in production); both default to the local nginx above.
+    rtmp_url: str = "rtmp://127.0.0.1:1935/live"
+    hls_base_url: str = "http://127.0.0.1:8088/hls"
+    # A stream that drops (an encoder restart, a network blip) and comes back within this long
+    # is the same show; after it, a room whose stream is gone is ended by the sweep.
+    grace_seconds: float = 60.0
+    # nginx asks the app about each publisher this often (on_update); a publisher not heard of
+    # for three of these is gone (nginx died without saying so), and a rotated key's publisher
+    # is cut off at its next update.
+    update_seconds: int = 10
+    # When set, nginx's callbacks must carry it (`?secret=`), from any address; when empty,
+    # they are accepted from loopback only.
+    callback_secret: Secret = field(default_factory=lambda: Secret(""))
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """Short videos: uploads and their transcodes (VIDEO_* variables; docs/video.md)."""
+
+    # Uploads and the transcoded HLS live here (`uploads/`, `videos/{id}/`); `videos/` is served
+    # at /media/videos. Default: the data folder's `media`.
+    media_dir: str = ""
+    # A short video is under three minutes; at a phone's 1080p (~10 Mbit/s) that is ~225 MB.
+    max_upload_bytes: int = 256 * 1024 * 1024
+    max_seconds: int = 180
+    # A transcode that runs longer is stuck (a 3-minute 1080p clip takes about a minute here).
+    transcode_timeout_seconds: int = 900
 
 
 @dataclass(frozen=True)
@@ -241,6 +284,8 @@ class Settings:
     forwarded_allow_ips: str = "127.0.0.1"
     hub: HubSettings = field(default_factory=HubSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    video: VideoSettings = field(default_factory=VideoSettings)
 
 
 def load_settings() -> Settings:
@@ -304,7 +349,10 @@ def load_settings() -> Settings:
                                            ScheduleSettings.commission_settle_seconds),
         outbox_relay_seconds=_seconds("OUTBOX_RELAY_SECONDS",
                                       ScheduleSettings.outbox_relay_seconds),
+        stream_sweep_seconds=_seconds("STREAM_SWEEP_SECONDS",
+                                      ScheduleSettings.stream_sweep_seconds),
     )
+    ingest = ingest_settings()
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
@@ -337,6 +385,44 @@ def load_settings() -> Settings:
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         hub=hub,
         schedule=schedule,
+        ingest=ingest,
+        video=video_settings(),
+    )
+
+
+def video_settings() -> VideoSettings:
+    data_dir = os.environ.get("LIVESELL_DATA_DIR") or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".data")
+    return VideoSettings(
+        media_dir=os.environ.get("VIDEO_MEDIA_DIR") or os.path.join(data_dir, "media"),
+        max_upload_bytes=_int("VIDEO_MAX_UPLOAD_BYTES", VideoSettings.max_upload_bytes,
+                              minimum=1024),
+        max_seconds=_int("VIDEO_MAX_SECONDS", VideoSettings.max_seconds, minimum=1),
+        transcode_timeout_seconds=_int("VIDEO_TRANSCODE_TIMEOUT_SECONDS",
+                                       VideoSettings.transcode_timeout_seconds, minimum=10),
+    )
+
+
+def ingest_settings() -> IngestSettings:
+    """The INGEST_* settings (also read alone by `livesell nginx-config`)."""
+    rtmp_port = _int("INGEST_RTMP_PORT", IngestSettings.rtmp_port, minimum=1)
+    http_port = _int("INGEST_HTTP_PORT", IngestSettings.http_port, minimum=1)
+    rtmp_url = os.environ.get("INGEST_RTMP_URL") or f"rtmp://127.0.0.1:{rtmp_port}/live"
+    if not rtmp_url.startswith(("rtmp://", "rtmps://")):
+        raise SettingsError(f"INGEST_RTMP_URL must start with rtmp:// or rtmps://; got {rtmp_url!r}")
+    for name, port in (("INGEST_RTMP_PORT", rtmp_port), ("INGEST_HTTP_PORT", http_port)):
+        if port > 65535:
+            raise SettingsError(f"{name} must be a port (1-65535), got {port}")
+    return IngestSettings(
+        rtmp_bind=os.environ.get("INGEST_RTMP_BIND") or IngestSettings.rtmp_bind,
+        rtmp_port=rtmp_port,
+        http_bind=os.environ.get("INGEST_HTTP_BIND") or IngestSettings.http_bind,
+        http_port=http_port,
+        rtmp_url=rtmp_url.rstrip("/"),
+        hls_base_url=_base_url("INGEST_HLS_BASE_URL", f"http://127.0.0.1:{http_port}/hls"),
+        grace_seconds=_seconds("INGEST_GRACE_SECONDS", IngestSettings.grace_seconds),
+        update_seconds=_int("INGEST_UPDATE_SECONDS", IngestSettings.update_seconds, minimum=1),
+        callback_secret=Secret(os.environ.get("INGEST_CALLBACK_SECRET", "")),
     )
 
 

@@ -56,7 +56,7 @@ def record_room_event(session: AsyncSession, room_id: int, event_type: RoomEvent
     session.add(RoomEvent(room_id=room_id, type=event_type, actor_id=actor_id, data=data or {}))
 
 
-async def _room_for_update(session: AsyncSession, room_id: int, actor: Actor) -> Room:
+async def room_for_update(session: AsyncSession, room_id: int, actor: Actor) -> Room:
     room = await session.scalar(select(Room).where(Room.id == room_id).with_for_update())
     if room is None:
         await queries.get_room(session, room_id)  # raises RoomNotFound
@@ -116,7 +116,7 @@ async def create_room(svc: Services, actor: Actor, data: RoomIn) -> Room:
 
 async def update_room(svc: Services, actor: Actor, room_id: int, patch: RoomPatch) -> Room:
     async with svc.db.transaction() as session:
-        room = await _room_for_update(session, room_id, actor)
+        room = await room_for_update(session, room_id, actor)
         if room.status == RoomStatus.ENDED:
             raise RoomEnded("the room has ended", field="room_id")
         changes = patch.model_dump(exclude_unset=True, mode="json")
@@ -132,30 +132,43 @@ async def update_room(svc: Services, actor: Actor, room_id: int, patch: RoomPatc
 async def change_status(svc: Services, actor: Actor, room_id: int, target: RoomStatus) -> Room:
     """scheduled -> live -> ended, checked by the one transition function, as a conditional UPDATE."""
     async with svc.db.transaction() as session:
-        room = await _room_for_update(session, room_id, actor)
-        current = RoomStatus(room.status)
-        transition(ROOM_MOVES, current, target, what="a room")
-        values: dict[str, Any] = {"status": target.value}
-        if target == RoomStatus.LIVE:
-            values["started_at"] = func.now()
-        if target == RoomStatus.ENDED:
-            values["ended_at"] = func.now()
-            values["pinned_product_id"] = None
-        result = await session.execute(
-            update(Room).where(Room.id == room_id, Room.status == current.value)
-            .values(**values).returning(Room.id))
-        if result.scalar_one_or_none() is None:
-            # A concurrent move won; report it as the illegal move it now is.
-            transition(ROOM_MOVES, target, target, what="a room")
-        record_room_event(session, room_id, STATUS_EVENTS[target], actor.id,
-                          {"from": current.value, "to": target.value})
-        await session.flush()
-        await session.refresh(room)
-    state: dict[str, Any] = {"room": room.public()}
+        room = await room_for_update(session, room_id, actor)
+        await move_room(session, room, target, actor.id)
+    await publish_room_status(svc, room)
+    return room
+
+
+async def move_room(session: AsyncSession, room: Room, target: RoomStatus,
+                    actor_id: int | None) -> None:
+    """Move a room (held FOR UPDATE by the caller) to `target` inside the caller's transaction
+    and log it; the caller publishes after the commit (`publish_room_status`). Shared by the
+    host's buttons and the ingest (live/streams.py), which goes live when the encoder does."""
+    current = RoomStatus(room.status)
+    transition(ROOM_MOVES, current, target, what="a room")
+    values: dict[str, Any] = {"status": target.value}
+    if target == RoomStatus.LIVE:
+        values["started_at"] = func.now()
     if target == RoomStatus.ENDED:
+        values["ended_at"] = func.now()
+        values["pinned_product_id"] = None
+    result = await session.execute(
+        update(Room).where(Room.id == room.id, Room.status == current.value)
+        .values(**values).returning(Room.id))
+    if result.scalar_one_or_none() is None:
+        # A concurrent move won; report it as the illegal move it now is.
+        transition(ROOM_MOVES, target, target, what="a room")
+    record_room_event(session, room.id, STATUS_EVENTS[target], actor_id,
+                      {"from": current.value, "to": target.value})
+    await session.flush()
+    await session.refresh(room)
+
+
+async def publish_room_status(svc: Services, room: Room) -> None:
+    """Tell the room its new status, after the commit of `move_room`."""
+    state: dict[str, Any] = {"room": room.public()}
+    if room.status == RoomStatus.ENDED:
         state["pin"] = None
     await publish_room(svc.redis, svc.keys, room.id, ServerEvent.ROOM, room.public(), state=state)
-    return room
 
 
 # Lineup and pins -------------------------------------------------------------
@@ -180,7 +193,7 @@ async def set_lineup(svc: Services, actor: Actor, room_id: int, product_ids: lis
     if len(set(product_ids)) != len(product_ids):
         raise ValidationError([{"field": "product_ids", "message": "a product appears twice"}])
     async with svc.db.transaction() as session:
-        room = await _room_for_update(session, room_id, actor)
+        room = await room_for_update(session, room_id, actor)
         if room.status == RoomStatus.ENDED:
             raise RoomEnded("the room has ended", field="room_id")
         if product_ids:
@@ -229,7 +242,7 @@ async def publish_lineup(svc: Services, room_id: int, products: list[Product] | 
 async def pin_product(svc: Services, actor: Actor, room_id: int, product_id: int) -> Product:
     """Pin one product of the lineup; pinning another replaces it."""
     async with svc.db.transaction() as session:
-        room = await _room_for_update(session, room_id, actor)
+        room = await room_for_update(session, room_id, actor)
         if room.status == RoomStatus.ENDED:
             raise RoomEnded("the room has ended", field="room_id")
         in_lineup = await session.scalar(select(LineupItem.id).where(
@@ -248,7 +261,7 @@ async def pin_product(svc: Services, actor: Actor, room_id: int, product_id: int
 
 async def unpin_product(svc: Services, actor: Actor, room_id: int) -> None:
     async with svc.db.transaction() as session:
-        room = await _room_for_update(session, room_id, actor)
+        room = await room_for_update(session, room_id, actor)
         previous = room.pinned_product_id
         if previous is None:
             return
@@ -265,7 +278,7 @@ async def mute_user(svc: Services, actor: Actor, room_id: int, user_id: int,
                     minutes: int | None) -> int | None:
     until = int(time.time()) + minutes * 60 if minutes else None
     async with svc.db.transaction() as session:
-        room = await _room_for_update(session, room_id, actor)
+        room = await room_for_update(session, room_id, actor)
         if user_id == room.host_id:
             raise ValidationError([{"field": "user_id", "message": "the host cannot be muted"}])
         if await session.get(User, user_id) is None:
@@ -287,7 +300,7 @@ async def mute_user(svc: Services, actor: Actor, room_id: int, user_id: int,
 
 async def unmute_user(svc: Services, actor: Actor, room_id: int, user_id: int) -> None:
     async with svc.db.transaction() as session:
-        await _room_for_update(session, room_id, actor)
+        await room_for_update(session, room_id, actor)
         await session.execute(delete(RoomMute).where(
             RoomMute.room_id == room_id, RoomMute.user_id == user_id))
         record_room_event(session, room_id, RoomEventType.USER_UNMUTED, actor.id, {"user_id": user_id})
@@ -298,7 +311,7 @@ async def delete_chat_message(svc: Services, actor: Actor, room_id: int, message
     if not message_id or len(message_id) > 64 or not is_line(message_id):
         raise ValidationError([{"field": "message_id", "message": "not a message id"}])
     async with svc.db.transaction() as session:
-        await _room_for_update(session, room_id, actor)
+        await room_for_update(session, room_id, actor)
         record_room_event(session, room_id, RoomEventType.CHAT_DELETED, actor.id, {"message_id": message_id})
     await moderation.delete_message(svc.redis, svc.keys, room_id, message_id, by_user_id=actor.id)
 

@@ -49,6 +49,10 @@ class RoomEventType(StrEnum):
     USER_MUTED = "user_muted"
     USER_UNMUTED = "user_unmuted"
     CHAT_DELETED = "chat_deleted"
+    # Video ingest (live/streams.py): a publisher accepted by nginx, its end, a new key.
+    STREAM_STARTED = "stream_started"
+    STREAM_ENDED = "stream_ended"
+    STREAM_KEY_ROTATED = "stream_key_rotated"
 
 
 # The log entry of each move of ROOM_MOVES' targets (a room is never moved back to scheduled).
@@ -177,3 +181,88 @@ class RoomMute(Base):
     # Unix time the mute ends; NULL means until unmuted.
     until_epoch_s: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class RoomStream(Base):
+    """One publish of a room's video through the ingest (nginx-rtmp): from the encoder's
+    connect to its disconnect. At most one is open per room (the partial unique index), which
+    is what "one publisher at a time" rests on."""
+
+    __tablename__ = "room_streams"
+    __table_args__ = (
+        Index("uq_room_streams_open", "room_id", unique=True,
+              postgresql_where="ended_at IS NULL"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
+    # nginx-rtmp's id of the publishing connection, which its later callbacks carry.
+    client_id: Mapped[str] = mapped_column(String(32))
+    # The first characters of the key's SHA-256: which key was used, without keeping it.
+    key_fingerprint: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    started_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(20))
+
+
+class VideoStatus(StrEnum):
+    UPLOADED = "uploaded"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+# A retry of a transcode that was killed finds the video processing and takes it again.
+VIDEO_MOVES: dict[VideoStatus, frozenset[VideoStatus]] = {
+    VideoStatus.UPLOADED: frozenset({VideoStatus.PROCESSING, VideoStatus.FAILED}),
+    VideoStatus.PROCESSING: frozenset({VideoStatus.PROCESSING, VideoStatus.READY,
+                                       VideoStatus.FAILED}),
+    VideoStatus.READY: frozenset(),
+    VideoStatus.FAILED: frozenset(),
+}
+
+
+class ShortVideo(Base):
+    """A host's uploaded short video and its transcode (live/videos.py, docs/video.md)."""
+
+    __tablename__ = "short_videos"
+    __table_args__ = (
+        CheckConstraint("status in ('uploaded', 'processing', 'ready', 'failed')",
+                        name="status"),
+        Index("ix_short_videos_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(12), default=VideoStatus.UPLOADED.value,
+                                        server_default=VideoStatus.UPLOADED.value)
+    failure_reason: Mapped[str | None] = mapped_column(String(300))
+    size_bytes: Mapped[int]
+    content_type: Mapped[str] = mapped_column(String(60))
+    duration_ms: Mapped[int | None]
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    # The ladder's heights, highest first, once ready (e.g. [720, 360]).
+    renditions: Mapped[list[int]] = mapped_column(JSONB, default=list, server_default="[]")
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    ready_at: Mapped[datetime | None]
+
+
+class ShortVideoTag(Base):
+    """A product shown in a short video from a moment on: the page shows its card from then."""
+
+    __tablename__ = "short_video_tags"
+    __table_args__ = (
+        CheckConstraint("at_ms >= 0", name="at_ms_non_negative"),
+        Index("ix_short_video_tags_video_at", "video_id", "at_ms"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("short_videos.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    at_ms: Mapped[int]

@@ -181,3 +181,20 @@ class RoomEventOut(BaseModel):
 
 class RoomEventsOut(BaseModel):
     events: list[RoomEventOut]
+
+
+# A short video is at most minutes long: a tag every few seconds is already a lot.
+VIDEO_TAGS_MAX = 50
+# Three hours in milliseconds: past any short video's length (the video's own length, once
+# known, is checked by the action).
+TAG_AT_MS_MAX = 3 * 3600 * 1000
+
+
+class VideoTagIn(Strict):
+    product_id: Id
+    at_ms: int = Field(ge=0, le=TAG_AT_MS_MAX, description="from this moment of the video")
+
+
+class VideoTagsIn(Strict):
+    tags: list[VideoTagIn] = Field(max_length=VIDEO_TAGS_MAX,
+                                   description="every tag of the video (replaces them)")

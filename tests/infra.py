@@ -41,6 +41,8 @@ class TestInfra:
             "REDIS_PREFIX": self.redis_prefix,
             "SECRET_KEY": "test-secret-key",
             "LIVESELL_ENV": "test",
+            # Uploaded and transcoded videos, apart from other runs' (ids restart per database).
+            "VIDEO_MEDIA_DIR": str(ROOT / ".data" / "test" / f"media-{self.database}"),
         }
 
 
@@ -125,6 +127,7 @@ def stop_infra(infra: TestInfra) -> None:
     try:
         _run(drop())
         _run(clear_redis())
+        shutil.rmtree(infra.env()["VIDEO_MEDIA_DIR"], ignore_errors=True)
     finally:
         for stop in reversed(infra.stoppers):
             stop()

@@ -27,13 +27,16 @@ from web import (
     api_accounts,
     api_analytics,
     api_commissions,
+    api_ingest,
     api_live,
     api_orders,
+    api_videos,
     health,
     metrics,
     pages,
     pages_commissions,
     pages_ops,
+    pages_videos,
     payments,
     ws,
 )
@@ -73,6 +76,8 @@ API_ROUTERS: list[ApiRouter] = [
     payments.router,  # the sandbox gateway's webhook
     api_analytics.router,  # product tracking, broadcast reports, CSV exports
     api_commissions.router,  # host commission statements, balances, CSV
+    api_ingest.router,  # the room's stream key
+    api_videos.router,  # short videos: upload, status, feed
 ]
 
 
@@ -129,12 +134,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in API_ROUTERS:
         routes.extend(router.routes)
     routes.extend(ws.routes)
+    routes.extend(api_ingest.routes)  # nginx-rtmp's callbacks (internal)
     routes.extend(pages.routes)
     routes.extend(pages_ops.routes)  # the ops dashboard, reports, the live data screen
     routes.extend(pages_commissions.routes)  # host and ops commission statements
+    routes.extend(pages_videos.routes)  # short videos
     routes.extend(payments.routes)  # the sandbox gateway's payment page
     routes.extend(metrics.routes)  # GET /metrics, ops only (Prometheus text format)
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
+    # Transcoded short videos (live/videos.py); the uploads beside them are not served.
+    media_videos = Path(settings.video.media_dir) / "videos"
+    media_videos.mkdir(parents=True, exist_ok=True)
+    routes.append(Mount("/media/videos", StaticFiles(directory=media_videos), name="media"))
 
     app = Starlette(
         debug=settings.debug,

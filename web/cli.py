@@ -11,6 +11,8 @@
                                       # that every hold has its order
     livesell expire                   # run one expiry sweep of unpaid orders now
     livesell rebuild-reports --since YYYY-MM-DD [--until YYYY-MM-DD]
+    livesell nginx-config [--prefix DIR] [--callback URL]
+                        # print nginx's config for the video ingest (docs/video.md)
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from web.supervise import ChildSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 # Read here, not in core/settings.py: the data folder is where `livesell run` starts the
@@ -149,6 +155,26 @@ BANNER = """
 """
 
 
+# Video ingest ---------------------------------------------------------------------------
+
+
+def ingest_children(callback_base: str) -> list[ChildSpec]:
+    """nginx for the video ingest (RTMP in, HLS out) as a supervised child, with its config
+    rendered under the data folder; none, and one line saying why, where nginx is missing."""
+    from core.settings import get_settings
+    from web import nginx
+    from web.supervise import ChildSpec
+
+    reason = nginx.missing()
+    if reason is not None:
+        _say(f"{reason}: running without video ingest (install: {nginx.INSTALL_HINT})")
+        return []
+    ingest = get_settings().ingest
+    layout = nginx.prepare(ingest, DATA_DIR / "nginx", callback_base)
+    _say(f"video ingest: {ingest.rtmp_url} (HLS on {ingest.hls_base_url})")
+    return [ChildSpec("nginx", nginx.command(layout))]
+
+
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM during start-up: stop as Ctrl-C does
 
@@ -176,6 +202,7 @@ def run(host: str, port: int, with_workers: bool) -> int:
         logs = DATA_DIR / "logs"
         specs = [ChildSpec("web", [python, "-m", "web.cli", "serve", "--host", host,
                                    "--port", str(port)])]
+        specs.extend(ingest_children(internal_base_url(host, port)))
         if with_workers:
             specs.append(ChildSpec("worker", [
                 python, "-m", "celery", "-A", "workers.app", "worker", "--loglevel=INFO",
@@ -214,6 +241,21 @@ def run(host: str, port: int, with_workers: bool) -> int:
             for signum, handler in previous.items():
                 if handler is not None:  # None: set outside Python, nothing to put back
                     signal.signal(signum, handler)
+
+
+def print_nginx_config(prefix: Path, callback_base: str) -> int:
+    """The rendered config, for running nginx yourself. Reads the INGEST_* settings alone: the
+    rest of the settings (a database, a key) are not needed to write it."""
+    from core.settings import SettingsError, ingest_settings
+    from web import nginx
+
+    try:
+        ingest = ingest_settings()
+    except SettingsError as exc:
+        print(f"livesell: {exc}", file=sys.stderr)
+        return 2
+    print(nginx.render(ingest, nginx.NginxLayout(prefix.resolve()), callback_base), end="")
+    return 0
 
 
 def _delegated(argv: list[str]) -> int | None:
@@ -255,6 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=8000)
     serve_parser.add_argument("--log-level", default="info")
+    nginx_parser = sub.add_parser("nginx-config",
+                                  help="print nginx's config for the video ingest")
+    nginx_parser.add_argument("--prefix", default=str(DATA_DIR / "nginx"),
+                              help="nginx's folder (logs, HLS); default: the data folder's")
+    nginx_parser.add_argument("--callback", default="http://127.0.0.1:8000",
+                              help="where nginx reaches the web app")
     sub.add_parser("migrate", help="apply the database migrations")
     sub.add_parser("seed", help="create the demo data (idempotent)")
     args = parser.parse_args(argv)
@@ -264,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         serve(args.host, args.port, args.log_level)
         return 0
+    if args.command == "nginx-config":
+        return print_nginx_config(Path(args.prefix), args.callback)
     stoppers: list[Callable[[], None]] = []
     try:
         if args.command in ("migrate", "seed"):

@@ -24,6 +24,7 @@ from live.models import Room, RoomStatus
 from web.api_analytics import ensure_viewer_cookie
 from web.auth import Principal, resolve_principal
 from web.edge import services
+from web.live_video import allow_stream_origin, room_video_boot
 from web.render import error_page, page, page_principal
 from web.validation import path_int
 
@@ -131,6 +132,7 @@ async def host_room(request: Request) -> Response:
         catalog = await queries.list_products(session, room.host_id)
     return page(request, "host_room.html", principal, room=room,
                 boot={"room": room.public(), "stream_key": room.stream_key,
+                      "ingest_url": request.app.state.settings.ingest.rtmp_url,
                       "lineup": [p.public() for p in lineup],
                       "catalog": [p.public() for p in catalog]})
 
@@ -148,7 +150,9 @@ async def room_page(request: Request) -> Response:
     response = page(request, "room.html", principal, room=room,
                     host_name=names.get(room.host_id, ""), is_host=is_host,
                     boot={"room": room.public(), "host_name": names.get(room.host_id, ""),
-                          "lineup": [p.public() for p in lineup], "pin": pinned})
+                          "lineup": [p.public() for p in lineup], "pin": pinned,
+                          "video": room_video_boot(request.app.state.settings, room.id)})
+    allow_stream_origin(response, request.app.state.settings)
     # A guest's websocket (watch time) and card clicks (funnel) count as one viewer.
     ensure_viewer_cookie(request, response)
     return response

@@ -26,7 +26,8 @@ def make_celery(settings: Settings | None = None) -> Celery:
     broker = settings.celery_broker_url
     prefix = settings.redis_prefix
     every = settings.schedule
-    app = Celery("livesell", broker=broker, include=["workers.tasks", "workers.analytics_tasks"])
+    app = Celery("livesell", broker=broker, include=["workers.tasks", "workers.analytics_tasks",
+                                                       "workers.video_tasks"])
     transport: dict[str, Any] = {}
     if broker.startswith(("redis://", "rediss://", "unix://")):
         transport = {
@@ -83,6 +84,18 @@ def make_celery(settings: Settings | None = None) -> Celery:
             "relay-outbox": {
                 "task": "orders.relay_outbox",
                 "schedule": every.outbox_relay_seconds,
+                "options": {"expires": 60},
+            },
+            # A room whose video stream is gone is ended this late after its grace period.
+            "end-rooms-without-stream": {
+                "task": "live.end_rooms_without_stream",
+                "schedule": every.stream_sweep_seconds,
+                "options": {"expires": 30},
+            },
+            # Uploaded videos whose transcode message was lost (workers/video_tasks.py).
+            "queue-unprocessed-videos": {
+                "task": "live.queue_unprocessed_videos",
+                "schedule": 60.0,
                 "options": {"expires": 60},
             },
         },

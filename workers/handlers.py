@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.context import Services
 from core.events import EventBus
 from live import actions as live_actions
+from live.events import RoomEndedWithoutStream, ShortVideoUploaded
 from orders import purchases
 from orders import queries as order_queries
 from orders import views as order_views
@@ -111,6 +112,29 @@ async def return_units_to_product(session: AsyncSession, event: UnitsReleased) -
     await live_actions.return_stock(session, event.product_id, event.units)
 
 
+async def build_report_of_ended_room(svc: Services, event: RoomEndedWithoutStream) -> None:
+    """The broadcast report of a room the ingest ended. The analytics sweep builds the reports
+    of ended rooms that have none, so a broker that is down delays it, never loses it."""
+    from workers.analytics_tasks import build_report
+
+    try:
+        await asyncio.to_thread(build_report.delay, event.room_id)
+    except Exception:
+        log.warning("could not enqueue the report of room %s; the sweep will", event.room_id,
+                    exc_info=True)
+
+
+async def transcode_uploaded_video(svc: Services, event: ShortVideoUploaded) -> None:
+    """Queue the upload's transcode. A lost message is found by `live.queue_unprocessed_videos`."""
+    from workers.video_tasks import process_short_video
+
+    try:
+        await asyncio.to_thread(process_short_video.delay, event.video_id)
+    except Exception:
+        log.warning("could not enqueue the transcode of video %s; the sweep will",
+                    event.video_id, exc_info=True)
+
+
 def register_handlers(bus: EventBus) -> None:
     bus.handle_in_transaction(UnitsReleased, return_units_to_product)
     bus.subscribe(SaleCreated, announce_created_sale)
@@ -124,6 +148,8 @@ def register_handlers(bus: EventBus) -> None:
         bus.subscribe(order_event, notify_buyer)
     bus.subscribe(OrderPaid, announce_purchase)
     bus.subscribe(RefundQueued, send_refund_to_provider)
+    bus.subscribe(RoomEndedWithoutStream, build_report_of_ended_room)
+    bus.subscribe(ShortVideoUploaded, transcode_uploaded_video)
 
 
 def wire(svc: Services) -> Services:

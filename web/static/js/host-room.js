@@ -417,6 +417,15 @@ $("#key-copy").addEventListener("click", async () => {
     toast("Select the key and copy it.", "info");
   }
 });
+$("#key-rotate").addEventListener("click", async () => {
+  if (!window.confirm("Make a new stream key? Whoever streams with the old one is cut off.")) return;
+  const room = await run(() => api("POST", `/api/rooms/${roomId}/stream-key`), "Could not make a new key");
+  if (!room) return;
+  boot.stream_key = room.stream_key;
+  streamKey.dataset.hidden = "true";
+  renderKey();
+  toast("New stream key made. Paste it into your streaming software.", "success");
+});
 renderKey();
 
 const playbackForm = $("#playback-form");

@@ -4,6 +4,7 @@ import {api} from "./api.js";
 import {ChatComposer, ChatView} from "./chat.js";
 import {$, h, productImage, readBoot, toast} from "./dom.js";
 import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js";
+import {LiveVideo} from "./player.js";
 import {mountRoomSale} from "./room-sale.js";
 import {trackProductCards} from "./room-tracking.js";
 import {describeConnection, RoomSocket} from "./socket.js";
@@ -25,8 +26,10 @@ const poster = $("#poster");
 const posterText = $("#poster-text");
 const banner = $("#status-banner");
 const statusBadge = $("#status-badge");
-// A stream that cannot be played shows the poster instead, until the host sets another URL.
-let failedUrl = null;
+// The video and its poster belong to the player module (the ingest's HLS, a pasted URL).
+const liveVideo = new LiveVideo({video: player, poster, posterText, hlsUrl: boot.video?.hls_url,
+                                 hlsScript: boot.video?.hls_js});
+window.livesell.video = liveVideo;
 
 function renderRoom() {
   const room = store.state.room;
@@ -52,32 +55,8 @@ function renderRoom() {
   $("#chat-empty").textContent = room.status === "ended" ? "The chat is closed."
     : me ? "Say hi — the chat is quiet so far." : "No messages yet.";
 
-  const url = room.playback_url;
-  const wanted = Boolean(url) && room.status !== "ended";
-  if (wanted && player.getAttribute("src") !== url) {
-    failedUrl = null;
-    player.src = url;
-    player.play().catch(() => {});
-  } else if (!wanted && player.hasAttribute("src")) {
-    player.pause();
-    player.removeAttribute("src");
-    player.load();
-  }
-  const playing = wanted && url !== failedUrl;
-  player.hidden = !playing;
-  poster.hidden = playing;
-  posterText.textContent = wanted && !playing ? "The video can't be played right now." : {
-    scheduled: "Starting soon",
-    live: "The host is live — no video feed here, but the chat and deals are on.",
-    ended: "This show has ended",
-  }[room.status] || "";
+  liveVideo.show(room);
 }
-
-player.addEventListener("error", () => {
-  if (!player.getAttribute("src")) return;
-  failedUrl = player.getAttribute("src");
-  renderRoom();
-});
 
 // Viewers and likes ----------------------------------------------------------------
 

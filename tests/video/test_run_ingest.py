@@ -1,0 +1,66 @@
+"""`livesell run` starts nginx for the ingest when it is installed, and says in one line how
+to install it when it is not."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.infra import ROOT, TestInfra
+from tests.video.conftest import need_ingest_tools
+from web import cli, nginx
+from web.embedded import free_port, port_open
+
+
+@pytest.mark.slow
+def test_run_starts_nginx_for_the_ingest_and_stops_it(infra: TestInfra, tmp_path: Path) -> None:
+    need_ingest_tools()
+    port, rtmp_port, http_port = free_port(), free_port(), free_port()
+    env = {**os.environ, **infra.env(), "LIVESELL_DATA_DIR": str(tmp_path),
+           "INGEST_RTMP_PORT": str(rtmp_port), "INGEST_HTTP_PORT": str(http_port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "web.cli", "run", "--no-workers", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    children: list[psutil.Process] = []
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        while not any("Ctrl-C stops everything" in line for line in output):
+            line = process.stdout.readline()
+            assert line or process.poll() is None, "".join(output)
+            output.append(line)
+            assert time.monotonic() < deadline, "".join(output)
+        while not (port_open("127.0.0.1", rtmp_port) and port_open("127.0.0.1", http_port)):
+            assert time.monotonic() < deadline, (tmp_path / "nginx" / "logs" / "error.log"
+                                                 ).read_text()
+            time.sleep(0.05)
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert any("nginx" in " ".join(child.cmdline()) for child in children)
+        assert f"rtmp://127.0.0.1:{rtmp_port}/live" in "".join(output)
+        assert (tmp_path / "nginx" / "nginx.conf").exists()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
+        if process.stdout is not None:
+            process.stdout.close()
+    _gone, alive = psutil.wait_procs(children, timeout=20)
+    assert alive == []
+
+
+def test_without_nginx_run_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(nginx, "missing", lambda: "nginx is not installed")
+
+    children = cli.ingest_children("http://127.0.0.1:8000")
+
+    assert children == []
+    said = capsys.readouterr().out.strip().splitlines()
+    assert len(said) == 1 and nginx.INSTALL_HINT in said[0]

@@ -1,0 +1,125 @@
+"""Product tags on a short video, and its page: the poster, the video playing, and each tag's
+card appearing at its moment and opening the product (headless Chromium)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from core.context import Services
+from core.settings import Settings
+from live import videos
+from tests.conftest import LiveServer, poll_until
+from tests.video.clips import make_clip
+
+
+@pytest.fixture(autouse=True)
+def need_ffmpeg() -> None:
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed; the video tests need `apt-get install ffmpeg`")
+
+
+async def _ready_video(client: httpx.AsyncClient, services: Services, settings: Settings,
+                       host: Any, clip: Path) -> dict[str, Any]:
+    response = await client.post("/api/videos", params={"title": "Rain jacket in the rain"},
+                                 content=clip.read_bytes(),
+                                 headers={**host.headers, "Content-Type": "video/mp4"})
+    assert response.status_code == 202, response.text
+    video: dict[str, Any] = response.json()
+    assert await videos.process_video(services, settings.video, video["id"]) == "ready"
+    return video
+
+
+async def test_tags_are_the_hosts_products_within_the_video(
+        client: httpx.AsyncClient, services: Services, settings: Settings, make_user: Any,
+        make_product: Any, tmp_path: Path) -> None:
+    host, other = await make_user("host"), await make_user("host")
+    jacket = await make_product(host, title="Jacket")
+    boots = await make_product(host, title="Boots")
+    theirs = await make_product(other, title="Not yours")
+    video = await _ready_video(client, services, settings, host,
+                               make_clip(tmp_path / "c.mp4", seconds=3, size="640x360"))
+    url = f"/api/videos/{video['id']}/tags"
+
+    saved = await client.put(url, json={"tags": [{"product_id": boots["id"], "at_ms": 2000},
+                                                 {"product_id": jacket["id"], "at_ms": 500}]},
+                             headers=host.headers)
+    foreign = await client.put(url, json={"tags": [{"product_id": theirs["id"], "at_ms": 0}]},
+                               headers=host.headers)
+    too_late = await client.put(url, json={"tags": [{"product_id": jacket["id"], "at_ms": 60_000}]},
+                                headers=host.headers)
+    not_host = await client.put(url, json={"tags": []}, headers=other.headers)
+
+    assert saved.status_code == 200, saved.text
+    assert (foreign.status_code, too_late.status_code, not_host.status_code) == (422, 422, 403)
+    assert foreign.json()["error"]["field"] == "tags.0.product_id"
+    body = (await client.get(f"/api/videos/{video['id']}")).json()
+    assert [(t["at_ms"], t["product"]["title"]) for t in body["tags"]] == [(500, "Jacket"),
+                                                                           (2000, "Boots")]
+
+
+async def test_the_video_page_plays_and_shows_a_tag_card_at_its_moment(
+        live_server: LiveServer, chromium: Any, client: httpx.AsyncClient, services: Services,
+        settings: Settings, make_user: Any, make_product: Any, tmp_path: Path) -> None:
+    host = await make_user("host")
+    jacket = await make_product(host, title="Rain jacket", price_minor=8900, currency="EUR")
+    video = await _ready_video(client, services, settings, host,
+                               make_clip(tmp_path / "c.mp4", seconds=5, size="640x360"))
+    response = await client.put(f"/api/videos/{video['id']}/tags",
+                                json={"tags": [{"product_id": jacket["id"], "at_ms": 1500}]},
+                                headers=host.headers)
+    assert response.status_code == 200
+    context = await chromium.new_context()
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        await page.goto(f"{live_server.url}/videos/{video['id']}")
+        # the poster first
+        poster = await page.get_attribute("#short-video", "poster")
+        assert poster == f"/media/videos/{video['id']}/poster.jpg"
+        assert (await client.get(poster)).status_code == 200
+
+        async def played_to(seconds: float) -> bool:
+            return bool(await page.evaluate(
+                f"document.querySelector('#short-video').currentTime > {seconds}"))
+
+        # no card before its moment
+        assert await page.locator("[data-testid=tag-card]").count() == 0
+        await poll_until(lambda: played_to(2.0), timeout=30, interval=0.1,
+                         message="the video to play past the tag")
+        card = page.get_by_test_id("tag-card")
+        await card.wait_for(timeout=5000)
+        assert "Rain jacket" in await card.inner_text()
+
+        await card.click()
+        dialog = page.get_by_test_id("product-dialog")
+        await dialog.wait_for(timeout=5000)
+        assert "Rain jacket" in await dialog.inner_text()
+        assert errors == []
+    finally:
+        await context.close()
+
+
+async def test_the_feed_lists_ready_videos_newest_first(
+        client: httpx.AsyncClient, services: Services, settings: Settings, make_user: Any,
+        tmp_path: Path) -> None:
+    host = await make_user("host")
+    clip = make_clip(tmp_path / "c.mp4", seconds=2, size="640x360")
+    older = await _ready_video(client, services, settings, host, clip)
+    newer = await _ready_video(client, services, settings, host, clip)
+    waiting = (await client.post("/api/videos", params={"title": "Not yet"},
+                                 content=clip.read_bytes(),
+                                 headers={**host.headers, "Content-Type": "video/mp4"})).json()
+
+    feed = (await client.get("/api/videos")).json()["videos"]
+    page = await client.get("/videos")
+
+    assert [v["id"] for v in feed] == [newer["id"], older["id"]]
+    assert page.status_code == 200
+    assert page.text.index(f"/videos/{newer['id']}") < page.text.index(f"/videos/{older['id']}")
+    assert f"/videos/{waiting['id']}\"" not in page.text

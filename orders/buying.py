@@ -44,7 +44,7 @@ from orders.models import (
 from orders.payments import get_provider
 from orders.reconcile import REBUILD_WAIT_SECONDS, reconcile_sale
 from orders.runtime import publish_stock, runtime
-from orders.views import first_reply
+from orders.views import PlacedOrder, first_reply
 from orders.writer import NewOrder, WrittenOrder
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,12 @@ async def buy(svc: Services, user_id: int, sale_id: int, idempotency_key: str | 
         rt.publisher.changed(sale_id, facts.room_id)
         raise
     rt.publisher.changed(sale_id, facts.room_id)
-    return written.reply, False
+    # The writer renders the reply (orders/runtime.py); one built without a renderer does not.
+    return written.reply or orjson.dumps(first_reply(PlacedOrder(
+        id=written.id, sale_id=sale_id, room_id=new.room_id, product_id=new.product_id,
+        quantity=quantity, amount_minor=new.amount_minor, currency=new.currency,
+        hold_expires_at=written.hold_expires_at, created_at=written.created_at),
+        get_provider(svc.settings))), False
 
 
 _background: set[asyncio.Task[None]] = set()

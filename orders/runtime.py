@@ -143,8 +143,8 @@ class ReplyKeeper:
                 log.warning("keeping first replies of sale %s failed", sale_id, exc_info=True)
 
     async def drain(self) -> None:
+        """Store what is pending (at shutdown: at most one interval and one call per sale)."""
         if self.task is not None:
-            self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
         await self.flush()

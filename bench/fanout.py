@@ -678,8 +678,9 @@ def _notes(outcomes: list[Outcome], load_before: tuple[float, ...]) -> str:
         "(1,000 viewers) or 8 (5,000: the interval grows so one room costs at most 40,000 "
         "frames a second).",
         "- Batching costs latency: a chat line waits up to the batch interval (50 ms; 125 ms at "
-        "5,000 viewers) for its frame, which sets the p50 floor in those rows. Pins and other "
-        "state flush the batch and go at once.",
+        "5,000 viewers) for its group's turn (a batched room's viewers are in 4 groups whose "
+        "batches leave in turn), then for the writes to that group, a quarter of the room. "
+        "Pins and other state go at once, in one frame with the pending chat.",
         "- Without the direct transport writes (the ASGI send rows), uvicorn frames every message "
         "again for every viewer in Python (websockets' sans-I/O `send_text`) behind a writer task "
         "wake-up; the legacy `--ws websockets` protocol adds a drain per send on top.",

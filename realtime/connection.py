@@ -41,25 +41,22 @@ class Socket(Protocol):
 
 
 class DirectWriter(Protocol):
-    """A socket that takes whole pre-framed websocket frames without waiting.
+    """The connection's transport, taking whole pre-framed websocket frames without waiting
+    (these are asyncio's WriteTransport methods).
 
     The web edge offers one when the server lets it write to the connection's
     transport (no extension negotiated); the transport's buffer is then the
-    connection's bounded queue, and the fan-out costs one write per viewer.
+    connection's bounded queue, and the fan-out costs one write per viewer: the
+    fan-out calls these on the transport itself, with no wrapper in between.
     """
 
-    def write(self, data: bytes, limit: int) -> int:
-        """Write `data` unless more than `limit` bytes already wait for the client.
+    def write(self, data: bytes) -> None: ...
 
-        One call per viewer per frame (this is the fan-out's inner loop): returns
-        WRITTEN, OVER_LIMIT or CLOSED.
-        """
-        ...
+    def is_closing(self) -> bool: ...
+
+    def get_write_buffer_size(self) -> int: ...
 
     def abort(self) -> None: ...
-
-
-WRITTEN, OVER_LIMIT, CLOSED = 0, 1, 2
 
 
 class Connection:
@@ -104,11 +101,8 @@ class Connection:
         """
         if self.closed:
             return
-        direct = self.direct
-        if direct is not None:
-            outcome = direct.write(protocol.ws_text_frame(frame), self.config.send_queue_bytes)
-            if outcome:
-                self.write_failed(outcome)
+        if self.direct is not None:
+            self.write_direct(protocol.ws_text_frame(frame))
             return
         if len(self.queue) >= self.config.send_queue_frames:
             self.drop(protocol.CLOSE_SLOW_CONSUMER)
@@ -120,11 +114,17 @@ class Connection:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def write_failed(self, outcome: int) -> None:
-        if outcome == OVER_LIMIT:
-            self.drop(protocol.CLOSE_SLOW_CONSUMER)
-        elif outcome == CLOSED:
+    def write_direct(self, framed: bytes) -> None:
+        """Write a pre-framed frame to the transport; more than `send_queue_bytes` already
+        waiting for the client drops the connection. Hub.fanout has the same lines inlined
+        (they run once per viewer per frame there)."""
+        direct = self.direct
+        if direct is None or direct.is_closing():
             self.closed = True
+        elif direct.get_write_buffer_size() > self.config.send_queue_bytes:
+            self.drop(protocol.CLOSE_SLOW_CONSUMER)
+        else:
+            direct.write(framed)
 
     def go_ready(self, after: int) -> None:
         """The snapshot (up to offset `after`) is queued: release the held events after it."""

@@ -203,12 +203,18 @@ class Hub:
             elif conn.direct is None:
                 conn.offer(frame)
             elif not conn.closed:
-                # Connection.offer inlined for the direct path: this runs once per viewer.
+                # Connection.write_direct inlined: this runs once per viewer per frame, and
+                # calls the transport itself (no wrapper, no websocket state to read: see
+                # web.ws.direct_writer). Nearly all its time is the write's system call.
                 if framed is None:
                     framed = protocol.ws_text_frame(frame)
-                outcome = conn.direct.write(framed, limit)
-                if outcome:
-                    conn.write_failed(outcome)
+                direct = conn.direct
+                if direct.is_closing():
+                    conn.closed = True
+                elif direct.get_write_buffer_size() > limit:
+                    conn.drop(protocol.CLOSE_SLOW_CONSUMER)
+                else:
+                    direct.write(framed)
 
     # Rooms ---------------------------------------------------------------------------
 

@@ -187,6 +187,10 @@ class ScheduleSettings:
 class IngestSettings:
     """Live video ingest through nginx-rtmp (INGEST_* variables; docs/video.md)."""
 
+    # Off: no nginx here (`livesell run` turns it off when nginx is not installed); the room
+    # page then plays only a pasted playback URL and does not look for the room's HLS.
+    enabled: bool = True
+
     # Where `livesell run` has nginx listen: RTMP for OBS/ffmpeg, HTTP for the HLS it writes.
     # Loopback by default: opening ingest to the network is a deployment decision.
     rtmp_bind: str = "127.0.0.1"
@@ -416,6 +420,7 @@ def ingest_settings() -> IngestSettings:
         if port > 65535:
             raise SettingsError(f"{name} must be a port (1-65535), got {port}")
     return IngestSettings(
+        enabled=_flag("INGEST_ENABLED", IngestSettings.enabled),
         rtmp_bind=os.environ.get("INGEST_RTMP_BIND") or IngestSettings.rtmp_bind,
         rtmp_port=rtmp_port,
         http_bind=os.environ.get("INGEST_HTTP_BIND") or IngestSettings.http_bind,

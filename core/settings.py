@@ -192,6 +192,10 @@ class ScheduleSettings:
 class IngestSettings:
     """Live video ingest through nginx-rtmp (INGEST_* variables; docs/video.md)."""
 
+    # Off: no nginx here (`livesell run` turns it off when nginx is not installed); the room
+    # page then plays only a pasted playback URL and does not look for the room's HLS.
+    enabled: bool = True
+
     # Where `livesell run` has nginx listen: RTMP for OBS/ffmpeg, HTTP for the HLS it writes.
     # Loopback by default: opening ingest to the network is a deployment decision.
     rtmp_bind: str = "127.0.0.1"
@@ -212,6 +216,9 @@ class IngestSettings:
     # When set, nginx's callbacks must carry it (`?secret=`), from any address; when empty,
     # they are accepted from loopback only.
     callback_secret: Secret = field(default_factory=lambda: Secret(""))
+    # Where nginx records each publish whole (the replay's source); the app reads it there.
+    # Default: the data folder's `nginx/records`.
+    record_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -390,11 +397,15 @@ def load_settings() -> Settings:
     )
 
 
-def video_settings() -> VideoSettings:
-    data_dir = os.environ.get("LIVESELL_DATA_DIR") or os.path.join(
+def _data_dir() -> str:
+    """`livesell run`'s data folder (web/cli.py's DATA_DIR), for the defaults of folders."""
+    return os.environ.get("LIVESELL_DATA_DIR") or os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".data")
+
+
+def video_settings() -> VideoSettings:
     return VideoSettings(
-        media_dir=os.environ.get("VIDEO_MEDIA_DIR") or os.path.join(data_dir, "media"),
+        media_dir=os.environ.get("VIDEO_MEDIA_DIR") or os.path.join(_data_dir(), "media"),
         max_upload_bytes=_int("VIDEO_MAX_UPLOAD_BYTES", VideoSettings.max_upload_bytes,
                               minimum=1024),
         max_seconds=_int("VIDEO_MAX_SECONDS", VideoSettings.max_seconds, minimum=1),
@@ -414,6 +425,7 @@ def ingest_settings() -> IngestSettings:
         if port > 65535:
             raise SettingsError(f"{name} must be a port (1-65535), got {port}")
     return IngestSettings(
+        enabled=_flag("INGEST_ENABLED", IngestSettings.enabled),
         rtmp_bind=os.environ.get("INGEST_RTMP_BIND") or IngestSettings.rtmp_bind,
         rtmp_port=rtmp_port,
         http_bind=os.environ.get("INGEST_HTTP_BIND") or IngestSettings.http_bind,
@@ -423,6 +435,8 @@ def ingest_settings() -> IngestSettings:
         grace_seconds=_seconds("INGEST_GRACE_SECONDS", IngestSettings.grace_seconds),
         update_seconds=_int("INGEST_UPDATE_SECONDS", IngestSettings.update_seconds, minimum=1),
         callback_secret=Secret(os.environ.get("INGEST_CALLBACK_SECRET", "")),
+        record_dir=os.environ.get("INGEST_RECORD_DIR") or os.path.join(_data_dir(), "nginx",
+                                                                       "records"),
     )
 
 

@@ -232,10 +232,15 @@ class ShortVideo(Base):
         CheckConstraint("status in ('uploaded', 'processing', 'ready', 'failed')",
                         name="status"),
         Index("ix_short_videos_status_created", "status", "created_at"),
+        Index("uq_short_videos_room_replay", "room_id", unique=True,
+              postgresql_where="room_id IS NOT NULL"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # A room's replay (live/replays.py): its recording, tagged with the show's pins. At most
+    # one per room (the partial unique index).
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(120))
     status: Mapped[str] = mapped_column(String(12), default=VideoStatus.UPLOADED.value,
                                         server_default=VideoStatus.UPLOADED.value)

@@ -272,6 +272,7 @@ def video_view(video: ShortVideo) -> dict[str, Any]:
     return {
         "id": video.id,
         "host_id": video.host_id,
+        "room_id": video.room_id,
         "title": video.title,
         "status": video.status,
         "failure_reason": video.failure_reason,

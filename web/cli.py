@@ -168,8 +168,13 @@ def ingest_children(callback_base: str) -> list[ChildSpec]:
     reason = nginx.missing()
     if reason is not None:
         _say(f"{reason}: running without video ingest (install: {nginx.INSTALL_HINT})")
+        # For the children: the room page does not look for a stream nobody serves.
+        os.environ["INGEST_ENABLED"] = "0"
         return []
     ingest = get_settings().ingest
+    if not ingest.enabled:
+        _say("video ingest is off (INGEST_ENABLED=0)")
+        return []
     layout = nginx.prepare(ingest, DATA_DIR / "nginx", callback_base)
     _say(f"video ingest: {ingest.rtmp_url} (HLS on {ingest.hls_base_url})")
     return [ChildSpec("nginx", nginx.command(layout))]

@@ -13,9 +13,11 @@ from web.render import static_url
 
 
 def room_video_boot(settings: Settings, room_id: int) -> dict[str, Any]:
-    """The room's HLS playlist (under its public id, never the key) and where hls.js is."""
-    return {"hls_url": f"{settings.ingest.hls_base_url}/{public_stream_name(room_id)}/index.m3u8",
-            "hls_js": static_url("vendor/hls/hls.min.js")}
+    """The room's HLS playlist (under its public id, never the key; none without ingest) and
+    where hls.js is."""
+    hls_url = (f"{settings.ingest.hls_base_url}/{public_stream_name(room_id)}/index.m3u8"
+               if settings.ingest.enabled else None)
+    return {"hls_url": hls_url, "hls_js": static_url("vendor/hls/hls.min.js")}
 
 
 def allow_stream_origin(response: Response, settings: Settings) -> Response:

@@ -66,6 +66,12 @@ def missing() -> str | None:
     return None
 
 
+def record_dir(ingest: IngestSettings, layout: NginxLayout) -> Path:
+    """Where nginx records each publish: the setting (which the app reads too), else beside
+    the rest of this nginx's files."""
+    return Path(ingest.record_dir).resolve() if ingest.record_dir else layout.prefix / "records"
+
+
 def render(ingest: IngestSettings, layout: NginxLayout, callback_base: str,
            module: Path | None = None) -> str:
     """The config text. `callback_base` is where nginx reaches the web app (loopback)."""
@@ -90,6 +96,7 @@ def render(ingest: IngestSettings, layout: NginxLayout, callback_base: str,
         "update_seconds": str(ingest.update_seconds),
         "hls_dir": str(layout.hls_dir),
         "www_dir": str(layout.www_dir),
+        "record_dir": str(record_dir(ingest, layout)),
     }
     text = TEMPLATE.read_text()
 
@@ -105,7 +112,8 @@ def render(ingest: IngestSettings, layout: NginxLayout, callback_base: str,
 def prepare(ingest: IngestSettings, prefix: Path, callback_base: str) -> NginxLayout:
     """Write the config and make the folders nginx expects under `prefix`."""
     layout = NginxLayout(prefix.resolve())
-    for folder in (layout.prefix / "logs", layout.prefix / "tmp", layout.hls_dir):
+    for folder in (layout.prefix / "logs", layout.prefix / "tmp", layout.hls_dir,
+                   record_dir(ingest, layout)):
         folder.mkdir(parents=True, exist_ok=True)
     layout.config.write_text(render(ingest, layout, callback_base))
     # It holds the callback secret when one is set.

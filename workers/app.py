@@ -93,6 +93,12 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "options": {"expires": 30},
             },
             # Uploaded videos whose transcode message was lost (workers/video_tasks.py).
+            # The replays of ended rooms that streamed (live/replays.py).
+            "build-replays": {
+                "task": "live.build_replays",
+                "schedule": 30.0,
+                "options": {"expires": 60},
+            },
             "queue-unprocessed-videos": {
                 "task": "live.queue_unprocessed_videos",
                 "schedule": 60.0,

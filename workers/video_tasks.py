@@ -1,19 +1,24 @@
-"""Celery tasks of the video half: thin shells over live.streams, each safe to run twice.
+"""Celery tasks of the video half: thin shells over live.streams, live.videos and
+live.replays, each safe to run twice.
 
 - `live.end_rooms_without_stream()`: on the beat schedule. Ends the live rooms whose stream
   has been gone longer than the grace period (INGEST_GRACE_SECONDS).
 - `live.process_short_video(video_id)`: queued after an upload's commit. Transcodes it.
 - `live.queue_unprocessed_videos()`: on the beat schedule; queues uploads whose message was
   lost.
+- `live.build_replays()`: on the beat schedule; makes the replay of each ended room that
+  streamed (live/replays.py), whose transcode is then queued like an upload's.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from celery import Task
 
 from core.context import Services
 from core.settings import get_settings
-from live import streams, videos
+from live import replays, streams, videos
 from workers.app import app
 from workers.runtime import run
 
@@ -58,3 +63,19 @@ def queue_unprocessed_videos() -> list[int]:
     for video_id in ids:
         process_short_video.delay(video_id)
     return ids
+
+
+@app.task(name="live.build_replays")
+def build_replays() -> list[int]:
+    settings = get_settings()
+
+    async def work(svc: Services) -> list[int]:
+        made = []
+        for room_id in await replays.rooms_needing_replay(svc):
+            video_id = await replays.build_replay(svc, settings.video,
+                                                  Path(settings.ingest.record_dir), room_id)
+            if video_id is not None:
+                made.append(video_id)
+        return made
+
+    return run(work)

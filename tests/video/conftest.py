@@ -43,6 +43,7 @@ class Ingest:
 
     server: LiveServer
     layout: nginx.NginxLayout
+    records: Path
     rtmp_port: int
     http_port: int
     process: subprocess.Popen[bytes]
@@ -94,19 +95,20 @@ class Ingest:
 def ingest(infra: TestInfra) -> Iterator[Ingest]:
     need_ingest_tools()
     rtmp_port, http_port = free_port(), free_port()
-    settings = dataclasses.replace(IngestSettings(), rtmp_port=rtmp_port, http_port=http_port,
-                                   update_seconds=TEST_UPDATE_SECONDS)
-    env = {"INGEST_RTMP_PORT": str(rtmp_port), "INGEST_HTTP_PORT": str(http_port),
-           "INGEST_UPDATE_SECONDS": str(TEST_UPDATE_SECONDS)}
     (ROOT / ".data").mkdir(exist_ok=True)
+    prefix = Path(tempfile.mkdtemp(prefix="livesell-nginx-", dir=ROOT / ".data"))
+    records = prefix / "records"
+    settings = dataclasses.replace(IngestSettings(), rtmp_port=rtmp_port, http_port=http_port,
+                                   update_seconds=TEST_UPDATE_SECONDS, record_dir=str(records))
+    env = {"INGEST_RTMP_PORT": str(rtmp_port), "INGEST_HTTP_PORT": str(http_port),
+           "INGEST_UPDATE_SECONDS": str(TEST_UPDATE_SECONDS), "INGEST_RECORD_DIR": str(records)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)  # the server's log, kept by the child
         server = start_server(infra, env)
-    prefix = Path(tempfile.mkdtemp(prefix="livesell-nginx-", dir=ROOT / ".data"))
     layout = nginx.prepare(settings, prefix, server.url)
     process = subprocess.Popen(nginx.command(layout), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    started = Ingest(server, layout, rtmp_port, http_port, process)
+    started = Ingest(server, layout, records, rtmp_port, http_port, process)
     try:
         deadline = time.monotonic() + 10
         while not (port_open("127.0.0.1", rtmp_port) and port_open("127.0.0.1", http_port)):
@@ -125,6 +127,7 @@ def ingest(infra: TestInfra) -> Iterator[Ingest]:
         stop_server(server)
         # The error log is kept for a failed run: .data/livesell-nginx-*/logs/error.log
         shutil.rmtree(layout.hls_dir, ignore_errors=True)
+        shutil.rmtree(records, ignore_errors=True)
 
 
 @pytest.fixture

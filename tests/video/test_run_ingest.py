@@ -13,10 +13,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from core.settings import load_settings
 from tests.infra import ROOT, TestInfra
 from tests.video.conftest import need_ingest_tools
 from web import cli, nginx
 from web.embedded import free_port, port_open
+from web.live_video import room_video_boot
 
 
 @pytest.mark.slow
@@ -58,9 +60,14 @@ def test_run_starts_nginx_for_the_ingest_and_stops_it(infra: TestInfra, tmp_path
 def test_without_nginx_run_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(nginx, "missing", lambda: "nginx is not installed")
+    # (set here so that the test's end takes back what ingest_children sets)
+    monkeypatch.setenv("INGEST_ENABLED", "1")
 
     children = cli.ingest_children("http://127.0.0.1:8000")
 
     assert children == []
     said = capsys.readouterr().out.strip().splitlines()
     assert len(said) == 1 and nginx.INSTALL_HINT in said[0]
+    # and the app's children do not send viewers looking for a stream
+    assert os.environ["INGEST_ENABLED"] == "0"
+    assert room_video_boot(load_settings(), 7)["hls_url"] is None

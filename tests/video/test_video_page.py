@@ -123,3 +123,49 @@ async def test_the_feed_lists_ready_videos_newest_first(
     assert page.status_code == 200
     assert page.text.index(f"/videos/{newer['id']}") < page.text.index(f"/videos/{older['id']}")
     assert f"/videos/{waiting['id']}\"" not in page.text
+
+
+async def test_a_replay_lists_a_chapter_per_product_that_jumps_to_its_moment(
+        live_server: LiveServer, chromium: Any, client: httpx.AsyncClient, services: Services,
+        settings: Settings, make_user: Any, make_product: Any, make_room: Any,
+        tmp_path: Path) -> None:
+    from sqlalchemy import update
+
+    from live.models import ShortVideo
+
+    host = await make_user("host")
+    hat = await make_product(host, title="Straw hat")
+    bag = await make_product(host, title="Tote bag")
+    room = await make_room(host, products=[hat, bag])
+    video = await _ready_video(client, services, settings, host,
+                               make_clip(tmp_path / "c.mp4", seconds=8, size="640x360"))
+    # (the recording and the pins are covered by test_replays.py: here, the page)
+    async with services.db.transaction() as session:
+        await session.execute(update(ShortVideo).where(ShortVideo.id == video["id"])
+                              .values(room_id=room["id"]))
+    response = await client.put(f"/api/videos/{video['id']}/tags", json={"tags": [
+        {"product_id": hat["id"], "at_ms": 1000}, {"product_id": bag["id"], "at_ms": 6000},
+        {"product_id": hat["id"], "at_ms": 7000}]}, headers=host.headers)
+    assert response.status_code == 200
+    context = await chromium.new_context()
+    page = await context.new_page()
+    try:
+        await page.goto(f"{live_server.url}/videos/{video['id']}")
+        chapters = page.get_by_test_id("chapter")
+        await chapters.first.wait_for(timeout=5000)
+        assert [await c.inner_text() for c in await chapters.all()] == ["0:01 Straw hat",
+                                                                         "0:06 Tote bag"]
+
+        await chapters.nth(1).click()
+
+        async def jumped() -> bool:
+            return bool(await page.evaluate(
+                "document.querySelector('#short-video').currentTime >= 6"))
+
+        await poll_until(jumped, timeout=15, interval=0.1, message="the jump to the tote bag")
+        card = page.get_by_test_id("tag-card").first
+        await card.wait_for(timeout=5000)
+        assert "Tote bag" in await card.inner_text()
+        assert "Current price" in await card.inner_text()
+    finally:
+        await context.close()

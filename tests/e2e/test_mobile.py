@@ -203,6 +203,13 @@ async def test_the_host_runs_the_show_from_a_phone_by_tapping(
     # then it is live on the panel and in the room
     await expect(panel.get_by_test_id("host-sale-phase")).to_contain_text("Live")
     await expect(rex.get_by_test_id("sale-buy")).to_be_enabled()
+    # and a GMV in the hundred thousands is shown whole in the sale panel, not cut to "CN¥99.…"
+    for testid in ("host-sale-gmv", "host-sale-orders", "host-sale-sold"):
+        whole = await panel.get_by_test_id(testid).evaluate("""(el) => {
+            el.textContent = 'CN¥199,999.00';
+            return el.scrollWidth <= el.clientWidth && el.getBoundingClientRect().right <= innerWidth;
+        }""")
+        assert whole, testid
 
     # when the host taps Delete on the spam line and Mute on its sender (no hover on a phone)
     await _line(panel, "spam.example").get_by_test_id("chat-delete").tap()

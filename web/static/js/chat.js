@@ -4,6 +4,8 @@ import {avatar, h} from "./dom.js";
 import {formatDateTime} from "./format.js";
 
 const MAX_LINES = 200;
+// The hub's refusals of a chat line (realtime/chat.py), told to the sender with the line.
+const CHAT_REFUSALS = new Set(["rate_limited", "slow_mode", "muted", "too_long", "empty"]);
 
 export class ChatView {
   /**
@@ -128,7 +130,7 @@ export class ChatComposer {
     const length = this.input.value.length;
     const left = this.maxLength - length;
     this.counter.textContent = `${length}/${this.maxLength}`;
-    // Shown once the limit is near, so a short line is not watched by a number.
+    // Amber when 30 characters are left, red at the limit (the box takes no more).
     this.counter.dataset.level = left <= 0 ? "full" : left <= 30 ? "near" : "far";
   }
 
@@ -203,8 +205,22 @@ export class ChatComposer {
       return;
     }
     // Said, not swallowed: the sender sees which line was refused and why.
-    const line = last && last.text ? `“${last.text.length > 40 ? `${last.text.slice(0, 40)}…` : last.text}” was not sent: ` : "";
-    this.say(`${line}${error.message || "the server refused it."}`, "error");
+    const why = this.reason(error);
+    const chatRefusal = CHAT_REFUSALS.has(error.code);
+    const line = chatRefusal && last && last.text
+      ? `“${last.text.length > 40 ? `${last.text.slice(0, 40)}…` : last.text}” was not sent. ` : "";
+    this.say(`${line}${why}`, "error");
+  }
+
+  reason(error) {
+    switch (error.code) {
+      case "rate_limited": return "You're sending too fast: wait a moment between lines.";
+      case "slow_mode": return `Slow mode is on: one line every ${this.store.state.slow_mode_seconds || "few"} s.`;
+      case "muted": return "You are muted in this room.";
+      case "too_long": return `Lines can be at most ${this.maxLength} characters.`;
+      case "empty": return "Write something first.";
+      default: return error.message || "The server refused it.";
+    }
   }
 
   sync() {

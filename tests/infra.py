@@ -41,6 +41,9 @@ class TestInfra:
             "REDIS_PREFIX": self.redis_prefix,
             "SECRET_KEY": "test-secret-key",
             "LIVESELL_ENV": "test",
+            # No nginx behind the test servers unless a test starts one (tests/video): the
+            # room page then has no stream to look for.
+            "INGEST_ENABLED": "0",
             # Uploaded and transcoded videos, apart from other runs' (ids restart per database).
             "VIDEO_MEDIA_DIR": str(ROOT / ".data" / "test" / f"media-{self.database}"),
         }

@@ -100,7 +100,8 @@ def ingest(infra: TestInfra) -> Iterator[Ingest]:
     records = prefix / "records"
     settings = dataclasses.replace(IngestSettings(), rtmp_port=rtmp_port, http_port=http_port,
                                    update_seconds=TEST_UPDATE_SECONDS, record_dir=str(records))
-    env = {"INGEST_RTMP_PORT": str(rtmp_port), "INGEST_HTTP_PORT": str(http_port),
+    env = {"INGEST_ENABLED": "1",
+           "INGEST_RTMP_PORT": str(rtmp_port), "INGEST_HTTP_PORT": str(http_port),
            "INGEST_UPDATE_SECONDS": str(TEST_UPDATE_SECONDS), "INGEST_RECORD_DIR": str(records)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)  # the server's log, kept by the child

@@ -25,7 +25,7 @@ from web.live_video import room_video_boot
 def test_run_starts_nginx_for_the_ingest_and_stops_it(infra: TestInfra, tmp_path: Path) -> None:
     need_ingest_tools()
     port, rtmp_port, http_port = free_port(), free_port(), free_port()
-    env = {**os.environ, **infra.env(), "LIVESELL_DATA_DIR": str(tmp_path),
+    env = {**os.environ, **infra.env(), "INGEST_ENABLED": "1", "LIVESELL_DATA_DIR": str(tmp_path),
            "INGEST_RTMP_PORT": str(rtmp_port), "INGEST_HTTP_PORT": str(http_port)}
     process = subprocess.Popen(
         [sys.executable, "-m", "web.cli", "run", "--no-workers", "--port", str(port)],

@@ -186,6 +186,11 @@ class ScheduleSettings:
     # Ends live rooms whose video stream has been gone past the grace period (live/streams.py):
     # a room ends at most this long after its grace is over.
     stream_sweep_seconds: float = 10.0
+    # Makes the replay of each ended room that streamed (live/replays.py): a replay appears at
+    # most this long after its room ended.
+    replay_sweep_seconds: float = 30.0
+    # Queues uploaded videos whose transcode message was lost (workers/video_tasks.py).
+    video_sweep_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -358,6 +363,9 @@ def load_settings() -> Settings:
                                       ScheduleSettings.outbox_relay_seconds),
         stream_sweep_seconds=_seconds("STREAM_SWEEP_SECONDS",
                                       ScheduleSettings.stream_sweep_seconds),
+        replay_sweep_seconds=_seconds("REPLAY_SWEEP_SECONDS",
+                                      ScheduleSettings.replay_sweep_seconds),
+        video_sweep_seconds=_seconds("VIDEO_SWEEP_SECONDS", ScheduleSettings.video_sweep_seconds),
     )
     ingest = ingest_settings()
     return Settings(

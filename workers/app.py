@@ -92,16 +92,16 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "schedule": every.stream_sweep_seconds,
                 "options": {"expires": 30},
             },
-            # Uploaded videos whose transcode message was lost (workers/video_tasks.py).
             # The replays of ended rooms that streamed (live/replays.py).
             "build-replays": {
                 "task": "live.build_replays",
-                "schedule": 30.0,
+                "schedule": every.replay_sweep_seconds,
                 "options": {"expires": 60},
             },
+            # Uploaded videos whose transcode message was lost (workers/video_tasks.py).
             "queue-unprocessed-videos": {
                 "task": "live.queue_unprocessed_videos",
-                "schedule": 60.0,
+                "schedule": every.video_sweep_seconds,
                 "options": {"expires": 60},
             },
         },

@@ -23,3 +23,18 @@ def test_the_beat_and_the_broker_take_their_intervals_from_settings(settings: Se
     assert beat["expire-unpaid-orders"]["schedule"] == 0.5
     assert beat["relay-outbox"]["schedule"] == ScheduleSettings.outbox_relay_seconds
     assert celery.conf.broker_transport_options["visibility_timeout"] == 120.0
+
+
+def test_every_beat_interval_is_a_setting(settings: Settings) -> None:
+    from workers.app import make_celery
+
+    # given a schedule whose every interval is distinct
+    fields = [f.name for f in dataclasses.fields(ScheduleSettings)]
+    schedule = ScheduleSettings(**{name: 1000.0 + n for n, name in enumerate(fields)})
+
+    # when the Celery app is made from it
+    beat = make_celery(dataclasses.replace(settings, schedule=schedule)).conf.beat_schedule
+
+    # then each periodic task runs at one of those intervals, and each interval is used
+    assert sorted(entry["schedule"] for entry in beat.values()) == sorted(
+        getattr(schedule, name) for name in fields)

@@ -62,7 +62,10 @@ async def test_a_web_process_killed_mid_rush_leaves_no_unit_stuck(
         server.process.wait(10)
         lost = [b for b, r in zip(buyers, responses, strict=True) if r is None]
         assert lost, "the kill came after every answer"
-        assert all(r.status_code == 201 for r in responses if r is not None)
+        # every answer is an order, or (on a machine too busy to get a database connection in
+        # time) a 503 that tells the buyer to try again: never an error that loses the buy
+        statuses = sorted(r.status_code for r in responses if r is not None)
+        assert 201 in statuses and set(statuses) <= {201, 503}, statuses
         stuck = (await check_invariant(services, sale.id)).unbacked_holds
 
         # when nobody does anything: then within seconds the invariant holds again, with every

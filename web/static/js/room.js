@@ -322,6 +322,7 @@ store.on("reset", () => {
 
 const connState = $("#conn-state");
 const socket = new RoomSocket(roomId, {
+  userId: me ? me.id : null,
   onFrame: (frame) => store.apply(frame),
   onStatus: (state) => {
     connState.dataset.state = state;

@@ -30,6 +30,7 @@ from web import (
     api_ingest,
     api_live,
     api_orders,
+    api_social,
     api_videos,
     health,
     metrics,
@@ -78,6 +79,7 @@ API_ROUTERS: list[ApiRouter] = [
     api_commissions.router,  # host commission statements, balances, CSV
     api_ingest.router,  # the room's stream key
     api_videos.router,  # short videos: upload, status, feed
+    api_social.router,  # follows, reminders, notifications, reviews, the seller score
 ]
 
 

@@ -119,3 +119,8 @@ async def reminder_state(svc: Services, room_id: int, user_id: int | None) -> di
         mine = user_id is not None and await session.scalar(select(RoomReminder.room_id).where(
             RoomReminder.room_id == room_id, RoomReminder.user_id == user_id)) is not None
     return {"room_id": room_id, "reminding": mine, "subscribers": count}
+
+
+async def is_reminding(session: AsyncSession, room_id: int, user_id: int) -> bool:
+    return await session.scalar(select(RoomReminder.room_id).where(
+        RoomReminder.room_id == room_id, RoomReminder.user_id == user_id)) is not None

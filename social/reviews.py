@@ -176,3 +176,21 @@ async def list_reviews(svc: Services, *, host_id: int | None = None,
 
 async def review_of_order(session: AsyncSession, order_id: int) -> Review | None:
     return await session.scalar(select(Review).where(Review.order_id == order_id))
+
+
+async def reviewable_orders(session: AsyncSession, buyer_id: int,
+                            host_id: int | None = None) -> list[dict[str, Any]]:
+    """The buyer's completed orders (of one seller, when given) that have no review yet."""
+    query = (select(Order.id, Order.quantity, Order.amount_minor, Order.currency,
+                    Order.product_id, Product.title)
+             .join(Sale, Sale.id == Order.sale_id)
+             .join(Product, Product.id == Order.product_id)
+             .where(Order.user_id == buyer_id, Order.status == OrderStatus.COMPLETED.value)
+             .where(~select(Review.id).where(Review.order_id == Order.id).exists())
+             .order_by(Order.id.desc()).limit(20))
+    if host_id is not None:
+        query = query.where(Sale.host_id == host_id)
+    rows = (await session.execute(query)).all()
+    return [{"order_id": row.id, "quantity": row.quantity, "amount_minor": row.amount_minor,
+             "currency": row.currency, "product_id": row.product_id, "product_title": row.title}
+            for row in rows]

@@ -95,6 +95,24 @@ async def list_notifications(request: Request) -> Response:
         services(request), principal.id, before_id=query_id(request, "before_id")))
 
 
+@router.add("/api/notifications/unread", "GET", summary="How many of your notifications are "
+            "unread (the header's badge)", errors=(401,))
+async def unread_notifications(request: Request) -> Response:
+    principal = await require_user(request)
+    async with services(request).db.session() as session:
+        return JSON({"unread": await notifications.unread_count(session, principal.id)})
+
+
+@router.add("/api/hosts/{host_id:int}/reviewable", "GET", summary="Your completed orders from "
+            "this seller that wait for a review", errors=(401,))
+async def reviewable(request: Request) -> Response:
+    principal = await require_user(request)
+    async with services(request).db.session() as session:
+        orders = await reviews.reviewable_orders(session, principal.id,
+                                                 path_int(request, "host_id"))
+    return JSON({"orders": orders})
+
+
 @router.add("/api/notifications/{notification_id:int}/read", "POST",
             summary="Mark one notification read", errors=(401, 404))
 async def read_notification(request: Request) -> Response:

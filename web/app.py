@@ -37,6 +37,7 @@ from web import (
     pages,
     pages_commissions,
     pages_ops,
+    pages_social,
     pages_videos,
     payments,
     ws,
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes.extend(pages_ops.routes)  # the ops dashboard, reports, the live data screen
     routes.extend(pages_commissions.routes)  # host and ops commission statements
     routes.extend(pages_videos.routes)  # short videos
+    routes.extend(pages_social.routes)  # notifications, a host's public page
     routes.extend(payments.routes)  # the sandbox gateway's payment page
     routes.extend(metrics.routes)  # GET /metrics, ops only (Prometheus text format)
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))

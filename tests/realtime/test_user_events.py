@@ -3,6 +3,7 @@ of what a user missed while offline (docs/realtime.md, "User events")."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -13,10 +14,13 @@ from orders import paying
 from orders.models import OutboxMessage
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
 from realtime import history
-from realtime.publish import USER_HISTORY_LENGTH, publish_user
-from tests.conftest import MakeUser
+from realtime.backend import RedisBackend
+from realtime.hub import Hub, HubConfig
+from realtime.publish import USER_HISTORY_LENGTH, publish_room, publish_user
+from tests.conftest import MakeUser, poll_until
 from tests.orders.conftest import MakeSale, buy
 from tests.realtime.conftest import Connect, Viewer
+from tests.realtime.test_hub import FakeSocket
 
 
 async def _pay(client: httpx.AsyncClient, services: Services, order_id: int) -> None:
@@ -139,3 +143,55 @@ async def test_a_client_further_behind_than_the_history_is_told_it_missed_some(
     # and a client with no offset yet is sent nothing but where things stand
     fresh = await history.read_user_since(services.redis, services.keys, user.id, None)
     assert fresh.frames == [] and fresh.to_offset == USER_HISTORY_LENGTH + 5
+
+
+async def test_user_events_published_while_pub_sub_was_down_still_arrive_once(
+        services: Services, make_user: MakeUser) -> None:
+    # given a hub on real Redis pub/sub with a signed-in viewer who has seen one user event
+    room_id = 424242
+    await publish_room(services.redis, services.keys, room_id, "room", {"id": room_id},
+                       state={"room": {"id": room_id, "status": "live", "host_id": 1,
+                                       "slow_mode_seconds": 0}})
+    user = await make_user()
+    backend = RedisBackend(services.settings.redis_url,
+                           idle_channel=services.keys("hub", "idle", "user-repair-test"))
+
+    async def no_room(room_id: int) -> bool:
+        return False
+
+    hub = Hub(backend, services.redis, services.keys, HubConfig(), no_room)
+    await hub.start()
+    sock = FakeSocket()
+    serving = asyncio.create_task(hub.serve(
+        sock, room_id, {"id": user.id, "display_name": user.display_name, "role": "viewer"},
+        user_resume_from=0))
+
+    def told() -> list[int]:
+        return [orjson.loads(f)["data"]["n"] for f in sock.sent
+                if orjson.loads(f)["type"] == "notification"]
+
+    try:
+        await poll_until(lambda: _true(any('"user_resume"' in f for f in sock.sent)),
+                         message="the user greeting")
+        await publish_user(services.redis, services.keys, user.id, "notification", {"n": 1})
+        await poll_until(lambda: _true(told() == [1]), message="the first event")
+
+        # when the hub's pub/sub connection is killed and user events are published meanwhile
+        ours = [c for c in await services.redis.client_list()
+                if c.get("name") == backend.client_name]
+        await services.redis.execute_command("CLIENT", "KILL", "ID", ours[0]["id"])
+        for n in (2, 3):
+            await publish_user(services.redis, services.keys, user.id, "notification", {"n": n})
+
+        # then, once it is back, the viewer has every event, in order, once
+        await poll_until(lambda: _true(told() == [1, 2, 3]), message="the missed user events")
+        await publish_user(services.redis, services.keys, user.id, "notification", {"n": 4})
+        await poll_until(lambda: _true(told() == [1, 2, 3, 4]), message="a live one after")
+    finally:
+        sock.inbox.put_nowait(None)
+        await serving
+        await hub.stop()
+
+
+async def _true(value: bool) -> bool:
+    return value

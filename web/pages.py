@@ -21,7 +21,7 @@ from core.accounts import Role, User, owns_or_ops
 from core.errors import NotFound
 from live import queries
 from live.models import Room, RoomStatus
-from social import follows
+from social import follows, reviews
 from web.api_analytics import ensure_viewer_cookie
 from web.auth import Principal, resolve_principal
 from web.edge import services
@@ -124,7 +124,8 @@ async def host_home(request: Request) -> Response:
         rooms = await queries.list_rooms(session, host_id=principal.id, limit=100)
         products = await queries.list_products(session, principal.id)
         seller = await seller_boot(session, principal.id, principal)
-    return page(request, "host.html", principal, seller=seller,
+    host_reviews = await reviews.list_reviews(services(request), host_id=principal.id)
+    return page(request, "host.html", principal, seller=seller, reviews=host_reviews,
                 boot={"rooms": [r.public() for r in rooms],
                       "products": [p.public() for p in products]})
 
@@ -155,7 +156,8 @@ async def host_room(request: Request) -> Response:
             return room
         lineup = await queries.lineup(session, room.id)
         catalog = await queries.list_products(session, room.host_id)
-    return page(request, "host_room.html", principal, room=room,
+        seller = await seller_boot(session, room.host_id, principal)
+    return page(request, "host_room.html", principal, room=room, seller=seller,
                 boot={"room": room.public(), "stream_key": room.stream_key,
                       "ingest_url": request.app.state.settings.ingest.rtmp_url,
                       "lineup": [p.public() for p in lineup],

@@ -140,3 +140,15 @@ async def test_a_buyer_reviews_a_completed_order_and_the_score_updates_in_the_ro
     reviews = again.get_by_test_id("product-reviews")
     await expect(reviews).to_be_visible()
     await expect(reviews).to_contain_text("Lovely, a day late")
+
+    # and when the host replies from their panel, the reply stands on the host's public page
+    panel = await pages.open("/host", host)
+    review = panel.get_by_test_id("host-review")
+    await expect(review).to_contain_text("Lovely, a day late")
+    await review.locator("textarea[name=reply]").fill("Sorry for the wait, Ben!")
+    await review.get_by_role("button", name="Reply").click()
+    await expect(review.locator(".review-reply")).to_contain_text("Sorry for the wait, Ben!")
+    await expect(review.get_by_test_id("reply-form")).to_have_count(0)
+    public = await pages.open(f"/hosts/{host.id}", buyer)
+    await expect(public.get_by_test_id("review")).to_contain_text("Seller: Sorry for the wait")
+    await expect(public.get_by_test_id("seller-score")).to_contain_text("1 review")

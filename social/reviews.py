@@ -33,6 +33,7 @@ from social.errors import (
     ReviewNotFound,
 )
 from social.models import Review
+from social.score import forget_seller_score
 
 RATING_MIN = 1
 RATING_MAX = 5
@@ -115,6 +116,7 @@ async def create_review(svc: Services, actor: Actor, order_id: int, rating: int,
         # The same order reviewed by two requests at once: the unique order id kept one.
         raise AlreadyReviewed("this order has a review already; change it instead",
                               field="order_id") from None
+    await forget_seller_score(svc, view["host_id"])
     return view
 
 
@@ -136,7 +138,9 @@ async def edit_review(svc: Services, actor: Actor, review_id: int, rating: int |
         if changed is None:
             raise ReviewLocked("the review can no longer be changed", field="review_id")
         await session.refresh(review)
-        return await review_view(session, review)
+        view = await review_view(session, review)
+    await forget_seller_score(svc, view["host_id"])
+    return view
 
 
 async def reply_to_review(svc: Services, actor: Actor, review_id: int, text: str) -> dict[str, Any]:

@@ -3,12 +3,14 @@ The formula and its reasons are in docs/metrics.md ("Seller score"); this is tha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.context import Services
 from orders.models import Order, OrderStatus, Sale
 from social.models import Review
 
@@ -23,6 +25,10 @@ PRIOR_ORDERS = 10
 # the seller failed), cancellations a little (mostly buyers changing their minds).
 REFUND_WEIGHT = 2.5
 CANCEL_WEIGHT = 1.0
+# The pages (a room's, every load) read the score from Redis for this long: a viral room's
+# page loads then cost no aggregate over the host's orders each. A review drops it at once;
+# a refund or a cancellation shows within this long.
+SCORE_CACHE_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -76,3 +82,23 @@ async def seller_score(session: AsyncSession, host_id: int) -> SellerScore:
         reviews=reviews,
         rating_average=round(int(rating_sum) / reviews, 2) if reviews else None,
         paid_orders=paid_orders, refunded=refunded, orders=orders, cancelled=cancelled)
+
+
+def _cache_key(svc: Services, host_id: int) -> str:
+    return svc.keys.user(host_id, "seller_score")
+
+
+async def cached_seller_score(svc: Services, session: AsyncSession, host_id: int) -> SellerScore:
+    """`seller_score`, kept in Redis for SCORE_CACHE_SECONDS (the pages' read)."""
+    key = _cache_key(svc, host_id)
+    raw = await svc.redis.get(key)
+    if raw:
+        return SellerScore(**orjson.loads(raw))
+    score = await seller_score(session, host_id)
+    await svc.redis.set(key, orjson.dumps(asdict(score)), ex=SCORE_CACHE_SECONDS)
+    return score
+
+
+async def forget_seller_score(svc: Services, host_id: int) -> None:
+    """After a review's commit: the next page shows the new score."""
+    await svc.redis.delete(_cache_key(svc, host_id))

@@ -123,7 +123,7 @@ async def host_home(request: Request) -> Response:
     async with services(request).db.session() as session:
         rooms = await queries.list_rooms(session, host_id=principal.id, limit=100)
         products = await queries.list_products(session, principal.id)
-        seller = await seller_boot(session, principal.id, principal)
+        seller = await seller_boot(services(request), session, principal.id, principal)
     host_reviews = await reviews.list_reviews(services(request), host_id=principal.id)
     return page(request, "host.html", principal, seller=seller, reviews=host_reviews,
                 boot={"rooms": [r.public() for r in rooms],
@@ -156,7 +156,7 @@ async def host_room(request: Request) -> Response:
             return room
         lineup = await queries.lineup(session, room.id)
         catalog = await queries.list_products(session, room.host_id)
-        seller = await seller_boot(session, room.host_id, principal)
+        seller = await seller_boot(services(request), session, room.host_id, principal)
     return page(request, "host_room.html", principal, room=room, seller=seller,
                 boot={"room": room.public(), "stream_key": room.stream_key,
                       "ingest_url": request.app.state.settings.ingest.rtmp_url,
@@ -171,7 +171,7 @@ async def room_page(request: Request) -> Response:
         if isinstance(room, Response):
             return room
         lineup = await queries.lineup(session, room.id)
-        seller = await seller_boot(session, room.host_id, principal)
+        seller = await seller_boot(services(request), session, room.host_id, principal)
         reminding = (principal is not None and room.status == RoomStatus.SCHEDULED
                      and await follows.is_reminding(session, room.id, principal.id))
     names = await _host_names(request, {room.host_id})

@@ -13,23 +13,24 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from core.accounts import Role, User
+from core.context import Services
 from live import queries
 from live.models import RoomStatus
 from social import follows, notifications, reviews
-from social.score import seller_score
+from social.score import cached_seller_score
 from web.auth import Principal, resolve_principal
 from web.edge import services
 from web.render import error_page, page, page_principal
 from web.validation import path_int
 
 
-async def seller_boot(session: AsyncSession, host_id: int,
+async def seller_boot(svc: Services, session: AsyncSession, host_id: int,
                       viewer: Principal | None) -> dict[str, Any]:
     """A seller as the room page and the host panel show them: followers (and whether the
     viewer follows), the seller score with its counts, and the viewer's completed orders
     from this seller that wait for a review."""
     state = await follows.follow_state(session, host_id, viewer.id if viewer else None)
-    score = await seller_score(session, host_id)
+    score = await cached_seller_score(svc, session, host_id)
     reviewable = (await reviews.reviewable_orders(session, viewer.id, host_id)
                   if viewer is not None and viewer.id != host_id else [])
     return {"host_id": host_id, "following": state.following, "followers": state.followers,
@@ -56,7 +57,7 @@ async def host_page(request: Request) -> Response:
         if host is None or host.role != Role.HOST:
             return error_page(request, principal, 404, "No such host",
                               "There is no host with this address.")
-        seller = await seller_boot(session, host_id, principal)
+        seller = await seller_boot(svc, session, host_id, principal)
         rooms = await queries.list_rooms(session, host_id=host_id, limit=50)
     shows = [r.public() for r in rooms if r.status != RoomStatus.ENDED]
     host_reviews = await reviews.list_reviews(svc, host_id=host_id)

@@ -106,7 +106,7 @@ async def _pay(api: Api, services: Services, order_id: int) -> None:
 
 async def test_a_buyer_reviews_a_completed_order_and_the_score_updates_in_the_room(
         api: Api, pages: Pages, services: Services) -> None:
-    # given a buyer whose order from a host's flash sale was paid and marked fulfilled
+    # given a buyer in a host's room whose order from the host's flash sale was paid
     host = await api.signup("Mia", role="host")
     scarf = await api.product(host, title="Silk scarf", price_minor=1999, stock=20)
     room = await api.room(host, [scarf], title="Friday flash drop")
@@ -114,14 +114,16 @@ async def test_a_buyer_reviews_a_completed_order_and_the_score_updates_in_the_ro
     buyer = await api.signup("Ben")
     order = await buy(api, buyer, sale["id"])
     await _pay(api, services, order["id"])
+    page = await connected(await pages.open(f"/rooms/{room['id']}", buyer))
+    card = page.get_by_test_id("review-card")
+    await expect(card).to_be_hidden()
     await api.call("POST", f"/api/orders/{order['id']}/complete", host)
 
-    # when the buyer opens the room, the score is not there yet, and they rate the order 4
-    page = await connected(await pages.open(f"/rooms/{room['id']}", buyer))
+    # when the host marks it fulfilled, the room offers to rate it (the buyer's `order` user
+    # event), the score is not there yet, and the buyer rates the order 4
+    await expect(card).to_be_visible()
     score = page.get_by_test_id("seller-score")
     await expect(score).to_have_text("No reviews yet")
-    card = page.get_by_test_id("review-card")
-    await expect(card).to_be_visible()
     await expect(page.get_by_test_id("review-order")).to_contain_text("Silk scarf")
     await page.get_by_test_id("star-4").check()
     await page.get_by_test_id("review-body").fill("Lovely, a day late")

@@ -350,7 +350,7 @@ trackProductCards({store, roomId});
 
 // The seller: follow, the score beside the host's name, "Rate your order", "Remind me".
 const seller = mountSeller(boot.seller);
-mountReviewCard(boot.seller, {onReviewed: () => seller.refresh()});
+const reviewCard = mountReviewCard(boot.seller, {onReviewed: () => seller.refresh()});
 mountRemind(roomId);
 
 // The user's own news, from any room: a followed host went live, an order elsewhere moved.
@@ -365,7 +365,9 @@ store.on("frame", (frame) => {
   }
 });
 store.on("order", (order) => {
-  if (order && order.room_id !== roomId) toast(`Your order #${order.id} is ${order.status}.`, "info");
+  if (!order) return;
+  if (order.room_id !== roomId) toast(`Your order #${order.id} is ${order.status}.`, "info");
+  if (order.status === "completed" && me && me.id !== hostId) reviewCard.reload();
 });
 
 renderRoom();

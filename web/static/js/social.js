@@ -68,7 +68,7 @@ export function mountSeller(seller) {
 export function mountReviewCard(seller, {onReviewed}) {
   const card = $("#review-card");
   const form = $("#review-form");
-  if (!card || !form || !seller) return;
+  if (!card || !form || !seller) return {reload: async () => {}};
   const select = $("#review-order");
   const error = $("#review-error");
   let orders = seller.reviewable || [];
@@ -102,6 +102,16 @@ export function mountReviewCard(seller, {onReviewed}) {
     }
   });
   render();
+  // An order of the viewer's was just marked fulfilled: it may be this seller's.
+  async function reload() {
+    try {
+      ({orders} = await api("GET", `/api/hosts/${seller.host_id}/reviewable`));
+      render();
+    } catch {
+      // The card keeps what it had.
+    }
+  }
+  return {reload};
 }
 
 /** "Remind me" on a scheduled room. */

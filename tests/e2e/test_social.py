@@ -154,3 +154,23 @@ async def test_a_buyer_reviews_a_completed_order_and_the_score_updates_in_the_ro
     public = await pages.open(f"/hosts/{host.id}", buyer)
     await expect(public.get_by_test_id("review")).to_contain_text("Seller: Sorry for the wait")
     await expect(public.get_by_test_id("seller-score")).to_contain_text("1 review")
+
+
+async def test_remind_me_on_a_scheduled_show_notifies_when_it_goes_live(
+        api: Api, pages: Pages, alert_worker: CeleryProcess) -> None:
+    # given a scheduled show and a viewer (not a follower) on its page
+    host = await api.signup("Mia", role="host")
+    later = await api.room(host, live=False, title="Mia's Sunday drop")
+    viewer = await api.signup("Cat")
+    page = await connected(await pages.open(f"/rooms/{later['id']}", viewer))
+
+    # when they ask to be reminded, and the host goes live
+    await page.get_by_test_id("remind-button").click()
+    await expect(page.get_by_test_id("remind-button")).to_have_text("Reminder set")
+    await api.call("POST", f"/api/rooms/{later['id']}/status", host, json={"status": "live"})
+
+    # then the page shows the room live and the reminder arrives
+    await expect(page.get_by_test_id("room-status")).to_have_attribute("data-status", "live")
+    await expect(page.get_by_test_id("remind-button")).to_be_hidden()
+    await expect(page.get_by_test_id("unread-count")).to_have_text("1", timeout=ALERT_TIMEOUT_MS)
+    await expect(page.locator(".toast")).to_contain_text("Mia is live")

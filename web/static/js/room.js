@@ -352,6 +352,11 @@ trackProductCards({store, roomId});
 const seller = mountSeller(boot.seller);
 const reviewCard = mountReviewCard(boot.seller, {onReviewed: () => seller.refresh()});
 mountRemind(roomId);
+store.on("room", (room) => {
+  // "Remind me" is for a show still to come.
+  const remind = $("#remind-btn");
+  if (remind && room && room.status !== "scheduled") remind.hidden = true;
+});
 
 // The user's own news, from any room: a followed host went live, an order elsewhere moved.
 store.on("notification", (note) => {

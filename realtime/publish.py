@@ -40,9 +40,13 @@ HISTORY_MAX_BYTES = 1 << 20
 # and reloads what it shows.
 USER_HISTORY_LENGTH = 200
 # A user's history lives this long after their last event (a week: a buyer who comes back
-# the next weekend still hears that their order was paid); the offset counter never expires,
-# so an offset a client kept stays meaningful.
+# the next weekend still hears that their order was paid).
 USER_HISTORY_TTL_SECONDS = 7 * 24 * 3600
+# The offset counter lives far longer (half a year after the last event), so the offset a
+# page kept keeps meaning the same events; a counter per user who ever had an event, forever,
+# would be ~60 bytes of Redis per account. A client whose offset outlived the counter is told
+# its events are incomplete (docs/realtime.md).
+USER_OFFSET_TTL_SECONDS = 180 * 24 * 3600
 # Chat lines a hello carries: a screenful and a bit, so a new viewer sees the conversation.
 RECENT_CHAT_LENGTH = 50
 
@@ -129,7 +133,7 @@ async def publish_user(redis: aioredis.Redis, keys: Keys, user_id: int, event_ty
     offset = await script(
         keys=[user_offset_key(keys, user_id), user_history_key(keys, user_id)],
         args=[user_channel(keys, user_id), encode_body(event_type, data), USER_HISTORY_LENGTH,
-              USER_HISTORY_TTL_SECONDS],
+              USER_HISTORY_TTL_SECONDS, USER_OFFSET_TTL_SECONDS],
     )
     return int(offset)
 

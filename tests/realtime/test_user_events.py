@@ -16,7 +16,13 @@ from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
 from realtime import history
 from realtime.backend import RedisBackend
 from realtime.hub import Hub, HubConfig
-from realtime.publish import USER_HISTORY_LENGTH, publish_room, publish_user
+from realtime.publish import (
+    USER_HISTORY_LENGTH,
+    publish_room,
+    publish_user,
+    user_history_key,
+    user_offset_key,
+)
 from tests.conftest import MakeUser, poll_until
 from tests.orders.conftest import MakeSale, buy
 from tests.realtime.conftest import Connect, Viewer
@@ -195,3 +201,27 @@ async def test_user_events_published_while_pub_sub_was_down_still_arrive_once(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_client_offset_from_before_the_counter_was_lost_gets_everything_kept(
+        make_user: MakeUser, services: Services, make_room: Any,
+        connect_viewer: Connect) -> None:
+    # given a user whose page kept offset 50, and whose counter and history Redis then lost
+    user = await make_user()
+    host = await make_user("host")
+    room = await make_room(host, live=True)
+    for n in range(3):
+        await publish_user(services.redis, services.keys, user.id, "notification", {"n": n})
+    await services.redis.delete(user_offset_key(services.keys, user.id),
+                                user_history_key(services.keys, user.id))
+    for n in (1, 2):
+        await publish_user(services.redis, services.keys, user.id, "notification", {"n": n})
+
+    # when the page comes back with its old offset
+    viewer = await connect_viewer(room["id"], user=user, user_offset=50)
+
+    # then it is told the events are incomplete, and sent every one that is kept
+    resumed = await _greeted(viewer)
+    assert resumed["data"] == {"from_offset": 50, "to_offset": 2, "complete": False}
+    got = [await viewer.next("notification") for _ in range(2)]
+    assert [(e["user_offset"], e["data"]["n"]) for e in got] == [(1, 1), (2, 2)]

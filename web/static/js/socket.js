@@ -117,12 +117,16 @@ export class RoomSocket {
       this.connected();
     } else if (frame.type === "user_resume") {
       const to = frame.data && frame.data.to_offset;
-      // No offset yet, or one from before the server lost the user's events: start from here.
-      if (typeof to === "number" && (this.userOffset === null || to < this.userOffset)) {
-        this.userOffset = to;
+      // No offset yet: count from here. An offset from before the server lost the user's
+      // counter (it is past `to`): the server sends everything it kept, from the start.
+      let restart = null;
+      if (typeof to === "number" && this.userOffset === null) restart = to;
+      else if (typeof to === "number" && to < this.userOffset) restart = 0;
+      if (restart !== null) {
+        this.userOffset = restart;
         if (this.userId !== null) {
           try {
-            window.localStorage.setItem(`livesell:user-offset:${this.userId}`, String(to));
+            window.localStorage.setItem(`livesell:user-offset:${this.userId}`, String(restart));
           } catch { /* as above */ }
         }
       }

@@ -3,6 +3,7 @@ the seller's one reply, and the score's counts (docs/metrics.md, "Seller score")
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -181,3 +182,20 @@ def test_the_score_formula_shrinks_small_numbers_toward_the_prior() -> None:
     # a 100 % refund rate over many orders costs 2.5 points, floored at 1
     assert compute_score(rating_sum=400, reviews=100, paid_orders=1000, refunded=1000,
                          orders=1000, cancelled=0) == round(4.0 - 2.5 * 1000 / 1010, 1)
+
+
+async def test_two_reviews_of_one_order_at_once_leave_one(
+        client: httpx.AsyncClient, make_purchase: MakePurchase, services: Services) -> None:
+    # given a completed order
+    purchase = await make_purchase()
+
+    # when its buyer sends two reviews at the same moment
+    responses = await asyncio.gather(*(
+        client.post(f"/api/orders/{purchase.order['id']}/review", json={"rating": rating},
+                    headers=purchase.buyer.headers) for rating in (2, 5)))
+
+    # then one is kept and the other is refused as a second review
+    assert sorted(r.status_code for r in responses) == [201, 409]
+    refused = next(r for r in responses if r.status_code == 409)
+    assert refused.json()["error"]["code"] == "already_reviewed"
+    assert await _reviews(services) == 1

@@ -4,6 +4,7 @@ goes live. Both are rows a go-live alert reads (social/alerts.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -74,8 +75,8 @@ async def followed_host_ids(session: AsyncSession, viewer_id: int) -> list[int]:
         Follow.follower_id == viewer_id).order_by(Follow.created_at.desc())))
 
 
-async def new_follows_between(session: AsyncSession, host_id: int, start: object,
-                              end: object) -> int:
+async def new_follows_between(session: AsyncSession, host_id: int, start: datetime,
+                              end: datetime) -> int:
     """Follows of `host_id` made in [start, end] that still stand (the broadcast report)."""
     return int(await session.scalar(
         select(func.count()).select_from(Follow).where(

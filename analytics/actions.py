@@ -38,6 +38,7 @@ from live.errors import RoomEnded
 from live.models import LineupItem, Product, Room, RoomEvent, RoomEventType, RoomStatus
 from live.queries import get_room
 from orders.models import Order, OrderEvent
+from social import follows
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +120,21 @@ async def compute(svc: Services, room_id: int) -> dict[str, Any]:
         room = await get_room(session, room_id)
         facts = await load_facts(session, room)
         now = await session.scalar(select(func.now()))
-    if not isinstance(now, datetime):
-        raise RuntimeError(f"the database clock answered {now!r}")
-    return compute_report(facts["room"], facts["events"], facts["log"], facts["orders"],
-                          facts["products"], as_of=now, staff_keys=facts["staff_keys"])
+        if not isinstance(now, datetime):
+            raise RuntimeError(f"the database clock answered {now!r}")
+        report = compute_report(facts["room"], facts["events"], facts["log"], facts["orders"],
+                                facts["products"], as_of=now, staff_keys=facts["staff_keys"])
+        await add_new_follows(session, report, room.host_id, room.started_at, now)
+    return report
+
+
+async def add_new_follows(session: AsyncSession, report: dict[str, Any], host_id: int,
+                          started_at: datetime | None, until: datetime) -> None:
+    """The follows the host gained while on air (made between going live and the end, and
+    not undone since): the report's `summary.new_follows`."""
+    report["summary"]["new_follows"] = (
+        0 if started_at is None
+        else await follows.new_follows_between(session, host_id, started_at, until))
 
 
 async def build_report(svc: Services, room_id: int) -> dict[str, Any]:
@@ -135,6 +147,7 @@ async def build_report(svc: Services, room_id: int) -> dict[str, Any]:
         report = compute_report(facts["room"], facts["events"], facts["log"], facts["orders"],
                                 facts["products"], as_of=room.ended_at,
                                 staff_keys=facts["staff_keys"])
+        await add_new_follows(session, report, room.host_id, room.started_at, room.ended_at)
         summary = report["summary"]
         values = {
             "host_id": room.host_id, "started_at": room.started_at, "ended_at": room.ended_at,

@@ -191,6 +191,24 @@ class ScheduleSettings:
     replay_sweep_seconds: float = 30.0
     # Queues uploaded videos whose transcode message was lost (workers/video_tasks.py).
     video_sweep_seconds: float = 60.0
+    # Sends the go-live alerts of rooms whose alert task was lost (social/alerts.py): a
+    # follower hears of a live room at most this much later than they would have.
+    go_live_alert_sweep_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class SocialSettings:
+    """Follows, go-live alerts, reviews (SOCIAL_* / REVIEW_* variables; docs/metrics.md)."""
+
+    # A buyer may change their review for this long after writing it (a typo, a second look
+    # at the parcel); after it the review is fixed, so a seller's reply answers what stays.
+    review_edit_window_seconds: int = 48 * 3600
+    # Followers told of a live room per transaction (social/alerts.py): 500 notification rows
+    # are one INSERT of ~100 kB, and a crash mid-alert redoes at most one batch's work.
+    go_live_alert_batch: int = 500
+    # A go-live alert still owed this long after the room went live is dropped: the show
+    # may be over, and "X is live" an hour late is noise.
+    go_live_alert_max_age_seconds: int = 3600
 
 
 @dataclass(frozen=True)
@@ -298,6 +316,7 @@ class Settings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     video: VideoSettings = field(default_factory=VideoSettings)
+    social: SocialSettings = field(default_factory=SocialSettings)
 
 
 def load_settings() -> Settings:
@@ -366,6 +385,8 @@ def load_settings() -> Settings:
         replay_sweep_seconds=_seconds("REPLAY_SWEEP_SECONDS",
                                       ScheduleSettings.replay_sweep_seconds),
         video_sweep_seconds=_seconds("VIDEO_SWEEP_SECONDS", ScheduleSettings.video_sweep_seconds),
+        go_live_alert_sweep_seconds=_seconds("GO_LIVE_ALERT_SWEEP_SECONDS",
+                                             ScheduleSettings.go_live_alert_sweep_seconds),
     )
     ingest = ingest_settings()
     return Settings(
@@ -402,6 +423,15 @@ def load_settings() -> Settings:
         schedule=schedule,
         ingest=ingest,
         video=video_settings(),
+        social=SocialSettings(
+            review_edit_window_seconds=_int("REVIEW_EDIT_WINDOW_SECONDS",
+                                            SocialSettings.review_edit_window_seconds),
+            go_live_alert_batch=_int("SOCIAL_GO_LIVE_ALERT_BATCH",
+                                     SocialSettings.go_live_alert_batch, minimum=1),
+            go_live_alert_max_age_seconds=_int("SOCIAL_GO_LIVE_ALERT_MAX_AGE_SECONDS",
+                                               SocialSettings.go_live_alert_max_age_seconds,
+                                               minimum=1),
+        ),
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.accounts import Actor, User, owns_or_ops
 from core.context import Services
 from core.errors import NotFound, ValidationError
+from core.events import record, unit_of_work
 from core.states import transition
 from core.types import is_line
 from live import queries
@@ -29,6 +30,7 @@ from live.errors import (
     RoomEnded,
     RoomNotFound,
 )
+from live.events import RoomWentLive
 from live.models import (
     ROOM_MOVES,
     STATUS_EVENTS,
@@ -131,7 +133,7 @@ async def update_room(svc: Services, actor: Actor, room_id: int, patch: RoomPatc
 
 async def change_status(svc: Services, actor: Actor, room_id: int, target: RoomStatus) -> Room:
     """scheduled -> live -> ended, checked by the one transition function, as a conditional UPDATE."""
-    async with svc.db.transaction() as session:
+    async with unit_of_work(svc) as session:
         room = await room_for_update(session, room_id, actor)
         await move_room(session, room, target, actor.id)
     await publish_room_status(svc, room)
@@ -159,6 +161,8 @@ async def move_room(session: AsyncSession, room: Room, target: RoomStatus,
         transition(ROOM_MOVES, target, target, what="a room")
     record_room_event(session, room.id, STATUS_EVENTS[target], actor_id,
                       {"from": current.value, "to": target.value})
+    if target == RoomStatus.LIVE:
+        record(session, RoomWentLive(room_id=room.id, host_id=room.host_id))
     await session.flush()
     await session.refresh(room)
 

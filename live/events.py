@@ -22,3 +22,12 @@ class ShortVideoUploaded(DomainEvent):
     (live.videos.save_upload)."""
 
     video_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoomWentLive(DomainEvent):
+    """A room moved to live (the host's button, or the ingest's first publish): its host's
+    followers and the viewers who asked to be reminded are due a go-live alert."""
+
+    room_id: int
+    host_id: int

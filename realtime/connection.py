@@ -64,7 +64,8 @@ class Connection:
 
     __slots__ = ("bad_frames", "budget_at", "budget_tokens", "closed", "config", "direct",
                  "drop_code", "epoch", "likes", "pending", "queue", "ready", "room", "serve_task",
-                 "skip_until", "snapshot_offset", "socket", "user", "waiter", "writer")
+                 "skip_until", "snapshot_offset", "socket", "user", "user_offset",
+                 "user_pending", "user_ready", "waiter", "writer")
 
     def __init__(self, socket: Socket, room: RoomChannel, user: User | None, config: HubConfig,
                  direct: DirectWriter | None = None) -> None:
@@ -85,6 +86,12 @@ class Connection:
         # Which life of the room's offsets, and which offset, its last snapshot was of.
         self.epoch = 0
         self.snapshot_offset = 0
+        # The user's events (any room's connection of a signed-in user): the last
+        # `user_offset` sent, and until its user greeting is queued (after the room's), the
+        # user events that arrived, held with their offsets (realtime.greeting.greet_user).
+        self.user_offset = 0
+        self.user_ready = False
+        self.user_pending: list[tuple[int | None, str]] = []
         self.closed = False
         self.drop_code: int | None = None
         self.writer: asyncio.Task[None] | None = None
@@ -145,6 +152,15 @@ class Connection:
                 self.offer(frame)
         if self.queue:
             self.offer_wake()
+
+    def offer_user(self, offset: int | None, frame: str) -> None:
+        """Offer a user event unless this connection was sent it already (replay and live
+        delivery may both carry it around the user greeting)."""
+        if offset is None:
+            self.offer(frame)
+        elif offset > self.user_offset:
+            self.user_offset = offset
+            self.offer(frame)
 
     def offer_after_snapshot(self, items: list[tuple[int | None, str]]) -> None:
         """Offer the events its snapshot does not hold yet (see `skip_until`)."""

@@ -55,6 +55,23 @@ class Greeter:
                 return
         await self.hello(room, conn)
 
+    async def greet_user(self, conn: Connection, user_id: int, after: int | None) -> None:
+        """After the room's greeting: a `user_resume` with the user's events since `after`
+        (the last `user_offset` the client saw; None for a client without one), then the user
+        events that arrived meanwhile, each sent once (docs/realtime.md, "User events")."""
+        async with self.gate:
+            missed = await history.read_user_since(self.redis, self.keys, user_id, after)
+        conn.offer(protocol.encode(ServerEvent.USER_RESUME, {
+            "from_offset": after, "to_offset": missed.to_offset, "complete": missed.complete}))
+        for frame in missed.frames:
+            conn.offer_user(protocol.user_frame_offset(frame), frame.decode())
+        if conn.user_offset < missed.to_offset:
+            conn.user_offset = missed.to_offset
+        held, conn.user_pending = conn.user_pending, []
+        conn.user_ready = True
+        for offset, text in held:
+            conn.offer_user(offset, text)
+
     async def hello(self, room: RoomChannel, conn: Connection) -> None:
         """Queue a hello with a snapshot of the room's state, rebuilding the state if Redis
         has none."""

@@ -19,7 +19,14 @@ import redis.asyncio as aioredis
 
 from core.redis import Keys
 from realtime.moderation import deleted_key, muted_key
-from realtime.publish import history_key, offset_key, recent_chat_key, state_key
+from realtime.publish import (
+    history_key,
+    offset_key,
+    recent_chat_key,
+    state_key,
+    user_history_key,
+    user_offset_key,
+)
 
 # State hash fields that are bookkeeping, not room state.
 INTERNAL_FIELDS = frozenset({"__offset"})
@@ -88,3 +95,34 @@ async def read_since(redis: aioredis.Redis, keys: Keys, room_id: int, after: int
     if not rows or int(rows[0][1]) != after + 1 or int(rows[-1][1]) != current:
         return None
     return Missed(current, [frame for frame, _ in rows])
+
+
+@dataclass
+class UserMissed:
+    """A user's events after a client's offset: `frames` in order up to `to_offset`;
+    `complete` is False when some of them are gone (past the history's bound or age, or the
+    client's offset is from before Redis lost the user's keys)."""
+
+    to_offset: int
+    frames: list[bytes]
+    complete: bool
+
+
+async def read_user_since(redis: aioredis.Redis, keys: Keys, user_id: int,
+                          after: int | None) -> UserMissed:
+    """What a connection of `user_id` that last saw `after` missed. None: a client with no
+    offset yet (its first page), which is told the current offset and sent nothing."""
+    pipe = redis.pipeline(transaction=True)
+    pipe.get(user_offset_key(keys, user_id))
+    pipe.zrangebyscore(user_history_key(keys, user_id), f"({max(after or 0, 0)}", "+inf",
+                       withscores=True)
+    raw_offset, rows = await pipe.execute()
+    current = int(raw_offset or 0)
+    if after is None or after == current:
+        return UserMissed(current, [], True)
+    if after > current:
+        # An offset from another life of the user's keys: everything kept is news to it.
+        kept = await redis.zrange(user_history_key(keys, user_id), 0, -1)
+        return UserMissed(current, [frame for frame in kept if isinstance(frame, bytes)], False)
+    complete = bool(rows) and int(rows[0][1]) == after + 1 and int(rows[-1][1]) == current
+    return UserMissed(current, [frame for frame, _ in rows], complete)

@@ -29,7 +29,7 @@ import redis.asyncio as aioredis
 from core.metrics import WS_FANOUTS, WS_FRAMES_SENT, WS_MESSAGES
 from core.redis import Keys
 from core.settings import HubSettings, Settings
-from realtime import presence, protocol
+from realtime import history, presence, protocol
 from realtime.backend import Backend
 from realtime.chat import MODERATOR_ROLES, ChatRefused, post_chat
 from realtime.connection import Connection, DirectWriter, Socket, User
@@ -168,18 +168,42 @@ class Hub:
             return
         user_id = self.user_channels.get(channel)
         if user_id is not None:
-            frame = payload.decode()
-            for conn in self.users.get(user_id, {}):
-                if conn.ready:
-                    conn.offer(frame)
-                else:
-                    conn.pending.append((None, frame))
+            self.deliver_user(user_id, payload)
+
+    def deliver_user(self, user_id: int, payload: bytes) -> None:
+        """A user event to each of the user's local connections, whatever their room; held
+        by a connection until its user greeting (realtime.greeting.greet_user) is queued."""
+        offset = protocol.user_frame_offset(payload)
+        frame = payload.decode()
+        for conn in self.users.get(user_id, {}):
+            if conn.user_ready:
+                conn.offer_user(offset, frame)
+            else:
+                conn.user_pending.append((offset, frame))
 
     def on_reconnect(self) -> None:
         for room in self.rooms.values():
             if room.repairing is None and room.last_offset:
                 room.repairing = []
                 self.spawn(room.repair(), f"repair-room-{room.id}")
+        for user_id in list(self.users):
+            self.spawn(self.repair_user(user_id), f"repair-user-{user_id}")
+
+    async def repair_user(self, user_id: int) -> None:
+        """Pub/sub was lost for a while: send the user's connections what it dropped, from
+        the user's history (each connection skips what it had)."""
+        conns = [conn for conn in self.users.get(user_id, {}) if conn.user_ready]
+        if not conns:
+            return
+        after = min(conn.user_offset for conn in conns)
+        try:
+            async with self.greeter.gate:
+                missed = await history.read_user_since(self.redis, self.keys, user_id, after)
+        except Exception:
+            log.exception("realtime: repairing user %s's events failed", user_id)
+            return
+        for frame in missed.frames:
+            self.deliver_user(user_id, frame)
 
     # Fan-out ----------------------------------------------------------------------------------
 
@@ -285,7 +309,7 @@ class Hub:
 
     async def serve(self, socket: Socket, room_id: int, user: User | None,
                     resume_from: int | None = None, *, direct: DirectWriter | None = None,
-                    viewer_key: str | None = None) -> None:
+                    viewer_key: str | None = None, user_resume_from: int | None = None) -> None:
         """Run one accepted websocket until it closes. Raises NoSuchRoom before any frame."""
         room = await self.open_room(room_id)
         if room.close_handle is not None:
@@ -303,6 +327,8 @@ class Hub:
             if user_id is not None:
                 await self.join_user(user_id, conn)
             await self.greeter.greet(room, conn, resume_from)
+            if user_id is not None:
+                await self.greeter.greet_user(conn, user_id, user_resume_from)
             room.mark_staff(conn)  # (a hello marks them before its count; a resume here)
             if viewer_key is not None:
                 # Recorded only once the room is known to exist, and left below on any end.

@@ -29,6 +29,8 @@ class ServerEvent(StrEnum):
     LIKES = "likes"
     VIEWERS = "viewers"
     SNAPSHOT_REBUILT = "snapshot_rebuilt"
+    # The user's events a connection missed follow it (docs/realtime.md, "User events").
+    USER_RESUME = "user_resume"
     # Published by the domain packages through realtime.publish.
     CHAT = "chat"
     MODERATION = "moderation"
@@ -40,6 +42,8 @@ class ServerEvent(StrEnum):
     STOCK = "stock"
     ORDER = "order"
     PURCHASE = "purchase"
+    # Published to one user (realtime.publish.publish_user), with a `user_offset`.
+    NOTIFICATION = "notification"
 
 
 class ClientEvent(StrEnum):
@@ -180,6 +184,18 @@ def frame_offset(payload: bytes) -> int | None:
         if end > 10:
             try:
                 return int(payload[10:end])
+            except ValueError:
+                return None
+    return None
+
+
+def user_frame_offset(payload: bytes) -> int | None:
+    """The `user_offset` of a published user event (publish_user.lua puts it first)."""
+    if payload.startswith(b'{"user_offset":'):
+        end = payload.find(b",", 15)
+        if end > 15:
+            try:
+                return int(payload[15:end])
             except ValueError:
                 return None
     return None

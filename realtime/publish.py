@@ -25,6 +25,7 @@ from core.redis import Keys, LuaScript
 from realtime.protocol import ServerEvent
 
 PUBLISH_SCRIPT = LuaScript(Path(__file__).parent / "scripts" / "publish.lua")
+PUBLISH_USER_SCRIPT = LuaScript(Path(__file__).parent / "scripts" / "publish_user.lua")
 
 # Events kept per room for resume. At 20 chat lines a second this is ~100 s of
 # chat; state survives longer because a client too far behind gets a fresh hello.
@@ -33,6 +34,19 @@ HISTORY_LENGTH = 2000
 # ~500 bytes. Larger events (a lineup, a pin with its description) leave room for fewer,
 # and a client further behind than what is kept gets a fresh hello, as with the count.
 HISTORY_MAX_BYTES = 1 << 20
+# Events kept per user for replay on reconnect. A user hears of their own orders and their
+# followed hosts going live: a few a day, so 200 is weeks of news for anyone but a reseller,
+# and a client further behind is told it missed some (`user_resume` with `complete: false`)
+# and reloads what it shows.
+USER_HISTORY_LENGTH = 200
+# A user's history lives this long after their last event (a week: a buyer who comes back
+# the next weekend still hears that their order was paid).
+USER_HISTORY_TTL_SECONDS = 7 * 24 * 3600
+# The offset counter lives far longer (half a year after the last event), so the offset a
+# page kept keeps meaning the same events; a counter per user who ever had an event, forever,
+# would be ~60 bytes of Redis per account. A client whose offset outlived the counter is told
+# its events are incomplete (docs/realtime.md).
+USER_OFFSET_TTL_SECONDS = 180 * 24 * 3600
 # Chat lines a hello carries: a screenful and a bit, so a new viewer sees the conversation.
 RECENT_CHAT_LENGTH = 50
 
@@ -47,6 +61,14 @@ def room_channel(keys: Keys, room_id: int) -> str:
 
 def user_channel(keys: Keys, user_id: int) -> str:
     return keys.user(user_id, "events")
+
+
+def user_offset_key(keys: Keys, user_id: int) -> str:
+    return keys.user(user_id, "offset")
+
+
+def user_history_key(keys: Keys, user_id: int) -> str:
+    return keys.user(user_id, "history")
 
 
 def offset_key(keys: Keys, room_id: int) -> str:
@@ -100,11 +122,20 @@ async def publish_room_event(redis: aioredis.Redis, keys: Keys, room_id: int, ev
 
 
 async def publish_user(redis: aioredis.Redis, keys: Keys, user_id: int, event_type: str,
-                       data: Any) -> None:
-    """Publish an event to every connection of one user (their orders, say)."""
+                       data: Any) -> int:
+    """Publish an event to every connection of one user, in any room (their orders, a
+    followed host going live); returns its user offset. The event is kept in the user's
+    bounded history, so a connection that comes back with the last `user_offset` it saw
+    is sent what it missed (realtime.greeting). Call it only after the commit."""
     for capture in _captures:
         capture.append({"user_id": user_id, "type": event_type, "data": data, "state": None})
-    await redis.publish(user_channel(keys, user_id), encode_body(event_type, data))
+    script = PUBLISH_USER_SCRIPT.bind(redis)
+    offset = await script(
+        keys=[user_offset_key(keys, user_id), user_history_key(keys, user_id)],
+        args=[user_channel(keys, user_id), encode_body(event_type, data), USER_HISTORY_LENGTH,
+              USER_HISTORY_TTL_SECONDS, USER_OFFSET_TTL_SECONDS],
+    )
+    return int(offset)
 
 
 @contextlib.contextmanager

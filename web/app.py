@@ -30,12 +30,14 @@ from web import (
     api_ingest,
     api_live,
     api_orders,
+    api_social,
     api_videos,
     health,
     metrics,
     pages,
     pages_commissions,
     pages_ops,
+    pages_social,
     pages_videos,
     payments,
     ws,
@@ -78,6 +80,7 @@ API_ROUTERS: list[ApiRouter] = [
     api_commissions.router,  # host commission statements, balances, CSV
     api_ingest.router,  # the room's stream key
     api_videos.router,  # short videos: upload, status, feed
+    api_social.router,  # follows, reminders, notifications, reviews, the seller score
 ]
 
 
@@ -139,6 +142,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes.extend(pages_ops.routes)  # the ops dashboard, reports, the live data screen
     routes.extend(pages_commissions.routes)  # host and ops commission statements
     routes.extend(pages_videos.routes)  # short videos
+    routes.extend(pages_social.routes)  # notifications, a host's public page
     routes.extend(payments.routes)  # the sandbox gateway's payment page
     routes.extend(metrics.routes)  # GET /metrics, ops only (Prometheus text format)
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))

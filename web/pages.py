@@ -21,10 +21,12 @@ from core.accounts import Role, User, owns_or_ops
 from core.errors import NotFound
 from live import queries
 from live.models import Room, RoomStatus
+from social import follows, reviews
 from web.api_analytics import ensure_viewer_cookie
 from web.auth import Principal, resolve_principal
 from web.edge import services
 from web.live_video import allow_stream_origin, room_video_boot
+from web.pages_social import seller_boot
 from web.render import error_page, page, page_principal
 from web.validation import path_int
 
@@ -41,16 +43,38 @@ def _room_card(room: Room, host_names: dict[int, str]) -> dict[str, Any]:
     return {**room.public(), "host_name": host_names.get(room.host_id, "")}
 
 
+def _soonest_first(rooms: list[Room]) -> None:
+    # Soonest first; rooms without a time go last, newest first among them.
+    rooms.sort(key=lambda r: (r.scheduled_at is None, r.scheduled_at.timestamp()
+                              if r.scheduled_at else -r.id))
+
+
 async def home(request: Request) -> Response:
     principal = await resolve_principal(request)
+    followed_rooms: list[Room] = []
     async with services(request).db.session() as session:
         live = await queries.list_rooms(session, status=RoomStatus.LIVE.value, limit=50)
         upcoming = await queries.list_rooms(session, status=RoomStatus.SCHEDULED.value, limit=50)
-    # Soonest first; rooms without a time go last, newest first among them.
-    upcoming.sort(key=lambda r: (r.scheduled_at is None, r.scheduled_at.timestamp()
-                                 if r.scheduled_at else -r.id))
-    names = await _host_names(request, {r.host_id for r in live + upcoming})
+        if principal is not None:
+            # A signed-in viewer's hosts come first: their live rooms, then their upcoming ones.
+            followed = await follows.followed_host_ids(session, principal.id)
+            if followed:
+                followed_rooms = list(await session.scalars(
+                    select(Room).where(Room.host_id.in_(followed),
+                                       Room.status.in_([RoomStatus.LIVE.value,
+                                                        RoomStatus.SCHEDULED.value]))
+                    .order_by(Room.id.desc()).limit(50)))
+    _soonest_first(upcoming)
+    mine = {r.id for r in followed_rooms}
+    followed_live = [r for r in followed_rooms if r.status == RoomStatus.LIVE]
+    followed_upcoming = [r for r in followed_rooms if r.status == RoomStatus.SCHEDULED]
+    _soonest_first(followed_upcoming)
+    live = [r for r in live if r.id not in mine]
+    upcoming = [r for r in upcoming if r.id not in mine]
+    names = await _host_names(request, {r.host_id for r in live + upcoming + followed_rooms})
     return page(request, "home.html", principal,
+                following=[(_room_card(r, names), "live") for r in followed_live]
+                + [(_room_card(r, names), "upcoming") for r in followed_upcoming],
                 live=[_room_card(r, names) for r in live],
                 upcoming=[_room_card(r, names) for r in upcoming])
 
@@ -99,7 +123,9 @@ async def host_home(request: Request) -> Response:
     async with services(request).db.session() as session:
         rooms = await queries.list_rooms(session, host_id=principal.id, limit=100)
         products = await queries.list_products(session, principal.id)
-    return page(request, "host.html", principal,
+        seller = await seller_boot(services(request), session, principal.id, principal)
+    host_reviews = await reviews.list_reviews(services(request), host_id=principal.id)
+    return page(request, "host.html", principal, seller=seller, reviews=host_reviews,
                 boot={"rooms": [r.public() for r in rooms],
                       "products": [p.public() for p in products]})
 
@@ -130,7 +156,8 @@ async def host_room(request: Request) -> Response:
             return room
         lineup = await queries.lineup(session, room.id)
         catalog = await queries.list_products(session, room.host_id)
-    return page(request, "host_room.html", principal, room=room,
+        seller = await seller_boot(services(request), session, room.host_id, principal)
+    return page(request, "host_room.html", principal, room=room, seller=seller,
                 boot={"room": room.public(), "stream_key": room.stream_key,
                       "ingest_url": request.app.state.settings.ingest.rtmp_url,
                       "lineup": [p.public() for p in lineup],
@@ -144,12 +171,17 @@ async def room_page(request: Request) -> Response:
         if isinstance(room, Response):
             return room
         lineup = await queries.lineup(session, room.id)
+        seller = await seller_boot(services(request), session, room.host_id, principal)
+        reminding = (principal is not None and room.status == RoomStatus.SCHEDULED
+                     and await follows.is_reminding(session, room.id, principal.id))
     names = await _host_names(request, {room.host_id})
     pinned = next((p.public() for p in lineup if p.id == room.pinned_product_id), None)
     is_host = principal is not None and owns_or_ops(principal, room.host_id)
     response = page(request, "room.html", principal, room=room,
-                    host_name=names.get(room.host_id, ""), is_host=is_host,
+                    host_name=names.get(room.host_id, ""), is_host=is_host, seller=seller,
+                    reminding=reminding,
                     boot={"room": room.public(), "host_name": names.get(room.host_id, ""),
+                          "seller": seller, "reminding": reminding,
                           "lineup": [p.public() for p in lineup], "pin": pinned,
                           "video": room_video_boot(request.app.state.settings, room.id)})
     allow_stream_origin(response, request.app.state.settings)

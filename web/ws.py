@@ -191,8 +191,8 @@ def _client_address(scope: Scope) -> str | None:
     return host
 
 
-def _resume_offset(websocket: WebSocket) -> int | None:
-    raw = websocket.query_params.get("offset")
+def _resume_offset(websocket: WebSocket, name: str = "offset") -> int | None:
+    raw = websocket.query_params.get(name)
     if raw is None or not raw.isdigit() or len(raw) > 18:
         return None  # an offset we cannot use gets a fresh hello
     return int(raw)
@@ -240,7 +240,7 @@ class RoomSocket:
         direct, raw_send = direct_writer(send)
         try:
             await hub.serve(AsgiSocket(receive, raw_send), room_id, user, _resume_offset(websocket),
-                            direct=direct,
+                            direct=direct, user_resume_from=_resume_offset(websocket, "user_offset"),
                             viewer_key=connection_viewer_key(websocket, user["id"] if user else None))
         except NoSuchRoom:
             with contextlib.suppress(Exception):

@@ -27,7 +27,8 @@ def make_celery(settings: Settings | None = None) -> Celery:
     prefix = settings.redis_prefix
     every = settings.schedule
     app = Celery("livesell", broker=broker, include=["workers.tasks", "workers.analytics_tasks",
-                                                       "workers.video_tasks"])
+                                                       "workers.video_tasks",
+                                                       "workers.social_tasks"])
     transport: dict[str, Any] = {}
     if broker.startswith(("redis://", "rediss://", "unix://")):
         transport = {
@@ -103,6 +104,12 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "task": "live.queue_unprocessed_videos",
                 "schedule": every.video_sweep_seconds,
                 "options": {"expires": 60},
+            },
+            # Go-live alerts a lost message or a crashed task left owed (social/alerts.py).
+            "sweep-go-live-alerts": {
+                "task": "social.sweep_go_live_alerts",
+                "schedule": every.go_live_alert_sweep_seconds,
+                "options": {"expires": 30},
             },
         },
     )

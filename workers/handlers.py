@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.context import Services
 from core.events import EventBus
 from live import actions as live_actions
-from live.events import RoomEndedWithoutStream, ShortVideoUploaded
+from live.events import RoomEndedWithoutStream, RoomWentLive, ShortVideoUploaded
 from orders import purchases
 from orders import queries as order_queries
 from orders import views as order_views
@@ -135,6 +135,19 @@ async def transcode_uploaded_video(svc: Services, event: ShortVideoUploaded) -> 
                     event.video_id, exc_info=True)
 
 
+async def alert_followers_of_live_room(svc: Services, event: RoomWentLive) -> None:
+    """Queue the go-live alert: one notification per follower and reminder subscriber, written
+    by a worker in batches (social/alerts.py), never in the request that went live. A lost
+    message is found by the `social.sweep_go_live_alerts` sweep."""
+    from workers.social_tasks import send_go_live_alert
+
+    try:
+        await asyncio.to_thread(send_go_live_alert.delay, event.room_id)
+    except Exception:
+        log.warning("could not enqueue the go-live alert of room %s; the sweep will",
+                    event.room_id, exc_info=True)
+
+
 def register_handlers(bus: EventBus) -> None:
     bus.handle_in_transaction(UnitsReleased, return_units_to_product)
     bus.subscribe(SaleCreated, announce_created_sale)
@@ -150,6 +163,7 @@ def register_handlers(bus: EventBus) -> None:
     bus.subscribe(RefundQueued, send_refund_to_provider)
     bus.subscribe(RoomEndedWithoutStream, build_report_of_ended_room)
     bus.subscribe(ShortVideoUploaded, transcode_uploaded_video)
+    bus.subscribe(RoomWentLive, alert_followers_of_live_room)
 
 
 def wire(svc: Services) -> Services:

@@ -22,6 +22,7 @@ from analytics.recorder import Recorder
 from core.context import Services
 from live.models import LineupItem, Product, Room, RoomEvent, RoomEventType
 from orders.models import Order, OrderEvent, Sale
+from social.models import Follow
 from tests.conftest import LiveServer, MakeUser, TestUser, start_server, stop_server
 from tests.infra import ROOT, TestInfra
 
@@ -65,6 +66,10 @@ async def play_broadcast(services: Services, make_user: MakeUser, *,
                     created_at=at("19:30:00"))
         session.add(room)
         await session.flush()
+        # Follows of the host: before the show, during it (the one the report counts), after.
+        session.add_all([Follow(follower_id=u1, host_id=host.id, created_at=at("19:50:00")),
+                         Follow(follower_id=u2, host_id=host.id, created_at=at("20:04:00")),
+                         Follow(follower_id=u3, host_id=host.id, created_at=at("20:12:00"))])
         session.add_all(LineupItem(room_id=room.id, product_id=p.id, position=i)
                         for i, p in enumerate([scarf, pourover, tote]))
         for kind, clock, data in [

@@ -12,6 +12,7 @@ Orders in USD (the EUR one is reported apart): O1 4900 paid, O2 9800 paid then r
 O3 6500 paid, O4 2400 expired, O5 6500 cancelled -> GMV 21200, net 11400, 3 paid orders,
 2 buyers (Ann, Ben), AOV 21200/3 = 7066.67 -> 7067, GPM 21200*1000/6 -> 3533333,
 UV value 21200/5 = 4240.
+Follows of the host: Ann before the show, Ben during it, Cat after -> 1 new follow.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ async def test_the_report_of_the_scripted_broadcast_has_every_number_right(
         "interacting_viewers": 4,
         "interaction_rate": 0.8,
         "conversion_rate": 0.4,
+        "new_follows": 1,
     }
     assert report["funnel"] == [
         {"step": "entered", "count": 5, "rate": None},

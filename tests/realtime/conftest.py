@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import LiveServer, TestUser, stop_server
 from tests.infra import ROOT, TestInfra
+from tests.orders.conftest import make_sale  # noqa: F401  (shared factory fixture)
 from web.embedded import free_port, port_open
 
 
@@ -116,7 +117,7 @@ async def connect_viewer(live_server: LiveServer) -> AsyncIterator[Connect]:
 
     async def open_viewer(room_id: int, *, user: TestUser | None = None, cookie: bool = False,
                           origin: str | None = None, offset: int | None = None,
-                          server: LiveServer | None = None, **options: Any) -> Viewer:
+                          user_offset: int | None = None, server: LiveServer | None = None, **options: Any) -> Viewer:
         base = (server or live_server).ws_url
         query = []
         headers: dict[str, str] = {}
@@ -126,6 +127,8 @@ async def connect_viewer(live_server: LiveServer) -> AsyncIterator[Connect]:
             query.append(f"token={user.token}")
         if offset is not None:
             query.append(f"offset={offset}")
+        if user_offset is not None:
+            query.append(f"user_offset={user_offset}")
         url = f"{base}/ws/rooms/{room_id}" + ("?" + "&".join(query) if query else "")
         # No permessage-deflate unless asked: the hub then writes pre-framed bytes
         # straight to the transport (browsers negotiate deflate: the ASGI path).

@@ -8,7 +8,7 @@ from pathlib import Path
 
 ORDERS = Path(__file__).resolve().parents[2] / "orders"
 ALLOWED = ("core", "orders", "realtime.publish")
-OURS = ("core", "orders", "realtime", "live", "analytics", "workers", "web")
+OURS = ("core", "orders", "realtime", "live", "analytics", "social", "workers", "web")
 
 
 def _imported_modules(path: Path) -> list[str]:

@@ -4,8 +4,9 @@
 // <data value="minor units" data-currency="USD" data-money>, so the pages have one money and
 // one date formatter: web/static/js/format.js.
 import {api} from "./api.js";
-import {avatarHue, toast} from "./dom.js";
+import {avatarHue, readBoot, toast} from "./dom.js";
 import {formatDateTime, formatMoney} from "./format.js";
+import {setUnread} from "./social.js";
 
 const logout = document.getElementById("logout");
 if (logout) {
@@ -37,4 +38,10 @@ for (const node of document.querySelectorAll("[data-avatar]")) {
 
 for (const node of document.querySelectorAll(".room-thumb[data-seed]")) {
   node.style.setProperty("--hue", avatarHue(node.dataset.seed));
+}
+
+// The header's unread notifications: read once per page; a room page's websocket brings the
+// new count with each `notification` event (room.js calls setUnread).
+if (readBoot().me && document.getElementById("unread-count")) {
+  api("GET", "/api/notifications/unread").then(({unread}) => setUnread(unread)).catch(() => {});
 }

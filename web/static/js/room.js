@@ -7,6 +7,7 @@ import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js
 import {LiveVideo} from "./player.js";
 import {mountRoomSale} from "./room-sale.js";
 import {trackProductCards} from "./room-tracking.js";
+import {mountRemind, mountReviewCard, mountSeller, setUnread, showProductReviews} from "./social.js";
 import {describeConnection, RoomSocket} from "./socket.js";
 import {RoomStore} from "./store.js";
 
@@ -201,6 +202,7 @@ function openProduct(product) {
     if (desc.dataset.productId === String(fresh.id)) desc.textContent = text;
   });
   $("#product-dialog-image").replaceChildren(productImage(fresh, "product-dialog-img"));
+  showProductReviews(fresh.id);
   if (!productDialog.open) productDialog.showModal();
 }
 
@@ -322,6 +324,7 @@ store.on("reset", () => {
 
 const connState = $("#conn-state");
 const socket = new RoomSocket(roomId, {
+  userId: me ? me.id : null,
   onFrame: (frame) => store.apply(frame),
   onStatus: (state) => {
     connState.dataset.state = state;
@@ -344,6 +347,33 @@ if (form) {
 // The flash sale in the pinned card, and the product tracking for the report.
 window.livesell.sale = mountRoomSale({store, slot: $("#sale-slot"), me, roomId});
 trackProductCards({store, roomId});
+
+// The seller: follow, the score beside the host's name, "Rate your order", "Remind me".
+const seller = mountSeller(boot.seller);
+const reviewCard = mountReviewCard(boot.seller, {onReviewed: () => seller.refresh()});
+mountRemind(roomId);
+store.on("room", (room) => {
+  // "Remind me" is for a show still to come.
+  const remind = $("#remind-btn");
+  if (remind && room && room.status !== "scheduled") remind.hidden = true;
+});
+
+// The user's own news, from any room: a followed host went live, an order elsewhere moved.
+store.on("notification", (note) => {
+  setUnread(note.unread);
+  toast(note.body ? `${note.title}: ${note.body}` : note.title, "info", 8000);
+});
+store.on("frame", (frame) => {
+  // Some of the user's events were lost to the server (too far behind): read the count again.
+  if (frame.type === "user_resume" && frame.data && frame.data.complete === false) {
+    api("GET", "/api/notifications/unread").then(({unread}) => setUnread(unread)).catch(() => {});
+  }
+});
+store.on("order", (order) => {
+  if (!order) return;
+  if (order.room_id !== roomId) toast(`Your order #${order.id} is ${order.status}.`, "info");
+  if (order.status === "completed" && me && me.id !== hostId) reviewCard.reload();
+});
 
 renderRoom();
 renderPin();

@@ -1,6 +1,10 @@
 // The room websocket: connect, keep the last offset, reconnect with exponential
 // backoff and resume from that offset (the server answers with a `resume` frame
 // and the missed events, or with a fresh `hello` when we are too far behind).
+// A signed-in page also keeps the last `user_offset` it saw (the user's own events, in any
+// room: their orders, a followed host going live), in memory and in localStorage, so a
+// reconnect, another page or another room later is sent the user events it missed
+// (`user_resume`, then the events; docs/realtime.md).
 
 const CLOSE_REASONS = {
   4401: "auth",     // needs a login
@@ -11,11 +15,35 @@ const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 30000;
 const PING_EVERY_MS = 25000;
 
+function storedUserOffset(userId) {
+  try {
+    const raw = window.localStorage.getItem(`livesell:user-offset:${userId}`);
+    return raw !== null && /^\d+$/.test(raw) ? Number(raw) : null;
+  } catch {
+    return null;
+  }
+}
+
+function storeUserOffset(userId, offset) {
+  try {
+    // Several tabs share it: keep the furthest any of them got to.
+    const stored = storedUserOffset(userId);
+    if (stored === null || offset > stored) {
+      window.localStorage.setItem(`livesell:user-offset:${userId}`, String(offset));
+    }
+  } catch {
+    // Storage refused (private mode): the reconnects of this page still resume.
+  }
+}
+
 export class RoomSocket {
-  constructor(roomId, {onFrame, onStatus}) {
+  constructor(roomId, {onFrame, onStatus, userId}) {
     this.roomId = roomId;
     this.onFrame = onFrame;
     this.onStatus = onStatus || (() => {});
+    this.userId = userId ?? null;
+    // This page's own count, so that two tabs each apply every event once.
+    this.userOffset = this.userId === null ? null : storedUserOffset(this.userId);
     this.offset = null;
     this.attempt = 0;
     this.ws = null;
@@ -31,7 +59,10 @@ export class RoomSocket {
 
   url() {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const query = this.offset === null ? "" : `?offset=${encodeURIComponent(this.offset)}`;
+    const params = new URLSearchParams();
+    if (this.offset !== null) params.set("offset", String(this.offset));
+    if (this.userOffset !== null) params.set("user_offset", String(this.userOffset));
+    const query = params.toString() ? `?${params}` : "";
     return `${scheme}//${window.location.host}/ws/rooms/${this.roomId}${query}`;
   }
 
@@ -84,6 +115,25 @@ export class RoomSocket {
       this.connected();
     } else if (frame.type === "resume") {
       this.connected();
+    } else if (frame.type === "user_resume") {
+      const to = frame.data && frame.data.to_offset;
+      // No offset yet: count from here. An offset from before the server lost the user's
+      // counter (it is past `to`): the server sends everything it kept, from the start.
+      let restart = null;
+      if (typeof to === "number" && this.userOffset === null) restart = to;
+      else if (typeof to === "number" && to < this.userOffset) restart = 0;
+      if (restart !== null) {
+        this.userOffset = restart;
+        if (this.userId !== null) {
+          try {
+            window.localStorage.setItem(`livesell:user-offset:${this.userId}`, String(restart));
+          } catch { /* as above */ }
+        }
+      }
+    } else if (typeof frame.user_offset === "number") {
+      if (this.userOffset !== null && frame.user_offset <= this.userOffset) return;
+      this.userOffset = frame.user_offset;
+      if (this.userId !== null) storeUserOffset(this.userId, frame.user_offset);
     } else if (typeof frame.offset === "number") {
       // An event already covered by the snapshot or applied before a reconnect.
       if (this.offset !== null && frame.offset <= this.offset) return;

@@ -167,6 +167,10 @@ export class RoomStore {
       case "order":
         this.emit("order", d);
         break;
+      case "notification":
+        // The user's own news (a followed host went live): the header's badge and a toast.
+        this.emit("notification", d);
+        break;
       case "purchase":
         // "L*** just bought" (with `others` folded in from a busy moment) and the buyers so far.
         s.buyers = Math.max(s.buyers || 0, d.buyers || 0);

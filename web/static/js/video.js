@@ -5,6 +5,7 @@
 import {$, h, productImage, readBoot} from "./dom.js";
 import {formatMoney, formatStock} from "./format.js";
 import {playRecorded} from "./player.js";
+import {showProductReviews} from "./social.js";
 
 const boot = readBoot();
 const video = $("#short-video");
@@ -23,6 +24,7 @@ function openProduct(product) {
   $("#product-dialog-stock").textContent = formatStock(product.stock);
   $("#product-dialog-desc").textContent = product.description || "";
   $("#product-dialog-image").replaceChildren(productImage(product, "product-dialog-img"));
+  showProductReviews(product.id);
   dialog.showModal();
 }
 

@@ -1,0 +1,70 @@
+"""Fixtures for follows, alerts and reviews: a completed order of a buyer."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from core.context import Services
+from orders import paying
+from orders.models import OutboxMessage
+from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
+from tests.conftest import TestUser
+from tests.orders.conftest import MakeSale, SaleSetup, buy
+from tests.orders.conftest import make_sale as make_sale  # (shared factory fixture)
+
+
+async def pay(client: httpx.AsyncClient, services: Services, order_id: int) -> None:
+    """The sandbox gateway's webhook for a paid order, as the provider sends it."""
+    outbox_id = await paying.submit_sandbox_payment(services, order_id, pay=True)
+    async with services.db.session() as session:
+        message = await session.get(OutboxMessage, outbox_id)
+    assert message is not None
+    body = orjson.dumps(message.payload["event"])
+    provider = SandboxProvider.from_settings(services.settings)
+    response = await client.post(WEBHOOK_PATH, content=body, headers=provider.signed_headers(body))
+    assert response.status_code == 200, response.text
+
+
+@dataclass
+class Purchase:
+    sale: SaleSetup
+    buyer: TestUser
+    order: dict[str, Any]
+
+    @property
+    def host(self) -> TestUser:
+        return self.sale.host
+
+
+MakePurchase = Callable[..., Awaitable[Purchase]]
+
+
+@pytest.fixture
+def make_purchase(client: httpx.AsyncClient, make_sale: MakeSale, make_user: Any,
+                  services: Services) -> MakePurchase:
+    """A buyer's order in a flash sale: `paid`, and `completed` (the host marked it fulfilled)
+    unless told to stop earlier."""
+
+    async def make(*, sale: SaleSetup | None = None, buyer: TestUser | None = None,
+                   status: str = "completed") -> Purchase:
+        sale = sale or await make_sale(quantity=20, per_user_limit=5)
+        buyer = buyer or await make_user()
+        response = await buy(client, buyer, sale.id, f"k{buyer.id}-{id(object())}")
+        assert response.status_code == 201, response.text
+        order = response.json()["order"]
+        if status in ("paid", "completed"):
+            await pay(client, services, order["id"])
+        if status == "completed":
+            done = await client.post(f"/api/orders/{order['id']}/complete",
+                                     headers=sale.host.headers)
+            assert done.status_code == 200, done.text
+            order = done.json()
+        return Purchase(sale, buyer, order)
+
+    return make

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-MODEL_MODULES = ("core.accounts", "live.models", "orders.models", "analytics.models")
+MODEL_MODULES = ("core.accounts", "live.models", "orders.models", "analytics.models",
+                 "engagement.models")
 
 
 def import_all_models() -> None:

@@ -40,6 +40,9 @@ class ServerEvent(StrEnum):
     STOCK = "stock"
     ORDER = "order"
     PURCHASE = "purchase"
+    # Red envelope rains and lucky draws (engagement; docs/engagement.md).
+    RAIN = "rain"
+    DRAW = "draw"
 
 
 class ClientEvent(StrEnum):

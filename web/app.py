@@ -22,11 +22,13 @@ from core.context import Services
 from core.errors import DomainError
 from core.security import configure_password_hashing
 from core.settings import Settings, get_settings
+from engagement import runtime as engagement_runtime
 from orders.runtime import close_runtime
 from web import (
     api_accounts,
     api_analytics,
     api_commissions,
+    api_engagement,
     api_ingest,
     api_live,
     api_orders,
@@ -78,6 +80,7 @@ API_ROUTERS: list[ApiRouter] = [
     api_commissions.router,  # host commission statements, balances, CSV
     api_ingest.router,  # the room's stream key
     api_videos.router,  # short videos: upload, status, feed
+    api_engagement.router,  # red envelope rains, lucky draws, the wallet
 ]
 
 
@@ -99,6 +102,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # hub's last events are flushed.
         await api_analytics.start(app)
         await ws.start(app)
+        # Rains settle and draws are drawn when their time is up, by every web process.
+        engagement_runtime.start_ticking(svc, settings.engagement.tick_seconds)
         # Other processes' logouts, heard here, so that principals may be cached for long.
         revocations = asyncio.get_running_loop().create_task(
             watch_revocations(svc.redis, svc.keys), name="revocations")
@@ -119,6 +124,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             with contextlib.suppress(asyncio.CancelledError):
                 await revocations
             await ws.stop(app)
+            # Grabs queued for the batched write fail cleanly (nothing was credited).
+            await engagement_runtime.close_runtime(svc)
             # Orders queued for the batched insert fail cleanly and release their units.
             await close_runtime(svc)
             await api_analytics.stop(app)

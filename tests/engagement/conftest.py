@@ -67,3 +67,7 @@ async def drop(client: httpx.AsyncClient, room: LiveRoom, **overrides: Any) -> d
     assert response.status_code == 201, response.text
     rain: dict[str, Any] = response.json()
     return rain
+
+
+# The websocket clients and the live server they talk to, as the realtime tests have them.
+from tests.realtime.conftest import connect_viewer, live_server  # noqa: E402, F401

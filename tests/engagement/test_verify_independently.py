@@ -19,7 +19,6 @@ from tests.conftest import TestUser, poll_until
 from tests.engagement.conftest import LiveRoom, drop
 from tests.realtime.conftest import Connect
 
-
 # docs/engagement.md, "The random numbers" --------------------------------------------------
 
 class Numbers:

@@ -37,6 +37,7 @@ from web import (
     metrics,
     pages,
     pages_commissions,
+    pages_engagement,
     pages_ops,
     pages_videos,
     payments,
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes.extend(pages_ops.routes)  # the ops dashboard, reports, the live data screen
     routes.extend(pages_commissions.routes)  # host and ops commission statements
     routes.extend(pages_videos.routes)  # short videos
+    routes.extend(pages_engagement.routes)  # a lucky draw's public verification page
     routes.extend(payments.routes)  # the sandbox gateway's payment page
     routes.extend(metrics.routes)  # GET /metrics, ops only (Prometheus text format)
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))

@@ -152,6 +152,10 @@ class GrabWriter:
                         try:
                             conn = conn or await self._connect()
                             await self._write(await _driver(conn), [item])
+                        except asyncpg.UniqueViolationError:
+                            # The grabber holds another envelope of this rain already (they
+                            # grabbed before and after a rebuild of Redis): that one stands.
+                            await self._answer_with_held(conn, item)
                         except Exception as exc:
                             conn = await self._discard(conn)
                             if not item.future.done():
@@ -171,6 +175,22 @@ class GrabWriter:
                 await conn.invalidate()
                 await conn.close()
         return None
+
+    async def _answer_with_held(self, conn: AsyncConnection | None, item: _Item) -> None:
+        try:
+            assert conn is not None
+            held = await committed_grabs(await _driver(conn), [item.grab])
+        except Exception as exc:
+            if not item.future.done():
+                item.future.set_exception(exc)
+            return
+        found = held.get((item.grab.rain_id, item.grab.user_id))
+        if item.future.done():
+            return
+        if found is None:
+            item.future.set_exception(GrabConflict("try again", field="rain_id"))
+        else:
+            item.future.set_result(found)
 
     async def _write(self, conn: asyncpg.Connection, batch: list[_Item]) -> None:
         self.batches += 1

@@ -210,3 +210,39 @@ async def test_redis_lost_mid_rain_loses_no_committed_grab(
     assert len(holders) == 20 == len(set(holders))
     assert {v.id for v in first} <= set(holders)
     assert balance == sum(amount for _, amount in rows) == 2000
+
+
+async def test_a_grab_racing_a_rebuild_never_credits_an_envelope_twice(
+        client: httpx.AsyncClient, live_room: Callable[[], Awaitable[LiveRoom]],
+        make_viewers: MakeViewers, services: Services) -> None:
+    # given a rain of three envelopes, the first grabbed and committed by Ana
+    room = await live_room()
+    rain = await drop(client, room, envelope_count=3, total_minor=300)
+    ana, ben = await make_viewers(2)
+    first = (await client.post(f"/api/rains/{rain['id']}/grab", headers=ana.headers)).json()
+    keys = rains.RainKeys.of(services.keys, rain["id"])
+
+    # when Redis hands Ana's envelope out again (a rebuild that ran before her write landed)
+    await services.redis.lpush(keys.envelopes, f"{first['seq']}:{first['amount_minor']}")
+    # then Ben, who popped it, is told to retry, credited nothing, and his retry gets the other
+    response = await client.post(f"/api/rains/{rain['id']}/grab", headers=ben.headers)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "grab_retry"
+    assert (await client.get("/api/wallet", headers=ben.headers)).json() == {"balances": {}}
+    response = await client.post(f"/api/rains/{rain['id']}/grab", headers=ben.headers)
+    assert response.status_code == 201 and response.json()["seq"] != first["seq"]
+
+    # and when Redis forgets Ana (the same rebuild) and she pops the third envelope, the
+    # database refuses her a second one: she keeps her first, the third stays unclaimed
+    await services.redis.hdel(keys.grabbers, str(ana.id))
+    response = await client.post(f"/api/rains/{rain['id']}/grab", headers=ana.headers)
+    assert response.status_code == 201
+    assert (response.json()["seq"], response.json()["amount_minor"]) == (
+        first["seq"], first["amount_minor"])
+    credits = [e for e in await _ledger(services, rain["id"]) if e[1] == "envelope"]
+    assert sorted(user for user, _, _, _ in credits) == sorted([ana.id, ben.id])
+    assert (ana.id, "envelope", first["amount_minor"], first["seq"]) in credits
+    async with services.db.session() as session:
+        unclaimed = await session.scalar(select(func.count()).where(
+            Envelope.rain_id == rain["id"], Envelope.user_id.is_(None)))
+    assert unclaimed == 1

@@ -17,6 +17,7 @@ from tests.infra import ROOT
 
 pytestmark = pytest.mark.browser
 
+PHONE = (390, 844)
 # A draw closes at its countdown, then every web process's tick (1 s) draws it.
 DRAW_TIMEOUT_MS = 20_000
 
@@ -30,9 +31,13 @@ async def test_the_host_drops_a_rain_and_starts_a_draw_and_a_viewer_grabs_and_wi
         api: Api, pages: Pages, server: LiveServer) -> None:
     host = await api.signup("Mia", role="host")
     viewer = await api.signup("Leo")
+    phone_viewer = await api.signup("Ana")
     room = await api.room(host, title="Friday drop")
     host_page = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
     room_page = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    phone_page = await connected(await pages.open(f"/rooms/{room['id']}", phone_viewer,
+                                                  width=PHONE[0], height=PHONE[1],
+                                                  has_touch=True))
 
     # the host drops a rain of 5 envelopes, 10.00 in all, opening in 2 s
     rain_form = host_page.get_by_test_id("rain-form")
@@ -51,6 +56,14 @@ async def test_the_host_drops_a_rain_and_starts_a_draw_and_a_viewer_grabs_and_wi
     await grab.click()
     await expect(rain.get_by_test_id("rain-won")).to_contain_text("You got $")
     await expect(rain.get_by_test_id("grab-button")).to_have_count(0)
+    # on a phone the rain sits over the video, the Grab button in reach, nothing sideways
+    phone_grab = phone_page.get_by_test_id("grab-button")
+    await expect(phone_grab).to_be_in_viewport()
+    await phone_grab.tap()
+    await expect(phone_page.get_by_test_id("rain-won")).to_contain_text("You got $")
+    assert await phone_page.evaluate(
+        "document.documentElement.scrollWidth <= window.innerWidth")
+    await screenshot(phone_page, "engagement-phone")
     # the host's card sees the rain too, with no Grab button for them
     await expect(host_page.get_by_test_id("rain")).to_contain_text("Red envelope rain")
     await expect(host_page.get_by_test_id("grab-button")).to_have_count(0)

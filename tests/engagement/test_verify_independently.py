@@ -61,6 +61,7 @@ def test_the_worked_example_of_the_documentation() -> None:
     seed = bytes(range(32))
     assert hashlib.sha256(seed).hexdigest() == (
         "630dcd2966c4336691125448bbb25b4ff412a49c732db2c8abc1b8581bd710dd")
+    assert amounts_of(seed, 100, 4, 5) == [5, 32, 6, 57]
     assert amounts_of(seed, 10_000, 10, 1) == [3, 1326, 28, 1061, 2321, 2394, 970, 923, 774, 200]
     assert winners_of(seed, [5, 3, 9, 1, 7], 2) == [1, 5]
 

@@ -11,6 +11,7 @@ COPY live live
 COPY realtime realtime
 COPY orders orders
 COPY analytics analytics
+COPY engagement engagement
 COPY workers workers
 COPY web web
 COPY migrations migrations

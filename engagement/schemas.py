@@ -110,8 +110,15 @@ class EnterOut(BaseModel):
     new: bool
 
 
+class HeldOut(BaseModel):
+    rain_id: int
+    seq: int
+    amount_minor: int
+    currency: str
+
+
 class YouOut(BaseModel):
-    envelope: GrabOut | None
+    envelope: HeldOut | None
     entered: bool
 
 

@@ -184,7 +184,7 @@ async def room_engagement(request: Request) -> Response:
                     Envelope.rain_id == rain.id, Envelope.user_id == principal.id))).first()
             if row is not None:
                 envelope = {"rain_id": rain.id, "seq": row[0], "amount_minor": row[1],
-                            "currency": rain.currency, "left": 0}
+                            "currency": rain.currency}
         entered = draw is not None and await draws.entry_of(svc, draw.id, principal.id)
         you = {"envelope": envelope, "entered": entered}
     return JSON({"rain": await rains.rain_view(svc, rain) if rain else None,

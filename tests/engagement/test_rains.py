@@ -246,3 +246,28 @@ async def test_a_grab_racing_a_rebuild_never_credits_an_envelope_twice(
         unclaimed = await session.scalar(select(func.count()).where(
             Envelope.rain_id == rain["id"], Envelope.user_id.is_(None)))
     assert unclaimed == 1
+
+
+async def test_the_room_engagement_reply_gives_the_viewer_their_envelope_and_entry(
+        client: httpx.AsyncClient, live_room: Callable[[], Awaitable[LiveRoom]],
+        make_user: MakeUser) -> None:
+    room = await live_room()
+    viewer = await make_user()
+    rain = await drop(client, room, envelope_count=2, total_minor=50)
+    draw = (await client.post(f"/api/rooms/{room.id}/draws", headers=room.host.headers, json={
+        "prize": "Mug", "winner_count": 1, "rule": "in_room", "countdown_seconds": 60})).json()
+    got = (await client.post(f"/api/rains/{rain['id']}/grab", headers=viewer.headers)).json()
+    assert (await client.post(f"/api/draws/{draw['id']}/enter",
+                              headers=viewer.headers)).status_code == 200
+
+    mine = (await client.get(f"/api/rooms/{room.id}/engagement", headers=viewer.headers)).json()
+    assert mine["rain"]["id"] == rain["id"] and mine["rain"]["grabbed"] == 1
+    assert mine["draw"]["id"] == draw["id"] and mine["draw"]["entries"] == 1
+    assert mine["you"] == {"envelope": {"rain_id": rain["id"], "seq": got["seq"],
+                                        "amount_minor": got["amount_minor"], "currency": "USD"},
+                           "entered": True}
+    guest = (await client.get(f"/api/rooms/{room.id}/engagement")).json()
+    assert guest["you"] is None and guest["rain"]["seed"] is None
+    # the host's wallet: the pool went out when the rain was dropped
+    assert (await client.get("/api/wallet", headers=room.host.headers)).json() == {
+        "balances": {"USD": -50}}

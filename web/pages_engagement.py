@@ -34,7 +34,10 @@ async def verify_page(request: Request) -> Response:
         check = draws.verify(view["seed"], view["seed_hash"], view["entrants"] or [],
                              draw.winner_count, view["winners"] or [])
     names = await draws.names_of(svc, list(view["winners"] or []))
-    return page(request, "draw_verify.html", principal, draw=view, check=check,
+    public = {k: view[k] for k in ("id", "seed", "seed_hash", "entrants", "winners",
+                                   "winner_count")}
+    return page(request, "draw_verify.html", principal, boot={"draw": public}, draw=view,
+                check=check,
                 recomputed_names=[names.get(w, f"#{w}") for w in (check.recomputed if check else [])])
 
 

@@ -98,6 +98,8 @@ async def test_the_host_drops_a_rain_and_starts_a_draw_and_a_viewer_grabs_and_wi
     await expect(room_page.get_by_test_id("verify-verdict")).to_have_attribute("data-ok", "true")
     await expect(room_page.get_by_test_id("verify-recomputed")).to_have_text(str(viewer.id))
     await expect(room_page.get_by_test_id("verify-winners")).to_have_text(str(viewer.id))
+    # and the reader's browser, with its own WebCrypto, comes to the same answer
+    await expect(room_page.get_by_test_id("browser-verdict")).to_have_attribute("data-ok", "true")
     await screenshot(room_page, "engagement-verify")
 
     # and so does the command line, from the public API alone

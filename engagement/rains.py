@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -167,6 +168,8 @@ async def _write_state(redis: aioredis.Redis, rk: RainKeys, rain: Rain,
     """Replace a rain's Redis keys in one MULTI: a grab sees the old state or the new, never a
     half-built one (a missing meta makes it rebuild, fail closed)."""
     closes_ms = to_epoch_ms(rain.closes_at)
+    # A rain rebuilt long after its close (a late grab) keeps its keys a minute, not none.
+    expires_ms = max(closes_ms + KEYS_GRACE_MS, int(time.time() * 1000) + 60_000)
     pipe = redis.pipeline(transaction=True)
     pipe.delete(*rk.all)
     for start in range(0, len(unclaimed), RPUSH_CHUNK):
@@ -180,7 +183,7 @@ async def _write_state(redis: aioredis.Redis, rk: RainKeys, rain: Rain,
         "host": rain.host_id, "room": rain.room_id,
         "closed": "1" if rain.status == RainStatus.SETTLED.value else "0"})
     for key in rk.all:
-        pipe.pexpireat(key, closes_ms + KEYS_GRACE_MS)
+        pipe.pexpireat(key, expires_ms)
     await pipe.execute()
 
 
@@ -296,7 +299,9 @@ async def settle_rain(svc: Services, rain_id: int) -> bool:
             Rain.closes_at + SETTLE_GRACE <= func.now()).with_for_update())
         if rain is None:
             return False
-        # Closed in Redis first: no grab is handed out after the grabbers are read.
+        # Closed in Redis first: no grab is handed out after the grabbers are read. (The window
+        # has passed by both clocks already, so this only matters if Redis's runs behind; and
+        # should this transaction roll back, a closed rain after its close is still right.)
         await svc.redis.hset(rk.meta, "closed", "1")
         handed_out = await svc.redis.hgetall(rk.grabbers)
         rows = (await session.execute(

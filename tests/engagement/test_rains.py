@@ -160,6 +160,10 @@ async def test_at_the_close_unclaimed_envelopes_go_back_to_the_host_and_the_seed
     late = (await make_viewers(1))[0]
     response = await client.post(f"/api/rains/{rain['id']}/grab", headers=late.headers)
     assert response.status_code == 409 and response.json()["error"]["code"] == "rain_ended"
+    # still so once Redis has forgotten the rain (its keys are rebuilt from PostgreSQL)
+    await services.redis.delete(*rains.RainKeys.of(services.keys, rain["id"]).all)
+    response = await client.post(f"/api/rains/{rain['id']}/grab", headers=late.headers)
+    assert response.status_code == 409 and response.json()["error"]["code"] == "rain_ended"
 
     published = (await client.get(f"/api/rains/{rain['id']}/envelopes")).json()
     seed = bytes.fromhex(published["rain"]["seed"])

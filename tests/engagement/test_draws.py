@@ -93,8 +93,10 @@ async def test_an_in_room_draw_counts_only_joined_viewers_still_present_at_the_c
     watcher = await connect_viewer(room.id, user=never_joins)
     for socket in (stay_socket, leave_socket, watcher):
         await socket.next("hello")
+    # (a mark of presence lasts 3 s: 9 s leave the one who leaves time to drop out, however
+    # slow the machine)
     draw = await start(client, room, rule="in_room", keyword=None, winner_count=5,
-                       countdown_seconds=6)
+                       countdown_seconds=9)
     for viewer in (stays, leaves):
         response = await client.post(f"/api/draws/{draw['id']}/enter", headers=viewer.headers)
         assert response.status_code == 200 and response.json()["new"] is True

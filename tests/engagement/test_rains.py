@@ -275,3 +275,27 @@ async def test_the_room_engagement_reply_gives_the_viewer_their_envelope_and_ent
     # the host's wallet: the pool went out when the rain was dropped
     assert (await client.get("/api/wallet", headers=room.host.headers)).json() == {
         "balances": {"USD": -50}}
+
+
+async def test_a_grab_whose_process_died_before_its_write_is_committed_at_the_settle(
+        client: httpx.AsyncClient, live_room: Callable[[], Awaitable[LiveRoom]],
+        make_viewers: MakeViewers, services: Services) -> None:
+    # given a rain where Redis handed Ana an envelope whose write never happened (her web
+    # process died between the script and the commit)
+    room = await live_room()
+    rain = await drop(client, room, envelope_count=3, total_minor=300, duration_seconds=1)
+    ana, ben = await make_viewers(2)
+    keys = rains.RainKeys.of(services.keys, rain["id"])
+    popped = await rains.GRAB.bind(services.redis)(keys=keys.all, args=[ana.id])
+    assert int(popped[0]) == 1
+    assert await _ledger(services, rain["id"]) == [(room.host.id, "rain_funded", -300, None)]
+    grabbed = (await client.post(f"/api/rains/{rain['id']}/grab", headers=ben.headers)).json()
+
+    # when the rain settles, Ana's envelope is committed and credited, the rest go back
+    view = await _settled(services, rain["id"])
+    assert view["grabbed"] == 2
+    ledger = await _ledger(services, rain["id"])
+    assert (ana.id, "envelope", int(popped[2]), int(popped[1])) in ledger
+    assert view["returned_minor"] == 300 - int(popped[2]) - grabbed["amount_minor"]
+    assert (await client.get("/api/wallet", headers=ana.headers)).json() == {
+        "balances": {"USD": int(popped[2])}}

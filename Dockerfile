@@ -12,6 +12,7 @@ COPY realtime realtime
 COPY orders orders
 COPY analytics analytics
 COPY social social
+COPY engagement engagement
 COPY workers workers
 COPY web web
 COPY migrations migrations

@@ -212,6 +212,22 @@ class SocialSettings:
 
 
 @dataclass(frozen=True)
+class EngagementSettings:
+    """Red envelope rains and lucky draws (ENGAGEMENT_* and RAIN_* variables;
+    docs/engagement.md)."""
+
+    # Every web process settles the rains and draws whose time is up this often (and marks its
+    # viewers present for in-room draws): a rain's seed and a draw's winners appear at most
+    # this late after the close.
+    tick_seconds: float = 1.0
+    # The smallest envelope a rain may hold, in minor units (a host may ask for a larger one).
+    min_envelope_minor: int = 1
+    # The most envelopes in one rain: every one is a row written at the drop and a list entry
+    # in Redis; 10,000 is a few hundred kilobytes and a drop of well under a second.
+    max_envelopes: int = 10_000
+
+
+@dataclass(frozen=True)
 class IngestSettings:
     """Live video ingest through nginx-rtmp (INGEST_* variables; docs/video.md)."""
 
@@ -317,6 +333,7 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     video: VideoSettings = field(default_factory=VideoSettings)
     social: SocialSettings = field(default_factory=SocialSettings)
+    engagement: EngagementSettings = field(default_factory=EngagementSettings)
 
 
 def load_settings() -> Settings:
@@ -431,6 +448,13 @@ def load_settings() -> Settings:
             go_live_alert_max_age_seconds=_int("SOCIAL_GO_LIVE_ALERT_MAX_AGE_SECONDS",
                                                SocialSettings.go_live_alert_max_age_seconds,
                                                minimum=1),
+        ),
+        engagement=EngagementSettings(
+            tick_seconds=_seconds("ENGAGEMENT_TICK_SECONDS", EngagementSettings.tick_seconds),
+            min_envelope_minor=_int("RAIN_MIN_ENVELOPE_MINOR",
+                                    EngagementSettings.min_envelope_minor, minimum=1),
+            max_envelopes=_int("RAIN_MAX_ENVELOPES", EngagementSettings.max_envelopes,
+                               minimum=1),
         ),
     )
 

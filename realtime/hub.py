@@ -20,7 +20,7 @@ import logging
 import os
 import secrets
 import socket as socketlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -103,12 +103,45 @@ class RoomObserver(Protocol):
     def likes(self, room_id: int, count: int) -> None: ...
 
 
+class ObserverGroup:
+    """Several RoomObservers heard as one (the analytics recorder and engagement's tracker of
+    who is in a room); each is called in turn, the failure of one logged and not the others'."""
+
+    def __init__(self, *observers: RoomObserver) -> None:
+        self.observers = observers
+
+    def _each(self, event: str, *args: Any) -> None:
+        for observer in self.observers:
+            try:
+                getattr(observer, event)(*args)
+            except Exception:
+                log.exception("realtime: observer %r failed on %s", observer, event)
+
+    def viewer_joined(self, room_id: int, viewer_key: str, user_id: int | None = None) -> None:
+        self._each("viewer_joined", room_id, viewer_key, user_id)
+
+    def viewer_left(self, room_id: int, viewer_key: str, user_id: int | None = None) -> None:
+        self._each("viewer_left", room_id, viewer_key, user_id)
+
+    def chat(self, room_id: int, user_id: int | None) -> None:
+        self._each("chat", room_id, user_id)
+
+    def likes(self, room_id: int, count: int) -> None:
+        self._each("likes", room_id, count)
+
+
+# Who hears each accepted chat line with its text (room id, user id, text): engagement's
+# draw keywords. Called after the line is published; must return at once.
+ChatListener = Callable[[int, int, str], None]
+
+
 class Hub:
     """The process's rooms and users, their subscriptions, and the fan-out to connections."""
 
     def __init__(self, backend: Backend, redis: aioredis.Redis, keys: Keys, config: HubConfig,
                  loader: RoomLoader, observer: RoomObserver | None = None) -> None:
         self.observer = observer
+        self.chat_listeners: list[ChatListener] = []
         self.backend = backend
         self.redis = redis
         self.keys = keys
@@ -407,6 +440,11 @@ class Hub:
             conn.offer(protocol.encode(ServerEvent.ERROR, refused.to_dict()))
             return
         self.observe("chat", room.id, int(user["id"]))
+        for listener in self.chat_listeners:
+            try:
+                listener(room.id, int(user["id"]), text)
+            except Exception:
+                log.exception("realtime: chat listener failed")
 
     def observe(self, event: str, *args: Any) -> None:
         """Tell the observer; its failure is logged, never the connection's or the room's."""

@@ -44,6 +44,9 @@ class ServerEvent(StrEnum):
     PURCHASE = "purchase"
     # Published to one user (realtime.publish.publish_user), with a `user_offset`.
     NOTIFICATION = "notification"
+    # Red envelope rains and lucky draws (engagement; docs/engagement.md).
+    RAIN = "rain"
+    DRAW = "draw"
 
 
 class ClientEvent(StrEnum):

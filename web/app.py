@@ -22,11 +22,13 @@ from core.context import Services
 from core.errors import DomainError
 from core.security import configure_password_hashing
 from core.settings import Settings, get_settings
+from engagement import runtime as engagement_runtime
 from orders.runtime import close_runtime
 from web import (
     api_accounts,
     api_analytics,
     api_commissions,
+    api_engagement,
     api_ingest,
     api_live,
     api_orders,
@@ -36,6 +38,7 @@ from web import (
     metrics,
     pages,
     pages_commissions,
+    pages_engagement,
     pages_ops,
     pages_social,
     pages_videos,
@@ -81,6 +84,7 @@ API_ROUTERS: list[ApiRouter] = [
     api_ingest.router,  # the room's stream key
     api_videos.router,  # short videos: upload, status, feed
     api_social.router,  # follows, reminders, notifications, reviews, the seller score
+    api_engagement.router,  # red envelope rains, lucky draws, the wallet
 ]
 
 
@@ -102,6 +106,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # hub's last events are flushed.
         await api_analytics.start(app)
         await ws.start(app)
+        # Rains settle and draws are drawn when their time is up, by every web process.
+        engagement_runtime.start_ticking(svc, settings.engagement.tick_seconds)
         # Other processes' logouts, heard here, so that principals may be cached for long.
         revocations = asyncio.get_running_loop().create_task(
             watch_revocations(svc.redis, svc.keys), name="revocations")
@@ -122,6 +128,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             with contextlib.suppress(asyncio.CancelledError):
                 await revocations
             await ws.stop(app)
+            # Grabs queued for the batched write fail cleanly (nothing was credited).
+            await engagement_runtime.close_runtime(svc)
             # Orders queued for the batched insert fail cleanly and release their units.
             await close_runtime(svc)
             await api_analytics.stop(app)
@@ -143,6 +151,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes.extend(pages_commissions.routes)  # host and ops commission statements
     routes.extend(pages_videos.routes)  # short videos
     routes.extend(pages_social.routes)  # notifications, a host's public page
+    routes.extend(pages_engagement.routes)  # a lucky draw's public verification page
     routes.extend(payments.routes)  # the sandbox gateway's payment page
     routes.extend(metrics.routes)  # GET /metrics, ops only (Prometheus text format)
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))

@@ -11,6 +11,9 @@
                                       # that every hold has its order
     livesell expire                   # run one expiry sweep of unpaid orders now
     livesell rebuild-reports --since YYYY-MM-DD [--until YYYY-MM-DD]
+    livesell verify-draw DRAW_ID [--url URL]
+                        # recompute a lucky draw's winners from its public data (the seed,
+                        # its committed hash, the entrant list; docs/engagement.md)
     livesell nginx-config [--prefix DIR] [--callback URL]
                         # print nginx's config for the video ingest (docs/video.md)
 """
@@ -283,6 +286,41 @@ def _delegated(argv: list[str]) -> int | None:
             stop()
 
 
+def verify_draw(draw_id: int, base_url: str) -> int:
+    """Fetch a draw's public JSON and recompute it: 0 when the seed matches its committed hash
+    and the winners follow from it, 1 when not (or not drawn yet), 2 when it cannot be read."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from engagement.fairness import commitment, pick_winners
+
+    url = f"{base_url.rstrip('/')}/api/draws/{draw_id}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            draw = json.loads(reply.read())
+    except (urllib.error.URLError, ValueError) as exc:
+        print(f"could not read {url}: {exc}", file=sys.stderr)
+        return 2
+    print(f"draw {draw['id']}: {draw['prize']} ({draw['winner_count']} to win)")
+    print(f"committed hash  {draw['seed_hash']}")
+    if draw["status"] != "drawn" or not draw.get("seed"):
+        print("not drawn yet: the seed is revealed at the draw")
+        return 1
+    seed = bytes.fromhex(draw["seed"])
+    print(f"revealed seed   {draw['seed']}")
+    hash_ok = commitment(seed) == draw["seed_hash"]
+    print(f"sha256(seed)    {commitment(seed)}  {'matches' if hash_ok else 'DOES NOT MATCH'}")
+    entrants = list(draw["entrants"])
+    recomputed = pick_winners(seed, entrants, int(draw["winner_count"]))
+    print(f"entrants        {len(entrants)}: {', '.join(map(str, entrants))}")
+    print(f"published       {', '.join(map(str, draw['winners']))}")
+    print(f"recomputed      {', '.join(map(str, recomputed))}")
+    winners_ok = recomputed == list(draw["winners"])
+    print("verified" if hash_ok and winners_ok else "NOT VERIFIED")
+    return 0 if hash_ok and winners_ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     delegated = _delegated(argv)
@@ -310,6 +348,13 @@ def main(argv: list[str] | None = None) -> int:
                               help="where nginx reaches the web app")
     sub.add_parser("migrate", help="apply the database migrations")
     sub.add_parser("seed", help="create the demo data (idempotent)")
+    verify_parser = sub.add_parser("verify-draw", help="recompute a lucky draw's winners from "
+                                                       "its public data")
+    verify_parser.add_argument("draw_id", type=int)
+    verify_parser.add_argument("--url", default=os.environ.get("PUBLIC_BASE_URL")
+                               or os.environ.get("INTERNAL_BASE_URL") or "http://127.0.0.1:8000",
+                               help="the site to ask (default: PUBLIC_BASE_URL, else "
+                                    "INTERNAL_BASE_URL, else http://127.0.0.1:8000)")
     args = parser.parse_args(argv)
 
     if args.command == "run":
@@ -319,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "nginx-config":
         return print_nginx_config(Path(args.prefix), args.callback)
+    if args.command == "verify-draw":
+        return verify_draw(args.draw_id, args.url)
     stoppers: list[Callable[[], None]] = []
     try:
         if args.command in ("migrate", "seed"):

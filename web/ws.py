@@ -22,6 +22,8 @@ from starlette.websockets import WebSocket
 from core.context import Services
 from core.security import read_token
 from core.settings import Settings
+from engagement.draws import KeywordListener
+from engagement.presence import tracker_of
 from live.actions import rebuild_room_state
 from live.errors import RoomNotFound
 from live.models import Room
@@ -30,7 +32,7 @@ from realtime.admission import ConnectGate, KnownRooms, valid_room_id
 from realtime.backend import RedisBackend
 from realtime.connection import DirectWriter
 from realtime.greeting import NoSuchRoom
-from realtime.hub import Hub, HubConfig
+from realtime.hub import Hub, HubConfig, ObserverGroup
 from web.api_analytics import connection_viewer_key, recorder_of
 from web.auth import Principal, load_account, origin_allowed, principal_cache, resolve_principal
 
@@ -275,8 +277,11 @@ async def start(app: Starlette) -> None:
     backend = RedisBackend(settings.redis_url,
                            idle_channel=services.keys("hub", "idle", secrets.token_hex(6)))
     # Joins, leaves, chat and likes go to the analytics recorder (batched; never waits).
+    # Signed-in viewers' joins and leaves also go to engagement's presence tracker (in-room
+    # draws), and accepted chat lines to the draw keyword listener.
     hub = Hub(backend, services.redis, services.keys, config, load_room,
-              observer=await recorder_of(app))
+              observer=ObserverGroup(await recorder_of(app), tracker_of(id(services))))
+    hub.chat_listeners.append(KeywordListener(services))
     await hub.start()
     app.state.hub = hub
 

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.context import Services
 from core.events import EventBus
+from engagement import announce as engagement_announce
+from engagement.events import DrawDrawn, DrawEntered, DrawStarted, RainDropped, RainSettled
 from live import actions as live_actions
 from live.events import RoomEndedWithoutStream, RoomWentLive, ShortVideoUploaded
 from orders import purchases
@@ -164,6 +166,12 @@ def register_handlers(bus: EventBus) -> None:
     bus.subscribe(RoomEndedWithoutStream, build_report_of_ended_room)
     bus.subscribe(ShortVideoUploaded, transcode_uploaded_video)
     bus.subscribe(RoomWentLive, alert_followers_of_live_room)
+    # Rains and draws tell the room (and each entrant) once committed.
+    bus.subscribe(RainDropped, engagement_announce.announce_dropped_rain)
+    bus.subscribe(RainSettled, engagement_announce.announce_settled_rain)
+    bus.subscribe(DrawStarted, engagement_announce.announce_started_draw)
+    bus.subscribe(DrawEntered, engagement_announce.tell_entrant)
+    bus.subscribe(DrawDrawn, engagement_announce.announce_drawn_draw)
 
 
 def wire(svc: Services) -> Services:

@@ -4,6 +4,7 @@ import {api} from "./api.js";
 import {ChatComposer, ChatView} from "./chat.js";
 import {$, ask, clearFormErrors, h, productImage, readBoot, showFormErrors, toast} from "./dom.js";
 import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js";
+import {mountHostEngagement} from "./host-room-engagement.js";
 import {mountHostSales} from "./host-room-sale.js";
 import {describeConnection, RoomSocket} from "./socket.js";
 import {RoomStore} from "./store.js";
@@ -468,6 +469,10 @@ composer.socket = socket;
 window.livesell.socket = socket;
 window.livesell.flashSales = mountHostSales({
   store, body: $("#flash-sales [data-slot-body]"), roomId});
+// Red envelope rains and lucky draws: the forms, and the card the viewers see.
+window.livesell.engagement = mountHostEngagement({
+  store, body: $("#host-engagement [data-slot-body]"), me, roomId, hostId,
+  currency: (boot.lineup || [])[0]?.currency || (catalog[0] && catalog[0].currency) || "USD"});
 
 renderRoom();
 refreshNumbers();

@@ -5,6 +5,7 @@ import {ChatComposer, ChatView} from "./chat.js";
 import {$, h, productImage, readBoot, toast} from "./dom.js";
 import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js";
 import {LiveVideo} from "./player.js";
+import {mountRoomEngagement} from "./room-engagement.js";
 import {mountRoomSale} from "./room-sale.js";
 import {trackProductCards} from "./room-tracking.js";
 import {mountRemind, mountReviewCard, mountSeller, setUnread, showProductReviews} from "./social.js";
@@ -347,6 +348,8 @@ if (form) {
 // The flash sale in the pinned card, and the product tracking for the report.
 window.livesell.sale = mountRoomSale({store, slot: $("#sale-slot"), me, roomId});
 trackProductCards({store, roomId});
+// The red envelope rain and the lucky draw.
+window.livesell.engagement = mountRoomEngagement({store, slot: $("#engagement"), me, roomId, hostId});
 
 // The seller: follow, the score beside the host's name, "Rate your order", "Remind me".
 const seller = mountSeller(boot.seller);

@@ -1,0 +1,278 @@
+"""Lucky draws (福袋): start with a committed seed, entries as viewers qualify, the draw at the
+close by the published algorithm (`fairness.pick_winners`), and its verification.
+
+Entry rules: `in_room` (the viewer taps Join, and counts if still in the room when the draw
+closes: engagement/presence.py) and `keyword` (the viewer sends a chat line containing the
+keyword while the draw is open: the hub's chat listener, `KeywordListener`). A third rule,
+"follows the host", waits for follows, which are not part of the project yet.
+
+A draw is open, then drawn; nothing moves after (`DRAW_MOVES`, and the database refuses any
+change to a drawn draw, or to an open draw's seed or terms: migration 0014's triggers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from core.accounts import Actor, User
+from core.context import Services
+from core.events import record, unit_of_work
+from core.states import transition
+from engagement import fairness
+from engagement.errors import (
+    DrawClosed,
+    DrawInProgress,
+    DrawNotFound,
+    EnterByKeyword,
+    HostCannotEnter,
+)
+from engagement.events import DrawDrawn, DrawEntered, DrawStarted
+from engagement.models import DRAW_MOVES, Draw, DrawEntry, DrawStatus, EntryRule
+from engagement.presence import present_users, tracker_of
+from engagement.rains import _room_for_host
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DrawTerms:
+    prize: str
+    winner_count: int
+    rule: EntryRule
+    keyword: str | None
+    countdown_seconds: int
+
+
+def keyword_key(svc: Services, room_id: int) -> str:
+    """The room's open keyword draw, "draw_id:keyword", for the chat listener."""
+    return svc.keys.room(room_id, "draw_keyword")
+
+
+async def start_draw(svc: Services, actor: Actor, room_id: int, terms: DrawTerms) -> Draw:
+    seed = fairness.new_seed()
+    async with unit_of_work(svc) as session:
+        room = await _room_for_host(session, actor, room_id)
+        busy = await session.scalar(select(Draw.id).where(
+            Draw.room_id == room_id, Draw.status == DrawStatus.OPEN.value).limit(1))
+        if busy is not None:
+            raise DrawInProgress(f"draw {busy} of this room has not been drawn yet",
+                                 field="room_id", extra={"draw_id": busy})
+        draw = Draw(room_id=room_id, host_id=room.host_id, prize=terms.prize,
+                    winner_count=terms.winner_count, rule=terms.rule.value,
+                    keyword=terms.keyword if terms.rule == EntryRule.KEYWORD else None,
+                    seed=seed, seed_hash=fairness.commitment(seed),
+                    closes_at=func.now() + timedelta(seconds=terms.countdown_seconds))
+        session.add(draw)
+        await session.flush()
+        await session.refresh(draw)
+        if draw.keyword is not None:
+            # Set before the commit is announced, so no chat line of a viewer who saw the draw
+            # can miss it; expires with the draw (and is checked against the database anyway).
+            await svc.redis.set(keyword_key(svc, room_id), f"{draw.id}:{draw.keyword}",
+                                px=(terms.countdown_seconds + 60) * 1000)
+        record(session, DrawStarted(draw.id, room_id))
+    return draw
+
+
+async def get_draw(svc: Services, draw_id: int) -> Draw:
+    async with svc.db.session() as session:
+        draw = await session.scalar(select(Draw).where(Draw.id == draw_id))
+    if draw is None:
+        raise DrawNotFound(f"draw {draw_id} does not exist", field="draw_id")
+    return draw
+
+
+async def _record_entry(svc: Services, draw_id: int, user_id: int, *,
+                        rule: EntryRule) -> bool:
+    """Enter a viewer while the draw is open (by the database's clock); True if new. The draw
+    row is share-locked, so the draw (which locks it for update) sees every entry made
+    before it, and none after."""
+    async with unit_of_work(svc) as session:
+        draw = await session.scalar(select(Draw).where(Draw.id == draw_id).with_for_update(
+            read=True))
+        if draw is None:
+            raise DrawNotFound(f"draw {draw_id} does not exist", field="draw_id")
+        if draw.rule != rule.value:
+            raise EnterByKeyword(f"send “{draw.keyword}” in the chat to enter",
+                                 field="draw_id", extra={"keyword": draw.keyword})
+        is_open = await session.scalar(select(Draw.closes_at > func.now()).where(
+            Draw.id == draw_id))
+        if draw.status != DrawStatus.OPEN.value or not is_open:
+            raise DrawClosed("the draw has closed", field="draw_id")
+        if user_id == draw.host_id:
+            raise HostCannotEnter("the host cannot enter their own draw", field="draw_id")
+        entered = await session.scalar(
+            pg_insert(DrawEntry).values(draw_id=draw_id, user_id=user_id)
+            .on_conflict_do_nothing(constraint="uq_draw_entries_draw_user")
+            .returning(DrawEntry.id))
+        if entered is not None:
+            record(session, DrawEntered(draw_id, draw.room_id, user_id))
+    return entered is not None
+
+
+async def join_draw(svc: Services, user_id: int, draw_id: int) -> bool:
+    """A viewer taps Join on an in-room draw; True if newly entered (a repeat is fine)."""
+    return await _record_entry(svc, draw_id, user_id, rule=EntryRule.IN_ROOM)
+
+
+async def enter_by_chat(svc: Services, room_id: int, user_id: int, text: str) -> bool:
+    """A chat line was accepted: enter its sender if the room's open draw's keyword is in it."""
+    current = await svc.redis.get(keyword_key(svc, room_id))
+    if current is None:
+        return False
+    raw = current.decode() if isinstance(current, bytes) else str(current)
+    draw_id_text, _, keyword = raw.partition(":")
+    if keyword.casefold() not in text.casefold():
+        return False
+    try:
+        return await _record_entry(svc, int(draw_id_text), user_id, rule=EntryRule.KEYWORD)
+    except (DrawClosed, HostCannotEnter, DrawNotFound):
+        return False
+
+
+class KeywordListener:
+    """The hub's chat listener (realtime.hub.Hub.chat_listeners): called with each accepted
+    line, returns at once; the entry is written by a task of its own."""
+
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+        self.tasks: set[asyncio.Task[bool]] = set()
+
+    def __call__(self, room_id: int, user_id: int, text: str) -> None:
+        task = asyncio.get_running_loop().create_task(
+            enter_by_chat(self.svc, room_id, user_id, text), name="draw-keyword")
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[bool]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("keyword entry failed", exc_info=task.exception())
+
+
+# The draw -----------------------------------------------------------------------------------
+
+
+async def run_draw(svc: Services, draw_id: int) -> bool:
+    """Draw a draw whose time is up: freeze the entrant list (sorted user ids; for in-room
+    draws, the joined viewers still present), pick the winners from the seed, reveal the seed.
+    Idempotent: returns False for a draw already drawn or still open."""
+    transition(DRAW_MOVES, DrawStatus.OPEN, DrawStatus.DRAWN, what="a draw")
+    async with unit_of_work(svc) as session:
+        draw = await session.scalar(select(Draw).where(
+            Draw.id == draw_id, Draw.status == DrawStatus.OPEN.value,
+            Draw.closes_at <= func.now()).with_for_update())
+        if draw is None:
+            return False
+        entered = list(await session.scalars(
+            select(DrawEntry.user_id).where(DrawEntry.draw_id == draw_id)
+            .order_by(DrawEntry.user_id)))
+        if draw.rule == EntryRule.IN_ROOM.value:
+            present = await present_users(svc.redis, svc.keys, draw.room_id)
+            entrants = [user for user in entered if user in present]
+        else:
+            entrants = entered
+        winners = fairness.pick_winners(draw.seed, entrants, draw.winner_count)
+        await session.execute(update(Draw).where(Draw.id == draw_id,
+                                                 Draw.status == DrawStatus.OPEN.value)
+                              .values(status=DrawStatus.DRAWN.value, entrants=entrants,
+                                      winners=winners, drawn_at=func.now()))
+        record(session, DrawDrawn(draw_id, draw.room_id))
+    if draw.keyword is not None:
+        await svc.redis.delete(keyword_key(svc, draw.room_id))
+    return True
+
+
+async def in_room_draw_rooms(svc: Services) -> set[int]:
+    async with svc.db.session() as session:
+        return set(await session.scalars(select(Draw.room_id).where(
+            Draw.status == DrawStatus.OPEN.value, Draw.rule == EntryRule.IN_ROOM.value)))
+
+
+async def draw_due(svc: Services, *, limit: int = 100) -> list[int]:
+    """Mark this process's viewers present in rooms with an open in-room draw, then draw every
+    draw whose time is up; returns the ones this call drew."""
+    rooms = await in_room_draw_rooms(svc)
+    if rooms:
+        await tracker_of(id(svc)).mark(svc.redis, svc.keys, rooms)
+    async with svc.db.session() as session:
+        due = list(await session.scalars(
+            select(Draw.id).where(Draw.status == DrawStatus.OPEN.value,
+                                  Draw.closes_at <= func.now())
+            .order_by(Draw.closes_at).limit(limit)))
+    drawn = []
+    for draw_id in due:
+        try:
+            if await run_draw(svc, draw_id):
+                drawn.append(draw_id)
+        except Exception:
+            log.exception("drawing draw %s failed", draw_id)
+    return drawn
+
+
+# Reads -------------------------------------------------------------------------------------
+
+
+async def names_of(svc: Services, user_ids: list[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    async with svc.db.session() as session:
+        rows = (await session.execute(select(User.id, User.display_name)
+                                      .where(User.id.in_(user_ids)))).all()
+    return {user_id: name for user_id, name in rows}
+
+
+async def draw_view(svc: Services, draw: Draw) -> dict[str, Any]:
+    """A draw as the room sees it; once drawn, the winners with their names."""
+    async with svc.db.session() as session:
+        entries = await session.scalar(select(func.count()).where(DrawEntry.draw_id == draw.id))
+    view = draw.public(entries=int(entries or 0))
+    view["entrants_count"] = len(draw.entrants) if draw.entrants is not None else None
+    if draw.winners is not None:
+        names = await names_of(svc, list(draw.winners))
+        view["winner_names"] = [{"id": w, "display_name": names.get(w, "")}
+                                for w in draw.winners]
+    return view
+
+
+async def entry_of(svc: Services, draw_id: int, user_id: int) -> bool:
+    async with svc.db.session() as session:
+        found = await session.scalar(select(DrawEntry.id).where(
+            DrawEntry.draw_id == draw_id, DrawEntry.user_id == user_id))
+    return found is not None
+
+
+async def entered_users(svc: Services, draw_id: int) -> list[int]:
+    async with svc.db.session() as session:
+        return list(await session.scalars(select(DrawEntry.user_id).where(
+            DrawEntry.draw_id == draw_id)))
+
+
+async def latest_draw(svc: Services, room_id: int) -> Draw | None:
+    async with svc.db.session() as session:
+        draw: Draw | None = await session.scalar(
+            select(Draw).where(Draw.room_id == room_id).order_by(Draw.id.desc()).limit(1))
+    return draw
+
+
+@dataclass(frozen=True)
+class Verification:
+    commitment_ok: bool
+    recomputed: list[int]
+    winners_ok: bool
+
+
+def verify(seed_hex: str, seed_hash: str, entrants: list[int], winner_count: int,
+           winners: list[int]) -> Verification:
+    """Recompute a drawn draw from its published data."""
+    seed = bytes.fromhex(seed_hex)
+    recomputed = fairness.pick_winners(seed, entrants, winner_count)
+    return Verification(fairness.commitment(seed) == seed_hash, recomputed,
+                        recomputed == list(winners))

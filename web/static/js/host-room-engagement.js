@@ -1,0 +1,111 @@
+// The host's controls for red envelope rains and lucky draws (docs/engagement.md): drop a
+// rain (envelopes, pool, countdown, length), start a draw (prize, winners, entry rule,
+// countdown), and follow both live with the same card the viewers see.
+import {api} from "./api.js";
+import {clearFormErrors, h, showFormErrors, toast} from "./dom.js";
+import {formatMoney, parsePrice} from "./format.js";
+import {mountRoomEngagement} from "./room-engagement.js";
+
+const CURRENCIES = ["USD", "EUR", "GBP", "CNY", "JPY"];
+
+function field(label, input, name, hint = "") {
+  return h("label", {class: "field"},
+           h("span", {class: "field-label"}, label), input,
+           hint ? h("span", {class: "field-hint muted small"}, hint) : "",
+           h("span", {class: "field-error", "data-error-for": name}));
+}
+
+function numberInput(name, value, attrs = {}) {
+  return h("input", {name, type: "number", inputmode: "numeric", value: String(value),
+                     "data-testid": `engage-${name}`, ...attrs});
+}
+
+/** Mount the forms and the live card in `body`; returns the live card's state. */
+export function mountHostEngagement({store, body, me, roomId, hostId, currency = "USD"}) {
+  // Rain ---------------------------------------------------------------------------------
+  const currencySelect = h("select", {name: "currency", "data-testid": "engage-currency"},
+                           ...[...new Set([currency, ...CURRENCIES])].map((c) => h("option", {value: c}, c)));
+  const pool = h("input", {name: "total_minor", inputmode: "decimal", placeholder: "100.00",
+                           "data-testid": "engage-pool"});
+  const rainForm = h("form", {class: "engage-form", "data-testid": "rain-form", autocomplete: "off"},
+    h("h3", {class: "engage-title"}, h("span", {lang: "zh-CN"}, "红包雨"), " Drop a red envelope rain"),
+    h("div", {class: "field-row"},
+      field("Envelopes", numberInput("envelope_count", 20, {min: "1"}), "envelope_count"),
+      field("Pool", pool, "total_minor"),
+      field("Currency", currencySelect, "currency")),
+    h("div", {class: "field-row"},
+      field("Opens in (s)", numberInput("countdown_seconds", 10, {min: "0", max: "600"}), "countdown_seconds"),
+      field("Open for (s)", numberInput("duration_seconds", 30, {min: "1", max: "600"}), "duration_seconds")),
+    h("p", {class: "form-error", role: "alert"}),
+    h("button", {type: "submit", class: "btn btn-primary", "data-testid": "drop-rain"}, "Drop the rain"));
+
+  rainForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearFormErrors(rainForm);
+    const data = new FormData(rainForm);
+    const cur = String(data.get("currency"));
+    const total = parsePrice(String(data.get("total_minor") || ""), cur);
+    if (total === null || total <= 0) {
+      showFormErrors(rainForm, {field: "total_minor", message: `Enter the pool, e.g. ${formatMoney(10000, cur)}.`});
+      return;
+    }
+    const button = rainForm.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      await api("POST", `/api/rooms/${roomId}/rains`, {
+        envelope_count: Number(data.get("envelope_count")), total_minor: total, currency: cur,
+        countdown_seconds: Number(data.get("countdown_seconds")),
+        duration_seconds: Number(data.get("duration_seconds")),
+      });
+      toast("The rain is on its way.", "success");
+    } catch (err) {
+      showFormErrors(rainForm, err.detail && err.detail.code ? err.detail : err);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  // Draw ---------------------------------------------------------------------------------
+  const rule = h("select", {name: "rule", "data-testid": "engage-rule"},
+                 h("option", {value: "in_room"}, "In the room when it closes (tap Join)"),
+                 h("option", {value: "keyword"}, "Sent a keyword in the chat"));
+  const keyword = h("input", {name: "keyword", maxlength: "40", placeholder: "lucky",
+                              "data-testid": "engage-keyword"});
+  const keywordField = field("Keyword", keyword, "keyword");
+  keywordField.hidden = true;
+  rule.addEventListener("change", () => { keywordField.hidden = rule.value !== "keyword"; });
+  const drawForm = h("form", {class: "engage-form", "data-testid": "draw-form", autocomplete: "off"},
+    h("h3", {class: "engage-title"}, h("span", {lang: "zh-CN"}, "福袋"), " Start a lucky draw"),
+    field("Prize", h("input", {name: "prize", maxlength: "200", placeholder: "A silk scarf",
+                               "data-testid": "engage-prize"}), "prize"),
+    h("div", {class: "field-row"},
+      field("Winners", numberInput("winner_count", 1, {min: "1", max: "1000"}), "winner_count"),
+      field("Draws in (s)", numberInput("countdown_seconds", 60, {min: "5", max: "3600"}), "countdown_seconds")),
+    field("Who can enter", rule, "rule", "“Follows the host” comes with follows."),
+    keywordField,
+    h("p", {class: "form-error", role: "alert"}),
+    h("button", {type: "submit", class: "btn btn-primary", "data-testid": "start-draw"}, "Start the draw"));
+
+  drawForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearFormErrors(drawForm);
+    const data = new FormData(drawForm);
+    const body = {prize: String(data.get("prize") || ""), winner_count: Number(data.get("winner_count")),
+                  rule: String(data.get("rule")), countdown_seconds: Number(data.get("countdown_seconds"))};
+    if (body.rule === "keyword") body.keyword = String(data.get("keyword") || "");
+    const button = drawForm.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      await api("POST", `/api/rooms/${roomId}/draws`, body);
+      toast("The draw has started.", "success");
+    } catch (err) {
+      showFormErrors(drawForm, err.detail && err.detail.code ? err.detail : err);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  const live = h("div", {class: "engage-live", "data-testid": "engage-live"});
+  body.replaceChildren(live, rainForm, drawForm);
+  return mountRoomEngagement({store, slot: live, me, roomId, hostId});
+}

@@ -2,6 +2,7 @@
 // shown as a card from its moment on; a card opens the product. A room's replay (its tags are
 // the show's pins) also lists a chapter per product that jumps to where it was presented, and
 // labels prices as today's: the product's current price, not the show's.
+import {api} from "./api.js";
 import {$, h, productImage, readBoot} from "./dom.js";
 import {formatMoney, formatStock} from "./format.js";
 import {playRecorded} from "./player.js";
@@ -13,6 +14,10 @@ const dialog = $("#product-dialog");
 const tags = [...(boot.tags || [])].sort((a, b) => a.at_ms - b.at_ms);
 const isReplay = Boolean(boot.video.room_id);
 const priceLabel = isReplay ? "Current price " : "";
+// Products on flash sale right now (by product id): buyable from here, the order attributed
+// to this video or replay.
+const sales = boot.sales || {};
+const source = {kind: isReplay ? "replay" : "video", id: boot.video.id};
 let shown = -1; // how many tags are on screen
 
 window.livesell = {video, tags};
@@ -23,7 +28,39 @@ function openProduct(product) {
   $("#product-dialog-stock").textContent = formatStock(product.stock);
   $("#product-dialog-desc").textContent = product.description || "";
   $("#product-dialog-image").replaceChildren(productImage(product, "product-dialog-img"));
+  renderBuy(product);
   dialog.showModal();
+}
+
+/** The dialog's buy button when the product is on flash sale now. One Idempotency-Key per
+ * opening of the dialog: a second tap (or a retry after a network error) cannot buy twice. */
+function renderBuy(product) {
+  const box = $("#product-dialog-buy");
+  const sale = sales[String(product.id)];
+  box.hidden = !sale;
+  if (!sale) { box.replaceChildren(); return; }
+  const key = crypto.randomUUID();
+  const note = h("p", {class: "muted", "data-testid": "video-buy-note"});
+  const button = h("button", {type: "button", class: "btn btn-primary btn-block", "data-testid": "video-buy",
+    onclick: async () => {
+      if (!boot.me) {
+        window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
+        return;
+      }
+      button.disabled = true;
+      note.textContent = "Reserving…";
+      try {
+        const reply = await api("POST", `/api/sales/${sale.id}/buy`, {quantity: 1, source},
+                                {headers: {"Idempotency-Key": key}});
+        note.replaceChildren("Reserved. ", h("a", {href: reply.order.payment_url, "data-testid": "video-pay"},
+                                             "Pay now"));
+        note.dataset.orderId = String(reply.order.id);
+      } catch (error) {
+        note.textContent = error.message;
+        button.disabled = false;
+      }
+    }}, `Buy now: ${formatMoney(sale.price_minor, sale.currency)} in the live flash sale`);
+  box.replaceChildren(button, note);
 }
 
 function renderTags() {

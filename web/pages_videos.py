@@ -13,6 +13,7 @@ from core.errors import NotFound
 from live import videos
 from live.models import VideoStatus
 from orders import queries as order_queries
+from web.api_analytics import ensure_viewer_cookie
 from web.auth import resolve_principal
 from web.edge import services
 from web.render import error_page, page, static_url
@@ -41,9 +42,12 @@ async def video_page(request: Request) -> Response:
     sales: dict[str, dict[str, Any]] = {}
     for sale in on_sale:
         sales.setdefault(str(sale.product_id), sale.public())
-    return page(request, "video.html", principal, video=view,
-                boot={"video": view, "tags": tags, "sales": sales,
-                      "hls_js": static_url("vendor/hls/hls.min.js")})
+    response = page(request, "video.html", principal, video=view,
+                    boot={"video": view, "tags": tags, "sales": sales,
+                          "hls_js": static_url("vendor/hls/hls.min.js")})
+    # A guest's views, watch time and clicks count as one viewer (analytics/videos.py).
+    ensure_viewer_cookie(request, response)
+    return response
 
 
 # A feed page: a phone's scroll of posters for a while.

@@ -97,6 +97,53 @@ function formatClock(ms) {
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
 }
 
+// Analytics (POST /api/videos/{id}/track; analytics/videos.py): a view when playback first
+// starts on this page load, the seconds actually played (heartbeats every 15 s of playing and
+// one as the page goes away), and each tap on a product card (once per product per 2 s). A
+// failure is ignored: analytics never get in the viewer's way.
+const HEARTBEAT_SECONDS = 15;
+const CLICK_GAP_MS = 2000;
+let viewSent = false;
+let played = 0;          // seconds played and not yet reported
+let lastTime = null;     // the playhead at the last timeupdate, null after a seek
+const lastClick = new Map();
+
+function track(body) {
+  api("POST", `/api/videos/${boot.video.id}/track`, body, {keepalive: true}).catch(() => {});
+}
+
+function reportWatched(force) {
+  const seconds = Math.min(60, Math.floor(played));
+  if (seconds >= 1 && (force || seconds >= HEARTBEAT_SECONDS)) {
+    played -= seconds;
+    track({event: "video_watch", seconds});
+  }
+}
+
+video.addEventListener("playing", () => {
+  if (!viewSent) { viewSent = true; track({event: "video_view"}); }
+});
+video.addEventListener("timeupdate", () => {
+  const now = video.currentTime;
+  // Only time that played counts: a jump (a seek, a chapter) is not watching.
+  if (lastTime !== null && now > lastTime && now - lastTime < 2 && !video.paused) played += now - lastTime;
+  lastTime = now;
+  reportWatched(false);
+});
+video.addEventListener("seeking", () => { lastTime = null; });
+video.addEventListener("pause", () => reportWatched(true));
+window.addEventListener("pagehide", () => reportWatched(true));
+document.addEventListener("visibilitychange", () => { if (document.hidden) reportWatched(true); });
+cards.addEventListener("click", (event) => {
+  const card = event.target instanceof Element ? event.target.closest("[data-product-id]") : null;
+  const id = Number(card && card.dataset.productId);
+  if (!Number.isInteger(id) || id <= 0) return;
+  const now = Date.now();
+  if (now - (lastClick.get(id) || 0) < CLICK_GAP_MS) return;
+  lastClick.set(id, now);
+  track({event: "product_click", product_id: id});
+}, {capture: true});
+
 video.addEventListener("timeupdate", renderTags);
 video.addEventListener("seeked", renderTags);
 if (boot.video.playlist_url) {

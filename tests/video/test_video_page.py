@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from core.context import Services
 from core.settings import Settings
@@ -101,6 +102,19 @@ async def test_the_video_page_plays_and_shows_a_tag_card_at_its_moment(
         await dialog.wait_for(timeout=5000)
         assert "Rain jacket" in await dialog.inner_text()
         assert errors == []
+
+        # the page recorded the view and the card's click for the video's report (the
+        # server's recorder writes them within a second or so)
+        from analytics.models import AnalyticsEvent
+
+        async def recorded() -> bool:
+            async with services.db.session() as session:
+                kinds = set(await session.scalars(select(AnalyticsEvent.kind).where(
+                    AnalyticsEvent.video_id == video["id"])))
+            return {"video_view", "product_click"} <= kinds
+
+        await poll_until(recorded, timeout=15, interval=0.2,
+                         message="the view and the click to be recorded")
     finally:
         await context.close()
 

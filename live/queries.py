@@ -16,6 +16,7 @@ from live.models import (
     RoomEvent,
     RoomMute,
     RoomStatus,
+    RoomStream,
     ShortVideo,
     ShortVideoTag,
     VideoStatus,
@@ -71,10 +72,22 @@ async def room_state(session: AsyncSession, room_id: int) -> dict[str, Any]:
     state: dict[str, Any] = {
         "room": room.public(),
         "lineup": [p.public() for p in products],
+        "on_air": await on_air(session, room),
     }
     if pinned is not None:
         state["pin"] = pinned.public()
     return state
+
+
+async def on_air(session: AsyncSession, room: Room) -> bool:
+    """Whether the room's video is on air, as PostgreSQL tells it: the room is live and has
+    had a stream. A stream that ended stays on air through the grace period (the encoder may
+    come back); past it, the stream sweep ends the room, which takes it off air. A live room
+    that never had a stream (chat only, a pasted playback URL) is not on air."""
+    if room.status != RoomStatus.LIVE:
+        return False
+    return await session.scalar(
+        select(RoomStream.id).where(RoomStream.room_id == room.id).limit(1)) is not None
 
 
 async def active_mutes(session: AsyncSession, room_id: int) -> dict[int, int]:

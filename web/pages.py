@@ -144,6 +144,7 @@ async def room_page(request: Request) -> Response:
         if isinstance(room, Response):
             return room
         lineup = await queries.lineup(session, room.id)
+        on_air = await queries.on_air(session, room)
     names = await _host_names(request, {room.host_id})
     pinned = next((p.public() for p in lineup if p.id == room.pinned_product_id), None)
     is_host = principal is not None and owns_or_ops(principal, room.host_id)
@@ -151,7 +152,7 @@ async def room_page(request: Request) -> Response:
                     host_name=names.get(room.host_id, ""), is_host=is_host,
                     boot={"room": room.public(), "host_name": names.get(room.host_id, ""),
                           "lineup": [p.public() for p in lineup], "pin": pinned,
-                          "video": room_video_boot(request.app.state.settings, room.id)})
+                          "video": room_video_boot(request.app.state.settings, room.id, on_air)})
     allow_stream_origin(response, request.app.state.settings)
     # A guest's websocket (watch time) and card clicks (funnel) count as one viewer.
     ensure_viewer_cookie(request, response)

@@ -134,7 +134,7 @@ async def buy(svc: Services, user_id: int, sale_id: int, idempotency_key: str | 
         id=written.id, sale_id=sale_id, room_id=new.room_id, product_id=new.product_id,
         quantity=quantity, amount_minor=new.amount_minor, currency=new.currency,
         hold_expires_at=written.hold_expires_at, created_at=written.created_at,
-        source_kind=new.source_kind, source_id=new.source_id or new.room_id),
+        source_kind=new.source_kind, source_id=new.source_id),
         get_provider(svc.settings))), False
 
 

@@ -100,7 +100,7 @@ def reply_renderer(svc: Services) -> Callable[[NewOrder, int, datetime, datetime
                              amount_minor=order.amount_minor, currency=order.currency,
                              hold_expires_at=hold_expires_at, created_at=created_at,
                              source_kind=order.source_kind,
-                             source_id=order.source_id or order.room_id)
+                             source_id=order.source_id)
         return orjson.dumps(first_reply(placed, provider))
 
     return render

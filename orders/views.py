@@ -49,7 +49,7 @@ class OrderFacts(Protocol):
     @property
     def source_kind(self) -> str: ...
     @property
-    def source_id(self) -> int: ...
+    def source_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ class PlacedOrder:
     hold_expires_at: datetime
     created_at: datetime
     source_kind: str
-    source_id: int
+    source_id: int | None
     status: str = OrderStatus.PENDING_PAYMENT.value
 
 
@@ -86,7 +86,9 @@ def order_view(order: OrderFacts, provider: PaymentProvider, *,
         "hold_expires_at_ms": to_epoch_ms(order.hold_expires_at),
         "payment_url": provider.checkout_url(order.id),
         "created_at": order.created_at.isoformat(),
-        "source": {"kind": order.source_kind, "id": order.source_id},
+        # A live order's source id may be empty: it is the order's room.
+        "source": {"kind": order.source_kind,
+                   "id": order.source_id if order.source_id is not None else order.room_id},
     }
 
 

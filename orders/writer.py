@@ -76,7 +76,7 @@ WITH current AS (
            -- the sale's rate, snapshotted when the sale was created
            c.commission_rate_bp,
            -- bought in the live room unless the page said a replay or a video
-           b.source_kind, coalesce(b.source_id, b.room_id)
+           b.source_kind, b.source_id
     FROM batch b JOIN current c ON c.id = b.sale_id AND c.redis_epoch = b.epoch
                                 AND b.reservation_no <> ALL(c.voided_reservations)
     RETURNING id, sale_id, reservation_no, hold_expires_at, created_at, user_id, quantity,

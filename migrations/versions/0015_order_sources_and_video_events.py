@@ -24,14 +24,15 @@ NEW_KINDS = ("('viewer_joined', 'viewer_left', 'chat', 'likes', 'product_view', 
 
 
 def upgrade() -> None:
-    # Every order so far was bought in its live room.
+    # Every order so far was bought in its live room. A live order's source id may stay
+    # empty (it is the order's room), so a writer that knows nothing of sources still works.
     op.add_column('orders', sa.Column('source_kind', sa.String(length=10), nullable=False,
                                       server_default='live'))
     op.add_column('orders', sa.Column('source_id', sa.BigInteger(), nullable=True))
-    op.execute("UPDATE orders SET source_id = room_id")
-    op.alter_column('orders', 'source_id', nullable=False)
     op.create_check_constraint(op.f('ck_orders_source_kind'), 'orders',
                                "source_kind in ('live', 'replay', 'video')")
+    op.create_check_constraint(op.f('ck_orders_source_id_set'), 'orders',
+                               "source_kind = 'live' OR source_id IS NOT NULL")
     op.create_index('ix_orders_video_source', 'orders', ['source_id'],
                     postgresql_where=sa.text("source_kind <> 'live'"))
 
@@ -58,6 +59,7 @@ def downgrade() -> None:
     op.alter_column('analytics_events', 'room_id', nullable=False)
 
     op.drop_index('ix_orders_video_source', table_name='orders')
+    op.drop_constraint(op.f('ck_orders_source_id_set'), 'orders', type_='check')
     op.drop_constraint(op.f('ck_orders_source_kind'), 'orders', type_='check')
     op.drop_column('orders', 'source_id')
     op.drop_column('orders', 'source_kind')

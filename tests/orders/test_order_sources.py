@@ -51,7 +51,8 @@ async def test_a_buy_without_a_source_is_the_live_rooms(client, make_user, make_
     assert order["source"] == {"kind": "live", "id": sale.room["id"]}
     async with services.db.session() as session:
         row = await session.get(Order, order["id"])
-    assert row is not None and (row.source_kind, row.source_id) == ("live", sale.room["id"])
+    # (a live order's source id is left empty: it is the order's room)
+    assert row is not None and (row.source_kind, row.source_ref) == ("live", sale.room["id"])
 
 
 async def test_an_order_from_a_short_video_is_attributed_to_it(client, make_user, make_sale,

@@ -6,6 +6,7 @@ import {api} from "./api.js";
 import {$, h, productImage, readBoot} from "./dom.js";
 import {formatMoney, formatStock} from "./format.js";
 import {playRecorded} from "./player.js";
+import {newKey} from "./room-sale.js";
 
 const boot = readBoot();
 const video = $("#short-video");
@@ -39,7 +40,7 @@ function renderBuy(product) {
   const sale = sales[String(product.id)];
   box.hidden = !sale;
   if (!sale) { box.replaceChildren(); return; }
-  const key = crypto.randomUUID();
+  const key = newKey();
   const note = h("p", {class: "muted", "data-testid": "video-buy-note"});
   const button = h("button", {type: "button", class: "btn btn-primary btn-block", "data-testid": "video-buy",
     onclick: async () => {

@@ -53,6 +53,10 @@ class VideoReportOut(BaseModel):
     products: list[dict[str, Any]]
 
 
+class VideoListOut(BaseModel):
+    videos: list[dict[str, Any]]
+
+
 class TrackOut(BaseModel):
     recorded: bool
 

@@ -204,3 +204,58 @@ async def room_sources(session: AsyncSession, room_id: int) -> dict[str, Any]:
         "replay": await video_numbers(session, replay) if replay is not None else None,
     }
 
+
+
+# The list ------------------------------------------------------------------------------------
+
+# The dashboard lists this many videos, newest first.
+VIDEO_LIST_LIMIT = 100
+
+
+async def list_videos(session: AsyncSession, *, host_id: int | None,
+                      limit: int = VIDEO_LIST_LIMIT) -> list[dict[str, Any]]:
+    """Ready videos and replays, newest first (one host's, or everyone's), each with its
+    headline numbers: four aggregate reads for the whole page, not one report per row."""
+    query = select(ShortVideo).where(ShortVideo.status == VideoStatus.READY.value)
+    if host_id is not None:
+        query = query.where(ShortVideo.host_id == host_id)
+    videos = list(await session.scalars(query.order_by(ShortVideo.id.desc()).limit(limit)))
+    ids = [video.id for video in videos]
+    if not ids:
+        return []
+    events = AnalyticsEvent
+    totals: dict[tuple[int, str], int] = {
+        (int(video_id or 0), kind): int(total) for video_id, kind, total in (await session.execute(
+            select(events.video_id, events.kind, func.sum(events.count))
+            .where(events.video_id.in_(ids)).group_by(events.video_id, events.kind))).all()}
+    uniques = dict((await session.execute(
+        select(events.video_id, func.count(func.distinct(events.viewer_key)))
+        .where(events.video_id.in_(ids),
+               events.kind.in_([EventKind.VIDEO_VIEW.value, EventKind.VIDEO_WATCH.value]))
+        .group_by(events.video_id))).all())
+    money: dict[int, list[tuple[str, int, int]]] = {}
+    for source_id, code, count, total in (await session.execute(
+            select(Order.source_id, Order.currency, func.count(), func.sum(Order.amount_minor))
+            .where(Order.source_kind.in_([OrderSource.VIDEO.value, OrderSource.REPLAY.value]),
+                   Order.source_id.in_(ids), Order.status.in_(sorted(PAID_STATUSES)))
+            .group_by(Order.source_id, Order.currency))).all():
+        money.setdefault(int(source_id or 0), []).append((code, int(count), int(total)))
+    rows: list[dict[str, Any]] = []
+    for video in videos:
+        views = totals.get((video.id, EventKind.VIDEO_VIEW.value), 0)
+        watch = totals.get((video.id, EventKind.VIDEO_WATCH.value), 0)
+        # The currency with the most paid orders, as in the report.
+        paid = sorted(money.get(video.id, []), key=lambda m: (-m[1], m[0]))
+        currency: str | None = paid[0][0] if paid else None
+        paid_orders, gmv = (paid[0][1], paid[0][2]) if paid else (0, 0)
+        rows.append({
+            "id": video.id, "title": video.title, "kind": source_kind_of(video),
+            "host_id": video.host_id, "room_id": video.room_id,
+            "created_at": video.created_at.isoformat(),
+            "views": views, "unique_viewers": int(uniques.get(video.id, 0)),
+            "watch_seconds": watch,
+            "avg_watch_seconds": div_half_up(watch, views) if views else 0,
+            "product_clicks": totals.get((video.id, EventKind.PRODUCT_CLICK.value), 0),
+            "paid_orders": paid_orders, "currency": currency, "gmv_minor": gmv,
+        })
+    return rows

@@ -28,6 +28,7 @@ from analytics.schemas import (
     ReportOut,
     TrackIn,
     TrackOut,
+    VideoListOut,
     VideoReportOut,
     VideoTrackIn,
 )
@@ -142,6 +143,17 @@ async def track_video(request: Request) -> Response:
                             httponly=True, samesite="lax",
                             secure=request.app.state.settings.session_cookie_secure)
     return response
+
+
+@router.add("/api/ops/videos", "GET", summary="Ready short videos and replays, newest first, "
+            "with their headline numbers (ops: all, filter by host; hosts: their own)",
+            response=VideoListOut, query={"host_id": "integer"})
+async def list_videos(request: Request) -> Response:
+    principal = await require_user(request, Role.HOST)
+    host_id = query_id(request, "host_id") if principal.is_ops else principal.id
+    async with services(request).db.session() as session:
+        rows = await video_analytics.list_videos(session, host_id=host_id)
+    return JSON({"videos": rows})
 
 
 @router.add("/api/videos/{video_id:int}/report", "GET", response=VideoReportOut,

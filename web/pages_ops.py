@@ -41,6 +41,7 @@ async def dashboard(request: Request) -> Response:
     async with services(request).db.session() as session:
         rows = await queries.list_broadcasts(session, **filters)
         hosts = await queries.list_hosts(session) if principal.is_ops else []
+        videos = await video_analytics.list_videos(session, host_id=filters["host_id"])
     broadcasts = [row.public() for row in rows]
     totals: dict[str, dict[str, int]] = {}
     for item in broadcasts:
@@ -53,7 +54,7 @@ async def dashboard(request: Request) -> Response:
             total["paid_orders"] += report["paid_orders"]
             total["broadcasts"] += 1
     return page(request, "ops/dashboard.html", principal, broadcasts=broadcasts, hosts=hosts,
-                totals=totals,
+                totals=totals, videos=videos,
                 selected={"host_id": params.get("host_id", ""), "since": params.get("since", ""),
                           "until": params.get("until", "")},
                 boot={"broadcasts": broadcasts})

@@ -197,3 +197,43 @@ async def test_a_replay_counts_in_its_broadcasts_report_as_its_own_source(
     page = await client.get(f"/ops/broadcasts/{show['id']}", headers=host.headers)
     assert page.status_code == 200 and 'data-testid="replay-source"' in page.text
     assert f"/ops/videos/{replay_id}" in page.text
+
+
+async def test_the_dashboard_lists_videos_with_their_headline_numbers(
+        client: httpx.AsyncClient, app: Any, services: Services, make_user: MakeUser,
+        make_product: Factory, make_room: Factory) -> None:
+    # given two hosts' videos, one watched and sold from, one processing
+    host, other_host, ops = await make_user("host"), await make_user("host"), await make_user("ops")
+    viewer = await make_user()
+    scarf = await make_product(host, title="Scarf", stock=50, price_minor=9900)
+    room = await make_room(host, products=[scarf], live=True)
+    sale = await _sale(client, host, room, scarf, 2500)
+    older = await make_video(services, host, [scarf["id"]])
+    newer = await make_video(services, host, [scarf["id"]])
+    await make_video(services, host, [scarf["id"]], status="processing")
+    theirs = await make_video(services, other_host, [])
+    await _track(client, newer, viewer, {"event": "video_view"})
+    await _track(client, newer, viewer, {"event": "video_watch", "seconds": 40})
+    await _track(client, newer, viewer, {"event": "product_click", "product_id": scarf["id"]})
+    order = await _buy(client, viewer, sale["id"], "v1", {"kind": "video", "id": newer})
+    await _set_status(services, [order], "paid")
+    await (await recorder_of(app)).flush()
+
+    # when the host and ops list them
+    mine = (await client.get("/api/ops/videos", headers=host.headers)).json()["videos"]
+    everyone = (await client.get("/api/ops/videos", headers=ops.headers)).json()["videos"]
+    filtered = (await client.get(f"/api/ops/videos?host_id={other_host.id}",
+                                 headers=ops.headers)).json()["videos"]
+    dashboard = await client.get("/ops", headers=host.headers)
+
+    # then each sees the ready ones they may, newest first, with their numbers
+    assert [v["id"] for v in mine] == [newer, older]
+    assert [v["id"] for v in everyone] == [theirs, newer, older]
+    assert [v["id"] for v in filtered] == [theirs]
+    top = mine[0]
+    assert (top["views"], top["unique_viewers"], top["watch_seconds"], top["product_clicks"],
+            top["paid_orders"], top["currency"], top["gmv_minor"]) == (1, 1, 40, 1, 1, "USD", 2500)
+    assert (mine[1]["views"], mine[1]["gmv_minor"]) == (0, 0)
+    assert dashboard.status_code == 200
+    assert f'href="/ops/videos/{newer}"' in dashboard.text
+    assert f'data-video-id="{theirs}"' not in dashboard.text

@@ -31,6 +31,7 @@ from analytics.metrics import (
 from analytics.models import AnalyticsEvent, BroadcastReport, EventKind
 from analytics.queries import check_can_read
 from analytics.recorder import Recorder
+from analytics.videos import room_sources
 from core.accounts import Actor, Role, User
 from core.context import Services
 from core.errors import RateLimited, ValidationError
@@ -230,10 +231,15 @@ async def report_for(svc: Services, reader: Actor, room_id: int) -> dict[str, An
         check_can_read(reader, room)
         stored = await queries.get_report(session, room_id)
     if stored is not None:
-        return stored.data
-    if room.status == RoomStatus.ENDED:
-        return await build_report(svc, room_id)
-    return await compute(svc, room_id)
+        report = stored.data
+    elif room.status == RoomStatus.ENDED:
+        report = await build_report(svc, room_id)
+    else:
+        report = await compute(svc, room_id)
+    # Where the room's orders were bought, and its replay: read now, never stored, since a
+    # replay keeps selling after the report is built (analytics/videos.py).
+    async with svc.db.session() as session:
+        return {**report, "sources": await room_sources(session, room_id)}
 
 
 async def live_numbers_for(svc: Services, reader: Actor, room_id: int) -> dict[str, Any]:

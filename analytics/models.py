@@ -2,7 +2,9 @@
 
 `analytics_events` holds the raw facts recorded while a room is live (viewer joins and leaves,
 chat and likes, product card views and clicks); see docs/decisions/0010-analytics-raw-events.md.
-`broadcast_reports` holds one built report per room, rebuilt in place.
+`broadcast_reports` holds one built report per room, rebuilt in place. Rows with a `video_id`
+are a short video's or a replay's (views, seconds watched, tag clicks), read by the video
+report (analytics/videos.py).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,6 +27,9 @@ class EventKind(StrEnum):
     LIKES = "likes"
     PRODUCT_VIEW = "product_view"
     PRODUCT_CLICK = "product_click"
+    # A short video or a replay (rows with `video_id`): a play started, seconds watched.
+    VIDEO_VIEW = "video_view"
+    VIDEO_WATCH = "video_watch"
 
 
 EVENT_KINDS = tuple(kind.value for kind in EventKind)
@@ -42,13 +47,19 @@ class AnalyticsEvent(Base):
         CheckConstraint(
             "kind in (" + ", ".join(f"'{k}'" for k in EVENT_KINDS) + ")", name="kind"),
         CheckConstraint("count > 0", name="count_positive"),
+        # A row is a live room's or a video's (a short video or a replay), never both.
+        CheckConstraint("(room_id IS NULL) <> (video_id IS NULL)", name="room_or_video"),
         Index("ix_analytics_events_room_at", "room_id", "at"),
+        Index("ix_analytics_events_video_at", "video_id", "at",
+              postgresql_where=text("video_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # No foreign keys: the recorder must never fail a batch because of one row, and rooms are
     # never deleted. The report reads only rows of rooms that exist.
-    room_id: Mapped[int]
+    room_id: Mapped[int | None]
+    # A short video's or a replay's events (views, watch time, tag clicks): migration 0015.
+    video_id: Mapped[int | None]
     kind: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime]
     viewer_key: Mapped[str | None] = mapped_column(String(80))

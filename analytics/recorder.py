@@ -41,16 +41,18 @@ log = logging.getLogger(__name__)
 # The cookie that gives a guest a stable viewer key across page loads and websocket connections.
 VIEWER_COOKIE = "livesell_vk"
 
-COLUMNS = ("room_id", "kind", "at", "viewer_key", "user_id", "product_id", "count")
+COLUMNS = ("room_id", "video_id", "kind", "at", "viewer_key", "user_id", "product_id", "count")
 
 # One INSERT per flush: the rows travel as one array per column and `unnest` turns them back
-# into rows, so the statement has 7 parameters whatever the row count (a VALUES list would
-# have 7 per row and hit PostgreSQL's 32,767-parameter limit) and is prepared once. 10,000
+# into rows, so the statement has 8 parameters whatever the row count (a VALUES list would
+# have 8 per row and hit PostgreSQL's 32,767-parameter limit) and is prepared once. 10,000
 # rows of ~100 bytes is a ~1 MB message.
 ROWS_PER_STATEMENT = 10_000
 INSERT_ROWS = text(
-    "insert into analytics_events (room_id, kind, at, viewer_key, user_id, product_id, count) "
-    "select * from unnest(cast(:room_id as bigint[]), cast(:kind as varchar[]), "
+    "insert into analytics_events (room_id, video_id, kind, at, viewer_key, user_id, "
+    "product_id, count) "
+    "select * from unnest(cast(:room_id as bigint[]), cast(:video_id as bigint[]), "
+    "cast(:kind as varchar[]), "
     "cast(:at as timestamptz[]), cast(:viewer_key as varchar[]), cast(:user_id as bigint[]), "
     "cast(:product_id as bigint[]), cast(:count as bigint[]))")
 
@@ -77,8 +79,9 @@ def new_guest_cookie() -> str:
     return secrets.token_urlsafe(16)
 
 
-# Counted events of one (room, kind, viewer, user, product, minute) fold into one row per flush.
-_CounterKey = tuple[int, str, str | None, int | None, int | None, datetime]
+# Counted events of one (room, video, kind, viewer, user, product, minute) fold into one row per
+# flush; a row has a room or a video, never both.
+_CounterKey = tuple[int | None, int | None, str, str | None, int | None, int | None, datetime]
 
 
 class Recorder:
@@ -130,6 +133,25 @@ class Recorder:
                       user_id: int | None = None, at: datetime | None = None) -> None:
         self._count(EventKind.PRODUCT_CLICK, room_id, viewer_key, user_id, product_id, 1, at)
 
+    # A short video's or a replay's page (through the video track endpoint) -----------------
+
+    def video_view(self, video_id: int, viewer_key: str, user_id: int | None = None,
+                   at: datetime | None = None) -> None:
+        self._count(EventKind.VIDEO_VIEW, None, viewer_key, user_id, None, 1, at,
+                    video_id=video_id)
+
+    def video_watch(self, video_id: int, viewer_key: str, user_id: int | None, seconds: int,
+                    at: datetime | None = None) -> None:
+        # count = seconds watched; a viewer's heartbeats of one minute fold into one row.
+        if seconds > 0:
+            self._count(EventKind.VIDEO_WATCH, None, viewer_key, user_id, None, seconds, at,
+                        video_id=video_id)
+
+    def video_product_click(self, video_id: int, product_id: int, viewer_key: str,
+                            user_id: int | None = None, at: datetime | None = None) -> None:
+        self._count(EventKind.PRODUCT_CLICK, None, viewer_key, user_id, product_id, 1, at,
+                    video_id=video_id)
+
     # Buffering -----------------------------------------------------------------------------
 
     @property
@@ -138,16 +160,17 @@ class Recorder:
 
     def _session(self, kind: EventKind, room_id: int, viewer_key: str, user_id: int | None,
                  at: datetime | None) -> None:
-        self._sessions.append({"room_id": room_id, "kind": kind.value, "at": at or self.clock(),
+        self._sessions.append({"room_id": room_id, "video_id": None, "kind": kind.value, "at": at or self.clock(),
                                "viewer_key": viewer_key, "user_id": user_id, "product_id": None,
                                "count": 1})
         self._added()
 
-    def _count(self, kind: EventKind, room_id: int, viewer_key: str | None, user_id: int | None,
-               product_id: int | None, count: int, at: datetime | None) -> None:
+    def _count(self, kind: EventKind, room_id: int | None, viewer_key: str | None,
+               user_id: int | None, product_id: int | None, count: int, at: datetime | None,
+               *, video_id: int | None = None) -> None:
         moment = at or self.clock()
         minute = moment.replace(second=0, microsecond=0)
-        key = (room_id, kind.value, viewer_key, user_id, product_id, minute)
+        key = (room_id, video_id, kind.value, viewer_key, user_id, product_id, minute)
         slot = self._counters.get(key)
         if slot is None:
             self._counters[key] = [moment, count]
@@ -162,9 +185,9 @@ class Recorder:
 
     def _take(self) -> list[dict[str, Any]]:
         rows = self._retry + self._sessions
-        for (room_id, kind, viewer_key, user_id, product_id, _minute), (first_at, count) in (
-                self._counters.items()):
-            rows.append({"room_id": room_id, "kind": kind, "at": first_at,
+        for (room_id, video_id, kind, viewer_key, user_id, product_id, _minute), (
+                first_at, count) in self._counters.items():
+            rows.append({"room_id": room_id, "video_id": video_id, "kind": kind, "at": first_at,
                          "viewer_key": viewer_key, "user_id": user_id, "product_id": product_id,
                          "count": count})
         self._retry, self._sessions, self._counters, self._pending = [], [], {}, 0

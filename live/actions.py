@@ -171,8 +171,18 @@ async def publish_room_status(svc: Services, room: Room) -> None:
     """Tell the room its new status, after the commit of `move_room`."""
     state: dict[str, Any] = {"room": room.public()}
     if room.status == RoomStatus.ENDED:
+        # An ended room has nothing pinned and nothing on air (clients apply the same rule
+        # to the room event: web/static/js/store.js).
         state["pin"] = None
+        state["on_air"] = False
     await publish_room(svc.redis, svc.keys, room.id, ServerEvent.ROOM, room.public(), state=state)
+
+
+async def publish_on_air(svc: Services, room_id: int, on_air: bool) -> None:
+    """Tell the room its video is on air or not, after the commit that decided it
+    (live/streams.py): the live room's player loads the stream only while it is."""
+    await publish_room(svc.redis, svc.keys, room_id, ServerEvent.ON_AIR, {"on_air": on_air},
+                       state={"on_air": on_air})
 
 
 # Lineup and pins -------------------------------------------------------------

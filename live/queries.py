@@ -9,7 +9,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.context import Services
 from live.errors import ProductNotFound, RoomNotFound
-from live.models import LineupItem, Product, Room, RoomEvent, RoomMute, RoomStatus
+from live.models import (
+    LineupItem,
+    Product,
+    Room,
+    RoomEvent,
+    RoomMute,
+    RoomStatus,
+    RoomStream,
+    ShortVideo,
+    ShortVideoTag,
+    VideoStatus,
+)
 
 
 async def get_room(session: AsyncSession, room_id: int) -> Room:
@@ -61,10 +72,22 @@ async def room_state(session: AsyncSession, room_id: int) -> dict[str, Any]:
     state: dict[str, Any] = {
         "room": room.public(),
         "lineup": [p.public() for p in products],
+        "on_air": await on_air(session, room),
     }
     if pinned is not None:
         state["pin"] = pinned.public()
     return state
+
+
+async def on_air(session: AsyncSession, room: Room) -> bool:
+    """Whether the room's video is on air, as PostgreSQL tells it: the room is live and has
+    had a stream. A stream that ended stays on air through the grace period (the encoder may
+    come back); past it, the stream sweep ends the room, which takes it off air. A live room
+    that never had a stream (chat only, a pasted playback URL) is not on air."""
+    if room.status != RoomStatus.LIVE:
+        return False
+    return await session.scalar(
+        select(RoomStream.id).where(RoomStream.room_id == room.id).limit(1)) is not None
 
 
 async def active_mutes(session: AsyncSession, room_id: int) -> dict[int, int]:
@@ -80,3 +103,17 @@ async def ended_rooms(svc: Services, room_ids: list[int]) -> set[int]:
     async with svc.db.session() as session:
         return set(await session.scalars(select(Room.id).where(
             Room.id.in_(room_ids), Room.status == RoomStatus.ENDED.value)))
+
+
+async def video_shows_product(session: AsyncSession, kind: str, video_id: int,
+                              product_id: int) -> bool:
+    """Whether `video_id` is a ready video of `kind` ("replay": a room's replay, "video": a
+    host's short video) with `product_id` among its tags: what an order attributed to it must
+    hold (orders/sources.py)."""
+    is_replay = ShortVideo.room_id.is_not(None) if kind == "replay" \
+        else ShortVideo.room_id.is_(None)
+    found = await session.scalar(
+        select(ShortVideoTag.id).join(ShortVideo, ShortVideo.id == ShortVideoTag.video_id)
+        .where(ShortVideoTag.video_id == video_id, ShortVideoTag.product_id == product_id,
+               ShortVideo.status == VideoStatus.READY.value, is_replay).limit(1))
+    return found is not None

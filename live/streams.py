@@ -12,6 +12,12 @@ Each publish is a `RoomStream` row; at most one is open per room (a partial uniq
 The room goes live with the first stream (through `live.actions.move_room`, as the host's
 button does); a stream's end is only recorded, because encoders drop and reconnect: a room
 whose stream has been gone for the grace period is ended by `end_rooms_without_stream`.
+
+The room's `on_air` state (in the hub's snapshot, and an `on_air` room event) follows: true
+from an accepted publish, still true through a drop within the grace period, false when the
+sweep finds the grace period over (and when the room ends). The live room's player loads the
+stream only while it is true (web/static/js/player.js); `live.queries.on_air` rebuilds it
+from PostgreSQL.
 """
 
 from __future__ import annotations
@@ -125,6 +131,9 @@ async def start_publish(svc: Services, key: str, client_id: str, address: str,
         accepted = PublishAccepted(room.id, stream.id, public_stream_name(room.id), went_live)
     if went_live:
         await actions.publish_room_status(svc, room)
+    # Every accepted publish, a resumed one too: a player that gave up on a stream that
+    # dropped is told to look again (the state is the same either way).
+    await actions.publish_on_air(svc, room.id, True)
     return accepted
 
 
@@ -206,6 +215,8 @@ async def end_rooms_without_stream(svc: Services, *, grace_seconds: float,
                 continue
             await actions.move_room(session, room, RoomStatus.ENDED, None)
             record(session, RoomEndedWithoutStream(room_id=room_id))
+        # The grace period is over: off air (players stop looking for the stream), and ended.
+        await actions.publish_on_air(svc, room_id, False)
         await actions.publish_room_status(svc, room)
         ended.append(room_id)
     return ended

@@ -38,12 +38,14 @@ from orders.errors import (
 from orders.logs import record_sale_event
 from orders.models import (
     Order,
+    OrderSource,
     Sale,
     SaleStatus,
 )
 from orders.payments import get_provider
 from orders.reconcile import REBUILD_WAIT_SECONDS, reconcile_sale
 from orders.runtime import publish_stock, runtime
+from orders.sources import OrderSourceRef
 from orders.views import PlacedOrder, first_reply
 from orders.writer import NewOrder, WrittenOrder
 
@@ -66,9 +68,10 @@ def check_idempotency_key(key: str | None) -> str:
 
 
 async def buy(svc: Services, user_id: int, sale_id: int, idempotency_key: str | None,
-              quantity: int = 1) -> tuple[bytes, bool]:
+              quantity: int = 1, source: OrderSourceRef | None = None) -> tuple[bytes, bool]:
     """Reserve in Redis, commit the order to PostgreSQL, and return the reply as JSON (and
-    whether it is a replay of an earlier request with the same key)."""
+    whether it is a replay of an earlier request with the same key). `source` is where the
+    buyer pressed buy, already checked (orders/sources.py); none is the sale's live room."""
     key = check_idempotency_key(idempotency_key)
     rt = runtime(svc)
     sk = stock.SaleKeys.of(svc.keys, sale_id)
@@ -104,7 +107,9 @@ async def buy(svc: Services, user_id: int, sale_id: int, idempotency_key: str | 
                    user_id=user_id, quantity=quantity,
                    amount_minor=facts.price_minor * quantity, currency=facts.currency,
                    idempotency_key=key, reservation_no=result.reservation_no,
-                   epoch=result.epoch)
+                   epoch=result.epoch,
+                   source_kind=source.kind if source else OrderSource.LIVE.value,
+                   source_id=source.id if source else None)
     forget = stock.idem_field(user_id, key)
     pending = rt.writer.submit(new)
     try:
@@ -128,7 +133,8 @@ async def buy(svc: Services, user_id: int, sale_id: int, idempotency_key: str | 
     return written.reply or orjson.dumps(first_reply(PlacedOrder(
         id=written.id, sale_id=sale_id, room_id=new.room_id, product_id=new.product_id,
         quantity=quantity, amount_minor=new.amount_minor, currency=new.currency,
-        hold_expires_at=written.hold_expires_at, created_at=written.created_at),
+        hold_expires_at=written.hold_expires_at, created_at=written.created_at,
+        source_kind=new.source_kind, source_id=new.source_id),
         get_provider(svc.settings))), False
 
 

@@ -26,6 +26,12 @@ from core.clock import to_epoch_ms
 from core.db import Base
 
 
+class OrderSource(StrEnum):
+    LIVE = "live"
+    REPLAY = "replay"
+    VIDEO = "video"
+
+
 class SaleStatus(StrEnum):
     SCHEDULED = "scheduled"
     RUNNING = "running"
@@ -140,6 +146,8 @@ class Order(Base):
             "'refunded')", name="status"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("amount_minor >= 0", name="amount_non_negative"),
+        CheckConstraint("source_kind in ('live', 'replay', 'video')", name="source_kind"),
+        CheckConstraint("source_kind = 'live' OR source_id IS NOT NULL", name="source_id_set"),
         # One order per reservation, and one per idempotency key of a buyer in a sale.
         UniqueConstraint("sale_id", "reservation_no", name="uq_orders_sale_reservation"),
         UniqueConstraint("sale_id", "user_id", "idempotency_key", name="uq_orders_sale_user_key"),
@@ -147,6 +155,9 @@ class Order(Base):
         # The expiry sweep reads only pending orders, oldest hold first.
         Index("ix_orders_pending_hold", "hold_expires_at",
               postgresql_where=text("status = 'pending_payment'")),
+        # The per-video and per-replay reports read the orders of one source.
+        Index("ix_orders_video_source", "source_id",
+              postgresql_where=text("source_kind <> 'live'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -165,8 +176,20 @@ class Order(Base):
     # The sale's commission rate at the time of sale (basis points): later rate changes never
     # reach an order already placed.
     commission_rate_bp: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Where the buyer pressed buy: the live room (`source_id` is the room, or empty for the
+    # order's own room: `source_ref`), a room's replay or a short video (`source_id` is the
+    # video). Set by the page that sends the buy and checked
+    # on the way in (orders/sources.py); the video reports read it.
+    source_kind: Mapped[str] = mapped_column(String(10), default=OrderSource.LIVE.value,
+                                             server_default=OrderSource.LIVE.value)
+    source_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    @property
+    def source_ref(self) -> int:
+        """The source's id: the video, or the room for a live order."""
+        return self.source_id if self.source_id is not None else self.room_id
 
 
 class OrderEvent(Base):

@@ -32,6 +32,18 @@ async def open_sale(session: AsyncSession, room_id: int) -> Sale | None:
         .order_by(Sale.id.desc()).limit(1))
 
 
+async def running_sales_of(session: AsyncSession, product_ids: list[int]) -> list[Sale]:
+    """Sales on now (started, time not up) of any of the products, newest first: a short
+    video's or a replay's page offers them to its viewers."""
+    if not product_ids:
+        return []
+    return list(await session.scalars(
+        select(Sale).where(Sale.product_id.in_(product_ids),
+                           Sale.status == SaleStatus.RUNNING.value,
+                           Sale.starts_at <= func.now(), Sale.ends_at > func.now())
+        .order_by(Sale.id.desc())))
+
+
 async def get_order(session: AsyncSession, order_id: int) -> Order:
     order = await session.get(Order, order_id)
     if order is None:

@@ -98,7 +98,9 @@ def reply_renderer(svc: Services) -> Callable[[NewOrder, int, datetime, datetime
         placed = PlacedOrder(id=order_id, sale_id=order.sale_id, room_id=order.room_id,
                              product_id=order.product_id, quantity=order.quantity,
                              amount_minor=order.amount_minor, currency=order.currency,
-                             hold_expires_at=hold_expires_at, created_at=created_at)
+                             hold_expires_at=hold_expires_at, created_at=created_at,
+                             source_kind=order.source_kind,
+                             source_id=order.source_id)
         return orjson.dumps(first_reply(placed, provider))
 
     return render

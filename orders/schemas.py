@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -72,8 +72,23 @@ class SalesOut(BaseModel):
     sales: list[SaleOut]
 
 
+class OrderSourceIn(Strict):
+    """Where the buyer pressed buy: `live` (the sale's room; `id` the room), `replay` or `video`
+    (`id` the video, which must be ready and show the sale's product)."""
+
+    kind: Literal["live", "replay", "video"]
+    id: Id
+
+
 class BuyIn(Strict):
     quantity: int = Field(default=1, ge=1, le=100)
+    # Sent by a replay's or a short video's page; the room page sends none (the live room).
+    source: OrderSourceIn | None = None
+
+
+class OrderSourceOut(BaseModel):
+    kind: str
+    id: int
 
 
 class OrderOut(BaseModel):
@@ -89,6 +104,7 @@ class OrderOut(BaseModel):
     hold_expires_at_ms: int
     payment_url: str
     created_at: str
+    source: OrderSourceOut
 
 
 class BuyOut(BaseModel):

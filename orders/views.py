@@ -46,6 +46,10 @@ class OrderFacts(Protocol):
     def hold_expires_at(self) -> datetime: ...
     @property
     def created_at(self) -> datetime: ...
+    @property
+    def source_kind(self) -> str: ...
+    @property
+    def source_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,8 @@ class PlacedOrder:
     currency: str
     hold_expires_at: datetime
     created_at: datetime
+    source_kind: str
+    source_id: int | None
     status: str = OrderStatus.PENDING_PAYMENT.value
 
 
@@ -80,6 +86,9 @@ def order_view(order: OrderFacts, provider: PaymentProvider, *,
         "hold_expires_at_ms": to_epoch_ms(order.hold_expires_at),
         "payment_url": provider.checkout_url(order.id),
         "created_at": order.created_at.isoformat(),
+        # A live order's source id may be empty: it is the order's room.
+        "source": {"kind": order.source_kind,
+                   "id": order.source_id if order.source_id is not None else order.room_id},
     }
 
 

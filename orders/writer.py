@@ -37,7 +37,7 @@ from orders.models import Order
 
 log = logging.getLogger(__name__)
 
-# 500 orders x 12 columns stays far below PostgreSQL's 32767 bind parameters per statement.
+# 500 orders x 14 columns stays far below PostgreSQL's 32767 bind parameters per statement.
 MAX_BATCH = 500
 # Concurrent batches: one being committed while the next fills, plus headroom for a slow one.
 WRITERS = 3
@@ -62,18 +62,21 @@ WITH current AS (
         CAST($2 AS bigint[]), CAST($3 AS bigint[]), CAST($4 AS bigint[]),
         CAST($5 AS bigint[]), CAST($6 AS bigint[]),
         CAST($7 AS bigint[]), CAST($8 AS bigint[]),
-        CAST($9 AS text[]), CAST($10 AS text[]), CAST($11 AS bigint[])
+        CAST($9 AS text[]), CAST($10 AS text[]), CAST($11 AS bigint[]),
+        CAST($13 AS text[]), CAST($14 AS bigint[])
     ) AS b(sale_id, epoch, room_id, product_id, user_id, quantity, amount_minor, currency,
-           idempotency_key, reservation_no)
+           idempotency_key, reservation_no, source_kind, source_id)
 ), inserted AS (
     INSERT INTO orders (sale_id, room_id, product_id, user_id, quantity, amount_minor,
                         currency, status, idempotency_key, reservation_no, hold_expires_at,
-                        commission_rate_bp)
+                        commission_rate_bp, source_kind, source_id)
     SELECT b.sale_id, b.room_id, b.product_id, b.user_id, b.quantity, b.amount_minor,
            b.currency, 'pending_payment', b.idempotency_key, b.reservation_no,
            now() + make_interval(secs => CAST($12 AS integer)),
            -- the sale's rate, snapshotted when the sale was created
-           c.commission_rate_bp
+           c.commission_rate_bp,
+           -- bought in the live room unless the page said a replay or a video
+           b.source_kind, b.source_id
     FROM batch b JOIN current c ON c.id = b.sale_id AND c.redis_epoch = b.epoch
                                 AND b.reservation_no <> ALL(c.voided_reservations)
     RETURNING id, sale_id, reservation_no, hold_expires_at, created_at, user_id, quantity,
@@ -101,6 +104,9 @@ class NewOrder:
     idempotency_key: str
     reservation_no: int
     epoch: int
+    # Where it was bought (orders/sources.py); the live room (the sale's room) by default.
+    source_kind: str = "live"
+    source_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +262,9 @@ class OrderWriter:
             [o.currency for o in orders],
             [o.idempotency_key for o in orders],
             [o.reservation_no for o in orders],
-            self.hold_seconds)
+            self.hold_seconds,
+            [o.source_kind for o in orders],
+            [o.source_id for o in orders])
         WRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
         rows = {(r["sale_id"], r["reservation_no"]): r for r in result}
         # Committed: only now may the buyers hear of it.

@@ -35,6 +35,9 @@ class ServerEvent(StrEnum):
     CHAT = "chat"
     MODERATION = "moderation"
     ROOM = "room"
+    # The room's video is on air (an encoder publishing, or back within the grace period) or
+    # not: players load the stream only while it is (live/streams.py).
+    ON_AIR = "on_air"
     LINEUP = "lineup"
     PIN = "pin"
     UNPIN = "unpin"

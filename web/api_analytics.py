@@ -20,8 +20,18 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from analytics import actions, queries
+from analytics import videos as video_analytics
 from analytics.recorder import VIEWER_COOKIE, Recorder, new_guest_cookie, viewer_key_for
-from analytics.schemas import BroadcastListOut, LiveNumbersOut, ReportOut, TrackIn, TrackOut
+from analytics.schemas import (
+    BroadcastListOut,
+    LiveNumbersOut,
+    ReportOut,
+    TrackIn,
+    TrackOut,
+    VideoListOut,
+    VideoReportOut,
+    VideoTrackIn,
+)
 from core.accounts import Role
 from core.errors import PermissionDenied, ValidationError
 from live.queries import get_room
@@ -103,6 +113,57 @@ async def track(request: Request) -> Response:
                             httponly=True, samesite="lax",
                             secure=request.app.state.settings.session_cookie_secure)
     return response
+
+
+@router.add("/api/videos/{video_id:int}/track", "POST", auth=False, status=202,
+            summary="Record an event of a short video's or a replay's page (guests too): "
+                    "video_view, video_watch (seconds played, 1-60), product_click",
+            body=VideoTrackIn, response=TrackOut, errors=(403, 404, 422, 429))
+async def track_video(request: Request) -> Response:
+    video_id = path_int(request, "video_id")
+    # As for a room's cards: a cookie-carrying request must come from our own pages.
+    if request.cookies and not origin_allowed(request, request.app.state.settings):
+        raise PermissionDenied("cross-site request refused", code="bad_origin")
+    data = await parse_body(request, VideoTrackIn)
+    principal = await resolve_principal(request)
+    guest_cookie = request.cookies.get(VIEWER_COOKIE)
+    new_cookie = None
+    if principal is None and viewer_key_for(None, guest_cookie).startswith("c:"):
+        new_cookie = guest_cookie = new_guest_cookie()
+    viewer_key = viewer_key_for(principal.id if principal else None, guest_cookie)
+    rate_key = f"ip:{request.client.host if request.client else 'unknown'}" \
+        if new_cookie is not None else None
+    await video_analytics.record_video_event(
+        services(request), await recorder_of(request.app), video_id, viewer_key,
+        principal.id if principal else None, data.event, product_id=data.product_id,
+        seconds=data.seconds, rate_key=rate_key)
+    response = JSON({"recorded": True}, status_code=202)
+    if new_cookie is not None:
+        response.set_cookie(VIEWER_COOKIE, new_cookie, max_age=VIEWER_COOKIE_MAX_AGE,
+                            httponly=True, samesite="lax",
+                            secure=request.app.state.settings.session_cookie_secure)
+    return response
+
+
+@router.add("/api/ops/videos", "GET", summary="Ready short videos and replays, newest first, "
+            "with their headline numbers (ops: all, filter by host; hosts: their own)",
+            response=VideoListOut, query={"host_id": "integer"})
+async def list_videos(request: Request) -> Response:
+    principal = await require_user(request, Role.HOST)
+    host_id = query_id(request, "host_id") if principal.is_ops else principal.id
+    async with services(request).db.session() as session:
+        rows = await video_analytics.list_videos(session, host_id=host_id)
+    return JSON({"videos": rows})
+
+
+@router.add("/api/videos/{video_id:int}/report", "GET", response=VideoReportOut,
+            summary="A short video's or a replay's numbers (its host, ops): views, unique "
+                    "viewers, watch time, product clicks, attributed orders and GMV",
+            errors=(403, 404))
+async def video_report(request: Request) -> Response:
+    principal = await require_user(request, Role.HOST)
+    return JSON(await video_analytics.video_report(services(request), principal,
+                                                   path_int(request, "video_id")))
 
 
 def _day(raw: str | None, field: str) -> datetime | None:

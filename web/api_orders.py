@@ -8,6 +8,7 @@ from starlette.responses import Response
 from core.accounts import Role, owns_or_ops
 from core.context import Services
 from live import actions as live_actions
+from live import queries as live_queries
 from orders import buying, order_moves, queries, reconcile, sales, views
 from orders.errors import NotOrderOwner, NotSaleHost
 from orders.payments import get_provider
@@ -22,6 +23,7 @@ from orders.schemas import (
     SaleOut,
     SalesOut,
 )
+from orders.sources import check_source
 from web.api import ApiRouter, Header
 from web.auth import require_user
 from web.edge import services
@@ -30,7 +32,7 @@ from web.validation import parse_body, path_int
 
 router = ApiRouter("orders")
 
-BUY_ERRORS = (400, 404, 409, 503)
+BUY_ERRORS = (400, 404, 409, 422, 503)
 
 
 @router.add("/api/rooms/{room_id:int}/sales", "POST", summary="Start or schedule a flash sale "
@@ -95,7 +97,9 @@ async def reconcile_sale(request: Request) -> Response:
 
 
 @router.add("/api/sales/{sale_id:int}/buy", "POST", summary="Buy in a flash sale. Send an "
-            "Idempotency-Key header; a repeat returns the first reply. Errors: sold_out, "
+            "Idempotency-Key header; a repeat returns the first reply. A replay's or a short "
+            "video's page sends `source` ({kind: replay|video, id}); it must be ready and "
+            "show the sale's product (422 naming source.id). Errors: sold_out, "
             "limit_reached, sale_not_started, sale_ended (409), idempotency_key_required (400), "
             "request_in_progress (409), sale_unavailable (503)", body=BuyIn, response=BuyOut,
             status=201, errors=BUY_ERRORS,
@@ -106,9 +110,14 @@ async def reconcile_sale(request: Request) -> Response:
 async def buy(request: Request) -> Response:
     principal = await require_user(request)
     data = await parse_body(request, BuyIn)
-    reply, replayed = await buying.buy(services(request), principal.id,
-                                        path_int(request, "sale_id"),
-                                        request.headers.get("idempotency-key"), data.quantity)
+    svc = services(request)
+    sale_id = path_int(request, "sale_id")
+    # Only a buy that names its source (a replay's or a video's page) pays for its check.
+    source = await check_source(svc, sale_id, data.source.kind, data.source.id,
+                                live_queries.video_shows_product) if data.source else None
+    reply, replayed = await buying.buy(svc, principal.id, sale_id,
+                                        request.headers.get("idempotency-key"), data.quantity,
+                                        source)
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return Response(reply, status_code=201, headers=headers, media_type=JSON.media_type)
 

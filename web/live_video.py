@@ -12,12 +12,13 @@ from live.streams import public_stream_name
 from web.render import static_url
 
 
-def room_video_boot(settings: Settings, room_id: int) -> dict[str, Any]:
-    """The room's HLS playlist (under its public id, never the key; none without ingest) and
+def room_video_boot(settings: Settings, room_id: int, on_air: bool) -> dict[str, Any]:
+    """The room's HLS playlist (under its public id, never the key; none without ingest),
+    whether it is on air as the page loads (the hello and `on_air` events take over), and
     where hls.js is."""
     hls_url = (f"{settings.ingest.hls_base_url}/{public_stream_name(room_id)}/index.m3u8"
                if settings.ingest.enabled else None)
-    return {"hls_url": hls_url, "hls_js": static_url("vendor/hls/hls.min.js")}
+    return {"hls_url": hls_url, "on_air": on_air, "hls_js": static_url("vendor/hls/hls.min.js")}
 
 
 def allow_stream_origin(response: Response, settings: Settings) -> Response:

@@ -174,6 +174,7 @@ async def room_page(request: Request) -> Response:
         seller = await seller_boot(services(request), session, room.host_id, principal)
         reminding = (principal is not None and room.status == RoomStatus.SCHEDULED
                      and await follows.is_reminding(session, room.id, principal.id))
+        on_air = await queries.on_air(session, room)
     names = await _host_names(request, {room.host_id})
     pinned = next((p.public() for p in lineup if p.id == room.pinned_product_id), None)
     is_host = principal is not None and owns_or_ops(principal, room.host_id)
@@ -183,7 +184,7 @@ async def room_page(request: Request) -> Response:
                     boot={"room": room.public(), "host_name": names.get(room.host_id, ""),
                           "seller": seller, "reminding": reminding,
                           "lineup": [p.public() for p in lineup], "pin": pinned,
-                          "video": room_video_boot(request.app.state.settings, room.id)})
+                          "video": room_video_boot(request.app.state.settings, room.id, on_air)})
     allow_stream_origin(response, request.app.state.settings)
     # A guest's websocket (watch time) and card clicks (funnel) count as one viewer.
     ensure_viewer_cookie(request, response)

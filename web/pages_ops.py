@@ -1,4 +1,5 @@
-"""Pages for the numbers: the ops dashboard, one broadcast's report, and the live data screen.
+"""Pages for the numbers: the ops dashboard, one broadcast's report, one short video's or
+replay's report, and the live data screen.
 
 Ops see every broadcast; a host sees their own. Pages are server-rendered with their data in
 the boot JSON; web/static/js/ops-*.js draw the charts (inline SVG, no library) and keeps the
@@ -12,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from analytics import actions, queries
+from analytics import videos as video_analytics
 from core.accounts import Role
 from core.errors import DomainError, NotFound, PermissionDenied
 from web.api_analytics import broadcast_filters
@@ -39,6 +41,7 @@ async def dashboard(request: Request) -> Response:
     async with services(request).db.session() as session:
         rows = await queries.list_broadcasts(session, **filters)
         hosts = await queries.list_hosts(session) if principal.is_ops else []
+        videos = await video_analytics.list_videos(session, host_id=filters["host_id"])
     broadcasts = [row.public() for row in rows]
     totals: dict[str, dict[str, int]] = {}
     for item in broadcasts:
@@ -51,7 +54,7 @@ async def dashboard(request: Request) -> Response:
             total["paid_orders"] += report["paid_orders"]
             total["broadcasts"] += 1
     return page(request, "ops/dashboard.html", principal, broadcasts=broadcasts, hosts=hosts,
-                totals=totals,
+                totals=totals, videos=videos,
                 selected={"host_id": params.get("host_id", ""), "since": params.get("since", ""),
                           "until": params.get("until", "")},
                 boot={"broadcasts": broadcasts})
@@ -75,6 +78,23 @@ async def broadcast_report(request: Request) -> Response:
                 boot={"report": report})
 
 
+async def video_report(request: Request) -> Response:
+    """A short video's or a replay's numbers (analytics/videos.py), for its host and ops."""
+    principal = await _reader(request)
+    if isinstance(principal, Response):
+        return principal
+    try:
+        report = await video_analytics.video_report(services(request), principal,
+                                                    path_int(request, "video_id"))
+    except NotFound:
+        return error_page(request, principal, 404, "No such video",
+                          "This video does not exist, or it was removed.")
+    except PermissionDenied:
+        return error_page(request, principal, 403, "Not your video",
+                          "Only the video's host and ops can read its numbers.")
+    return page(request, "ops/video_report.html", principal, r=report)
+
+
 async def live_data(request: Request) -> Response:
     principal = await _reader(request)
     if isinstance(principal, Response):
@@ -94,5 +114,6 @@ routes: list[BaseRoute] = [
     Route("/ops", dashboard, methods=["GET"], name="ops_dashboard"),
     Route("/ops/broadcasts/{room_id:int}", broadcast_report, methods=["GET"],
           name="ops_broadcast"),
+    Route("/ops/videos/{video_id:int}", video_report, methods=["GET"], name="ops_video"),
     Route("/host/rooms/{room_id:int}/data", live_data, methods=["GET"], name="host_room_data"),
 ]

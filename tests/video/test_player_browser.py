@@ -3,6 +3,7 @@ the host before the first segment, plays, and picks the stream up again after a 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -12,6 +13,8 @@ from tests.video.conftest import Ingest
 
 # ffmpeg's start, nginx's callback, the first segments and hls.js's start, on a busy machine.
 PLAY_TIMEOUT_MS = 40_000
+# player.js's PLAYLIST_POLL_MS: how often a player on air looks for the playlist.
+PLAYLIST_POLL_SECONDS = 2.0
 
 
 async def _wait(page: Any, expression: str, timeout_ms: int = 5000) -> None:
@@ -41,23 +44,35 @@ async def test_the_room_plays_the_pushed_stream_and_recovers_after_a_drop(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    hls_requests: list[str] = []
+    page.on("request", lambda request: hls_requests.append(request.url)
+            if "/hls/" in request.url else None)
     try:
-        # given a viewer in the live room before the host's encoder is on
+        # given a viewer in the live room before the host's encoder is on: nothing is on air,
+        # so the player waits for the host without fetching anything
         await page.goto(f"{ingest.url}/rooms/{room['id']}")
-        await _wait(page, "document.querySelector('#player').dataset.state === 'waiting'")
+        await _wait(page, "document.querySelector('#conn-state').dataset.state === 'open'")
+        await _wait(page, "document.querySelector('#player').dataset.state === 'idle'")
         assert "Waiting for the host" in await page.inner_text("#poster-text")
+        await page.evaluate("window.__sameDocument = true")
+        # (an absence: two of the player's poll intervals pass without a playlist request)
+        await asyncio.sleep(2 * PLAYLIST_POLL_SECONDS)
+        assert hls_requests == []
+        assert await page.evaluate("window.livesell.video.pollTimer === null")
 
-        # when the encoder pushes, then the video plays: its time advances
+        # when the encoder pushes, then the on_air event starts the player in the same page,
+        # and the video plays: its time advances
         ingest.push(room["stream_key"], seconds=120)
         await _wait(page, "document.querySelector('#player').currentTime > 1",
                                      PLAY_TIMEOUT_MS)
+        assert await page.evaluate("window.__sameDocument === true")
+        assert any(url.endswith(f"/room-{room['id']}/index.m3u8") for url in hls_requests)
         first = await _current_time(page)
         await _wait(page, f"document.querySelector('#player').currentTime > {first + 1}",
             PLAY_TIMEOUT_MS)
         assert await page.is_visible("#player")
 
         # when the encoder drops and comes back, then the same page (no reload) plays on
-        await page.evaluate("window.__sameDocument = true")
         ingest.stop_pushes()
         dropped_at = await _current_time(page)
         ingest.push(room["stream_key"], seconds=120)

@@ -70,4 +70,4 @@ def test_without_nginx_run_says_how_to_install_it(monkeypatch: pytest.MonkeyPatc
     assert len(said) == 1 and nginx.INSTALL_HINT in said[0]
     # and the app's children do not send viewers looking for a stream
     assert os.environ["INGEST_ENABLED"] == "0"
-    assert room_video_boot(load_settings(), 7)["hls_url"] is None
+    assert room_video_boot(load_settings(), 7, False)["hls_url"] is None

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from core.context import Services
 from core.settings import Settings
@@ -101,6 +102,19 @@ async def test_the_video_page_plays_and_shows_a_tag_card_at_its_moment(
         await dialog.wait_for(timeout=5000)
         assert "Rain jacket" in await dialog.inner_text()
         assert errors == []
+
+        # the page recorded the view and the card's click for the video's report (the
+        # server's recorder writes them within a second or so)
+        from analytics.models import AnalyticsEvent
+
+        async def recorded() -> bool:
+            async with services.db.session() as session:
+                kinds = set(await session.scalars(select(AnalyticsEvent.kind).where(
+                    AnalyticsEvent.video_id == video["id"])))
+            return {"video_view", "product_click"} <= kinds
+
+        await poll_until(recorded, timeout=15, interval=0.2,
+                         message="the view and the click to be recorded")
     finally:
         await context.close()
 
@@ -167,5 +181,54 @@ async def test_a_replay_lists_a_chapter_per_product_that_jumps_to_its_moment(
         await card.wait_for(timeout=5000)
         assert "Tote bag" in await card.inner_text()
         assert "Current price" in await card.inner_text()
+    finally:
+        await context.close()
+
+
+async def test_a_product_on_flash_sale_is_bought_from_the_video_and_attributed_to_it(
+        live_server: LiveServer, chromium: Any, client: httpx.AsyncClient, services: Services,
+        settings: Settings, make_user: Any, make_product: Any, make_room: Any,
+        tmp_path: Path) -> None:
+    from orders.models import Order
+
+    # given a ready video tagging a scarf that the host's live room has on flash sale now
+    host, buyer = await make_user("host"), await make_user()
+    scarf = await make_product(host, title="Silk scarf", price_minor=4000, stock=20)
+    room = await make_room(host, products=[scarf], live=True)
+    response = await client.post(f"/api/rooms/{room['id']}/sales", json={
+        "product_id": scarf["id"], "price_minor": 2500, "quantity": 5, "per_user_limit": 1,
+        "duration_seconds": 600}, headers=host.headers)
+    assert response.status_code == 201, response.text
+    video = await _ready_video(client, services, settings, host,
+                               make_clip(tmp_path / "c.mp4", seconds=3, size="640x360"))
+    response = await client.put(f"/api/videos/{video['id']}/tags",
+                                json={"tags": [{"product_id": scarf["id"], "at_ms": 0}]},
+                                headers=host.headers)
+    assert response.status_code == 200
+    context = await chromium.new_context()
+    await context.add_cookies([{"name": "livesell_session", "value": buyer.token,
+                                "url": live_server.url}])
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        # when the viewer opens the card and buys from the dialog
+        await page.goto(f"{live_server.url}/videos/{video['id']}")
+        await page.get_by_test_id("tag-card").click()
+        buy = page.get_by_test_id("video-buy")
+        await buy.wait_for(timeout=5000)
+        assert "25.00" in await buy.inner_text()
+        await buy.click()
+        await page.get_by_test_id("video-pay").wait_for(timeout=10_000)
+        order_id = int(await page.get_by_test_id("video-buy-note").get_attribute("data-order-id")
+                       or 0)
+
+        # then the order is the flash sale's, attributed to the video
+        async with services.db.session() as session:
+            order = await session.get(Order, order_id)
+        assert order is not None and order.user_id == buyer.id
+        assert (order.source_kind, order.source_id, order.amount_minor) == (
+            "video", video["id"], 2500)
+        assert errors == []
     finally:
         await context.close()

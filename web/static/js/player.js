@@ -4,9 +4,12 @@
 // the iPhone), hls.js's own rule. A playback URL the host pasted wins, as before: an HLS one
 // plays the same way, anything else straight in the <video>.
 //
-// Before the first segment exists the stage says the show is waiting for the host, and it
-// looks again every couple of seconds; a stream that stops (the encoder dropped) goes back to
-// waiting, and one that stalls is recovered in place: no reload.
+// The ingest's stream is loaded only while the room says its video is on air (the `on_air`
+// state: an encoder publishing, or dropped less than the grace period ago; live/streams.py).
+// Off air the stage says the show is waiting for the host and nothing is fetched ("idle");
+// the `on_air` event starts it in the same page. On air, until the playlist has a segment it
+// looks again every couple of seconds ("waiting"); a stream that stops (the encoder dropped)
+// goes back to waiting, and one that stalls is recovered in place: no reload.
 
 // A segment is a second long (deploy/nginx): looking every 2 s finds the stream soon after it
 // starts, at one small request per viewer per look.
@@ -63,14 +66,16 @@ async function playlistHasSegments(url) {
 }
 
 export class LiveVideo {
-  constructor({video, poster, posterText, hlsUrl, hlsScript}) {
+  constructor({video, poster, posterText, hlsUrl, hlsScript, onAir = false}) {
     this.video = video;
+    this.onAir = Boolean(onAir);
+    this.room = null;
     this.poster = poster;
     this.posterText = posterText;
     this.hlsUrl = hlsUrl || null;
     this.hlsScript = hlsScript;
     this.src = null; // what is wanted
-    this.state = "off"; // off | waiting | playing | failed
+    this.state = "off"; // off | idle (live, off air) | waiting | playing | failed
     this.status = "scheduled";
     this.hls = null;
     this.pollTimer = null;
@@ -86,20 +91,29 @@ export class LiveVideo {
 
   // The room's status or playback URL changed (or the page loaded).
   show(room) {
+    this.room = room;
     this.status = room.status;
     const pasted = room.playback_url || null;
     let wanted = null;
     if (room.status !== "ended") {
-      // A pasted file plays whenever the room is not over; the ingest's stream only once live.
+      // A pasted file plays whenever the room is not over; the ingest's stream only once live
+      // and on air.
       if (pasted) wanted = pasted;
-      else if (room.status === "live") wanted = this.hlsUrl;
+      else if (room.status === "live" && this.onAir) wanted = this.hlsUrl;
     }
     if (wanted !== this.src) {
       this.stop();
       this.src = wanted;
       if (wanted) this.start();
     }
+    if (!this.src && room.status === "live" && this.hlsUrl && !pasted) this.setState("idle");
     this.render();
+  }
+
+  // The room's video went on air or off air (the hello's `on_air`, an `on_air` event).
+  setOnAir(onAir) {
+    this.onAir = Boolean(onAir);
+    if (this.room) this.show(this.room);
   }
 
   start() {
@@ -241,7 +255,9 @@ export class LiveVideo {
     this.video.hidden = !playing;
     this.poster.hidden = playing;
     let text = TEXT[this.state] || "";
-    if (this.state === "off") {
+    if (this.state === "idle") {
+      text = TEXT.waiting;
+    } else if (this.state === "off") {
       text = this.status === "live" ? TEXT.live : TEXT[this.status] || "";
     }
     this.posterText.textContent = text;

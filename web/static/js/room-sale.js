@@ -31,7 +31,7 @@ const ERROR_TEXT = {
   network: "Can't reach the shop. Check your connection and tap Buy again.",
 };
 
-function newKey() {
+export function newKey() {
   if (window.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
   // crypto.randomUUID needs a secure context; getRandomValues does not.
   const bytes = crypto.getRandomValues(new Uint8Array(16));

@@ -14,7 +14,8 @@ import {RoomStore} from "./store.js";
 
 const boot = readBoot();
 const me = boot.me;
-const store = new RoomStore({room: boot.room, lineup: boot.lineup, pin: boot.pin});
+const store = new RoomStore({room: boot.room, lineup: boot.lineup, pin: boot.pin,
+                             on_air: Boolean(boot.video?.on_air)});
 const roomId = boot.room.id;
 const hostId = boot.room.host_id;
 
@@ -30,7 +31,7 @@ const banner = $("#status-banner");
 const statusBadge = $("#status-badge");
 // The video and its poster belong to the player module (the ingest's HLS, a pasted URL).
 const liveVideo = new LiveVideo({video: player, poster, posterText, hlsUrl: boot.video?.hls_url,
-                                 hlsScript: boot.video?.hls_js});
+                                 hlsScript: boot.video?.hls_js, onAir: store.state.on_air});
 window.livesell.video = liveVideo;
 
 function renderRoom() {
@@ -311,7 +312,12 @@ store.on("chat", (message) => chat.add(message));
 store.on("chat:delete", (id) => chat.remove(id));
 store.on("room", renderSlowMode);
 
+// The stream is loaded only while it is on air: an `on_air` event starts (or stops) it in
+// this page, no reload.
+store.on("on_air", (onAir) => liveVideo.setOnAir(onAir));
+
 store.on("reset", () => {
+  liveVideo.setOnAir(store.state.on_air);
   renderRoom();
   renderPin();
   renderSlowMode();

@@ -2,7 +2,7 @@
 // room, lineup, pin, chat, counts, and the flash sale with its counters and the server's
 // clock. Every module of a page (the page itself, its flash-sale card, the product tracking)
 // reads this one store and subscribes to its topics:
-//   reset (a hello), pin, lineup, room, chat, chat:delete, moderation, muted, viewers, likes, purchase,
+//   reset (a hello), pin, lineup, room, on_air (the video on air or not), chat, chat:delete, moderation, muted, viewers, likes, purchase,
 //   sale (the sale or its counters changed), order (the viewer's own order), error,
 //   and frame (every frame, after it is applied).
 
@@ -13,9 +13,9 @@ const MAX_ERRORS = 20;
 export const ACTIVE_SALE_STATUSES = new Set(["scheduled", "running"]);
 
 export class RoomStore {
-  constructor({room, lineup = [], pin = null} = {}) {
+  constructor({room, lineup = [], pin = null, on_air = false} = {}) {
     this.state = {
-      room, lineup, pin,
+      room, lineup, pin, on_air,
       viewers: 0, likes: 0, buyers: 0, chat: [], you: null, muted: false,
       slow_mode_seconds: room ? room.slow_mode_seconds || 0 : 0,
       sale: null,    // the room's current (or last) flash sale, its public view
@@ -100,6 +100,7 @@ export class RoomStore {
         s.room = d.room || s.room;
         s.lineup = d.lineup || [];
         s.pin = d.pin || null;
+        s.on_air = Boolean(d.on_air);
         s.viewers = d.viewers || 0;
         s.likes = d.likes || 0;
         s.buyers = d.buyers || 0;
@@ -152,7 +153,15 @@ export class RoomStore {
           s.pin = null;
           this.emit("pin", null);
         }
+        if (d.status === "ended" && s.on_air) {
+          s.on_air = false;
+          this.emit("on_air", false);
+        }
         this.emit("room", d);
+        break;
+      case "on_air":
+        s.on_air = Boolean(d.on_air);
+        this.emit("on_air", s.on_air);
         break;
       case "sale":
         this.setClock(d.server_time_ms);

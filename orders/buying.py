@@ -39,6 +39,7 @@ from orders.logs import record_sale_event
 from orders.models import (
     Order,
     Sale,
+    SaleEventType,
     SaleStatus,
 )
 from orders.payments import get_provider
@@ -255,7 +256,7 @@ async def release_unwritten_of_sale(svc: Services, sale_id: int) -> list[int]:
                     voided_reservations=func.array_cat(
                         Sale.voided_reservations,
                         bindparam("new_voided", new, type_=ARRAY(BigInteger)))))
-                record_sale_event(session, sale_id, "reservations_voided", None,
+                record_sale_event(session, sale_id, SaleEventType.RESERVATIONS_VOIDED, None,
                                   {"reservations": new})
     released: list[int] = []
     for no in voided:

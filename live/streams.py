@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import Actor
 from core.context import Services
-from core.errors import DomainError, NotFound, ValidationError
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.events import unit_of_work
 from live import actions
 from live.errors import RoomEnded
@@ -46,15 +46,15 @@ PUBLIC_NAME = re.compile(r"room-([0-9]{1,18})")
 STALE_AFTER_UPDATES = 3
 
 
-class StreamRefused(DomainError):
+class StreamRefused(PermissionDenied):
     """nginx must not accept this publish (or must drop it now)."""
 
-    status_code = 403
     code = "stream_refused"
 
 
-class StreamBusy(DomainError):
-    status_code = 409
+class StreamBusy(Conflict):
+    """The room already has a publisher."""
+
     code = "stream_busy"
 
 

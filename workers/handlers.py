@@ -74,11 +74,6 @@ async def announce_created_sale(svc: Services, event: SaleCreated) -> None:
     await _publish_sale(svc, event.sale_id, event.action)
 
 
-async def republish_lineup_after_sale_created(svc: Services, event: SaleCreated) -> None:
-    # The sale's units left the product's stock: the room's lineup shows the new count.
-    await live_actions.publish_lineup(svc, event.room_id)
-
-
 async def announce_started_sale(svc: Services, event: SaleStarted) -> None:
     await _publish_sale(svc, event.sale_id, SaleAction.STARTED)
 
@@ -89,11 +84,6 @@ async def announce_ended_sale(svc: Services, event: SaleEnded) -> None:
 
 async def announce_stopped_sale(svc: Services, event: SaleStopped) -> None:
     await _publish_sale(svc, event.sale_id, SaleAction.STOPPED)
-
-
-async def republish_lineup_after_settle(svc: Services, event: SaleSettled) -> None:
-    # The sale's unsold units are back in the product's stock: the room shows the count.
-    await live_actions.publish_lineup(svc, event.room_id)
 
 
 async def publish_sale_stock(svc: Services, event: SaleStockChanged) -> None:
@@ -156,7 +146,10 @@ async def announce_room(svc: Services, event: RoomUpdated | RoomWentLive | RoomE
     await live_actions.publish_room_row(svc, event.room_id)
 
 
-async def announce_lineup(svc: Services, event: LineupChanged) -> None:
+async def republish_lineup(svc: Services, event: LineupChanged | SaleCreated | SaleSettled,
+                           ) -> None:
+    """The room's lineup as committed: the host changed it, or a product's stock moved (a sale
+    took its units, or gave back the unsold ones when it settled)."""
     await live_actions.publish_lineup(svc, event.room_id)
 
 
@@ -187,11 +180,11 @@ async def remove_chat_message(svc: Services, event: ChatMessageDeleted) -> None:
 def register_handlers(bus: EventBus) -> None:
     bus.handle_in_transaction(UnitsReleased, return_units_to_product)
     bus.subscribe(SaleCreated, announce_created_sale)
-    bus.subscribe(SaleCreated, republish_lineup_after_sale_created)
+    bus.subscribe(SaleCreated, republish_lineup)
     bus.subscribe(SaleStarted, announce_started_sale)
     bus.subscribe(SaleEnded, announce_ended_sale)
     bus.subscribe(SaleStopped, announce_stopped_sale)
-    bus.subscribe(SaleSettled, republish_lineup_after_settle)
+    bus.subscribe(SaleSettled, republish_lineup)
     bus.subscribe(SaleStockChanged, publish_sale_stock)
     for order_event in (OrderPaid, OrderCancelled, OrderExpired, OrderCompleted, OrderRefunded):
         bus.subscribe(order_event, notify_buyer)
@@ -202,7 +195,7 @@ def register_handlers(bus: EventBus) -> None:
     bus.subscribe(RoomWentLive, announce_room)
     bus.subscribe(RoomEnded, announce_room)
     bus.subscribe(RoomEnded, build_report_of_ended_room)
-    bus.subscribe(LineupChanged, announce_lineup)
+    bus.subscribe(LineupChanged, republish_lineup)
     bus.subscribe(ProductPinned, announce_pin)
     bus.subscribe(ProductUnpinned, announce_unpin)
     bus.subscribe(UserMuted, enforce_mute)

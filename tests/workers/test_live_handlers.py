@@ -79,7 +79,7 @@ async def test_a_lineup_change_tells_the_room_the_lineup_as_committed(
     _, room, products = room_with_products
 
     with capture_published() as published:
-        await handlers.announce_lineup(services, LineupChanged(room_id=room["id"]))
+        await handlers.republish_lineup(services, LineupChanged(room_id=room["id"]))
 
     [event] = published
     assert event["type"] == ServerEvent.LINEUP

@@ -29,6 +29,7 @@ from live.errors import (
     NotInLineup,
     NotRoomHost,
     PriceAboveRegular,
+    ProductNotFound,
     RoomEnded,
     RoomNotFound,
 )
@@ -62,8 +63,7 @@ def record_room_event(session: AsyncSession, room_id: int, event_type: RoomEvent
 async def room_for_update(session: AsyncSession, room_id: int, actor: Actor) -> Room:
     room = await session.scalar(select(Room).where(Room.id == room_id).with_for_update())
     if room is None:
-        await queries.get_room(session, room_id)  # raises RoomNotFound
-        raise AssertionError("unreachable")
+        raise RoomNotFound(f"room {room_id} does not exist", field="room_id")
     _check_owner(room.host_id, actor, "room")
     return room
 
@@ -85,8 +85,7 @@ async def update_product(svc: Services, actor: Actor, product_id: int, patch: Pr
     async with unit_of_work(svc) as session:
         product = await session.scalar(select(Product).where(Product.id == product_id).with_for_update())
         if product is None:
-            await queries.get_product(session, product_id)
-            raise AssertionError("unreachable")
+            raise ProductNotFound(f"product {product_id} does not exist", field="product_id")
         _check_owner(product.host_id, actor, "product")
         for name, value in patch.model_dump(exclude_unset=True).items():
             setattr(product, name, str(value) if name == "image_url" and value else value)

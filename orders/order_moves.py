@@ -10,6 +10,7 @@ import logging
 
 from sqlalchemy import func, insert, select, update
 
+from core.accounts import Actor, owns_or_ops
 from core.context import Services
 from core.errors import Conflict
 from core.events import dispatch_committed, record, unit_of_work
@@ -43,7 +44,6 @@ from orders.models import (
 )
 from orders.paying import in_flight_payment, queue_refund
 from orders.sales import settle_sale
-from orders.schemas import Actor
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ async def cancel_order(svc: Services, actor: Actor, order_id: int) -> Order:
         order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
         if order is None:
             raise OrderNotFound(f"order {order_id} does not exist", field="order_id")
-        if order.user_id != actor.id and not actor.is_ops:
+        if not owns_or_ops(actor, order.user_id):
             raise NotOrderOwner("only the buyer can cancel this order")
         if await session.scalar(select(in_flight_payment(order_id))):
             raise Conflict("a payment for this order is being processed", code="payment_in_flight")
@@ -122,7 +122,7 @@ async def complete_order(svc: Services, actor: Actor, order_id: int) -> Order:
         if order is None:
             raise OrderNotFound(f"order {order_id} does not exist", field="order_id")
         host_id = await session.scalar(select(Sale.host_id).where(Sale.id == order.sale_id))
-        if host_id != actor.id and not actor.is_ops:
+        if host_id is None or not owns_or_ops(actor, host_id):
             raise NotSaleHost("only the sale's host can complete its orders")
         if not await move_order(session, order_id, OrderStatus(order.status),
                                 OrderStatus.COMPLETED, event_type=OrderEventType.ORDER_COMPLETED,

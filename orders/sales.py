@@ -11,6 +11,7 @@ from typing import Protocol
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.accounts import Actor, owns_or_ops
 from core.context import Services
 from core.errors import Conflict
 from core.events import dispatch_committed, record, unit_of_work
@@ -41,7 +42,7 @@ from orders.models import (
     SaleStatus,
 )
 from orders.reconcile import reconcile_sale
-from orders.schemas import Actor, SaleIn
+from orders.schemas import SaleIn
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ async def _end_sale_now(svc: Services, sale_id: int, *, actor: Actor | None,
         sale = await session.scalar(select(Sale).where(Sale.id == sale_id).with_for_update())
         if sale is None:
             raise SaleNotFound(f"sale {sale_id} does not exist", field="sale_id")
-        if actor is not None and sale.host_id != actor.id and not actor.is_ops:
+        if actor is not None and not owns_or_ops(actor, sale.host_id):
             raise NotSaleHost("only the sale's host can stop it")
         current = SaleStatus(sale.status)
         transition(SALE_MOVES, current, SaleStatus.ENDED, what="a sale")

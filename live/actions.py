@@ -243,19 +243,34 @@ async def pin_product(svc: Services, actor: Actor, room_id: int, product_id: int
     """Pin one product of the lineup; pinning another replaces it."""
     async with unit_of_work(svc) as session:
         room = await room_for_update(session, room_id, actor)
-        if room.status == RoomStatus.ENDED:
-            raise RoomEnded("the room has ended", field="room_id")
-        in_lineup = await session.scalar(select(LineupItem.id).where(
-            LineupItem.room_id == room_id, LineupItem.product_id == product_id))
-        if in_lineup is None:
-            raise NotInLineup("the product is not in this room's lineup", field="product_id")
-        product = await queries.get_product(session, product_id)
-        previous = room.pinned_product_id
-        room.pinned_product_id = product_id
-        record_room_event(session, room_id, RoomEventType.PIN, actor.id,
-                          {"product_id": product_id, "replaced": previous})
-        record(session, events.ProductPinned(room_id=room_id, product_id=product_id,
-                                             replaced=previous))
+        return await _pin(session, room, product_id, actor.id)
+
+
+async def pin_product_of_sale(svc: Services, room_id: int, product_id: int) -> None:
+    """Pin the product a flash sale was just created for, so that every viewer sees the sale
+    on the pinned card (the `SaleCreated` handler). The sale's creation already checked the
+    host, the room and the lineup; the pin is in the host's name."""
+    async with unit_of_work(svc) as session:
+        room = await session.scalar(select(Room).where(Room.id == room_id).with_for_update())
+        if room is None:
+            raise RoomNotFound(f"room {room_id} does not exist", field="room_id")
+        await _pin(session, room, product_id, room.host_id)
+
+
+async def _pin(session: AsyncSession, room: Room, product_id: int, actor_id: int) -> Product:
+    if room.status == RoomStatus.ENDED:
+        raise RoomEnded("the room has ended", field="room_id")
+    in_lineup = await session.scalar(select(LineupItem.id).where(
+        LineupItem.room_id == room.id, LineupItem.product_id == product_id))
+    if in_lineup is None:
+        raise NotInLineup("the product is not in this room's lineup", field="product_id")
+    product = await queries.get_product(session, product_id)
+    previous = room.pinned_product_id
+    room.pinned_product_id = product_id
+    record_room_event(session, room.id, RoomEventType.PIN, actor_id,
+                      {"product_id": product_id, "replaced": previous})
+    record(session, events.ProductPinned(room_id=room.id, product_id=product_id,
+                                         replaced=previous))
     return product
 
 

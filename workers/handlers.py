@@ -74,6 +74,11 @@ async def announce_created_sale(svc: Services, event: SaleCreated) -> None:
     await _publish_sale(svc, event.sale_id, event.action)
 
 
+async def pin_product_of_new_sale(svc: Services, event: SaleCreated) -> None:
+    # Every viewer sees the sale on the pinned card.
+    await live_actions.pin_product_of_sale(svc, event.room_id, event.product_id)
+
+
 async def announce_started_sale(svc: Services, event: SaleStarted) -> None:
     await _publish_sale(svc, event.sale_id, SaleAction.STARTED)
 
@@ -181,6 +186,7 @@ def register_handlers(bus: EventBus) -> None:
     bus.handle_in_transaction(UnitsReleased, return_units_to_product)
     bus.subscribe(SaleCreated, announce_created_sale)
     bus.subscribe(SaleCreated, republish_lineup)
+    bus.subscribe(SaleCreated, pin_product_of_new_sale)
     bus.subscribe(SaleStarted, announce_started_sale)
     bus.subscribe(SaleEnded, announce_ended_sale)
     bus.subscribe(SaleStopped, announce_stopped_sale)

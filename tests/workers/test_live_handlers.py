@@ -19,6 +19,7 @@ from live.events import (
     UserMuted,
     UserUnmuted,
 )
+from orders.events import SaleAction, SaleCreated
 from realtime import moderation
 from realtime.publish import ServerEvent, capture_published
 from workers import handlers
@@ -135,3 +136,19 @@ async def test_a_deleted_chat_line_leaves_the_snapshot_and_is_told(services: Ser
     assert await services.redis.zscore(moderation.deleted_key(services.keys, 5), "m-1")
     assert [(e["type"], e["data"]["action"], e["data"]["message_id"]) for e in published] == [
         (ServerEvent.MODERATION, "delete", "m-1")]
+
+
+async def test_a_new_sale_pins_its_product(client, services: Services, make_sale):
+    # given a sale whose product the host has since unpinned
+    sale = await make_sale(quantity=2)
+    await client.delete(f"/api/rooms/{sale.room['id']}/pin", headers=sale.host.headers)
+
+    with capture_published() as published:
+        await handlers.pin_product_of_new_sale(services, SaleCreated(
+            sale_id=sale.id, room_id=sale.room["id"], product_id=sale.product["id"],
+            quantity=2, action=SaleAction.STARTED))
+
+    assert [(e["type"], e["data"]["product"]["id"]) for e in published] == [
+        (ServerEvent.PIN, sale.product["id"])]
+    room = (await client.get(f"/api/rooms/{sale.room['id']}")).json()
+    assert room["pinned_product_id"] == sale.product["id"]

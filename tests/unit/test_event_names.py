@@ -98,3 +98,22 @@ def test_no_event_is_written_under_a_literal_name() -> None:
     literal = [hit for package in PACKAGES for path in sorted((root / package).rglob("*.py"))
                for hit in _literal_event_names(path)]
     assert literal == []
+
+
+def test_the_pages_store_reads_the_wire_names_of_the_enum() -> None:
+    # The pages cannot import the enum: the store's switch is checked against it instead, both
+    # ways (a frame the store ignores, or a name the server never sends, is a protocol drift).
+    import re
+
+    from realtime.moderation import ModerationAction
+
+    js = Path(__file__).resolve().parents[2] / "web" / "static" / "js"
+    store = (js / "store.js").read_text()
+    cases = set(re.findall(r'case "([a-z_]+)":', store))
+    # Handled by the socket itself (`batch` unpacked, `pong` a keep-alive) or nothing to do
+    # (`snapshot_rebuilt`: a fresh hello follows where needed).
+    not_in_store = {ServerEvent.BATCH, ServerEvent.PONG, ServerEvent.SNAPSHOT_REBUILT}
+    assert cases == {e.value for e in ServerEvent} - not_in_store
+    assert 'frame.type === "batch"' in (js / "socket.js").read_text()
+    assert {f'd.action === "{action.value}"' for action in ModerationAction} <= set(
+        re.findall(r'd\.action === "[a-z]+"', store))

@@ -38,7 +38,7 @@ from core.errors import RateLimited, ValidationError
 from live.errors import RoomEnded
 from live.models import LineupItem, Product, Room, RoomEvent, RoomEventType, RoomStatus
 from live.queries import get_room
-from orders.models import Order, OrderEvent
+from orders.models import Order, OrderEvent, OrderStatus
 from social import follows
 
 log = logging.getLogger(__name__)
@@ -69,10 +69,10 @@ async def load_facts(session: AsyncSession, room: Room) -> dict[str, Any]:
         .order_by(RoomEvent.created_at, RoomEvent.id))]
 
     paid_event = (select(OrderEvent.order_id, func.min(OrderEvent.created_at).label("at"))
-                  .where(OrderEvent.to_status == "paid").group_by(OrderEvent.order_id)
+                  .where(OrderEvent.to_status == OrderStatus.PAID.value).group_by(OrderEvent.order_id)
                   .subquery())
     refund_event = (select(OrderEvent.order_id, func.min(OrderEvent.created_at).label("at"))
-                    .where(OrderEvent.to_status == "refunded").group_by(OrderEvent.order_id)
+                    .where(OrderEvent.to_status == OrderStatus.REFUNDED.value).group_by(OrderEvent.order_id)
                     .subquery())
     order_rows = await session.execute(
         select(Order, paid_event.c.at, refund_event.c.at)

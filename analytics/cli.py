@@ -1,7 +1,7 @@
 """`livesell rebuild-reports --since 2026-11-01 --until 2026-11-30`: rebuild the reports of the
-rooms that ended in a date range (days in UTC, both included), with a progress bar.
-
-    python -m analytics.cli --since 2026-11-01 --until 2026-11-30
+rooms that ended in a date range (days in UTC, both included), with a progress bar. The command
+is `livesell`'s (web/cli.py), the one command line of operator commands; this module parses
+its options and runs it.
 
 Rebuilding is idempotent: the same recorded events and orders give the same reports.
 """
@@ -81,6 +81,3 @@ def main(argv: Sequence[str] | None = None, stream: TextIO | None = None) -> int
               f"{since:%Y-%m-%d} to {until - timedelta(days=1):%Y-%m-%d}\n")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

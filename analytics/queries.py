@@ -16,7 +16,7 @@ from analytics.metrics import PAID_STATUSES, iso
 from analytics.models import AnalyticsEvent, BroadcastReport, EventKind
 from core.accounts import Actor, Role, User, owns_or_ops
 from live.models import Product, Room, RoomStatus
-from orders.models import Order, OrderEvent
+from orders.models import Order, OrderEvent, OrderStatus
 
 
 def check_can_read(reader: Actor, room: Room) -> None:
@@ -94,9 +94,9 @@ async def broadcast_orders(session: AsyncSession, room_id: int) -> list[dict[str
     """Every order of the room, oldest first, with the times it was paid and refunded (from the
     order event log). Buyers appear by id and display name only: no emails in an export."""
     paid = (select(OrderEvent.order_id, func.min(OrderEvent.created_at).label("at"))
-            .where(OrderEvent.to_status == "paid").group_by(OrderEvent.order_id).subquery())
+            .where(OrderEvent.to_status == OrderStatus.PAID.value).group_by(OrderEvent.order_id).subquery())
     refunded = (select(OrderEvent.order_id, func.min(OrderEvent.created_at).label("at"))
-                .where(OrderEvent.to_status == "refunded").group_by(OrderEvent.order_id)
+                .where(OrderEvent.to_status == OrderStatus.REFUNDED.value).group_by(OrderEvent.order_id)
                 .subquery())
     buyer = aliased(User)
     rows = await session.execute(

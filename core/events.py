@@ -111,6 +111,10 @@ class EventBus:
     def handlers_for(self, event_type: type[DomainEvent]) -> list[Handler]:
         return list(self._handlers.get(event_type, ()))
 
+    def in_transaction_handler_for(self, event_type: type[DomainEvent],
+                                   ) -> InTransactionHandler | None:
+        return self._in_transaction.get(event_type)
+
     async def dispatch(self, svc: Services, events: Iterable[DomainEvent]) -> None:
         for domain_event in events:
             for handler in self._handlers.get(type(domain_event), ()):

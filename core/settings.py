@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -166,7 +166,9 @@ class HubSettings:
 
 @dataclass(frozen=True)
 class ScheduleSettings:
-    """How often the Celery beat sends each periodic task (workers/app.py), in seconds."""
+    """How often the Celery beat sends each periodic task (workers/app.py), in seconds. Each
+    is read from the environment variable of its name in capitals (`expire_sweep_seconds`:
+    EXPIRE_SWEEP_SECONDS), a positive number of seconds."""
 
     # The sweep is the only way an unpaid order expires: it bounds how late one is.
     expire_sweep_seconds: float = 5.0
@@ -384,27 +386,10 @@ def load_settings() -> Settings:
         connects_window_ms=_int("HUB_CONNECTS_WINDOW_MS", HubSettings.connects_window_ms,
                                 minimum=100),
     )
-    schedule = ScheduleSettings(
-        expire_sweep_seconds=_seconds("EXPIRE_SWEEP_SECONDS",
-                                      ScheduleSettings.expire_sweep_seconds),
-        unwritten_sweep_seconds=_seconds("UNWRITTEN_SWEEP_SECONDS",
-                                         ScheduleSettings.unwritten_sweep_seconds),
-        advance_sales_seconds=_seconds("ADVANCE_SALES_SECONDS",
-                                       ScheduleSettings.advance_sales_seconds),
-        report_sweep_seconds=_seconds("REPORT_SWEEP_SECONDS",
-                                      ScheduleSettings.report_sweep_seconds),
-        commission_settle_seconds=_seconds("COMMISSION_SETTLE_SECONDS",
-                                           ScheduleSettings.commission_settle_seconds),
-        outbox_relay_seconds=_seconds("OUTBOX_RELAY_SECONDS",
-                                      ScheduleSettings.outbox_relay_seconds),
-        stream_sweep_seconds=_seconds("STREAM_SWEEP_SECONDS",
-                                      ScheduleSettings.stream_sweep_seconds),
-        replay_sweep_seconds=_seconds("REPLAY_SWEEP_SECONDS",
-                                      ScheduleSettings.replay_sweep_seconds),
-        video_sweep_seconds=_seconds("VIDEO_SWEEP_SECONDS", ScheduleSettings.video_sweep_seconds),
-        go_live_alert_sweep_seconds=_seconds("GO_LIVE_ALERT_SWEEP_SECONDS",
-                                             ScheduleSettings.go_live_alert_sweep_seconds),
-    )
+    # Each interval from the variable of its name in capitals (EXPIRE_SWEEP_SECONDS, ...).
+    schedule = ScheduleSettings(**{interval.name: _seconds(interval.name.upper(),
+                                                           getattr(ScheduleSettings, interval.name))
+                                   for interval in fields(ScheduleSettings)})
     ingest = ingest_settings()
     return Settings(
         database_url=database_url,

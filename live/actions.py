@@ -1,8 +1,10 @@
 """Verbs that change rooms, products, the lineup, pins and moderation.
 
 Each action checks that the actor may do it, changes PostgreSQL in one
-transaction, appends to the room event log in the same transaction, and only
-after the commit tells the room through `realtime.publish`.
+transaction, appends to the room event log and records what happened as a domain event
+(`live/events.py`) in the same transaction. Nothing here tells the room from inside a
+transaction: the events' handlers (`workers/handlers.py`) call the `publish_*` functions
+below once the transaction has committed, so a viewer never sees a pin that was rolled back.
 """
 
 from __future__ import annotations
@@ -21,16 +23,16 @@ from core.errors import NotFound, ValidationError
 from core.events import record, unit_of_work
 from core.states import transition
 from core.types import is_line
-from live import queries
+from live import events, queries
 from live.errors import (
     NotEnoughStock,
     NotInLineup,
     NotRoomHost,
     PriceAboveRegular,
+    ProductNotFound,
     RoomEnded,
     RoomNotFound,
 )
-from live.events import RoomWentLive
 from live.models import (
     ROOM_MOVES,
     STATUS_EVENTS,
@@ -61,8 +63,7 @@ def record_room_event(session: AsyncSession, room_id: int, event_type: RoomEvent
 async def room_for_update(session: AsyncSession, room_id: int, actor: Actor) -> Room:
     room = await session.scalar(select(Room).where(Room.id == room_id).with_for_update())
     if room is None:
-        await queries.get_room(session, room_id)  # raises RoomNotFound
-        raise AssertionError("unreachable")
+        raise RoomNotFound(f"room {room_id} does not exist", field="room_id")
     _check_owner(room.host_id, actor, "room")
     return room
 
@@ -81,11 +82,10 @@ async def create_product(svc: Services, actor: Actor, data: ProductIn) -> Produc
 
 
 async def update_product(svc: Services, actor: Actor, product_id: int, patch: ProductPatch) -> Product:
-    async with svc.db.transaction() as session:
+    async with unit_of_work(svc) as session:
         product = await session.scalar(select(Product).where(Product.id == product_id).with_for_update())
         if product is None:
-            await queries.get_product(session, product_id)
-            raise AssertionError("unreachable")
+            raise ProductNotFound(f"product {product_id} does not exist", field="product_id")
         _check_owner(product.host_id, actor, "product")
         for name, value in patch.model_dump(exclude_unset=True).items():
             setattr(product, name, str(value) if name == "image_url" and value else value)
@@ -94,8 +94,7 @@ async def update_product(svc: Services, actor: Actor, product_id: int, patch: Pr
         rooms = list(await session.scalars(
             select(LineupItem.room_id).join(Room, Room.id == LineupItem.room_id)
             .where(LineupItem.product_id == product_id, Room.status != RoomStatus.ENDED.value)))
-    for room_id in rooms:
-        await publish_lineup(svc, room_id)
+        record(session, *(events.LineupChanged(room_id=room_id) for room_id in rooms))
     return product
 
 
@@ -117,7 +116,7 @@ async def create_room(svc: Services, actor: Actor, data: RoomIn) -> Room:
 
 
 async def update_room(svc: Services, actor: Actor, room_id: int, patch: RoomPatch) -> Room:
-    async with svc.db.transaction() as session:
+    async with unit_of_work(svc) as session:
         room = await room_for_update(session, room_id, actor)
         if room.status == RoomStatus.ENDED:
             raise RoomEnded("the room has ended", field="room_id")
@@ -125,9 +124,9 @@ async def update_room(svc: Services, actor: Actor, room_id: int, patch: RoomPatc
         for name, value in patch.model_dump(exclude_unset=True).items():
             setattr(room, name, str(value) if name == "playback_url" and value else value)
         record_room_event(session, room.id, RoomEventType.ROOM_UPDATED, actor.id, changes)
+        record(session, events.RoomUpdated(room_id=room.id))
         await session.flush()
         await session.refresh(room)
-    await publish_room(svc.redis, svc.keys, room.id, ServerEvent.ROOM, room.public(), state={"room": room.public()})
     return room
 
 
@@ -136,15 +135,15 @@ async def change_status(svc: Services, actor: Actor, room_id: int, target: RoomS
     async with unit_of_work(svc) as session:
         room = await room_for_update(session, room_id, actor)
         await move_room(session, room, target, actor.id)
-    await publish_room_status(svc, room)
     return room
 
 
 async def move_room(session: AsyncSession, room: Room, target: RoomStatus,
                     actor_id: int | None) -> None:
-    """Move a room (held FOR UPDATE by the caller) to `target` inside the caller's transaction
-    and log it; the caller publishes after the commit (`publish_room_status`). Shared by the
-    host's buttons and the ingest (live/streams.py), which goes live when the encoder does."""
+    """Move a room (held FOR UPDATE by the caller) to `target` inside the caller's transaction,
+    log it and record `RoomWentLive` or `RoomEnded` (the room hears of it after the commit).
+    Shared by the host's buttons and the ingest (live/streams.py), which goes live when the
+    encoder does and ends the room when the stream stays gone."""
     current = RoomStatus(room.status)
     transition(ROOM_MOVES, current, target, what="a room")
     values: dict[str, Any] = {"status": target.value}
@@ -161,14 +160,18 @@ async def move_room(session: AsyncSession, room: Room, target: RoomStatus,
         transition(ROOM_MOVES, target, target, what="a room")
     record_room_event(session, room.id, STATUS_EVENTS[target], actor_id,
                       {"from": current.value, "to": target.value})
-    if target == RoomStatus.LIVE:
-        record(session, RoomWentLive(room_id=room.id, host_id=room.host_id))
+    record(session, events.RoomEnded(room_id=room.id) if target == RoomStatus.ENDED
+           else events.RoomWentLive(room_id=room.id, host_id=room.host_id))
     await session.flush()
     await session.refresh(room)
 
 
-async def publish_room_status(svc: Services, room: Room) -> None:
-    """Tell the room its new status, after the commit of `move_room`."""
+async def publish_room_row(svc: Services, room_id: int) -> None:
+    """Tell the room its own row (title, status, ...) as PostgreSQL has it now; an ended room
+    has no pin. Called after the commit of an update or a move (`RoomUpdated`,
+    `RoomWentLive`, `RoomEnded`)."""
+    async with svc.db.session() as session:
+        room = await queries.get_room(session, room_id)
     state: dict[str, Any] = {"room": room.public()}
     if room.status == RoomStatus.ENDED:
         # An ended room has nothing pinned and nothing on air (clients apply the same rule
@@ -206,7 +209,7 @@ async def set_lineup(svc: Services, actor: Actor, room_id: int, product_ids: lis
                                 "message": f"a lineup has at most {LINEUP_MAX_PRODUCTS} products"}])
     if len(set(product_ids)) != len(product_ids):
         raise ValidationError([{"field": "product_ids", "message": "a product appears twice"}])
-    async with svc.db.transaction() as session:
+    async with unit_of_work(svc) as session:
         room = await room_for_update(session, room_id, actor)
         if room.status == RoomStatus.ENDED:
             raise RoomEnded("the room has ended", field="room_id")
@@ -220,68 +223,89 @@ async def set_lineup(svc: Services, actor: Actor, room_id: int, product_ids: lis
         await session.execute(delete(LineupItem).where(LineupItem.room_id == room_id))
         session.add_all(LineupItem(room_id=room_id, product_id=pid, position=index)
                         for index, pid in enumerate(product_ids))
-        unpinned = room.pinned_product_id is not None and room.pinned_product_id not in product_ids
-        if unpinned:
+        pinned = room.pinned_product_id
+        if pinned is not None and pinned not in product_ids:
             room.pinned_product_id = None
+            record(session, events.ProductUnpinned(room_id=room_id, product_id=pinned))
         record_room_event(session, room_id, RoomEventType.LINEUP_SET, actor.id, {"product_ids": product_ids})
+        record(session, events.LineupChanged(room_id=room_id))
         await session.flush()
         products = await queries.lineup(session, room_id)
-    if unpinned:
-        await publish_room(svc.redis, svc.keys, room_id, ServerEvent.UNPIN, {}, state={"pin": None})
-    await publish_lineup(svc, room_id, products, pinned_id=room.pinned_product_id)
     return products
 
 
-async def publish_lineup(svc: Services, room_id: int, products: list[Product] | None = None,
-                         *, pinned_id: int | None = None) -> None:
-    """Tell the room its lineup as PostgreSQL has it now (after a product's stock moved to or
-    from a flash sale, say)."""
-    data: dict[str, Any]
-    if products is None:
-        async with svc.db.session() as session:
-            products = await queries.lineup(session, room_id)
-            room = await queries.get_room(session, room_id)
-        pinned = next((p for p in products if p.id == room.pinned_product_id), None)
-        state: dict[str, Any] = {"lineup": [lineup_entry(p, room.pinned_product_id)
-                                            for p in products]}
-        data = {"products": state["lineup"]}
-        if pinned is not None:
-            state["pin"] = pinned.public()
-    else:
-        state = {"lineup": [lineup_entry(p, pinned_id) for p in products]}
-        data = {"products": state["lineup"]}
+async def publish_lineup(svc: Services, room_id: int) -> None:
+    """Tell the room its lineup as PostgreSQL has it now, after the commit that changed it
+    (`LineupChanged`, or a product's stock moved to or from a flash sale)."""
+    async with svc.db.session() as session:
+        products = await queries.lineup(session, room_id)
+        room = await queries.get_room(session, room_id)
+    pinned = next((p for p in products if p.id == room.pinned_product_id), None)
+    state: dict[str, Any] = {"lineup": [lineup_entry(p, room.pinned_product_id)
+                                        for p in products]}
+    data = {"products": state["lineup"]}
+    if pinned is not None:
+        state["pin"] = pinned.public()
     await publish_room(svc.redis, svc.keys, room_id, ServerEvent.LINEUP, data, state=state)
 
 
 async def pin_product(svc: Services, actor: Actor, room_id: int, product_id: int) -> Product:
     """Pin one product of the lineup; pinning another replaces it."""
-    async with svc.db.transaction() as session:
+    async with unit_of_work(svc) as session:
         room = await room_for_update(session, room_id, actor)
-        if room.status == RoomStatus.ENDED:
-            raise RoomEnded("the room has ended", field="room_id")
-        in_lineup = await session.scalar(select(LineupItem.id).where(
-            LineupItem.room_id == room_id, LineupItem.product_id == product_id))
-        if in_lineup is None:
-            raise NotInLineup("the product is not in this room's lineup", field="product_id")
-        product = await queries.get_product(session, product_id)
-        previous = room.pinned_product_id
-        room.pinned_product_id = product_id
-        record_room_event(session, room_id, RoomEventType.PIN, actor.id,
-                          {"product_id": product_id, "replaced": previous})
-    await publish_room(svc.redis, svc.keys, room_id, ServerEvent.PIN, {"product": product.public()},
-                       state={"pin": product.public()})
+        return await _pin(session, room, product_id, actor.id)
+
+
+async def pin_product_of_sale(svc: Services, room_id: int, product_id: int) -> None:
+    """Pin the product a flash sale was just created for, so that every viewer sees the sale
+    on the pinned card (the `SaleCreated` handler). The sale's creation already checked the
+    host, the room and the lineup; the pin is in the host's name."""
+    async with unit_of_work(svc) as session:
+        room = await session.scalar(select(Room).where(Room.id == room_id).with_for_update())
+        if room is None:
+            raise RoomNotFound(f"room {room_id} does not exist", field="room_id")
+        await _pin(session, room, product_id, room.host_id)
+
+
+async def _pin(session: AsyncSession, room: Room, product_id: int, actor_id: int) -> Product:
+    if room.status == RoomStatus.ENDED:
+        raise RoomEnded("the room has ended", field="room_id")
+    in_lineup = await session.scalar(select(LineupItem.id).where(
+        LineupItem.room_id == room.id, LineupItem.product_id == product_id))
+    if in_lineup is None:
+        raise NotInLineup("the product is not in this room's lineup", field="product_id")
+    product = await queries.get_product(session, product_id)
+    previous = room.pinned_product_id
+    room.pinned_product_id = product_id
+    record_room_event(session, room.id, RoomEventType.PIN, actor_id,
+                      {"product_id": product_id, "replaced": previous})
+    record(session, events.ProductPinned(room_id=room.id, product_id=product_id,
+                                         replaced=previous))
     return product
 
 
 async def unpin_product(svc: Services, actor: Actor, room_id: int) -> None:
-    async with svc.db.transaction() as session:
+    async with unit_of_work(svc) as session:
         room = await room_for_update(session, room_id, actor)
         previous = room.pinned_product_id
         if previous is None:
             return
         room.pinned_product_id = None
         record_room_event(session, room_id, RoomEventType.UNPIN, actor.id, {"product_id": previous})
-    await publish_room(svc.redis, svc.keys, room_id, ServerEvent.UNPIN, {"product_id": previous},
+        record(session, events.ProductUnpinned(room_id=room_id, product_id=previous))
+
+
+async def publish_pin(svc: Services, room_id: int, product_id: int) -> None:
+    """Tell the room its pinned product, after the pin's commit (`ProductPinned`)."""
+    async with svc.db.session() as session:
+        product = await queries.get_product(session, product_id)
+    await publish_room(svc.redis, svc.keys, room_id, ServerEvent.PIN, {"product": product.public()},
+                       state={"pin": product.public()})
+
+
+async def publish_unpin(svc: Services, room_id: int, product_id: int) -> None:
+    """Tell the room its pin is gone, after the unpin's commit (`ProductUnpinned`)."""
+    await publish_room(svc.redis, svc.keys, room_id, ServerEvent.UNPIN, {"product_id": product_id},
                        state={"pin": None})
 
 
@@ -291,7 +315,7 @@ async def unpin_product(svc: Services, actor: Actor, room_id: int) -> None:
 async def mute_user(svc: Services, actor: Actor, room_id: int, user_id: int,
                     minutes: int | None) -> int | None:
     until = int(time.time()) + minutes * 60 if minutes else None
-    async with svc.db.transaction() as session:
+    async with unit_of_work(svc) as session:
         room = await room_for_update(session, room_id, actor)
         if user_id == room.host_id:
             raise ValidationError([{"field": "user_id", "message": "the host cannot be muted"}])
@@ -307,27 +331,29 @@ async def mute_user(svc: Services, actor: Actor, room_id: int, user_id: int,
             existing.muted_by = actor.id
         record_room_event(session, room_id, RoomEventType.USER_MUTED, actor.id,
                           {"user_id": user_id, "until": until})
-    await moderation.set_muted(svc.redis, svc.keys, room_id, user_id, until_epoch_s=until,
-                               by_user_id=actor.id)
+        record(session, events.UserMuted(room_id=room_id, user_id=user_id, until_epoch_s=until,
+                                         muted_by=actor.id))
     return until
 
 
 async def unmute_user(svc: Services, actor: Actor, room_id: int, user_id: int) -> None:
-    async with svc.db.transaction() as session:
+    async with unit_of_work(svc) as session:
         await room_for_update(session, room_id, actor)
         await session.execute(delete(RoomMute).where(
             RoomMute.room_id == room_id, RoomMute.user_id == user_id))
         record_room_event(session, room_id, RoomEventType.USER_UNMUTED, actor.id, {"user_id": user_id})
-    await moderation.clear_muted(svc.redis, svc.keys, room_id, user_id, by_user_id=actor.id)
+        record(session, events.UserUnmuted(room_id=room_id, user_id=user_id,
+                                           unmuted_by=actor.id))
 
 
 async def delete_chat_message(svc: Services, actor: Actor, room_id: int, message_id: str) -> None:
     if not message_id or len(message_id) > 64 or not is_line(message_id):
         raise ValidationError([{"field": "message_id", "message": "not a message id"}])
-    async with svc.db.transaction() as session:
+    async with unit_of_work(svc) as session:
         await room_for_update(session, room_id, actor)
         record_room_event(session, room_id, RoomEventType.CHAT_DELETED, actor.id, {"message_id": message_id})
-    await moderation.delete_message(svc.redis, svc.keys, room_id, message_id, by_user_id=actor.id)
+        record(session, events.ChatMessageDeleted(room_id=room_id, message_id=message_id,
+                                                  deleted_by=actor.id))
 
 
 # Rebuilding Redis from PostgreSQL ------------------------------------------------

@@ -1,5 +1,9 @@
 """The domain events the live package records; handlers run after the commit
-(`workers/handlers.py`; the table in docs/architecture.md)."""
+(`workers/handlers.py`; the table in docs/architecture.md).
+
+Every change the room must hear of is one of these, recorded in the action's transaction:
+the room is told by a handler once the change has committed, never from inside the
+transaction and never of a change that was rolled back."""
 
 from __future__ import annotations
 
@@ -9,11 +13,80 @@ from core.events import DomainEvent
 
 
 @dataclass(frozen=True, slots=True)
-class RoomEndedWithoutStream(DomainEvent):
-    """A live room was ended because its video stream stayed gone past the grace period
-    (live.streams.end_rooms_without_stream): its broadcast report is due."""
+class RoomUpdated(DomainEvent):
+    """The host changed the room's title, schedule, playback address or slow mode."""
 
     room_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoomWentLive(DomainEvent):
+    """The room went live: the host's button, or the encoder's first publish
+    (live.actions.move_room). The room hears of it; its host's followers and the viewers who
+    asked to be reminded are due a go-live alert."""
+
+    room_id: int
+    host_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEnded(DomainEvent):
+    """The room ended: the host's button, or its video stream stayed gone past the grace
+    period (live.streams.end_rooms_without_stream). Its broadcast report is due.
+
+    Not to be confused with `live.errors.RoomEnded`, the refusal of a change to an ended room.
+    """
+
+    room_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LineupChanged(DomainEvent):
+    """The room's lineup changed: its products or their order, or a product in it (its
+    price, its stock)."""
+
+    room_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProductPinned(DomainEvent):
+    """A product of the lineup is pinned (in place of `replaced`, if one was)."""
+
+    room_id: int
+    product_id: int
+    replaced: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductUnpinned(DomainEvent):
+    """The pinned product is unpinned: by the host, or because it left the lineup."""
+
+    room_id: int
+    product_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserMuted(DomainEvent):
+    """A user may not chat in the room until `until_epoch_s` (None: until unmuted)."""
+
+    room_id: int
+    user_id: int
+    until_epoch_s: int | None
+    muted_by: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserUnmuted(DomainEvent):
+    room_id: int
+    user_id: int
+    unmuted_by: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessageDeleted(DomainEvent):
+    room_id: int
+    message_id: str
+    deleted_by: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,12 +95,3 @@ class ShortVideoUploaded(DomainEvent):
     (live.videos.save_upload)."""
 
     video_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class RoomWentLive(DomainEvent):
-    """A room moved to live (the host's button, or the ingest's first publish): its host's
-    followers and the viewers who asked to be reminded are due a go-live alert."""
-
-    room_id: int
-    host_id: int

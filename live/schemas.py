@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -23,6 +24,11 @@ TITLE_MAX_LENGTH = 120
 DESCRIPTION_MAX_LENGTH = 2000
 LINEUP_MAX_PRODUCTS = 100
 
+# A product's or a room's host commission; at most 100% (10,000 basis points).
+CommissionRate = Annotated[int | None, Field(
+    ge=0, le=10000,
+    description="host commission in basis points (100 = 1%); null uses the default")]
+
 
 class ProductIn(Strict):
     title: Line = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
@@ -31,9 +37,7 @@ class ProductIn(Strict):
     price_minor: int = Field(ge=0, le=10**12, description="price in minor units (cents)")
     currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
     stock: int = Field(ge=0, le=10**9)
-    commission_rate_bp: int | None = Field(
-        default=None, ge=0, le=10000,
-        description="host commission in basis points (100 = 1%); null uses the default")
+    commission_rate_bp: CommissionRate = None
 
 
 class ProductPatch(Strict):
@@ -48,9 +52,7 @@ class ProductPatch(Strict):
     image_url: AnyHttpUrl | None = None
     price_minor: int | SkipJsonSchema[None] = Field(default=None, ge=0, le=10**12)
     stock: int | SkipJsonSchema[None] = Field(default=None, ge=0, le=10**9)
-    commission_rate_bp: int | None = Field(
-        default=None, ge=0, le=10000,
-        description="host commission in basis points (100 = 1%); null uses the default")
+    commission_rate_bp: CommissionRate = None
 
     # Checked on the field, not in a Line/Text type inside the union, so that an error
     # names the field alone rather than the union's branches.
@@ -86,9 +88,7 @@ class RoomIn(Strict):
     title: Line = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
     scheduled_at: datetime | None = None
     playback_url: AnyHttpUrl | None = None
-    commission_rate_bp: int | None = Field(
-        default=None, ge=0, le=10000,
-        description="host commission in basis points (100 = 1%); null uses the default")
+    commission_rate_bp: CommissionRate = None
 
     @field_validator("scheduled_at")
     @classmethod
@@ -106,9 +106,7 @@ class RoomPatch(Strict):
     scheduled_at: datetime | None = None
     playback_url: AnyHttpUrl | None = None
     slow_mode_seconds: int | SkipJsonSchema[None] = Field(default=None, ge=0, le=3600)
-    commission_rate_bp: int | None = Field(
-        default=None, ge=0, le=10000,
-        description="host commission in basis points (100 = 1%); null uses the default")
+    commission_rate_bp: CommissionRate = None
 
     @field_validator("scheduled_at")
     @classmethod

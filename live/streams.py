@@ -34,11 +34,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import Actor
 from core.context import Services
-from core.errors import DomainError, NotFound, ValidationError
-from core.events import record, unit_of_work
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from core.events import unit_of_work
 from live import actions
 from live.errors import RoomEnded
-from live.events import RoomEndedWithoutStream
 from live.models import Room, RoomEventType, RoomStatus, RoomStream
 
 log = logging.getLogger(__name__)
@@ -53,15 +52,15 @@ PUBLIC_NAME = re.compile(r"room-([0-9]{1,18})")
 STALE_AFTER_UPDATES = 3
 
 
-class StreamRefused(DomainError):
+class StreamRefused(PermissionDenied):
     """nginx must not accept this publish (or must drop it now)."""
 
-    status_code = 403
     code = "stream_refused"
 
 
-class StreamBusy(DomainError):
-    status_code = 409
+class StreamBusy(Conflict):
+    """The room already has a publisher."""
+
     code = "stream_busy"
 
 
@@ -104,6 +103,8 @@ async def start_publish(svc: Services, key: str, client_id: str, address: str,
     check_key(key)
     check_client_id(client_id)
     went_live = False
+    # A room that goes live here records `RoomWentLive` (move_room): the room hears it after
+    # the commit.
     async with unit_of_work(svc) as session:
         room = await session.scalar(select(Room).where(Room.stream_key == key).with_for_update())
         if room is None:
@@ -129,8 +130,6 @@ async def start_publish(svc: Services, key: str, client_id: str, address: str,
         actions.record_room_event(session, room.id, RoomEventType.STREAM_STARTED, room.host_id,
                                   {"stream_id": stream.id, "resumed": resumed})
         accepted = PublishAccepted(room.id, stream.id, public_stream_name(room.id), went_live)
-    if went_live:
-        await actions.publish_room_status(svc, room)
     # Every accepted publish, a resumed one too: a player that gave up on a stream that
     # dropped is told to look again (the state is the same either way).
     await actions.publish_on_air(svc, room.id, True)
@@ -213,11 +212,11 @@ async def end_rooms_without_stream(svc: Services, *, grace_seconds: float,
             if room is None or room.status != RoomStatus.LIVE or await _open_stream(
                     session, room_id) is not None:
                 continue
+            # Records `RoomEnded`: the room hears of it and the report is built after the commit.
             await actions.move_room(session, room, RoomStatus.ENDED, None)
-            record(session, RoomEndedWithoutStream(room_id=room_id))
-        # The grace period is over: off air (players stop looking for the stream), and ended.
+        # The grace period is over: off air (players stop looking for the stream); the room
+        # hears it ended from the `RoomEnded` handler.
         await actions.publish_on_air(svc, room_id, False)
-        await actions.publish_room_status(svc, room)
         ended.append(room_id)
     return ended
 

@@ -40,6 +40,7 @@ from orders.models import (
     Order,
     OrderSource,
     Sale,
+    SaleEventType,
     SaleStatus,
 )
 from orders.payments import get_provider
@@ -261,7 +262,7 @@ async def release_unwritten_of_sale(svc: Services, sale_id: int) -> list[int]:
                     voided_reservations=func.array_cat(
                         Sale.voided_reservations,
                         bindparam("new_voided", new, type_=ARRAY(BigInteger)))))
-                record_sale_event(session, sale_id, "reservations_voided", None,
+                record_sale_event(session, sale_id, SaleEventType.RESERVATIONS_VOIDED, None,
                                   {"reservations": new})
     released: list[int] = []
     for no in voided:

@@ -43,10 +43,6 @@ class SaleAlreadyRunning(Conflict):
     code = "sale_in_progress"
 
 
-class NotEnoughStock(Conflict):
-    code = "not_enough_stock"
-
-
 class RequestInProgress(Conflict):
     """A request with the same Idempotency-Key is still being handled."""
 
@@ -54,7 +50,6 @@ class RequestInProgress(Conflict):
 
 
 class IdempotencyKeyRequired(DomainError):
-    status_code = 400
     code = "idempotency_key_required"
 
 
@@ -66,12 +61,10 @@ class SaleUnavailable(DomainError):
 
 
 class BadSignature(DomainError):
-    status_code = 400
     code = "bad_signature"
 
 
 class StaleWebhook(DomainError):
-    status_code = 400
     code = "stale_webhook"
 
 

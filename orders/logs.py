@@ -17,19 +17,22 @@ from orders.models import (
     ORDER_MOVES,
     Order,
     OrderEvent,
+    OrderEventType,
     OrderStatus,
     SaleEvent,
+    SaleEventType,
 )
 
 log = logging.getLogger(__name__)
 
 
-def record_sale_event(session: AsyncSession, sale_id: int, event_type: str, actor_id: int | None,
+def record_sale_event(session: AsyncSession, sale_id: int, event_type: SaleEventType,
+                      actor_id: int | None,
                       data: dict[str, Any] | None = None) -> None:
     session.add(SaleEvent(sale_id=sale_id, type=event_type, actor_id=actor_id, data=data or {}))
 
 
-def record_order_event(session: AsyncSession, order_id: int, event_type: str,
+def record_order_event(session: AsyncSession, order_id: int, event_type: OrderEventType,
                        from_status: OrderStatus | None, to_status: OrderStatus,
                        actor_id: int | None, data: dict[str, Any] | None = None) -> None:
     session.add(OrderEvent(order_id=order_id, type=event_type,
@@ -38,7 +41,7 @@ def record_order_event(session: AsyncSession, order_id: int, event_type: str,
 
 
 async def move_order(session: AsyncSession, order_id: int, current: OrderStatus,
-                     target: OrderStatus, *, event_type: str, actor_id: int | None,
+                     target: OrderStatus, *, event_type: OrderEventType, actor_id: int | None,
                      data: dict[str, Any] | None = None, **values: Any) -> bool:
     """One order status move: checked by transition(), applied as a conditional UPDATE,
     logged. Returns False (and changes nothing) when a concurrent move got there first."""

@@ -192,6 +192,18 @@ class Order(Base):
         return self.source_id if self.source_id is not None else self.room_id
 
 
+class OrderEventType(StrEnum):
+    """`order_events.type`: an order's moves, named in the past tense. Written here and by the
+    batched order writer's SQL (`orders/writer.py`, `order_placed`)."""
+
+    ORDER_PLACED = "order_placed"
+    ORDER_PAID = "order_paid"
+    ORDER_CANCELLED = "order_cancelled"
+    ORDER_EXPIRED = "order_expired"
+    ORDER_COMPLETED = "order_completed"
+    ORDER_REFUNDED = "order_refunded"
+
+
 class OrderEvent(Base):
     """Append-only log of every order status move. Analytics read it; nothing edits it."""
 
@@ -206,6 +218,19 @@ class OrderEvent(Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class SaleEventType(StrEnum):
+    """`sale_events.type`: a sale's lifecycle, named in the past tense."""
+
+    SALE_CREATED = "sale_created"
+    SALE_STARTED = "sale_started"
+    SALE_ENDED = "sale_ended"
+    SALE_STOPPED = "sale_stopped"
+    SALE_STOPPED_ROOM_ENDED = "sale_stopped_room_ended"
+    SALE_SETTLED = "sale_settled"
+    SALE_RECONCILED = "sale_reconciled"
+    RESERVATIONS_VOIDED = "reservations_voided"
 
 
 class SaleEvent(Base):

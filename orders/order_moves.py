@@ -10,6 +10,7 @@ import logging
 
 from sqlalchemy import func, insert, select, update
 
+from core.accounts import Actor, owns_or_ops
 from core.context import Services
 from core.errors import Conflict
 from core.events import dispatch_committed, record, unit_of_work
@@ -35,6 +36,7 @@ from orders.models import (
     ORDER_MOVES,
     Order,
     OrderEvent,
+    OrderEventType,
     OrderStatus,
     Payment,
     PaymentStatus,
@@ -42,7 +44,6 @@ from orders.models import (
 )
 from orders.paying import in_flight_payment, queue_refund
 from orders.sales import settle_sale
-from orders.schemas import Actor
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +54,13 @@ async def cancel_order(svc: Services, actor: Actor, order_id: int) -> Order:
         order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
         if order is None:
             raise OrderNotFound(f"order {order_id} does not exist", field="order_id")
-        if order.user_id != actor.id and not actor.is_ops:
+        if not owns_or_ops(actor, order.user_id):
             raise NotOrderOwner("only the buyer can cancel this order")
         if await session.scalar(select(in_flight_payment(order_id))):
             raise Conflict("a payment for this order is being processed", code="payment_in_flight")
         current = OrderStatus(order.status)
         if not await move_order(session, order_id, current, OrderStatus.CANCELLED,
-                                event_type="order_cancelled", actor_id=actor.id):
+                                event_type=OrderEventType.ORDER_CANCELLED, actor_id=actor.id):
             raise Conflict("the order changed meanwhile; reload it", code="conflict")
         record(session, OrderCancelled(order_id=order_id, sale_id=order.sale_id,
                                        user_id=order.user_id),
@@ -92,7 +93,7 @@ async def expire_due_orders(svc: Services, *, limit: int = 500) -> list[int]:
             .returning(Order)))
         if expired:
             await session.execute(insert(OrderEvent).values([{
-                "order_id": o.id, "type": "order_expired",
+                "order_id": o.id, "type": OrderEventType.ORDER_EXPIRED,
                 "from_status": OrderStatus.PENDING_PAYMENT.value,
                 "to_status": OrderStatus.EXPIRED.value, "actor_id": None, "data": {},
             } for o in expired]))
@@ -121,10 +122,10 @@ async def complete_order(svc: Services, actor: Actor, order_id: int) -> Order:
         if order is None:
             raise OrderNotFound(f"order {order_id} does not exist", field="order_id")
         host_id = await session.scalar(select(Sale.host_id).where(Sale.id == order.sale_id))
-        if host_id != actor.id and not actor.is_ops:
+        if host_id is None or not owns_or_ops(actor, host_id):
             raise NotSaleHost("only the sale's host can complete its orders")
         if not await move_order(session, order_id, OrderStatus(order.status),
-                                OrderStatus.COMPLETED, event_type="order_completed",
+                                OrderStatus.COMPLETED, event_type=OrderEventType.ORDER_COMPLETED,
                                 actor_id=actor.id):
             raise Conflict("the order changed meanwhile; reload it", code="conflict")
         # The host's commission is frozen for the return window, in the same transaction.
@@ -159,7 +160,7 @@ async def refund_order(svc: Services, actor: Actor, order_id: int) -> Order:
             # The provider is asked after the commit, through the outbox (once, retried).
             await queue_refund(session, payment)
         if not await move_order(session, order_id, current, OrderStatus.REFUNDED,
-                                event_type="order_refunded", actor_id=actor.id,
+                                event_type=OrderEventType.ORDER_REFUNDED, actor_id=actor.id,
                                 data={"payment": payment.provider_ref if payment else None}):
             raise Conflict("the order changed meanwhile; reload it", code="conflict")
         await commissions.void_or_reverse(session, order_id)

@@ -26,6 +26,7 @@ from orders.events import OrderPaid, RefundQueued, SaleStockChanged
 from orders.logs import move_order
 from orders.models import (
     Order,
+    OrderEventType,
     OrderStatus,
     OutboxKind,
     OutboxMessage,
@@ -175,7 +176,7 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
 
     if current == OrderStatus.PENDING_PAYMENT:
         if await move_order(session, order.id, current, OrderStatus.PAID,
-                            event_type="order_paid", actor_id=None,
+                            event_type=OrderEventType.ORDER_PAID, actor_id=None,
                             data={"payment": payment.provider_ref}, paid_at=func.now()):
             # Same transaction: a paid order is never committed without its commission entry.
             await commissions.accrue(session, order, paid_minor=payment.amount_minor)
@@ -204,7 +205,7 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
             if code in (stock.SettleCode.RERESERVED, stock.SettleCode.SETTLED,
                         stock.SettleCode.ALREADY_SOLD):
                 if await move_order(session, order.id, current, OrderStatus.PAID,
-                                    event_type="order_paid", actor_id=None,
+                                    event_type=OrderEventType.ORDER_PAID, actor_id=None,
                                     data={"payment": payment.provider_ref,
                                           "after_expiry": True},
                                     paid_at=func.now()):

@@ -27,6 +27,7 @@ from orders.models import (
     SOLD_STATUSES,
     Order,
     Sale,
+    SaleEventType,
 )
 from orders.queries import get_sale
 
@@ -103,7 +104,7 @@ async def reconcile_sale(svc: Services, sale_id: int) -> ReconcileReport:
                 terms=stock.SaleTerms(sale.room_id, sale.product_id, sale.price_minor,
                                       sale.currency),
                 users=users, idem=idem, holds=holds))
-            record_sale_event(session, sale_id, "sale_reconciled", None,
+            record_sale_event(session, sale_id, SaleEventType.SALE_RECONCILED, None,
                               {"epoch": epoch, "available": available, "reserved": reserved,
                                "sold": sold})
         return ReconcileReport(sale_id, epoch, sale.quantity, available, reserved, sold)

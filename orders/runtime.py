@@ -18,7 +18,7 @@ from orders import stock
 from orders.payments import get_provider
 from orders.views import PlacedOrder, first_reply
 from orders.writer import NewOrder, OrderWriter, WrittenOrder
-from realtime.publish import publish_room
+from realtime.publish import ServerEvent, publish_room
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ async def publish_stock(svc: Services, sale_id: int, room_id: int) -> None:
     if counts is None:
         return
     data = stock.stock_data(sale_id, counts)
-    await publish_room(svc.redis, svc.keys, room_id, "stock", data, state={"stock": data})
+    await publish_room(svc.redis, svc.keys, room_id, ServerEvent.STOCK, data, state={"stock": data})
 
 
 # Buy scripts in flight per process. redis-py's asyncio pool raises (not waits) once all its

@@ -11,6 +11,7 @@ from typing import Protocol
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.accounts import Actor, owns_or_ops
 from core.context import Services
 from core.errors import Conflict
 from core.events import dispatch_committed, record, unit_of_work
@@ -37,10 +38,11 @@ from orders.models import (
     SOLD_STATUSES,
     Order,
     Sale,
+    SaleEventType,
     SaleStatus,
 )
 from orders.reconcile import reconcile_sale
-from orders.schemas import Actor, SaleIn
+from orders.schemas import SaleIn
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +102,11 @@ async def create_sale(svc: Services, actor: Actor, room_id: int, data: SaleIn,
                         taken.product_commission_rate_bp, taken.room_commission_rate_bp))
         session.add(sale)
         await session.flush()
-        record_sale_event(session, sale.id, "sale_created", actor.id,
+        record_sale_event(session, sale.id, SaleEventType.SALE_CREATED, actor.id,
                           {"quantity": data.quantity, "price_minor": data.price_minor,
                            "product_stock_left": taken.stock_left})
         if status == SaleStatus.RUNNING:
-            record_sale_event(session, sale.id, "sale_started", actor.id)
+            record_sale_event(session, sale.id, SaleEventType.SALE_STARTED, actor.id)
         record(session, SaleCreated(
             sale_id=sale.id, room_id=room_id, product_id=data.product_id,
             quantity=data.quantity,
@@ -129,7 +131,7 @@ async def advance_sales(svc: Services, *, ended_rooms: EndedRooms | None = None,
                                Sale.starts_at <= func.now(), Sale.ends_at > func.now())
             .values(status=SaleStatus.RUNNING.value).returning(Sale)))
         for sale in started:
-            record_sale_event(started_session, sale.id, "sale_started", None)
+            record_sale_event(started_session, sale.id, SaleEventType.SALE_STARTED, None)
             record(started_session, SaleStarted(sale_id=sale.id, room_id=sale.room_id))
     for sale in started:
         await reconcile_sale(svc, sale.id)
@@ -141,7 +143,7 @@ async def advance_sales(svc: Services, *, ended_rooms: EndedRooms | None = None,
                                Sale.ends_at <= func.now())
             .values(status=SaleStatus.ENDED.value).returning(Sale)))
         for sale in ended:
-            record_sale_event(ended_session, sale.id, "sale_ended", None)
+            record_sale_event(ended_session, sale.id, SaleEventType.SALE_ENDED, None)
             record(ended_session, SaleEnded(sale_id=sale.id, room_id=sale.room_id))
     stopped = await end_sales_of_ended_rooms(svc, ended_rooms) if ended_rooms else []
     for sale in ended:
@@ -157,11 +159,11 @@ async def advance_sales(svc: Services, *, ended_rooms: EndedRooms | None = None,
 
 async def stop_sale(svc: Services, actor: Actor, sale_id: int) -> Sale:
     """The host ends the sale now."""
-    return await _end_sale_now(svc, sale_id, actor=actor, event_type="sale_stopped")
+    return await _end_sale_now(svc, sale_id, actor=actor, event_type=SaleEventType.SALE_STOPPED)
 
 
 async def _end_sale_now(svc: Services, sale_id: int, *, actor: Actor | None,
-                        event_type: str) -> Sale:
+                        event_type: SaleEventType) -> Sale:
     """End a sale before its time. The buy window closes in Redis first (by its clock, the one
     the buy script checks), then the sale row records that end."""
     sk = stock.SaleKeys.of(svc.keys, sale_id)
@@ -169,7 +171,7 @@ async def _end_sale_now(svc: Services, sale_id: int, *, actor: Actor | None,
         sale = await session.scalar(select(Sale).where(Sale.id == sale_id).with_for_update())
         if sale is None:
             raise SaleNotFound(f"sale {sale_id} does not exist", field="sale_id")
-        if actor is not None and sale.host_id != actor.id and not actor.is_ops:
+        if actor is not None and not owns_or_ops(actor, sale.host_id):
             raise NotSaleHost("only the sale's host can stop it")
         current = SaleStatus(sale.status)
         transition(SALE_MOVES, current, SaleStatus.ENDED, what="a sale")
@@ -212,7 +214,7 @@ async def end_sales_of_ended_rooms(svc: Services, ended_rooms: EndedRooms) -> li
         if room_id not in over:
             continue
         try:
-            await _end_sale_now(svc, sale_id, actor=None, event_type="sale_stopped_room_ended")
+            await _end_sale_now(svc, sale_id, actor=None, event_type=SaleEventType.SALE_STOPPED_ROOM_ENDED)
             ended.append(sale_id)
         except Conflict:  # it ended by itself meanwhile
             continue
@@ -245,7 +247,7 @@ async def settle_sale(svc: Services, sale_id: int) -> int | None:
             product_id=sale.product_id, units=returned, sale_id=sale_id))
         await session.execute(update(Sale).where(Sale.id == sale_id)
                               .values(settled_at=func.now()))
-        record_sale_event(session, sale_id, "sale_settled", None,
+        record_sale_event(session, sale_id, SaleEventType.SALE_SETTLED, None,
                           {"sold": int(sold), "returned_to_product": returned})
         record(session, SaleSettled(sale_id=sale_id, room_id=sale.room_id,
                                     product_id=sale.product_id, units_returned=returned))

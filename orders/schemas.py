@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.types import Id, check_schedule
-
-
-class Actor(Protocol):
-    """Who asks for a change: a signed-in user's id, and whether they are ops."""
-
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def is_ops(self) -> bool: ...
 
 
 class Strict(BaseModel):

@@ -18,7 +18,7 @@ from orders.models import (
     Sale,
 )
 from orders.payments import PaymentProvider, get_provider
-from realtime.publish import publish_room, publish_user
+from realtime.publish import ServerEvent, publish_room, publish_user
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +119,10 @@ async def publish_sale(svc: Services, sale: Sale, action: str) -> None:
         # The event carries every state field it changes, so a client that applies it ends
         # where a fresh hello starts (the resume rule).
         state["stock"] = data["stock"] = stock.stock_data(sale.id, counts)
-    await publish_room(svc.redis, svc.keys, sale.room_id, "sale", data, state=state)
+    await publish_room(svc.redis, svc.keys, sale.room_id, ServerEvent.SALE, data, state=state)
 
 
 async def notify_buyer(svc: Services, order: Order) -> None:
-    await publish_user(svc.redis, svc.keys, order.user_id, "order",
+    await publish_user(svc.redis, svc.keys, order.user_id, ServerEvent.ORDER,
                        order_view(order, get_provider(svc.settings)))
 

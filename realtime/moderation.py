@@ -7,12 +7,22 @@ Redis keys are rebuilt from it by `live.actions.rebuild_room_state`.
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 
 import redis.asyncio as aioredis
 
 from core.redis import Keys
 from realtime.protocol import ServerEvent
 from realtime.publish import publish_room
+
+
+class ModerationAction(StrEnum):
+    """The `action` of a `moderation` event (docs/realtime.md); the pages' store reads it."""
+
+    MUTE = "mute"
+    UNMUTE = "unmute"
+    DELETE = "delete"
+
 
 # Deleted message ids remembered per room: far more than the recent chat a hello
 # carries (50), so a deleted line never comes back in a snapshot.
@@ -33,7 +43,7 @@ async def set_muted(redis: aioredis.Redis, keys: Keys, room_id: int, user_id: in
     # The hash maps user id -> unix time the mute ends (0 = until unmuted).
     await redis.hset(muted_key(keys, room_id), str(user_id), str(until_epoch_s or 0))
     return await publish_room(redis, keys, room_id, ServerEvent.MODERATION,
-                              {"action": "mute", "user_id": user_id, "until": until_epoch_s,
+                              {"action": ModerationAction.MUTE, "user_id": user_id, "until": until_epoch_s,
                                "by": by_user_id})
 
 
@@ -41,7 +51,7 @@ async def clear_muted(redis: aioredis.Redis, keys: Keys, room_id: int, user_id: 
                       *, by_user_id: int) -> int:
     await redis.hdel(muted_key(keys, room_id), str(user_id))
     return await publish_room(redis, keys, room_id, ServerEvent.MODERATION,
-                              {"action": "unmute", "user_id": user_id, "by": by_user_id})
+                              {"action": ModerationAction.UNMUTE, "user_id": user_id, "by": by_user_id})
 
 
 async def delete_message(redis: aioredis.Redis, keys: Keys, room_id: int, message_id: str,
@@ -56,7 +66,7 @@ async def delete_message(redis: aioredis.Redis, keys: Keys, room_id: int, messag
     pipe.zremrangebyrank(deleted_key(keys, room_id), 0, -DELETED_KEEP - 1)
     await pipe.execute()
     return await publish_room(redis, keys, room_id, ServerEvent.MODERATION,
-                              {"action": "delete", "message_id": message_id, "by": by_user_id})
+                              {"action": ModerationAction.DELETE, "message_id": message_id, "by": by_user_id})
 
 
 async def restore_mutes(redis: aioredis.Redis, keys: Keys, room_id: int,

@@ -28,7 +28,6 @@ from orders import queries as order_queries
 from web.api import ApiRouter
 from web.auth import require_user, resolve_principal
 from web.edge import services
-from web.enqueue import enqueue
 from web.responses import JSON
 from web.validation import parse_body, path_int, query_id
 
@@ -127,10 +126,8 @@ async def change_status(request: Request) -> Response:
             raise Conflict("A flash sale is still on in this room; ending the show stops it.",
                            field="end_running_sale", code="sale_running",
                            extra={"sale_id": running.id})
+    # An ended room's broadcast report is sent by the `RoomEnded` handler after the commit.
     room = await actions.change_status(svc, principal, room_id, target)
-    if room.status == RoomStatus.ENDED:
-        # The broadcast report; the analytics sweep builds it too if this message is lost.
-        await enqueue("analytics.build_report", room.id)
     return JSON(room.public())
 
 

@@ -44,14 +44,12 @@ async def create_sale(request: Request) -> Response:
     svc = services(request)
     room_id = path_int(request, "room_id")
     # The product's units are taken by live, in the sale's transaction (live checks the room,
-    # its host and the lineup); the room hears the sale and the lineup's new stock from the
-    # SaleCreated handlers. The sale's product is then pinned, so every viewer sees the sale
-    # box on the pinned card.
+    # its host and the lineup); the room hears the sale, the lineup's new stock and the pin of
+    # the sale's product from the SaleCreated handlers.
     sale = await sales.create_sale(svc, principal, room_id, data, lambda session: (
         live_actions.take_stock_for_sale(session, principal, room_id, data.product_id,
                                          data.quantity, sale_price_minor=data.price_minor,
                                          above_regular_confirmed=data.confirm_above_regular)))
-    await live_actions.pin_product(svc, principal, room_id, sale.product_id)
     return JSON(await views.sale_view(svc, sale), status_code=201)
 
 

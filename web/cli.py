@@ -131,6 +131,44 @@ def seed() -> dict[str, int]:
     return ids
 
 
+def sale_command(command: str, sale_id: int | None) -> int:
+    """`reconcile SALE_ID`, `check SALE_ID`, `expire`: the orders package's operator commands,
+    run with the process's event handlers wired (an expiry tells buyers and rooms, and a sale
+    it settles gives its units back to live's product through a handler). Prints JSON."""
+    import orjson
+
+    from core.context import Services
+    from core.models import import_all_models
+    from core.settings import get_settings
+    from orders import order_moves, reconcile
+    from workers.handlers import wire
+
+    async def run() -> int:
+        import_all_models()
+        svc = wire(Services.from_settings(get_settings(), pool_size=2))
+        try:
+            if command == "reconcile" and sale_id is not None:
+                report = await reconcile.reconcile_sale(svc, sale_id)
+                print(orjson.dumps(report.__dict__).decode())
+                return 0
+            if command == "check" and sale_id is not None:
+                invariant = await reconcile.check_invariant(svc, sale_id)
+                print(orjson.dumps({
+                    "ok": invariant.ok, "problems": invariant.problems,
+                    "initial": invariant.initial,
+                    "redis": invariant.redis.__dict__ if invariant.redis else None,
+                    "pg_reserved": invariant.pg_reserved, "pg_sold": invariant.pg_sold,
+                    "unbacked_holds": list(invariant.unbacked_holds)}).decode())
+                return 0 if invariant.ok else 1
+            expired = await order_moves.expire_due_orders(svc)
+            print(orjson.dumps({"expired": expired}).decode())
+            return 0
+        finally:
+            await svc.close()
+
+    return asyncio.run(run())
+
+
 def internal_base_url(host: str, port: int) -> str:
     """Where processes on this machine reach a server listening on host:port (0.0.0.0 and ::
     listen everywhere, loopback included)."""
@@ -266,21 +304,16 @@ def print_nginx_config(prefix: Path, callback_base: str) -> int:
     return 0
 
 
-def _delegated(argv: list[str]) -> int | None:
-    """Operator commands that live in their domain package, run against the same servers."""
-    if not argv or argv[0] not in ("reconcile", "check", "expire", "rebuild-reports"):
+def _rebuild_reports(argv: list[str]) -> int | None:
+    """`rebuild-reports` parses its own options (analytics/cli.py: the days, the progress bar)."""
+    if not argv or argv[0] != "rebuild-reports":
         return None
     stoppers: list[Callable[[], None]] = []
     try:
         ensure_services(stoppers)
-        if argv[0] == "rebuild-reports":
-            from analytics.cli import main as rebuild_main
+        from analytics.cli import main as rebuild_main
 
-            return rebuild_main(argv[1:])
-        from orders.__main__ import main as orders_main
-        from workers.handlers import wire
-
-        return orders_main(argv, wire=wire)
+        return rebuild_main(argv[1:])
     finally:
         for stop in reversed(stoppers):
             stop()
@@ -323,13 +356,11 @@ def verify_draw(draw_id: int, base_url: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    delegated = _delegated(argv)
-    if delegated is not None:
-        return delegated
+    rebuilt = _rebuild_reports(argv)
+    if rebuilt is not None:
+        return rebuilt
     parser = argparse.ArgumentParser(
-        prog="livesell",
-        epilog="operator commands: reconcile SALE_ID, check SALE_ID, expire, "
-               "rebuild-reports --since DAY [--until DAY]")
+        prog="livesell", epilog="also: rebuild-reports --since DAY [--until DAY]")
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="run the whole stack")
     run_parser.add_argument("--host", default="127.0.0.1")
@@ -355,6 +386,11 @@ def main(argv: list[str] | None = None) -> int:
                                or os.environ.get("INTERNAL_BASE_URL") or "http://127.0.0.1:8000",
                                help="the site to ask (default: PUBLIC_BASE_URL, else "
                                     "INTERNAL_BASE_URL, else http://127.0.0.1:8000)")
+    sub.add_parser("reconcile", help="rebuild a sale's Redis counters from PostgreSQL"
+                   ).add_argument("sale_id", type=int)
+    sub.add_parser("check", help="check initial = available + reserved + sold, and that every "
+                   "hold has its order").add_argument("sale_id", type=int)
+    sub.add_parser("expire", help="run one expiry sweep of unpaid orders now")
     args = parser.parse_args(argv)
 
     if args.command == "run":
@@ -368,8 +404,9 @@ def main(argv: list[str] | None = None) -> int:
         return verify_draw(args.draw_id, args.url)
     stoppers: list[Callable[[], None]] = []
     try:
-        if args.command in ("migrate", "seed"):
-            ensure_services(stoppers)
+        ensure_services(stoppers)
+        if args.command in ("reconcile", "check", "expire"):
+            return sale_command(args.command, getattr(args, "sale_id", None))
         if args.command == "migrate":
             migrate()
         elif args.command == "seed":

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from core.context import Services
 from web.api import ApiRouter
+from web.edge import services
 from web.responses import JSON
 
 router = ApiRouter("health")
@@ -39,7 +40,7 @@ async def _check_redis(svc: Services) -> str | None:
 @router.add("/healthz", "GET", summary="Whether PostgreSQL and Redis answer", auth=False,
             errors=(503,))
 async def healthz(request: Request) -> Response:
-    svc: Services = request.app.state.services
+    svc = services(request)
     pg_error, redis_error = await asyncio.gather(_check_postgres(svc), _check_redis(svc))
     body = {
         "status": "ok" if pg_error is None and redis_error is None else "unavailable",

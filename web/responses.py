@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from core.errors import DomainError
+from web.render import secure
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,8 @@ def _error_body(request: Request, status: int, code: str, message: str,
         # Pages get a small page, not a traceback; the message is ours, never the exception's.
         page = (f"<!doctype html><meta charset=utf-8><title>{message}</title>"
                 f"<h1>{message}</h1><p>Please try again in a moment.</p>")
-        return HTMLResponse(page, status_code=status, headers=headers)
+        # Through the one page renderer's headers: an error page has the CSP like any other.
+        return secure(HTMLResponse(page, status_code=status, headers=headers))
     return JSON({"error": {"code": code, "message": message, **extra}}, status_code=status,
                 headers=headers)
 

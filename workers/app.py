@@ -21,6 +21,12 @@ from core.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 
+def beat(task: str, every_seconds: float, *, expires: int) -> dict[str, Any]:
+    """A beat entry: `task` every `every_seconds` (a setting); a run still queued `expires`
+    seconds after it was sent is dropped, since the next one is coming."""
+    return {"task": task, "schedule": every_seconds, "options": {"expires": expires}}
+
+
 def make_celery(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     broker = settings.celery_broker_url
@@ -55,62 +61,29 @@ def make_celery(settings: Settings | None = None) -> Celery:
         worker_hijack_root_logger=False,
         beat_schedule={
             # The sweep is the only way an unpaid order expires: no per-order countdown task.
-            "expire-unpaid-orders": {
-                "task": "orders.expire_orders",
-                "schedule": every.expire_sweep_seconds,
-                "options": {"expires": 30},
-            },
+            "expire-unpaid-orders": beat(
+                "orders.expire_orders", every.expire_sweep_seconds, expires=30),
             # Units reserved by a web process that died before writing the order go back
             # within the write deadline (5 s) plus this interval.
-            "release-unwritten-holds": {
-                "task": "orders.release_unwritten_holds",
-                "schedule": every.unwritten_sweep_seconds,
-                "options": {"expires": 10},
-            },
-            "advance-sales": {
-                "task": "orders.advance_sales",
-                "schedule": every.advance_sales_seconds,
-                "options": {"expires": 5},
-            },
-            "sweep-broadcast-reports": {
-                "task": "analytics.sweep_reports",
-                "schedule": every.report_sweep_seconds,
-                "options": {"expires": 120},
-            },
-            "settle-commissions": {
-                "task": "orders.settle_commissions",
-                "schedule": every.commission_settle_seconds,
-                "options": {"expires": 600},
-            },
-            "relay-outbox": {
-                "task": "orders.relay_outbox",
-                "schedule": every.outbox_relay_seconds,
-                "options": {"expires": 60},
-            },
+            "release-unwritten-holds": beat(
+                "orders.release_unwritten_holds", every.unwritten_sweep_seconds, expires=10),
+            "advance-sales": beat("orders.advance_sales", every.advance_sales_seconds, expires=5),
+            "sweep-broadcast-reports": beat(
+                "analytics.sweep_reports", every.report_sweep_seconds, expires=120),
+            "settle-commissions": beat(
+                "orders.settle_commissions", every.commission_settle_seconds, expires=600),
+            "relay-outbox": beat("orders.relay_outbox", every.outbox_relay_seconds, expires=60),
             # A room whose video stream is gone is ended this late after its grace period.
-            "end-rooms-without-stream": {
-                "task": "live.end_rooms_without_stream",
-                "schedule": every.stream_sweep_seconds,
-                "options": {"expires": 30},
-            },
+            "end-rooms-without-stream": beat(
+                "live.end_rooms_without_stream", every.stream_sweep_seconds, expires=30),
             # The replays of ended rooms that streamed (live/replays.py).
-            "build-replays": {
-                "task": "live.build_replays",
-                "schedule": every.replay_sweep_seconds,
-                "options": {"expires": 60},
-            },
+            "build-replays": beat("live.build_replays", every.replay_sweep_seconds, expires=60),
             # Uploaded videos whose transcode message was lost (workers/video_tasks.py).
-            "queue-unprocessed-videos": {
-                "task": "live.queue_unprocessed_videos",
-                "schedule": every.video_sweep_seconds,
-                "options": {"expires": 60},
-            },
+            "queue-unprocessed-videos": beat(
+                "live.queue_unprocessed_videos", every.video_sweep_seconds, expires=60),
             # Go-live alerts a lost message or a crashed task left owed (social/alerts.py).
-            "sweep-go-live-alerts": {
-                "task": "social.sweep_go_live_alerts",
-                "schedule": every.go_live_alert_sweep_seconds,
-                "options": {"expires": 30},
-            },
+            "sweep-go-live-alerts": beat(
+                "social.sweep_go_live_alerts", every.go_live_alert_sweep_seconds, expires=30),
         },
     )
     return app

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +24,18 @@ from core.events import EventBus
 from engagement import announce as engagement_announce
 from engagement.events import DrawDrawn, DrawEntered, DrawStarted, RainDropped, RainSettled
 from live import actions as live_actions
-from live.events import RoomEndedWithoutStream, RoomWentLive, ShortVideoUploaded
+from live.events import (
+    ChatMessageDeleted,
+    LineupChanged,
+    ProductPinned,
+    ProductUnpinned,
+    RoomEnded,
+    RoomUpdated,
+    RoomWentLive,
+    ShortVideoUploaded,
+    UserMuted,
+    UserUnmuted,
+)
 from orders import purchases
 from orders import queries as order_queries
 from orders import views as order_views
@@ -45,8 +57,13 @@ from orders.events import (
     UnitsReleased,
 )
 from orders.runtime import publish_stock
+from realtime import moderation
 
 log = logging.getLogger(__name__)
+
+# A broker that does not take a message within this long is treated as down (a handler runs in
+# the request that committed, which must not wait on it); the sweeps catch up.
+SEND_TIMEOUT_SECONDS = 3.0
 
 
 async def _publish_sale(svc: Services, sale_id: int, action: SaleAction) -> None:
@@ -59,9 +76,9 @@ async def announce_created_sale(svc: Services, event: SaleCreated) -> None:
     await _publish_sale(svc, event.sale_id, event.action)
 
 
-async def republish_lineup_after_sale_created(svc: Services, event: SaleCreated) -> None:
-    # The sale's units left the product's stock: the room's lineup shows the new count.
-    await live_actions.publish_lineup(svc, event.room_id)
+async def pin_product_of_new_sale(svc: Services, event: SaleCreated) -> None:
+    # Every viewer sees the sale on the pinned card.
+    await live_actions.pin_product_of_sale(svc, event.room_id, event.product_id)
 
 
 async def announce_started_sale(svc: Services, event: SaleStarted) -> None:
@@ -74,11 +91,6 @@ async def announce_ended_sale(svc: Services, event: SaleEnded) -> None:
 
 async def announce_stopped_sale(svc: Services, event: SaleStopped) -> None:
     await _publish_sale(svc, event.sale_id, SaleAction.STOPPED)
-
-
-async def republish_lineup_after_settle(svc: Services, event: SaleSettled) -> None:
-    # The sale's unsold units are back in the product's stock: the room shows the count.
-    await live_actions.publish_lineup(svc, event.room_id)
 
 
 async def publish_sale_stock(svc: Services, event: SaleStockChanged) -> None:
@@ -97,16 +109,21 @@ async def announce_purchase(svc: Services, event: OrderPaid) -> None:
     await purchases.announce_purchase(svc, event.order_id)
 
 
+async def _send_task(task: Any, *args: object, lost: str) -> None:
+    """Hand committed work to a worker. Only for work a sweep also finds, so a broker that is
+    down delays it and the failure is logged, not raised (`lost`: who catches up)."""
+    try:
+        await asyncio.wait_for(asyncio.to_thread(task.delay, *args), SEND_TIMEOUT_SECONDS)
+    except Exception:
+        log.warning("could not enqueue %s%r; %s will", task.name, args, lost, exc_info=True)
+
+
 async def send_refund_to_provider(svc: Services, event: RefundQueued) -> None:
-    """Hand the committed refund to a worker. If the broker is down the outbox relay sends it
-    later (the message is in PostgreSQL), so a failure here is logged, not raised."""
+    """Hand the committed refund to a worker; if the broker is down the outbox relay sends it
+    later (the message is in PostgreSQL)."""
     from workers.tasks import deliver_refund  # the tasks module wires its processes here
 
-    try:
-        await asyncio.to_thread(deliver_refund.delay, event.outbox_id)
-    except Exception:
-        log.warning("could not enqueue refund %s; the outbox relay will", event.outbox_id,
-                    exc_info=True)
+    await _send_task(deliver_refund, event.outbox_id, lost="the outbox relay")
 
 
 async def return_units_to_product(session: AsyncSession, event: UnitsReleased) -> None:
@@ -114,27 +131,57 @@ async def return_units_to_product(session: AsyncSession, event: UnitsReleased) -
     await live_actions.return_stock(session, event.product_id, event.units)
 
 
-async def build_report_of_ended_room(svc: Services, event: RoomEndedWithoutStream) -> None:
-    """The broadcast report of a room the ingest ended. The analytics sweep builds the reports
-    of ended rooms that have none, so a broker that is down delays it, never loses it."""
+async def build_report_of_ended_room(svc: Services, event: RoomEnded) -> None:
+    """The broadcast report of a room that ended (the host's button or the ingest). The
+    analytics sweep builds the reports of ended rooms that have none."""
     from workers.analytics_tasks import build_report
 
-    try:
-        await asyncio.to_thread(build_report.delay, event.room_id)
-    except Exception:
-        log.warning("could not enqueue the report of room %s; the sweep will", event.room_id,
-                    exc_info=True)
+    await _send_task(build_report, event.room_id, lost="the report sweep")
 
 
 async def transcode_uploaded_video(svc: Services, event: ShortVideoUploaded) -> None:
-    """Queue the upload's transcode. A lost message is found by `live.queue_unprocessed_videos`."""
+    """Queue the upload's transcode; a lost message is found by `live.queue_unprocessed_videos`."""
     from workers.video_tasks import process_short_video
 
-    try:
-        await asyncio.to_thread(process_short_video.delay, event.video_id)
-    except Exception:
-        log.warning("could not enqueue the transcode of video %s; the sweep will",
-                    event.video_id, exc_info=True)
+    await _send_task(process_short_video, event.video_id, lost="the video sweep")
+
+
+# The live room's news: each change is told to the room after the commit that made it.
+
+
+async def announce_room(svc: Services, event: RoomUpdated | RoomWentLive | RoomEnded) -> None:
+    await live_actions.publish_room_row(svc, event.room_id)
+
+
+async def republish_lineup(svc: Services, event: LineupChanged | SaleCreated | SaleSettled,
+                           ) -> None:
+    """The room's lineup as committed: the host changed it, or a product's stock moved (a sale
+    took its units, or gave back the unsold ones when it settled)."""
+    await live_actions.publish_lineup(svc, event.room_id)
+
+
+async def announce_pin(svc: Services, event: ProductPinned) -> None:
+    await live_actions.publish_pin(svc, event.room_id, event.product_id)
+
+
+async def announce_unpin(svc: Services, event: ProductUnpinned) -> None:
+    await live_actions.publish_unpin(svc, event.room_id, event.product_id)
+
+
+async def enforce_mute(svc: Services, event: UserMuted) -> None:
+    # The hub reads the mute from Redis (rebuilt from PostgreSQL by rebuild_room_state).
+    await moderation.set_muted(svc.redis, svc.keys, event.room_id, event.user_id,
+                               until_epoch_s=event.until_epoch_s, by_user_id=event.muted_by)
+
+
+async def lift_mute(svc: Services, event: UserUnmuted) -> None:
+    await moderation.clear_muted(svc.redis, svc.keys, event.room_id, event.user_id,
+                                 by_user_id=event.unmuted_by)
+
+
+async def remove_chat_message(svc: Services, event: ChatMessageDeleted) -> None:
+    await moderation.delete_message(svc.redis, svc.keys, event.room_id, event.message_id,
+                                    by_user_id=event.deleted_by)
 
 
 async def alert_followers_of_live_room(svc: Services, event: RoomWentLive) -> None:
@@ -143,27 +190,23 @@ async def alert_followers_of_live_room(svc: Services, event: RoomWentLive) -> No
     message is found by the `social.sweep_go_live_alerts` sweep."""
     from workers.social_tasks import send_go_live_alert
 
-    try:
-        await asyncio.to_thread(send_go_live_alert.delay, event.room_id)
-    except Exception:
-        log.warning("could not enqueue the go-live alert of room %s; the sweep will",
-                    event.room_id, exc_info=True)
+    await _send_task(send_go_live_alert, event.room_id, lost="the go-live alert sweep")
 
 
 def register_handlers(bus: EventBus) -> None:
     bus.handle_in_transaction(UnitsReleased, return_units_to_product)
     bus.subscribe(SaleCreated, announce_created_sale)
-    bus.subscribe(SaleCreated, republish_lineup_after_sale_created)
+    bus.subscribe(SaleCreated, republish_lineup)
+    bus.subscribe(SaleCreated, pin_product_of_new_sale)
     bus.subscribe(SaleStarted, announce_started_sale)
     bus.subscribe(SaleEnded, announce_ended_sale)
     bus.subscribe(SaleStopped, announce_stopped_sale)
-    bus.subscribe(SaleSettled, republish_lineup_after_settle)
+    bus.subscribe(SaleSettled, republish_lineup)
     bus.subscribe(SaleStockChanged, publish_sale_stock)
     for order_event in (OrderPaid, OrderCancelled, OrderExpired, OrderCompleted, OrderRefunded):
         bus.subscribe(order_event, notify_buyer)
     bus.subscribe(OrderPaid, announce_purchase)
     bus.subscribe(RefundQueued, send_refund_to_provider)
-    bus.subscribe(RoomEndedWithoutStream, build_report_of_ended_room)
     bus.subscribe(ShortVideoUploaded, transcode_uploaded_video)
     bus.subscribe(RoomWentLive, alert_followers_of_live_room)
     # Rains and draws tell the room (and each entrant) once committed.
@@ -172,6 +215,16 @@ def register_handlers(bus: EventBus) -> None:
     bus.subscribe(DrawStarted, engagement_announce.announce_started_draw)
     bus.subscribe(DrawEntered, engagement_announce.tell_entrant)
     bus.subscribe(DrawDrawn, engagement_announce.announce_drawn_draw)
+    bus.subscribe(RoomUpdated, announce_room)
+    bus.subscribe(RoomWentLive, announce_room)
+    bus.subscribe(RoomEnded, announce_room)
+    bus.subscribe(RoomEnded, build_report_of_ended_room)
+    bus.subscribe(LineupChanged, republish_lineup)
+    bus.subscribe(ProductPinned, announce_pin)
+    bus.subscribe(ProductUnpinned, announce_unpin)
+    bus.subscribe(UserMuted, enforce_mute)
+    bus.subscribe(UserUnmuted, lift_mute)
+    bus.subscribe(ChatMessageDeleted, remove_chat_message)
 
 
 def wire(svc: Services) -> Services:

@@ -17,13 +17,18 @@ WEBHOOK_MAX_RETRIES = 16
 WEBHOOK_MAX_BACKOFF_SECONDS = 300
 
 
+def _retry_later(task: Task, exc: Exception) -> Exception:
+    """The task again after the next backoff (1, 2, 4 … s, capped)."""
+    return task.retry(exc=exc, countdown=min(2 ** task.request.retries,
+                                             WEBHOOK_MAX_BACKOFF_SECONDS))
+
+
 @app.task(name="orders.deliver_webhook", bind=True, max_retries=WEBHOOK_MAX_RETRIES)
 def deliver_webhook(self: Task, outbox_id: int) -> str:
     try:
         return run(lambda svc: outbox.deliver_webhook(svc, outbox_id))
     except outbox.WebhookDeliveryFailed as exc:
-        backoff = min(2 ** self.request.retries, WEBHOOK_MAX_BACKOFF_SECONDS)
-        raise self.retry(exc=exc, countdown=backoff) from exc
+        raise _retry_later(self, exc) from exc
 
 
 # A refund is retried on the same backoff: the provider may be down for a while, and the key
@@ -33,8 +38,7 @@ def deliver_refund(self: Task, outbox_id: int) -> str:
     try:
         return run(lambda svc: outbox.deliver_refund(svc, outbox_id))
     except outbox.RefundDeliveryFailed as exc:
-        backoff = min(2 ** self.request.retries, WEBHOOK_MAX_BACKOFF_SECONDS)
-        raise self.retry(exc=exc, countdown=backoff) from exc
+        raise _retry_later(self, exc) from exc
 
 
 @app.task(name="orders.expire_orders")

@@ -7,14 +7,11 @@ import csv
 import io
 from typing import Any
 
-import orjson
 import pytest
 
 from core.context import Services
-from orders import paying
-from orders.models import OutboxMessage
-from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
 from tests.e2e.conftest import Account, Api, Pages, screenshot
+from tests.orders.conftest import pay
 
 pytestmark = pytest.mark.browser
 
@@ -25,13 +22,7 @@ async def _paid_order(api: Api, services: Services, buyer: Account, sale_id: int
                                    headers={**buyer.headers, "Idempotency-Key": key})
     assert response.status_code == 201, response.text
     order_id = int(response.json()["order"]["id"])
-    outbox_id = await paying.submit_sandbox_payment(services, order_id, pay=True)
-    async with services.db.session() as session:
-        message = await session.get(OutboxMessage, outbox_id)
-    assert message is not None
-    body = orjson.dumps(message.payload["event"])
-    provider = SandboxProvider.from_settings(services.settings)
-    paid = await api.http.post(WEBHOOK_PATH, content=body, headers=provider.signed_headers(body))
+    paid = await pay(api.http, services, order_id)
     assert paid.json()["outcome"] == "paid", paid.text
     return order_id
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import insert
 
@@ -14,6 +15,9 @@ from core.accounts import User
 from core.context import Services
 from core.security import sign_token
 from core.settings import Settings
+from orders import paying
+from orders.models import OutboxMessage
+from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
 from tests.conftest import TestUser
 
 
@@ -76,3 +80,21 @@ async def buy(client: httpx.AsyncClient, user: TestUser, sale_id: int, key: str,
               quantity: int = 1) -> httpx.Response:
     return await client.post(f"/api/sales/{sale_id}/buy", json={"quantity": quantity},
                              headers={**user.headers, "Idempotency-Key": key})
+
+
+async def deliver_sandbox_webhook(client: httpx.AsyncClient, services: Services,
+                                  outbox_id: int) -> httpx.Response:
+    """Post the sandbox gateway's signed webhook that an outbox message holds, as the worker
+    would (the tests deliver it by hand rather than through Celery)."""
+    async with services.db.session() as session:
+        message = await session.get(OutboxMessage, outbox_id)
+    assert message is not None
+    body = orjson.dumps(message.payload["event"])
+    provider = SandboxProvider.from_settings(services.settings)
+    return await client.post(WEBHOOK_PATH, content=body, headers=provider.signed_headers(body))
+
+
+async def pay(client: httpx.AsyncClient, services: Services, order_id: int) -> httpx.Response:
+    """Pay an order through the sandbox gateway: the submission, then its webhook."""
+    outbox_id = await paying.submit_sandbox_payment(services, order_id, pay=True)
+    return await deliver_sandbox_webhook(client, services, outbox_id)

@@ -10,26 +10,17 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import orjson
 from sqlalchemy import func, select, update
 
 from core.context import Services
 from orders import commissions, order_moves, paying
-from orders.models import CommissionEntry, Order, OutboxMessage, Payment, Sale
-from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
+from orders.models import CommissionEntry, Order, Payment, Sale
 from tests.conftest import TestUser
-from tests.orders.conftest import buy
+from tests.orders.conftest import buy, deliver_sandbox_webhook, pay
 
 
 async def _pay(client: httpx.AsyncClient, services: Services, order_id: int) -> str:
-    outbox_id = await paying.submit_sandbox_payment(
-        services, order_id, pay=True)
-    async with services.db.session() as session:
-        message = await session.get(OutboxMessage, outbox_id)
-    assert message is not None
-    body = orjson.dumps(message.payload["event"])
-    provider = SandboxProvider.from_settings(services.settings)
-    response = await client.post(WEBHOOK_PATH, content=body, headers=provider.signed_headers(body))
+    response = await pay(client, services, order_id)
     assert response.status_code == 200, response.text
     outcome: str = response.json()["outcome"]
     return outcome
@@ -303,16 +294,9 @@ async def test_a_duplicate_payment_webhook_accrues_once(
     host = await make_user("host")
     setup = await _sale(client, host, make_product, make_room)
     order = (await buy(client, await make_user(), setup["sale"]["id"], "k")).json()["order"]
-    outbox_id = await paying.submit_sandbox_payment(
-        services, order["id"], pay=True)
-    async with services.db.session() as session:
-        message = await session.get(OutboxMessage, outbox_id)
-    assert message is not None
-    body = orjson.dumps(message.payload["event"])
-    provider = SandboxProvider.from_settings(services.settings)
+    outbox_id = await paying.submit_sandbox_payment(services, order["id"], pay=True)
 
-    outcomes = [(await client.post(WEBHOOK_PATH, content=body,
-                                   headers=provider.signed_headers(body))).json()["outcome"]
+    outcomes = [(await deliver_sandbox_webhook(client, services, outbox_id)).json()["outcome"]
                 for _ in range(2)]
 
     assert outcomes == ["paid", "duplicate"]
@@ -466,12 +450,7 @@ async def test_a_payment_accepted_after_expiry_accrues_too(
     assert await _entries(services) == []
 
     # when its payment lands while the unit is still free
-    async with services.db.session() as session:
-        message = await session.get(OutboxMessage, outbox_id)
-    assert message is not None
-    body = orjson.dumps(message.payload["event"])
-    provider = SandboxProvider.from_settings(services.settings)
-    response = await client.post(WEBHOOK_PATH, content=body, headers=provider.signed_headers(body))
+    response = await deliver_sandbox_webhook(client, services, outbox_id)
 
     # then the order is paid and its commission accrues like any other
     assert response.json()["outcome"] == "paid_after_expiry"

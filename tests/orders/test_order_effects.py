@@ -7,16 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from sqlalchemy import func, select, update
 
 from core.context import Services
 from orders import commissions, order_moves, outbox, paying
 from orders.models import OutboxKind, OutboxMessage, Payment
-from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
 from realtime.publish import capture_published
-from tests.orders.conftest import buy
+from tests.orders.conftest import buy, deliver_sandbox_webhook, pay
 
 
 class CountingProvider:
@@ -50,13 +48,7 @@ async def _paid_order(client: httpx.AsyncClient, services: Services, make_user: 
                       make_sale: Any) -> tuple[Any, dict[str, Any]]:
     sale = await make_sale(quantity=3)
     order = (await buy(client, await make_user(), sale.id, "k")).json()["order"]
-    outbox_id = await paying.submit_sandbox_payment(services, order["id"], pay=True)
-    async with services.db.session() as session:
-        message = await session.get(OutboxMessage, outbox_id)
-    assert message is not None
-    body = orjson.dumps(message.payload["event"])
-    provider = SandboxProvider.from_settings(services.settings)
-    paid = await client.post(WEBHOOK_PATH, content=body, headers=provider.signed_headers(body))
+    paid = await pay(client, services, order["id"])
     assert paid.json()["outcome"] == "paid", paid.text
     return sale, order
 
@@ -196,10 +188,7 @@ async def test_a_late_payment_for_a_cancelled_order_is_refunded_through_the_outb
     assert cancelled.status_code == 200, cancelled.text
 
     # when the payment's success lands
-    body = orjson.dumps(message.payload["event"])
-    provider = SandboxProvider.from_settings(services.settings)
-    outcome = (await client.post(WEBHOOK_PATH, content=body,
-                                 headers=provider.signed_headers(body))).json()["outcome"]
+    outcome = (await deliver_sandbox_webhook(client, services, message.id)).json()["outcome"]
 
     # then the money goes back through the outbox, handed to a worker after the commit
     assert outcome == "refunded_order_cancelled"

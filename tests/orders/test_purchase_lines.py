@@ -6,26 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import orjson
 
 from core.context import Services
-from orders import paying, purchases
-from orders.models import OutboxMessage
-from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
+from orders import purchases
 from realtime.publish import capture_published
-from tests.orders.conftest import SaleSetup, buy
+from tests.orders.conftest import SaleSetup, buy, pay
 
 
 async def _pay(client: httpx.AsyncClient, services: Services, buyer: Any, sale: SaleSetup,
                key: str) -> None:
     order = (await buy(client, buyer, sale.id, key)).json()["order"]
-    outbox_id = await paying.submit_sandbox_payment(services, order["id"], pay=True)
-    async with services.db.session() as session:
-        message = await session.get(OutboxMessage, outbox_id)
-    assert message is not None
-    body = orjson.dumps(message.payload["event"])
-    provider = SandboxProvider.from_settings(services.settings)
-    paid = await client.post(WEBHOOK_PATH, content=body, headers=provider.signed_headers(body))
+    paid = await pay(client, services, order["id"])
     assert paid.json()["outcome"] == "paid", paid.text
 
 

@@ -130,7 +130,7 @@ async def test_the_reconcile_command_rebuilds_a_sale(client, make_user, make_sal
     await services.redis.delete(*keys)
 
     result = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "orders", "reconcile", str(sale.id)],
+        subprocess.run, [sys.executable, "-m", "web.cli", "reconcile", str(sale.id)],
         cwd=ROOT, env={**os.environ, **infra.env()}, capture_output=True, timeout=60)
 
     assert result.returncode == 0, result.stderr.decode()
@@ -140,3 +140,8 @@ async def test_the_reconcile_command_rebuilds_a_sale(client, make_user, make_sal
     assert again.json()["error"]["code"] == "limit_reached"  # per-user counts came back too
     invariant = await check_invariant(services, sale.id)
     assert invariant.ok, invariant.problems
+    checked = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "web.cli", "check", str(sale.id)],
+        cwd=ROOT, env={**os.environ, **infra.env()}, capture_output=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr.decode()
+    assert orjson.loads(checked.stdout)["ok"] is True

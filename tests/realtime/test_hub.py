@@ -97,12 +97,25 @@ async def started() -> AsyncIterator[list[Hub]]:
         await hub.stop()
 
 
+StartHub = Callable[..., Awaitable[tuple[Hub, MemoryBackend]]]
+
+
+@pytest.fixture
+def start_hub(services: Services, started: list[Hub]) -> StartHub:
+    """A hub on an in-memory backend with the given HubConfig, started now, stopped after."""
+    async def start(**config: Any) -> tuple[Hub, MemoryBackend]:
+        hub, backend = make_hub(services, **config)
+        await hub.start()
+        started.append(hub)
+        return hub, backend
+
+    return start
+
+
 async def test_one_publish_reaches_every_connection_as_the_same_frame(
-        services: Services, room_state: int, started: list[Hub]) -> None:
+        services: Services, room_state: int, start_hub: StartHub) -> None:
     # given 200 viewers of one room
-    hub, backend = make_hub(services)
-    await hub.start()
-    started.append(hub)
+    hub, backend = await start_hub()
     sockets = await serve(hub, 200)
 
     # when 20 events are published once each
@@ -123,11 +136,9 @@ async def test_one_publish_reaches_every_connection_as_the_same_frame(
 
 
 async def test_a_slow_consumer_is_dropped_without_slowing_the_others(
-        services: Services, room_state: int, started: list[Hub]) -> None:
+        services: Services, room_state: int, start_hub: StartHub) -> None:
     # given a room where one viewer never takes a frame, and small send queues
-    hub, backend = make_hub(services, send_queue_frames=16)
-    await hub.start()
-    started.append(hub)
+    hub, backend = await start_hub(send_queue_frames=16)
     stuck, *others = await serve(hub, 11, stuck=1)
 
     # when 100 events are published, each taken by the others before the next
@@ -150,11 +161,9 @@ async def test_a_slow_consumer_is_dropped_without_slowing_the_others(
 
 
 async def test_chat_in_a_huge_room_is_batched_and_state_is_never_held_back(
-        services: Services, room_state: int, started: list[Hub]) -> None:
+        services: Services, room_state: int, start_hub: StartHub) -> None:
     # given a room "huge" from 3 viewers on
-    hub, backend = make_hub(services, batch_min_connections=3, batch_interval_ms=50)
-    await hub.start()
-    started.append(hub)
+    hub, backend = await start_hub(batch_min_connections=3, batch_interval_ms=50)
     sockets = await serve(hub, 3)
     channel = room_channel(services.keys, ROOM_ID)
 
@@ -188,11 +197,9 @@ def frames_by_type(sock: FakeSocket) -> list[list[str]]:
 
 
 async def test_a_pin_with_chat_pending_goes_at_once_in_the_same_message_as_the_chat(
-        services: Services, room_state: int, started: list[Hub]) -> None:
+        services: Services, room_state: int, start_hub: StartHub) -> None:
     # given a huge room whose chat would wait a minute for its batch
-    hub, backend = make_hub(services, batch_min_connections=3, batch_interval_ms=60_000)
-    await hub.start()
-    started.append(hub)
+    hub, backend = await start_hub(batch_min_connections=3, batch_interval_ms=60_000)
     sockets = await serve(hub, 3)
     channel = room_channel(services.keys, ROOM_ID)
 
@@ -212,11 +219,9 @@ async def test_a_pin_with_chat_pending_goes_at_once_in_the_same_message_as_the_c
 
 
 async def test_likes_in_a_huge_room_wait_for_the_next_batch_instead_of_a_message_of_their_own(
-        services: Services, room_state: int, started: list[Hub]) -> None:
+        services: Services, room_state: int, start_hub: StartHub) -> None:
     # given a huge room whose chat waits a minute for its batch, and a logged-in viewer
-    hub, backend = make_hub(services, batch_min_connections=3, batch_interval_ms=60_000)
-    await hub.start()
-    started.append(hub)
+    hub, backend = await start_hub(batch_min_connections=3, batch_interval_ms=60_000)
     sockets = await serve(hub, 3)
     liker = FakeSocket()
     asyncio.create_task(hub.serve(  # noqa: RUF006 (the hub tracks it)
@@ -250,12 +255,10 @@ async def test_likes_in_a_huge_room_wait_for_the_next_batch_instead_of_a_message
 
 
 async def test_the_groups_of_a_huge_room_take_turns_and_each_viewer_gets_every_line_once(
-        services: Services, room_state: int, started: list[Hub]) -> None:
+        services: Services, room_state: int, start_hub: StartHub) -> None:
     # given a huge room in two groups, whose turns the test gives by hand (a minute apart)
-    hub, backend = make_hub(services, batch_min_connections=4, batch_groups=2,
-                            batch_interval_ms=60_000)
-    await hub.start()
-    started.append(hub)
+    hub, backend = await start_hub(batch_min_connections=4, batch_groups=2,
+                                   batch_interval_ms=60_000)
     sockets = await serve(hub, 4)
     room = hub.rooms[ROOM_ID]
     first, second = (set(group) for group in room.groups)
@@ -305,11 +308,9 @@ async def test_the_groups_of_a_huge_room_take_turns_and_each_viewer_gets_every_l
 
 
 async def test_a_gap_in_offsets_is_filled_from_the_history(
-        services: Services, room_state: int, started: list[Hub]) -> None:
+        services: Services, room_state: int, start_hub: StartHub) -> None:
     # given a viewer, and three events in the room's history
-    hub, backend = make_hub(services)
-    await hub.start()
-    started.append(hub)
+    hub, backend = await start_hub()
     [sock] = await serve(hub, 1)
     channel = room_channel(services.keys, ROOM_ID)
     offsets = [await publish_room(services.redis, services.keys, ROOM_ID, "chat",
@@ -328,10 +329,8 @@ async def test_a_gap_in_offsets_is_filled_from_the_history(
 
 
 async def test_bad_frames_are_answered_and_counted(services: Services, room_state: int,
-                                                   started: list[Hub]) -> None:
-    hub, _ = make_hub(services, max_bad_frames=2)
-    await hub.start()
-    started.append(hub)
+                                                   start_hub: StartHub) -> None:
+    hub, _ = await start_hub(max_bad_frames=2)
     [sock] = await serve(hub, 1)
 
     for _ in range(3):
@@ -422,11 +421,9 @@ async def test_events_published_while_pub_sub_was_down_still_arrive_in_order(
 
 
 async def test_an_event_in_the_snapshot_that_arrives_late_is_not_sent_twice(
-        services: Services, room_state: int, started: list[Hub]) -> None:
+        services: Services, room_state: int, start_hub: StartHub) -> None:
     # given a viewer whose hello is at the room's offset
-    hub, backend = make_hub(services)
-    await hub.start()
-    started.append(hub)
+    hub, backend = await start_hub()
     [sock] = await serve(hub, 1)
     channel = room_channel(services.keys, ROOM_ID)
 
@@ -444,11 +441,9 @@ async def test_an_event_in_the_snapshot_that_arrives_late_is_not_sent_twice(
 
 
 async def test_viewers_get_a_fresh_hello_when_redis_lost_the_room_and_it_was_rebuilt(
-        services: Services, room_state: int, started: list[Hub]) -> None:
+        services: Services, room_state: int, start_hub: StartHub) -> None:
     # given a viewer who has seen a few events
-    hub, backend = make_hub(services)
-    await hub.start()
-    started.append(hub)
+    hub, backend = await start_hub()
     [sock] = await serve(hub, 1)
     channel = room_channel(services.keys, ROOM_ID)
     for n in range(1, 4):

@@ -13,11 +13,12 @@ from realtime.hub import Hub
 from realtime.publish import room_channel
 from tests.conftest import poll_until
 from tests.realtime import test_hub
-from tests.realtime.test_hub import ROOM_ID, FakeSocket, event, make_hub, serve
+from tests.realtime.test_hub import ROOM_ID, FakeSocket, StartHub, event, serve
 
 # The hub tests' fixtures, shared.
 room_state = test_hub.room_state
 started = test_hub.started
+start_hub = test_hub.start_hub
 
 
 def sample(name: str) -> float:
@@ -25,11 +26,9 @@ def sample(name: str) -> float:
 
 
 async def test_fan_out_is_counted_per_frame_and_per_recipient(
-        services: Services, room_state: int, started: list[Hub]) -> None:
+        services: Services, room_state: int, start_hub: StartHub) -> None:
     # given 30 viewers of one room
-    hub, backend = make_hub(services)
-    await hub.start()
-    started.append(hub)
+    hub, backend = await start_hub()
     sockets = await serve(hub, 30)
     fanouts, frames, messages = (sample("livesell_ws_fanouts_total"),
                                  sample("livesell_ws_frames_sent_total"),
@@ -52,10 +51,8 @@ async def test_fan_out_is_counted_per_frame_and_per_recipient(
 
 
 async def test_a_dropped_slow_consumer_is_counted(services: Services, room_state: int,
-                                                 started: list[Hub]) -> None:
-    hub, backend = make_hub(services, send_queue_frames=4)
-    await hub.start()
-    started.append(hub)
+                                                 start_hub: StartHub) -> None:
+    hub, backend = await start_hub(send_queue_frames=4)
     [stuck] = await serve(hub, 1, stuck=1)
     before = sample("livesell_ws_slow_consumers_total")
 

@@ -3,7 +3,12 @@ named log entry (no name built from a string at run time)."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+from typing import get_args
+
 from live.models import ROOM_MOVES, STATUS_EVENTS, RoomEventType
+from orders.events import SaleAction
 from realtime.protocol import ServerEvent
 
 
@@ -17,3 +22,98 @@ def test_every_room_move_has_a_log_entry_of_its_own() -> None:
     assert set(STATUS_EVENTS) == targets
     assert STATUS_EVENTS[next(t for t in targets if t.value == "ended")] == \
         RoomEventType.ROOM_ENDED
+
+
+# The protocol: these names are on the wire (read by every client) or stored in PostgreSQL.
+# A rename is a protocol change (or a migration), never a side effect of a refactor.
+
+def test_the_wire_names_are_the_enums_values() -> None:
+    from realtime.moderation import ModerationAction
+    from realtime.protocol import ClientEvent
+
+    assert [e.value for e in ServerEvent] == [
+        "hello", "resume", "batch", "error", "pong", "likes", "viewers", "snapshot_rebuilt",
+        "chat", "moderation", "room", "lineup", "pin", "unpin", "sale", "stock", "order",
+        "purchase"]
+    assert [e.value for e in ClientEvent] == ["chat", "like", "ping"]
+    assert [e.value for e in ModerationAction] == ["mute", "unmute", "delete"]
+    assert [e.value for e in SaleAction] == ["started", "scheduled", "stopped", "ended"]
+
+
+def test_the_logged_names_are_the_enums_values() -> None:
+    from analytics.models import EVENT_KINDS, EventKind
+    from orders.models import OrderEventType, SaleEventType
+
+    assert {e.value for e in RoomEventType} >= {
+        "room_created", "room_updated", "room_live", "room_ended", "lineup_set", "pin", "unpin",
+        "user_muted", "user_unmuted", "chat_deleted", "stream_started", "stream_ended",
+        "stream_key_rotated"}
+    assert [e.value for e in SaleEventType] == [
+        "sale_created", "sale_started", "sale_ended", "sale_stopped", "sale_stopped_room_ended",
+        "sale_settled", "sale_reconciled", "reservations_voided"]
+    assert [e.value for e in OrderEventType] == [
+        "order_placed", "order_paid", "order_cancelled", "order_expired", "order_completed",
+        "order_refunded"]
+    assert EVENT_KINDS == ("viewer_joined", "viewer_left", "chat", "likes", "product_view",
+                           "product_click")
+    assert EventKind.CHAT == ServerEvent.CHAT  # a chat line has one name, recorded or sent
+
+
+def test_the_names_spelled_outside_python_are_the_enums() -> None:
+    # The batched order writer's SQL and the track endpoint's schema spell names that Python
+    # code elsewhere reads through the enums.
+    from analytics.models import EventKind
+    from analytics.schemas import TrackIn
+    from orders.models import OrderEventType
+    from orders.writer import INSERT_ORDERS
+
+    assert f"'{OrderEventType.ORDER_PLACED.value}'" in INSERT_ORDERS
+    assert set(get_args(TrackIn.model_fields["event"].annotation)) == {
+        EventKind.PRODUCT_VIEW, EventKind.PRODUCT_CLICK}
+
+
+# Every call that writes an event type names it through its enum: a literal string there is
+# the second name of a thing that already has one.
+WRITERS = {"publish_room": 3, "publish_room_event": 3, "publish_user": 3, "encode": 0,
+           "record_room_event": 2, "record_sale_event": 2, "record_order_event": 2}
+PACKAGES = ("analytics", "core", "live", "orders", "realtime", "web", "workers")
+
+
+def _literal_event_names(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+        named: list[ast.expr] = [k.value for k in node.keywords if k.arg == "event_type"]
+        if name in WRITERS and len(node.args) > WRITERS[name]:
+            named.append(node.args[WRITERS[name]])
+        found += [f"{path}:{node.lineno} {name}({arg.value!r})" for arg in named
+                  if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
+    return found
+
+
+def test_no_event_is_written_under_a_literal_name() -> None:
+    root = Path(__file__).resolve().parents[2]
+    literal = [hit for package in PACKAGES for path in sorted((root / package).rglob("*.py"))
+               for hit in _literal_event_names(path)]
+    assert literal == []
+
+
+def test_the_pages_store_reads_the_wire_names_of_the_enum() -> None:
+    # The pages cannot import the enum: the store's switch is checked against it instead, both
+    # ways (a frame the store ignores, or a name the server never sends, is a protocol drift).
+    import re
+
+    from realtime.moderation import ModerationAction
+
+    js = Path(__file__).resolve().parents[2] / "web" / "static" / "js"
+    store = (js / "store.js").read_text()
+    cases = set(re.findall(r'case "([a-z_]+)":', store))
+    # Handled by the socket itself (`batch` unpacked, `pong` a keep-alive) or nothing to do
+    # (`snapshot_rebuilt`: a fresh hello follows where needed).
+    not_in_store = {ServerEvent.BATCH, ServerEvent.PONG, ServerEvent.SNAPSHOT_REBUILT}
+    assert cases == {e.value for e in ServerEvent} - not_in_store
+    assert 'frame.type === "batch"' in (js / "socket.js").read_text()
+    assert {f'd.action === "{action.value}"' for action in ModerationAction} <= set(
+        re.findall(r'd\.action === "[a-z]+"', store))

@@ -25,30 +25,12 @@ def test_run_starts_the_stack_and_ctrl_c_stops_every_process(infra: TestInfra, t
     port = free_port()
     env = {**os.environ, **infra.env(), "LIVESELL_DATA_DIR": str(tmp_path)}
 
-    # when `livesell run` starts
-    process = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "run", "--port", str(port)], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output: list[str] = []
+    # when `livesell run` starts (and answers /healthz)
+    process, output = start_run(env, port)
     try:
-        deadline = time.monotonic() + 60
-        assert process.stdout is not None
-        while not any("Ctrl-C stops everything" in line for line in output):
-            line = process.stdout.readline()
-            assert line or process.poll() is None, "".join(output)
-            output.append(line)
-            assert time.monotonic() < deadline, "".join(output)
-        health = None
-        while time.monotonic() < deadline:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
         children = psutil.Process(process.pid).children(recursive=True)
 
         # then it serves, printed where to go and how to log in, and runs worker and scheduler
-        assert health is not None and health.status_code == 200, "".join(output)
         text = "".join(output)
         assert f"http://127.0.0.1:{port}/host" in text and "host@livesell.local" in text
         commands = [" ".join(child.cmdline()) for child in children]
@@ -76,14 +58,20 @@ def start_run(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], li
     output: list[str] = []
     deadline = time.monotonic() + 60
     assert process.stdout is not None
-    while not any("Ctrl-C stops everything" in line for line in output):
-        line = process.stdout.readline()
-        assert line or process.poll() is None, "".join(output)
-        output.append(line)
-        assert time.monotonic() < deadline, "".join(output)
-    while not healthy(port):
-        assert time.monotonic() < deadline, "".join(output)
-        time.sleep(0.1)
+    try:
+        while not any("Ctrl-C stops everything" in line for line in output):
+            line = process.stdout.readline()
+            assert line or process.poll() is None, "".join(output)
+            output.append(line)
+            assert time.monotonic() < deadline, "".join(output)
+        while not healthy(port):
+            assert time.monotonic() < deadline, "".join(output)
+            time.sleep(0.1)
+    except BaseException:
+        # A start that failed stops what it started (its children stop with it on SIGINT).
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
+        raise
     return process, output
 
 

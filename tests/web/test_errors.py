@@ -219,6 +219,7 @@ async def test_an_unexpected_error_is_a_json_500_without_a_traceback(
     assert error["request_id"] and "secret" not in api.text and "Traceback" not in api.text
     # and the page is an HTML page, not a plain-text traceback
     assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+    assert "default-src" in page.headers["content-security-policy"]
     assert "secret" not in page.text and "Traceback" not in page.text
     # and the traceback is in the server's log, with the request id
     logged = [r for r in caplog.records if r.exc_info and error["request_id"] in r.getMessage()]

@@ -5,29 +5,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import orjson
 from sqlalchemy import func, select, update
 
 from core.context import Services
-from orders import paying
-from orders.models import CommissionEntry, OutboxMessage
-from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
+from orders.models import CommissionEntry
 from tests.conftest import poll_until
-from tests.orders.conftest import buy
+from tests.orders.conftest import buy, pay
 
 pytestmark = __import__("pytest").mark.slow
 
 
 async def _paid(client, services: Services, buyer, sale_id: int, key: str) -> int:
     order = (await buy(client, buyer, sale_id, key)).json()["order"]
-    outbox_id = await paying.submit_sandbox_payment(
-        services, order["id"], pay=True)
-    async with services.db.session() as session:
-        message = await session.get(OutboxMessage, outbox_id)
-    assert message is not None
-    body = orjson.dumps(message.payload["event"])
-    provider = SandboxProvider.from_settings(services.settings)
-    response = await client.post(WEBHOOK_PATH, content=body, headers=provider.signed_headers(body))
+    response = await pay(client, services, order["id"])
     assert response.json()["outcome"] == "paid"
     return int(order["id"])
 

@@ -64,10 +64,10 @@ async def test_a_created_or_settled_sale_republishes_the_rooms_lineup(
     sale = await make_sale(stock=10, quantity=4)
 
     with capture_published() as published:
-        await handlers.republish_lineup_after_sale_created(services, SaleCreated(
+        await handlers.republish_lineup(services, SaleCreated(
             sale_id=sale.id, room_id=sale.room["id"], product_id=sale.product["id"],
             quantity=4, action=SaleAction.STARTED))
-        await handlers.republish_lineup_after_settle(services, SaleSettled(
+        await handlers.republish_lineup(services, SaleSettled(
             sale_id=sale.id, room_id=sale.room["id"], product_id=sale.product["id"],
             units_returned=0))
 

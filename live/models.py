@@ -232,6 +232,13 @@ class ShortVideo(Base):
         CheckConstraint("status in ('uploaded', 'processing', 'ready', 'failed')",
                         name="status"),
         Index("ix_short_videos_status_created", "status", "created_at"),
+        # The feeds (live/videos.py, social/feed.py): ready rows in (ready_at, id) order,
+        # everyone's and per host, so a page is an index range read backwards from its
+        # cursor, not a sort of every ready video (EXPLAIN figures in docs/video.md).
+        Index("ix_short_videos_ready_feed", "ready_at", "id",
+              postgresql_where="status = 'ready'"),
+        Index("ix_short_videos_host_ready_feed", "host_id", "ready_at", "id",
+              postgresql_where="status = 'ready'"),
         Index("uq_short_videos_room_replay", "room_id", unique=True,
               postgresql_where="room_id IS NOT NULL"),
     )

@@ -14,16 +14,19 @@ Files, under `VideoSettings.media_dir`: `uploads/{id}.src` (the original), `vide
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
 import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import BigInteger, DateTime, delete, func, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import Actor, owns_or_ops
@@ -31,6 +34,7 @@ from core.context import Services
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationError
 from core.events import record, unit_of_work
 from core.settings import VideoSettings
+from core.types import is_id
 from live import transcode
 from live.events import ShortVideoUploaded
 from live.models import VIDEO_MOVES, Product, ShortVideo, ShortVideoTag, VideoStatus
@@ -253,8 +257,6 @@ async def _status(svc: Services, video_id: int) -> str:
 async def videos_to_process(svc: Services, *, older_than_seconds: float) -> list[int]:
     """Videos left uploaded (the task's message was lost) for longer than a task takes to
     be picked up: the sweep queues them again."""
-    from datetime import timedelta
-
     async with svc.db.session() as session:
         return list(await session.scalars(
             select(ShortVideo.id).where(
@@ -295,14 +297,104 @@ async def get_video(svc: Services, video_id: int) -> ShortVideo:
     return video
 
 
-async def ready_videos(svc: Services, *, host_id: int | None, limit: int) -> list[ShortVideo]:
-    """The feed: ready videos, newest first."""
-    query = select(ShortVideo).where(ShortVideo.status == VideoStatus.READY.value)
+# The feeds ---------------------------------------------------------------------------------
+#
+# Every feed (everyone's here, the followed hosts' in social/feed.py) is ready videos and
+# replays newest first, ordered by (ready_at, id) descending and paged by keyset: a page
+# starts after the last video of the one before (`FeedCursor`), never at an OFFSET, so a
+# video made ready while someone scrolls neither repeats nor hides one, and a deep page costs
+# what the first does. The partial indexes on ready rows (`ix_short_videos_ready_feed`,
+# `ix_short_videos_host_ready_feed`, migration 0018) are what make that true.
+
+# A cursor is short; anything much longer is not one of ours.
+CURSOR_MAX = 64
+
+
+@dataclass(frozen=True, slots=True)
+class FeedCursor:
+    """Where a feed page ends: the last video's `ready_at` and id. Opaque to clients (an
+    urlsafe base64 of `v1:{microseconds since the epoch}:{id}`)."""
+
+    ready_at: datetime
+    video_id: int
+
+    def encode(self) -> str:
+        micros = (self.ready_at - EPOCH) // timedelta(microseconds=1)
+        return base64.urlsafe_b64encode(f"v1:{micros}:{self.video_id}".encode()).decode() \
+            .rstrip("=")
+
+    @classmethod
+    def decode(cls, raw: str) -> FeedCursor:
+        """Read a cursor from a query string; anything else is a 422 naming `cursor`."""
+        try:
+            if len(raw) > CURSOR_MAX:
+                raise ValueError("too long")
+            text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
+            version, micros, video_id = text.split(":")
+            if version != "v1" or not (micros.isdigit() and video_id.isdigit()):
+                raise ValueError("not a cursor")
+            cursor = cls(EPOCH + timedelta(microseconds=int(micros)), int(video_id))
+        except (ValueError, OverflowError, binascii.Error):
+            raise ValidationError([{"field": "cursor", "message": "not a cursor this feed "
+                                    "gave; use next_cursor of the page before"}]) from None
+        if not is_id(cursor.video_id):
+            raise ValidationError([{"field": "cursor", "message": "not a cursor this feed gave"}])
+        return cursor
+
+    @classmethod
+    def after(cls, video: ShortVideo) -> FeedCursor:
+        assert video.ready_at is not None, "only ready videos are in a feed"
+        return cls(video.ready_at, video.id)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    videos: list[ShortVideo]
+    # The cursor of the next page; None on the last one.
+    next_cursor: FeedCursor | None
+
+
+def is_ready(videos: Any) -> Any:
+    """`status = 'ready'` written into the SQL, not bound: the feeds' indexes are partial on
+    that predicate, and a generic plan of a prepared statement (asyncpg prepares each query)
+    cannot prove `status = $1` implies it."""
+    return videos.status == literal(VideoStatus.READY.value, literal_execute=True)
+
+
+def newest_first(videos: Any) -> Any:
+    """The feeds' order (the columns of the Select or subquery `videos`)."""
+    return (videos.ready_at.desc(), videos.id.desc())
+
+
+def before(videos: Any, cursor: FeedCursor) -> Any:
+    """Videos after `cursor` in the feeds' order: a row comparison the (…, ready_at, id)
+    indexes answer directly."""
+    return tuple_(videos.ready_at, videos.id) < tuple_(
+        literal(cursor.ready_at, DateTime(timezone=True)), literal(cursor.video_id, BigInteger))
+
+
+def page_of(rows: list[ShortVideo], limit: int) -> FeedPage:
+    """A page from `limit + 1` rows read: the extra one only says that there is a next page."""
+    shown = rows[:limit]
+    return FeedPage(shown, FeedCursor.after(shown[-1]) if len(rows) > limit else None)
+
+
+async def ready_videos(svc: Services, *, host_id: int | None, limit: int,
+                       after: FeedCursor | None = None) -> FeedPage:
+    """The feed "For you": everyone's ready videos and replays (or one host's), newest first,
+    a page after `after`."""
+    query = select(ShortVideo).where(is_ready(ShortVideo))
     if host_id is not None:
         query = query.where(ShortVideo.host_id == host_id)
+    if after is not None:
+        query = query.where(before(ShortVideo, after))
     async with svc.db.session() as session:
-        return list(await session.scalars(query.order_by(ShortVideo.ready_at.desc(),
-                                                         ShortVideo.id.desc()).limit(limit)))
+        rows = list(await session.scalars(query.order_by(*newest_first(ShortVideo))
+                                          .limit(limit + 1)))
+    return page_of(rows, limit)
 
 
 # Product tags ----------------------------------------------------------------------------

@@ -1,19 +1,23 @@
-"""The short video page: the video and its product cards (web/static/js/video.js)."""
+"""The short video page: the video and its product cards (web/static/js/video.js); the feeds'
+page, For you and Following (web/static/js/videos.js)."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from core.accounts import owns_or_ops
+from core.accounts import User, owns_or_ops
 from core.errors import NotFound
 from live import videos
 from live.models import VideoStatus
 from orders import queries as order_queries
 from web.api_analytics import ensure_viewer_cookie
+from web.api_videos import FEED_LIMIT, FEEDS, FOLLOWING, FOR_YOU, load_feed
 from web.auth import resolve_principal
 from web.edge import services
 from web.render import error_page, page, static_url
@@ -50,15 +54,44 @@ async def video_page(request: Request) -> Response:
     return response
 
 
-# A feed page: a phone's scroll of posters for a while.
-FEED_PAGE_SIZE = 30
+# At most this many hosts suggested to a viewer who follows nobody yet.
+SUGGESTED_HOSTS = 6
+
+
+async def _hosts_to_follow(request: Request, viewer_id: int) -> list[dict[str, Any]]:
+    """The hosts of the newest ready videos (a page of them: bounded however many there
+    are), newest first, for the empty Following tab to point to."""
+    newest = await videos.ready_videos(services(request), host_id=None, limit=FEED_LIMIT)
+    host_ids = list(dict.fromkeys(v.host_id for v in newest.videos if v.host_id != viewer_id))
+    host_ids = host_ids[:SUGGESTED_HOSTS]
+    if not host_ids:
+        return []
+    async with services(request).db.session() as session:
+        rows = await session.execute(select(User.id, User.display_name).where(
+            User.id.in_(host_ids)))
+        names: dict[int, str] = {user_id: name for user_id, name in rows}
+    return [{"id": host_id, "display_name": names.get(host_id, "")} for host_id in host_ids]
 
 
 async def feed_page(request: Request) -> Response:
-    """Ready short videos, newest first (from the hosts a viewer follows, once follows exist)."""
+    """The feeds, a tab each: For you (everyone's ready videos and replays, newest first) and
+    Following (the hosts the viewer follows). The first page is rendered here; the page's
+    script (js/videos.js) asks `GET /api/videos` for the next ones by cursor."""
     principal = await resolve_principal(request)
-    ready = await videos.ready_videos(services(request), host_id=None, limit=FEED_PAGE_SIZE)
-    return page(request, "videos.html", principal, videos=[videos.video_view(v) for v in ready])
+    name = request.query_params.get("feed", "").strip() or FOR_YOU
+    if name not in FEEDS:
+        return error_page(request, principal, 404, "No such feed",
+                          "The short videos have two feeds: For you and Following.")
+    listing: dict[str, Any] | None = None
+    suggested: list[dict[str, Any]] = []
+    if name == FOR_YOU or principal is not None:
+        listing = await load_feed(request, name, principal)
+        if name == FOLLOWING and not listing["follows_anyone"]:
+            suggested = await _hosts_to_follow(request, principal.id if principal else 0)
+    # A guest on Following gets the sign-in prompt (no listing), coming back to this tab.
+    return page(request, "videos.html", principal, feed=name, listing=listing,
+                suggested=suggested, sign_in_next=quote(f"/videos?feed={FOLLOWING}", safe="/"),
+                boot={"feed": name, "next_cursor": listing["next_cursor"] if listing else None})
 
 
 routes: list[BaseRoute] = [

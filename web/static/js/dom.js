@@ -1,4 +1,5 @@
 // Small DOM helpers. User-supplied text only ever goes in through textContent.
+import {errorText, t} from "./i18n.js";
 
 /**
  * Create an element: h("li", {class: "x", dataset: {id: 1}, onclick: fn}, "text", child).
@@ -64,13 +65,14 @@ export function showFormErrors(form, error) {
     const field = String(item.field || "").split(".").pop();
     const slot = form.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
     if (slot) {
-      slot.textContent = item.message;
+      // A field's own message is the API's (English): its code in words where there is one.
+      slot.textContent = errorText(item.code ? item : {message: item.message});
       const input = form.querySelector(`[name="${CSS.escape(field)}"]`);
       if (input) input.setAttribute("aria-invalid", "true");
       placed = true;
     }
   }
-  if (!placed && general) general.textContent = (error && error.message) || "Something went wrong.";
+  if (!placed && general) general.textContent = errorText(error);
 }
 
 export function clearFormErrors(form) {
@@ -99,7 +101,8 @@ function productLetter(product, className) {
  * Ask the user to confirm (a modal <dialog>, not window.confirm: styled, and reachable by touch);
  * resolves to true when they choose `yes`.
  */
-export function ask({title, text, yes = "Continue", no = "Cancel", danger = false, testid = "ask"}) {
+export function ask({title, text, yes = t("common.continue"), no = t("common.cancel"), danger = false,
+                     testid = "ask"}) {
   return new Promise((resolve) => {
     const dialog = h("dialog", {class: "dialog", "data-testid": testid},
       h("form", {method: "dialog"},

@@ -1,6 +1,7 @@
 // The room websocket: connect, keep the last offset, reconnect with exponential
 // backoff and resume from that offset (the server answers with a `resume` frame
 // and the missed events, or with a fresh `hello` when we are too far behind).
+import {has, t} from "./i18n.js";
 
 const CLOSE_REASONS = {
   4401: "auth",     // needs a login
@@ -141,13 +142,6 @@ export class RoomSocket {
 }
 
 export function describeConnection(state) {
-  return {
-    idle: "Offline",
-    connecting: "Connecting…",
-    reconnecting: "Reconnecting…",
-    open: "Connected",
-    auth: "Sign in again",
-    origin: "Blocked",
-    gone: "Room not found",
-  }[state] || state;
+  // idle, connecting, reconnecting, open, auth, origin, gone
+  return has(`conn.${state}`) ? t(`conn.${state}`) : state;
 }

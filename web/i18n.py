@@ -114,26 +114,33 @@ def translate(locale: str, key: str, **params: Any) -> str:
     """The text of `key` in `locale` with its parameters filled in; `count` picks the plural
     form and is formatted for the locale. An unknown key gives the key itself (the catalog
     tests make sure none is)."""
+    return _fill(locale, key, params, markup=False)
+
+
+def translate_html(locale: str, key: str, **params: Any) -> Markup:
+    """As markup: the message's own text escaped unless its key ends in `_html` (then its
+    markup is ours and kept), every parameter escaped unless it is markup already (an amount
+    from the `money` filter)."""
+    return Markup(_fill(locale, key, params, markup=True))
+
+
+def _fill(locale: str, key: str, params: dict[str, Any], *, markup: bool) -> str:
     found = message(locale, key)
     if found is None:
-        return key
+        found = key
     if isinstance(found, dict):
         found = found.get(_plural_form(locale, params.get("count")), found.get("other", key))
     if "count" in params and isinstance(params["count"], int):
         params = {**params, "count": format_number(params["count"], locale)}
+    text = found if not markup or key.endswith("_html") else str(escape(found))
 
-    def fill(match: re.Match[str]) -> str:
+    def value(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in params:
             raise MissingParameter(f"{key} needs the parameter {name!r}")
-        return str(params[name])
+        return str(escape(params[name])) if markup else str(params[name])
 
-    return _PARAM.sub(fill, found)
-
-
-def translate_html(locale: str, key: str, **params: Any) -> Markup:
-    """An `_html` message: the catalog's markup kept, every parameter escaped."""
-    return Markup(translate(locale, key, **{k: escape(v) for k, v in params.items()}))
+    return _PARAM.sub(value, text)
 
 
 # --- Money and dates: the server's copy of web/static/js/format.js ------------------------
@@ -214,7 +221,7 @@ class Translator:
     locale: str
 
     def __call__(self, key: str, **params: Any) -> str | Markup:
-        if key.endswith("_html"):
+        if key.endswith("_html") or any(isinstance(v, Markup) for v in params.values()):
             return translate_html(self.locale, key, **params)
         return translate(self.locale, key, **params)
 

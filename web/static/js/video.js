@@ -4,6 +4,7 @@
 // labels prices as today's: the product's current price, not the show's.
 import {$, h, productImage, readBoot} from "./dom.js";
 import {formatMoney, formatStock} from "./format.js";
+import {t} from "./i18n.js";
 import {playRecorded} from "./player.js";
 
 const boot = readBoot();
@@ -12,7 +13,7 @@ const cards = $("#tag-cards");
 const dialog = $("#product-dialog");
 const tags = [...(boot.tags || [])].sort((a, b) => a.at_ms - b.at_ms);
 const isReplay = Boolean(boot.video.room_id);
-const priceLabel = isReplay ? "Current price " : "";
+const priceLabel = isReplay ? t("video.current_price") : "";
 let shown = -1; // how many tags are on screen
 
 window.livesell = {video, tags};
@@ -64,7 +65,7 @@ video.addEventListener("timeupdate", renderTags);
 video.addEventListener("seeked", renderTags);
 if (boot.video.playlist_url) {
   playRecorded(video, boot.video.playlist_url, boot.hls_js).catch(() => {
-    $("#video-note").textContent = "The video can't be played right now.";
+    $("#video-note").textContent = t("player.failed");
   });
 }
 renderTags();

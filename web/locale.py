@@ -90,7 +90,9 @@ async def switch_locale(request: Request) -> Response:
     back = safe_next((fields.get("next") or ["/"])[0])
     response = RedirectResponse(back, status_code=303)
     # A cross-site form may not change anyone's account (a language only, but still theirs).
-    if locale is None or not origin_allowed(request, settings):
+    # No Origin and no Referer is no browser, so no visitor's cookies: as for login.
+    browser = "origin" in request.headers or "referer" in request.headers
+    if locale is None or (browser and not origin_allowed(request, settings)):
         return response
     keep_choice(response, settings, locale)
     principal = await resolve_principal(request)

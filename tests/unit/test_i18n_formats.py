@@ -121,4 +121,4 @@ def test_dates_in_each_locale_in_utc() -> None:
     # Another zone's moment is the same instant in UTC.
     beijing = moment.astimezone(timezone(timedelta(hours=8)))
     assert format_datetime(beijing, "zh-CN") == "2026年11月20日周五 UTC 20:05"
-    assert format_datetime(datetime(2026, 1, 1, 0, 0), "en") == "Thu, Jan 1, 2026, 12:00 AM UTC"
+    assert format_datetime(datetime(2026, 1, 1, 0, 0, tzinfo=UTC), "en") == "Thu, Jan 1, 2026, 12:00 AM UTC"

@@ -157,3 +157,20 @@ async def test_the_browser_and_the_server_format_money_alike(pages: Pages, local
     expected = {f"{a} {c}": format_money(a, c, locale) for c in CURRENCIES for a in AMOUNTS}
     assert formatted == expected
     assert formatted["1999 CNY"] == "¥19.99"
+
+
+async def test_form_errors_from_the_api_are_shown_in_chinese(pages: Pages) -> None:
+    # given the sign-up page in Chinese
+    page = await pages.open("/signup", locale="zh-CN")
+    await expect(page.get_by_role("heading", name="创建你的账号")).to_be_visible()
+
+    # when someone signs up with a bad email and a short password
+    await page.get_by_label("昵称").fill("小林")
+    await page.get_by_label("邮箱").fill("not-an-email")
+    await page.get_by_label("密码").fill("short")
+    await page.get_by_role("button", name="创建账号").click()
+
+    # then the API's refusal (English, with codes) is shown in Chinese under each field
+    await expect(page.locator('[data-error-for="password"]')).to_have_text("至少需要 8 个字符。")
+    await expect(page.locator('[data-error-for="email"]')).to_have_text(
+        "请输入有效的邮箱地址，例如 name@example.com。")  # noqa: RUF001

@@ -152,3 +152,18 @@ async def test_error_pages_and_api_errors(client: httpx.AsyncClient) -> None:
     assert refused.json()["error"] == {"code": "bad_credentials",
                                        "message": "wrong email or password",
                                        "field": "password"}
+
+
+async def test_field_errors_carry_a_code_the_catalogs_put_in_words(
+        client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/auth/signup", json={
+        "email": "nope", "password": "short", "display_name": ""})
+    assert response.status_code == 422
+    errors = {e["field"]: e for e in response.json()["error"]["errors"]}
+    # the message stays English for API clients; the code (and the limit) is for the pages
+    assert errors["password"] == {"field": "password", "message": "Use at least 8 characters.",
+                                  "code": "string_too_short", "count": "8"}
+    assert errors["email"]["code"] == "invalid_email"
+    assert errors["display_name"]["code"] == "empty"
+    for error in errors.values():
+        assert f"errors.field.{error['code']}" in CATALOGS["zh-CN"]

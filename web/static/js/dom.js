@@ -1,5 +1,5 @@
 // Small DOM helpers. User-supplied text only ever goes in through textContent.
-import {errorText, t} from "./i18n.js";
+import {errorText, has, t} from "./i18n.js";
 
 /**
  * Create an element: h("li", {class: "x", dataset: {id: 1}, onclick: fn}, "text", child).
@@ -65,14 +65,27 @@ export function showFormErrors(form, error) {
     const field = String(item.field || "").split(".").pop();
     const slot = form.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
     if (slot) {
-      // A field's own message is the API's (English): its code in words where there is one.
-      slot.textContent = errorText(item.code ? item : {message: item.message});
+      slot.textContent = fieldErrorText(item);
       const input = form.querySelector(`[name="${CSS.escape(field)}"]`);
       if (input) input.setAttribute("aria-invalid", "true");
       placed = true;
     }
   }
   if (!placed && general) general.textContent = errorText(error);
+}
+
+/**
+ * A field's error in words: the validator's code ("errors.field.<code>", with the limit it
+ * names as `count`) where the catalog has it, else the message (the API's is English; the
+ * pages' own checks pass theirs already in words).
+ */
+function fieldErrorText(item) {
+  if (item.code && has(`errors.field.${item.code}`)) {
+    const params = {...item};
+    if (params.count !== undefined) params.count = Number(params.count);
+    return t(`errors.field.${item.code}`, params);
+  }
+  return item.message;
 }
 
 export function clearFormErrors(form) {

@@ -59,7 +59,8 @@ async def test_the_sandbox_page_says_what_a_decline_means_and_a_payment_goes_bac
         order = bought.json()["order"]
         signature = order["payment_url"].split("sig=")[1]
         # when one buyer declines and the other pays
-        pages.append(await client.post(f"/sandbox/pay/{order['id']}", headers=buyer.headers,
+        pages.append(await client.post(f"/sandbox/pay/{order['id']}",
+                                       headers={**buyer.headers, "Accept-Language": "en"},
                                        data={"sig": signature, "action": action}))
     declined, paid = pages
 

@@ -167,3 +167,24 @@ async def test_field_errors_carry_a_code_the_catalogs_put_in_words(
     assert errors["display_name"]["code"] == "empty"
     for error in errors.values():
         assert f"errors.field.{error['code']}" in CATALOGS["zh-CN"]
+
+
+async def test_the_sandbox_payment_page_speaks_the_readers_language(
+        client: httpx.AsyncClient, make_user: MakeUser, make_product: Any,
+        make_room: Any) -> None:
+    # given a buyer holding a tea bought in a flash sale at ¥48
+    host = await make_user("host")
+    tea = await make_product(host, price_minor=12800, currency="CNY")
+    room = await make_room(host, products=[tea], live=True)
+    sale = await client.post(f"/api/rooms/{room['id']}/sales", headers=host.headers, json={
+        "product_id": tea["id"], "price_minor": 4800, "quantity": 5, "per_user_limit": 1,
+        "duration_seconds": 600})
+    buyer = await make_user("viewer")
+    bought = await client.post(f"/api/sales/{sale.json()['id']}/buy", json={},
+                               headers={**buyer.headers, "Idempotency-Key": "tea"})
+    # when they open the payment link in a Chinese browser
+    page = await client.get(bought.json()["order"]["payment_url"],
+                            headers={**buyer.headers, "Accept-Language": "zh-CN"})
+    # then the gateway's page is Chinese, with the amount in yuan
+    assert _lang(page) == "zh-CN"
+    assert "¥48.00" in page.text and "确认支付" in page.text and "返回直播间" in page.text

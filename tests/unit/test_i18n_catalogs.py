@@ -126,12 +126,15 @@ def test_every_key_the_page_handlers_use_is_in_the_catalogs() -> None:
 
 def test_every_api_error_code_has_words() -> None:
     # The API answers in English with a stable code; the pages show the code's message.
-    code = re.compile(r"""\bcode\s*=\s*["']([a-z_]+)["']""")
-    codes = {match.group(1)
+    # `code="sold_out"` in a domain error, `_error_body(request, 503, "service_unavailable"`
+    # at the web edge, `ChatRefused("slow_mode", …)` in the hub.
+    code = re.compile(r"""\bcode\s*=\s*["']([a-z_]+)["']|_error_body\(request, \d+, "([a-z_]+)"|"""
+                      r'ChatRefused\("([a-z_]+)"')
+    codes = {next(group for group in match.groups() if group)
              for package in ("core", "live", "orders", "realtime", "analytics", "web")
              for path in (ROOT / package).rglob("*.py")
              for match in code.finditer(path.read_text())}
-    assert {"sold_out", "email_taken", "rate_limited"} <= codes
+    assert {"sold_out", "email_taken", "rate_limited", "service_unavailable", "slow_mode"} <= codes
     missing = sorted(c for c in codes if f"errors.{c}" not in CATALOGS["en"])
     assert not missing, f"error codes without words in the catalogs: {missing}"
 

@@ -18,9 +18,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.accounts import User
+from core.errors import DomainError
 from core.settings import Settings
 from web.auth import SESSION_COOKIE, origin_allowed, resolve_principal
-from web.i18n import LOCALE_COOKIE, LOCALE_COOKIE_MAX_AGE, negotiate, normalize
+from web.i18n import LOCALE_COOKIE, LOCALE_COOKIE_MAX_AGE, TRANSLATORS, negotiate, normalize
 
 # Where the account's choice, read for this request, is kept in the ASGI scope.
 ACCOUNT_LOCALE = "livesell.account_locale"
@@ -32,6 +33,15 @@ def request_locale(conn: HTTPConnection) -> str:
     """The locale of this request's page: cookie > account > Accept-Language > zh-CN."""
     return negotiate(conn.cookies.get(LOCALE_COOKIE), conn.scope.get(ACCOUNT_LOCALE),
                      conn.headers.get("accept-language"))
+
+
+def error_text(conn: HTTPConnection, exc: DomainError) -> str:
+    """A domain error in the reader's words, for a page: its code's message, else the API's
+    English one. A validation error's own message names what is wrong ("until: must not be
+    before since"), which the generic words for `invalid` would not, so it stays."""
+    if exc.code == "invalid":
+        return f"{exc.field}: {exc.message}" if exc.field else exc.message
+    return TRANSLATORS[request_locale(conn)].error(exc.code, exc.message)
 
 
 def keep_choice(response: Response, settings: Settings, locale: str) -> None:

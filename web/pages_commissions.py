@@ -17,8 +17,7 @@ from orders import commissions
 from web.api_commissions import load_statement, statement_filters
 from web.auth import Principal
 from web.edge import services
-from web.i18n import TRANSLATORS
-from web.locale import request_locale
+from web.locale import error_text
 from web.render import error_page, page, page_principal
 
 
@@ -27,7 +26,7 @@ async def _statement_page(request: Request, principal: Principal, *, ops_view: b
         filters = await statement_filters(request, principal)
     except DomainError as exc:
         return error_page(request, principal, exc.status_code, "error.check_filter.title",
-                          TRANSLATORS[request_locale(request)].error(exc.code, exc.message))
+                          error_text(request, exc))
     result = await load_statement(request, filters)
     async with services(request).db.session() as session:
         rooms = await commissions.statement_rooms(session, None if ops_view else principal.id)

@@ -17,8 +17,7 @@ from core.errors import DomainError, NotFound, PermissionDenied
 from web.api_analytics import broadcast_filters
 from web.auth import Principal
 from web.edge import services
-from web.i18n import TRANSLATORS
-from web.locale import request_locale
+from web.locale import error_text
 from web.pages import room_or_error
 from web.render import error_page, page, page_principal
 from web.validation import path_int
@@ -38,7 +37,7 @@ async def dashboard(request: Request) -> Response:
         filters = broadcast_filters(request, principal.id, principal.is_ops)
     except DomainError as exc:
         return error_page(request, principal, 422, "error.check_filter.title",
-                          TRANSLATORS[request_locale(request)].error(exc.code, exc.message))
+                          error_text(request, exc))
     async with services(request).db.session() as session:
         rows = await queries.list_broadcasts(session, **filters)
         hosts = await queries.list_hosts(session) if principal.is_ops else []

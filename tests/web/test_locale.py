@@ -188,3 +188,17 @@ async def test_the_sandbox_payment_page_speaks_the_readers_language(
     # then the gateway's page is Chinese, with the amount in yuan
     assert _lang(page) == "zh-CN"
     assert "¥48.00" in page.text and "确认支付" in page.text and "返回直播间" in page.text
+
+
+async def test_a_filter_error_page_names_the_field_in_either_language(
+        client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    ops = await make_user("ops")
+    page = await client.get("/ops?since=2026-05-02&until=2026-05-01",
+                            headers={**ops.headers, "Accept": "text/html"})
+    assert page.status_code == 422
+    assert "请检查筛选条件" in page.text and "until: must not be before since" in page.text
+    host = await make_user("host")
+    other = await client.get("/host/commissions?room_id=999999",
+                             headers={**host.headers, "Accept-Language": "en"})
+    assert other.status_code == 404 and "Check the filter" in other.text
+    assert "No such room." in other.text

@@ -174,3 +174,26 @@ async def test_form_errors_from_the_api_are_shown_in_chinese(pages: Pages) -> No
     await expect(page.locator('[data-error-for="password"]')).to_have_text("至少需要 8 个字符。")
     await expect(page.locator('[data-error-for="email"]')).to_have_text(
         "请输入有效的邮箱地址，例如 name@example.com。")  # noqa: RUF001
+
+
+async def test_the_phone_room_in_chinese_fits_and_switches(api: Api, pages: Pages) -> None:
+    # given the live room on a phone, in Chinese
+    _, room, _ = await live_show(api)
+    viewer = await api.signup("Qi")
+    page = await pages.open(f"/rooms/{room['id']}", viewer, width=390, height=844,
+                            has_touch=True, locale="zh-CN")
+    await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
+
+    # then the switcher offers only the other language, and nothing scrolls sideways
+    await expect(page.get_by_test_id("lang-zh-CN")).to_be_hidden()
+    await expect(page.get_by_test_id("lang-en")).to_be_visible()
+    await expect(page.get_by_test_id("bag-button")).to_contain_text("小黄车")
+    width, inner = await page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+    assert width <= inner
+
+    # when they tap English, the phone layout is in English
+    await page.get_by_test_id("lang-en").tap()
+    await expect(page.get_by_test_id("bag-button")).to_contain_text("Shop")
+    await expect(page.get_by_test_id("lang-zh-CN")).to_be_visible()
+    width, inner = await page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+    assert width <= inner

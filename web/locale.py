@@ -22,6 +22,7 @@ from core.errors import DomainError
 from core.settings import Settings
 from web.auth import SESSION_COOKIE, origin_allowed, resolve_principal
 from web.i18n import LOCALE_COOKIE, LOCALE_COOKIE_MAX_AGE, TRANSLATORS, negotiate, normalize
+from web.validation import read_body
 
 # Where the account's choice, read for this request, is kept in the ASGI scope.
 ACCOUNT_LOCALE = "livesell.account_locale"
@@ -84,18 +85,18 @@ async def save_account_locale(conn: HTTPConnection, user_id: int, locale: str) -
         await session.execute(update(User).where(User.id == user_id).values(locale=locale))
 
 
-# The form's body is two short fields; anything longer is not ours.
+# The form's body is two short fields (a language and the page's path); more is refused (413).
 MAX_FORM_BYTES = 4096
 
 
 async def switch_locale(request: Request) -> Response:
     """The switcher on every page (a plain form, so it works before any script): keep the
     choice in the cookie and on the account, and go back to the page."""
-    from web.pages import safe_next
+    from web.pages import safe_next  # web.pages renders through web.render, which imports us
 
     settings: Settings = request.app.state.settings
-    body = await request.body()
-    fields: dict[str, Any] = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"))
+    body = await read_body(request, MAX_FORM_BYTES)
+    fields: dict[str, Any] = parse_qs(body.decode("utf-8", "replace"))
     locale = normalize((fields.get("locale") or [""])[0])
     back = safe_next((fields.get("next") or ["/"])[0])
     response = RedirectResponse(back, status_code=303)

@@ -126,8 +126,8 @@ def translate_html(locale: str, key: str, **params: Any) -> Markup:
 
 def _fill(locale: str, key: str, params: dict[str, Any], *, markup: bool) -> str:
     found = message(locale, key)
-    if found is None:
-        found = key
+    if found is None:  # no key: text shown as it is (an API message on an error page)
+        return str(escape(key)) if markup else key
     if isinstance(found, dict):
         found = found.get(_plural_form(locale, params.get("count")), found.get("other", key))
     if "count" in params and isinstance(params["count"], int):
@@ -148,7 +148,7 @@ def _fill(locale: str, key: str, params: dict[str, Any], *, markup: bool) -> str
 # The pages format in the browser with Intl (the reader's time zone is known only there); the
 # server writes the same text first, so a page reads right before its scripts run and in
 # anything that does not run them. The two agree for every currency the host panel offers in
-# both locales (tests/web/test_i18n_browser.py compares them in Chromium).
+# both locales (tests/e2e/test_languages.py compares them in Chromium).
 
 # Minor-unit digits (ISO 4217) where they are not 2.
 _MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "UGX": 0,

@@ -70,6 +70,7 @@ def test_translate_fills_parameters_and_plurals() -> None:
 
 def test_an_unknown_key_shows_as_it_is_and_a_missing_parameter_fails() -> None:
     assert translate("en", "Some text from elsewhere") == "Some text from elsewhere"
+    assert translate("zh-CN", "a message with {braces}", other=1) == "a message with {braces}"
     with pytest.raises(MissingParameter):
         translate("en", "stock.only_left")
 

@@ -202,3 +202,13 @@ async def test_a_filter_error_page_names_the_field_in_either_language(
                              headers={**host.headers, "Accept-Language": "en"})
     assert other.status_code == 404 and "Check the filter" in other.text
     assert "No such room." in other.text
+
+
+async def test_a_chinese_host_is_offered_yuan_first(
+        client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    host = await make_user("host")
+    chinese = await client.get("/host", headers={**host.headers, "Accept-Language": "zh-CN"})
+    english = await client.get("/host", headers={**host.headers, "Accept-Language": "en"})
+    first = re.compile(r'<select name="currency">\s*(?:\{#.*?#\}\s*)?<option value="(\w+)"')
+    assert [m.group(1) for m in (first.search(chinese.text), first.search(english.text)) if m] \
+        == ["CNY", "USD"]

@@ -8,8 +8,8 @@ the text depends on a `count` (English has both forms; Chinese only `other`). Te
 and call `t(key, params)` from web/static/js/i18n.js. Keys ending in `_html` may hold markup:
 their parameters are escaped, the rest of the text is trusted (it is ours).
 
-The catalogs are read once, at import (start-up), and each locale's JSON for the pages is
-encoded once: a page pays for neither.
+The catalogs are read once, at import (start-up), and each locale's JSON for the pages (the
+keys the scripts use) is encoded once: a page pays for neither.
 
 Which locale a page is in (`negotiate`): the reader's own choice (the `livesell_locale`
 cookie, set by the switcher on every page), else the choice kept on their account, else the
@@ -51,11 +51,47 @@ def _load(locale: str) -> dict[str, Message]:
 
 
 CATALOGS: dict[str, dict[str, Message]] = {locale: _load(locale) for locale in LOCALES}
-# The catalog as the pages embed it, encoded once. `</` cannot appear in it (orjson escapes
-# nothing by default), so the text is made safe for a <script> element here.
+
+# The keys the scripts can ask for, read from web/static/js at start-up: `t("key")`,
+# `has("key")`, `t(flag ? "key.a" : "key.b")`, and a dynamic `t(`prefix.${…}`)` (every key
+# under the prefix). The pages embed only these: the rest of the catalog is the templates',
+# used on the server. A key the scripts build some other way is missing in the page, and
+# i18n.js says so on the console (which fails the browser tests).
+SCRIPTS_DIR = Path(__file__).parent / "static" / "js"
+SCRIPT_KEY = re.compile(r"""\b(?:t|has)\(\s*(?:"([\w.-]+)"|`([\w.-]+)\$\{)""")
+SCRIPT_KEY_CHOICE = re.compile(r"""\bt\(\s*\w+\s*\?\s*"([\w.-]+)"\s*:\s*"([\w.-]+)"\s*[,)]""")
+_COMMENT_LINE = re.compile(r"^\s*(//|\*|/\*\*).*$", re.M)
+
+
+def script_keys(directory: Path = SCRIPTS_DIR) -> tuple[set[str], set[str]]:
+    """(keys, prefixes) the scripts of `directory` use."""
+    keys: set[str] = set()
+    prefixes: set[str] = set()
+    for path in sorted(directory.glob("*.js")):
+        code = _COMMENT_LINE.sub("", path.read_text())
+        for match in SCRIPT_KEY.finditer(code):
+            if match.group(1):
+                keys.add(match.group(1))
+            else:
+                prefixes.add(match.group(2))
+        for match in SCRIPT_KEY_CHOICE.finditer(code):
+            keys.update(match.groups())
+    return keys, prefixes
+
+
+def _for_scripts(catalog: dict[str, Message]) -> dict[str, Message]:
+    keys, prefixes = script_keys()
+    return {key: text for key, text in catalog.items()
+            if key in keys or key.startswith(tuple(prefixes))}
+
+
+SCRIPT_CATALOGS: dict[str, dict[str, Message]] = {
+    locale: _for_scripts(catalog) for locale, catalog in CATALOGS.items()}
+# The scripts' catalog as the pages embed it, encoded once. `</` cannot appear in it (orjson
+# escapes nothing by default), so the text is made safe for a <script> element here.
 CATALOG_JSON: dict[str, Markup] = {
     locale: Markup(orjson.dumps(catalog).decode().replace("</", "<\\/"))
-    for locale, catalog in CATALOGS.items()}
+    for locale, catalog in SCRIPT_CATALOGS.items()}
 
 
 def normalize(tag: str | None) -> str | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from web.i18n import CATALOGS, LOCALES
+from web.i18n import CATALOGS, LOCALES, SCRIPT_CATALOGS, script_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "web" / "templates"
@@ -75,8 +75,6 @@ def test_the_chinese_catalog_is_chinese() -> None:
 
 TEMPLATE_KEY = re.compile(r"""\bt\(\s*(['"])([\w.-]+)\1\s*(~)?""")
 TEMPLATE_KEY_CHOICE = re.compile(r"""\bt\(\s*(['"])([\w.-]+)\1\s+if\s+.+?\s+else\s+(['"])([\w.-]+)\3""")
-SCRIPT_KEY = re.compile(r"""\b(?:t|has)\(\s*(?:"([\w.-]+)"|`([\w.-]+)\$\{)""")
-SCRIPT_KEY_QUOTED = re.compile(r"""\bt\(\s*\w+\s*\?\s*"([\w.-]+)"\s*:\s*"([\w.-]+)"\s*[,)]""")
 PY_PAGE_KEY = re.compile(r"""["'](error\.\w+\.(?:title|message))["']""")
 
 
@@ -102,19 +100,30 @@ def test_every_key_the_templates_use_is_in_the_catalogs() -> None:
 
 
 def test_every_key_the_scripts_use_is_in_the_catalogs() -> None:
-    used: set[str] = set()
-    prefixes: set[str] = set()
-    for path in SCRIPTS.glob("*.js"):
-        text = _without_comments(path.read_text())
-        for match in SCRIPT_KEY.finditer(text):
-            if match.group(1):
-                used.add(match.group(1))
-            else:
-                prefixes.add(match.group(2))
-        for match in SCRIPT_KEY_QUOTED.finditer(text):
-            used.update(match.groups())
+    used, prefixes = script_keys()
     assert len(used) > 200, "the scan found too few keys: its pattern is broken"
     _check_keys(used, prefixes, "web/static/js")
+
+
+def test_the_pages_embed_exactly_what_the_scripts_use() -> None:
+    used, prefixes = script_keys()
+    for locale in LOCALES:
+        embedded = set(SCRIPT_CATALOGS[locale])
+        assert used <= embedded
+        assert all(any(key.startswith(p) for key in embedded) for p in prefixes)
+        # and not the templates' words, which the server has already put in the page
+        assert "home.hero_text" not in embedded and "report.funnel_label" not in embedded
+
+
+def test_the_script_key_scan_reads_every_form(tmp_path: Path) -> None:
+    (tmp_path / "sample.js").write_text(
+        '// t("in.a.comment")\n'
+        'el.textContent = t("plain.key", {n});\n'
+        'if (has("checked.key")) x();\n'
+        'label = t(on ? "choice.on" : "choice.off");\n'
+        'text = t(`dynamic.prefix.${state}`);\n')
+    assert script_keys(tmp_path) == ({"plain.key", "checked.key", "choice.on", "choice.off"},
+                                     {"dynamic.prefix."})
 
 
 def test_every_key_the_page_handlers_use_is_in_the_catalogs() -> None:

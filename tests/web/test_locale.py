@@ -13,7 +13,7 @@ from sqlalchemy import select
 from core.accounts import User
 from core.context import Services
 from tests.conftest import MakeUser, TestUser
-from web.i18n import CATALOGS, LOCALE_COOKIE
+from web.i18n import CATALOGS, LOCALE_COOKIE, SCRIPT_CATALOGS
 
 OWN_ORIGIN = "http://127.0.0.1:8000"
 EVIL = "https://evil.example"
@@ -49,7 +49,7 @@ async def test_a_first_visit_is_in_chinese(client: httpx.AsyncClient) -> None:
     assert page.status_code == 200
     assert _lang(page) == "zh-CN"
     assert "正在直播" in page.text and "Live now" not in page.text
-    assert _catalog(page) == CATALOGS["zh-CN"]
+    assert _catalog(page) == SCRIPT_CATALOGS["zh-CN"]
 
 
 async def test_the_browsers_language_is_followed(client: httpx.AsyncClient) -> None:
@@ -57,7 +57,7 @@ async def test_the_browsers_language_is_followed(client: httpx.AsyncClient) -> N
     chinese = await client.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
     other = await client.get("/", headers={"Accept-Language": "fr-FR"})
     assert (_lang(english), _lang(chinese), _lang(other)) == ("en", "zh-CN", "zh-CN")
-    assert "Live now" in english.text and _catalog(english) == CATALOGS["en"]
+    assert "Live now" in english.text and _catalog(english) == SCRIPT_CATALOGS["en"]
 
 
 async def test_the_switcher_keeps_the_choice_in_a_cookie(client: httpx.AsyncClient) -> None:

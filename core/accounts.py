@@ -38,7 +38,9 @@ def owns_or_ops(actor: Actor, owner_id: int) -> bool:
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role in ('viewer', 'host', 'ops')", name="role"),)
+    __table_args__ = (CheckConstraint("role in ('viewer', 'host', 'ops')", name="role"),
+                      CheckConstraint("locale is null or locale in ('zh-CN', 'en')",
+                                      name="locale"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -48,6 +50,8 @@ class User(Base):
     # Bumped to log a user out everywhere: tokens carry the version they were issued with.
     token_version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # The language the user chose for the pages (web/i18n.py); None until they choose one.
+    locale: Mapped[str | None] = mapped_column(String(10), default=None)
 
     @property
     def is_ops(self) -> bool:

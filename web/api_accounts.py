@@ -24,6 +24,8 @@ from web.auth import (
     require_user,
     revoked,
 )
+from web.i18n import LOCALE_COOKIE, normalize
+from web.locale import keep_choice, save_account_locale
 from web.responses import JSON
 from web.validation import parse_body
 
@@ -76,6 +78,8 @@ async def signup(request: Request) -> Response:
     async with request.app.state.db.transaction() as session:
         user = await create_user(session, email=str(data.email), password=data.password,
                                  display_name=data.display_name, role=data.role)
+        # A language chosen before signing up is the new account's.
+        user.locale = normalize(request.cookies.get(LOCALE_COOKIE))
     token = issue_token(settings, user)
     await remember_account(request.app.state.redis, request.app.state.keys, Account.of(user))
     return _with_cookie(JSON({"user": user.public(), "token": token}, status_code=201), settings, token)
@@ -98,7 +102,20 @@ async def login(request: Request) -> Response:
     token = issue_token(settings, user)
     # Kept in Redis, so that this user's requests (a buy in a flash sale) skip PostgreSQL.
     await remember_account(request.app.state.redis, request.app.state.keys, Account.of(user))
-    return _with_cookie(JSON({"user": user.public(), "token": token}), settings, token)
+    response = _with_cookie(JSON({"user": user.public(), "token": token}), settings, token)
+    await _sync_locale(request, response, settings, user)
+    return response
+
+
+async def _sync_locale(request: Request, response: Response, settings: Settings,
+                       user: User) -> None:
+    """The language: this browser's choice (the cookie) wins and is kept on the account; a
+    browser without one (a new device) takes the account's."""
+    chosen = normalize(request.cookies.get(LOCALE_COOKIE))
+    if chosen is not None and chosen != user.locale:
+        await save_account_locale(request, user.id, chosen)
+    elif chosen is None and user.locale is not None:
+        keep_choice(response, settings, user.locale)
 
 
 @router.add("/api/auth/logout", "POST", summary="Log out (everywhere: every token is revoked)")

@@ -35,6 +35,7 @@ from web import (
     api_social,
     api_videos,
     health,
+    locale,
     metrics,
     pages,
     pages_commissions,
@@ -67,8 +68,8 @@ async def page_or_json_error(request: Request, exc: Exception) -> Response:
                   and "text/html" in request.headers.get("accept", ""))
     if not wants_page:
         return await http_error_handler(request, exc)
-    return error_page(request, await resolve_principal(request), 404, "Page not found",
-                      "There is no page at this address. It may have moved, or the link is wrong.")
+    return error_page(request, await resolve_principal(request), 404, "error.page_not_found.title",
+                      "error.page_not_found.message")
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes.extend(ws.routes)
     routes.extend(api_ingest.routes)  # nginx-rtmp's callbacks (internal)
     routes.extend(pages.routes)
+    routes.extend(locale.routes)  # POST /locale: the language switcher
     routes.extend(pages_ops.routes)  # the ops dashboard, reports, the live data screen
     routes.extend(pages_commissions.routes)  # host and ops commission statements
     routes.extend(pages_videos.routes)  # short videos
@@ -169,7 +171,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # would take over (web/buy_path.py).
         middleware=[Middleware(metrics.RequestObserver),
                     Middleware(GZipMiddleware, minimum_size=1024),
-                    Middleware(BuyFastPath, route=buy_route(routes, api_orders.buy))],
+                    Middleware(BuyFastPath, route=buy_route(routes, api_orders.buy)),
+                    # After the buy path's way in: a buy never passes through it.
+                    Middleware(locale.AccountLocale)],
         exception_handlers={DomainError: domain_error_handler, HTTPException: page_or_json_error,
                             **server_error_handlers()},
     )

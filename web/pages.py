@@ -114,7 +114,7 @@ def safe_next(raw: str | None) -> str:
 
 async def host_home(request: Request) -> Response:
     principal = await page_principal(request, (Role.HOST, Role.OPS), (
-        "Hosts only", "The host panel is for hosts. Sign up as a host to run your own shows."))
+        "error.hosts_only.title", "error.hosts_only.message"))
     if isinstance(principal, Response):
         return principal
     if principal.role == Role.OPS:
@@ -133,15 +133,15 @@ async def host_home(request: Request) -> Response:
 async def room_or_error(request: Request, session: AsyncSession, principal: Principal | None,
                         *, owner_only: str | None = None) -> Room | Response:
     """The room of the page's path (`room_id`), or the error page to answer with: 404 when
-    there is no such room, and with `owner_only` (the refusal's text) 403 for anyone but the
+    there is no such room, and with `owner_only` (the refusal's catalog key) 403 for anyone but the
     room's host and ops."""
     try:
         room = await queries.get_room(session, path_int(request, "room_id"))
     except NotFound:
-        return error_page(request, principal, 404, "No such room",
-                          "This room does not exist, or it was removed.")
+        return error_page(request, principal, 404, "error.no_room.title",
+                          "error.no_room.message")
     if owner_only is not None and (principal is None or not owns_or_ops(principal, room.host_id)):
-        return error_page(request, principal, 403, "Not your room", owner_only)
+        return error_page(request, principal, 403, "error.not_your_room.title", owner_only)
     return room
 
 
@@ -151,7 +151,7 @@ async def host_room(request: Request) -> Response:
         return principal
     async with services(request).db.session() as session:
         room = await room_or_error(request, session, principal,
-                                   owner_only="Only the host of this room can manage it.")
+                                   owner_only="error.not_your_room.message")
         if isinstance(room, Response):
             return room
         lineup = await queries.lineup(session, room.id)

@@ -17,6 +17,7 @@ from orders import commissions
 from web.api_commissions import load_statement, statement_filters
 from web.auth import Principal
 from web.edge import services
+from web.locale import error_text
 from web.render import error_page, page, page_principal
 
 
@@ -24,7 +25,8 @@ async def _statement_page(request: Request, principal: Principal, *, ops_view: b
     try:
         filters = await statement_filters(request, principal)
     except DomainError as exc:
-        return error_page(request, principal, exc.status_code, "Check the filter", exc.message)
+        return error_page(request, principal, exc.status_code, "error.check_filter.title",
+                          error_text(request, exc))
     result = await load_statement(request, filters)
     async with services(request).db.session() as session:
         rooms = await commissions.statement_rooms(session, None if ops_view else principal.id)
@@ -45,8 +47,8 @@ async def host_commissions(request: Request) -> Response:
     if principal.is_ops:
         return RedirectResponse("/ops/commissions", status_code=303)
     if principal.role != Role.HOST:
-        return error_page(request, principal, 403, "Hosts only",
-                          "Commission statements are for hosts and ops.")
+        return error_page(request, principal, 403, "error.hosts_only.title",
+                          "error.host_commissions_only.message")
     return await _statement_page(request, principal, ops_view=False)
 
 
@@ -57,8 +59,8 @@ async def ops_commissions(request: Request) -> Response:
     if principal.role == Role.HOST:
         return RedirectResponse("/host/commissions", status_code=303)
     if not principal.is_ops:
-        return error_page(request, principal, 403, "Ops only",
-                          "Every host's commission statement is for ops.")
+        return error_page(request, principal, 403, "error.ops_only.title",
+                          "error.ops_only.message")
     return await _statement_page(request, principal, ops_view=True)
 
 

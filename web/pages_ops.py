@@ -19,6 +19,7 @@ from core.errors import DomainError, NotFound, PermissionDenied
 from web.api_analytics import broadcast_filters
 from web.auth import Principal
 from web.edge import services
+from web.locale import error_text
 from web.pages import room_or_error
 from web.render import error_page, page, page_principal
 from web.validation import path_int
@@ -26,7 +27,7 @@ from web.validation import path_int
 
 async def _reader(request: Request) -> Principal | Response:
     return await page_principal(request, (Role.HOST, Role.OPS), (
-        "Hosts and ops only", "Broadcast numbers are for the room's host and for ops."))
+        "error.hosts_ops_only.title", "error.hosts_ops_only.message"))
 
 
 async def dashboard(request: Request) -> Response:
@@ -37,7 +38,8 @@ async def dashboard(request: Request) -> Response:
     try:
         filters = broadcast_filters(request, principal.id, principal.is_ops)
     except DomainError as exc:
-        return error_page(request, principal, 422, "Check the filter", exc.message)
+        return error_page(request, principal, 422, "error.check_filter.title",
+                          error_text(request, exc))
     async with services(request).db.session() as session:
         rows = await queries.list_broadcasts(session, **filters)
         hosts = await queries.list_hosts(session) if principal.is_ops else []
@@ -68,11 +70,11 @@ async def broadcast_report(request: Request) -> Response:
         room_id = path_int(request, "room_id")
         report = await actions.report_for(services(request), principal, room_id)
     except NotFound:
-        return error_page(request, principal, 404, "No such broadcast",
-                          "This room does not exist, or it was removed.")
+        return error_page(request, principal, 404, "error.no_broadcast.title",
+                          "error.no_broadcast.message")
     except PermissionDenied:
-        return error_page(request, principal, 403, "Not your broadcast",
-                          "Only the room's host and ops can read its numbers.")
+        return error_page(request, principal, 403, "error.not_your_broadcast.title",
+                          "error.not_your_broadcast.message")
     return page(request, "ops/report.html", principal, report=report,
                 summary=report["summary"], currency=report["summary"]["currency"],
                 boot={"report": report})

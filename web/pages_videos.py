@@ -34,8 +34,8 @@ async def video_page(request: Request) -> Response:
     # Before it is ready only its host (and ops) may open it, to see where it stands.
     if video is None or (video.status != VideoStatus.READY and (
             principal is None or not owns_or_ops(principal, video.host_id))):
-        return error_page(request, principal, 404, "No such video",
-                          "This video does not exist, or it is not ready yet.")
+        return error_page(request, principal, 404, "error.no_video.title",
+                          "error.no_video.message")
     view = videos.video_view(video)
     tags = await videos.video_tags(svc, video.id)
     # A tagged product on flash sale right now can be bought from here, the order attributed

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from typing import Any
 from urllib.parse import quote, urlencode
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -27,6 +29,8 @@ from orders.schemas import WebhookOut
 from web.api import ApiRouter
 from web.auth import require_user, resolve_principal
 from web.edge import services
+from web.i18n import TRANSLATORS, Translator, format_datetime, format_money
+from web.locale import request_locale
 from web.render import html as secure_html
 from web.render import static_url
 from web.responses import JSON
@@ -48,23 +52,28 @@ async def sandbox_webhook(request: Request) -> Response:
     return JSON({"received": True, "outcome": outcome})
 
 
+# In the reader's language (web/i18n.py): `t` below is the request's translator, and every
+# text of it is escaped as it goes in.
 _PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Sandbox payment</title>{refresh}
+<html lang="{locale}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{title}</title>{refresh}
 <link rel="stylesheet" href="{stylesheet}"></head>
 <body><div class="card" data-order-id="{order_id}">
-<p class="note">Sandbox gateway &middot; no real money moves</p>
-<h1>Order #{order_id}</h1>
+<p class="note">{note}</p>
+<h1>{heading}</h1>
 <div class="amount" data-amount-minor="{amount_minor}">{amount}</div>
 {body}
 <script type="module" src="{common_js}"></script>
-<p class="back"><a href="/rooms/{room_id}" data-testid="back-to-room">&larr; Back to the show</a></p>
+<p class="back"><a href="/rooms/{room_id}" data-testid="back-to-room">{back}</a></p>
 </div></body></html>"""
 
 
-def _amount(amount_minor: int, currency: str) -> str:
-    # Two-decimal currencies cover the demo; a real gateway formats by ISO 4217 exponent.
-    return f"{amount_minor // 100}.{amount_minor % 100:02d} {html.escape(currency)}"
+def _t(request: Request) -> Translator:
+    return TRANSLATORS[request_locale(request)]
+
+
+def _text(request: Request, key: str, **params: Any) -> str:
+    return html.escape(str(_t(request)(key, **params)))
 
 
 class _Refused(Exception):
@@ -74,9 +83,10 @@ class _Refused(Exception):
         self.response = response
 
 
-def _refusal(message: str, status: int, *, sign_in: str | None = None) -> _Refused:
+def _refusal(request: Request, message: str, status: int, *,
+             sign_in: str | None = None) -> _Refused:
     link = (f' <a href="/login?next={html.escape(quote(sign_in, safe=""))}" '
-            'data-testid="sign-in">Sign in</a>' if sign_in else "")
+            f'data-testid="sign-in">{_text(request, "pay.sign_in")}</a>' if sign_in else "")
     return _Refused(secure_html(f"<p>{html.escape(message)}{link}</p>", status))
 
 
@@ -95,7 +105,8 @@ async def _load(request: Request) -> tuple[Services, Order, str]:
             raise PaymentLinkInvalid("this payment link is not valid")
         if await resolve_principal(request) is None:
             link = f"{PAY_PATH}/{order_id}?{urlencode({'sig': signature})}"
-            raise _refusal("Sign in as the buyer to pay for this order.", 403, sign_in=link)
+            raise _refusal(request, str(_t(request)("pay.sign_in_as_buyer")), 403,
+                           sign_in=link)
         # A cookie-authenticated press must come from one of the app's own pages.
         principal = await require_user(request)
         async with svc.db.session() as session:
@@ -103,7 +114,8 @@ async def _load(request: Request) -> tuple[Services, Order, str]:
         if order.user_id != principal.id:
             raise NotOrderOwner("this payment link belongs to another account")
     except DomainError as exc:
-        raise _refusal(exc.message, exc.status_code) from None
+        raise _refusal(request, _t(request).error(exc.code, exc.message),
+                       exc.status_code) from None
     return svc, order, signature
 
 
@@ -111,14 +123,20 @@ async def _load(request: Request) -> tuple[Services, Order, str]:
 RETURN_TO_SHOW_SECONDS = 2
 
 
-def _page(order: Order, body: str, status: int = 200, *,
+def _page(request: Request, order: Order, body: str, status: int = 200, *,
           refresh_seconds: int | None = None) -> Response:
     # The app's own security headers: the page's style is a file of ours, not inline.
     refresh = ("" if refresh_seconds is None else
                f'<meta http-equiv="refresh" content="{refresh_seconds};url=/rooms/{order.room_id}">')
+    locale = request_locale(request)
     return secure_html(_PAGE.format(order_id=order.id, room_id=order.room_id, refresh=refresh,
+                                    locale=locale, title=_text(request, "pay.title"),
+                                    note=_text(request, "pay.note"),
+                                    heading=_text(request, "pay.order", id=order.id),
+                                    back=_text(request, "pay.back"),
                                     amount_minor=order.amount_minor,
-                                    amount=_amount(order.amount_minor, order.currency),
+                                    amount=html.escape(format_money(order.amount_minor,
+                                                                    order.currency, locale)),
                                     stylesheet=static_url("css/sandbox-pay.css"),
                                     common_js=static_url("js/common.js"), body=body),
                        status)
@@ -130,19 +148,24 @@ async def pay_page(request: Request) -> Response:
     except _Refused as refused:
         return refused.response
     if order.status != "pending_payment":
-        body = (f'<p class="status" data-status="{html.escape(order.status)}">This order is '
-                f'{html.escape(order.status.replace("_", " "))}.</p>')
-        return _page(order, body)
+        status = _t(request)(f"order.status.{order.status}")
+        body = (f'<p class="status" data-status="{html.escape(order.status)}">'
+                f'{_text(request, "pay.order_is", status=status)}</p>')
+        return _page(request, order, body)
     # The moment as a <time> that common.js writes in the buyer's own zone.
     expires = order.hold_expires_at.isoformat()
-    body = (f'<p class="note">Hold expires at <time datetime="{expires}" data-local-time '
-            f'data-testid="hold-expires">{expires}</time></p>'
+    moment = (f'<time datetime="{expires}" data-local-time data-testid="hold-expires">'
+              f'{html.escape(format_datetime(order.hold_expires_at, request_locale(request)))}'
+              '</time>')
+    hold = _t(request)("pay.hold_expires", time=Markup(moment))  # the moment kept as markup
+    body = (f'<p class="note">{hold}</p>'
             f'<form method="post" action="{PAY_PATH}/{order.id}">'
             f'<input type="hidden" name="sig" value="{html.escape(signature)}">'
-            '<button class="pay" name="action" value="pay" type="submit">Pay</button>'
-            '<button class="decline" name="action" value="decline" type="submit">Decline'
-            '</button></form>')
-    return _page(order, body)
+            f'<button class="pay" name="action" value="pay" type="submit">'
+            f'{_text(request, "pay.pay")}</button>'
+            f'<button class="decline" name="action" value="decline" type="submit">'
+            f'{_text(request, "pay.decline")}</button></form>')
+    return _page(request, order, body)
 
 
 async def pay_submit(request: Request) -> Response:
@@ -155,18 +178,18 @@ async def pay_submit(request: Request) -> Response:
     try:
         outbox_id = await paying.submit_sandbox_payment(svc, order.id, pay=pay)
     except DomainError as exc:
-        body = f'<p class="status" data-status="{exc.code}">{html.escape(exc.message)}</p>'
-        return _page(order, body, status=409)
+        message = _t(request).error(exc.code, exc.message)
+        body = f'<p class="status" data-status="{exc.code}">{html.escape(message)}</p>'
+        return _page(request, order, body, status=409)
     await enqueue_webhook(outbox_id)
     if pay:
-        body = ('<p class="status" data-status="submitted">Payment submitted. The shop will '
-                'confirm your order in a moment; taking you back to the show…</p>')
+        body = ('<p class="status" data-status="submitted">'
+                f'{_text(request, "pay.submitted")}</p>')
     else:
-        body = ('<p class="status" data-status="declined">Payment declined. Nothing was '
-                'charged; your order is kept until its hold runs out, so you can still pay for '
-                'it from the show.</p>')
+        body = ('<p class="status" data-status="declined">'
+                f'{_text(request, "pay.declined")}</p>')
     # Back to the stream by itself (a meta refresh: the page's CSP allows no script).
-    return _page(order, body, refresh_seconds=RETURN_TO_SHOW_SECONDS)
+    return _page(request, order, body, refresh_seconds=RETURN_TO_SHOW_SECONDS)
 
 
 async def enqueue_webhook(outbox_id: int) -> None:

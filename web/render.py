@@ -13,6 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -20,6 +22,8 @@ from starlette.templating import Jinja2Templates
 
 from core.accounts import Role
 from web.auth import Principal, resolve_principal
+from web.i18n import CATALOG_JSON, TRANSLATORS, format_datetime, format_money
+from web.locale import remember_account_choice, request_locale
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -46,37 +50,52 @@ templates.env.globals["static_url"] = static_url
 NO_VALUE = "\u2013"
 
 
-def money(minor: int | None, currency: str | None) -> Markup:
-    """An amount for the browser to format (web/static/js/format.js, the pages' one money
-    formatter, with the reader's locale and the currency's own minor-unit digits)."""
+@pass_context
+def money(context: Context, minor: int | None, currency: str | None) -> Markup:
+    """An amount in the page's locale (web/i18n.py's `format_money`); the browser formats it
+    again with the same rules (web/static/js/format.js, the pages' one money formatter)."""
     if minor is None or currency is None:
         return Markup(NO_VALUE)
     return Markup('<data value="{}" data-currency="{}" data-money>{}</data>').format(
-        int(minor), currency, NO_VALUE)
+        int(minor), currency, format_money(int(minor), currency, context.get("locale", "en")))
 
 
-def local_time(value: str | datetime | None, *, time_only: bool = False,
+@pass_context
+def local_time(context: Context, value: str | datetime | None, *, time_only: bool = False,
                seconds: bool = False) -> Markup:
     """A moment for the browser to show in the reader's own time, with the zone
-    (web/static/js/format.js); the ISO text until the script runs."""
+    (web/static/js/format.js); until the script runs, in UTC in the page's locale."""
     if value is None:
         return Markup(NO_VALUE)
+    moment = value if isinstance(value, datetime) else _parse_iso(value)
     iso = value.isoformat() if isinstance(value, datetime) else value
+    text = (format_datetime(moment, context.get("locale", "en"), date=not time_only,
+                            seconds=seconds) if moment is not None else iso)
     flags = (" data-time-only" if time_only else "") + (" data-seconds" if seconds else "")
     return Markup('<time datetime="{}" data-local-time{}>{}</time>').format(
-        iso, Markup(flags), iso)
+        iso, Markup(flags), text)
+
+
+def _parse_iso(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def percent(value: float | None) -> str:
     return NO_VALUE if value is None else f"{value * 100:.1f}%"
 
 
-def duration(seconds: int | None) -> str:
+@pass_context
+def duration(context: Context, seconds: int | None) -> str:
     if seconds is None:
         return NO_VALUE
     hours, rest = divmod(int(seconds), 3600)
     minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+    t = TRANSLATORS[context.get("locale", "en")]
+    return str(t("common.duration_hm", hours=hours, minutes=f"{minutes:02d}") if hours
+               else t("common.duration_ms", minutes=minutes, seconds=f"{secs:02d}"))
 
 
 templates.env.filters.update(money=money, local_time=local_time, percent=percent,
@@ -121,18 +140,24 @@ def page(request: Request, name: str, principal: Principal | None, *, status_cod
          boot: dict[str, Any] | None = None, **context: Any) -> Response:
     """Render a template of web/templates with the page's boot JSON and the security headers."""
     settings = request.app.state.settings
-    boot_data = {"me": principal.public() if principal else None,
+    locale = request_locale(request)
+    boot_data = {"me": principal.public() if principal else None, "locale": locale,
                  "chat_max_length": settings.chat_max_length,
                  "chat_min_interval_ms": settings.chat_min_interval_ms, **(boot or {})}
     response = templates.TemplateResponse(
-        request, name, {"me": principal, "boot": boot_data, **context}, status_code=status_code)
+        request, name, {"me": principal, "boot": boot_data, "locale": locale,
+                        "t": TRANSLATORS[locale], "catalog_json": CATALOG_JSON[locale],
+                        **context}, status_code=status_code)
+    remember_account_choice(request, response)
     return secure(response)
 
 
 def error_page(request: Request, principal: Principal | None, status_code: int, title: str,
-               message: str) -> Response:
+               message: str, **params: Any) -> Response:
+    """The error page; `title` and `message` are catalog keys (`params` fill the message in).
+    Text that is no key is shown as it is (a message from the API, already in words)."""
     return page(request, "error.html", principal, status_code=status_code, status=status_code,
-                title=title, message=message)
+                title=title, message=message, params=params)
 
 
 def login_redirect(request: Request) -> Response:

@@ -63,11 +63,35 @@ def human_message(error: Any) -> str:
     return message.removeprefix("Value error, ")
 
 
+# The limit a validator names, by its kind: the pages put it in their own words.
+_LIMITS = {"string_too_short": "min_length", "string_too_long": "max_length",
+           "greater_than_equal": "ge", "greater_than": "gt", "less_than_equal": "le",
+           "less_than": "lt"}
+
+
+def error_code(error: Any) -> dict[str, str]:
+    """A validator's complaint as a stable code (and the limit or the choices it names), for
+    the pages to say in the reader's language (web/i18n: `errors.field.<code>`); the message
+    stays English for API clients."""
+    kind = str(error.get("type", "invalid"))
+    ctx = error.get("ctx") or {}
+    field = str(error["loc"][-1]) if error.get("loc") else ""
+    if field == "email" and kind in ("value_error", "string_too_short", "string_too_long"):
+        return {"code": "invalid_email"}
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return {"code": "empty"}
+    if kind in _LIMITS and _LIMITS[kind] in ctx:
+        return {"code": kind, "count": str(ctx[_LIMITS[kind]])}
+    if kind in ("literal_error", "enum"):
+        return {"code": kind, "expected": str(ctx.get("expected", ""))}
+    return {"code": kind}
+
+
 def errors_from_pydantic(exc: PydanticValidationError) -> list[dict[str, str]]:
     errors = []
     for error in exc.errors(include_url=False):
         location = ".".join(str(part) for part in error["loc"]) or "body"
-        errors.append({"field": location, "message": human_message(error)})
+        errors.append({"field": location, "message": human_message(error), **error_code(error)})
     return errors
 
 

@@ -136,15 +136,17 @@ class Pages:
 
     async def open(self, path: str, who: Any = None, *, width: int = 1360,
                    height: int = 900, bypass_csp: bool = False, has_touch: bool = False,
-                   timezone_id: str = "UTC") -> Page:
+                   timezone_id: str = "UTC", locale: str = "en-US") -> Page:
         """`bypass_csp` switches off the pages' Content-Security-Policy: to show that the
         pages are safe without it (chat markup never runs), not only thanks to it. `who` is
         an `Account` or a `tests.conftest.TestUser` (anything with a session `token`);
         `has_touch` makes a phone's touch screen, for `page.tap` (not Chromium's mobile
         emulation: that widens the layout viewport to fit a page that overflows, and would
-        hide the sideways scrolling the layout tests look for)."""
+        hide the sideways scrolling the layout tests look for). `locale` is the browser's
+        language (its Accept-Language): English unless a test says otherwise, so the pages'
+        words are English (a browser in Chinese, or saying nothing, gets Chinese)."""
         context = await self.browser.new_context(viewport={"width": width, "height": height},
-                                                 locale="en-US", timezone_id=timezone_id,
+                                                 locale=locale, timezone_id=timezone_id,
                                                  bypass_csp=bypass_csp, has_touch=has_touch)
         context.set_default_timeout(10_000)
         self.contexts.append(context)

@@ -10,7 +10,9 @@ import httpx
 from tests.conftest import MakeUser
 from tests.orders.conftest import make_sale  # noqa: F401  (the fixture)
 
-HTML = {"Accept": "text/html,application/xhtml+xml"}
+# A browser's headers, in English (a first visit without Accept-Language is in Chinese:
+# tests/web/test_locale.py).
+HTML = {"Accept": "text/html,application/xhtml+xml", "Accept-Language": "en-US,en;q=0.9"}
 
 
 async def test_a_page_address_that_does_not_exist_is_the_html_404_page(
@@ -57,7 +59,8 @@ async def test_the_sandbox_page_says_what_a_decline_means_and_a_payment_goes_bac
         order = bought.json()["order"]
         signature = order["payment_url"].split("sig=")[1]
         # when one buyer declines and the other pays
-        pages.append(await client.post(f"/sandbox/pay/{order['id']}", headers=buyer.headers,
+        pages.append(await client.post(f"/sandbox/pay/{order['id']}",
+                                       headers={**buyer.headers, "Accept-Language": "en"},
                                        data={"sig": signature, "action": action}))
     declined, paid = pages
 

@@ -8,7 +8,7 @@
 export class ApiError extends Error {
   constructor(status, body) {
     const error = (body && body.error) || {};
-    super(error.message || `request failed (${status})`);
+    super(error.message || `request failed (${status})`);  // i18n-ignore: the API's English
     this.status = status;
     this.code = error.code || (status === 0 ? "network" : "error");
     this.field = error.field;
@@ -33,7 +33,8 @@ export async function api(method, path, body, {headers = {}, keepalive = false} 
   try {
     response = await fetch(path, init);
   } catch {
-    throw new ApiError(0, {error: {code: "network", message: "Can't reach the server. Check your connection."}});
+    // The pages show it in words by its code (i18n.js errorText: "errors.network").
+    throw new ApiError(0, {error: {code: "network"}});
   }
   const text = await response.text();
   let data = null;

@@ -20,7 +20,7 @@ form.addEventListener("submit", async (event) => {
     const wanted = next && next !== "/" && !next.startsWith("/login") && !next.startsWith("/signup");
     window.location.assign(wanted ? next : home);
   } catch (err) {
-    showFormErrors(form, err.status === 401 ? {message: "Wrong email or password."} : err);
+    showFormErrors(form, err.status === 401 ? {code: "bad_credentials"} : err);
     button.disabled = false;
   }
 });

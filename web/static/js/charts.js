@@ -3,6 +3,7 @@
 // they redraw on resize. Text goes in with textContent only. Times are the reader's local
 // time: tick labels leave the zone out and the axis title names it once.
 import {formatDateTime, formatMoney, formatMoneyShort, formatPercent, localZoneName} from "./format.js";
+import {has, locale, t} from "./i18n.js";
 
 const NS = "http://www.w3.org/2000/svg";
 const COLORS = {viewers: "#7c3aed", viewersFill: "rgba(124, 58, 237, .12)", gmv: "#ff2d55",
@@ -77,9 +78,9 @@ export function timelineChart(container, report) {
   const plotW = width - m.left - m.right;
   const bandA = {top: m.top, height: 120};
   const bandB = {top: m.top + bandA.height + m.gap, height: height - m.top - m.bottom - bandA.height - m.gap};
-  const root = frame(container, width, height, "timeline");
+  const root = frame(container, width, height, t("chart.timeline"));
   if (!rows.length) {
-    root.append(svg("text", {x: width / 2, y: height / 2, "text-anchor": "middle", class: "ops-svg-empty"}, "No minutes recorded"));
+    root.append(svg("text", {x: width / 2, y: height / 2, "text-anchor": "middle", class: "ops-svg-empty"}, t("chart.no_minutes")));
     return;
   }
   const step = plotW / rows.length;
@@ -106,9 +107,9 @@ export function timelineChart(container, report) {
   for (const value of orderScale.ticks) {
     root.append(svg("text", {x: m.left - 8, y: yO(value) + 4, "text-anchor": "end", class: "ops-axis"}, String(value)));
   }
-  root.append(svg("text", {x: 2, y: bandA.top - 10, class: "ops-axis ops-axis-title"}, "viewers"));
-  root.append(svg("text", {x: 2, y: bandB.top - 8, class: "ops-axis ops-axis-title"}, "orders"));
-  root.append(svg("text", {x: m.left + plotW + 8, y: bandB.top - 8, class: "ops-axis ops-axis-title"}, "GMV"));
+  root.append(svg("text", {x: 2, y: bandA.top - 10, class: "ops-axis ops-axis-title"}, t("chart.viewers")));
+  root.append(svg("text", {x: 2, y: bandB.top - 8, class: "ops-axis ops-axis-title"}, t("chart.orders")));
+  root.append(svg("text", {x: m.left + plotW + 8, y: bandB.top - 8, class: "ops-axis ops-axis-title"}, t("chart.gmv")));
 
   // Pin spans shade the viewers band; a dashed line and a flag mark each pin.
   const first = Date.parse(rows[0].minute);
@@ -132,7 +133,7 @@ export function timelineChart(container, report) {
     const flag = svg("g", {class: "ops-pin-flag", transform: `translate(${from.toFixed(1)}, ${flagY})`});
     flag.append(svg("rect", {x: 0, y: 0, width: flagW, height: 15, rx: 3, class: "ops-pin-flagbox"}),
                 svg("text", {x: 5, y: 11, class: "ops-pin-text"}, label),
-                svg("title", {}, `${title} pinned ${clock(pin.from)}–${clock(pin.to, true)}`));
+                svg("title", {}, t("chart.pinned_tip", {title, from: clock(pin.from), to: clock(pin.to, true)})));
     pinLayer.append(flag);
   });
   root.append(pinLayer);
@@ -141,7 +142,7 @@ export function timelineChart(container, report) {
     const endX = msX(report.room.ended_at);
     if (endX < m.left + plotW - 1) {
       root.append(svg("line", {x1: endX, x2: endX, y1: bandA.top, y2: bandB.top + bandB.height, class: "ops-end-line"}));
-      root.append(svg("text", {x: endX + 4, y: bandA.top + 11, class: "ops-axis ops-end-text"}, "ended"));
+      root.append(svg("text", {x: endX + 4, y: bandA.top + 11, class: "ops-axis ops-end-text"}, t("chart.ended")));
     }
   }
 
@@ -185,7 +186,12 @@ export function timelineChart(container, report) {
   rows.forEach((r, i) => {
     const target = svg("rect", {x: x(i), y: bandA.top, width: step, height: bandB.top + bandB.height - bandA.top, class: "ops-hover-col", "data-minute": r.minute});
     const pins = r.pins.map((id) => titles.get(id) || `#${id}`).join(", ");
-    target.append(svg("title", {}, `${clock(r.minute, true)}\n${r.viewers} viewers (${r.new_viewers} new)\n${r.orders} orders placed, ${r.paid_orders} paid\nGMV ${formatMoney(r.gmv_minor, currency)}${r.refunded_minor ? `\nrefunded ${formatMoney(r.refunded_minor, currency)}` : ""}\n${r.chat} chat · ${r.likes} likes · ${r.clicks} clicks${pins ? `\npinned: ${pins}` : ""}`));
+    target.append(svg("title", {},
+      t("chart.minute_tip", {clock: clock(r.minute, true), viewers: r.viewers, new: r.new_viewers, orders: r.orders,
+                             paid: r.paid_orders, gmv: formatMoney(r.gmv_minor, currency)})
+      + (r.refunded_minor ? t("chart.minute_refunded", {amount: formatMoney(r.refunded_minor, currency)}) : "")
+      + t("chart.minute_activity", {chat: r.chat, likes: r.likes, clicks: r.clicks})
+      + (pins ? t("chart.minute_pins", {pins}) : "")));
     hover.append(target);
   });
   root.append(hover);
@@ -197,21 +203,22 @@ export function funnelChart(container, funnel) {
   const rowH = 46;
   const m = {left: 92, right: 64, top: 10};
   const height = m.top + funnel.length * rowH + 4;
-  const root = frame(container, width, height, "funnel");
+  const root = frame(container, width, height, t("chart.funnel"));
   const max = Math.max(1, ...funnel.map((s) => s.count));
   const plotW = width - m.left - m.right;
-  const names = {entered: "Entered", clicked: "Clicked", ordered: "Ordered", paid: "Paid"};
+  const stepName = (step) => (has(`chart.step.${step}`) ? t(`chart.step.${step}`) : step);
   funnel.forEach((stepData, i) => {
     const y = m.top + i * rowH;
     const w = Math.max(2, (stepData.count / max) * plotW);
     const group = svg("g", {"data-step": stepData.step, class: "ops-funnel-step"});
-    group.append(svg("text", {x: m.left - 10, y: y + 19, "text-anchor": "end", class: "ops-label"}, names[stepData.step] || stepData.step));
+    group.append(svg("text", {x: m.left - 10, y: y + 19, "text-anchor": "end", class: "ops-label"}, stepName(stepData.step)));
     group.append(svg("rect", {x: m.left + (plotW - w) / 2, y: y + 4, width: w, height: 24, rx: 6, class: `ops-funnel-bar ops-funnel-${i}`}));
     group.append(svg("text", {x: m.left + plotW / 2, y: y + 21, "text-anchor": "middle", class: "ops-funnel-count"}, String(stepData.count)));
     if (stepData.rate !== null && stepData.rate !== undefined) {
       group.append(svg("text", {x: width - m.right + 10, y: y + 21, class: "ops-funnel-rate"}, formatPercent(stepData.rate)));
     }
-    group.append(svg("title", {}, `${names[stepData.step] || stepData.step}: ${stepData.count}${stepData.rate === null ? "" : ` (${formatPercent(stepData.rate)} of the step before)`}`));
+    group.append(svg("title", {}, t("chart.step_tip", {step: stepName(stepData.step), count: stepData.count})
+      + (stepData.rate === null ? "" : t("chart.step_rate", {rate: formatPercent(stepData.rate)}))));
     root.append(group);
   });
 }
@@ -225,14 +232,14 @@ export function productsChart(container, products, currency) {
   const m = {left: 0, right: 84, top: 4};
   const list = products.slice(0, 12);
   const height = m.top + Math.max(1, list.length) * rowH + 4;
-  const root = frame(container, width, height, "sales by product");
+  const root = frame(container, width, height, t("chart.products"));
   const defs = svg("defs");
   const pattern = svg("pattern", {id: "ops-hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)"});
   pattern.append(svg("rect", {width: 6, height: 6, fill: "#fff"}), svg("line", {x1: 0, y1: 0, x2: 0, y2: 6, stroke: COLORS.gmv, "stroke-width": 3}));
   defs.append(pattern);
   root.append(defs);
   if (!list.length) {
-    root.append(svg("text", {x: width / 2, y: 24, "text-anchor": "middle", class: "ops-svg-empty"}, "No products"));
+    root.append(svg("text", {x: width / 2, y: 24, "text-anchor": "middle", class: "ops-svg-empty"}, t("chart.no_products")));
     return;
   }
   const max = Math.max(1, ...list.map((p) => p.gmv_minor));
@@ -254,13 +261,15 @@ export function productsChart(container, products, currency) {
       }
     }
     group.append(svg("text", {x: width - m.right + 8, y: y + 35, class: "ops-value"}, formatMoneyShort(p.gmv_minor, currency)));
-    group.append(svg("title", {}, `${p.title}: GMV ${formatMoney(p.gmv_minor, currency)}, refunded ${formatMoney(p.refunded_minor, currency)}, ${p.units_sold} units, ${p.clicks} clicks`));
+    group.append(svg("title", {}, t("chart.product_tip", {
+      title: p.title, gmv: formatMoney(p.gmv_minor, currency), refunded: formatMoney(p.refunded_minor, currency),
+      units: p.units_sold, clicks: p.clicks})));
     root.append(group);
   });
 }
 
 // The broadcast's day in the reader's own time zone (not the UTC date of the ISO text).
-const dayFormat = new Intl.DateTimeFormat(undefined, {month: "numeric", day: "numeric"});
+const dayFormat = new Intl.DateTimeFormat(locale, {month: "numeric", day: "numeric"});
 function dayLabel(iso) {
   const moment = iso ? new Date(iso) : null;
   return moment && !Number.isNaN(moment.getTime()) ? dayFormat.format(moment) : "";
@@ -272,9 +281,9 @@ export function trendChart(container, samples, currency) {
   const width = widthOf(container, 520);
   const height = 180;
   const m = {left: 44, right: 70, top: 14, bottom: 24};
-  const root = frame(container, width, height, "trend");
+  const root = frame(container, width, height, t("chart.trend"));
   if (samples.length < 2) {
-    root.append(svg("text", {x: width / 2, y: height / 2, "text-anchor": "middle", class: "ops-svg-empty"}, "Collecting…"));
+    root.append(svg("text", {x: width / 2, y: height / 2, "text-anchor": "middle", class: "ops-svg-empty"}, t("chart.collecting")));
     return;
   }
   const plotW = width - m.left - m.right;
@@ -324,9 +333,9 @@ export function broadcastsChart(container, broadcasts, currency) {
   const width = widthOf(container, 900);
   const height = 220;
   const m = {left: 64, right: 48, top: 16, bottom: 40};
-  const root = frame(container, width, height, "GMV per broadcast");
+  const root = frame(container, width, height, t("chart.broadcasts"));
   if (!list.length) {
-    root.append(svg("text", {x: width / 2, y: height / 2, "text-anchor": "middle", class: "ops-svg-empty"}, "No reports yet"));
+    root.append(svg("text", {x: width / 2, y: height / 2, "text-anchor": "middle", class: "ops-svg-empty"}, t("chart.no_reports")));
     return;
   }
   const plotW = width - m.left - m.right;
@@ -351,7 +360,9 @@ export function broadcastsChart(container, broadcasts, currency) {
     // A few broadcasts must not make slabs: bars are at most 56 px wide.
     const barW = Math.max(2, Math.min(56, step * 0.6));
     link.append(svg("rect", {x: x + (step - barW) / 2, y: top, width: barW, height: m.top + plotH - top, rx: Math.min(4, barW / 4), class: "ops-gmv-bar", "data-room-id": b.room_id}));
-    link.append(svg("title", {}, `${b.title} (${formatDateTime(b.started_at)}): GMV ${formatMoney(b.report.gmv_minor, currency)}, ${b.report.paid_orders} paid orders, peak ${b.report.peak_viewers} viewers`));
+    link.append(svg("title", {}, t("chart.broadcast_tip", {
+      title: b.title, when: formatDateTime(b.started_at), gmv: formatMoney(b.report.gmv_minor, currency),
+      paid: b.report.paid_orders, peak: b.report.peak_viewers})));
     bars.append(link);
     root.append(svg("circle", {cx: x + step / 2, cy: yV(b.report.peak_viewers), r: 3.5, class: "ops-peak-dot"}));
     if (list.length <= 16 || i % Math.ceil(list.length / 16) === 0) {

@@ -2,6 +2,7 @@
 // Message text is set with textContent only: a line containing markup shows as text.
 import {avatar, h} from "./dom.js";
 import {formatDateTime} from "./format.js";
+import {errorText, t} from "./i18n.js";
 
 const MAX_LINES = 200;
 // The hub's refusals of a chat line (realtime/chat.py), told to the sender with the line.
@@ -21,7 +22,7 @@ export class ChatView {
     this.stick = true;
     // Shown when lines arrive while the reader has scrolled up to read older ones.
     this.more = h("button", {type: "button", class: "chat-more", hidden: true,
-                             onclick: () => this.toBottom()}, "New messages ↓");
+                             onclick: () => this.toBottom()}, t("chat.new_messages"));
     list.after(this.more);
     list.addEventListener("scroll", () => {
       this.stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 24;
@@ -67,11 +68,11 @@ export class ChatView {
     const user = message.user || {};
     const isHost = user.id === this.hostId;
     const isMe = user.id === this.meId;
-    const name = h("span", {class: "chat-name"}, user.display_name || "someone");
+    const name = h("span", {class: "chat-name"}, user.display_name || t("chat.someone"));
     const badges = [];
-    if (isHost) badges.push(h("span", {class: "tag tag-host"}, "Host"));
-    else if (user.role === "ops") badges.push(h("span", {class: "tag"}, "Staff"));
-    if (isMe && !isHost) badges.push(h("span", {class: "tag tag-me"}, "You"));
+    if (isHost) badges.push(h("span", {class: "tag tag-host"}, t("chat.host")));
+    else if (user.role === "ops") badges.push(h("span", {class: "tag"}, t("chat.staff")));
+    if (isMe && !isHost) badges.push(h("span", {class: "tag tag-me"}, t("chat.you")));
     const text = h("span", {class: "chat-text", "data-testid": "chat-text"});
     text.textContent = message.text;
     const li = h("li", {class: `chat-line${isHost ? " from-host" : ""}${isMe ? " from-me" : ""}`,
@@ -143,11 +144,11 @@ export class ChatComposer {
     const text = this.input.value.trim();
     if (!text) return;
     if (text.length > this.maxLength) {
-      this.say(`Messages can be at most ${this.maxLength} characters.`, "error");
+      this.say(t("chat.too_long_local", {max: this.maxLength}), "error");
       return;
     }
     if (this.store.state.muted) {
-      this.say("You are muted in this room.", "error");
+      this.say(t("chat.muted"), "error");
       return;
     }
     this.input.value = "";
@@ -164,7 +165,8 @@ export class ChatComposer {
     if (wait > 0) {
       // Hold them rather than have the server refuse them.
       const waiting = this.queue.length;
-      this.say(`Sending in ${Math.ceil(wait / 1000)}s…${waiting > 1 ? ` (${waiting} waiting)` : ""}`, "info");
+      const seconds = Math.ceil(wait / 1000);
+      this.say(waiting > 1 ? t("chat.sending_in_waiting", {seconds, waiting}) : t("chat.sending_in", {seconds}), "info");
       this.pending = setTimeout(() => { this.pending = null; this.drain(); }, wait);
       return;
     }
@@ -178,7 +180,7 @@ export class ChatComposer {
       this.input.value = [text, ...this.queue].join(" ").slice(0, this.maxLength);
       this.queue = [];
       this.count();
-      this.say("Not connected — your message is still in the box.", "error");
+      this.say(t("chat.not_connected"), "error");
       return;
     }
     this.lastSent = {text, retried, at: Date.now()};
@@ -195,7 +197,7 @@ export class ChatComposer {
       this.lastSent = null;
       const wait = error.retry_after_ms + 150;
       this.nextAllowedAt = Date.now() + wait;
-      this.say(`Sending in ${Math.ceil(wait / 1000)}s…`, "info");
+      this.say(t("chat.sending_in", {seconds: Math.ceil(wait / 1000)}), "info");
       clearTimeout(this.pending);
       this.pending = setTimeout(() => {
         this.pending = null;
@@ -208,18 +210,21 @@ export class ChatComposer {
     const why = this.reason(error);
     const chatRefusal = CHAT_REFUSALS.has(error.code);
     const line = chatRefusal && last && last.text
-      ? `“${last.text.length > 40 ? `${last.text.slice(0, 40)}…` : last.text}” was not sent. ` : "";
+      ? t("chat.not_sent", {text: last.text.length > 40 ? `${last.text.slice(0, 40)}…` : last.text}) : "";
     this.say(`${line}${why}`, "error");
   }
 
   reason(error) {
     switch (error.code) {
-      case "rate_limited": return "You're sending too fast: wait a moment between lines.";
-      case "slow_mode": return `Slow mode is on: one line every ${this.store.state.slow_mode_seconds || "few"} s.`;
-      case "muted": return "You are muted in this room.";
-      case "too_long": return `Lines can be at most ${this.maxLength} characters.`;
-      case "empty": return "Write something first.";
-      default: return error.message || "The server refused it.";
+      case "rate_limited": return t("chat.rate_limited");
+      case "slow_mode": {
+        const seconds = this.store.state.slow_mode_seconds;
+        return seconds ? t("chat.slow_mode", {seconds}) : t("chat.slow_mode_few");
+      }
+      case "muted": return t("chat.muted");
+      case "too_long": return t("chat.too_long", {max: this.maxLength});
+      case "empty": return t("chat.empty");
+      default: return errorText(error, "chat.refused");
     }
   }
 
@@ -231,13 +236,13 @@ export class ChatComposer {
     this.button.disabled = muted || ended;
     this.form.classList.toggle("is-disabled", muted || ended);
     if (muted) {
-      this.input.placeholder = "You are muted in this room";
-      this.say("The host has muted you in this room.", "error", true);
+      this.input.placeholder = t("chat.muted_placeholder");
+      this.say(t("chat.host_muted_you"), "error", true);
     } else if (ended) {
-      this.input.placeholder = "The show has ended";
+      this.input.placeholder = t("chat.ended_placeholder");
       this.say("", "info");
     } else {
-      this.input.placeholder = this.exempt ? "Reply as host…" : "Say something…";
+      this.input.placeholder = this.exempt ? t("chat.host_placeholder") : t("room.chat_placeholder");
       if (this.notice && this.notice.dataset.sticky) this.say("", "info");
     }
   }

@@ -7,6 +7,7 @@ import {api} from "./api.js";
 import {avatarHue, readBoot, toast} from "./dom.js";
 import {formatDateTime, formatMoney} from "./format.js";
 import {setUnread} from "./social.js";
+import {errorText} from "./i18n.js";
 
 const logout = document.getElementById("logout");
 if (logout) {
@@ -17,7 +18,7 @@ if (logout) {
       window.location.assign("/");
     } catch (err) {
       logout.disabled = false;
-      toast(err.message, "error");
+      toast(errorText(err), "error");
     }
   });
 }

@@ -1,4 +1,5 @@
 // Small DOM helpers. User-supplied text only ever goes in through textContent.
+import {errorText, has, t} from "./i18n.js";
 
 /**
  * Create an element: h("li", {class: "x", dataset: {id: 1}, onclick: fn}, "text", child).
@@ -64,13 +65,27 @@ export function showFormErrors(form, error) {
     const field = String(item.field || "").split(".").pop();
     const slot = form.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
     if (slot) {
-      slot.textContent = item.message;
+      slot.textContent = fieldErrorText(item);
       const input = form.querySelector(`[name="${CSS.escape(field)}"]`);
       if (input) input.setAttribute("aria-invalid", "true");
       placed = true;
     }
   }
-  if (!placed && general) general.textContent = (error && error.message) || "Something went wrong.";
+  if (!placed && general) general.textContent = errorText(error);
+}
+
+/**
+ * A field's error in words: the validator's code ("errors.field.<code>", with the limit it
+ * names as `count`) where the catalog has it, else the message (the API's is English; the
+ * pages' own checks pass theirs already in words).
+ */
+function fieldErrorText(item) {
+  if (item.code && has(`errors.field.${item.code}`)) {
+    const params = {...item};
+    if (params.count !== undefined) params.count = Number(params.count);
+    return t(`errors.field.${item.code}`, params);
+  }
+  return item.message;
 }
 
 export function clearFormErrors(form) {
@@ -99,7 +114,8 @@ function productLetter(product, className) {
  * Ask the user to confirm (a modal <dialog>, not window.confirm: styled, and reachable by touch);
  * resolves to true when they choose `yes`.
  */
-export function ask({title, text, yes = "Continue", no = "Cancel", danger = false, testid = "ask"}) {
+export function ask({title, text, yes = t("common.continue"), no = t("common.cancel"), danger = false,
+                     testid = "ask"}) {
   return new Promise((resolve) => {
     const dialog = h("dialog", {class: "dialog", "data-testid": testid},
       h("form", {method: "dialog"},

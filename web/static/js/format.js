@@ -1,5 +1,8 @@
-// The front end's formatters, one of each: money, date and time, counts, stock, countdowns.
-// Money arrives as integer minor units plus an ISO 4217 currency code, never a float.
+// The front end's formatters, one of each: money, date and time, counts, stock, countdowns,
+// all in the page's locale (web/static/js/i18n.js). Money arrives as integer minor units plus
+// an ISO 4217 currency code, never a float. The server writes the same text first
+// (web/i18n.py's format_money / format_datetime); the two are kept in step by a test.
+import {locale, t} from "./i18n.js";
 
 const moneyFormats = new Map();
 
@@ -7,7 +10,9 @@ function moneyFormat(currency) {
   let format = moneyFormats.get(currency);
   if (!format) {
     // Throws for a code that is not a currency; the callers fall back to plain text.
-    format = new Intl.NumberFormat(undefined, {style: "currency", currency});
+    // CNY reads "¥" in both languages (its narrow symbol; Intl's English default is "CN¥").
+    format = new Intl.NumberFormat(locale, {style: "currency", currency,
+                                            ...(currency === "CNY" ? {currencyDisplay: "narrowSymbol"} : {})});
     moneyFormats.set(currency, format);
   }
   return format;
@@ -61,13 +66,14 @@ export function majorAmount(minor, currency) {
 }
 
 export function formatStock(stock) {
-  if (stock <= 0) return "Sold out";
-  if (stock <= 5) return `Only ${stock} left`;
-  return `${stock.toLocaleString()} in stock`;
+  if (stock <= 0) return t("stock.sold_out");
+  if (stock <= 5) return t("stock.only_left", {count: stock});
+  return t("stock.in_stock", {count: stock});
 }
 
+/** 1234 -> "1,234"; 12345 -> "12K" / "1.2万". */
 export function formatCount(n) {
-  return new Intl.NumberFormat(undefined, {notation: n >= 10000 ? "compact" : "standard"}).format(n);
+  return new Intl.NumberFormat(locale, {notation: n >= 10000 ? "compact" : "standard"}).format(n);
 }
 
 export function formatPercent(value) {
@@ -89,7 +95,7 @@ export function formatDateTime(value, {date = true, seconds = false, zone = true
   const key = `${date}|${seconds}|${zone}`;
   let format = dateFormats.get(key);
   if (!format) {
-    format = new Intl.DateTimeFormat(undefined, {
+    format = new Intl.DateTimeFormat(locale, {
       ...(date ? {weekday: "short", year: "numeric", month: "short", day: "numeric"} : {}),
       hour: "numeric", minute: "2-digit", ...(seconds ? {second: "2-digit"} : {}),
       ...(zone ? {timeZoneName: "short"} : {}),
@@ -101,7 +107,7 @@ export function formatDateTime(value, {date = true, seconds = false, zone = true
 
 /** The reader's zone as the date formatter names it ("UTC", "CET"), for chart axes. */
 export function localZoneName() {
-  const part = new Intl.DateTimeFormat(undefined, {timeZoneName: "short"})
+  const part = new Intl.DateTimeFormat(locale, {timeZoneName: "short"})
     .formatToParts(new Date()).find((p) => p.type === "timeZoneName");
   return part ? part.value : "";
 }

@@ -9,6 +9,7 @@
 import {api} from "./api.js";
 import {ask, clearFormErrors, h, showFormErrors, toast} from "./dom.js";
 import {formatCountdown, formatMoney, majorAmount, parsePrice} from "./format.js";
+import {errorText, t} from "./i18n.js";
 import {ACTIVE_SALE_STATUSES} from "./store.js";
 
 const TICK_MS = 250;
@@ -70,68 +71,68 @@ export function mountHostSales({store, body, roomId}) {
 
   function build() {
     n.product = h("select", {name: "product_id", "data-testid": "sale-product", onchange: productChanged});
-    n.price = h("input", {name: "price_minor", inputmode: "decimal", autocomplete: "off", placeholder: "9.99",
+    n.price = h("input", {name: "price_minor", inputmode: "decimal", autocomplete: "off", placeholder: t("hostsale.price_hint"),
                           "data-testid": "sale-price-input", required: true});
     n.quantity = h("input", {name: "quantity", type: "number", min: "1", step: "1", value: "10",
                              "data-testid": "sale-quantity", required: true});
     n.limit = h("input", {name: "per_user_limit", type: "number", min: "1", max: "100", step: "1", value: "1",
                           "data-testid": "sale-limit", required: true});
     n.startMode = h("select", {name: "start_mode", "data-testid": "sale-start-mode", onchange: startModeChanged},
-      h("option", {value: "now"}, "Now"), h("option", {value: "later"}, "After a countdown"));
+      h("option", {value: "now"}, t("hostsale.now")), h("option", {value: "later"}, t("hostsale.after_countdown")));
     n.startIn = h("input", {name: "start_in_seconds", type: "number", min: "1", step: "1", value: "5",
-                            "data-testid": "sale-start-in", "aria-label": "Countdown length"});
-    n.startUnit = h("select", {name: "start_unit", "aria-label": "Countdown unit", "data-testid": "sale-start-unit"},
-      h("option", {value: "1"}, "seconds"), h("option", {value: "60", selected: true}, "minutes"));
+                            "data-testid": "sale-start-in", "aria-label": t("hostsale.countdown_length")});
+    n.startUnit = h("select", {name: "start_unit", "aria-label": t("hostsale.countdown_unit"), "data-testid": "sale-start-unit"},
+      h("option", {value: "1"}, t("hostsale.seconds")), h("option", {value: "60", selected: true}, t("hostsale.minutes")));
     n.startLater = h("div", {class: "ls-inline", hidden: true}, n.startIn, n.startUnit);
     n.duration = h("input", {name: "duration_seconds", type: "number", min: "1", step: "1", value: "5",
-                             "data-testid": "sale-duration", "aria-label": "Duration", required: true});
-    n.durationUnit = h("select", {name: "duration_unit", "aria-label": "Duration unit", "data-testid": "sale-duration-unit"},
-      h("option", {value: "1"}, "seconds"), h("option", {value: "60", selected: true}, "minutes"),
-      h("option", {value: "3600"}, "hours"));
-    n.submit = h("button", {type: "submit", class: "btn btn-live", "data-testid": "sale-start"}, "⚡ Start flash sale");
+                             "data-testid": "sale-duration", "aria-label": t("hostsale.duration"), required: true});
+    n.durationUnit = h("select", {name: "duration_unit", "aria-label": t("hostsale.duration_unit"), "data-testid": "sale-duration-unit"},
+      h("option", {value: "1"}, t("hostsale.seconds")), h("option", {value: "60", selected: true}, t("hostsale.minutes")),
+      h("option", {value: "3600"}, t("hostsale.hours")));
+    n.submit = h("button", {type: "submit", class: "btn btn-live", "data-testid": "sale-start"}, t("hostsale.start"));
     n.form = h("form", {class: "ls-form", "data-testid": "sale-form", novalidate: true, autocomplete: "off"},
-      field("Product", n.product, "product_id"),
+      field(t("hostsale.product"), n.product, "product_id"),
       h("div", {class: "ls-grid-3"},
-        field("Sale price", n.price, "price_minor", " "),
-        field("Quantity", n.quantity, "quantity", " "),
-        field("Per person", n.limit, "per_user_limit", "Units one buyer may take")),
+        field(t("hostsale.sale_price"), n.price, "price_minor", " "),
+        field(t("hostsale.quantity"), n.quantity, "quantity", " "),
+        field(t("hostsale.per_person"), n.limit, "per_user_limit", t("hostsale.per_person_hint"))),
       h("div", {class: "field-row"},
         h("div", {class: "field"},
-          h("span", {class: "field-label"}, "Start"),
+          h("span", {class: "field-label"}, t("hostsale.start_label")),
           h("div", {class: "ls-inline"}, n.startMode),
           n.startLater,
-          h("span", {class: "field-hint"}, "A countdown warms viewers up before the start."),
+          h("span", {class: "field-hint"}, t("hostsale.start_hint")),
           h("span", {class: "field-error", "data-error-for": "start_in_seconds"}),
           h("span", {class: "field-error", "data-error-for": "starts_at"})),
         h("div", {class: "field"},
-          h("span", {class: "field-label"}, "Duration"),
+          h("span", {class: "field-label"}, t("hostsale.duration")),
           h("div", {class: "ls-inline"}, n.duration, n.durationUnit),
           h("span", {class: "field-error", "data-error-for": "duration_seconds"}))),
       h("p", {class: "form-error", role: "alert"}),
       h("div", {class: "ls-form-actions"}, n.submit));
     n.form.addEventListener("submit", startSale);
     n.noProducts = h("p", {class: "muted small", hidden: true},
-                     "Add a product to the lineup to run a flash sale on it.");
+                     t("hostsale.no_products"));
 
     n.liveTitle = h("span", {class: "ls-live-title", "data-testid": "host-sale-product"});
     n.phase = h("span", {class: "ls-phase", "data-testid": "host-sale-phase"});
     n.terms = h("p", {class: "ls-live-terms", "data-testid": "host-sale-terms"});
     n.fill = h("span", {class: "ls-bar-fill"});
-    n.bar = h("div", {class: "ls-bar", role: "progressbar", "aria-label": "Stock left", "aria-valuemin": "0"}, n.fill);
+    n.bar = h("div", {class: "ls-bar", role: "progressbar", "aria-label": t("hostsale.stock_left"), "aria-valuemin": "0"}, n.fill);
     n.stop = h("button", {type: "button", class: "btn btn-danger btn-sm", "data-testid": "sale-stop", onclick: stopSale},
-               "Stop sale");
+               t("hostsale.stop"));
     n.newSale = h("button", {type: "button", class: "btn btn-ghost btn-sm", "data-testid": "sale-new",
                              onclick: () => { n.form.hidden = false; n.newSale.hidden = true; n.price.focus(); }},
-                  "New flash sale");
+                  t("hostsale.new"));
     n.live = h("div", {class: "ls-live", "data-testid": "host-sale", hidden: true},
-      h("div", {class: "ls-live-head"}, h("span", {class: "ls-sale-badge"}, "⚡ Flash sale"), n.liveTitle, n.phase),
+      h("div", {class: "ls-live-head"}, h("span", {class: "ls-sale-badge"}, t("hostsale.badge")), n.liveTitle, n.phase),
       n.terms, n.bar,
       h("div", {class: "ls-stats"},
-        stat("Left", "remaining"), stat("Held", "held"), stat("Sold", "sold"),
-        stat("Paid orders", "orders"), stat("GMV", "gmv")),
+        stat(t("hostsale.left"), "remaining"), stat(t("hostsale.held"), "held"), stat(t("hostsale.sold"), "sold"),
+        stat(t("hostsale.paid_orders"), "orders"), stat(t("hostsale.gmv"), "gmv")),
       h("div", {class: "ls-live-actions"}, n.newSale, n.stop));
     n.pastList = h("ul", {class: "ls-past", "data-testid": "host-past-sales"});
-    n.past = h("div", {hidden: true}, h("p", {class: "ls-past-title"}, "Earlier sales in this show"), n.pastList);
+    n.past = h("div", {hidden: true}, h("p", {class: "ls-past-title"}, t("hostsale.earlier")), n.pastList);
     n.root = h("div", {class: "ls-host"}, n.live, n.noProducts, n.form, n.past);
     body.replaceChildren(n.root);
   }
@@ -155,7 +156,7 @@ export function mountHostSales({store, body, roomId}) {
     productsShown = signature;
     const keep = n.product.value;
     n.product.replaceChildren(...products.map((p) => h("option", {value: p.id},
-      `${p.title} · ${formatMoney(p.price_minor, p.currency)} · ${p.stock} in stock`)));
+      t("hostsale.product_option", {title: p.title, price: formatMoney(p.price_minor, p.currency), stock: p.stock}))));
     if (products.some((p) => String(p.id) === keep)) n.product.value = keep;
     else if (pin && products.some((p) => p.id === pin.id)) n.product.value = String(pin.id);
     n.noProducts.hidden = products.length > 0;
@@ -173,8 +174,8 @@ export function mountHostSales({store, body, roomId}) {
       return;
     }
     n.price.placeholder = majorAmount(Math.round(product.price_minor / 2), product.currency);
-    priceHint.textContent = `Regular ${formatMoney(product.price_minor, product.currency)}`;
-    quantityHint.textContent = `${product.stock} in stock`;
+    priceHint.textContent = t("hostsale.regular", {price: formatMoney(product.price_minor, product.currency)});
+    quantityHint.textContent = t("hostsale.in_stock", {count: product.stock});
     n.quantity.max = String(Math.max(1, product.stock));
   }
 
@@ -189,28 +190,28 @@ export function mountHostSales({store, body, roomId}) {
   /** The request body, or a form error to show next to the field at fault. */
   function readForm() {
     const product = selectedProduct();
-    if (!product) return {error: fieldError("product_id", "Pick a product of the lineup.")};
+    if (!product) return {error: fieldError("product_id", t("hostsale.pick_product"))};
     const price = parsePrice(n.price.value, product.currency);
     if (price === null || n.price.value.trim() === "") {
-      return {error: fieldError("price_minor", `Enter a price like ${formatMoney(Math.round(product.price_minor / 2), product.currency)}.`)};
+      return {error: fieldError("price_minor", t("hostsale.enter_price", {example: formatMoney(Math.round(product.price_minor / 2), product.currency)}))};
     }
     const quantity = Number(n.quantity.value);
-    if (!Number.isInteger(quantity) || quantity < 1) return {error: fieldError("quantity", "At least 1 unit.")};
+    if (!Number.isInteger(quantity) || quantity < 1) return {error: fieldError("quantity", t("hostsale.at_least_one"))};
     if (quantity > product.stock) {
-      return {error: fieldError("quantity", `Only ${product.stock} in stock.`)};
+      return {error: fieldError("quantity", t("hostsale.only_in_stock", {count: product.stock}))};
     }
     const limit = Number(n.limit.value);
-    if (!Number.isInteger(limit) || limit < 1) return {error: fieldError("per_user_limit", "At least 1 per person.")};
+    if (!Number.isInteger(limit) || limit < 1) return {error: fieldError("per_user_limit", t("hostsale.at_least_one_pp"))};
     const duration = Number(n.duration.value) * Number(n.durationUnit.value);
     if (!Number.isFinite(duration) || duration <= 0 || !Number.isInteger(duration)) {
-      return {error: fieldError("duration_seconds", "How long the sale runs.")};
+      return {error: fieldError("duration_seconds", t("hostsale.how_long"))};
     }
     const data = {product_id: product.id, price_minor: price, quantity, per_user_limit: limit,
                   duration_seconds: duration};
     if (n.startMode.value === "later") {
       const wait = Number(n.startIn.value) * Number(n.startUnit.value);
       if (!Number.isFinite(wait) || wait <= 0 || !Number.isInteger(wait)) {
-        return {error: fieldError("start_in_seconds", "How long the countdown runs before the start.")};
+        return {error: fieldError("start_in_seconds", t("hostsale.how_long_countdown"))};
       }
       data.start_in_seconds = wait;
     }
@@ -240,17 +241,18 @@ export function mountHostSales({store, body, roomId}) {
         const product = lineup().find((p) => p.id === data.product_id) || null;
         const currency = product ? product.currency : "USD";
         const sure = await ask({
-          title: "Sale price above the regular price?",
-          text: `The flash-sale price ${formatMoney(data.price_minor, currency)} is more than the regular `
-            + `${typeof regular === "number" ? formatMoney(regular, currency) : "price"}. Viewers expect a deal.`,
-          yes: "Start at this price", no: "Change the price", testid: "price-above"});
+          title: t("hostsale.above_title"),
+          text: t("hostsale.above_text", {
+            price: formatMoney(data.price_minor, currency),
+            regular: typeof regular === "number" ? formatMoney(regular, currency) : t("hostsale.the_price")}),
+          yes: t("hostsale.above_yes"), no: t("hostsale.above_no"), testid: "price-above"});
         if (!sure) throw err;
         sale = await api("POST", `/api/rooms/${roomId}/sales`, {...data, confirm_above_regular: true});
       }
       store.setClock(sale.server_time_ms);
       store.takeSale(sale);
       n.price.value = "";
-      toast(data.start_in_seconds ? "Flash sale scheduled: the countdown is on." : "Flash sale is live!", "success");
+      toast(data.start_in_seconds ? t("hostsale.scheduled") : t("hostsale.live"), "success");
       refreshOrders();
     } catch (err) {
       // The API names the field at fault; quantity and price errors land next to those inputs.
@@ -271,10 +273,10 @@ export function mountHostSales({store, body, roomId}) {
       const stopped = await api("POST", `/api/sales/${sale.id}/stop`);
       store.setClock(stopped.server_time_ms);
       store.takeSale(stopped);
-      toast("The sale is over.", "success");
+      toast(t("hostsale.over"), "success");
       refreshOrders();
     } catch (err) {
-      toast(`Could not stop the sale: ${err.message}`, "error", 6000);
+      toast(t("common.failed_because", {what: t("hostsale.fail.stop"), why: errorText(err)}), "error", 6000);
     } finally {
       mine.busy = false;
       n.stop.disabled = false;
@@ -355,12 +357,12 @@ export function mountHostSales({store, body, roomId}) {
       n.live.dataset.phase = store.salePhase();
       n.live.dataset.saleId = String(sale.id);
       const product = productOf(sale);
-      n.liveTitle.textContent = product ? product.title : `Product #${sale.product_id}`;
+      n.liveTitle.textContent = product ? product.title : t("hostsale.product_n", {id: sale.product_id});
       const regular = product && product.currency === sale.currency
-        ? ` (regular ${formatMoney(product.price_minor, product.currency)})` : "";
+        ? t("hostsale.regular_paren", {price: formatMoney(product.price_minor, product.currency)}) : "";
       n.terms.replaceChildren(
         h("strong", {}, formatMoney(sale.price_minor, sale.currency)), regular,
-        ` · ${sale.quantity} units · limit ${sale.per_user_limit} per person`);
+        t("hostsale.terms", {quantity: sale.quantity, limit: sale.per_user_limit}));
       const count = store.counters() || {remaining: sale.quantity, reserved: 0, sold: 0};
       const remaining = Math.max(0, count.remaining);
       const share = sale.quantity > 0 ? remaining / sale.quantity : 0;
@@ -379,8 +381,10 @@ export function mountHostSales({store, body, roomId}) {
       const product = productOf(s);
       const sold = typeof s.sold === "number" ? s.sold : null;
       return h("li", {},
-        h("span", {}, `${product ? product.title : `Product #${s.product_id}`} at ${formatMoney(s.price_minor, s.currency)}`),
-        h("span", {class: "muted"}, sold === null ? `${s.quantity} units` : `${sold} of ${s.quantity} sold`));
+        h("span", {}, t("hostsale.past_at", {title: product ? product.title : t("hostsale.product_n", {id: s.product_id}),
+                                             price: formatMoney(s.price_minor, s.currency)})),
+        h("span", {class: "muted"}, sold === null ? t("hostsale.units", {count: s.quantity})
+          : t("hostsale.sold_of", {sold, total: s.quantity})));
     }));
     tick();
     schedule();
@@ -400,12 +404,8 @@ export function mountHostSales({store, body, roomId}) {
     }
     lastPhase = current;
     const now = store.serverNow();
-    const text = {
-      warmup: `Starts in ${formatCountdown(sale.starts_at_ms - now)}`,
-      live: `Live · ends in ${formatCountdown(sale.ends_at_ms - now)}`,
-      soldout: `Sold out · ends in ${formatCountdown(sale.ends_at_ms - now)}`,
-      ended: "Ended",
-    }[current];
+    const time = formatCountdown((current === "warmup" ? sale.starts_at_ms : sale.ends_at_ms) - now);
+    const text = current ? t(`hostsale.phase.${current}`, {time}) : "";
     if (n.phase.textContent !== text) n.phase.textContent = text;
     n.phase.dataset.phase = current;
   }
@@ -453,7 +453,7 @@ export function mountHostSales({store, body, roomId}) {
         render();
       }
     } catch (err) {
-      toast(`Could not load the flash sales: ${err.message}`, "error", 6000);
+      toast(t("common.failed_because", {what: t("hostsale.fail.load"), why: errorText(err)}), "error", 6000);
     }
   }
 

@@ -5,6 +5,7 @@ import {ChatComposer, ChatView} from "./chat.js";
 import {$, ask, clearFormErrors, h, productImage, readBoot, showFormErrors, toast} from "./dom.js";
 import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js";
 import {mountHostEngagement} from "./host-room-engagement.js";
+import {errorText, t} from "./i18n.js";
 import {mountHostSales} from "./host-room-sale.js";
 import {describeConnection, RoomSocket} from "./socket.js";
 import {RoomStore} from "./store.js";
@@ -34,7 +35,7 @@ function run(action, failure) {
     try {
       return await action();
     } catch (err) {
-      toast(`${failure}: ${err.message}`, "error", 6000);
+      toast(t("common.failed_because", {what: failure, why: errorText(err)}), "error", 6000);
       return null;
     } finally {
       inFlight -= 1;
@@ -54,7 +55,7 @@ const confirmDialog = $("#confirm-dialog");
 function renderRoom() {
   const room = store.state.room;
   const badge = $("#status-badge");
-  badge.textContent = {scheduled: "Scheduled", live: "Live", ended: "Ended"}[room.status] || room.status;
+  badge.textContent = room.status === "scheduled" ? t("host.status.scheduled") : t(`common.status.${room.status}`);
   badge.dataset.status = room.status;
   $("#room-title").textContent = room.title;
   goLive.hidden = room.status !== "scheduled";
@@ -67,7 +68,7 @@ function renderRoom() {
   if (slow > 0) {
     const select = $("#slow-seconds");
     if (![...select.options].some((o) => o.value === String(slow))) {
-      select.append(h("option", {value: slow}, `${slow} s`));
+      select.append(h("option", {value: slow}, t("hostroom.seconds_option", {seconds: slow})));
     }
     select.value = String(slow);
   }
@@ -95,7 +96,7 @@ async function setStatus(status, {endRunningSale = false} = {}) {
       }
       throw err;
     }
-  }, status === "live" ? "Could not go live" : "Could not end the show");
+  }, status === "live" ? t("hostroom.fail.go_live") : t("hostroom.fail.end"));
   if (refusedForSale) {
     if (await askToEnd(true)) setStatus("ended", {endRunningSale: true});
     return;
@@ -104,23 +105,21 @@ async function setStatus(status, {endRunningSale = false} = {}) {
     store.state.room = room;
     if (status === "ended") store.state.pin = null;
     renderRoom();
-    toast(status === "live" ? "You're live!" : "The show has ended.", "success");
+    toast(status === "live" ? t("hostroom.youre_live") : t("hostroom.show_ended"), "success");
   }
 }
 
 goLive.addEventListener("click", async () => {
   if (!store.state.lineup.length && !(await ask({
-    title: "Go live with an empty lineup?",
-    text: "Viewers will have nothing to look at or buy until you add products from your catalog.",
-    yes: "Go live anyway", no: "Add products first", testid: "empty-lineup"}))) return;
+    title: t("hostroom.empty_title"), text: t("hostroom.empty_text"),
+    yes: t("hostroom.empty_yes"), no: t("hostroom.empty_no"), testid: "empty-lineup"}))) return;
   setStatus("live");
 });
 
 function askToEnd(running) {
   $("#confirm-text").textContent = running
-    ? "A flash sale is still on: ending the show stops it now, and viewers can no longer buy. This can't be undone."
-    : "Viewers will see that the show has ended. This can't be undone.";
-  $("#confirm-yes").textContent = running ? "End show and sale" : "End show";
+    ? t("hostroom.end_text_sale") : t("hostroom.end_text");
+  $("#confirm-yes").textContent = running ? t("hostroom.end_show_and_sale") : t("hostroom.end_show");
   confirmDialog.returnValue = "";
   confirmDialog.showModal();
   return new Promise((resolve) => {
@@ -150,7 +149,7 @@ async function refreshNumbers() {
     const currency = numbers.currency || (sale && sale.currency) || (lineup[0] && lineup[0].currency) || "USD";
     $("#show-gmv").textContent = formatMoney(numbers.gmv_minor, currency);
     $("#show-orders").textContent = formatCount(numbers.orders);
-    $("#show-paid").textContent = `${formatCount(numbers.paid_orders)} paid`;
+    $("#show-paid").textContent = t("hostroom.paid_count", {count: numbers.paid_orders});
   } catch {
     // Offline for a moment: the next poll tries again.
   }
@@ -163,9 +162,9 @@ const FEED_MAX = 30;
 
 store.on("purchase", (purchase) => {
   const others = purchase.others || 0;
-  const who = others > 0 ? `${purchase.name} and ${formatCount(others)} others` : purchase.name;
+  const who = others > 0 ? t("hostroom.who_and_others", {name: purchase.name, count: others}) : purchase.name;
   ordersFeed.prepend(h("li", {class: "feed-line", "data-testid": "orders-feed-line"},
-    h("span", {class: "feed-text"}, `${who} bought`),
+    h("span", {class: "feed-text"}, t("hostroom.bought", {who})),
     h("time", {class: "feed-time"}, formatDateTime(new Date(), {date: false, seconds: true}))));
   while (ordersFeed.childElementCount > FEED_MAX) ordersFeed.lastElementChild.remove();
   $("#orders-feed-empty").hidden = true;
@@ -198,12 +197,12 @@ function renderLineup() {
       h("div", {class: "row-actions"},
         pinned
           ? h("button", {type: "button", class: "btn btn-sm btn-pinned", "data-testid": "unpin",
-                         disabled: ended, onclick: () => unpin()}, "Unpin")
+                         disabled: ended, onclick: () => unpin()}, t("hostroom.unpin"))
           : h("button", {type: "button", class: "btn btn-sm btn-primary", "data-testid": "pin",
-                         disabled: ended, onclick: () => pinProduct(product)}, "Pin"),
-        iconButton("Move up", "↑", () => move(index, index - 1), {disabled: ended || index === 0}),
-        iconButton("Move down", "↓", () => move(index, index + 1), {disabled: ended || index === lineup.length - 1}),
-        iconButton("Remove from lineup", "✕", () => removeFromLineup(product.id), {disabled: ended, "data-testid": "remove"})));
+                         disabled: ended, onclick: () => pinProduct(product)}, t("hostroom.pin")),
+        iconButton(t("hostroom.move_up"), "↑", () => move(index, index - 1), {disabled: ended || index === 0}),
+        iconButton(t("hostroom.move_down"), "↓", () => move(index, index + 1), {disabled: ended || index === lineup.length - 1}),
+        iconButton(t("hostroom.remove"), "✕", () => removeFromLineup(product.id), {disabled: ended, "data-testid": "remove"})));
     return row;
   }));
   $("#lineup-empty").hidden = lineup.length > 0;
@@ -220,9 +219,9 @@ function renderCatalog() {
       h("span", {class: "row-title"}, product.title),
       h("span", {class: "row-sub"}, `${formatMoney(product.price_minor, product.currency)} · ${formatStock(product.stock)}`)),
     inLineup.has(product.id)
-      ? h("span", {class: "tag"}, "In lineup")
+      ? h("span", {class: "tag"}, t("hostroom.in_lineup"))
       : h("button", {type: "button", class: "btn btn-sm btn-ghost", "data-testid": "add-to-lineup",
-                     disabled: ended, onclick: () => addToLineup(product.id)}, "Add"))));
+                     disabled: ended, onclick: () => addToLineup(product.id)}, t("hostroom.add")))));
   $("#catalog-empty").hidden = catalog.length > 0;
 }
 
@@ -232,7 +231,7 @@ async function saveLineup(change) {
   const result = await run(() => {
     order = change(store.state.lineup.map((p) => p.id));
     return api("PUT", `/api/rooms/${roomId}/lineup`, {product_ids: order});
-  }, "Could not save the lineup");
+  }, t("hostroom.fail.lineup"));
   if (result) {
     store.state.lineup = result.products;
     if (store.state.pin && !order.includes(store.state.pin.id)) store.state.pin = null;
@@ -260,7 +259,7 @@ function move(from, to) {
 
 async function pinProduct(product) {
   const pinned = await run(() => api("POST", `/api/rooms/${roomId}/pin`, {product_id: product.id}),
-                           "Could not pin");
+                           t("hostroom.fail.pin"));
   if (pinned) {
     store.state.pin = pinned;
     renderLineup();
@@ -268,7 +267,7 @@ async function pinProduct(product) {
 }
 
 async function unpin() {
-  const done = await run(() => api("DELETE", `/api/rooms/${roomId}/pin`), "Could not unpin");
+  const done = await run(() => api("DELETE", `/api/rooms/${roomId}/pin`), t("hostroom.fail.unpin"));
   if (done) {
     store.state.pin = null;
     renderLineup();
@@ -314,36 +313,36 @@ function chatActions(message) {
   const muted = mutedUsers.has(user.id);
   return h("div", {class: "chat-actions"},
     h("button", {type: "button", class: "btn btn-xs btn-ghost", "data-testid": "chat-delete",
-                 title: "Delete this message for everyone",
-                 onclick: () => deleteMessage(message.id)}, "Delete"),
+                 title: t("hostroom.delete_title"),
+                 onclick: () => deleteMessage(message.id)}, t("hostroom.delete")),
     h("button", {type: "button", class: `btn btn-xs ${muted ? "btn-ghost" : "btn-warn"}`,
                  "data-testid": muted ? "chat-unmute" : "chat-mute",
-                 title: muted ? `Let ${user.display_name} chat again` : `Stop ${user.display_name} from chatting`,
-                 onclick: () => (muted ? unmute(user) : mute(user))}, muted ? "Unmute" : "Mute"));
+                 title: t(muted ? "hostroom.unmute_title" : "hostroom.mute_title", {name: user.display_name}),
+                 onclick: () => (muted ? unmute(user) : mute(user))}, muted ? t("hostroom.unmute") : t("hostroom.mute")));
 }
 
 const chat = new ChatView($("#chat-list"), {empty: $("#chat-empty"), hostId, meId: me && me.id, actions: chatActions});
 
 async function deleteMessage(messageId) {
   const done = await run(() => api("DELETE", `/api/rooms/${roomId}/chat/${encodeURIComponent(messageId)}`),
-                         "Could not delete the message");
+                         t("hostroom.fail.delete"));
   if (done) chat.remove(messageId);
 }
 
 async function mute(user) {
   const done = await run(() => api("POST", `/api/rooms/${roomId}/mutes`, {user_id: user.id}),
-                         "Could not mute");
+                         t("hostroom.fail.mute"));
   if (done) {
     setMuted(user.id, true);
-    toast(`${user.display_name} is muted in this room.`, "success");
+    toast(t("hostroom.muted", {name: user.display_name}), "success");
   }
 }
 
 async function unmute(user) {
-  const done = await run(() => api("DELETE", `/api/rooms/${roomId}/mutes/${user.id}`), "Could not unmute");
+  const done = await run(() => api("DELETE", `/api/rooms/${roomId}/mutes/${user.id}`), t("hostroom.fail.unmute"));
   if (done) {
     setMuted(user.id, false);
-    toast(`${user.display_name} can chat again.`, "success");
+    toast(t("hostroom.unmuted", {name: user.display_name}), "success");
   }
 }
 
@@ -380,12 +379,12 @@ const composer = new ChatComposer($("#chat-form"), {
 
 async function setSlowMode(seconds) {
   const room = await run(() => api("PATCH", `/api/rooms/${roomId}`, {slow_mode_seconds: seconds}),
-                         "Could not change slow mode");
+                         t("hostroom.fail.slow"));
   if (room) {
     store.state.room = room;
     store.state.slow_mode_seconds = room.slow_mode_seconds;
     renderRoom();
-    toast(seconds ? `Slow mode on: one message every ${seconds}s.` : "Slow mode off.", "success");
+    toast(seconds ? t("hostroom.slow_on", {seconds}) : t("hostroom.slow_off"), "success");
   } else {
     renderRoom();
   }
@@ -402,7 +401,7 @@ const streamKey = $("#stream-key");
 function renderKey() {
   const hidden = streamKey.dataset.hidden === "true";
   streamKey.textContent = hidden ? "•".repeat(Math.min(24, boot.stream_key.length)) : boot.stream_key;
-  $("#key-toggle").textContent = hidden ? "Show" : "Hide";
+  $("#key-toggle").textContent = hidden ? t("hostroom.show") : t("hostroom.hide");
 }
 $("#key-toggle").addEventListener("click", () => {
   streamKey.dataset.hidden = streamKey.dataset.hidden === "true" ? "false" : "true";
@@ -411,21 +410,21 @@ $("#key-toggle").addEventListener("click", () => {
 $("#key-copy").addEventListener("click", async () => {
   try {
     await navigator.clipboard.writeText(boot.stream_key);
-    toast("Stream key copied.", "success");
+    toast(t("hostroom.key_copied"), "success");
   } catch {
     streamKey.dataset.hidden = "false";
     renderKey();
-    toast("Select the key and copy it.", "info");
+    toast(t("hostroom.select_key"), "info");
   }
 });
 $("#key-rotate").addEventListener("click", async () => {
-  if (!window.confirm("Make a new stream key? Whoever streams with the old one is cut off.")) return;
-  const room = await run(() => api("POST", `/api/rooms/${roomId}/stream-key`), "Could not make a new key");
+  if (!window.confirm(t("hostroom.new_key_confirm"))) return;
+  const room = await run(() => api("POST", `/api/rooms/${roomId}/stream-key`), t("hostroom.fail.key"));
   if (!room) return;
   boot.stream_key = room.stream_key;
   streamKey.dataset.hidden = "true";
   renderKey();
-  toast("New stream key made. Paste it into your streaming software.", "success");
+  toast(t("hostroom.new_key_made"), "success");
 });
 renderKey();
 
@@ -438,7 +437,7 @@ playbackForm.addEventListener("submit", async (event) => {
     const room = await api("PATCH", `/api/rooms/${roomId}`, {playback_url: value || null});
     store.state.room = room;
     renderRoom();
-    toast(value ? "Playback URL saved." : "Playback URL removed.", "success");
+    toast(value ? t("hostroom.playback_saved") : t("hostroom.playback_removed"), "success");
   } catch (err) {
     showFormErrors(playbackForm, err);
   }

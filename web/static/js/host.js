@@ -2,29 +2,29 @@
 import {api} from "./api.js";
 import {$, clearFormErrors, h, productImage, readBoot, showFormErrors, toast} from "./dom.js";
 import {formatDateTime, formatMoney, formatStock, majorAmount, parsePrice} from "./format.js";
+import {t} from "./i18n.js";
 
 const boot = readBoot();
 const rooms = boot.rooms || [];
 const products = boot.products || [];
 
-const STATUS_LABEL = {scheduled: "Scheduled", live: "Live", ended: "Ended"};
 
 function renderRooms() {
   const list = $("#room-list");
   const order = {live: 0, scheduled: 1, ended: 2};
   const sorted = rooms.slice().sort((a, b) => (order[a.status] - order[b.status]) || (b.id - a.id));
   list.replaceChildren(...sorted.map((room) => h("li", {class: "room-row", dataset: {roomId: room.id, status: room.status}},
-    h("span", {class: "badge badge-status", dataset: {status: room.status}}, STATUS_LABEL[room.status] || room.status),
+    h("span", {class: "badge badge-status", dataset: {status: room.status}}, room.status === "scheduled" ? t("host.status.scheduled") : t(`common.status.${room.status}`)),
     h("div", {class: "row-main"},
       h("a", {class: "row-title", href: `/host/rooms/${room.id}`}, room.title),
       h("span", {class: "row-sub"}, room.status === "scheduled"
-        ? (room.scheduled_at ? `Starts ${formatDateTime(room.scheduled_at)}` : "No start time set")
-        : room.status === "live" ? "On air now" : `Ended ${formatDateTime(room.ended_at)}`)),
+        ? (room.scheduled_at ? t("host.starts", {when: formatDateTime(room.scheduled_at)}) : t("host.no_start"))
+        : room.status === "live" ? t("host.on_air") : t("host.ended_at", {when: formatDateTime(room.ended_at)}))),
     h("div", {class: "row-actions"},
-      h("a", {class: "btn btn-sm btn-ghost", href: `/rooms/${room.id}`}, "View"),
+      h("a", {class: "btn btn-sm btn-ghost", href: `/rooms/${room.id}`}, t("host.view")),
       room.status === "ended"
-        ? h("a", {class: "btn btn-sm btn-ghost", href: `/ops/broadcasts/${room.id}`}, "Report")
-        : h("a", {class: "btn btn-sm btn-primary", href: `/host/rooms/${room.id}`}, "Manage")))));
+        ? h("a", {class: "btn btn-sm btn-ghost", href: `/ops/broadcasts/${room.id}`}, t("host.report"))
+        : h("a", {class: "btn btn-sm btn-primary", href: `/host/rooms/${room.id}`}, t("host.manage"))))));
   $("#rooms-empty").hidden = rooms.length > 0;
 }
 
@@ -40,7 +40,7 @@ function renderProducts() {
         h("span", {class: "row-sub"}, formatStock(product.stock))),
       h("span", {class: "row-price"}, formatMoney(product.price_minor, product.currency)),
       h("button", {type: "button", class: "btn btn-xs btn-ghost", "data-testid": "edit-product",
-                   onclick: () => { editing = product.id; renderProducts(); }}, "Edit")))));
+                   onclick: () => { editing = product.id; renderProducts(); }}, t("host.edit"))))));
   $("#products-empty").hidden = products.length > 0;
   const first = $("#product-list .edit-row input");
   if (first) first.focus();
@@ -48,30 +48,30 @@ function renderProducts() {
 
 /** Change price and stock in place: a restock mid-show reaches the pinned card live. */
 function editRow(product) {
-  const price = h("input", {name: "price", inputmode: "decimal", "aria-label": "Price",
+  const price = h("input", {name: "price", inputmode: "decimal", "aria-label": t("host.price"),
                             value: majorAmount(product.price_minor, product.currency)});
-  const stock = h("input", {name: "stock", type: "number", min: "0", step: "1", "aria-label": "Stock",
+  const stock = h("input", {name: "stock", type: "number", min: "0", step: "1", "aria-label": t("host.stock"),
                             value: product.stock});
   const form = h("form", {class: "edit-form", novalidate: true},
     h("span", {class: "row-title"}, product.title),
     h("div", {class: "edit-fields"},
-      h("label", {class: "field"}, h("span", {class: "field-label"}, `Price (${product.currency})`), price,
+      h("label", {class: "field"}, h("span", {class: "field-label"}, t("host.price_in", {currency: product.currency})), price,
         h("span", {class: "field-error", "data-error-for": "price_minor"})),
-      h("label", {class: "field"}, h("span", {class: "field-label"}, "Stock"), stock,
+      h("label", {class: "field"}, h("span", {class: "field-label"}, t("host.stock")), stock,
         h("span", {class: "field-error", "data-error-for": "stock"}))),
     h("p", {class: "form-error", role: "alert"}),
     h("div", {class: "row-actions"},
-      h("button", {type: "submit", class: "btn btn-sm btn-primary"}, "Save"),
+      h("button", {type: "submit", class: "btn btn-sm btn-primary"}, t("common.save")),
       h("button", {type: "button", class: "btn btn-sm btn-ghost",
-                   onclick: () => { editing = null; renderProducts(); }}, "Cancel")));
+                   onclick: () => { editing = null; renderProducts(); }}, t("common.cancel"))));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearFormErrors(form);
     const priceMinor = parsePrice(price.value, product.currency);
     const units = Number(stock.value);
     const problems = [];
-    if (priceMinor === null) problems.push({field: "price_minor", message: `Enter a price like ${formatMoney(1999, product.currency)}.`});
-    if (stock.value === "" || !Number.isInteger(units) || units < 0) problems.push({field: "stock", message: "Enter a whole number, 0 or more."});
+    if (priceMinor === null) problems.push({field: "price_minor", message: t("host.enter_price", {example: formatMoney(1999, product.currency)})});
+    if (stock.value === "" || !Number.isInteger(units) || units < 0) problems.push({field: "stock", message: t("host.enter_whole")});
     if (problems.length) {
       showFormErrors(form, {errors: problems});
       return;
@@ -81,7 +81,7 @@ function editRow(product) {
       products.splice(products.findIndex((p) => p.id === product.id), 1, saved);
       editing = null;
       renderProducts();
-      toast(`${saved.title} updated.`, "success");
+      toast(t("host.product_updated", {title: saved.title}), "success");
     } catch (err) {
       showFormErrors(form, err);
     }
@@ -101,7 +101,7 @@ roomForm.addEventListener("submit", async (event) => {
   const playback = String(data.get("playback_url") || "").trim();
   if (playback) body.playback_url = playback;
   if (!body.title) {
-    showFormErrors(roomForm, {errors: [{field: "title", message: "Give the show a title."}]});
+    showFormErrors(roomForm, {errors: [{field: "title", message: t("host.give_show_title")}]});
     return;
   }
   const button = roomForm.querySelector("button[type=submit]");
@@ -124,9 +124,9 @@ productForm.addEventListener("submit", async (event) => {
   const price = parsePrice(String(data.get("price") || ""), currency);
   const stock = Number(data.get("stock"));
   const problems = [];
-  if (!String(data.get("title") || "").trim()) problems.push({field: "title", message: "Give the product a title."});
-  if (price === null) problems.push({field: "price_minor", message: `Enter a price like ${formatMoney(1999, currency)}.`});
-  if (!Number.isInteger(stock) || stock < 0) problems.push({field: "stock", message: "Enter a whole number, 0 or more."});
+  if (!String(data.get("title") || "").trim()) problems.push({field: "title", message: t("host.give_product_title")});
+  if (price === null) problems.push({field: "price_minor", message: t("host.enter_price", {example: formatMoney(1999, currency)})});
+  if (!Number.isInteger(stock) || stock < 0) problems.push({field: "stock", message: t("host.enter_whole")});
   if (problems.length) {
     showFormErrors(productForm, {errors: problems});
     return;
@@ -142,7 +142,7 @@ productForm.addEventListener("submit", async (event) => {
     products.push(product);
     renderProducts();
     productForm.reset();
-    toast(`${product.title} added to your catalog.`, "success");
+    toast(t("host.product_added", {title: product.title}), "success");
   } catch (err) {
     showFormErrors(productForm, err);
   } finally {

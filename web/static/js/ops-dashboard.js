@@ -2,6 +2,7 @@
 // listed broadcasts sell in.
 import {broadcastsChart, redrawOnResize} from "./charts.js";
 import {readBoot} from "./dom.js";
+import {t} from "./i18n.js";
 
 const boot = readBoot();
 const withReport = boot.broadcasts.filter((b) => b.report && b.report.currency);
@@ -14,7 +15,7 @@ const note = document.getElementById("broadcasts-chart-note");
 
 if (container) {
   if (note && currency && shown.length < withReport.length) {
-    note.textContent = `in ${currency}; ${withReport.length - shown.length} broadcast(s) in other currencies not shown`;
+    note.textContent = t("opsdash.other_currencies", {currency, count: withReport.length - shown.length});
   }
   redrawOnResize(() => {
     broadcastsChart(container, shown, currency);

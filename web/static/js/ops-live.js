@@ -5,6 +5,7 @@ import {api} from "./api.js";
 import {redrawOnResize, trendChart} from "./charts.js";
 import {$, h, readBoot} from "./dom.js";
 import {formatDateTime, formatMoney, formatPercent} from "./format.js";
+import {t} from "./i18n.js";
 import {describeConnection, RoomSocket} from "./socket.js";
 import {RoomStore} from "./store.js";
 
@@ -31,17 +32,17 @@ function text(id, value) {
 function render(numbers) {
   const currency = numbers.currency || "USD";
   text("kpi-gmv", formatMoney(numbers.gmv_minor, currency));
-  text("kpi-net", `net ${formatMoney(numbers.net_gmv_minor, currency)}`);
+  text("kpi-net", t("opslive.net", {amount: formatMoney(numbers.net_gmv_minor, currency)}));
   text("kpi-orders", String(numbers.orders));
-  text("kpi-paid", `${numbers.paid_orders} paid`);
+  text("kpi-paid", t("opslive.paid", {count: numbers.paid_orders}));
   const viewers = viewersFromHub ?? numbers.viewers_now;
   text("kpi-viewers", String(viewers));
-  text("kpi-unique", `${numbers.unique_viewers} unique viewers so far`);
+  text("kpi-unique", t("opslive.unique", {count: numbers.unique_viewers}));
   text("kpi-buyers", String(numbers.buyers));
-  const conversion = numbers.unique_viewers ? `${formatPercent(numbers.buyers / numbers.unique_viewers)} of viewers · ` : "";
-  text("kpi-engagement", `${conversion}${numbers.chat_messages} chat · ${numbers.likes} likes`);
+  const conversion = numbers.unique_viewers ? t("opslive.of_viewers", {percent: formatPercent(numbers.buyers / numbers.unique_viewers)}) : "";
+  text("kpi-engagement", conversion + t("opslive.engagement", {chat: numbers.chat_messages, likes: numbers.likes}));
   $("#room-status").dataset.status = numbers.room.status;
-  text("room-status", numbers.room.status);
+  text("room-status", t(`common.status.${numbers.room.status}`));
 
   const max = Math.max(1, ...numbers.top_products.map((p) => p.gmv_minor));
   $("#top-products").replaceChildren(...numbers.top_products.map((p) => {
@@ -49,11 +50,11 @@ function render(numbers) {
     bar.style.width = `${Math.max(2, (p.gmv_minor / max) * 100)}%`;
     return h("li", {dataset: {productId: p.product_id}},
       h("span", {class: "ops-top-name"}, p.title),
-      h("span", {class: "ops-top-value"}, `${formatMoney(p.gmv_minor, currency)} · ${p.units_sold} sold`),
+      h("span", {class: "ops-top-value"}, t("opslive.top_value", {amount: formatMoney(p.gmv_minor, currency), count: p.units_sold})),
       bar);
   }));
   $("#top-empty").hidden = numbers.top_products.length > 0;
-  text("updated", `Updated ${formatDateTime(new Date(), {date: false, seconds: true})}.`);
+  text("updated", t("opslive.updated", {time: formatDateTime(new Date(), {date: false, seconds: true})}));
 
   samples.push({t: Date.now(), gmv: numbers.gmv_minor, viewers});
   if (samples.length > MAX_SAMPLES) samples.shift();
@@ -99,7 +100,7 @@ const socket = new RoomSocket(roomId, {
     // Polling keeps the numbers fresh while the socket reconnects.
     if (state !== "open") viewersFromHub = null;
     conn.dataset.state = state === "open" ? "open" : "polling";
-    conn.textContent = state === "open" ? "live" : `polling · ${describeConnection(state)}`;
+    conn.textContent = state === "open" ? t("opslive.conn_live") : t("opslive.conn_polling", {state: describeConnection(state)});
   },
 });
 

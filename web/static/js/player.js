@@ -11,6 +11,8 @@
 // looks again every couple of seconds ("waiting"); a stream that stops (the encoder dropped)
 // goes back to waiting, and one that stalls is recovered in place: no reload.
 
+import {has, t} from "./i18n.js";
+
 // A segment is a second long (deploy/nginx): looking every 2 s finds the stream soon after it
 // starts, at one small request per viewer per look.
 const PLAYLIST_POLL_MS = 2000;
@@ -20,13 +22,11 @@ const STALL_MS = 6000;
 // over (a new hls.js on a fresh playlist).
 const NUDGES_BEFORE_RESTART = 2;
 
-const TEXT = {
-  scheduled: "Starting soon",
-  waiting: "Waiting for the host to start the video…",
-  failed: "The video can't be played right now.",
-  live: "The host is live — no video feed here, but the chat and deals are on.",
-  ended: "This show has ended",
-};
+// The poster's words for a player or room state ("player.<state>").
+/** The poster's words for a player or room state (scheduled, waiting, failed, live, ended). */
+function stateText(state) {
+  return has(`player.${state}`) ? t(`player.${state}`) : "";
+}
 
 function isHls(url) {
   try {
@@ -254,11 +254,10 @@ export class LiveVideo {
     const playing = this.state === "playing";
     this.video.hidden = !playing;
     this.poster.hidden = playing;
-    let text = TEXT[this.state] || "";
-    if (this.state === "idle") {
-      text = TEXT.waiting;
-    } else if (this.state === "off") {
-      text = this.status === "live" ? TEXT.live : TEXT[this.status] || "";
+    // idle: off air, nothing fetched; it says the same as waiting for the first segment
+    let text = stateText(this.state === "idle" ? "waiting" : this.state);
+    if (this.state === "off") {
+      text = stateText(this.status);
     }
     this.posterText.textContent = text;
   }

@@ -8,7 +8,8 @@
 // missed event while a payment is on its way) and the state of their Buy tap.
 import {api} from "./api.js";
 import {h} from "./dom.js";
-import {formatCountdown, formatMoney} from "./format.js";
+import {formatCount, formatCountdown, formatMoney} from "./format.js";
+import {errorText, has, t} from "./i18n.js";
 import {ACTIVE_SALE_STATUSES} from "./store.js";
 
 const TICK_MS = 250;
@@ -20,16 +21,11 @@ const RETRY_DELAY_MS = 600;
 const ORDER_POLL_MS = 4000;
 const HELD = new Set(["pending_payment", "paid", "completed"]);
 
-const ERROR_TEXT = {
-  sold_out: "Sold out — every unit has been claimed.",
-  limit_reached: "You've reached this sale's limit per person.",
-  sale_not_started: "The sale hasn't started yet — wait for the countdown.",
-  sale_ended: "This sale has ended.",
-  sale_not_found: "This sale is no longer available.",
-  sale_unavailable: "The sale is busy for a moment. Tap Buy to try again.",
-  request_in_progress: "Still working on your last tap…",
-  network: "Can't reach the shop. Check your connection and tap Buy again.",
-};
+// The buy button's own words for an error code ("sale.err.<code>"), else the catalog's
+// general one (errors.<code>), else the API's message.
+function buyErrorText(error) {
+  return has(`sale.err.${error.code}`) ? t(`sale.err.${error.code}`) : errorText(error);
+}
 
 export function newKey() {
   if (window.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
@@ -39,6 +35,11 @@ export function newKey() {
   bytes[8] = (bytes[8] & 0x3f) | 0x80;
   const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** An order's status in words ("order.status.<status>"), else the status as it is. */
+export function orderStatus(status) {
+  return has(`order.status.${status}`) ? t(`order.status.${status}`) : status.replace(/_/g, " ");
 }
 
 function sleep(ms) {
@@ -99,20 +100,20 @@ export function mountRoomSale({store, slot, me, roomId}) {
   function build() {
     const n = {};
     n.timer = h("span", {class: "ls-sale-timer", "data-testid": "sale-countdown", "aria-live": "off"});
-    n.badge = h("span", {class: "ls-sale-badge"}, "⚡ Flash sale");
+    n.badge = h("span", {class: "ls-sale-badge"}, t("sale.badge"));
     n.title = h("p", {class: "ls-sale-product", "data-testid": "sale-product"});
     n.price = h("span", {class: "ls-sale-price", "data-testid": "sale-price"});
     n.regular = h("s", {class: "ls-sale-regular", "data-testid": "sale-regular-price"});
     n.off = h("span", {class: "ls-sale-off"});
     n.fill = h("span", {class: "ls-bar-fill"});
-    n.bar = h("div", {class: "ls-bar", role: "progressbar", "aria-label": "Stock left", "aria-valuemin": "0"}, n.fill);
+    n.bar = h("div", {class: "ls-bar", role: "progressbar", "aria-label": t("sale.stock_left_label"), "aria-valuemin": "0"}, n.fill);
     n.stock = h("span", {class: "ls-sale-stock-text", "data-testid": "sale-stock"});
     n.limit = h("span", {class: "ls-sale-limit"});
     n.buy = h("button", {type: "button", class: "btn btn-primary btn-block ls-buy", "data-testid": "sale-buy",
                          onclick: onBuy});
     n.message = h("p", {class: "ls-sale-msg", "data-testid": "sale-message", role: "status"});
     n.order = h("div", {class: "ls-order", "data-testid": "sale-order", hidden: true});
-    n.guest = me ? null : h("p", {class: "ls-sale-guest"}, "Sign in to buy — you'll come right back here.");
+    n.guest = me ? null : h("p", {class: "ls-sale-guest"}, t("sale.guest"));
     n.root = h("div", {class: "ls-sale", "data-testid": "sale"},
       h("div", {class: "ls-sale-head"}, n.badge, n.timer),
       n.title,
@@ -173,12 +174,12 @@ export function mountRoomSale({store, slot, me, roomId}) {
     nodes.bar.setAttribute("aria-valuenow", String(remaining));
     nodes.stock.dataset.remaining = String(remaining);
     if (over) {
-      nodes.stock.textContent = `${claimed.toLocaleString()} of ${sale.quantity.toLocaleString()} sold`;
+      nodes.stock.textContent = t("sale.sold_of", {claimed: formatCount(claimed), total: formatCount(sale.quantity)});
     } else {
-      nodes.stock.textContent = remaining <= 0 ? "None left"
-        : `${remaining.toLocaleString()} of ${sale.quantity.toLocaleString()} left`;
+      nodes.stock.textContent = remaining <= 0 ? t("sale.none_left")
+        : t("sale.left_of", {remaining: formatCount(remaining), total: formatCount(sale.quantity)});
     }
-    nodes.limit.textContent = `Limit ${sale.per_user_limit} per person`;
+    nodes.limit.textContent = t("sale.limit", {limit: sale.per_user_limit});
 
     renderButton(current);
     renderMessage();
@@ -191,13 +192,13 @@ export function mountRoomSale({store, slot, me, roomId}) {
     const button = nodes.buy;
     const sale = store.state.sale;
     const reachedLimit = me && myHeldUnits() >= sale.per_user_limit;
-    let label = `Buy now · ${formatMoney(sale.price_minor, sale.currency)}`;
+    let label = t("sale.buy_now", {price: formatMoney(sale.price_minor, sale.currency)});
     let enabled = current === "live";
-    if (current === "warmup") label = "Get ready…";
-    else if (current === "soldout") label = "Sold out";
-    else if (current === "ended") label = "Sale ended";
-    else if (mine.buying) { label = "Reserving…"; enabled = false; }
-    else if (reachedLimit) { label = "You've got yours"; enabled = false; }
+    if (current === "warmup") label = t("sale.get_ready");
+    else if (current === "soldout") label = t("sale.sold_out");
+    else if (current === "ended") label = t("sale.ended");
+    else if (mine.buying) { label = t("sale.reserving"); enabled = false; }
+    else if (reachedLimit) { label = t("sale.got_yours"); enabled = false; }
     button.textContent = label;
     button.disabled = !enabled;
     button.dataset.state = mine.buying ? "buying" : current;
@@ -224,24 +225,25 @@ export function mountRoomSale({store, slot, me, roomId}) {
     if (order.status === "pending_payment") {
       const hold = h("span", {class: "ls-hold-time", "data-testid": "sale-hold"});
       box.replaceChildren(
-        h("p", {class: "ls-order-title"}, `Reserved for you · ${amount}`),
-        h("p", {class: "ls-order-note"}, "Pay within ", hold, " to keep it."),
+        h("p", {class: "ls-order-title"}, t("sale.reserved_for_you", {amount})),
+        h("p", {class: "ls-order-note"}, t("sale.pay_within_before"), hold, t("sale.pay_within_after")),
         h("div", {class: "ls-order-actions"},
           // A plain navigation: the pages' CSP only lets forms post to our own origin.
           h("button", {type: "button", class: "btn btn-primary ls-pay", "data-testid": "sale-pay",
-                       onclick: () => window.location.assign(order.payment_url)}, "Pay now"),
+                       onclick: () => window.location.assign(order.payment_url)}, t("sale.pay_now")),
           h("button", {type: "button", class: "btn btn-ghost btn-sm", "data-testid": "sale-cancel",
-                       onclick: () => cancel(order)}, "Cancel")));
+                       onclick: () => cancel(order)}, t("sale.cancel"))));
       nodes.hold = hold;
     } else {
       nodes.hold = null;
+      const params = {id: order.id, amount};
       const text = {
-        paid: `Order #${order.id} confirmed · ${amount} paid`,
-        completed: `Order #${order.id} confirmed · ${amount} paid`,
-        expired: "Your hold expired and the unit went back on sale.",
-        cancelled: "You cancelled this order.",
-        refunded: `Order #${order.id} refunded · ${amount}`,
-      }[order.status] || `Order #${order.id}: ${order.status.replace(/_/g, " ")}`;
+        paid: () => t("sale.order_confirmed", params),
+        completed: () => t("sale.order_confirmed", params),
+        expired: () => t("sale.hold_expired"),
+        cancelled: () => t("sale.you_cancelled"),
+        refunded: () => t("sale.order_refunded", params),
+      }[order.status]?.() || t("sale.order_status", {id: order.id, status: orderStatus(order.status)});
       const good = order.status === "paid" || order.status === "completed";
       box.replaceChildren(h("p", {class: `ls-order-title${good ? " ls-ok" : ""}`, "data-testid": "sale-order-status"},
         good ? h("span", {class: "ls-check", "aria-hidden": "true"}, "✓") : null, text));
@@ -265,10 +267,10 @@ export function mountRoomSale({store, slot, me, roomId}) {
     lastPhase = current;
     const now = store.serverNow();
     let text = "";
-    if (current === "warmup") text = `Starts in ${formatCountdown(sale.starts_at_ms - now)}`;
-    else if (current === "live") text = `Ends in ${formatCountdown(sale.ends_at_ms - now)}`;
-    else if (current === "soldout") text = "Sold out";
-    else text = "Sale ended";
+    if (current === "warmup") text = t("sale.starts_in", {time: formatCountdown(sale.starts_at_ms - now)});
+    else if (current === "live") text = t("sale.ends_in", {time: formatCountdown(sale.ends_at_ms - now)});
+    else if (current === "soldout") text = t("sale.sold_out");
+    else text = t("sale.ended");
     if (nodes.timer.textContent !== text) nodes.timer.textContent = text;
     nodes.timer.dataset.phase = current;
     const order = myOrder();
@@ -348,15 +350,15 @@ export function mountRoomSale({store, slot, me, roomId}) {
     } else if (!error || unknownOutcome(error)) {
       // Still unknown: keep the key, so the next tap cannot buy twice.
       const code = error ? error.code : "network";
-      mine.message = {kind: "error", code, text: ERROR_TEXT[code] || ERROR_TEXT.network};
+      mine.message = {kind: "error", code, text: has(`sale.err.${code}`) ? t(`sale.err.${code}`) : t("sale.err.network")};
     } else {
       mine.retryKey = null;
       const remaining = error.detail.remaining;
-      let text = ERROR_TEXT[error.code] || error.message || "Something went wrong. Try again.";
+      let text = buyErrorText(error);
       if (error.code === "sold_out" && typeof remaining === "number" && remaining > 0) {
-        text = `Only ${remaining} left.`;
+        text = t("sale.err.only_left", {count: remaining});
       }
-      if (error.code === "limit_reached") text = `You've reached this sale's limit of ${sale.per_user_limit} per person.`;
+      if (error.code === "limit_reached") text = t("sale.err.limit_of", {limit: sale.per_user_limit});
       const stock = store.state.stock;
       // The counters say what the server just told us, until its next stock event.
       if (error.code === "sold_out" && stock && stock.sale_id === sale.id) {
@@ -372,7 +374,7 @@ export function mountRoomSale({store, slot, me, roomId}) {
       takeOrder(await api("POST", `/api/orders/${order.id}/cancel`));
     } catch (err) {
       mine.message = {kind: "error", code: err.code === "network" ? "network" : "cancel",
-                      text: err.code === "network" ? ERROR_TEXT.network : err.message || "Could not cancel."};
+                      text: err.code === "network" ? t("sale.err.network") : errorText(err, "sale.err.cancel_failed")};
     }
     render();
   }

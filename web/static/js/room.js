@@ -4,6 +4,7 @@ import {api} from "./api.js";
 import {ChatComposer, ChatView} from "./chat.js";
 import {$, h, productImage, readBoot, toast} from "./dom.js";
 import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js";
+import {t} from "./i18n.js";
 import {LiveVideo} from "./player.js";
 import {mountRoomEngagement} from "./room-engagement.js";
 import {mountRoomSale} from "./room-sale.js";
@@ -39,24 +40,23 @@ function renderRoom() {
   document.getElementById("room").dataset.status = room.status;
   $("#room-title").textContent = room.title;
   document.title = `${room.title} · livesell`;
-  statusBadge.textContent = {scheduled: "Upcoming", live: "Live", ended: "Ended"}[room.status] || room.status;
+  statusBadge.textContent = t(`common.status.${room.status}`);
   statusBadge.dataset.status = room.status;
-  const when = room.status === "scheduled" && room.scheduled_at ? ` · starts ${formatDateTime(room.scheduled_at)}` : "";
+  const when = room.status === "scheduled" && room.scheduled_at ? t("room.starts", {when: formatDateTime(room.scheduled_at)}) : "";
   $("#room-when").textContent = when;
 
   banner.hidden = room.status === "live";
   banner.dataset.status = room.status;
   if (room.status === "scheduled") {
     banner.textContent = room.scheduled_at
-      ? `This show starts ${formatDateTime(room.scheduled_at)}. Stay on this page — it goes live by itself.`
-      : "This show hasn't started yet. Stay on this page — it goes live by itself.";
+      ? t("room.banner_starts", {when: formatDateTime(room.scheduled_at)})
+      : t("room.banner_not_started");
   } else if (room.status === "ended") {
-    banner.replaceChildren("This show has ended. Thanks for watching! ",
-                           h("a", {href: "/"}, "See what's live now"));
+    banner.replaceChildren(t("room.banner_ended"), h("a", {href: "/"}, t("room.see_live_now")));
   }
 
-  $("#chat-empty").textContent = room.status === "ended" ? "The chat is closed."
-    : me ? "Say hi — the chat is quiet so far." : "No messages yet.";
+  $("#chat-empty").textContent = room.status === "ended" ? t("room.chat_closed")
+    : me ? t("room.chat_quiet") : t("room.chat_none");
 
   liveVideo.show(room);
 }
@@ -96,7 +96,7 @@ function flushLikes() {
 
 likeButton.addEventListener("click", () => {
   if (!me) {
-    toast("Sign in to like this show.", "info");
+    toast(t("room.sign_in_to_like"), "info");
     return;
   }
   if (store.state.room.status === "ended") return;
@@ -152,12 +152,12 @@ function renderLineup() {
   const pinId = store.state.pin && store.state.pin.id;
   list.replaceChildren(...store.state.lineup.map((product) => h("li",
     {class: `lineup-card${product.id === pinId ? " is-pinned" : ""}`, dataset: {productId: product.id}},
-    h("button", {type: "button", class: "lineup-open", "aria-label": `${product.title}: details`,
+    h("button", {type: "button", class: "lineup-open", "aria-label": t("room.product_details_of", {title: product.title}),
                  onclick: () => openProduct(product)},
       productImage(product, "lineup-img"),
       h("span", {class: "lineup-title"}, product.title),
       h("span", {class: "lineup-price"}, formatMoney(product.price_minor, product.currency)),
-      product.id === pinId ? h("span", {class: "tag tag-pin"}, "Pinned") : null))));
+      product.id === pinId ? h("span", {class: "tag tag-pin"}, t("common.pinned")) : null))));
   $("#lineup-empty").hidden = store.state.lineup.length > 0;
   $("#bag-count").textContent = String(store.state.lineup.length);
 }
@@ -281,14 +281,14 @@ const TICKER_MAX_LINES = 3;
 function renderBuyers() {
   const buyers = store.state.buyers || 0;
   buyersBadge.hidden = buyers <= 0;
-  buyersBadge.textContent = `${formatCount(buyers)} bought`;
+  buyersBadge.textContent = t("room.bought", {count: buyers});
 }
 
 store.on("purchase", (purchase) => {
   const others = purchase.others || 0;
   const text = others > 0
-    ? `${purchase.name} and ${formatCount(others)} others just bought`
-    : `${purchase.name} just bought`;
+    ? t("room.others_just_bought", {name: purchase.name, count: others})
+    : t("room.just_bought", {name: purchase.name});
   const line = h("li", {class: "buy-line", "data-testid": "buy-line"}, text);
   ticker.append(line);
   while (ticker.childElementCount > TICKER_MAX_LINES) ticker.firstElementChild.remove();
@@ -305,7 +305,7 @@ let composer = null;
 function renderSlowMode() {
   const seconds = store.state.slow_mode_seconds || 0;
   slowNote.hidden = seconds <= 0;
-  slowNote.textContent = seconds > 0 ? `Slow mode · ${seconds}s` : "";
+  slowNote.textContent = seconds > 0 ? t("room.slow_mode_note", {seconds}) : "";
 }
 
 store.on("chat", (message) => chat.add(message));
@@ -336,7 +336,7 @@ const socket = new RoomSocket(roomId, {
   onStatus: (state) => {
     connState.dataset.state = state;
     connState.textContent = describeConnection(state);
-    if (state === "gone") toast("This room no longer exists.", "error", 8000);
+    if (state === "gone") toast(t("room.gone"), "error", 8000);
   },
 });
 window.livesell.socket = socket;

@@ -6,6 +6,8 @@
 // reconnect, another page or another room later is sent the user events it missed
 // (`user_resume`, then the events; docs/realtime.md).
 
+import {has, t} from "./i18n.js";
+
 const CLOSE_REASONS = {
   4401: "auth",     // needs a login
   4403: "origin",   // cookie sent from a foreign page: retrying cannot help
@@ -191,13 +193,6 @@ export class RoomSocket {
 }
 
 export function describeConnection(state) {
-  return {
-    idle: "Offline",
-    connecting: "Connecting…",
-    reconnecting: "Reconnecting…",
-    open: "Connected",
-    auth: "Sign in again",
-    origin: "Blocked",
-    gone: "Room not found",
-  }[state] || state;
+  // idle, connecting, reconnecting, open, auth, origin, gone
+  return has(`conn.${state}`) ? t(`conn.${state}`) : state;
 }

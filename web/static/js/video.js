@@ -5,6 +5,7 @@
 import {api} from "./api.js";
 import {$, h, productImage, readBoot} from "./dom.js";
 import {formatMoney, formatStock} from "./format.js";
+import {t} from "./i18n.js";
 import {playRecorded} from "./player.js";
 import {showProductReviews} from "./social.js";
 import {newKey} from "./room-sale.js";
@@ -15,7 +16,7 @@ const cards = $("#tag-cards");
 const dialog = $("#product-dialog");
 const tags = [...(boot.tags || [])].sort((a, b) => a.at_ms - b.at_ms);
 const isReplay = Boolean(boot.video.room_id);
-const priceLabel = isReplay ? "Current price " : "";
+const priceLabel = isReplay ? t("video.current_price") : "";
 // Products on flash sale right now (by product id): buyable from here, the order attributed
 // to this video or replay.
 const sales = boot.sales || {};
@@ -151,7 +152,7 @@ video.addEventListener("timeupdate", renderTags);
 video.addEventListener("seeked", renderTags);
 if (boot.video.playlist_url) {
   playRecorded(video, boot.video.playlist_url, boot.hls_js).catch(() => {
-    $("#video-note").textContent = "The video can't be played right now.";
+    $("#video-note").textContent = t("player.failed");
   });
 }
 renderTags();

@@ -28,6 +28,7 @@ from live.errors import (
     PriceAboveRegular,
     RoomEnded,
     RoomNotFound,
+    RoomNotLive,
 )
 from live.models import (
     ROOM_MOVES,
@@ -409,3 +410,47 @@ async def return_stock(session: AsyncSession, product_id: int, units: int) -> No
     if units:
         await session.execute(update(Product).where(Product.id == product_id)
                               .values(stock=Product.stock + units))
+
+
+# Regular-price buying ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LineupProduct:
+    """What a regular-price order snapshots of a product in the room's lineup."""
+
+    id: int
+    title: str
+    price_minor: int
+    currency: str
+    commission_rate_bp: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomTerms:
+    """The room a regular-price order is placed in: its host, its commission rate, and which of
+    the asked products are in its lineup (the others are absent from `products`)."""
+
+    room_id: int
+    host_id: int
+    room_commission_rate_bp: int | None
+    products: dict[int, LineupProduct]
+
+
+async def regular_terms(session: AsyncSession, room_id: int, product_ids: list[int]) -> RoomTerms:
+    """Inside a regular-price order's transaction: the room must be live; answers the facts the
+    order snapshots of the room and of those of `product_ids` that are in its lineup."""
+    room = await session.scalar(select(Room).where(Room.id == room_id))
+    if room is None:
+        raise RoomNotFound(f"room {room_id} does not exist", field="room_id")
+    if room.status != RoomStatus.LIVE.value:
+        raise RoomNotLive(f"the room is {room.status}: products sell at their price only "
+                          "while it is live", field="room_id")
+    rows = await session.execute(
+        select(Product.id, Product.title, Product.price_minor, Product.currency,
+               Product.commission_rate_bp)
+        .join(LineupItem, LineupItem.product_id == Product.id)
+        .where(LineupItem.room_id == room_id, Product.id.in_(product_ids)))
+    products = {row.id: LineupProduct(row.id, row.title, row.price_minor, row.currency,
+                                      row.commission_rate_bp) for row in rows}
+    return RoomTerms(room.id, room.host_id, room.commission_rate_bp, products)

@@ -4,6 +4,10 @@
     python -m orders check SALE_ID        check initial = available + reserved + sold, and that
                                           every hold has its order
     python -m orders expire               run one expiry sweep now
+    python -m orders reconcile-variant VARIANT_ID   rebuild a variant's regular-price counters
+    python -m orders check-variants [VARIANT_ID ...] check stock = available + held + sold for
+                                          the variants (all of them if none is named), and that
+                                          every hold has its order
 
 `livesell reconcile|check|expire` runs these with the process's event handlers wired (an
 expiry tells buyers and rooms, and a sale it settles gives units back to live's product
@@ -22,7 +26,7 @@ import orjson
 from core.context import Services
 from core.models import import_all_models
 from core.settings import get_settings
-from orders import order_moves, reconcile
+from orders import order_moves, reconcile, variants
 
 Wire = Callable[[Services], Services]
 
@@ -41,6 +45,19 @@ async def _main(args: argparse.Namespace, wire: Wire | None) -> int:
             report = await reconcile.reconcile_sale(svc, args.sale_id)
             print(orjson.dumps(report.__dict__).decode())
             return 0
+        if args.command == "reconcile-variant":
+            rebuilt = await variants.reconcile_variant(svc, args.variant_id)
+            print(orjson.dumps({"variant_id": rebuilt.variant_id,
+                                **rebuilt.counts.__dict__}).decode())
+            return 0
+        if args.command == "check-variants":
+            ids = args.variant_ids or await variants.all_variant_ids(svc)
+            problems: list[str] = []
+            for variant_id in ids:
+                problems.extend((await variants.check_variant(svc, variant_id)).problems)
+            print(orjson.dumps({"ok": not problems, "variants": len(ids),
+                                "problems": problems}).decode())
+            return 0 if not problems else 1
         if args.command == "check":
             invariant = await reconcile.check_invariant(svc, args.sale_id)
             print(orjson.dumps({"ok": invariant.ok, "problems": invariant.problems,
@@ -64,6 +81,8 @@ def main(argv: list[str] | None = None, *, wire: Wire | None = None) -> int:
         command = commands.add_parser(name)
         command.add_argument("sale_id", type=int)
     commands.add_parser("expire")
+    commands.add_parser("reconcile-variant").add_argument("variant_id", type=int)
+    commands.add_parser("check-variants").add_argument("variant_ids", type=int, nargs="*")
     return asyncio.run(_main(parser.parse_args(argv), wire))
 
 

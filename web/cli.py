@@ -9,6 +9,8 @@
     livesell reconcile SALE_ID        # rebuild a sale's Redis counters from PostgreSQL
     livesell check SALE_ID            # check initial = available + reserved + sold, and
                                       # that every hold has its order
+    livesell reconcile-variant VARIANT_ID     # rebuild a variant's regular-price counters
+    livesell check-variants [VARIANT_ID ...]  # stock = available + held + sold per variant
     livesell expire                   # run one expiry sweep of unpaid orders now
     livesell rebuild-reports --since YYYY-MM-DD [--until YYYY-MM-DD]
     livesell nginx-config [--prefix DIR] [--callback URL]
@@ -265,7 +267,8 @@ def print_nginx_config(prefix: Path, callback_base: str) -> int:
 
 def _delegated(argv: list[str]) -> int | None:
     """Operator commands that live in their domain package, run against the same servers."""
-    if not argv or argv[0] not in ("reconcile", "check", "expire", "rebuild-reports"):
+    if not argv or argv[0] not in ("reconcile", "check", "expire", "rebuild-reports",
+                                   "reconcile-variant", "check-variants"):
         return None
     stoppers: list[Callable[[], None]] = []
     try:
@@ -291,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="livesell",
         epilog="operator commands: reconcile SALE_ID, check SALE_ID, expire, "
+               "reconcile-variant VARIANT_ID, check-variants [VARIANT_ID ...], "
                "rebuild-reports --since DAY [--until DAY]")
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="run the whole stack")

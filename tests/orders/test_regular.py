@@ -7,6 +7,7 @@ import uuid
 
 from sqlalchemy import func, select, update
 
+from analytics import actions as analytics_actions
 from core.context import Services
 from orders import order_moves, paying, regular, variant_stock, variants
 from orders.models import CommissionEntry, Order, OrderEvent, Payment
@@ -385,3 +386,32 @@ async def test_the_buyers_orders_list_filters_by_status_with_items_and_history(
         placed = await session.scalar(select(OrderEvent.data).where(
             OrderEvent.order_id == paid["id"], OrderEvent.type == "order_placed"))
     assert placed is not None and placed["lines"][0]["quantity"] == 1
+
+
+async def test_the_broadcast_report_counts_a_cart_once_and_each_product_its_line(
+        client, make_user, make_product, make_room, services: Services):
+    # given a paid cart of two products and a paid single buy in one show
+    shop = await open_shop(client, make_user, make_product, make_room)
+    buyer = await with_address(client, await make_user())
+    room_id = shop.room["id"]
+    shirt, mug = shop.variant("M", "Blue"), shop.mug_variant["id"]
+    for variant_id, quantity in ((shirt, 1), (mug, 2)):
+        await client.put(f"/api/rooms/{room_id}/cart/{variant_id}", json={"quantity": quantity},
+                         headers=buyer.headers)
+    cart = (await client.post(f"/api/rooms/{room_id}/cart/checkout",
+                              headers={**buyer.headers, "Idempotency-Key": "c"})).json()["order"]
+    single = (await buy(client, buyer, room_id, mug, 1)).json()["order"]
+    for order in (cart, single):
+        assert await pay(client, services, order["id"]) == "paid"
+
+    # when the report is computed
+    report = await analytics_actions.compute(services, room_id)
+
+    # then the cart is one paid order, and each product has its own units and GMV
+    assert report["summary"]["paid_orders"] == 2
+    assert report["summary"]["gmv_minor"] == 2900 + 1600 + 800
+    rows = {row["product_id"]: row for row in report["products"]}
+    assert (rows[shop.shirt["id"]]["units_sold"], rows[shop.shirt["id"]]["gmv_minor"]) == (1, 2900)
+    assert (rows[shop.mug["id"]]["units_sold"], rows[shop.mug["id"]]["gmv_minor"]) == (3, 2400)
+    assert rows[shop.mug["id"]]["paid_orders"] == 2
+    assert sum(row["paid_orders"] for row in report["timeline"]) == 2

@@ -6,6 +6,7 @@ import {$, h, productImage, readBoot, toast} from "./dom.js";
 import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js";
 import {LiveVideo} from "./player.js";
 import {mountRoomSale} from "./room-sale.js";
+import {mountShop} from "./room-shop.js";
 import {trackProductCards} from "./room-tracking.js";
 import {describeConnection, RoomSocket} from "./socket.js";
 import {RoomStore} from "./store.js";
@@ -201,6 +202,7 @@ function openProduct(product) {
     if (desc.dataset.productId === String(fresh.id)) desc.textContent = text;
   });
   $("#product-dialog-image").replaceChildren(productImage(fresh, "product-dialog-img"));
+  window.livesell.shop.showInDialog(fresh);
   if (!productDialog.open) productDialog.showModal();
 }
 
@@ -344,6 +346,10 @@ if (form) {
 // The flash sale in the pinned card, and the product tracking for the report.
 window.livesell.sale = mountRoomSale({store, slot: $("#sale-slot"), me, roomId});
 trackProductCards({store, roomId});
+// Buying at the regular price: the pinned card's and the product dialog's sizes, colours, Buy
+// now and Add to cart, the cart, and the viewer's order.
+window.livesell.shop = mountShop({store, me, roomId,
+                                  slots: {pin: $("#shop-slot"), dialog: $("#product-dialog-shop")}});
 
 renderRoom();
 renderPin();

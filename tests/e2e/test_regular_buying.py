@@ -5,7 +5,9 @@ then adds two products to the cart and checks out once."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 
 import pytest
 from playwright.async_api import expect
@@ -143,3 +145,66 @@ async def test_a_viewer_picks_a_size_and_colour_buys_pays_and_finds_the_order(
     await expect(watch.get_by_test_id("order-card")).to_have_count(2)
     await watch.get_by_test_id("status-filter").select_option("pending_payment")
     await expect(watch.get_by_test_id("orders-empty")).to_be_visible()
+
+
+async def test_the_host_defines_sizes_and_colours_and_ships_an_order_to_its_address(
+        api: Api, pages: Pages, webhook_worker) -> None:
+    # given a host with a shirt in a live show
+    host = await api.signup("Mia", role="host")
+    shirt = await api.product(host, title="Linen shirt", price_minor=2500, currency="CNY")
+    room = await api.room(host, [shirt], title="Summer linen")
+    panel = await pages.open("/host", host)
+
+    # when they give the shirt two sizes and two colours, with stock and a dearer size
+    await panel.locator(f"[data-product-id='{shirt['id']}']").get_by_test_id("edit-variants").click()
+    dialog = panel.get_by_test_id("variants-dialog")
+    first = dialog.get_by_test_id("variant-option").first
+    await first.locator("[name=option-name]").fill("size")
+    await first.locator("[name=option-values]").fill("S, M")
+    await dialog.get_by_role("button", name="Add an option").click()
+    second = dialog.get_by_test_id("variant-option").nth(1)
+    await second.locator("[name=option-name]").fill("colour")
+    await second.locator("[name=option-values]").fill("Blue, Red")
+    rows = dialog.get_by_test_id("variant-row")
+    await expect(rows).to_have_count(4)
+    for label, stock in (("Blue / S", "3"), ("Blue / M", "2"), ("Red / S", "1"), ("Red / M", "0")):
+        await dialog.locator(f"[data-label='{label}'] [name=stock]").fill(stock)
+    await dialog.locator("[data-label='Blue / M'] [name=price]").fill("29")
+    await screenshot(panel, "regular-host-variants")
+    await dialog.get_by_test_id("variants-save").click()
+    await expect(dialog).to_have_count(0)
+
+    # then the shirt sells in those variants, each with its stock and price
+    variants = await api.call("GET", f"/api/products/{shirt['id']}/variants")
+    found = {v["label"]: (v["remaining"], v["price_minor"]) for v in variants["variants"]}
+    assert found == {"Blue / S": (3, 2500), "Blue / M": (2, 2900), "Red / S": (1, 2500),
+                     "Red / M": (0, 2500)}
+
+    # when a viewer buys one and pays
+    viewer = await api.signup("Lan")
+    await api.call("PUT", "/api/account/address", viewer, json=ADDRESS)
+    variant = next(v for v in variants["variants"] if v["label"] == "Blue / M")
+    response = await api.http.post(f"/api/rooms/{room['id']}/buy", json={"variant_id": variant["id"]},
+                                   headers={**viewer.headers, "Idempotency-Key": "one"})
+    assert response.status_code == 201, response.text
+    placed = response.json()
+    watch = await pages.open(placed["order"]["payment_url"].replace(pages.server.url, ""), viewer)
+    await watch.get_by_role("button", name="Pay", exact=True).click()
+    await expect(watch.locator(".status")).to_have_attribute("data-status", "submitted")
+
+    # then the host's orders to ship list it, paid, with the buyer's address
+    order_id = placed["order"]["id"]
+    deadline = time.monotonic() + PAYMENT_TIMEOUT_MS / 1000
+    while (await api.call("GET", f"/api/orders/{order_id}", viewer))["status"] != "paid":
+        assert time.monotonic() < deadline, "the payment's webhook never came"
+        await asyncio.sleep(0.1)
+    await panel.reload()
+    order = panel.get_by_test_id("host-order")
+    await expect(order).to_have_count(1)
+    await expect(order).to_have_attribute("data-status", "paid")
+    await expect(order.get_by_test_id("host-order-address")).to_contain_text("Li Wei, 88 Nanjing Road")
+    await screenshot(panel, "regular-host-orders")
+
+    # when they mark it delivered, it is
+    await order.get_by_test_id("host-order-complete").click()
+    await expect(order).to_have_attribute("data-status", "completed")

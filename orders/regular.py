@@ -7,10 +7,10 @@ The order's units move like a flash-sale order's, through scripts whose holds ha
 order's units go back once: `release_order_units` (cancel, expiry, refund) and
 `sell_order_units` (payment). Crash safety:
 
-- A buy holds its variants' rows `FOR SHARE` from before its Redis hold until its commit. A
-  rebuild of a variant (`orders.variants.reconcile_variant`), a change of its stock and the
-  unwritten-hold sweep take the row `FOR UPDATE`, so they see every hold either committed (and
-  count it) or rolled back (and drop it): no epoch is needed.
+- A buy holds its variants' advisory locks shared from before its Redis hold until its
+  commit. A rebuild of a variant (`orders.variants.reconcile_variant`), a change of its stock
+  and the unwritten-hold sweep take them exclusive, so they see every hold either committed
+  (and count it) or rolled back (and drop it): no epoch is needed.
 - The hold script also dates the order in the host's unwritten zset; the sweep
   (`release_unwritten_orders`) releases the holds of an order that never reached PostgreSQL
   (its process died between the hold and the commit).
@@ -36,14 +36,15 @@ from orders.buying import check_idempotency_key
 from orders.commissions import resolve_rate_bp
 from orders.errors import AddressRequired, MixedCurrencies, SoldOut, VariantNotFound
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus, ProductVariant
-from orders.variants import reconcile_variant, variant_label
-from orders.views import order_json
+from orders.payments import get_provider
+from orders.variants import lock_variants, reconcile_variant, variant_label
+from orders.views import order_json, regular_order_view
 
 log = logging.getLogger(__name__)
 
 # A regular order must be in PostgreSQL this long after its hold, or the unwritten sweep gives
 # its units back. A buy commits within milliseconds; 10 s is far past a loaded commit, and the
-# sweep waits for the row locks of any buy still in flight anyway (see the module's notes).
+# sweep waits for the locks of any buy still in flight anyway (see the module's notes).
 WRITE_DEADLINE_MS = 10_000
 # Overdue unwritten entries one sweep looks at per host.
 UNWRITTEN_SWEEP_BATCH = 500
@@ -170,11 +171,11 @@ async def _place(svc: Services, user_id: int, room_id: int, lines: Sequence[Line
             if not address:
                 raise AddressRequired("add a shipping address to your account before buying",
                                       field="shipping_address")
-            # Held FOR SHARE until the commit: see the module's notes.
+            # Held shared until the commit: see the module's notes.
+            await lock_variants(session, [line.variant_id for line in lines], shared=True)
             variants = {v.id: v for v in await session.scalars(
                 select(ProductVariant).where(
-                    ProductVariant.id.in_([line.variant_id for line in lines]))
-                .order_by(ProductVariant.id).with_for_update(read=True))}
+                    ProductVariant.id.in_([line.variant_id for line in lines])))}
             problems = [{"field": field_of(i, "variant_id"), "message": "no such variant"}
                         for i, line in enumerate(lines)
                         if line.variant_id not in variants or not variants[line.variant_id].active]
@@ -212,11 +213,11 @@ async def _place(svc: Services, user_id: int, room_id: int, lines: Sequence[Line
             if held.code != variant_stock.HELD:
                 raise RuntimeError(f"the hold script answered {held.code}")
             holding = (terms.host_id, order_id, [line.variant_id for line in lines])
-            await _insert(session, svc, order_id, user_id, room_id, key, lines, variants, terms,
-                          address)
-            order = await session.get(Order, order_id)
-            assert order is not None
-            reply = orjson.dumps({"order": await order_json(session, svc, order)})
+            order, placed = await _insert(session, svc, order_id, user_id, room_id, key, lines,
+                                          variants, terms, address)
+            reply = orjson.dumps({"order": regular_order_view(
+                order, get_provider(svc.settings),
+                [(line, variants[line.variant_id].options) for line in placed])})
     except BaseException:
         if holding is not None:
             await _release_failed(svc, *holding, user_id=user_id, lines=lines)
@@ -246,7 +247,9 @@ async def _release_failed(svc: Services, host_id: int, order_id: int, variant_id
 async def _insert(session: AsyncSession, svc: Services, order_id: int, user_id: int,
                   room_id: int, key: str, lines: Sequence[LineIn],
                   variants: Mapping[int, ProductVariant], terms: RoomTerms,
-                  address: dict[str, str]) -> None:
+                  address: dict[str, str]) -> tuple[Order, list[OrderLine]]:
+    """The order, its lines and its `order_placed` event, as the inserts return them (no read
+    back)."""
     rows: list[dict[str, Any]] = []
     for line in lines:
         variant = variants[line.variant_id]
@@ -261,7 +264,7 @@ async def _insert(session: AsyncSession, svc: Services, order_id: int, user_id: 
                                                            terms.room_commission_rate_bp)})
     amount = sum(int(r["amount_minor"]) for r in rows)
     first = variants[lines[0].variant_id]
-    await session.execute(insert(Order).values(
+    order = await session.scalar(insert(Order).returning(Order).values(
         id=order_id, sale_id=None, host_id=terms.host_id, room_id=room_id,
         product_id=first.product_id, user_id=user_id,
         quantity=sum(line.quantity for line in lines), amount_minor=amount,
@@ -271,13 +274,16 @@ async def _insert(session: AsyncSession, svc: Services, order_id: int, user_id: 
         hold_expires_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0,
                                                         svc.settings.order_hold_seconds),
         commission_rate_bp=order_rate_bp(rows), shipping_address=address))
-    await session.execute(insert(OrderLine).values(rows))
+    placed = list(await session.scalars(insert(OrderLine).returning(OrderLine), rows))
     await session.execute(insert(OrderEvent).values(
         order_id=order_id, type="order_placed", from_status=None,
         to_status=OrderStatus.PENDING_PAYMENT.value, actor_id=user_id,
         data={"quantity": sum(line.quantity for line in lines), "amount_minor": amount,
               "lines": [{"variant_id": r["variant_id"], "quantity": r["quantity"]}
                         for r in rows]}))
+    if order is None:
+        raise RuntimeError(f"order {order_id} was not returned by its insert")
+    return order, placed
 
 
 def order_rate_bp(lines: Sequence[Mapping[str, Any]]) -> int:
@@ -328,9 +334,9 @@ async def sell_order_units(svc: Services, order: Order,
 
 async def release_unwritten_orders(svc: Services) -> list[int]:
     """Give back the units of regular orders that never reached PostgreSQL (their process died
-    between the hold and the commit). Each overdue entry's variant rows are locked FOR UPDATE
-    first, which waits for a buy still holding them FOR SHARE: after that, an order that is not
-    in PostgreSQL never will be. The scheduler runs this with the flash-sale sweep."""
+    between the hold and the commit). Each overdue entry's variants are locked exclusive first,
+    which waits for a buy still holding them shared: after that, an order that is not in
+    PostgreSQL never will be. The scheduler runs this with the flash-sale sweep."""
     async with svc.db.session() as session:
         host_ids = list(await session.scalars(select(ProductVariant.host_id).distinct()))
     released: list[int] = []
@@ -348,9 +354,7 @@ async def _release_unwritten_of_host(svc: Services, host_id: int) -> list[int]:
     for member in members:
         order_id, _user_id, variant_ids = variant_stock.parse_unwritten(member)
         async with svc.db.transaction() as session:
-            await session.execute(select(ProductVariant.id).where(
-                ProductVariant.id.in_(variant_ids)).order_by(ProductVariant.id)
-                .with_for_update())
+            await lock_variants(session, variant_ids, shared=False)
             written = await session.scalar(select(Order.id).where(Order.id == order_id))
             result, missing = 0, False
             if written is None:

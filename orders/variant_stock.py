@@ -27,6 +27,20 @@ NOT_ENOUGH = -5
 MISSING = -6
 
 
+# The fence between a buy's hold and the moves that recount a variant (docs/decisions/0015): a
+# PostgreSQL advisory lock per variant, in this namespace ("VS"). A buy holds it shared from
+# before its Redis hold to its commit; a rebuild, a change of stock and the unwritten-hold
+# sweep hold it exclusive. Advisory locks live in the lock manager: many buyers of one variant
+# sharing it write nothing to its row (a `FOR SHARE` would make each of them rewrite the row's
+# lockers, one after the other).
+ADVISORY_NAMESPACE = 0x5653
+
+
+def lock_key(variant_id: int) -> int:
+    """The variant's advisory lock id (ids past 2^31 share a lock: more waiting, never less)."""
+    return variant_id % 2_147_483_647
+
+
 @dataclass(frozen=True, slots=True)
 class VariantKeys:
     stock: str

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +37,19 @@ class ProductFacts:
     title: str
     price_minor: int
     currency: str
+
+
+async def lock_variants(session: AsyncSession, variant_ids: Iterable[int], *,
+                        shared: bool) -> None:
+    """Take the variants' advisory locks until the transaction ends, in id order (so that two
+    lockers never wait on each other in a cycle). See `variant_stock.ADVISORY_NAMESPACE`."""
+    keys = sorted({variant_stock.lock_key(v) for v in variant_ids})
+    if not keys:
+        return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    await session.execute(text(
+        f"SELECT {function}(:namespace, k) FROM unnest(CAST(:keys AS integer[])) AS k "
+        "ORDER BY k"), {"namespace": variant_stock.ADVISORY_NAMESPACE, "keys": keys})
 
 
 def variant_label(options: dict[str, str]) -> str:
@@ -112,9 +125,10 @@ async def set_variants(svc: Services, actor: Actor, product: ProductFacts,
     updated (stock, price); a variant left out is made inactive (it cannot be bought; its
     orders keep it). A variant's stock may not go below the units its orders hold or sold.
 
-    The product's variant rows are locked FOR UPDATE: a buy holds them FOR SHARE from before
-    its Redis hold until its commit, so this waits for buys in flight, and buys after it wait
-    for it. Redis is rewritten from PostgreSQL inside the transaction, under that lock."""
+    The product's variants are locked (their rows FOR UPDATE, against another change, and their
+    advisory locks exclusive): a buy holds a variant's advisory lock shared from before its
+    Redis hold until its commit, so this waits for buys in flight, and buys after it wait for
+    it. Redis is rewritten from PostgreSQL inside the transaction, under those locks."""
     if not owns_or_ops(actor, product.host_id):
         raise NotProductHost("only the product's host can define its variants")
     problems = variant_problems(data)
@@ -124,6 +138,7 @@ async def set_variants(svc: Services, actor: Actor, product: ProductFacts,
         existing = {_options_key(v.options): v for v in await session.scalars(
             select(ProductVariant).where(ProductVariant.product_id == product.id)
             .order_by(ProductVariant.id).with_for_update())}
+        await lock_variants(session, [v.id for v in existing.values()], shared=False)
         committed = await committed_units(session, [v.id for v in existing.values()])
         listed: set[tuple[tuple[str, str], ...]] = set()
         for index, item in enumerate(data.variants):
@@ -192,10 +207,12 @@ class VariantReconcile:
 
 
 async def reconcile_variant(svc: Services, variant_id: int) -> VariantReconcile:
-    """Rebuild one variant's Redis keys from PostgreSQL. The row is held FOR UPDATE while Redis
-    is rewritten: buys hold it FOR SHARE from before their Redis hold until their commit, so
-    every hold made so far is either committed (and counted) or rolled back (and dropped)."""
+    """Rebuild one variant's Redis keys from PostgreSQL. Its advisory lock is held exclusive
+    while Redis is rewritten: buys hold it shared from before their Redis hold until their
+    commit, so every hold made so far is either committed (and counted) or rolled back (and
+    dropped)."""
     async with svc.db.transaction() as session:
+        await lock_variants(session, [variant_id], shared=False)
         variant = await session.scalar(select(ProductVariant).where(
             ProductVariant.id == variant_id).with_for_update())
         if variant is None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +35,7 @@ from orders import variant_stock
 from orders.buying import check_idempotency_key
 from orders.commissions import resolve_rate_bp
 from orders.errors import AddressRequired, MixedCurrencies, SoldOut, VariantNotFound
-from orders.models import Order, OrderEvent, OrderLine, OrderStatus, ProductVariant
+from orders.models import Order, OrderLine, ProductVariant
 from orders.payments import get_provider
 from orders.variants import lock_variants, reconcile_variant, variant_label
 from orders.views import order_json, regular_order_view
@@ -115,6 +115,10 @@ def check_lines(lines: Sequence[LineIn], *, max_quantity: int, max_lines: int,
         raise ValidationError(problems)
 
 
+class _Replayed(Exception):
+    """The buyer's key names an order already: its reply is the first one's."""
+
+
 class _KeysMissing(Exception):
     def __init__(self, variant_id: int) -> None:
         super().__init__(f"variant {variant_id}'s keys are missing")
@@ -130,16 +134,16 @@ async def place_order(svc: Services, user_id: int, room_id: int, lines: Sequence
     product not in the room's lineup, a room that is not live, a line without enough units,
     no shipping address on the account."""
     key = check_idempotency_key(idempotency_key)
-    settings = svc.settings
-    # A repeat of the key gets the first reply whatever it sends (a cart is empty by then).
-    replay = await _replay(svc, user_id, key)
-    if replay is not None:
-        return replay, True
-    check_lines(lines, max_quantity=settings.regular_max_quantity,
-                max_lines=settings.cart_max_lines, field_of=field_of)
     for _attempt in range(3):
         try:
             return await _place(svc, user_id, room_id, lines, key, terms_of, field_of), False
+        except _Replayed:
+            # A repeat of the key gets the first reply whatever it sends (a cart is empty by
+            # then).
+            replay = await _replay(svc, user_id, key)
+            if replay is None:
+                raise RuntimeError("an order seen by its key is gone") from None
+            return replay, True
         except _KeysMissing as missing:
             # Fail closed: never guess the stock. Rebuild it from PostgreSQL, then try again.
             log.warning("variant %s keys missing in Redis; rebuilding", missing.variant_id)
@@ -167,7 +171,18 @@ async def _place(svc: Services, user_id: int, room_id: int, lines: Sequence[Line
     holding: tuple[int, int, list[int]] | None = None  # (host, order id, variants) once held
     try:
         async with svc.db.transaction() as session:
-            address = await session.scalar(select(User.shipping_address).where(User.id == user_id))
+            # One round trip: the address, an order of this key already, and the new order's id
+            # (a refused request leaves a gap in the ids, which nothing minds).
+            address, replayed, order_id = (await session.execute(select(
+                User.shipping_address,
+                select(Order.id).where(Order.user_id == user_id, Order.idempotency_key == key,
+                                       Order.sale_id.is_(None)).scalar_subquery(),
+                func.nextval(text("pg_get_serial_sequence('orders', 'id')")))
+                .where(User.id == user_id))).one()
+            if replayed is not None:
+                raise _Replayed()
+            check_lines(lines, max_quantity=svc.settings.regular_max_quantity,
+                        max_lines=svc.settings.cart_max_lines, field_of=field_of)
             if not address:
                 raise AddressRequired("add a shipping address to your account before buying",
                                       field="shipping_address")
@@ -196,8 +211,6 @@ async def _place(svc: Services, user_id: int, room_id: int, lines: Sequence[Line
                 raise MixedCurrencies("one payment is in one currency: these products are "
                                       f"priced in {', '.join(sorted(currencies))}",
                                       field=field_of(len(lines) - 1, "variant_id"))
-            order_id = int(await session.scalar(
-                select(func.nextval(text("pg_get_serial_sequence('orders', 'id')")))) or 0)
             script_lines = [variant_stock.Line(line.variant_id, line.quantity) for line in lines]
             held = await variant_stock.hold(svc.redis, svc.keys, terms.host_id, order_id,
                                             user_id, script_lines,
@@ -263,27 +276,52 @@ async def _insert(session: AsyncSession, svc: Services, order_id: int, user_id: 
                      "commission_rate_bp": resolve_rate_bp(product.commission_rate_bp,
                                                            terms.room_commission_rate_bp)})
     amount = sum(int(r["amount_minor"]) for r in rows)
+    units = sum(line.quantity for line in lines)
     first = variants[lines[0].variant_id]
-    order = await session.scalar(insert(Order).returning(Order).values(
-        id=order_id, sale_id=None, host_id=terms.host_id, room_id=room_id,
-        product_id=first.product_id, user_id=user_id,
-        quantity=sum(line.quantity for line in lines), amount_minor=amount,
-        currency=terms.products[first.product_id].currency,
-        status=OrderStatus.PENDING_PAYMENT.value, idempotency_key=key,
-        reservation_no=order_id,
-        hold_expires_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0,
-                                                        svc.settings.order_hold_seconds),
-        commission_rate_bp=order_rate_bp(rows), shipping_address=address))
-    placed = list(await session.scalars(insert(OrderLine).returning(OrderLine), rows))
-    await session.execute(insert(OrderEvent).values(
-        order_id=order_id, type="order_placed", from_status=None,
-        to_status=OrderStatus.PENDING_PAYMENT.value, actor_id=user_id,
-        data={"quantity": sum(line.quantity for line in lines), "amount_minor": amount,
-              "lines": [{"variant_id": r["variant_id"], "quantity": r["quantity"]}
-                        for r in rows]}))
+    event = {"quantity": units, "amount_minor": amount,
+             "lines": [{"variant_id": r["variant_id"], "quantity": r["quantity"]} for r in rows]}
+    order = await session.scalar(select(Order).from_statement(INSERT_ORDER.bindparams(
+        id=order_id, host_id=terms.host_id, room_id=room_id, product_id=first.product_id,
+        user_id=user_id, quantity=units, amount_minor=amount,
+        currency=terms.products[first.product_id].currency, key=key,
+        hold_seconds=svc.settings.order_hold_seconds, rate=order_rate_bp(rows),
+        address=orjson.dumps(address).decode(), event=orjson.dumps(event).decode(),
+        products=[r["product_id"] for r in rows], variants=[r["variant_id"] for r in rows],
+        titles=[r["title"] for r in rows], quantities=[r["quantity"] for r in rows],
+        unit_prices=[r["unit_price_minor"] for r in rows],
+        amounts=[r["amount_minor"] for r in rows],
+        rates=[r["commission_rate_bp"] for r in rows])))
     if order is None:
         raise RuntimeError(f"order {order_id} was not returned by its insert")
-    return order, placed
+    # The lines as inserted, for the reply (not added to the session: nothing reads them back).
+    return order, [OrderLine(**row) for row in rows]
+
+
+# The order, its lines and its `order_placed` event in one statement (one round trip): the
+# lines' foreign key to the order is checked at the statement's end, when both are in.
+INSERT_ORDER = text("""
+WITH placed AS (
+    INSERT INTO orders (id, sale_id, host_id, room_id, product_id, user_id, quantity,
+                        amount_minor, currency, status, idempotency_key, reservation_no,
+                        hold_expires_at, commission_rate_bp, shipping_address)
+    VALUES (:id, NULL, :host_id, :room_id, :product_id, :user_id, :quantity, :amount_minor,
+            :currency, 'pending_payment', :key, :id,
+            now() + make_interval(secs => CAST(:hold_seconds AS integer)), :rate,
+            CAST(:address AS jsonb))
+    RETURNING *
+), lines AS (
+    INSERT INTO order_lines (order_id, product_id, variant_id, title, quantity,
+                             unit_price_minor, amount_minor, commission_rate_bp)
+    SELECT :id, l.* FROM unnest(
+        CAST(:products AS bigint[]), CAST(:variants AS bigint[]), CAST(:titles AS text[]),
+        CAST(:quantities AS integer[]), CAST(:unit_prices AS bigint[]),
+        CAST(:amounts AS bigint[]), CAST(:rates AS integer[])) AS l
+), event AS (
+    INSERT INTO order_events (order_id, type, from_status, to_status, actor_id, data)
+    VALUES (:id, 'order_placed', NULL, 'pending_payment', :user_id, CAST(:event AS jsonb))
+)
+SELECT * FROM placed
+""")
 
 
 def order_rate_bp(lines: Sequence[Mapping[str, Any]]) -> int:

@@ -52,6 +52,7 @@ test: lint typecheck pytest pytest-redis6
 bench: $(STAMP)
 	$(BIN)/python -m bench.fanout
 	$(BIN)/python -m bench.buy
+	$(BIN)/python -m bench.regular
 	$(BIN)/python -m bench.transcode --write
 
 clean:

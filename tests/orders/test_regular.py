@@ -415,3 +415,31 @@ async def test_the_broadcast_report_counts_a_cart_once_and_each_product_its_line
     assert (rows[shop.mug["id"]]["units_sold"], rows[shop.mug["id"]]["gmv_minor"]) == (3, 2400)
     assert rows[shop.mug["id"]]["paid_orders"] == 2
     assert sum(row["paid_orders"] for row in report["timeline"]) == 2
+
+
+async def test_a_late_payment_for_a_cart_takes_every_lines_units_again_while_they_are_free(
+        client, make_user, make_product, make_room, services: Services):
+    # given a cart order of two lines whose hold ran out while its payment was on its way
+    shop = await open_shop(client, make_user, make_product, make_room)
+    buyer = await with_address(client, await make_user())
+    room_id = shop.room["id"]
+    shirt, mug = shop.variant("S", "Blue"), shop.mug_variant["id"]
+    for variant_id, quantity in ((shirt, 2), (mug, 3)):
+        await client.put(f"/api/rooms/{room_id}/cart/{variant_id}", json={"quantity": quantity},
+                         headers=buyer.headers)
+    order = (await client.post(f"/api/rooms/{room_id}/cart/checkout",
+                               headers={**buyer.headers, "Idempotency-Key": "c"})).json()["order"]
+    event = await queue_payment(services, order["id"])
+    async with services.db.transaction() as session:
+        await session.execute(update(Order).values(hold_expires_at=func.now()))
+        await session.execute(update(Payment).values(created_at=func.now() - func.make_interval(
+            0, 0, 0, 0, 0, 0, paying.PAYMENT_IN_FLIGHT_GRACE_SECONDS + 1)))
+    assert await order_moves.expire_due_orders(services) == [order["id"]]
+    assert await counts(services, shirt) == (5, 0, 0)
+
+    # when the payment lands, every line's units are still free: taken again and sold
+    assert await deliver(client, services, event) == "paid_after_expiry"
+    assert await counts(services, shirt) == (3, 0, 2)
+    assert await counts(services, mug) == (7, 0, 3)
+    async with services.db.session() as session:
+        assert (await session.get(Order, order["id"])).status == "paid"

@@ -419,3 +419,7 @@ class CommissionEntry(Base):
 # The live package's rooms table, read (never written) for the titles on commission statements,
 # named here rather than imported: the orders package depends on core and realtime only.
 rooms_table = table("rooms", column("id"), column("title"))
+# The same table's hosts and statuses, read by the unwritten-hold sweep of regular-price orders
+# (orders/regular.py) to look only at hosts whose rooms are live or ended lately.
+room_hosts_table = table("rooms", column("id"), column("host_id"), column("status"),
+                         column("ended_at"))

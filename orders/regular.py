@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 import orjson
@@ -35,7 +36,7 @@ from orders import variant_stock
 from orders.buying import check_idempotency_key
 from orders.commissions import resolve_rate_bp
 from orders.errors import AddressRequired, MixedCurrencies, SoldOut, VariantNotFound
-from orders.models import Order, OrderLine, ProductVariant
+from orders.models import Order, OrderLine, ProductVariant, room_hosts_table
 from orders.payments import get_provider
 from orders.variants import lock_variants, reconcile_variant, variant_label
 from orders.views import order_json, regular_order_view
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 # its units back. A buy commits within milliseconds; 10 s is far past a loaded commit, and the
 # sweep waits for the locks of any buy still in flight anyway (see the module's notes).
 WRITE_DEADLINE_MS = 10_000
+# A room's host is swept this long after the room ended: far past the write deadline.
+UNWRITTEN_HOSTS_AFTER_END_SECONDS = 600
 # Overdue unwritten entries one sweep looks at per host.
 UNWRITTEN_SWEEP_BATCH = 500
 
@@ -376,7 +379,13 @@ async def release_unwritten_orders(svc: Services) -> list[int]:
     which waits for a buy still holding them shared: after that, an order that is not in
     PostgreSQL never will be. The scheduler runs this with the flash-sale sweep."""
     async with svc.db.session() as session:
-        host_ids = list(await session.scalars(select(ProductVariant.host_id).distinct()))
+        # Holds are made only in live rooms: the hosts of rooms live now or ended lately (a
+        # hold made just before the end), not every host with a catalog.
+        host_ids = list(await session.scalars(
+            select(room_hosts_table.c.host_id).distinct().where(
+                (room_hosts_table.c.status == "live")
+                | (room_hosts_table.c.ended_at > func.now() - timedelta(
+                    seconds=UNWRITTEN_HOSTS_AFTER_END_SECONDS)))))
     released: list[int] = []
     for host_id in host_ids:
         released.extend(await _release_unwritten_of_host(svc, host_id))

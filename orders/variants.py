@@ -135,10 +135,14 @@ async def set_variants(svc: Services, actor: Actor, product: ProductFacts,
     if problems:
         raise ValidationError(problems)
     async with svc.db.transaction() as session:
+        # The advisory locks first, then the rows, in the order every locker takes them (a
+        # rebuild does the same), so that no two wait on each other.
+        locked = set(await session.scalars(select(ProductVariant.id).where(
+            ProductVariant.product_id == product.id)))
+        await lock_variants(session, locked, shared=False)
         existing = {_options_key(v.options): v for v in await session.scalars(
             select(ProductVariant).where(ProductVariant.product_id == product.id)
             .order_by(ProductVariant.id).with_for_update())}
-        await lock_variants(session, [v.id for v in existing.values()], shared=False)
         committed = await committed_units(session, [v.id for v in existing.values()])
         listed: set[tuple[tuple[str, str], ...]] = set()
         for index, item in enumerate(data.variants):
@@ -165,9 +169,13 @@ async def set_variants(svc: Services, actor: Actor, product: ProductFacts,
         for key, variant in existing.items():
             if key not in listed:
                 variant.active = False
+        created = [v for v in existing.values() if v.id is None]
         await session.flush()
         for variant in existing.values():
-            await _rebuild(svc, session, variant)
+            # A variant another edit created meanwhile is not ours to recount (its buys do
+            # not wait for our locks); the variants we locked, and those we created, are.
+            if variant.id in locked or variant in created:
+                await _rebuild(svc, session, variant)
     return await product_variants(svc, product)
 
 

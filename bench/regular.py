@@ -40,7 +40,7 @@ from bench.buy import (
     start_server,
 )
 
-DEFAULT_FLASH_RATES = "600,1200,1800,2400,3000,3600"
+DEFAULT_FLASH_RATES = "300,600,1200,1800,2400,3000,3600"
 DEFAULT_REGULAR_RATES = "50,100,150,200,250,300,400"
 DEFAULT_CART_RATES = "50,75,100,150,200,250,300"
 CART_LINES = 3
@@ -248,6 +248,18 @@ def report(kinds: dict[str, Kind], seconds: float, load_before: tuple[float, ...
                          f"| {step.counts.get('accepted', 0):,} | {other} | {step.p50:.1f} "
                          f"| {step.p99:.1f} | {step.worst:.0f} | {step.orders} "
                          f"| {step.invariant} | {'pass' if step.passed else 'fail'} |")
+    # CPU per order at each kind's lowest step (not net of the idle server's own CPU): the
+    # server's CPU seconds over the orders it
+    # committed. Less at the mercy of the neighbours than the passing rate (a starved process
+    # spends its CPU all the same, only later), so a steadier ratio.
+    per_order = {name: (kind.steps[0].cpu.get("server", 0.0) * 1000.0 / max(kind.steps[0].orders or 0, 1),
+                        kind.steps[0].rate) for name, kind in kinds.items() if kind.steps}
+    flash_cpu = per_order.get("flash", (0.0, 0.0))[0]
+    lines += ["", "Server CPU per committed order, at each kind's lowest step:", "",
+              "| what | offered/s | server CPU ms per order | vs flash sale |", "|---|---|---|---|"]
+    for name, (cpu_ms, rate) in per_order.items():
+        ratio = f"{cpu_ms / flash_cpu:.1f}x" if flash_cpu else "n/a"
+        lines.append(f"| {name} | {rate:,.0f} | {cpu_ms:.2f} | {ratio} |")
     lines += ["", "Why a regular buy costs more than a flash-sale buy "
               "(docs/decisions/0015-regular-price-orders-and-cart.md): it is one transaction of "
               "its own (the variant rows share-locked, the order id from the sequence, the hold "

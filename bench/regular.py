@@ -249,9 +249,8 @@ def report(kinds: dict[str, Kind], seconds: float, load_before: tuple[float, ...
                          f"| {step.p99:.1f} | {step.worst:.0f} | {step.orders} "
                          f"| {step.invariant} | {'pass' if step.passed else 'fail'} |")
     # CPU per order at each kind's lowest step (not net of the idle server's own CPU): the
-    # server's CPU seconds over the orders it
-    # committed. Less at the mercy of the neighbours than the passing rate (a starved process
-    # spends its CPU all the same, only later), so a steadier ratio.
+    # server's CPU seconds over the orders it committed. Less at the mercy of the neighbours
+    # than the passing rate (a starved process spends its CPU all the same, only later).
     per_order = {name: (kind.steps[0].cpu.get("server", 0.0) * 1000.0 / max(kind.steps[0].orders or 0, 1),
                         kind.steps[0].rate) for name, kind in kinds.items() if kind.steps}
     flash_cpu = per_order.get("flash", (0.0, 0.0))[0]

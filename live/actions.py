@@ -440,17 +440,22 @@ class RoomTerms:
 async def regular_terms(session: AsyncSession, room_id: int, product_ids: list[int]) -> RoomTerms:
     """Inside a regular-price order's transaction: the room must be live; answers the facts the
     order snapshots of the room and of those of `product_ids` that are in its lineup."""
-    room = await session.scalar(select(Room).where(Room.id == room_id))
-    if room is None:
+    # One round trip: the room, and those of the products that are in its lineup (a row with
+    # no product when none is).
+    rows = (await session.execute(
+        select(Room.host_id, Room.status, Room.commission_rate_bp, Product.id, Product.title,
+               Product.price_minor, Product.currency, Product.commission_rate_bp)
+        .select_from(Room)
+        .outerjoin(LineupItem, (LineupItem.room_id == Room.id)
+                   & LineupItem.product_id.in_(product_ids))
+        .outerjoin(Product, Product.id == LineupItem.product_id)
+        .where(Room.id == room_id))).all()
+    if not rows:
         raise RoomNotFound(f"room {room_id} does not exist", field="room_id")
-    if room.status != RoomStatus.LIVE.value:
-        raise RoomNotLive(f"the room is {room.status}: products sell at their price only "
+    host_id, status, room_rate_bp = rows[0][0], rows[0][1], rows[0][2]
+    if status != RoomStatus.LIVE.value:
+        raise RoomNotLive(f"the room is {status}: products sell at their price only "
                           "while it is live", field="room_id")
-    rows = await session.execute(
-        select(Product.id, Product.title, Product.price_minor, Product.currency,
-               Product.commission_rate_bp)
-        .join(LineupItem, LineupItem.product_id == Product.id)
-        .where(LineupItem.room_id == room_id, Product.id.in_(product_ids)))
-    products = {row.id: LineupProduct(row.id, row.title, row.price_minor, row.currency,
-                                      row.commission_rate_bp) for row in rows}
-    return RoomTerms(room.id, room.host_id, room.commission_rate_bp, products)
+    products = {row[3]: LineupProduct(row[3], row[4], row[5], row[6], row[7])
+                for row in rows if row[3] is not None}
+    return RoomTerms(room_id, host_id, room_rate_bp, products)

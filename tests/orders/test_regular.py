@@ -443,3 +443,45 @@ async def test_a_late_payment_for_a_cart_takes_every_lines_units_again_while_the
     assert await counts(services, mug) == (7, 0, 3)
     async with services.db.session() as session:
         assert (await session.get(Order, order["id"])).status == "paid"
+
+
+async def test_a_cart_line_whose_product_left_the_lineup_refuses_the_checkout_naming_it(
+        client, make_user, make_product, make_room, services: Services):
+    shop = await open_shop(client, make_user, make_product, make_room)
+    buyer = await with_address(client, await make_user())
+    room_id = shop.room["id"]
+    shirt, mug = shop.variant("S", "Blue"), shop.mug_variant["id"]
+    for variant_id in (shirt, mug):
+        await client.put(f"/api/rooms/{room_id}/cart/{variant_id}", json={"quantity": 1},
+                         headers=buyer.headers)
+    # the host takes the mug out of the show
+    response = await client.put(f"/api/rooms/{room_id}/lineup",
+                                json={"product_ids": [shop.shirt["id"]]}, headers=shop.host.headers)
+    assert response.status_code == 200
+    before = await snapshot(services, [shirt, mug])
+
+    refused = await client.post(f"/api/rooms/{room_id}/cart/checkout",
+                                headers={**buyer.headers, "Idempotency-Key": "c"})
+
+    assert refused.status_code == 422
+    line = sorted([shirt, mug]).index(mug)
+    assert refused.json()["error"]["field"] == f"lines[{line}].variant_id"
+    assert await snapshot(services, [shirt, mug]) == before
+
+
+async def test_a_variant_left_out_by_the_host_can_no_longer_be_bought(
+        client, make_user, make_product, make_room, services: Services):
+    shop = await open_shop(client, make_user, make_product, make_room)
+    buyer = await with_address(client, await make_user())
+    red_small = shop.variant("S", "Red")
+    fewer = {"options": [{"name": "size", "values": ["S"]}, {"name": "colour", "values": ["Blue"]}],
+             "variants": [{"options": {"size": "S", "colour": "Blue"}, "stock": 5}]}
+    response = await client.put(f"/api/products/{shop.shirt['id']}/variants", json=fewer,
+                                headers=shop.host.headers)
+    assert response.status_code == 200
+    assert [v["label"] for v in response.json()["variants"]] == ["Blue / S"]
+
+    refused = await buy(client, buyer, shop.room["id"], red_small)
+
+    assert refused.status_code == 404 and refused.json()["error"]["field"] == "variant_id"
+    assert (await buy(client, buyer, shop.room["id"], shop.variant("S", "Blue"))).status_code == 201

@@ -208,3 +208,39 @@ async def test_the_host_defines_sizes_and_colours_and_ships_an_order_to_its_addr
     # when they mark it delivered, it is
     await order.get_by_test_id("host-order-complete").click()
     await expect(order).to_have_attribute("data-status", "completed")
+
+
+async def test_on_a_phone_the_pinned_sheet_sells_a_size_and_colour_and_fits(
+        api: Api, pages: Pages) -> None:
+    # given a viewer with an address on a phone, in a show whose pinned shirt has variants
+    host = await api.signup("Mia", role="host")
+    shirt = await api.product(host, title="Linen shirt", price_minor=2500, currency="CNY")
+    room = await api.room(host, [shirt], title="Summer linen")
+    await api.call("PUT", f"/api/products/{shirt['id']}/variants", host, json=SIZES_AND_COLOURS)
+    await api.call("POST", f"/api/rooms/{room['id']}/pin", host, json={"product_id": shirt["id"]})
+    viewer = await api.signup("Lan")
+    await api.call("PUT", "/api/account/address", viewer, json=ADDRESS)
+    phone = await connected(await pages.open(f"/rooms/{room['id']}", viewer, width=390,
+                                             height=844, has_touch=True))
+
+    # when they tap the pinned card, pick a size and colour in the sheet and buy
+    await phone.get_by_test_id("pinned-card").tap()
+    shop = phone.get_by_test_id("shop-slot")
+    await expect(shop).to_be_visible()
+    await shop.get_by_test_id("option-size").get_by_role("button", name="M").tap()
+    await shop.get_by_test_id("option-colour").get_by_role("button", name="Red").tap()
+    await expect(shop.get_by_test_id("shop-status")).to_have_text("Only 4 left")
+    # the sheet fits the phone: nothing scrolls sideways
+    assert await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await screenshot(phone, "regular-phone-sheet", full_page=False)
+    await shop.get_by_test_id("buy-now").tap()
+
+    # then the order awaits payment, with the variant
+    order_box = phone.get_by_test_id("shop-order")
+    await expect(order_box).to_have_attribute("data-status", "pending_payment")
+    await expect(order_box).to_contain_text(f"1 {TIMES} Linen shirt — Red / M")
+    await expect(order_box.get_by_test_id("shop-pay")).to_be_in_viewport()
+    await screenshot(phone, "regular-phone-held", full_page=False)
+    # and the banner can be put away
+    await order_box.get_by_test_id("shop-order-dismiss").tap()
+    await expect(order_box).to_be_hidden()

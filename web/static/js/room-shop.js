@@ -244,10 +244,19 @@ export function mountShop({store, me, roomId, slots}) {
     renderOrder();
   }
 
+  // The order whose box the viewer closed, until its status changes or another one comes.
+  let dismissed = null;
+
+  function dismissButton() {
+    return h("button", {type: "button", class: "my-order-dismiss", "aria-label": "Hide",
+                        "data-testid": "shop-order-dismiss",
+                        onclick: () => { dismissed = `${order.id}:${order.status}`; renderOrder(); }}, "×");
+  }
+
   function renderOrder() {
-    orderBox.hidden = !order;
+    orderBox.hidden = !order || dismissed === `${order.id}:${order.status}`;
     clearInterval(tick);
-    if (!order) return;
+    if (orderBox.hidden) return;
     orderBox.dataset.status = order.status;
     orderBox.dataset.orderId = String(order.id);
     const amount = formatMoney(order.amount_minor, order.currency);
@@ -258,7 +267,7 @@ export function mountShop({store, me, roomId, slots}) {
       const update = () => { hold.textContent = formatCountdown(Math.max(0, order.hold_expires_at_ms - Date.now())); };
       update();
       tick = setInterval(update, 1000);
-      orderBox.replaceChildren(
+      orderBox.replaceChildren(dismissButton(),
         h("p", {class: "my-order-title"}, `Order #${order.id} · ${amount}`), items,
         h("p", {class: "small"}, "Pay within ", hold, " to keep it."),
         h("div", {class: "shop-actions"},
@@ -275,7 +284,8 @@ export function mountShop({store, me, roomId, slots}) {
       cancelled: `Order #${order.id} cancelled.`,
       refunded: `Order #${order.id} refunded · ${amount}`,
     }[order.status] || `Order #${order.id}: ${order.status}`;
-    orderBox.replaceChildren(h("p", {class: "my-order-title", "data-testid": "shop-order-status"}, text), items,
+    orderBox.replaceChildren(dismissButton(),
+      h("p", {class: "my-order-title", "data-testid": "shop-order-status"}, text), items,
       h("a", {href: "/orders", "data-testid": "shop-orders-link"}, "See your orders"));
   }
 

@@ -151,6 +151,13 @@ async def place_order(svc: Services, user_id: int, room_id: int, lines: Sequence
             # Fail closed: never guess the stock. Rebuild it from PostgreSQL, then try again.
             log.warning("variant %s keys missing in Redis; rebuilding", missing.variant_id)
             await reconcile_variant(svc, missing.variant_id)
+        except SoldOut:
+            # Another press with this key may have taken the last units meanwhile: its order
+            # is this press's answer.
+            replay = await _replay(svc, user_id, key)
+            if replay is None:
+                raise
+            return replay, True
         except IntegrityError:
             # The same key raced in from another request, which committed first: its reply.
             replay = await _replay(svc, user_id, key)
@@ -249,7 +256,17 @@ async def _place(svc: Services, user_id: int, room_id: int, lines: Sequence[Line
 
 async def _release_failed(svc: Services, host_id: int, order_id: int, variant_ids: list[int],
                           *, user_id: int, lines: Sequence[LineIn]) -> None:
-    """The order did not commit: its units go back (once, by the holds hash)."""
+    """The order did not commit: its units go back (once, by the holds hash). A commit whose
+    acknowledgement was lost may have landed, though: an order that is in PostgreSQL keeps its
+    units (a repeat of the key returns it)."""
+    try:
+        async with svc.db.session() as session:
+            if await session.scalar(select(Order.id).where(Order.id == order_id)) is not None:
+                return
+    except Exception:  # PostgreSQL unreachable: the unwritten-hold sweep decides, under the lock
+        log.warning("could not look for order %s; leaving its holds to the sweep", order_id,
+                    exc_info=True)
+        return
     result = await variant_stock.release(svc.redis, svc.keys, host_id, order_id, variant_ids)
     if result == variant_stock.MISSING:
         for variant_id in variant_ids:

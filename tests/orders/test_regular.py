@@ -3,6 +3,7 @@ cancel, expiry, refund, the cart's checkout, the shipping address and the buyer'
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from sqlalchemy import func, select, update
@@ -485,3 +486,20 @@ async def test_a_variant_left_out_by_the_host_can_no_longer_be_bought(
 
     assert refused.status_code == 404 and refused.json()["error"]["field"] == "variant_id"
     assert (await buy(client, buyer, shop.room["id"], shop.variant("S", "Blue"))).status_code == 201
+
+
+async def test_two_presses_with_one_key_at_once_make_one_order_and_hold_once(
+        client, make_user, make_product, make_room, services: Services):
+    # (each press holds its units until its insert meets the first press's order; here the
+    # stock covers them all)
+    shop = await open_shop(client, make_user, make_product, make_room, mug_stock=20)
+    buyer = await with_address(client, await make_user())
+    mug = shop.mug_variant["id"]
+
+    replies = await asyncio.gather(*(buy(client, buyer, shop.room["id"], mug, 2, key="same")
+                                     for _ in range(6)))
+
+    assert {r.status_code for r in replies} == {201}
+    assert len({r.json()["order"]["id"] for r in replies}) == 1
+    # the presses that lost the race gave back what they held: only one order's units are out
+    assert await counts(services, mug) == (18, 2, 0)

@@ -97,7 +97,7 @@ def downgrade() -> None:
     op.execute("DELETE FROM order_events WHERE order_id IN "
                "(SELECT id FROM orders WHERE sale_id IS NULL)")
     op.execute("DELETE FROM orders WHERE sale_id IS NULL")
-    op.drop_constraint('ck_orders_regular_or_sale', 'orders', type_='check')
+    op.drop_constraint(op.f('ck_orders_regular_or_sale'), 'orders', type_='check')
     op.drop_index('ix_orders_host_id', table_name='orders')
     op.drop_index('uq_orders_regular_user_key', table_name='orders')
     op.drop_column('orders', 'shipping_address')

@@ -38,7 +38,7 @@ from core.errors import RateLimited, ValidationError
 from live.errors import RoomEnded
 from live.models import LineupItem, Product, Room, RoomEvent, RoomEventType, RoomStatus
 from live.queries import get_room
-from orders.models import Order, OrderEvent, OrderStatus
+from orders.models import Order, OrderEvent, OrderLine, OrderStatus
 from social import follows
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,12 @@ async def load_facts(session: AsyncSession, room: Room) -> dict[str, Any]:
         .outerjoin(paid_event, paid_event.c.order_id == Order.id)
         .outerjoin(refund_event, refund_event.c.order_id == Order.id)
         .where(Order.room_id == room.id).order_by(Order.created_at, Order.id))
+    lines: dict[int, list[tuple[int, int, int]]] = {}
+    for order_id, product_id, quantity, amount_minor in await session.execute(
+            select(OrderLine.order_id, OrderLine.product_id, OrderLine.quantity,
+                   OrderLine.amount_minor).join(Order, Order.id == OrderLine.order_id)
+            .where(Order.room_id == room.id).order_by(OrderLine.id)):
+        lines.setdefault(order_id, []).append((product_id, quantity, amount_minor))
     orders: list[OrderFacts] = []
     for order, paid_at, refunded_at in order_rows:
         # The event log is the truth; an order whose move left no event falls back to its row.
@@ -86,9 +92,13 @@ async def load_facts(session: AsyncSession, room: Room) -> dict[str, Any]:
             paid_at = order.paid_at or order.updated_at
         if refunded_at is None and order.status == "refunded":
             refunded_at = order.updated_at
-        orders.append(OrderFacts(order.id, order.product_id, order.user_id, order.quantity,
-                                 order.amount_minor, order.currency, order.status,
-                                 order.created_at, paid_at, refunded_at))
+        items = lines.get(order.id) or [(order.product_id, order.quantity, order.amount_minor)]
+        # A regular-price order counts per line for its products (metrics.distinct counts
+        # orders once).
+        for product_id, quantity, amount_minor in items:
+            orders.append(OrderFacts(order.id, product_id, order.user_id, quantity,
+                                     amount_minor, order.currency, order.status,
+                                     order.created_at, paid_at, refunded_at))
     last_order_event_id = await session.scalar(
         select(func.coalesce(func.max(OrderEvent.id), 0))
         .join(Order, Order.id == OrderEvent.order_id).where(Order.room_id == room.id)) or 0

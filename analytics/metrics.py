@@ -62,6 +62,12 @@ class LogEntry:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+def distinct(orders: list[OrderFacts]) -> int:
+    """How many orders: a regular-price order of several lines is one fact per line (each
+    with its product, units and amount), all with the order's id."""
+    return len({o.id for o in orders})
+
+
 @dataclass(frozen=True, slots=True)
 class OrderFacts:
     id: int
@@ -302,12 +308,12 @@ def summary_section(window: Window, seen: Audience, engaged: Engagement, currenc
         "gmv_minor": gmv,
         "net_gmv_minor": gmv - refunded_minor,
         "refunded_minor": refunded_minor,
-        "refunded_orders": len(refunded),
-        "orders": len(counted),
-        "paid_orders": len(paid),
+        "refunded_orders": distinct(refunded),
+        "orders": distinct(counted),
+        "paid_orders": distinct(paid),
         "units_sold": sum(o.quantity for o in paid),
         "buyers": len(buyers),
-        "aov_minor": div_half_up(gmv, len(paid)) if paid else 0,
+        "aov_minor": div_half_up(gmv, distinct(paid)) if paid else 0,
         "gpm_minor": div_half_up(gmv * 1000, views) if views else 0,
         "uv_value_minor": div_half_up(gmv, unique_viewers) if unique_viewers else 0,
         "duration_seconds": duration_ms // 1000,
@@ -374,8 +380,8 @@ def products_section(products: dict[int, ProductFacts], engaged: Engagement,
             "views": engaged.per_product_views.get(product_id, 0),
             "clicks": engaged.per_product_clicks.get(product_id, 0),
             "clickers": len(product_clickers),
-            "orders": len(mine),
-            "paid_orders": len(mine_paid),
+            "orders": distinct(mine),
+            "paid_orders": distinct(mine_paid),
             "units_sold": sum(o.quantity for o in mine_paid),
             "buyers": len(product_buyers),
             "gmv_minor": product_gmv,
@@ -399,8 +405,8 @@ def other_currencies_section(orders: list[OrderFacts],
         theirs_paid = [o for o in theirs if o.paid_at is not None]
         theirs_gmv = sum(o.amount_minor for o in theirs_paid)
         theirs_refunded = sum(o.amount_minor for o in theirs_paid if o.refunded_at is not None)
-        other.append({"currency": other_currency, "orders": len(theirs),
-                      "paid_orders": len(theirs_paid), "gmv_minor": theirs_gmv,
+        other.append({"currency": other_currency, "orders": distinct(theirs),
+                      "paid_orders": distinct(theirs_paid), "gmv_minor": theirs_gmv,
                       "net_gmv_minor": theirs_gmv - theirs_refunded,
                       "buyers": len({o.user_id for o in theirs_paid})})
     return other
@@ -481,11 +487,15 @@ def _timeline(window_start: int, window_end: int, changes: list[tuple[int, int]]
         field_name = TIMELINE_FIELDS.get(event.kind)
         if field_name and (row_of := bucket(event.at_ms)) is not None:
             row_of[field_name] += event.count
+    first_line: set[int] = set()
     for order in orders:
-        if (row_of := bucket(ms(order.created_at))) is not None:
+        # A regular-price order with several lines comes as one fact per line: counted once.
+        once = order.id not in first_line
+        first_line.add(order.id)
+        if once and (row_of := bucket(ms(order.created_at))) is not None:
             row_of["orders"] += 1
         if order.paid_at is not None and (row_of := bucket(ms(order.paid_at))) is not None:
-            row_of["paid_orders"] += 1
+            row_of["paid_orders"] += 1 if once else 0
             row_of["gmv_minor"] += order.amount_minor
         if order.refunded_at is not None and \
                 (row_of := bucket(ms(order.refunded_at))) is not None:

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from sqlalchemy import CheckConstraint, String, func, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -49,6 +50,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(10))
     # Bumped to log a user out everywhere: tokens carry the version they were issued with.
     token_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Where regular-price orders ship: given once, editable, copied onto each order
+    # (orders/regular.py). None until the buyer gives one.
+    shipping_address: Mapped[dict[str, str] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     # The language the user chose for the pages (web/i18n.py); None until they choose one.
     locale: Mapped[str | None] = mapped_column(String(10), default=None)

@@ -293,6 +293,10 @@ class Settings:
     session_cookie_secure: bool = False
     session_max_age_seconds: int = 14 * 24 * 3600
     order_hold_seconds: int = 600
+    # Regular-price buying: the most units of one variant on one order line, and the most
+    # lines (variants) in one cart checkout.
+    regular_max_quantity: int = 10
+    cart_max_lines: int = 20
     commission_return_window_days: int = 7
     chat_max_length: int = 300
     chat_min_interval_ms: int = 1000
@@ -401,6 +405,8 @@ def load_settings() -> Settings:
         allowed_origins=origins,
         session_cookie_secure=os.environ.get("SESSION_COOKIE_SECURE", "0") == "1",
         order_hold_seconds=_int("ORDER_HOLD_SECONDS", 600, minimum=1),
+        regular_max_quantity=_int("REGULAR_MAX_QUANTITY", 10, minimum=1),
+        cart_max_lines=_int("CART_MAX_LINES", 20, minimum=1),
         commission_return_window_days=_int("COMMISSION_RETURN_WINDOW_DAYS", 7),
         chat_max_length=_int("CHAT_MAX_LENGTH", 300, minimum=1),
         chat_min_interval_ms=_int("CHAT_MIN_INTERVAL_MS", 1000),

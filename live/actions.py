@@ -32,6 +32,7 @@ from live.errors import (
     ProductNotFound,
     RoomEnded,
     RoomNotFound,
+    RoomNotLive,
 )
 from live.models import (
     ROOM_MOVES,
@@ -449,3 +450,52 @@ async def return_stock(session: AsyncSession, product_id: int, units: int) -> No
     if units:
         await session.execute(update(Product).where(Product.id == product_id)
                               .values(stock=Product.stock + units))
+
+
+# Regular-price buying ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LineupProduct:
+    """What a regular-price order snapshots of a product in the room's lineup."""
+
+    id: int
+    title: str
+    price_minor: int
+    currency: str
+    commission_rate_bp: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomTerms:
+    """The room a regular-price order is placed in: its host, its commission rate, and which of
+    the asked products are in its lineup (the others are absent from `products`)."""
+
+    room_id: int
+    host_id: int
+    room_commission_rate_bp: int | None
+    products: dict[int, LineupProduct]
+
+
+async def regular_terms(session: AsyncSession, room_id: int, product_ids: list[int]) -> RoomTerms:
+    """Inside a regular-price order's transaction: the room must be live; answers the facts the
+    order snapshots of the room and of those of `product_ids` that are in its lineup."""
+    # One round trip: the room, and those of the products that are in its lineup (a row with
+    # no product when none is).
+    rows = (await session.execute(
+        select(Room.host_id, Room.status, Room.commission_rate_bp, Product.id, Product.title,
+               Product.price_minor, Product.currency, Product.commission_rate_bp)
+        .select_from(Room)
+        .outerjoin(LineupItem, (LineupItem.room_id == Room.id)
+                   & LineupItem.product_id.in_(product_ids))
+        .outerjoin(Product, Product.id == LineupItem.product_id)
+        .where(Room.id == room_id))).all()
+    if not rows:
+        raise RoomNotFound(f"room {room_id} does not exist", field="room_id")
+    host_id, status, room_rate_bp = rows[0][0], rows[0][1], rows[0][2]
+    if status != RoomStatus.LIVE.value:
+        raise RoomNotLive(f"the room is {status}: products sell at their price only "
+                          "while it is live", field="room_id")
+    products = {row[3]: LineupProduct(row[3], row[4], row[5], row[6], row[7])
+                for row in rows if row[3] is not None}
+    return RoomTerms(room_id, host_id, room_rate_bp, products)

@@ -45,3 +45,7 @@ class PriceAboveRegular(ValidationError):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "regular_price_minor": self.regular_price_minor}
+
+
+class RoomNotLive(Conflict):
+    code = "room_not_live"

@@ -32,6 +32,7 @@ from orders.models import (
     CommissionKind,
     CommissionStatus,
     Order,
+    OrderLine,
     Sale,
     rooms_table,
 )
@@ -68,16 +69,27 @@ def commission_amount(base_minor: int, rate_bp: int) -> int:
 async def accrue(session: AsyncSession, order: Order, *, paid_minor: int) -> int | None:
     """The order was paid: a pending entry for its host. Idempotent: one accrual per order.
     Returns the new entry's id, or None if it existed already."""
-    host_id = await session.scalar(select(Sale.host_id).where(Sale.id == order.sale_id))
+    rate_bp = order.commission_rate_bp
+    amount = commission_amount(paid_minor, rate_bp)
+    if order.sale_id is None:
+        # A regular-price order names its host; each line has its product's rate, and the
+        # entry is the sum of the lines' commissions (the order's rate is their weighted rate).
+        host_id = order.host_id
+        lines = (await session.execute(select(OrderLine.amount_minor, OrderLine.commission_rate_bp)
+                                       .where(OrderLine.order_id == order.id))).all()
+        if lines and paid_minor == order.amount_minor:
+            amount = sum(commission_amount(line_amount, line_rate)
+                         for line_amount, line_rate in lines)
+    else:
+        host_id = await session.scalar(select(Sale.host_id).where(Sale.id == order.sale_id))
     if host_id is None:
         raise SaleNotFound(f"sale {order.sale_id} of order {order.id} does not exist",
                            field="sale_id")
-    rate_bp = order.commission_rate_bp
     inserted: int | None = await session.scalar(
         pg_insert(CommissionEntry).values(
             host_id=host_id, order_id=order.id, room_id=order.room_id,
             kind=CommissionKind.ACCRUAL.value, base_minor=paid_minor, rate_bp=rate_bp,
-            amount_minor=commission_amount(paid_minor, rate_bp), currency=order.currency,
+            amount_minor=amount, currency=order.currency,
             status=CommissionStatus.PENDING.value)
         .on_conflict_do_nothing(constraint="uq_commission_entries_order_kind")
         .returning(CommissionEntry.id))

@@ -70,3 +70,29 @@ class StaleWebhook(DomainError):
 
 class PaymentLinkInvalid(PermissionDenied):
     code = "payment_link_invalid"
+
+
+class VariantNotFound(NotFound):
+    code = "variant_not_found"
+
+
+class NotProductHost(PermissionDenied):
+    code = "not_product_host"
+
+
+class StockBelowCommitted(Conflict):
+    """A variant's stock may not go below the units its orders hold or sold."""
+
+    code = "stock_below_committed"
+
+
+class AddressRequired(DomainError):
+    """A regular-price order ships somewhere: the buyer's account has no address yet."""
+
+    status_code = 422
+    code = "address_required"
+
+
+class MixedCurrencies(DomainError):
+    status_code = 422
+    code = "mixed_currencies"

@@ -97,7 +97,7 @@ class OrderChanged(DomainEvent):
     """Something happened to an order; its buyer hears of it."""
 
     order_id: int
-    sale_id: int
+    sale_id: int | None  # None: a regular-price order
     user_id: int
 
 

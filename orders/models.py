@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    Integer,
     String,
     UniqueConstraint,
     column,
@@ -151,6 +152,13 @@ class Order(Base):
         # One order per reservation, and one per idempotency key of a buyer in a sale.
         UniqueConstraint("sale_id", "reservation_no", name="uq_orders_sale_reservation"),
         UniqueConstraint("sale_id", "user_id", "idempotency_key", name="uq_orders_sale_user_key"),
+        # A regular-price order (no sale) is one per idempotency key of its buyer.
+        Index("uq_orders_regular_user_key", "user_id", "idempotency_key", unique=True,
+              postgresql_where=text("sale_id IS NULL")),
+        Index("ix_orders_host_id", "host_id", postgresql_where=text("host_id IS NOT NULL")),
+        # A flash-sale order names its sale (whose row names the host); a regular-price order
+        # has no sale and names its host itself.
+        CheckConstraint("(sale_id is null) <> (host_id is null)", name="regular_or_sale"),
         Index("ix_orders_user_id", "user_id"),
         # The expiry sweep reads only pending orders, oldest hold first.
         Index("ix_orders_pending_hold", "hold_expires_at",
@@ -161,7 +169,10 @@ class Order(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id"))
+    # None for a regular-price order (orders/regular.py), whose items are its `OrderLine`s;
+    # `product_id` and `quantity` are then its first line's product and the units of all lines.
+    sale_id: Mapped[int | None] = mapped_column(ForeignKey("sales.id"))
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"))
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -183,6 +194,8 @@ class Order(Base):
     source_kind: Mapped[str] = mapped_column(String(10), default=OrderSource.LIVE.value,
                                              server_default=OrderSource.LIVE.value)
     source_id: Mapped[int | None]
+    # The buyer's shipping address when the order was placed (regular-price orders).
+    shipping_address: Mapped[dict[str, str] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
@@ -190,6 +203,65 @@ class Order(Base):
     def source_ref(self) -> int:
         """The source's id: the video, or the room for a live order."""
         return self.source_id if self.source_id is not None else self.room_id
+
+    @property
+    def is_regular(self) -> bool:
+        return self.sale_id is None
+
+
+class ProductVariant(Base):
+    """One sellable version of a product (a SKU): its option values (`{"size": "M",
+    "colour": "Blue"}`, `{}` for a product without options), its price if it differs from the
+    product's, and `stock`, the units that sell at the regular price. Redis holds the live
+    counters (available, held, sold) of each variant, changed only by the scripts of
+    `orders/variant_stock.py`; `stock = available + held + sold` is the invariant
+    (`orders.variants.check_variant`). A variant is never deleted once created: it is made
+    inactive, so its orders keep pointing at it."""
+
+    __tablename__ = "product_variants"
+    __table_args__ = (
+        CheckConstraint("stock >= 0", name="stock_non_negative"),
+        CheckConstraint("price_minor is null or price_minor >= 0", name="price_non_negative"),
+        UniqueConstraint("product_id", "options", name="uq_product_variants_product_options"),
+        Index("ix_product_variants_product_id", "product_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    # The product's host, copied here: the variant's Redis keys share the host's hash tag, so
+    # one script can hold every line of a cart in that host's room.
+    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    options: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict, server_default="{}")
+    label: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    price_minor: Mapped[int | None]
+    stock: Mapped[int]
+    active: Mapped[bool] = mapped_column(default=True, server_default="true")
+    position: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class OrderLine(Base):
+    """One variant of a regular-price order, at the price it had when ordered."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        UniqueConstraint("order_id", "variant_id", name="uq_order_lines_order_variant"),
+        Index("ix_order_lines_order_id", "order_id"),
+        Index("ix_order_lines_variant_id", "variant_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    variant_id: Mapped[int] = mapped_column(ForeignKey("product_variants.id"))
+    # "Silk scarf — Blue / M" when ordered: what the buyer's orders page shows.
+    title: Mapped[str] = mapped_column(String(250))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_minor: Mapped[int]
+    amount_minor: Mapped[int]
+    # The host's rate for this line's product in this room, snapshotted (product, room, default).
+    commission_rate_bp: Mapped[int] = mapped_column(Integer)
 
 
 class OrderEventType(StrEnum):
@@ -202,6 +274,8 @@ class OrderEventType(StrEnum):
     ORDER_EXPIRED = "order_expired"
     ORDER_COMPLETED = "order_completed"
     ORDER_REFUNDED = "order_refunded"
+    # The buyer asked for a refund (regular-price orders); ops decide.
+    REFUND_REQUESTED = "refund_requested"
 
 
 class OrderEvent(Base):
@@ -395,3 +469,7 @@ class CommissionEntry(Base):
 # The live package's rooms table, read (never written) for the titles on commission statements,
 # named here rather than imported: the orders package depends on core and realtime only.
 rooms_table = table("rooms", column("id"), column("title"))
+# The same table's hosts and statuses, read by the unwritten-hold sweep of regular-price orders
+# (orders/regular.py) to look only at hosts whose rooms are live or ended lately.
+room_hosts_table = table("rooms", column("id"), column("host_id"), column("status"),
+                         column("ended_at"))

@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import Actor, owns_or_ops
 from core.context import Services
 from core.errors import Conflict
 from core.events import dispatch_committed, record, unit_of_work
 from core.states import transition
-from orders import commissions
+from orders import commissions, regular
 from orders.buying import release_reservation
 from orders.errors import (
     NotOrderOwner,
@@ -31,12 +32,13 @@ from orders.events import (
     SaleStockChanged,
     UnitsReleased,
 )
-from orders.logs import move_order
+from orders.logs import move_order, record_order_event
 from orders.models import (
     ORDER_MOVES,
     Order,
     OrderEvent,
     OrderEventType,
+    OrderLine,
     OrderStatus,
     Payment,
     PaymentStatus,
@@ -63,14 +65,31 @@ async def cancel_order(svc: Services, actor: Actor, order_id: int) -> Order:
                                 event_type=OrderEventType.ORDER_CANCELLED, actor_id=actor.id):
             raise Conflict("the order changed meanwhile; reload it", code="conflict")
         record(session, OrderCancelled(order_id=order_id, sale_id=order.sale_id,
-                                       user_id=order.user_id),
-               SaleStockChanged(sale_id=order.sale_id, room_id=order.room_id))
+                                       user_id=order.user_id))
+        if order.sale_id is not None:
+            record(session, SaleStockChanged(sale_id=order.sale_id, room_id=order.room_id))
+        variant_ids = await _variant_ids(session, order)
         await session.flush()
         await session.refresh(order)
     # The units are back in the counters before the room hears the counts.
-    await release_reservation(svc, order.sale_id, order.reservation_no)
+    await _release(svc, order, variant_ids)
     await dispatch_committed(svc, session)
     return order
+
+
+async def _variant_ids(session: AsyncSession, order: Order) -> list[int]:
+    """A regular-price order's variants (its lines), whose units its moves release."""
+    if order.sale_id is not None:
+        return []
+    return [line.variant_id for line in await regular.order_lines(session, order.id)]
+
+
+async def _release(svc: Services, order: Order, variant_ids: list[int], *,
+                   sold: bool = False) -> None:
+    if order.sale_id is None:
+        await regular.release_order_units(svc, order, variant_ids, sold=sold)
+    else:
+        await release_reservation(svc, order.sale_id, order.reservation_no, sold=sold)
 
 
 async def expire_due_orders(svc: Services, *, limit: int = 500) -> list[int]:
@@ -98,15 +117,23 @@ async def expire_due_orders(svc: Services, *, limit: int = 500) -> list[int]:
                 "to_status": OrderStatus.EXPIRED.value, "actor_id": None, "data": {},
             } for o in expired]))
         rooms: dict[int, int] = {}
+        variants: dict[int, list[int]] = {}
+        regular_ids = [o.id for o in expired if o.sale_id is None]
+        if regular_ids:
+            for order_id, variant_id in await session.execute(
+                    select(OrderLine.order_id, OrderLine.variant_id)
+                    .where(OrderLine.order_id.in_(regular_ids)).order_by(OrderLine.id)):
+                variants.setdefault(order_id, []).append(variant_id)
         for order in expired:
             record(session, OrderExpired(order_id=order.id, sale_id=order.sale_id,
                                          user_id=order.user_id))
-            rooms[order.sale_id] = order.room_id
+            if order.sale_id is not None:
+                rooms[order.sale_id] = order.room_id
         # One stock update per sale, however many of its orders expired.
         record(session, *(SaleStockChanged(sale_id=sale_id, room_id=room_id)
                           for sale_id, room_id in rooms.items()))
     for order in expired:
-        await release_reservation(svc, order.sale_id, order.reservation_no)
+        await _release(svc, order, variants.get(order.id, []))
     await dispatch_committed(svc, session)
     for sale_id in rooms:
         await settle_sale(svc, sale_id)
@@ -121,9 +148,10 @@ async def complete_order(svc: Services, actor: Actor, order_id: int) -> Order:
         order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
         if order is None:
             raise OrderNotFound(f"order {order_id} does not exist", field="order_id")
-        host_id = await session.scalar(select(Sale.host_id).where(Sale.id == order.sale_id))
+        host_id = order.host_id if order.sale_id is None else await session.scalar(
+            select(Sale.host_id).where(Sale.id == order.sale_id))
         if host_id is None or not owns_or_ops(actor, host_id):
-            raise NotSaleHost("only the sale's host can complete its orders")
+            raise NotSaleHost("only the host who sold it can complete this order")
         if not await move_order(session, order_id, OrderStatus(order.status),
                                 OrderStatus.COMPLETED, event_type=OrderEventType.ORDER_COMPLETED,
                                 actor_id=actor.id):
@@ -148,11 +176,13 @@ async def refund_order(svc: Services, actor: Actor, order_id: int) -> Order:
             raise OrderNotFound(f"order {order_id} does not exist", field="order_id")
         current = OrderStatus(order.status)
         transition(ORDER_MOVES, current, OrderStatus.REFUNDED, what="an order")
-        sale = await session.scalar(
-            select(Sale).where(Sale.id == order.sale_id).with_for_update(read=True))
-        if sale is None:
-            raise SaleNotFound(f"sale {order.sale_id} of order {order_id} does not exist",
-                               field="sale_id")
+        sale = None
+        if order.sale_id is not None:
+            sale = await session.scalar(
+                select(Sale).where(Sale.id == order.sale_id).with_for_update(read=True))
+            if sale is None:
+                raise SaleNotFound(f"sale {order.sale_id} of order {order_id} does not exist",
+                                   field="sale_id")
         payment = await session.scalar(select(Payment).where(
             Payment.order_id == order_id, Payment.status == PaymentStatus.SUCCEEDED.value)
             .with_for_update())
@@ -164,20 +194,49 @@ async def refund_order(svc: Services, actor: Actor, order_id: int) -> Order:
                                 data={"payment": payment.provider_ref if payment else None}):
             raise Conflict("the order changed meanwhile; reload it", code="conflict")
         await commissions.void_or_reverse(session, order_id)
-        settled = sale.settled_at is not None
-        if settled:
+        # A regular-price order's units go back to its variants' available counts.
+        settled = sale is not None and sale.settled_at is not None
+        if sale is not None and settled:
             # The sale gave its unsold units back already: this one goes to the product, by
             # the product's owner, in this transaction.
             await svc.events.run_in_transaction(session, UnitsReleased(
                 product_id=sale.product_id, units=order.quantity, sale_id=sale.id,
                 order_id=order_id))
         record(session, OrderRefunded(order_id=order_id, sale_id=order.sale_id,
-                                      user_id=order.user_id),
-               SaleStockChanged(sale_id=order.sale_id, room_id=order.room_id))
+                                      user_id=order.user_id))
+        if order.sale_id is not None:
+            record(session, SaleStockChanged(sale_id=order.sale_id, room_id=order.room_id))
+        variant_ids = await _variant_ids(session, order)
         await session.flush()
         await session.refresh(order)
     if not settled:
-        await release_reservation(svc, order.sale_id, order.reservation_no, sold=True)
+        await _release(svc, order, variant_ids, sold=True)
     await dispatch_committed(svc, session)
     return order
 
+
+
+# Statuses a buyer may ask a refund of: money was taken and has not gone back.
+REFUNDABLE = (OrderStatus.PAID.value, OrderStatus.COMPLETED.value)
+
+
+async def request_refund(svc: Services, actor: Actor, order_id: int) -> Order:
+    """The buyer asks for their money back. The request is an entry of the order's log (ops
+    read it and refund, `refund_order`); the status does not move until they do. Asked once."""
+    async with svc.db.transaction() as session:
+        order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+        if order is None:
+            raise OrderNotFound(f"order {order_id} does not exist", field="order_id")
+        if order.user_id != actor.id:
+            raise NotOrderOwner("only the buyer can ask for a refund")
+        if order.status not in REFUNDABLE:
+            raise Conflict(f"this order is {order.status.replace('_', ' ')}: only a paid order "
+                           "can be refunded", code="order_not_refundable")
+        asked = await session.scalar(select(OrderEvent.id).where(
+            OrderEvent.order_id == order_id, OrderEvent.type == OrderEventType.REFUND_REQUESTED))
+        if asked is not None:
+            raise Conflict("a refund of this order was asked for already",
+                           code="refund_already_requested")
+        record_order_event(session, order_id, OrderEventType.REFUND_REQUESTED, OrderStatus(order.status),
+                           OrderStatus(order.status), actor.id)
+    return order

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.context import Services
 from core.errors import Conflict
 from core.events import dispatch_committed, record
-from orders import commissions, stock
+from orders import commissions, regular, stock, variant_stock
 from orders.errors import (
     OrderNotFound,
     SaleNotFound,
@@ -38,6 +38,7 @@ from orders.models import (
 from orders.payments import PaymentProvider, WebhookEvent, get_provider
 from orders.payments.sandbox import SandboxProvider
 from orders.reconcile import reconcile_sale
+from orders.variants import reconcile_variant
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +104,15 @@ async def handle_webhook(svc: Services, headers: Any, body: bytes,
         # the first attempt was committed).
         async with svc.db.session() as session:
             order = await session.get(Order, event.order_id)
+            variant_ids = [line.variant_id for line in await regular.order_lines(
+                session, event.order_id)]
         if order is None:
             raise
-        await reconcile_sale(svc, order.sale_id)
+        if order.sale_id is None:
+            for variant_id in variant_ids:
+                await reconcile_variant(svc, variant_id)
+        else:
+            await reconcile_sale(svc, order.sale_id)
         return await apply_payment_event(svc, provider, event)
 
 
@@ -167,8 +174,11 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
     if payment.status in (PaymentStatus.SUCCEEDED.value, PaymentStatus.REFUNDED.value):
         return "already_applied"
     payment.status = PaymentStatus.SUCCEEDED.value
+    if order.sale_id is None:
+        return await _regular_payment_succeeded(svc, session, order, payment, effects)
     current = OrderStatus(order.status)
-    sk = stock.SaleKeys.of(svc.keys, order.sale_id)
+    sale_id: int = order.sale_id
+    sk = stock.SaleKeys.of(svc.keys, sale_id)
     idem = stock.idem_field(order.user_id, order.idempotency_key)
 
     paid_events = (OrderPaid(order_id=order.id, sale_id=order.sale_id, user_id=order.user_id),
@@ -185,7 +195,7 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
             code = await stock.settle(svc.redis, sk, order.reservation_no, user_id=order.user_id,
                                       quantity=order.quantity, idem=idem)
             if code == stock.SettleCode.MISSING:
-                await reconcile_sale(svc, order.sale_id)
+                await reconcile_sale(svc, sale_id)
 
         effects.append(settle_units)
         record(session, *paid_events)
@@ -215,6 +225,46 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
         await queue_refund(session, payment)
         return "refunded_after_expiry"
     # Cancelled, already paid by another payment, or refunded: this money goes back.
+    await queue_refund(session, payment)
+    return f"refunded_order_{current.value}"
+
+
+async def _regular_payment_succeeded(svc: Services, session: AsyncSession, order: Order,
+                                     payment: Payment, effects: list[Effect]) -> str:
+    """The same fates as a flash-sale order's, with the units of every line moved at once."""
+    current = OrderStatus(order.status)
+    lines = await regular.order_lines(session, order.id)
+    paid = OrderPaid(order_id=order.id, sale_id=None, user_id=order.user_id)
+    if current == OrderStatus.PENDING_PAYMENT:
+        if await move_order(session, order.id, current, OrderStatus.PAID,
+                            event_type=OrderEventType.ORDER_PAID, actor_id=None,
+                            data={"payment": payment.provider_ref}, paid_at=func.now()):
+            await commissions.accrue(session, order, paid_minor=payment.amount_minor)
+
+        async def sell_units() -> None:
+            code, _ = await regular.sell_order_units(svc, order, lines)
+            if code == variant_stock.MISSING:
+                for line in lines:
+                    await reconcile_variant(svc, line.variant_id)
+
+        effects.append(sell_units)
+        record(session, paid)
+        return "paid"
+    if current == OrderStatus.EXPIRED:
+        # A payment after the hold expired: kept if every line still has its units.
+        code, _ = await regular.sell_order_units(svc, order, lines)
+        if code == variant_stock.MISSING:
+            raise SaleUnavailable("the variants' keys are missing")
+        if code in (0, 1, 2):
+            if await move_order(session, order.id, current, OrderStatus.PAID,
+                                event_type=OrderEventType.ORDER_PAID, actor_id=None,
+                                data={"payment": payment.provider_ref, "after_expiry": True},
+                                paid_at=func.now()):
+                await commissions.accrue(session, order, paid_minor=payment.amount_minor)
+            record(session, paid)
+            return "paid_after_expiry"
+        await queue_refund(session, payment)
+        return "refunded_after_expiry"
     await queue_refund(session, payment)
     return f"refunded_order_{current.value}"
 

@@ -51,9 +51,12 @@ async def get_order(session: AsyncSession, order_id: int) -> Order:
     return order
 
 
-async def user_orders(session: AsyncSession, user_id: int, *, limit: int = 100) -> list[Order]:
-    return list(await session.scalars(
-        select(Order).where(Order.user_id == user_id).order_by(Order.id.desc()).limit(limit)))
+async def user_orders(session: AsyncSession, user_id: int, *, status: str | None = None,
+                      limit: int = 100) -> list[Order]:
+    query = select(Order).where(Order.user_id == user_id)
+    if status is not None:
+        query = query.where(Order.status == status)
+    return list(await session.scalars(query.order_by(Order.id.desc()).limit(limit)))
 
 
 async def sale_orders(session: AsyncSession, sale_id: int, *, limit: int = 500) -> list[Order]:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from core.types import Id, check_schedule
 
@@ -81,9 +88,19 @@ class OrderSourceOut(BaseModel):
     id: int
 
 
+class OrderLineOut(BaseModel):
+    product_id: int
+    variant_id: int
+    title: str
+    options: dict[str, str]
+    quantity: int
+    unit_price_minor: int
+    amount_minor: int
+
+
 class OrderOut(BaseModel):
     id: int
-    sale_id: int
+    sale_id: int | None = Field(description="the flash sale; null for a regular-price order")
     room_id: int
     product_id: int
     status: str
@@ -95,6 +112,10 @@ class OrderOut(BaseModel):
     payment_url: str
     created_at: str
     source: OrderSourceOut
+    kind: str = Field(default="sale", description="sale | regular")
+    lines: list[OrderLineOut] | None = Field(default=None, description="a regular-price "
+                                             "order's items")
+    shipping_address: dict[str, str] | None = None
 
 
 class BuyOut(BaseModel):
@@ -174,3 +195,122 @@ class CommissionStatementOut(BaseModel):
 class CommissionBalancesOut(BaseModel):
     host_id: int | None
     balances: dict[str, CommissionTotalsOut] = Field(description="by currency, all time")
+
+
+# Variants, regular-price buying, the cart, the shipping address -------------------------------
+
+OptionName = Annotated[str, StringConstraints(min_length=1, max_length=30)]
+OptionValue = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+class OptionIn(Strict):
+    name: OptionName
+    values: list[OptionValue] = Field(min_length=1, max_length=30)
+
+
+class VariantIn(Strict):
+    options: dict[OptionName, OptionValue] = Field(
+        default_factory=dict, description="one value of each option, e.g. "
+        '{"size": "M", "colour": "Blue"}; {} for a product without options')
+    stock: int = Field(ge=0, le=1_000_000, description="units for sale at the regular price")
+    price_minor: int | None = Field(default=None, ge=0, le=10**12,
+                                    description="omit to sell at the product's price")
+
+
+class VariantsIn(Strict):
+    options: list[OptionIn] = Field(default_factory=list, max_length=3)
+    variants: list[VariantIn] = Field(min_length=1, max_length=200)
+
+
+def variant_problems(data: VariantsIn) -> list[dict[str, str]]:
+    """What is wrong with a definition of variants, each naming its field."""
+    names = [o.name for o in data.options]
+    problems = []
+    if len(set(names)) != len(names):
+        problems.append({"field": "options", "message": "an option is named twice"})
+    allowed = {o.name: set(o.values) for o in data.options}
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    for index, variant in enumerate(data.variants):
+        where = f"variants[{index}].options"
+        if set(variant.options) != set(names):
+            problems.append({"field": where, "message": "give exactly one value of each option "
+                             f"({', '.join(names) or 'none'})"})
+            continue
+        for name, value in variant.options.items():
+            if value not in allowed[name]:
+                problems.append({"field": where,
+                                 "message": f"{value!r} is not a value of {name!r}"})
+        key = tuple(sorted(variant.options.items()))
+        if key in seen:
+            problems.append({"field": where, "message": "this combination is listed twice"})
+        seen.add(key)
+    return problems
+
+
+class VariantOut(BaseModel):
+    id: int
+    product_id: int
+    options: dict[str, str]
+    label: str
+    price_minor: int
+    own_price: bool
+    stock: int
+    active: bool
+    remaining: int | None
+    held: int | None
+    sold: int | None
+
+
+class OptionOut(BaseModel):
+    name: str
+    values: list[str]
+
+
+class VariantsOut(BaseModel):
+    product_id: int
+    currency: str
+    options: list[OptionOut]
+    variants: list[VariantOut]
+
+
+class RegularBuyIn(Strict):
+    variant_id: Id
+    quantity: int = Field(default=1, description="1 up to REGULAR_MAX_QUANTITY")
+
+
+class CartLineIn(Strict):
+    quantity: int = Field(description="0 removes the line; at most REGULAR_MAX_QUANTITY")
+
+
+class CartLineOut(BaseModel):
+    variant_id: int
+    product_id: int
+    title: str
+    options: dict[str, str]
+    quantity: int
+    unit_price_minor: int
+    amount_minor: int
+    remaining: int | None
+
+
+class CartOut(BaseModel):
+    room_id: int
+    lines: list[CartLineOut]
+    total_minor: int
+    currency: str | None
+
+
+class AddressIn(Strict):
+    name: str = Field(min_length=1, max_length=80)
+    line1: str = Field(min_length=1, max_length=120)
+    line2: str = Field(default="", max_length=120)
+    city: str = Field(min_length=1, max_length=80)
+    region: str = Field(default="", max_length=80)
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: str = Field(min_length=2, max_length=2, pattern="^[A-Z]{2}$",
+                         description="ISO 3166-1 alpha-2, e.g. CN, US")
+    phone: str = Field(min_length=5, max_length=30, pattern=r"^[0-9+()\- ]+$")
+
+
+class AddressOut(BaseModel):
+    shipping_address: dict[str, str] | None

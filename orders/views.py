@@ -9,12 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from core.clock import to_epoch_ms
 from core.context import Services
 from orders import stock
 from orders.models import (
     Order,
+    OrderLine,
     OrderStatus,
+    ProductVariant,
     Sale,
 )
 from orders.payments import PaymentProvider, get_provider
@@ -29,7 +34,7 @@ class OrderFacts(Protocol):
     @property
     def id(self) -> int: ...
     @property
-    def sale_id(self) -> int: ...
+    def sale_id(self) -> int | None: ...
     @property
     def room_id(self) -> int: ...
     @property
@@ -72,7 +77,8 @@ class PlacedOrder:
 
 def order_view(order: OrderFacts, provider: PaymentProvider, *,
                status: str | None = None) -> dict[str, Any]:
-    """The one JSON view of an order: the API's, the buy reply's and the buyer's notification."""
+    """The one JSON view of an order: the API's, the buy reply's and the buyer's notification.
+    A regular-price order's view adds its lines and address (`regular_order_view`)."""
     return {
         "id": order.id,
         "sale_id": order.sale_id,
@@ -90,6 +96,39 @@ def order_view(order: OrderFacts, provider: PaymentProvider, *,
         "source": {"kind": order.source_kind,
                    "id": order.source_id if order.source_id is not None else order.room_id},
     }
+
+
+def line_view(line: OrderLine, options: dict[str, str]) -> dict[str, Any]:
+    return {"product_id": line.product_id, "variant_id": line.variant_id, "title": line.title,
+            "options": options, "quantity": line.quantity,
+            "unit_price_minor": line.unit_price_minor, "amount_minor": line.amount_minor}
+
+
+def regular_order_view(order: Order, provider: PaymentProvider,
+                       lines: list[tuple[OrderLine, dict[str, str]]]) -> dict[str, Any]:
+    return {**order_view(order, provider), "kind": "regular",
+            "lines": [line_view(line, options) for line, options in lines],
+            "shipping_address": order.shipping_address}
+
+
+async def orders_json(session: AsyncSession, svc: Services,
+                      orders: list[Order]) -> list[dict[str, Any]]:
+    """Views of orders as committed, with the lines of the regular-price ones (one query)."""
+    provider = get_provider(svc.settings)
+    regular = [o.id for o in orders if o.sale_id is None]
+    lines: dict[int, list[tuple[OrderLine, dict[str, str]]]] = {}
+    if regular:
+        for line, options in await session.execute(
+                select(OrderLine, ProductVariant.options)
+                .join(ProductVariant, ProductVariant.id == OrderLine.variant_id)
+                .where(OrderLine.order_id.in_(regular)).order_by(OrderLine.id)):
+            lines.setdefault(line.order_id, []).append((line, options))
+    return [regular_order_view(o, provider, lines.get(o.id, [])) if o.sale_id is None
+            else {**order_view(o, provider), "kind": "sale"} for o in orders]
+
+
+async def order_json(session: AsyncSession, svc: Services, order: Order) -> dict[str, Any]:
+    return (await orders_json(session, svc, [order]))[0]
 
 
 def first_reply(order: OrderFacts, provider: PaymentProvider) -> dict[str, Any]:
@@ -123,6 +162,10 @@ async def publish_sale(svc: Services, sale: Sale, action: str) -> None:
 
 
 async def notify_buyer(svc: Services, order: Order) -> None:
-    await publish_user(svc.redis, svc.keys, order.user_id, ServerEvent.ORDER,
-                       order_view(order, get_provider(svc.settings)))
+    if order.sale_id is None:
+        async with svc.db.session() as session:
+            view = await order_json(session, svc, order)
+    else:
+        view = order_view(order, get_provider(svc.settings))
+    await publish_user(svc.redis, svc.keys, order.user_id, ServerEvent.ORDER, view)
 

@@ -7,10 +7,12 @@ from starlette.responses import Response
 
 from core.accounts import Role, owns_or_ops
 from core.context import Services
+from core.errors import ValidationError
 from live import actions as live_actions
 from live import queries as live_queries
 from orders import buying, order_moves, queries, reconcile, sales, views
 from orders.errors import NotOrderOwner, NotSaleHost
+from orders.models import Order, OrderStatus
 from orders.payments import get_provider
 from orders.schemas import (
     BuyIn,
@@ -134,25 +136,32 @@ async def sale_orders(request: Request) -> Response:
     return JSON({"orders": [views.order_view(o, provider) for o in orders]})
 
 
-@router.add("/api/orders", "GET", summary="The logged-in buyer's orders, newest first",
-            response=OrdersOut)
+@router.add("/api/orders", "GET", summary="The logged-in buyer's orders, newest first (flash "
+            "sale and regular price; `status` filters)", response=OrdersOut,
+            query={"status": "string"}, errors=(422,))
 async def my_orders(request: Request) -> Response:
     principal = await require_user(request)
     svc = services(request)
-    provider = get_provider(svc.settings)
+    status = request.query_params.get("status") or None
+    if status is not None and status not in {s.value for s in OrderStatus}:
+        raise ValidationError([{"field": "status", "message": "Must be one of: "
+                                + ", ".join(s.value for s in OrderStatus) + "."}])
     async with svc.db.session() as session:
-        orders = await queries.user_orders(session, principal.id)
-    return JSON({"orders": [views.order_view(o, provider) for o in orders]})
+        orders = await queries.user_orders(session, principal.id, status=status)
+        return JSON({"orders": await views.orders_json(session, svc, orders)})
 
 
-async def _visible_order(request: Request) -> tuple[Services, object]:
+async def _visible_order(request: Request) -> tuple[Services, Order]:
     principal = await require_user(request)
     svc = services(request)
     async with svc.db.session() as session:
         order = await queries.get_order(session, path_int(request, "order_id"))
         if not owns_or_ops(principal, order.user_id):
-            sale = await queries.get_sale(session, order.sale_id)
-            if not owns_or_ops(principal, sale.host_id):
+            if order.sale_id is None:
+                host_id = order.host_id
+            else:
+                host_id = (await queries.get_sale(session, order.sale_id)).host_id
+            if host_id is None or not owns_or_ops(principal, host_id):
                 raise NotOrderOwner("not your order")
     return svc, order
 
@@ -161,7 +170,8 @@ async def _visible_order(request: Request) -> tuple[Services, object]:
             response=OrderOut, errors=(404,))
 async def get_order(request: Request) -> Response:
     svc, order = await _visible_order(request)
-    return JSON(views.order_view(order, get_provider(svc.settings)))  # type: ignore[arg-type]
+    async with svc.db.session() as session:
+        return JSON(await views.order_json(session, svc, order))
 
 
 @router.add("/api/orders/{order_id:int}/events", "GET", summary="The order's event log",
@@ -181,7 +191,8 @@ async def cancel_order(request: Request) -> Response:
     principal = await require_user(request)
     svc = services(request)
     order = await order_moves.cancel_order(svc, principal, path_int(request, "order_id"))
-    return JSON(views.order_view(order, get_provider(svc.settings)))
+    async with svc.db.session() as session:
+        return JSON(await views.order_json(session, svc, order))
 
 
 @router.add("/api/orders/{order_id:int}/complete", "POST", summary="Mark a paid order "

@@ -32,6 +32,7 @@ from web import (
     api_ingest,
     api_live,
     api_orders,
+    api_regular,
     api_social,
     api_videos,
     health,
@@ -79,6 +80,7 @@ API_ROUTERS: list[ApiRouter] = [
     api_accounts.router,
     api_live.router,
     api_orders.router,  # flash sales, orders
+    api_regular.router,  # variants, regular-price buys, the cart, addresses
     payments.router,  # the sandbox gateway's webhook
     api_analytics.router,  # product tracking, broadcast reports, CSV exports
     api_commissions.router,  # host commission statements, balances, CSV

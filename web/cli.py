@@ -9,6 +9,8 @@
     livesell reconcile SALE_ID        # rebuild a sale's Redis counters from PostgreSQL
     livesell check SALE_ID            # check initial = available + reserved + sold, and
                                       # that every hold has its order
+    livesell reconcile-variant VARIANT_ID     # rebuild a variant's regular-price counters
+    livesell check-variants [VARIANT_ID ...]  # stock = available + held + sold per variant
     livesell expire                   # run one expiry sweep of unpaid orders now
     livesell rebuild-reports --since YYYY-MM-DD [--until YYYY-MM-DD]
     livesell verify-draw DRAW_ID [--url URL]
@@ -131,8 +133,9 @@ def seed() -> dict[str, int]:
     return ids
 
 
-def sale_command(command: str, sale_id: int | None) -> int:
-    """`reconcile SALE_ID`, `check SALE_ID`, `expire`: the orders package's operator commands,
+def sale_command(command: str, sale_id: int | None, variant_ids: list[int] | None = None) -> int:
+    """`reconcile SALE_ID`, `check SALE_ID`, `expire`, `reconcile-variant VARIANT_ID`,
+    `check-variants [VARIANT_ID ...]`: the orders package's operator commands,
     run with the process's event handlers wired (an expiry tells buyers and rooms, and a sale
     it settles gives its units back to live's product through a handler). Prints JSON."""
     import orjson
@@ -140,7 +143,7 @@ def sale_command(command: str, sale_id: int | None) -> int:
     from core.context import Services
     from core.models import import_all_models
     from core.settings import get_settings
-    from orders import order_moves, reconcile
+    from orders import order_moves, reconcile, variants
     from workers.handlers import wire
 
     async def run() -> int:
@@ -160,6 +163,19 @@ def sale_command(command: str, sale_id: int | None) -> int:
                     "pg_reserved": invariant.pg_reserved, "pg_sold": invariant.pg_sold,
                     "unbacked_holds": list(invariant.unbacked_holds)}).decode())
                 return 0 if invariant.ok else 1
+            if command == "reconcile-variant" and variant_ids:
+                rebuilt = await variants.reconcile_variant(svc, variant_ids[0])
+                print(orjson.dumps({"variant_id": rebuilt.variant_id,
+                                    **rebuilt.counts.__dict__}).decode())
+                return 0
+            if command == "check-variants":
+                ids = variant_ids or await variants.all_variant_ids(svc)
+                problems: list[str] = []
+                for variant_id in ids:
+                    problems.extend((await variants.check_variant(svc, variant_id)).problems)
+                print(orjson.dumps({"ok": not problems, "variants": len(ids),
+                                    "problems": problems}).decode())
+                return 0 if not problems else 1
             expired = await order_moves.expire_due_orders(svc)
             print(orjson.dumps({"expired": expired}).decode())
             return 0
@@ -391,6 +407,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="check initial = available + reserved + sold, and that every "
                    "hold has its order").add_argument("sale_id", type=int)
     sub.add_parser("expire", help="run one expiry sweep of unpaid orders now")
+    sub.add_parser("reconcile-variant", help="rebuild a variant's regular-price counters from "
+                   "PostgreSQL").add_argument("variant_id", type=int)
+    sub.add_parser("check-variants", help="check stock = available + held + sold per variant "
+                   "(every variant if none is named), and that every hold has its order"
+                   ).add_argument("variant_ids", type=int, nargs="*")
     args = parser.parse_args(argv)
 
     if args.command == "run":
@@ -407,6 +428,10 @@ def main(argv: list[str] | None = None) -> int:
         ensure_services(stoppers)
         if args.command in ("reconcile", "check", "expire"):
             return sale_command(args.command, getattr(args, "sale_id", None))
+        if args.command == "reconcile-variant":
+            return sale_command(args.command, None, [args.variant_id])
+        if args.command == "check-variants":
+            return sale_command(args.command, None, list(args.variant_ids))
         if args.command == "migrate":
             migrate()
         elif args.command == "seed":

@@ -191,6 +191,14 @@ async def room_page(request: Request) -> Response:
     return response
 
 
+async def orders_page(request: Request) -> Response:
+    """The buyer's orders (read through the API by orders.js) and their shipping address."""
+    principal = await page_principal(request)
+    if isinstance(principal, Response):
+        return principal
+    return page(request, "orders.html", principal, boot={})
+
+
 routes: list[BaseRoute] = [
     Route("/", home, methods=["GET"], name="home"),
     Route("/login", login_page, methods=["GET"], name="login"),
@@ -198,4 +206,5 @@ routes: list[BaseRoute] = [
     Route("/host", host_home, methods=["GET"], name="host"),
     Route("/host/rooms/{room_id:int}", host_room, methods=["GET"], name="host_room"),
     Route("/rooms/{room_id:int}", room_page, methods=["GET"], name="room"),
+    Route("/orders", orders_page, methods=["GET"], name="orders"),
 ]

@@ -9,6 +9,9 @@ from sqlalchemy import select
 from core.accounts import Role, User, create_user
 from core.context import Services
 from live.models import LineupItem, Product, Room
+from orders import variants
+from orders.models import ProductVariant
+from orders.schemas import VariantsIn
 
 DEMO_PASSWORD = "livesell-demo"
 
@@ -32,6 +35,16 @@ DEMO_PRODUCTS = (
     ("Linen tote bag", "Heavy washed linen with an inner pocket.", 2400, 300),
     ("Beeswax candle trio", "Three hand-poured candles, 20 h each.", 1800, 200),
 )
+
+# The regular-price variants of each demo product (by title): options, then (values, stock).
+# A product not named here keeps one default variant with the stock given.
+DEMO_VARIANTS = {
+    "Hand-dyed silk scarf": ({"colour": ["Indigo", "Rust"]},
+                             [({"colour": "Indigo"}, 25), ({"colour": "Rust"}, 15)]),
+    "Linen tote bag": ({"size": ["Small", "Large"]},
+                       [({"size": "Small"}, 40), ({"size": "Large"}, 30)]),
+}
+DEMO_DEFAULT_VARIANT_STOCK = 20
 
 DEMO_ROOM_TITLE = "Friday night drop: handmade home goods"
 DEMO_PLAYBACK_URL = "https://test-streams.mux.dev/x36xhzz/x36xhzz.m3u8"
@@ -72,5 +85,24 @@ async def seed_demo(svc: Services) -> dict[str, int]:
             await session.flush()
             session.add_all(LineupItem(room_id=room.id, product_id=p.id, position=i)
                             for i, p in enumerate(products))
+    await _seed_variants(svc, host, products)
     return {"host_id": host.id, "viewer_id": users[Role.VIEWER].id, "ops_id": users[Role.OPS].id,
             "room_id": room.id}
+
+
+async def _seed_variants(svc: Services, host: User, products: list[Product]) -> None:
+    """Sizes and colours with stock at the regular price, for products that have no
+    variants yet (so a second seed changes nothing)."""
+    async with svc.db.session() as session:
+        defined = set(await session.scalars(select(ProductVariant.product_id).where(
+            ProductVariant.product_id.in_([p.id for p in products]))))
+    for product in products:
+        if product.id in defined:
+            continue
+        options, rows = DEMO_VARIANTS.get(product.title, ({}, [({}, DEMO_DEFAULT_VARIANT_STOCK)]))
+        data = VariantsIn.model_validate({
+            "options": [{"name": name, "values": values} for name, values in options.items()],
+            "variants": [{"options": combo, "stock": stock} for combo, stock in rows]})
+        await variants.set_variants(svc, host, variants.ProductFacts(
+            product.id, product.host_id, product.title, product.price_minor, product.currency),
+            data)

@@ -7,7 +7,7 @@ from typing import Any
 from celery import Task
 
 from live import queries as live_queries
-from orders import buying, commissions, order_moves, outbox, reconcile, sales
+from orders import buying, commissions, order_moves, outbox, reconcile, regular, sales
 from orders.models import OutboxKind
 from workers.app import app
 from workers.runtime import run
@@ -52,7 +52,10 @@ def release_unwritten_holds() -> dict[str, list[int]]:
     (docs/decisions/0013). Safe to run twice or in parallel: a reservation is voided under the
     sale row's lock and its units go back through the once-only release script."""
     released = run(buying.release_unwritten_holds)
-    return {str(sale_id): numbers for sale_id, numbers in released.items()}
+    # Regular-price orders' holds whose order never reached PostgreSQL (orders/regular.py).
+    regular_orders = run(regular.release_unwritten_orders)
+    return {**{str(sale_id): numbers for sale_id, numbers in released.items()},
+            **({"regular": regular_orders} if regular_orders else {})}
 
 
 @app.task(name="orders.advance_sales")

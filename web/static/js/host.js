@@ -3,6 +3,7 @@ import {api} from "./api.js";
 import {$, clearFormErrors, h, productImage, readBoot, showFormErrors, toast} from "./dom.js";
 import {formatDateTime, formatMoney, formatStock, majorAmount, parsePrice} from "./format.js";
 import {t} from "./i18n.js";
+import {editVariants, renderHostOrders} from "./host-shop.js";
 
 const boot = readBoot();
 const rooms = boot.rooms || [];
@@ -40,7 +41,9 @@ function renderProducts() {
         h("span", {class: "row-sub"}, formatStock(product.stock))),
       h("span", {class: "row-price"}, formatMoney(product.price_minor, product.currency)),
       h("button", {type: "button", class: "btn btn-xs btn-ghost", "data-testid": "edit-product",
-                   onclick: () => { editing = product.id; renderProducts(); }}, t("host.edit"))))));
+                   onclick: () => { editing = product.id; renderProducts(); }}, t("host.edit")),
+      h("button", {type: "button", class: "btn btn-xs btn-ghost", "data-testid": "edit-variants",
+                   onclick: () => editVariants(product)}, "Sizes & stock")))));
   $("#products-empty").hidden = products.length > 0;
   const first = $("#product-list .edit-row input");
   if (first) first.focus();
@@ -152,3 +155,5 @@ productForm.addEventListener("submit", async (event) => {
 
 renderRooms();
 renderProducts();
+
+renderHostOrders($("#host-orders"), $("#host-orders-empty")).catch(() => {});

@@ -8,6 +8,7 @@ import {t} from "./i18n.js";
 import {LiveVideo} from "./player.js";
 import {mountRoomEngagement} from "./room-engagement.js";
 import {mountRoomSale} from "./room-sale.js";
+import {mountShop} from "./room-shop.js";
 import {trackProductCards} from "./room-tracking.js";
 import {mountRemind, mountReviewCard, mountSeller, setUnread, showProductReviews} from "./social.js";
 import {describeConnection, RoomSocket} from "./socket.js";
@@ -205,6 +206,7 @@ function openProduct(product) {
   });
   $("#product-dialog-image").replaceChildren(productImage(fresh, "product-dialog-img"));
   showProductReviews(fresh.id);
+  window.livesell.shop.showInDialog(fresh);
   if (!productDialog.open) productDialog.showModal();
 }
 
@@ -383,6 +385,11 @@ store.on("order", (order) => {
   if (order.room_id !== roomId) toast(`Your order #${order.id} is ${order.status}.`, "info");
   if (order.status === "completed" && me && me.id !== hostId) reviewCard.reload();
 });
+
+// Buying at the regular price: the pinned card's and the product dialog's sizes, colours, Buy
+// now and Add to cart, the cart, and the viewer's order.
+window.livesell.shop = mountShop({store, me, roomId,
+                                  slots: {pin: $("#shop-slot"), dialog: $("#product-dialog-shop")}});
 
 renderRoom();
 renderPin();

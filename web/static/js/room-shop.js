@@ -1,0 +1,335 @@
+// Buying at the regular price in the live room: pick a size and colour (a variant) and a
+// quantity on the pinned product, buy it now or add it to the cart; check the cart out as one
+// order; give a shipping address the first time; pay, and see the order confirmed here (the
+// buyer's `order` events). Every press of Buy or Check out carries its own Idempotency-Key,
+// reused if the same press is sent again (after the address is given).
+import {fillAddress, saveAddress} from "./address.js";
+import {api} from "./api.js";
+import {$, h, toast} from "./dom.js";
+import {formatCountdown, formatMoney, formatStock} from "./format.js";
+
+const HELD = "pending_payment";
+
+function newKey() {
+  return (crypto.randomUUID && crypto.randomUUID()) || `k${Date.now()}${Math.random().toString(16).slice(2)}`;
+}
+
+function optionText(options) {
+  return Object.keys(options || {}).sort().map((name) => options[name]).join(" / ");
+}
+
+export function mountShop({store, me, roomId, slots}) {
+  const variantsOf = new Map();   // product id -> its variants reply
+  const picked = new Map();       // product id -> {option: value}
+  let order = null;               // the viewer's latest regular-price order in this room
+  let cart = {lines: [], total_minor: 0, currency: null};
+  const orderBox = $("#my-order");
+  const cartButton = $("#cart-btn");
+  const cartDialog = $("#cart-dialog");
+  const addressDialog = $("#address-dialog");
+  const addressForm = $("#address-form");
+
+  // Variants ------------------------------------------------------------------------
+
+  async function loadVariants(productId, {fresh = false} = {}) {
+    if (fresh || !variantsOf.has(productId)) {
+      variantsOf.set(productId, await api("GET", `/api/products/${productId}/variants`));
+    }
+    return variantsOf.get(productId);
+  }
+
+  function chosenVariant(productId) {
+    const data = variantsOf.get(productId);
+    if (!data) return null;
+    const choice = picked.get(productId) || {};
+    return data.variants.find((v) => data.options.every((o) => v.options[o.name] === choice[o.name])) || null;
+  }
+
+  function block(slot) {
+    let shown = null;  // the product whose block is in this slot
+
+    async function show(product) {
+      shown = product;
+      if (!product) {
+        slot.replaceChildren();
+        return;
+      }
+      try {
+        await loadVariants(product.id, {fresh: true});
+      } catch {
+        slot.replaceChildren(h("p", {class: "muted small"}, "Sizes and stock could not be loaded."));
+        return;
+      }
+      if (shown && shown.id === product.id) render();
+    }
+
+    function render() {
+      const product = shown;
+      const data = product && variantsOf.get(product.id);
+      if (!data) return;
+      const live = store.state.room.status === "live";
+      const choice = picked.get(product.id) || {};
+      const variant = chosenVariant(product.id);
+      const rows = data.options.map((option) => h("div", {class: "shop-option", "data-testid": `option-${option.name}`},
+        h("span", {class: "shop-option-name"}, option.name),
+        h("div", {class: "shop-choices", role: "group", "aria-label": option.name},
+          ...option.values.map((value) => {
+            const any = data.variants.some((v) => v.options[option.name] === value && v.remaining > 0);
+            return h("button", {type: "button", class: "chip", "data-value": value,
+                                "aria-pressed": choice[option.name] === value ? "true" : "false",
+                                "data-soldout": any ? null : "true",
+                                onclick: () => {
+                                  picked.set(product.id, {...(picked.get(product.id) || {}), [option.name]: value});
+                                  renderAll();
+                                }}, value);
+          }))));
+      const missing = data.options.filter((o) => !choice[o.name]).map((o) => o.name);
+      const price = variant ? variant.price_minor : product.price_minor;
+      const left = variant ? variant.remaining : null;
+      const quantity = h("input", {type: "number", min: "1", max: "10", value: "1", class: "shop-qty",
+                                   "data-testid": "shop-quantity", "aria-label": "Quantity"});
+      const can = live && me && variant && left > 0;
+      const message = h("p", {class: "shop-message", "data-testid": "shop-message", role: "alert"});
+      const status = !live ? "Buying opens while the show is live."
+        : missing.length ? `Choose ${missing.join(" and ")}.`
+          : left !== null ? formatStock(left) : "";
+      slot.replaceChildren(h("div", {class: "shop", "data-product-id": String(product.id)},
+        h("p", {class: "shop-price", "data-testid": "shop-price"}, formatMoney(price, data.currency)),
+        ...rows,
+        h("p", {class: "shop-status", "data-testid": "shop-status", "data-level": left !== null && left <= 0 ? "out" : "ok"}, status),
+        h("div", {class: "shop-actions"},
+          quantity,
+          h("button", {type: "button", class: "btn btn-primary", "data-testid": "buy-now", disabled: !can,
+                       onclick: (event) => buyNow(event.currentTarget, variant, quantity, message)}, "Buy now"),
+          h("button", {type: "button", class: "btn btn-ghost", "data-testid": "add-to-cart", disabled: !can,
+                       onclick: () => addToCart(variant, quantity, message)}, "Add to cart")),
+        me ? null : h("p", {class: "muted small"}, h("a", {href: `/login?next=/rooms/${roomId}`}, "Sign in"), " to buy."),
+        message));
+    }
+
+    return {show, render, get product() { return shown; }};
+  }
+
+  // Buy now, with the address asked for the first time ------------------------------
+
+  function askAddress() {
+    return new Promise((resolve) => {
+      fillAddress(addressForm, null);
+      const done = (value) => {
+        addressForm.onsubmit = null;
+        addressDialog.close();
+        resolve(value);
+      };
+      addressForm.onsubmit = async (event) => {
+        event.preventDefault();
+        const saved = await saveAddress(addressForm);
+        if (saved) done(saved);
+      };
+      addressForm.querySelector("[data-address-cancel]").onclick = () => done(null);
+      addressDialog.showModal();
+    });
+  }
+
+  /** POST with one key per press; an address asked for once, then the same press again. */
+  async function place(path, body, key) {
+    try {
+      return await api("POST", path, body, {headers: {"Idempotency-Key": key}});
+    } catch (error) {
+      if (error.code !== "address_required") throw error;
+      if (!await askAddress()) return null;
+      return api("POST", path, body, {headers: {"Idempotency-Key": key}});
+    }
+  }
+
+  async function buyNow(button, variant, quantityInput, message) {
+    message.textContent = "";
+    button.disabled = true;
+    try {
+      const reply = await place(`/api/rooms/${roomId}/buy`,
+                                {variant_id: variant.id, quantity: Number(quantityInput.value) || 0}, newKey());
+      if (reply) takeOrder(reply.order);
+    } catch (error) {
+      message.textContent = error.message;
+    } finally {
+      button.disabled = false;
+      refreshShown();
+    }
+  }
+
+  // The cart ------------------------------------------------------------------------
+
+  function renderCart() {
+    const count = cart.lines.reduce((sum, line) => sum + line.quantity, 0);
+    cartButton.hidden = !me;
+    $("#cart-count").textContent = String(count);
+    $("#cart-empty").hidden = cart.lines.length > 0;
+    $("#cart-checkout").disabled = cart.lines.length === 0;
+    $("#cart-total").textContent = cart.lines.length ? `Total ${formatMoney(cart.total_minor, cart.currency)}` : "";
+    $("#cart-lines").replaceChildren(...cart.lines.map((line) => h("li", {class: "cart-line", "data-variant-id": String(line.variant_id), "data-testid": "cart-line"},
+      h("div", {class: "cart-line-text"},
+        h("strong", {}, line.title),
+        line.options && Object.keys(line.options).length ? h("span", {class: "muted small"}, optionText(line.options)) : null,
+        h("span", {class: "small"}, formatMoney(line.amount_minor, cart.currency))),
+      h("input", {type: "number", min: "0", max: "10", value: String(line.quantity), class: "shop-qty",
+                  "aria-label": `Quantity of ${line.title}`, "data-testid": "cart-quantity",
+                  onchange: (event) => setLine(line.variant_id, Number(event.target.value) || 0)}),
+      h("button", {type: "button", class: "btn btn-ghost btn-xs", "data-testid": "cart-remove",
+                   onclick: () => setLine(line.variant_id, 0)}, "Remove"))));
+  }
+
+  async function setLine(variantId, quantity) {
+    const message = $("#cart-message");
+    message.textContent = "";
+    try {
+      cart = await api("PUT", `/api/rooms/${roomId}/cart/${variantId}`, {quantity});
+    } catch (error) {
+      message.textContent = error.message;
+    }
+    renderCart();
+  }
+
+  async function addToCart(variant, quantityInput, message) {
+    message.textContent = "";
+    const have = cart.lines.find((line) => line.variant_id === variant.id);
+    const quantity = (have ? have.quantity : 0) + (Number(quantityInput.value) || 0);
+    try {
+      cart = await api("PUT", `/api/rooms/${roomId}/cart/${variant.id}`, {quantity});
+      renderCart();
+      toast("Added to your cart.", "success");
+    } catch (error) {
+      message.textContent = error.message;
+    }
+  }
+
+  async function checkout() {
+    const button = $("#cart-checkout");
+    const message = $("#cart-message");
+    message.textContent = "";
+    button.disabled = true;
+    try {
+      const reply = await place(`/api/rooms/${roomId}/cart/checkout`, undefined, newKey());
+      if (reply) {
+        takeOrder(reply.order);
+        cart = {lines: [], total_minor: 0, currency: null};
+        cartDialog.close();
+      }
+    } catch (error) {
+      // A line short of units is named: lines[i] is the i-th line shown.
+      const match = /^lines\[(\d+)\]/.exec(error.field || "");
+      const line = match && cart.lines[Number(match[1])];
+      message.textContent = line ? `${line.title}: ${error.message}` : error.message;
+    } finally {
+      renderCart();
+    }
+  }
+
+  cartButton.addEventListener("click", async () => {
+    if (me) {
+      try { cart = await api("GET", `/api/rooms/${roomId}/cart`); } catch { /* shown as it was */ }
+    }
+    renderCart();
+    cartDialog.showModal();
+  });
+  $("#cart-close").addEventListener("click", () => cartDialog.close());
+  $("#cart-checkout").addEventListener("click", checkout);
+
+  // The viewer's order --------------------------------------------------------------
+
+  let tick = null;
+
+  function takeOrder(next) {
+    if (!next || next.kind !== "regular" || next.room_id !== roomId) return;
+    if (order && next.id < order.id) return;
+    order = next;
+    renderOrder();
+  }
+
+  // The order whose box the viewer closed, until its status changes or another one comes.
+  let dismissed = null;
+
+  function dismissButton() {
+    return h("button", {type: "button", class: "my-order-dismiss", "aria-label": "Hide",
+                        "data-testid": "shop-order-dismiss",
+                        onclick: () => { dismissed = `${order.id}:${order.status}`; renderOrder(); }}, "×");
+  }
+
+  function renderOrder() {
+    orderBox.hidden = !order || dismissed === `${order.id}:${order.status}`;
+    clearInterval(tick);
+    if (orderBox.hidden) return;
+    orderBox.dataset.status = order.status;
+    orderBox.dataset.orderId = String(order.id);
+    const amount = formatMoney(order.amount_minor, order.currency);
+    const items = h("ul", {class: "my-order-lines"}, ...(order.lines || []).map((line) => h("li", {},
+      `${line.quantity} × ${line.title}`)));
+    if (order.status === HELD) {
+      const hold = h("strong", {"data-testid": "shop-hold"});
+      const update = () => { hold.textContent = formatCountdown(Math.max(0, order.hold_expires_at_ms - Date.now())); };
+      update();
+      tick = setInterval(update, 1000);
+      orderBox.replaceChildren(dismissButton(),
+        h("p", {class: "my-order-title"}, `Order #${order.id} · ${amount}`), items,
+        h("p", {class: "small"}, "Pay within ", hold, " to keep it."),
+        h("div", {class: "shop-actions"},
+          h("button", {type: "button", class: "btn btn-primary", "data-testid": "shop-pay",
+                       onclick: () => window.location.assign(order.payment_url)}, "Pay now"),
+          h("button", {type: "button", class: "btn btn-ghost", "data-testid": "shop-cancel",
+                       onclick: cancel}, "Cancel")));
+      return;
+    }
+    const text = {
+      paid: `Order #${order.id} confirmed · ${amount} paid`,
+      completed: `Order #${order.id} delivered · ${amount}`,
+      expired: `Order #${order.id}: the hold ran out.`,
+      cancelled: `Order #${order.id} cancelled.`,
+      refunded: `Order #${order.id} refunded · ${amount}`,
+    }[order.status] || `Order #${order.id}: ${order.status}`;
+    orderBox.replaceChildren(dismissButton(),
+      h("p", {class: "my-order-title", "data-testid": "shop-order-status"}, text), items,
+      h("a", {href: "/orders", "data-testid": "shop-orders-link"}, "See your orders"));
+  }
+
+  async function cancel() {
+    try {
+      takeOrder(await api("POST", `/api/orders/${order.id}/cancel`));
+    } catch (error) {
+      toast(error.message, "error");
+    }
+  }
+
+  store.on("order", (next) => takeOrder(next));
+  // A missed `order` event (the socket reconnecting while the payment lands) is caught up
+  // by reading the order while it waits for payment.
+  setInterval(async () => {
+    if (!order || order.status !== HELD || document.hidden) return;
+    try { takeOrder(await api("GET", `/api/orders/${order.id}`)); } catch { /* next time */ }
+  }, 3000);
+
+  // Start ---------------------------------------------------------------------------
+
+  const blocks = {pin: block(slots.pin), dialog: block(slots.dialog)};
+
+  function renderAll() {
+    for (const each of Object.values(blocks)) each.render();
+  }
+
+  function refreshShown() {
+    const ids = new Set(Object.values(blocks).map((b) => b.product && b.product.id).filter(Boolean));
+    for (const id of ids) loadVariants(id, {fresh: true}).then(renderAll).catch(() => {});
+  }
+
+  store.on("pin", () => blocks.pin.show(store.state.pin));
+  store.on("reset", () => blocks.pin.show(store.state.pin));
+  store.on("room", renderAll);
+  if (me) {
+    api("GET", "/api/orders").then((reply) => {
+      const mine = reply.orders.find((o) => o.kind === "regular" && o.room_id === roomId);
+      if (mine) takeOrder(mine);
+    }).catch(() => {});
+    api("GET", `/api/rooms/${roomId}/cart`).then((reply) => { cart = reply; renderCart(); }).catch(() => renderCart());
+  }
+  renderCart();
+  blocks.pin.show(store.state.pin);
+  return {showInDialog: (product) => blocks.dialog.show(product),
+          get order() { return order; }, get cart() { return cart; }};
+}

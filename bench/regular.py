@@ -260,7 +260,7 @@ def report(kinds: dict[str, Kind], seconds: float, load_before: tuple[float, ...
         ratio = f"{cpu_ms / flash_cpu:.1f}x" if flash_cpu else "n/a"
         lines.append(f"| {name} | {rate:,.0f} | {cpu_ms:.2f} | {ratio} |")
     lines += ["", "Why a regular buy costs more than a flash-sale buy "
-              "(docs/decisions/0015-regular-price-orders-and-cart.md): it is one transaction of "
+              "(docs/decisions/0017-regular-price-orders-and-cart.md): it is one transaction of "
               "its own, through SQLAlchemy and the whole middleware stack (BEGIN; the address, a "
               "repeat of the key and the order id in one read; the variants' advisory locks; the "
               "variants; the room and its lineup's products; the hold script; the order, its "

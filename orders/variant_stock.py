@@ -27,7 +27,7 @@ NOT_ENOUGH = -5
 MISSING = -6
 
 
-# The fence between a buy's hold and the moves that recount a variant (docs/decisions/0015): a
+# The fence between a buy's hold and the moves that recount a variant (docs/decisions/0017): a
 # PostgreSQL advisory lock per variant, in this namespace ("VS"). A buy holds it shared from
 # before its Redis hold to its commit; a rebuild, a change of stock and the unwritten-hold
 # sweep hold it exclusive. Advisory locks live in the lock manager: many buyers of one variant

@@ -34,12 +34,16 @@ class ProductIn(Strict):
     commission_rate_bp: int | None = Field(
         default=None, ge=0, le=10000,
         description="host commission in basis points (100 = 1%); null uses the default")
+    share_rate_bp: int | None = Field(
+        default=None, ge=0, le=10000,
+        description="what a sharer earns on an order of this product, in basis points; null "
+                    "uses the platform default; the platform cap applies (docs/social.md)")
 
 
 class ProductPatch(Strict):
     """Only the fields given change. A field that cannot be empty (title, description, price,
     stock) refuses null with a 422 naming it: omit it to keep its value. A field that can be
-    empty (image_url, commission_rate_bp) takes null to clear it."""
+    empty (image_url, commission_rate_bp, share_rate_bp) takes null to clear it."""
 
     # None is only the "not given" default (update_product applies the fields that were set);
     # SkipJsonSchema keeps null out of the documented type, and not_null refuses it as input.
@@ -51,6 +55,10 @@ class ProductPatch(Strict):
     commission_rate_bp: int | None = Field(
         default=None, ge=0, le=10000,
         description="host commission in basis points (100 = 1%); null uses the default")
+    share_rate_bp: int | None = Field(
+        default=None, ge=0, le=10000,
+        description="what a sharer earns on an order of this product, in basis points; null "
+                    "uses the platform default; the platform cap applies (docs/social.md)")
 
     # Checked on the field, not in a Line/Text type inside the union, so that an error
     # names the field alone rather than the union's branches.
@@ -80,6 +88,7 @@ class ProductOut(BaseModel):
     currency: str
     stock: int
     commission_rate_bp: int | None = None
+    share_rate_bp: int | None = None
 
 
 class RoomIn(Strict):

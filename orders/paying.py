@@ -178,7 +178,8 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
                             event_type="order_paid", actor_id=None,
                             data={"payment": payment.provider_ref}, paid_at=func.now()):
             # Same transaction: a paid order is never committed without its commission entry.
-            await commissions.accrue(session, order, paid_minor=payment.amount_minor)
+            await commissions.accrue(session, order, paid_minor=payment.amount_minor,
+                                     shares=svc.settings.shares)
 
         async def settle_units() -> None:
             code = await stock.settle(svc.redis, sk, order.reservation_no, user_id=order.user_id,
@@ -208,7 +209,9 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
                                     data={"payment": payment.provider_ref,
                                           "after_expiry": True},
                                     paid_at=func.now()):
-                    await commissions.accrue(session, order, paid_minor=payment.amount_minor)
+                    await commissions.accrue(session, order,
+                                             paid_minor=payment.amount_minor,
+                                             shares=svc.settings.shares)
                 record(session, *paid_events)
                 return "paid_after_expiry"
         await queue_refund(session, payment)

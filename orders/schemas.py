@@ -91,6 +91,25 @@ class OrderSourceOut(BaseModel):
     id: int
 
 
+class ShareEntryOut(BaseModel):
+    level: int
+    sharer_id: int
+    sharer_name: str
+    kind: str
+    rate_bp: int
+    amount_minor: int
+    currency: str
+    status: str
+
+
+class OrderShareOut(BaseModel):
+    """Whether a sharer was credited on this order, and how much (docs/social.md)."""
+
+    credited: bool
+    total_minor: int
+    entries: list[ShareEntryOut]
+
+
 class OrderOut(BaseModel):
     id: int
     sale_id: int
@@ -105,6 +124,9 @@ class OrderOut(BaseModel):
     payment_url: str
     created_at: str
     source: OrderSourceOut
+    # One order's view (GET /api/orders/{id}, the buyer's order events) says what sharers it
+    # credited; the buy reply and lists leave it out.
+    share: OrderShareOut | None = None
 
 
 class BuyOut(BaseModel):

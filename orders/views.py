@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from core.clock import to_epoch_ms
 from core.context import Services
-from orders import stock
+from orders import commissions, stock
 from orders.models import (
     Order,
     OrderStatus,
@@ -71,9 +71,11 @@ class PlacedOrder:
 
 
 def order_view(order: OrderFacts, provider: PaymentProvider, *,
-               status: str | None = None) -> dict[str, Any]:
-    """The one JSON view of an order: the API's, the buy reply's and the buyer's notification."""
-    return {
+               status: str | None = None, share: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one JSON view of an order: the API's, the buy reply's and the buyer's notification.
+    `share` (`commissions.order_share_credit`) is given where one order is shown on its own:
+    the sharers it credited, never read on the buy path."""
+    view = {
         "id": order.id,
         "sale_id": order.sale_id,
         "room_id": order.room_id,
@@ -90,6 +92,9 @@ def order_view(order: OrderFacts, provider: PaymentProvider, *,
         "source": {"kind": order.source_kind,
                    "id": order.source_id if order.source_id is not None else order.room_id},
     }
+    if share is not None:
+        view["share"] = share
+    return view
 
 
 def first_reply(order: OrderFacts, provider: PaymentProvider) -> dict[str, Any]:
@@ -123,6 +128,8 @@ async def publish_sale(svc: Services, sale: Sale, action: str) -> None:
 
 
 async def notify_buyer(svc: Services, order: Order) -> None:
+    async with svc.db.session() as session:
+        share = await commissions.order_share_credit(session, order.id)
     await publish_user(svc.redis, svc.keys, order.user_id, "order",
-                       order_view(order, get_provider(svc.settings)))
+                       order_view(order, get_provider(svc.settings), share=share))
 

@@ -14,6 +14,7 @@ from core.security import HashingBusy
 from core.settings import Settings
 from core.types import Line
 from web.api import ApiRouter
+from web.api_shares import claim_share_cookie
 from web.auth import (
     SESSION_COOKIE,
     Account,
@@ -78,7 +79,10 @@ async def signup(request: Request) -> Response:
                                  display_name=data.display_name, role=data.role)
     token = issue_token(settings, user)
     await remember_account(request.app.state.redis, request.app.state.keys, Account.of(user))
-    return _with_cookie(JSON({"user": user.public(), "token": token}, status_code=201), settings, token)
+    response = _with_cookie(JSON({"user": user.public(), "token": token}, status_code=201),
+                            settings, token)
+    await claim_share_cookie(request, response, user.id)  # a share link followed as a guest
+    return response
 
 
 @router.add("/api/auth/login", "POST", summary="Log in with email and password",
@@ -98,7 +102,9 @@ async def login(request: Request) -> Response:
     token = issue_token(settings, user)
     # Kept in Redis, so that this user's requests (a buy in a flash sale) skip PostgreSQL.
     await remember_account(request.app.state.redis, request.app.state.keys, Account.of(user))
-    return _with_cookie(JSON({"user": user.public(), "token": token}), settings, token)
+    response = _with_cookie(JSON({"user": user.public(), "token": token}), settings, token)
+    await claim_share_cookie(request, response, user.id)  # a share link followed as a guest
+    return response
 
 
 @router.add("/api/auth/logout", "POST", summary="Log out (everywhere: every token is revoked)")

@@ -9,7 +9,7 @@ from core.accounts import Role, owns_or_ops
 from core.context import Services
 from live import actions as live_actions
 from live import queries as live_queries
-from orders import buying, order_moves, queries, reconcile, sales, views
+from orders import buying, commissions, order_moves, queries, reconcile, sales, views
 from orders.errors import NotOrderOwner, NotSaleHost
 from orders.payments import get_provider
 from orders.schemas import (
@@ -163,7 +163,10 @@ async def _visible_order(request: Request) -> tuple[Services, object]:
             response=OrderOut, errors=(404,))
 async def get_order(request: Request) -> Response:
     svc, order = await _visible_order(request)
-    return JSON(views.order_view(order, get_provider(svc.settings)))  # type: ignore[arg-type]
+    async with svc.db.session() as session:
+        share = await commissions.order_share_credit(session, order.id)  # type: ignore[attr-defined]
+    return JSON(views.order_view(order, get_provider(svc.settings),  # type: ignore[arg-type]
+                                 share=share))
 
 
 @router.add("/api/orders/{order_id:int}/events", "GET", summary="The order's event log",

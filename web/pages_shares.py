@@ -49,7 +49,7 @@ async def my_shares_page(request: Request) -> Response:
     async with svc.db.session() as session:
         overview = await queries.sharer_overview(session, svc.settings, principal.id)
     return page(request, "shares.html", principal, overview=overview,
-                base_url=svc.settings.public_base_url)
+                base_url=svc.settings.public_base_url or str(request.base_url).rstrip("/"))
 
 
 routes: list[BaseRoute] = [

@@ -127,9 +127,17 @@ async def publish_sale(svc: Services, sale: Sale, action: str) -> None:
     await publish_room(svc.redis, svc.keys, sale.room_id, "sale", data, state=state)
 
 
+# Orders in these states may have sharers' entries: only their events read the ledger (an
+# expiry sweep's thousands of events do not).
+SHARE_STATES = frozenset({OrderStatus.PAID.value, OrderStatus.COMPLETED.value,
+                          OrderStatus.REFUNDED.value})
+
+
 async def notify_buyer(svc: Services, order: Order) -> None:
-    async with svc.db.session() as session:
-        share = await commissions.order_share_credit(session, order.id)
+    share = None
+    if order.status in SHARE_STATES:
+        async with svc.db.session() as session:
+            share = await commissions.order_share_credit(session, order.id)
     await publish_user(svc.redis, svc.keys, order.user_id, "order",
                        order_view(order, get_provider(svc.settings), share=share))
 

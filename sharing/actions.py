@@ -83,7 +83,7 @@ class Visit:
     link_id: int | None
     counted: bool  # a new visit (not one of a burst)
     attributed: bool  # a signed-in visitor's attribution row was written
-    cookie: str | None  # the attribution cookie's value (None for the sharer's own visit)
+    cookie: str | None  # the guest's attribution cookie (None for a signed-in visitor)
 
 
 def cookie_value(secret: str, code: str, clicked_at: int) -> str:
@@ -105,7 +105,7 @@ async def visit(svc: Services, text: str, *, visitor_id: int | None, address: st
     limit, the code is malformed, forged or expired, or its target does not exist. Otherwise:
     a visit counted once per client and link per dedupe window; for a signed-in visitor (not
     the sharer) an attribution, unless one from this sharer already stands and this is a
-    burst; and the cookie that carries the click for a guest."""
+    burst; for a guest, the cookie that carries the click until they sign in."""
     settings = svc.settings
     await hit_share_visit(svc.redis, svc.keys, settings, address=address)
     secret = settings.secret_key.reveal()
@@ -140,8 +140,10 @@ async def visit(svc: Services, text: str, *, visitor_id: int | None, address: st
                     clicked_at=func.now(),
                     expires_at=func.now() + timedelta(days=settings.shares.attribution_days)))
                 attributed = True
-    return Visit(path, link_id, counted, attributed,
-                 cookie_value(secret, text, int(time.time())))
+    # The cookie is a guest's only record of the click; a signed-in visitor has their row
+    # (and a cookie left in a shared browser would attribute whoever signs in next).
+    cookie = cookie_value(secret, text, int(time.time())) if visitor_id is None else None
+    return Visit(path, link_id, counted, attributed, cookie)
 
 
 async def claim_cookie(svc: Services, user_id: int, value: str) -> bool:

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from sharing import actions, queries
 from sharing.schemas import ShareIn, ShareLinkOut, SharerOverviewOut, VisitOut
 from web.api import ApiRouter
-from web.auth import client_address, require_user, resolve_principal
+from web.auth import client_address, refuse_cross_site, require_user, resolve_principal
 from web.edge import services
 from web.responses import JSON
 from web.validation import parse_body
@@ -20,8 +20,7 @@ router = ApiRouter("shares")
 
 
 def share_cookie(response: Response, request: Request, visit: actions.Visit) -> None:
-    """The click, carried for a guest until they sign in (and kept for a signed-in visitor,
-    whose row is already written): as long as the attribution window."""
+    """A guest's click, carried until they sign in, for as long as the attribution window."""
     if visit.cookie is None:
         return
     settings = services(request).settings
@@ -57,6 +56,9 @@ async def create_link(request: Request) -> Response:
             "set the attribution", response=VisitOut, auth=False,
             errors=(400, 403, 404, 410, 422, 429))
 async def visit_link(request: Request) -> Response:
+    # A page of another site must not post a visit for the signed-in user (the browser's own
+    # way in is a top-level GET of /s/{code}).
+    refuse_cross_site(request, services(request).settings)
     principal = await resolve_principal(request)
     visit = await actions.visit(services(request), request.path_params["code"],
                                 visitor_id=principal.id if principal else None,

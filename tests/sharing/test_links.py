@@ -120,6 +120,7 @@ async def test_a_burst_from_one_client_counts_once_and_then_is_throttled(
     assert replies[-1].json()["error"]["code"] == "too_many_attempts"
     assert int(replies[-1].headers["Retry-After"]) >= 1
     assert [r.json()["counted"] for r in replies[:5]] == [True] + [False] * 4
+    assert "ls_share" not in replies[0].cookies  # a signed-in visitor's click is their row
     # one visit, one attribution: the burst credits nothing extra
     assert await _counts(services) == (1, 1)
     overview = (await client.get("/api/me/shares", headers=sharer.headers)).json()

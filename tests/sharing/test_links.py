@@ -170,3 +170,20 @@ async def test_the_sharers_overview_shows_links_visits_orders_and_every_entry(
     # the host's own statement is unchanged by the sharer's entry
     statement = (await client.get("/api/commissions", headers=host.headers)).json()
     assert [e["party"] for e in statement["entries"]] == ["host"]
+
+
+async def test_the_host_sets_a_products_share_rate_within_basis_points(
+        client, make_user, make_product):
+    host, stranger = await make_user("host"), await make_user("host")
+    product = await make_product(host)
+
+    too_high = await client.patch(f"/api/products/{product['id']}", headers=host.headers,
+                                  json={"share_rate_bp": 10001})
+    not_theirs = await client.patch(f"/api/products/{product['id']}", headers=stranger.headers,
+                                    json={"share_rate_bp": 100})
+    cleared = await client.patch(f"/api/products/{product['id']}", headers=host.headers,
+                                 json={"share_rate_bp": None})
+
+    assert (too_high.status_code, too_high.json()["error"]["field"]) == (422, "share_rate_bp")
+    assert not_theirs.status_code == 403
+    assert cleared.status_code == 200 and cleared.json()["share_rate_bp"] is None

@@ -379,3 +379,27 @@ async def test_the_ledger_refuses_an_order_whose_entries_exceed_the_cap(
         with pytest.raises(commissions.LedgerRuleBroken):
             await commissions.check_order_sums(session, order["id"], 1500,
                                                services.settings.shares)
+
+
+async def test_a_second_accrual_of_the_same_order_adds_no_sharer_entry(
+        client, make_user, make_sale, services: Services, share_rules):
+    # given a paid order that credited two sharers
+    share_rules(max_depth=2)
+    chain = await _chain(client, make_user, make_sale)
+    order_view = await paid_order(client, services, chain["b"], chain["sale"]["id"], "k")
+    async with services.db.session() as session:
+        order = await session.get(Order, order_view["id"])
+    assert order is not None
+
+    # when the payment hook runs again (a redelivered webhook that got past the payment check)
+    async with services.db.transaction() as session:
+        again = await commissions.accrue(session, order, paid_minor=order.amount_minor,
+                                         shares=services.settings.shares)
+
+    # then nothing is added, and the sums still hold
+    assert again is None
+    assert [(e.party, e.level) for e in await entries(services, order.id)] == [
+        ("host", 0), ("sharer", 1), ("sharer", 2)]
+    async with services.db.session() as session:
+        await commissions.check_order_sums(session, order.id, order.amount_minor,
+                                           services.settings.shares)

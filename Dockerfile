@@ -13,6 +13,7 @@ COPY orders orders
 COPY analytics analytics
 COPY social social
 COPY engagement engagement
+COPY sharing sharing
 COPY workers workers
 COPY web web
 COPY migrations migrations

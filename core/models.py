@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 MODEL_MODULES = ("core.accounts", "live.models", "orders.models", "analytics.models",
-                 "social.models", "engagement.models")
+                 "social.models", "engagement.models", "sharing.models")
 
 
 def import_all_models() -> None:

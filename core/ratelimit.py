@@ -87,3 +87,15 @@ async def begin_signup(redis: aioredis.Redis, keys: Keys, settings: Settings, *,
                          settings.signups_per_address, settings.signup_address_window_seconds)
     if wait_ms:
         raise _refused(wait_ms, "too many sign-ups from this address; wait and retry")
+
+
+async def hit_share_visit(redis: aioredis.Redis, keys: Keys, settings: Settings, *,
+                          address: str) -> None:
+    """Count a visit through a share link from this client; raise `RateLimited` past the
+    limit (docs/social.md). Counted before the code is read, so guessing codes is throttled
+    too."""
+    shares = settings.shares
+    wait_ms = await _hit(redis, _address_key(keys, "share_visit", address),
+                         shares.visits_per_client, shares.visit_window_seconds)
+    if wait_ms:
+        raise _refused(wait_ms, "too many share-link visits from this address; wait and retry")

@@ -199,6 +199,31 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class ShareSettings:
+    """Share links and the sharers' commission (SHARE_* variables; docs/social.md)."""
+
+    # A visit through a share link stands as the visitor's attribution this long (last
+    # click wins): an order created inside it credits the link's sharer.
+    attribution_days: int = 7
+    # How many sharers an order may credit: 1, or 2 (the sharer who brought the sharer).
+    # Never more: the ledger's constraint refuses a level above 2.
+    max_depth: int = 1
+    # The sharer's rate when the product sets none, and the most any product may give the
+    # first-level sharer, in basis points (100 = 1%).
+    default_rate_bp: int = 500
+    rate_cap_bp: int = 2000
+    # The second-level sharer's rate (only with max_depth 2), within what the cap leaves.
+    level2_rate_bp: int = 100
+    # A code older than this is refused as expired; its sharer asks for a fresh link.
+    link_max_age_days: int = 90
+    # Per client address: share-link visits allowed per window (past it: 429), and how long
+    # one client's visits through one link count once.
+    visits_per_client: int = 30
+    visit_window_seconds: int = 60
+    visit_dedupe_seconds: int = 3600
+
+
+@dataclass(frozen=True)
 class SocialSettings:
     """Follows, go-live alerts, reviews (SOCIAL_* / REVIEW_* variables; docs/metrics.md)."""
 
@@ -340,6 +365,34 @@ class Settings:
     video: VideoSettings = field(default_factory=VideoSettings)
     social: SocialSettings = field(default_factory=SocialSettings)
     engagement: EngagementSettings = field(default_factory=EngagementSettings)
+    shares: ShareSettings = field(default_factory=ShareSettings)
+
+
+def share_settings() -> ShareSettings:
+    defaults = ShareSettings
+    depth = _int("SHARE_MAX_DEPTH", defaults.max_depth, minimum=1)
+    if depth > 2:
+        raise SettingsError(f"SHARE_MAX_DEPTH must be 1 or 2 (never more), got {depth}")
+    rates = {name: _int(name, default) for name, default in (
+        ("SHARE_DEFAULT_RATE_BP", defaults.default_rate_bp),
+        ("SHARE_RATE_CAP_BP", defaults.rate_cap_bp),
+        ("SHARE_LEVEL2_RATE_BP", defaults.level2_rate_bp))}
+    for name, value in rates.items():
+        if value > 10000:
+            raise SettingsError(f"{name} is in basis points (0-10000), got {value}")
+    return ShareSettings(
+        attribution_days=_int("SHARE_ATTRIBUTION_DAYS", defaults.attribution_days, minimum=1),
+        max_depth=depth,
+        default_rate_bp=rates["SHARE_DEFAULT_RATE_BP"],
+        rate_cap_bp=rates["SHARE_RATE_CAP_BP"],
+        level2_rate_bp=rates["SHARE_LEVEL2_RATE_BP"],
+        link_max_age_days=_int("SHARE_LINK_MAX_AGE_DAYS", defaults.link_max_age_days, minimum=1),
+        visits_per_client=_int("SHARE_VISITS_PER_CLIENT", defaults.visits_per_client, minimum=1),
+        visit_window_seconds=_int("SHARE_VISIT_WINDOW_SECONDS", defaults.visit_window_seconds,
+                                  minimum=1),
+        visit_dedupe_seconds=_int("SHARE_VISIT_DEDUPE_SECONDS", defaults.visit_dedupe_seconds,
+                                  minimum=1),
+    )
 
 
 def load_settings() -> Settings:
@@ -447,6 +500,7 @@ def load_settings() -> Settings:
             max_envelopes=_int("RAIN_MAX_ENVELOPES", EngagementSettings.max_envelopes,
                                minimum=1),
         ),
+        shares=share_settings(),
     )
 
 

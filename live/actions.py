@@ -44,6 +44,7 @@ from live.models import (
     RoomEventType,
     RoomMute,
     RoomStatus,
+    product_private,
     with_private,
 )
 from live.schemas import LINEUP_MAX_PRODUCTS, ProductIn, ProductPatch, RoomIn, RoomPatch
@@ -77,7 +78,8 @@ async def create_product(svc: Services, actor: Actor, data: ProductIn) -> Produc
         product = Product(host_id=actor.id, title=data.title, description=data.description,
                           image_url=str(data.image_url) if data.image_url else None,
                           price_minor=data.price_minor, currency=data.currency, stock=data.stock,
-                          commission_rate_bp=data.commission_rate_bp)
+                          commission_rate_bp=data.commission_rate_bp,
+                          share_rate_bp=data.share_rate_bp)
         session.add(product)
     return product
 
@@ -380,7 +382,7 @@ def room_with_key(room: Room) -> dict[str, Any]:
 
 
 def product_for_owner(product: Product) -> dict[str, Any]:
-    return with_private(product.public(), product.commission_rate_bp)
+    return product_private(product)
 
 
 def parse_status(raw: str) -> RoomStatus:

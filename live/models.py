@@ -67,6 +67,8 @@ class Product(Base):
         CheckConstraint("price_minor >= 0", name="price_non_negative"),
         CheckConstraint("stock >= 0", name="stock_non_negative"),
         CheckConstraint("char_length(currency) = 3", name="currency_code"),
+        CheckConstraint("share_rate_bp IS NULL OR (share_rate_bp >= 0 AND "
+                        "share_rate_bp <= 10000)", name="share_rate_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -80,6 +82,9 @@ class Product(Base):
     # The host's commission on this product, in basis points (100 = 1%); NULL falls back to the
     # room's rate, then to the default (orders/commissions.py). Snapshotted on each sale.
     commission_rate_bp: Mapped[int | None]
+    # What a sharer earns on this product's orders, in basis points; NULL: the platform's
+    # default; never more than the platform's cap (docs/social.md). Public: a sharer sees it.
+    share_rate_bp: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
@@ -99,6 +104,13 @@ class Product(Base):
 def with_private(public: dict[str, Any], commission_rate_bp: int | None) -> dict[str, Any]:
     """What only the owner (and ops) see besides the public view: the commission terms."""
     return {**public, "commission_rate_bp": commission_rate_bp}
+
+
+def product_private(product: Product) -> dict[str, Any]:
+    """The owner's view of a product: the public one, the host commission and the share rate
+    the host set (null: the platform's default)."""
+    return {**with_private(product.public(), product.commission_rate_bp),
+            "share_rate_bp": product.share_rate_bp}
 
 
 class Room(Base):

@@ -38,12 +38,16 @@ class ProductIn(Strict):
     currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
     stock: int = Field(ge=0, le=10**9)
     commission_rate_bp: CommissionRate = None
+    share_rate_bp: int | None = Field(
+        default=None, ge=0, le=10000,
+        description="what a sharer earns on an order of this product, in basis points; null "
+                    "uses the platform default; the platform cap applies (docs/social.md)")
 
 
 class ProductPatch(Strict):
     """Only the fields given change. A field that cannot be empty (title, description, price,
     stock) refuses null with a 422 naming it: omit it to keep its value. A field that can be
-    empty (image_url, commission_rate_bp) takes null to clear it."""
+    empty (image_url, commission_rate_bp, share_rate_bp) takes null to clear it."""
 
     # None is only the "not given" default (update_product applies the fields that were set);
     # SkipJsonSchema keeps null out of the documented type, and not_null refuses it as input.
@@ -53,6 +57,10 @@ class ProductPatch(Strict):
     price_minor: int | SkipJsonSchema[None] = Field(default=None, ge=0, le=10**12)
     stock: int | SkipJsonSchema[None] = Field(default=None, ge=0, le=10**9)
     commission_rate_bp: CommissionRate = None
+    share_rate_bp: int | None = Field(
+        default=None, ge=0, le=10000,
+        description="what a sharer earns on an order of this product, in basis points; null "
+                    "uses the platform default; the platform cap applies (docs/social.md)")
 
     # Checked on the field, not in a Line/Text type inside the union, so that an error
     # names the field alone rather than the union's branches.
@@ -82,6 +90,7 @@ class ProductOut(BaseModel):
     currency: str
     stock: int
     commission_rate_bp: int | None = None
+    share_rate_bp: int | None = None
 
 
 class RoomIn(Strict):

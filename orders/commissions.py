@@ -10,6 +10,10 @@ Rules (docs/commissions.md):
 - The hooks (`accrue`, `freeze`, `void_or_reverse`) run inside the order move's own
   transaction: a paid order is never committed without its entry.
 - Balances are sums of entries.
+- Sharers (docs/social.md) earn through the same table: `accrue` adds their entries beside the
+  host's, and every rule of theirs (depth, own purchase, cycles, purchases only, the caps) is
+  decided in `plan_sharers` and `share_rates_bp`, then held again by the table's constraints
+  and `check_order_sums`.
 """
 
 from __future__ import annotations
@@ -24,17 +28,22 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.context import Services
+from core.errors import DomainError
+from core.settings import ShareSettings
 from core.states import transition
 from orders.errors import SaleNotFound
 from orders.models import (
     COMMISSION_MOVES,
     CommissionEntry,
     CommissionKind,
+    CommissionParty,
     CommissionStatus,
     Order,
     OrderLine,
     Sale,
+    products_share_table,
     rooms_table,
+    share_attributions_table,
 )
 
 # The accounts table, named here for the hosts' display names in the ops filter.
@@ -63,12 +72,121 @@ def commission_amount(base_minor: int, rate_bp: int) -> int:
     return (base_minor * rate_bp + BP_PER_WHOLE // 2) // BP_PER_WHOLE
 
 
+def share_amount(base_minor: int, rate_bp: int) -> int:
+    """A sharer's amount: base x rate rounded down, so that the host's (rounded half up) and
+    the sharers' never add up to more than was paid (docs/social.md)."""
+    return base_minor * rate_bp // BP_PER_WHOLE
+
+
+class LedgerRuleBroken(DomainError):
+    """An order's entries would break a rule of the ledger: the payment's transaction rolls
+    back rather than commit it. Never expected: the rules are applied before the insert."""
+
+    status_code = 500
+    code = "ledger_rule_broken"
+
+
+@dataclass(frozen=True, slots=True)
+class SharerPlan:
+    """Who earns on an order besides its host: (level, sharer id, via id) per sharer."""
+
+    attribution_id: int | None
+    sharers: tuple[tuple[int, int, int | None], ...] = ()
+
+
+def plan_sharers(buyer_id: int, level1_id: int | None, level2_id: int | None,
+                 max_depth: int) -> tuple[tuple[int, int, int | None], ...]:
+    """The one place the chain rules are decided, from the buyer, the sharer whose attribution
+    stood (level 1) and the one who brought that sharer (level 2):
+    - depth: never more than `max_depth`, itself never more than 2;
+    - no commission on one's own purchase: a sharer who is the buyer earns nothing;
+    - no cycle: the level-2 sharer is neither the buyer nor the level-1 sharer.
+    Returns (level, earner, via) triples; empty when nobody earns."""
+    depth = min(max_depth, 2)
+    if level1_id is None or level1_id == buyer_id or depth < 1:
+        return ()
+    chain: list[tuple[int, int, int | None]] = [(1, level1_id, None)]
+    if depth >= 2 and level2_id is not None and level2_id not in (buyer_id, level1_id):
+        chain.append((2, level2_id, level1_id))
+    return tuple(chain)
+
+
+def share_rates_bp(host_rate_bp: int, product_rate_bp: int | None, rules: ShareSettings,
+                   levels: int) -> list[int]:
+    """The sharers' rates, level 1 first: the product's rate (or the platform default), never
+    above the platform cap; level 2 the platform's level-2 rate within what the cap leaves;
+    and all of them within what the host's rate leaves of the whole (docs/social.md)."""
+    room_bp = BP_PER_WHOLE - host_rate_bp
+    level1 = product_rate_bp if product_rate_bp is not None else rules.default_rate_bp
+    level1 = max(0, min(level1, rules.rate_cap_bp, room_bp))
+    rates = [level1]
+    if levels >= 2:
+        rates.append(max(0, min(rules.level2_rate_bp, rules.rate_cap_bp - level1,
+                                room_bp - level1)))
+    return rates[:levels]
+
+
+async def standing_attribution(session: AsyncSession, user_id: int,
+                               at: datetime) -> tuple[int, int] | None:
+    """(attribution id, sharer id) of the attribution that stood for `user_id` at `at`: the
+    last click before it whose window had not closed (last click wins)."""
+    a = share_attributions_table
+    row = (await session.execute(
+        select(a.c.id, a.c.sharer_id)
+        .where(a.c.user_id == user_id, a.c.clicked_at <= at, a.c.expires_at > at)
+        .order_by(a.c.clicked_at.desc(), a.c.id.desc()).limit(1))).first()
+    return (int(row[0]), int(row[1])) if row is not None else None
+
+
+async def recruiter_of(session: AsyncSession, user_id: int, before: datetime) -> int | None:
+    """Who brought `user_id`: the sharer of their first attribution ever (if it came before
+    `before`). Fixed once made: attributions are never edited, so a later click changes who
+    a buyer's purchases credit, never who brought the sharer."""
+    a = share_attributions_table
+    sharer: int | None = await session.scalar(
+        select(a.c.sharer_id).where(a.c.user_id == user_id, a.c.clicked_at <= before)
+        .order_by(a.c.clicked_at, a.c.id).limit(1))
+    return sharer
+
+
+async def plan_for_order(session: AsyncSession, order: Order, max_depth: int) -> SharerPlan:
+    standing = await standing_attribution(session, order.user_id, order.created_at)
+    if standing is None:
+        return SharerPlan(None)
+    attribution_id, level1_id = standing
+    level2_id = (await recruiter_of(session, level1_id, order.created_at)
+                 if max_depth >= 2 else None)
+    return SharerPlan(attribution_id,
+                      plan_sharers(order.user_id, level1_id, level2_id, max_depth))
+
+
+async def check_order_sums(session: AsyncSession, order_id: int, paid_minor: int,
+                           rules: ShareSettings) -> None:
+    """Sums per order never exceed what was configured: the sharers' rates within the cap,
+    the host's and the sharers' rates within the whole, and the amounts within what was
+    paid. Run after the order's accruals are in, in their transaction."""
+    rows = (await session.execute(
+        select(CommissionEntry.party, CommissionEntry.rate_bp, CommissionEntry.amount_minor)
+        .where(CommissionEntry.order_id == order_id,
+               CommissionEntry.kind == CommissionKind.ACCRUAL.value))).all()
+    sharer_bp = sum(r.rate_bp for r in rows if r.party == CommissionParty.SHARER.value)
+    total_bp = sum(r.rate_bp for r in rows)
+    total_minor = sum(r.amount_minor for r in rows)
+    if sharer_bp > rules.rate_cap_bp or total_bp > BP_PER_WHOLE or total_minor > paid_minor:
+        raise LedgerRuleBroken(
+            f"order {order_id}: sharers {sharer_bp} bp (cap {rules.rate_cap_bp}), all "
+            f"{total_bp} bp, {total_minor} of {paid_minor} paid")
+
+
 # Hooks: called inside the order move's transaction -------------------------------------------
 
 
-async def accrue(session: AsyncSession, order: Order, *, paid_minor: int) -> int | None:
-    """The order was paid: a pending entry for its host. Idempotent: one accrual per order.
-    Returns the new entry's id, or None if it existed already."""
+async def accrue(session: AsyncSession, order: Order, *, paid_minor: int,
+                 shares: ShareSettings | None = None) -> int | None:
+    """The order was paid: a pending entry for its host and, when `shares` (the platform's
+    share rules) are given and an attribution stood when the order was created, one for each
+    sharer it credits. Idempotent: one accrual per order and earner's place. Returns the
+    host's new entry id, or None if it existed already."""
     rate_bp = order.commission_rate_bp
     amount = commission_amount(paid_minor, rate_bp)
     if order.sale_id is None:
@@ -88,12 +206,52 @@ async def accrue(session: AsyncSession, order: Order, *, paid_minor: int) -> int
     inserted: int | None = await session.scalar(
         pg_insert(CommissionEntry).values(
             host_id=host_id, order_id=order.id, room_id=order.room_id,
-            kind=CommissionKind.ACCRUAL.value, base_minor=paid_minor, rate_bp=rate_bp,
+            kind=CommissionKind.ACCRUAL.value, party=CommissionParty.HOST.value, level=0,
+            base_minor=paid_minor, rate_bp=rate_bp,
             amount_minor=amount, currency=order.currency,
             status=CommissionStatus.PENDING.value)
         .on_conflict_do_nothing(constraint="uq_commission_entries_order_kind")
         .returning(CommissionEntry.id))
+    if shares is not None:
+        await accrue_sharers(session, order, paid_minor=paid_minor, rules=shares)
     return inserted
+
+
+async def accrue_sharers(session: AsyncSession, order: Order, *, paid_minor: int,
+                         rules: ShareSettings) -> list[int]:
+    """The sharers' pending entries of a paid order (only ever from a purchase: no other
+    path writes a sharer's entry), and the order's attribution recorded on it."""
+    plan = await plan_for_order(session, order, rules.max_depth)
+    if plan.attribution_id is None:
+        return []
+    await session.execute(
+        update(Order).where(Order.id == order.id, Order.share_attribution_id.is_(None))
+        .values(share_attribution_id=plan.attribution_id))
+    order.share_attribution_id = plan.attribution_id
+    if not plan.sharers:
+        return []
+    product_rate_bp = await session.scalar(
+        select(products_share_table.c.share_rate_bp)
+        .where(products_share_table.c.id == order.product_id))
+    rates = share_rates_bp(order.commission_rate_bp, product_rate_bp, rules, len(plan.sharers))
+    created: list[int] = []
+    for (level, sharer_id, via_id), share_bp in zip(plan.sharers, rates, strict=True):
+        if share_bp == 0:
+            continue  # nothing to earn (a rate of 0, or nothing left under the cap)
+        entry_id = await session.scalar(
+            pg_insert(CommissionEntry).values(
+                host_id=sharer_id, order_id=order.id, room_id=order.room_id,
+                kind=CommissionKind.ACCRUAL.value, party=CommissionParty.SHARER.value,
+                level=level, buyer_id=order.user_id, via_id=via_id,
+                base_minor=paid_minor, rate_bp=share_bp,
+                amount_minor=share_amount(paid_minor, share_bp), currency=order.currency,
+                status=CommissionStatus.PENDING.value)
+            .on_conflict_do_nothing(constraint="uq_commission_entries_order_kind")
+            .returning(CommissionEntry.id))
+        if entry_id is not None:
+            created.append(entry_id)
+    await check_order_sums(session, order.id, paid_minor, rules)
+    return created
 
 
 async def _move(session: AsyncSession, order_id: int, current: CommissionStatus,
@@ -117,30 +275,37 @@ async def freeze(session: AsyncSession, order_id: int, *, window_days: int) -> i
 
 
 async def void_or_reverse(session: AsyncSession, order_id: int) -> str:
-    """The order was refunded. Before settlement its entry becomes void; after, a negative
-    reversal entry is added and the original stays as it was. Returns what happened."""
+    """The order was refunded. Each of its accruals (the host's, the sharers') not yet settled
+    becomes void; each settled one stays as it was and gets a negative reversal entry.
+    Returns what happened: "voided", "reversed", "already_reversed" or "none"."""
+    voided = False
     for current in (CommissionStatus.PENDING, CommissionStatus.FROZEN):
         if await _move(session, order_id, current, CommissionStatus.VOID,
                        voided_at=func.now()) is not None:
-            return "voided"
+            voided = True
     # A fresh statement: under READ COMMITTED it sees a settle that committed while the UPDATEs
     # above waited for its row lock.
-    settled = await session.scalar(select(CommissionEntry).where(
+    settled = list(await session.scalars(select(CommissionEntry).where(
         CommissionEntry.order_id == order_id,
         CommissionEntry.kind == CommissionKind.ACCRUAL.value,
-        CommissionEntry.status == CommissionStatus.SETTLED.value))
-    if settled is None:
-        return "none"
-    inserted = await session.scalar(
-        pg_insert(CommissionEntry).values(
-            host_id=settled.host_id, order_id=order_id, room_id=settled.room_id,
-            kind=CommissionKind.REVERSAL.value, base_minor=-settled.base_minor,
-            rate_bp=settled.rate_bp, amount_minor=-settled.amount_minor,
-            currency=settled.currency, status=CommissionStatus.SETTLED.value,
-            settled_at=func.now())
-        .on_conflict_do_nothing(constraint="uq_commission_entries_order_kind")
-        .returning(CommissionEntry.id))
-    return "reversed" if inserted is not None else "already_reversed"
+        CommissionEntry.status == CommissionStatus.SETTLED.value)
+        .order_by(CommissionEntry.level)))
+    if not settled:
+        return "voided" if voided else "none"
+    reversed_any = False
+    for entry in settled:
+        inserted = await session.scalar(
+            pg_insert(CommissionEntry).values(
+                host_id=entry.host_id, order_id=order_id, room_id=entry.room_id,
+                kind=CommissionKind.REVERSAL.value, party=entry.party, level=entry.level,
+                buyer_id=entry.buyer_id, via_id=entry.via_id, base_minor=-entry.base_minor,
+                rate_bp=entry.rate_bp, amount_minor=-entry.amount_minor,
+                currency=entry.currency, status=CommissionStatus.SETTLED.value,
+                settled_at=func.now())
+            .on_conflict_do_nothing(constraint="uq_commission_entries_order_kind")
+            .returning(CommissionEntry.id))
+        reversed_any = reversed_any or inserted is not None
+    return "reversed" if reversed_any else "already_reversed"
 
 
 # The scheduled settle ---------------------------------------------------------------------------
@@ -226,7 +391,8 @@ class Statement:
 
 def _filters(host_id: int | None, room_id: int | None,
              month: str | None) -> list[Any]:
-    conditions: list[Any] = []
+    # Host statements: the sharers' entries have their own page (/me/shares).
+    conditions: list[Any] = [CommissionEntry.party == CommissionParty.HOST.value]
     if host_id is not None:
         conditions.append(CommissionEntry.host_id == host_id)
     if room_id is not None:
@@ -280,7 +446,9 @@ def statement_csv_rows(result: Statement) -> list[list[Any]]:
 
 async def statement_rooms(session: AsyncSession, host_id: int | None) -> list[dict[str, Any]]:
     """The broadcasts that have entries (of one host, or all), newest first: for a filter."""
-    condition = [CommissionEntry.host_id == host_id] if host_id is not None else []
+    condition = [CommissionEntry.party == CommissionParty.HOST.value]
+    if host_id is not None:
+        condition.append(CommissionEntry.host_id == host_id)
     rows = (await session.execute(
         select(rooms_table.c.id, rooms_table.c.title)
         .where(rooms_table.c.id.in_(select(CommissionEntry.room_id).where(*condition)))
@@ -292,6 +460,26 @@ async def statement_hosts(session: AsyncSession) -> list[dict[str, Any]]:
     """The hosts that have entries, by name: for the ops filter."""
     rows = (await session.execute(
         select(users_table.c.id, users_table.c.display_name)
-        .where(users_table.c.id.in_(select(CommissionEntry.host_id)))
+        .where(users_table.c.id.in_(select(CommissionEntry.host_id).where(
+            CommissionEntry.party == CommissionParty.HOST.value)))
         .order_by(users_table.c.display_name))).all()
     return [{"id": user_id, "display_name": name} for user_id, name in rows]
+
+
+async def order_share_credit(session: AsyncSession, order_id: int) -> dict[str, Any]:
+    """What the order's buyer (and its host, and ops) see of the sharers it credited: whether
+    any was, who, at which rate, how much and in which state (reversals included)."""
+    rows = (await session.execute(
+        select(CommissionEntry, users_table.c.display_name)
+        .join(users_table, users_table.c.id == CommissionEntry.host_id)
+        .where(CommissionEntry.order_id == order_id,
+               CommissionEntry.party == CommissionParty.SHARER.value)
+        .order_by(CommissionEntry.level, CommissionEntry.id))).all()
+    sharers = [{"level": entry.level, "sharer_id": entry.host_id, "sharer_name": name,
+                "kind": entry.kind, "rate_bp": entry.rate_bp,
+                "amount_minor": entry.amount_minor, "currency": entry.currency,
+                "status": entry.status} for entry, name in rows]
+    return {"credited": any(s["kind"] == CommissionKind.ACCRUAL.value for s in sharers),
+            "total_minor": sum(s["amount_minor"] for s in sharers
+                               if s["status"] != CommissionStatus.VOID.value),
+            "entries": sharers}

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     UniqueConstraint,
     column,
@@ -196,6 +197,11 @@ class Order(Base):
     source_id: Mapped[int | None]
     # The buyer's shipping address when the order was placed (regular-price orders).
     shipping_address: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    # The share-link attribution that stood for the buyer when the order was created (the
+    # database has the foreign key to share_attributions; docs/social.md). Resolved and
+    # written when the order is paid, in the payment's transaction, so the buy path reads
+    # nothing more; empty when no sharer is credited.
+    share_attribution_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
@@ -413,6 +419,13 @@ class CommissionKind(StrEnum):
     REVERSAL = "reversal"
 
 
+class CommissionParty(StrEnum):
+    """Who an entry pays: the order's host (level 0), or a sharer (level 1 or 2)."""
+
+    HOST = "host"
+    SHARER = "sharer"
+
+
 class CommissionEntry(Base):
     """The host commission ledger: append-only rows. Only the status (and its timestamps)
     moves; an amount is never edited. A refund after settlement adds a negative `reversal`
@@ -425,8 +438,21 @@ class CommissionEntry(Base):
         CheckConstraint("(kind = 'accrual' and amount_minor >= 0) or "
                         "(kind = 'reversal' and amount_minor <= 0)", name="amount_sign"),
         CheckConstraint("rate_bp >= 0 and rate_bp <= 10000", name="rate_range"),
-        # One accrual and at most one reversal per order: a hook that runs twice adds nothing.
-        UniqueConstraint("order_id", "kind", name="uq_commission_entries_order_kind"),
+        CheckConstraint("party in ('host', 'sharer')", name="party"),
+        # Depth: the host's entry is level 0, a sharer's level 1 or 2, never more.
+        CheckConstraint("(party = 'host' AND level = 0) OR "
+                        "(party = 'sharer' AND level IN (1, 2))", name="depth"),
+        # No commission on one's own purchase.
+        CheckConstraint("party = 'host' OR (buyer_id IS NOT NULL AND buyer_id <> host_id)",
+                        name="not_own_purchase"),
+        # No cycle: a level-2 entry names the level-1 sharer, who is neither earner nor buyer.
+        CheckConstraint("(level = 2 AND via_id IS NOT NULL AND via_id <> host_id "
+                        "AND via_id <> buyer_id) OR (level <> 2 AND via_id IS NULL)",
+                        name="chain"),
+        # One accrual and at most one reversal per order and earner's place (the host, the
+        # level-1 sharer, the level-2 sharer): a hook that runs twice adds nothing.
+        UniqueConstraint("order_id", "kind", "party", "level",
+                         name="uq_commission_entries_order_kind"),
         Index("ix_commission_entries_host_created", "host_id", "created_at"),
         Index("ix_commission_entries_room_id", "room_id"),
         # The settle sweep reads only frozen entries, earliest window end first.
@@ -435,10 +461,17 @@ class CommissionEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The earner: the order's host for a host's entry, the sharer for a sharer's entry.
     host_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"))
     kind: Mapped[str] = mapped_column(String(10))
+    party: Mapped[str] = mapped_column(String(6), default=CommissionParty.HOST.value,
+                                       server_default=CommissionParty.HOST.value)
+    level: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    # A sharer's entry: the order's buyer, and (level 2) the level-1 sharer it came through.
+    buyer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    via_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # The amount actually paid, and the rate snapshotted on the order: amount = base * rate.
     base_minor: Mapped[int]
     rate_bp: Mapped[int]
@@ -457,7 +490,8 @@ class CommissionEntry(Base):
 
         return {
             "id": self.id, "host_id": self.host_id, "order_id": self.order_id,
-            "room_id": self.room_id, "kind": self.kind, "base_minor": self.base_minor,
+            "room_id": self.room_id, "kind": self.kind, "party": self.party,
+            "level": self.level, "base_minor": self.base_minor,
             "rate_bp": self.rate_bp, "amount_minor": self.amount_minor,
             "currency": self.currency, "status": self.status,
             "created_at": iso(self.created_at), "frozen_at": iso(self.frozen_at),
@@ -473,3 +507,9 @@ rooms_table = table("rooms", column("id"), column("title"))
 # (orders/regular.py) to look only at hosts whose rooms are live or ended lately.
 room_hosts_table = table("rooms", column("id"), column("host_id"), column("status"),
                          column("ended_at"))
+# The live package's products, read for the sharer's rate (products.share_rate_bp).
+products_share_table = table("products", column("id"), column("share_rate_bp"))
+# The share attributions (sharing/models.py), read by the ledger to find an order's sharers.
+share_attributions_table = table("share_attributions", column("id"), column("user_id"),
+                                 column("sharer_id"), column("clicked_at"),
+                                 column("expires_at"))

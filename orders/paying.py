@@ -189,7 +189,8 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
                             event_type=OrderEventType.ORDER_PAID, actor_id=None,
                             data={"payment": payment.provider_ref}, paid_at=func.now()):
             # Same transaction: a paid order is never committed without its commission entry.
-            await commissions.accrue(session, order, paid_minor=payment.amount_minor)
+            await commissions.accrue(session, order, paid_minor=payment.amount_minor,
+                                     shares=svc.settings.shares)
 
         async def settle_units() -> None:
             code = await stock.settle(svc.redis, sk, order.reservation_no, user_id=order.user_id,
@@ -219,7 +220,9 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
                                     data={"payment": payment.provider_ref,
                                           "after_expiry": True},
                                     paid_at=func.now()):
-                    await commissions.accrue(session, order, paid_minor=payment.amount_minor)
+                    await commissions.accrue(session, order,
+                                             paid_minor=payment.amount_minor,
+                                             shares=svc.settings.shares)
                 record(session, *paid_events)
                 return "paid_after_expiry"
         await queue_refund(session, payment)
@@ -239,7 +242,8 @@ async def _regular_payment_succeeded(svc: Services, session: AsyncSession, order
         if await move_order(session, order.id, current, OrderStatus.PAID,
                             event_type=OrderEventType.ORDER_PAID, actor_id=None,
                             data={"payment": payment.provider_ref}, paid_at=func.now()):
-            await commissions.accrue(session, order, paid_minor=payment.amount_minor)
+            await commissions.accrue(session, order, paid_minor=payment.amount_minor,
+                                     shares=svc.settings.shares)
 
         async def sell_units() -> None:
             code, _ = await regular.sell_order_units(svc, order, lines)
@@ -260,7 +264,8 @@ async def _regular_payment_succeeded(svc: Services, session: AsyncSession, order
                                 event_type=OrderEventType.ORDER_PAID, actor_id=None,
                                 data={"payment": payment.provider_ref, "after_expiry": True},
                                 paid_at=func.now()):
-                await commissions.accrue(session, order, paid_minor=payment.amount_minor)
+                await commissions.accrue(session, order, paid_minor=payment.amount_minor,
+                                         shares=svc.settings.shares)
             record(session, paid)
             return "paid_after_expiry"
         await queue_refund(session, payment)

@@ -98,6 +98,25 @@ class OrderLineOut(BaseModel):
     amount_minor: int
 
 
+class ShareEntryOut(BaseModel):
+    level: int
+    sharer_id: int
+    sharer_name: str
+    kind: str
+    rate_bp: int
+    amount_minor: int
+    currency: str
+    status: str
+
+
+class OrderShareOut(BaseModel):
+    """Whether a sharer was credited on this order, and how much (docs/social.md)."""
+
+    credited: bool
+    total_minor: int
+    entries: list[ShareEntryOut]
+
+
 class OrderOut(BaseModel):
     id: int
     sale_id: int | None = Field(description="the flash sale; null for a regular-price order")
@@ -116,6 +135,9 @@ class OrderOut(BaseModel):
     lines: list[OrderLineOut] | None = Field(default=None, description="a regular-price "
                                              "order's items")
     shipping_address: dict[str, str] | None = None
+    # One order's view (GET /api/orders/{id}, the buyer's order events) says what sharers it
+    # credited; the buy reply and lists leave it out.
+    share: OrderShareOut | None = None
 
 
 class BuyOut(BaseModel):

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import to_epoch_ms
 from core.context import Services
-from orders import stock
+from orders import commissions, stock
 from orders.models import (
     Order,
     OrderLine,
@@ -76,10 +76,12 @@ class PlacedOrder:
 
 
 def order_view(order: OrderFacts, provider: PaymentProvider, *,
-               status: str | None = None) -> dict[str, Any]:
+               status: str | None = None, share: dict[str, Any] | None = None) -> dict[str, Any]:
     """The one JSON view of an order: the API's, the buy reply's and the buyer's notification.
-    A regular-price order's view adds its lines and address (`regular_order_view`)."""
-    return {
+    A regular-price order's view adds its lines and address (`regular_order_view`).
+    `share` (`commissions.order_share_credit`) is given where one order is shown on its own:
+    the sharers it credited, never read on the buy path."""
+    view = {
         "id": order.id,
         "sale_id": order.sale_id,
         "room_id": order.room_id,
@@ -96,6 +98,9 @@ def order_view(order: OrderFacts, provider: PaymentProvider, *,
         "source": {"kind": order.source_kind,
                    "id": order.source_id if order.source_id is not None else order.room_id},
     }
+    if share is not None:
+        view["share"] = share
+    return view
 
 
 def line_view(line: OrderLine, options: dict[str, str]) -> dict[str, Any]:
@@ -161,10 +166,21 @@ async def publish_sale(svc: Services, sale: Sale, action: str) -> None:
     await publish_room(svc.redis, svc.keys, sale.room_id, ServerEvent.SALE, data, state=state)
 
 
+# Orders in these states may have sharers' entries: only their events read the ledger (an
+# expiry sweep's thousands of events do not).
+SHARE_STATES = frozenset({OrderStatus.PAID.value, OrderStatus.COMPLETED.value,
+                          OrderStatus.REFUNDED.value})
+
+
 async def notify_buyer(svc: Services, order: Order) -> None:
-    if order.sale_id is None:
+    """The buyer's `order` event: the order as committed, with a regular-price order's lines
+    and, once paid, the sharers it credited."""
+    if order.sale_id is None or order.status in SHARE_STATES:
         async with svc.db.session() as session:
-            view = await order_json(session, svc, order)
+            view = (await order_json(session, svc, order) if order.sale_id is None
+                    else order_view(order, get_provider(svc.settings)))
+            if order.status in SHARE_STATES:
+                view["share"] = await commissions.order_share_credit(session, order.id)
     else:
         view = order_view(order, get_provider(svc.settings))
     await publish_user(svc.redis, svc.keys, order.user_id, ServerEvent.ORDER, view)

@@ -14,6 +14,7 @@ from core.security import HashingBusy
 from core.settings import Settings
 from core.types import Line
 from web.api import ApiRouter
+from web.api_shares import claim_share_cookie
 from web.auth import (
     SESSION_COOKIE,
     Account,
@@ -82,7 +83,10 @@ async def signup(request: Request) -> Response:
         user.locale = normalize(request.cookies.get(LOCALE_COOKIE))
     token = issue_token(settings, user)
     await remember_account(request.app.state.redis, request.app.state.keys, Account.of(user))
-    return _with_cookie(JSON({"user": user.public(), "token": token}, status_code=201), settings, token)
+    response = _with_cookie(JSON({"user": user.public(), "token": token}, status_code=201),
+                            settings, token)
+    await claim_share_cookie(request, response, user.id)  # a share link followed as a guest
+    return response
 
 
 @router.add("/api/auth/login", "POST", summary="Log in with email and password",
@@ -104,6 +108,7 @@ async def login(request: Request) -> Response:
     await remember_account(request.app.state.redis, request.app.state.keys, Account.of(user))
     response = _with_cookie(JSON({"user": user.public(), "token": token}), settings, token)
     await _sync_locale(request, response, settings, user)
+    await claim_share_cookie(request, response, user.id)  # a share link followed as a guest
     return response
 
 

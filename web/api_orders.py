@@ -10,7 +10,7 @@ from core.context import Services
 from core.errors import ValidationError
 from live import actions as live_actions
 from live import queries as live_queries
-from orders import buying, order_moves, queries, reconcile, sales, views
+from orders import buying, commissions, order_moves, queries, reconcile, sales, views
 from orders.errors import NotOrderOwner, NotSaleHost
 from orders.models import Order, OrderStatus
 from orders.payments import get_provider
@@ -171,7 +171,9 @@ async def _visible_order(request: Request) -> tuple[Services, Order]:
 async def get_order(request: Request) -> Response:
     svc, order = await _visible_order(request)
     async with svc.db.session() as session:
-        return JSON(await views.order_json(session, svc, order))
+        view = await views.order_json(session, svc, order)
+        view["share"] = await commissions.order_share_credit(session, order.id)
+    return JSON(view)
 
 
 @router.add("/api/orders/{order_id:int}/events", "GET", summary="The order's event log",

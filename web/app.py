@@ -33,6 +33,7 @@ from web import (
     api_live,
     api_orders,
     api_regular,
+    api_shares,
     api_social,
     api_videos,
     health,
@@ -42,6 +43,7 @@ from web import (
     pages_commissions,
     pages_engagement,
     pages_ops,
+    pages_shares,
     pages_social,
     pages_videos,
     payments,
@@ -88,6 +90,7 @@ API_ROUTERS: list[ApiRouter] = [
     api_videos.router,  # short videos: upload, status, feed
     api_social.router,  # follows, reminders, notifications, reviews, the seller score
     api_engagement.router,  # red envelope rains, lucky draws, the wallet
+    api_shares.router,  # share links, their visits, the sharer's overview
 ]
 
 
@@ -156,6 +159,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes.extend(pages_videos.routes)  # short videos
     routes.extend(pages_social.routes)  # notifications, a host's public page
     routes.extend(pages_engagement.routes)  # a lucky draw's public verification page
+    routes.extend(pages_shares.routes)  # /s/{code} and the sharer's page
     routes.extend(payments.routes)  # the sandbox gateway's payment page
     routes.extend(metrics.routes)  # GET /metrics, ops only (Prometheus text format)
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))

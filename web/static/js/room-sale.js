@@ -246,7 +246,34 @@ export function mountRoomSale({store, slot, me, roomId}) {
       }[order.status]?.() || t("sale.order_status", {id: order.id, status: orderStatus(order.status)});
       const good = order.status === "paid" || order.status === "completed";
       box.replaceChildren(h("p", {class: `ls-order-title${good ? " ls-ok" : ""}`, "data-testid": "sale-order-status"},
-        good ? h("span", {class: "ls-check", "aria-hidden": "true"}, "✓") : null, text));
+        good ? h("span", {class: "ls-check", "aria-hidden": "true"}, "✓") : null, text),
+        shareNote(order));
+    }
+  }
+
+  // Who was credited for sharing this order, and how much (docs/social.md): the order's own
+  // view (GET /api/orders/{id}, the buyer's `order` event) carries it; lists leave it out.
+  function shareNote(order) {
+    if (order.share === undefined) loadShare(order);
+    const share = order.share;
+    if (!share || !share.credited) return null;
+    const lines = share.entries.filter((e) => e.kind === "accrual").map((e) =>
+      `${e.sharer_name} earns ${formatMoney(e.amount_minor, e.currency)} `
+      + `(${(e.rate_bp / 100).toFixed(2)}%, ${e.status}) for sharing`);
+    return h("p", {class: "ls-order-note", "data-testid": "sale-order-share"}, lines.join(" · "));
+  }
+
+  /** An order from a list has no `share`: ask for the order itself, once. */
+  async function loadShare(order) {
+    order.share = null;
+    try {
+      const fresh = await api("GET", `/api/orders/${order.id}`);
+      if (fresh.share && fresh.share.credited) {
+        takeOrder(fresh);
+        render();
+      }
+    } catch {
+      // No note then; the order itself is shown as it was.
     }
   }
 

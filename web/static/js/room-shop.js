@@ -21,9 +21,9 @@ function problemText(error) {
   return item ? fieldErrorText(item) : errorText(error);
 }
 
-/** A message with an element in it: t("shop.pay_within", …) split at its {name}. */
-function withNode(key, name, node) {
-  const [before, after = ""] = t(key).split(`{${name}}`);
+/** A message with an element in it: withNode(t("shop.pay_within"), "time", node) split at {time}. */
+function withNode(text, name, node) {
+  const [before, after = ""] = text.split(`{${name}}`);
   return [before, node, after];
 }
 
@@ -119,7 +119,7 @@ export function mountShop({store, me, roomId, slots}) {
           h("button", {type: "button", class: "btn btn-ghost", "data-testid": "add-to-cart", disabled: !can,
                        onclick: () => addToCart(variant, quantity, message)}, t("shop.add_to_cart"))),
         me ? null : h("p", {class: "muted small"},
-          ...withNode("shop.sign_in_to_buy", "link", h("a", {href: `/login?next=/rooms/${roomId}`}, t("shop.sign_in")))),
+          ...withNode(t("shop.sign_in_to_buy"), "link", h("a", {href: `/login?next=/rooms/${roomId}`}, t("shop.sign_in")))),
         message));
     }
 
@@ -286,7 +286,7 @@ export function mountShop({store, me, roomId, slots}) {
       tick = setInterval(update, 1000);
       orderBox.replaceChildren(dismissButton(),
         h("p", {class: "my-order-title"}, t("shop.order_title", {id: order.id, amount})), items,
-        h("p", {class: "small"}, ...withNode("shop.pay_within", "time", hold)),
+        h("p", {class: "small"}, ...withNode(t("shop.pay_within"), "time", hold)),
         h("div", {class: "shop-actions"},
           h("button", {type: "button", class: "btn btn-primary", "data-testid": "shop-pay",
                        onclick: () => window.location.assign(order.payment_url)}, t("shop.pay_now")),

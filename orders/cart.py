@@ -38,7 +38,8 @@ async def set_line(svc: Services, user_id: int, room_id: int, variant_id: int, q
     exist and be of a product in the room's lineup, and the room live."""
     maximum = svc.settings.regular_max_quantity
     if not 0 <= quantity <= maximum:
-        raise ValidationError([{"field": "quantity", "message": f"Must be 0 to {maximum}."}])
+        raise ValidationError([{"field": "quantity", "message": f"Must be 0 to {maximum}.",
+                                 "code": "quantity_range", "min": "0", "max": str(maximum)}])
     key = cart_key(svc, user_id, room_id)
     if quantity == 0:
         await svc.redis.hdel(key, str(variant_id))
@@ -50,11 +51,14 @@ async def set_line(svc: Services, user_id: int, room_id: int, variant_id: int, q
         terms = await terms_of(session, [variant.product_id])
     if variant.product_id not in terms.products or variant.host_id != terms.host_id:
         raise ValidationError([{"field": "variant_id",
-                                "message": "the product is not in this room's lineup"}])
+                                "message": "the product is not in this room's lineup",
+                                "code": "not_in_lineup"}])
     if not await svc.redis.hexists(key, str(variant_id)) and \
             await svc.redis.hlen(key) >= svc.settings.cart_max_lines:
         raise ValidationError([{"field": "variant_id", "message":
-                                f"a cart has at most {svc.settings.cart_max_lines} lines"}])
+                                f"a cart has at most {svc.settings.cart_max_lines} lines",
+                                "code": "too_many_lines",
+                                "count": str(svc.settings.cart_max_lines)}])
     await svc.redis.hset(key, str(variant_id), quantity)
     await svc.redis.expire(key, CART_TTL_SECONDS)
 

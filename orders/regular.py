@@ -102,17 +102,19 @@ def check_lines(lines: Sequence[LineIn], *, max_quantity: int, max_lines: int,
                 field_of: FieldOf) -> None:
     problems = []
     if not lines:
-        problems.append({"field": "lines", "message": "the cart is empty"})
+        problems.append({"field": "lines", "message": "the cart is empty", "code": "cart_empty"})
     if len(lines) > max_lines:
-        problems.append({"field": "lines", "message": f"at most {max_lines} lines"})
+        problems.append({"field": "lines", "message": f"at most {max_lines} lines",
+                         "code": "too_many_lines", "count": str(max_lines)})
     seen: set[int] = set()
     for index, line in enumerate(lines):
         if not 1 <= line.quantity <= max_quantity:
             problems.append({"field": field_of(index, "quantity"),
-                             "message": f"Must be 1 to {max_quantity}."})
+                             "message": f"Must be 1 to {max_quantity}.",
+                             "code": "quantity_range", "min": "1", "max": str(max_quantity)})
         if line.variant_id in seen:
             problems.append({"field": field_of(index, "variant_id"),
-                             "message": "this variant is on another line"})
+                             "message": "this variant is on another line", "code": "duplicate_line"})
         seen.add(line.variant_id)
     if problems:
         raise ValidationError(problems)
@@ -210,7 +212,8 @@ async def _place(svc: Services, user_id: int, room_id: int, lines: Sequence[Line
             terms = await terms_of(session, sorted({variants[line.variant_id].product_id
                                                     for line in lines}))
             problems = [{"field": field_of(i, "variant_id"),
-                         "message": "the product is not in this room's lineup"}
+                         "message": "the product is not in this room's lineup",
+                         "code": "not_in_lineup"}
                         for i, line in enumerate(lines)
                         if variants[line.variant_id].product_id not in terms.products
                         or variants[line.variant_id].host_id != terms.host_id]

@@ -249,7 +249,8 @@ def variant_problems(data: VariantsIn) -> list[dict[str, str]]:
     names = [o.name for o in data.options]
     problems = []
     if len(set(names)) != len(names):
-        problems.append({"field": "options", "message": "an option is named twice"})
+        problems.append({"field": "options", "message": "an option is named twice",
+                         "code": "option_named_twice"})
     allowed = {o.name: set(o.values) for o in data.options}
     seen: set[tuple[tuple[str, str], ...]] = set()
     for index, variant in enumerate(data.variants):

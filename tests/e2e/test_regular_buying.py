@@ -244,3 +244,83 @@ async def test_on_a_phone_the_pinned_sheet_sells_a_size_and_colour_and_fits(
     # and the banner can be put away
     await order_box.get_by_test_id("shop-order-dismiss").tap()
     await expect(order_box).to_be_hidden()
+
+
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+async def test_a_chinese_reader_buys_from_the_cart_and_finds_the_order_in_chinese(
+        api: Api, pages: Pages) -> None:
+    # given a live show whose pinned shirt has sizes and colours, and a viewer with no address
+    # whose browser reads Chinese
+    host = await api.signup("Mia", role="host")
+    shirt = await api.product(host, title="Linen shirt", price_minor=2500, currency="CNY")
+    room = await api.room(host, [shirt], title="Summer linen")
+    await api.call("PUT", f"/api/products/{shirt['id']}/variants", host, json=SIZES_AND_COLOURS)
+    await api.call("POST", f"/api/rooms/{room['id']}/pin", host, json={"product_id": shirt["id"]})
+    viewer = await api.signup("Lan")
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer, locale="zh-CN"))
+    shop = watch.get_by_test_id("shop-slot")
+
+    # then the shop speaks Chinese, naming the host's options in the language's list
+    await expect(shop.get_by_test_id("buy-now")).to_have_text("立即购买")
+    await expect(shop.get_by_test_id("add-to-cart")).to_have_text("加入购物车")
+    await expect(shop.get_by_test_id("shop-status")).to_have_text("请选择colour和size。")
+
+    # when they pick a size and colour and add two to the cart
+    await shop.get_by_test_id("option-size").get_by_role("button", name="M").click()
+    await shop.get_by_test_id("option-colour").get_by_role("button", name="Red").click()
+    await expect(shop.get_by_test_id("shop-status")).to_have_text("仅剩 4 件")
+    await shop.get_by_test_id("shop-quantity").fill("2")
+    await shop.get_by_test_id("add-to-cart").click()
+    await expect(watch.get_by_test_id("cart-count")).to_have_text("2")
+
+    # then the cart says its total in Chinese, and a quantity over the limit is refused in it
+    await watch.get_by_test_id("cart-button").click()
+    cart = watch.get_by_test_id("cart-dialog")
+    await expect(cart.locator("#cart-title")).to_have_text("购物车")
+    await expect(cart.get_by_test_id("cart-total")).to_have_text("合计 ¥50.00")
+    await cart.get_by_test_id("cart-quantity").fill("11")
+    await cart.get_by_test_id("cart-quantity").dispatch_event("change")
+    await expect(cart.get_by_test_id("cart-message")).to_have_text("数量须在 0 到 10 之间。")
+    await screenshot(watch, "regular-zh-cart")
+
+    # when they check out and give their address, first with a country code too short
+    await cart.get_by_test_id("checkout").click()
+    dialog = watch.get_by_test_id("address-dialog")
+    await expect(dialog.locator("#address-title")).to_have_text("请填写收货地址")
+    form = dialog.get_by_test_id("address-form")
+    for name in ("name", "line1", "city", "postal_code", "phone"):
+        await form.locator(f"[name={name}]").fill(ADDRESS[name])
+    await form.locator("[name=country]").fill("C")
+    await form.get_by_test_id("address-save").click()
+    await expect(form.locator("[data-error-for=country]")).to_have_text(HAN)
+    await form.locator("[name=country]").fill("CN")
+    await form.get_by_test_id("address-save").click()
+
+    # then the order waits for payment in Chinese, and cancelled, says so
+    order_box = watch.get_by_test_id("shop-order")
+    await expect(order_box).to_have_attribute("data-status", "pending_payment")
+    await expect(order_box).to_contain_text("请在")
+    await expect(order_box.get_by_test_id("shop-pay")).to_have_text("立即付款")
+    await order_box.get_by_test_id("shop-cancel").click()
+    await expect(watch.get_by_test_id("shop-order-status")).to_have_text(re.compile(r"^订单 #\d+ 已取消。$"))
+
+    # and their orders page, from the top bar, lists it in Chinese with its history
+    await watch.get_by_test_id("nav-orders").click()
+    await expect(watch.locator("h1")).to_have_text("我的订单")
+    card = watch.get_by_test_id("order-card")
+    await expect(card.get_by_test_id("order-status")).to_have_text("已取消")
+    await expect(card).to_contain_text("寄往\uff1aLi Wei, 88 Nanjing Road")
+    await card.get_by_test_id("order-history").locator("summary").click()
+    await expect(card.get_by_test_id("order-history").locator("li")).to_have_text(
+        [re.compile(r"^已下单 · "), re.compile(r"^已取消 · ")])
+
+    # and the host's variants editor and orders to ship are in Chinese too
+    panel = await pages.open("/host", host, locale="zh-CN")
+    await expect(panel.locator("#host-orders-heading")).to_have_text("待发货订单")
+    await expect(panel.locator("#host-orders-empty")).to_have_text("还没有订单。")
+    await panel.locator(f"[data-product-id='{shirt['id']}']").get_by_test_id("edit-variants").click()
+    editor = panel.get_by_test_id("variants-dialog")
+    await expect(editor.locator("h2")).to_have_text("Linen shirt\uff1a规格与库存")
+    await expect(editor.get_by_role("button", name="添加规格")).to_be_visible()

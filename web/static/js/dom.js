@@ -79,7 +79,7 @@ export function showFormErrors(form, error) {
  * names as `count`) where the catalog has it, else the message (the API's is English; the
  * pages' own checks pass theirs already in words).
  */
-function fieldErrorText(item) {
+export function fieldErrorText(item) {
   if (item.code && has(`errors.field.${item.code}`)) {
     const params = {...item};
     if (params.count !== undefined) params.count = Number(params.count);

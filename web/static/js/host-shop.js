@@ -3,8 +3,9 @@
 // addresses, marked delivered once sent.
 import {formatAddress} from "./address.js";
 import {api} from "./api.js";
-import {$, h, toast} from "./dom.js";
+import {$, fieldErrorText, h, toast} from "./dom.js";
 import {formatDateTime, formatMoney, majorAmount, parsePrice} from "./format.js";
+import {errorText, has, t} from "./i18n.js";
 
 function combinations(options) {
   let rows = [{}];
@@ -12,6 +13,12 @@ function combinations(options) {
     rows = rows.flatMap((row) => option.values.map((value) => ({...row, [option.name]: value})));
   }
   return rows;
+}
+
+/** An API error in the reader's words; a refused field (a stock, a price) by its own words. */
+function problemText(error) {
+  const item = error && error.code === "invalid" && error.errors && error.errors[0];
+  return item ? fieldErrorText(item) : errorText(error);
 }
 
 const keyOf = (options) => JSON.stringify(Object.keys(options).sort().map((name) => [name, options[name]]));
@@ -26,10 +33,10 @@ export async function editVariants(product) {
 
   function optionRow(option = {name: "", values: []}) {
     const row = h("div", {class: "field-row variant-option", "data-testid": "variant-option"},
-      h("label", {class: "field"}, h("span", {class: "field-label"}, "Option"),
-        h("input", {name: "option-name", value: option.name, placeholder: "size", maxlength: "30"})),
-      h("label", {class: "field"}, h("span", {class: "field-label"}, "Values, separated by commas"),
-        h("input", {name: "option-values", value: option.values.join(", "), placeholder: "S, M, L"})));
+      h("label", {class: "field"}, h("span", {class: "field-label"}, t("variants.option")),
+        h("input", {name: "option-name", value: option.name, placeholder: t("variants.option_hint"), maxlength: "30"})),
+      h("label", {class: "field"}, h("span", {class: "field-label"}, t("variants.values")),
+        h("input", {name: "option-values", value: option.values.join(", "), placeholder: t("variants.values_hint")})));
     row.addEventListener("input", renderTable);
     return row;
   }
@@ -37,7 +44,7 @@ export async function editVariants(product) {
   function readOptions() {
     return [...optionRows.querySelectorAll(".variant-option")].map((row) => ({
       name: row.querySelector("[name=option-name]").value.trim(),
-      values: [...new Set(row.querySelector("[name=option-values]").value.split(",").map((v) => v.trim()).filter(Boolean))],
+      values: [...new Set(row.querySelector("[name=option-values]").value.split(/[,，、]/).map((v) => v.trim()).filter(Boolean))],
     })).filter((o) => o.name && o.values.length);
   }
 
@@ -53,16 +60,16 @@ export async function editVariants(product) {
       const key = keyOf(options);
       const old = known.get(key);
       const typed = kept.get(key);
-      const label = Object.keys(options).sort().map((n) => options[n]).join(" / ") || "One size";
+      const label = Object.keys(options).sort().map((n) => options[n]).join(" / ") || t("variants.one_size");
       return h("tr", {dataset: {key}, "data-testid": "variant-row", "data-label": label},
         h("td", {}, label),
         h("td", {}, h("input", {name: "stock", type: "number", min: "0", class: "shop-qty",
-                                "aria-label": `Stock of ${label}`,
+                                "aria-label": t("variants.stock_of", {label}),
                                 value: typed ? typed.stock : String(old ? old.stock : 0)})),
         h("td", {}, h("input", {name: "price", inputmode: "decimal", class: "shop-qty",
-                                "aria-label": `Price of ${label}`, placeholder: majorAmount(product.price_minor, product.currency),
+                                "aria-label": t("variants.price_of", {label}), placeholder: majorAmount(product.price_minor, product.currency),
                                 value: typed ? typed.price : old && old.own_price ? majorAmount(old.price_minor, product.currency) : ""})),
-        h("td", {class: "muted small"}, old && old.held !== null ? `${old.held} held · ${old.sold} sold` : ""));
+        h("td", {class: "muted small"}, old && old.held !== null ? t("variants.held_sold", {held: old.held, sold: old.sold}) : ""));
     }));
   }
 
@@ -72,18 +79,18 @@ export async function editVariants(product) {
 
   const dialog = h("dialog", {class: "dialog variants-dialog", "data-testid": "variants-dialog"},
     h("form", {method: "dialog", novalidate: true},
-      h("h2", {}, `${product.title}: sizes, colours and stock`),
-      h("p", {class: "muted small"}, "Each combination is a variant with its own stock at the regular price; leave the price empty to sell at the product's. A variant you remove can no longer be bought."),
+      h("h2", {}, t("variants.title", {title: product.title})),
+      h("p", {class: "muted small"}, t("variants.help")),
       optionRows,
       h("button", {type: "button", class: "btn btn-ghost btn-sm", onclick: () => {
         if (optionRows.childElementCount < 3) optionRows.append(optionRow());
-      }}, "Add an option"),
-      h("table", {class: "variants-table"}, h("thead", {}, h("tr", {}, h("th", {}, "Variant"), h("th", {}, "Stock"),
-        h("th", {}, `Price (${product.currency})`), h("th", {}, ""))), table),
+      }}, t("variants.add_option")),
+      h("table", {class: "variants-table"}, h("thead", {}, h("tr", {}, h("th", {}, t("variants.variant")), h("th", {}, t("variants.stock")),
+        h("th", {}, t("host.price_in", {currency: product.currency})), h("th", {}, ""))), table),
       message,
       h("div", {class: "dialog-actions"},
-        h("button", {class: "btn btn-ghost", value: "close"}, "Close"),
-        h("button", {type: "button", class: "btn btn-primary", "data-testid": "variants-save", onclick: save}, "Save"))));
+        h("button", {class: "btn btn-ghost", value: "close"}, t("common.close")),
+        h("button", {type: "button", class: "btn btn-primary", "data-testid": "variants-save", onclick: save}, t("common.save")))));
 
   async function save() {
     message.textContent = "";
@@ -95,7 +102,7 @@ export async function editVariants(product) {
       const priceText = tr.querySelector("[name=price]").value.trim();
       const price = priceText ? parsePrice(priceText, product.currency) : null;
       if (priceText && price === null) {
-        message.textContent = `${tr.dataset.label}: enter a price like ${formatMoney(1999, product.currency)}.`;
+        message.textContent = t("variants.enter_price", {label: tr.dataset.label, example: formatMoney(1999, product.currency)});
         return;
       }
       variants.push({options: combo, stock: Number(tr.querySelector("[name=stock]").value) || 0,
@@ -103,12 +110,13 @@ export async function editVariants(product) {
     }
     try {
       await api("PUT", `/api/products/${product.id}/variants`, {options, variants});
-      toast(`${product.title}: variants saved.`, "success");
+      toast(t("variants.saved", {title: product.title}), "success");
       dialog.close();
     } catch (error) {
       const match = /^variants\[(\d+)\]/.exec(error.field || "");
       const row = match && rows[Number(match[1])];
-      message.textContent = row ? `${row.dataset.label}: ${error.message}` : error.message;
+      const why = problemText(error);
+      message.textContent = row ? t("common.failed_because", {what: row.dataset.label, why}) : why;
     }
   }
 
@@ -117,6 +125,9 @@ export async function editVariants(product) {
   dialog.showModal();
   return dialog;
 }
+
+const shipStatus = (status) => (has(`shop.ship_status.${status}`) ? t(`shop.ship_status.${status}`)
+  : status.replace("_", " "));
 
 // Orders to ship --------------------------------------------------------------------------
 
@@ -127,18 +138,18 @@ export async function renderHostOrders(list, empty) {
   list.replaceChildren(...orders.map((order) => h("li", {class: "catalog-row host-order", "data-testid": "host-order",
                                                          "data-order-id": String(order.id), "data-status": order.status},
     h("div", {class: "row-main"},
-      h("span", {class: "row-title"}, `#${order.id} · ${formatMoney(order.amount_minor, order.currency)} · ${order.status.replace("_", " ")}`),
+      h("span", {class: "row-title"}, `#${order.id} · ${formatMoney(order.amount_minor, order.currency)} · ${shipStatus(order.status)}`),
       h("span", {class: "row-sub"}, (order.lines || []).map((line) => `${line.quantity} × ${line.title}`).join(", ")),
-      h("span", {class: "row-sub", "data-testid": "host-order-address"}, `Ship to ${formatAddress(order.shipping_address)}`),
+      h("span", {class: "row-sub", "data-testid": "host-order-address"}, t("shop.ship_to", {address: formatAddress(order.shipping_address)})),
       h("span", {class: "row-sub"}, formatDateTime(order.created_at))),
     order.status === "paid" ? h("button", {type: "button", class: "btn btn-xs btn-primary", "data-testid": "host-order-complete",
       onclick: async () => {
         try {
           await api("POST", `/api/orders/${order.id}/complete`);
-          toast(`Order #${order.id} marked delivered.`, "success");
+          toast(t("shop.ship_marked", {id: order.id}), "success");
         } catch (error) {
-          toast(error.message, "error");
+          toast(errorText(error), "error");
         }
         renderHostOrders(list, empty);
-      }}, "Mark delivered") : null)));
+      }}, t("shop.ship_mark")) : null)));
 }

@@ -43,7 +43,7 @@ function renderProducts() {
       h("button", {type: "button", class: "btn btn-xs btn-ghost", "data-testid": "edit-product",
                    onclick: () => { editing = product.id; renderProducts(); }}, t("host.edit")),
       h("button", {type: "button", class: "btn btn-xs btn-ghost", "data-testid": "edit-variants",
-                   onclick: () => editVariants(product)}, "Sizes & stock")))));
+                   onclick: () => editVariants(product)}, t("variants.button"))))));
   $("#products-empty").hidden = products.length > 0;
   const first = $("#product-list .edit-row input");
   if (first) first.focus();

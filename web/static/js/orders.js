@@ -5,15 +5,12 @@ import {fillAddress, formatAddress, saveAddress} from "./address.js";
 import {api} from "./api.js";
 import {$, h, toast} from "./dom.js";
 import {formatDateTime, formatMoney} from "./format.js";
+import {errorText, has, t} from "./i18n.js";
 
-const STATUS_TEXT = {
-  pending_payment: "Awaiting payment", paid: "Paid", completed: "Delivered", cancelled: "Cancelled",
-  expired: "Expired", refunded: "Refunded",
-};
-const EVENT_TEXT = {
-  order_placed: "Placed", order_paid: "Paid", order_cancelled: "Cancelled", order_expired: "Hold ran out",
-  order_completed: "Delivered", order_refunded: "Refunded", refund_requested: "Refund asked for",
-};
+// An order's status and its history's events in words (a status or event this page does not
+// know yet shows as the API names it).
+const statusText = (status) => (has(`orders_page.status.${status}`) ? t(`orders_page.status.${status}`) : status);
+const eventText = (type) => (has(`orders_page.event.${type}`) ? t(`orders_page.event.${type}`) : type);
 const list = $("#orders");
 const filter = $("#status-filter");
 const params = new URLSearchParams(window.location.search);
@@ -28,7 +25,7 @@ async function act(method, path, done) {
     await api(method, path);
     toast(done, "success");
   } catch (error) {
-    toast(error.message, "error");
+    toast(errorText(error), "error");
   }
   load();
 }
@@ -40,35 +37,36 @@ function card(order) {
       `${line.quantity} × ${line.title}`,
       Object.keys(line.options || {}).length ? ` (${optionText(line.options)})` : "",
       ` · ${formatMoney(line.amount_minor, order.currency)}`))
-    : [h("li", {}, `${order.quantity} × flash-sale item · ${amount}`)];
+    : [h("li", {}, t("orders_page.flash_item", {quantity: order.quantity, amount}))];
   const history = h("details", {class: "order-history", "data-testid": "order-history"},
-    h("summary", {}, "History"), h("ol", {}));
+    h("summary", {}, t("orders_page.history")), h("ol", {}));
   history.addEventListener("toggle", async () => {
     if (!history.open || history.dataset.loaded) return;
     history.dataset.loaded = "true";
     const reply = await api("GET", `/api/orders/${order.id}/events`);
     history.querySelector("ol").replaceChildren(...reply.events.map((event) => h("li", {"data-type": event.type},
-      `${EVENT_TEXT[event.type] || event.type} · ${formatDateTime(event.created_at)}`)));
+      `${eventText(event.type)} · ${formatDateTime(event.created_at)}`)));
   }, {once: false});
   const actions = [];
   if (order.status === "pending_payment") {
-    actions.push(h("a", {class: "btn btn-primary btn-sm", href: order.payment_url, "data-testid": "order-pay"}, "Pay"));
+    actions.push(h("a", {class: "btn btn-primary btn-sm", href: order.payment_url, "data-testid": "order-pay"}, t("orders_page.pay")));
     actions.push(h("button", {type: "button", class: "btn btn-ghost btn-sm", "data-testid": "order-cancel",
-                              onclick: () => act("POST", `/api/orders/${order.id}/cancel`, "Order cancelled.")}, "Cancel"));
+                              onclick: () => act("POST", `/api/orders/${order.id}/cancel`, t("orders_page.cancelled"))},
+                        t("orders_page.cancel")));
   }
   if (order.status === "paid" || order.status === "completed") {
     actions.push(h("button", {type: "button", class: "btn btn-ghost btn-sm", "data-testid": "order-refund",
                               onclick: () => act("POST", `/api/orders/${order.id}/refund-request`,
-                                                 "Refund asked for: the shop will get back to you.")}, "Ask for a refund"));
+                                                 t("orders_page.refund_asked"))}, t("orders_page.refund")));
   }
   return h("li", {class: "order-card card", "data-testid": "order-card", "data-order-id": String(order.id), "data-status": order.status},
     h("div", {class: "order-card-head"},
-      h("strong", {}, `Order #${order.id}`),
-      h("span", {class: "order-status", "data-status": order.status, "data-testid": "order-status"}, STATUS_TEXT[order.status] || order.status),
+      h("strong", {}, t("orders_page.order_number", {id: order.id})),
+      h("span", {class: "order-status", "data-status": order.status, "data-testid": "order-status"}, statusText(order.status)),
       h("span", {class: "muted small"}, formatDateTime(order.created_at))),
     h("ul", {class: "order-lines"}, ...items),
-    h("p", {class: "order-total"}, "Total ", h("strong", {}, amount)),
-    order.shipping_address ? h("p", {class: "muted small"}, `Ships to ${formatAddress(order.shipping_address)}`) : null,
+    h("p", {class: "order-total"}, t("orders_page.total"), " ", h("strong", {}, amount)),
+    order.shipping_address ? h("p", {class: "muted small"}, t("orders_page.ships_to", {address: formatAddress(order.shipping_address)})) : null,
     history,
     actions.length ? h("div", {class: "shop-actions"}, ...actions) : null);
 }
@@ -95,13 +93,13 @@ addressForm.addEventListener("submit", async (event) => {
   const saved = await saveAddress(addressForm);
   if (saved) {
     $("#address-current").textContent = formatAddress(saved);
-    toast("Address saved.", "success");
+    toast(t("address.saved"), "success");
   }
 });
 api("GET", "/api/account/address").then((reply) => {
   fillAddress(addressForm, reply.shipping_address);
   $("#address-current").textContent = reply.shipping_address ? formatAddress(reply.shipping_address)
-    : "No address yet: you will be asked for one at your first order.";
+    : t("orders_page.no_address");
 }).catch(() => {});
 
 load();

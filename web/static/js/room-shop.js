@@ -5,14 +5,29 @@
 // reused if the same press is sent again (after the address is given).
 import {fillAddress, saveAddress} from "./address.js";
 import {api} from "./api.js";
-import {$, h, toast} from "./dom.js";
+import {$, fieldErrorText, h, toast} from "./dom.js";
 import {formatCountdown, formatMoney, formatStock} from "./format.js";
+import {errorText, has, locale, t} from "./i18n.js";
 
 const HELD = "pending_payment";
 
 function newKey() {
   return (crypto.randomUUID && crypto.randomUUID()) || `k${Date.now()}${Math.random().toString(16).slice(2)}`;
 }
+
+/** An API error in the reader's words; a refused field (a quantity, a line) by its own words. */
+function problemText(error) {
+  const item = error && error.code === "invalid" && error.errors && error.errors[0];
+  return item ? fieldErrorText(item) : errorText(error);
+}
+
+/** A message with an element in it: withNode(t("shop.pay_within"), "time", node) split at {time}. */
+function withNode(text, name, node) {
+  const [before, after = ""] = text.split(`{${name}}`);
+  return [before, node, after];
+}
+
+const choices = new Intl.ListFormat(locale, {type: "conjunction"});
 
 function optionText(options) {
   return Object.keys(options || {}).sort().map((name) => options[name]).join(" / ");
@@ -57,7 +72,7 @@ export function mountShop({store, me, roomId, slots}) {
       try {
         await loadVariants(product.id, {fresh: true});
       } catch {
-        slot.replaceChildren(h("p", {class: "muted small"}, "Sizes and stock could not be loaded."));
+        slot.replaceChildren(h("p", {class: "muted small"}, t("shop.load_failed")));
         return;
       }
       if (shown && shown.id === product.id) render();
@@ -87,11 +102,11 @@ export function mountShop({store, me, roomId, slots}) {
       const price = variant ? variant.price_minor : product.price_minor;
       const left = variant ? variant.remaining : null;
       const quantity = h("input", {type: "number", min: "1", max: "10", value: "1", class: "shop-qty",
-                                   "data-testid": "shop-quantity", "aria-label": "Quantity"});
+                                   "data-testid": "shop-quantity", "aria-label": t("shop.quantity")});
       const can = live && me && variant && left > 0;
       const message = h("p", {class: "shop-message", "data-testid": "shop-message", role: "alert"});
-      const status = !live ? "Buying opens while the show is live."
-        : missing.length ? `Choose ${missing.join(" and ")}.`
+      const status = !live ? t("shop.not_live")
+        : missing.length ? t("shop.choose", {options: choices.format(missing)})
           : left !== null ? formatStock(left) : "";
       slot.replaceChildren(h("div", {class: "shop", "data-product-id": String(product.id)},
         h("p", {class: "shop-price", "data-testid": "shop-price"}, formatMoney(price, data.currency)),
@@ -100,10 +115,11 @@ export function mountShop({store, me, roomId, slots}) {
         h("div", {class: "shop-actions"},
           quantity,
           h("button", {type: "button", class: "btn btn-primary", "data-testid": "buy-now", disabled: !can,
-                       onclick: (event) => buyNow(event.currentTarget, variant, quantity, message)}, "Buy now"),
+                       onclick: (event) => buyNow(event.currentTarget, variant, quantity, message)}, t("shop.buy_now")),
           h("button", {type: "button", class: "btn btn-ghost", "data-testid": "add-to-cart", disabled: !can,
-                       onclick: () => addToCart(variant, quantity, message)}, "Add to cart")),
-        me ? null : h("p", {class: "muted small"}, h("a", {href: `/login?next=/rooms/${roomId}`}, "Sign in"), " to buy."),
+                       onclick: () => addToCart(variant, quantity, message)}, t("shop.add_to_cart"))),
+        me ? null : h("p", {class: "muted small"},
+          ...withNode(t("shop.sign_in_to_buy"), "link", h("a", {href: `/login?next=/rooms/${roomId}`}, t("shop.sign_in")))),
         message));
     }
 
@@ -149,7 +165,7 @@ export function mountShop({store, me, roomId, slots}) {
                                 {variant_id: variant.id, quantity: Number(quantityInput.value) || 0}, newKey());
       if (reply) takeOrder(reply.order);
     } catch (error) {
-      message.textContent = error.message;
+      message.textContent = problemText(error);
     } finally {
       button.disabled = false;
       refreshShown();
@@ -164,17 +180,17 @@ export function mountShop({store, me, roomId, slots}) {
     $("#cart-count").textContent = String(count);
     $("#cart-empty").hidden = cart.lines.length > 0;
     $("#cart-checkout").disabled = cart.lines.length === 0;
-    $("#cart-total").textContent = cart.lines.length ? `Total ${formatMoney(cart.total_minor, cart.currency)}` : "";
+    $("#cart-total").textContent = cart.lines.length ? t("cart.total", {amount: formatMoney(cart.total_minor, cart.currency)}) : "";
     $("#cart-lines").replaceChildren(...cart.lines.map((line) => h("li", {class: "cart-line", "data-variant-id": String(line.variant_id), "data-testid": "cart-line"},
       h("div", {class: "cart-line-text"},
         h("strong", {}, line.title),
         line.options && Object.keys(line.options).length ? h("span", {class: "muted small"}, optionText(line.options)) : null,
         h("span", {class: "small"}, formatMoney(line.amount_minor, cart.currency))),
       h("input", {type: "number", min: "0", max: "10", value: String(line.quantity), class: "shop-qty",
-                  "aria-label": `Quantity of ${line.title}`, "data-testid": "cart-quantity",
+                  "aria-label": t("cart.quantity_of", {title: line.title}), "data-testid": "cart-quantity",
                   onchange: (event) => setLine(line.variant_id, Number(event.target.value) || 0)}),
       h("button", {type: "button", class: "btn btn-ghost btn-xs", "data-testid": "cart-remove",
-                   onclick: () => setLine(line.variant_id, 0)}, "Remove"))));
+                   onclick: () => setLine(line.variant_id, 0)}, t("cart.remove")))));
   }
 
   async function setLine(variantId, quantity) {
@@ -183,7 +199,7 @@ export function mountShop({store, me, roomId, slots}) {
     try {
       cart = await api("PUT", `/api/rooms/${roomId}/cart/${variantId}`, {quantity});
     } catch (error) {
-      message.textContent = error.message;
+      message.textContent = problemText(error);
     }
     renderCart();
   }
@@ -195,9 +211,9 @@ export function mountShop({store, me, roomId, slots}) {
     try {
       cart = await api("PUT", `/api/rooms/${roomId}/cart/${variant.id}`, {quantity});
       renderCart();
-      toast("Added to your cart.", "success");
+      toast(t("cart.added"), "success");
     } catch (error) {
-      message.textContent = error.message;
+      message.textContent = problemText(error);
     }
   }
 
@@ -217,7 +233,8 @@ export function mountShop({store, me, roomId, slots}) {
       // A line short of units is named: lines[i] is the i-th line shown.
       const match = /^lines\[(\d+)\]/.exec(error.field || "");
       const line = match && cart.lines[Number(match[1])];
-      message.textContent = line ? `${line.title}: ${error.message}` : error.message;
+      message.textContent = line ? t("common.failed_because", {what: line.title, why: problemText(error)})
+        : problemText(error);
     } finally {
       renderCart();
     }
@@ -248,7 +265,7 @@ export function mountShop({store, me, roomId, slots}) {
   let dismissed = null;
 
   function dismissButton() {
-    return h("button", {type: "button", class: "my-order-dismiss", "aria-label": "Hide",
+    return h("button", {type: "button", class: "my-order-dismiss", "aria-label": t("shop.hide"),
                         "data-testid": "shop-order-dismiss",
                         onclick: () => { dismissed = `${order.id}:${order.status}`; renderOrder(); }}, "×");
   }
@@ -268,32 +285,27 @@ export function mountShop({store, me, roomId, slots}) {
       update();
       tick = setInterval(update, 1000);
       orderBox.replaceChildren(dismissButton(),
-        h("p", {class: "my-order-title"}, `Order #${order.id} · ${amount}`), items,
-        h("p", {class: "small"}, "Pay within ", hold, " to keep it."),
+        h("p", {class: "my-order-title"}, t("shop.order_title", {id: order.id, amount})), items,
+        h("p", {class: "small"}, ...withNode(t("shop.pay_within"), "time", hold)),
         h("div", {class: "shop-actions"},
           h("button", {type: "button", class: "btn btn-primary", "data-testid": "shop-pay",
-                       onclick: () => window.location.assign(order.payment_url)}, "Pay now"),
+                       onclick: () => window.location.assign(order.payment_url)}, t("shop.pay_now")),
           h("button", {type: "button", class: "btn btn-ghost", "data-testid": "shop-cancel",
-                       onclick: cancel}, "Cancel")));
+                       onclick: cancel}, t("shop.cancel"))));
       return;
     }
-    const text = {
-      paid: `Order #${order.id} confirmed · ${amount} paid`,
-      completed: `Order #${order.id} delivered · ${amount}`,
-      expired: `Order #${order.id}: the hold ran out.`,
-      cancelled: `Order #${order.id} cancelled.`,
-      refunded: `Order #${order.id} refunded · ${amount}`,
-    }[order.status] || `Order #${order.id}: ${order.status}`;
+    const text = has(`shop.order.${order.status}`) ? t(`shop.order.${order.status}`, {id: order.id, amount})
+      : t("shop.order_status", {id: order.id, status: order.status});
     orderBox.replaceChildren(dismissButton(),
       h("p", {class: "my-order-title", "data-testid": "shop-order-status"}, text), items,
-      h("a", {href: "/orders", "data-testid": "shop-orders-link"}, "See your orders"));
+      h("a", {href: "/orders", "data-testid": "shop-orders-link"}, t("shop.see_orders")));
   }
 
   async function cancel() {
     try {
       takeOrder(await api("POST", `/api/orders/${order.id}/cancel`));
     } catch (error) {
-      toast(error.message, "error");
+      toast(errorText(error), "error");
     }
   }
 

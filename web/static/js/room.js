@@ -7,7 +7,7 @@ import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js
 import {t} from "./i18n.js";
 import {LiveVideo} from "./player.js";
 import {mountRoomEngagement} from "./room-engagement.js";
-import {mountRoomSale} from "./room-sale.js";
+import {mountRoomSale, orderStatus} from "./room-sale.js";
 import {trackProductCards} from "./room-tracking.js";
 import {mountRemind, mountReviewCard, mountSeller, setUnread, showProductReviews} from "./social.js";
 import {describeConnection, RoomSocket} from "./socket.js";
@@ -380,7 +380,7 @@ store.on("frame", (frame) => {
 });
 store.on("order", (order) => {
   if (!order) return;
-  if (order.room_id !== roomId) toast(`Your order #${order.id} is ${order.status}.`, "info");
+  if (order.room_id !== roomId) toast(t("room.order_update", {id: order.id, status: orderStatus(order.status)}), "info");
   if (order.status === "completed" && me && me.id !== hostId) reviewCard.reload();
 });
 

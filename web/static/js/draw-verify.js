@@ -59,7 +59,7 @@ async function main() {
   out.textContent = ok
     ? t("verify.browser_ok", {winners: winners.join(", ")})
     : t("verify.browser_bad", {
-      hash: t(hash === draw.seed_hash ? "verify.hash_matches" : "verify.hash_differs"),
+      hash: hash === draw.seed_hash ? t("verify.hash_matches") : t("verify.hash_differs"),
       winners: winners.join(", ") || t("verify.no_winners")});
 }
 

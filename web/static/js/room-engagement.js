@@ -174,7 +174,7 @@ export function mountRoomEngagement({store, slot, me, roomId, hostId}) {
     } else if (phase !== "ended" && me && me.id !== hostId) {
       const button = h("button", {type: "button", class: "btn btn-primary engage-grab",
                                   "data-testid": "grab-button"},
-                       t(mine.grabbing ? "engage.grabbing" : "engage.grab"));
+                       (mine.grabbing ? t("engage.grabbing") : t("engage.grab")));
       button.disabled = phase !== "open" || mine.grabbing;
       button.addEventListener("click", grab);
       parts.push(button);
@@ -216,10 +216,10 @@ export function mountRoomEngagement({store, slot, me, roomId, hostId}) {
         : t("engage.rule_in_room")));
       if (mine.entered) {
         parts.push(h("p", {class: "engage-entered", "data-testid": "draw-entered"},
-                      t(draw.rule === "in_room" ? "engage.entered_in_room" : "engage.entered")));
+                      (draw.rule === "in_room" ? t("engage.entered_in_room") : t("engage.entered"))));
       } else if (draw.rule === "in_room" && me && me.id !== hostId && now < draw.closes_at_ms) {
         const button = h("button", {type: "button", class: "btn btn-primary", "data-testid": "join-draw"},
-                         t(mine.entering ? "engage.joining" : "engage.join"));
+                         (mine.entering ? t("engage.joining") : t("engage.join")));
         button.disabled = mine.entering;
         button.addEventListener("click", enter);
         parts.push(button);

@@ -121,7 +121,7 @@ export function mountRemind(roomId) {
     try {
       const state = await api(on ? "DELETE" : "POST", `/api/rooms/${roomId}/remind`);
       button.dataset.reminding = state.reminding ? "true" : "false";
-      button.textContent = t(state.reminding ? "room.reminder_set" : "room.remind_me");
+      button.textContent = state.reminding ? t("room.reminder_set") : t("room.remind_me");
     } catch (err) {
       toast(errorText(err), "error");
     } finally {

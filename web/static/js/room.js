@@ -370,7 +370,10 @@ store.on("room", (room) => {
 // The user's own news, from any room: a followed host went live, an order elsewhere moved.
 store.on("notification", (note) => {
   setUnread(note.unread);
-  toast(note.body ? `${note.title}: ${note.body}` : note.title, "info", 8000);
+  // The stored title is the API's English; a go-live alert is said in the page's language.
+  const title = note.kind === "room_live" && note.host_name
+    ? t("notifications.room_live", {name: note.host_name}) : note.title;
+  toast(note.body ? t("notifications.toast", {title, body: note.body}) : title, "info", 8000);
 });
 store.on("frame", (frame) => {
   // Some of the user's events were lost to the server (too far behind): read the count again.

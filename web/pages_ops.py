@@ -104,7 +104,7 @@ async def live_data(request: Request) -> Response:
     async with services(request).db.session() as session:
         room = await room_or_error(
             request, session, principal,
-            owner_only="Only the room's host and ops can see its live numbers.")
+            owner_only="error.not_your_live_data.message")
         if isinstance(room, Response):
             return room
         numbers = await queries.live_numbers(session, room)

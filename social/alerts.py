@@ -81,7 +81,8 @@ async def send_go_live_alert(svc: Services, room_id: int) -> int:
                            literal(row.host_id)).where(User.id.in_(user_ids)))
                 .on_conflict_do_nothing(constraint="uq_notifications_user_dedupe")
                 .returning(Notification))).scalars().all()
-            fresh = [notification.public() | {"user_id": notification.user_id}
+            fresh = [notification.public() | {"user_id": notification.user_id,
+                                              "host_name": row.display_name}
                      for notification in inserted]
             counts = await unread_counts(session, [n["user_id"] for n in fresh]) if fresh else {}
         after = user_ids[-1]

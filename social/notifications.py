@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.accounts import User
 from core.context import Services
 from realtime.publish import ServerEvent, publish_user
 from social.errors import NotificationNotFound
@@ -31,13 +32,18 @@ async def unread_counts(session: AsyncSession, user_ids: list[int]) -> dict[int,
 async def list_notifications(svc: Services, user_id: int, *, before_id: int | None = None,
                              limit: int = PAGE_SIZE) -> dict[str, object]:
     async with svc.db.session() as session:
-        query = (select(Notification).where(Notification.user_id == user_id)
+        # The host's name comes along so that a page can say "{name} is live" in its reader's
+        # language (the stored title is the API's English).
+        query = (select(Notification, User.display_name)
+                 .outerjoin(User, User.id == Notification.host_id)
+                 .where(Notification.user_id == user_id)
                  .order_by(Notification.id.desc()).limit(limit))
         if before_id is not None:
             query = query.where(Notification.id < before_id)
-        rows = list(await session.scalars(query))
+        rows = (await session.execute(query)).all()
         unread = await unread_count(session, user_id)
-    return {"notifications": [row.public() for row in rows], "unread": unread}
+    return {"notifications": [row.public() | {"host_name": host_name} for row, host_name in rows],
+            "unread": unread}
 
 
 async def mark_read(svc: Services, user_id: int, notification_id: int | None) -> int:

@@ -26,8 +26,8 @@ async def verify_page(request: Request) -> Response:
     try:
         draw = await draws.get_draw(svc, path_int(request, "draw_id"))
     except DrawNotFound:
-        return error_page(request, principal, 404, "No such draw",
-                          "This draw does not exist.")
+        return error_page(request, principal, 404, "error.no_draw.title",
+                          "error.no_draw.message")
     view = await draws.draw_view(svc, draw)
     check = None
     if draw.status == DrawStatus.DRAWN.value and view["seed"] is not None:

@@ -89,11 +89,11 @@ async def video_report(request: Request) -> Response:
         report = await video_analytics.video_report(services(request), principal,
                                                     path_int(request, "video_id"))
     except NotFound:
-        return error_page(request, principal, 404, "No such video",
-                          "This video does not exist, or it was removed.")
+        return error_page(request, principal, 404, "error.no_ops_video.title",
+                          "error.no_ops_video.message")
     except PermissionDenied:
-        return error_page(request, principal, 403, "Not your video",
-                          "Only the video's host and ops can read its numbers.")
+        return error_page(request, principal, 403, "error.not_your_video.title",
+                          "error.not_your_video.message")
     return page(request, "ops/video_report.html", principal, r=report)
 
 
@@ -104,7 +104,7 @@ async def live_data(request: Request) -> Response:
     async with services(request).db.session() as session:
         room = await room_or_error(
             request, session, principal,
-            owner_only="Only the room's host and ops can see its live numbers.")
+            owner_only="error.not_your_live_data.message")
         if isinstance(room, Response):
             return room
         numbers = await queries.live_numbers(session, room)

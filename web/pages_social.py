@@ -55,8 +55,8 @@ async def host_page(request: Request) -> Response:
         host = (await session.execute(select(User.id, User.display_name, User.role)
                                       .where(User.id == host_id))).one_or_none()
         if host is None or host.role != Role.HOST:
-            return error_page(request, principal, 404, "No such host",
-                              "There is no host with this address.")
+            return error_page(request, principal, 404, "error.no_host.title",
+                              "error.no_host.message")
         seller = await seller_boot(svc, session, host_id, principal)
         rooms = await queries.list_rooms(session, host_id=host_id, limit=50)
     shows = [r.public() for r in rooms if r.status != RoomStatus.ENDED]

@@ -80,8 +80,8 @@ async def feed_page(request: Request) -> Response:
     principal = await resolve_principal(request)
     name = request.query_params.get("feed", "").strip() or FOR_YOU
     if name not in FEEDS:
-        return error_page(request, principal, 404, "No such feed",
-                          "The short videos have two feeds: For you and Following.")
+        return error_page(request, principal, 404, "error.no_feed.title",
+                          "error.no_feed.message")
     listing: dict[str, Any] | None = None
     suggested: list[dict[str, Any]] = []
     if name == FOR_YOU or principal is not None:

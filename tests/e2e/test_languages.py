@@ -197,3 +197,40 @@ async def test_the_phone_room_in_chinese_fits_and_switches(api: Api, pages: Page
     await expect(page.get_by_test_id("lang-zh-CN")).to_be_visible()
     width, inner = await page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
     assert width <= inner
+
+
+async def test_the_seller_line_the_rain_and_the_feeds_are_chinese_in_a_chinese_browser(
+        api: Api, pages: Pages) -> None:
+    # given a live show, and the host dropping a red envelope rain that opens in a minute
+    host, room, _ = await live_show(api)
+    await api.call("POST", f"/api/rooms/{room['id']}/rains", host, json={
+        "envelope_count": 10, "total_minor": 10000, "currency": "CNY", "countdown_seconds": 60,
+        "duration_seconds": 30})
+    viewer = await api.signup("Lin")
+
+    # when a viewer with a Chinese browser opens the room
+    page = await pages.open(f"/rooms/{room['id']}", viewer, locale="zh-CN")
+
+    # then the seller line, written by the server, is Chinese
+    await in_language(page, "zh-CN")
+    await expect(page.locator("#seller-followers")).to_have_text("0 粉丝")
+    await expect(page.get_by_test_id("seller-score")).to_have_text("暂无评价")
+    await expect(page.get_by_test_id("follow-button")).to_have_text("关注")
+    # and so is the rain's card, written by the script
+    rain = page.get_by_test_id("rain")
+    await expect(rain).to_contain_text("红包雨")
+    await expect(rain).to_contain_text("10 个红包 · 共 ¥100.00")
+    await expect(rain.get_by_test_id("rain-countdown")).to_contain_text("后开抢")
+
+    # when they follow the host, the script's words are Chinese too
+    await page.get_by_test_id("follow-button").click()
+    await expect(page.get_by_test_id("follow-button")).to_have_text("已关注")
+    await expect(page.locator("#seller-followers")).to_have_text("1 粉丝")
+    await expect(page.get_by_test_id("follower-count")).to_have_text("1")
+
+    # and the feeds' tabs and the notifications page are Chinese
+    feeds = await pages.open("/videos", viewer, locale="zh-CN")
+    await expect(feeds.get_by_test_id("feed-tab-for-you")).to_have_text("推荐")
+    await expect(feeds.get_by_test_id("feed-tab-following")).to_have_text("关注")
+    inbox = await pages.open("/notifications", viewer, locale="zh-CN")
+    await expect(inbox.get_by_role("heading", name="通知")).to_be_visible()

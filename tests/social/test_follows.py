@@ -151,6 +151,8 @@ async def test_two_thousand_followers_each_get_one_notification_even_if_the_aler
     assert sorted(told) == sorted({*follower_ids, reminded_only.id})
     one = next(e for e in published if e.get("user_id") == reminded_only.id)
     assert one["data"]["title"] == f"{host.display_name} is live"
+    # with the host's name, for a page to say it in its own language
+    assert one["data"]["host_name"] == host.display_name
     assert one["data"]["url"] == f"/rooms/{room['id']}" and one["data"]["unread"] == 1
     # and nothing is owed any more
     assert room["id"] not in await alerts.owed_go_live_alerts(services)
@@ -174,6 +176,7 @@ async def test_a_lost_alert_is_owed_until_the_sweep_sends_it(
     assert await alerts.owed_go_live_alerts(services) == []
     listing = (await client.get("/api/notifications", headers=fan.headers)).json()
     assert listing["unread"] == 1 and listing["notifications"][0]["room_id"] == room["id"]
+    assert listing["notifications"][0]["host_name"] == host.display_name
 
 
 async def test_notifications_are_listed_newest_first_and_marked_read(

@@ -3,6 +3,7 @@
 // (docs/engagement.md) with the browser's WebCrypto, so the verdict does not rest on our
 // server's word alone.
 import {readBoot} from "./dom.js";
+import {t} from "./i18n.js";
 
 const TWO_64 = 1n << 64n;
 
@@ -47,7 +48,7 @@ async function main() {
   if (!out || !draw || !draw.seed) return;
   if (!window.crypto || !crypto.subtle) {
     out.dataset.ok = "unavailable";
-    out.textContent = "Your browser can only check this page over HTTPS; use the steps below instead.";
+    out.textContent = t("verify.browser_unavailable");
     return;
   }
   const hash = bytesToHex(await crypto.subtle.digest("SHA-256", hexToBytes(draw.seed)));
@@ -56,8 +57,10 @@ async function main() {
   out.dataset.ok = String(ok);
   out.className = ok ? "verify-ok" : "verify-bad";
   out.textContent = ok
-    ? `Checked again by your browser: the seed's SHA-256 is the committed hash, and the winners come out as ${winners.join(", ")}.`
-    : `Your browser's own check disagrees: SHA-256 ${hash === draw.seed_hash ? "matches" : "differs"}, winners ${winners.join(", ") || "none"}.`;
+    ? t("verify.browser_ok", {winners: winners.join(", ")})
+    : t("verify.browser_bad", {
+      hash: hash === draw.seed_hash ? t("verify.hash_matches") : t("verify.hash_differs"),
+      winners: winners.join(", ") || t("verify.no_winners")});
 }
 
 main();

@@ -4,6 +4,7 @@
 import {api} from "./api.js";
 import {clearFormErrors, h, showFormErrors, toast} from "./dom.js";
 import {formatMoney, parsePrice} from "./format.js";
+import {t} from "./i18n.js";
 import {mountRoomEngagement} from "./room-engagement.js";
 
 const CURRENCIES = ["USD", "EUR", "GBP", "CNY", "JPY"];
@@ -28,16 +29,16 @@ export function mountHostEngagement({store, body, me, roomId, hostId, currency =
   const pool = h("input", {name: "total_minor", inputmode: "decimal", placeholder: "100.00",
                            "data-testid": "engage-pool"});
   const rainForm = h("form", {class: "engage-form", "data-testid": "rain-form", autocomplete: "off"},
-    h("h3", {class: "engage-title"}, h("span", {lang: "zh-CN"}, "红包雨"), " Drop a red envelope rain"),
+    h("h3", {class: "engage-title"}, t("hostengage.rain_title")),
     h("div", {class: "field-row"},
-      field("Envelopes", numberInput("envelope_count", 20, {min: "1"}), "envelope_count"),
-      field("Pool", pool, "total_minor"),
-      field("Currency", currencySelect, "currency")),
+      field(t("hostengage.envelopes"), numberInput("envelope_count", 20, {min: "1"}), "envelope_count"),
+      field(t("hostengage.pool"), pool, "total_minor"),
+      field(t("hostengage.currency"), currencySelect, "currency")),
     h("div", {class: "field-row"},
-      field("Opens in (s)", numberInput("countdown_seconds", 10, {min: "0", max: "600"}), "countdown_seconds"),
-      field("Open for (s)", numberInput("duration_seconds", 30, {min: "1", max: "600"}), "duration_seconds")),
+      field(t("hostengage.opens_in"), numberInput("countdown_seconds", 10, {min: "0", max: "600"}), "countdown_seconds"),
+      field(t("hostengage.open_for"), numberInput("duration_seconds", 30, {min: "1", max: "600"}), "duration_seconds")),
     h("p", {class: "form-error", role: "alert"}),
-    h("button", {type: "submit", class: "btn btn-primary", "data-testid": "drop-rain"}, "Drop the rain"));
+    h("button", {type: "submit", class: "btn btn-primary", "data-testid": "drop-rain"}, t("hostengage.drop_rain")));
 
   rainForm.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -46,7 +47,7 @@ export function mountHostEngagement({store, body, me, roomId, hostId, currency =
     const cur = String(data.get("currency"));
     const total = parsePrice(String(data.get("total_minor") || ""), cur);
     if (total === null || total <= 0) {
-      showFormErrors(rainForm, {field: "total_minor", message: `Enter the pool, e.g. ${formatMoney(10000, cur)}.`});
+      showFormErrors(rainForm, {field: "total_minor", message: t("hostengage.pool_hint", {example: formatMoney(10000, cur)})});
       return;
     }
     const button = rainForm.querySelector("button[type=submit]");
@@ -57,7 +58,7 @@ export function mountHostEngagement({store, body, me, roomId, hostId, currency =
         countdown_seconds: Number(data.get("countdown_seconds")),
         duration_seconds: Number(data.get("duration_seconds")),
       });
-      toast("The rain is on its way.", "success");
+      toast(t("hostengage.rain_dropped"), "success");
     } catch (err) {
       showFormErrors(rainForm, err.detail && err.detail.code ? err.detail : err);
     } finally {
@@ -67,24 +68,24 @@ export function mountHostEngagement({store, body, me, roomId, hostId, currency =
 
   // Draw ---------------------------------------------------------------------------------
   const rule = h("select", {name: "rule", "data-testid": "engage-rule"},
-                 h("option", {value: "in_room"}, "In the room when it closes (tap Join)"),
-                 h("option", {value: "keyword"}, "Sent a keyword in the chat"));
-  const keyword = h("input", {name: "keyword", maxlength: "40", placeholder: "lucky",
+                 h("option", {value: "in_room"}, t("hostengage.rule_in_room")),
+                 h("option", {value: "keyword"}, t("hostengage.rule_keyword")));
+  const keyword = h("input", {name: "keyword", maxlength: "40", placeholder: t("hostengage.keyword_example"),
                               "data-testid": "engage-keyword"});
-  const keywordField = field("Keyword", keyword, "keyword");
+  const keywordField = field(t("hostengage.keyword"), keyword, "keyword");
   keywordField.hidden = true;
   rule.addEventListener("change", () => { keywordField.hidden = rule.value !== "keyword"; });
   const drawForm = h("form", {class: "engage-form", "data-testid": "draw-form", autocomplete: "off"},
-    h("h3", {class: "engage-title"}, h("span", {lang: "zh-CN"}, "福袋"), " Start a lucky draw"),
-    field("Prize", h("input", {name: "prize", maxlength: "200", placeholder: "A silk scarf",
+    h("h3", {class: "engage-title"}, t("hostengage.draw_title")),
+    field(t("hostengage.prize"), h("input", {name: "prize", maxlength: "200", placeholder: t("hostengage.prize_example"),
                                "data-testid": "engage-prize"}), "prize"),
     h("div", {class: "field-row"},
-      field("Winners", numberInput("winner_count", 1, {min: "1", max: "1000"}), "winner_count"),
-      field("Draws in (s)", numberInput("countdown_seconds", 60, {min: "5", max: "3600"}), "countdown_seconds")),
-    field("Who can enter", rule, "rule", "“Follows the host” comes with follows."),
+      field(t("hostengage.winners"), numberInput("winner_count", 1, {min: "1", max: "1000"}), "winner_count"),
+      field(t("hostengage.draws_in"), numberInput("countdown_seconds", 60, {min: "5", max: "3600"}), "countdown_seconds")),
+    field(t("hostengage.who_can_enter"), rule, "rule", t("hostengage.rule_hint")),
     keywordField,
     h("p", {class: "form-error", role: "alert"}),
-    h("button", {type: "submit", class: "btn btn-primary", "data-testid": "start-draw"}, "Start the draw"));
+    h("button", {type: "submit", class: "btn btn-primary", "data-testid": "start-draw"}, t("hostengage.start_draw")));
 
   drawForm.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -97,7 +98,7 @@ export function mountHostEngagement({store, body, me, roomId, hostId, currency =
     button.disabled = true;
     try {
       await api("POST", `/api/rooms/${roomId}/draws`, body);
-      toast("The draw has started.", "success");
+      toast(t("hostengage.draw_started"), "success");
     } catch (err) {
       showFormErrors(drawForm, err.detail && err.detail.code ? err.detail : err);
     } finally {

@@ -1,6 +1,7 @@
 // The notifications page: mark one or all read; the header badge follows.
 import {api} from "./api.js";
 import {$, toast} from "./dom.js";
+import {errorText} from "./i18n.js";
 import {setUnread} from "./social.js";
 
 const pageUnread = $("[data-testid=page-unread]");
@@ -22,7 +23,7 @@ for (const button of document.querySelectorAll("[data-read]")) {
       showUnread(unread);
     } catch (err) {
       button.disabled = false;
-      toast(err.message, "error");
+      toast(errorText(err), "error");
     }
   });
 }
@@ -39,7 +40,7 @@ if (readAll) {
       showUnread(unread);
     } catch (err) {
       readAll.disabled = false;
-      toast(err.message, "error");
+      toast(errorText(err), "error");
     }
   });
 }

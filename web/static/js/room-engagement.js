@@ -9,24 +9,20 @@
 import {api} from "./api.js";
 import {h} from "./dom.js";
 import {formatCountdown, formatMoney} from "./format.js";
+import {has, t} from "./i18n.js";
 
 const TICK_MS = 250;
 
-const GRAB_TEXT = {
-  rain_not_open: "Not yet — wait for the countdown.",
-  rain_ended: "This rain has ended.",
-  rain_empty: "Every envelope has been grabbed.",
-  host_cannot_grab: "Hosts can't grab from their own rain.",
-  grab_retry: "Busy for a moment — tap Grab again.",
-  rain_not_found: "This rain is no longer available.",
-  network: "Can't reach the shop. Check your connection and tap Grab again.",
-};
-const ENTER_TEXT = {
-  draw_closed: "This draw has closed.",
-  host_cannot_enter: "Hosts can't enter their own draw.",
-  enter_by_keyword: "Send the keyword in the chat to enter.",
-  network: "Can't reach the shop. Tap Join again.",
-};
+// What a refused grab or entry says: the card's own words for the codes it expects, else the
+// code's ("errors.<code>"), else the API's message.
+function grabRefusal(code, err) {
+  if (has(`engage.grab_error.${code}`)) return t(`engage.grab_error.${code}`);
+  return has(`errors.${code}`) ? t(`errors.${code}`) : err.message || t("engage.grab_error.network");
+}
+function enterRefusal(code, err) {
+  if (has(`engage.enter_error.${code}`)) return t(`engage.enter_error.${code}`);
+  return has(`errors.${code}`) ? t(`errors.${code}`) : err.message || t("engage.enter_error.network");
+}
 
 /** Run the rain and draw card in `slot`; returns its state (for the browser tests). */
 export function mountRoomEngagement({store, slot, me, roomId, hostId}) {
@@ -117,7 +113,7 @@ export function mountRoomEngagement({store, slot, me, roomId, hostId}) {
         mine.envelope = {rain_id: mine.rain.id, amount_minor: err.detail.amount_minor, seq: err.detail.seq,
                          currency: mine.rain.currency};
       } else {
-        mine.rainMessage = {code, text: GRAB_TEXT[code] || err.message || GRAB_TEXT.network};
+        mine.rainMessage = {code, text: grabRefusal(code, err)};
       }
     } finally {
       mine.grabbing = false;
@@ -135,7 +131,7 @@ export function mountRoomEngagement({store, slot, me, roomId, hostId}) {
       mine.entered = true;
     } catch (err) {
       const code = err.code || "network";
-      mine.drawMessage = {code, text: ENTER_TEXT[code] || err.message || ENTER_TEXT.network};
+      mine.drawMessage = {code, text: enterRefusal(code, err)};
     } finally {
       mine.entering = false;
       render();
@@ -145,7 +141,7 @@ export function mountRoomEngagement({store, slot, me, roomId, hostId}) {
   function hashLine(item) {
     const short = `${item.seed_hash.slice(0, 16)}…`;
     return h("p", {class: "engage-hash muted small", title: item.seed_hash},
-             "Committed seed hash (SHA-256): ", h("code", {"data-testid": "seed-hash"}, short));
+             t("engage.committed_hash"), " ", h("code", {"data-testid": "seed-hash"}, short));
   }
 
   function renderRain() {
@@ -156,34 +152,35 @@ export function mountRoomEngagement({store, slot, me, roomId, hostId}) {
     const settled = rain.status === "settled";
     const phase = settled || now >= rain.closes_at_ms ? "ended" : now < rain.opens_at_ms ? "countdown" : "open";
     rainBox.dataset.phase = phase;
-    const title = h("h3", {class: "engage-title"}, h("span", {lang: "zh-CN"}, "红包雨"), " Red envelope rain");
+    const title = h("h3", {class: "engage-title"}, t("engage.rain_title"));
     const terms = h("p", {class: "engage-terms"},
-                    `${rain.envelope_count} envelopes · ${formatMoney(rain.total_minor, rain.currency)} in all`);
+                    t("engage.rain_terms", {count: rain.envelope_count,
+                                             total: formatMoney(rain.total_minor, rain.currency)}));
     const parts = [title, terms];
     if (phase === "countdown") {
       parts.push(h("p", {class: "engage-countdown", "data-testid": "rain-countdown"},
-                    `Opens in ${formatCountdown(rain.opens_at_ms - now)}`));
+                    t("engage.rain_opens_in", {time: formatCountdown(rain.opens_at_ms - now)})));
     } else if (phase === "open") {
       const left = mine.left ?? (rain.envelope_count - (rain.grabbed || 0));
       parts.push(h("p", {class: "engage-countdown", "data-testid": "rain-countdown"},
-                    `Open · ${formatCountdown(rain.closes_at_ms - now)} left · ${left} envelopes left`));
+                    t("engage.rain_open", {time: formatCountdown(rain.closes_at_ms - now), count: left})));
     } else {
       parts.push(h("p", {class: "engage-countdown", "data-testid": "rain-countdown"},
-                    settled ? `Ended · ${rain.grabbed} grabbed` : "Ended"));
+                    settled ? t("engage.rain_ended_grabbed", {count: rain.grabbed}) : t("engage.rain_ended")));
     }
     if (mine.envelope) {
       parts.push(h("p", {class: "engage-won", "data-testid": "rain-won"},
-                    `You got ${formatMoney(mine.envelope.amount_minor, rain.currency)}!`));
+                    t("engage.rain_won", {amount: formatMoney(mine.envelope.amount_minor, rain.currency)})));
     } else if (phase !== "ended" && me && me.id !== hostId) {
       const button = h("button", {type: "button", class: "btn btn-primary engage-grab",
                                   "data-testid": "grab-button"},
-                       mine.grabbing ? "Grabbing…" : "Grab");
+                       (mine.grabbing ? t("engage.grabbing") : t("engage.grab")));
       button.disabled = phase !== "open" || mine.grabbing;
       button.addEventListener("click", grab);
       parts.push(button);
     } else if (phase !== "ended" && !me) {
-      parts.push(h("p", {class: "muted small"}, h("a", {href: `/login?next=/rooms/${roomId}`}, "Sign in"),
-                    " to grab an envelope."));
+      parts.push(h("p", {class: "muted small"}, h("a", {href: `/login?next=/rooms/${roomId}`}, t("engage.sign_in")),
+                    t("engage.sign_in_to_grab")));
     }
     if (mine.rainMessage) {
       parts.push(h("p", {class: "engage-message", role: "status", "data-testid": "rain-message",
@@ -191,9 +188,9 @@ export function mountRoomEngagement({store, slot, me, roomId, hostId}) {
     }
     parts.push(hashLine(rain));
     if (settled && rain.seed) {
-      parts.push(h("p", {class: "muted small"}, "Seed revealed — ",
+      parts.push(h("p", {class: "muted small"}, t("engage.seed_revealed"),
                     h("a", {href: `/api/rains/${rain.id}/envelopes`, "data-testid": "rain-verify"},
-                      "check every envelope")));
+                      t("engage.check_envelopes"))));
     }
     rainBox.replaceChildren(...parts);
   }
@@ -206,22 +203,23 @@ export function mountRoomEngagement({store, slot, me, roomId, hostId}) {
     const drawn = draw.status === "drawn";
     drawBox.dataset.phase = drawn ? "drawn" : now >= draw.closes_at_ms ? "drawing" : "open";
     const parts = [
-      h("h3", {class: "engage-title"}, h("span", {lang: "zh-CN"}, "福袋"), " Lucky draw"),
+      h("h3", {class: "engage-title"}, t("engage.draw_title")),
       h("p", {class: "engage-terms", "data-testid": "draw-prize"},
-        `${draw.prize} · ${draw.winner_count} winner${draw.winner_count === 1 ? "" : "s"}`),
+        t("engage.draw_terms", {prize: draw.prize, count: draw.winner_count})),
     ];
     if (!drawn) {
       parts.push(h("p", {class: "engage-countdown", "data-testid": "draw-countdown"},
-                    now >= draw.closes_at_ms ? "Drawing…" : `Draws in ${formatCountdown(draw.closes_at_ms - now)}`));
+                    now >= draw.closes_at_ms ? t("engage.drawing")
+                      : t("engage.draws_in", {time: formatCountdown(draw.closes_at_ms - now)})));
       parts.push(h("p", {class: "engage-rule"}, draw.rule === "keyword"
-        ? ["Send ", h("strong", {}, `“${draw.keyword}”`), " in the chat to enter."]
-        : "Tap Join and stay in the room until the draw."));
+        ? [t("engage.rule_keyword_before"), h("strong", {}, `“${draw.keyword}”`), t("engage.rule_keyword_after")]
+        : t("engage.rule_in_room")));
       if (mine.entered) {
         parts.push(h("p", {class: "engage-entered", "data-testid": "draw-entered"},
-                      draw.rule === "in_room" ? "You're in — stay until the draw." : "You're in!"));
+                      (draw.rule === "in_room" ? t("engage.entered_in_room") : t("engage.entered"))));
       } else if (draw.rule === "in_room" && me && me.id !== hostId && now < draw.closes_at_ms) {
         const button = h("button", {type: "button", class: "btn btn-primary", "data-testid": "join-draw"},
-                         mine.entering ? "Joining…" : "Join");
+                         (mine.entering ? t("engage.joining") : t("engage.join")));
         button.disabled = mine.entering;
         button.addEventListener("click", enter);
         parts.push(button);
@@ -229,17 +227,16 @@ export function mountRoomEngagement({store, slot, me, roomId, hostId}) {
     } else {
       const names = (draw.winner_names || []).map((w) => w.display_name || `#${w.id}`);
       parts.push(h("p", {class: "engage-winners", "data-testid": "draw-winners"},
-                    names.length ? `Winners: ${names.join(", ")}` : "Nobody entered this draw."));
-      parts.push(h("p", {class: "muted small"}, `${draw.entrants_count} entrant${draw.entrants_count === 1 ? "" : "s"}`));
+                    names.length ? t("engage.winners", {names: names.join(t("engage.name_sep"))}) : t("engage.no_entrants")));
+      parts.push(h("p", {class: "muted small"}, t("engage.entrants", {count: draw.entrants_count})));
       const result = mine.result || (me && draw.winners.includes(me.id) ? "won"
         : me && draw.entrants.includes(me.id) ? "lost" : null);
       if (result) {
-        const text = {won: "You won!", lost: "Not this time.",
-                      left: "You left the room before the draw, so your entry didn't count."}[result];
+        const text = t(`engage.result.${result}`);
         parts.push(h("p", {class: "engage-result", "data-testid": "draw-result", "data-result": result}, text));
       }
       parts.push(h("p", {class: "muted small"},
-                    h("a", {href: `/draws/${draw.id}/verify`, "data-testid": "draw-verify"}, "Verify this draw")));
+                    h("a", {href: `/draws/${draw.id}/verify`, "data-testid": "draw-verify"}, t("engage.verify_draw"))));
     }
     if (mine.drawMessage) {
       parts.push(h("p", {class: "engage-message", role: "status", "data-testid": "draw-message",

@@ -7,7 +7,7 @@ import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js
 import {t} from "./i18n.js";
 import {LiveVideo} from "./player.js";
 import {mountRoomEngagement} from "./room-engagement.js";
-import {mountRoomSale} from "./room-sale.js";
+import {mountRoomSale, orderStatus} from "./room-sale.js";
 import {mountShop} from "./room-shop.js";
 import {trackProductCards} from "./room-tracking.js";
 import {mountRemind, mountReviewCard, mountSeller, setUnread, showProductReviews} from "./social.js";
@@ -372,7 +372,10 @@ store.on("room", (room) => {
 // The user's own news, from any room: a followed host went live, an order elsewhere moved.
 store.on("notification", (note) => {
   setUnread(note.unread);
-  toast(note.body ? `${note.title}: ${note.body}` : note.title, "info", 8000);
+  // The stored title is the API's English; a go-live alert is said in the page's language.
+  const title = note.kind === "room_live" && note.host_name
+    ? t("notifications.room_live", {name: note.host_name}) : note.title;
+  toast(note.body ? t("notifications.toast", {title, body: note.body}) : title, "info", 8000);
 });
 store.on("frame", (frame) => {
   // Some of the user's events were lost to the server (too far behind): read the count again.
@@ -382,7 +385,7 @@ store.on("frame", (frame) => {
 });
 store.on("order", (order) => {
   if (!order) return;
-  if (order.room_id !== roomId) toast(`Your order #${order.id} is ${order.status}.`, "info");
+  if (order.room_id !== roomId) toast(t("room.order_update", {id: order.id, status: orderStatus(order.status)}), "info");
   if (order.status === "completed" && me && me.id !== hostId) reviewCard.reload();
 });
 

@@ -4,34 +4,31 @@
 import {api} from "./api.js";
 import {$, h, toast} from "./dom.js";
 import {formatMoney} from "./format.js";
-
-function plural(count, noun) {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
-}
+import {errorText, t} from "./i18n.js";
 
 export function renderScore(score) {
   const node = $("#seller-score");
   if (!node || !score) return;
   node.replaceChildren();
   if (score.score === null || score.score === undefined) {
-    node.textContent = "No reviews yet";
+    node.textContent = t("seller.no_reviews");
     return;
   }
   node.append(h("strong", {}, `${score.score.toFixed(1)}★`),
-              ` · ${plural(score.reviews, "review")}, ${plural(score.paid_orders, "paid order")}`);
+              ` · ${t("seller.reviews", {count: score.reviews})}${t("seller.list_sep")}`
+              + t("seller.paid_orders", {count: score.paid_orders}));
 }
 
 function renderFollowers(count) {
-  const node = $("#follower-count");
+  const node = $("#seller-followers");
   if (!node) return;
-  node.textContent = String(count);
-  const rest = node.nextSibling;
-  if (rest) rest.textContent = ` follower${count === 1 ? "" : "s"}`;
+  // The message is ours (its markup is the bold count) and `count` a number: nothing to escape.
+  node.innerHTML = t("seller.followers_html", {count: Number(count)});
 }
 
 function renderFollowButton(button, following) {
   button.dataset.following = following ? "true" : "false";
-  button.textContent = following ? "Following" : "Follow";
+  button.textContent = t(following ? "seller.following" : "seller.follow");
   button.classList.toggle("btn-primary", !following);
   button.classList.toggle("btn-ghost", following);
 }
@@ -49,7 +46,7 @@ export function mountSeller(seller) {
         renderFollowButton(button, state.following);
         renderFollowers(state.followers);
       } catch (err) {
-        toast(err.message, "error");
+        toast(errorText(err), "error");
       } finally {
         button.disabled = false;
       }
@@ -93,10 +90,10 @@ export function mountReviewCard(seller, {onReviewed}) {
       orders = orders.filter((order) => order.order_id !== orderId);
       form.reset();
       render();
-      toast("Thanks: your review is posted.", "success");
+      toast(t("review.posted"), "success");
       await onReviewed();
     } catch (err) {
-      error.textContent = err.message;
+      error.textContent = errorText(err);
     } finally {
       submit.disabled = false;
     }
@@ -124,9 +121,9 @@ export function mountRemind(roomId) {
     try {
       const state = await api(on ? "DELETE" : "POST", `/api/rooms/${roomId}/remind`);
       button.dataset.reminding = state.reminding ? "true" : "false";
-      button.textContent = state.reminding ? "Reminder set" : "Remind me";
+      button.textContent = state.reminding ? t("room.reminder_set") : t("room.remind_me");
     } catch (err) {
-      toast(err.message, "error");
+      toast(errorText(err), "error");
     } finally {
       button.disabled = false;
     }
@@ -158,6 +155,6 @@ export async function showProductReviews(productId) {
   list.replaceChildren(...reviews.slice(0, 10).map((review) => h("li", {class: "review-item", "data-testid": "product-review"},
     h("p", {}, h("strong", {}, `${review.rating}★`), ` ${review.buyer}`),
     review.body ? h("p", {class: "review-body"}, review.body) : "",
-    review.reply ? h("p", {class: "review-reply"}, `Seller: ${review.reply}`) : "")));
+    review.reply ? h("p", {class: "review-reply"}, h("strong", {}, t("review.seller_reply")), ` ${review.reply}`) : "")));
   section.hidden = reviews.length === 0;
 }

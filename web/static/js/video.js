@@ -5,7 +5,7 @@
 import {api} from "./api.js";
 import {$, h, productImage, readBoot} from "./dom.js";
 import {formatMoney, formatStock} from "./format.js";
-import {t} from "./i18n.js";
+import {errorText, t} from "./i18n.js";
 import {playRecorded} from "./player.js";
 import {showProductReviews} from "./social.js";
 import {newKey} from "./room-sale.js";
@@ -52,18 +52,18 @@ function renderBuy(product) {
         return;
       }
       button.disabled = true;
-      note.textContent = "Reserving…";
+      note.textContent = t("video.reserving");
       try {
         const reply = await api("POST", `/api/sales/${sale.id}/buy`, {quantity: 1, source},
                                 {headers: {"Idempotency-Key": key}});
-        note.replaceChildren("Reserved. ", h("a", {href: reply.order.payment_url, "data-testid": "video-pay"},
-                                             "Pay now"));
+        note.replaceChildren(t("video.reserved"), " ", h("a", {href: reply.order.payment_url, "data-testid": "video-pay"},
+                                                          t("video.pay_now")));
         note.dataset.orderId = String(reply.order.id);
       } catch (error) {
-        note.textContent = error.message;
+        note.textContent = errorText(error);
         button.disabled = false;
       }
-    }}, `Buy now: ${formatMoney(sale.price_minor, sale.currency)} in the live flash sale`);
+    }}, t("video.buy_from_sale", {price: formatMoney(sale.price_minor, sale.currency)}));
   box.replaceChildren(button, note);
 }
 

@@ -3,6 +3,7 @@
 // cursor is where the last page ended, not an offset).
 import {api} from "./api.js";
 import {$, h, readBoot, toast} from "./dom.js";
+import {errorText} from "./i18n.js";
 
 const boot = readBoot();
 const list = $("[data-testid=video-feed]");
@@ -25,7 +26,7 @@ async function loadMore() {
     list.append(...page.videos.map(item));
     cursor = page.next_cursor;
   } catch (err) {
-    toast(err.message, "error");
+    toast(errorText(err), "error");
   } finally {
     more.disabled = false;
     more.parentElement.hidden = !cursor;

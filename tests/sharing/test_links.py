@@ -15,6 +15,8 @@ from core.context import Services
 from sharing.codes import ShareCode, TargetKind, make_code
 from sharing.models import ShareAttribution, ShareVisit
 from tests.sharing.conftest import follow, paid_order, share_link
+from web.i18n import CATALOGS
+from web.pages_shares import OTHER_TITLE, TITLES
 
 ENGLISH = {"Accept-Language": "en-US,en;q=0.9"}
 
@@ -202,3 +204,12 @@ async def test_the_host_sets_a_products_share_rate_within_basis_points(
     assert (too_high.status_code, too_high.json()["error"]["field"]) == (422, "share_rate_bp")
     assert not_theirs.status_code == 403
     assert cleared.status_code == 200 and cleared.json()["share_rate_bp"] is None
+
+
+def test_every_bad_link_page_has_its_title_and_text_in_both_languages() -> None:
+    # The titles are keys chosen by the refusal's code in web/pages_shares.py, and the text is
+    # the code's own words: a page in either language never shows a key.
+    for locale, catalog in CATALOGS.items():
+        assert OTHER_TITLE in catalog, locale
+        for code, title in TITLES.items():
+            assert title in catalog and f"errors.{code}" in catalog, (locale, code)

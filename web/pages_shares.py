@@ -12,16 +12,20 @@ from sharing import actions, queries
 from web.api_shares import share_cookie
 from web.auth import client_address, resolve_principal
 from web.edge import services
+from web.i18n import CATALOGS
 from web.render import error_page, page, page_principal
 
+# The title of the page a bad link gets, by the refusal's code (catalog keys); its message is
+# the code's own words (`errors.<code>`), as the API's clients read them.
 TITLES = {
-    "share_code_malformed": "This is not a share link",
-    "share_code_forged": "This share link is not valid",
-    "share_code_expired": "This share link has expired",
-    "share_target_not_found": "What was shared is gone",
-    "share_kind_unsupported": "This kind of link is not served yet",
-    "too_many_attempts": "Too many visits",
+    "share_code_malformed": "share.bad_link.malformed",
+    "share_code_forged": "share.bad_link.forged",
+    "share_code_expired": "share.bad_link.expired",
+    "share_target_not_found": "share.bad_link.target_gone",
+    "share_kind_unsupported": "share.bad_link.kind_unsupported",
+    "too_many_attempts": "share.bad_link.too_many_visits",
 }
+OTHER_TITLE = "share.bad_link.other"
 
 
 async def follow_link(request: Request) -> Response:
@@ -31,9 +35,10 @@ async def follow_link(request: Request) -> Response:
                                     visitor_id=principal.id if principal else None,
                                     address=client_address(request))
     except DomainError as exc:
+        # A code without words shows the API's (English) message as it is.
+        message = f"errors.{exc.code}" if f"errors.{exc.code}" in CATALOGS["en"] else exc.message
         response = error_page(request, principal, exc.status_code,
-                              TITLES.get(exc.code, "This share link cannot be followed"),
-                              exc.message)
+                              TITLES.get(exc.code, OTHER_TITLE), message)
         response.headers.update(exc.headers)
         return response
     response = RedirectResponse(visit.path, status_code=303)

@@ -78,3 +78,14 @@ async def test_a_friend_buys_through_a_share_link_and_both_see_the_commission(
     await expect(shares.get_by_test_id("link-visits")).to_have_text("1")
     await expect(shares.get_by_test_id("link-orders")).to_have_text("1")
     await screenshot(shares, "share-link-sharer-page")
+
+    # and in Chinese, the buyer's note and the sharer's page say the same in Chinese words,
+    # amounts through the same formatter (written as escapes: full-width brackets and comma)
+    watch_zh = await connected(await pages.open(f"/rooms/{room['id']}", friend, locale="zh-CN"))
+    await expect(watch_zh.get_by_test_id("sale-order-share")).to_have_text(
+        "Alice \u5206\u4eab\u83b7\u5f97\u4f63\u91d1 US$0.99\uff0810.00%\uff0c\u5f85\u7ed3\u7b97\uff09",
+        timeout=10_000)
+    shares_zh = await pages.open("/me/shares", sharer, locale="zh-CN")
+    await expect(shares_zh.get_by_test_id("shares-link")).to_have_text("\u6211\u7684\u5206\u4eab")
+    await expect(shares_zh.get_by_test_id("share-pending")).to_contain_text("\u5f85\u7ed3\u7b97")
+    await expect(shares_zh.get_by_test_id("share-pending")).to_contain_text("US$0.99")

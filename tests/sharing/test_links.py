@@ -5,6 +5,7 @@ sign-in, and the sharer's overview."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -14,6 +15,10 @@ from core.context import Services
 from sharing.codes import ShareCode, TargetKind, make_code
 from sharing.models import ShareAttribution, ShareVisit
 from tests.sharing.conftest import follow, paid_order, share_link
+from web.i18n import CATALOGS
+from web.pages_shares import OTHER_TITLE, TITLES
+
+ENGLISH = {"Accept-Language": "en-US,en;q=0.9"}
 
 
 async def _counts(services: Services) -> tuple[int, int]:
@@ -97,13 +102,18 @@ async def test_the_browser_link_redirects_to_the_room_and_a_bad_one_gets_a_page(
     followed = await client.get(f"/s/{code}", follow_redirects=False)
     expired = await client.get("/s/" + make_code(
         services.settings.secret_key.reveal(),
-        ShareCode(TargetKind.ROOM, room["id"], sharer.id, int(time.time()) - 100 * 86400)))
-    forged = await client.get(f"/s/{code[:-2]}xx")
+        ShareCode(TargetKind.ROOM, room["id"], sharer.id, int(time.time()) - 100 * 86400)),
+        headers=ENGLISH)
+    forged = await client.get(f"/s/{code[:-2]}xx", headers=ENGLISH)
+    malformed = await client.get("/s/not-a-code")  # a browser naming no language: Chinese
 
     assert followed.status_code == 303 and followed.headers["location"] == f"/rooms/{room['id']}"
     assert "ls_share" in followed.cookies
     assert expired.status_code == 410 and "This share link has expired" in expired.text
+    assert "Ask whoever shared it for a fresh one." in expired.text
     assert forged.status_code == 403 and "This share link is not valid" in forged.text
+    assert malformed.status_code == 400 and "这不是分享链接" in malformed.text
+    assert "请确认链接已完整复制" in malformed.text and "share link" not in malformed.text
     assert await _counts(services) == (1, 0)  # the guest's one visit; no row without an account
 
 
@@ -155,7 +165,8 @@ async def test_the_sharers_overview_shows_links_visits_orders_and_every_entry(
     order = await paid_order(client, services, buyer, setup["sale"]["id"], "k")
 
     overview = (await client.get("/api/me/shares", headers=sharer.headers)).json()
-    page = await client.get("/me/shares", headers=sharer.headers)
+    page = await client.get("/me/shares", headers=sharer.headers)  # in Chinese, the default
+    english = await client.get("/me/shares", headers={**sharer.headers, **ENGLISH})
     buyer_view = (await client.get("/api/me/shares", headers=buyer.headers)).json()
 
     assert [(lk["id"], lk["visits"], lk["orders"]) for lk in overview["links"]] == [
@@ -166,6 +177,12 @@ async def test_the_sharers_overview_shows_links_visits_orders_and_every_entry(
             for e in overview["entries"]] == [(order["id"], "accrual", "pending", 150)]
     assert overview["totals"]["USD"]["pending_minor"] == 150
     assert page.status_code == 200 and f'data-order-id="{order["id"]}"' in page.text
+    # the ledger entry in words, amounts through the one money formatter (full-width colon and
+    # the multiplication sign written as escapes)
+    chinese_text, english_text = (re.sub(r"<[^>]+>", "", p.text) for p in (page, english))
+    assert "推广收益" in page.text and "已冻结" in chinese_text
+    assert "佣金·待结算\uff1aUS$15.00 \u00d7 10.00% = US$1.50" in chinese_text
+    assert "accrual pending 10.00% of $15.00 = $1.50" in english_text
     assert buyer_view["links"] == [] and buyer_view["entries"] == []
     # the host's own statement is unchanged by the sharer's entry
     statement = (await client.get("/api/commissions", headers=host.headers)).json()
@@ -187,3 +204,12 @@ async def test_the_host_sets_a_products_share_rate_within_basis_points(
     assert (too_high.status_code, too_high.json()["error"]["field"]) == (422, "share_rate_bp")
     assert not_theirs.status_code == 403
     assert cleared.status_code == 200 and cleared.json()["share_rate_bp"] is None
+
+
+def test_every_bad_link_page_has_its_title_and_text_in_both_languages() -> None:
+    # The titles are keys chosen by the refusal's code in web/pages_shares.py, and the text is
+    # the code's own words: a page in either language never shows a key.
+    for locale, catalog in CATALOGS.items():
+        assert OTHER_TITLE in catalog, locale
+        for code, title in TITLES.items():
+            assert title in catalog and f"errors.{code}" in catalog, (locale, code)

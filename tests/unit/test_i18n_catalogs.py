@@ -140,7 +140,7 @@ def test_every_api_error_code_has_words() -> None:
     code = re.compile(r"""\bcode\s*=\s*["']([a-z_]+)["']|_error_body\(request, \d+, "([a-z_]+)"|"""
                       r'ChatRefused\("([a-z_]+)"')
     codes = {next(group for group in match.groups() if group)
-             for package in ("core", "live", "orders", "realtime", "analytics", "web")
+             for package in ("core", "live", "orders", "realtime", "analytics", "sharing", "web")
              for path in (ROOT / package).rglob("*.py")
              for match in code.finditer(path.read_text())}
     assert {"sold_out", "email_taken", "rate_limited", "service_unavailable", "slow_mode"} <= codes

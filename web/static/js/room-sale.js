@@ -258,8 +258,8 @@ export function mountRoomSale({store, slot, me, roomId}) {
     const share = order.share;
     if (!share || !share.credited) return null;
     const lines = share.entries.filter((e) => e.kind === "accrual").map((e) =>
-      `${e.sharer_name} earns ${formatMoney(e.amount_minor, e.currency)} `
-      + `(${(e.rate_bp / 100).toFixed(2)}%, ${e.status}) for sharing`);
+      t("share.order_note", {name: e.sharer_name, amount: formatMoney(e.amount_minor, e.currency),
+                             rate: (e.rate_bp / 100).toFixed(2), status: t(`share.status.${e.status}`)}));
     return h("p", {class: "ls-order-note", "data-testid": "sale-order-share"}, lines.join(" · "));
   }
 

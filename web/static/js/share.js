@@ -4,6 +4,7 @@
 
 import {api} from "./api.js";
 import {toast} from "./dom.js";
+import {errorText, t} from "./i18n.js";
 
 for (const box of document.querySelectorAll("[data-share-kind]")) {
   const button = box.querySelector("#share-btn");
@@ -21,12 +22,12 @@ for (const box of document.querySelectorAll("[data-share-kind]")) {
       field.select();
       try {
         await navigator.clipboard.writeText(url);
-        toast("Share link copied");
+        toast(t("share.copied"));
       } catch {
-        toast("Copy the share link from the field");  // no clipboard outside a secure context
+        toast(t("share.copy_from_field"));  // no clipboard outside a secure context
       }
     } catch (error) {
-      toast(error.message);
+      toast(errorText(error), "error");
     } finally {
       button.disabled = false;
     }

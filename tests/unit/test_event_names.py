@@ -33,8 +33,8 @@ def test_the_wire_names_are_the_enums_values() -> None:
 
     assert [e.value for e in ServerEvent] == [
         "hello", "resume", "batch", "error", "pong", "likes", "viewers", "snapshot_rebuilt",
-        "chat", "moderation", "room", "lineup", "pin", "unpin", "sale", "stock", "order",
-        "purchase"]
+        "user_resume", "chat", "moderation", "room", "on_air", "lineup", "pin", "unpin", "sale",
+        "stock", "order", "purchase", "notification", "rain", "draw"]
     assert [e.value for e in ClientEvent] == ["chat", "like", "ping"]
     assert [e.value for e in ModerationAction] == ["mute", "unmute", "delete"]
     assert [e.value for e in SaleAction] == ["started", "scheduled", "stopped", "ended"]
@@ -53,9 +53,9 @@ def test_the_logged_names_are_the_enums_values() -> None:
         "sale_settled", "sale_reconciled", "reservations_voided"]
     assert [e.value for e in OrderEventType] == [
         "order_placed", "order_paid", "order_cancelled", "order_expired", "order_completed",
-        "order_refunded"]
+        "order_refunded", "refund_requested"]
     assert EVENT_KINDS == ("viewer_joined", "viewer_left", "chat", "likes", "product_view",
-                           "product_click")
+                           "product_click", "video_view", "video_watch")
     assert EventKind.CHAT == ServerEvent.CHAT  # a chat line has one name, recorded or sent
 
 
@@ -112,8 +112,14 @@ def test_the_pages_store_reads_the_wire_names_of_the_enum() -> None:
     cases = set(re.findall(r'case "([a-z_]+)":', store))
     # Handled by the socket itself (`batch` unpacked, `pong` a keep-alive) or nothing to do
     # (`snapshot_rebuilt`: a fresh hello follows where needed).
-    not_in_store = {ServerEvent.BATCH, ServerEvent.PONG, ServerEvent.SNAPSHOT_REBUILT}
+    # `user_resume` is the socket's (it keeps the user's offset); `rain` and `draw` are read by
+    # the engagement modules from the store's `frame` topic.
+    not_in_store = {ServerEvent.BATCH, ServerEvent.PONG, ServerEvent.SNAPSHOT_REBUILT,
+                    ServerEvent.USER_RESUME, ServerEvent.RAIN, ServerEvent.DRAW}
     assert cases == {e.value for e in ServerEvent} - not_in_store
     assert 'frame.type === "batch"' in (js / "socket.js").read_text()
+    assert 'frame.type === "user_resume"' in (js / "socket.js").read_text()
+    engagement = (js / "room-engagement.js").read_text()
+    assert 'frame.type === "rain"' in engagement and 'frame.type === "draw"' in engagement
     assert {f'd.action === "{action.value}"' for action in ModerationAction} <= set(
         re.findall(r'd\.action === "[a-z]+"', store))

@@ -40,7 +40,9 @@ def test_the_live_rooms_news_is_told_by_one_handler_per_event() -> None:
 
     for event_type in (live_events.ProductPinned, live_events.ProductUnpinned,
                        live_events.LineupChanged, live_events.RoomUpdated,
-                       live_events.RoomWentLive, live_events.UserMuted):
+                       live_events.UserMuted):
         assert len(bus.handlers_for(event_type)) == 1, event_type.__name__
+    # A room gone live is told once, and its followers are alerted.
+    assert len(bus.handlers_for(live_events.RoomWentLive)) == 2
     # An ended room is told, and its report is sent.
     assert len(bus.handlers_for(live_events.RoomEnded)) == 2

@@ -33,7 +33,12 @@ def test_orders_imports_only_core_and_the_publish_api():
 
 
 def test_orders_names_no_table_of_live_that_it_could_write():
-    # rooms.title is read for the commission statements; products and the lineup are live's.
+    # rooms.title is read for the commission statements, and products.share_rate_bp for a
+    # sharer's rate (docs/social.md), through stand-ins of those columns alone that nothing
+    # writes; the rest of products and the lineup are live's.
     source = "\n".join(path.read_text() for path in ORDERS.rglob("*.py"))
-    assert 'table("products"' not in source
+    assert source.count('table("products"') == 1
+    assert 'products_share_table = table("products", column("id"), column("share_rate_bp"))' in source
+    for verb in ("insert", "update", "delete"):
+        assert f"{verb}(products_share_table" not in source
     assert 'table("lineup_items"' not in source

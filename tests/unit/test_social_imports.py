@@ -9,7 +9,9 @@ from pathlib import Path
 from tests.unit.test_orders_imports import _imported_modules
 
 ROOT = Path(__file__).resolve().parents[2]
-ALLOWED = ("core", "social", "live.models", "live.errors", "orders.models", "realtime.publish")
+# live.videos: the Following feed pages with the main feed's own order and cursor.
+ALLOWED = ("core", "social", "live.models", "live.errors", "live.videos", "orders.models",
+           "realtime.publish")
 OURS = ("core", "orders", "realtime", "live", "analytics", "social", "workers", "web")
 
 

@@ -50,12 +50,13 @@ async def test_a_room_update_tells_the_room_its_row(services: Services, room_wit
 async def test_a_room_that_went_live_or_ended_tells_the_room_its_status(
         client, services: Services, room_with_products):
     host, room, _ = room_with_products
-    for status, event_type in (("live", RoomWentLive), ("ended", RoomEnded)):
+    for status, event in (("live", RoomWentLive(room_id=room["id"], host_id=host.id)),
+                          ("ended", RoomEnded(room_id=room["id"]))):
         await client.post(f"/api/rooms/{room['id']}/status", json={"status": status},
                           headers=host.headers)
 
         with capture_published() as published:
-            await handlers.announce_room(services, event_type(room_id=room["id"]))
+            await handlers.announce_room(services, event)
 
         [event] = published
         assert (event["type"], event["data"]["status"]) == (ServerEvent.ROOM, status)

@@ -100,7 +100,7 @@ async def test_a_drop_within_the_grace_period_keeps_the_room_on_air(
     assert await _rebuilt_on_air(services, room["id"]) is True
 
 
-async def test_the_grace_period_over_takes_the_room_off_air_before_it_ends(
+async def test_the_grace_period_over_takes_the_room_off_air_as_it_ends(
         services: Services, make_user: Any, make_room: Any) -> None:
     host = await make_user("host")
     room = await make_room(host)

@@ -36,8 +36,9 @@ from core.events import record, unit_of_work
 from core.settings import VideoSettings
 from core.types import is_id
 from live import transcode
+from live.actions import LineupProduct, RoomTerms
 from live.events import ShortVideoUploaded
-from live.models import VIDEO_MOVES, Product, ShortVideo, ShortVideoTag, VideoStatus
+from live.models import VIDEO_MOVES, Product, Room, ShortVideo, ShortVideoTag, VideoStatus
 from live.schemas import VideoTagIn
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,16 @@ class NotAVideo(DomainError):
 
 class VideoNotFound(NotFound):
     code = "video_not_found"
+
+
+class VideoNotReady(DomainError):
+    status_code = 409
+    code = "video_not_ready"
+
+
+class NoRoomForVideo(DomainError):
+    status_code = 409
+    code = "no_room"
 
 
 class NotVideoHost(PermissionDenied):
@@ -438,3 +449,50 @@ async def _tags(session: AsyncSession, video_id: int) -> list[dict[str, Any]]:
         .where(ShortVideoTag.video_id == video_id)
         .order_by(ShortVideoTag.at_ms, ShortVideoTag.id))).all()
     return [{"at_ms": at_ms, "product": product.public()} for at_ms, product in rows]
+
+
+# Regular-price buying from a video or replay ----------------------------------------------
+
+
+def video_kind(video_room_id: int | None) -> str:
+    """The order source a video's buys carry: a room's replay, or a host's short video."""
+    return "replay" if video_room_id is not None else "video"
+
+
+async def video_terms(session: AsyncSession, video_id: int,
+                      product_ids: list[int]) -> RoomTerms:
+    """Inside a regular-price order's transaction (orders/regular.py), for a buy from a video's
+    page: the video must be ready; answers those of `product_ids` that it tags and that are its
+    host's (the others are absent, and the order is refused naming the line), whether or not a
+    room is live. The order's room is the replay's room; a short video has none, and an order
+    needs one (orders.room_id and commission_entries.room_id are NOT NULL foreign keys to
+    rooms; statements and reports group by room): it is the host's newest room, whose rate does
+    not apply (the product's own rate, else the default). docs/video.md."""
+    # One round trip: the video, its room's rate, and the tagged products among those asked
+    # (a row with no product when none is).
+    rows = (await session.execute(
+        select(ShortVideo.host_id, ShortVideo.status, ShortVideo.room_id,
+               Room.commission_rate_bp, Product.id, Product.title, Product.price_minor,
+               Product.currency, Product.commission_rate_bp)
+        .select_from(ShortVideo)
+        .outerjoin(Room, Room.id == ShortVideo.room_id)
+        .outerjoin(ShortVideoTag, (ShortVideoTag.video_id == ShortVideo.id)
+                   & ShortVideoTag.product_id.in_(product_ids))
+        .outerjoin(Product, (Product.id == ShortVideoTag.product_id)
+                   & (Product.host_id == ShortVideo.host_id))
+        .where(ShortVideo.id == video_id))).all()
+    if not rows:
+        raise VideoNotFound(f"video {video_id} does not exist", field="video_id")
+    host_id, status, room_id, room_rate_bp = rows[0][0], rows[0][1], rows[0][2], rows[0][3]
+    if status != VideoStatus.READY.value:
+        raise VideoNotReady(f"the video is {status}: its products sell once it is ready",
+                            field="video_id")
+    if room_id is None:
+        room_id = await session.scalar(select(Room.id).where(Room.host_id == host_id)
+                                       .order_by(Room.id.desc()).limit(1))
+        if room_id is None:
+            raise NoRoomForVideo("the video's host has no room to file its orders under",
+                                 field="video_id")
+    products = {row[4]: LineupProduct(row[4], row[5], row[6], row[7], row[8])
+                for row in rows if row[4] is not None}
+    return RoomTerms(room_id, host_id, room_rate_bp, products)

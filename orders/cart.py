@@ -96,7 +96,7 @@ async def checkout(svc: Services, user_id: int, room_id: int, idempotency_key: s
     """One order for every line of the cart, one payment; the cart is emptied once the order
     is committed. A repeat of the key returns the same order (the cart is empty by then)."""
     lines = await cart_lines(svc, user_id, room_id)
-    reply, replayed = await place_order(svc, user_id, room_id, lines, idempotency_key,
+    reply, replayed = await place_order(svc, user_id, lines, idempotency_key,
                                         terms_of, field_of=cart_field)
     if not replayed:
         await svc.redis.delete(cart_key(svc, user_id, room_id))

@@ -507,6 +507,9 @@ rooms_table = table("rooms", column("id"), column("title"))
 # (orders/regular.py) to look only at hosts whose rooms are live or ended lately.
 room_hosts_table = table("rooms", column("id"), column("host_id"), column("status"),
                          column("ended_at"))
+# The live package's short videos and replays: a regular-price buy from a ready one holds units
+# whether or not a room is live, so the same sweep looks at their hosts too.
+video_hosts_table = table("short_videos", column("host_id"), column("status"))
 # The live package's products, read for the sharer's rate (products.share_rate_bp).
 products_share_table = table("products", column("id"), column("share_rate_bp"))
 # The share attributions (sharing/models.py), read by the ledger to find an order's sharers.

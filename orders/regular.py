@@ -36,8 +36,16 @@ from orders import variant_stock
 from orders.buying import check_idempotency_key
 from orders.commissions import resolve_rate_bp
 from orders.errors import AddressRequired, MixedCurrencies, SoldOut, VariantNotFound
-from orders.models import Order, OrderLine, ProductVariant, room_hosts_table
+from orders.models import (
+    Order,
+    OrderLine,
+    OrderSource,
+    ProductVariant,
+    room_hosts_table,
+    video_hosts_table,
+)
 from orders.payments import get_provider
+from orders.sources import OrderSourceRef
 from orders.variants import lock_variants, reconcile_variant, variant_label
 from orders.views import order_json, regular_order_view
 
@@ -130,18 +138,23 @@ class _KeysMissing(Exception):
         self.variant_id = variant_id
 
 
-async def place_order(svc: Services, user_id: int, room_id: int, lines: Sequence[LineIn],
+async def place_order(svc: Services, user_id: int, lines: Sequence[LineIn],
                       idempotency_key: str | None, terms_of: TermsOf, *,
-                      field_of: FieldOf = buy_field) -> tuple[bytes, bool]:
+                      field_of: FieldOf = buy_field,
+                      source: OrderSourceRef | None = None) -> tuple[bytes, bool]:
     """Hold every line's units and commit one order awaiting payment. Returns the reply (the
     order as JSON) and whether it repeats an earlier request with the same key. Refused (4xx,
     naming the field; nothing held, nothing written): a bad quantity, an unknown variant, a
     product not in the room's lineup, a room that is not live, a line without enough units,
-    no shipping address on the account."""
+    no shipping address on the account.
+
+    The order's room is the terms' (`terms_of` checks the room or the video the buy comes
+    from). `source` is the replay or short video the buy comes from, None for the live room:
+    `terms_of` then answers the products that video tags, not a room's lineup."""
     key = check_idempotency_key(idempotency_key)
     for _attempt in range(3):
         try:
-            return await _place(svc, user_id, room_id, lines, key, terms_of, field_of), False
+            return await _place(svc, user_id, lines, key, terms_of, field_of, source), False
         except _Replayed:
             # A repeat of the key gets the first reply whatever it sends (a cart is empty by
             # then).
@@ -178,8 +191,8 @@ async def _replay(svc: Services, user_id: int, key: str) -> bytes | None:
         return orjson.dumps({"order": await order_json(session, svc, order)})
 
 
-async def _place(svc: Services, user_id: int, room_id: int, lines: Sequence[LineIn], key: str,
-                 terms_of: TermsOf, field_of: FieldOf) -> bytes:
+async def _place(svc: Services, user_id: int, lines: Sequence[LineIn], key: str,
+                 terms_of: TermsOf, field_of: FieldOf, source: OrderSourceRef | None) -> bytes:
     holding: tuple[int, int, list[int]] | None = None  # (host, order id, variants) once held
     try:
         async with svc.db.transaction() as session:
@@ -211,9 +224,11 @@ async def _place(svc: Services, user_id: int, room_id: int, lines: Sequence[Line
                                       extra={"errors": problems})
             terms = await terms_of(session, sorted({variants[line.variant_id].product_id
                                                     for line in lines}))
-            problems = [{"field": field_of(i, "variant_id"),
-                         "message": "the product is not in this room's lineup",
-                         "code": "not_in_lineup"}
+            not_offered = ({"message": "the product is not in this room's lineup",
+                            "code": "not_in_lineup"} if source is None else
+                           {"message": f"this {source.kind} does not show the product",
+                            "code": "not_tagged"})
+            problems = [{"field": field_of(i, "variant_id"), **not_offered}
                         for i, line in enumerate(lines)
                         if variants[line.variant_id].product_id not in terms.products
                         or variants[line.variant_id].host_id != terms.host_id]
@@ -239,8 +254,8 @@ async def _place(svc: Services, user_id: int, room_id: int, lines: Sequence[Line
             if held.code != variant_stock.HELD:
                 raise RuntimeError(f"the hold script answered {held.code}")
             holding = (terms.host_id, order_id, [line.variant_id for line in lines])
-            order, placed = await _insert(session, svc, order_id, user_id, room_id, key, lines,
-                                          variants, terms, address)
+            order, placed = await _insert(session, svc, order_id, user_id, key, lines,
+                                          variants, terms, address, source)
             reply = orjson.dumps({"order": regular_order_view(
                 order, get_provider(svc.settings),
                 [(line, variants[line.variant_id].options) for line in placed])})
@@ -281,9 +296,9 @@ async def _release_failed(svc: Services, host_id: int, order_id: int, variant_id
 
 
 async def _insert(session: AsyncSession, svc: Services, order_id: int, user_id: int,
-                  room_id: int, key: str, lines: Sequence[LineIn],
-                  variants: Mapping[int, ProductVariant], terms: RoomTerms,
-                  address: dict[str, str]) -> tuple[Order, list[OrderLine]]:
+                  key: str, lines: Sequence[LineIn], variants: Mapping[int, ProductVariant],
+                  terms: RoomTerms, address: dict[str, str],
+                  source: OrderSourceRef | None) -> tuple[Order, list[OrderLine]]:
     """The order, its lines and its `order_placed` event, as the inserts return them (no read
     back)."""
     rows: list[dict[str, Any]] = []
@@ -304,7 +319,9 @@ async def _insert(session: AsyncSession, svc: Services, order_id: int, user_id: 
     event = {"quantity": units, "amount_minor": amount,
              "lines": [{"variant_id": r["variant_id"], "quantity": r["quantity"]} for r in rows]}
     order = await session.scalar(select(Order).from_statement(INSERT_ORDER.bindparams(
-        id=order_id, host_id=terms.host_id, room_id=room_id, product_id=first.product_id,
+        id=order_id, host_id=terms.host_id, room_id=terms.room_id, product_id=first.product_id,
+        source_kind=source.kind if source else OrderSource.LIVE.value,
+        source_id=source.id if source else None,
         user_id=user_id, quantity=units, amount_minor=amount,
         currency=terms.products[first.product_id].currency, key=key,
         hold_seconds=svc.settings.order_hold_seconds, rate=order_rate_bp(rows),
@@ -326,11 +343,12 @@ INSERT_ORDER = text("""
 WITH placed AS (
     INSERT INTO orders (id, sale_id, host_id, room_id, product_id, user_id, quantity,
                         amount_minor, currency, status, idempotency_key, reservation_no,
-                        hold_expires_at, commission_rate_bp, shipping_address)
+                        hold_expires_at, commission_rate_bp, shipping_address, source_kind,
+                        source_id)
     VALUES (:id, NULL, :host_id, :room_id, :product_id, :user_id, :quantity, :amount_minor,
             :currency, 'pending_payment', :key, :id,
             now() + make_interval(secs => CAST(:hold_seconds AS integer)), :rate,
-            CAST(:address AS jsonb))
+            CAST(:address AS jsonb), :source_kind, CAST(:source_id AS bigint))
     RETURNING *
 ), lines AS (
     INSERT INTO order_lines (order_id, product_id, variant_id, title, quantity,
@@ -399,13 +417,16 @@ async def release_unwritten_orders(svc: Services) -> list[int]:
     which waits for a buy still holding them shared: after that, an order that is not in
     PostgreSQL never will be. The scheduler runs this with the flash-sale sweep."""
     async with svc.db.session() as session:
-        # Holds are made only in live rooms: the hosts of rooms live now or ended lately (a
-        # hold made just before the end), not every host with a catalog.
+        # Holds are made only in live rooms and from ready videos and replays: the hosts of
+        # rooms live now or ended lately (a hold made just before the end) and of ready videos,
+        # not every host with a catalog.
         host_ids = list(await session.scalars(
-            select(room_hosts_table.c.host_id).distinct().where(
+            select(room_hosts_table.c.host_id).where(
                 (room_hosts_table.c.status == "live")
                 | (room_hosts_table.c.ended_at > func.now() - timedelta(
-                    seconds=UNWRITTEN_HOSTS_AFTER_END_SECONDS)))))
+                    seconds=UNWRITTEN_HOSTS_AFTER_END_SECONDS)))
+            .union(select(video_hosts_table.c.host_id)
+                   .where(video_hosts_table.c.status == "ready"))))
     released: list[int] = []
     for host_id in host_ids:
         released.extend(await _release_unwritten_of_host(svc, host_id))

@@ -12,6 +12,7 @@ from core.accounts import Role, User
 from core.errors import ValidationError
 from live import actions as live_actions
 from live import queries as live_queries
+from live import videos
 from orders import cart, order_moves, regular, variants, views
 from orders.buying import IDEMPOTENCY_KEY
 from orders.models import Order, OrderStatus
@@ -28,6 +29,7 @@ from orders.schemas import (
     VariantsIn,
     VariantsOut,
 )
+from orders.sources import OrderSourceRef
 from web.api import ApiRouter, Header
 from web.auth import require_user
 from web.edge import services
@@ -87,8 +89,31 @@ async def buy(request: Request) -> Response:
     data = await parse_body(request, RegularBuyIn)
     room_id = path_int(request, "room_id")
     return _placed(*await regular.place_order(
-        services(request), principal.id, room_id, [LineIn(data.variant_id, data.quantity)],
+        services(request), principal.id, [LineIn(data.variant_id, data.quantity)],
         request.headers.get("idempotency-key"), _terms_of(room_id)))
+
+
+@router.add("/api/videos/{video_id:int}/buy", "POST", summary="Buy a variant of a product the "
+            "ready short video or replay tags, at the product's current regular price, whether "
+            "or not a room is live: its units are held, the order awaits payment and is "
+            "attributed to the video (`source`: replay or video). Errors: video_not_found, "
+            "variant_not_found (404), video_not_ready, no_room, sold_out (409), "
+            "address_required, invalid (422; `not_tagged`: the video does not show the "
+            "product)", body=RegularBuyIn, response=BuyOut, status=201,
+            errors=(400, 404, 409, 422), headers=IDEMPOTENCY_HEADER)
+async def buy_from_video(request: Request) -> Response:
+    principal = await require_user(request)
+    data = await parse_body(request, RegularBuyIn)
+    svc = services(request)
+    video_id = path_int(request, "video_id")
+    # The source's kind is the video's own (a replay has a room); `video_terms` checks it is
+    # ready and tags the product, inside the order's transaction.
+    video = await videos.get_video(svc, video_id)
+    return _placed(*await regular.place_order(
+        svc, principal.id, [LineIn(data.variant_id, data.quantity)],
+        request.headers.get("idempotency-key"),
+        lambda session, product_ids: videos.video_terms(session, video_id, product_ids),
+        source=OrderSourceRef(videos.video_kind(video.room_id), video_id)))
 
 
 @router.add("/api/rooms/{room_id:int}/cart", "GET", summary="The buyer's cart in the room",

@@ -23,7 +23,7 @@ from core.context import Services
 from core.errors import DomainError
 from orders import paying, queries
 from orders.errors import NotOrderOwner, PaymentLinkInvalid
-from orders.models import Order
+from orders.models import Order, OrderSource
 from orders.payments.sandbox import PAY_PATH, WEBHOOK_PATH, SandboxProvider
 from orders.schemas import WebhookOut
 from web.api import ApiRouter
@@ -64,7 +64,7 @@ _PAGE = """<!doctype html>
 <div class="amount" data-amount-minor="{amount_minor}">{amount}</div>
 {body}
 <script type="module" src="{common_js}"></script>
-<p class="back"><a href="/rooms/{room_id}" data-testid="back-to-room">{back}</a></p>
+<p class="back"><a href="{back_url}" data-testid="back-to-room">{back}</a></p>
 </div></body></html>"""
 
 
@@ -123,13 +123,20 @@ async def _load(request: Request) -> tuple[Services, Order, str]:
 RETURN_TO_SHOW_SECONDS = 2
 
 
+def _back_url(order: Order) -> str:
+    """Where the buyer pressed buy: the replay's or short video's page, else the room's."""
+    if order.source_kind in (OrderSource.REPLAY, OrderSource.VIDEO) and order.source_id:
+        return f"/videos/{order.source_id}"
+    return f"/rooms/{order.room_id}"
+
+
 def _page(request: Request, order: Order, body: str, status: int = 200, *,
           refresh_seconds: int | None = None) -> Response:
     # The app's own security headers: the page's style is a file of ours, not inline.
     refresh = ("" if refresh_seconds is None else
-               f'<meta http-equiv="refresh" content="{refresh_seconds};url=/rooms/{order.room_id}">')
+               f'<meta http-equiv="refresh" content="{refresh_seconds};url={_back_url(order)}">')
     locale = request_locale(request)
-    return secure_html(_PAGE.format(order_id=order.id, room_id=order.room_id, refresh=refresh,
+    return secure_html(_PAGE.format(order_id=order.id, back_url=_back_url(order), refresh=refresh,
                                     locale=locale, title=_text(request, "pay.title"),
                                     note=_text(request, "pay.note"),
                                     heading=_text(request, "pay.order", id=order.id),

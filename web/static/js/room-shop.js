@@ -3,6 +3,10 @@
 // order; give a shipping address the first time; pay, and see the order confirmed here (the
 // buyer's `order` events). Every press of Buy or Check out carries its own Idempotency-Key,
 // reused if the same press is sent again (after the address is given).
+//
+// The same shop sells from a replay's or short video's page (`video: {kind, id}`, no store and
+// no cart): a product the video tags, at its current price (labelled so), any time; the order
+// is attributed to the video (POST /api/videos/{id}/buy) and followed here by reading it.
 import {fillAddress, saveAddress} from "./address.js";
 import {api} from "./api.js";
 import {$, fieldErrorText, h, toast} from "./dom.js";
@@ -33,7 +37,12 @@ function optionText(options) {
   return Object.keys(options || {}).sort().map((name) => options[name]).join(" / ");
 }
 
-export function mountShop({store, me, roomId, slots}) {
+export function mountShop({store = null, me, roomId = null, video = null, slots}) {
+  const buyPath = video ? `/api/videos/${video.id}/buy` : `/api/rooms/${roomId}/buy`;
+  const here = video ? window.location.pathname : `/rooms/${roomId}`;
+  // This page's orders: the video's, or the room's bought in it live.
+  const ours = video ? (o) => Boolean(o.source && o.source.kind === video.kind && o.source.id === video.id)
+    : (o) => o.room_id === roomId && (!o.source || o.source.kind === "live");
   const variantsOf = new Map();   // product id -> its variants reply
   const picked = new Map();       // product id -> {option: value}
   let order = null;               // the viewer's latest regular-price order in this room
@@ -82,7 +91,7 @@ export function mountShop({store, me, roomId, slots}) {
       const product = shown;
       const data = product && variantsOf.get(product.id);
       if (!data) return;
-      const live = store.state.room.status === "live";
+      const live = video ? true : store.state.room.status === "live";
       const choice = picked.get(product.id) || {};
       const variant = chosenVariant(product.id);
       const rows = data.options.map((option) => h("div", {class: "shop-option", "data-testid": `option-${option.name}`},
@@ -109,17 +118,18 @@ export function mountShop({store, me, roomId, slots}) {
         : missing.length ? t("shop.choose", {options: choices.format(missing)})
           : left !== null ? formatStock(left) : "";
       slot.replaceChildren(h("div", {class: "shop", "data-product-id": String(product.id)},
-        h("p", {class: "shop-price", "data-testid": "shop-price"}, formatMoney(price, data.currency)),
+        h("p", {class: "shop-price", "data-testid": "shop-price"},
+          video ? t("shop.current_price", {price: formatMoney(price, data.currency)}) : formatMoney(price, data.currency)),
         ...rows,
         h("p", {class: "shop-status", "data-testid": "shop-status", "data-level": left !== null && left <= 0 ? "out" : "ok"}, status),
         h("div", {class: "shop-actions"},
           quantity,
           h("button", {type: "button", class: "btn btn-primary", "data-testid": "buy-now", disabled: !can,
                        onclick: (event) => buyNow(event.currentTarget, variant, quantity, message)}, t("shop.buy_now")),
-          h("button", {type: "button", class: "btn btn-ghost", "data-testid": "add-to-cart", disabled: !can,
-                       onclick: () => addToCart(variant, quantity, message)}, t("shop.add_to_cart"))),
+          video ? null : h("button", {type: "button", class: "btn btn-ghost", "data-testid": "add-to-cart", disabled: !can,
+                                      onclick: () => addToCart(variant, quantity, message)}, t("shop.add_to_cart"))),
         me ? null : h("p", {class: "muted small"},
-          ...withNode(t("shop.sign_in_to_buy"), "link", h("a", {href: `/login?next=/rooms/${roomId}`}, t("shop.sign_in")))),
+          ...withNode(t("shop.sign_in_to_buy"), "link", h("a", {href: `/login?next=${encodeURIComponent(here)}`}, t("shop.sign_in")))),
         message));
     }
 
@@ -161,7 +171,7 @@ export function mountShop({store, me, roomId, slots}) {
     message.textContent = "";
     button.disabled = true;
     try {
-      const reply = await place(`/api/rooms/${roomId}/buy`,
+      const reply = await place(buyPath,
                                 {variant_id: variant.id, quantity: Number(quantityInput.value) || 0}, newKey());
       if (reply) takeOrder(reply.order);
     } catch (error) {
@@ -175,6 +185,7 @@ export function mountShop({store, me, roomId, slots}) {
   // The cart ------------------------------------------------------------------------
 
   function renderCart() {
+    if (video) return;
     const count = cart.lines.reduce((sum, line) => sum + line.quantity, 0);
     cartButton.hidden = !me;
     $("#cart-count").textContent = String(count);
@@ -240,22 +251,24 @@ export function mountShop({store, me, roomId, slots}) {
     }
   }
 
-  cartButton.addEventListener("click", async () => {
-    if (me) {
-      try { cart = await api("GET", `/api/rooms/${roomId}/cart`); } catch { /* shown as it was */ }
-    }
-    renderCart();
-    cartDialog.showModal();
-  });
-  $("#cart-close").addEventListener("click", () => cartDialog.close());
-  $("#cart-checkout").addEventListener("click", checkout);
+  if (!video) {
+    cartButton.addEventListener("click", async () => {
+      if (me) {
+        try { cart = await api("GET", `/api/rooms/${roomId}/cart`); } catch { /* shown as it was */ }
+      }
+      renderCart();
+      cartDialog.showModal();
+    });
+    $("#cart-close").addEventListener("click", () => cartDialog.close());
+    $("#cart-checkout").addEventListener("click", checkout);
+  }
 
   // The viewer's order --------------------------------------------------------------
 
   let tick = null;
 
   function takeOrder(next) {
-    if (!next || next.kind !== "regular" || next.room_id !== roomId) return;
+    if (!next || next.kind !== "regular" || !ours(next)) return;
     if (order && next.id < order.id) return;
     order = next;
     renderOrder();
@@ -309,7 +322,7 @@ export function mountShop({store, me, roomId, slots}) {
     }
   }
 
-  store.on("order", (next) => takeOrder(next));
+  if (store) store.on("order", (next) => takeOrder(next));
   // A missed `order` event (the socket reconnecting while the payment lands) is caught up
   // by reading the order while it waits for payment.
   setInterval(async () => {
@@ -319,7 +332,7 @@ export function mountShop({store, me, roomId, slots}) {
 
   // Start ---------------------------------------------------------------------------
 
-  const blocks = {pin: block(slots.pin), dialog: block(slots.dialog)};
+  const blocks = Object.fromEntries(Object.entries(slots).map(([name, slot]) => [name, block(slot)]));
 
   function renderAll() {
     for (const each of Object.values(blocks)) each.render();
@@ -330,18 +343,20 @@ export function mountShop({store, me, roomId, slots}) {
     for (const id of ids) loadVariants(id, {fresh: true}).then(renderAll).catch(() => {});
   }
 
-  store.on("pin", () => blocks.pin.show(store.state.pin));
-  store.on("reset", () => blocks.pin.show(store.state.pin));
-  store.on("room", renderAll);
+  if (store) {
+    store.on("pin", () => blocks.pin.show(store.state.pin));
+    store.on("reset", () => blocks.pin.show(store.state.pin));
+    store.on("room", renderAll);
+  }
   if (me) {
     api("GET", "/api/orders").then((reply) => {
-      const mine = reply.orders.find((o) => o.kind === "regular" && o.room_id === roomId);
+      const mine = reply.orders.find((o) => o.kind === "regular" && ours(o));
       if (mine) takeOrder(mine);
     }).catch(() => {});
-    api("GET", `/api/rooms/${roomId}/cart`).then((reply) => { cart = reply; renderCart(); }).catch(() => renderCart());
+    if (!video) api("GET", `/api/rooms/${roomId}/cart`).then((reply) => { cart = reply; renderCart(); }).catch(() => renderCart());
   }
   renderCart();
-  blocks.pin.show(store.state.pin);
+  if (store) blocks.pin.show(store.state.pin);
   return {showInDialog: (product) => blocks.dialog.show(product),
           get order() { return order; }, get cart() { return cart; }};
 }

@@ -1,12 +1,14 @@
 // A short video's page: the video (HLS ladder, poster first) and its product tags, each
-// shown as a card from its moment on; a card opens the product. A room's replay (its tags are
-// the show's pins) also lists a chapter per product that jumps to where it was presented, and
-// labels prices as today's: the product's current price, not the show's.
+// shown as a card from its moment on; a card opens the product, buyable at its current regular
+// price (labelled so: today's price, not the show's) in a size and colour, the order attributed
+// to this video or replay (room-shop.js's shop). A room's replay (its tags are the show's pins)
+// also lists a chapter per product that jumps to where it was presented.
 import {api} from "./api.js";
 import {$, h, productImage, readBoot} from "./dom.js";
 import {formatMoney, formatStock} from "./format.js";
 import {errorText, t} from "./i18n.js";
 import {playRecorded} from "./player.js";
+import {mountShop} from "./room-shop.js";
 import {showProductReviews} from "./social.js";
 import {newKey} from "./room-sale.js";
 
@@ -16,11 +18,15 @@ const cards = $("#tag-cards");
 const dialog = $("#product-dialog");
 const tags = [...(boot.tags || [])].sort((a, b) => a.at_ms - b.at_ms);
 const isReplay = Boolean(boot.video.room_id);
-const priceLabel = isReplay ? t("video.current_price") : "";
+const priceLabel = t("video.current_price");
 // Products on flash sale right now (by product id): buyable from here, the order attributed
 // to this video or replay.
 const sales = boot.sales || {};
 const source = {kind: isReplay ? "replay" : "video", id: boot.video.id};
+// Any tagged product at its current regular price, any time: the dialog's sizes, colours,
+// quantity and Buy, the address asked the first time, and the viewer's order from here.
+const shop = boot.video.status === "ready"
+  ? mountShop({me: boot.me, video: source, slots: {dialog: $("#product-dialog-shop")}}) : null;
 let shown = -1; // how many tags are on screen
 
 window.livesell = {video, tags};
@@ -33,6 +39,7 @@ function openProduct(product) {
   $("#product-dialog-image").replaceChildren(productImage(product, "product-dialog-img"));
   showProductReviews(product.id);
   renderBuy(product);
+  if (shop) shop.showInDialog(product);
   dialog.showModal();
 }
 

@@ -1,0 +1,105 @@
+"""Buying from a replay's page in the browser: a viewer opens a product card of the replay (its
+room no longer live), sees the product's current price labelled as such, picks a size and
+colour, buys, gives an address the first time, pays on the sandbox gateway's page (the webhook
+delivered by a real Celery worker), comes back to the replay and sees the order confirmed; the
+order is the replay's. The replay's row is inserted ready: the transcode is tested in
+tests/video."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import expect
+
+from core.context import Services
+from live.models import ShortVideo, ShortVideoTag, VideoStatus
+from orders.models import Order
+from tests.e2e.conftest import Api, Pages, screenshot
+from tests.e2e.test_flash_sale import PAYMENT_TIMEOUT_MS, webhook_worker
+from tests.e2e.test_regular_buying import ADDRESS, SIZES_AND_COLOURS, TIMES
+
+pytestmark = pytest.mark.browser
+
+__all__ = ["webhook_worker"]  # the fixture, used by name below
+
+
+async def _ready_replay(services: Services, host_id: int, room_id: int,
+                        product_ids: list[int]) -> int:
+    async with services.db.transaction() as session:
+        video = ShortVideo(host_id=host_id, room_id=room_id, title="Summer linen, the replay",
+                           status=VideoStatus.READY.value, size_bytes=1000,
+                           content_type="video/mp4", duration_ms=60_000, renditions=[360])
+        session.add(video)
+        await session.flush()
+        # Shown from the start: the card is on screen without playing.
+        session.add_all([ShortVideoTag(video_id=video.id, product_id=product_id, at_ms=0)
+                         for product_id in product_ids])
+        return int(video.id)
+
+
+async def test_a_viewer_buys_a_replays_product_at_its_current_price_and_pays(
+        api: Api, pages: Pages, services: Services, webhook_worker) -> None:
+    # given a replay of a show that is not live, tagging a shirt in sizes and colours
+    host = await api.signup("Mia", role="host")
+    shirt = await api.product(host, title="Linen shirt", price_minor=2500, currency="CNY")
+    room = await api.room(host, [shirt], title="Summer linen")
+    await api.call("PUT", f"/api/products/{shirt['id']}/variants", host, json=SIZES_AND_COLOURS)
+    replay_id = await _ready_replay(services, host.id, room["id"], [shirt["id"]])
+    viewer = await api.signup("Lan")
+    page = await pages.open(f"/videos/{replay_id}", viewer)
+
+    # when they open the product's card
+    await page.get_by_test_id("tag-card").click()
+    dialog = page.get_by_test_id("product-dialog")
+    shop = dialog.get_by_test_id("dialog-shop")
+
+    # then its current price is labelled as such, and Buy waits for a size and a colour
+    await expect(shop.get_by_test_id("shop-price")).to_have_text(
+        re.compile(r"^Current price .*25\.00$"))
+    await expect(shop.get_by_test_id("buy-now")).to_be_disabled()
+    await expect(shop.get_by_test_id("add-to-cart")).to_have_count(0)
+
+    # when they pick L in blue (its own price), and buy
+    await shop.get_by_test_id("option-size").get_by_role("button", name="L").click()
+    await shop.get_by_test_id("option-colour").get_by_role("button", name="Blue").click()
+    await expect(shop.get_by_test_id("shop-price")).to_have_text(re.compile(r"29\.00"))
+    await expect(shop.get_by_test_id("shop-status")).to_have_text("Only 4 left")
+    await screenshot(page, "video-variant-picked")
+    await shop.get_by_test_id("buy-now").click()
+
+    # then the address is asked for the first time
+    form = page.get_by_test_id("address-form")
+    await expect(form).to_be_visible()
+    for name in ("name", "line1", "city", "postal_code", "country", "phone"):
+        await form.locator(f"[name={name}]").fill(ADDRESS[name])
+    await form.get_by_test_id("address-save").click()
+
+    # and the order awaits payment, its units held
+    order_box = page.get_by_test_id("shop-order")
+    await expect(order_box).to_have_attribute("data-status", "pending_payment")
+    await expect(order_box).to_contain_text(f"1 {TIMES} Linen shirt — Blue / L")
+    await expect(shop.get_by_test_id("shop-status")).to_have_text("Only 3 left")
+    order_id = int(await order_box.get_attribute("data-order-id") or 0)
+    await dialog.get_by_role("button", name="Close").click()
+
+    # when they pay on the sandbox gateway's page
+    await order_box.get_by_test_id("shop-pay").click()
+    await page.wait_for_url(re.compile(r"/sandbox/pay/\d+\?sig="))
+    await page.get_by_role("button", name="Pay", exact=True).click()
+
+    # then they are back on the replay, which shows the order confirmed
+    await page.wait_for_url(re.compile(rf"/videos/{replay_id}$"))
+    await expect(order_box).to_have_attribute("data-status", "paid", timeout=PAYMENT_TIMEOUT_MS)
+    await expect(page.get_by_test_id("shop-order-status")).to_have_text(
+        re.compile(rf"Order #{order_id} confirmed · .*29\.00 paid"))
+    await screenshot(page, "video-order-confirmed")
+
+    # and the order is the replay's, in the replay's room
+    order = await api.call("GET", f"/api/orders/{order_id}", viewer)
+    assert order["source"] == {"kind": "replay", "id": replay_id}
+    assert (order["status"], order["room_id"], order["amount_minor"]) == (
+        "paid", room["id"], 2900)
+    async with services.db.session() as session:
+        row = await session.get(Order, order_id)
+    assert row is not None and (row.source_kind, row.source_id) == ("replay", replay_id)

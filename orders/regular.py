@@ -1,7 +1,9 @@
-"""Buying at the regular price in a live room: one variant (a buy) or several (a cart's
-checkout), each line's units held in Redis by one script, all lines or none, and the order with
-its lines committed to PostgreSQL before the reply. One order, one payment, whatever the
-number of lines (docs/decisions/0017-regular-price-orders-and-cart.md).
+"""Buying at the regular price in a live room, or from a replay's or short video's page (the
+caller's terms say which products are offered, and the order's room and source): one variant
+(a buy) or several (a cart's checkout), each line's units held in Redis by one script, all
+lines or none, and the order with its lines committed to PostgreSQL before the reply. One
+order, one payment, whatever the number of lines
+(docs/decisions/0017-regular-price-orders-and-cart.md).
 
 The order's units move like a flash-sale order's, through scripts whose holds hash lets each
 order's units go back once: `release_order_units` (cancel, expiry, refund) and

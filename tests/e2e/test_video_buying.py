@@ -2,7 +2,7 @@
 room no longer live), sees the product's current price labelled as such, picks a size and
 colour, buys, gives an address the first time, pays on the sandbox gateway's page (the webhook
 delivered by a real Celery worker), comes back to the replay and sees the order confirmed; the
-order is the replay's. The replay's row is inserted ready: the transcode is tested in
+order is the replay's, and their orders page says so. The replay's row is inserted ready: the transcode is tested in
 tests/video."""
 
 from __future__ import annotations
@@ -94,6 +94,18 @@ async def test_a_viewer_buys_a_replays_product_at_its_current_price_and_pays(
     await expect(page.get_by_test_id("shop-order-status")).to_have_text(
         re.compile(rf"Order #{order_id} confirmed · .*29\.00 paid"))
     await screenshot(page, "video-order-confirmed")
+
+    # and their orders page says it was bought from the replay, linking back to it
+    await page.get_by_test_id("shop-orders-link").click()
+    await page.wait_for_url(re.compile(r"/orders$"))
+    card = page.get_by_test_id("order-card").first
+    await expect(card).to_have_attribute("data-order-id", str(order_id))
+    await expect(card).to_have_attribute("data-status", "paid")
+    source = card.get_by_test_id("order-source")
+    await expect(source).to_have_attribute("data-kind", "replay")
+    await expect(source).to_have_text("Bought from a replay")
+    await expect(source.locator("a")).to_have_attribute("href", f"/videos/{replay_id}")
+    await screenshot(page, "video-order-on-orders-page")
 
     # and the order is the replay's, in the replay's room
     order = await api.call("GET", f"/api/orders/{order_id}", viewer)

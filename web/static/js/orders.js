@@ -67,8 +67,17 @@ function card(order) {
     h("ul", {class: "order-lines"}, ...items),
     h("p", {class: "order-total"}, t("orders_page.total"), " ", h("strong", {}, amount)),
     order.shipping_address ? h("p", {class: "muted small"}, t("orders_page.ships_to", {address: formatAddress(order.shipping_address)})) : null,
+    fromVideo(order),
     history,
     actions.length ? h("div", {class: "shop-actions"}, ...actions) : null);
+}
+
+/** Where an order bought on a replay's or short video's page came from, linking back to it. */
+function fromVideo(order) {
+  const source = order.source;
+  if (!source || (source.kind !== "replay" && source.kind !== "video")) return null;
+  return h("p", {class: "muted small", "data-testid": "order-source", "data-kind": source.kind},
+    h("a", {href: `/videos/${source.id}`}, t(`orders_page.from.${source.kind}`)));
 }
 
 async function load() {

@@ -33,7 +33,7 @@ window.livesell = {video, tags};
 
 function openProduct(product) {
   $("#product-dialog-title").textContent = product.title;
-  $("#product-dialog-price").textContent = formatMoney(product.price_minor, product.currency);
+  $("#product-dialog-price").textContent = priceLabel + formatMoney(product.price_minor, product.currency);
   $("#product-dialog-stock").textContent = formatStock(product.stock);
   $("#product-dialog-desc").textContent = product.description || "";
   $("#product-dialog-image").replaceChildren(productImage(product, "product-dialog-img"));

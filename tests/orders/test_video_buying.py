@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from core.context import Services
 from live.models import Room
 from orders import regular, variant_stock
+from orders.commissions import DEFAULT_COMMISSION_RATE_BP
 from orders.models import CommissionEntry, Order
 from tests.conftest import TestUser
 from tests.orders.regular_helpers import (
@@ -127,7 +128,7 @@ async def test_a_short_videos_order_is_filed_under_the_hosts_newest_room(
         row = await session.get(Order, order["id"])
     assert row is not None
     assert (row.source_kind, row.source_id, row.room_id) == ("video", video_id, newest["id"])
-    assert row.commission_rate_bp != 1234
+    assert row.commission_rate_bp == DEFAULT_COMMISSION_RATE_BP != 1234
     assert await counts(services, mug) == (7, 3, 0)
     cancelled = await client.post(f"/api/orders/{order['id']}/cancel", headers=buyer.headers)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"

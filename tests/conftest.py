@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from core.accounts import Role, create_user
 from core.context import Services
 from core.migrate import upgrade
+from core.security import configure_password_cost
 from core.settings import Settings, load_settings
 from tests.infra import ROOT, TestInfra, start_infra, stop_infra
 from web.app import create_app
@@ -39,7 +40,10 @@ def infra() -> Iterator[TestInfra]:
 
 @pytest.fixture(scope="session")
 def settings(infra: TestInfra) -> Settings:
-    return load_settings()
+    loaded = load_settings()
+    # As the app does when it starts: the factories below hash at the tests' cost too.
+    configure_password_cost(loaded.password_hash_time_cost, loaded.password_hash_memory_kib)
+    return loaded
 
 
 @pytest.fixture(scope="session")

@@ -41,6 +41,11 @@ class TestInfra:
             "REDIS_PREFIX": self.redis_prefix,
             "SECRET_KEY": "test-secret-key",
             "LIVESELL_ENV": "test",
+            # Argon2 at its cheapest: a test's sign-ups and logins cost microseconds instead of
+            # a fifth of a second of CPU each (hundreds per run). What a hash is, and the
+            # throttles around hashing, are tested all the same.
+            "PASSWORD_HASH_TIME_COST": "1",
+            "PASSWORD_HASH_MEMORY_KIB": "64",
             # No nginx behind the test servers unless a test starts one (tests/video): the
             # room page then has no stream to look for.
             "INGEST_ENABLED": "0",

@@ -26,6 +26,24 @@ from web.auth import Principal, issue_token
 from web.embedded import free_port, port_open
 from workers.handlers import wire
 
+# Under pytest-xdist (`make pytest PYTEST_ARGS="-n 2 --dist loadgroup"`) each worker process
+# has its own database, Redis prefix, servers and browsers (tests/infra.py). Tests go to a
+# worker a file at a time; these folders go whole, since their files share a session's
+# expensive fixtures: the browser and its server (e2e), nginx and ffmpeg (video), the hub's
+# server (realtime, and engagement that uses it).
+XDIST_GROUPED_FOLDERS = {"e2e": "e2e", "video": "video", "realtime": "realtime",
+                         "engagement": "realtime"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    tests_dir = ROOT / "tests"
+    for item in items:
+        relative = item.path.relative_to(tests_dir)
+        group = XDIST_GROUPED_FOLDERS.get(relative.parts[0], relative.as_posix())
+        item.add_marker(pytest.mark.xdist_group(group))
+
 
 @pytest.fixture(scope="session")
 def infra() -> Iterator[TestInfra]:

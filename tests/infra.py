@@ -63,6 +63,10 @@ def start_infra() -> TestInfra:
     database = f"livesell_test_{run_id}"
     stoppers: list[Any] = []
     data_dir = ROOT / ".data" / "test"
+    # Under pytest-xdist each worker process is a run of its own: embedded servers too.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        data_dir = data_dir / worker
 
     explicit_db = os.environ.get("TEST_DATABASE_URL")
     if explicit_db:

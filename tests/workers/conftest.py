@@ -50,6 +50,9 @@ def start_celery(infra: TestInfra, *args: str, ready: str, extra_env: dict[str, 
     (ROOT / ".data").mkdir(exist_ok=True)
     log_path = ROOT / ".data" / f"celery-{os.getpid()}-{args[0]}-{time.monotonic_ns()}.log"
     env = {**os.environ, **infra.env(), **(extra_env or {})}
+    if args[0] == "worker":
+        # A node name of this run's own (its queue is already: the Redis prefix).
+        args = (*args, "--hostname", f"{infra.redis_prefix.rstrip(':')}-{time.monotonic_ns()}@%h")
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers.app", *args],
                                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -73,7 +73,7 @@ async def test_a_web_process_killed_mid_rush_leaves_no_unit_stuck(
         async def clean() -> bool:
             return (await check_invariant(services, sale.id)).ok
 
-        await poll_until(clean, timeout=30, interval=0.2,
+        await poll_until(clean, timeout=30, interval=0.05,
                          message=f"the {len(stuck)} reservations without an order to go back")
         check = subprocess.run([sys.executable, "-m", "web.cli", "check", str(sale.id)],
                                cwd=ROOT, env={**os.environ, **infra.env()},

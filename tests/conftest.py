@@ -20,7 +20,7 @@ from core.context import Services
 from core.migrate import upgrade
 from core.security import configure_password_cost
 from core.settings import Settings, load_settings
-from tests.infra import ROOT, TestInfra, start_infra, stop_infra
+from tests.infra import ROOT, TestInfra, start_infra, stop_infra, stop_kept
 from web.app import create_app
 from web.auth import Principal, issue_token
 from web.embedded import free_port, port_open
@@ -43,6 +43,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         relative = item.path.relative_to(tests_dir)
         group = XDIST_GROUPED_FOLDERS.get(relative.parts[0], relative.as_posix())
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    stop_kept(set(nextitem.fixturenames) if nextitem is not None else None)  # type: ignore[attr-defined]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    stop_kept(None)
 
 
 @pytest.fixture(scope="session")

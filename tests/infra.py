@@ -12,9 +12,10 @@ import asyncio
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
@@ -143,3 +144,33 @@ def stop_infra(infra: TestInfra) -> None:
     finally:
         for stop in reversed(infra.stoppers):
             stop()
+
+
+# Processes kept across consecutive tests ---------------------------------------------------
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Stoppable)
+_kept: dict[str, Any] = {}
+
+
+def kept(name: str, start: Callable[[], S]) -> S:
+    """The process behind the function-scoped fixture `name`: started by the first of a row of
+    consecutive tests that use it, kept for the next ones, stopped after the last of them
+    (`stop_kept`, from tests/conftest.py's pytest_runtest_teardown). A test that does not use
+    it never runs while it is up, just as with a fixture of the test's own; tests isolate by
+    their own data, as they do within a module."""
+    process = _kept.get(name)
+    if process is None:
+        process = _kept[name] = start()
+    return process  # type: ignore[no-any-return]
+
+
+def stop_kept(next_fixtures: set[str] | None) -> None:
+    """Stop each kept process the next test (None: no next test) does not use."""
+    for name in list(_kept):
+        if next_fixtures is None or name not in next_fixtures:
+            _kept.pop(name).stop()

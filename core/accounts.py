@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, Database
 from core.errors import Conflict, NotAuthenticated, ValidationError
-from core.security import hash_password, hash_password_off_loop, verify_password_off_loop
+from core.security import dummy_hash, hash_password_off_loop, verify_password_off_loop
 
 
 class Role(StrEnum):
@@ -88,7 +88,7 @@ async def authenticate(db: Database, *, email: str, password: str) -> User:
         user = await session.scalar(select(User).where(User.email == email.strip().lower()))
     # Verify against a dummy hash when the user is unknown, so timing does not reveal accounts.
     matches = await verify_password_off_loop(
-        user.password_hash if user is not None else _DUMMY_HASH, password)
+        user.password_hash if user is not None else dummy_hash(), password)
     if user is None or not matches:
         raise NotAuthenticated("wrong email or password", field="password", code="bad_credentials")
     return user
@@ -98,5 +98,3 @@ def check_password_strength(password: str) -> None:
     if len(password) < 8:
         raise ValidationError([{"field": "password", "message": "must be at least 8 characters"}])
 
-
-_DUMMY_HASH = hash_password("not-a-real-password")

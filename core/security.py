@@ -25,12 +25,31 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from core.errors import DomainError
 
 _hasher = PasswordHasher()
+_dummy_hash: str | None = None
 
 T = TypeVar("T")
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def dummy_hash() -> str:
+    """A hash of no one's password at the current cost: checked against when a login names
+    an unknown account, so that it takes as long as a real check."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = hash_password("not-a-real-password")
+    return _dummy_hash
+
+
+def configure_password_cost(time_cost: int, memory_kib: int) -> None:
+    """Argon2's cost for new hashes (settings.password_hash_time_cost and _memory_kib)."""
+    global _hasher, _dummy_hash
+    if (time_cost, memory_kib) != (_hasher.time_cost, _hasher.memory_cost):
+        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+        _dummy_hash = None
+    dummy_hash()  # made now, so that no login pays for it
 
 
 def verify_password(password_hash: str, password: str) -> bool:

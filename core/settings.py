@@ -357,6 +357,11 @@ class Settings:
     # thread a login is refused (503, retry) rather than left to wait for seconds.
     password_hash_workers: int = 0
     password_hash_queue_per_worker: int = 8
+    # Argon2's cost per new hash (argon2-cffi's defaults: 3 passes over 64 MiB, about a fifth
+    # of a second of CPU). Only the test suite lowers it (tests/infra.py); a stored hash keeps
+    # the cost it was made with.
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65536
     # Proxies whose X-Forwarded-For uvicorn believes (`livesell serve`; README "Accounts").
     forwarded_allow_ips: str = "127.0.0.1"
     hub: HubSettings = field(default_factory=HubSettings)
@@ -476,6 +481,9 @@ def load_settings() -> Settings:
         signup_address_window_seconds=_int("SIGNUP_ADDRESS_WINDOW_SECONDS", 600, minimum=1),
         password_hash_workers=_int("PASSWORD_HASH_WORKERS", 0),
         password_hash_queue_per_worker=_int("PASSWORD_HASH_QUEUE_PER_WORKER", 8),
+        password_hash_time_cost=_int("PASSWORD_HASH_TIME_COST", 3, minimum=1),
+        # argon2 needs 8 KiB per lane (4 lanes)
+        password_hash_memory_kib=_int("PASSWORD_HASH_MEMORY_KIB", 65536, minimum=32),
         log_format=log_format,
         metrics_bind=metrics_bind,
         # As uvicorn's --forwarded-allow-ips: set but empty trusts no proxy.

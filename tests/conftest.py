@@ -18,12 +18,40 @@ from sqlalchemy.exc import DBAPIError
 from core.accounts import Role, create_user
 from core.context import Services
 from core.migrate import upgrade
+from core.security import configure_password_cost
 from core.settings import Settings, load_settings
-from tests.infra import ROOT, TestInfra, start_infra, stop_infra
+from tests.infra import ROOT, TestInfra, start_infra, stop_infra, stop_kept
 from web.app import create_app
 from web.auth import Principal, issue_token
 from web.embedded import free_port, port_open
 from workers.handlers import wire
+
+# Under pytest-xdist (`make pytest PYTEST_ARGS="-n 2 --dist loadgroup"`) each worker process
+# has its own database, Redis prefix, servers and browsers (tests/infra.py). Tests go to a
+# worker a file at a time; these folders go whole, since their files share a session's
+# expensive fixtures: the browser and its server (e2e), nginx and ffmpeg (video), the hub's
+# server (realtime, and engagement that uses it).
+XDIST_GROUPED_FOLDERS = {"e2e": "e2e", "video": "video", "realtime": "realtime",
+                         "engagement": "realtime"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    tests_dir = ROOT / "tests"
+    for item in items:
+        relative = item.path.relative_to(tests_dir)
+        group = XDIST_GROUPED_FOLDERS.get(relative.parts[0], relative.as_posix())
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    stop_kept(set(nextitem.fixturenames) if nextitem is not None else None)  # type: ignore[attr-defined]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    stop_kept(None)
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +67,10 @@ def infra() -> Iterator[TestInfra]:
 
 @pytest.fixture(scope="session")
 def settings(infra: TestInfra) -> Settings:
-    return load_settings()
+    loaded = load_settings()
+    # As the app does when it starts: the factories below hash at the tests' cost too.
+    configure_password_cost(loaded.password_hash_time_cost, loaded.password_hash_memory_kib)
+    return loaded
 
 
 @pytest.fixture(scope="session")
@@ -49,21 +80,66 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
     await svc.close()
 
 
+# The tables of this run's database: which tables each references, and whether it has
+# triggers of its own (an append-only ledger refuses DELETE: it is truncated instead).
+_TABLES = text(
+    "select c.relname, coalesce(array_agg(distinct r.relname) filter (where r.relname is not null "
+    "and r.relname <> c.relname), '{}'), exists(select 1 from pg_trigger t where t.tgrelid = c.oid "
+    "and not t.tgisinternal) from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+    "left join pg_constraint f on f.conrelid = c.oid and f.contype = 'f' "
+    "left join pg_class r on r.oid = f.confrelid "
+    "where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relispartition "
+    "and c.relname <> 'alembic_version' group by c.oid, c.relname")
+
+
+def deletion_order(references: dict[str, list[str]]) -> list[str] | None:
+    """The tables, each before every table it references (so DELETE never breaks a foreign
+    key nor sets off a referential action), or None when the references go round in a cycle."""
+    order: list[str] = []
+    left = {table: set(refs) & references.keys() for table, refs in references.items()}
+    while left:
+        # A table no table left references can go now.
+        referenced = set().union(*left.values())
+        free = sorted(t for t in left if t not in referenced)
+        if not free:
+            return None
+        order.extend(free)
+        for table in free:
+            del left[table]
+    return order
+
+
+async def empty_tables(conn: Any) -> None:
+    """Every table of the schema emptied, with DELETE, children first: the few rows a test
+    leaves go in a millisecond, where TRUNCATE costs a new file per table and an fsync (a
+    third of a second per test for the whole schema, even empty). A table with triggers of
+    its own is truncated when it has rows, and the whole schema when its foreign keys go
+    round in a cycle."""
+    rows = (await conn.execute(_TABLES)).all()
+    references = {row[0]: list(row[1]) for row in rows}
+    triggered = {row[0] for row in rows if row[2]}
+    order = deletion_order(references)
+    if order is None:
+        await conn.execute(text("truncate " + ", ".join(f'"{t}"' for t in references)
+                                + " cascade"))
+        return
+    for table in order:
+        if table not in triggered:
+            await conn.execute(text(f'delete from "{table}"'))
+        elif await conn.scalar(text(f'select exists(select 1 from "{table}")')):
+            await conn.execute(text(f'truncate "{table}" cascade'))
+
+
 @pytest.fixture(autouse=True)
 async def clean_state(services: Services) -> AsyncIterator[None]:
     """Every test starts with empty tables and no Redis keys of this run."""
     svc = services
-    # A worker or beat of an earlier test may still be finishing a transaction; TRUNCATE's
-    # locks can then deadlock with it. PostgreSQL aborts one side: ours is retried.
+    # A worker or beat of an earlier test may still be finishing a transaction; our locks can
+    # then deadlock with it. PostgreSQL aborts one side: ours is retried.
     for attempt in range(5):
         try:
             async with svc.db.engine.begin() as conn:
-                tables = [row[0] for row in await conn.execute(text(
-                    "select tablename from pg_tables where schemaname = 'public' "
-                    "and tablename <> 'alembic_version'"))]
-                if tables:
-                    await conn.execute(text(
-                        "truncate " + ", ".join(f'"{t}"' for t in tables) + " cascade"))
+                await empty_tables(conn)
             break
         except DBAPIError as exc:
             if "deadlock" not in str(exc) or attempt == 4:

@@ -12,9 +12,10 @@ import asyncio
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
@@ -41,6 +42,11 @@ class TestInfra:
             "REDIS_PREFIX": self.redis_prefix,
             "SECRET_KEY": "test-secret-key",
             "LIVESELL_ENV": "test",
+            # Argon2 at its cheapest: a test's sign-ups and logins cost microseconds instead of
+            # a fifth of a second of CPU each (hundreds per run). What a hash is, and the
+            # throttles around hashing, are tested all the same.
+            "PASSWORD_HASH_TIME_COST": "1",
+            "PASSWORD_HASH_MEMORY_KIB": "64",
             # No nginx behind the test servers unless a test starts one (tests/video): the
             # room page then has no stream to look for.
             "INGEST_ENABLED": "0",
@@ -58,6 +64,10 @@ def start_infra() -> TestInfra:
     database = f"livesell_test_{run_id}"
     stoppers: list[Any] = []
     data_dir = ROOT / ".data" / "test"
+    # Under pytest-xdist each worker process is a run of its own: embedded servers too.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        data_dir = data_dir / worker
 
     explicit_db = os.environ.get("TEST_DATABASE_URL")
     if explicit_db:
@@ -134,3 +144,33 @@ def stop_infra(infra: TestInfra) -> None:
     finally:
         for stop in reversed(infra.stoppers):
             stop()
+
+
+# Processes kept across consecutive tests ---------------------------------------------------
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Stoppable)
+_kept: dict[str, Any] = {}
+
+
+def kept(name: str, start: Callable[[], S]) -> S:
+    """The process behind the function-scoped fixture `name`: started by the first of a row of
+    consecutive tests that use it, kept for the next ones, stopped after the last of them
+    (`stop_kept`, from tests/conftest.py's pytest_runtest_teardown). A test that does not use
+    it never runs while it is up, just as with a fixture of the test's own; tests isolate by
+    their own data, as they do within a module."""
+    process = _kept.get(name)
+    if process is None:
+        process = _kept[name] = start()
+    return process  # type: ignore[no-any-return]
+
+
+def stop_kept(next_fixtures: set[str] | None) -> None:
+    """Stop each kept process the next test (None: no next test) does not use."""
+    for name in list(_kept):
+        if next_fixtures is None or name not in next_fixtures:
+            _kept.pop(name).stop()

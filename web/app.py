@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from core.context import Services
 from core.errors import DomainError
-from core.security import configure_password_hashing
+from core.security import configure_password_cost, configure_password_hashing
 from core.settings import Settings, get_settings
 from engagement import runtime as engagement_runtime
 from orders.runtime import close_runtime
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     owns_services = services is None
     configure_password_hashing(settings.password_hash_workers,
                                settings.password_hash_queue_per_worker)
+    configure_password_cost(settings.password_hash_time_cost, settings.password_hash_memory_kib)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core.context import Services
-from tests.infra import ROOT, TestInfra
+from tests.infra import ROOT, TestInfra, kept
 from tests.orders.conftest import make_sale  # noqa: F401  (shared factory fixture)
 from web.embedded import free_port, port_open
 
@@ -31,9 +31,15 @@ from web.embedded import free_port, port_open
 class CeleryProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
+    # Where this test's part of the log starts (a process kept across tests: tests.infra.kept).
+    log_start: int = 0
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.log_path.read_bytes()[self.log_start:].decode(errors="replace")
+
+    def from_now(self) -> CeleryProcess:
+        """The same process, its log read from here on."""
+        return replace(self, log_start=self.log_path.stat().st_size)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -50,6 +56,9 @@ def start_celery(infra: TestInfra, *args: str, ready: str, extra_env: dict[str, 
     (ROOT / ".data").mkdir(exist_ok=True)
     log_path = ROOT / ".data" / f"celery-{os.getpid()}-{args[0]}-{time.monotonic_ns()}.log"
     env = {**os.environ, **infra.env(), **(extra_env or {})}
+    if args[0] == "worker":
+        # A node name of this run's own (its queue is already: the Redis prefix).
+        args = (*args, "--hostname", f"{infra.redis_prefix.rstrip(':')}-{time.monotonic_ns()}@%h")
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers.app", *args],
                                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -70,24 +79,24 @@ def start_solo_worker(infra: TestInfra, extra_env: dict[str, str] | None = None)
                         ready="ready.", extra_env=extra_env)
 
 
-@pytest.fixture(scope="module")
-def celery_worker(infra: TestInfra) -> Iterator[CeleryProcess]:
+@pytest.fixture
+def celery_worker(infra: TestInfra) -> CeleryProcess:
     """One prefork worker process (concurrency 1), so a test can find and kill the process that
-    runs a task."""
-    worker = start_celery(infra, "worker", "--pool", "prefork", "--concurrency", "1",
-                          "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-                          "--without-heartbeat", ready="ready.")
-    yield worker
-    worker.stop()
+    runs a task. Kept across consecutive tests that use it (tests.infra.kept); its `log()` is
+    the test's own part."""
+    return kept("celery_worker", lambda: start_celery(
+        infra, "worker", "--pool", "prefork", "--concurrency", "1", "--loglevel", "INFO",
+        "--without-gossip", "--without-mingle", "--without-heartbeat", ready="ready.")).from_now()
 
 
 @pytest.fixture
-def celery_beat(infra: TestInfra, tmp_path: Path) -> Iterator[CeleryProcess]:
-    beat = start_celery(infra, "beat", "--loglevel", "INFO", "--schedule",
-                        str(tmp_path / "beat-schedule"), ready="beat: Starting",
-                        extra_env={"EXPIRE_SWEEP_SECONDS": "0.5", "ADVANCE_SALES_SECONDS": "0.5"})
-    yield beat
-    beat.stop()
+def celery_beat(infra: TestInfra, tmp_path_factory: pytest.TempPathFactory) -> CeleryProcess:
+    """The scheduler, every sweep and the sale clock each half second; kept across consecutive
+    tests that use it, as `celery_worker`."""
+    return kept("celery_beat", lambda: start_celery(
+        infra, "beat", "--loglevel", "INFO", "--schedule",
+        str(tmp_path_factory.mktemp("beat") / "beat-schedule"), ready="beat: Starting",
+        extra_env={"EXPIRE_SWEEP_SECONDS": "0.5", "ADVANCE_SALES_SECONDS": "0.5"})).from_now()
 
 
 @dataclass

@@ -45,14 +45,15 @@ class ServerEvent(StrEnum):
     SALE = "sale"
     STOCK = "stock"
     ORDER = "order"
-    # A comment-to-buy line's answer: the held order, or a hint why none (orders/chat_buy.py).
-    CHAT_BUY = "chat_buy"
     PURCHASE = "purchase"
     # Published to one user (realtime.publish.publish_user), with a `user_offset`.
     NOTIFICATION = "notification"
     # Red envelope rains and lucky draws (engagement; docs/engagement.md).
     RAIN = "rain"
     DRAW = "draw"
+    # Published to one user: a comment-to-buy line's answer, the held order or a hint why none
+    # (orders/chat_buy.py).
+    CHAT_BUY = "chat_buy"
 
 
 class ClientEvent(StrEnum):

@@ -9,13 +9,18 @@ import asyncio
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core.context import Services
 from orders.models import Order
 from tests.conftest import TestUser
 from tests.orders.regular_helpers import Shop, counts, open_shop, with_address
-from tests.realtime.conftest import Connect, Viewer, connect_viewer, live_server  # noqa: F401
+from tests.realtime import conftest as realtime_fixtures
+from tests.realtime.conftest import Connect, Viewer
+
+# The websocket clients and the live server they talk to, as the realtime tests have them.
+connect_viewer = realtime_fixtures.connect_viewer
+live_server = realtime_fixtures.live_server
 
 
 async def switch_on(client: httpx.AsyncClient, shop: Shop) -> None:

@@ -33,8 +33,8 @@ export function mountChatBuy({store, roomId}) {
     shown = order.id;
     const amount = formatMoney(order.amount_minor, order.currency);
     const lines = h("ul", {class: "my-order-lines"}, ...(order.lines || []).map((line) => h("li", {},
-      t("chatbuy.line", {quantity: line.quantity, title: line.title,
-                         options: Object.values(line.options || {}).join(" / ")}))));
+      // A line's title names its variant already (`Linen shirt — Blue / M`).
+      t("chatbuy.line", {quantity: line.quantity, title: line.title}))));
     box.dataset.kind = "order";
     box.dataset.orderId = String(order.id);
     box.replaceChildren(closeButton(),
@@ -50,8 +50,10 @@ export function mountChatBuy({store, roomId}) {
   }
 
   function showHint(hint, text) {
-    const key = `chatbuy.hint.${hint.code}`;
-    const words = has(key) ? t(key, hint) : t("chatbuy.hint.refused", hint);
+    // Every code the server sends has words under `chatbuy.hint.`; one it adds later reads as
+    // a plain refusal until the catalogs have it.
+    const words = has(`chatbuy.hint.${hint.code}`) ? t(`chatbuy.hint.${hint.code}`, hint)
+      : t("chatbuy.hint.refused", hint);
     shown = null;
     box.dataset.kind = "hint";
     delete box.dataset.orderId;

@@ -260,6 +260,8 @@ class ChatBuyListener:
         room = self.room_of(room_id)
         if room is None or not room.get("comment_to_buy"):
             return
+        if room.get("host_id") == user_id:
+            return  # the host showing viewers how to buy is not buying
         if parse_command(text) is None:
             return
         if len(self.tasks) >= MAX_CONCURRENT_PLACINGS + MAX_WAITING_LINES:

@@ -82,6 +82,10 @@ async def test_a_buy_line_holds_the_pinned_variant_and_only_its_sender_gets_the_
     placed = await orders_of(services, buyer)
     assert [(o.id, o.status, o.idempotency_key) for o in placed] == [
         (order["id"], "pending_payment", f"chat:{shop.room['id']}:line-1")]
+    # and the host's own buy line (showing how) is chat only
+    host_socket = await connect_viewer(shop.room["id"], user=shop.host)
+    await host_socket.next("hello")
+    await say(host_socket, shop.host, {"text": "buy 1 blue S", "id": "host-1"})
     # and the room saw a chat line, the other viewer no card
     line = await watcher.next("chat", where=lambda e: e["data"]["user"]["id"] == buyer.id)
     assert line["data"]["text"] == "buy 2 blue M"
@@ -95,6 +99,8 @@ async def test_a_buy_line_holds_the_pinned_variant_and_only_its_sender_gets_the_
     assert again["data"]["order"]["id"] == order["id"]
     assert await counts(services, shop.variant("M", "Blue")) == (1, 2, 0)
     assert len(await orders_of(services, buyer)) == 1
+    assert all(e["type"] != "chat_buy" for e in host_socket.events)
+    assert await orders_of(services, shop.host) == []
 
 
 async def test_an_ambiguous_or_impossible_line_gets_a_private_hint_and_holds_nothing(

@@ -96,3 +96,16 @@ def test_a_quantity_out_of_range_is_refused(text: str) -> None:
 
 def test_a_product_without_variants_has_nothing_to_buy() -> None:
     assert match("+1", []) == Hint("no_variant")
+
+
+def test_a_chat_frame_may_name_its_own_id_for_a_resend() -> None:
+    from realtime.protocol import BadFrame, ChatFrame, parse_client_frame
+
+    assert parse_client_frame('{"type": "chat", "text": "+1", "id": "line-1_a"}',
+                               max_bytes=2000) == ChatFrame("+1", "line-1_a")
+    assert parse_client_frame('{"type": "chat", "text": "+1"}', max_bytes=2000) == ChatFrame("+1")
+    for bad in ('"has space"', '""', "7", '"' + "x" * 65 + '"'):
+        with pytest.raises(BadFrame) as refused:
+            parse_client_frame('{"type": "chat", "text": "+1", "id": ' + bad + "}",
+                               max_bytes=2000)
+        assert (refused.value.code, refused.value.field) == ("invalid", "id")

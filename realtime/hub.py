@@ -130,10 +130,10 @@ class ObserverGroup:
         self._each("likes", room_id, count)
 
 
-# Who hears each accepted chat line with its text (room id, user id, text): engagement's
-# draw keywords. Called after the line is published; must return at once.
-# (room id, user id, text, the line's key): the key is the client's id for the line when its
-# frame named one (a resent frame has the same key), else the line's own message id.
+# Who hears each accepted chat line with its text (room id, user id, text, the line's key):
+# engagement's draw keywords, orders' comment-to-buy. The key is the client's id for the line
+# when its frame named one (a resent frame has the same key), else the line's own message id.
+# Called after the line is published; must return at once.
 ChatListener = Callable[[int, int, str, str], None]
 
 

@@ -171,3 +171,30 @@ async def test_a_room_without_comment_to_buy_takes_a_buy_line_as_chat_only(
     assert await counts(services, shop.variant("S", "Blue")) == (5, 0, 0)
     assert all(e["data"].get("text") != "buy 1 blue S" for e in socket.events
                if e["type"] == "chat_buy")
+
+
+async def test_plus_one_buys_the_only_variant_and_nothing_pinned_gets_a_hint(
+        client, make_user, make_product, make_room, connect_viewer: Connect,
+        services: Services) -> None:
+    shop = await open_shop(client, make_user, make_product, make_room)
+    buyer = await with_address(client, await make_user())
+    response = await client.patch(f"/api/rooms/{shop.room['id']}", json={"comment_to_buy": True},
+                                  headers=shop.host.headers)
+    assert response.status_code == 200, response.text
+    socket = await connect_viewer(shop.room["id"], user=buyer)
+    assert (await socket.next("hello"))["data"]["room"]["comment_to_buy"] is True
+
+    # nothing pinned yet: `+1` gets a hint
+    await say(socket, buyer, {"text": "+1"})
+    assert (await socket.next("chat_buy"))["data"]["hint"] == {"code": "no_pinned"}
+
+    # the mug (one default variant) pinned: `+2` holds two of it
+    response = await client.post(f"/api/rooms/{shop.room['id']}/pin",
+                                 json={"product_id": shop.mug["id"]}, headers=shop.host.headers)
+    assert response.status_code == 200, response.text
+    await socket.next("pin")
+    await say(socket, buyer, {"text": "+2"})
+    order = (await socket.next("chat_buy"))["data"]["order"]
+    assert [(line["variant_id"], line["quantity"]) for line in order["lines"]] == [
+        (shop.mug_variant["id"], 2)]
+    assert await counts(services, shop.mug_variant["id"]) == (8, 2, 0)

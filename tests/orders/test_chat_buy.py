@@ -198,3 +198,18 @@ async def test_plus_one_buys_the_only_variant_and_nothing_pinned_gets_a_hint(
     assert [(line["variant_id"], line["quantity"]) for line in order["lines"]] == [
         (shop.mug_variant["id"], 2)]
     assert await counts(services, shop.mug_variant["id"]) == (8, 2, 0)
+
+
+async def test_only_the_host_switches_it_and_only_with_true_or_false(
+        client, make_user, make_product, make_room) -> None:
+    shop = await open_shop(client, make_user, make_product, make_room)
+    path = f"/api/rooms/{shop.room['id']}"
+    for bad in (None, "yes", 1):
+        response = await client.patch(path, json={"comment_to_buy": bad},
+                                      headers=shop.host.headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["field"] == "comment_to_buy"
+    viewer = await make_user()
+    response = await client.patch(path, json={"comment_to_buy": True}, headers=viewer.headers)
+    assert response.status_code == 403, response.text
+    assert (await client.get(path)).json()["comment_to_buy"] is False

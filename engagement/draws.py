@@ -145,7 +145,7 @@ class KeywordListener:
         self.svc = svc
         self.tasks: set[asyncio.Task[bool]] = set()
 
-    def __call__(self, room_id: int, user_id: int, text: str) -> None:
+    def __call__(self, room_id: int, user_id: int, text: str, _line_key: str) -> None:
         task = asyncio.get_running_loop().create_task(
             enter_by_chat(self.svc, room_id, user_id, text), name="draw-keyword")
         self.tasks.add(task)

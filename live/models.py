@@ -129,6 +129,11 @@ class Room(Base):
     stream_key: Mapped[str] = mapped_column(String(64), unique=True)
     pinned_product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
     slow_mode_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Whether a viewer's chat line can buy the pinned product (orders/chat_buy.py). In the
+    # room's public view, so the hub's copy of the room answers it without a query per line.
+    # No Python-side default: an insert that does not set it leaves it to the server, so code
+    # that writes rooms against an older schema (the migration tests) still can.
+    comment_to_buy: Mapped[bool] = mapped_column(server_default="false")
     # The host's commission in this room, in basis points; NULL falls back to the default. A
     # product's own rate overrides it.
     commission_rate_bp: Mapped[int | None]
@@ -146,6 +151,7 @@ class Room(Base):
             "playback_url": self.playback_url,
             "pinned_product_id": self.pinned_product_id,
             "slow_mode_seconds": self.slow_mode_seconds,
+            "comment_to_buy": bool(self.comment_to_buy),
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from core.types import Id, Line, Text, check_line, check_schedule, check_text, refuse_null
@@ -115,6 +115,9 @@ class RoomPatch(Strict):
     scheduled_at: datetime | None = None
     playback_url: AnyHttpUrl | None = None
     slow_mode_seconds: int | SkipJsonSchema[None] = Field(default=None, ge=0, le=3600)
+    # A viewer's chat line such as `buy 2 blue M` holds an order (docs/architecture.md). Not
+    # a union with None: a bad value is named `comment_to_buy`, and an unset one is not dumped.
+    comment_to_buy: StrictBool = False
     commission_rate_bp: CommissionRate = None
 
     @field_validator("scheduled_at")
@@ -122,7 +125,7 @@ class RoomPatch(Strict):
     def aware(cls, value: datetime | None) -> datetime | None:
         return check_schedule(value)
 
-    @field_validator("title", "slow_mode_seconds", mode="before")
+    @field_validator("title", "slow_mode_seconds", "comment_to_buy", mode="before")
     @classmethod
     def not_null(cls, value: object) -> object:
         return refuse_null(value)
@@ -142,6 +145,7 @@ class RoomOut(BaseModel):
     playback_url: str | None
     pinned_product_id: int | None
     slow_mode_seconds: int
+    comment_to_buy: bool = False
     commission_rate_bp: int | None = None
     started_at: str | None
     ended_at: str | None

@@ -54,8 +54,9 @@ def clean_text(text: str, max_length: int) -> str:
 
 async def post_chat(redis: aioredis.Redis, keys: Keys, room_id: int, user: dict[str, Any], text: str,
                     *, max_length: int, min_interval_ms: int, slow_mode_seconds: int,
-                    moderator: bool = False) -> int:
-    """Check and publish one chat line; returns its offset. Raises ChatRefused."""
+                    moderator: bool = False, message_id: str | None = None) -> int:
+    """Check and publish one chat line (its id `message_id`, else a new one); returns its
+    offset. Raises ChatRefused."""
     text = clean_text(text, max_length)
     user_id = int(user["id"])
     gate = CHAT_GATE_SCRIPT.bind(redis)
@@ -72,6 +73,6 @@ async def post_chat(redis: aioredis.Redis, keys: Keys, room_id: int, user: dict[
                           retry_after_ms=value)
     if verdict == 3:
         raise ChatRefused("rate_limited", "you are sending too fast", retry_after_ms=value)
-    data = {"id": new_message_id(), "user": {"id": user_id, "display_name": user["display_name"],
+    data = {"id": message_id or new_message_id(), "user": {"id": user_id, "display_name": user["display_name"],
                                              "role": user["role"]}, "text": text}
     return await publish_room_event(redis, keys, room_id, ServerEvent.CHAT, data, recent_chat=True)

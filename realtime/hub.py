@@ -31,7 +31,7 @@ from core.redis import Keys
 from core.settings import HubSettings, Settings
 from realtime import history, presence, protocol
 from realtime.backend import Backend
-from realtime.chat import MODERATOR_ROLES, ChatRefused, post_chat
+from realtime.chat import MODERATOR_ROLES, ChatRefused, new_message_id, post_chat
 from realtime.connection import Connection, DirectWriter, Socket, User
 from realtime.greeting import Greeter, RoomLoader
 from realtime.protocol import BadFrame, ChatFrame, LikeFrame, PingFrame, ServerEvent
@@ -130,9 +130,11 @@ class ObserverGroup:
         self._each("likes", room_id, count)
 
 
-# Who hears each accepted chat line with its text (room id, user id, text): engagement's
-# draw keywords. Called after the line is published; must return at once.
-ChatListener = Callable[[int, int, str], None]
+# Who hears each accepted chat line with its text (room id, user id, text, the line's key):
+# engagement's draw keywords, orders' comment-to-buy. The key is the client's id for the line
+# when its frame named one (a resent frame has the same key), else the line's own message id.
+# Called after the line is published; must return at once.
+ChatListener = Callable[[int, int, str, str], None]
 
 
 class Hub:
@@ -426,12 +428,14 @@ class Hub:
                 if taken:
                     self.observe("likes", room.id, taken)
             elif isinstance(frame, ChatFrame):
-                await self.chat(room, conn, conn.user, frame.text)
+                await self.chat(room, conn, conn.user, frame.text, frame.client_id)
 
-    async def chat(self, room: RoomChannel, conn: Connection, user: User, text: str) -> None:
+    async def chat(self, room: RoomChannel, conn: Connection, user: User, text: str,
+                   client_id: str | None = None) -> None:
         moderator = user["role"] in MODERATOR_ROLES or user["id"] == room.room.get("host_id")
+        message_id = new_message_id()
         try:
-            await post_chat(self.redis, self.keys, room.id, user, text,
+            await post_chat(self.redis, self.keys, room.id, user, text, message_id=message_id,
                             max_length=self.config.chat_max_length,
                             min_interval_ms=self.config.chat_min_interval_ms,
                             slow_mode_seconds=int(room.room.get("slow_mode_seconds") or 0),
@@ -442,7 +446,7 @@ class Hub:
         self.observe("chat", room.id, int(user["id"]))
         for listener in self.chat_listeners:
             try:
-                listener(room.id, int(user["id"]), text)
+                listener(room.id, int(user["id"]), text, client_id or message_id)
             except Exception:
                 log.exception("realtime: chat listener failed")
 

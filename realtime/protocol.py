@@ -6,6 +6,7 @@ Every server frame is one JSON text message `{"type", "ts", "data"}` plus
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -50,6 +51,9 @@ class ServerEvent(StrEnum):
     # Red envelope rains and lucky draws (engagement; docs/engagement.md).
     RAIN = "rain"
     DRAW = "draw"
+    # Published to one user: a comment-to-buy line's answer, the held order or a hint why none
+    # (orders/chat_buy.py).
+    CHAT_BUY = "chat_buy"
 
 
 class ClientEvent(StrEnum):
@@ -91,9 +95,15 @@ class BadFrame(Exception):
         self.field = field
 
 
+CLIENT_CHAT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
 @dataclass(frozen=True)
 class ChatFrame:
     text: str
+    # The client's own id for the line (optional): a frame sent again with the same id is the
+    # same line to the chat listeners (comment-to-buy holds one order for it).
+    client_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,7 +176,11 @@ def parse_client_frame(raw: str | bytes, *, max_bytes: int) -> ClientFrame:
             check_text(text)
         except ValueError as exc:
             raise BadFrame("invalid", f"text {exc}", "text") from None
-        return ChatFrame(text)
+        client_id = frame.get("id")
+        if client_id is not None and (not isinstance(client_id, str)
+                                      or not CLIENT_CHAT_ID.match(client_id)):
+            raise BadFrame("invalid", "id must be 1-64 letters, digits, _ or -", "id")
+        return ChatFrame(text, client_id)
     if kind == ClientEvent.LIKE:
         count = frame.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_LIKES_PER_FRAME:

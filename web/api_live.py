@@ -99,7 +99,7 @@ async def get_room(request: Request) -> Response:
 
 
 @router.add("/api/rooms/{room_id:int}", "PATCH", summary="Change a room (title, schedule, "
-            "playback URL, slow mode)", body=RoomPatch, response=RoomOut, errors=(404, 409))
+            "playback URL, slow mode, comment-to-buy)", body=RoomPatch, response=RoomOut, errors=(404, 409))
 async def update_room(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
     data = await parse_body(request, RoomPatch)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import secrets
+from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -24,9 +26,12 @@ from core.security import read_token
 from core.settings import Settings
 from engagement.draws import KeywordListener
 from engagement.presence import tracker_of
+from live import actions as live_actions
 from live.actions import rebuild_room_state
 from live.errors import RoomNotFound
 from live.models import Room
+from orders.chat_buy import ChatBuyListener
+from orders.regular import TermsOf
 from realtime import protocol
 from realtime.admission import ConnectGate, KnownRooms, valid_room_id
 from realtime.backend import RedisBackend
@@ -282,8 +287,19 @@ async def start(app: Starlette) -> None:
     hub = Hub(backend, services.redis, services.keys, config, load_room,
               observer=ObserverGroup(await recorder_of(app), tracker_of(id(services))))
     hub.chat_listeners.append(KeywordListener(services))
+    # And to comment-to-buy, which reads the room's switch from the hub's copy of the room.
+    hub.chat_listeners.append(ChatBuyListener(services, partial(_room_of, hub), _terms_for))
     await hub.start()
     app.state.hub = hub
+
+
+def _room_of(hub: Hub, room_id: int) -> Mapping[str, Any] | None:
+    room = hub.rooms.get(room_id)
+    return None if room is None else room.room
+
+
+def _terms_for(room_id: int) -> TermsOf:
+    return lambda session, product_ids: live_actions.regular_terms(session, room_id, product_ids)
 
 
 async def stop(app: Starlette) -> None:

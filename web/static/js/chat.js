@@ -5,6 +5,12 @@ import {formatDateTime} from "./format.js";
 import {errorText, t} from "./i18n.js";
 
 const MAX_LINES = 200;
+// 1-64 of letters, digits, `_` and `-` (docs/realtime.md, the chat frame's `id`).
+function lineId() {
+  if (globalThis.crypto && crypto.randomUUID) return crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
 // The hub's refusals of a chat line (realtime/chat.py), told to the sender with the line.
 const CHAT_REFUSALS = new Set(["rate_limited", "slow_mode", "muted", "too_long", "empty"]);
 
@@ -174,8 +180,10 @@ export class ChatComposer {
     if (this.queue.length) this.drain();
   }
 
-  send(text, retried = false) {
-    if (!this.socket.send({type: "chat", text})) {
+  // Each line has an id of its own, kept when it is sent again after a refusal, so that the
+  // server takes a resent line as the same one (comment-to-buy holds one order for it).
+  send(text, retried = false, id = lineId()) {
+    if (!this.socket.send({type: "chat", text, id})) {
       // Back in the box, with whatever was still waiting after it.
       this.input.value = [text, ...this.queue].join(" ").slice(0, this.maxLength);
       this.queue = [];
@@ -183,7 +191,7 @@ export class ChatComposer {
       this.say(t("chat.not_connected"), "error");
       return;
     }
-    this.lastSent = {text, retried, at: Date.now()};
+    this.lastSent = {text, retried, id, at: Date.now()};
     // A little margin: the server measures the interval from when each line reaches it.
     this.nextAllowedAt = Date.now() + this.interval() + 150;
     this.say("", "info");
@@ -201,7 +209,7 @@ export class ChatComposer {
       clearTimeout(this.pending);
       this.pending = setTimeout(() => {
         this.pending = null;
-        this.send(last.text, true);
+        this.send(last.text, true, last.id);
         this.drain();
       }, wait);
       return;

@@ -65,6 +65,8 @@ function renderRoom() {
   const slow = room.slow_mode_seconds || 0;
   $("#slow-toggle").checked = slow > 0;
   $("#slow-toggle").disabled = room.status === "ended";
+  $("#comment-buy-toggle").checked = Boolean(room.comment_to_buy);
+  $("#comment-buy-toggle").disabled = room.status === "ended";
   if (slow > 0) {
     const select = $("#slow-seconds");
     if (![...select.options].some((o) => o.value === String(slow))) {
@@ -389,6 +391,18 @@ async function setSlowMode(seconds) {
     renderRoom();
   }
 }
+
+// Comment-to-buy: viewers' chat lines such as `buy 2 blue M` or `+1` hold the pinned product.
+$("#comment-buy-toggle").addEventListener("change", async (event) => {
+  const on = event.target.checked;
+  const room = await run(() => api("PATCH", `/api/rooms/${roomId}`, {comment_to_buy: on}),
+                         t("hostroom.fail.comment_to_buy"));
+  if (room) {
+    store.state.room = room;
+    toast(on ? t("hostroom.comment_to_buy_on") : t("hostroom.comment_to_buy_off"), "success");
+  }
+  renderRoom();
+});
 
 $("#slow-toggle").addEventListener("change", (event) => {
   setSlowMode(event.target.checked ? Number($("#slow-seconds").value) : 0);

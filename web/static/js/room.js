@@ -6,6 +6,7 @@ import {$, h, productImage, readBoot, toast} from "./dom.js";
 import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js";
 import {t} from "./i18n.js";
 import {LiveVideo} from "./player.js";
+import {mountChatBuy} from "./room-chat-buy.js";
 import {mountRoomEngagement} from "./room-engagement.js";
 import {mountRoomSale, orderStatus} from "./room-sale.js";
 import {mountShop} from "./room-shop.js";
@@ -393,6 +394,8 @@ store.on("order", (order) => {
 // now and Add to cart, the cart, and the viewer's order.
 window.livesell.shop = mountShop({store, me, roomId,
                                   slots: {pin: $("#shop-slot"), dialog: $("#product-dialog-shop")}});
+// Comment-to-buy: the note that it is on, and the answer to the viewer's own buy line.
+mountChatBuy({store, roomId});
 
 renderRoom();
 renderPin();

@@ -176,6 +176,10 @@ export class RoomStore {
       case "order":
         this.emit("order", d);
         break;
+      case "chat_buy":
+        // Comment-to-buy's answer to this viewer's own chat line: the held order, or a hint.
+        this.emit("chat_buy", d);
+        break;
       case "notification":
         // The user's own news (a followed host went live): the header's badge and a toast.
         this.emit("notification", d);

@@ -60,8 +60,8 @@ async def test_a_room_that_went_live_or_ended_tells_the_room_its_status(
 
         [event] = published
         assert (event["type"], event["data"]["status"]) == (ServerEvent.ROOM, status)
-    # an ended room has no pin
-    assert event["state"] == {"room": event["data"], "pin": None}
+    # an ended room has no pin, and nothing on air
+    assert event["state"] == {"room": event["data"], "pin": None, "on_air": False}
 
 
 async def test_an_ended_room_has_its_report_sent_to_a_worker(

@@ -230,7 +230,7 @@ async def buy_by_chat(svc: Services, room_id: int, user_id: int, text: str, line
         return result
     try:
         reply, _replayed = await place_order(
-            svc, user_id, room_id, [LineIn(result.variant_id, result.quantity)],
+            svc, user_id, [LineIn(result.variant_id, result.quantity)],
             order_key(room_id, line_key), terms_of)
     except DomainError as refused:
         hint = _hint_of(refused)

@@ -50,6 +50,8 @@ class ServerEvent(StrEnum):
     # Red envelope rains and lucky draws (engagement; docs/engagement.md).
     RAIN = "rain"
     DRAW = "draw"
+    # A live-room coupon dropped, or claimed (how many are left; orders/coupons.py).
+    COUPON = "coupon"
 
 
 class ClientEvent(StrEnum):

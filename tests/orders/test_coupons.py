@@ -18,7 +18,6 @@ from realtime.publish import capture_published
 from tests.conftest import TestUser
 from tests.orders.regular_helpers import (
     Shop,
-    buy,
     counts,
     deliver,
     open_shop,

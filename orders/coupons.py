@@ -4,12 +4,12 @@ of a coupon's Redis state (docs/engagement.md, "Coupons").
 - **Drop** (`drop_coupon`): the host of a live room writes the coupon (amount off, or percent
   off with a cap; a minimum spend; how many; valid until; optionally followers only) and builds
   its Redis keys (copies left, the viewers who claimed); the room hears it after the commit.
-- **Claim** (`claim_coupon`): under a shared lock of the coupon's row, one Lua script takes a
+- **Claim** (`claim_coupon`): holding the coupon's advisory lock shared, one Lua script takes a
   copy for the viewer (never more claims than copies, never two for one viewer) and the claim
   is committed to PostgreSQL before the reply. A claim whose commit fails gives its copy back
   (`unclaim_coupon.lua`).
-- **Rebuild** (`rebuild_coupon`): under the row's exclusive lock (which waits for every claim
-  in flight), the keys are made again from the committed claims. A claim Redis counted whose
+- **Rebuild** (`rebuild_coupon`): holding the advisory lock exclusive (which waits for every
+  claim in flight), the keys are made again from the committed claims. A claim Redis counted whose
   process died before its commit is forgotten, its copy claimable again.
 - **Apply** (`apply_claim`, called by `orders.regular` inside the order's transaction): the
   claim must be the buyer's, unused, of this room's coupon, still valid, and the order must
@@ -29,7 +29,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -72,6 +82,20 @@ MISSING, ALREADY, EXHAUSTED = -1, -2, -3
 KEYS_GRACE_SECONDS = 24 * 3600
 # The claimers set always holds this member, so an empty set still exists once built.
 SENTINEL = "-"
+# The fence between a claim's script and a rebuild of the coupon's keys: a PostgreSQL advisory
+# lock per coupon in this namespace ("CP"), held shared by a claim from before its script to its
+# commit, exclusive by the rebuild, so the rebuild sees every claim committed or rolled back.
+# An advisory lock lives in the lock manager: thousands of claimers sharing it write nothing to
+# the coupon's row (a `FOR SHARE` makes each of them rewrite the row's lockers in turn, which
+# serialises a rush of claims).
+ADVISORY_NAMESPACE = 0x4350
+
+
+async def _lock(session: AsyncSession, coupon_id: int, *, shared: bool) -> None:
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    # (ids past 2^31 share a lock: more waiting, never less)
+    await session.execute(text(f"SELECT {function}(:namespace, :key)"),
+                          {"namespace": ADVISORY_NAMESPACE, "key": coupon_id % 2_147_483_647})
 
 
 class CouponKind:
@@ -272,10 +296,9 @@ async def _claim(svc: Services, user_id: int, coupon_id: int,
     claimed_in_redis = False
     try:
         async with unit_of_work(svc) as session:
-            # Shared: many claims at once; a rebuild takes it exclusive and waits for them.
             row = (await session.execute(
                 select(Coupon, Coupon.valid_until > func.now())
-                .where(Coupon.id == coupon_id).with_for_update(read=True))).first()
+                .where(Coupon.id == coupon_id))).first()
             if row is None:
                 raise CouponNotFound(f"coupon {coupon_id} does not exist", field="coupon_id")
             coupon, valid = row
@@ -286,6 +309,8 @@ async def _claim(svc: Services, user_id: int, coupon_id: int,
             if coupon.followers_only and not await follows_host(session, coupon.host_id):
                 raise CouponFollowersOnly("this coupon is for the host's followers: follow "
                                           "the host to claim it", field="coupon_id")
+            # Shared: many claims at once; a rebuild takes it exclusive and waits for them.
+            await _lock(session, coupon_id, shared=True)
             left = int(await CLAIM.bind(svc.redis)(keys=keys.all, args=[user_id]))
             if left == MISSING:
                 return None
@@ -335,8 +360,8 @@ async def _unclaim_unless_committed(svc: Services, keys: CouponKeys, coupon_id: 
 async def rebuild_coupon(svc: Services, coupon_id: int) -> int:
     """Make the coupon's Redis keys again from the committed claims; returns the copies left."""
     async with svc.db.transaction() as session:
-        coupon = await session.scalar(select(Coupon).where(Coupon.id == coupon_id)
-                                      .with_for_update())
+        await _lock(session, coupon_id, shared=False)
+        coupon = await session.scalar(select(Coupon).where(Coupon.id == coupon_id))
         if coupon is None:
             raise CouponNotFound(f"coupon {coupon_id} does not exist", field="coupon_id")
         claimers = list(await session.scalars(

@@ -64,12 +64,12 @@ export function mountRoomCoupons({store, slot, me, roomId, hostId}) {
   }
 
   function card(coupon) {
-    const claim = coupon.claim;
-    const ended = coupon.left <= 0 && !claim;
+    const held = coupon.claim;
+    const ended = coupon.left <= 0 && !held;
     let action;
-    if (claim) {
+    if (held) {
       action = h("span", {class: "coupon-state", "data-testid": "coupon-claimed"},
-                 claim.used ? t("coupon.used") : t("coupon.claimed"));
+                 held.used ? t("coupon.used") : t("coupon.claimed"));
     } else if (!me) {
       action = h("a", {href: `/login?next=/rooms/${roomId}`, class: "btn btn-ghost btn-xs"}, t("coupon.sign_in"));
     } else if (me.id !== hostId) {

@@ -274,7 +274,8 @@ async def _regular_payment_succeeded(svc: Services, session: AsyncSession, order
                                          shares=svc.settings.shares)
             record(session, paid)
             return "paid_after_expiry"
-        await coupons.release_claims_of(session, [order.id])
+        if order.coupon_claim_id is not None:
+            await coupons.release_claims_of(session, [order.id])  # taken again above
         await queue_refund(session, payment)
         return "refunded_after_expiry"
     await queue_refund(session, payment)

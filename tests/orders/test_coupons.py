@@ -341,3 +341,27 @@ async def test_a_coupons_redis_state_is_rebuilt_from_the_committed_claims(
     assert await coupons.rebuild_coupon(services, coupon["id"]) == 0
     extra = await make_user()
     assert code(await claim(client, extra, coupon["id"])) == "coupon_exhausted"
+
+
+async def test_a_late_payment_keeps_its_coupon_when_it_is_still_free(
+        client, make_user, make_product, make_room, services: Services):
+    shop = await open_shop(client, make_user, make_product, make_room)
+    buyer = await with_address(client, await make_user())
+    coupon = await drop(client, shop)
+    claim_id = await claimed(client, buyer, coupon["id"])
+    late = (await buy_with(client, buyer, shop.room["id"], shop.variant("S", "Blue"), 1,
+                           claim_id)).json()["order"]
+    event = await queue_payment(services, late["id"])
+    async with services.db.transaction() as session:
+        await session.execute(update(Order).values(hold_expires_at=func.now()))
+        await session.execute(update(Payment).values(created_at=func.now() - func.make_interval(
+            0, 0, 0, 0, 0, 0, paying.PAYMENT_IN_FLIGHT_GRACE_SECONDS + 1)))
+    assert await order_moves.expire_due_orders(services) == [late["id"]]
+    assert await claims_of(services, coupon["id"]) == [(buyer.id, None)]
+
+    # when the late payment lands and nothing took the coupon meanwhile: kept, coupon on it
+    assert await deliver(client, services, event) == "paid_after_expiry"
+    assert await claims_of(services, coupon["id"]) == [(buyer.id, late["id"])]
+    async with services.db.session() as session:
+        order = await session.get(Order, late["id"])
+    assert order is not None and (order.status, order.amount_minor) == ("paid", 2000)

@@ -255,6 +255,16 @@ class EngagementSettings:
 
 
 @dataclass(frozen=True)
+class CouponSettings:
+    """Coupons dropped into a live room (COUPON_* variables; docs/engagement.md)."""
+
+    # The most copies of one coupon: each claim is a row, and the claimers set holds them all.
+    max_quantity: int = 100_000
+    # The longest a coupon stays valid after the drop: a week covers a show's follow-up days.
+    max_valid_seconds: int = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
 class IngestSettings:
     """Live video ingest through nginx-rtmp (INGEST_* variables; docs/video.md)."""
 
@@ -371,6 +381,7 @@ class Settings:
     social: SocialSettings = field(default_factory=SocialSettings)
     engagement: EngagementSettings = field(default_factory=EngagementSettings)
     shares: ShareSettings = field(default_factory=ShareSettings)
+    coupons: CouponSettings = field(default_factory=CouponSettings)
 
 
 def share_settings() -> ShareSettings:
@@ -509,6 +520,11 @@ def load_settings() -> Settings:
                                minimum=1),
         ),
         shares=share_settings(),
+        coupons=CouponSettings(
+            max_quantity=_int("COUPON_MAX_QUANTITY", CouponSettings.max_quantity, minimum=1),
+            max_valid_seconds=_int("COUPON_MAX_VALID_SECONDS", CouponSettings.max_valid_seconds,
+                                   minimum=60),
+        ),
     )
 
 

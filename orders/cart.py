@@ -92,12 +92,14 @@ async def cart_view(svc: Services, user_id: int, room_id: int,
 
 
 async def checkout(svc: Services, user_id: int, room_id: int, idempotency_key: str | None,
-                   terms_of: TermsOf) -> tuple[bytes, bool]:
+                   terms_of: TermsOf, *, coupon_claim_id: int | None = None) -> tuple[bytes, bool]:
     """One order for every line of the cart, one payment; the cart is emptied once the order
-    is committed. A repeat of the key returns the same order (the cart is empty by then)."""
+    is committed. A repeat of the key returns the same order (the cart is empty by then). A
+    live-room coupon claim, if given, comes off the amount paid (`orders.coupons`)."""
     lines = await cart_lines(svc, user_id, room_id)
     reply, replayed = await place_order(svc, user_id, lines, idempotency_key,
-                                        terms_of, field_of=cart_field)
+                                        terms_of, field_of=cart_field,
+                                        coupon_claim_id=coupon_claim_id)
     if not replayed:
         await svc.redis.delete(cart_key(svc, user_id, room_id))
     return reply, replayed

@@ -195,7 +195,9 @@ async def accrue(session: AsyncSession, order: Order, *, paid_minor: int,
         host_id = order.host_id
         lines = (await session.execute(select(OrderLine.amount_minor, OrderLine.commission_rate_bp)
                                        .where(OrderLine.order_id == order.id))).all()
-        if lines and paid_minor == order.amount_minor:
+        # With a live-room coupon the amount paid is less than the lines': the entry is the
+        # order's (weighted) rate on what was paid.
+        if lines and paid_minor == order.amount_minor and not order.discount_minor:
             amount = sum(commission_amount(line_amount, line_rate)
                          for line_amount, line_rate in lines)
     else:

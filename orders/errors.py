@@ -96,3 +96,64 @@ class AddressRequired(DomainError):
 class MixedCurrencies(DomainError):
     status_code = 422
     code = "mixed_currencies"
+
+
+# Live-room coupons (orders/coupons.py): each refusal has its own code.
+
+
+class CouponNotFound(NotFound):
+    code = "coupon_not_found"
+
+
+class NotRoomHost(PermissionDenied):
+    code = "not_room_host"
+
+
+class CouponRoomNotLive(Conflict):
+    code = "room_not_live"
+
+
+class CouponExpired(Conflict):
+    code = "coupon_expired"
+
+
+class CouponExhausted(Conflict):
+    code = "coupon_exhausted"
+
+
+class CouponAlreadyClaimed(Conflict):
+    code = "coupon_already_claimed"
+
+
+class CouponFollowersOnly(PermissionDenied):
+    """The coupon is for the host's followers, and the viewer does not follow the host."""
+
+    code = "coupon_followers_only"
+
+
+class HostCannotClaim(PermissionDenied):
+    code = "host_cannot_claim"
+
+
+class CouponNotYours(PermissionDenied):
+    """The claim named at checkout is another viewer's (or does not exist)."""
+
+    code = "coupon_not_yours"
+
+
+class CouponUsed(Conflict):
+    code = "coupon_used"
+
+
+class CouponNotForThisRoom(Conflict):
+    code = "coupon_not_for_this_room"
+
+
+class CouponBelowMinimum(DomainError):
+    status_code = 422
+    code = "coupon_below_minimum"
+
+
+class CouponCurrencyMismatch(DomainError):
+    status_code = 422
+    code = "coupon_currency_mismatch"

@@ -133,3 +133,20 @@ class RefundQueued(DomainEvent):
 
     outbox_id: int
     order_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CouponDropped(DomainEvent):
+    """A host dropped a coupon into a live room: the room hears it (its `coupon` event)."""
+
+    coupon_id: int
+    room_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CouponClaimed(DomainEvent):
+    """A viewer claimed a copy: the room hears how many are left (the `coupon` event)."""
+
+    coupon_id: int
+    room_id: int
+    left: int

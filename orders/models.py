@@ -202,6 +202,11 @@ class Order(Base):
     # written when the order is paid, in the payment's transaction, so the buy path reads
     # nothing more; empty when no sharer is credited.
     share_attribution_id: Mapped[int | None]
+    # The live-room coupon the buyer used (the database has the foreign key to coupon_claims;
+    # orders/coupons.py) and what it took off: `amount_minor` is what the buyer pays, after
+    # the discount, and what the commission ledger works on.
+    coupon_claim_id: Mapped[int | None]
+    discount_minor: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 

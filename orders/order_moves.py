@@ -16,7 +16,7 @@ from core.context import Services
 from core.errors import Conflict
 from core.events import dispatch_committed, record, unit_of_work
 from core.states import transition
-from orders import commissions, regular
+from orders import commissions, coupons, regular
 from orders.buying import release_reservation
 from orders.errors import (
     NotOrderOwner,
@@ -66,6 +66,9 @@ async def cancel_order(svc: Services, actor: Actor, order_id: int) -> Order:
             raise Conflict("the order changed meanwhile; reload it", code="conflict")
         record(session, OrderCancelled(order_id=order_id, sale_id=order.sale_id,
                                        user_id=order.user_id))
+        if order.coupon_claim_id is not None:
+            # The coupon is the buyer's again, in the move's transaction: once.
+            await coupons.release_claims_of(session, [order_id])
         if order.sale_id is not None:
             record(session, SaleStockChanged(sale_id=order.sale_id, room_id=order.room_id))
         variant_ids = await _variant_ids(session, order)
@@ -116,6 +119,9 @@ async def expire_due_orders(svc: Services, *, limit: int = 500) -> list[int]:
                 "from_status": OrderStatus.PENDING_PAYMENT.value,
                 "to_status": OrderStatus.EXPIRED.value, "actor_id": None, "data": {},
             } for o in expired]))
+        # Their coupons are their buyers' again, in the move's transaction: once.
+        await coupons.release_claims_of(
+            session, [o.id for o in expired if o.coupon_claim_id is not None])
         rooms: dict[int, int] = {}
         variants: dict[int, list[int]] = {}
         regular_ids = [o.id for o in expired if o.sale_id is None]

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.context import Services
 from core.errors import Conflict
 from core.events import dispatch_committed, record
-from orders import commissions, regular, stock, variant_stock
+from orders import commissions, coupons, regular, stock, variant_stock
 from orders.errors import (
     OrderNotFound,
     SaleNotFound,
@@ -255,7 +255,13 @@ async def _regular_payment_succeeded(svc: Services, session: AsyncSession, order
         record(session, paid)
         return "paid"
     if current == OrderStatus.EXPIRED:
-        # A payment after the hold expired: kept if every line still has its units.
+        # A payment after the hold expired: kept if every line still has its units, and its
+        # coupon (given back at the expiry) is not on another order since: the price paid
+        # counted on it.
+        if order.coupon_claim_id is not None and not await coupons.retake_claim(
+                session, order.coupon_claim_id, order.id):
+            await queue_refund(session, payment)
+            return "refunded_after_expiry"
         code, _ = await regular.sell_order_units(svc, order, lines)
         if code == variant_stock.MISSING:
             raise SaleUnavailable("the variants' keys are missing")
@@ -268,6 +274,8 @@ async def _regular_payment_succeeded(svc: Services, session: AsyncSession, order
                                          shares=svc.settings.shares)
             record(session, paid)
             return "paid_after_expiry"
+        if order.coupon_claim_id is not None:
+            await coupons.release_claims_of(session, [order.id])  # taken again above
         await queue_refund(session, payment)
         return "refunded_after_expiry"
     await queue_refund(session, payment)

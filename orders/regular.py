@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.accounts import User
 from core.context import Services
 from core.errors import ValidationError
-from orders import variant_stock
+from orders import coupons, variant_stock
 from orders.buying import check_idempotency_key
 from orders.commissions import resolve_rate_bp
 from orders.errors import AddressRequired, MixedCurrencies, SoldOut, VariantNotFound
@@ -143,12 +143,14 @@ class _KeysMissing(Exception):
 async def place_order(svc: Services, user_id: int, lines: Sequence[LineIn],
                       idempotency_key: str | None, terms_of: TermsOf, *,
                       field_of: FieldOf = buy_field,
-                      source: OrderSourceRef | None = None) -> tuple[bytes, bool]:
+                      source: OrderSourceRef | None = None,
+                      coupon_claim_id: int | None = None) -> tuple[bytes, bool]:
     """Hold every line's units and commit one order awaiting payment. Returns the reply (the
     order as JSON) and whether it repeats an earlier request with the same key. Refused (4xx,
     naming the field; nothing held, nothing written): a bad quantity, an unknown variant, a
     product not in the room's lineup, a room that is not live, a line without enough units,
-    no shipping address on the account.
+    no shipping address on the account, a coupon claim that cannot apply (not the buyer's,
+    used, another room's, expired, below its minimum spend).
 
     The order's room is the terms' (`terms_of` checks the room or the video the buy comes
     from). `source` is the replay or short video the buy comes from, None for the live room:
@@ -156,7 +158,8 @@ async def place_order(svc: Services, user_id: int, lines: Sequence[LineIn],
     key = check_idempotency_key(idempotency_key)
     for _attempt in range(3):
         try:
-            return await _place(svc, user_id, lines, key, terms_of, field_of, source), False
+            return await _place(svc, user_id, lines, key, terms_of, field_of, source,
+                                coupon_claim_id), False
         except _Replayed:
             # A repeat of the key gets the first reply whatever it sends (a cart is empty by
             # then).
@@ -194,7 +197,8 @@ async def _replay(svc: Services, user_id: int, key: str) -> bytes | None:
 
 
 async def _place(svc: Services, user_id: int, lines: Sequence[LineIn], key: str,
-                 terms_of: TermsOf, field_of: FieldOf, source: OrderSourceRef | None) -> bytes:
+                 terms_of: TermsOf, field_of: FieldOf, source: OrderSourceRef | None,
+                 coupon_claim_id: int | None) -> bytes:
     holding: tuple[int, int, list[int]] | None = None  # (host, order id, variants) once held
     try:
         async with svc.db.transaction() as session:
@@ -241,6 +245,14 @@ async def _place(svc: Services, user_id: int, lines: Sequence[LineIn], key: str,
                 raise MixedCurrencies("one payment is in one currency: these products are "
                                       f"priced in {', '.join(sorted(currencies))}",
                                       field=field_of(len(lines) - 1, "variant_id"))
+            applied: coupons.Applied | None = None
+            if coupon_claim_id is not None:
+                # Checked (and the claim's row locked) before anything is held: a refusal
+                # leaves the stock as it was.
+                applied = await coupons.apply_claim(
+                    session, claim_id=coupon_claim_id, user_id=user_id, room_id=terms.room_id,
+                    amount_minor=_amount(lines, variants, terms),
+                    currency=currencies.pop())
             script_lines = [variant_stock.Line(line.variant_id, line.quantity) for line in lines]
             held = await variant_stock.hold(svc.redis, svc.keys, terms.host_id, order_id,
                                             user_id, script_lines,
@@ -257,7 +269,9 @@ async def _place(svc: Services, user_id: int, lines: Sequence[LineIn], key: str,
                 raise RuntimeError(f"the hold script answered {held.code}")
             holding = (terms.host_id, order_id, [line.variant_id for line in lines])
             order, placed = await _insert(session, svc, order_id, user_id, key, lines,
-                                          variants, terms, address, source)
+                                          variants, terms, address, source, applied)
+            if applied is not None:
+                await coupons.mark_used(session, applied, order_id)
             reply = orjson.dumps({"order": regular_order_view(
                 order, get_provider(svc.settings),
                 [(line, variants[line.variant_id].options) for line in placed])})
@@ -299,8 +313,8 @@ async def _release_failed(svc: Services, host_id: int, order_id: int, variant_id
 
 async def _insert(session: AsyncSession, svc: Services, order_id: int, user_id: int,
                   key: str, lines: Sequence[LineIn], variants: Mapping[int, ProductVariant],
-                  terms: RoomTerms, address: dict[str, str],
-                  source: OrderSourceRef | None) -> tuple[Order, list[OrderLine]]:
+                  terms: RoomTerms, address: dict[str, str], source: OrderSourceRef | None,
+                  applied: coupons.Applied | None) -> tuple[Order, list[OrderLine]]:
     """The order, its lines and its `order_placed` event, as the inserts return them (no read
     back)."""
     rows: list[dict[str, Any]] = []
@@ -315,11 +329,17 @@ async def _insert(session: AsyncSession, svc: Services, order_id: int, user_id: 
                      "amount_minor": unit * line.quantity,
                      "commission_rate_bp": resolve_rate_bp(product.commission_rate_bp,
                                                            terms.room_commission_rate_bp)})
-    amount = sum(int(r["amount_minor"]) for r in rows)
+    # What the buyer pays: the lines less the coupon's discount (never below zero).
+    discount = applied.discount_minor if applied is not None else 0
+    amount = sum(int(r["amount_minor"]) for r in rows) - discount
     units = sum(line.quantity for line in lines)
     first = variants[lines[0].variant_id]
-    event = {"quantity": units, "amount_minor": amount,
-             "lines": [{"variant_id": r["variant_id"], "quantity": r["quantity"]} for r in rows]}
+    event: dict[str, Any] = {
+        "quantity": units, "amount_minor": amount,
+        "lines": [{"variant_id": r["variant_id"], "quantity": r["quantity"]} for r in rows]}
+    if applied is not None:
+        event["coupon"] = {"claim_id": applied.claim_id, "coupon_id": applied.coupon_id,
+                           "discount_minor": discount}
     order = await session.scalar(select(Order).from_statement(INSERT_ORDER.bindparams(
         id=order_id, host_id=terms.host_id, room_id=terms.room_id, product_id=first.product_id,
         source_kind=source.kind if source else OrderSource.LIVE.value,
@@ -328,6 +348,7 @@ async def _insert(session: AsyncSession, svc: Services, order_id: int, user_id: 
         currency=terms.products[first.product_id].currency, key=key,
         hold_seconds=svc.settings.order_hold_seconds, rate=order_rate_bp(rows),
         address=orjson.dumps(address).decode(), event=orjson.dumps(event).decode(),
+        claim=applied.claim_id if applied is not None else None, discount=discount,
         products=[r["product_id"] for r in rows], variants=[r["variant_id"] for r in rows],
         titles=[r["title"] for r in rows], quantities=[r["quantity"] for r in rows],
         unit_prices=[r["unit_price_minor"] for r in rows],
@@ -346,11 +367,12 @@ WITH placed AS (
     INSERT INTO orders (id, sale_id, host_id, room_id, product_id, user_id, quantity,
                         amount_minor, currency, status, idempotency_key, reservation_no,
                         hold_expires_at, commission_rate_bp, shipping_address, source_kind,
-                        source_id)
+                        source_id, coupon_claim_id, discount_minor)
     VALUES (:id, NULL, :host_id, :room_id, :product_id, :user_id, :quantity, :amount_minor,
             :currency, 'pending_payment', :key, :id,
             now() + make_interval(secs => CAST(:hold_seconds AS integer)), :rate,
-            CAST(:address AS jsonb), :source_kind, CAST(:source_id AS bigint))
+            CAST(:address AS jsonb), :source_kind, CAST(:source_id AS bigint),
+            CAST(:claim AS bigint), :discount)
     RETURNING *
 ), lines AS (
     INSERT INTO order_lines (order_id, product_id, variant_id, title, quantity,
@@ -365,6 +387,18 @@ WITH placed AS (
 )
 SELECT * FROM placed
 """)
+
+
+def _amount(lines: Sequence[LineIn], variants: Mapping[int, ProductVariant],
+            terms: RoomTerms) -> int:
+    """The lines' amount before any coupon (as `_insert` prices them)."""
+    total = 0
+    for line in lines:
+        variant = variants[line.variant_id]
+        unit = (variant.price_minor if variant.price_minor is not None
+                else terms.products[variant.product_id].price_minor)
+        total += unit * line.quantity
+    return total
 
 
 def order_rate_bp(lines: Sequence[Mapping[str, Any]]) -> int:

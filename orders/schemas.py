@@ -135,6 +135,9 @@ class OrderOut(BaseModel):
     lines: list[OrderLineOut] | None = Field(default=None, description="a regular-price "
                                              "order's items")
     shipping_address: dict[str, str] | None = None
+    discount_minor: int | None = Field(default=None, description="a regular-price order's "
+                                       "live-room coupon discount, already off amount_minor")
+    coupon_claim_id: int | None = Field(default=None, description="the coupon claim it used")
     # One order's view (GET /api/orders/{id}, the buyer's order events) says what sharers it
     # credited; the buy reply and lists leave it out.
     share: OrderShareOut | None = None
@@ -299,6 +302,13 @@ class VariantsOut(BaseModel):
 class RegularBuyIn(Strict):
     variant_id: Id
     quantity: int = Field(default=1, description="1 up to REGULAR_MAX_QUANTITY")
+    coupon_claim_id: Id | None = Field(default=None, description="one of your live-room "
+                                       "coupons of this room, taken off the amount paid")
+
+
+class CheckoutIn(Strict):
+    coupon_claim_id: Id | None = Field(default=None, description="one of your live-room "
+                                       "coupons of this room, taken off the amount paid")
 
 
 class CartLineIn(Strict):
@@ -337,3 +347,60 @@ class AddressIn(Strict):
 
 class AddressOut(BaseModel):
     shipping_address: dict[str, str] | None
+
+
+# Live-room coupons (orders/coupons.py) ------------------------------------------------------
+
+
+class CouponIn(Strict):
+    kind: Literal["amount", "percent"] = Field(description="amount off, or percent off with a "
+                                               "cap")
+    amount_off_minor: int | None = Field(default=None, ge=1, le=10**12,
+                                         description="amount off (kind amount)")
+    percent_off: int | None = Field(default=None, ge=1, le=100,
+                                    description="percent off (kind percent)")
+    max_off_minor: int | None = Field(default=None, ge=1, le=10**12,
+                                      description="the most a percent-off coupon takes off")
+    min_spend_minor: int = Field(default=0, ge=0, le=10**12,
+                                 description="the order's amount it needs before the discount")
+    currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
+    quantity: int = Field(ge=1, description="copies (COUPON_MAX_QUANTITY at most), one per "
+                          "viewer")
+    valid_seconds: int = Field(ge=60, description="valid this long after the drop "
+                               "(COUPON_MAX_VALID_SECONDS at most)")
+    followers_only: bool = Field(default=False, description="only the host's followers may "
+                                 "claim it")
+
+
+class CouponClaimOut(BaseModel):
+    id: int
+    used: bool
+    order_id: int | None
+
+
+class CouponOut(BaseModel):
+    id: int
+    room_id: int
+    host_id: int
+    kind: str
+    amount_off_minor: int | None
+    percent_off: int | None
+    max_off_minor: int | None
+    min_spend_minor: int
+    currency: str
+    quantity: int
+    left: int
+    followers_only: bool
+    valid_until_ms: int
+    claim: CouponClaimOut | None = Field(default=None, description="yours, if you claimed it")
+
+
+class RoomCouponsOut(BaseModel):
+    room_id: int
+    coupons: list[CouponOut]
+
+
+class ClaimOut(BaseModel):
+    claim_id: int
+    coupon_id: int
+    left: int

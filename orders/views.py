@@ -112,6 +112,9 @@ def line_view(line: OrderLine, options: dict[str, str]) -> dict[str, Any]:
 def regular_order_view(order: Order, provider: PaymentProvider,
                        lines: list[tuple[OrderLine, dict[str, str]]]) -> dict[str, Any]:
     return {**order_view(order, provider), "kind": "regular",
+            # A live-room coupon's discount, already taken off `amount_minor` (orders/coupons.py).
+            "discount_minor": order.discount_minor or 0,
+            "coupon_claim_id": order.coupon_claim_id,
             "lines": [line_view(line, options) for line, options in lines],
             "shipping_address": order.shipping_address}
 

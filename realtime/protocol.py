@@ -54,6 +54,8 @@ class ServerEvent(StrEnum):
     # Published to one user: a comment-to-buy line's answer, the held order or a hint why none
     # (orders/chat_buy.py).
     CHAT_BUY = "chat_buy"
+    # A live-room coupon dropped, or claimed (how many are left; orders/coupons.py).
+    COUPON = "coupon"
 
 
 class ClientEvent(StrEnum):

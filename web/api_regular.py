@@ -23,6 +23,7 @@ from orders.schemas import (
     BuyOut,
     CartLineIn,
     CartOut,
+    CheckoutIn,
     OrderOut,
     OrdersOut,
     RegularBuyIn,
@@ -81,16 +82,20 @@ def _placed(reply: bytes, replayed: bool) -> Response:
 
 @router.add("/api/rooms/{room_id:int}/buy", "POST", summary="Buy a variant of a lineup product "
             "at its regular price while the room is live: its units are held and the order "
-            "awaits payment. Errors: variant_not_found (404), room_not_live, sold_out (409), "
-            "address_required, invalid (422)", body=RegularBuyIn, response=BuyOut, status=201,
-            errors=(400, 404, 409, 422), headers=IDEMPOTENCY_HEADER)
+            "awaits payment; a live-room coupon claim, if named, comes off the amount paid. "
+            "Errors: variant_not_found (404), room_not_live, sold_out (409), address_required, "
+            "invalid (422); a coupon that cannot apply: coupon_not_yours (403), coupon_used, "
+            "coupon_expired, coupon_not_for_this_room (409), coupon_below_minimum, "
+            "coupon_currency_mismatch (422)", body=RegularBuyIn, response=BuyOut, status=201,
+            errors=(400, 403, 404, 409, 422), headers=IDEMPOTENCY_HEADER)
 async def buy(request: Request) -> Response:
     principal = await require_user(request)
     data = await parse_body(request, RegularBuyIn)
     room_id = path_int(request, "room_id")
     return _placed(*await regular.place_order(
         services(request), principal.id, [LineIn(data.variant_id, data.quantity)],
-        request.headers.get("idempotency-key"), _terms_of(room_id)))
+        request.headers.get("idempotency-key"), _terms_of(room_id),
+        coupon_claim_id=data.coupon_claim_id))
 
 
 @router.add("/api/videos/{video_id:int}/buy", "POST", summary="Buy a variant of a product the "
@@ -140,14 +145,17 @@ async def put_cart_line(request: Request) -> Response:
 
 @router.add("/api/rooms/{room_id:int}/cart/checkout", "POST", summary="One order for the whole "
             "cart, one payment: every line's units are held at once, or none (a line without "
-            "enough units is named: field `lines[i].quantity`)", response=BuyOut, status=201,
-            errors=(400, 404, 409, 422), headers=IDEMPOTENCY_HEADER)
+            "enough units is named: field `lines[i].quantity`); a live-room coupon claim, if "
+            "named, comes off the amount paid (its errors as for a buy)", body=CheckoutIn,
+            response=BuyOut, status=201, errors=(400, 403, 404, 409, 422),
+            headers=IDEMPOTENCY_HEADER)
 async def checkout(request: Request) -> Response:
     principal = await require_user(request)
+    data = await parse_body(request, CheckoutIn)
     room_id = path_int(request, "room_id")
     return _placed(*await cart.checkout(services(request), principal.id, room_id,
                                         request.headers.get("idempotency-key"),
-                                        _terms_of(room_id)))
+                                        _terms_of(room_id), coupon_claim_id=data.coupon_claim_id))
 
 
 @router.add("/api/account/address", "GET", summary="The buyer's shipping address",

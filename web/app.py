@@ -28,6 +28,7 @@ from web import (
     api_accounts,
     api_analytics,
     api_commissions,
+    api_coupons,
     api_engagement,
     api_ingest,
     api_live,
@@ -90,6 +91,7 @@ API_ROUTERS: list[ApiRouter] = [
     api_videos.router,  # short videos: upload, status, feed
     api_social.router,  # follows, reminders, notifications, reviews, the seller score
     api_engagement.router,  # red envelope rains, lucky draws, the wallet
+    api_coupons.router,  # live-room coupons: drop, claim (used at a regular-price checkout)
     api_shares.router,  # share links, their visits, the sharer's overview
 ]
 

@@ -36,10 +36,12 @@ from live.events import (
     UserMuted,
     UserUnmuted,
 )
-from orders import purchases
+from orders import coupons, purchases
 from orders import queries as order_queries
 from orders import views as order_views
 from orders.events import (
+    CouponClaimed,
+    CouponDropped,
     OrderCancelled,
     OrderChanged,
     OrderCompleted,
@@ -209,6 +211,9 @@ def register_handlers(bus: EventBus) -> None:
     bus.subscribe(RefundQueued, send_refund_to_provider)
     bus.subscribe(ShortVideoUploaded, transcode_uploaded_video)
     bus.subscribe(RoomWentLive, alert_followers_of_live_room)
+    # Live-room coupons: the room sees a drop, and the copies left after each claim.
+    bus.subscribe(CouponDropped, coupons.announce_dropped)
+    bus.subscribe(CouponClaimed, coupons.announce_claimed)
     # Rains and draws tell the room (and each entrant) once committed.
     bus.subscribe(RainDropped, engagement_announce.announce_dropped_rain)
     bus.subscribe(RainSettled, engagement_announce.announce_settled_rain)

@@ -34,7 +34,7 @@ def test_the_wire_names_are_the_enums_values() -> None:
     assert [e.value for e in ServerEvent] == [
         "hello", "resume", "batch", "error", "pong", "likes", "viewers", "snapshot_rebuilt",
         "user_resume", "chat", "moderation", "room", "on_air", "lineup", "pin", "unpin", "sale",
-        "stock", "order", "purchase", "notification", "rain", "draw", "chat_buy"]
+        "stock", "order", "purchase", "notification", "rain", "draw", "chat_buy", "coupon"]
     assert [e.value for e in ClientEvent] == ["chat", "like", "ping"]
     assert [e.value for e in ModerationAction] == ["mute", "unmute", "delete"]
     assert [e.value for e in SaleAction] == ["started", "scheduled", "stopped", "ended"]
@@ -113,13 +113,16 @@ def test_the_pages_store_reads_the_wire_names_of_the_enum() -> None:
     # Handled by the socket itself (`batch` unpacked, `pong` a keep-alive) or nothing to do
     # (`snapshot_rebuilt`: a fresh hello follows where needed).
     # `user_resume` is the socket's (it keeps the user's offset); `rain` and `draw` are read by
-    # the engagement modules from the store's `frame` topic.
+    # the engagement modules from the store's `frame` topic, and `coupon` by the room's coupon
+    # card (room-coupons.js) the same way.
     not_in_store = {ServerEvent.BATCH, ServerEvent.PONG, ServerEvent.SNAPSHOT_REBUILT,
-                    ServerEvent.USER_RESUME, ServerEvent.RAIN, ServerEvent.DRAW}
+                    ServerEvent.USER_RESUME, ServerEvent.RAIN, ServerEvent.DRAW,
+                    ServerEvent.COUPON}
     assert cases == {e.value for e in ServerEvent} - not_in_store
     assert 'frame.type === "batch"' in (js / "socket.js").read_text()
     assert 'frame.type === "user_resume"' in (js / "socket.js").read_text()
     engagement = (js / "room-engagement.js").read_text()
     assert 'frame.type === "rain"' in engagement and 'frame.type === "draw"' in engagement
+    assert 'frame.type === "coupon"' in (js / "room-coupons.js").read_text()
     assert {f'd.action === "{action.value}"' for action in ModerationAction} <= set(
         re.findall(r'd\.action === "[a-z]+"', store))

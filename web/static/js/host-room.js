@@ -4,6 +4,7 @@ import {api} from "./api.js";
 import {ChatComposer, ChatView} from "./chat.js";
 import {$, ask, clearFormErrors, h, productImage, readBoot, showFormErrors, toast} from "./dom.js";
 import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js";
+import {mountHostCoupons} from "./host-room-coupons.js";
 import {mountHostEngagement} from "./host-room-engagement.js";
 import {errorText, t} from "./i18n.js";
 import {mountHostSales} from "./host-room-sale.js";
@@ -485,6 +486,10 @@ window.livesell.flashSales = mountHostSales({
 // Red envelope rains and lucky draws: the forms, and the card the viewers see.
 window.livesell.engagement = mountHostEngagement({
   store, body: $("#host-engagement [data-slot-body]"), me, roomId, hostId,
+  currency: (boot.lineup || [])[0]?.currency || (catalog[0] && catalog[0].currency) || "USD"});
+// Live-room coupons: the form, and the card the viewers see.
+window.livesell.coupons = mountHostCoupons({
+  store, body: $("#host-coupons [data-slot-body]"), me, roomId, hostId,
   currency: (boot.lineup || [])[0]?.currency || (catalog[0] && catalog[0].currency) || "USD"});
 
 renderRoom();

@@ -7,6 +7,8 @@
 // The same shop sells from a replay's or short video's page (`video: {kind, id}`, no store and
 // no cart): a product the video tags, at its current price (labelled so), any time; the order
 // is attributed to the video (POST /api/videos/{id}/buy) and followed here by reading it.
+// A live-room coupon the viewer claimed (room-coupons.js) is offered beside Buy now and at the
+// checkout, and comes off the amount paid.
 import {fillAddress, saveAddress} from "./address.js";
 import {api} from "./api.js";
 import {$, fieldErrorText, h, toast} from "./dom.js";
@@ -37,7 +39,13 @@ function optionText(options) {
   return Object.keys(options || {}).sort().map((name) => options[name]).join(" / ");
 }
 
-export function mountShop({store = null, me, roomId = null, video = null, slots}) {
+/** The claim chosen in a coupon picker (`coupons.select`), or undefined. */
+function chosenClaim(picker) {
+  const select = picker && picker.querySelector("select");
+  return select && select.value ? Number(select.value) : undefined;
+}
+
+export function mountShop({store = null, me, roomId = null, video = null, slots, coupons = null}) {
   const buyPath = video ? `/api/videos/${video.id}/buy` : `/api/rooms/${roomId}/buy`;
   const here = video ? window.location.pathname : `/rooms/${roomId}`;
   // This page's orders: the video's, or the room's bought in it live.
@@ -114,6 +122,7 @@ export function mountShop({store = null, me, roomId = null, video = null, slots}
                                    "data-testid": "shop-quantity", "aria-label": t("shop.quantity")});
       const can = live && me && variant && left > 0;
       const message = h("p", {class: "shop-message", "data-testid": "shop-message", role: "alert"});
+      const couponPicker = can && coupons ? coupons.select("shop-coupon") : null;
       const status = !live ? t("shop.not_live")
         : missing.length ? t("shop.choose", {options: choices.format(missing)})
           : left !== null ? formatStock(left) : "";
@@ -122,10 +131,11 @@ export function mountShop({store = null, me, roomId = null, video = null, slots}
           video ? t("shop.current_price", {price: formatMoney(price, data.currency)}) : formatMoney(price, data.currency)),
         ...rows,
         h("p", {class: "shop-status", "data-testid": "shop-status", "data-level": left !== null && left <= 0 ? "out" : "ok"}, status),
+        couponPicker,
         h("div", {class: "shop-actions"},
           quantity,
           h("button", {type: "button", class: "btn btn-primary", "data-testid": "buy-now", disabled: !can,
-                       onclick: (event) => buyNow(event.currentTarget, variant, quantity, message)}, t("shop.buy_now")),
+                       onclick: (event) => buyNow(event.currentTarget, variant, quantity, message, chosenClaim(couponPicker))}, t("shop.buy_now")),
           video ? null : h("button", {type: "button", class: "btn btn-ghost", "data-testid": "add-to-cart", disabled: !can,
                                       onclick: () => addToCart(variant, quantity, message)}, t("shop.add_to_cart"))),
         me ? null : h("p", {class: "muted small"},
@@ -167,13 +177,15 @@ export function mountShop({store = null, me, roomId = null, video = null, slots}
     }
   }
 
-  async function buyNow(button, variant, quantityInput, message) {
+  async function buyNow(button, variant, quantityInput, message, claimId) {
     message.textContent = "";
     button.disabled = true;
     try {
-      const reply = await place(buyPath,
-                                {variant_id: variant.id, quantity: Number(quantityInput.value) || 0}, newKey());
+      const body = {variant_id: variant.id, quantity: Number(quantityInput.value) || 0};
+      if (claimId) body.coupon_claim_id = claimId;
+      const reply = await place(buyPath, body, newKey());
       if (reply) takeOrder(reply.order);
+      if (reply && claimId && coupons) coupons.refresh();
     } catch (error) {
       message.textContent = problemText(error);
     } finally {
@@ -192,6 +204,8 @@ export function mountShop({store = null, me, roomId = null, video = null, slots}
     $("#cart-empty").hidden = cart.lines.length > 0;
     $("#cart-checkout").disabled = cart.lines.length === 0;
     $("#cart-total").textContent = cart.lines.length ? t("cart.total", {amount: formatMoney(cart.total_minor, cart.currency)}) : "";
+    const picker = cart.lines.length && coupons ? coupons.select("cart-coupon") : null;
+    $("#cart-coupon").replaceChildren(...(picker ? [picker] : []));
     $("#cart-lines").replaceChildren(...cart.lines.map((line) => h("li", {class: "cart-line", "data-variant-id": String(line.variant_id), "data-testid": "cart-line"},
       h("div", {class: "cart-line-text"},
         h("strong", {}, line.title),
@@ -234,7 +248,10 @@ export function mountShop({store = null, me, roomId = null, video = null, slots}
     message.textContent = "";
     button.disabled = true;
     try {
-      const reply = await place(`/api/rooms/${roomId}/cart/checkout`, undefined, newKey());
+      const claimId = chosenClaim($("#cart-coupon"));
+      const reply = await place(`/api/rooms/${roomId}/cart/checkout`,
+                                claimId ? {coupon_claim_id: claimId} : undefined, newKey());
+      if (reply && claimId && coupons) coupons.refresh();
       if (reply) {
         takeOrder(reply.order);
         cart = {lines: [], total_minor: 0, currency: null};
@@ -299,6 +316,8 @@ export function mountShop({store = null, me, roomId = null, video = null, slots}
       tick = setInterval(update, 1000);
       orderBox.replaceChildren(dismissButton(),
         h("p", {class: "my-order-title"}, t("shop.order_title", {id: order.id, amount})), items,
+        order.discount_minor ? h("p", {class: "small", "data-testid": "shop-discount"},
+          t("shop.coupon_discount", {amount: formatMoney(order.discount_minor, order.currency)})) : null,
         h("p", {class: "small"}, ...withNode(t("shop.pay_within"), "time", hold)),
         h("div", {class: "shop-actions"},
           h("button", {type: "button", class: "btn btn-primary", "data-testid": "shop-pay",
@@ -317,6 +336,8 @@ export function mountShop({store = null, me, roomId = null, video = null, slots}
   async function cancel() {
     try {
       takeOrder(await api("POST", `/api/orders/${order.id}/cancel`));
+      // A coupon on the order is the viewer's again.
+      if (coupons && order.coupon_claim_id) coupons.refresh();
     } catch (error) {
       toast(errorText(error), "error");
     }
@@ -347,6 +368,9 @@ export function mountShop({store = null, me, roomId = null, video = null, slots}
     store.on("pin", () => blocks.pin.show(store.state.pin));
     store.on("reset", () => blocks.pin.show(store.state.pin));
     store.on("room", renderAll);
+  }
+  if (coupons) {
+    coupons.onChange(() => { renderAll(); renderCart(); });
   }
   if (me) {
     api("GET", "/api/orders").then((reply) => {

@@ -9,6 +9,7 @@ import {LiveVideo} from "./player.js";
 import {mountChatBuy} from "./room-chat-buy.js";
 import {mountRoomEngagement} from "./room-engagement.js";
 import {mountRoomSale, orderStatus} from "./room-sale.js";
+import {mountRoomCoupons} from "./room-coupons.js";
 import {mountShop} from "./room-shop.js";
 import {trackProductCards} from "./room-tracking.js";
 import {mountRemind, mountReviewCard, mountSeller, setUnread, showProductReviews} from "./social.js";
@@ -392,7 +393,9 @@ store.on("order", (order) => {
 
 // Buying at the regular price: the pinned card's and the product dialog's sizes, colours, Buy
 // now and Add to cart, the cart, and the viewer's order.
-window.livesell.shop = mountShop({store, me, roomId,
+// The coupons the host dropped into the room: claim one, then use it at Buy now or checkout.
+window.livesell.coupons = mountRoomCoupons({store, slot: $("#coupons"), me, roomId, hostId});
+window.livesell.shop = mountShop({store, me, roomId, coupons: window.livesell.coupons,
                                   slots: {pin: $("#shop-slot"), dialog: $("#product-dialog-shop")}});
 // Comment-to-buy: the note that it is on, and the answer to the viewer's own buy line.
 mountChatBuy({store, roomId});

@@ -1,0 +1,89 @@
+"""Coupons in the browser: the host drops a coupon from the host panel, the viewer sees it
+arrive in the room live, claims it in one tap, buys the pinned product with it at the
+discounted price and pays on the sandbox gateway's page (the webhook delivered by a real
+Celery worker)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import expect
+
+from tests.e2e.conftest import Api, Pages, screenshot
+from tests.e2e.test_flash_sale import PAYMENT_TIMEOUT_MS, connected, webhook_worker
+
+pytestmark = pytest.mark.browser
+
+__all__ = ["webhook_worker"]  # the fixture, used by name below
+
+ADDRESS = {"name": "Li Wei", "line1": "88 Nanjing Road", "city": "Shanghai",
+           "postal_code": "200001", "country": "CN", "phone": "+86 138 0000 0000"}
+
+
+async def test_a_host_drops_a_coupon_a_viewer_claims_it_and_pays_the_discounted_price(
+        api: Api, pages: Pages, webhook_worker) -> None:
+    # given a live show with a pinned mug at 25.00, and a viewer with an address watching it
+    host = await api.signup("Mia", role="host")
+    mug = await api.product(host, title="Tea mug", price_minor=2500, currency="CNY")
+    room = await api.room(host, [mug], title="Tea time")
+    await api.call("PUT", f"/api/products/{mug['id']}/variants", host,
+                   json={"variants": [{"stock": 5}]})
+    await api.call("POST", f"/api/rooms/{room['id']}/pin", host, json={"product_id": mug["id"]})
+    viewer = await api.signup("Lan")
+    await api.call("PUT", "/api/account/address", viewer, json=ADDRESS)
+    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    coupons = watch.get_by_test_id("coupons")
+    await expect(coupons).to_be_hidden()
+
+    # when the host drops 5.00 off orders of 20.00 or more, three copies, from the panel
+    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
+    form = panel.get_by_test_id("coupon-form")
+    await form.get_by_test_id("coupon-amount_off_minor").fill("5.00")
+    await form.get_by_test_id("coupon-min_spend_minor").fill("20.00")
+    await form.get_by_test_id("coupon-quantity").fill("3")
+    await form.get_by_test_id("drop-coupon").click()
+    await expect(panel.get_by_test_id("host-coupons").get_by_test_id("coupon")).to_have_count(1)
+    await screenshot(panel, "coupon-host-dropped")
+
+    # then the viewer's room shows the coupon, live, with its terms and the copies left
+    card = coupons.get_by_test_id("coupon")
+    await expect(card).to_have_count(1)
+    await expect(card.get_by_test_id("coupon-terms")).to_contain_text("5.00 off")
+    await expect(card.get_by_test_id("coupon-terms")).to_contain_text("20.00 or more")
+    await expect(card.get_by_test_id("coupon-left")).to_have_text("3 left")
+
+    # when they claim it in one tap
+    await card.get_by_test_id("coupon-claim").click()
+
+    # then it is theirs, and the host's card sees one copy fewer
+    await expect(card.get_by_test_id("coupon-claimed")).to_have_text("Claimed")
+    await expect(panel.get_by_test_id("host-coupons").get_by_test_id("coupon-left")).to_have_text("2 left")
+    await screenshot(watch, "coupon-claimed")
+
+    # when they buy the pinned mug with the coupon (offered beside Buy now)
+    shop = watch.get_by_test_id("shop-slot")
+    await expect(shop.get_by_test_id("shop-coupon")).to_have_value(re.compile(r"\d+"))
+    await shop.get_by_test_id("buy-now").click()
+
+    # then the order is 20.00, the coupon's 5.00 taken off, and the coupon shows used
+    order_box = watch.get_by_test_id("shop-order")
+    await expect(order_box).to_have_attribute("data-status", "pending_payment")
+    await expect(order_box).to_contain_text("20.00")
+    await expect(order_box.get_by_test_id("shop-discount")).to_contain_text("5.00")
+    await expect(card.get_by_test_id("coupon-claimed")).to_have_text("Used")
+    await expect(shop.get_by_test_id("shop-coupon")).to_have_count(0)
+    await screenshot(watch, "coupon-order-held")
+
+    # when they pay on the sandbox gateway's page and come back to the show
+    await order_box.get_by_test_id("shop-pay").click()
+    await watch.wait_for_url(re.compile(r"/sandbox/pay/\d+\?sig="))
+    await expect(watch.locator("body")).to_contain_text("20.00")
+    await watch.get_by_role("button", name="Pay", exact=True).click()
+    await watch.wait_for_url(re.compile(rf"/rooms/{room['id']}$"))
+
+    # then the room shows the order confirmed at the discounted price
+    await expect(order_box).to_have_attribute("data-status", "paid", timeout=PAYMENT_TIMEOUT_MS)
+    await expect(watch.get_by_test_id("shop-order-status")).to_have_text(
+        re.compile(r"Order #\d+ confirmed · .*20\.00 paid"))
+    await screenshot(watch, "coupon-paid")

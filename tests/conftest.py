@@ -294,6 +294,24 @@ def live_server(infra: TestInfra) -> Iterator[LiveServer]:
     stop_server(server)
 
 
+async def warm_accounts(http: httpx.AsyncClient, users: list[TestUser]) -> None:
+    """Have the server read each account once (GET /api/me), as a real buyer's page does before
+    a sale. Hundreds of first reads at once can find the database pool busy on a loaded
+    machine: such a 503 (with Retry-After) is asked again, as a page would, so the rush that
+    follows starts from warm accounts either way."""
+    import asyncio
+
+    async def warm(user: TestUser) -> int:
+        for _ in range(50):
+            reply = await http.get("/api/me", headers=user.headers)
+            if reply.status_code != 503:
+                return reply.status_code
+            await asyncio.sleep(0.2)
+        return reply.status_code
+
+    assert set(await asyncio.gather(*(warm(user) for user in users))) == {200}
+
+
 async def poll_until(check: Callable[[], Awaitable[bool]], *, timeout: float = 10.0,
                      interval: float = 0.02, message: str = "condition") -> None:
     """Wait for `check()` to become true, failing after `timeout` seconds. Never a bare sleep."""

@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 
 from core.context import Services
 from engagement.models import Envelope
-from tests.conftest import LiveServer, TestUser
+from tests.conftest import LiveServer, TestUser, warm_accounts
 from tests.engagement.conftest import LiveRoom, drop
 
 ENVELOPES = 200
@@ -37,8 +37,7 @@ async def test_a_race_of_grabs_hands_out_each_envelope_once_and_nobody_two(
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200,
                           keepalive_expiry=1.0)
     async with httpx.AsyncClient(base_url=live_server.url, limits=limits, timeout=60) as http:
-        warm = await asyncio.gather(*(http.get("/api/me", headers=v.headers) for v in viewers))
-        assert {r.status_code for r in warm} == {200}
+        await warm_accounts(http, viewers)
         replies = await asyncio.gather(*(
             http.post(f"/api/rains/{rain['id']}/grab", headers=v.headers) for v in grabs))
 

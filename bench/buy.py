@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -232,9 +233,31 @@ class FindMax:
     def best(self) -> float:
         return max((s.rate for s in self.steps if s.passed), default=0.0)
 
+    def best_step(self) -> Step | None:
+        passing = [s for s in self.steps if s.passed]
+        return max(passing, key=lambda s: s.rate) if passing else None
+
     @property
     def stalls(self) -> list[Step]:
         return [s for s in self.steps if not s.passed and s.rate < self.best]
+
+
+def climb(target: str, rates: list[float], settle: float, run: Callable[[float], Step],
+          describe: Callable[[Step], str]) -> FindMax:
+    """The step search of every buy benchmark: each offered rate in turn, a pause before each
+    (`settle`), until `FAILS_TO_STOP` steps in a row fail. `describe` is the progress line."""
+    found = FindMax(target)
+    failed_in_a_row = 0
+    for rate in rates:
+        time.sleep(settle)
+        step = run(rate)
+        found.steps.append(step)
+        say(f"{describe(step)}  server CPU {step.cpu_pct('server'):.0f}%  "
+            f"{'pass' if step.passed else 'FAIL'}")
+        failed_in_a_row = 0 if step.passed else failed_in_a_row + 1
+        if failed_in_a_row >= FAILS_TO_STOP:
+            break
+    return found
 
 
 # The run ----------------------------------------------------------------------------------
@@ -365,63 +388,50 @@ class Bench:
              profile: str | None = None) -> Step:
         """`rate` x `seconds` distinct buyers on a fresh sale with a unit for each."""
         count = max(1, int(rate * seconds))
-        self.buyers(count)
-        if server.name == "product":
-            sale_id = self.product_sale(count)
-            requests = [buy_request(server.port, sale_id, t, new_key())
-                        for t in self.tokens[:count]]
-        else:
-            sale_id = self.bare_sale(count)
-            requests = [bare_request(server.port, sale_id, uid, new_key())
-                        for uid in self.user_ids[:count]]
+        sale_id, requests = self.sale_and_buys(server, count, count)
         result = self.load(server, requests, rate, profile=profile, seconds=seconds)
         step = make_step(server.name, label, rate, result)
         step.profile = result.get("profile")
+        self.count_orders(server, step, sale_id)
+        return step
+
+    def sale_and_buys(self, server: Server, buyers: int, units: int) -> tuple[int, list[str]]:
+        """A fresh sale of `units` units and one buy request of each of `buyers` buyers."""
+        self.buyers(buyers)
+        if server.name == "product":
+            sale_id = self.product_sale(units)
+            return sale_id, [buy_request(server.port, sale_id, t, new_key())
+                             for t in self.tokens[:buyers]]
+        sale_id = self.bare_sale(units)
+        return sale_id, [bare_request(server.port, sale_id, uid, new_key())
+                         for uid in self.user_ids[:buyers]]
+
+    def count_orders(self, server: Server, step: Step, sale_id: int) -> None:
+        """The step's orders as PostgreSQL holds them (and, on the product, the invariant)."""
         if server.name == "product":
             step.orders, step.invariant = self.run(_product_check(self.services, sale_id))
         else:
             step.orders = int(self.run(_bare_orders(self.infra.database_url, sale_id)))
-        return step
 
     def warm_up(self, server: Server) -> None:
         """Connections, pools, imports, the Lua scripts: a short load that is not counted."""
         self.step(server, 100, 0.5 if self.args.quick else 1.0)
 
     def find_max(self, server: Server, rates: list[float], seconds: float) -> FindMax:
-        found = FindMax(server.name)
-        failed_in_a_row = 0
-        for rate in rates:
-            time.sleep(self.settle)
-            step = self.step(server, rate, seconds)
-            found.steps.append(step)
-            say(f"{server.name} {rate:>6,.0f}/s  p50 {step.p50:6.1f}  p99 {step.p99:7.1f}  "
-                  f"p99.9 {step.p999:7.1f}  max {step.worst:6.0f} ms  errors {step.errors:,}  "
-                  f"server CPU {step.cpu_pct('server'):.0f}%  "
-                  f"{'pass' if step.passed else 'FAIL'}")
-            failed_in_a_row = 0 if step.passed else failed_in_a_row + 1
-            if failed_in_a_row >= FAILS_TO_STOP:
-                break
-        return found
+        return climb(server.name, rates, self.settle,
+                     lambda rate: self.step(server, rate, seconds),
+                     lambda step: f"{server.name} {step.rate:>6,.0f}/s  p50 {step.p50:6.1f}  "
+                                  f"p99 {step.p99:7.1f}  p99.9 {step.p999:7.1f}  "
+                                  f"max {step.worst:6.0f} ms  errors {step.errors:,}")
 
     def rush(self, server: Server, buyers: int, units: int) -> Step:
         """`buyers` distinct buyers within one second on `units` units, each on a connection of
         its own (each one a phone in the live room)."""
-        self.buyers(buyers)
-        if server.name == "product":
-            sale_id = self.product_sale(units)
-            requests = [buy_request(server.port, sale_id, t, new_key())
-                        for t in self.tokens[:buyers]]
-        else:
-            sale_id = self.bare_sale(units)
-            requests = [bare_request(server.port, sale_id, uid, new_key())
-                        for uid in self.user_ids[:buyers]]
+        sale_id, requests = self.sale_and_buys(server, buyers, units)
         result = self.load(server, requests, float(buyers), connections=buyers,
                            max_connections=buyers)
         step = make_step(server.name, "rush", float(buyers), result)
-        if server.name == "product":
-            step.orders, step.invariant = self.run(_product_check(self.services, sale_id))
-        else:
-            step.orders = int(self.run(_bare_orders(self.infra.database_url, sale_id)))
+        self.count_orders(server, step, sale_id)
         return step
 
     def idle_cpu(self, server: Server) -> float:

@@ -23,20 +23,19 @@ agreeing) is checked and the orders counted.
 from __future__ import annotations
 
 import argparse
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from bench import sections
 from bench.buy import (
     PASS_P99_MS,
     Bench,
+    FindMax,
     Server,
     Step,
     _machine,
+    climb,
     make_step,
     new_key,
-    say,
     start_server,
 )
 
@@ -44,21 +43,6 @@ DEFAULT_FLASH_RATES = "300,600,1200,1800,2400,3000,3600"
 DEFAULT_REGULAR_RATES = "50,100,150,200,250,300,400"
 DEFAULT_CART_RATES = "50,75,100,150,200,250,300"
 CART_LINES = 3
-FAILS_TO_STOP = 2
-
-
-@dataclass
-class Kind:
-    name: str
-    steps: list[Step] = field(default_factory=list)
-
-    @property
-    def best(self) -> float:
-        return max((s.rate for s in self.steps if s.passed), default=0.0)
-
-    def best_step(self) -> Step | None:
-        passing = [s for s in self.steps if s.passed]
-        return max(passing, key=lambda s: s.rate) if passing else None
 
 
 def regular_request(port: int, room_id: int, variant_id: int, token: str, key: str) -> str:
@@ -190,28 +174,19 @@ class RegularBench:
         step.orders, step.invariant = self.bench.run(_check(self.bench.services, variant_ids))
         return step
 
-    def find_max(self, name: str, rates: list[float]) -> Kind:
+    def find_max(self, name: str, rates: list[float]) -> FindMax:
         run = {"flash": self.flash, "regular": self.regular, "cart": self.cart}[name]
-        kind = Kind(name)
-        failed = 0
-        for rate in rates:
-            time.sleep(self.bench.settle)
-            step = run(rate)
-            kind.steps.append(step)
-            say(f"{name:>7} {rate:>6,.0f}/s  p50 {step.p50:6.1f}  p99 {step.p99:7.1f}  "
-                f"max {step.worst:6.0f} ms  errors {step.errors:,}  orders {step.orders}  "
-                f"{step.invariant}  server CPU {step.cpu_pct('server'):.0f}%  "
-                f"{'pass' if step.passed else 'FAIL'}")
-            failed = 0 if step.passed else failed + 1
-            if failed >= FAILS_TO_STOP:
-                break
-        return kind
+        return climb(name, rates, self.bench.settle, run,
+                     lambda step: f"{name:>7} {step.rate:>6,.0f}/s  p50 {step.p50:6.1f}  "
+                                  f"p99 {step.p99:7.1f}  max {step.worst:6.0f} ms  "
+                                  f"errors {step.errors:,}  orders {step.orders}  "
+                                  f"{step.invariant}")
 
 
 # Report -----------------------------------------------------------------------------------
 
 
-def report(kinds: dict[str, Kind], seconds: float, load_before: tuple[float, ...]) -> str:
+def report(kinds: dict[str, FindMax], seconds: float, load_before: tuple[float, ...]) -> str:
     flash = kinds["flash"].best
     lines = [
         f"One `livesell serve` process, {seconds:g}-second steps at fixed offered rates (open "

@@ -1,4 +1,7 @@
-"""Domain errors. The web edge maps them to HTTP status codes and JSON bodies."""
+"""Domain errors. The web edge maps them to HTTP status codes and JSON bodies.
+
+The HTTP statuses are named here, once, by the bases below (`NotFound`, `Conflict`,
+`Unprocessable` …); a package's error picks its base and names only its own `code`."""
 
 from __future__ import annotations
 
@@ -34,8 +37,14 @@ class DomainError(Exception):
         return body
 
 
-class ValidationError(DomainError):
+class Unprocessable(DomainError):
+    """Well-formed, but the domain cannot do what it asks."""
+
     status_code = 422
+    code = "unprocessable"
+
+
+class ValidationError(Unprocessable):
     code = "invalid"
 
     def __init__(self, errors: list[dict[str, str]]) -> None:
@@ -74,3 +83,25 @@ class IllegalTransition(Conflict):
 class RateLimited(DomainError):
     status_code = 429
     code = "rate_limited"
+
+
+class Gone(DomainError):
+    status_code = 410
+    code = "gone"
+
+
+class TooLarge(DomainError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(DomainError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class Unavailable(DomainError):
+    """Not now: a retry shortly will do."""
+
+    status_code = 503
+    code = "service_unavailable"

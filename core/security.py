@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from core.errors import DomainError
+from core.errors import Unavailable
 
 _hasher = PasswordHasher()
 _dummy_hash: str | None = None
@@ -59,10 +59,9 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-class HashingBusy(DomainError):
+class HashingBusy(Unavailable):
     """Too many password hashes are waiting: retry in a moment."""
 
-    status_code = 503
     code = "busy"
 
     def __init__(self) -> None:

@@ -33,9 +33,13 @@ class Secret:
         return bool(self._value)
 
 
+def _given(name: str) -> str | None:
+    """The variable's value, or None when it is unset or empty (the setting's default)."""
+    return os.environ.get(name) or None
+
+
 def _int(name: str, default: int, minimum: int = 0) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
+    if (raw := _given(name)) is None:
         return default
     try:
         value = int(raw)
@@ -47,8 +51,7 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
 
 
 def _flag(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
+    if (raw := _given(name)) is None:
         return default
     if raw not in ("0", "1"):
         raise SettingsError(f"{name} must be 1 (on) or 0 (off), got {raw!r}")
@@ -57,8 +60,7 @@ def _flag(name: str, default: bool) -> bool:
 
 def _seconds(name: str, default: float) -> float:
     """A positive number of seconds; fractions allowed (the tests run the beat every 0.5 s)."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
+    if (raw := _given(name)) is None:
         return default
     try:
         value = float(raw)

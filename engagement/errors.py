@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from core.errors import Conflict, NotFound, PermissionDenied, Unavailable, Unprocessable
 
 
 class RoomNotFound(NotFound):
@@ -33,10 +33,9 @@ class RoomNotLive(Conflict):
     code = "room_not_live"
 
 
-class CannotSplit(DomainError):
+class CannotSplit(Unprocessable):
     """The pool cannot give every envelope the minimum."""
 
-    status_code = 422
     code = "cannot_split"
 
 
@@ -60,11 +59,10 @@ class AlreadyGrabbed(Conflict):
     code = "already_grabbed"
 
 
-class GrabConflict(DomainError):
+class GrabConflict(Unavailable):
     """The envelope Redis handed out was committed to someone else (Redis was rebuilt while
     the grab was in flight): nothing was credited, and a retry pops another one."""
 
-    status_code = 503
     code = "grab_retry"
 
 

@@ -1,5 +1,5 @@
-"""Commit grabs to PostgreSQL in batches, before each grabber's reply (the shape of
-`orders.writer.OrderWriter`).
+"""Commit grabs to PostgreSQL in batches, before each grabber's reply (a
+`core.batch_writer.BatchWriter`, as `orders.writer.OrderWriter` is).
 
 A grab popped its envelope in Redis; here its owner is set on the envelope row and the ledger
 entry that credits the grabber is inserted, in one statement that is its own transaction.
@@ -13,18 +13,14 @@ nothing (the settle has already committed every grab Redis knew of).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.batch_writer import BatchWriter, Pending, driver_of
 from core.db import Database
 from engagement.errors import GrabConflict
-
-log = logging.getLogger(__name__)
 
 # 1,000 grabs x 3 arrays is far below PostgreSQL's bind-parameter limit (the arrays are 3
 # parameters whatever their length); a batch this large commits in tens of milliseconds.
@@ -79,16 +75,7 @@ class Committed:
     amount_minor: int
 
 
-@dataclass
-class _Item:
-    grab: Grab
-    future: asyncio.Future[Committed] = field(repr=False)
-
-
-async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
-    raw = await conn.get_raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection
-    return driver
+_Item = Pending[Grab, Committed]
 
 
 async def committed_grabs(conn: asyncpg.Connection,
@@ -98,93 +85,33 @@ async def committed_grabs(conn: asyncpg.Connection,
                                                      r["amount_minor"]) for r in rows}
 
 
-class GrabWriter:
+class GrabWriter(BatchWriter[Grab, Committed]):
+    """`submit(grab)`: the future resolves once PostgreSQL holds the grabber's envelope, or
+    fails (GrabConflict: the envelope went to someone else; or the database's error)."""
+
     def __init__(self, db: Database) -> None:
-        self.db = db
-        self.queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self.tasks: list[asyncio.Task[None]] = []
-        self.batches = 0
+        super().__init__(db, name="grab", max_batch=MAX_BATCH, writers=WRITERS)
 
-    def submit(self, grab: Grab) -> asyncio.Future[Committed]:
-        """Queue one grab; the future resolves once PostgreSQL holds the grabber's envelope, or
-        fails (GrabConflict: the envelope went to someone else; or the database's error)."""
-        self.tasks = [t for t in self.tasks if not t.done()]
-        loop = asyncio.get_running_loop()
-        while len(self.tasks) < WRITERS:
-            self.tasks.append(loop.create_task(self._run(), name="grab-writer"))
-        future: asyncio.Future[Committed] = loop.create_future()
-        self.queue.put_nowait(_Item(grab, future))
-        return future
+    def _shutdown_error(self) -> Exception:
+        return GrabConflict("the server is shutting down; try again")
 
-    async def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.tasks = []
-        while not self.queue.empty():
-            item = self.queue.get_nowait()
-            if not item.future.done():
-                item.future.set_exception(GrabConflict("the server is shutting down; try again"))
+    async def _settle_failed(self, conn: AsyncConnection | None, item: _Item,
+                             exc: Exception) -> AsyncConnection | None:
+        if isinstance(exc, asyncpg.UniqueViolationError) and conn is not None:
+            # The grabber holds another envelope of this rain already (they grabbed before and
+            # after a rebuild of Redis): that one stands.
+            await self._answer_with_held(conn, item)
+            return conn
+        return await super()._settle_failed(conn, item, exc)
 
-    async def _run(self) -> None:
-        conn: AsyncConnection | None = None
+    async def _answer_with_held(self, conn: AsyncConnection, item: _Item) -> None:
         try:
-            while True:
-                batch = [await self.queue.get()]
-                while len(batch) < MAX_BATCH and not self.queue.empty():
-                    batch.append(self.queue.get_nowait())
-                try:
-                    conn = conn or await self._connect()
-                    await self._write(await _driver(conn), batch)
-                except asyncio.CancelledError:
-                    for item in batch:
-                        if not item.future.done():
-                            item.future.set_exception(
-                                GrabConflict("the server is shutting down; try again"))
-                    raise
-                except Exception:  # one grabber already holding an envelope fails the batch
-                    log.warning("grab batch of %d failed; writing one by one", len(batch),
-                                exc_info=True)
-                    conn = await self._discard(conn)
-                    for item in batch:
-                        if item.future.done():
-                            continue
-                        try:
-                            conn = conn or await self._connect()
-                            await self._write(await _driver(conn), [item])
-                        except asyncpg.UniqueViolationError:
-                            # The grabber holds another envelope of this rain already (they
-                            # grabbed before and after a rebuild of Redis): that one stands.
-                            await self._answer_with_held(conn, item)
-                        except Exception as exc:
-                            conn = await self._discard(conn)
-                            if not item.future.done():
-                                item.future.set_exception(exc)
-        finally:
-            if conn is not None:
-                await asyncio.shield(conn.close())
-
-    async def _connect(self) -> AsyncConnection:
-        conn = await self.db.engine.connect()
-        return await conn.execution_options(isolation_level="AUTOCOMMIT")
-
-    @staticmethod
-    async def _discard(conn: AsyncConnection | None) -> AsyncConnection | None:
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.invalidate()
-                await conn.close()
-        return None
-
-    async def _answer_with_held(self, conn: AsyncConnection | None, item: _Item) -> None:
-        try:
-            assert conn is not None
-            held = await committed_grabs(await _driver(conn), [item.grab])
+            held = await committed_grabs(await driver_of(conn), [item.value])
         except Exception as exc:
             if not item.future.done():
                 item.future.set_exception(exc)
             return
-        found = held.get((item.grab.rain_id, item.grab.user_id))
+        found = held.get((item.value.rain_id, item.value.user_id))
         if item.future.done():
             return
         if found is None:
@@ -192,9 +119,8 @@ class GrabWriter:
         else:
             item.future.set_result(found)
 
-    async def _write(self, conn: asyncpg.Connection, batch: list[_Item]) -> None:
-        self.batches += 1
-        grabs = [item.grab for item in batch]
+    async def _write_batch(self, conn: asyncpg.Connection, batch: list[_Item]) -> None:
+        grabs = [item.value for item in batch]
         rows = await conn.fetch(CLAIM, sorted({g.rain_id for g in grabs}),
                                 [g.rain_id for g in grabs], [g.seq for g in grabs],
                                 [g.user_id for g in grabs])
@@ -204,8 +130,8 @@ class GrabWriter:
         missing = [g for g in grabs if (g.rain_id, g.user_id) not in claimed]
         if missing:
             claimed.update(await committed_grabs(conn, missing))
-        for item in batch:
-            done = claimed.get((item.grab.rain_id, item.grab.user_id))
+        for item, grab in zip(batch, grabs, strict=True):
+            done = claimed.get((grab.rain_id, grab.user_id))
             if item.future.done():
                 continue
             if done is None:

@@ -31,7 +31,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import Actor, owns_or_ops
 from core.context import Services
-from core.errors import DomainError, NotFound, PermissionDenied, ValidationError
+from core.errors import (
+    NotFound,
+    PermissionDenied,
+    TooLarge,
+    UnsupportedMediaType,
+    ValidationError,
+)
 from core.events import record, unit_of_work
 from core.settings import VideoSettings
 from core.types import is_id
@@ -50,13 +56,11 @@ SNIFF_BYTES = 16
 TITLE_MAX = 120
 
 
-class VideoTooLarge(DomainError):
-    status_code = 413
+class VideoTooLarge(TooLarge):
     code = "video_too_large"
 
 
-class NotAVideo(DomainError):
-    status_code = 415
+class NotAVideo(UnsupportedMediaType):
     code = "not_a_video"
 
 

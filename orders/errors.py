@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from core.errors import (
+    Conflict,
+    DomainError,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+    Unprocessable,
+)
 
 
 class SaleNotFound(NotFound):
@@ -53,10 +60,9 @@ class IdempotencyKeyRequired(DomainError):
     code = "idempotency_key_required"
 
 
-class SaleUnavailable(DomainError):
+class SaleUnavailable(Unavailable):
     """The sale's counters are being rebuilt from PostgreSQL; retry shortly."""
 
-    status_code = 503
     code = "sale_unavailable"
 
 
@@ -86,15 +92,13 @@ class StockBelowCommitted(Conflict):
     code = "stock_below_committed"
 
 
-class AddressRequired(DomainError):
+class AddressRequired(Unprocessable):
     """A regular-price order ships somewhere: the buyer's account has no address yet."""
 
-    status_code = 422
     code = "address_required"
 
 
-class MixedCurrencies(DomainError):
-    status_code = 422
+class MixedCurrencies(Unprocessable):
     code = "mixed_currencies"
 
 

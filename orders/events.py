@@ -26,38 +26,36 @@ class SaleAction(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class SaleCreated(DomainEvent):
-    """A host started (or scheduled) a sale; its units left the product's stock."""
+class SaleChanged(DomainEvent):
+    """Something happened to a sale of a room. Never recorded itself: its subclasses are."""
 
     sale_id: int
     room_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SaleCreated(SaleChanged):
+    """A host started (or scheduled) a sale; its units left the product's stock."""
+
     product_id: int
     quantity: int
     action: SaleAction
 
 
 @dataclass(frozen=True, slots=True)
-class SaleStarted(DomainEvent):
+class SaleStarted(SaleChanged):
     """A scheduled sale's start time came."""
 
-    sale_id: int
-    room_id: int
-
 
 @dataclass(frozen=True, slots=True)
-class SaleEnded(DomainEvent):
+class SaleEnded(SaleChanged):
     """A sale's time was up."""
 
-    sale_id: int
-    room_id: int
-
 
 @dataclass(frozen=True, slots=True)
-class SaleStopped(DomainEvent):
+class SaleStopped(SaleChanged):
     """A sale ended before its time: its host stopped it, or its room ended."""
 
-    sale_id: int
-    room_id: int
     stopped_by: int | None
 
 
@@ -74,22 +72,17 @@ class UnitsReleased(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class SaleSettled(DomainEvent):
+class SaleSettled(SaleChanged):
     """An ended sale's unsold units went back to its product's stock (once per sale)."""
 
-    sale_id: int
-    room_id: int
     product_id: int
     units_returned: int
 
 
 @dataclass(frozen=True, slots=True)
-class SaleStockChanged(DomainEvent):
+class SaleStockChanged(SaleChanged):
     """A sale's counters moved outside the buy path (a cancel, an expiry, a payment, a
     refund): the room hears the new counts."""
-
-    sale_id: int
-    room_id: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,9 @@ groups the orders that arrive while the previous batch is being written into one
 statement, its own transaction: the sales rows share-locked, the orders inserted, their
 `order_placed` events inserted. Batching costs no added wait when traffic is light (a lone
 order is written at once) and turns hundreds of commits a second into a few dozen under
-load. Each buyer's reply waits for its own batch's commit.
+load. Each buyer's reply waits for its own batch's commit. The loop that collects, writes,
+retries alone and shuts down is `core.batch_writer.BatchWriter`'s (the grab writer's too);
+this module is the statement and what each buyer hears.
 
 The `FOR SHARE` lock and the epoch check make a reconcile safe: a rebuild of the sale's Redis
 keys takes the sale row `FOR UPDATE`, so it waits for batches already writing and the
@@ -17,12 +19,10 @@ a batch refuses them (docs/decisions/0013).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.batch_writer import BatchWriter, Pending, discard
 from core.db import Database
 from core.metrics import WRITER_BATCH_SIZE, WRITER_COMMIT_SECONDS
 from orders.errors import SaleUnavailable
@@ -125,103 +126,26 @@ RenderReply = Callable[[NewOrder, int, datetime, datetime], bytes]
 KeepReplies = Callable[[list[tuple[NewOrder, WrittenOrder]]], None]
 
 
-@dataclass
-class _Item:
-    order: NewOrder
-    future: asyncio.Future[WrittenOrder] = field(repr=False)
+# The queued orders, as the base writer holds them (`core/batch_writer.py`).
+_Item = Pending[NewOrder, WrittenOrder]
 
 
-async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
-    """The asyncpg connection under a SQLAlchemy one (which keeps the pooling and invalidation)."""
-    raw = await conn.get_raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection
-    return driver
-
-
-class OrderWriter:
+class OrderWriter(BatchWriter[NewOrder, WrittenOrder]):
     def __init__(self, db: Database, hold_seconds: int, *,
                  render_reply: RenderReply | None = None,
                  keep_replies: KeepReplies | None = None) -> None:
-        self.db = db
+        super().__init__(db, name="order", max_batch=MAX_BATCH, writers=WRITERS)
         self.hold_seconds = hold_seconds
         self.render_reply = render_reply
         self.keep_replies = keep_replies
-        self.queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self.tasks: list[asyncio.Task[None]] = []
-        self.batches = 0
 
-    def _ensure_started(self) -> None:
-        self.tasks = [t for t in self.tasks if not t.done()]
-        loop = asyncio.get_running_loop()
-        while len(self.tasks) < WRITERS:
-            self.tasks.append(loop.create_task(self._run(), name="order-writer"))
+    def _shutdown_error(self) -> Exception:
+        return SaleUnavailable("the server is shutting down")
 
-    def submit(self, order: NewOrder) -> asyncio.Future[WrittenOrder]:
-        """Queue one order; the future resolves once it is committed, or fails if it is not.
-        The writer settles it whatever happens to the caller."""
-        self._ensure_started()
-        future: asyncio.Future[WrittenOrder] = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait(_Item(order, future))
-        return future
-
-    async def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.tasks = []
-        while not self.queue.empty():
-            item = self.queue.get_nowait()
-            if not item.future.done():
-                item.future.set_exception(SaleUnavailable("the server is shutting down"))
-
-    async def _run(self) -> None:
-        # Each writer keeps one connection in autocommit: a batch is one statement, one round
-        # trip, with no pool checkout, ping, BEGIN or COMMIT around it.
-        conn: AsyncConnection | None = None
-        try:
-            while True:
-                first = await self.queue.get()
-                batch = [first]
-                while len(batch) < MAX_BATCH and not self.queue.empty():
-                    batch.append(self.queue.get_nowait())
-                try:
-                    conn = conn or await self._connect()
-                    await self._write_batch(await _driver(conn), batch)
-                except asyncio.CancelledError:
-                    for item in batch:
-                        if not item.future.done():
-                            item.future.set_exception(SaleUnavailable("the server is shutting down"))
-                    raise
-                except Exception:  # one bad row must not fail the others: retry each alone
-                    log.warning("order batch of %d failed; writing one by one", len(batch),
-                                exc_info=True)
-                    conn = await self._discard(conn)
-                    for item in batch:
-                        if item.future.done():
-                            continue
-                        try:
-                            conn = conn or await self._connect()
-                            await self._write_batch(await _driver(conn), [item])
-                        except Exception as exc:
-                            conn = await self._discard(conn)
-                            await self._fail_or_confirm(item, exc)
-        finally:
-            # Cancelled while idle (the usual shutdown) or mid-batch: the connection goes back
-            # either way, never left for the garbage collector after the loop is gone.
-            if conn is not None:
-                await asyncio.shield(conn.close())
-
-    async def _connect(self) -> AsyncConnection:
-        conn = await self.db.engine.connect()
-        return await conn.execution_options(isolation_level="AUTOCOMMIT")
-
-    @staticmethod
-    async def _discard(conn: AsyncConnection | None) -> AsyncConnection | None:
-        """Drop a connection that failed (it may be broken); the next batch opens a new one."""
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.invalidate()
-                await conn.close()
+    async def _settle_failed(self, conn: AsyncConnection | None, item: _Item,
+                             exc: Exception) -> AsyncConnection | None:
+        await discard(conn)
+        await self._fail_or_confirm(item, exc)
         return None
 
     async def _fail_or_confirm(self, item: _Item, exc: Exception) -> None:
@@ -231,24 +155,21 @@ class OrderWriter:
             async with self.db.session() as session:
                 row = (await session.execute(
                     select(Order.id, Order.hold_expires_at, Order.created_at).where(
-                        Order.sale_id == item.order.sale_id,
-                        Order.reservation_no == item.order.reservation_no))).first()
+                        Order.sale_id == item.value.sale_id,
+                        Order.reservation_no == item.value.reservation_no))).first()
         except SQLAlchemyError:
             row = None
         if row is not None:
-            written = self._written(item.order, row[0], row[1], row[2])
+            written = self._written(item.value, row[0], row[1], row[2])
             item.future.set_result(written)
-            self._keep([(item.order, written)])
+            self._keep([(item.value, written)])
         else:
             item.future.set_exception(exc)
 
     async def _write_batch(self, conn: asyncpg.Connection, batch: list[_Item]) -> None:
-        self.batches += 1
         WRITER_BATCH_SIZE.observe(len(batch))
-        orders = [item.order for item in batch]
+        orders = [item.value for item in batch]
         started = time.perf_counter()
-        # asyncpg itself, not SQLAlchemy's execute: measured, that costs about 110 us of CPU
-        # per statement, as much as the rest of a small batch's write.
         result = await conn.fetch(
             INSERT_ORDERS,
             sorted({o.sale_id for o in orders}),
@@ -269,17 +190,16 @@ class OrderWriter:
         rows = {(r["sale_id"], r["reservation_no"]): r for r in result}
         # Committed: only now may the buyers hear of it.
         kept: list[tuple[NewOrder, WrittenOrder]] = []
-        for item in batch:
-            row = rows.get((item.order.sale_id, item.order.reservation_no))
+        for item, order in zip(batch, orders, strict=True):
+            row = rows.get((order.sale_id, order.reservation_no))
             if row is None:
                 if not item.future.done():
                     item.future.set_exception(SaleUnavailable(
                         "the sale was being rebuilt or the order took too long; try again"))
                 continue
             # Kept even when the buyer went away: a retry with the key gets this reply.
-            done = self._written(item.order, row["id"], row["hold_expires_at"],
-                                 row["created_at"])
-            kept.append((item.order, done))
+            done = self._written(order, row["id"], row["hold_expires_at"], row["created_at"])
+            kept.append((order, done))
             if not item.future.done():
                 item.future.set_result(done)
         self._keep(kept)

@@ -3,11 +3,10 @@ browser's `/s/{code}`, to a page saying the same."""
 
 from __future__ import annotations
 
-from core.errors import DomainError, NotFound, PermissionDenied
+from core.errors import DomainError, Gone, NotFound, PermissionDenied, Unprocessable
 
 
 class ShareCodeMalformed(DomainError):
-    status_code = 400
     code = "share_code_malformed"
 
 
@@ -15,8 +14,7 @@ class ShareCodeForged(PermissionDenied):
     code = "share_code_forged"
 
 
-class ShareCodeExpired(DomainError):
-    status_code = 410
+class ShareCodeExpired(Gone):
     code = "share_code_expired"
 
 
@@ -24,6 +22,5 @@ class ShareTargetNotFound(NotFound):
     code = "share_target_not_found"
 
 
-class ShareKindUnsupported(DomainError):
-    status_code = 422
+class ShareKindUnsupported(Unprocessable):
     code = "share_kind_unsupported"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from core.errors import Conflict, NotFound, PermissionDenied, Unprocessable
 
 
-class CannotFollowSelf(DomainError):
-    status_code = 422
+class CannotFollowSelf(Unprocessable):
     code = "cannot_follow_self"
 
 
@@ -54,6 +53,5 @@ class AlreadyReplied(Conflict):
     code = "already_replied"
 
 
-class RatingOutOfRange(DomainError):
-    status_code = 422
+class RatingOutOfRange(Unprocessable):
     code = "rating_out_of_range"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -80,9 +81,50 @@ def ensure_viewer_cookie(request: Request, response: Response) -> None:
     handler: `ensure_viewer_cookie(request, response)`."""
     if viewer_key_for(None, request.cookies.get(VIEWER_COOKIE)).startswith("g:"):
         return
-    response.set_cookie(VIEWER_COOKIE, new_guest_cookie(), max_age=VIEWER_COOKIE_MAX_AGE,
+    _set_viewer_cookie(request, response, new_guest_cookie())
+
+
+def _set_viewer_cookie(request: Request, response: Response, cookie: str) -> None:
+    response.set_cookie(VIEWER_COOKIE, cookie, max_age=VIEWER_COOKIE_MAX_AGE,
                         httponly=True, samesite="lax",
                         secure=request.app.state.settings.session_cookie_secure)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tracker:
+    """Who a tracking request counts as: the signed-in user or the guest's cookie."""
+
+    user_id: int | None
+    viewer_key: str
+    # A client that keeps no cookie gets a new key each time: it is limited by its address.
+    rate_key: str | None
+    # The guest cookie to give a client that sent none (its key is this cookie's).
+    new_cookie: str | None
+
+    def reply(self, request: Request) -> Response:
+        response = JSON({"recorded": True}, status_code=202)
+        if self.new_cookie is not None:
+            _set_viewer_cookie(request, response, self.new_cookie)
+        return response
+
+
+def _refuse_cross_site(request: Request) -> None:
+    # A cookie-carrying request must come from our own pages, so that another site cannot
+    # inflate a room's clicks or a video's views with its visitors' browsers.
+    if request.cookies and not origin_allowed(request, request.app.state.settings):
+        raise PermissionDenied("cross-site request refused", code="bad_origin")
+
+
+async def _tracker(request: Request) -> _Tracker:
+    principal = await resolve_principal(request)
+    user_id = principal.id if principal else None
+    guest_cookie = request.cookies.get(VIEWER_COOKIE)
+    new_cookie = None
+    if principal is None and viewer_key_for(None, guest_cookie).startswith("c:"):
+        new_cookie = guest_cookie = new_guest_cookie()
+    rate_key = f"ip:{request.client.host if request.client else 'unknown'}" \
+        if new_cookie is not None else None
+    return _Tracker(user_id, viewer_key_for(user_id, guest_cookie), rate_key, new_cookie)
 
 
 @router.add("/api/rooms/{room_id:int}/track", "POST", auth=False, status=202,
@@ -90,29 +132,13 @@ def ensure_viewer_cookie(request: Request, response: Response) -> None:
             body=TrackIn, response=TrackOut, errors=(403, 404, 409, 429))
 async def track(request: Request) -> Response:
     room_id = path_int(request, "room_id")
-    # A cookie-carrying request must come from our own pages, so that another site cannot
-    # inflate a room's clicks with its visitors' browsers.
-    if request.cookies and not origin_allowed(request, request.app.state.settings):
-        raise PermissionDenied("cross-site request refused", code="bad_origin")
+    _refuse_cross_site(request)
     data = await parse_body(request, TrackIn)
-    principal = await resolve_principal(request)
-    guest_cookie = request.cookies.get(VIEWER_COOKIE)
-    new_cookie = None
-    if principal is None and viewer_key_for(None, guest_cookie).startswith("c:"):
-        new_cookie = guest_cookie = new_guest_cookie()
-    viewer_key = viewer_key_for(principal.id if principal else None, guest_cookie)
-    # A client that keeps no cookie gets a new key each time: limit it by its address.
-    rate_key = f"ip:{request.client.host if request.client else 'unknown'}" \
-        if new_cookie is not None else None
+    tracker = await _tracker(request)
     await actions.record_product_event(
-        services(request), await recorder_of(request.app), room_id, viewer_key,
-        principal.id if principal else None, data.event, data.product_id, rate_key=rate_key)
-    response = JSON({"recorded": True}, status_code=202)
-    if new_cookie is not None:
-        response.set_cookie(VIEWER_COOKIE, new_cookie, max_age=VIEWER_COOKIE_MAX_AGE,
-                            httponly=True, samesite="lax",
-                            secure=request.app.state.settings.session_cookie_secure)
-    return response
+        services(request), await recorder_of(request.app), room_id, tracker.viewer_key,
+        tracker.user_id, data.event, data.product_id, rate_key=tracker.rate_key)
+    return tracker.reply(request)
 
 
 @router.add("/api/videos/{video_id:int}/track", "POST", auth=False, status=202,
@@ -121,28 +147,14 @@ async def track(request: Request) -> Response:
             body=VideoTrackIn, response=TrackOut, errors=(403, 404, 422, 429))
 async def track_video(request: Request) -> Response:
     video_id = path_int(request, "video_id")
-    # As for a room's cards: a cookie-carrying request must come from our own pages.
-    if request.cookies and not origin_allowed(request, request.app.state.settings):
-        raise PermissionDenied("cross-site request refused", code="bad_origin")
+    _refuse_cross_site(request)
     data = await parse_body(request, VideoTrackIn)
-    principal = await resolve_principal(request)
-    guest_cookie = request.cookies.get(VIEWER_COOKIE)
-    new_cookie = None
-    if principal is None and viewer_key_for(None, guest_cookie).startswith("c:"):
-        new_cookie = guest_cookie = new_guest_cookie()
-    viewer_key = viewer_key_for(principal.id if principal else None, guest_cookie)
-    rate_key = f"ip:{request.client.host if request.client else 'unknown'}" \
-        if new_cookie is not None else None
+    tracker = await _tracker(request)
     await video_analytics.record_video_event(
-        services(request), await recorder_of(request.app), video_id, viewer_key,
-        principal.id if principal else None, data.event, product_id=data.product_id,
-        seconds=data.seconds, rate_key=rate_key)
-    response = JSON({"recorded": True}, status_code=202)
-    if new_cookie is not None:
-        response.set_cookie(VIEWER_COOKIE, new_cookie, max_age=VIEWER_COOKIE_MAX_AGE,
-                            httponly=True, samesite="lax",
-                            secure=request.app.state.settings.session_cookie_secure)
-    return response
+        services(request), await recorder_of(request.app), video_id, tracker.viewer_key,
+        tracker.user_id, data.event, product_id=data.product_id, seconds=data.seconds,
+        rate_key=tracker.rate_key)
+    return tracker.reply(request)
 
 
 @router.add("/api/ops/videos", "GET", summary="Ready short videos and replays, newest first, "

@@ -10,7 +10,7 @@ from pydantic import ValidationError as PydanticValidationError
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
-from core.errors import DomainError, NotFound, ValidationError
+from core.errors import NotFound, TooLarge, ValidationError
 from core.types import is_id
 
 M = TypeVar("M", bound=BaseModel)
@@ -20,9 +20,8 @@ M = TypeVar("M", bound=BaseModel)
 MAX_BODY_BYTES = 64 * 1024
 
 
-class PayloadTooLarge(DomainError):
-    status_code = 413
-    code = "payload_too_large"
+class PayloadTooLarge(TooLarge):
+    """A request body over `MAX_BODY_BYTES`."""
 
 
 def _plural(count: object, noun: str) -> str:

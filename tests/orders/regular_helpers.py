@@ -5,6 +5,7 @@ as it was."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,21 @@ async def buy(client: httpx.AsyncClient, user: TestUser, room_id: int, variant_i
                              json={"variant_id": variant_id, "quantity": quantity},
                              headers={**user.headers,
                                       "Idempotency-Key": key or uuid.uuid4().hex})
+
+
+async def fill_cart(client: httpx.AsyncClient, user: TestUser, room_id: int,
+                    lines: Iterable[tuple[int, int]]) -> None:
+    """Put each (variant, quantity) in the buyer's cart of the room, in that order."""
+    for variant_id, quantity in lines:
+        response = await client.put(f"/api/rooms/{room_id}/cart/{variant_id}",
+                                    json={"quantity": quantity}, headers=user.headers)
+        assert response.status_code == 200, response.text
+
+
+async def checkout(client: httpx.AsyncClient, user: TestUser, room_id: int,
+                   key: str = "c") -> httpx.Response:
+    return await client.post(f"/api/rooms/{room_id}/cart/checkout",
+                             headers={**user.headers, "Idempotency-Key": key})
 
 
 async def pay(client: httpx.AsyncClient, services: Services, order_id: int) -> str:

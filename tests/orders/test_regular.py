@@ -15,8 +15,10 @@ from orders.models import CommissionEntry, Order, OrderEvent, Payment
 from tests.orders.regular_helpers import (
     ADDRESS,
     buy,
+    checkout,
     counts,
     deliver,
+    fill_cart,
     open_shop,
     pay,
     queue_payment,
@@ -204,8 +206,7 @@ async def test_the_cart_checks_out_several_products_in_one_order_and_one_payment
     assert await counts(services, mug) == (10, 0, 0)  # a cart holds nothing
 
     # and checks out
-    response = await client.post(f"/api/rooms/{room_id}/cart/checkout",
-                                 headers={**headers, "Idempotency-Key": "cart-1"})
+    response = await checkout(client, buyer, room_id, "cart-1")
 
     # then one order covers both lines, both are held, and the cart is empty
     assert response.status_code == 201, response.text
@@ -216,8 +217,7 @@ async def test_the_cart_checks_out_several_products_in_one_order_and_one_payment
     assert await counts(services, shirt) == (2, 1, 0)
     assert await counts(services, mug) == (6, 4, 0)
     assert (await client.get(f"/api/rooms/{room_id}/cart", headers=headers)).json()["lines"] == []
-    replay = await client.post(f"/api/rooms/{room_id}/cart/checkout",
-                               headers={**headers, "Idempotency-Key": "cart-1"})
+    replay = await checkout(client, buyer, room_id, "cart-1")
     assert replay.json()["order"]["id"] == order["id"]
 
     # when it is paid once, every line is sold
@@ -233,15 +233,12 @@ async def test_a_cart_line_out_of_stock_refuses_the_whole_checkout_naming_the_li
                     await with_address(client, await make_user()))
     room_id = shop.room["id"]
     shirt, mug = shop.variant("S", "Blue"), shop.mug_variant["id"]
-    for variant_id, quantity in ((shirt, 2), (mug, 3)):
-        await client.put(f"/api/rooms/{room_id}/cart/{variant_id}", json={"quantity": quantity},
-                         headers=buyer.headers)
+    await fill_cart(client, buyer, room_id, [(shirt, 2), (mug, 3)])
     # a rival buys a mug first: the cart's second line can no longer be had
     assert (await buy(client, rival, room_id, mug, 1)).status_code == 201
     before = await snapshot(services, [shirt, mug])
 
-    response = await client.post(f"/api/rooms/{room_id}/cart/checkout",
-                                 headers={**buyer.headers, "Idempotency-Key": "cart"})
+    response = await checkout(client, buyer, room_id, "cart")
 
     assert response.status_code == 409, response.text
     body = response.json()["error"]
@@ -298,8 +295,7 @@ async def test_bad_input_is_refused_naming_the_field_and_changes_nothing(
         response = await client.put(f"/api/rooms/{room_id}/cart/{variant_id}",
                                     json={"quantity": 1}, headers=buyer.headers)
         assert response.status_code == status and response.json()["error"]["field"] == "variant_id"
-    empty = await client.post(f"/api/rooms/{room_id}/cart/checkout",
-                              headers={**buyer.headers, "Idempotency-Key": "empty"})
+    empty = await checkout(client, buyer, room_id, "empty")
     assert empty.status_code == 422 and empty.json()["error"]["field"] == "lines"
 
     assert await snapshot(services, ids) == before
@@ -396,11 +392,8 @@ async def test_the_broadcast_report_counts_a_cart_once_and_each_product_its_line
     buyer = await with_address(client, await make_user())
     room_id = shop.room["id"]
     shirt, mug = shop.variant("M", "Blue"), shop.mug_variant["id"]
-    for variant_id, quantity in ((shirt, 1), (mug, 2)):
-        await client.put(f"/api/rooms/{room_id}/cart/{variant_id}", json={"quantity": quantity},
-                         headers=buyer.headers)
-    cart = (await client.post(f"/api/rooms/{room_id}/cart/checkout",
-                              headers={**buyer.headers, "Idempotency-Key": "c"})).json()["order"]
+    await fill_cart(client, buyer, room_id, [(shirt, 1), (mug, 2)])
+    cart = (await checkout(client, buyer, room_id)).json()["order"]
     single = (await buy(client, buyer, room_id, mug, 1)).json()["order"]
     for order in (cart, single):
         assert await pay(client, services, order["id"]) == "paid"
@@ -425,11 +418,8 @@ async def test_a_late_payment_for_a_cart_takes_every_lines_units_again_while_the
     buyer = await with_address(client, await make_user())
     room_id = shop.room["id"]
     shirt, mug = shop.variant("S", "Blue"), shop.mug_variant["id"]
-    for variant_id, quantity in ((shirt, 2), (mug, 3)):
-        await client.put(f"/api/rooms/{room_id}/cart/{variant_id}", json={"quantity": quantity},
-                         headers=buyer.headers)
-    order = (await client.post(f"/api/rooms/{room_id}/cart/checkout",
-                               headers={**buyer.headers, "Idempotency-Key": "c"})).json()["order"]
+    await fill_cart(client, buyer, room_id, [(shirt, 2), (mug, 3)])
+    order = (await checkout(client, buyer, room_id)).json()["order"]
     event = await queue_payment(services, order["id"])
     async with services.db.transaction() as session:
         await session.execute(update(Order).values(hold_expires_at=func.now()))
@@ -452,17 +442,14 @@ async def test_a_cart_line_whose_product_left_the_lineup_refuses_the_checkout_na
     buyer = await with_address(client, await make_user())
     room_id = shop.room["id"]
     shirt, mug = shop.variant("S", "Blue"), shop.mug_variant["id"]
-    for variant_id in (shirt, mug):
-        await client.put(f"/api/rooms/{room_id}/cart/{variant_id}", json={"quantity": 1},
-                         headers=buyer.headers)
+    await fill_cart(client, buyer, room_id, [(shirt, 1), (mug, 1)])
     # the host takes the mug out of the show
     response = await client.put(f"/api/rooms/{room_id}/lineup",
                                 json={"product_ids": [shop.shirt["id"]]}, headers=shop.host.headers)
     assert response.status_code == 200
     before = await snapshot(services, [shirt, mug])
 
-    refused = await client.post(f"/api/rooms/{room_id}/cart/checkout",
-                                headers={**buyer.headers, "Idempotency-Key": "c"})
+    refused = await checkout(client, buyer, room_id)
 
     assert refused.status_code == 422
     line = sorted([shirt, mug]).index(mug)

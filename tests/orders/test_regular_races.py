@@ -19,7 +19,7 @@ from orders import order_moves, variants
 from orders.models import Order, OrderLine
 from tests.conftest import LiveServer
 from tests.infra import ROOT, TestInfra
-from tests.orders.regular_helpers import counts, give_addresses, open_shop
+from tests.orders.regular_helpers import checkout, counts, fill_cart, give_addresses, open_shop
 
 BUYERS = 150
 
@@ -112,11 +112,8 @@ async def test_expiry_sweepers_racing_return_every_lines_units_once(
     placed = []
     for index, buyer in enumerate(buyers):
         lines = [(mug, 3)] + ([(shirt, 1)] if index < 5 else [])
-        for variant_id, quantity in lines:
-            await client.put(f"/api/rooms/{room_id}/cart/{variant_id}",
-                             json={"quantity": quantity}, headers=buyer.headers)
-        response = await client.post(f"/api/rooms/{room_id}/cart/checkout",
-                                      headers={**buyer.headers, "Idempotency-Key": "c"})
+        await fill_cart(client, buyer, room_id, lines)
+        response = await checkout(client, buyer, room_id)
         assert response.status_code == 201, response.text
         placed.append(response.json()["order"]["id"])
     assert await counts(services, mug) == (40, 60, 0)

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.accounts import Actor, owns_or_ops
 from core.context import Services
 from core.errors import (
+    Conflict,
     NotFound,
     PermissionDenied,
     TooLarge,
@@ -68,13 +69,11 @@ class VideoNotFound(NotFound):
     code = "video_not_found"
 
 
-class VideoNotReady(DomainError):
-    status_code = 409
+class VideoNotReady(Conflict):
     code = "video_not_ready"
 
 
-class NoRoomForVideo(DomainError):
-    status_code = 409
+class NoRoomForVideo(Conflict):
     code = "no_room"
 
 

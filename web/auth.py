@@ -208,8 +208,11 @@ async def watch_revocations(redis: aioredis.Redis, keys: Keys,
             if counted:
                 cache.watchers -= 1
                 cache.forget_all()
+            # Bounded: at shutdown the client's pool may be closing under it, and a close
+            # that waits for it must not hold the app's lifespan (or a test session) open.
             with contextlib.suppress(Exception):
-                await asyncio.shield(pubsub.aclose())
+                await asyncio.wait_for(asyncio.shield(pubsub.aclose()),
+                                       REVOCATION_PING_SECONDS)
         await asyncio.sleep(REVOCATION_RETRY_SECONDS)
 
 

@@ -39,7 +39,6 @@ from orders.models import (
     CommissionParty,
     CommissionStatus,
     Order,
-    OrderLine,
     Sale,
     products_share_table,
     rooms_table,
@@ -188,18 +187,13 @@ async def accrue(session: AsyncSession, order: Order, *, paid_minor: int,
     sharer it credits. Idempotent: one accrual per order and earner's place. Returns the
     host's new entry id, or None if it existed already."""
     rate_bp = order.commission_rate_bp
+    # One rounding, on what was paid: a regular-price order's rate is its lines' amount-weighted
+    # rate (orders.regular.order_rate_bp). Summing each line's rounded commission instead could
+    # come to more than the order's rate allows, and with a sharer's floor-rounded share to
+    # more than was paid (docs/social.md), which the ledger's sum check refuses.
     amount = commission_amount(paid_minor, rate_bp)
     if order.sale_id is None:
-        # A regular-price order names its host; each line has its product's rate, and the
-        # entry is the sum of the lines' commissions (the order's rate is their weighted rate).
-        host_id = order.host_id
-        lines = (await session.execute(select(OrderLine.amount_minor, OrderLine.commission_rate_bp)
-                                       .where(OrderLine.order_id == order.id))).all()
-        # With a live-room coupon the amount paid is less than the lines': the entry is the
-        # order's (weighted) rate on what was paid.
-        if lines and paid_minor == order.amount_minor and not order.discount_minor:
-            amount = sum(commission_amount(line_amount, line_rate)
-                         for line_amount, line_rate in lines)
+        host_id = order.host_id  # a regular-price order names its host
     else:
         host_id = await session.scalar(select(Sale.host_id).where(Sale.id == order.sale_id))
     if host_id is None:

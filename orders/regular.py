@@ -403,8 +403,8 @@ def _amount(lines: Sequence[LineIn], variants: Mapping[int, ProductVariant],
 
 def order_rate_bp(lines: Sequence[Mapping[str, Any]]) -> int:
     """The order's commission rate: its lines' (one rate, or the amount-weighted rate of lines
-    with different ones, rounded half up). The entry's amount is the sum of the lines'
-    commissions (`orders.commissions.accrue`)."""
+    with different ones, rounded half up). The host's entry is this rate on the amount paid,
+    rounded once (`orders.commissions.accrue`)."""
     rates = {int(line["commission_rate_bp"]) for line in lines}
     if len(rates) == 1:
         return rates.pop()

@@ -109,6 +109,11 @@ async def buy(request: Request) -> Response:
 async def buy_from_video(request: Request) -> Response:
     principal = await require_user(request)
     data = await parse_body(request, RegularBuyIn)
+    if data.coupon_claim_id is not None:
+        # A coupon is a live room's (dropped and claimed there): refused, never dropped silently.
+        raise ValidationError([{"field": "coupon_claim_id", "code": "coupon_not_for_video",
+                                "message": "a live-room coupon applies in its room, not to a "
+                                           "video's or replay's buy"}])
     svc = services(request)
     video_id = path_int(request, "video_id")
     # The source's kind is the video's own (a replay has a room); `video_terms` checks it is

@@ -188,6 +188,8 @@ async def test_bad_input_from_a_video_is_refused_naming_the_field_and_holds_noth
         (buyer, video_id, {"variant_id": shirt, "quantity": 6}, 409, "quantity", "sold_out"),
         (homeless, video_id, {"variant_id": shirt, "quantity": 1}, 422, "shipping_address",
          "address_required"),
+        (buyer, video_id, {"variant_id": shirt, "quantity": 1, "coupon_claim_id": 1}, 422,
+         "coupon_claim_id", "coupon_not_for_video"),
     ]
     for user, video, body, status, field, code in cases:
         response = await client.post(f"/api/videos/{video}/buy", json=body,

@@ -19,6 +19,7 @@ Rules (docs/commissions.md):
 from __future__ import annotations
 
 import calendar
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from orders.models import (
     CommissionParty,
     CommissionStatus,
     Order,
+    OrderLine,
     Sale,
     products_share_table,
     rooms_table,
@@ -123,6 +125,50 @@ def share_rates_bp(host_rate_bp: int, product_rate_bp: int | None, rules: ShareS
         rates.append(max(0, min(rules.level2_rate_bp, rules.rate_cap_bp - level1,
                                 room_bp - level1)))
     return rates[:levels]
+
+
+@dataclass(frozen=True, slots=True)
+class ShareLine:
+    """What a sharer's rate depends on, for one line of an order (a flash-sale order is one)."""
+
+    amount_minor: int
+    host_rate_bp: int
+    product_share_rate_bp: int | None
+
+
+def weighted_share_rates_bp(lines: Sequence[ShareLine], rules: ShareSettings,
+                            levels: int) -> list[int]:
+    """The sharers' rates of an order, level 1 first: each line's own rates (its product's share
+    rate within its host rate, `share_rates_bp`) weighted by the line's amount, rounded down, so
+    that one rounding of the order's rate on the amount paid gives each line's product its rate
+    on that line's share of it (as the host's entry does: decision 0017). Rounded down, each
+    level stays within the cap and what the host's half-up weighted rate leaves of the whole,
+    since every line's rates do (docs/social.md)."""
+    per_line = [share_rates_bp(line.host_rate_bp, line.product_share_rate_bp, rules, levels)
+                for line in lines]
+    if len({tuple(rates) for rates in per_line}) == 1:
+        return per_line[0]
+    base = sum(line.amount_minor for line in lines)
+    if base == 0:  # nothing paid: the lowest rate of each level keeps every sum within bounds
+        return [min(rates[level] for rates in per_line) for level in range(levels)]
+    return [sum(line.amount_minor * rates[level] for line, rates in zip(lines, per_line,
+                                                                         strict=True)) // base
+            for level in range(levels)]
+
+
+async def share_lines(session: AsyncSession, order: Order) -> list[ShareLine]:
+    """The order's lines as a sharer's rate reads them: a regular-price order's own lines (each
+    with its product's share rate read now, docs/social.md), or a flash-sale order's product."""
+    p = products_share_table
+    rows = (await session.execute(
+        select(OrderLine.amount_minor, OrderLine.commission_rate_bp, p.c.share_rate_bp)
+        .join(p, p.c.id == OrderLine.product_id)
+        .where(OrderLine.order_id == order.id).order_by(OrderLine.id))).all()
+    if rows:
+        return [ShareLine(int(amount), int(rate), share_rate) for amount, rate, share_rate in rows]
+    product_rate_bp = await session.scalar(
+        select(p.c.share_rate_bp).where(p.c.id == order.product_id))
+    return [ShareLine(order.amount_minor, order.commission_rate_bp, product_rate_bp)]
 
 
 async def standing_attribution(session: AsyncSession, user_id: int,
@@ -226,10 +272,8 @@ async def accrue_sharers(session: AsyncSession, order: Order, *, paid_minor: int
     order.share_attribution_id = plan.attribution_id
     if not plan.sharers:
         return []
-    product_rate_bp = await session.scalar(
-        select(products_share_table.c.share_rate_bp)
-        .where(products_share_table.c.id == order.product_id))
-    rates = share_rates_bp(order.commission_rate_bp, product_rate_bp, rules, len(plan.sharers))
+    rates = weighted_share_rates_bp(await share_lines(session, order), rules,
+                                    len(plan.sharers))
     created: list[int] = []
     for (level, sharer_id, via_id), share_bp in zip(plan.sharers, rates, strict=True):
         if share_bp == 0:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.settings import Settings
 from live.models import Product, Room
 from orders.commissions import Totals, share_rates_bp
-from orders.models import CommissionEntry, CommissionKind, CommissionParty, Order
+from orders.models import CommissionEntry, CommissionKind, CommissionParty, Order, OrderLine
 from sharing.actions import link_path
 from sharing.codes import ShareCode, TargetKind, make_code
 from sharing.models import ShareAttribution, ShareLink, ShareVisit
@@ -21,6 +21,8 @@ from sharing.models import ShareAttribution, ShareLink, ShareVisit
 async def sharer_overview(session: AsyncSession, settings: Settings,
                           sharer_id: int) -> dict[str, Any]:
     visits = (select(ShareVisit.link_id, func.count().label("visits"))
+              .join(ShareLink, ShareLink.id == ShareVisit.link_id)
+              .where(ShareLink.sharer_id == sharer_id)
               .group_by(ShareVisit.link_id).subquery())
     link_orders = (select(ShareAttribution.link_id, func.count(Order.id).label("orders"))
                    .join(Order, Order.share_attribution_id == ShareAttribution.id)
@@ -59,17 +61,29 @@ async def sharer_overview(session: AsyncSession, settings: Settings,
         .where(CommissionEntry.party == CommissionParty.SHARER.value,
                CommissionEntry.host_id == sharer_id)
         .order_by(CommissionEntry.id.desc()))).all()
+    # A cart's order is several products, each earning its own rate: name them all, not the
+    # order's first line alone.
+    lines = (await session.execute(
+        select(OrderLine.order_id, Product.id, Product.title)
+        .join(Product, Product.id == OrderLine.product_id)
+        .where(OrderLine.order_id.in_({row[0].order_id for row in entries}))
+        .order_by(OrderLine.order_id, OrderLine.id))).all() if entries else []
+    products: dict[int, dict[int, str]] = {}
+    for order_id, product_id, title in lines:
+        products.setdefault(order_id, {})[product_id] = title
     totals: dict[str, Totals] = {}
     entry_views = []
     orders: dict[int, dict[str, Any]] = {}
     for entry, order_status, amount_minor, product_id, product_title in entries:
+        titles = products.get(entry.order_id, {product_id: product_title})
+        named = ", ".join(titles.values())
         totals.setdefault(entry.currency, Totals()).add(entry.status, entry.amount_minor)
-        entry_views.append({**entry.public(), "product_title": product_title})
+        entry_views.append({**entry.public(), "product_title": named})
         order = orders.setdefault(entry.order_id, {
             "id": entry.order_id, "status": order_status, "amount_minor": amount_minor,
             "currency": entry.currency, "product_id": product_id,
-            "product_title": product_title, "level": entry.level, "earned_minor": 0,
-            "entries": []})
+            "product_ids": list(titles), "product_title": named,
+            "level": entry.level, "earned_minor": 0, "entries": []})
         order["earned_minor"] += entry.amount_minor
         order["entries"].append(entry.id)
         if entry.kind == CommissionKind.ACCRUAL.value:

@@ -19,6 +19,7 @@ from orders import commissions
 from orders.models import CommissionEntry, Order
 from sharing.models import ShareAttribution
 from tests.orders.conftest import buy
+from tests.orders.regular_helpers import checkout, fill_cart, open_shop, with_address
 from tests.sharing.conftest import entries, follow, paid_order, pay, share_link
 
 
@@ -403,3 +404,38 @@ async def test_a_second_accrual_of_the_same_order_adds_no_sharer_entry(
     async with services.db.session() as session:
         await commissions.check_order_sums(session, order.id, order.amount_minor,
                                            services.settings.shares)
+
+
+async def test_a_cart_order_earns_the_sharer_each_products_rate_on_its_line_rounded_once(
+        client, make_user, make_product, make_room, services: Services):
+    # given a room whose shirt shares 10% and whose mug shares 2% (a 10% host commission), and
+    # A's link to the room
+    shop = await open_shop(client, make_user, make_product, make_room)
+    for product, rate in ((shop.shirt, 1000), (shop.mug, 200)):
+        patched = await client.patch(f"/api/products/{product['id']}", headers=shop.host.headers,
+                                     json={"share_rate_bp": rate})
+        assert patched.status_code == 200, patched.text
+    sharer, buyer = await make_user(), await with_address(client, await make_user())
+    link = await share_link(client, sharer, "room", shop.room["id"])
+    assert (await follow(client, buyer, link["code"])).json()["attributed"] is True
+
+    # when B checks out a shirt (25.00) and three mugs (24.00) in one order and pays
+    await fill_cart(client, buyer, shop.room["id"],
+                    [(shop.variant("S", "Blue"), 1), (shop.mug_variant["id"], 3)])
+    response = await checkout(client, buyer, shop.room["id"])
+    assert response.status_code == 201, response.text
+    order = response.json()["order"]
+    assert await pay(client, services, order["id"]) == "paid"
+
+    # then A earns each product's rate on its line: the weighted rate
+    # (2500 x 1000 + 2400 x 200) div 4900 = 608 bp on the 49.00 paid, rounded down once
+    rows = await entries(services, order["id"])
+    assert [(e.party, e.rate_bp, e.base_minor, e.amount_minor) for e in rows] == [
+        ("host", 1000, 4900, 490), ("sharer", 608, 4900, 297)]
+    # and A's page names both products of the order, not its first line's alone
+    overview = (await client.get("/api/me/shares", headers=sharer.headers)).json()
+    [seen] = overview["orders"]
+    assert seen["product_ids"] == [shop.shirt["id"], shop.mug["id"]]
+    assert seen["product_title"] == "Linen shirt, Tea mug"
+    page = await client.get("/me/shares", headers=sharer.headers)
+    assert "Linen shirt, Tea mug" in page.text

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from core.context import Services
 from sharing.codes import ShareCode, TargetKind, make_code
 from sharing.models import ShareAttribution, ShareVisit
+from tests.orders.test_buy import statements_seen
 from tests.sharing.conftest import follow, paid_order, share_link
 from web.i18n import CATALOGS
 from web.pages_shares import OTHER_TITLE, TITLES
@@ -213,3 +214,26 @@ def test_every_bad_link_page_has_its_title_and_text_in_both_languages() -> None:
         assert OTHER_TITLE in catalog, locale
         for code, title in TITLES.items():
             assert title in catalog and f"errors.{code}" in catalog, (locale, code)
+
+
+async def test_the_overview_counts_only_the_sharers_own_visits(
+        client, make_user, make_room, services: Services):
+    # given two sharers' links to one room, each followed by its own visitors
+    host, sharer, other = await make_user("host"), await make_user(), await make_user()
+    room = await make_room(host, live=True)
+    mine = await share_link(client, sharer, "room", room["id"])
+    theirs = await share_link(client, other, "room", room["id"])
+    await follow(client, await make_user(), mine["code"])
+    for _ in range(2):
+        await follow(client, await make_user(), theirs["code"])
+
+    # when the sharer opens their overview
+    with statements_seen(services) as statements:
+        overview = (await client.get("/api/me/shares", headers=sharer.headers)).json()
+
+    # then it counts their link's visit, and the count reads their links' visits only, not
+    # every visit of the platform grouped by link
+    assert [(lk["id"], lk["visits"]) for lk in overview["links"]] == [(mine["id"], 1)]
+    [counting] = [s for s in statements if "FROM share_visits" in s]
+    visits_part = counting[counting.index("FROM share_visits"):]
+    assert "sharer_id" in visits_part[:visits_part.index("GROUP BY")]

@@ -27,6 +27,7 @@ from analytics.metrics import (
     Recorded,
     RoomFacts,
     compute_report,
+    split_paid,
 )
 from analytics.models import AnalyticsEvent, BroadcastReport, EventKind
 from analytics.queries import check_can_read
@@ -94,8 +95,10 @@ async def load_facts(session: AsyncSession, room: Room) -> dict[str, Any]:
             refunded_at = order.updated_at
         items = lines.get(order.id) or [(order.product_id, order.quantity, order.amount_minor)]
         # A regular-price order counts per line for its products (metrics.distinct counts
-        # orders once).
-        for product_id, quantity, amount_minor in items:
+        # orders once), each line at its share of the amount paid: a coupon's discount comes
+        # off the lines, whose own amounts are before it (docs/engagement.md).
+        paid_shares = split_paid(order.amount_minor, [amount for _, _, amount in items])
+        for (product_id, quantity, _), amount_minor in zip(items, paid_shares, strict=True):
             orders.append(OrderFacts(order.id, product_id, order.user_id, quantity,
                                      amount_minor, order.currency, order.status,
                                      order.created_at, paid_at, refunded_at))

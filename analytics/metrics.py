@@ -103,6 +103,23 @@ def div_half_up(numerator: int, denominator: int) -> int:
     return (2 * numerator + denominator) // (2 * denominator)
 
 
+def split_paid(paid_minor: int, line_amounts: list[int]) -> list[int]:
+    """What was paid for an order, shared among its lines in proportion to their amounts (a
+    coupon comes off every line alike), in whole minor units that add up to exactly what was
+    paid: each line its share rounded down, the units left over to the largest remainders."""
+    whole = sum(line_amounts)
+    if whole == paid_minor or not line_amounts:
+        return list(line_amounts)
+    if whole == 0:
+        return [paid_minor] + [0] * (len(line_amounts) - 1)
+    shares = [paid_minor * amount // whole for amount in line_amounts]
+    by_remainder = sorted(range(len(line_amounts)),
+                          key=lambda i: (-(paid_minor * line_amounts[i] % whole), i))
+    for i in by_remainder[:paid_minor - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
 def rate(part: int, whole: int) -> float | None:
     """A share as a fraction with 4 decimals; None when there is nothing to divide by."""
     if whole <= 0:

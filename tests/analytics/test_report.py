@@ -20,9 +20,12 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from analytics import actions
+from analytics.metrics import split_paid
 from analytics.models import BroadcastReport
 from core.context import Services
 from tests.analytics.conftest import Broadcast
+from tests.orders.regular_helpers import fill_cart, open_shop, pay, with_address
+from tests.orders.test_coupons import claimed, drop
 
 
 def minute(clock: str) -> str:
@@ -155,3 +158,39 @@ async def test_building_twice_gives_the_same_stored_report(
     assert (stored.gmv_minor, stored.net_gmv_minor, stored.paid_orders, stored.buyers,
             stored.peak_viewers, stored.unique_viewers, stored.currency) == (
         21200, 11400, 3, 2, 3, 5, "USD")
+
+
+async def test_a_coupon_orders_lines_count_at_what_was_paid(
+        client, make_user, make_product, make_room, services: Services) -> None:
+    # given a cart order of a shirt (25.00) and two mugs (16.00) with 5.00 off, paid
+    shop = await open_shop(client, make_user, make_product, make_room)
+    buyer = await with_address(client, await make_user())
+    coupon = await drop(client, shop)
+    claim_id = await claimed(client, buyer, coupon["id"])
+    await fill_cart(client, buyer, shop.room["id"],
+                    [(shop.variant("S", "Blue"), 1), (shop.mug_variant["id"], 2)])
+    response = await client.post(f"/api/rooms/{shop.room['id']}/cart/checkout",
+                                 json={"coupon_claim_id": claim_id},
+                                 headers={**buyer.headers, "Idempotency-Key": "c"})
+    assert response.status_code == 201, response.text
+    assert await pay(client, services, response.json()["order"]["id"]) == "paid"
+
+    # when the room's report is computed
+    report = await actions.compute(services, shop.room["id"])
+
+    # then the GMV is the 36.00 paid, each product at its line's share of it
+    # (2500 x 3600 / 4100 = 2195.12 and 1600 x 3600 / 4100 = 1404.88, the unit left over to
+    # the larger remainder), not the 41.00 before the discount
+    assert report["summary"]["gmv_minor"] == 3600
+    assert {row["product_id"]: row["gmv_minor"] for row in report["products"]} == {
+        shop.shirt["id"]: 2195, shop.mug["id"]: 1405}
+
+
+def test_what_was_paid_is_shared_among_lines_to_the_unit() -> None:
+    assert split_paid(3600, [2500, 1600]) == [2195, 1405]
+    assert split_paid(4100, [2500, 1600]) == [2500, 1600]
+    assert split_paid(0, [2500, 1600]) == [0, 0]
+    assert split_paid(2, [1, 1, 1]) == [1, 1, 0]
+    assert split_paid(5, [0, 0]) == [5, 0]
+    for paid in range(0, 40):
+        assert sum(split_paid(paid, [7, 13, 19])) == paid

@@ -110,13 +110,16 @@ def line_view(line: OrderLine, options: dict[str, str]) -> dict[str, Any]:
 
 
 def regular_order_view(order: Order, provider: PaymentProvider,
-                       lines: list[tuple[OrderLine, dict[str, str]]]) -> dict[str, Any]:
-    return {**order_view(order, provider), "kind": "regular",
+                       lines: list[tuple[OrderLine, dict[str, str]]] | None) -> dict[str, Any]:
+    """A regular-price order's view; without `lines` (None) where only its moves are news."""
+    view = {**order_view(order, provider), "kind": "regular",
             # A live-room coupon's discount, already taken off `amount_minor` (orders/coupons.py).
             "discount_minor": order.discount_minor or 0,
             "coupon_claim_id": order.coupon_claim_id,
-            "lines": [line_view(line, options) for line, options in lines],
             "shipping_address": order.shipping_address}
+    if lines is not None:
+        view["lines"] = [line_view(line, options) for line, options in lines]
+    return view
 
 
 async def orders_json(session: AsyncSession, svc: Services,
@@ -176,15 +179,18 @@ SHARE_STATES = frozenset({OrderStatus.PAID.value, OrderStatus.COMPLETED.value,
 
 
 async def notify_buyer(svc: Services, order: Order) -> None:
-    """The buyer's `order` event: the order as committed, with a regular-price order's lines
-    and, once paid, the sharers it credited."""
-    if order.sale_id is None or order.status in SHARE_STATES:
+    """The buyer's `order` event: the order as committed and, once paid, the sharers it
+    credited with a regular-price order's lines. A hold's own moves (cancelled, expired: an
+    expiry sweep's thousands) read nothing more: their news is the status, and the lines they
+    leave out are the ones the buyer got with the order (the page keeps them, room-shop.js)."""
+    provider = get_provider(svc.settings)
+    if order.status not in SHARE_STATES:
+        view = (regular_order_view(order, provider, None) if order.sale_id is None
+                else order_view(order, provider))
+    else:
         async with svc.db.session() as session:
             view = (await order_json(session, svc, order) if order.sale_id is None
-                    else order_view(order, get_provider(svc.settings)))
-            if order.status in SHARE_STATES:
-                view["share"] = await commissions.order_share_credit(session, order.id)
-    else:
-        view = order_view(order, get_provider(svc.settings))
+                    else order_view(order, provider))
+            view["share"] = await commissions.order_share_credit(session, order.id)
     await publish_user(svc.redis, svc.keys, order.user_id, ServerEvent.ORDER, view)
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from core.context import Services
 from live.models import Product
 from orders.events import (
+    OrderCancelled,
     OrderPaid,
     RefundQueued,
     SaleAction,
@@ -23,6 +24,8 @@ from orders.events import (
 )
 from realtime.publish import capture_published
 from tests.orders.conftest import buy
+from tests.orders.regular_helpers import checkout, fill_cart, open_shop, with_address
+from tests.orders.test_buy import statements_seen
 from workers import handlers
 
 
@@ -159,3 +162,28 @@ async def test_an_in_transaction_event_with_no_handler_fails_the_action(services
         with pytest.raises(LookupError, match="UnitsReleased"):
             await bare.run_in_transaction(session, UnitsReleased(product_id=1, units=1,
                                                                  sale_id=1))
+
+
+async def test_a_regular_orders_cancel_tells_its_buyer_without_reading_its_lines(
+        client, make_user, make_product, make_room, services: Services):
+    # given a regular-price order of two lines, cancelled by its buyer
+    shop = await open_shop(client, make_user, make_product, make_room)
+    buyer = await with_address(client, await make_user())
+    await fill_cart(client, buyer, shop.room["id"],
+                    [(shop.variant("S", "Blue"), 1), (shop.mug_variant["id"], 2)])
+    order = (await checkout(client, buyer, shop.room["id"])).json()["order"]
+    cancelled = await client.post(f"/api/orders/{order['id']}/cancel", headers=buyer.headers)
+    assert cancelled.status_code == 200, cancelled.text
+
+    # when its event reaches the handler (as an expiry sweep's thousands do)
+    with capture_published() as published, statements_seen(services) as statements:
+        await handlers.notify_buyer(services, OrderCancelled(order_id=order["id"], sale_id=None,
+                                                             user_id=buyer.id))
+
+    # then the buyer hears the move, read with the order alone: no lines, no ledger
+    [event] = published
+    assert (event["data"]["id"], event["data"]["kind"], event["data"]["status"]) == (
+        order["id"], "regular", "cancelled")
+    assert "lines" not in event["data"]
+    assert [s for s in statements if "order_lines" in s or "commission_entries" in s] == []
+    assert len(statements) == 1

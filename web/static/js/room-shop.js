@@ -287,7 +287,8 @@ export function mountShop({store = null, me, roomId = null, video = null, slots,
   function takeOrder(next) {
     if (!next || next.kind !== "regular" || !ours(next)) return;
     if (order && next.id < order.id) return;
-    order = next;
+    // A hold's move (cancelled, expired) comes without the lines: they are the ones we have.
+    order = next.lines || !order || order.id !== next.id ? next : {...next, lines: order.lines};
     renderOrder();
   }
 

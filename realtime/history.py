@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from core.redis import Keys
 from realtime.moderation import deleted_key, muted_key
 from realtime.publish import (
+    USER_EPOCH_UNIT,
     history_key,
     offset_key,
     recent_chat_key,
@@ -111,18 +112,27 @@ class UserMissed:
 async def read_user_since(redis: aioredis.Redis, keys: Keys, user_id: int,
                           after: int | None) -> UserMissed:
     """What a connection of `user_id` that last saw `after` missed. None: a client with no
-    offset yet (its first page), which is told the current offset and sent nothing."""
+    offset yet (its first page), which is told the current offset and sent nothing: only the
+    counter is read, not the history it would be sent none of. An `after` of an earlier life
+    of the counter (publish_user.lua) is below every offset of the current one: it is sent
+    what is kept, flagged incomplete."""
+    if after is None:
+        return UserMissed(int(await redis.get(user_offset_key(keys, user_id)) or 0), [], True)
     pipe = redis.pipeline(transaction=True)
     pipe.get(user_offset_key(keys, user_id))
-    pipe.zrangebyscore(user_history_key(keys, user_id), f"({max(after or 0, 0)}", "+inf",
+    pipe.zrangebyscore(user_history_key(keys, user_id), f"({max(after, 0)}", "+inf",
                        withscores=True)
     raw_offset, rows = await pipe.execute()
     current = int(raw_offset or 0)
-    if after is None or after == current:
+    if after == current:
         return UserMissed(current, [], True)
     if after > current:
         # An offset from another life of the user's keys: everything kept is news to it.
         kept = await redis.zrange(user_history_key(keys, user_id), 0, -1)
         return UserMissed(current, [frame for frame in kept if isinstance(frame, bytes)], False)
-    complete = bool(rows) and int(rows[0][1]) == after + 1 and int(rows[-1][1]) == current
+    # Nothing is missing when the first kept event follows `after`, or when the client had
+    # seen none (0) and it is the first of its counter's life (publish_user.lua).
+    first = int(rows[0][1]) if rows else None
+    complete = (first is not None and int(rows[-1][1]) == current
+                and (first == after + 1 or (after == 0 and first % USER_EPOCH_UNIT == 1)))
     return UserMissed(current, [frame for frame, _ in rows], complete)

@@ -47,6 +47,10 @@ USER_HISTORY_TTL_SECONDS = 7 * 24 * 3600
 # would be ~60 bytes of Redis per account. A client whose offset outlived the counter is told
 # its events are incomplete (docs/realtime.md).
 USER_OFFSET_TTL_SECONDS = 180 * 24 * 3600
+# A user's offsets carry the life of their counter: `epoch * USER_EPOCH_UNIT + n`, the epoch
+# being the millisecond the counter was (re)made, so a new life's offsets are above an old
+# one's (publish_user.lua says why; the script holds the same number).
+USER_EPOCH_UNIT = 1 << 11
 # Chat lines a hello carries: a screenful and a bit, so a new viewer sees the conversation.
 RECENT_CHAT_LENGTH = 50
 

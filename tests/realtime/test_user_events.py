@@ -17,6 +17,7 @@ from realtime import history
 from realtime.backend import RedisBackend
 from realtime.hub import Hub, HubConfig
 from realtime.publish import (
+    USER_EPOCH_UNIT,
     USER_HISTORY_LENGTH,
     publish_room,
     publish_user,
@@ -67,10 +68,10 @@ async def test_a_buyer_offline_while_their_order_is_paid_gets_it_on_reconnect(
 
     # then they are told what they missed and get the paid order, once, with its offset
     resumed = await _greeted(back)
-    assert resumed["data"] == {"from_offset": kept_offset, "to_offset": kept_offset + 1,
-                               "complete": True}
     event = await back.next("order")
-    assert event["user_offset"] == kept_offset + 1
+    assert resumed["data"] == {"from_offset": kept_offset, "to_offset": event["user_offset"],
+                               "complete": True}
+    assert event["user_offset"] > kept_offset
     assert event["data"]["id"] == order["id"] and event["data"]["status"] == "paid"
     await back.send({"type": "ping"})
     await back.next("pong")
@@ -94,9 +95,9 @@ async def test_two_tabs_in_different_rooms_both_get_the_order_update(
     await _pay(client, services, order["id"])
 
     # then both tabs hear it live, with the same user offset
-    for tab in (tab_one, tab_two):
-        event = await tab.next("order")
-        assert event["data"]["status"] == "paid" and event["user_offset"] == offsets[0] + 1
+    heard = [await tab.next("order") for tab in (tab_one, tab_two)]
+    assert [e["data"]["status"] for e in heard] == ["paid", "paid"]
+    assert heard[0]["user_offset"] == heard[1]["user_offset"] > offsets[0] == offsets[1]
     # and a guest in the room hears nothing of it
     guest = await connect_viewer(sale.room["id"])
     await guest.next("hello")
@@ -120,11 +121,13 @@ async def test_replay_and_live_delivery_never_double_an_event(
     resumed = await _greeted(viewer)
     await publish_user(services.redis, services.keys, user.id, "notification", {"n": 3})
 
-    # then they get 1, 2 and 3, each once and in order
+    # then they get 1, 2 and 3, each once and in order, numbered from the counter's epoch
     got = [await viewer.next("notification") for _ in range(3)]
     assert resumed["data"]["complete"] is True
     assert [e["data"]["n"] for e in got] == [1, 2, 3]
-    assert [e["user_offset"] for e in got] == [1, 2, 3]
+    first = got[0]["user_offset"]
+    assert first % USER_EPOCH_UNIT == 1 and first // USER_EPOCH_UNIT > 1_700_000_000_000
+    assert [e["user_offset"] for e in got] == [first, first + 1, first + 2]
     await viewer.send({"type": "ping"})
     await viewer.next("pong")
     assert len([e for e in viewer.events if e["type"] == "notification"]) == 3
@@ -134,21 +137,23 @@ async def test_a_client_further_behind_than_the_history_is_told_it_missed_some(
         make_user: MakeUser, services: Services) -> None:
     # given more events than a user's history keeps
     user = await make_user()
-    for n in range(USER_HISTORY_LENGTH + 5):
-        await publish_user(services.redis, services.keys, user.id, "notification", {"n": n})
+    offsets = [await publish_user(services.redis, services.keys, user.id, "notification",
+                                  {"n": n}) for n in range(USER_HISTORY_LENGTH + 5)]
 
     # when a client that saw only the first asks, and one that saw all but two
-    behind = await history.read_user_since(services.redis, services.keys, user.id, 1)
-    close = await history.read_user_since(services.redis, services.keys, user.id,
-                                          USER_HISTORY_LENGTH + 3)
+    behind = await history.read_user_since(services.redis, services.keys, user.id, offsets[0])
+    close = await history.read_user_since(services.redis, services.keys, user.id, offsets[-3])
 
     # then the first gets what is kept, flagged incomplete; the second exactly its two
     assert behind.complete is False and len(behind.frames) == USER_HISTORY_LENGTH
-    assert behind.to_offset == USER_HISTORY_LENGTH + 5
+    assert behind.to_offset == offsets[-1] == offsets[0] + USER_HISTORY_LENGTH + 4
     assert close.complete is True and len(close.frames) == 2
-    # and a client with no offset yet is sent nothing but where things stand
-    fresh = await history.read_user_since(services.redis, services.keys, user.id, None)
-    assert fresh.frames == [] and fresh.to_offset == USER_HISTORY_LENGTH + 5
+    # and a client with no offset yet is sent nothing but where things stand, read from the
+    # counter alone: not the history it is sent none of
+    reads = ReadsSeen(services.redis)
+    fresh = await history.read_user_since(reads, services.keys, user.id, None)  # type: ignore[arg-type]
+    assert fresh.frames == [] and fresh.to_offset == offsets[-1]
+    assert reads.names == ["get"]
 
 
 async def test_user_events_published_while_pub_sub_was_down_still_arrive_once(
@@ -222,6 +227,42 @@ async def test_a_client_offset_from_before_the_counter_was_lost_gets_everything_
 
     # then it is told the events are incomplete, and sent every one that is kept
     resumed = await _greeted(viewer)
-    assert resumed["data"] == {"from_offset": 50, "to_offset": 2, "complete": False}
     got = [await viewer.next("notification") for _ in range(2)]
-    assert [(e["user_offset"], e["data"]["n"]) for e in got] == [(1, 1), (2, 2)]
+    first = got[0]["user_offset"]
+    assert resumed["data"] == {"from_offset": 50, "to_offset": first + 1, "complete": False}
+    assert [(e["user_offset"], e["data"]["n"]) for e in got] == [(first, 1), (first + 1, 2)]
+
+
+async def test_a_counter_lost_while_connected_does_not_silence_the_users_events(
+        make_user: MakeUser, services: Services, make_room: Any,
+        connect_viewer: Connect) -> None:
+    # given a connected user who has seen three events
+    user = await make_user()
+    room = await make_room(await make_user("host"), live=True)
+    viewer = await connect_viewer(room["id"], user=user, user_offset=0)
+    await _greeted(viewer)
+    for n in range(3):
+        await publish_user(services.redis, services.keys, user.id, "notification", {"n": n})
+    seen = [await viewer.next("notification") for _ in range(3)]
+
+    # when Redis loses the user's counter and history, and a new event is published
+    await services.redis.delete(user_offset_key(services.keys, user.id),
+                                user_history_key(services.keys, user.id))
+    offset = await publish_user(services.redis, services.keys, user.id, "notification",
+                                {"n": "after"})
+
+    # then the connection delivers it at once: its offset is above every one of the lost life
+    event = await viewer.next("notification")
+    assert event["data"]["n"] == "after" and event["user_offset"] == offset
+    assert offset > seen[-1]["user_offset"]
+
+
+class ReadsSeen:
+    """The real Redis client, noting the name of each command asked of it."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis, self.names = redis, []
+
+    def __getattr__(self, name: str) -> Any:
+        self.names.append(name)
+        return getattr(self.redis, name)

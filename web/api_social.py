@@ -11,7 +11,7 @@ from core.accounts import User
 from social import follows, notifications, reviews
 from social.errors import NotAHost
 from social.schemas import ReplyIn, ReviewIn, ReviewPatch
-from social.score import seller_score
+from social.score import cached_seller_score
 from web.api import ApiRouter
 from web.auth import require_user, resolve_principal
 from web.edge import services
@@ -33,7 +33,7 @@ async def host_profile(request: Request) -> Response:
         if row is None or row.role != "host":
             raise NotAHost(f"no host has id {host_id}", field="host_id")
         state = await follows.follow_state(session, host_id, principal.id if principal else None)
-        score = await seller_score(session, host_id)
+        score = await cached_seller_score(services(request), session, host_id)
     return JSON({"id": host_id, "display_name": row.display_name, **state.public(),
                  "score": score.public()})
 
@@ -59,8 +59,8 @@ async def unfollow_host(request: Request) -> Response:
 async def host_reviews(request: Request) -> Response:
     host_id = path_int(request, "host_id")
     svc = services(request)
-    async with svc.db.session() as session:
-        score = await seller_score(session, host_id)
+    async with svc.db.session() as session:  # connects only when the score is not cached
+        score = await cached_seller_score(svc, session, host_id)
     return JSON({"reviews": await reviews.list_reviews(svc, host_id=host_id),
                  "score": score.public()})
 

@@ -11,8 +11,9 @@ from sqlalchemy import func, select, update
 
 from core.context import Services
 from social.models import Review
-from social.score import compute_score
+from social.score import compute_score, forget_seller_score
 from tests.conftest import MakeUser
+from tests.orders.test_buy import statements_seen
 from tests.social.conftest import MakePurchase
 
 
@@ -142,7 +143,8 @@ async def test_the_seller_replies_once_and_only_the_seller(
 
 
 async def test_refunds_and_cancellations_lower_the_score(
-        client: httpx.AsyncClient, make_purchase: MakePurchase, make_user: MakeUser) -> None:
+        client: httpx.AsyncClient, make_purchase: MakePurchase, make_user: MakeUser,
+        services: Services) -> None:
     # given a host with two 5-star completed orders
     first = await make_purchase()
     second = await make_purchase(sale=first.sale)
@@ -161,6 +163,8 @@ async def test_refunds_and_cancellations_lower_the_score(
     response = await client.post(f"/api/orders/{cancelled.order['id']}/cancel",
                                  headers=cancelled.buyer.headers)
     assert response.status_code == 200, response.text
+    # (the public routes read the score kept for SCORE_CACHE_SECONDS: a refund shows after it)
+    await forget_seller_score(services, first.host.id)
     after = (await client.get(f"/api/hosts/{first.host.id}")).json()["score"]
 
     # then the score went down, and the counts say why
@@ -199,3 +203,20 @@ async def test_two_reviews_of_one_order_at_once_leave_one(
     refused = next(r for r in responses if r.status_code == 409)
     assert refused.json()["error"]["code"] == "already_reviewed"
     assert await _reviews(services) == 1
+
+
+async def test_the_public_score_routes_read_the_kept_score(
+        client: httpx.AsyncClient, make_purchase: MakePurchase, services: Services) -> None:
+    # given a host whose score was read once
+    purchase = await make_purchase()
+    host_id = purchase.host.id
+    first = (await client.get(f"/api/hosts/{host_id}")).json()["score"]
+
+    # when the profile and the reviews are read again, within SCORE_CACHE_SECONDS
+    with statements_seen(services) as statements:
+        profile = (await client.get(f"/api/hosts/{host_id}")).json()["score"]
+        listed = (await client.get(f"/api/hosts/{host_id}/reviews")).json()["score"]
+
+    # then both answer the kept score, without its aggregate over the host's reviews and orders
+    assert profile == listed == first
+    assert [s for s in statements if "sum(reviews.rating)" in s] == []

@@ -7,7 +7,6 @@ from starlette.responses import Response
 
 from core.accounts import Role, owns_or_ops
 from core.context import Services
-from core.errors import ValidationError
 from live import actions as live_actions
 from live import queries as live_queries
 from orders import buying, commissions, order_moves, queries, reconcile, sales, views
@@ -30,7 +29,7 @@ from web.api import ApiRouter, Header
 from web.auth import require_user
 from web.edge import services
 from web.responses import JSON
-from web.validation import parse_body, path_int
+from web.validation import parse_body, path_int, query_choice
 
 router = ApiRouter("orders")
 
@@ -142,10 +141,7 @@ async def sale_orders(request: Request) -> Response:
 async def my_orders(request: Request) -> Response:
     principal = await require_user(request)
     svc = services(request)
-    status = request.query_params.get("status") or None
-    if status is not None and status not in {s.value for s in OrderStatus}:
-        raise ValidationError([{"field": "status", "message": "Must be one of: "
-                                + ", ".join(s.value for s in OrderStatus) + "."}])
+    status = query_choice(request, "status", OrderStatus)
     async with svc.db.session() as session:
         orders = await queries.user_orders(session, principal.id, status=status)
         return JSON({"orders": await views.orders_json(session, svc, orders)})

@@ -35,7 +35,7 @@ from web.api import ApiRouter, Header
 from web.auth import require_user
 from web.edge import services
 from web.responses import JSON
-from web.validation import parse_body, path_int
+from web.validation import parse_body, path_int, query_choice
 
 router = ApiRouter("regular")
 
@@ -188,20 +188,12 @@ async def put_address(request: Request) -> Response:
     return JSON({"shipping_address": address})
 
 
-def _status_filter(request: Request) -> str | None:
-    status = request.query_params.get("status") or None
-    if status is not None and status not in {s.value for s in OrderStatus}:
-        raise ValidationError([{"field": "status", "message": "Must be one of: "
-                                + ", ".join(s.value for s in OrderStatus) + "."}])
-    return status
-
-
 @router.add("/api/host/orders", "GET", summary="The regular-price orders the logged-in host "
             "fulfils, newest first, with their items and shipping addresses",
             response=OrdersOut, query={"status": "string"}, errors=(422,))
 async def host_orders(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
-    status = _status_filter(request)
+    status = query_choice(request, "status", OrderStatus)
     svc = services(request)
     async with svc.db.session() as session:
         query = select(Order).where(Order.host_id == principal.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, TypeVar
 
 import orjson
@@ -188,3 +189,13 @@ def query_id(request: Request, name: str) -> int | None:
     except NotFound:
         # A filter is not a resource: a value no id can have is bad input, not a miss.
         raise ValidationError([{"field": name, "message": "must be a positive id"}]) from None
+
+
+def query_choice(request: Request, name: str, choices: type[StrEnum]) -> str | None:
+    """An optional filter from the query string that must be one of `choices` (a status);
+    absent or empty means no filter."""
+    value = request.query_params.get(name) or None
+    if value is not None and value not in {choice.value for choice in choices}:
+        raise ValidationError([{"field": name, "message": "Must be one of: "
+                                + ", ".join(choice.value for choice in choices) + "."}])
+    return value

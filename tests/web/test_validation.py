@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 from sqlalchemy import func, select
 
 from core.context import Services
 from live.models import Product, Room
+from web import api_orders, api_regular
 
 
 @pytest.mark.parametrize(
@@ -68,3 +71,18 @@ async def test_unknown_path_is_a_json_404(client):
     response = await client.get("/api/nothing-here")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_the_order_lists_refuse_an_unknown_status_alike_through_one_filter(
+        client, make_user):
+    buyer, host = await make_user(), await make_user("host")
+    mine = await client.get("/api/orders?status=lost", headers=buyer.headers)
+    hosted = await client.get("/api/host/orders?status=lost", headers=host.headers)
+
+    assert mine.status_code == hosted.status_code == 422
+    assert mine.json() == hosted.json()
+    assert mine.json()["error"]["field"] == "status"
+    # one filter for both lists: the same code reads either status filter
+    for module in (api_orders, api_regular):
+        assert "query_choice" in vars(module) and "OrderStatus" in inspect.getsource(module)
+        assert 'query_params.get("status")' not in inspect.getsource(module)

@@ -3,7 +3,7 @@
 The choice lives in the `livesell_locale` cookie and, for a signed-in user, on the account
 (`users.locale`). A page reads the cookie; only a signed-in page request that has no cookie
 asks the account (one primary-key read, by `AccountLocale` below), and then keeps the answer
-in the cookie, so a browser pays for it once. The API and the buy path never look.
+in the cookie (`NO_CHOICE` when the account has none), so a browser pays for it once. The API and the buy path never look.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from web.validation import read_body
 
 # Where the account's choice, read for this request, is kept in the ASGI scope.
 ACCOUNT_LOCALE = "livesell.account_locale"
+# The cookie's value for "the account has no language chosen": no locale (`normalize` gives
+# None), so the browser's Accept-Language decides, as it would without the cookie.
+NO_CHOICE = "auto"
 # Paths that are no page: no locale to work out for them.
 NOT_PAGES = ("/api/", "/ws", "/static/", "/media/", "/metrics", "/health", "/openapi.json")
 
@@ -54,10 +57,12 @@ def keep_choice(response: Response, settings: Settings, locale: str) -> None:
 
 def remember_account_choice(conn: HTTPConnection, response: Response) -> None:
     """After a page read the account's choice because the browser had no cookie: keep it in
-    the cookie, so the next page does not read it again."""
-    locale = conn.scope.get(ACCOUNT_LOCALE)
-    if locale and LOCALE_COOKIE not in conn.cookies:
-        keep_choice(response, conn.app.state.settings, locale)
+    the cookie, so the next page does not read it again. An account with no choice is kept
+    too, as NO_CHOICE: the browser's Accept-Language then goes on choosing, and no page reads
+    the account again (signing in brings an account's choice, `api_accounts._sync_locale`)."""
+    if ACCOUNT_LOCALE in conn.scope and LOCALE_COOKIE not in conn.cookies:
+        keep_choice(response, conn.app.state.settings,
+                    conn.scope[ACCOUNT_LOCALE] or NO_CHOICE)
 
 
 class AccountLocale:

@@ -13,7 +13,9 @@ from sqlalchemy import select
 from core.accounts import User
 from core.context import Services
 from tests.conftest import MakeUser, TestUser
+from tests.orders.test_buy import statements_seen
 from web.i18n import CATALOGS, LOCALE_COOKIE, SCRIPT_CATALOGS
+from web.locale import NO_CHOICE
 
 OWN_ORIGIN = "http://127.0.0.1:8000"
 EVIL = "https://evil.example"
@@ -212,3 +214,24 @@ async def test_a_chinese_host_is_offered_yuan_first(
     first = re.compile(r'<select name="currency">\s*(?:\{#.*?#\}\s*)?<option value="(\w+)"')
     assert [m.group(1) for m in (first.search(chinese.text), first.search(english.text)) if m] \
         == ["CNY", "USD"]
+
+
+async def test_an_account_without_a_language_is_read_once_per_browser(
+        client: httpx.AsyncClient, make_user: MakeUser, services: Services) -> None:
+    # given a signed-in viewer who never chose a language, in a browser with no language cookie
+    viewer = await make_user("viewer")
+    assert await _account_locale(services, viewer.id) is None
+    client.cookies.update(_session(viewer))
+
+    # when they open a page, then another
+    first = await client.get("/", headers={"Accept-Language": "en-US"})
+    with statements_seen(services) as statements:
+        second = await client.get("/", headers={"Accept-Language": "en-US"})
+
+    # then both follow the browser, and only the first asked the account: the browser keeps
+    # "no choice" in the cookie
+    assert _lang(first) == _lang(second) == "en"
+    assert client.cookies.get(LOCALE_COOKIE) == NO_CHOICE
+    assert [s for s in statements if "users.locale" in s] == []
+    # and a browser that prefers Chinese still gets Chinese with that cookie
+    assert _lang(await client.get("/", headers={"Accept-Language": "zh-CN"})) == "zh-CN"

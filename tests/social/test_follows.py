@@ -7,6 +7,9 @@ import dataclasses
 from typing import Any
 
 import httpx
+import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from sqlalchemy import func, insert, select
 
 from core.accounts import User
@@ -112,7 +115,8 @@ async def test_going_live_records_the_event_that_alerts_followers(
 
 
 async def test_two_thousand_followers_each_get_one_notification_even_if_the_alert_runs_twice(
-        make_user: MakeUser, make_room: Any, services: Services) -> None:
+        make_user: MakeUser, make_room: Any, services: Services,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     # given a host with 2,000 followers, one of whom also asked to be reminded of the room,
     # and a viewer who only asked to be reminded
     host = await make_user("host")
@@ -133,6 +137,23 @@ async def test_two_thousand_followers_each_get_one_notification_even_if_the_aler
     # Small batches, so that the walk crosses many of them.
     svc = dataclasses.replace(services, settings=dataclasses.replace(
         services.settings, social=SocialSettings(go_live_alert_batch=300)))
+
+    # (each Redis command sent on its own, and each pipeline sent, is counted)
+    sent_alone: list[str] = []
+    pipelines: list[int] = []
+    execute_command = aioredis.Redis.execute_command
+    execute_pipeline = Pipeline.execute
+
+    async def counting_command(self: aioredis.Redis, *args: Any, **options: Any) -> Any:
+        sent_alone.append(str(args[0]).upper())
+        return await execute_command(self, *args, **options)
+
+    async def counting_pipeline(self: Pipeline, raise_on_error: bool = True) -> list[Any]:
+        pipelines.append(len(self.command_stack))
+        return await execute_pipeline(self, raise_on_error)
+
+    monkeypatch.setattr(aioredis.Redis, "execute_command", counting_command)
+    monkeypatch.setattr(Pipeline, "execute", counting_pipeline)
 
     # when the alert task runs twice at once, and once more after
     with capture_published() as published:
@@ -156,6 +177,9 @@ async def test_two_thousand_followers_each_get_one_notification_even_if_the_aler
     assert one["data"]["url"] == f"/rooms/{room['id']}" and one["data"]["unread"] == 1
     # and nothing is owed any more
     assert room["id"] not in await alerts.owed_go_live_alerts(services)
+    # and each batch's user events went out as one pipeline, none of them one call each
+    assert not [command for command in sent_alone if command.startswith("EVAL")]
+    assert sum(pipelines) == 2001 and len(pipelines) <= 2 * (2001 // 300 + 1)
 
 
 async def test_a_lost_alert_is_owed_until_the_sweep_sends_it(

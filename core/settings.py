@@ -198,6 +198,9 @@ class ScheduleSettings:
     # Sends the go-live alerts of rooms whose alert task was lost (social/alerts.py): a
     # follower hears of a live room at most this much later than they would have.
     go_live_alert_sweep_seconds: float = 30.0
+    # Settles the rains and draws no web process's tick settled (engagement/runtime.py): with
+    # every web process down, a seed is revealed at most this long after the backstop's delay.
+    engagement_backstop_seconds: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -196,16 +196,18 @@ async def in_room_draw_rooms(svc: Services) -> set[int]:
             Draw.status == DrawStatus.OPEN.value, Draw.rule == EntryRule.IN_ROOM.value)))
 
 
-async def draw_due(svc: Services, *, limit: int = 100) -> list[int]:
+async def draw_due(svc: Services, *, limit: int = 100, overdue_by: timedelta = timedelta(0),
+                   ) -> list[int]:
     """Mark this process's viewers present in rooms with an open in-room draw, then draw every
-    draw whose time is up; returns the ones this call drew."""
+    draw whose time is up (for `overdue_by` more, the beat's backstop); returns the ones this
+    call drew."""
     rooms = await in_room_draw_rooms(svc)
     if rooms:
         await tracker_of(id(svc)).mark(svc.redis, svc.keys, rooms)
     async with svc.db.session() as session:
         due = list(await session.scalars(
             select(Draw.id).where(Draw.status == DrawStatus.OPEN.value,
-                                  Draw.closes_at <= func.now())
+                                  Draw.closes_at + overdue_by <= func.now())
             .order_by(Draw.closes_at).limit(limit)))
     drawn = []
     for draw_id in due:

@@ -339,12 +339,14 @@ async def settle_rain(svc: Services, rain_id: int) -> bool:
     return True
 
 
-async def settle_due_rains(svc: Services, *, limit: int = 100) -> list[int]:
-    """Settle every rain whose time is up; returns the ones this call settled."""
+async def settle_due_rains(svc: Services, *, limit: int = 100,
+                           overdue_by: timedelta = timedelta(0)) -> list[int]:
+    """Settle every rain whose time is up (for `overdue_by` more, the beat's backstop);
+    returns the ones this call settled."""
     async with svc.db.session() as session:
         due = list(await session.scalars(
             select(Rain.id).where(Rain.status == RainStatus.DROPPED.value,
-                                  Rain.closes_at + SETTLE_GRACE <= func.now())
+                                  Rain.closes_at + SETTLE_GRACE + overdue_by <= func.now())
             .order_by(Rain.closes_at).limit(limit)))
     settled = []
     for rain_id in due:

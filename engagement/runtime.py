@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from core.context import Services
 from engagement.grab_writer import GrabWriter
@@ -81,12 +82,31 @@ async def close_runtime(svc: Services) -> None:
 
 async def tick(svc: Services) -> None:
     """Settle the rains and draw the draws whose time is up. Every web process runs it (and
-    the Celery beat, for a deployment without web processes running): each settle and draw
-    is a conditional move under the row's lock, so running it twice at once does it once."""
+    the Celery beat runs `settle_overdue`, for a deployment without web processes running):
+    each settle and draw is a conditional move under the row's lock, so running it twice at
+    once does it once."""
     from engagement import draws, rains
 
     await rains.settle_due_rains(svc)
     await draws.draw_due(svc)
+
+
+# The beat's backstop leaves alone what a web process's tick (every second) should have done
+# by now: only a rain or draw this late past its close is settled by a worker, so the two
+# rarely meet (and when they do, the row lock makes one of them a no-op).
+BACKSTOP_OVERDUE = timedelta(seconds=5)
+
+
+async def settle_overdue(svc: Services, *, overdue_by: timedelta = BACKSTOP_OVERDUE,
+                         ) -> dict[str, list[int]]:
+    """The Celery beat's backstop of the tick (workers/engagement_tasks.py): settle the rains
+    and draw the draws overdue by `overdue_by`, for a deployment whose web processes are all
+    down. Each settle and draw is the same conditional move under the row's lock as the
+    tick's, so either may run at any time, any number of times: each happens once."""
+    from engagement import draws, rains
+
+    return {"rains": await rains.settle_due_rains(svc, overdue_by=overdue_by),
+            "draws": await draws.draw_due(svc, overdue_by=overdue_by)}
 
 
 def start_ticking(svc: Services, interval_seconds: float) -> None:

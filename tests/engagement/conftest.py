@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +69,24 @@ async def drop(client: httpx.AsyncClient, room: LiveRoom, **overrides: Any) -> d
     assert response.status_code == 201, response.text
     rain: dict[str, Any] = response.json()
     return rain
+
+
+@pytest.fixture
+async def no_web_tick(app: Any, services: Services) -> AsyncIterator[None]:
+    """As if no web process were running: the test app's engagement tick is stopped for the
+    test (and started again after)."""
+    from engagement.runtime import runtime_of, start_ticking
+
+    runtime = runtime_of(services)
+    ticks = [task for task in runtime.tasks if task.get_name() == "engagement-tick"]
+    assert ticks, "the test app runs no engagement tick"
+    for task in ticks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        runtime.tasks.remove(task)
+    yield
+    start_ticking(services, services.settings.engagement.tick_seconds)
 
 
 # The websocket clients and the live server they talk to, as the realtime tests have them.

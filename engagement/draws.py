@@ -2,9 +2,11 @@
 close by the published algorithm (`fairness.pick_winners`), and its verification.
 
 Entry rules: `in_room` (the viewer taps Join, and counts if still in the room when the draw
-closes: engagement/presence.py) and `keyword` (the viewer sends a chat line containing the
-keyword while the draw is open: the hub's chat listener, `KeywordListener`). A third rule,
-"follows the host", waits for follows, which are not part of the project yet.
+closes: engagement/presence.py), `keyword` (the viewer sends a chat line containing the
+keyword while the draw is open: the hub's chat listener, `KeywordListener`) and `follows`
+(every follower of the host when the draw closes is entered at the close, in the draw's own
+transaction). Follows are social's: the list is asked of a `FollowersOf` the caller passes in
+(the web process's tick, the workers' backstop), as a followers-only coupon's claim is.
 
 A draw is open, then drawn; nothing moves after (`DRAW_MOVES`, and the database refuses any
 change to a drawn draw, or to an open draw's seed or terms: migration 0014's triggers).
@@ -15,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from core.accounts import Actor, User
@@ -33,6 +35,7 @@ from engagement.errors import (
     DrawClosed,
     DrawInProgress,
     DrawNotFound,
+    EnterByFollowing,
     EnterByKeyword,
     HostCannotEnter,
 )
@@ -51,6 +54,11 @@ class DrawTerms:
     rule: EntryRule
     keyword: str | None
     countdown_seconds: int
+
+
+# social's "who follows this host": a query of the followers' user ids, run by the draw inside
+# its own transaction (so the entrants are the followers as of the draw's commit).
+FollowersOf = Callable[[int], Select[int]]
 
 
 def keyword_key(svc: Services, room_id: int) -> str:
@@ -104,6 +112,10 @@ async def _record_entry(svc: Services, draw_id: int, user_id: int, *,
             read=True))
         if draw is None:
             raise DrawNotFound(f"draw {draw_id} does not exist", field="draw_id")
+        if draw.rule == EntryRule.FOLLOWS.value:
+            raise EnterByFollowing("follow the host to enter: every follower is in the draw "
+                                   "when it closes", field="draw_id",
+                                   extra={"host_id": draw.host_id})
         if draw.rule != rule.value:
             raise EnterByKeyword(f"send “{draw.keyword}” in the chat to enter",
                                  field="draw_id", extra={"keyword": draw.keyword})
@@ -263,10 +275,12 @@ class KeywordListener:
 # The draw -----------------------------------------------------------------------------------
 
 
-async def run_draw(svc: Services, draw_id: int) -> bool:
+async def run_draw(svc: Services, draw_id: int, followers_of: FollowersOf | None = None,
+                   ) -> bool:
     """Draw a draw whose time is up: freeze the entrant list (sorted user ids; for in-room
-    draws, the joined viewers still present), pick the winners from the seed, reveal the seed.
-    Idempotent: returns False for a draw already drawn or still open."""
+    draws, the joined viewers still present; for follows draws, the host's followers, entered
+    now), pick the winners from the seed, reveal the seed. Idempotent: returns False for a
+    draw already drawn or still open (or a follows draw, without `followers_of`)."""
     transition(DRAW_MOVES, DrawStatus.OPEN, DrawStatus.DRAWN, what="a draw")
     async with unit_of_work(svc) as session:
         draw = await session.scalar(select(Draw).where(
@@ -274,6 +288,18 @@ async def run_draw(svc: Services, draw_id: int) -> bool:
             Draw.closes_at <= func.now()).with_for_update())
         if draw is None:
             return False
+        if draw.rule == EntryRule.FOLLOWS.value:
+            if followers_of is None:
+                log.warning("draw %s follows the host: left for a caller that knows follows",
+                            draw_id)
+                return False
+            followers = followers_of(draw.host_id).subquery()
+            follower = followers.c[0]
+            await session.execute(
+                pg_insert(DrawEntry).from_select(
+                    ["draw_id", "user_id"],
+                    select(literal(draw_id), follower).where(follower != draw.host_id))
+                .on_conflict_do_nothing(constraint="uq_draw_entries_draw_user"))
         entered = list(await session.scalars(
             select(DrawEntry.user_id).where(DrawEntry.draw_id == draw_id)
             .order_by(DrawEntry.user_id)))
@@ -300,7 +326,7 @@ async def in_room_draw_rooms(svc: Services) -> set[int]:
 
 
 async def draw_due(svc: Services, *, limit: int = 100, overdue_by: timedelta = timedelta(0),
-                   ) -> list[int]:
+                   followers_of: FollowersOf | None = None) -> list[int]:
     """Mark this process's viewers present in rooms with an open in-room draw, then draw every
     draw whose time is up (for `overdue_by` more, the beat's backstop); returns the ones this
     call drew."""
@@ -315,7 +341,7 @@ async def draw_due(svc: Services, *, limit: int = 100, overdue_by: timedelta = t
     drawn = []
     for draw_id in due:
         try:
-            if await run_draw(svc, draw_id):
+            if await run_draw(svc, draw_id, followers_of):
                 drawn.append(draw_id)
         except Exception:
             log.exception("drawing draw %s failed", draw_id)

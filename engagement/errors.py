@@ -76,3 +76,7 @@ class DrawClosed(Conflict):
 
 class EnterByKeyword(Conflict):
     code = "enter_by_keyword"
+
+
+class EnterByFollowing(Conflict):
+    code = "enter_by_following"

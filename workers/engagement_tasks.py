@@ -10,10 +10,12 @@
 from __future__ import annotations
 
 from engagement import runtime
+from social import follows
 from workers.app import app
 from workers.runtime import run
 
 
 @app.task(name="engagement.settle_overdue")
 def settle_overdue() -> dict[str, list[int]]:
-    return run(runtime.settle_overdue)
+    # The draws that follow the host enter the host's followers, who are social's.
+    return run(lambda svc: runtime.settle_overdue(svc, followers_of=follows.followers_of))

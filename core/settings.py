@@ -248,9 +248,9 @@ class EngagementSettings:
     """Red envelope rains and lucky draws (ENGAGEMENT_* and RAIN_* variables;
     docs/engagement.md)."""
 
-    # Every web process settles the rains and draws whose time is up this often (and marks its
-    # viewers present for in-room draws): a rain's seed and a draw's winners appear at most
-    # this late after the close.
+    # Every web process settles the rains and draws whose time is up this often (and, in a loop
+    # of its own, marks its viewers present in their rooms): a rain's seed and a draw's winners
+    # appear at most this late after the close.
     tick_seconds: float = 1.0
     # The smallest envelope a rain may hold, in minor units (a host may ask for a larger one).
     min_envelope_minor: int = 1

@@ -41,7 +41,7 @@ from engagement.errors import (
 )
 from engagement.events import DrawDrawn, DrawEntered, DrawStarted
 from engagement.models import DRAW_MOVES, Draw, DrawEntry, DrawStatus, EntryRule
-from engagement.presence import present_users, tracker_of
+from engagement.presence import present_users
 from engagement.rains import _room_for_host
 
 log = logging.getLogger(__name__)
@@ -319,20 +319,10 @@ async def run_draw(svc: Services, draw_id: int, followers_of: FollowersOf | None
     return True
 
 
-async def in_room_draw_rooms(svc: Services) -> set[int]:
-    async with svc.db.session() as session:
-        return set(await session.scalars(select(Draw.room_id).where(
-            Draw.status == DrawStatus.OPEN.value, Draw.rule == EntryRule.IN_ROOM.value)))
-
-
 async def draw_due(svc: Services, *, limit: int = 100, overdue_by: timedelta = timedelta(0),
                    followers_of: FollowersOf | None = None) -> list[int]:
-    """Mark this process's viewers present in rooms with an open in-room draw, then draw every
-    draw whose time is up (for `overdue_by` more, the beat's backstop); returns the ones this
-    call drew."""
-    rooms = await in_room_draw_rooms(svc)
-    if rooms:
-        await tracker_of(id(svc)).mark(svc.redis, svc.keys, rooms)
+    """Draw every draw whose time is up (for `overdue_by` more, the beat's backstop); returns
+    the ones this call drew. (Who is in the room is marked apart: engagement/presence.py.)"""
     async with svc.db.session() as session:
         due = list(await session.scalars(
             select(Draw.id).where(Draw.status == DrawStatus.OPEN.value,

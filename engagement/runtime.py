@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from core.context import Services
 from engagement.grab_writer import GrabWriter
+from engagement.presence import keep_marking, tracker_of
 
 if TYPE_CHECKING:
     from engagement.draws import FollowersOf
@@ -117,7 +118,8 @@ async def settle_overdue(svc: Services, *, overdue_by: timedelta = BACKSTOP_OVER
 def start_ticking(svc: Services, interval_seconds: float,
                   followers_of: FollowersOf | None = None) -> None:
     """Run `tick` every `interval_seconds` in this process until `close_runtime`
-    (`followers_of`: social's followers of a host, for the draws that follow the host)."""
+    (`followers_of`: social's followers of a host, for the draws that follow the host), and
+    mark the process's viewers present in their rooms as often."""
 
     async def forever() -> None:
         while True:
@@ -128,5 +130,10 @@ def start_ticking(svc: Services, interval_seconds: float,
                 log.exception("engagement tick failed")
             await asyncio.sleep(max(0.0, interval_seconds - (time.monotonic() - started)))
 
-    runtime_of(svc).tasks.append(
-        asyncio.get_running_loop().create_task(forever(), name="engagement-tick"))
+    loop = asyncio.get_running_loop()
+    runtime_of(svc).tasks.append(loop.create_task(forever(), name="engagement-tick"))
+    # Who is in each room, marked by a loop of its own: a slow tick (a big draw announced to
+    # every entrant) must not let the marks lapse.
+    runtime_of(svc).tasks.append(loop.create_task(
+        keep_marking(tracker_of(id(svc)), svc.redis, svc.keys, interval_seconds),
+        name="engagement-presence"))

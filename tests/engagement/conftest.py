@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from sqlalchemy import insert
 
 from core.accounts import User
@@ -72,21 +72,46 @@ async def drop(client: httpx.AsyncClient, room: LiveRoom, **overrides: Any) -> d
 
 
 @pytest.fixture
-async def no_web_tick(app: Any, services: Services) -> AsyncIterator[None]:
-    """As if no web process were running: the test app's engagement tick is stopped for the
-    test (and started again after)."""
-    from engagement.runtime import runtime_of, start_ticking
+def no_web_tick(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if no web process were running: the test app's engagement tick does nothing for the
+    test (its loop calls the module's `tick` each round)."""
+    from engagement import runtime
 
-    runtime = runtime_of(services)
-    ticks = [task for task in runtime.tasks if task.get_name() == "engagement-tick"]
-    assert ticks, "the test app runs no engagement tick"
-    for task in ticks:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        runtime.tasks.remove(task)
-    yield
-    start_ticking(services, services.settings.engagement.tick_seconds)
+    async def idle(svc: Services, followers_of: Any = None) -> None:
+        pass
+
+    monkeypatch.setattr(runtime, "tick", idle)
+
+
+@dataclass
+class RedisCalls:
+    """The Redis commands sent one by one (their names), and the size of each pipeline sent."""
+
+    alone: list[str]
+    pipelines: list[int]
+
+    def scripts_alone(self) -> int:
+        return sum(1 for command in self.alone if command.startswith("EVAL"))
+
+
+@pytest.fixture
+def redis_calls(monkeypatch: pytest.MonkeyPatch) -> RedisCalls:
+    """Counts, from now on, what this process sends to Redis alone and in pipelines."""
+    calls = RedisCalls([], [])
+    execute_command = aioredis.Redis.execute_command
+    execute_pipeline = Pipeline.execute
+
+    async def counting_command(self: aioredis.Redis, *args: Any, **options: Any) -> Any:
+        calls.alone.append(str(args[0]).upper())
+        return await execute_command(self, *args, **options)
+
+    async def counting_pipeline(self: Pipeline, raise_on_error: bool = True) -> list[Any]:
+        calls.pipelines.append(len(self.command_stack))
+        return await execute_pipeline(self, raise_on_error)
+
+    monkeypatch.setattr(aioredis.Redis, "execute_command", counting_command)
+    monkeypatch.setattr(Pipeline, "execute", counting_pipeline)
+    return calls
 
 
 # The websocket clients and the live server they talk to, as the realtime tests have them.

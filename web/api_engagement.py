@@ -85,32 +85,18 @@ async def rain_envelopes(request: Request) -> Response:
 
 
 @router.add("/api/rains/{rain_id:int}/grab", "POST", summary="Grab one envelope (one per "
-            "viewer per rain), credited to your wallet before the reply. Errors: rain_not_open, "
-            "rain_ended, rain_empty, already_grabbed (409), host_cannot_grab (403), grab_retry "
-            "(503)", response=GrabOut, status=201, errors=(404, 409, 503))
+            "viewer per rain, viewers in the room only), credited to your wallet before the "
+            "reply. Errors: rain_not_open, rain_ended, rain_empty, already_grabbed (409), "
+            "host_cannot_grab, not_in_room (403), grab_retry (503)", response=GrabOut,
+            status=201, errors=(403, 404, 409, 503))
 async def grab(request: Request) -> Response:
     principal = await require_user(request)
     svc = services(request)
     rain_id = path_int(request, "rain_id")
     result = await rains.grab(svc, principal.id, rain_id)
-    currency = await _currency(request, rain_id)
     return JSON({"rain_id": result.rain_id, "seq": result.seq,
-                 "amount_minor": result.amount_minor, "currency": currency,
+                 "amount_minor": result.amount_minor, "currency": result.currency,
                  "left": result.left}, status_code=201)
-
-
-# A rain's currency never changes: kept per process after the first read, so a grab costs no
-# extra query.
-_currencies: dict[int, str] = {}
-
-
-async def _currency(request: Request, rain_id: int) -> str:
-    currency = _currencies.get(rain_id)
-    if currency is None:
-        currency = _currencies[rain_id] = (await rains.get_rain(services(request), rain_id)).currency
-        if len(_currencies) > 10_000:
-            _currencies.clear()
-    return currency
 
 
 @router.add("/api/rains/{rain_id:int}/rebuild", "POST", summary="Rebuild the rain's Redis "

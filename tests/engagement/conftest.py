@@ -16,6 +16,7 @@ from core.accounts import User
 from core.context import Services
 from core.security import sign_token
 from core.settings import Settings
+from engagement.presence import mark_present
 from tests.conftest import MakeUser, TestUser
 
 
@@ -45,18 +46,25 @@ def make_viewers(services: Services, settings: Settings) -> Callable[[int], Awai
 class LiveRoom:
     host: TestUser
     room: dict[str, Any]
+    services: Services
 
     @property
     def id(self) -> int:
         return int(self.room["id"])
 
+    async def admit(self, *viewers: TestUser) -> None:
+        """These viewers are in the room for the next ten minutes, as if each had its page open
+        (the mark a web process keeps for a websocket of the room: engagement/presence.py)."""
+        await mark_present(self.services.redis, self.services.keys,
+                           {self.id: [viewer.id for viewer in viewers]}, ttl_ms=600_000)
+
 
 @pytest.fixture
 def live_room(make_user: MakeUser, make_room: Callable[..., Awaitable[dict[str, Any]]],
-              ) -> Callable[[], Awaitable[LiveRoom]]:
+              services: Services) -> Callable[[], Awaitable[LiveRoom]]:
     async def make() -> LiveRoom:
         host = await make_user("host")
-        return LiveRoom(host, await make_room(host, live=True))
+        return LiveRoom(host, await make_room(host, live=True), services)
 
     return make
 

@@ -8,7 +8,9 @@ What it measures:
 - One `livesell serve` process (as bench/buy.py starts it), the load client
   (`bench/loadgen.py`) in a process of its own, open loop: request i leaves at start + i/rate
   whatever the server does, and its latency counts from that scheduled time.
-- Viewers: distinct users, each logged in and warmed by one `GET /api/me`.
+- Viewers: distinct users, each logged in and warmed by one `GET /api/me`, and marked present
+  in the rain's room as a websocket of the room would have them (a grab from outside the room
+  is refused).
 - Steps at rising offered rates, each on a fresh rain with an envelope for every request (so
   every reply should be a grab, committed to PostgreSQL before its reply), and, at the same
   rate right after, the flash-sale buy on a fresh sale with a unit for every request. A step
@@ -52,9 +54,14 @@ def grab_request(port: int, rain_id: int, token: str) -> str:
             f"Authorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n")
 
 
-async def _rain(services: Any, host: BenchHost, envelopes: int, pool: int) -> int:
-    """A live room of the bench host with an open rain of `envelopes` envelopes."""
+async def _rain(services: Any, host: BenchHost, envelopes: int, pool: int,
+                viewers: list[int]) -> int:
+    """A live room of the bench host with an open rain of `envelopes` envelopes, and the
+    `viewers` in it: marked present in the room (as a web process marks a viewer whose page
+    holds a websocket of the room) for the hour, since a grab from outside the room is
+    refused and the load client opens no websockets."""
     from engagement import rains
+    from engagement.presence import mark_present
     from live import actions as live
     from live.models import RoomStatus
     from live.schemas import RoomIn
@@ -64,6 +71,7 @@ async def _rain(services: Any, host: BenchHost, envelopes: int, pool: int) -> in
     rain = await rains.drop_rain(services, host, room.id, rains.RainTerms(
         envelope_count=envelopes, total_minor=pool, currency="USD", countdown_seconds=0,
         duration_seconds=600, min_minor=1))
+    await mark_present(services.redis, services.keys, {room.id: viewers}, ttl_ms=3_600_000)
     return int(rain.id)
 
 
@@ -83,14 +91,16 @@ async def _rain_check(services: Any, rain_id: int) -> tuple[int, int, int, int]:
 
 
 class EnvelopeBench(Bench):
-    def rain(self, envelopes: int, pool: int) -> int:
+    def rain(self, envelopes: int, pool: int, viewers: int) -> int:
+        """A fresh rain, with the first `viewers` bench users in its room."""
         assert self.host is not None
-        return int(self.run(_rain(self.services, self.host, envelopes, pool)))
+        return int(self.run(_rain(self.services, self.host, envelopes, pool,
+                                  self.user_ids[:viewers])))
 
     def grab_step(self, server: Any, rate: float, seconds: float) -> Step:
         count = max(1, int(rate * seconds))
         self.buyers(count)
-        rain_id = self.rain(count, count * 100)
+        rain_id = self.rain(count, count * 100, count)
         requests = [grab_request(server.port, rain_id, t) for t in self.tokens[:count]]
         step = make_step("grab", "grab", rate, self.load(server, requests, rate))
         held, holders, _, _ = self.run(_rain_check(self.services, rain_id))
@@ -109,7 +119,7 @@ class EnvelopeBench(Bench):
 
     def race(self, server: Any, viewers: int, envelopes: int, pool: int) -> tuple[Step, str]:
         self.buyers(viewers)
-        rain_id = self.rain(envelopes, pool)
+        rain_id = self.rain(envelopes, pool, viewers)
         requests = [grab_request(server.port, rain_id, t) for t in self.tokens[:viewers]]
         result = self.load(server, requests, float(viewers), connections=viewers,
                            max_connections=viewers)

@@ -67,6 +67,12 @@ OUTBOX_BACKLOG = Gauge("livesell_outbox_backlog",
 OUTBOX_OLDEST_SECONDS = Gauge("livesell_outbox_oldest_age_seconds",
                               "Age of the oldest undelivered outbox message (0 when none)")
 
+# Engagement ------------------------------------------------------------------------------------
+
+DRAW_KEYWORD_LINES_DROPPED = Counter(
+    "livesell_draw_keyword_lines_dropped_total",
+    "Chat lines the draw keyword listener dropped because too many entries were in flight")
+
 # Pools -----------------------------------------------------------------------------------------
 
 POOL_WAIT_SECONDS = Histogram(

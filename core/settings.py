@@ -198,6 +198,9 @@ class ScheduleSettings:
     # Sends the go-live alerts of rooms whose alert task was lost (social/alerts.py): a
     # follower hears of a live room at most this much later than they would have.
     go_live_alert_sweep_seconds: float = 30.0
+    # Settles the rains and draws no web process's tick settled (engagement/runtime.py): with
+    # every web process down, a seed is revealed at most this long after the backstop's delay.
+    engagement_backstop_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -245,9 +248,9 @@ class EngagementSettings:
     """Red envelope rains and lucky draws (ENGAGEMENT_* and RAIN_* variables;
     docs/engagement.md)."""
 
-    # Every web process settles the rains and draws whose time is up this often (and marks its
-    # viewers present for in-room draws): a rain's seed and a draw's winners appear at most
-    # this late after the close.
+    # Every web process settles the rains and draws whose time is up this often (and, in a loop
+    # of its own, marks its viewers present in their rooms): a rain's seed and a draw's winners
+    # appear at most this late after the close.
     tick_seconds: float = 1.0
     # The smallest envelope a rain may hold, in minor units (a host may ask for a larger one).
     min_envelope_minor: int = 1

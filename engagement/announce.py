@@ -10,7 +10,11 @@ from typing import Any
 from core.context import Services
 from engagement import draws, rains
 from engagement.events import DrawDrawn, DrawEntered, DrawStarted, RainDropped, RainSettled
-from realtime.publish import ServerEvent, publish_room, publish_user
+from realtime.publish import ServerEvent, UserEvent, publish_room, publish_user, publish_users
+
+# Each entrant's result goes out in pipelines of this many: a draw of 100,000 followers is a
+# hundred round trips, not 100,000, and no one pipeline holds Redis for long.
+RESULTS_PER_PIPELINE = 1000
 
 
 def _now_ms() -> int:
@@ -51,11 +55,15 @@ async def tell_entrant(svc: Services, event: DrawEntered) -> None:
 
 async def announce_drawn_draw(svc: Services, event: DrawDrawn) -> None:
     """The room sees the winners; every viewer who entered hears whether they won (or that
-    they had left the room before an in-room draw closed)."""
+    they had left the room before an in-room draw closed), a pipeline per batch."""
     view = await _publish_draw(svc, event.draw_id, "drawn")
     winners = set(view["winners"] or [])
     counted = set(view["entrants"] or [])
-    for user_id in await draws.entered_users(svc, event.draw_id):
-        result = "won" if user_id in winners else ("lost" if user_id in counted else "left")
-        await publish_user(svc.redis, svc.keys, user_id, ServerEvent.DRAW,
-                           {"action": "result", "draw_id": event.draw_id, "result": result})
+    entered = await draws.entered_users(svc, event.draw_id)
+    for start in range(0, len(entered), RESULTS_PER_PIPELINE):
+        await publish_users(svc.redis, svc.keys, [
+            UserEvent(user_id, ServerEvent.DRAW, {
+                "action": "result", "draw_id": event.draw_id,
+                "result": "won" if user_id in winners else (
+                    "lost" if user_id in counted else "left")})
+            for user_id in entered[start:start + RESULTS_PER_PIPELINE]])

@@ -25,6 +25,12 @@ class HostCannotGrab(PermissionDenied):
     code = "host_cannot_grab"
 
 
+class NotInRoom(PermissionDenied):
+    """A grab by a viewer with no websocket of the rain's room open (engagement/presence.py)."""
+
+    code = "not_in_room"
+
+
 class HostCannotEnter(PermissionDenied):
     code = "host_cannot_enter"
 
@@ -76,3 +82,7 @@ class DrawClosed(Conflict):
 
 class EnterByKeyword(Conflict):
     code = "enter_by_keyword"
+
+
+class EnterByFollowing(Conflict):
+    code = "enter_by_following"

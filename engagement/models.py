@@ -60,6 +60,8 @@ class EntryRule(StrEnum):
     IN_ROOM = "in_room"
     # Sent a chat line containing the draw's keyword while it was open.
     KEYWORD = "keyword"
+    # Follows the host when the draw closes: every follower is entered at the close.
+    FOLLOWS = "follows"
 
 
 class WalletKind(StrEnum):
@@ -171,7 +173,7 @@ class Draw(Base):
     __tablename__ = "draws"
     __table_args__ = (
         CheckConstraint("status in ('open', 'drawn')", name="status"),
-        CheckConstraint("rule in ('in_room', 'keyword')", name="rule"),
+        CheckConstraint("rule in ('in_room', 'keyword', 'follows')", name="rule"),
         CheckConstraint("(rule = 'keyword') = (keyword IS NOT NULL)", name="keyword_rule"),
         CheckConstraint("winner_count > 0", name="winners_positive"),
         CheckConstraint("seed_hash = encode(sha256(seed), 'hex')", name="seed_committed"),
@@ -218,8 +220,9 @@ class Draw(Base):
 
 
 class DrawEntry(Base):
-    """A viewer who qualified: joined (in_room; still present at the close to count) or sent
-    the keyword (keyword). One row per viewer per draw."""
+    """A viewer who qualified: joined (in_room; still present at the close to count), sent
+    the keyword (keyword), or followed the host at the close (follows: written by the draw).
+    One row per viewer per draw."""
 
     __tablename__ = "draw_entries"
     __table_args__ = (

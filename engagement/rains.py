@@ -40,6 +40,7 @@ from engagement.errors import (
     CannotSplit,
     GrabConflict,
     HostCannotGrab,
+    NotInRoom,
     NotRoomHost,
     RainEmpty,
     RainEnded,
@@ -60,6 +61,7 @@ from engagement.models import (
     WalletKind,
     rooms_table,
 )
+from engagement.presence import present_key
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +90,43 @@ class RainKeys:
     grabbers: str
 
     @classmethod
-    def of(cls, keys: Keys, rain_id: int) -> RainKeys:
-        # One hash tag per rain: the script touches all three keys on one cluster slot.
-        base = f"{keys.prefix}rain:{{{rain_id}}}:"
-        return cls(base + "meta", base + "envelopes", base + "grabbers")
+    def of(cls, keys: Keys, room_id: int, rain_id: int) -> RainKeys:
+        # Under the room's hash tag: the grab script touches these and the room's presence
+        # marks (engagement/presence.py) on one cluster slot.
+        return cls(keys.room(room_id, "rain", rain_id, "meta"),
+                   keys.room(room_id, "rain", rain_id, "envelopes"),
+                   keys.room(room_id, "rain", rain_id, "grabbers"))
 
     @property
     def all(self) -> list[str]:
         return [self.meta, self.envelopes, self.grabbers]
+
+
+@dataclass(frozen=True)
+class RainFacts:
+    """What never changes of a rain, kept per process after the first read."""
+
+    room_id: int
+    currency: str
+
+
+_facts: dict[int, RainFacts] = {}
+
+
+async def rain_facts(svc: Services, rain_id: int) -> RainFacts:
+    """A rain's room and currency: read from PostgreSQL once per process (a grab's keys are
+    named by its room, and its reply says the currency), then from memory."""
+    facts = _facts.get(rain_id)
+    if facts is None:
+        async with svc.db.session() as session:
+            row = (await session.execute(select(Rain.room_id, Rain.currency).where(
+                Rain.id == rain_id))).first()
+        if row is None:
+            raise RainNotFound(f"rain {rain_id} does not exist", field="rain_id")
+        if len(_facts) > 10_000:
+            _facts.clear()
+        facts = _facts[rain_id] = RainFacts(int(row[0]), str(row[1]))
+    return facts
 
 
 @dataclass(frozen=True)
@@ -156,7 +187,7 @@ async def drop_rain(svc: Services, actor: Actor, room_id: int, terms: RainTerms)
                                 kind=WalletKind.RAIN_FUNDED.value, rain_id=rain.id))
         record(session, RainDropped(rain.id, room_id))
     # Committed: the Redis state first, then the room hears of it.
-    await _write_state(svc.redis, RainKeys.of(svc.keys, rain.id), rain,
+    await _write_state(svc.redis, RainKeys.of(svc.keys, room_id, rain.id), rain,
                        list(enumerate(amounts, start=1)), {})
     await dispatch_committed(svc, session)
     return rain
@@ -199,7 +230,8 @@ async def rebuild_rain(svc: Services, rain_id: int) -> bool:
             .where(Envelope.rain_id == rain_id).order_by(Envelope.seq))).all()
     unclaimed = [(seq, amount) for seq, amount, user in rows if user is None]
     grabbers = {user: (seq, amount) for seq, amount, user in rows if user is not None}
-    await _write_state(svc.redis, RainKeys.of(svc.keys, rain_id), rain, unclaimed, grabbers)
+    await _write_state(svc.redis, RainKeys.of(svc.keys, rain.room_id, rain_id), rain, unclaimed,
+                       grabbers)
     log.info("rain %s rebuilt in Redis: %d grabbed, %d left", rain_id, len(grabbers),
              len(unclaimed))
     return True
@@ -211,6 +243,7 @@ class GrabResult:
     seq: int
     amount_minor: int
     left: int
+    currency: str
 
 
 async def _committed_envelope(svc: Services, rain_id: int, user_id: int) -> Committed | None:
@@ -224,13 +257,15 @@ async def grab(svc: Services, user_id: int, rain_id: int) -> GrabResult:
     """One grab: answered from Redis, committed to PostgreSQL before it returns."""
     from engagement.runtime import runtime_of
 
-    rk = RainKeys.of(svc.keys, rain_id)
+    facts = await rain_facts(svc, rain_id)
+    rk = RainKeys.of(svc.keys, facts.room_id, rain_id)
     script = GRAB.bind(svc.redis)
-    raw = await script(keys=rk.all, args=[user_id])
+    grab_keys = [*rk.all, present_key(svc.keys, facts.room_id)]
+    raw = await script(keys=grab_keys, args=[user_id])
     if int(raw[0]) == -6:
         if not await rebuild_rain(svc, rain_id):
             raise RainNotFound(f"rain {rain_id} does not exist", field="rain_id")
-        raw = await script(keys=rk.all, args=[user_id])
+        raw = await script(keys=grab_keys, args=[user_id])
     code = int(raw[0])
     runtime = runtime_of(svc)
     if code == 1:
@@ -242,7 +277,7 @@ async def grab(svc: Services, user_id: int, rain_id: int) -> GrabResult:
             await _refuse_if_settled(svc, rain_id)
             raise
         runtime.ticker.changed(rain_id, room_id, left)
-        return GrabResult(rain_id, done.seq, done.amount_minor, left)
+        return GrabResult(rain_id, done.seq, done.amount_minor, left, facts.currency)
     if code == -3:
         # The first grab stands. Make sure it is committed (its process may have died between
         # Redis and PostgreSQL), then refuse this one, naming the first.
@@ -266,6 +301,9 @@ async def grab(svc: Services, user_id: int, rain_id: int) -> GrabResult:
         raise HostCannotGrab("the host cannot grab from their own rain", field="rain_id")
     if code == -5:
         raise RainEmpty("every envelope of this rain has been grabbed", field="rain_id")
+    if code == -7:
+        raise NotInRoom("only viewers in the room can grab: open the room to join the rain",
+                        field="rain_id", extra={"room_id": facts.room_id})
     raise RainNotFound(f"rain {rain_id} is not available", field="rain_id")
 
 
@@ -292,13 +330,13 @@ async def settle_rain(svc: Services, rain_id: int) -> bool:
     out that PostgreSQL lacks, return the unclaimed envelopes to the host, reveal the seed.
     Idempotent: a settled rain, or one still running, is left as it is (returns False)."""
     transition(RAIN_MOVES, RainStatus.DROPPED, RainStatus.SETTLED, what="a rain")
-    rk = RainKeys.of(svc.keys, rain_id)
     async with svc.db.transaction() as session:
         rain = await session.scalar(select(Rain).where(
             Rain.id == rain_id, Rain.status == RainStatus.DROPPED.value,
             Rain.closes_at + SETTLE_GRACE <= func.now()).with_for_update())
         if rain is None:
             return False
+        rk = RainKeys.of(svc.keys, rain.room_id, rain_id)
         # Closed in Redis first: no grab is handed out after the grabbers are read. (The window
         # has passed by both clocks already, so this only matters if Redis's runs behind; and
         # should this transaction roll back, a closed rain after its close is still right.)
@@ -339,12 +377,14 @@ async def settle_rain(svc: Services, rain_id: int) -> bool:
     return True
 
 
-async def settle_due_rains(svc: Services, *, limit: int = 100) -> list[int]:
-    """Settle every rain whose time is up; returns the ones this call settled."""
+async def settle_due_rains(svc: Services, *, limit: int = 100,
+                           overdue_by: timedelta = timedelta(0)) -> list[int]:
+    """Settle every rain whose time is up (for `overdue_by` more, the beat's backstop);
+    returns the ones this call settled."""
     async with svc.db.session() as session:
         due = list(await session.scalars(
             select(Rain.id).where(Rain.status == RainStatus.DROPPED.value,
-                                  Rain.closes_at + SETTLE_GRACE <= func.now())
+                                  Rain.closes_at + SETTLE_GRACE + overdue_by <= func.now())
             .order_by(Rain.closes_at).limit(limit)))
     settled = []
     for rain_id in due:

@@ -8,9 +8,15 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from core.context import Services
 from engagement.grab_writer import GrabWriter
+from engagement.presence import keep_marking, tracker_of
+
+if TYPE_CHECKING:
+    from engagement.draws import FollowersOf
 from realtime.publish import ServerEvent, publish_room
 
 log = logging.getLogger(__name__)
@@ -79,27 +85,55 @@ async def close_runtime(svc: Services) -> None:
                 await task
 
 
-async def tick(svc: Services) -> None:
+async def tick(svc: Services, followers_of: FollowersOf | None = None) -> None:
     """Settle the rains and draw the draws whose time is up. Every web process runs it (and
-    the Celery beat, for a deployment without web processes running): each settle and draw
-    is a conditional move under the row's lock, so running it twice at once does it once."""
+    the Celery beat runs `settle_overdue`, for a deployment without web processes running):
+    each settle and draw is a conditional move under the row's lock, so running it twice at
+    once does it once."""
     from engagement import draws, rains
 
     await rains.settle_due_rains(svc)
-    await draws.draw_due(svc)
+    await draws.draw_due(svc, followers_of=followers_of)
 
 
-def start_ticking(svc: Services, interval_seconds: float) -> None:
-    """Run `tick` every `interval_seconds` in this process until `close_runtime`."""
+# The beat's backstop leaves alone what a web process's tick (every second) should have done
+# by now: only a rain or draw this late past its close is settled by a worker, so the two
+# rarely meet (and when they do, the row lock makes one of them a no-op).
+BACKSTOP_OVERDUE = timedelta(seconds=5)
+
+
+async def settle_overdue(svc: Services, *, overdue_by: timedelta = BACKSTOP_OVERDUE,
+                         followers_of: FollowersOf | None = None) -> dict[str, list[int]]:
+    """The Celery beat's backstop of the tick (workers/engagement_tasks.py): settle the rains
+    and draw the draws overdue by `overdue_by`, for a deployment whose web processes are all
+    down. Each settle and draw is the same conditional move under the row's lock as the
+    tick's, so either may run at any time, any number of times: each happens once."""
+    from engagement import draws, rains
+
+    return {"rains": await rains.settle_due_rains(svc, overdue_by=overdue_by),
+            "draws": await draws.draw_due(svc, overdue_by=overdue_by,
+                                          followers_of=followers_of)}
+
+
+def start_ticking(svc: Services, interval_seconds: float,
+                  followers_of: FollowersOf | None = None) -> None:
+    """Run `tick` every `interval_seconds` in this process until `close_runtime`
+    (`followers_of`: social's followers of a host, for the draws that follow the host), and
+    mark the process's viewers present in their rooms as often."""
 
     async def forever() -> None:
         while True:
             started = time.monotonic()
             try:
-                await tick(svc)
+                await tick(svc, followers_of)
             except Exception:
                 log.exception("engagement tick failed")
             await asyncio.sleep(max(0.0, interval_seconds - (time.monotonic() - started)))
 
-    runtime_of(svc).tasks.append(
-        asyncio.get_running_loop().create_task(forever(), name="engagement-tick"))
+    loop = asyncio.get_running_loop()
+    runtime_of(svc).tasks.append(loop.create_task(forever(), name="engagement-tick"))
+    # Who is in each room, marked by a loop of its own: a slow tick (a big draw announced to
+    # every entrant) must not let the marks lapse.
+    runtime_of(svc).tasks.append(loop.create_task(
+        keep_marking(tracker_of(id(svc)), svc.redis, svc.keys, interval_seconds),
+        name="engagement-presence"))

@@ -73,9 +73,9 @@ class DrawIn(BaseModel):
 
     prize: Line = Field(min_length=1, max_length=200)
     winner_count: int = Field(ge=1, le=1000)
-    rule: Literal["in_room", "keyword"] = Field(
+    rule: Literal["in_room", "keyword", "follows"] = Field(
         description="in_room: joined and still in the room at the close; keyword: sent the "
-                    "keyword in chat while open ('follows the host' is not offered yet)")
+                    "keyword in chat while open; follows: follows the host at the close")
     keyword: Line | None = Field(default=None, min_length=1, max_length=40)
     countdown_seconds: int = Field(ge=5, le=MAX_DRAW_SECONDS)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,8 @@ USER_EPOCH_UNIT = 1 << 11
 # Chat lines a hello carries: a screenful and a bit, so a new viewer sees the conversation.
 RECENT_CHAT_LENGTH = 50
 
-__all__ = ["ServerEvent", "publish_room", "publish_room_event", "publish_user"]
+__all__ = ["ServerEvent", "UserEvent", "publish_room", "publish_room_event", "publish_user",
+           "publish_users"]
 
 _captures: list[list[dict[str, Any]]] = []
 
@@ -131,15 +133,38 @@ async def publish_user(redis: aioredis.Redis, keys: Keys, user_id: int, event_ty
     followed host going live); returns its user offset. The event is kept in the user's
     bounded history, so a connection that comes back with the last `user_offset` it saw
     is sent what it missed (realtime.greeting). Call it only after the commit."""
-    for capture in _captures:
-        capture.append({"user_id": user_id, "type": event_type, "data": data, "state": None})
+    return int(await PUBLISH_USER_SCRIPT.bind(redis)(
+        **_user_script_call(keys, UserEvent(user_id, event_type, data))))
+
+
+@dataclass(frozen=True)
+class UserEvent:
+    user_id: int
+    event_type: str
+    data: Any
+
+
+async def publish_users(redis: aioredis.Redis, keys: Keys, events: list[UserEvent]) -> list[int]:
+    """publish_user for many users in one round trip (a go-live alert's batch of followers, a
+    draw's results to its entrants); returns their user offsets, in order. Call it only after
+    the commit."""
+    if not events:
+        return []
     script = PUBLISH_USER_SCRIPT.bind(redis)
-    offset = await script(
-        keys=[user_offset_key(keys, user_id), user_history_key(keys, user_id)],
-        args=[user_channel(keys, user_id), encode_body(event_type, data), USER_HISTORY_LENGTH,
-              USER_HISTORY_TTL_SECONDS, USER_OFFSET_TTL_SECONDS],
-    )
-    return int(offset)
+    pipe = redis.pipeline(transaction=False)
+    for event in events:
+        await script(**_user_script_call(keys, event), client=pipe)
+    return [int(offset) for offset in await pipe.execute()]
+
+
+def _user_script_call(keys: Keys, event: UserEvent) -> dict[str, Any]:
+    """publish_user.lua's keys and arguments for one user event (recorded by any capture)."""
+    for capture in _captures:
+        capture.append({"user_id": event.user_id, "type": event.event_type, "data": event.data,
+                        "state": None})
+    return {"keys": [user_offset_key(keys, event.user_id), user_history_key(keys, event.user_id)],
+            "args": [user_channel(keys, event.user_id), encode_body(event.event_type, event.data),
+                     USER_HISTORY_LENGTH, USER_HISTORY_TTL_SECONDS, USER_OFFSET_TTL_SECONDS]}
 
 
 @contextlib.contextmanager

@@ -8,8 +8,8 @@ Run by a Celery task after the room's commit (`RoomWentLive` -> workers/handlers
 each batch one transaction whose INSERT ... ON CONFLICT (user_id, dedupe_key) DO NOTHING
 RETURNING answers exactly the rows this run wrote: a second run (a redelivered message, the
 sweep, two workers at once) writes and publishes nothing twice. The user events go out after
-each batch's commit; a crash between a commit and its publishes loses those pages' live
-events, never the notifications, which the list and the badge read from PostgreSQL.
+each batch's commit, the whole batch in one Redis round trip (`tell_users`); a crash between
+a commit and its publishes loses those pages' live events, never the notifications, which the list and the badge read from PostgreSQL.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from core.accounts import User
 from core.context import Services
 from live.models import Room, RoomStatus
 from social.models import Follow, GoLiveAlert, Notification, NotificationKind, RoomReminder
-from social.notifications import tell_user, unread_counts
+from social.notifications import tell_users, unread_counts
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +87,11 @@ async def send_go_live_alert(svc: Services, room_id: int) -> int:
             counts = await unread_counts(session, [n["user_id"] for n in fresh]) if fresh else {}
         after = user_ids[-1]
         written += len(fresh)
-        for notification in fresh:
-            user_id = notification["user_id"]
-            assert isinstance(user_id, int)
-            try:
-                await tell_user(svc, notification, counts.get(user_id, 1))
-            except Exception:
-                log.warning("could not tell user %s of room %s going live", user_id, room_id,
-                            exc_info=True)
+        try:
+            await tell_users(svc, fresh, counts)
+        except Exception:
+            log.warning("could not tell %d users of room %s going live", len(fresh), room_id,
+                        exc_info=True)
     await _finish(svc, room_id, written)
     return written
 

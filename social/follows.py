@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,6 +68,12 @@ async def unfollow(svc: Services, actor: Actor, host_id: int) -> FollowState:
                                                    Follow.host_id == host_id))
     async with svc.db.session() as session:
         return await follow_state(session, host_id, actor.id)
+
+
+def followers_of(host_id: int) -> Select[int]:
+    """The user ids following a host, as a query (engagement's draws that follow the host run
+    it inside their own transaction: `engagement.draws.FollowersOf`)."""
+    return select(Follow.follower_id).where(Follow.host_id == host_id)
 
 
 async def followed_host_ids(session: AsyncSession, viewer_id: int) -> list[int]:

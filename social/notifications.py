@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import User
 from core.context import Services
-from realtime.publish import ServerEvent, publish_user
+from realtime.publish import ServerEvent, UserEvent, publish_users
 from social.errors import NotificationNotFound
 from social.models import Notification
 
@@ -62,9 +62,15 @@ async def mark_read(svc: Services, user_id: int, notification_id: int | None) ->
         return await unread_count(session, user_id)
 
 
-async def tell_user(svc: Services, notification: dict[str, object], unread: int) -> None:
-    """The user's open pages hear of a committed notification (with the new unread count)."""
-    user_id = notification.pop("user_id")
-    assert isinstance(user_id, int)
-    await publish_user(svc.redis, svc.keys, user_id, ServerEvent.NOTIFICATION,
-                       {**notification, "unread": unread})
+async def tell_users(svc: Services, notifications: list[dict[str, object]],
+                     unread: dict[int, int]) -> None:
+    """The users' open pages hear of their committed notifications (each with its `user_id`,
+    and the user's new unread count), all in one Redis round trip: a go-live alert's batch
+    of followers costs one call, not one each."""
+    events = []
+    for notification in notifications:
+        user_id = notification.pop("user_id")
+        assert isinstance(user_id, int)
+        events.append(UserEvent(user_id, ServerEvent.NOTIFICATION,
+                                {**notification, "unread": unread.get(user_id, 1)}))
+    await publish_users(svc.redis, svc.keys, events)

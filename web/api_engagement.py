@@ -26,6 +26,7 @@ from engagement.schemas import (
     RoomEngagementOut,
     WalletOut,
 )
+from social import follows
 from web.api import ApiRouter
 from web.auth import require_user, resolve_principal
 from web.edge import services
@@ -84,32 +85,18 @@ async def rain_envelopes(request: Request) -> Response:
 
 
 @router.add("/api/rains/{rain_id:int}/grab", "POST", summary="Grab one envelope (one per "
-            "viewer per rain), credited to your wallet before the reply. Errors: rain_not_open, "
-            "rain_ended, rain_empty, already_grabbed (409), host_cannot_grab (403), grab_retry "
-            "(503)", response=GrabOut, status=201, errors=(404, 409, 503))
+            "viewer per rain, viewers in the room only), credited to your wallet before the "
+            "reply. Errors: rain_not_open, rain_ended, rain_empty, already_grabbed (409), "
+            "host_cannot_grab, not_in_room (403), grab_retry (503)", response=GrabOut,
+            status=201, errors=(403, 404, 409, 503))
 async def grab(request: Request) -> Response:
     principal = await require_user(request)
     svc = services(request)
     rain_id = path_int(request, "rain_id")
     result = await rains.grab(svc, principal.id, rain_id)
-    currency = await _currency(request, rain_id)
     return JSON({"rain_id": result.rain_id, "seq": result.seq,
-                 "amount_minor": result.amount_minor, "currency": currency,
+                 "amount_minor": result.amount_minor, "currency": result.currency,
                  "left": result.left}, status_code=201)
-
-
-# A rain's currency never changes: kept per process after the first read, so a grab costs no
-# extra query.
-_currencies: dict[int, str] = {}
-
-
-async def _currency(request: Request, rain_id: int) -> str:
-    currency = _currencies.get(rain_id)
-    if currency is None:
-        currency = _currencies[rain_id] = (await rains.get_rain(services(request), rain_id)).currency
-        if len(_currencies) > 10_000:
-            _currencies.clear()
-    return currency
 
 
 @router.add("/api/rains/{rain_id:int}/rebuild", "POST", summary="Rebuild the rain's Redis "
@@ -136,7 +123,7 @@ async def start_draw(request: Request) -> Response:
     if rule == EntryRule.KEYWORD and not keyword:
         raise ValidationError([{"field": "keyword",
                                 "message": "A keyword draw needs the keyword to send."}])
-    if rule == EntryRule.IN_ROOM and keyword:
+    if rule != EntryRule.KEYWORD and keyword:
         raise ValidationError([{"field": "keyword",
                                 "message": "Only a keyword draw takes a keyword."}])
     if keyword is not None and ":" in keyword:
@@ -157,7 +144,8 @@ async def get_draw(request: Request) -> Response:
 
 
 @router.add("/api/draws/{draw_id:int}/enter", "POST", summary="Join an in-room draw (stay in "
-            "the room until it closes). Errors: draw_closed, enter_by_keyword (409), "
+            "the room until it closes). Errors: draw_closed, enter_by_keyword, "
+            "enter_by_following (409), "
             "host_cannot_enter (403)", response=EnterOut, errors=(404, 409))
 async def enter_draw(request: Request) -> Response:
     principal = await require_user(request)
@@ -185,7 +173,14 @@ async def room_engagement(request: Request) -> Response:
             if row is not None:
                 envelope = {"rain_id": rain.id, "seq": row[0], "amount_minor": row[1],
                             "currency": rain.currency}
-        entered = draw is not None and await draws.entry_of(svc, draw.id, principal.id)
+        if draw is not None and draw.rule == EntryRule.FOLLOWS.value and draw.entrants is None:
+            # Followers are entered at the close; until then, following is being in.
+            async with svc.db.session() as session:
+                entered = (await follows.follow_state(session, draw.host_id,
+                                                      principal.id)).following
+            entered = entered and principal.id != draw.host_id
+        else:
+            entered = draw is not None and await draws.entry_of(svc, draw.id, principal.id)
         you = {"envelope": envelope, "entered": entered}
     return JSON({"rain": await rains.rain_view(svc, rain) if rain else None,
                  "draw": await draws.draw_view(svc, draw) if draw else None,

@@ -24,6 +24,7 @@ from core.security import configure_password_cost, configure_password_hashing
 from core.settings import Settings, get_settings
 from engagement import runtime as engagement_runtime
 from orders.runtime import close_runtime
+from social import follows
 from web import (
     api_accounts,
     api_analytics,
@@ -116,7 +117,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         await api_analytics.start(app)
         await ws.start(app)
         # Rains settle and draws are drawn when their time is up, by every web process.
-        engagement_runtime.start_ticking(svc, settings.engagement.tick_seconds)
+        # The draws that follow the host enter the host's followers, who are social's.
+        engagement_runtime.start_ticking(svc, settings.engagement.tick_seconds,
+                                         followers_of=follows.followers_of)
         # Other processes' logouts, heard here, so that principals may be cached for long.
         revocations = asyncio.get_running_loop().create_task(
             watch_revocations(svc.redis, svc.keys), name="revocations")

@@ -306,4 +306,7 @@ async def stop(app: Starlette) -> None:
     hub: Hub | None = getattr(app.state, "hub", None)
     if hub is not None:
         await hub.stop()
+        for listener in hub.chat_listeners:
+            if isinstance(listener, KeywordListener):
+                await listener.close()
         app.state.hub = None

@@ -34,7 +34,8 @@ def make_celery(settings: Settings | None = None) -> Celery:
     every = settings.schedule
     app = Celery("livesell", broker=broker, include=["workers.tasks", "workers.analytics_tasks",
                                                        "workers.video_tasks",
-                                                       "workers.social_tasks"])
+                                                       "workers.social_tasks",
+                                                       "workers.engagement_tasks"])
     transport: dict[str, Any] = {}
     if broker.startswith(("redis://", "rediss://", "unix://")):
         transport = {
@@ -84,6 +85,9 @@ def make_celery(settings: Settings | None = None) -> Celery:
             # Go-live alerts a lost message or a crashed task left owed (social/alerts.py).
             "sweep-go-live-alerts": beat(
                 "social.sweep_go_live_alerts", every.go_live_alert_sweep_seconds, expires=30),
+            # Rains and draws overdue because no web process ticked (engagement/runtime.py).
+            "settle-overdue-engagement": beat(
+                "engagement.settle_overdue", every.engagement_backstop_seconds, expires=10),
         },
     )
     return app

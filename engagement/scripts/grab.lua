@@ -3,6 +3,7 @@
 -- KEYS[1] meta hash (opens_ms, closes_ms, host, room, closed): the window by Redis TIME
 -- KEYS[2] list of the envelopes not yet handed out, "seq:amount", popped from the left
 -- KEYS[3] grabbers hash (user id -> "seq:amount")
+-- KEYS[4] the room's presence marks (sorted set: user id -> marked until, ms by Redis TIME)
 -- ARGV[1] user id
 --
 -- Returns {code, ...}:
@@ -11,6 +12,7 @@
 --   {-3, seq, amount}            this user grabbed already (the first grab stands)
 --   {-4}                         the host of the rain {-5}       every envelope is taken
 --   {-6}                         keys missing: rebuild from PostgreSQL (fail closed)
+--   {-7}                         the user is not in the room (no live presence mark)
 local meta = redis.call('HMGET', KEYS[1], 'opens_ms', 'closes_ms', 'host', 'closed')
 if not meta[1] or not meta[2] or not meta[3] then
   return {-6}
@@ -30,6 +32,10 @@ if now < tonumber(meta[1]) then
 end
 if meta[3] == ARGV[1] then
   return {-4}
+end
+local mark = redis.call('ZSCORE', KEYS[4], ARGV[1])
+if not mark or tonumber(mark) < now then
+  return {-7}
 end
 local envelope = redis.call('LPOP', KEYS[2])
 if not envelope then

@@ -1,6 +1,7 @@
 """Red envelope rains and lucky draws in the browser: the host drops a rain and starts a draw
 from the host panel, a viewer grabs an envelope and joins the draw in the room, the winners
-appear in both pages, the verification page agrees, and so does `livesell verify-draw`."""
+appear in both pages, the verification page agrees, and so does `livesell verify-draw`; a
+draw that follows the host is won by following from the room."""
 
 from __future__ import annotations
 
@@ -25,6 +26,16 @@ DRAW_TIMEOUT_MS = 20_000
 async def connected(page: Page) -> Page:
     await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
     return page
+
+
+async def start_draw(host_page: Page, prize: str, rule: str, *, countdown_seconds: int) -> None:
+    """The host panel's draw form: one winner of `prize`, entered by `rule`."""
+    draw_form = host_page.get_by_test_id("draw-form")
+    await draw_form.get_by_test_id("engage-prize").fill(prize)
+    await draw_form.get_by_test_id("engage-winner_count").fill("1")
+    await draw_form.get_by_test_id("engage-rule").select_option(rule)
+    await draw_form.get_by_test_id("engage-countdown_seconds").fill(str(countdown_seconds))
+    await draw_form.get_by_test_id("start-draw").click()
 
 
 async def test_the_host_drops_a_rain_and_starts_a_draw_and_a_viewer_grabs_and_wins(
@@ -73,12 +84,7 @@ async def test_the_host_drops_a_rain_and_starts_a_draw_and_a_viewer_grabs_and_wi
     await expect(rain_form.locator(".form-error")).to_contain_text("has not ended yet")
 
     # the host starts an in-room draw of one prize, drawn in 6 s
-    draw_form = host_page.get_by_test_id("draw-form")
-    await draw_form.get_by_test_id("engage-prize").fill("Tea set")
-    await draw_form.get_by_test_id("engage-winner_count").fill("1")
-    await draw_form.get_by_test_id("engage-rule").select_option("in_room")
-    await draw_form.get_by_test_id("engage-countdown_seconds").fill("6")
-    await draw_form.get_by_test_id("start-draw").click()
+    await start_draw(host_page, "Tea set", "in_room", countdown_seconds=6)
 
     draw = room_page.get_by_test_id("draw")
     await expect(draw.get_by_test_id("draw-prize")).to_contain_text("Tea set")
@@ -110,3 +116,16 @@ async def test_the_host_drops_a_rain_and_starts_a_draw_and_a_viewer_grabs_and_wi
         timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "matches" in done.stdout and done.stdout.rstrip().endswith("verified")
+
+    # the host starts a draw that follows the host; the phone viewer follows from the room and
+    # is in, and at the close, as the only follower, wins
+    await start_draw(host_page, "Mug", "follows", countdown_seconds=5)
+    phone_draw = phone_page.get_by_test_id("draw")
+    await expect(phone_draw.get_by_test_id("draw-prize")).to_contain_text("Mug")
+    await expect(phone_draw.get_by_test_id("draw-rule")).to_contain_text("Follow the host")
+    await expect(phone_draw.get_by_test_id("join-draw")).to_have_count(0)
+    await phone_page.locator("#follow-btn").click()
+    await expect(phone_draw.get_by_test_id("draw-entered")).to_contain_text("you're in")
+    await expect(phone_draw.get_by_test_id("draw-winners")).to_contain_text(
+        "Ana", timeout=DRAW_TIMEOUT_MS)
+    await expect(phone_draw.get_by_test_id("draw-result")).to_have_attribute("data-result", "won")

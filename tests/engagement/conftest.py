@@ -8,12 +8,15 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from sqlalchemy import insert
 
 from core.accounts import User
 from core.context import Services
 from core.security import sign_token
 from core.settings import Settings
+from engagement.presence import mark_present
 from tests.conftest import MakeUser, TestUser
 
 
@@ -43,18 +46,25 @@ def make_viewers(services: Services, settings: Settings) -> Callable[[int], Awai
 class LiveRoom:
     host: TestUser
     room: dict[str, Any]
+    services: Services
 
     @property
     def id(self) -> int:
         return int(self.room["id"])
 
+    async def admit(self, *viewers: TestUser) -> None:
+        """These viewers are in the room for the next ten minutes, as if each had its page open
+        (the mark a web process keeps for a websocket of the room: engagement/presence.py)."""
+        await mark_present(self.services.redis, self.services.keys,
+                           {self.id: [viewer.id for viewer in viewers]}, ttl_ms=600_000)
+
 
 @pytest.fixture
 def live_room(make_user: MakeUser, make_room: Callable[..., Awaitable[dict[str, Any]]],
-              ) -> Callable[[], Awaitable[LiveRoom]]:
+              services: Services) -> Callable[[], Awaitable[LiveRoom]]:
     async def make() -> LiveRoom:
         host = await make_user("host")
-        return LiveRoom(host, await make_room(host, live=True))
+        return LiveRoom(host, await make_room(host, live=True), services)
 
     return make
 
@@ -67,6 +77,49 @@ async def drop(client: httpx.AsyncClient, room: LiveRoom, **overrides: Any) -> d
     assert response.status_code == 201, response.text
     rain: dict[str, Any] = response.json()
     return rain
+
+
+@pytest.fixture
+def no_web_tick(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if no web process were running: the test app's engagement tick does nothing for the
+    test (its loop calls the module's `tick` each round)."""
+    from engagement import runtime
+
+    async def idle(svc: Services, followers_of: Any = None) -> None:
+        pass
+
+    monkeypatch.setattr(runtime, "tick", idle)
+
+
+@dataclass
+class RedisCalls:
+    """The Redis commands sent one by one (their names), and the size of each pipeline sent."""
+
+    alone: list[str]
+    pipelines: list[int]
+
+    def scripts_alone(self) -> int:
+        return sum(1 for command in self.alone if command.startswith("EVAL"))
+
+
+@pytest.fixture
+def redis_calls(monkeypatch: pytest.MonkeyPatch) -> RedisCalls:
+    """Counts, from now on, what this process sends to Redis alone and in pipelines."""
+    calls = RedisCalls([], [])
+    execute_command = aioredis.Redis.execute_command
+    execute_pipeline = Pipeline.execute
+
+    async def counting_command(self: aioredis.Redis, *args: Any, **options: Any) -> Any:
+        calls.alone.append(str(args[0]).upper())
+        return await execute_command(self, *args, **options)
+
+    async def counting_pipeline(self: Pipeline, raise_on_error: bool = True) -> list[Any]:
+        calls.pipelines.append(len(self.command_stack))
+        return await execute_pipeline(self, raise_on_error)
+
+    monkeypatch.setattr(aioredis.Redis, "execute_command", counting_command)
+    monkeypatch.setattr(Pipeline, "execute", counting_pipeline)
+    return calls
 
 
 # The websocket clients and the live server they talk to, as the realtime tests have them.

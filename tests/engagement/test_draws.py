@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from core.context import Services
 from engagement import draws, fairness
+from engagement.models import EntryRule
 from tests.conftest import MakeUser, TestUser, poll_until
 from tests.engagement.conftest import LiveRoom
 from tests.realtime.conftest import Connect
@@ -176,3 +177,49 @@ async def test_a_draw_cannot_be_altered_or_rerun_once_its_seed_is_committed(
             await session.execute(text("update draws set winners = '{1}' where id = :id"),
                                   {"id": draw["id"]})
     assert (await client.get(f"/api/draws/{draw['id']}")).json() == result
+
+
+async def test_a_follows_draw_enters_every_follower_of_the_host_at_the_close(
+        client: httpx.AsyncClient, live_room: Callable[[], Awaitable[LiveRoom]],
+        make_viewers: MakeViewers, services: Services) -> None:
+    # given a host with two followers, a viewer who follows then unfollows, and one who never
+    # follows
+    room = await live_room()
+    early, late, gone, never = await make_viewers(4)
+    for viewer in (early, gone):
+        response = await client.post(f"/api/hosts/{room.host.id}/follow", headers=viewer.headers)
+        assert response.status_code == 200, response.text
+    # a follows draw takes no keyword
+    response = await client.post(f"/api/rooms/{room.id}/draws", headers=room.host.headers,
+                                 json={"prize": "Scarf", "winner_count": 2, "rule": "follows",
+                                       "keyword": "x", "countdown_seconds": 5})
+    assert response.status_code == 422 and response.json()["error"]["field"] == "keyword"
+
+    # when the host starts a draw that follows the host (a short one: started directly)
+    draw = await draws.start_draw(services, room.host.principal, room.id, draws.DrawTerms(
+        prize="A scarf", winner_count=2, rule=EntryRule.FOLLOWS, keyword=None,
+        countdown_seconds=2))
+    # and, while it is open, one viewer follows, one unfollows, and one taps Join
+    assert (await client.post(f"/api/hosts/{room.host.id}/follow",
+                              headers=late.headers)).status_code == 200
+    assert (await client.delete(f"/api/hosts/{room.host.id}/follow",
+                                headers=gone.headers)).status_code == 200
+    response = await client.post(f"/api/draws/{draw.id}/enter", headers=never.headers)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "enter_by_following"
+    # (following is being in, until the close)
+    for viewer, expected in ((late, True), (never, False), (gone, False)):
+        mine = (await client.get(f"/api/rooms/{room.id}/engagement",
+                                 headers=viewer.headers)).json()
+        assert mine["draw"]["rule"] == "follows" and mine["you"]["entered"] is expected
+
+    # then at the close the followers of that moment are the entrants, and the published data
+    # recomputes the winners
+    result = await drawn(client, draw.id)
+    assert result["entrants"] == sorted([early.id, late.id])
+    assert sorted(await draws.entered_users(services, draw.id)) == result["entrants"]
+    check = draws.verify(result["seed"], result["seed_hash"], result["entrants"],
+                         result["winner_count"], result["winners"])
+    assert check.commitment_ok and check.winners_ok and len(result["winners"]) == 2
+    mine = (await client.get(f"/api/rooms/{room.id}/engagement", headers=never.headers)).json()
+    assert mine["you"]["entered"] is False

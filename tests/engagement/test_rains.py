@@ -14,8 +14,10 @@ from sqlalchemy import func, select, text
 from core.context import Services
 from engagement import rains
 from engagement.models import Envelope, Rain, WalletEntry
-from tests.conftest import MakeUser, TestUser, poll_until
+from engagement.presence import present_key, present_users
+from tests.conftest import LiveServer, MakeUser, TestUser, poll_until
 from tests.engagement.conftest import LiveRoom, drop
+from tests.realtime.conftest import Connect
 
 MakeViewers = Callable[[int], Awaitable[list[TestUser]]]
 
@@ -58,6 +60,7 @@ async def test_a_viewer_grabs_once_and_the_ledger_credits_them_once(
     room = await live_room()
     rain = await drop(client, room, envelope_count=3, total_minor=300)
     viewer = await make_user()
+    await room.admit(viewer)
 
     first = await client.post(f"/api/rains/{rain['id']}/grab", headers=viewer.headers)
     assert first.status_code == 201, first.text
@@ -148,6 +151,7 @@ async def test_at_the_close_unclaimed_envelopes_go_back_to_the_host_and_the_seed
     room = await live_room()
     rain = await drop(client, room, envelope_count=5, total_minor=500, duration_seconds=1)
     viewers = await make_viewers(3)
+    await room.admit(*viewers)
     grabbed = 0
     for viewer in viewers:
         response = await client.post(f"/api/rains/{rain['id']}/grab", headers=viewer.headers)
@@ -161,7 +165,7 @@ async def test_at_the_close_unclaimed_envelopes_go_back_to_the_host_and_the_seed
     response = await client.post(f"/api/rains/{rain['id']}/grab", headers=late.headers)
     assert response.status_code == 409 and response.json()["error"]["code"] == "rain_ended"
     # still so once Redis has forgotten the rain (its keys are rebuilt from PostgreSQL)
-    await services.redis.delete(*rains.RainKeys.of(services.keys, rain["id"]).all)
+    await services.redis.delete(*rains.RainKeys.of(services.keys, room.id, rain["id"]).all)
     response = await client.post(f"/api/rains/{rain['id']}/grab", headers=late.headers)
     assert response.status_code == 409 and response.json()["error"]["code"] == "rain_ended"
 
@@ -184,13 +188,14 @@ async def test_redis_lost_mid_rain_loses_no_committed_grab(
     room = await live_room()
     rain = await drop(client, room, envelope_count=20, total_minor=2000)
     viewers = await make_viewers(30)
+    await room.admit(*viewers)
     first, second = viewers[:8], viewers[8:]
     for viewer in first:
         assert (await client.post(f"/api/rains/{rain['id']}/grab",
                                   headers=viewer.headers)).status_code == 201
 
     # Redis loses the rain's keys mid-rain
-    keys = rains.RainKeys.of(services.keys, rain["id"])
+    keys = rains.RainKeys.of(services.keys, room.id, rain["id"])
     assert await services.redis.delete(*keys.all) == 3
 
     # the grabs go on: the state is rebuilt from PostgreSQL; the first grabbers stay refused
@@ -223,8 +228,9 @@ async def test_a_grab_racing_a_rebuild_never_credits_an_envelope_twice(
     room = await live_room()
     rain = await drop(client, room, envelope_count=3, total_minor=300)
     ana, ben = await make_viewers(2)
+    await room.admit(ana, ben)
     first = (await client.post(f"/api/rains/{rain['id']}/grab", headers=ana.headers)).json()
-    keys = rains.RainKeys.of(services.keys, rain["id"])
+    keys = rains.RainKeys.of(services.keys, room.id, rain["id"])
 
     # when Redis hands Ana's envelope out again (a rebuild that ran before her write landed)
     await services.redis.lpush(keys.envelopes, f"{first['seq']}:{first['amount_minor']}")
@@ -258,6 +264,7 @@ async def test_the_room_engagement_reply_gives_the_viewer_their_envelope_and_ent
     room = await live_room()
     viewer = await make_user()
     rain = await drop(client, room, envelope_count=2, total_minor=50)
+    await room.admit(viewer)
     draw = (await client.post(f"/api/rooms/{room.id}/draws", headers=room.host.headers, json={
         "prize": "Mug", "winner_count": 1, "rule": "in_room", "countdown_seconds": 60})).json()
     got = (await client.post(f"/api/rains/{rain['id']}/grab", headers=viewer.headers)).json()
@@ -285,8 +292,10 @@ async def test_a_grab_whose_process_died_before_its_write_is_committed_at_the_se
     room = await live_room()
     rain = await drop(client, room, envelope_count=3, total_minor=300, duration_seconds=1)
     ana, ben = await make_viewers(2)
-    keys = rains.RainKeys.of(services.keys, rain["id"])
-    popped = await rains.GRAB.bind(services.redis)(keys=keys.all, args=[ana.id])
+    await room.admit(ana, ben)
+    keys = rains.RainKeys.of(services.keys, room.id, rain["id"])
+    popped = await rains.GRAB.bind(services.redis)(
+        keys=[*keys.all, present_key(services.keys, room.id)], args=[ana.id])
     assert int(popped[0]) == 1
     assert await _ledger(services, rain["id"]) == [(room.host.id, "rain_funded", -300, None)]
     grabbed = (await client.post(f"/api/rains/{rain['id']}/grab", headers=ben.headers)).json()
@@ -299,3 +308,38 @@ async def test_a_grab_whose_process_died_before_its_write_is_committed_at_the_se
     assert view["returned_minor"] == 300 - int(popped[2]) - grabbed["amount_minor"]
     assert (await client.get("/api/wallet", headers=ana.headers)).json() == {
         "balances": {"USD": int(popped[2])}}
+
+
+async def test_a_viewer_not_in_the_room_cannot_grab_and_one_with_the_room_open_can(
+        client: httpx.AsyncClient, live_server: LiveServer,
+        live_room: Callable[[], Awaitable[LiveRoom]], make_viewers: MakeViewers,
+        connect_viewer: Connect, services: Services) -> None:
+    # given a rain, a viewer who never opened the room and one whose page is open on it
+    room = await live_room()
+    rain = await drop(client, room, envelope_count=3, total_minor=300)
+    outside, watching = await make_viewers(2)
+    socket = await connect_viewer(room.id, user=watching)
+    await socket.next("hello")
+
+    # when the one outside grabs, it is refused by name, and nothing is handed out
+    response = await client.post(f"/api/rains/{rain['id']}/grab", headers=outside.headers)
+    assert response.status_code == 403
+    assert response.json()["error"] == {
+        "code": "not_in_room", "field": "rain_id", "room_id": room.id,
+        "message": "only viewers in the room can grab: open the room to join the rain"}
+    assert (await rains.rain_view(services, await rains.get_rain(services, rain["id"])))[
+        "grabbed"] == 0
+    assert await _ledger(services, rain["id"]) == [(room.host.id, "rain_funded", -300, None)]
+
+    # then the one in the room grabs (once their web process has marked them present)
+    async def grabbed() -> bool:
+        reply = await client.post(f"/api/rains/{rain['id']}/grab", headers=watching.headers)
+        assert reply.status_code == 201 or reply.json()["error"]["code"] == "not_in_room"
+        return reply.status_code == 201
+    await poll_until(grabbed, timeout=10, interval=0.1, message="the watching viewer's grab")
+    # and once they close the page, their mark runs out
+    await socket.ws.close()
+
+    async def gone() -> bool:
+        return watching.id not in await present_users(services.redis, services.keys, room.id)
+    await poll_until(gone, timeout=15, interval=0.2, message="the mark run out")

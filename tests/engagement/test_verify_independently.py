@@ -101,7 +101,9 @@ async def test_a_rain_checks_out_from_its_published_data_alone(
     room = await live_room()
     rain = await drop(client, room, envelope_count=40, total_minor=12_345, min_minor=7,
                       duration_seconds=1)
-    for viewer in await make_viewers(15):
+    viewers = await make_viewers(15)
+    await room.admit(*viewers)
+    for viewer in viewers:
         assert (await client.post(f"/api/rains/{rain['id']}/grab",
                                   headers=viewer.headers)).status_code == 201
     published: dict[str, Any] = {}

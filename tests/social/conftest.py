@@ -9,14 +9,29 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from sqlalchemy import insert
 
+from core.accounts import User
 from core.context import Services
 from orders import paying
 from orders.models import OutboxMessage
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
+from social.models import Follow
 from tests.conftest import TestUser
 from tests.orders.conftest import MakeSale, SaleSetup, buy
 from tests.orders.conftest import make_sale as make_sale  # (shared factory fixture)
+
+
+async def make_followers(services: Services, host_id: int, count: int) -> list[int]:
+    """`count` new viewers following the host, inserted at once (no password hashing)."""
+    async with services.db.transaction() as session:
+        follower_ids = list(await session.scalars(insert(User).values([
+            {"email": f"fan{n}@example.com", "display_name": f"fan{n}",
+             "password_hash": "not-a-hash", "role": "viewer"} for n in range(count)
+        ]).returning(User.id)))
+        await session.execute(insert(Follow).values(
+            [{"follower_id": fan, "host_id": host_id} for fan in follower_ids]))
+    return follower_ids
 
 
 async def pay(client: httpx.AsyncClient, services: Services, order_id: int) -> None:

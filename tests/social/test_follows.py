@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 from sqlalchemy import func, insert, select
 
-from core.accounts import User
 from core.context import Services
 from core.events import EventBus
 from core.settings import SocialSettings
@@ -20,6 +19,9 @@ from realtime.publish import capture_published
 from social import alerts
 from social.models import Follow, Notification, RoomReminder
 from tests.conftest import MakeUser
+from tests.engagement.conftest import RedisCalls
+from tests.engagement.conftest import redis_calls as redis_calls  # (shared fixture)
+from tests.social.conftest import make_followers
 
 
 async def _count(services: Services, model: Any) -> int:
@@ -112,18 +114,13 @@ async def test_going_live_records_the_event_that_alerts_followers(
 
 
 async def test_two_thousand_followers_each_get_one_notification_even_if_the_alert_runs_twice(
-        make_user: MakeUser, make_room: Any, services: Services) -> None:
+        make_user: MakeUser, make_room: Any, services: Services,
+        redis_calls: RedisCalls) -> None:
     # given a host with 2,000 followers, one of whom also asked to be reminded of the room,
     # and a viewer who only asked to be reminded
     host = await make_user("host")
     room = await make_room(host)
-    async with services.db.transaction() as session:
-        follower_ids = list(await session.scalars(insert(User).values([
-            {"email": f"fan{n}@example.com", "display_name": f"fan{n}",
-             "password_hash": "not-a-hash", "role": "viewer"} for n in range(2000)
-        ]).returning(User.id)))
-        await session.execute(insert(Follow).values(
-            [{"follower_id": fan, "host_id": host.id} for fan in follower_ids]))
+    follower_ids = await make_followers(services, host.id, 2000)
     reminded_only = await make_user()
     async with services.db.transaction() as session:
         await session.execute(insert(RoomReminder).values(
@@ -135,6 +132,7 @@ async def test_two_thousand_followers_each_get_one_notification_even_if_the_aler
         services.settings, social=SocialSettings(go_live_alert_batch=300)))
 
     # when the alert task runs twice at once, and once more after
+    redis_calls.alone.clear()
     with capture_published() as published:
         first, second = await asyncio.gather(alerts.send_go_live_alert(svc, room["id"]),
                                              alerts.send_go_live_alert(svc, room["id"]))
@@ -156,6 +154,9 @@ async def test_two_thousand_followers_each_get_one_notification_even_if_the_aler
     assert one["data"]["url"] == f"/rooms/{room['id']}" and one["data"]["unread"] == 1
     # and nothing is owed any more
     assert room["id"] not in await alerts.owed_go_live_alerts(services)
+    # and each batch's user events went out as one pipeline, none of them one call each
+    assert redis_calls.scripts_alone() == 0
+    assert sum(redis_calls.pipelines) == 2001 and len(redis_calls.pipelines) <= 2 * (2001 // 300 + 1)
 
 
 async def test_a_lost_alert_is_owed_until_the_sweep_sends_it(

@@ -69,7 +69,8 @@ export function mountHostEngagement({store, body, me, roomId, hostId, currency =
   // Draw ---------------------------------------------------------------------------------
   const rule = h("select", {name: "rule", "data-testid": "engage-rule"},
                  h("option", {value: "in_room"}, t("hostengage.rule_in_room")),
-                 h("option", {value: "keyword"}, t("hostengage.rule_keyword")));
+                 h("option", {value: "keyword"}, t("hostengage.rule_keyword")),
+                 h("option", {value: "follows"}, t("hostengage.rule_follows")));
   const keyword = h("input", {name: "keyword", maxlength: "40", placeholder: t("hostengage.keyword_example"),
                               "data-testid": "engage-keyword"});
   const keywordField = field(t("hostengage.keyword"), keyword, "keyword");

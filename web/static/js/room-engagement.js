@@ -98,6 +98,17 @@ export function mountRoomEngagement({store, slot, me, roomId, hostId}) {
     }
   });
 
+  // A draw that follows the host: following is being in (the followers are entered at the
+  // close), so the card follows the follow button.
+  document.addEventListener("livesell:follow", (event) => {
+    const state = event.detail || {};
+    if (mine.draw && mine.draw.rule === "follows" && mine.draw.status === "open"
+        && state.host_id === mine.draw.host_id) {
+      mine.entered = Boolean(state.following);
+      render();
+    }
+  });
+
   async function grab() {
     if (!mine.rain || mine.grabbing) return;
     mine.grabbing = true;
@@ -211,12 +222,13 @@ export function mountRoomEngagement({store, slot, me, roomId, hostId}) {
       parts.push(h("p", {class: "engage-countdown", "data-testid": "draw-countdown"},
                     now >= draw.closes_at_ms ? t("engage.drawing")
                       : t("engage.draws_in", {time: formatCountdown(draw.closes_at_ms - now)})));
-      parts.push(h("p", {class: "engage-rule"}, draw.rule === "keyword"
+      parts.push(h("p", {class: "engage-rule", "data-testid": "draw-rule"}, draw.rule === "keyword"
         ? [t("engage.rule_keyword_before"), h("strong", {}, `“${draw.keyword}”`), t("engage.rule_keyword_after")]
-        : t("engage.rule_in_room")));
+        : draw.rule === "follows" ? t("engage.rule_follows") : t("engage.rule_in_room")));
       if (mine.entered) {
         parts.push(h("p", {class: "engage-entered", "data-testid": "draw-entered"},
-                      (draw.rule === "in_room" ? t("engage.entered_in_room") : t("engage.entered"))));
+                      (draw.rule === "in_room" ? t("engage.entered_in_room")
+                        : draw.rule === "follows" ? t("engage.entered_following") : t("engage.entered"))));
       } else if (draw.rule === "in_room" && me && me.id !== hostId && now < draw.closes_at_ms) {
         const button = h("button", {type: "button", class: "btn btn-primary", "data-testid": "join-draw"},
                          (mine.entering ? t("engage.joining") : t("engage.join")));

@@ -45,6 +45,8 @@ export function mountSeller(seller) {
         const state = await api(following ? "DELETE" : "POST", `/api/hosts/${seller.host_id}/follow`);
         renderFollowButton(button, state.following);
         renderFollowers(state.followers);
+        // The room's lucky draw that follows the host counts this viewer in (or out).
+        document.dispatchEvent(new CustomEvent("livesell:follow", {detail: state}));
       } catch (err) {
         toast(errorText(err), "error");
       } finally {

@@ -152,6 +152,8 @@ MAX_KEYWORD_TASKS = 500
 # Draws whose (draw, viewer) pairs already entered are remembered, per process: past this many
 # the memory starts over (a repeat then costs one more transaction, which enters nobody twice).
 MAX_REMEMBERED_DRAWS = 1000
+# Rooms whose last answer is kept: far more than one process serves at once.
+MAX_REMEMBERED_ROOMS = 10_000
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,8 @@ class KeywordListener:
         before = self.rooms.get(room_id)
         if before is not None and before.draw_id not in (None, known.draw_id):
             self.entered.pop(before.draw_id, None)  # that draw is over: forget its entrants
+        if len(self.rooms) > MAX_REMEMBERED_ROOMS:
+            self.rooms.clear()  # rooms of past shows; the live ones are looked up again
         self.rooms[room_id] = known
         waiting.set_result(known)
         return known

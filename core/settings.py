@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 
@@ -133,6 +135,49 @@ def _secret_key(value: str, environment: str) -> str:
     return value
 
 
+# The table: each setting is a dataclass field that names its variable and its bounds, and one
+# reader (`from_environment`) reads them all by their type. A field made with plain `field()`
+# or a bare default is no variable (a folder's default, a derived address: its loader gives it).
+
+_T = TypeVar("_T")
+
+
+def setting(default: Any, env: str | None = None, *, minimum: int = 0,
+            maximum: int | None = None, within: str = "", blank: bool = False,
+            url: bool = False) -> Any:
+    """A field read from the environment: `env`, else its section's prefix and its name in
+    capitals. An int is a whole number within `minimum` .. `maximum` (`within` says the range
+    in words); a float a positive number of seconds; a bool 1 or 0; a str as given (`url`: an
+    http(s) base address; `blank`: set but empty is a value, not the default)."""
+    return field(default=default, metadata={"env": env, "minimum": minimum, "maximum": maximum,
+                                            "within": within, "blank": blank, "url": url})
+
+
+def _read(name: str, kind: str, default: Any, rules: Mapping[str, Any]) -> Any:
+    if kind == "int":
+        value = _int(name, default, rules["minimum"])
+        if rules["maximum"] is not None and value > rules["maximum"]:
+            raise SettingsError(f"{name} must be {rules['within'] or 'at most ' + str(rules['maximum'])}"
+                                f", got {value}")
+        return value
+    if kind == "float":
+        return _seconds(name, default)
+    if kind == "bool":
+        return _flag(name, default)
+    if rules["url"]:
+        return _base_url(name, default)
+    return os.environ.get(name, default) if rules["blank"] else _given(name) or default
+
+
+def from_environment(section: type[_T], prefix: str = "", **given: Any) -> _T:
+    """A settings section from its variables (`setting` fields), with `given` for the rest."""
+    values = {item.name: _read(item.metadata["env"] or prefix + item.name.upper(), str(item.type),
+                               item.default, item.metadata)
+              for item in fields(section)  # type: ignore[arg-type]
+              if "env" in item.metadata and item.name not in given}
+    return section(**values, **given)
+
+
 @dataclass(frozen=True)
 class HubSettings:
     """The websocket hub's tuning knobs (HUB_* variables; docs/realtime.md). The defaults are
@@ -140,30 +185,30 @@ class HubSettings:
 
     # Frames a connection may have waiting. At 20 frames a second (a batched huge
     # room) this is ~25 s of slack, and ~200 kB of queued references at most.
-    send_queue_frames: int = 512
+    send_queue_frames: int = setting(512, minimum=1)
     # The same bound for connections written directly, in bytes: ~25 s of a busy
     # batched room, and the most a stuck viewer costs us in memory.
-    send_queue_bytes: int = 1 << 20
+    send_queue_bytes: int = setting(1 << 20, minimum=1024)
     # Write pre-framed bytes straight to connections that allow it (realtime.connection's
     # DirectWriter); off sends everything through ASGI `send`.
-    direct_writes: bool = True
+    direct_writes: bool = setting(True)
     # From this many local viewers in a room, chat lines are batched into one
     # frame per `batch_interval_ms`: frames, not bytes, are what cost CPU.
-    batch_min_connections: int = 100
-    batch_interval_ms: int = 50
+    batch_min_connections: int = setting(100, minimum=1)
+    batch_interval_ms: int = setting(50)
     # And the interval grows with the room so that one room costs this process at
     # most this many frames a second (5,000 viewers: a frame every 125 ms).
-    room_frames_per_second: int = 40_000
+    room_frames_per_second: int = setting(40_000, minimum=1)
     # A batched room's viewers in this many groups whose batches leave in turn, one every
     # interval / groups: a chat line then waits for its group's turn and the fan-out to a
     # quarter of the room, not to all of it (at 5,000 viewers one frame to all takes
     # 40-80 ms). Same frames a second; a timer every ~30 ms instead of every 125 ms.
-    batch_groups: int = 4
+    batch_groups: int = setting(4, minimum=1)
     # Websocket connection attempts per client address per window (realtime.admission).
     # A tab reconnects with backoff from 0.5 s, so one viewer makes a few in 10 s; this
     # leaves room for a household or an office behind one address, and refuses a script.
-    connects_per_address: int = 120
-    connects_window_ms: int = 10_000
+    connects_per_address: int = setting(120, minimum=1)
+    connects_window_ms: int = setting(10_000, minimum=100)
 
 
 @dataclass(frozen=True)
@@ -173,34 +218,40 @@ class ScheduleSettings:
     EXPIRE_SWEEP_SECONDS), a positive number of seconds."""
 
     # The sweep is the only way an unpaid order expires: it bounds how late one is.
-    expire_sweep_seconds: float = 5.0
+    expire_sweep_seconds: float = setting(5.0)
     # Units held by a web process that died before writing the order come back within the
     # write deadline (5 s) plus this.
-    unwritten_sweep_seconds: float = 2.0
+    unwritten_sweep_seconds: float = setting(2.0)
     # Moves sales to running and ended and settles ended ones: a sale's status is at most this
     # late (its buy window itself is enforced by Redis TIME in the buy script).
-    advance_sales_seconds: float = 1.0
+    advance_sales_seconds: float = setting(1.0)
     # Builds the reports of ended broadcasts that the end-of-room task missed.
-    report_sweep_seconds: float = 60.0
+    report_sweep_seconds: float = setting(60.0)
     # Settles commissions past their return window (days long: minutes late is nothing).
-    commission_settle_seconds: float = 300.0
+    commission_settle_seconds: float = setting(300.0)
     # Hands workers the outbox messages committed but never enqueued (the process died in
     # between).
-    outbox_relay_seconds: float = 30.0
+    outbox_relay_seconds: float = setting(30.0)
     # Ends live rooms whose video stream has been gone past the grace period (live/streams.py):
     # a room ends at most this long after its grace is over.
-    stream_sweep_seconds: float = 10.0
+    stream_sweep_seconds: float = setting(10.0)
     # Makes the replay of each ended room that streamed (live/replays.py): a replay appears at
     # most this long after its room ended.
-    replay_sweep_seconds: float = 30.0
+    replay_sweep_seconds: float = setting(30.0)
     # Queues uploaded videos whose transcode message was lost (workers/video_tasks.py).
-    video_sweep_seconds: float = 60.0
+    video_sweep_seconds: float = setting(60.0)
     # Sends the go-live alerts of rooms whose alert task was lost (social/alerts.py): a
     # follower hears of a live room at most this much later than they would have.
-    go_live_alert_sweep_seconds: float = 30.0
+    go_live_alert_sweep_seconds: float = setting(30.0)
     # Settles the rains and draws no web process's tick settled (engagement/runtime.py): with
     # every web process down, a seed is revealed at most this long after the backstop's delay.
-    engagement_backstop_seconds: float = 5.0
+    engagement_backstop_seconds: float = setting(5.0)
+
+
+def _rate_bp(default: int) -> Any:
+    """A rate in basis points: 0 .. 100%."""
+    return setting(default, maximum=10_000, within="in basis points (0-10000)")
+
 
 
 @dataclass(frozen=True)
@@ -209,23 +260,23 @@ class ShareSettings:
 
     # A visit through a share link stands as the visitor's attribution this long (last
     # click wins): an order created inside it credits the link's sharer.
-    attribution_days: int = 7
+    attribution_days: int = setting(7, minimum=1)
     # How many sharers an order may credit: 1, or 2 (the sharer who brought the sharer).
     # Never more: the ledger's constraint refuses a level above 2.
-    max_depth: int = 1
+    max_depth: int = setting(1, minimum=1, maximum=2, within="1 or 2 (never more)")
     # The sharer's rate when the product sets none, and the most any product may give the
     # first-level sharer, in basis points (100 = 1%).
-    default_rate_bp: int = 500
-    rate_cap_bp: int = 2000
+    default_rate_bp: int = _rate_bp(500)
+    rate_cap_bp: int = _rate_bp(2000)
     # The second-level sharer's rate (only with max_depth 2), within what the cap leaves.
-    level2_rate_bp: int = 100
+    level2_rate_bp: int = _rate_bp(100)
     # A code older than this is refused as expired; its sharer asks for a fresh link.
-    link_max_age_days: int = 90
+    link_max_age_days: int = setting(90, minimum=1)
     # Per client address: share-link visits allowed per window (past it: 429), and how long
     # one client's visits through one link count once.
-    visits_per_client: int = 30
-    visit_window_seconds: int = 60
-    visit_dedupe_seconds: int = 3600
+    visits_per_client: int = setting(30, minimum=1)
+    visit_window_seconds: int = setting(60, minimum=1)
+    visit_dedupe_seconds: int = setting(3600, minimum=1)
 
 
 @dataclass(frozen=True)
@@ -234,13 +285,13 @@ class SocialSettings:
 
     # A buyer may change their review for this long after writing it (a typo, a second look
     # at the parcel); after it the review is fixed, so a seller's reply answers what stays.
-    review_edit_window_seconds: int = 48 * 3600
+    review_edit_window_seconds: int = setting(48 * 3600, "REVIEW_EDIT_WINDOW_SECONDS")
     # Followers told of a live room per transaction (social/alerts.py): 500 notification rows
     # are one INSERT of ~100 kB, and a crash mid-alert redoes at most one batch's work.
-    go_live_alert_batch: int = 500
+    go_live_alert_batch: int = setting(500, minimum=1)
     # A go-live alert still owed this long after the room went live is dropped: the show
     # may be over, and "X is live" an hour late is noise.
-    go_live_alert_max_age_seconds: int = 3600
+    go_live_alert_max_age_seconds: int = setting(3600, minimum=1)
 
 
 @dataclass(frozen=True)
@@ -251,12 +302,12 @@ class EngagementSettings:
     # Every web process settles the rains and draws whose time is up this often (and, in a loop
     # of its own, marks its viewers present in their rooms): a rain's seed and a draw's winners
     # appear at most this late after the close.
-    tick_seconds: float = 1.0
+    tick_seconds: float = setting(1.0)
     # The smallest envelope a rain may hold, in minor units (a host may ask for a larger one).
-    min_envelope_minor: int = 1
+    min_envelope_minor: int = setting(1, "RAIN_MIN_ENVELOPE_MINOR", minimum=1)
     # The most envelopes in one rain: every one is a row written at the drop and a list entry
     # in Redis; 10,000 is a few hundred kilobytes and a drop of well under a second.
-    max_envelopes: int = 10_000
+    max_envelopes: int = setting(10_000, "RAIN_MAX_ENVELOPES", minimum=1)
 
 
 @dataclass(frozen=True)
@@ -264,9 +315,13 @@ class CouponSettings:
     """Coupons dropped into a live room (COUPON_* variables; docs/engagement.md)."""
 
     # The most copies of one coupon: each claim is a row, and the claimers set holds them all.
-    max_quantity: int = 100_000
+    max_quantity: int = setting(100_000, minimum=1)
     # The longest a coupon stays valid after the drop: a week covers a show's follow-up days.
-    max_valid_seconds: int = 7 * 24 * 3600
+    max_valid_seconds: int = setting(7 * 24 * 3600, minimum=60)
+
+
+def _port(default: int) -> Any:
+    return setting(default, minimum=1, maximum=65535, within="a port (1-65535)")
 
 
 @dataclass(frozen=True)
@@ -275,25 +330,25 @@ class IngestSettings:
 
     # Off: no nginx here (`livesell run` turns it off when nginx is not installed); the room
     # page then plays only a pasted playback URL and does not look for the room's HLS.
-    enabled: bool = True
+    enabled: bool = setting(True)
 
     # Where `livesell run` has nginx listen: RTMP for OBS/ffmpeg, HTTP for the HLS it writes.
     # Loopback by default: opening ingest to the network is a deployment decision.
-    rtmp_bind: str = "127.0.0.1"
-    rtmp_port: int = 1935
-    http_bind: str = "127.0.0.1"
-    http_port: int = 8088
+    rtmp_bind: str = setting("127.0.0.1")
+    rtmp_port: int = _port(1935)
+    http_bind: str = setting("127.0.0.1")
+    http_port: int = _port(8088)
     # What the host panel tells OBS to publish to, and where players fetch the HLS from (a CDN
-    # in production); both default to the local nginx above.
+    # in production); both default to the local nginx above (`ingest_settings`).
     rtmp_url: str = "rtmp://127.0.0.1:1935/live"
     hls_base_url: str = "http://127.0.0.1:8088/hls"
     # A stream that drops (an encoder restart, a network blip) and comes back within this long
     # is the same show; after it, a room whose stream is gone is ended by the sweep.
-    grace_seconds: float = 60.0
+    grace_seconds: float = setting(60.0)
     # nginx asks the app about each publisher this often (on_update); a publisher not heard of
     # for three of these is gone (nginx died without saying so), and a rotated key's publisher
     # is cut off at its next update.
-    update_seconds: int = 10
+    update_seconds: int = setting(10, minimum=1)
     # When set, nginx's callbacks must carry it (`?secret=`), from any address; when empty,
     # they are accepted from loopback only.
     callback_secret: Secret = field(default_factory=lambda: Secret(""))
@@ -310,10 +365,10 @@ class VideoSettings:
     # at /media/videos. Default: the data folder's `media`.
     media_dir: str = ""
     # A short video is under three minutes; at a phone's 1080p (~10 Mbit/s) that is ~225 MB.
-    max_upload_bytes: int = 256 * 1024 * 1024
-    max_seconds: int = 180
+    max_upload_bytes: int = setting(256 * 1024 * 1024, minimum=1024)
+    max_seconds: int = setting(180, minimum=1)
     # A transcode that runs longer is stuck (a 3-minute 1080p clip takes about a minute here).
-    transcode_timeout_seconds: int = 900
+    transcode_timeout_seconds: int = setting(900, minimum=10)
 
 
 @dataclass(frozen=True)
@@ -325,29 +380,29 @@ class Settings:
     # A task taken by a worker that then vanished entirely (its machine, say) goes back on
     # a Redis broker's queue after this long; a killed pool process's task is requeued at
     # once (task_reject_on_worker_lost). Longer than the longest task.
-    celery_visibility_timeout_seconds: float = 3600.0
+    celery_visibility_timeout_seconds: float = setting(3600.0, "CELERY_VISIBILITY_TIMEOUT")
     # Every Redis key and channel starts with this, so that several deployments
     # (or concurrent test runs) can share one Redis server without seeing each other.
-    redis_prefix: str = "ls:"
+    redis_prefix: str = setting("ls:", blank=True)
     allowed_origins: tuple[str, ...] = ("http://127.0.0.1:8000", "http://localhost:8000")
-    session_cookie_secure: bool = False
+    session_cookie_secure: bool = setting(False)
     session_max_age_seconds: int = 14 * 24 * 3600
-    order_hold_seconds: int = 600
+    order_hold_seconds: int = setting(600, minimum=1)
     # Regular-price buying: the most units of one variant on one order line, and the most
     # lines (variants) in one cart checkout.
-    regular_max_quantity: int = 10
-    cart_max_lines: int = 20
-    commission_return_window_days: int = 7
-    chat_max_length: int = 300
-    chat_min_interval_ms: int = 1000
+    regular_max_quantity: int = setting(10, minimum=1)
+    cart_max_lines: int = setting(20, minimum=1)
+    commission_return_window_days: int = setting(7)
+    chat_max_length: int = setting(300, minimum=1)
+    chat_min_interval_ms: int = setting(1000)
     # Where this deployment's workers reach its web app: the sandbox gateway posts its webhooks
     # here. Only ever from settings, never from a request's Host header (a forged one sent the
     # signed webhook elsewhere). The default is what `livesell run` serves on.
-    internal_base_url: str = "http://127.0.0.1:8000"
+    internal_base_url: str = setting("http://127.0.0.1:8000", url=True)
     # The site's public address, for absolute links handed to users (payment links). Empty:
     # links are site-relative, so they stay on whichever of the app's addresses the user is on.
-    public_base_url: str = ""
-    debug: bool = False
+    public_base_url: str = setting("", url=True)
+    debug: bool = setting(False, "LIVESELL_DEBUG")
     # One JSON object per log line ("json", production's default) or plain text ("text").
     log_format: str = "text"
     # host:port of a separate /metrics listener for Prometheus (no auth: bind it privately);
@@ -358,27 +413,28 @@ class Settings:
     # base lockout and then twice as long after each further failure, up to the cap: a
     # guesser gets a handful of tries an hour, while the owner waits a minute after a typo
     # streak. A successful login forgets the failures.
-    login_failures_per_account: int = 5
-    login_failure_window_seconds: int = 900
-    login_lockout_seconds: int = 60
-    login_lockout_max_seconds: int = 3600
+    login_failures_per_account: int = setting(5, minimum=1)
+    login_failure_window_seconds: int = setting(900, minimum=1)
+    login_lockout_seconds: int = setting(60, minimum=1)
+    login_lockout_max_seconds: int = setting(3600, minimum=1)
     # Per client address, failed and in-flight logins: generous enough for many people
     # behind one NAT, too few for guessing. A successful login does not count.
-    login_failures_per_address: int = 20
-    login_address_window_seconds: int = 60
-    signups_per_address: int = 10
-    signup_address_window_seconds: int = 600
+    login_failures_per_address: int = setting(20, minimum=1)
+    login_address_window_seconds: int = setting(60, minimum=1)
+    signups_per_address: int = setting(10, minimum=1)
+    signup_address_window_seconds: int = setting(600, minimum=1)
     # Argon2 runs in this many threads (0: one per core); past `queue` hashes waiting per
     # thread a login is refused (503, retry) rather than left to wait for seconds.
-    password_hash_workers: int = 0
-    password_hash_queue_per_worker: int = 8
+    password_hash_workers: int = setting(0)
+    password_hash_queue_per_worker: int = setting(8)
     # Argon2's cost per new hash (argon2-cffi's defaults: 3 passes over 64 MiB, about a fifth
     # of a second of CPU). Only the test suite lowers it (tests/infra.py); a stored hash keeps
-    # the cost it was made with.
-    password_hash_time_cost: int = 3
-    password_hash_memory_kib: int = 65536
-    # Proxies whose X-Forwarded-For uvicorn believes (`livesell serve`; README "Accounts").
-    forwarded_allow_ips: str = "127.0.0.1"
+    # the cost it was made with. argon2 needs 8 KiB per lane (4 lanes).
+    password_hash_time_cost: int = setting(3, minimum=1)
+    password_hash_memory_kib: int = setting(65536, minimum=32)
+    # Proxies whose X-Forwarded-For uvicorn believes (`livesell serve`; README "Accounts"). As
+    # uvicorn's --forwarded-allow-ips: set but empty trusts no proxy.
+    forwarded_allow_ips: str = setting("127.0.0.1", blank=True)
     hub: HubSettings = field(default_factory=HubSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
@@ -390,30 +446,7 @@ class Settings:
 
 
 def share_settings() -> ShareSettings:
-    defaults = ShareSettings
-    depth = _int("SHARE_MAX_DEPTH", defaults.max_depth, minimum=1)
-    if depth > 2:
-        raise SettingsError(f"SHARE_MAX_DEPTH must be 1 or 2 (never more), got {depth}")
-    rates = {name: _int(name, default) for name, default in (
-        ("SHARE_DEFAULT_RATE_BP", defaults.default_rate_bp),
-        ("SHARE_RATE_CAP_BP", defaults.rate_cap_bp),
-        ("SHARE_LEVEL2_RATE_BP", defaults.level2_rate_bp))}
-    for name, value in rates.items():
-        if value > 10000:
-            raise SettingsError(f"{name} is in basis points (0-10000), got {value}")
-    return ShareSettings(
-        attribution_days=_int("SHARE_ATTRIBUTION_DAYS", defaults.attribution_days, minimum=1),
-        max_depth=depth,
-        default_rate_bp=rates["SHARE_DEFAULT_RATE_BP"],
-        rate_cap_bp=rates["SHARE_RATE_CAP_BP"],
-        level2_rate_bp=rates["SHARE_LEVEL2_RATE_BP"],
-        link_max_age_days=_int("SHARE_LINK_MAX_AGE_DAYS", defaults.link_max_age_days, minimum=1),
-        visits_per_client=_int("SHARE_VISITS_PER_CLIENT", defaults.visits_per_client, minimum=1),
-        visit_window_seconds=_int("SHARE_VISIT_WINDOW_SECONDS", defaults.visit_window_seconds,
-                                  minimum=1),
-        visit_dedupe_seconds=_int("SHARE_VISIT_DEDUPE_SECONDS", defaults.visit_dedupe_seconds,
-                                  minimum=1),
-    )
+    return from_environment(ShareSettings, "SHARE_")
 
 
 def load_settings() -> Settings:
@@ -449,87 +482,24 @@ def load_settings() -> Settings:
         _host, _, port = metrics_bind.rpartition(":")
         if not _host or not port.isdigit():
             raise SettingsError(f"METRICS_BIND must be host:port, got {metrics_bind!r}")
-    hub = HubSettings(
-        send_queue_frames=_int("HUB_SEND_QUEUE_FRAMES", HubSettings.send_queue_frames, minimum=1),
-        send_queue_bytes=_int("HUB_SEND_QUEUE_BYTES", HubSettings.send_queue_bytes, minimum=1024),
-        direct_writes=_flag("HUB_DIRECT_WRITES", HubSettings.direct_writes),
-        batch_min_connections=_int("HUB_BATCH_MIN_CONNECTIONS", HubSettings.batch_min_connections,
-                                   minimum=1),
-        batch_interval_ms=_int("HUB_BATCH_INTERVAL_MS", HubSettings.batch_interval_ms),
-        room_frames_per_second=_int("HUB_ROOM_FRAMES_PER_SECOND",
-                                    HubSettings.room_frames_per_second, minimum=1),
-        batch_groups=_int("HUB_BATCH_GROUPS", HubSettings.batch_groups, minimum=1),
-        connects_per_address=_int("HUB_CONNECTS_PER_ADDRESS", HubSettings.connects_per_address,
-                                  minimum=1),
-        connects_window_ms=_int("HUB_CONNECTS_WINDOW_MS", HubSettings.connects_window_ms,
-                                minimum=100),
-    )
-    # Each interval from the variable of its name in capitals (EXPIRE_SWEEP_SECONDS, ...).
-    schedule = ScheduleSettings(**{interval.name: _seconds(interval.name.upper(),
-                                                           getattr(ScheduleSettings, interval.name))
-                                   for interval in fields(ScheduleSettings)})
-    ingest = ingest_settings()
-    return Settings(
+    return from_environment(
+        Settings,
         database_url=database_url,
         redis_url=redis_url,
         celery_broker_url=broker,
         secret_key=Secret(secret),
-        celery_visibility_timeout_seconds=_seconds("CELERY_VISIBILITY_TIMEOUT", 3600.0),
-        redis_prefix=os.environ.get("REDIS_PREFIX", "ls:"),
         allowed_origins=origins,
-        session_cookie_secure=os.environ.get("SESSION_COOKIE_SECURE", "0") == "1",
-        order_hold_seconds=_int("ORDER_HOLD_SECONDS", 600, minimum=1),
-        regular_max_quantity=_int("REGULAR_MAX_QUANTITY", 10, minimum=1),
-        cart_max_lines=_int("CART_MAX_LINES", 20, minimum=1),
-        commission_return_window_days=_int("COMMISSION_RETURN_WINDOW_DAYS", 7),
-        chat_max_length=_int("CHAT_MAX_LENGTH", 300, minimum=1),
-        chat_min_interval_ms=_int("CHAT_MIN_INTERVAL_MS", 1000),
-        internal_base_url=_base_url("INTERNAL_BASE_URL", "http://127.0.0.1:8000"),
-        public_base_url=_base_url("PUBLIC_BASE_URL", ""),
-        debug=os.environ.get("LIVESELL_DEBUG", "0") == "1",
-        login_failures_per_account=_int("LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1),
-        login_failure_window_seconds=_int("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1),
-        login_lockout_seconds=_int("LOGIN_LOCKOUT_SECONDS", 60, minimum=1),
-        login_lockout_max_seconds=_int("LOGIN_LOCKOUT_MAX_SECONDS", 3600, minimum=1),
-        login_failures_per_address=_int("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1),
-        login_address_window_seconds=_int("LOGIN_ADDRESS_WINDOW_SECONDS", 60, minimum=1),
-        signups_per_address=_int("SIGNUPS_PER_ADDRESS", 10, minimum=1),
-        signup_address_window_seconds=_int("SIGNUP_ADDRESS_WINDOW_SECONDS", 600, minimum=1),
-        password_hash_workers=_int("PASSWORD_HASH_WORKERS", 0),
-        password_hash_queue_per_worker=_int("PASSWORD_HASH_QUEUE_PER_WORKER", 8),
-        password_hash_time_cost=_int("PASSWORD_HASH_TIME_COST", 3, minimum=1),
-        # argon2 needs 8 KiB per lane (4 lanes)
-        password_hash_memory_kib=_int("PASSWORD_HASH_MEMORY_KIB", 65536, minimum=32),
         log_format=log_format,
         metrics_bind=metrics_bind,
-        # As uvicorn's --forwarded-allow-ips: set but empty trusts no proxy.
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
-        hub=hub,
-        schedule=schedule,
-        ingest=ingest,
+        hub=from_environment(HubSettings, "HUB_"),
+        # Each interval from the variable of its name in capitals (EXPIRE_SWEEP_SECONDS, ...).
+        schedule=from_environment(ScheduleSettings),
+        ingest=ingest_settings(),
         video=video_settings(),
-        social=SocialSettings(
-            review_edit_window_seconds=_int("REVIEW_EDIT_WINDOW_SECONDS",
-                                            SocialSettings.review_edit_window_seconds),
-            go_live_alert_batch=_int("SOCIAL_GO_LIVE_ALERT_BATCH",
-                                     SocialSettings.go_live_alert_batch, minimum=1),
-            go_live_alert_max_age_seconds=_int("SOCIAL_GO_LIVE_ALERT_MAX_AGE_SECONDS",
-                                               SocialSettings.go_live_alert_max_age_seconds,
-                                               minimum=1),
-        ),
-        engagement=EngagementSettings(
-            tick_seconds=_seconds("ENGAGEMENT_TICK_SECONDS", EngagementSettings.tick_seconds),
-            min_envelope_minor=_int("RAIN_MIN_ENVELOPE_MINOR",
-                                    EngagementSettings.min_envelope_minor, minimum=1),
-            max_envelopes=_int("RAIN_MAX_ENVELOPES", EngagementSettings.max_envelopes,
-                               minimum=1),
-        ),
+        social=from_environment(SocialSettings, "SOCIAL_"),
+        engagement=from_environment(EngagementSettings, "ENGAGEMENT_"),
         shares=share_settings(),
-        coupons=CouponSettings(
-            max_quantity=_int("COUPON_MAX_QUANTITY", CouponSettings.max_quantity, minimum=1),
-            max_valid_seconds=_int("COUPON_MAX_VALID_SECONDS", CouponSettings.max_valid_seconds,
-                                   minimum=60),
-        ),
+        coupons=from_environment(CouponSettings, "COUPON_"),
     )
 
 
@@ -540,36 +510,22 @@ def _data_dir() -> str:
 
 
 def video_settings() -> VideoSettings:
-    return VideoSettings(
-        media_dir=os.environ.get("VIDEO_MEDIA_DIR") or os.path.join(_data_dir(), "media"),
-        max_upload_bytes=_int("VIDEO_MAX_UPLOAD_BYTES", VideoSettings.max_upload_bytes,
-                              minimum=1024),
-        max_seconds=_int("VIDEO_MAX_SECONDS", VideoSettings.max_seconds, minimum=1),
-        transcode_timeout_seconds=_int("VIDEO_TRANSCODE_TIMEOUT_SECONDS",
-                                       VideoSettings.transcode_timeout_seconds, minimum=10),
-    )
+    return from_environment(
+        VideoSettings, "VIDEO_",
+        media_dir=os.environ.get("VIDEO_MEDIA_DIR") or os.path.join(_data_dir(), "media"))
 
 
 def ingest_settings() -> IngestSettings:
-    """The INGEST_* settings (also read alone by `livesell nginx-config`)."""
-    rtmp_port = _int("INGEST_RTMP_PORT", IngestSettings.rtmp_port, minimum=1)
-    http_port = _int("INGEST_HTTP_PORT", IngestSettings.http_port, minimum=1)
-    rtmp_url = os.environ.get("INGEST_RTMP_URL") or f"rtmp://127.0.0.1:{rtmp_port}/live"
+    """The INGEST_* settings (also read alone by `livesell nginx-config`); the addresses
+    default to the ports'."""
+    ports = from_environment(IngestSettings, "INGEST_")
+    rtmp_url = os.environ.get("INGEST_RTMP_URL") or f"rtmp://127.0.0.1:{ports.rtmp_port}/live"
     if not rtmp_url.startswith(("rtmp://", "rtmps://")):
         raise SettingsError(f"INGEST_RTMP_URL must start with rtmp:// or rtmps://; got {rtmp_url!r}")
-    for name, port in (("INGEST_RTMP_PORT", rtmp_port), ("INGEST_HTTP_PORT", http_port)):
-        if port > 65535:
-            raise SettingsError(f"{name} must be a port (1-65535), got {port}")
-    return IngestSettings(
-        enabled=_flag("INGEST_ENABLED", IngestSettings.enabled),
-        rtmp_bind=os.environ.get("INGEST_RTMP_BIND") or IngestSettings.rtmp_bind,
-        rtmp_port=rtmp_port,
-        http_bind=os.environ.get("INGEST_HTTP_BIND") or IngestSettings.http_bind,
-        http_port=http_port,
+    return replace(
+        ports,
         rtmp_url=rtmp_url.rstrip("/"),
-        hls_base_url=_base_url("INGEST_HLS_BASE_URL", f"http://127.0.0.1:{http_port}/hls"),
-        grace_seconds=_seconds("INGEST_GRACE_SECONDS", IngestSettings.grace_seconds),
-        update_seconds=_int("INGEST_UPDATE_SECONDS", IngestSettings.update_seconds, minimum=1),
+        hls_base_url=_base_url("INGEST_HLS_BASE_URL", f"http://127.0.0.1:{ports.http_port}/hls"),
         callback_secret=Secret(os.environ.get("INGEST_CALLBACK_SECRET", "")),
         record_dir=os.environ.get("INGEST_RECORD_DIR") or os.path.join(_data_dir(), "nginx",
                                                                        "records"),

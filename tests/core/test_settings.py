@@ -142,8 +142,14 @@ def test_unset_hub_settings_give_the_hub_its_measured_defaults(unset_hub_and_bea
     ("ADVANCE_SALES_SECONDS", "0", "more than 0 seconds"),
     ("REPORT_SWEEP_SECONDS", "nan", "more than 0 seconds"),
     ("CELERY_VISIBILITY_TIMEOUT", "-1", "more than 0 seconds"),
+    ("SESSION_COOKIE_SECURE", "yes", "must be 1 (on) or 0 (off)"),
+    ("SHARE_DEFAULT_RATE_BP", "10001", "in basis points (0-10000)"),
+    ("SHARE_MAX_DEPTH", "3", "1 or 2 (never more)"),
+    ("COUPON_MAX_VALID_SECONDS", "59", "at least 60"),
+    ("INGEST_HTTP_PORT", "65536", "a port (1-65535)"),
+    ("INTERNAL_BASE_URL", "ftp://x", "http:// or https://"),
 ])
-def test_a_bad_hub_or_beat_value_is_refused_at_start_naming_the_variable(
+def test_a_bad_value_is_refused_at_start_naming_the_variable(
         monkeypatch, unset_hub_and_beat, name, value, complaint):
     monkeypatch.setenv(name, value)
 

@@ -47,7 +47,7 @@ from orders.payments import get_provider
 from orders.reconcile import REBUILD_WAIT_SECONDS, reconcile_sale
 from orders.runtime import publish_stock, runtime
 from orders.sources import OrderSourceRef
-from orders.views import PlacedOrder, first_reply
+from orders.views import PlacedOrder, first_reply, replay_reply
 from orders.writer import NewOrder, WrittenOrder
 
 log = logging.getLogger(__name__)
@@ -77,31 +77,15 @@ async def buy(svc: Services, user_id: int, sale_id: int, idempotency_key: str | 
     rt = runtime(svc)
     sk = stock.SaleKeys.of(svc.keys, sale_id)
     async with rt.redis_slots:
-        result = await _reserve(svc, sk, sale_id, user_id, key, quantity)
+        result = await reserve_units(svc, sk, sale_id, user_id, key, quantity)
     code = result.code
-    if code == stock.ReserveCode.NOT_STARTED:
-        BUY_NOT_STARTED.inc()
-        raise SaleNotStarted("the sale has not started yet", field="sale_id")
-    if code == stock.ReserveCode.ENDED:
-        BUY_ENDED.inc()
-        raise SaleEnded("the sale has ended", field="sale_id")
-    if code == stock.ReserveCode.LIMIT_REACHED:
-        BUY_LIMIT_REACHED.inc()
-        raise LimitReached("you have reached this sale's per-person limit", field="quantity",
-                           extra={"held": result.held})
-    if code == stock.ReserveCode.SOLD_OUT:
-        BUY_SOLD_OUT.inc()
-        raise SoldOut("sold out" if result.available == 0
-                      else f"only {result.available} left", field="quantity",
-                      extra={"remaining": result.available})
-    if code == stock.ReserveCode.DUPLICATE:
-        BUY_REPLAYED.inc()
-        # The first reply, kept in Redis once its order committed (orders/runtime.py); until
-        # then, or if Redis lost it, PostgreSQL has the order.
-        return result.reply or await _replay(svc, sale_id, user_id, key), True
     if code != stock.ReserveCode.RESERVED or result.terms is None:
-        # The script answers one of the codes above or RESERVED with the sale's terms.
-        raise RuntimeError(f"the reserve script answered {code!r} without the sale's terms")
+        if code == stock.ReserveCode.DUPLICATE:
+            BUY_REPLAYED.inc()
+            # The first reply, kept in Redis once its order committed (orders/runtime.py); until
+            # then, or if Redis lost it, PostgreSQL has the order.
+            return result.reply or await replay_from_database(svc, sale_id, user_id, key), True
+        raise refusal(result)
     BUY_RESERVED.inc()
     facts = result.terms
     new = NewOrder(sale_id=sale_id, room_id=facts.room_id, product_id=facts.product_id,
@@ -152,8 +136,33 @@ def _release_if_unwritten(svc: Services, done: asyncio.Future[WrittenOrder], sal
     task.add_done_callback(_background.discard)
 
 
-async def _reserve(svc: Services, sk: stock.SaleKeys, sale_id: int, user_id: int, key: str,
-                   quantity: int) -> stock.ReserveResult:
+def refusal(result: stock.ReserveResult) -> Exception:
+    """The error of a reserve script's answer that is neither a reservation nor a repeat of the
+    key (also `orders.coupon_buying`'s)."""
+    code = result.code
+    if code == stock.ReserveCode.NOT_STARTED:
+        BUY_NOT_STARTED.inc()
+        return SaleNotStarted("the sale has not started yet", field="sale_id")
+    if code == stock.ReserveCode.ENDED:
+        BUY_ENDED.inc()
+        return SaleEnded("the sale has ended", field="sale_id")
+    if code == stock.ReserveCode.LIMIT_REACHED:
+        BUY_LIMIT_REACHED.inc()
+        return LimitReached("you have reached this sale's per-person limit", field="quantity",
+                            extra={"held": result.held})
+    if code == stock.ReserveCode.SOLD_OUT:
+        BUY_SOLD_OUT.inc()
+        return SoldOut("sold out" if result.available == 0
+                       else f"only {result.available} left", field="quantity",
+                       extra={"remaining": result.available})
+    # The script answers one of the codes above, a repeat, or RESERVED with the sale's terms.
+    return RuntimeError(f"the reserve script answered {code!r} without the sale's terms")
+
+
+async def reserve_units(svc: Services, sk: stock.SaleKeys, sale_id: int, user_id: int, key: str,
+                        quantity: int) -> stock.ReserveResult:
+    """The reserve script, rebuilding the sale's keys first if they are missing, waiting out a
+    rebuild in progress."""
     deadline = time.monotonic() + REBUILD_WAIT_SECONDS
     while True:
         result = await stock.reserve(svc.redis, sk, user_id, key, quantity)
@@ -169,7 +178,7 @@ async def _reserve(svc: Services, sk: stock.SaleKeys, sale_id: int, user_id: int
             raise SaleUnavailable("the sale is being rebuilt; try again shortly")
 
 
-async def _replay(svc: Services, sale_id: int, user_id: int, key: str) -> bytes:
+async def replay_from_database(svc: Services, sale_id: int, user_id: int, key: str) -> bytes:
     deadline = time.monotonic() + REPLAY_WAIT_SECONDS
     while True:
         async with svc.db.session() as session:
@@ -177,7 +186,7 @@ async def _replay(svc: Services, sale_id: int, user_id: int, key: str) -> bytes:
                 Order.sale_id == sale_id, Order.user_id == user_id,
                 Order.idempotency_key == key))
         if order is not None:
-            return orjson.dumps(first_reply(order, get_provider(svc.settings)))
+            return orjson.dumps(replay_reply(order, get_provider(svc.settings)))
         if time.monotonic() > deadline:
             raise RequestInProgress("a request with this Idempotency-Key is still being handled",
                                     field="Idempotency-Key")

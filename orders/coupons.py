@@ -17,6 +17,9 @@ of a coupon's Redis state (docs/engagement.md, "Coupons").
   paid, and the claim names the order.
 - **Give back** (`release_claims_of`): a cancelled or expired order's claim is free again, in
   the same transaction as the order's move, so it happens once.
+- **Unwritten claims** (`release_unwritten_claims`): the claim script dates each claim in the
+  coupon's unwritten zset; a claim whose process died before its commit has its copy given
+  back, once, by the sweep (under the same lock as the rebuild).
 """
 
 from __future__ import annotations
@@ -164,16 +167,18 @@ class CouponClaim(Base):
 class CouponKeys:
     left: str
     claimers: str
+    # Claims made by the script and not yet known to be committed (`release_unwritten_claims`).
+    unwritten: str
 
     @classmethod
     def of(cls, keys: Keys, coupon_id: int) -> CouponKeys:
-        # One hash tag per coupon: the scripts touch both keys on one cluster slot.
+        # One hash tag per coupon: the scripts touch its keys on one cluster slot.
         base = f"{keys.prefix}coupon:{{{coupon_id}}}:"
-        return cls(base + "left", base + "claimers")
+        return cls(base + "left", base + "claimers", base + "unwritten")
 
     @property
     def all(self) -> list[str]:
-        return [self.left, self.claimers]
+        return [self.left, self.claimers, self.unwritten]
 
 
 @dataclass(frozen=True)
@@ -311,7 +316,8 @@ async def _claim(svc: Services, user_id: int, coupon_id: int,
                                           "the host to claim it", field="coupon_id")
             # Shared: many claims at once; a rebuild takes it exclusive and waits for them.
             await _lock(session, coupon_id, shared=True)
-            left = int(await CLAIM.bind(svc.redis)(keys=keys.all, args=[user_id]))
+            left = int(await CLAIM.bind(svc.redis)(keys=keys.all,
+                                                   args=[user_id, CLAIM_WRITE_DEADLINE_MS]))
             if left == MISSING:
                 return None
             if left == ALREADY:
@@ -338,6 +344,13 @@ async def _claim(svc: Services, user_id: int, coupon_id: int,
         if claimed_in_redis:
             await _unclaim_unless_committed(svc, keys, coupon_id, user_id)
         raise
+    # Committed: the sweep has nothing to look at (if this is lost, the sweep finds the claim in
+    # PostgreSQL and drops the entry).
+    try:
+        await svc.redis.zrem(keys.unwritten, user_id)
+    except Exception:
+        log.warning("could not drop the unwritten entry of coupon %s's claim by %s", coupon_id,
+                    user_id, exc_info=True)
     return Claimed(claim_id=claim_id, coupon_id=coupon_id, left=left)
 
 
@@ -369,6 +382,81 @@ async def rebuild_coupon(svc: Services, coupon_id: int) -> int:
         left = coupon.quantity - len(claimers)
         await _write_keys(svc, coupon, left=left, claimers=claimers)
     return left
+
+
+# Claims whose commit never happened -----------------------------------------------------------
+
+# A claim must be in PostgreSQL this long after its script, or the sweep looks at it. A claim
+# commits within milliseconds; 10 s is far past a loaded commit, and the sweep waits for the
+# lock of any claim still in flight anyway.
+CLAIM_WRITE_DEADLINE_MS = 10_000
+# Coupons are swept until this long after they expired (a claim made just before the end).
+UNWRITTEN_AFTER_EXPIRY_SECONDS = 600
+# Overdue entries one sweep looks at per coupon.
+UNWRITTEN_SWEEP_BATCH = 500
+
+
+async def release_unwritten_claims(svc: Services) -> dict[int, list[int]]:
+    """Give back the copies of claims whose process died between the claim script and the
+    claim's commit (Redis counted a claim that PostgreSQL never got: one copy short). Run by the
+    scheduler with the unwritten-holds sweeps. Returns the viewers whose copy went back, by
+    coupon."""
+    async with svc.db.session() as session:
+        coupon_ids = list(await session.scalars(select(Coupon.id).where(
+            Coupon.valid_until > func.now() - func.make_interval(
+                0, 0, 0, 0, 0, 0, UNWRITTEN_AFTER_EXPIRY_SECONDS))))
+    released: dict[int, list[int]] = {}
+    for coupon_id in coupon_ids:
+        done = await release_unwritten_of_coupon(svc, coupon_id)
+        if done:
+            released[coupon_id] = done
+    return released
+
+
+async def release_unwritten_of_coupon(svc: Services, coupon_id: int) -> list[int]:
+    """One coupon's part of `release_unwritten_claims`.
+
+    An overdue entry whose claim is in PostgreSQL is dropped (a committed claim is final). For
+    the others the coupon's advisory lock is taken exclusive, as the rebuild takes it: that waits
+    for every claim in flight (each holds it shared from before its script to its commit), so a
+    claim committing at this instant is seen, and one not in PostgreSQL after that never will
+    be. Its copy goes back through `unclaim_coupon.lua`, which gives it back only while the
+    viewer is still in the claimers set: once, whatever the claim's own failure path or another
+    sweep does."""
+    keys = CouponKeys.of(svc.keys, coupon_id)
+    seconds, micros = await svc.redis.time()
+    now_ms = int(seconds) * 1000 + int(micros) // 1000
+    overdue = [int(str(m.decode() if isinstance(m, bytes) else m)) for m in
+               await svc.redis.zrangebyscore(keys.unwritten, "-inf", now_ms, start=0,
+                                             num=UNWRITTEN_SWEEP_BATCH)]
+    if not overdue:
+        return []
+    # No lock needed here: a committed claim is final.
+    missing = set(overdue) - await _committed_claimers(svc, coupon_id, overdue)
+    released: list[int] = []
+    if missing:
+        async with svc.db.transaction() as session:
+            await _lock(session, coupon_id, shared=False)
+            # Read under the lock: the claims that were in flight have committed or rolled back.
+            late = set(await session.scalars(select(CouponClaim.user_id).where(
+                CouponClaim.coupon_id == coupon_id, CouponClaim.user_id.in_(missing))))
+            for user_id in sorted(missing - late):
+                if await UNCLAIM.bind(svc.redis)(keys=keys.all, args=[user_id]) == 1:
+                    released.append(user_id)
+            # Dropped under the lock: no claim can add an entry meanwhile.
+            await svc.redis.zrem(keys.unwritten, *overdue)
+    else:
+        await svc.redis.zrem(keys.unwritten, *overdue)
+    if released:
+        log.warning("coupon %s: gave back the copies of %d claims never committed: %s",
+                    coupon_id, len(released), released)
+    return released
+
+
+async def _committed_claimers(svc: Services, coupon_id: int, user_ids: list[int]) -> set[int]:
+    async with svc.db.session() as session:
+        return set(await session.scalars(select(CouponClaim.user_id).where(
+            CouponClaim.coupon_id == coupon_id, CouponClaim.user_id.in_(user_ids))))
 
 
 # Reading ------------------------------------------------------------------------------------
@@ -458,6 +546,14 @@ async def apply_claim(session: AsyncSession, *, claim_id: int, user_id: int, roo
             f"the coupon needs a spend of at least {coupon.min_spend_minor}", field=field,
             extra={"min_spend_minor": coupon.min_spend_minor, "amount_minor": amount_minor})
     return Applied(claim.id, coupon.id, coupon.discount_for(amount_minor))
+
+
+def not_for_video() -> ValidationError:
+    """A coupon is a live room's (dropped and claimed there): a buy from a replay's or short
+    video's page that names one is refused, never has it dropped silently."""
+    return ValidationError([{"field": "coupon_claim_id", "code": "coupon_not_for_video",
+                             "message": "a live-room coupon applies in its room, not to a "
+                                        "video's or replay's buy"}])
 
 
 async def mark_used(session: AsyncSession, applied: Applied, order_id: int) -> None:

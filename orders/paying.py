@@ -202,7 +202,11 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
         record(session, *paid_events)
         return "paid"
     if current == OrderStatus.EXPIRED:
-        # A payment after the hold expired: keep the sale if a unit is still there for it.
+        # A payment after the hold expired: keep the sale if a unit is still there for it, and
+        # its coupon (given back at the expiry) is not on another order since.
+        if await _coupon_went_elsewhere(session, order):
+            await queue_refund(session, payment)
+            return "refunded_after_expiry"
         sale = await session.scalar(
             select(Sale).where(Sale.id == order.sale_id).with_for_update(read=True))
         if sale is None:
@@ -225,6 +229,7 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
                                              shares=svc.settings.shares)
                 record(session, *paid_events)
                 return "paid_after_expiry"
+        await _give_coupon_back(session, order)
         await queue_refund(session, payment)
         return "refunded_after_expiry"
     # Cancelled, already paid by another payment, or refunded: this money goes back.
@@ -258,8 +263,7 @@ async def _regular_payment_succeeded(svc: Services, session: AsyncSession, order
         # A payment after the hold expired: kept if every line still has its units, and its
         # coupon (given back at the expiry) is not on another order since: the price paid
         # counted on it.
-        if order.coupon_claim_id is not None and not await coupons.retake_claim(
-                session, order.coupon_claim_id, order.id):
+        if await _coupon_went_elsewhere(session, order):
             await queue_refund(session, payment)
             return "refunded_after_expiry"
         code, _ = await regular.sell_order_units(svc, order, lines)
@@ -274,12 +278,26 @@ async def _regular_payment_succeeded(svc: Services, session: AsyncSession, order
                                          shares=svc.settings.shares)
             record(session, paid)
             return "paid_after_expiry"
-        if order.coupon_claim_id is not None:
-            await coupons.release_claims_of(session, [order.id])  # taken again above
+        await _give_coupon_back(session, order)
         await queue_refund(session, payment)
         return "refunded_after_expiry"
     await queue_refund(session, payment)
     return f"refunded_order_{current.value}"
+
+
+async def _coupon_went_elsewhere(session: AsyncSession, order: Order) -> bool:
+    """An expired order is paid after all: its coupon claim (given back at the expiry) names it
+    again, unless the buyer used it on another order meanwhile (True: the price paid counted on
+    it, so the payment is refunded)."""
+    return order.coupon_claim_id is not None and not await coupons.retake_claim(
+        session, order.coupon_claim_id, order.id)
+
+
+async def _give_coupon_back(session: AsyncSession, order: Order) -> None:
+    """The late payment is refunded after all (no units left): the claim taken again above is
+    free once more."""
+    if order.coupon_claim_id is not None:
+        await coupons.release_claims_of(session, [order.id])
 
 
 def refund_key(payment: Payment) -> str:

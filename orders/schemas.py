@@ -81,6 +81,9 @@ class BuyIn(Strict):
     quantity: int = Field(default=1, ge=1, le=100)
     # Sent by a replay's or a short video's page; the room page sends none (the live room).
     source: OrderSourceIn | None = None
+    coupon_claim_id: Id | None = Field(default=None, description="one of your live-room "
+                                       "coupons of the sale's room, taken off the amount paid "
+                                       "(the room page only)")
 
 
 class OrderSourceOut(BaseModel):

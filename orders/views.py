@@ -109,13 +109,25 @@ def line_view(line: OrderLine, options: dict[str, str]) -> dict[str, Any]:
             "unit_price_minor": line.unit_price_minor, "amount_minor": line.amount_minor}
 
 
+def coupon_fields(order: Order) -> dict[str, Any]:
+    """A live-room coupon's discount, already taken off `amount_minor` (orders/coupons.py), and
+    the claim it used."""
+    return {"discount_minor": order.discount_minor or 0, "coupon_claim_id": order.coupon_claim_id}
+
+
+def sale_order_view(order: Order, provider: PaymentProvider) -> dict[str, Any]:
+    """A flash-sale order as committed (the buyer's notification; the API's adds its `kind`),
+    with its coupon when it used one (orders/coupon_buying.py)."""
+    view = order_view(order, provider)
+    if order.coupon_claim_id is not None:
+        view.update(coupon_fields(order))
+    return view
+
+
 def regular_order_view(order: Order, provider: PaymentProvider,
                        lines: list[tuple[OrderLine, dict[str, str]]] | None) -> dict[str, Any]:
     """A regular-price order's view; without `lines` (None) where only its moves are news."""
-    view = {**order_view(order, provider), "kind": "regular",
-            # A live-room coupon's discount, already taken off `amount_minor` (orders/coupons.py).
-            "discount_minor": order.discount_minor or 0,
-            "coupon_claim_id": order.coupon_claim_id,
+    view = {**order_view(order, provider), "kind": "regular", **coupon_fields(order),
             "shipping_address": order.shipping_address}
     if lines is not None:
         view["lines"] = [line_view(line, options) for line, options in lines]
@@ -135,7 +147,7 @@ async def orders_json(session: AsyncSession, svc: Services,
                 .where(OrderLine.order_id.in_(regular)).order_by(OrderLine.id)):
             lines.setdefault(line.order_id, []).append((line, options))
     return [regular_order_view(o, provider, lines.get(o.id, [])) if o.sale_id is None
-            else {**order_view(o, provider), "kind": "sale"} for o in orders]
+            else {**sale_order_view(o, provider), "kind": "sale"} for o in orders]
 
 
 async def order_json(session: AsyncSession, svc: Services, order: Order) -> dict[str, Any]:
@@ -146,6 +158,13 @@ def first_reply(order: OrderFacts, provider: PaymentProvider) -> dict[str, Any]:
     """The buy reply exactly as the first request got it: an order awaiting payment. A repeat
     of the idempotency key returns this; the order's current status is at GET /api/orders/{id}."""
     return {"order": order_view(order, provider, status=OrderStatus.PENDING_PAYMENT.value)}
+
+
+def replay_reply(order: Order, provider: PaymentProvider) -> dict[str, Any]:
+    """The first reply of a flash-sale buy, rendered again from its order (a repeat of the key
+    that Redis could not answer): with its coupon's discount when it used one."""
+    return {"order": {**sale_order_view(order, provider),
+                      "status": OrderStatus.PENDING_PAYMENT.value}}
 
 
 async def sale_view(svc: Services, sale: Sale) -> dict[str, Any]:
@@ -186,11 +205,11 @@ async def notify_buyer(svc: Services, order: Order) -> None:
     provider = get_provider(svc.settings)
     if order.status not in SHARE_STATES:
         view = (regular_order_view(order, provider, None) if order.sale_id is None
-                else order_view(order, provider))
+                else sale_order_view(order, provider))
     else:
         async with svc.db.session() as session:
             view = (await order_json(session, svc, order) if order.sale_id is None
-                    else order_view(order, provider))
+                    else sale_order_view(order, provider))
             view["share"] = await commissions.order_share_credit(session, order.id)
     await publish_user(svc.redis, svc.keys, order.user_id, ServerEvent.ORDER, view)
 

@@ -9,9 +9,19 @@ from core.accounts import Role, owns_or_ops
 from core.context import Services
 from live import actions as live_actions
 from live import queries as live_queries
-from orders import buying, commissions, order_moves, queries, reconcile, sales, views
+from orders import (
+    buying,
+    commissions,
+    coupon_buying,
+    coupons,
+    order_moves,
+    queries,
+    reconcile,
+    sales,
+    views,
+)
 from orders.errors import NotOrderOwner, NotSaleHost
-from orders.models import Order, OrderStatus
+from orders.models import Order, OrderSource, OrderStatus
 from orders.payments import get_provider
 from orders.schemas import (
     BuyIn,
@@ -98,10 +108,13 @@ async def reconcile_sale(request: Request) -> Response:
 @router.add("/api/sales/{sale_id:int}/buy", "POST", summary="Buy in a flash sale. Send an "
             "Idempotency-Key header; a repeat returns the first reply. A replay's or a short "
             "video's page sends `source` ({kind: replay|video, id}); it must be ready and "
-            "show the sale's product (422 naming source.id). Errors: sold_out, "
+            "show the sale's product (422 naming source.id). A live-room coupon claim, if "
+            "named (`coupon_claim_id`), comes off the amount paid. Errors: sold_out, "
             "limit_reached, sale_not_started, sale_ended (409), idempotency_key_required (400), "
-            "request_in_progress (409), sale_unavailable (503)", body=BuyIn, response=BuyOut,
-            status=201, errors=BUY_ERRORS,
+            "request_in_progress (409), sale_unavailable (503); a coupon that cannot apply: "
+            "coupon_not_yours (403), coupon_used, coupon_expired, coupon_not_for_this_room "
+            "(409), coupon_below_minimum, coupon_currency_mismatch, coupon_not_for_video (422)",
+            body=BuyIn, response=BuyOut, status=201, errors=(*BUY_ERRORS, 403),
             headers={"Idempotency-Key": Header(
                 "One per press of the buy button (e.g. a UUID), reused on a retry: a repeat "
                 "returns the first reply with `Idempotent-Replayed: true`",
@@ -114,9 +127,17 @@ async def buy(request: Request) -> Response:
     # Only a buy that names its source (a replay's or a video's page) pays for its check.
     source = await check_source(svc, sale_id, data.source.kind, data.source.id,
                                 live_queries.video_shows_product) if data.source else None
-    reply, replayed = await buying.buy(svc, principal.id, sale_id,
-                                        request.headers.get("idempotency-key"), data.quantity,
-                                        source)
+    if data.coupon_claim_id is None:
+        reply, replayed = await buying.buy(svc, principal.id, sale_id,
+                                            request.headers.get("idempotency-key"),
+                                            data.quantity, source)
+    elif source is not None and source.kind != OrderSource.LIVE.value:
+        raise coupons.not_for_video()
+    else:
+        # A coupon takes its own, slower path: a buy without one costs nothing more for it.
+        reply, replayed = await coupon_buying.buy_with_coupon(
+            svc, principal.id, sale_id, request.headers.get("idempotency-key"),
+            data.coupon_claim_id, data.quantity, source)
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return Response(reply, status_code=201, headers=headers, media_type=JSON.media_type)
 

@@ -9,11 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.accounts import Role, User
-from core.errors import ValidationError
 from live import actions as live_actions
 from live import queries as live_queries
 from live import videos
-from orders import cart, order_moves, regular, variants, views
+from orders import cart, coupons, order_moves, regular, variants, views
 from orders.buying import IDEMPOTENCY_KEY
 from orders.models import Order, OrderStatus
 from orders.regular import LineIn, TermsOf
@@ -110,10 +109,7 @@ async def buy_from_video(request: Request) -> Response:
     principal = await require_user(request)
     data = await parse_body(request, RegularBuyIn)
     if data.coupon_claim_id is not None:
-        # A coupon is a live room's (dropped and claimed there): refused, never dropped silently.
-        raise ValidationError([{"field": "coupon_claim_id", "code": "coupon_not_for_video",
-                                "message": "a live-room coupon applies in its room, not to a "
-                                           "video's or replay's buy"}])
+        raise coupons.not_for_video()
     svc = services(request)
     video_id = path_int(request, "video_id")
     # The source's kind is the video's own (a replay has a room); `video_terms` checks it is

@@ -7,7 +7,7 @@ from typing import Any
 from celery import Task
 
 from live import queries as live_queries
-from orders import buying, commissions, order_moves, outbox, reconcile, regular, sales
+from orders import buying, commissions, coupons, order_moves, outbox, reconcile, regular, sales
 from orders.models import OutboxKind
 from workers.app import app
 from workers.runtime import run
@@ -54,8 +54,12 @@ def release_unwritten_holds() -> dict[str, list[int]]:
     released = run(buying.release_unwritten_holds)
     # Regular-price orders' holds whose order never reached PostgreSQL (orders/regular.py).
     regular_orders = run(regular.release_unwritten_orders)
+    # Coupon claims whose commit never happened: their copies go back (orders/coupons.py).
+    claims = run(coupons.release_unwritten_claims)
     return {**{str(sale_id): numbers for sale_id, numbers in released.items()},
-            **({"regular": regular_orders} if regular_orders else {})}
+            **({"regular": regular_orders} if regular_orders else {}),
+            **({"coupon_claims": [user for users in claims.values() for user in users]}
+               if claims else {})}
 
 
 @app.task(name="orders.advance_sales")

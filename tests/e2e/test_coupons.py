@@ -1,7 +1,7 @@
 """Coupons in the browser: the host drops a coupon from the host panel, the viewer sees it
 arrive in the room live, claims it in one tap, buys the pinned product with it at the
 discounted price and pays on the sandbox gateway's page (the webhook delivered by a real
-Celery worker)."""
+Celery worker); then claims a second one and uses it at a flash sale's Buy."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.e2e.conftest import Api, Pages, screenshot
-from tests.e2e.test_flash_sale import PAYMENT_TIMEOUT_MS, connected, webhook_worker
+from tests.e2e.test_flash_sale import PAYMENT_TIMEOUT_MS, connected, start_sale, webhook_worker
 
 pytestmark = pytest.mark.browser
 
@@ -87,3 +87,24 @@ async def test_a_host_drops_a_coupon_a_viewer_claims_it_and_pays_the_discounted_
     await expect(watch.get_by_test_id("shop-order-status")).to_have_text(
         re.compile(r"Order #\d+ confirmed · .*20\.00 paid"))
     await screenshot(watch, "coupon-paid")
+
+    # when the host drops a second coupon (3.00 off), the viewer claims it, and a flash sale of
+    # the mug at 22.00 starts
+    second = await api.call("POST", f"/api/rooms/{room['id']}/coupons", host, json={
+        "kind": "amount", "amount_off_minor": 300, "currency": "CNY", "quantity": 3,
+        "valid_seconds": 3600})
+    second_card = coupons.locator(f"[data-coupon-id='{second['id']}']")
+    await second_card.get_by_test_id("coupon-claim").click()
+    await expect(second_card.get_by_test_id("coupon-claimed")).to_have_text("Claimed")
+    await start_sale(api, host, room, mug, price_minor=2200, quantity=2)
+
+    # then the sale's Buy offers the coupon, and one tap reserves the unit at 19.00
+    sale = watch.get_by_test_id("sale")
+    await expect(sale.get_by_test_id("sale-coupon")).to_have_value(re.compile(r"\d+"))
+    await sale.get_by_test_id("sale-buy").click()
+    sale_order = sale.get_by_test_id("sale-order")
+    await expect(sale_order).to_have_attribute("data-status", "pending_payment")
+    await expect(sale_order).to_contain_text("19.00")
+    await expect(sale_order.get_by_test_id("sale-discount")).to_contain_text("3.00")
+    await expect(second_card.get_by_test_id("coupon-claimed")).to_have_text("Used")
+    await screenshot(watch, "coupon-flash-sale-held")

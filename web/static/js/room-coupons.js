@@ -117,9 +117,9 @@ export function mountRoomCoupons({store, slot, me, roomId, hostId}) {
     usable() {
       return mine.coupons.filter((c) => c.claim && !c.claim.used && c.valid_until_ms > Date.now());
     },
-    /** A <select> of the usable coupons (none: null); its value is a claim id or "". */
-    select(testid) {
-      const usable = this.usable();
+    /** A <select> of the usable coupons that `fits` (none: null); its value is a claim id or "". */
+    select(testid, fits = () => true) {
+      const usable = this.usable().filter(fits);
       if (!usable.length) return null;
       return h("label", {class: "coupon-pick small"}, t("coupon.use"), " ",
         h("select", {"data-testid": testid},

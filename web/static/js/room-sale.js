@@ -5,7 +5,9 @@
 // The sale, its counters and the clock are the room store's (`sale` and `stock` events and
 // the hello); this module keeps only what is the viewer's own: their orders (from `order`
 // events on their user channel, GET /api/orders after a reload, and a slow poll covering a
-// missed event while a payment is on its way) and the state of their Buy tap.
+// missed event while a payment is on its way) and the state of their Buy tap. A live-room
+// coupon the viewer claimed (room-coupons.js) and that fits the sale's price is offered above
+// Buy, and named in the buy (`coupon_claim_id`), as at the regular price's Buy now.
 import {api} from "./api.js";
 import {h} from "./dom.js";
 import {formatCount, formatCountdown, formatMoney} from "./format.js";
@@ -47,11 +49,12 @@ function sleep(ms) {
 }
 
 /** Run the sale card in `slot` for the signed-in `me` (or a guest); returns its own state. */
-export function mountRoomSale({store, slot, me, roomId}) {
+export function mountRoomSale({store, slot, me, roomId, coupons = null}) {
   const mine = {
     orders: new Map(), // this buyer's orders in this room, by id
     buying: false,
     retryKey: null,    // a key whose request's outcome is unknown: the next tap reuses it
+    retryClaim: undefined, // and the coupon claim that tap named
     message: null,     // {kind, code, text}
     saleId: null,      // the sale the message and the key belong to
   };
@@ -109,6 +112,7 @@ export function mountRoomSale({store, slot, me, roomId}) {
     n.bar = h("div", {class: "ls-bar", role: "progressbar", "aria-label": t("sale.stock_left_label"), "aria-valuemin": "0"}, n.fill);
     n.stock = h("span", {class: "ls-sale-stock-text", "data-testid": "sale-stock"});
     n.limit = h("span", {class: "ls-sale-limit"});
+    n.coupon = h("div", {class: "ls-sale-coupon", "data-testid": "sale-coupon-slot"});
     n.buy = h("button", {type: "button", class: "btn btn-primary btn-block ls-buy", "data-testid": "sale-buy",
                          onclick: onBuy});
     n.message = h("p", {class: "ls-sale-msg", "data-testid": "sale-message", role: "status"});
@@ -119,7 +123,7 @@ export function mountRoomSale({store, slot, me, roomId}) {
       n.title,
       h("div", {class: "ls-sale-prices"}, n.price, n.regular, n.off),
       h("div", {class: "ls-sale-stock"}, n.bar, h("div", {class: "ls-sale-stock-row"}, n.stock, n.limit)),
-      n.buy, n.guest, n.message, n.order);
+      n.coupon, n.buy, n.guest, n.message, n.order);
     return n;
   }
 
@@ -130,6 +134,7 @@ export function mountRoomSale({store, slot, me, roomId}) {
       mine.saleId = sale.id;
       mine.message = null;
       mine.retryKey = null;
+      mine.retryClaim = undefined;
     }
     if (!visible()) {
       if (slot.firstChild) slot.replaceChildren();
@@ -139,6 +144,7 @@ export function mountRoomSale({store, slot, me, roomId}) {
     }
     if (!nodes) {
       nodes = build();
+      offered = null;
       slot.replaceChildren(nodes.root);
     }
     const current = store.salePhase();
@@ -182,6 +188,7 @@ export function mountRoomSale({store, slot, me, roomId}) {
     nodes.limit.textContent = t("sale.limit", {limit: sale.per_user_limit});
 
     renderButton(current);
+    renderCoupon(current);
     renderMessage();
     renderOrder();
     tick();
@@ -204,6 +211,28 @@ export function mountRoomSale({store, slot, me, roomId}) {
     button.dataset.state = mine.buying ? "buying" : current;
   }
 
+  // The coupon picker, rebuilt only when the coupons on offer change (a render on every sale or
+  // pin event would otherwise undo the viewer's choice).
+  let offered = null;
+
+  function renderCoupon(current) {
+    const sale = store.state.sale;
+    const fits = (c) => c.currency === sale.currency && c.min_spend_minor <= sale.price_minor;
+    const usable = coupons && me && current === "live" && !nodes.buy.disabled
+      ? coupons.usable().filter(fits) : [];
+    const key = `${sale.id}:${usable.map((c) => c.claim.id).join(",")}`;
+    if (key === offered) return;
+    offered = key;
+    const picker = usable.length ? coupons.select("sale-coupon", fits) : null;
+    nodes.coupon.replaceChildren(...(picker ? [picker] : []));
+  }
+
+  /** The claim chosen above Buy, or undefined. */
+  function chosenClaim() {
+    const select = nodes && nodes.coupon.querySelector("select");
+    return select && select.value ? Number(select.value) : undefined;
+  }
+
   function renderMessage() {
     const message = mine.message;
     nodes.message.textContent = message ? message.text : "";
@@ -222,10 +251,15 @@ export function mountRoomSale({store, slot, me, roomId}) {
     box.dataset.status = order.status;
     box.dataset.orderId = String(order.id);
     const amount = formatMoney(order.amount_minor, order.currency);
+    const discount = order.discount_minor > 0
+      ? h("p", {class: "ls-order-note", "data-testid": "sale-discount"},
+          t("sale.coupon_discount", {amount: formatMoney(order.discount_minor, order.currency)}))
+      : null;
     if (order.status === "pending_payment") {
       const hold = h("span", {class: "ls-hold-time", "data-testid": "sale-hold"});
       box.replaceChildren(
         h("p", {class: "ls-order-title"}, t("sale.reserved_for_you", {amount})),
+        discount,
         h("p", {class: "ls-order-note"}, t("sale.pay_within_before"), hold, t("sale.pay_within_after")),
         h("div", {class: "ls-order-actions"},
           // A plain navigation: the pages' CSP only lets forms post to our own origin.
@@ -336,6 +370,10 @@ export function mountRoomSale({store, slot, me, roomId}) {
     }
     const key = mine.retryKey || newKey();
     mine.retryKey = key;
+    // A retry of an unknown outcome sends what its first tap sent.
+    const claimId = mine.retryClaim !== undefined ? mine.retryClaim : chosenClaim();
+    mine.retryClaim = claimId;
+    const body = claimId ? {quantity: 1, coupon_claim_id: claimId} : {quantity: 1};
     mine.buying = true;
     mine.message = null;
     render();
@@ -345,7 +383,7 @@ export function mountRoomSale({store, slot, me, roomId}) {
       for (let attempt = 0; attempt <= BUY_RETRIES; attempt += 1) {
         if (attempt > 0) await sleep(RETRY_DELAY_MS * attempt);
         try {
-          reply = await api("POST", `/api/sales/${sale.id}/buy`, {quantity: 1},
+          reply = await api("POST", `/api/sales/${sale.id}/buy`, body,
                             {headers: {"Idempotency-Key": key}});
           error = null;
           break;
@@ -360,6 +398,8 @@ export function mountRoomSale({store, slot, me, roomId}) {
       mine.buying = false;
     }
     finishBuy(reply, error, sale);
+    // The coupon is on the order now (or was refused): the room's coupon card says which.
+    if (claimId && coupons && !(error && unknownOutcome(error))) coupons.refresh();
   }
 
   function unknownOutcome(err) {
@@ -369,6 +409,7 @@ export function mountRoomSale({store, slot, me, roomId}) {
   function finishBuy(reply, error, sale) {
     if (!error && reply && reply.order) {
       mine.retryKey = null;
+      mine.retryClaim = undefined;
       takeOrder(reply.order);
       mine.message = null;
     } else if (error && error.status === 401) {
@@ -380,6 +421,7 @@ export function mountRoomSale({store, slot, me, roomId}) {
       mine.message = {kind: "error", code, text: has(`sale.err.${code}`) ? t(`sale.err.${code}`) : t("sale.err.network")};
     } else {
       mine.retryKey = null;
+      mine.retryClaim = undefined;
       const remaining = error.detail.remaining;
       let text = buyErrorText(error);
       if (error.code === "sold_out" && typeof remaining === "number" && remaining > 0) {
@@ -463,8 +505,11 @@ export function mountRoomSale({store, slot, me, roomId}) {
   store.on("room", render);
   store.on("order", (order) => {
     takeOrder(order);
+    // A cancelled or expired order's coupon is the viewer's again.
+    if (coupons && order.sale_id && order.coupon_claim_id) coupons.refresh();
     render();
   });
+  if (coupons) coupons.onChange(render);
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") refreshOrder();
   });

@@ -355,8 +355,12 @@ if (form) {
   });
 }
 
+// The coupons the host dropped into the room: claim one, then use it at the flash sale's Buy,
+// Buy now or the cart's checkout.
+window.livesell.coupons = mountRoomCoupons({store, slot: $("#coupons"), me, roomId, hostId});
 // The flash sale in the pinned card, and the product tracking for the report.
-window.livesell.sale = mountRoomSale({store, slot: $("#sale-slot"), me, roomId});
+window.livesell.sale = mountRoomSale({store, slot: $("#sale-slot"), me, roomId,
+                                     coupons: window.livesell.coupons});
 trackProductCards({store, roomId});
 // The red envelope rain and the lucky draw.
 window.livesell.engagement = mountRoomEngagement({store, slot: $("#engagement"), me, roomId, hostId});
@@ -393,8 +397,6 @@ store.on("order", (order) => {
 
 // Buying at the regular price: the pinned card's and the product dialog's sizes, colours, Buy
 // now and Add to cart, the cart, and the viewer's order.
-// The coupons the host dropped into the room: claim one, then use it at Buy now or checkout.
-window.livesell.coupons = mountRoomCoupons({store, slot: $("#coupons"), me, roomId, hostId});
 window.livesell.shop = mountShop({store, me, roomId, coupons: window.livesell.coupons,
                                   slots: {pin: $("#shop-slot"), dialog: $("#product-dialog-shop")}});
 // Comment-to-buy: the note that it is on, and the answer to the viewer's own buy line.

@@ -151,6 +151,8 @@ if (bargain) {
     $("#bargain-time-left").textContent = timeLeftText();
   }, 1000);
   setInterval(() => {
-    if (bargain.open && !bargain.bought && document.visibilityState === "visible") refresh();
+    // While friends can still help, and while the buyer's order awaits its payment.
+    const awaiting = bargain.order && bargain.order.status === "pending_payment";
+    if ((awaiting || (bargain.open && !bargain.bought)) && document.visibilityState === "visible") refresh();
   }, REFRESH_MS);
 }

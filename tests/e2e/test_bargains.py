@@ -37,6 +37,7 @@ async def test_friends_cut_a_bargain_to_its_floor_and_the_buyer_buys_and_pays(
     await form.get_by_test_id("enable-bargain").click()
     offer = panel.get_by_test_id("bargain-offer-item")
     await expect(offer).to_contain_text("Tea mug")
+    await screenshot(panel, "bargain-host-offer")
     offer_path = await offer.get_by_role("link").get_attribute("href")
     assert offer_path is not None and re.fullmatch(r"/bargain-offers/\d+", offer_path)
 
@@ -93,3 +94,10 @@ async def test_friends_cut_a_bargain_to_its_floor_and_the_buyer_buys_and_pays(
         "Bought at the price reached.")
     await expect(page.get_by_test_id("bargain-buy")).to_have_count(0)
     await screenshot(page, "bargain-bought")
+
+    # and in Chinese, the same page says the same through the catalogs
+    page_zh = await pages.open(path, buyer, locale="zh-CN")
+    await expect(page_zh.get_by_test_id("bargain-progress")).to_have_text(
+        "\u5df2\u6709 2/2 \u4f4d\u597d\u53cb\u5e2e\u780d\uff0c\u8fd8\u5dee \u00a50.00")
+    await expect(page_zh.get_by_test_id("bargain-status")).to_have_text(
+        "\u5df2\u6309\u780d\u540e\u4ef7\u4e0b\u5355\u3002")

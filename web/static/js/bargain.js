@@ -75,7 +75,7 @@ function renderActions() {
   const viewer = bargain.viewer;
   const actions = [];
   if (viewer.is_buyer) {
-    $("#bargain-share").hidden = !bargain.open || bargain.bought;
+    $("#bargain-share").hidden = !bargain.open || bargain.bought || bargain.complete;
     $("#bargain-share-url").value = window.location.href;
     if (viewer.can_buy) {
       actions.push(h("button", {type: "button", class: "btn btn-primary", "data-testid": "bargain-buy", onclick: buy},

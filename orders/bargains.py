@@ -19,7 +19,8 @@ once by the published rule (orders/bargain_rule.py), and the buyer buys at the p
   deadline or with an order that still stands (awaiting payment, paid …): one purchase per
   bargain; an order cancelled or expired unpaid lets the buyer buy again before the deadline.
   A unit is held only then; payment, expiry, cancel, refund and commissions are the regular
-  order's.
+  order's. A payment landing after its order expired is refunded if another order of the
+  bargain stands by then (`late_payment_stands`).
 """
 
 from __future__ import annotations
@@ -401,6 +402,22 @@ async def help_bargain(svc: Services, helper_id: int, bargain_id: int) -> Helped
                                       price_minor=price, currency=offer.currency,
                                       helpers_needed=offer.helpers_needed))
     return Helped(bargain_id, seq, cut, price)
+
+
+async def late_payment_stands(session: AsyncSession, order: Order) -> bool:
+    """Inside a late payment's transaction (orders/paying.py): may a bargain's order that
+    expired unpaid be paid now? Not when the buyer has bought the bargain again meanwhile (one
+    purchase per bargain): the payment is refunded. The bargain's row is locked, as a buy
+    locks it, so a buy and a late payment never both stand."""
+    if order.source_kind != OrderSource.BARGAIN.value or order.source_id is None:
+        return True
+    await session.execute(select(Bargain.id).where(Bargain.id == order.source_id)
+                          .with_for_update())
+    other = await session.scalar(
+        select(Order.id).where(Order.source_kind == OrderSource.BARGAIN.value,
+                               Order.source_id == order.source_id, Order.id != order.id,
+                               Order.status.not_in(ENDED_ORDER_STATUSES)).limit(1))
+    return other is None
 
 
 @dataclass(frozen=True, slots=True)

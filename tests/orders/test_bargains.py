@@ -13,12 +13,20 @@ import httpx
 from sqlalchemy import func, select, update
 
 from core.context import Services
-from orders import bargain_rule
+from orders import bargain_rule, order_moves, paying
 from orders.bargains import Bargain, BargainCut, BargainOffer
-from orders.models import Order, OrderLine
+from orders.models import Order, OrderLine, Payment
 from realtime.publish import capture_published
 from tests.conftest import TestUser
-from tests.orders.regular_helpers import Shop, counts, open_shop, pay, with_address
+from tests.orders.regular_helpers import (
+    Shop,
+    counts,
+    deliver,
+    open_shop,
+    pay,
+    queue_payment,
+    with_address,
+)
 
 START, FLOOR, HELPERS = 1000, 700, 3
 
@@ -257,3 +265,29 @@ async def test_an_offer_is_checked_field_by_field(
     assert shirt["title"] == "Linen shirt — Blue / M"
     listed = (await client.get(f"/api/rooms/{shop.room['id']}/bargain-offers")).json()
     assert [o["id"] for o in listed["offers"]] == [shirt["id"]]
+
+
+async def test_a_late_payment_of_an_expired_order_is_refunded_if_the_bargain_was_bought_again(
+        client, make_user, make_product, make_room, services: Services) -> None:
+    # given a bargain's order whose payment is slow enough for the hold to expire
+    shop = await open_shop(client, make_user, make_product, make_room)
+    the_offer = await offered(client, shop)
+    buyer = await with_address(client, await make_user())
+    bargain_id = await start(client, buyer, the_offer["id"])
+    first = (await buy(client, buyer, bargain_id)).json()["order"]
+    event = await queue_payment(services, first["id"])
+    async with services.db.transaction() as session:
+        await session.execute(update(Order).values(hold_expires_at=func.now()))
+        await session.execute(update(Payment).values(created_at=func.now() - timedelta(
+            seconds=paying.PAYMENT_IN_FLIGHT_GRACE_SECONDS + 1)))
+    assert await order_moves.expire_due_orders(services) == [first["id"]]
+    # and the buyer bought the bargain again meanwhile
+    second = await buy(client, buyer, bargain_id)
+    assert second.status_code == 201, second.text
+
+    # when the first payment lands: refunded, so the bargain is bought once
+    assert await deliver(client, services, event) == "refunded_after_expiry"
+    async with services.db.session() as session:
+        statuses = {o.id: o.status for o in await session.scalars(select(Order))}
+    assert statuses == {first["id"]: "expired", second.json()["order"]["id"]: "pending_payment"}
+    assert await counts(services, shop.mug_variant["id"]) == (9, 1, 0)

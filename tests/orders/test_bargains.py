@@ -6,6 +6,7 @@ refusal: a distinct 4xx naming its reason, with nothing changed."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,6 +56,24 @@ async def start(client: httpx.AsyncClient, buyer: TestUser, offer_id: int) -> in
                                  headers=buyer.headers)
     assert response.status_code in (200, 201), response.text
     return int(response.json()["bargain_id"])
+
+
+@dataclass
+class Started:
+    shop: Shop
+    offer: dict[str, Any]
+    buyer: TestUser
+    bargain_id: int
+
+
+async def started(client: httpx.AsyncClient, make_user: Any, make_product: Any,
+                  make_room: Any) -> Started:
+    """A live room's host offers the mug (1000 -> 700, 3 friends); a buyer with an address
+    starts a bargain on it."""
+    shop = await open_shop(client, make_user, make_product, make_room)
+    the_offer = await offered(client, shop)
+    buyer = await with_address(client, await make_user())
+    return Started(shop, the_offer, buyer, await start(client, buyer, the_offer["id"]))
 
 
 async def help_(client: httpx.AsyncClient, friend: TestUser, bargain_id: int) -> httpx.Response:
@@ -147,10 +166,8 @@ async def test_friends_cut_by_the_rule_to_the_floor_and_the_buyer_buys_at_it(
 
 async def test_an_order_cancelled_unpaid_lets_the_buyer_buy_again_at_the_price_now(
         client, make_user, make_product, make_room, services: Services) -> None:
-    shop = await open_shop(client, make_user, make_product, make_room)
-    the_offer = await offered(client, shop)
-    buyer = await with_address(client, await make_user())
-    bargain_id = await start(client, buyer, the_offer["id"])
+    given = await started(client, make_user, make_product, make_room)
+    shop, buyer, bargain_id = given.shop, given.buyer, given.bargain_id
     # bought at the start price, with no help yet (any time before the deadline)
     first = (await buy(client, buyer, bargain_id)).json()["order"]
     assert first["amount_minor"] == START
@@ -181,10 +198,8 @@ async def test_an_order_cancelled_unpaid_lets_the_buyer_buy_again_at_the_price_n
 
 async def test_every_refusal_names_its_reason_and_changes_nothing(
         client, make_user, make_product, make_room, services: Services) -> None:
-    shop = await open_shop(client, make_user, make_product, make_room)
-    the_offer = await offered(client, shop)
-    buyer = await with_address(client, await make_user())
-    bargain_id = await start(client, buyer, the_offer["id"])
+    given = await started(client, make_user, make_product, make_room)
+    shop, the_offer, buyer, bargain_id = given.shop, given.offer, given.buyer, given.bargain_id
     friend = await make_user()
     assert (await help_(client, friend, bargain_id)).status_code == 201
     before = await state(services)
@@ -270,10 +285,8 @@ async def test_an_offer_is_checked_field_by_field(
 async def test_a_late_payment_of_an_expired_order_is_refunded_if_the_bargain_was_bought_again(
         client, make_user, make_product, make_room, services: Services) -> None:
     # given a bargain's order whose payment is slow enough for the hold to expire
-    shop = await open_shop(client, make_user, make_product, make_room)
-    the_offer = await offered(client, shop)
-    buyer = await with_address(client, await make_user())
-    bargain_id = await start(client, buyer, the_offer["id"])
+    given = await started(client, make_user, make_product, make_room)
+    shop, buyer, bargain_id = given.shop, given.buyer, given.bargain_id
     first = (await buy(client, buyer, bargain_id)).json()["order"]
     event = await queue_payment(services, first["id"])
     async with services.db.transaction() as session:

@@ -304,3 +304,22 @@ async def test_a_late_payment_of_an_expired_order_is_refunded_if_the_bargain_was
         statuses = {o.id: o.status for o in await session.scalars(select(Order))}
     assert statuses == {first["id"]: "expired", second.json()["order"]["id"]: "pending_payment"}
     assert await counts(services, shop.mug_variant["id"]) == (9, 1, 0)
+
+
+async def test_the_pages_answer_each_reader_and_an_unknown_id_with_a_404_page(
+        client, make_user, make_product, make_room) -> None:
+    given = await started(client, make_user, make_product, make_room)
+    offer_path = f"/bargain-offers/{given.offer['id']}"
+    # the offer's page: a guest is asked to sign in, the host shares it, the buyer returns
+    # to their bargain, another viewer may start one
+    for reader, testid in ((None, "bargain-sign-in"), (given.shop.host, "bargain-own-offer"),
+                           (given.buyer, "bargain-open-mine"),
+                           (await make_user(), "bargain-start")):
+        response = await client.get(offer_path, headers=reader.headers if reader else None)
+        assert response.status_code == 200 and f'data-testid="{testid}"' in response.text
+    response = await client.get(f"/bargains/{given.bargain_id}")
+    assert response.status_code == 200 and 'data-testid="bargain-progress"' in response.text
+    for path in ("/bargains/999999", "/bargain-offers/999999"):
+        response = await client.get(path)
+        assert response.status_code == 404
+        assert response.headers["content-type"].startswith("text/html")

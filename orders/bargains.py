@@ -26,7 +26,7 @@ once by the published rule (orders/bargain_rule.py), and the buyer buys at the p
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,10 +79,10 @@ MAX_DEADLINE = timedelta(days=30)
 # An order of the bargain that no longer stands: the buyer may buy again before the deadline.
 ENDED_ORDER_STATUSES = (OrderStatus.CANCELLED.value, OrderStatus.EXPIRED.value)
 
-# Live's terms for an order that needs no live room (`live.actions.bargain_terms`), bound to the
-# offer's room by the web edge: the room's host and those of the asked products that are its
-# (in its lineup too, when an offer is being enabled).
-TermsOf = Callable[[AsyncSession, list[int]], Awaitable[RoomTerms]]
+# The terms of the regular-price path (`orders.regular.TermsOf`); here live's `bargain_terms`,
+# bound to the offer's room by the web edge: the room (live or not), its host and those of the
+# asked products that are its (in its lineup too, when an offer is being enabled).
+TermsOf = regular.TermsOf
 
 
 class BargainOffer(Base):
@@ -247,14 +247,6 @@ async def _offered_variant(session: AsyncSession, terms: OfferTerms) -> ProductV
                                            "variants and stock first"}])
     raise ValidationError([{"field": "variant_id", "code": "variant_required",
                             "message": "the product has options: name the variant"}])
-
-
-async def get_offer(svc: Services, offer_id: int) -> BargainOffer:
-    async with svc.db.session() as session:
-        offer = await session.get(BargainOffer, offer_id)
-    if offer is None:
-        raise BargainOfferNotFound(f"bargain offer {offer_id} does not exist", field="offer_id")
-    return offer
 
 
 def offer_view(offer: BargainOffer, now: datetime) -> dict[str, Any]:

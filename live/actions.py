@@ -501,3 +501,26 @@ async def regular_terms(session: AsyncSession, room_id: int, product_ids: list[i
     products = {row[3]: LineupProduct(row[3], row[4], row[5], row[6], row[7])
                 for row in rows if row[3] is not None}
     return RoomTerms(room_id, host_id, room_rate_bp, products)
+
+
+async def bargain_terms(session: AsyncSession, room_id: int, product_ids: list[int], *,
+                        lineup_only: bool) -> RoomTerms:
+    """Inside a bargain's transaction (orders/bargains.py): the room in any status (a bargain
+    runs until its own deadline, live or not) and those of `product_ids` that are its host's;
+    with `lineup_only` (an offer being enabled), those in its lineup only."""
+    query = (select(Room.host_id, Room.commission_rate_bp, Product.id, Product.title,
+                    Product.price_minor, Product.currency, Product.commission_rate_bp)
+             .select_from(Room))
+    if lineup_only:
+        query = (query.outerjoin(LineupItem, (LineupItem.room_id == Room.id)
+                                 & LineupItem.product_id.in_(product_ids))
+                 .outerjoin(Product, Product.id == LineupItem.product_id))
+    else:
+        query = query.outerjoin(Product, (Product.host_id == Room.host_id)
+                                & Product.id.in_(product_ids))
+    rows = (await session.execute(query.where(Room.id == room_id))).all()
+    if not rows:
+        raise RoomNotFound(f"room {room_id} does not exist", field="room_id")
+    products = {row[2]: LineupProduct(row[2], row[3], row[4], row[5], row[6])
+                for row in rows if row[2] is not None}
+    return RoomTerms(room_id, rows[0][0], rows[0][1], products)

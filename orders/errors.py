@@ -161,3 +161,48 @@ class CouponBelowMinimum(DomainError):
 class CouponCurrencyMismatch(DomainError):
     status_code = 422
     code = "coupon_currency_mismatch"
+
+
+# Bargains (orders/bargains.py): each refusal has its own code.
+
+
+class BargainOfferNotFound(NotFound):
+    code = "bargain_offer_not_found"
+
+
+class BargainNotFound(NotFound):
+    code = "bargain_not_found"
+
+
+class CannotHelpOwnBargain(PermissionDenied):
+    code = "cannot_help_own_bargain"
+
+
+class CannotBargainOwnOffer(PermissionDenied):
+    """The host starts no bargain on their own offer."""
+
+    code = "cannot_bargain_own_offer"
+
+
+class NotYourBargain(PermissionDenied):
+    """Only the buyer who started a bargain buys at its price."""
+
+    code = "not_your_bargain"
+
+
+class AlreadyHelped(Conflict):
+    code = "already_helped"
+
+
+class BargainExpired(Conflict):
+    code = "bargain_expired"
+
+
+class BargainComplete(Conflict):
+    """Every helper the offer asked for has cut: the price is at the floor."""
+
+    code = "bargain_complete"
+
+
+class BargainAlreadyBought(Conflict):
+    code = "bargain_already_bought"

@@ -143,3 +143,18 @@ class CouponClaimed(DomainEvent):
     coupon_id: int
     room_id: int
     left: int
+
+
+@dataclass(frozen=True, slots=True)
+class BargainHelped(DomainEvent):
+    """A friend cut a bargain's price: its buyer hears who, by how much, and the price now (a
+    `bargain` user event; orders/bargains.py)."""
+
+    bargain_id: int
+    buyer_id: int
+    helper_id: int
+    seq: int
+    cut_minor: int
+    price_minor: int
+    currency: str
+    helpers_needed: int

@@ -32,6 +32,8 @@ class OrderSource(StrEnum):
     LIVE = "live"
     REPLAY = "replay"
     VIDEO = "video"
+    # A bargain's purchase at the price its friends reached (orders/bargains.py).
+    BARGAIN = "bargain"
 
 
 class SaleStatus(StrEnum):
@@ -148,7 +150,8 @@ class Order(Base):
             "'refunded')", name="status"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("amount_minor >= 0", name="amount_non_negative"),
-        CheckConstraint("source_kind in ('live', 'replay', 'video')", name="source_kind"),
+        CheckConstraint("source_kind in ('live', 'replay', 'video', 'bargain')",
+                        name="source_kind"),
         CheckConstraint("source_kind = 'live' OR source_id IS NOT NULL", name="source_id_set"),
         # One order per reservation, and one per idempotency key of a buyer in a sale.
         UniqueConstraint("sale_id", "reservation_no", name="uq_orders_sale_reservation"),

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.context import Services
 from core.errors import Conflict
 from core.events import dispatch_committed, record
-from orders import commissions, coupons, regular, stock, variant_stock
+from orders import bargains, commissions, coupons, regular, stock, variant_stock
 from orders.errors import (
     OrderNotFound,
     SaleNotFound,
@@ -260,9 +260,13 @@ async def _regular_payment_succeeded(svc: Services, session: AsyncSession, order
         record(session, paid)
         return "paid"
     if current == OrderStatus.EXPIRED:
-        # A payment after the hold expired: kept if every line still has its units, and its
-        # coupon (given back at the expiry) is not on another order since: the price paid
-        # counted on it.
+        # A payment after the hold expired: kept if every line still has its units, no other
+        # order of its bargain stands (a bargain is bought once: its buyer may have bought it
+        # again since), and its coupon (given back at the expiry) is not on another order
+        # since: the price paid counted on it.
+        if not await bargains.late_payment_stands(session, order):
+            await queue_refund(session, payment)
+            return "refunded_after_expiry"
         if await _coupon_went_elsewhere(session, order):
             await queue_refund(session, payment)
             return "refunded_after_expiry"

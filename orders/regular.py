@@ -90,8 +90,16 @@ class RoomTerms(Protocol):
 # Live's `regular_terms`, bound to the room by the web edge: checks the room is live and
 # answers the lineup's products among those asked, inside the order's transaction.
 TermsOf = Callable[[AsyncSession, list[int]], Awaitable[RoomTerms]]
+# How a line's unit price is decided (`regular_unit_price` unless the caller sets it: a bargain's
+# price reached, orders/bargains.py).
+UnitPriceOf = Callable[[ProductVariant, ProductTerms], int]
 # How an error names a line's field: `variant_id` for a buy, `lines[2].quantity` for a cart.
 FieldOf = Callable[[int, str], str]
+
+
+def regular_unit_price(variant: ProductVariant, product: ProductTerms) -> int:
+    """The variant's own price, else its product's."""
+    return variant.price_minor if variant.price_minor is not None else product.price_minor
 
 
 def buy_field(_index: int, name: str) -> str:
@@ -144,7 +152,8 @@ async def place_order(svc: Services, user_id: int, lines: Sequence[LineIn],
                       idempotency_key: str | None, terms_of: TermsOf, *,
                       field_of: FieldOf = buy_field,
                       source: OrderSourceRef | None = None,
-                      coupon_claim_id: int | None = None) -> tuple[bytes, bool]:
+                      coupon_claim_id: int | None = None,
+                      unit_price_of: UnitPriceOf = regular_unit_price) -> tuple[bytes, bool]:
     """Hold every line's units and commit one order awaiting payment. Returns the reply (the
     order as JSON) and whether it repeats an earlier request with the same key. Refused (4xx,
     naming the field; nothing held, nothing written): a bad quantity, an unknown variant, a
@@ -159,7 +168,7 @@ async def place_order(svc: Services, user_id: int, lines: Sequence[LineIn],
     for _attempt in range(3):
         try:
             return await _place(svc, user_id, lines, key, terms_of, field_of, source,
-                                coupon_claim_id), False
+                                coupon_claim_id, unit_price_of), False
         except _Replayed:
             # A repeat of the key gets the first reply whatever it sends (a cart is empty by
             # then).
@@ -198,7 +207,7 @@ async def _replay(svc: Services, user_id: int, key: str) -> bytes | None:
 
 async def _place(svc: Services, user_id: int, lines: Sequence[LineIn], key: str,
                  terms_of: TermsOf, field_of: FieldOf, source: OrderSourceRef | None,
-                 coupon_claim_id: int | None) -> bytes:
+                 coupon_claim_id: int | None, unit_price_of: UnitPriceOf) -> bytes:
     holding: tuple[int, int, list[int]] | None = None  # (host, order id, variants) once held
     try:
         async with svc.db.transaction() as session:
@@ -251,7 +260,7 @@ async def _place(svc: Services, user_id: int, lines: Sequence[LineIn], key: str,
                 # leaves the stock as it was.
                 applied = await coupons.apply_claim(
                     session, claim_id=coupon_claim_id, user_id=user_id, room_id=terms.room_id,
-                    amount_minor=_amount(lines, variants, terms),
+                    amount_minor=_amount(lines, variants, terms, unit_price_of),
                     currency=currencies.pop())
             script_lines = [variant_stock.Line(line.variant_id, line.quantity) for line in lines]
             held = await variant_stock.hold(svc.redis, svc.keys, terms.host_id, order_id,
@@ -269,7 +278,8 @@ async def _place(svc: Services, user_id: int, lines: Sequence[LineIn], key: str,
                 raise RuntimeError(f"the hold script answered {held.code}")
             holding = (terms.host_id, order_id, [line.variant_id for line in lines])
             order, placed = await _insert(session, svc, order_id, user_id, key, lines,
-                                          variants, terms, address, source, applied)
+                                          variants, terms, address, source, applied,
+                                          unit_price_of)
             if applied is not None:
                 await coupons.mark_used(session, applied, order_id)
             reply = orjson.dumps({"order": regular_order_view(
@@ -314,14 +324,15 @@ async def _release_failed(svc: Services, host_id: int, order_id: int, variant_id
 async def _insert(session: AsyncSession, svc: Services, order_id: int, user_id: int,
                   key: str, lines: Sequence[LineIn], variants: Mapping[int, ProductVariant],
                   terms: RoomTerms, address: dict[str, str], source: OrderSourceRef | None,
-                  applied: coupons.Applied | None) -> tuple[Order, list[OrderLine]]:
+                  applied: coupons.Applied | None,
+                  unit_price_of: UnitPriceOf) -> tuple[Order, list[OrderLine]]:
     """The order, its lines and its `order_placed` event, as the inserts return them (no read
     back)."""
     rows: list[dict[str, Any]] = []
     for line in lines:
         variant = variants[line.variant_id]
         product = terms.products[variant.product_id]
-        unit = variant.price_minor if variant.price_minor is not None else product.price_minor
+        unit = unit_price_of(variant, product)
         title = product.title + (f" — {variant.label or variant_label(variant.options)}"
                                  if variant.options else "")
         rows.append({"order_id": order_id, "product_id": product.id, "variant_id": variant.id,
@@ -390,14 +401,12 @@ SELECT * FROM placed
 
 
 def _amount(lines: Sequence[LineIn], variants: Mapping[int, ProductVariant],
-            terms: RoomTerms) -> int:
+            terms: RoomTerms, unit_price_of: UnitPriceOf) -> int:
     """The lines' amount before any coupon (as `_insert` prices them)."""
     total = 0
     for line in lines:
         variant = variants[line.variant_id]
-        unit = (variant.price_minor if variant.price_minor is not None
-                else terms.products[variant.product_id].price_minor)
-        total += unit * line.quantity
+        total += unit_price_of(variant, terms.products[variant.product_id]) * line.quantity
     return total
 
 

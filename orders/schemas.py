@@ -407,3 +407,90 @@ class ClaimOut(BaseModel):
     claim_id: int
     coupon_id: int
     left: int
+
+
+# Bargains (orders/bargains.py) ---------------------------------------------------------------
+
+
+class BargainOfferIn(Strict):
+    product_id: Id = Field(description="a product in the room's lineup")
+    variant_id: Id | None = Field(default=None, description="the variant offered; may be "
+                                  "omitted for a product with one variant")
+    start_price_minor: int = Field(ge=1, le=10**12, description="the price before any cut")
+    floor_price_minor: int = Field(ge=0, le=10**12, description="the price the last helper "
+                                   "reaches exactly (at least 1, below the start)")
+    helpers_needed: int = Field(ge=0, le=10**6, description="distinct friends needed to reach "
+                                "the floor (1 to 50, at most start - floor)")
+    ends_at: datetime = Field(description="the deadline (with a time zone), in the future and "
+                              "within 30 days")
+
+    @field_validator("ends_at")
+    @classmethod
+    def aware(cls, value: datetime) -> datetime:
+        checked = check_schedule(value)
+        assert checked is not None
+        return checked
+
+
+class BargainOfferOut(BaseModel):
+    id: int
+    room_id: int
+    host_id: int
+    product_id: int
+    variant_id: int
+    title: str
+    currency: str
+    start_price_minor: int
+    floor_price_minor: int
+    helpers_needed: int
+    ends_at: str
+    ends_at_ms: int
+    open: bool
+    cuts: list[int] = Field(description="the published schedule: the i-th friend's cut")
+    bargain_id: int | None = Field(default=None, description="yours on this offer, if started")
+
+
+class RoomBargainOffersOut(BaseModel):
+    room_id: int
+    offers: list[BargainOfferOut]
+
+
+class BargainStartedOut(BaseModel):
+    bargain_id: int
+    created: bool
+
+
+class BargainCutOut(BaseModel):
+    seq: int
+    helper_id: int
+    name: str
+    amount_minor: int
+    price_after_minor: int
+    at_ms: int
+
+
+class BargainOut(BaseModel):
+    id: int
+    offer: BargainOfferOut
+    buyer: dict[str, Any]
+    price_minor: int
+    currency: str
+    helpers: int
+    helpers_needed: int
+    to_go_minor: int = Field(description="the price now less the floor")
+    next_cut_minor: int | None = Field(description="the next friend's cut, by the rule")
+    complete: bool
+    open: bool
+    ends_at_ms: int
+    server_now_ms: int
+    cuts: list[BargainCutOut]
+    order: dict[str, Any] | None = Field(description="the buyer's order (the buyer only)")
+    bought: bool
+    viewer: dict[str, bool]
+
+
+class BargainHelpOut(BaseModel):
+    bargain_id: int
+    seq: int
+    cut_minor: int
+    price_minor: int

@@ -56,6 +56,8 @@ class ServerEvent(StrEnum):
     CHAT_BUY = "chat_buy"
     # A live-room coupon dropped, or claimed (how many are left; orders/coupons.py).
     COUPON = "coupon"
+    # Published to one user: a friend cut the price of their bargain (orders/bargains.py).
+    BARGAIN = "bargain"
 
 
 class ClientEvent(StrEnum):

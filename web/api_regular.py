@@ -74,7 +74,7 @@ async def put_variants(request: Request) -> Response:
                                             await _product(request), data))
 
 
-def _placed(reply: bytes, replayed: bool) -> Response:
+def placed(reply: bytes, replayed: bool) -> Response:
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return Response(reply, status_code=201, headers=headers, media_type=JSON.media_type)
 
@@ -91,7 +91,7 @@ async def buy(request: Request) -> Response:
     principal = await require_user(request)
     data = await parse_body(request, RegularBuyIn)
     room_id = path_int(request, "room_id")
-    return _placed(*await regular.place_order(
+    return placed(*await regular.place_order(
         services(request), principal.id, [LineIn(data.variant_id, data.quantity)],
         request.headers.get("idempotency-key"), _terms_of(room_id),
         coupon_claim_id=data.coupon_claim_id))
@@ -115,7 +115,7 @@ async def buy_from_video(request: Request) -> Response:
     # The source's kind is the video's own (a replay has a room); `video_terms` checks it is
     # ready and tags the product, inside the order's transaction.
     video = await videos.get_video(svc, video_id)
-    return _placed(*await regular.place_order(
+    return placed(*await regular.place_order(
         svc, principal.id, [LineIn(data.variant_id, data.quantity)],
         request.headers.get("idempotency-key"),
         lambda session, product_ids: videos.video_terms(session, video_id, product_ids),
@@ -154,7 +154,7 @@ async def checkout(request: Request) -> Response:
     principal = await require_user(request)
     data = await parse_body(request, CheckoutIn)
     room_id = path_int(request, "room_id")
-    return _placed(*await cart.checkout(services(request), principal.id, room_id,
+    return placed(*await cart.checkout(services(request), principal.id, room_id,
                                         request.headers.get("idempotency-key"),
                                         _terms_of(room_id), coupon_claim_id=data.coupon_claim_id))
 

@@ -28,6 +28,7 @@ from social import follows
 from web import (
     api_accounts,
     api_analytics,
+    api_bargains,
     api_commissions,
     api_coupons,
     api_engagement,
@@ -42,6 +43,7 @@ from web import (
     locale,
     metrics,
     pages,
+    pages_bargains,
     pages_commissions,
     pages_engagement,
     pages_ops,
@@ -94,6 +96,7 @@ API_ROUTERS: list[ApiRouter] = [
     api_engagement.router,  # red envelope rains, lucky draws, the wallet
     api_coupons.router,  # live-room coupons: drop, claim (used at a regular-price checkout)
     api_shares.router,  # share links, their visits, the sharer's overview
+    api_bargains.router,  # bargains: offers, friends' cuts, the buy at the price reached
 ]
 
 
@@ -166,6 +169,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes.extend(pages_social.routes)  # notifications, a host's public page
     routes.extend(pages_engagement.routes)  # a lucky draw's public verification page
     routes.extend(pages_shares.routes)  # /s/{code} and the sharer's page
+    routes.extend(pages_bargains.routes)  # a bargain offer's and a bargain's pages
     routes.extend(payments.routes)  # the sandbox gateway's payment page
     routes.extend(metrics.routes)  # GET /metrics, ops only (Prometheus text format)
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))

@@ -124,9 +124,12 @@ RETURN_TO_SHOW_SECONDS = 2
 
 
 def _back_url(order: Order) -> str:
-    """Where the buyer pressed buy: the replay's or short video's page, else the room's."""
+    """Where the buyer pressed buy: the replay's or short video's page, the bargain's, else the
+    room's."""
     if order.source_kind in (OrderSource.REPLAY, OrderSource.VIDEO) and order.source_id:
         return f"/videos/{order.source_id}"
+    if order.source_kind == OrderSource.BARGAIN and order.source_id:
+        return f"/bargains/{order.source_id}"
     return f"/rooms/{order.room_id}"
 
 

@@ -36,10 +36,11 @@ from live.events import (
     UserMuted,
     UserUnmuted,
 )
-from orders import coupons, purchases
+from orders import bargains, coupons, purchases
 from orders import queries as order_queries
 from orders import views as order_views
 from orders.events import (
+    BargainHelped,
     CouponClaimed,
     CouponDropped,
     OrderCancelled,
@@ -214,6 +215,8 @@ def register_handlers(bus: EventBus) -> None:
     # Live-room coupons: the room sees a drop, and the copies left after each claim.
     bus.subscribe(CouponDropped, coupons.announce_dropped)
     bus.subscribe(CouponClaimed, coupons.announce_claimed)
+    # A bargain's buyer hears each friend's cut (a `bargain` user event).
+    bus.subscribe(BargainHelped, bargains.tell_buyer)
     # Rains and draws tell the room (and each entrant) once committed.
     bus.subscribe(RainDropped, engagement_announce.announce_dropped_rain)
     bus.subscribe(RainSettled, engagement_announce.announce_settled_rain)

@@ -30,3 +30,23 @@ export function formatAddress(address) {
           [address.postal_code, address.city, address.region].filter(Boolean).join(" "),
           address.country, address.phone].filter(Boolean).join(", ");
 }
+
+/** The address dialog (partials/address_dialog.html), asked the first time a buyer buys:
+ * resolves to the saved address, or null when they cancel. */
+export function askAddress(dialog, form) {
+  return new Promise((resolve) => {
+    fillAddress(form, null);
+    const done = (value) => {
+      form.onsubmit = null;
+      dialog.close();
+      resolve(value);
+    };
+    form.onsubmit = async (event) => {
+      event.preventDefault();
+      const saved = await saveAddress(form);
+      if (saved) done(saved);
+    };
+    form.querySelector("[data-address-cancel]").onclick = () => done(null);
+    dialog.showModal();
+  });
+}

@@ -4,6 +4,7 @@ import {api} from "./api.js";
 import {ChatComposer, ChatView} from "./chat.js";
 import {$, ask, clearFormErrors, h, productImage, readBoot, showFormErrors, toast} from "./dom.js";
 import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js";
+import {mountHostBargains} from "./host-room-bargains.js";
 import {mountHostCoupons} from "./host-room-coupons.js";
 import {mountHostEngagement} from "./host-room-engagement.js";
 import {errorText, t} from "./i18n.js";
@@ -491,6 +492,8 @@ window.livesell.engagement = mountHostEngagement({
 window.livesell.coupons = mountHostCoupons({
   store, body: $("#host-coupons [data-slot-body]"), me, roomId, hostId,
   currency: (boot.lineup || [])[0]?.currency || (catalog[0] && catalog[0].currency) || "USD"});
+// Bargains: offer a lineup product for friends to cut down to a floor.
+mountHostBargains({store, body: $("#host-bargains [data-slot-body]"), roomId});
 
 renderRoom();
 refreshNumbers();

@@ -72,12 +72,16 @@ function card(order) {
     actions.length ? h("div", {class: "shop-actions"}, ...actions) : null);
 }
 
-/** Where an order bought on a replay's or short video's page came from, linking back to it. */
+// The pages an order's source links back to (a live room's order says nothing more).
+const SOURCE_PAGES = {replay: "/videos/", video: "/videos/", bargain: "/bargains/"};
+
+/** Where an order bought on a replay's, short video's or bargain's page came from, linking
+ * back to it (a bargain's order is at the price its friends reached). */
 function fromVideo(order) {
   const source = order.source;
-  if (!source || (source.kind !== "replay" && source.kind !== "video")) return null;
+  if (!source || !SOURCE_PAGES[source.kind]) return null;
   return h("p", {class: "muted small", "data-testid": "order-source", "data-kind": source.kind},
-    h("a", {href: `/videos/${source.id}`}, t(`orders_page.from.${source.kind}`)));
+    h("a", {href: `${SOURCE_PAGES[source.kind]}${source.id}`}, t(`orders_page.from.${source.kind}`)));
 }
 
 async function load() {

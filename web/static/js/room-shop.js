@@ -9,7 +9,7 @@
 // is attributed to the video (POST /api/videos/{id}/buy) and followed here by reading it.
 // A live-room coupon the viewer claimed (room-coupons.js) is offered beside Buy now and at the
 // checkout, and comes off the amount paid.
-import {fillAddress, saveAddress} from "./address.js";
+import {askAddress} from "./address.js";
 import {api} from "./api.js";
 import {$, fieldErrorText, h, toast} from "./dom.js";
 import {formatCountdown, formatMoney, formatStock} from "./format.js";
@@ -148,31 +148,13 @@ export function mountShop({store = null, me, roomId = null, video = null, slots,
 
   // Buy now, with the address asked for the first time ------------------------------
 
-  function askAddress() {
-    return new Promise((resolve) => {
-      fillAddress(addressForm, null);
-      const done = (value) => {
-        addressForm.onsubmit = null;
-        addressDialog.close();
-        resolve(value);
-      };
-      addressForm.onsubmit = async (event) => {
-        event.preventDefault();
-        const saved = await saveAddress(addressForm);
-        if (saved) done(saved);
-      };
-      addressForm.querySelector("[data-address-cancel]").onclick = () => done(null);
-      addressDialog.showModal();
-    });
-  }
-
   /** POST with one key per press; an address asked for once, then the same press again. */
   async function place(path, body, key) {
     try {
       return await api("POST", path, body, {headers: {"Idempotency-Key": key}});
     } catch (error) {
       if (error.code !== "address_required") throw error;
-      if (!await askAddress()) return null;
+      if (!await askAddress(addressDialog, addressForm)) return null;
       return api("POST", path, body, {headers: {"Idempotency-Key": key}});
     }
   }

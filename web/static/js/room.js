@@ -389,6 +389,12 @@ store.on("frame", (frame) => {
     api("GET", "/api/notifications/unread").then(({unread}) => setUnread(unread)).catch(() => {});
   }
 });
+// A friend cut the price of the viewer's bargain, wherever it was shared (orders/bargains.py).
+store.on("bargain", (d) => {
+  if (!d || d.action !== "helped") return;
+  toast(t("bargain.toast_helped", {name: d.helper || "", cut: formatMoney(d.cut_minor, d.currency),
+    price: formatMoney(d.price_minor, d.currency), count: d.helpers, needed: d.helpers_needed}), "info", 8000);
+});
 store.on("order", (order) => {
   if (!order) return;
   if (order.room_id !== roomId) toast(t("room.order_update", {id: order.id, status: orderStatus(order.status)}), "info");

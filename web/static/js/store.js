@@ -180,6 +180,10 @@ export class RoomStore {
         // Comment-to-buy's answer to this viewer's own chat line: the held order, or a hint.
         this.emit("chat_buy", d);
         break;
+      case "bargain":
+        // A friend cut the price of this user's bargain (orders/bargains.py).
+        this.emit("bargain", d);
+        break;
       case "notification":
         // The user's own news (a followed host went live): the header's badge and a toast.
         this.emit("notification", d);

@@ -1,0 +1,79 @@
+"""Races on a bargain over real HTTP against a `uvicorn` process: 60 friends helping a bargain
+that needs 5 at once give exactly 5 cuts, by the rule's amounts for ranks 1..5, and the floor
+price, every other friend told why not; the buyer pressing Buy twice at once gets one order.
+PostgreSQL holds exactly what the replies said (committed before them). Nothing is timed."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+
+import httpx
+from sqlalchemy import select
+
+from core.context import Services
+from orders import bargain_rule
+from orders.bargains import Bargain, BargainCut
+from orders.models import Order, OrderSource
+from tests.conftest import LiveServer
+from tests.orders.regular_helpers import counts, give_addresses, open_shop
+from tests.orders.test_bargains import deadline, start
+
+FRIENDS = 60
+HELPERS = 5
+START, FLOOR = 5_000, 2_999
+
+
+def _code(response: httpx.Response) -> object:
+    return response.json()["error"]["code"] if response.status_code >= 400 else response.status_code
+
+
+async def test_sixty_friends_at_once_make_exactly_the_cuts_needed_and_one_buy_wins(
+        live_server: LiveServer, client, make_user, make_product, make_room, make_buyers,
+        services: Services) -> None:
+    # given an offer needing 5 friends, a buyer's bargain and 60 friends
+    shop = await open_shop(client, make_user, make_product, make_room)
+    response = await client.post(f"/api/rooms/{shop.room['id']}/bargain-offers",
+                                 headers=shop.host.headers, json={
+        "product_id": shop.mug["id"], "start_price_minor": START, "floor_price_minor": FLOOR,
+        "helpers_needed": HELPERS, "ends_at": deadline()})
+    assert response.status_code == 201, response.text
+    buyer, *friends = await make_buyers(FRIENDS + 1)
+    await give_addresses(services, [buyer])
+    bargain_id = await start(client, buyer, response.json()["id"])
+
+    # when they all help at once (and the buyer presses Buy twice at once, as they do)
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
+        replies = await asyncio.gather(*(
+            http.post(f"/api/bargains/{bargain_id}/help", headers=friend.headers)
+            for friend in friends))
+        buys = await asyncio.gather(*(
+            http.post(f"/api/bargains/{bargain_id}/buy",
+                      headers={**buyer.headers, "Idempotency-Key": uuid.uuid4().hex})
+            for _ in range(2)))
+
+    # then exactly 5 friends cut, by the rule for ranks 1..5, and the price is the floor
+    outcomes = Counter(_code(r) for r in replies)
+    assert outcomes == {201: HELPERS, "bargain_complete": FRIENDS - HELPERS}, outcomes
+    won = sorted((r.json()["seq"], r.json()["cut_minor"], r.json()["price_minor"])
+                 for r in replies if r.status_code == 201)
+    cuts = bargain_rule.all_cuts(START, FLOOR, HELPERS)
+    assert [(seq, cut) for seq, cut, _ in won] == list(enumerate(cuts, start=1))
+    assert won[-1][2] == FLOOR
+    # and PostgreSQL holds exactly the cuts that were answered 201
+    helpers = {friend.id for friend, reply in zip(friends, replies, strict=True)
+               if reply.status_code == 201}
+    async with services.db.session() as session:
+        stored = (await session.execute(select(BargainCut.helper_id, BargainCut.amount_minor)
+                                        .where(BargainCut.bargain_id == bargain_id))).all()
+        bargain = await session.get(Bargain, bargain_id)
+        orders = list(await session.scalars(select(Order).where(
+            Order.source_kind == OrderSource.BARGAIN.value, Order.source_id == bargain_id)))
+    assert {helper for helper, _ in stored} == helpers
+    assert sum(amount for _, amount in stored) == START - FLOOR
+    assert bargain is not None and (bargain.price_minor, bargain.helpers_count) == (FLOOR, 5)
+    # and of the two presses of Buy, one order at the floor; the other told why not
+    assert sorted(map(str, (_code(b) for b in buys))) == ["201", "bargain_already_bought"]
+    assert [(o.amount_minor, o.quantity) for o in orders] == [(FLOOR, 1)]
+    assert await counts(services, shop.mug_variant["id"]) == (9, 1, 0)

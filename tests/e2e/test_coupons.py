@@ -10,34 +10,23 @@ import re
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import Api, Pages, screenshot
-from tests.e2e.test_flash_sale import PAYMENT_TIMEOUT_MS, connected, webhook_worker
+from tests.e2e.conftest import ADDRESS, PAYMENT_TIMEOUT_MS, Api, Pages, screenshot
 
 pytestmark = pytest.mark.browser
-
-__all__ = ["webhook_worker"]  # the fixture, used by name below
-
-ADDRESS = {"name": "Li Wei", "line1": "88 Nanjing Road", "city": "Shanghai",
-           "postal_code": "200001", "country": "CN", "phone": "+86 138 0000 0000"}
 
 
 async def test_a_host_drops_a_coupon_a_viewer_claims_it_and_pays_the_discounted_price(
         api: Api, pages: Pages, webhook_worker) -> None:
     # given a live show with a pinned mug at 25.00, and a viewer with an address watching it
-    host = await api.signup("Mia", role="host")
-    mug = await api.product(host, title="Tea mug", price_minor=2500, currency="CNY")
-    room = await api.room(host, [mug], title="Tea time")
-    await api.call("PUT", f"/api/products/{mug['id']}/variants", host,
-                   json={"variants": [{"stock": 5}]})
-    await api.call("POST", f"/api/rooms/{room['id']}/pin", host, json={"product_id": mug["id"]})
-    viewer = await api.signup("Lan")
-    await api.call("PUT", "/api/account/address", viewer, json=ADDRESS)
-    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    show = await api.show({"title": "Tea mug", "price_minor": 2500, "currency": "CNY"},
+                          variants=[{"variants": [{"stock": 5}]}], pin=True, title="Tea time")
+    viewer = await api.viewer(address=ADDRESS)
+    watch = await pages.watch(show, viewer)
     coupons = watch.get_by_test_id("coupons")
     await expect(coupons).to_be_hidden()
 
     # when the host drops 5.00 off orders of 20.00 or more, three copies, from the panel
-    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
+    panel = await pages.panel(show)
     form = panel.get_by_test_id("coupon-form")
     await form.get_by_test_id("coupon-amount_off_minor").fill("5.00")
     await form.get_by_test_id("coupon-min_spend_minor").fill("20.00")
@@ -80,7 +69,7 @@ async def test_a_host_drops_a_coupon_a_viewer_claims_it_and_pays_the_discounted_
     await watch.wait_for_url(re.compile(r"/sandbox/pay/\d+\?sig="))
     await expect(watch.locator("body")).to_contain_text("20.00")
     await watch.get_by_role("button", name="Pay", exact=True).click()
-    await watch.wait_for_url(re.compile(rf"/rooms/{room['id']}$"))
+    await watch.wait_for_url(re.compile(rf"{show.path}$"))
 
     # then the room shows the order confirmed at the discounted price
     await expect(order_box).to_have_attribute("data-status", "paid", timeout=PAYMENT_TIMEOUT_MS)

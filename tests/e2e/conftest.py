@@ -9,6 +9,7 @@ that user.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,6 +22,7 @@ from playwright.async_api import (
     Browser,
     BrowserContext,
     ConsoleMessage,
+    Locator,
     Page,
     async_playwright,
     expect,
@@ -275,6 +277,15 @@ async def host_and_viewer(api: Api, pages: Pages, host: Account, room: dict[str,
     panel = await pages.panel(scene, **options)
     account = await api.signup(viewer)
     return panel, await pages.watch(scene, account, **options), account
+
+
+async def pay_in_sandbox(page: Page, pay: Locator, back_to: str, *, label: str = "Pay") -> None:
+    """Press the page's `pay` button, pay on the sandbox gateway's page (its button `label`),
+    and come back to the path `back_to`."""
+    await pay.click()
+    await page.wait_for_url(re.compile(r"/sandbox/pay/\d+\?sig="))
+    await page.get_by_role("button", name=label, exact=True).click()
+    await page.wait_for_url(re.compile(rf"{re.escape(back_to)}$"))
 
 
 async def connected(page: Page) -> Page:

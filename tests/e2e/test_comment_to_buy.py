@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import PAYMENT_TIMEOUT_MS, Api, Pages, connected, screenshot
+from tests.e2e.conftest import PAYMENT_TIMEOUT_MS, Api, Pages, connected, pay_in_sandbox, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -54,10 +54,7 @@ async def test_a_chat_line_gives_a_confirm_card_that_pays_in_one_tap(
     await expect(panel.get_by_test_id("chat-list")).to_contain_text("买2 蓝色 M")
 
     # when they tap Confirm and pay, and pay on the sandbox gateway's page
-    await card.get_by_test_id("chat-buy-pay").click()
-    await watch.wait_for_url(re.compile(r"/sandbox/pay/\d+\?sig="))
-    await watch.get_by_role("button", name="确认支付", exact=True).click()
-    await watch.wait_for_url(re.compile(rf"{show.path}$"))
+    await pay_in_sandbox(watch, card.get_by_test_id("chat-buy-pay"), show.path, label="确认支付")
 
     # then the room shows the order confirmed
     order_box = watch.get_by_test_id("shop-order")

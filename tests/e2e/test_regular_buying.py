@@ -12,7 +12,15 @@ import time
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import ADDRESS, PAYMENT_TIMEOUT_MS, Api, Pages, connected, screenshot
+from tests.e2e.conftest import (
+    ADDRESS,
+    PAYMENT_TIMEOUT_MS,
+    Api,
+    Pages,
+    connected,
+    pay_in_sandbox,
+    screenshot,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -75,10 +83,7 @@ async def test_a_viewer_picks_a_size_and_colour_buys_pays_and_finds_the_order(
     await screenshot(watch, "regular-held")
 
     # when they pay on the sandbox gateway's page and come back to the show
-    await order_box.get_by_test_id("shop-pay").click()
-    await watch.wait_for_url(re.compile(r"/sandbox/pay/\d+\?sig="))
-    await watch.get_by_role("button", name="Pay", exact=True).click()
-    await watch.wait_for_url(re.compile(rf"{show.path}$"))
+    await pay_in_sandbox(watch, order_box.get_by_test_id("shop-pay"), show.path)
 
     # then the room shows the order confirmed
     await expect(order_box).to_have_attribute("data-status", "paid", timeout=PAYMENT_TIMEOUT_MS)
@@ -125,9 +130,7 @@ async def test_a_viewer_picks_a_size_and_colour_buys_pays_and_finds_the_order(
     await expect(order_box).to_contain_text(f"2 {TIMES} Tea mug")
     await expect(order_box).to_contain_text("41.00")
     await expect(watch.get_by_test_id("cart-count")).to_have_text("0")
-    await order_box.get_by_test_id("shop-pay").click()
-    await watch.get_by_role("button", name="Pay", exact=True).click()
-    await watch.wait_for_url(re.compile(rf"{show.path}$"))
+    await pay_in_sandbox(watch, order_box.get_by_test_id("shop-pay"), show.path)
     await expect(order_box).to_have_attribute("data-status", "paid", timeout=PAYMENT_TIMEOUT_MS)
 
     # and the orders page filtered to paid shows both orders

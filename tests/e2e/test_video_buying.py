@@ -15,7 +15,7 @@ from playwright.async_api import expect
 from core.context import Services
 from live.models import ShortVideo, ShortVideoTag, VideoStatus
 from orders.models import Order
-from tests.e2e.conftest import ADDRESS, PAYMENT_TIMEOUT_MS, Api, Pages, screenshot
+from tests.e2e.conftest import ADDRESS, PAYMENT_TIMEOUT_MS, Api, Pages, pay_in_sandbox, screenshot
 from tests.e2e.test_regular_buying import SHIRT, SIZES_AND_COLOURS, TIMES
 
 pytestmark = pytest.mark.browser
@@ -79,12 +79,9 @@ async def test_a_viewer_buys_a_replays_product_at_its_current_price_and_pays(
     await dialog.get_by_role("button", name="Close").click()
 
     # when they pay on the sandbox gateway's page
-    await order_box.get_by_test_id("shop-pay").click()
-    await page.wait_for_url(re.compile(r"/sandbox/pay/\d+\?sig="))
-    await page.get_by_role("button", name="Pay", exact=True).click()
+    await pay_in_sandbox(page, order_box.get_by_test_id("shop-pay"), f"/videos/{replay_id}")
 
     # then they are back on the replay, which shows the order confirmed
-    await page.wait_for_url(re.compile(rf"/videos/{replay_id}$"))
     await expect(order_box).to_have_attribute("data-status", "paid", timeout=PAYMENT_TIMEOUT_MS)
     await expect(page.get_by_test_id("shop-order-status")).to_have_text(
         re.compile(rf"Order #{order_id} confirmed · .*29\.00 paid"))

@@ -153,13 +153,11 @@ class CouponNotForThisRoom(Conflict):
     code = "coupon_not_for_this_room"
 
 
-class CouponBelowMinimum(DomainError):
-    status_code = 422
+class CouponBelowMinimum(Unprocessable):
     code = "coupon_below_minimum"
 
 
-class CouponCurrencyMismatch(DomainError):
-    status_code = 422
+class CouponCurrencyMismatch(Unprocessable):
     code = "coupon_currency_mismatch"
 
 

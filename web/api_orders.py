@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.accounts import Role, owns_or_ops
+from core.accounts import Actor, Role, owns_or_ops
 from core.context import Services
 from live import actions as live_actions
 from live import queries as live_queries
@@ -204,29 +206,33 @@ async def order_events(request: Request) -> Response:
                              "created_at": e.created_at.isoformat()} for e in events]})
 
 
+# An order move of orders.order_moves: (services, actor, order id) -> the order as moved.
+OrderMove = Callable[[Services, Actor, int], Awaitable[Order]]
+
+
+async def moved_order(request: Request, move: OrderMove, *roles: Role) -> Response:
+    """An order move's endpoint: the signed-in user (of `role`) moves the path's order, and is
+    answered the order as moved, in the one view of an order."""
+    principal = await require_user(request, *roles)
+    svc = services(request)
+    order = await move(svc, principal, path_int(request, "order_id"))
+    async with svc.db.session() as session:
+        return JSON(await views.order_json(session, svc, order))
+
+
 @router.add("/api/orders/{order_id:int}/cancel", "POST", summary="Cancel an unpaid order "
             "(its buyer)", response=OrderOut, errors=(404, 409))
 async def cancel_order(request: Request) -> Response:
-    principal = await require_user(request)
-    svc = services(request)
-    order = await order_moves.cancel_order(svc, principal, path_int(request, "order_id"))
-    async with svc.db.session() as session:
-        return JSON(await views.order_json(session, svc, order))
+    return await moved_order(request, order_moves.cancel_order)
 
 
 @router.add("/api/orders/{order_id:int}/complete", "POST", summary="Mark a paid order "
             "fulfilled (the sale's host, ops)", response=OrderOut, errors=(404, 409))
 async def complete_order(request: Request) -> Response:
-    principal = await require_user(request, Role.HOST)
-    svc = services(request)
-    order = await order_moves.complete_order(svc, principal, path_int(request, "order_id"))
-    return JSON(views.order_view(order, get_provider(svc.settings)))
+    return await moved_order(request, order_moves.complete_order, Role.HOST)
 
 
 @router.add("/api/orders/{order_id:int}/refund", "POST", summary="Refund a paid order in full "
             "(ops)", response=OrderOut, errors=(404, 409))
 async def refund_order(request: Request) -> Response:
-    principal = await require_user(request, Role.OPS)
-    svc = services(request)
-    order = await order_moves.refund_order(svc, principal, path_int(request, "order_id"))
-    return JSON(views.order_view(order, get_provider(svc.settings)))
+    return await moved_order(request, order_moves.refund_order, Role.OPS)

@@ -31,6 +31,7 @@ from orders.schemas import (
 )
 from orders.sources import OrderSourceRef
 from web.api import ApiRouter, Header
+from web.api_orders import moved_order
 from web.auth import require_user
 from web.edge import services
 from web.responses import JSON
@@ -203,8 +204,4 @@ async def host_orders(request: Request) -> Response:
             "a refund of a paid order (ops decide and refund)", response=OrderOut,
             errors=(403, 404, 409))
 async def request_refund(request: Request) -> Response:
-    principal = await require_user(request)
-    svc = services(request)
-    order = await order_moves.request_refund(svc, principal, path_int(request, "order_id"))
-    async with svc.db.session() as session:
-        return JSON(await views.order_json(session, svc, order))
+    return await moved_order(request, order_moves.request_refund)

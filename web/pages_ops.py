@@ -8,6 +8,9 @@ live data screen fresh.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -62,39 +65,41 @@ async def dashboard(request: Request) -> Response:
                 boot={"broadcasts": broadcasts})
 
 
-async def broadcast_report(request: Request) -> Response:
+async def _report_page(request: Request, read: Callable[[Principal], Awaitable[dict[str, Any]]],
+                       missing: str, not_yours: str, render: Callable[[Principal, dict[str, Any]],
+                                                                       Response]) -> Response:
+    """A report's page for its host and ops: `read` it as the reader, or say it is `missing`
+    (404) or `not_yours` (403), by their catalog keys' prefixes (`.title`, `.message`)."""
     principal = await _reader(request)
     if isinstance(principal, Response):
         return principal
     try:
-        room_id = path_int(request, "room_id")
-        report = await actions.report_for(services(request), principal, room_id)
+        report = await read(principal)
     except NotFound:
-        return error_page(request, principal, 404, "error.no_broadcast.title",
-                          "error.no_broadcast.message")
+        return error_page(request, principal, 404, f"{missing}.title", f"{missing}.message")
     except PermissionDenied:
-        return error_page(request, principal, 403, "error.not_your_broadcast.title",
-                          "error.not_your_broadcast.message")
-    return page(request, "ops/report.html", principal, report=report,
-                summary=report["summary"], currency=report["summary"]["currency"],
-                boot={"report": report})
+        return error_page(request, principal, 403, f"{not_yours}.title", f"{not_yours}.message")
+    return render(principal, report)
+
+
+async def broadcast_report(request: Request) -> Response:
+    return await _report_page(
+        request, lambda reader: actions.report_for(services(request), reader,
+                                                   path_int(request, "room_id")),
+        "error.no_broadcast", "error.not_your_broadcast",
+        lambda reader, report: page(request, "ops/report.html", reader, report=report,
+                                    summary=report["summary"],
+                                    currency=report["summary"]["currency"],
+                                    boot={"report": report}))
 
 
 async def video_report(request: Request) -> Response:
     """A short video's or a replay's numbers (analytics/videos.py), for its host and ops."""
-    principal = await _reader(request)
-    if isinstance(principal, Response):
-        return principal
-    try:
-        report = await video_analytics.video_report(services(request), principal,
-                                                    path_int(request, "video_id"))
-    except NotFound:
-        return error_page(request, principal, 404, "error.no_ops_video.title",
-                          "error.no_ops_video.message")
-    except PermissionDenied:
-        return error_page(request, principal, 403, "error.not_your_video.title",
-                          "error.not_your_video.message")
-    return page(request, "ops/video_report.html", principal, r=report)
+    return await _report_page(
+        request, lambda reader: video_analytics.video_report(services(request), reader,
+                                                             path_int(request, "video_id")),
+        "error.no_ops_video", "error.not_your_video",
+        lambda reader, report: page(request, "ops/video_report.html", reader, r=report))
 
 
 async def live_data(request: Request) -> Response:

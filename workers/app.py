@@ -16,22 +16,47 @@ import redis
 from celery import Celery, Task, signals
 
 from core.logging import configure_logging, request_id_var, sane_request_id
-from core.settings import Settings, get_settings
+from core.settings import ScheduleSettings, Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 
-def beat(task: str, every_seconds: float, *, expires: int) -> dict[str, Any]:
-    """A beat entry: `task` every `every_seconds` (a setting); a run still queued `expires`
-    seconds after it was sent is dropped, since the next one is coming."""
-    return {"task": task, "schedule": every_seconds, "options": {"expires": expires}}
+# The periodic tasks: (beat entry, task, its interval's field of ScheduleSettings, and the
+# seconds after which a run still queued is dropped, since the next one is coming).
+BEAT_SCHEDULE: tuple[tuple[str, str, str, int], ...] = (
+    # The sweep is the only way an unpaid order expires: no per-order countdown task.
+    ("expire-unpaid-orders", "orders.expire_orders", "expire_sweep_seconds", 30),
+    # Units reserved by a web process that died before writing the order go back within the
+    # write deadline (5 s) plus this interval.
+    ("release-unwritten-holds", "orders.release_unwritten_holds", "unwritten_sweep_seconds", 10),
+    ("advance-sales", "orders.advance_sales", "advance_sales_seconds", 5),
+    ("sweep-broadcast-reports", "analytics.sweep_reports", "report_sweep_seconds", 120),
+    ("settle-commissions", "orders.settle_commissions", "commission_settle_seconds", 600),
+    ("relay-outbox", "orders.relay_outbox", "outbox_relay_seconds", 60),
+    # A room whose video stream is gone is ended this late after its grace period.
+    ("end-rooms-without-stream", "live.end_rooms_without_stream", "stream_sweep_seconds", 30),
+    # The replays of ended rooms that streamed (live/replays.py).
+    ("build-replays", "live.build_replays", "replay_sweep_seconds", 60),
+    # Uploaded videos whose transcode message was lost (workers/video_tasks.py).
+    ("queue-unprocessed-videos", "live.queue_unprocessed_videos", "video_sweep_seconds", 60),
+    # Go-live alerts a lost message or a crashed task left owed (social/alerts.py).
+    ("sweep-go-live-alerts", "social.sweep_go_live_alerts", "go_live_alert_sweep_seconds", 30),
+    # Rains and draws overdue because no web process ticked (engagement/runtime.py).
+    ("settle-overdue-engagement", "engagement.settle_overdue", "engagement_backstop_seconds", 10),
+)
+
+
+def beat_schedule(every: ScheduleSettings) -> dict[str, dict[str, Any]]:
+    """Celery's beat entries, each at its interval from the settings."""
+    return {name: {"task": task, "schedule": getattr(every, interval),
+                   "options": {"expires": expires}}
+            for name, task, interval, expires in BEAT_SCHEDULE}
 
 
 def make_celery(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     broker = settings.celery_broker_url
     prefix = settings.redis_prefix
-    every = settings.schedule
     app = Celery("livesell", broker=broker, include=["workers.tasks", "workers.analytics_tasks",
                                                        "workers.video_tasks",
                                                        "workers.social_tasks",
@@ -60,35 +85,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options=transport,
         worker_hijack_root_logger=False,
-        beat_schedule={
-            # The sweep is the only way an unpaid order expires: no per-order countdown task.
-            "expire-unpaid-orders": beat(
-                "orders.expire_orders", every.expire_sweep_seconds, expires=30),
-            # Units reserved by a web process that died before writing the order go back
-            # within the write deadline (5 s) plus this interval.
-            "release-unwritten-holds": beat(
-                "orders.release_unwritten_holds", every.unwritten_sweep_seconds, expires=10),
-            "advance-sales": beat("orders.advance_sales", every.advance_sales_seconds, expires=5),
-            "sweep-broadcast-reports": beat(
-                "analytics.sweep_reports", every.report_sweep_seconds, expires=120),
-            "settle-commissions": beat(
-                "orders.settle_commissions", every.commission_settle_seconds, expires=600),
-            "relay-outbox": beat("orders.relay_outbox", every.outbox_relay_seconds, expires=60),
-            # A room whose video stream is gone is ended this late after its grace period.
-            "end-rooms-without-stream": beat(
-                "live.end_rooms_without_stream", every.stream_sweep_seconds, expires=30),
-            # The replays of ended rooms that streamed (live/replays.py).
-            "build-replays": beat("live.build_replays", every.replay_sweep_seconds, expires=60),
-            # Uploaded videos whose transcode message was lost (workers/video_tasks.py).
-            "queue-unprocessed-videos": beat(
-                "live.queue_unprocessed_videos", every.video_sweep_seconds, expires=60),
-            # Go-live alerts a lost message or a crashed task left owed (social/alerts.py).
-            "sweep-go-live-alerts": beat(
-                "social.sweep_go_live_alerts", every.go_live_alert_sweep_seconds, expires=30),
-            # Rains and draws overdue because no web process ticked (engagement/runtime.py).
-            "settle-overdue-engagement": beat(
-                "engagement.settle_overdue", every.engagement_backstop_seconds, expires=10),
-        },
+        beat_schedule=beat_schedule(settings.schedule),
     )
     return app
 

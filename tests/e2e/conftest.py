@@ -9,6 +9,7 @@ that user.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,12 +18,21 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Locator,
+    Page,
+    async_playwright,
+    expect,
+)
 from sqlalchemy import text
 
 from core.context import Services
 from tests.conftest import LiveServer, start_server, stop_server
 from tests.infra import ROOT, TestInfra
+from tests.workers.conftest import CeleryProcess, start_celery
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -30,6 +40,14 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 ARTIFACTS = ROOT / "test-artifacts"
 # Pages talk to the server over a websocket: this is the most a live update may take here.
 LIVE_TIMEOUT_MS = 2000
+# A paid order goes page -> outbox -> broker -> worker -> webhook -> hub -> page, a go-live
+# alert commit -> broker -> worker -> notification rows -> user event -> page; a worker on a
+# loaded two-core machine can take a while to pick a task up.
+WORKER_TIMEOUT_MS = 30_000
+PAYMENT_TIMEOUT_MS = WORKER_TIMEOUT_MS
+# A shipping address, which a regular-price buy needs.
+ADDRESS = {"name": "Li Wei", "line1": "88 Nanjing Road", "city": "Shanghai",
+           "postal_code": "200001", "country": "CN", "phone": "+86 138 0000 0000"}
 
 
 @pytest.fixture(scope="session")
@@ -107,6 +125,50 @@ class Api:
         return room
 
 
+    async def show(self, *products: dict[str, Any], host: str = "Mia",
+                   variants: list[dict[str, Any]] | None = None, pin: bool = False,
+                   **room: Any) -> Show:
+        """A host (signed up as `host`) live in a room with `products` (each a product's
+        fields) in its lineup, each given `variants` (the body of PUT .../variants) when set,
+        and the first pinned when `pin`."""
+        owner = await self.signup(host, role="host")
+        made = [await self.product(owner, **fields) for fields in products]
+        show = Show(owner, await self.room(owner, made, **room), made)
+        for index, product in enumerate(made):
+            if variants is not None:
+                await self.call("PUT", f"/api/products/{product['id']}/variants", owner,
+                                json=variants[index])
+            if pin and index == 0:
+                await self.call("POST", f"/api/rooms/{show.room['id']}/pin", owner,
+                                json={"product_id": product["id"]})
+        return show
+
+    async def viewer(self, name: str = "Lan", *,
+                     address: dict[str, str] | None = None) -> Account:
+        """A viewer signed up, with a shipping address when given one."""
+        viewer = await self.signup(name)
+        if address is not None:
+            await self.call("PUT", "/api/account/address", viewer, json=address)
+        return viewer
+
+
+@dataclass
+class Show:
+    """A live room its host set up through the API (`Api.show`)."""
+
+    host: Account
+    room: dict[str, Any]
+    products: list[dict[str, Any]]
+
+    @property
+    def path(self) -> str:
+        return f"/rooms/{self.room['id']}"
+
+    @property
+    def panel_path(self) -> str:
+        return f"/host/rooms/{self.room['id']}"
+
+
 _rooms_made = {"tests": 0}
 
 
@@ -159,6 +221,14 @@ class Pages:
         await page.goto(self.server.url + path)
         return page
 
+    async def watch(self, show: Show, who: Any = None, **options: Any) -> Page:
+        """`who` (a guest when None) in the show's room, its websocket open."""
+        return await connected(await self.open(show.path, who, **options))
+
+    async def panel(self, show: Show, **options: Any) -> Page:
+        """The show's host in its panel, its websocket open."""
+        return await connected(await self.open(show.panel_path, show.host, **options))
+
     def _console(self, path: str) -> Callable[[ConsoleMessage], None]:
         def record(message: ConsoleMessage) -> None:
             # A 4xx answer the page shows, or a websocket refused during a reconnect, is expected;
@@ -197,3 +267,39 @@ SCREENSHOTS = ARTIFACTS / "screenshots"
 async def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+
+
+async def host_and_viewer(api: Api, pages: Pages, host: Account, room: dict[str, Any],
+                          viewer: str = "Leo", **options: Any) -> tuple[Page, Page, Account]:
+    """The usual scene: the host's panel of a live room and a viewer signed up as `viewer`
+    watching it, both connected; `options` for both pages (`Pages.open`)."""
+    scene = Show(host, room, [])
+    panel = await pages.panel(scene, **options)
+    account = await api.signup(viewer)
+    return panel, await pages.watch(scene, account, **options), account
+
+
+async def pay_in_sandbox(page: Page, pay: Locator, back_to: str, *, label: str = "Pay") -> None:
+    """Press the page's `pay` button, pay on the sandbox gateway's page (its button `label`),
+    and come back to the path `back_to`."""
+    await pay.click()
+    await page.wait_for_url(re.compile(r"/sandbox/pay/\d+\?sig="))
+    await page.get_by_role("button", name=label, exact=True).click()
+    await page.wait_for_url(re.compile(rf"{re.escape(back_to)}$"))
+
+
+async def connected(page: Page) -> Page:
+    await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
+    return page
+
+
+@pytest.fixture
+def webhook_worker(infra: TestInfra, server: LiveServer) -> Iterator[CeleryProcess]:
+    """A Celery worker on this run's broker: it sends the sandbox gateway's webhooks to the URL
+    the payment page recorded, which is the live server's own (the request's base URL), and
+    runs the tasks the live server queues (go-live alerts)."""
+    worker = start_celery(infra, "worker", "--pool", "solo", "--loglevel", "INFO",
+                          "--without-gossip", "--without-mingle", "--without-heartbeat",
+                          ready="ready.")
+    yield worker
+    worker.stop()

@@ -10,12 +10,9 @@ import re
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import Api, Pages, screenshot
-from tests.e2e.test_flash_sale import PAYMENT_TIMEOUT_MS, connected, webhook_worker
+from tests.e2e.conftest import PAYMENT_TIMEOUT_MS, Api, Pages, connected, pay_in_sandbox, screenshot
 
 pytestmark = pytest.mark.browser
-
-__all__ = ["webhook_worker"]  # the fixture, used by name below
 
 COLOURS_AND_SIZES = {
     "options": [{"name": "颜色", "values": ["蓝色", "红色"]}, {"name": "尺码", "values": ["M", "L"]}],
@@ -29,18 +26,14 @@ ADDRESS = {"name": "李伟", "line1": "南京路88号", "city": "上海", "posta
 async def test_a_chat_line_gives_a_confirm_card_that_pays_in_one_tap(
         api: Api, pages: Pages, webhook_worker) -> None:
     # given a live show with a shirt in colours and sizes pinned, and a viewer with an address
-    host = await api.signup("Mia", role="host")
-    shirt = await api.product(host, title="亚麻衬衫", price_minor=2500, currency="CNY")
-    room = await api.room(host, [shirt], title="夏日亚麻")
-    await api.call("PUT", f"/api/products/{shirt['id']}/variants", host, json=COLOURS_AND_SIZES)
-    await api.call("POST", f"/api/rooms/{room['id']}/pin", host, json={"product_id": shirt["id"]})
-    viewer = await api.signup("Lan")
-    await api.call("PUT", "/api/account/address", viewer, json=ADDRESS)
-    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer, locale="zh-CN"))
+    show = await api.show({"title": "亚麻衬衫", "price_minor": 2500, "currency": "CNY"},
+                          variants=[COLOURS_AND_SIZES], pin=True, title="夏日亚麻")
+    viewer = await api.viewer(address=ADDRESS)
+    watch = await pages.watch(show, viewer, locale="zh-CN")
     await expect(watch.get_by_test_id("chat-buy-note")).to_be_hidden()
 
     # when the host switches comment-to-buy on in the panel
-    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host, locale="zh-CN"))
+    panel = await pages.panel(show, locale="zh-CN")
     await panel.get_by_test_id("comment-buy-toggle").check(force=True)
     await expect(panel.get_by_test_id("comment-buy-toggle")).to_be_checked()
 
@@ -61,10 +54,7 @@ async def test_a_chat_line_gives_a_confirm_card_that_pays_in_one_tap(
     await expect(panel.get_by_test_id("chat-list")).to_contain_text("买2 蓝色 M")
 
     # when they tap Confirm and pay, and pay on the sandbox gateway's page
-    await card.get_by_test_id("chat-buy-pay").click()
-    await watch.wait_for_url(re.compile(r"/sandbox/pay/\d+\?sig="))
-    await watch.get_by_role("button", name="确认支付", exact=True).click()
-    await watch.wait_for_url(re.compile(rf"/rooms/{room['id']}$"))
+    await pay_in_sandbox(watch, card.get_by_test_id("chat-buy-pay"), show.path, label="确认支付")
 
     # then the room shows the order confirmed
     order_box = watch.get_by_test_id("shop-order")

@@ -10,34 +10,24 @@ import re
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import Api, Pages, screenshot
-from tests.e2e.test_flash_sale import PAYMENT_TIMEOUT_MS, connected, start_sale, webhook_worker
+from tests.e2e.conftest import ADDRESS, PAYMENT_TIMEOUT_MS, Api, Pages, screenshot
+from tests.e2e.test_flash_sale import start_sale
 
 pytestmark = pytest.mark.browser
-
-__all__ = ["webhook_worker"]  # the fixture, used by name below
-
-ADDRESS = {"name": "Li Wei", "line1": "88 Nanjing Road", "city": "Shanghai",
-           "postal_code": "200001", "country": "CN", "phone": "+86 138 0000 0000"}
 
 
 async def test_a_host_drops_a_coupon_a_viewer_claims_it_and_pays_the_discounted_price(
         api: Api, pages: Pages, webhook_worker) -> None:
     # given a live show with a pinned mug at 25.00, and a viewer with an address watching it
-    host = await api.signup("Mia", role="host")
-    mug = await api.product(host, title="Tea mug", price_minor=2500, currency="CNY")
-    room = await api.room(host, [mug], title="Tea time")
-    await api.call("PUT", f"/api/products/{mug['id']}/variants", host,
-                   json={"variants": [{"stock": 5}]})
-    await api.call("POST", f"/api/rooms/{room['id']}/pin", host, json={"product_id": mug["id"]})
-    viewer = await api.signup("Lan")
-    await api.call("PUT", "/api/account/address", viewer, json=ADDRESS)
-    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    show = await api.show({"title": "Tea mug", "price_minor": 2500, "currency": "CNY"},
+                          variants=[{"variants": [{"stock": 5}]}], pin=True, title="Tea time")
+    viewer = await api.viewer(address=ADDRESS)
+    watch = await pages.watch(show, viewer)
     coupons = watch.get_by_test_id("coupons")
     await expect(coupons).to_be_hidden()
 
     # when the host drops 5.00 off orders of 20.00 or more, three copies, from the panel
-    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
+    panel = await pages.panel(show)
     form = panel.get_by_test_id("coupon-form")
     await form.get_by_test_id("coupon-amount_off_minor").fill("5.00")
     await form.get_by_test_id("coupon-min_spend_minor").fill("20.00")
@@ -80,7 +70,7 @@ async def test_a_host_drops_a_coupon_a_viewer_claims_it_and_pays_the_discounted_
     await watch.wait_for_url(re.compile(r"/sandbox/pay/\d+\?sig="))
     await expect(watch.locator("body")).to_contain_text("20.00")
     await watch.get_by_role("button", name="Pay", exact=True).click()
-    await watch.wait_for_url(re.compile(rf"/rooms/{room['id']}$"))
+    await watch.wait_for_url(re.compile(rf"{show.path}$"))
 
     # then the room shows the order confirmed at the discounted price
     await expect(order_box).to_have_attribute("data-status", "paid", timeout=PAYMENT_TIMEOUT_MS)
@@ -90,13 +80,13 @@ async def test_a_host_drops_a_coupon_a_viewer_claims_it_and_pays_the_discounted_
 
     # when the host drops a second coupon (3.00 off), the viewer claims it, and a flash sale of
     # the mug at 22.00 starts
-    second = await api.call("POST", f"/api/rooms/{room['id']}/coupons", host, json={
+    second = await api.call("POST", f"/api/rooms/{show.room['id']}/coupons", show.host, json={
         "kind": "amount", "amount_off_minor": 300, "currency": "CNY", "quantity": 3,
         "valid_seconds": 3600})
     second_card = coupons.locator(f"[data-coupon-id='{second['id']}']")
     await second_card.get_by_test_id("coupon-claim").click()
     await expect(second_card.get_by_test_id("coupon-claimed")).to_have_text("Claimed")
-    await start_sale(api, host, room, mug, price_minor=2200, quantity=2)
+    await start_sale(api, show.host, show.room, show.products[0], price_minor=2200, quantity=2)
 
     # then the sale's Buy offers the coupon, and one tap reserves the unit at 19.00
     sale = watch.get_by_test_id("sale")

@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.conftest import LiveServer
-from tests.e2e.conftest import Api, Pages, screenshot
+from tests.e2e.conftest import Api, Pages, host_and_viewer, screenshot
 from tests.infra import ROOT
 
 pytestmark = pytest.mark.browser
@@ -21,11 +21,6 @@ pytestmark = pytest.mark.browser
 PHONE = (390, 844)
 # A draw closes at its countdown, then every web process's tick (1 s) draws it.
 DRAW_TIMEOUT_MS = 20_000
-
-
-async def connected(page: Page) -> Page:
-    await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
-    return page
 
 
 async def start_draw(host_page: Page, prize: str, rule: str, *, countdown_seconds: int) -> None:
@@ -40,15 +35,12 @@ async def start_draw(host_page: Page, prize: str, rule: str, *, countdown_second
 
 async def test_the_host_drops_a_rain_and_starts_a_draw_and_a_viewer_grabs_and_wins(
         api: Api, pages: Pages, server: LiveServer) -> None:
-    host = await api.signup("Mia", role="host")
-    viewer = await api.signup("Leo")
+    show = await api.show(title="Friday drop")
+    host, room = show.host, show.room
+    host_page, room_page, viewer = await host_and_viewer(api, pages, host, room)
     phone_viewer = await api.signup("Ana")
-    room = await api.room(host, title="Friday drop")
-    host_page = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
-    room_page = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
-    phone_page = await connected(await pages.open(f"/rooms/{room['id']}", phone_viewer,
-                                                  width=PHONE[0], height=PHONE[1],
-                                                  has_touch=True))
+    phone_page = await pages.watch(show, phone_viewer, width=PHONE[0], height=PHONE[1],
+                                   has_touch=True)
 
     # the host drops a rain of 5 envelopes, 10.00 in all, opening in 2 s
     rain_form = host_page.get_by_test_id("rain-form")

@@ -6,39 +6,24 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.conftest import LiveServer
-from tests.e2e.conftest import LIVE_TIMEOUT_MS, Account, Api, Pages, screenshot, until
-from tests.infra import TestInfra
-from tests.workers.conftest import CeleryProcess, start_celery
+from tests.e2e.conftest import (
+    LIVE_TIMEOUT_MS,
+    PAYMENT_TIMEOUT_MS,
+    Account,
+    Api,
+    Pages,
+    connected,
+    screenshot,
+    until,
+)
+from tests.workers.conftest import CeleryProcess
 
 pytestmark = pytest.mark.browser
-
-# A paid order goes page -> outbox -> broker -> worker -> webhook -> hub -> page; a worker on a
-# loaded two-core machine can take a while to pick a task up.
-PAYMENT_TIMEOUT_MS = 30_000
-
-
-@pytest.fixture
-def webhook_worker(infra: TestInfra, server: LiveServer) -> Iterator[CeleryProcess]:
-    """A Celery worker on this run's broker: it sends the sandbox gateway's webhooks to the URL
-    the payment page recorded, which is the live server's own (the request's base URL)."""
-    worker = start_celery(infra, "worker", "--pool", "solo", "--loglevel", "INFO",
-                          "--without-gossip", "--without-mingle", "--without-heartbeat",
-                          ready="ready.")
-    yield worker
-    worker.stop()
-
-
-async def connected(page: Page) -> Page:
-    await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
-    return page
-
 
 async def top_screenshot(page: Page, name: str) -> None:
     """A full-page shot from the top, so the sticky bar is not drawn over the middle."""
@@ -55,11 +40,9 @@ async def _room_tab(page: Page, pages: Pages, room: dict[str, Any]) -> Page:
 
 
 async def pinned_show(api: Api, *, stock: int = 20) -> tuple[Account, dict[str, Any], dict[str, Any]]:
-    host = await api.signup("Mia", role="host")
-    scarf = await api.product(host, title="Silk scarf", price_minor=1999, currency="USD", stock=stock)
-    room = await api.room(host, [scarf], title="Friday flash drop")
-    await api.call("POST", f"/api/rooms/{room['id']}/pin", host, json={"product_id": scarf["id"]})
-    return host, room, scarf
+    show = await api.show({"title": "Silk scarf", "price_minor": 1999, "currency": "USD",
+                           "stock": stock}, pin=True, title="Friday flash drop")
+    return show.host, show.room, show.products[0]
 
 
 async def start_sale(api: Api, host: Account, room: dict[str, Any], product: dict[str, Any],

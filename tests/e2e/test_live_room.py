@@ -8,16 +8,20 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import LIVE_TIMEOUT_MS, Account, Api, Pages, screenshot, until
+from tests.e2e.conftest import (
+    LIVE_TIMEOUT_MS,
+    Account,
+    Api,
+    Pages,
+    connected,
+    host_and_viewer,
+    screenshot,
+    until,
+)
 
 pytestmark = pytest.mark.browser
 
 XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
-
-
-async def connected(page: Page) -> Page:
-    await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
-    return page
 
 
 async def chat(page: Page, text: str) -> None:
@@ -30,21 +34,17 @@ def line(page: Page, text: str) -> Any:
 
 
 async def show(api: Api, *, live: bool = True) -> tuple[Account, dict[str, Any], list[dict[str, Any]]]:
-    host = await api.signup("Mia", role="host")
-    products = [
-        await api.product(host, title="Silk scarf", price_minor=1999, currency="USD", stock=50),
-        await api.product(host, title="Leather tote", price_minor=12900, currency="USD", stock=4),
-    ]
-    room = await api.room(host, products, live=live, title="Friday vintage drop")
-    return host, room, products
+    scene = await api.show({"title": "Silk scarf", "price_minor": 1999, "currency": "USD",
+                            "stock": 50},
+                           {"title": "Leather tote", "price_minor": 12900, "currency": "USD",
+                            "stock": 4}, live=live, title="Friday vintage drop")
+    return scene.host, scene.room, scene.products
 
 
 async def test_host_pins_and_the_viewer_card_changes_within_two_seconds(api: Api, pages: Pages) -> None:
     # given a live room with the host panel and a viewer's page open
     host, room, _ = await show(api)
-    viewer = await api.signup("Leo")
-    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
-    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    panel, watch, _ = await host_and_viewer(api, pages, host, room)
     card = watch.get_by_test_id("pinned-card")
     await expect(card).to_have_attribute("data-empty", "true")
 
@@ -77,9 +77,7 @@ async def test_host_pins_and_the_viewer_card_changes_within_two_seconds(api: Api
 async def test_viewer_chats_and_the_host_sees_it(api: Api, pages: Pages) -> None:
     # given a live room, the host panel and a viewer's page
     host, room, _ = await show(api)
-    viewer = await api.signup("Leo")
-    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
-    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    panel, watch, _ = await host_and_viewer(api, pages, host, room)
 
     # when the viewer chats
     await chat(watch, "Is the scarf real silk?")
@@ -124,9 +122,7 @@ async def test_chat_markup_shows_as_text_and_never_runs(api: Api, pages: Pages) 
 async def test_guest_sees_sign_in_prompt_and_cannot_chat(api: Api, pages: Pages) -> None:
     # given a live room where a viewer has chatted, open to a guest
     host, room, _ = await show(api)
-    viewer = await api.signup("Leo")
-    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
-    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    panel, watch, _ = await host_and_viewer(api, pages, host, room)
     guest = await connected(await pages.open(f"/rooms/{room['id']}"))
     await chat(watch, "hello from Leo")
 
@@ -153,9 +149,7 @@ async def test_guest_sees_sign_in_prompt_and_cannot_chat(api: Api, pages: Pages)
 async def test_host_deletes_a_message_and_the_viewers_copy_disappears(api: Api, pages: Pages) -> None:
     # given a viewer's line on both pages
     host, room, _ = await show(api)
-    viewer = await api.signup("Leo")
-    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
-    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    panel, watch, viewer = await host_and_viewer(api, pages, host, room)
     await chat(watch, "buy followers at spam.example")
     await expect(line(panel, "spam.example")).to_be_visible()
     await expect(line(watch, "spam.example")).to_be_visible()
@@ -215,9 +209,7 @@ async def test_host_mutes_a_user_and_their_chat_is_refused(api: Api, pages: Page
 async def test_viewer_sees_the_room_go_live_and_end(api: Api, pages: Pages) -> None:
     # given a scheduled room with a viewer waiting
     host, room, _ = await show(api, live=False)
-    viewer = await api.signup("Leo")
-    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
-    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    panel, watch, _ = await host_and_viewer(api, pages, host, room)
     await expect(watch.get_by_test_id("status-banner")).to_contain_text("hasn't started")
     await expect(watch.get_by_test_id("room-status")).to_have_text("Upcoming")
     await screenshot(watch, "room-scheduled")

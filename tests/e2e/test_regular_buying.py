@@ -12,12 +12,17 @@ import time
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import Api, Pages, screenshot
-from tests.e2e.test_flash_sale import PAYMENT_TIMEOUT_MS, connected, webhook_worker
+from tests.e2e.conftest import (
+    ADDRESS,
+    PAYMENT_TIMEOUT_MS,
+    Api,
+    Pages,
+    connected,
+    pay_in_sandbox,
+    screenshot,
+)
 
 pytestmark = pytest.mark.browser
-
-__all__ = ["webhook_worker"]  # the fixture, used by name below
 
 SIZES_AND_COLOURS = {
     "options": [{"name": "size", "values": ["S", "M", "L"]},
@@ -29,23 +34,16 @@ SIZES_AND_COLOURS = {
 }
 # The pages write the units and the title with a multiplication sign between them.
 TIMES = "\u00d7"
-ADDRESS = {"name": "Li Wei", "line1": "88 Nanjing Road", "city": "Shanghai",
-           "postal_code": "200001", "country": "CN", "phone": "+86 138 0000 0000"}
+SHIRT = {"title": "Linen shirt", "price_minor": 2500, "currency": "CNY"}
 
 
 async def test_a_viewer_picks_a_size_and_colour_buys_pays_and_finds_the_order(
         api: Api, pages: Pages, webhook_worker) -> None:
     # given a live show whose pinned shirt comes in sizes and colours, and a mug in the lineup
-    host = await api.signup("Mia", role="host")
-    shirt = await api.product(host, title="Linen shirt", price_minor=2500, currency="CNY")
-    mug = await api.product(host, title="Tea mug", price_minor=800, currency="CNY")
-    room = await api.room(host, [shirt, mug], title="Summer linen")
-    await api.call("PUT", f"/api/products/{shirt['id']}/variants", host, json=SIZES_AND_COLOURS)
-    await api.call("PUT", f"/api/products/{mug['id']}/variants", host,
-                   json={"variants": [{"stock": 12}]})
-    await api.call("POST", f"/api/rooms/{room['id']}/pin", host, json={"product_id": shirt["id"]})
-    viewer = await api.signup("Lan")
-    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    show = await api.show(SHIRT, {"title": "Tea mug", "price_minor": 800, "currency": "CNY"},
+                          variants=[SIZES_AND_COLOURS, {"variants": [{"stock": 12}]}], pin=True,
+                          title="Summer linen")
+    watch = await pages.watch(show, await api.viewer())
     shop = watch.get_by_test_id("shop-slot")
 
     # when they pick a size and a colour
@@ -85,10 +83,7 @@ async def test_a_viewer_picks_a_size_and_colour_buys_pays_and_finds_the_order(
     await screenshot(watch, "regular-held")
 
     # when they pay on the sandbox gateway's page and come back to the show
-    await order_box.get_by_test_id("shop-pay").click()
-    await watch.wait_for_url(re.compile(r"/sandbox/pay/\d+\?sig="))
-    await watch.get_by_role("button", name="Pay", exact=True).click()
-    await watch.wait_for_url(re.compile(rf"/rooms/{room['id']}$"))
+    await pay_in_sandbox(watch, order_box.get_by_test_id("shop-pay"), show.path)
 
     # then the room shows the order confirmed
     await expect(order_box).to_have_attribute("data-status", "paid", timeout=PAYMENT_TIMEOUT_MS)
@@ -109,7 +104,7 @@ async def test_a_viewer_picks_a_size_and_colour_buys_pays_and_finds_the_order(
     await screenshot(watch, "regular-orders-page")
 
     # when they go back, add the shirt in another size and two mugs to the cart, and check out
-    await watch.goto(f"{pages.server.url}/rooms/{room['id']}")
+    await watch.goto(pages.server.url + show.path)
     await connected(watch)
     await shop.get_by_test_id("option-size").get_by_role("button", name="S").click()
     await shop.get_by_test_id("option-colour").get_by_role("button", name="Red").click()
@@ -135,9 +130,7 @@ async def test_a_viewer_picks_a_size_and_colour_buys_pays_and_finds_the_order(
     await expect(order_box).to_contain_text(f"2 {TIMES} Tea mug")
     await expect(order_box).to_contain_text("41.00")
     await expect(watch.get_by_test_id("cart-count")).to_have_text("0")
-    await order_box.get_by_test_id("shop-pay").click()
-    await watch.get_by_role("button", name="Pay", exact=True).click()
-    await watch.wait_for_url(re.compile(rf"/rooms/{room['id']}$"))
+    await pay_in_sandbox(watch, order_box.get_by_test_id("shop-pay"), show.path)
     await expect(order_box).to_have_attribute("data-status", "paid", timeout=PAYMENT_TIMEOUT_MS)
 
     # and the orders page filtered to paid shows both orders
@@ -150,10 +143,9 @@ async def test_a_viewer_picks_a_size_and_colour_buys_pays_and_finds_the_order(
 async def test_the_host_defines_sizes_and_colours_and_ships_an_order_to_its_address(
         api: Api, pages: Pages, webhook_worker) -> None:
     # given a host with a shirt in a live show
-    host = await api.signup("Mia", role="host")
-    shirt = await api.product(host, title="Linen shirt", price_minor=2500, currency="CNY")
-    room = await api.room(host, [shirt], title="Summer linen")
-    panel = await pages.open("/host", host)
+    show = await api.show(SHIRT, title="Summer linen")
+    shirt = show.products[0]
+    panel = await pages.open("/host", show.host)
 
     # when they give the shirt two sizes and two colours, with stock and a dearer size
     await panel.locator(f"[data-product-id='{shirt['id']}']").get_by_test_id("edit-variants").click()
@@ -181,10 +173,9 @@ async def test_the_host_defines_sizes_and_colours_and_ships_an_order_to_its_addr
                      "Red / M": (0, 2500)}
 
     # when a viewer buys one and pays
-    viewer = await api.signup("Lan")
-    await api.call("PUT", "/api/account/address", viewer, json=ADDRESS)
+    viewer = await api.viewer(address=ADDRESS)
     variant = next(v for v in variants["variants"] if v["label"] == "Blue / M")
-    response = await api.http.post(f"/api/rooms/{room['id']}/buy", json={"variant_id": variant["id"]},
+    response = await api.http.post(f"/api/rooms/{show.room['id']}/buy", json={"variant_id": variant["id"]},
                                    headers={**viewer.headers, "Idempotency-Key": "one"})
     assert response.status_code == 201, response.text
     placed = response.json()
@@ -213,15 +204,9 @@ async def test_the_host_defines_sizes_and_colours_and_ships_an_order_to_its_addr
 async def test_on_a_phone_the_pinned_sheet_sells_a_size_and_colour_and_fits(
         api: Api, pages: Pages) -> None:
     # given a viewer with an address on a phone, in a show whose pinned shirt has variants
-    host = await api.signup("Mia", role="host")
-    shirt = await api.product(host, title="Linen shirt", price_minor=2500, currency="CNY")
-    room = await api.room(host, [shirt], title="Summer linen")
-    await api.call("PUT", f"/api/products/{shirt['id']}/variants", host, json=SIZES_AND_COLOURS)
-    await api.call("POST", f"/api/rooms/{room['id']}/pin", host, json={"product_id": shirt["id"]})
-    viewer = await api.signup("Lan")
-    await api.call("PUT", "/api/account/address", viewer, json=ADDRESS)
-    phone = await connected(await pages.open(f"/rooms/{room['id']}", viewer, width=390,
-                                             height=844, has_touch=True))
+    show = await api.show(SHIRT, variants=[SIZES_AND_COLOURS], pin=True, title="Summer linen")
+    phone = await pages.watch(show, await api.viewer(address=ADDRESS), width=390, height=844,
+                              has_touch=True)
 
     # when they tap the pinned card, pick a size and colour in the sheet and buy
     await phone.get_by_test_id("pinned-card").tap()
@@ -253,13 +238,9 @@ async def test_a_chinese_reader_buys_from_the_cart_and_finds_the_order_in_chines
         api: Api, pages: Pages) -> None:
     # given a live show whose pinned shirt has sizes and colours, and a viewer with no address
     # whose browser reads Chinese
-    host = await api.signup("Mia", role="host")
-    shirt = await api.product(host, title="Linen shirt", price_minor=2500, currency="CNY")
-    room = await api.room(host, [shirt], title="Summer linen")
-    await api.call("PUT", f"/api/products/{shirt['id']}/variants", host, json=SIZES_AND_COLOURS)
-    await api.call("POST", f"/api/rooms/{room['id']}/pin", host, json={"product_id": shirt["id"]})
-    viewer = await api.signup("Lan")
-    watch = await connected(await pages.open(f"/rooms/{room['id']}", viewer, locale="zh-CN"))
+    show = await api.show(SHIRT, variants=[SIZES_AND_COLOURS], pin=True, title="Summer linen")
+    viewer = await api.viewer()
+    watch = await pages.watch(show, viewer, locale="zh-CN")
     shop = watch.get_by_test_id("shop-slot")
 
     # then the shop speaks Chinese, naming the host's options in the language's list
@@ -317,10 +298,11 @@ async def test_a_chinese_reader_buys_from_the_cart_and_finds_the_order_in_chines
         [re.compile(r"^已下单 · "), re.compile(r"^已取消 · ")])
 
     # and the host's variants editor and orders to ship are in Chinese too
-    panel = await pages.open("/host", host, locale="zh-CN")
+    panel = await pages.open("/host", show.host, locale="zh-CN")
     await expect(panel.locator("#host-orders-heading")).to_have_text("待发货订单")
     await expect(panel.locator("#host-orders-empty")).to_have_text("还没有订单。")
-    await panel.locator(f"[data-product-id='{shirt['id']}']").get_by_test_id("edit-variants").click()
+    await panel.locator(f"[data-product-id='{show.products[0]['id']}']").get_by_test_id(
+        "edit-variants").click()
     editor = panel.get_by_test_id("variants-dialog")
     await expect(editor.locator("h2")).to_have_text("Linen shirt\uff1a规格与库存")
     await expect(editor.get_by_role("button", name="添加规格")).to_be_visible()

@@ -5,52 +5,26 @@ a real Celery worker), and a review of a completed order moves the score on the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import orjson
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from core.context import Services
-from orders import paying
-from orders.models import OutboxMessage
-from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
-from tests.conftest import LiveServer
-from tests.e2e.conftest import Api, Pages
-from tests.e2e.test_flash_sale import buy, start_sale
-from tests.infra import TestInfra
-from tests.workers.conftest import CeleryProcess, start_celery
+from tests.e2e.conftest import WORKER_TIMEOUT_MS, Api, Pages, connected
+from tests.e2e.test_flash_sale import buy, pinned_show, start_sale
+from tests.orders.regular_helpers import pay
+from tests.workers.conftest import CeleryProcess
 
 pytestmark = pytest.mark.browser
 
-# The alert goes commit -> broker -> worker -> notification rows -> user event -> page; a worker
-# on a loaded two-core machine can take a while to pick a task up.
-ALERT_TIMEOUT_MS = 30_000
-
-
-@pytest.fixture
-def alert_worker(infra: TestInfra, server: LiveServer) -> Iterator[CeleryProcess]:
-    worker = start_celery(infra, "worker", "--pool", "solo", "--loglevel", "INFO",
-                          "--without-gossip", "--without-mingle", "--without-heartbeat",
-                          ready="ready.")
-    yield worker
-    worker.stop()
-
-
-async def connected(page: Page) -> Page:
-    await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
-    return page
-
-
 async def test_follow_from_the_room_then_home_lists_the_host_first_and_going_live_notifies(
-        api: Api, pages: Pages, alert_worker: CeleryProcess) -> None:
+        api: Api, pages: Pages, webhook_worker: CeleryProcess) -> None:
     # given a host live now, another host live too, and a viewer in the first host's room
-    host = await api.signup("Mia", role="host")
-    other = await api.signup("Zed", role="host")
-    room = await api.room(host, title="Mia's vintage hour")
-    await api.room(other, title="Zed's gadgets")
-    viewer = await api.signup("Ann")
-    page = await connected(await pages.open(f"/rooms/{room['id']}", viewer))
+    show = await api.show(title="Mia's vintage hour")
+    host, room = show.host, show.room
+    await api.show(host="Zed", title="Zed's gadgets")
+    viewer = await api.viewer("Ann")
+    page = await pages.watch(show, viewer)
     await expect(page.get_by_test_id("follower-count")).to_have_text("0")
 
     # when the viewer follows the host from the room
@@ -77,7 +51,7 @@ async def test_follow_from_the_room_then_home_lists_the_host_first_and_going_liv
 
     # then a notification arrives on the room page: the badge counts it, a toast says it
     badge = page.get_by_test_id("unread-count")
-    await expect(badge).to_have_text("1", timeout=ALERT_TIMEOUT_MS)
+    await expect(badge).to_have_text("1", timeout=WORKER_TIMEOUT_MS)
     await expect(badge).to_be_visible()
     await expect(page.locator(".toast")).to_contain_text("Mia is live")
     # and the notifications page lists it, and marking it read clears the badge
@@ -91,29 +65,14 @@ async def test_follow_from_the_room_then_home_lists_the_host_first_and_going_liv
     await expect(inbox.get_by_test_id("page-unread")).to_have_text("0")
 
 
-async def _pay(api: Api, services: Services, order_id: int) -> None:
-    """The sandbox gateway's signed webhook for a paid order, posted to the live server."""
-    outbox_id = await paying.submit_sandbox_payment(services, order_id, pay=True)
-    async with services.db.session() as session:
-        message = await session.get(OutboxMessage, outbox_id)
-    assert message is not None
-    body = orjson.dumps(message.payload["event"])
-    provider = SandboxProvider.from_settings(services.settings)
-    response = await api.http.post(WEBHOOK_PATH, content=body,
-                                   headers=provider.signed_headers(body))
-    assert response.status_code == 200, response.text
-
-
 async def test_a_buyer_reviews_a_completed_order_and_the_score_updates_in_the_room(
         api: Api, pages: Pages, services: Services) -> None:
     # given a buyer in a host's room whose order from the host's flash sale was paid
-    host = await api.signup("Mia", role="host")
-    scarf = await api.product(host, title="Silk scarf", price_minor=1999, stock=20)
-    room = await api.room(host, [scarf], title="Friday flash drop")
+    host, room, scarf = await pinned_show(api)
     sale = await start_sale(api, host, room, scarf)
     buyer = await api.signup("Ben")
     order = await buy(api, buyer, sale["id"])
-    await _pay(api, services, order["id"])
+    await pay(api.http, services, order["id"])
     page = await connected(await pages.open(f"/rooms/{room['id']}", buyer))
     card = page.get_by_test_id("review-card")
     await expect(card).to_be_hidden()
@@ -157,7 +116,7 @@ async def test_a_buyer_reviews_a_completed_order_and_the_score_updates_in_the_ro
 
 
 async def test_remind_me_on_a_scheduled_show_notifies_when_it_goes_live(
-        api: Api, pages: Pages, alert_worker: CeleryProcess) -> None:
+        api: Api, pages: Pages, webhook_worker: CeleryProcess) -> None:
     # given a scheduled show and a viewer (not a follower) on its page
     host = await api.signup("Mia", role="host")
     later = await api.room(host, live=False, title="Mia's Sunday drop")
@@ -172,5 +131,5 @@ async def test_remind_me_on_a_scheduled_show_notifies_when_it_goes_live(
     # then the page shows the room live and the reminder arrives
     await expect(page.get_by_test_id("room-status")).to_have_attribute("data-status", "live")
     await expect(page.get_by_test_id("remind-button")).to_be_hidden()
-    await expect(page.get_by_test_id("unread-count")).to_have_text("1", timeout=ALERT_TIMEOUT_MS)
+    await expect(page.get_by_test_id("unread-count")).to_have_text("1", timeout=WORKER_TIMEOUT_MS)
     await expect(page.locator(".toast")).to_contain_text("Mia is live")

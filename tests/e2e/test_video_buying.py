@@ -15,13 +15,10 @@ from playwright.async_api import expect
 from core.context import Services
 from live.models import ShortVideo, ShortVideoTag, VideoStatus
 from orders.models import Order
-from tests.e2e.conftest import Api, Pages, screenshot
-from tests.e2e.test_flash_sale import PAYMENT_TIMEOUT_MS, webhook_worker
-from tests.e2e.test_regular_buying import ADDRESS, SIZES_AND_COLOURS, TIMES
+from tests.e2e.conftest import ADDRESS, PAYMENT_TIMEOUT_MS, Api, Pages, pay_in_sandbox, screenshot
+from tests.e2e.test_regular_buying import SHIRT, SIZES_AND_COLOURS, TIMES
 
 pytestmark = pytest.mark.browser
-
-__all__ = ["webhook_worker"]  # the fixture, used by name below
 
 
 async def _ready_replay(services: Services, host_id: int, room_id: int,
@@ -41,12 +38,10 @@ async def _ready_replay(services: Services, host_id: int, room_id: int,
 async def test_a_viewer_buys_a_replays_product_at_its_current_price_and_pays(
         api: Api, pages: Pages, services: Services, webhook_worker) -> None:
     # given a replay of a show that is not live, tagging a shirt in sizes and colours
-    host = await api.signup("Mia", role="host")
-    shirt = await api.product(host, title="Linen shirt", price_minor=2500, currency="CNY")
-    room = await api.room(host, [shirt], title="Summer linen")
-    await api.call("PUT", f"/api/products/{shirt['id']}/variants", host, json=SIZES_AND_COLOURS)
-    replay_id = await _ready_replay(services, host.id, room["id"], [shirt["id"]])
-    viewer = await api.signup("Lan")
+    show = await api.show(SHIRT, variants=[SIZES_AND_COLOURS], title="Summer linen")
+    replay_id = await _ready_replay(services, show.host.id, show.room["id"],
+                                    [show.products[0]["id"]])
+    viewer = await api.viewer()
     page = await pages.open(f"/videos/{replay_id}", viewer)
 
     # when they open the product's card
@@ -84,12 +79,9 @@ async def test_a_viewer_buys_a_replays_product_at_its_current_price_and_pays(
     await dialog.get_by_role("button", name="Close").click()
 
     # when they pay on the sandbox gateway's page
-    await order_box.get_by_test_id("shop-pay").click()
-    await page.wait_for_url(re.compile(r"/sandbox/pay/\d+\?sig="))
-    await page.get_by_role("button", name="Pay", exact=True).click()
+    await pay_in_sandbox(page, order_box.get_by_test_id("shop-pay"), f"/videos/{replay_id}")
 
     # then they are back on the replay, which shows the order confirmed
-    await page.wait_for_url(re.compile(rf"/videos/{replay_id}$"))
     await expect(order_box).to_have_attribute("data-status", "paid", timeout=PAYMENT_TIMEOUT_MS)
     await expect(page.get_by_test_id("shop-order-status")).to_have_text(
         re.compile(rf"Order #{order_id} confirmed · .*29\.00 paid"))
@@ -111,7 +103,7 @@ async def test_a_viewer_buys_a_replays_product_at_its_current_price_and_pays(
     order = await api.call("GET", f"/api/orders/{order_id}", viewer)
     assert order["source"] == {"kind": "replay", "id": replay_id}
     assert (order["status"], order["room_id"], order["amount_minor"]) == (
-        "paid", room["id"], 2900)
+        "paid", show.room["id"], 2900)
     async with services.db.session() as session:
         row = await session.get(Order, order_id)
     assert row is not None and (row.source_kind, row.source_id) == ("replay", replay_id)

@@ -10,9 +10,6 @@ import httpx
 import orjson
 
 from core.context import Services
-from orders import paying
-from orders.models import OutboxMessage
-from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
 from realtime import history
 from realtime.backend import RedisBackend
 from realtime.hub import Hub, HubConfig
@@ -26,21 +23,9 @@ from realtime.publish import (
 )
 from tests.conftest import MakeUser, poll_until
 from tests.orders.conftest import MakeSale, buy
+from tests.orders.regular_helpers import pay
 from tests.realtime.conftest import Connect, Viewer
 from tests.realtime.test_hub import FakeSocket
-
-
-async def _pay(client: httpx.AsyncClient, services: Services, order_id: int) -> None:
-    """The sandbox gateway's webhook for a paid order, as the provider would send it."""
-    outbox_id = await paying.submit_sandbox_payment(services, order_id, pay=True)
-    async with services.db.session() as session:
-        message = await session.get(OutboxMessage, outbox_id)
-    assert message is not None
-    body = orjson.dumps(message.payload["event"])
-    provider = SandboxProvider.from_settings(services.settings)
-    response = await client.post(WEBHOOK_PATH, content=body,
-                                 headers=provider.signed_headers(body))
-    assert response.status_code == 200, response.text
 
 
 async def _greeted(viewer: Viewer) -> dict[str, Any]:
@@ -60,7 +45,7 @@ async def test_a_buyer_offline_while_their_order_is_paid_gets_it_on_reconnect(
     greeting = await _greeted(first)
     kept_offset = greeting["data"]["to_offset"]
     await first.close()
-    await _pay(client, services, order["id"])
+    await pay(client, services, order["id"])
 
     # when they come back, in another room, with the offset they kept
     other_room = await make_room(sale.host, live=True)
@@ -92,7 +77,7 @@ async def test_two_tabs_in_different_rooms_both_get_the_order_update(
     offsets = [(await _greeted(tab))["data"]["to_offset"] for tab in (tab_one, tab_two)]
 
     # when the order is paid
-    await _pay(client, services, order["id"])
+    await pay(client, services, order["id"])
 
     # then both tabs hear it live, with the same user offset
     heard = [await tab.next("order") for tab in (tab_one, tab_two)]

@@ -8,17 +8,15 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from sqlalchemy import select
 
 from core.context import Services
 from core.settings import Settings
-from orders import paying
-from orders.models import CommissionEntry, OutboxMessage
-from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
+from orders.models import CommissionEntry
 from tests.conftest import TestUser
 from tests.orders.conftest import buy
+from tests.orders.regular_helpers import pay
 
 
 @pytest.fixture
@@ -46,19 +44,6 @@ async def share_link(client: httpx.AsyncClient, sharer: TestUser, kind: str,
 async def follow(client: httpx.AsyncClient, visitor: TestUser | None, code: str) -> httpx.Response:
     headers = visitor.headers if visitor is not None else {}
     return await client.post(f"/api/shares/{code}/visit", headers=headers)
-
-
-async def pay(client: httpx.AsyncClient, services: Services, order_id: int) -> str:
-    outbox_id = await paying.submit_sandbox_payment(services, order_id, pay=True)
-    async with services.db.session() as session:
-        message = await session.get(OutboxMessage, outbox_id)
-    assert message is not None
-    body = orjson.dumps(message.payload["event"])
-    provider = SandboxProvider.from_settings(services.settings)
-    response = await client.post(WEBHOOK_PATH, content=body, headers=provider.signed_headers(body))
-    assert response.status_code == 200, response.text
-    outcome: str = response.json()["outcome"]
-    return outcome
 
 
 async def paid_order(client: httpx.AsyncClient, services: Services, buyer: TestUser,

@@ -7,19 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from sqlalchemy import insert
 
 from core.accounts import User
 from core.context import Services
-from orders import paying
-from orders.models import OutboxMessage
-from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
 from social.models import Follow
 from tests.conftest import TestUser
 from tests.orders.conftest import MakeSale, SaleSetup, buy
 from tests.orders.conftest import make_sale as make_sale  # (shared factory fixture)
+from tests.orders.regular_helpers import pay
 
 
 async def make_followers(services: Services, host_id: int, count: int) -> list[int]:
@@ -34,16 +31,6 @@ async def make_followers(services: Services, host_id: int, count: int) -> list[i
     return follower_ids
 
 
-async def pay(client: httpx.AsyncClient, services: Services, order_id: int) -> None:
-    """The sandbox gateway's webhook for a paid order, as the provider sends it."""
-    outbox_id = await paying.submit_sandbox_payment(services, order_id, pay=True)
-    async with services.db.session() as session:
-        message = await session.get(OutboxMessage, outbox_id)
-    assert message is not None
-    body = orjson.dumps(message.payload["event"])
-    provider = SandboxProvider.from_settings(services.settings)
-    response = await client.post(WEBHOOK_PATH, content=body, headers=provider.signed_headers(body))
-    assert response.status_code == 200, response.text
 
 
 @dataclass

@@ -38,3 +38,16 @@ def test_every_beat_interval_is_a_setting(settings: Settings) -> None:
     # then each periodic task runs at one of those intervals, and each interval is used
     assert sorted(entry["schedule"] for entry in beat.values()) == sorted(
         getattr(schedule, name) for name in fields)
+
+
+def test_every_interval_of_the_schedule_has_its_beat_entry(settings):
+    from dataclasses import fields
+
+    from core.settings import ScheduleSettings
+    from workers.app import BEAT_SCHEDULE, make_celery
+
+    beat = make_celery(settings).conf.beat_schedule
+
+    assert {interval for _, _, interval, _ in BEAT_SCHEDULE} == {
+        f.name for f in fields(ScheduleSettings)}
+    assert len(beat) == len(BEAT_SCHEDULE)

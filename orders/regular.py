@@ -34,10 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.accounts import User
 from core.context import Services
 from core.errors import ValidationError
+from core.events import dispatch_committed, record
 from orders import coupons, variant_stock
 from orders.buying import check_idempotency_key
 from orders.commissions import resolve_rate_bp
 from orders.errors import AddressRequired, MixedCurrencies, SoldOut, VariantNotFound
+from orders.events import VariantStockChanged
 from orders.models import (
     Order,
     OrderLine,
@@ -48,7 +50,7 @@ from orders.models import (
 )
 from orders.payments import get_provider
 from orders.sources import OrderSourceRef
-from orders.variants import lock_variants, reconcile_variant, variant_label
+from orders.variants import lock_variants, reconcile_variant, unit_price_minor, variant_label
 from orders.views import order_json, regular_order_view
 
 log = logging.getLogger(__name__)
@@ -268,6 +270,10 @@ async def _place(svc: Services, user_id: int, lines: Sequence[LineIn], key: str,
             if held.code != variant_stock.HELD:
                 raise RuntimeError(f"the hold script answered {held.code}")
             holding = (terms.host_id, order_id, [line.variant_id for line in lines])
+            record(session, VariantStockChanged(
+                room_id=terms.room_id,
+                product_ids=tuple(sorted({variants[line.variant_id].product_id
+                                          for line in lines}))))
             order, placed = await _insert(session, svc, order_id, user_id, key, lines,
                                           variants, terms, address, source, applied)
             if applied is not None:
@@ -285,6 +291,7 @@ async def _place(svc: Services, user_id: int, lines: Sequence[LineIn], key: str,
                          variant_stock.unwritten_member(
                              holding[1], user_id,
                              [variant_stock.Line(v, 0) for v in holding[2]]))
+    await dispatch_committed(svc, session)
     return reply
 
 
@@ -321,7 +328,7 @@ async def _insert(session: AsyncSession, svc: Services, order_id: int, user_id: 
     for line in lines:
         variant = variants[line.variant_id]
         product = terms.products[variant.product_id]
-        unit = variant.price_minor if variant.price_minor is not None else product.price_minor
+        unit = unit_price_minor(variant, product.price_minor)
         title = product.title + (f" — {variant.label or variant_label(variant.options)}"
                                  if variant.options else "")
         rows.append({"order_id": order_id, "product_id": product.id, "variant_id": variant.id,
@@ -392,13 +399,9 @@ SELECT * FROM placed
 def _amount(lines: Sequence[LineIn], variants: Mapping[int, ProductVariant],
             terms: RoomTerms) -> int:
     """The lines' amount before any coupon (as `_insert` prices them)."""
-    total = 0
-    for line in lines:
-        variant = variants[line.variant_id]
-        unit = (variant.price_minor if variant.price_minor is not None
-                else terms.products[variant.product_id].price_minor)
-        total += unit * line.quantity
-    return total
+    return sum(unit_price_minor(variants[line.variant_id],
+                                terms.products[variants[line.variant_id].product_id].price_minor)
+               * line.quantity for line in lines)
 
 
 def order_rate_bp(lines: Sequence[Mapping[str, Any]]) -> int:

@@ -40,7 +40,10 @@ async def test_a_viewer_picks_a_size_and_colour_buys_pays_and_finds_the_order(
     shirt = await api.product(host, title="Linen shirt", price_minor=2500, currency="CNY")
     mug = await api.product(host, title="Tea mug", price_minor=800, currency="CNY")
     room = await api.room(host, [shirt, mug], title="Summer linen")
-    await api.call("PUT", f"/api/products/{shirt['id']}/variants", host, json=SIZES_AND_COLOURS)
+    defined = await api.call("PUT", f"/api/products/{shirt['id']}/variants", host,
+                             json=SIZES_AND_COLOURS)
+    blue_l = next(v["id"] for v in defined["variants"]
+                  if v["options"] == {"size": "L", "colour": "Blue"})
     await api.call("PUT", f"/api/products/{mug['id']}/variants", host,
                    json={"variants": [{"stock": 12}]})
     await api.call("POST", f"/api/rooms/{room['id']}/pin", host, json={"product_id": shirt["id"]})
@@ -83,6 +86,14 @@ async def test_a_viewer_picks_a_size_and_colour_buys_pays_and_finds_the_order(
     await expect(order_box).to_contain_text(f"2 {TIMES} Linen shirt — Blue / L")
     await expect(shop.get_by_test_id("shop-status")).to_have_text("Only 2 left")
     await screenshot(watch, "regular-held")
+    # and when another viewer buys one more, the card and the pinned stock follow, no reload
+    # (the room's `variant_stock` news): 20 units of the shirt, 3 of them held now
+    other = await api.signup("Bo")
+    await api.call("PUT", "/api/account/address", other, json=ADDRESS)
+    await api.call("POST", f"/api/rooms/{room['id']}/buy", json={"variant_id": blue_l, "quantity": 1},
+                   headers={**other.headers, "Idempotency-Key": "bo-1"})
+    await expect(shop.get_by_test_id("shop-status")).to_have_text("Only 1 left")
+    await expect(watch.get_by_test_id("pinned-stock")).to_have_text("17 in stock")
 
     # when they pay on the sandbox gateway's page and come back to the show
     await order_box.get_by_test_id("shop-pay").click()

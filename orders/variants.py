@@ -292,8 +292,7 @@ async def recounts_done() -> None:
 
 async def units_left(svc: Services, product_id: int) -> dict[str, Any]:
     """What the room is told of a product's stock at the regular price: the units left of each
-    active variant and in all (a variant whose counters are missing is left out until its next
-    rebuild)."""
+    active variant and in all (counters that Redis lost, or never had, rebuilt first)."""
     async with svc.db.session() as session:
         rows = (await session.execute(
             select(ProductVariant.id, ProductVariant.host_id).where(
@@ -303,8 +302,11 @@ async def units_left(svc: Services, product_id: int) -> dict[str, Any]:
     for variant_id, host_id in rows:
         pipe.hget(variant_stock.variant_keys(svc.keys, host_id, variant_id).stock, "available")
     counts = await pipe.execute() if rows else []
-    left = [{"id": variant_id, "remaining": int(raw)}
-            for (variant_id, _), raw in zip(rows, counts, strict=True) if raw is not None]
+    left = []
+    for (variant_id, _), raw in zip(rows, counts, strict=True):
+        available = (int(raw) if raw is not None
+                     else (await reconcile_variant(svc, variant_id)).counts.available)
+        left.append({"id": variant_id, "remaining": available})
     return {"product_id": product_id, "remaining": sum(v["remaining"] for v in left),
             "variants": left}
 

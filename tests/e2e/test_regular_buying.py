@@ -90,8 +90,10 @@ async def test_a_viewer_picks_a_size_and_colour_buys_pays_and_finds_the_order(
     # (the room's `variant_stock` news): 20 units of the shirt, 3 of them held now
     other = await api.signup("Bo")
     await api.call("PUT", "/api/account/address", other, json=ADDRESS)
-    await api.call("POST", f"/api/rooms/{room['id']}/buy", json={"variant_id": blue_l, "quantity": 1},
-                   headers={**other.headers, "Idempotency-Key": "bo-1"})
+    bought = await api.http.post(f"/api/rooms/{room['id']}/buy",
+                                 json={"variant_id": blue_l, "quantity": 1},
+                                 headers={**other.headers, "Idempotency-Key": "bo-1"})
+    assert bought.status_code == 201, bought.text
     await expect(shop.get_by_test_id("shop-status")).to_have_text("Only 1 left")
     await expect(watch.get_by_test_id("pinned-stock")).to_have_text("17 in stock")
 

@@ -191,7 +191,8 @@ export function mountHostSales({store, body, roomId}) {
     } catch {
       return;  // the units left stay the lineup's; the server checks them anyway
     }
-    if (selectedProduct() !== product) return;
+    // (the lineup may have been replaced meanwhile: the same product is a new object)
+    if (!selectedProduct() || selectedProduct().id !== product.id) return;
     variants = data;
     const keep = n.variant.value;
     n.variant.replaceChildren(...data.variants.map((v) => h("option", {value: v.id},

@@ -585,6 +585,7 @@ def main() -> None:
     from core.migrate import upgrade
     from core.settings import load_settings
     from tests.infra import start_infra, stop_infra
+    from workers.handlers import wire
 
     load_before = os.getloadavg()
     machine = _machine()
@@ -595,7 +596,8 @@ def main() -> None:
         env = {**os.environ}
         upgrade(infra.database_url)
         loop = asyncio.new_event_loop()
-        services = Services.from_settings(load_settings())
+        # Wired: a product's stock is set by orders inside live's transaction (ProductStockSet).
+        services = wire(Services.from_settings(load_settings()))
         room_ids, product = loop.run_until_complete(_prepare(services, len(plan)))
         outcomes = []
         for scenario, room_id in zip(plan, room_ids, strict=True):

@@ -6,6 +6,7 @@ PostgreSQL is the source of truth. Schema changes go through Alembic only
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -87,6 +88,14 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session, session.begin():
             yield session
+
+    def with_session_info(self, **info: object) -> Database:
+        """This database (the same engine and pool) whose sessions carry `info` in their
+        `Session.info`."""
+        twin = copy.copy(self)
+        twin.sessions = make_sessionmaker(self.engine)
+        twin.sessions.configure(info=info)
+        return twin
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -51,7 +51,7 @@ class DomainEvent:
 
 E = TypeVar("E", bound=DomainEvent)
 Handler = Callable[["Services", Any], Awaitable[None]]
-InTransactionHandler = Callable[[AsyncSession, Any], Awaitable[None]]
+InTransactionHandler = Callable[[AsyncSession, Any], Awaitable[Any]]
 
 
 def record(session: AsyncSession | Session, *events: DomainEvent) -> None:
@@ -97,16 +97,17 @@ class EventBus:
             handlers.append(handler)
 
     def handle_in_transaction(self, event_type: type[E],
-                              handler: Callable[[AsyncSession, E], Awaitable[None]]) -> None:
-        """The one handler that does the event's work inside the recording transaction."""
+                              handler: Callable[[AsyncSession, E], Awaitable[Any]]) -> None:
+        """The one handler that does the event's work inside the recording transaction (what
+        it returns, `run_in_transaction` returns: the facts the work produced)."""
         self._in_transaction[event_type] = handler
 
-    async def run_in_transaction(self, session: AsyncSession, domain_event: DomainEvent) -> None:
+    async def run_in_transaction(self, session: AsyncSession, domain_event: DomainEvent) -> Any:
         handler = self._in_transaction.get(type(domain_event))
         if handler is None:
             raise LookupError(f"no in-transaction handler for {type(domain_event).__name__}: "
                               "the process must wire its handlers at start-up")
-        await handler(session, domain_event)
+        return await handler(session, domain_event)
 
     def handlers_for(self, event_type: type[DomainEvent]) -> list[Handler]:
         return list(self._handlers.get(event_type, ()))

@@ -18,14 +18,13 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import Actor, User, owns_or_ops
-from core.context import Services
+from core.context import Services, services_of
 from core.errors import NotFound, ValidationError
 from core.events import record, unit_of_work
 from core.states import transition
 from core.types import is_line
 from live import events, queries
 from live.errors import (
-    NotEnoughStock,
     NotInLineup,
     NotRoomHost,
     PriceAboveRegular,
@@ -74,13 +73,18 @@ async def room_for_update(session: AsyncSession, room_id: int, actor: Actor) -> 
 
 
 async def create_product(svc: Services, actor: Actor, data: ProductIn) -> Product:
+    """A product, and its stock: the units of its one default variant (`ProductStockSet`)."""
     async with svc.db.transaction() as session:
         product = Product(host_id=actor.id, title=data.title, description=data.description,
                           image_url=str(data.image_url) if data.image_url else None,
-                          price_minor=data.price_minor, currency=data.currency, stock=data.stock,
+                          price_minor=data.price_minor, currency=data.currency,
                           commission_rate_bp=data.commission_rate_bp,
                           share_rate_bp=data.share_rate_bp)
         session.add(product)
+        await session.flush()
+        await svc.events.run_in_transaction(session, events.ProductStockSet(
+            product_id=product.id, host_id=actor.id, stock=data.stock))
+        await session.refresh(product)
     return product
 
 
@@ -90,8 +94,13 @@ async def update_product(svc: Services, actor: Actor, product_id: int, patch: Pr
         if product is None:
             raise ProductNotFound(f"product {product_id} does not exist", field="product_id")
         _check_owner(product.host_id, actor, "product")
-        for name, value in patch.model_dump(exclude_unset=True).items():
+        changes = patch.model_dump(exclude_unset=True)
+        stock = changes.pop("stock", None)
+        for name, value in changes.items():
             setattr(product, name, str(value) if name == "image_url" and value else value)
+        if stock is not None:
+            await svc.events.run_in_transaction(session, events.ProductStockSet(
+                product_id=product_id, host_id=product.host_id, stock=stock))
         await session.flush()
         await session.refresh(product)
         rooms = list(await session.scalars(
@@ -394,10 +403,10 @@ def parse_status(raw: str) -> RoomStatus:
 
 
 # A product's stock and flash sales -------------------------------------------
-# A sale's units leave the product's stock when the sale is created and what it did not sell
-# comes back when it settles. Both run inside the orders package's transaction (given its
-# session), so the sale's rows and the product's stock change together or not at all; this
-# package alone writes its products.
+# A product's stock is its variants' pools, which `orders` keeps (docs/decisions/0021). A
+# sale's units leave a pool when the sale is created (here, in the orders package's
+# transaction: `SaleUnitsWanted`, done by its in-transaction handler) and what it did not sell
+# goes back when it settles, so the sale's rows and the pool change together or not at all.
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,14 +418,18 @@ class StockTaken:
     product_commission_rate_bp: int | None
     room_commission_rate_bp: int | None
     stock_left: int
+    variant_id: int
 
 
 async def take_stock_for_sale(session: AsyncSession, actor: Actor, room_id: int,
                               product_id: int, units: int, *, sale_price_minor: int | None = None,
-                              above_regular_confirmed: bool = False) -> StockTaken:
+                              above_regular_confirmed: bool = False,
+                              variant_id: int | None = None) -> StockTaken:
     """Hand `units` of a lineup product over to a flash sale in the room, inside the sale's
-    transaction. The room row is held FOR UPDATE until that transaction ends, so two sales
-    started at once in one room are decided one after the other."""
+    transaction: out of the variant named, else the product's default variant (a product
+    with sizes or colours names one). The room row is held FOR UPDATE until that transaction
+    ends, so two sales started at once in one room are decided one after the other; the
+    variant's units are taken atomically against regular-price buys of it."""
     room = await session.scalar(select(Room).where(Room.id == room_id).with_for_update())
     if room is None:
         raise RoomNotFound(f"room {room_id} does not exist", field="room_id")
@@ -427,31 +440,18 @@ async def take_stock_for_sale(session: AsyncSession, actor: Actor, room_id: int,
         LineupItem.room_id == room_id, LineupItem.product_id == product_id))
     if in_lineup is None:
         raise NotInLineup("the product is not in this room's lineup", field="product_id")
-    if sale_price_minor is not None and not above_regular_confirmed:
-        regular = await session.scalar(select(Product.price_minor).where(Product.id == product_id))
-        if regular is not None and sale_price_minor > regular:
-            raise PriceAboveRegular(sale_price_minor, regular)
     product = (await session.execute(
-        update(Product).where(Product.id == product_id, Product.stock >= units)
-        .values(stock=Product.stock - units)
-        .returning(Product.currency, Product.stock, Product.commission_rate_bp))).first()
-    if product is None:
-        raise NotEnoughStock("the product has fewer units in stock than the sale's quantity",
-                             field="quantity")
+        select(Product.price_minor, Product.currency, Product.commission_rate_bp)
+        .where(Product.id == product_id))).one()
+    if (sale_price_minor is not None and not above_regular_confirmed
+            and sale_price_minor > product.price_minor):
+        raise PriceAboveRegular(sale_price_minor, product.price_minor)
+    taken = await services_of(session).events.run_in_transaction(session, events.SaleUnitsWanted(
+        product_id=product_id, host_id=room.host_id, units=units, variant_id=variant_id))
     return StockTaken(host_id=room.host_id, currency=product.currency,
                       product_commission_rate_bp=product.commission_rate_bp,
                       room_commission_rate_bp=room.commission_rate_bp,
-                      stock_left=product.stock)
-
-
-async def return_stock(session: AsyncSession, product_id: int, units: int) -> None:
-    """Units a sale no longer needs go back to the product, inside the caller's transaction
-    (the sale's settlement, or a refund after it), which makes it happen exactly once."""
-    if units < 0:
-        raise ValueError(f"cannot return {units} units")
-    if units:
-        await session.execute(update(Product).where(Product.id == product_id)
-                              .values(stock=Product.stock + units))
+                      stock_left=taken.stock_left, variant_id=taken.variant_id)
 
 
 # Regular-price buying ------------------------------------------------------------------------

@@ -27,10 +27,6 @@ class RoomEnded(Conflict):
     code = "room_ended"
 
 
-class NotEnoughStock(Conflict):
-    code = "not_enough_stock"
-
-
 class PriceAboveRegular(ValidationError):
     """A flash sale priced above the product's regular price: almost always a typo (an extra
     zero), so it needs the host's explicit confirmation."""

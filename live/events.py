@@ -49,6 +49,31 @@ class LineupChanged(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class ProductStockSet(DomainEvent):
+    """The host set the stock of a product without options (created with it, or changed).
+    The stock is the product's default variant's, which `orders` keeps: handled *inside* the
+    recording transaction (`EventBus.run_in_transaction`), refused there for a product with
+    sizes or colours or below the units its orders hold (docs/decisions/0021)."""
+
+    product_id: int
+    host_id: int
+    stock: int
+
+
+@dataclass(frozen=True, slots=True)
+class SaleUnitsWanted(DomainEvent):
+    """A flash sale (or any offer that sets units apart) is taking `units` of a lineup product:
+    out of the named variant's pool, else the product's default variant's. Handled *inside*
+    the recording transaction, which it fails if the units are not there; the handler answers
+    where they came from (`variant_id`) and what that pool has left (`stock_left`)."""
+
+    product_id: int
+    host_id: int
+    units: int
+    variant_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ProductPinned(DomainEvent):
     """A product of the lineup is pinned (in place of `replaced`, if one was)."""
 

@@ -10,13 +10,17 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
+    column,
     func,
+    select,
+    table,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from core.db import Base
 
@@ -59,13 +63,16 @@ class RoomEventType(StrEnum):
 STATUS_EVENTS = {RoomStatus.LIVE: RoomEventType.ROOM_LIVE, RoomStatus.ENDED: RoomEventType.ROOM_ENDED}
 
 
+# orders' variants, as far as a product's stock needs them (read-only).
+_VARIANTS = table("product_variants", column("product_id"), column("stock"), column("active"))
+
+
 class Product(Base):
     """An item in a host's catalog. Price is integer minor units plus an ISO currency code."""
 
     __tablename__ = "products"
     __table_args__ = (
         CheckConstraint("price_minor >= 0", name="price_non_negative"),
-        CheckConstraint("stock >= 0", name="stock_non_negative"),
         CheckConstraint("char_length(currency) = 3", name="currency_code"),
         CheckConstraint("share_rate_bp IS NULL OR (share_rate_bp >= 0 AND "
                         "share_rate_bp <= 10000)", name="share_rate_range"),
@@ -78,7 +85,6 @@ class Product(Base):
     image_url: Mapped[str | None] = mapped_column(String(500))
     price_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
-    stock: Mapped[int]
     # The host's commission on this product, in basis points (100 = 1%); NULL falls back to the
     # room's rate, then to the default (orders/commissions.py). Snapshotted on each sale.
     commission_rate_bp: Mapped[int | None]
@@ -87,6 +93,16 @@ class Product(Base):
     share_rate_bp: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+    # The product's stock is its variants' (`orders.product_variants`, read here through a
+    # stand-in: live writes none of it): the units of every size and colour on sale at the
+    # regular price, held and bought ones included, flash sales' taken out (docs/decisions/
+    # 0021). A product without options has one variant, whose stock the host sets as the
+    # product's (`ProductStockSet`).
+    stock: Mapped[int] = column_property(
+        select(func.coalesce(func.sum(_VARIANTS.c.stock), 0).cast(Integer))
+        .where(_VARIANTS.c.product_id == id, _VARIANTS.c.active)
+        .correlate_except(_VARIANTS).scalar_subquery(), deferred=False)
 
     def public(self) -> dict[str, Any]:
         return {

@@ -36,7 +36,9 @@ class ProductIn(Strict):
     image_url: AnyHttpUrl | None = None
     price_minor: int = Field(ge=0, le=10**12, description="price in minor units (cents)")
     currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
-    stock: int = Field(ge=0, le=10**9)
+    stock: int = Field(ge=0, le=10**9, description="units in stock: the product's one default "
+                       "variant's, which flash sales and regular-price buys share "
+                       "(docs/decisions/0021)")
     commission_rate_bp: CommissionRate = None
     share_rate_bp: int | None = Field(
         default=None, ge=0, le=10000,
@@ -55,7 +57,11 @@ class ProductPatch(Strict):
     description: str | SkipJsonSchema[None] = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
     image_url: AnyHttpUrl | None = None
     price_minor: int | SkipJsonSchema[None] = Field(default=None, ge=0, le=10**12)
-    stock: int | SkipJsonSchema[None] = Field(default=None, ge=0, le=10**9)
+    stock: int | SkipJsonSchema[None] = Field(
+        default=None, ge=0, le=10**9,
+        description="the default variant's stock; refused for a product with sizes or colours "
+                    "(409 product_has_options: set each variant's) and below the units its "
+                    "orders hold or bought (409 stock_below_committed)")
     commission_rate_bp: CommissionRate = None
     share_rate_bp: int | None = Field(
         default=None, ge=0, le=10000,
@@ -88,7 +94,8 @@ class ProductOut(BaseModel):
     image_url: str | None
     price_minor: int
     currency: str
-    stock: int
+    stock: int = Field(description="the stock of its active variants together (held and bought "
+                       "units included, units on flash sale not)")
     commission_rate_bp: int | None = None
     share_rate_bp: int | None = None
 

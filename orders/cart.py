@@ -18,6 +18,7 @@ from orders import variant_stock
 from orders.errors import VariantNotFound
 from orders.models import ProductVariant
 from orders.regular import LineIn, TermsOf, cart_field, place_order
+from orders.variants import unit_price_minor
 
 # A cart left alone is forgotten after a week (the show is long over).
 CART_TTL_SECONDS = 7 * 24 * 3600
@@ -78,7 +79,7 @@ async def cart_view(svc: Services, user_id: int, room_id: int,
             product = terms.products.get(variant.product_id) if variant else None
             if variant is None or product is None:
                 continue  # gone from the lineup since: checkout would refuse it by name
-            unit = variant.price_minor if variant.price_minor is not None else product.price_minor
+            unit = unit_price_minor(variant, product.price_minor)
             counts = await variant_stock.read_counts(svc.redis, variant_stock.variant_keys(
                 svc.keys, variant.host_id, variant.id))
             currency = currency or product.currency

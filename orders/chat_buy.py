@@ -50,6 +50,25 @@ ENGLISH_NUMBERS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five":
 # Measure words and fillers that may follow a quantity or sit between options.
 FILLERS = frozenset({"件", "个", "份", "条", "双", "套", "x", "\u00d7", "*", "pcs", "pc", "please",
                      "请", "的", "和", "and"})
+# Colours and sizes as viewers type them in either language: each group is one value, so `蓝色`
+# in a line finds the variant the host typed `Blue`, and `blue` finds one typed `蓝色`. Only the
+# common ones: a host's own words (`雾霾蓝`, `Oat`) match as typed.
+SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(group) for group in (
+    {"blue", "蓝色", "蓝"}, {"red", "红色", "红"}, {"black", "黑色", "黑"},
+    {"white", "白色", "白"}, {"green", "绿色", "绿"}, {"yellow", "黄色", "黄"},
+    {"pink", "粉色", "粉红色", "粉红", "粉"}, {"purple", "紫色", "紫"},
+    {"grey", "gray", "灰色", "灰"}, {"brown", "棕色", "咖啡色", "棕"},
+    {"orange", "橙色", "橘色", "橙"}, {"beige", "米色", "米白"}, {"navy", "藏青色", "藏青"},
+    {"gold", "金色"}, {"silver", "银色"},
+    {"xs", "加小号", "加小码", "特小号"}, {"s", "小号", "小码"}, {"m", "中号", "中码"},
+    {"l", "大号", "大码"}, {"xl", "加大号", "加大码", "加大"},
+    {"xxl", "2xl", "加加大", "特大号"},
+))
+_SYNONYMS_OF: dict[str, frozenset[str]] = {word: group for group in SYNONYMS for word in group}
+# A question or a report about buying is chat, not a command, and gets no hint: `买了吗`
+# ("did you buy it?"), `buy?`, `买了` ("bought it"), `买不买`, `买过`.
+_QUESTION_END = re.compile(r"(?:[?]|吗|么|嘛|呢|没有?)[\s~!.。]*$")
+_NOT_A_COMMAND_AFTER_BUY = ("了", "过", "不", "没", "吗")
 # NFKC has made full-width punctuation ASCII already; 、 and 。 stay as they are.
 _SEPARATORS = re.compile(r"[\s,、/;。.!?]+")
 _PLUS = re.compile(r"^\+\s*(\d+)(.*)$", re.S)
@@ -101,8 +120,11 @@ def parse_command(text: str) -> Command | None:
 
     A command is `+N` (N units) or a buy word (`buy`, `买`, `购买`, `我要买`) at the start of
     the line, then optionally a quantity (digits, 一…十 or 两, one…ten, optionally after `x`
-    or before a measure word such as 件), then the option words."""
+    or before a measure word such as 件), then the option words. A question (`买了吗`,
+    `buy?`) or a report (`买了`) is not a command."""
     line = normalise(text)
+    if _QUESTION_END.search(line):
+        return None
     plus = _PLUS.match(line)
     if plus:
         return Command(int(plus.group(1)), plus.group(2).strip())
@@ -112,6 +134,8 @@ def parse_command(text: str) -> Command | None:
         rest = line[len(word):]
         # An English buy word must end there (`buying` is chat, not a command).
         if word.isascii() and rest and not (rest[0].isspace() or rest[0].isdigit()):
+            return None
+        if rest.startswith(_NOT_A_COMMAND_AFTER_BUY):
             return None
         rest = rest.strip()
         quantity = _QUANTITY.match(rest)
@@ -137,42 +161,55 @@ def _find(value: str, rest: str) -> re.Match[str] | None:
     return re.search(re.escape(value), rest)
 
 
+def spellings(values: set[str]) -> dict[str, set[str]]:
+    """Every way a viewer may write the option values (normalised), and which values each
+    spelling stands for: the value itself and the words of its synonym group (`SYNONYMS`)."""
+    out: dict[str, set[str]] = {}
+    for value in values:
+        for spelling in {value} | _SYNONYMS_OF.get(value, frozenset()):
+            out.setdefault(spelling, set()).add(value)
+    return out
+
+
 def match_variant(command: Command, variants: Sequence[Variant], *,
                   max_quantity: int) -> Matched | Hint:
     """The variant of the pinned product a command names, or why none.
 
-    Every option value of the product's variants is looked for in the line, case-insensitively
-    (longest first, so `xl` is not read as `l`); what is left must be only separators and
-    measure words, else the line names an option the product does not have. The variants whose
-    options hold every value found are the candidates: one is the match (a product with one
-    variant needs no option words); none, several, or an inactive one is a hint."""
+    Every option value of the product's variants, and its synonyms in the other language
+    (`蓝色` for `Blue`, `M` for `中号`), is looked for in the line, case-insensitively (longest
+    first, so `xl` is not read as `l`, nor `加大号` as `大号`); what is left must be only
+    separators and measure words, else the line names an option the product does not have.
+    The variants whose options hold every value found are the candidates: one is the match (a
+    product with one variant needs no option words); none, several, or an inactive one is a
+    hint."""
     if not 1 <= command.quantity <= max_quantity:
         return Hint("quantity_range", {"max": max_quantity})
     if not variants:
         return Hint("no_variant")
-    values = sorted({normalise(v) for variant in variants for v in variant.options.values()},
-                    key=len, reverse=True)
+    written = spellings({normalise(v) for variant in variants
+                         for v in variant.options.values()} - {""})
     rest = command.rest
-    found: list[str] = []
-    for value in values:
-        if not value:
-            continue
-        spot = _find(value, rest)
+    # Each word found, as the values it may stand for (one, unless the host typed two
+    # spellings of one colour as two values).
+    found: list[set[str]] = []
+    for spelling in sorted(written, key=len, reverse=True):
+        spot = _find(spelling, rest)
         if spot is not None:
-            found.append(value)
+            found.append(written[spelling])
             rest = rest[:spot.start()] + " " + rest[spot.end():]
     leftover = [word for word in _SEPARATORS.split(rest) if word and word not in FILLERS]
     if leftover:
         return Hint("unknown_option", {"word": leftover[0]})
     candidates = [variant for variant in variants
-                  if all(value in {normalise(v) for v in variant.options.values()}
-                         for value in found)]
+                  if all(values & {normalise(v) for v in variant.options.values()}
+                         for values in found)]
     active = [variant for variant in candidates if variant.active]
     if len(active) == 1:
         return Matched(active[0].id, command.quantity)
     if len(active) > 1:
+        named = set().union(*found)
         given = {name for variant in active for name, v in variant.options.items()
-                 if normalise(v) in found}
+                 if normalise(v) in named}
         missing = sorted({name for variant in active for name in variant.options} - given)
         return Hint("ambiguous", {"options": ", ".join(missing), "count": len(active)})
     if candidates:

@@ -92,6 +92,24 @@ class StockBelowCommitted(Conflict):
     code = "stock_below_committed"
 
 
+class NotEnoughStock(Conflict):
+    """A flash sale asks for more units than its variant's pool has available."""
+
+    code = "not_enough_stock"
+
+
+class VariantRequired(Unprocessable):
+    """A product with sizes or colours: a flash sale names the variant it takes units from."""
+
+    code = "variant_required"
+
+
+class ProductHasOptions(Conflict):
+    """The product's stock is its variants': a product with options has no single stock."""
+
+    code = "product_has_options"
+
+
 class AddressRequired(Unprocessable):
     """A regular-price order ships somewhere: the buyer's account has no address yet."""
 

@@ -62,13 +62,15 @@ class SaleStopped(SaleChanged):
 @dataclass(frozen=True, slots=True)
 class UnitsReleased(DomainEvent):
     """Units of a product that a sale no longer needs: an ended sale's unsold units, or an
-    order's refunded after its sale settled. Handled *inside* the recording transaction by the
-    product's owner (`EventBus.run_in_transaction`), so they go back exactly once."""
+    order's refunded after its sale settled. Handled *inside* the recording transaction
+    (`EventBus.run_in_transaction`): they go back to the pool they were taken from (the
+    variant, the product's default variant when None), exactly once."""
 
     product_id: int
     units: int
     sale_id: int
     order_id: int | None = None
+    variant_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,16 @@ class SaleSettled(SaleChanged):
 class SaleStockChanged(SaleChanged):
     """A sale's counters moved outside the buy path (a cancel, an expiry, a payment, a
     refund): the room hears the new counts."""
+
+
+@dataclass(frozen=True, slots=True)
+class VariantStockChanged(DomainEvent):
+    """Units of these products' variants were held, given back or taken (a regular-price buy
+    or cart, a cancel, an expiry, a refund): the room hears the units left, coalesced
+    (`orders.runtime.VariantStockPublisher`)."""
+
+    room_id: int
+    product_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)

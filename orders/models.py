@@ -85,8 +85,9 @@ class PaymentStatus(StrEnum):
 
 
 class Sale(Base):
-    """A flash sale of one product in one room. `quantity` units were taken from the product's
-    stock when the sale was created; what is unsold goes back once the sale is settled."""
+    """A flash sale of one product in one room. `quantity` units were taken from a variant's
+    stock (the product's default variant, or the size or colour named) when the sale was
+    created; what is unsold goes back there once the sale is settled."""
 
     __tablename__ = "sales"
     __table_args__ = (
@@ -122,7 +123,9 @@ class Sale(Base):
     # The host's commission rate in basis points, resolved when the sale was created (product
     # rate, else room rate, else the default) and copied onto each of its orders.
     commission_rate_bp: Mapped[int] = mapped_column(default=0, server_default="0")
-    # Set once, when the unsold units went back to the product's stock.
+    # The variant whose pool the sale's units came from, and go back to (docs/decisions/0021).
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("product_variants.id"))
+    # Set once, when the unsold units went back to the variant's stock.
     settled_at: Mapped[datetime | None]
     stopped_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -132,6 +135,7 @@ class Sale(Base):
             "id": self.id,
             "room_id": self.room_id,
             "product_id": self.product_id,
+            "variant_id": self.variant_id,
             "price_minor": self.price_minor,
             "currency": self.currency,
             "quantity": self.quantity,

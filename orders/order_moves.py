@@ -31,6 +31,7 @@ from orders.events import (
     OrderRefunded,
     SaleStockChanged,
     UnitsReleased,
+    VariantStockChanged,
 )
 from orders.logs import move_order, record_order_event
 from orders.models import (
@@ -71,7 +72,7 @@ async def cancel_order(svc: Services, actor: Actor, order_id: int) -> Order:
             await coupons.release_claims_of(session, [order_id])
         if order.sale_id is not None:
             record(session, SaleStockChanged(sale_id=order.sale_id, room_id=order.room_id))
-        variant_ids = await _variant_ids(session, order)
+        variant_ids = await _variant_ids(session, order, news=True)
         await session.flush()
         await session.refresh(order)
     # The units are back in the counters before the room hears the counts.
@@ -80,11 +81,17 @@ async def cancel_order(svc: Services, actor: Actor, order_id: int) -> Order:
     return order
 
 
-async def _variant_ids(session: AsyncSession, order: Order) -> list[int]:
-    """A regular-price order's variants (its lines), whose units its moves release."""
+async def _variant_ids(session: AsyncSession, order: Order, *, news: bool = False) -> list[int]:
+    """A regular-price order's variants (its lines), whose units its moves release; with
+    `news`, the room hears their products' units left once the move has committed."""
     if order.sale_id is not None:
         return []
-    return [line.variant_id for line in await regular.order_lines(session, order.id)]
+    lines = await regular.order_lines(session, order.id)
+    if news:
+        record(session, VariantStockChanged(
+            room_id=order.room_id,
+            product_ids=tuple(sorted({line.product_id for line in lines}))))
+    return [line.variant_id for line in lines]
 
 
 async def _release(svc: Services, order: Order, variant_ids: list[int], *,
@@ -124,12 +131,20 @@ async def expire_due_orders(svc: Services, *, limit: int = 500) -> list[int]:
             session, [o.id for o in expired if o.coupon_claim_id is not None])
         rooms: dict[int, int] = {}
         variants: dict[int, list[int]] = {}
+        products: dict[int, set[int]] = {}  # order id -> its products
         regular_ids = [o.id for o in expired if o.sale_id is None]
         if regular_ids:
-            for order_id, variant_id in await session.execute(
-                    select(OrderLine.order_id, OrderLine.variant_id)
+            for order_id, variant_id, product_id in await session.execute(
+                    select(OrderLine.order_id, OrderLine.variant_id, OrderLine.product_id)
                     .where(OrderLine.order_id.in_(regular_ids)).order_by(OrderLine.id)):
                 variants.setdefault(order_id, []).append(variant_id)
+                products.setdefault(order_id, set()).add(product_id)
+        # One units-left update per room and product, however many of its orders expired.
+        room_products: dict[int, set[int]] = {}
+        for order in expired:
+            room_products.setdefault(order.room_id, set()).update(products.get(order.id, ()))
+        record(session, *(VariantStockChanged(room_id=room_id, product_ids=tuple(sorted(ids)))
+                          for room_id, ids in room_products.items() if ids))
         for order in expired:
             record(session, OrderExpired(order_id=order.id, sale_id=order.sale_id,
                                          user_id=order.user_id))
@@ -203,16 +218,18 @@ async def refund_order(svc: Services, actor: Actor, order_id: int) -> Order:
         # A regular-price order's units go back to its variants' available counts.
         settled = sale is not None and sale.settled_at is not None
         if sale is not None and settled:
-            # The sale gave its unsold units back already: this one goes to the product, by
-            # the product's owner, in this transaction.
+            # The sale gave its unsold units back already: this one goes to the variant's
+            # pool, in this transaction.
             await svc.events.run_in_transaction(session, UnitsReleased(
                 product_id=sale.product_id, units=order.quantity, sale_id=sale.id,
-                order_id=order_id))
+                order_id=order_id, variant_id=sale.variant_id))
+            record(session, VariantStockChanged(room_id=order.room_id,
+                                                product_ids=(sale.product_id,)))
         record(session, OrderRefunded(order_id=order_id, sale_id=order.sale_id,
                                       user_id=order.user_id))
         if order.sale_id is not None:
             record(session, SaleStockChanged(sale_id=order.sale_id, room_id=order.room_id))
-        variant_ids = await _variant_ids(session, order)
+        variant_ids = await _variant_ids(session, order, news=True)
         await session.flush()
         await session.refresh(order)
     if not settled:

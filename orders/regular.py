@@ -34,10 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.accounts import User
 from core.context import Services
 from core.errors import ValidationError
+from core.events import dispatch_committed, record
 from orders import coupons, variant_stock
 from orders.buying import check_idempotency_key
 from orders.commissions import resolve_rate_bp
 from orders.errors import AddressRequired, MixedCurrencies, SoldOut, VariantNotFound
+from orders.events import VariantStockChanged
 from orders.models import (
     Order,
     OrderLine,
@@ -48,7 +50,7 @@ from orders.models import (
 )
 from orders.payments import get_provider
 from orders.sources import OrderSourceRef
-from orders.variants import lock_variants, reconcile_variant, variant_label
+from orders.variants import lock_variants, reconcile_variant, unit_price_minor, variant_label
 from orders.views import order_json, regular_order_view
 
 log = logging.getLogger(__name__)
@@ -99,7 +101,7 @@ FieldOf = Callable[[int, str], str]
 
 def regular_unit_price(variant: ProductVariant, product: ProductTerms) -> int:
     """The variant's own price, else its product's."""
-    return variant.price_minor if variant.price_minor is not None else product.price_minor
+    return unit_price_minor(variant, product.price_minor)
 
 
 def buy_field(_index: int, name: str) -> str:
@@ -277,6 +279,10 @@ async def _place(svc: Services, user_id: int, lines: Sequence[LineIn], key: str,
             if held.code != variant_stock.HELD:
                 raise RuntimeError(f"the hold script answered {held.code}")
             holding = (terms.host_id, order_id, [line.variant_id for line in lines])
+            record(session, VariantStockChanged(
+                room_id=terms.room_id,
+                product_ids=tuple(sorted({variants[line.variant_id].product_id
+                                          for line in lines}))))
             order, placed = await _insert(session, svc, order_id, user_id, key, lines,
                                           variants, terms, address, source, applied,
                                           unit_price_of)
@@ -295,6 +301,7 @@ async def _place(svc: Services, user_id: int, lines: Sequence[LineIn], key: str,
                          variant_stock.unwritten_member(
                              holding[1], user_id,
                              [variant_stock.Line(v, 0) for v in holding[2]]))
+    await dispatch_committed(svc, session)
     return reply
 
 

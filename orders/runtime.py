@@ -7,14 +7,14 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
 
 from core.context import Services
-from orders import stock
+from orders import stock, variants
 from orders.payments import get_provider
 from orders.views import PlacedOrder, first_reply
 from orders.writer import NewOrder, OrderWriter, WrittenOrder
@@ -69,6 +69,54 @@ async def publish_stock(svc: Services, sale_id: int, room_id: int) -> None:
     await publish_room(svc.redis, svc.keys, room_id, ServerEvent.STOCK, data, state={"stock": data})
 
 
+class VariantStockPublisher:
+    """Coalesces the regular-price stock news of each product of a room, as `StockPublisher`
+    does a sale's: the first change of a quiet product is published after at most one
+    interval, later ones ride along, so a burst of buys is one `variant_stock` event per
+    product per interval, carrying the units left as Redis has them then."""
+
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+        self.dirty: set[tuple[int, int]] = set()  # (room id, product id)
+        self.task: asyncio.Task[None] | None = None
+
+    def changed(self, room_id: int, product_ids: Iterable[int]) -> None:
+        self.dirty.update((room_id, product_id) for product_id in product_ids)
+        if self.dirty and (self.task is None or self.task.done()):
+            self.task = asyncio.get_running_loop().create_task(self._run(),
+                                                               name="variant-stock-publisher")
+
+    async def _run(self) -> None:
+        while self.dirty:
+            await asyncio.sleep(STOCK_PUBLISH_INTERVAL_SECONDS)
+            await self.flush()
+
+    async def drain(self) -> None:
+        """Wait until everything changed so far is published (tests: a quiet room)."""
+        if self.task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Publish what is pending now (a worker's task before it returns, shutdown, tests)."""
+        dirty, self.dirty = self.dirty, set()
+        for room_id, product_id in sorted(dirty):
+            try:
+                await publish_units_left(self.svc, room_id, product_id)
+            except Exception:  # a lost tick is repaired by the next one
+                log.warning("variant stock publish for product %s failed", product_id,
+                            exc_info=True)
+
+
+async def publish_units_left(svc: Services, room_id: int, product_id: int) -> None:
+    """Tell the room a product's units left at the regular price. The room state keeps the
+    last one per product (`variant_stock:<product id>`), so a viewer's hello carries it."""
+    data = await variants.units_left(svc, product_id)
+    await publish_room(svc.redis, svc.keys, room_id, ServerEvent.VARIANT_STOCK, data,
+                       state={f"variant_stock:{product_id}": data})
+
+
 # Buy scripts in flight per process. redis-py's asyncio pool raises (not waits) once all its
 # connections are busy, and a burst of buyers must queue here rather than fail; 64 in flight
 # keeps Redis busy (each script runs in microseconds) and leaves connections for the hub.
@@ -80,6 +128,7 @@ class OrdersRuntime:
     writer: OrderWriter
     publisher: StockPublisher
     replies: ReplyKeeper
+    units: VariantStockPublisher
     loop: asyncio.AbstractEventLoop | None = None
     redis_slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(BUY_REDIS_CONCURRENCY))
@@ -160,7 +209,8 @@ def runtime(svc: Services) -> OrdersRuntime:
         replies = ReplyKeeper(svc)
         writer = OrderWriter(svc.db, svc.settings.order_hold_seconds,
                              render_reply=reply_renderer(svc), keep_replies=replies)
-        current = OrdersRuntime(writer, StockPublisher(svc), replies, loop=loop)
+        current = OrdersRuntime(writer, StockPublisher(svc), replies, VariantStockPublisher(svc),
+                                loop=loop)
         _runtimes[id(svc)] = current
     return current
 
@@ -174,5 +224,7 @@ async def close_runtime(svc: Services) -> None:
     await current.writer.close()
     await current.replies.drain()
     await current.publisher.flush()
-    if current.publisher.task is not None:
-        current.publisher.task.cancel()
+    await current.units.flush()
+    for task in (current.publisher.task, current.units.task):
+        if task is not None:
+            task.cancel()

@@ -61,10 +61,14 @@ class StockTaken(Protocol):
     def room_commission_rate_bp(self) -> int | None: ...
     @property
     def stock_left(self) -> int: ...
+    @property
+    def variant_id(self) -> int: ...
 
 
-# Takes the sale's units from the product inside the sale's transaction (it is given the
-# session), having checked the room, its host, the lineup and the stock; raises if any fails.
+# Takes the sale's units out of the product's pool (its default variant's, or the variant
+# named) inside the sale's transaction (it is given the session), having checked the room, its
+# host, the lineup and the stock; raises if any fails. The units are gone from regular-price
+# buying the moment it returns (docs/decisions/0021).
 TakeStock = Callable[[AsyncSession], Awaitable[StockTaken]]
 # Which of these rooms have ended (the room's owner answers; orders does not read rooms).
 EndedRooms = Callable[[list[int]], Awaitable[set[int]]]
@@ -73,8 +77,8 @@ EndedRooms = Callable[[list[int]], Awaitable[set[int]]]
 async def create_sale(svc: Services, actor: Actor, room_id: int, data: SaleIn,
                       take_stock: TakeStock) -> Sale:
     """Start (or schedule) a flash sale of a product of the room's lineup. Its quantity is taken
-    from the product's stock now, by the product's owner in this same transaction
-    (`take_stock`); unsold units go back when the sale is settled."""
+    from the variant's pool now, in this same transaction (`take_stock`); unsold units go back
+    there when the sale is settled."""
     async with svc.db.transaction() as session:
         taken = await take_stock(session)
         active = await session.scalar(select(Sale.id).where(
@@ -91,7 +95,8 @@ async def create_sale(svc: Services, actor: Actor, room_id: int, data: SaleIn,
         else:
             starts_at = now + timedelta(seconds=data.start_in_seconds or 0)
         status = SaleStatus.RUNNING if starts_at <= now else SaleStatus.SCHEDULED
-        sale = Sale(room_id=room_id, product_id=data.product_id, host_id=taken.host_id,
+        sale = Sale(room_id=room_id, product_id=data.product_id, variant_id=taken.variant_id,
+                    host_id=taken.host_id,
                     price_minor=data.price_minor, currency=taken.currency,
                     quantity=data.quantity, per_user_limit=data.per_user_limit,
                     starts_at=starts_at, ends_at=starts_at + timedelta(seconds=data.duration_seconds),
@@ -104,6 +109,7 @@ async def create_sale(svc: Services, actor: Actor, room_id: int, data: SaleIn,
         await session.flush()
         record_sale_event(session, sale.id, SaleEventType.SALE_CREATED, actor.id,
                           {"quantity": data.quantity, "price_minor": data.price_minor,
+                           "variant_id": taken.variant_id,
                            "product_stock_left": taken.stock_left})
         if status == SaleStatus.RUNNING:
             record_sale_event(session, sale.id, SaleEventType.SALE_STARTED, actor.id)
@@ -223,12 +229,12 @@ async def end_sales_of_ended_rooms(svc: Services, ended_rooms: EndedRooms) -> li
 
 async def settle_sale(svc: Services, sale_id: int) -> int | None:
     """Once an ended sale has no order awaiting payment, give its unsold units back to the
-    product's stock, once. Returns the units returned, or None if it is not time yet (or it
-    was done already).
+    variant's pool they came from, once. Returns the units returned, or None if it is not time
+    yet (or it was done already).
 
-    The units go back through the product's owner, inside this transaction
-    (`UnitsReleased`, an in-transaction event): the sale's `settled_at` and the product's
-    stock change together or not at all, so nothing is lost or returned twice."""
+    The units go back inside this transaction (`UnitsReleased`, an in-transaction event): the
+    sale's `settled_at` and the variant's stock change together or not at all, so nothing is
+    lost or returned twice."""
     async with unit_of_work(svc) as session:
         sale = await session.scalar(
             select(Sale).where(Sale.id == sale_id, Sale.status == SaleStatus.ENDED.value,
@@ -244,7 +250,8 @@ async def settle_sale(svc: Services, sale_id: int) -> int | None:
             .where(Order.sale_id == sale_id, Order.status.in_(SOLD_STATUSES))) or 0
         returned = sale.quantity - int(sold)
         await svc.events.run_in_transaction(session, UnitsReleased(
-            product_id=sale.product_id, units=returned, sale_id=sale_id))
+            product_id=sale.product_id, units=returned, sale_id=sale_id,
+            variant_id=sale.variant_id))
         await session.execute(update(Sale).where(Sale.id == sale_id)
                               .values(settled_at=func.now()))
         record_sale_event(session, sale_id, SaleEventType.SALE_SETTLED, None,

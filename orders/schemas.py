@@ -25,7 +25,10 @@ class SaleIn(Strict):
     product_id: Id
     price_minor: int = Field(ge=0, le=10**12, description="sale price in minor units")
     quantity: int = Field(ge=1, le=1_000_000, description="units on sale, taken from the "
-                          "product's stock")
+                          "variant's stock (the product's, for a product without options)")
+    variant_id: Id | None = Field(default=None, description="the size or colour whose units "
+                                  "go on sale; required for a product with options "
+                                  "(422 variant_required), omit for one without")
     per_user_limit: int = Field(default=1, ge=1, le=100)
     starts_at: datetime | None = Field(default=None, description="omit (with start_in_seconds) "
                                        "to start now")
@@ -52,6 +55,7 @@ class SaleOut(BaseModel):
     id: int
     room_id: int
     product_id: int
+    variant_id: int | None
     price_minor: int
     currency: str
     quantity: int

@@ -20,6 +20,8 @@ HOLD_LINES = LuaScript(SCRIPTS / "hold_lines.lua")
 RELEASE_LINES = LuaScript(SCRIPTS / "release_lines.lua")
 SELL_LINES = LuaScript(SCRIPTS / "sell_lines.lua")
 REBUILD_VARIANT = LuaScript(SCRIPTS / "rebuild_variant.lua")
+TAKE_UNITS = LuaScript(SCRIPTS / "take_units.lua")
+RETURN_UNITS = LuaScript(SCRIPTS / "return_units.lua")
 
 HELD = 1
 ALREADY_HOLDS = -3
@@ -129,6 +131,22 @@ async def sell(redis: aioredis.Redis, keys: Keys, host_id: int, order_id: int, u
     if isinstance(raw, list):
         return int(raw[0]), int(raw[1]) - 1
     return int(raw), -1
+
+
+async def take_units(redis: aioredis.Redis, vk: VariantKeys, units: int) -> tuple[int, int]:
+    """Take units out of the variant's pool for good: (HELD, available after) or
+    (NOT_ENOUGH, available) or (MISSING, 0)."""
+    raw = await TAKE_UNITS.bind(redis)(keys=[vk.stock], args=[units])
+    if isinstance(raw, list):
+        return int(raw[0]), int(raw[1])
+    if int(raw) == MISSING:
+        return MISSING, 0
+    return HELD, int(raw)
+
+
+async def return_units(redis: aioredis.Redis, vk: VariantKeys, units: int) -> int:
+    """Units back into the variant's pool: the units available after it, or MISSING."""
+    return int(await RETURN_UNITS.bind(redis)(keys=[vk.stock], args=[units]))
 
 
 async def rebuild(redis: aioredis.Redis, vk: VariantKeys, counts: Counts,

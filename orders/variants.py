@@ -8,20 +8,30 @@ handed in by the web edge as `ProductFacts`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from core.accounts import Actor, owns_or_ops
-from core.context import Services
+from core.context import Services, services_of
 from core.errors import ValidationError
 from orders import variant_stock
-from orders.errors import NotProductHost, StockBelowCommitted, VariantNotFound
+from orders.errors import (
+    NotEnoughStock,
+    NotProductHost,
+    ProductHasOptions,
+    StockBelowCommitted,
+    VariantNotFound,
+    VariantRequired,
+)
 from orders.models import HELD_STATUSES, SOLD_STATUSES, Order, OrderLine, ProductVariant
 from orders.schemas import VariantsIn, variant_problems
 
@@ -56,6 +66,12 @@ def variant_label(options: dict[str, str]) -> str:
     return " / ".join(options[name] for name in sorted(options))
 
 
+def unit_price_minor(variant: ProductVariant, product_price_minor: int) -> int:
+    """What one unit of the variant sells for at the regular price: its own price, else the
+    product's."""
+    return variant.price_minor if variant.price_minor is not None else product_price_minor
+
+
 def variant_view(variant: ProductVariant, product_price_minor: int,
                  counts: variant_stock.Counts | None) -> dict[str, Any]:
     return {
@@ -63,9 +79,7 @@ def variant_view(variant: ProductVariant, product_price_minor: int,
         "product_id": variant.product_id,
         "options": variant.options,
         "label": variant.label,
-        # The variant's own price, else the product's.
-        "price_minor": (variant.price_minor if variant.price_minor is not None
-                        else product_price_minor),
+        "price_minor": unit_price_minor(variant, product_price_minor),
         "own_price": variant.price_minor is not None,
         "stock": variant.stock,
         "active": variant.active,
@@ -86,6 +100,215 @@ def option_lists(variants: Iterable[ProductVariant]) -> list[dict[str, Any]]:
             if variant.options[name] not in values:
                 values.append(variant.options[name])
     return [{"name": name, "values": values} for name, values in names.items()]
+
+
+# One pool per variant (docs/decisions/0021) -------------------------------------------------
+# A variant's stock is every unit of it the host has: regular-price buys hold and sell from it,
+# and a flash sale takes its quantity out of it (and gives back what it did not sell). A
+# product without options has one default variant, whose stock is the product's stock.
+# Each move below runs inside its caller's transaction, under the variant's advisory lock held
+# exclusive (so no regular buy is between its hold and its commit), and changes PostgreSQL and
+# the Redis counters together; if that transaction rolls back, the variant is recounted from
+# PostgreSQL afterwards (`_recount_if_rolled_back`).
+
+
+@dataclass(frozen=True, slots=True)
+class UnitsTaken:
+    """Where a sale's units came from, and what that pool has left to sell."""
+
+    variant_id: int
+    stock_left: int
+
+
+async def take_for_sale(svc: Services, session: AsyncSession, *, product_id: int,
+                        host_id: int, units: int, variant_id: int | None = None) -> UnitsTaken:
+    """Take `units` out of a variant's pool for a flash sale, inside the sale's transaction:
+    the named variant (it must be the product's and on sale), else the product's default
+    variant. A product with sizes or colours names one (`variant_required`)."""
+    if units <= 0:
+        raise ValueError(f"cannot take {units} units")
+    variant = await _pool_variant(session, product_id, host_id, variant_id)
+    await lock_variants(session, [variant.id], shared=False)
+    await session.refresh(variant, with_for_update=True)
+    vk = variant_stock.variant_keys(svc.keys, variant.host_id, variant.id)
+    _recount_if_rolled_back(session, variant.id)
+    counts = await variant_stock.read_counts(svc.redis, vk)
+    if counts is None or counts.initial != variant.stock:
+        # Under the exclusive lock no buy is between its hold and its commit: counters rebuilt
+        # here are the committed truth (keys lost, or a stock changed outside the scripts).
+        await _rebuild(svc, session, variant)
+    code, available = await variant_stock.take_units(svc.redis, vk, units)
+    if code != variant_stock.HELD:
+        raise NotEnoughStock(f"only {max(available, 0)} units of the product are left to "
+                             f"sell; the sale asks for {units}", field="quantity",
+                             extra={"available": max(available, 0)})
+    await session.execute(update(ProductVariant).where(ProductVariant.id == variant.id)
+                          .values(stock=ProductVariant.stock - units))
+    return UnitsTaken(variant.id, available)
+
+
+async def return_units(svc: Services, session: AsyncSession, *, product_id: int,
+                       units: int, variant_id: int | None = None) -> None:
+    """Units a flash sale no longer needs go back to the variant's pool (the default variant's
+    when none is named), inside the caller's transaction (a sale's settlement, a refund after
+    it), which makes it happen exactly once."""
+    if units < 0:
+        raise ValueError(f"cannot return {units} units")
+    if not units:
+        return
+    if variant_id is None:
+        variant_id = await session.scalar(select(ProductVariant.id).where(
+            ProductVariant.product_id == product_id, ProductVariant.options == {}))
+        if variant_id is None:
+            raise VariantNotFound(f"product {product_id} has no default variant",
+                                  field="variant_id")
+    await lock_variants(session, [variant_id], shared=False)
+    variant = await session.scalar(select(ProductVariant).where(
+        ProductVariant.id == variant_id).with_for_update())
+    if variant is None:
+        raise VariantNotFound(f"variant {variant_id} does not exist", field="variant_id")
+    vk = variant_stock.variant_keys(svc.keys, variant.host_id, variant.id)
+    counts = await variant_stock.read_counts(svc.redis, vk)
+    _recount_if_rolled_back(session, variant.id)
+    in_step = counts is not None and counts.initial == variant.stock
+    variant.stock += units
+    await session.flush()
+    if in_step:
+        await variant_stock.return_units(svc.redis, vk, units)
+    else:
+        await _rebuild(svc, session, variant)
+
+
+async def set_default_stock(svc: Services, session: AsyncSession, *, product_id: int,
+                            host_id: int, stock: int) -> None:
+    """The product's stock, as the host sets it on a product without options: its default
+    variant's (created with the product). Refused for a product with sizes or colours (each
+    variant has its own), and below the units its orders hold or bought."""
+    created = await session.scalar(pg_insert(ProductVariant).values(
+        product_id=product_id, host_id=host_id, options={}, label="", stock=stock)
+        .on_conflict_do_nothing(constraint="uq_product_variants_product_options")
+        .returning(ProductVariant.id))
+    if created is not None:
+        # A new product: no order holds it and Redis has no counters of it yet (its first
+        # reader builds them), so a product is created with PostgreSQL alone.
+        return
+    variants = list(await session.scalars(select(ProductVariant).where(
+        ProductVariant.product_id == product_id).order_by(ProductVariant.id)))
+    if any(v.options and v.active for v in variants):
+        raise ProductHasOptions("the product has sizes or colours: set each one's stock",
+                                field="stock")
+    default = next(v for v in variants if not v.options)
+    await lock_variants(session, [default.id], shared=False)
+    await session.refresh(default, with_for_update=True)
+    held, sold = (await committed_units(session, [default.id])).get(default.id, (0, 0))
+    if stock < held + sold:
+        raise StockBelowCommitted(f"{held + sold} units are held or sold; the stock cannot be "
+                                  f"{stock}", field="stock", extra={"held": held, "sold": sold})
+    default.stock = stock
+    default.active = True
+    await session.flush()
+    _recount_if_rolled_back(session, default.id)
+    await _rebuild(svc, session, default)
+
+
+async def _pool_variant(session: AsyncSession, product_id: int, host_id: int,
+                        variant_id: int | None) -> ProductVariant:
+    variants = list(await session.scalars(select(ProductVariant).where(
+        ProductVariant.product_id == product_id).order_by(ProductVariant.id)))
+    if variant_id is not None:
+        named = next((v for v in variants if v.id == variant_id), None)
+        if named is None or not (named.active or not named.options):
+            raise VariantNotFound("the product has no such variant on sale",
+                                  field="variant_id")
+        return named
+    default = next((v for v in variants if not v.options), None)
+    with_options = any(v.options and v.active for v in variants)
+    # A product that got options keeps its default variant inactive; units left on it (a
+    # product's stock from before the pools were one, docs/decisions/0021) can still go to a
+    # sale that names the product alone.
+    if default is not None and (default.active or (with_options and default.stock > 0)):
+        return default
+    if with_options:
+        raise VariantRequired("the product has sizes or colours: name the variant the sale "
+                              "takes its units from", field="variant_id")
+    await session.execute(pg_insert(ProductVariant).values(
+        product_id=product_id, host_id=host_id, options={}, label="", stock=0)
+        .on_conflict_do_nothing(constraint="uq_product_variants_product_options"))
+    created = await session.scalar(select(ProductVariant).where(
+        ProductVariant.product_id == product_id, ProductVariant.options == {}))
+    assert created is not None
+    return created
+
+
+_RECOUNT = "variants.recount_if_rolled_back"
+# Recounts started by rolled-back transactions (a reference, so a task is not collected).
+_recounts: set[asyncio.Task[None]] = set()
+
+
+def _recount_if_rolled_back(session: AsyncSession, variant_id: int) -> None:
+    """This transaction moved the variant's Redis counters with its PostgreSQL rows: if it
+    rolls back, rebuild the counters from PostgreSQL (it waits for the lock this transaction
+    held)."""
+    session.info.setdefault(_RECOUNT, set()).add(variant_id)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    session.info.pop(_RECOUNT, None)
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _rolled_back(session: Session, previous_transaction: Any) -> None:
+    variant_ids = session.info.pop(_RECOUNT, None)
+    if not variant_ids:
+        return
+    try:
+        svc = services_of(session)
+        loop = asyncio.get_running_loop()
+    except (LookupError, RuntimeError):
+        log.error("variants %s moved in Redis by a rolled-back transaction; run "
+                  "`livesell reconcile-variant` on them", sorted(variant_ids))
+        return
+    task = loop.create_task(_recount(svc, sorted(variant_ids)), name="variant-recount")
+    _recounts.add(task)
+    task.add_done_callback(_recounts.discard)
+
+
+async def _recount(svc: Services, variant_ids: list[int]) -> None:
+    for variant_id in variant_ids:
+        try:
+            await reconcile_variant(svc, variant_id)
+        except VariantNotFound:  # created by the transaction that rolled back
+            continue
+        except Exception:
+            log.exception("recounting variant %s after a rollback failed", variant_id)
+
+
+async def recounts_done() -> None:
+    """Wait for the recounts that rolled-back transactions started (tests, shutdown)."""
+    while _recounts:
+        await asyncio.gather(*list(_recounts), return_exceptions=True)
+
+
+async def units_left(svc: Services, product_id: int) -> dict[str, Any]:
+    """What the room is told of a product's stock at the regular price: the units left of each
+    active variant and in all (counters that Redis lost, or never had, rebuilt first)."""
+    async with svc.db.session() as session:
+        rows = (await session.execute(
+            select(ProductVariant.id, ProductVariant.host_id).where(
+                ProductVariant.product_id == product_id, ProductVariant.active)
+            .order_by(ProductVariant.position, ProductVariant.id))).all()
+    pipe = svc.redis.pipeline(transaction=False)
+    for variant_id, host_id in rows:
+        pipe.hget(variant_stock.variant_keys(svc.keys, host_id, variant_id).stock, "available")
+    counts = await pipe.execute() if rows else []
+    left = []
+    for (variant_id, _), raw in zip(rows, counts, strict=True):
+        available = (int(raw) if raw is not None
+                     else (await reconcile_variant(svc, variant_id)).counts.available)
+        left.append({"id": variant_id, "remaining": available})
+    return {"product_id": product_id, "remaining": sum(v["remaining"] for v in left),
+            "variants": left}
 
 
 async def ensure_default_variant(svc: Services, product: ProductFacts) -> None:

@@ -19,6 +19,10 @@ from realtime.protocol import ServerEvent
 from realtime.publish import publish_room_event
 
 CHAT_GATE_SCRIPT = LuaScript(Path(__file__).parent / "scripts" / "chat_gate.lua")
+# How long a line's client id is remembered: a client resends what it queued when its socket
+# comes back, which is seconds to a few minutes later; ten minutes covers a phone that lost
+# its signal for a while, and the keys (one per line sent with an id) expire by themselves.
+CLIENT_ID_MEMORY_SECONDS = 600
 
 # Roles that slow mode and mutes do not apply to: the host running the room, and ops.
 MODERATOR_ROLES = frozenset({"ops"})
@@ -54,18 +58,26 @@ def clean_text(text: str, max_length: int) -> str:
 
 async def post_chat(redis: aioredis.Redis, keys: Keys, room_id: int, user: dict[str, Any], text: str,
                     *, max_length: int, min_interval_ms: int, slow_mode_seconds: int,
-                    moderator: bool = False, message_id: str | None = None) -> int:
+                    moderator: bool = False, message_id: str | None = None,
+                    client_id: str | None = None) -> int | None:
     """Check and publish one chat line (its id `message_id`, else a new one); returns its
-    offset. Raises ChatRefused."""
+    offset, or None for a line whose `client_id` this user posted already (a frame resent
+    after a reconnect: the room shows it once). Raises ChatRefused."""
     text = clean_text(text, max_length)
     user_id = int(user["id"])
     gate = CHAT_GATE_SCRIPT.bind(redis)
+    gate_keys = [muted_key(keys, room_id), keys.room(room_id, "chat_rate", user_id),
+                 keys.room(room_id, "chat_slow", user_id)]
+    if client_id is not None:
+        gate_keys.append(keys.room(room_id, "chat_sent", user_id, client_id))
     verdict, value = await gate(
-        keys=[muted_key(keys, room_id), keys.room(room_id, "chat_rate", user_id),
-              keys.room(room_id, "chat_slow", user_id)],
-        args=[user_id, min_interval_ms, 0 if moderator else slow_mode_seconds],
+        keys=gate_keys,
+        args=[user_id, min_interval_ms, 0 if moderator else slow_mode_seconds,
+              CLIENT_ID_MEMORY_SECONDS],
     )
     verdict, value = int(verdict), int(value)
+    if verdict == 4:
+        return None
     if verdict == 1 and not moderator:
         raise ChatRefused("muted", "you are muted in this room")
     if verdict == 2:

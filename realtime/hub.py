@@ -435,14 +435,17 @@ class Hub:
         moderator = user["role"] in MODERATOR_ROLES or user["id"] == room.room.get("host_id")
         message_id = new_message_id()
         try:
-            await post_chat(self.redis, self.keys, room.id, user, text, message_id=message_id,
-                            max_length=self.config.chat_max_length,
-                            min_interval_ms=self.config.chat_min_interval_ms,
-                            slow_mode_seconds=int(room.room.get("slow_mode_seconds") or 0),
-                            moderator=moderator)
+            offset = await post_chat(
+                self.redis, self.keys, room.id, user, text, message_id=message_id,
+                max_length=self.config.chat_max_length,
+                min_interval_ms=self.config.chat_min_interval_ms,
+                slow_mode_seconds=int(room.room.get("slow_mode_seconds") or 0),
+                moderator=moderator, client_id=client_id)
         except ChatRefused as refused:
             conn.offer(protocol.encode(ServerEvent.ERROR, refused.to_dict()))
             return
+        if offset is None:
+            return  # a resent frame: the room has the line, its listeners had it
         self.observe("chat", room.id, int(user["id"]))
         for listener in self.chat_listeners:
             try:

@@ -44,6 +44,8 @@ class ServerEvent(StrEnum):
     UNPIN = "unpin"
     SALE = "sale"
     STOCK = "stock"
+    # The units left of a product's variants at the regular price (orders/runtime.py).
+    VARIANT_STOCK = "variant_stock"
     ORDER = "order"
     PURCHASE = "purchase"
     # Published to one user (realtime.publish.publish_user), with a `user_offset`.

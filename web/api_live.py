@@ -51,8 +51,9 @@ async def create_product(request: Request) -> Response:
     return JSON(actions.product_for_owner(product), status_code=201)
 
 
-@router.add("/api/products/{product_id:int}", "PATCH", summary="Change a product",
-            body=ProductPatch, response=ProductOut, errors=(404,))
+@router.add("/api/products/{product_id:int}", "PATCH", summary="Change a product (a `stock` "
+            "is its default variant's: product_has_options, stock_below_committed (409))",
+            body=ProductPatch, response=ProductOut, errors=(404, 409))
 async def update_product(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
     data = await parse_body(request, ProductPatch)

@@ -49,7 +49,8 @@ BUY_ERRORS = (400, 404, 409, 422, 503)
 
 
 @router.add("/api/rooms/{room_id:int}/sales", "POST", summary="Start or schedule a flash sale "
-            "of a lineup product (quantity comes out of the product's stock)", body=SaleIn,
+            "of a lineup product (quantity comes out of the stock of the variant named, or of "
+            "the product's for one without options)", body=SaleIn,
             response=SaleOut, status=201, errors=(404, 409, 422))
 async def create_sale(request: Request) -> Response:
     principal = await require_user(request, Role.HOST)
@@ -62,7 +63,8 @@ async def create_sale(request: Request) -> Response:
     sale = await sales.create_sale(svc, principal, room_id, data, lambda session: (
         live_actions.take_stock_for_sale(session, principal, room_id, data.product_id,
                                          data.quantity, sale_price_minor=data.price_minor,
-                                         above_regular_confirmed=data.confirm_above_regular)))
+                                         above_regular_confirmed=data.confirm_above_regular,
+                                         variant_id=data.variant_id)))
     return JSON(await views.sale_view(svc, sale), status_code=201)
 
 

@@ -9,7 +9,7 @@
     livesell reconcile SALE_ID        # rebuild a sale's Redis counters from PostgreSQL
     livesell check SALE_ID            # check initial = available + reserved + sold, and
                                       # that every hold has its order
-    livesell reconcile-variant VARIANT_ID     # rebuild a variant's regular-price counters
+    livesell reconcile-variant [VARIANT_ID ...]  # rebuild variants' stock counters (all if none)
     livesell check-variants [VARIANT_ID ...]  # stock = available + held + sold per variant
     livesell expire                   # run one expiry sweep of unpaid orders now
     livesell rebuild-reports --since YYYY-MM-DD [--until YYYY-MM-DD]
@@ -163,10 +163,11 @@ def sale_command(command: str, sale_id: int | None, variant_ids: list[int] | Non
                     "pg_reserved": invariant.pg_reserved, "pg_sold": invariant.pg_sold,
                     "unbacked_holds": list(invariant.unbacked_holds)}).decode())
                 return 0 if invariant.ok else 1
-            if command == "reconcile-variant" and variant_ids:
-                rebuilt = await variants.reconcile_variant(svc, variant_ids[0])
-                print(orjson.dumps({"variant_id": rebuilt.variant_id,
-                                    **rebuilt.counts.__dict__}).decode())
+            if command == "reconcile-variant":
+                for variant_id in variant_ids or await variants.all_variant_ids(svc):
+                    rebuilt = await variants.reconcile_variant(svc, variant_id)
+                    print(orjson.dumps({"variant_id": rebuilt.variant_id,
+                                        **rebuilt.counts.__dict__}).decode())
                 return 0
             if command == "check-variants":
                 ids = variant_ids or await variants.all_variant_ids(svc)
@@ -407,8 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="check initial = available + reserved + sold, and that every "
                    "hold has its order").add_argument("sale_id", type=int)
     sub.add_parser("expire", help="run one expiry sweep of unpaid orders now")
-    sub.add_parser("reconcile-variant", help="rebuild a variant's regular-price counters from "
-                   "PostgreSQL").add_argument("variant_id", type=int)
+    sub.add_parser("reconcile-variant", help="rebuild variants' stock counters from PostgreSQL "
+                   "(every variant if none is named)").add_argument("variant_ids", type=int,
+                                                                    nargs="*")
     sub.add_parser("check-variants", help="check stock = available + held + sold per variant "
                    "(every variant if none is named), and that every hold has its order"
                    ).add_argument("variant_ids", type=int, nargs="*")
@@ -429,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("reconcile", "check", "expire"):
             return sale_command(args.command, getattr(args, "sale_id", None))
         if args.command == "reconcile-variant":
-            return sale_command(args.command, None, [args.variant_id])
+            return sale_command(args.command, None, list(args.variant_ids))
         if args.command == "check-variants":
             return sale_command(args.command, None, list(args.variant_ids))
         if args.command == "migrate":

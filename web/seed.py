@@ -29,22 +29,23 @@ DEMO_USERS = (
     DemoUser("ops@livesell.local", "Ops", Role.OPS),
 )
 
+# Title, description, price, and the stock of a product without options (its default variant's;
+# docs/decisions/0021).
 DEMO_PRODUCTS = (
-    ("Hand-dyed silk scarf", "Mulberry silk, 90 x 90 cm, dyed by hand.", 4900, 120),
+    ("Hand-dyed silk scarf", "Mulberry silk, 90 x 90 cm, dyed by hand.", 4900, 0),
     ("Ceramic pour-over set", "Dripper, carafe and two cups, stoneware.", 6500, 60),
-    ("Linen tote bag", "Heavy washed linen with an inner pocket.", 2400, 300),
+    ("Linen tote bag", "Heavy washed linen with an inner pocket.", 2400, 0),
     ("Beeswax candle trio", "Three hand-poured candles, 20 h each.", 1800, 200),
 )
 
-# The regular-price variants of each demo product (by title): options, then (values, stock).
-# A product not named here keeps one default variant with the stock given.
+# The variants of each demo product with sizes or colours (by title): options, then (values,
+# stock). Flash sales and regular buys share each variant's units.
 DEMO_VARIANTS = {
     "Hand-dyed silk scarf": ({"colour": ["Indigo", "Rust"]},
-                             [({"colour": "Indigo"}, 25), ({"colour": "Rust"}, 15)]),
+                             [({"colour": "Indigo"}, 70), ({"colour": "Rust"}, 50)]),
     "Linen tote bag": ({"size": ["Small", "Large"]},
-                       [({"size": "Small"}, 40), ({"size": "Large"}, 30)]),
+                       [({"size": "Small"}, 160), ({"size": "Large"}, 140)]),
 }
-DEMO_DEFAULT_VARIANT_STOCK = 20
 
 DEMO_ROOM_TITLE = "Friday night drop: handmade home goods"
 DEMO_PLAYBACK_URL = "https://test-streams.mux.dev/x36xhzz/x36xhzz.m3u8"
@@ -70,9 +71,9 @@ async def seed_demo(svc: Services) -> dict[str, int]:
             product = existing.get(title)
             if product is None:
                 product = Product(host_id=host.id, title=title, description=description,
-                                  price_minor=price, currency="USD", stock=stock)
+                                  price_minor=price, currency="USD")
                 session.add(product)
-            products.append(product)
+            products.append((product, stock))
         await session.flush()
         room = await session.scalar(select(Room).where(Room.host_id == host.id,
                                                        Room.title == DEMO_ROOM_TITLE))
@@ -84,22 +85,22 @@ async def seed_demo(svc: Services) -> dict[str, int]:
             session.add(room)
             await session.flush()
             session.add_all(LineupItem(room_id=room.id, product_id=p.id, position=i)
-                            for i, p in enumerate(products))
+                            for i, (p, _) in enumerate(products))
     await _seed_variants(svc, host, products)
     return {"host_id": host.id, "viewer_id": users[Role.VIEWER].id, "ops_id": users[Role.OPS].id,
             "room_id": room.id}
 
 
-async def _seed_variants(svc: Services, host: User, products: list[Product]) -> None:
-    """Sizes and colours with stock at the regular price, for products that have no
-    variants yet (so a second seed changes nothing)."""
+async def _seed_variants(svc: Services, host: User, products: list[tuple[Product, int]]) -> None:
+    """The products' stock: sizes and colours, or one default variant, for products that have
+    no variants yet (so a second seed changes nothing)."""
     async with svc.db.session() as session:
         defined = set(await session.scalars(select(ProductVariant.product_id).where(
-            ProductVariant.product_id.in_([p.id for p in products]))))
-    for product in products:
+            ProductVariant.product_id.in_([p.id for p, _ in products]))))
+    for product, stock in products:
         if product.id in defined:
             continue
-        options, rows = DEMO_VARIANTS.get(product.title, ({}, [({}, DEMO_DEFAULT_VARIANT_STOCK)]))
+        options, rows = DEMO_VARIANTS.get(product.title, ({}, [({}, stock)]))
         data = VariantsIn.model_validate({
             "options": [{"name": name, "values": values} for name, values in options.items()],
             "variants": [{"options": combo, "stock": stock} for combo, stock in rows]})

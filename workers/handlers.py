@@ -19,25 +19,29 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.context import Services
+from core.context import Services, services_of
 from core.events import EventBus
 from engagement import announce as engagement_announce
 from engagement.events import DrawDrawn, DrawEntered, DrawStarted, RainDropped, RainSettled
 from live import actions as live_actions
+from live import queries as live_queries
 from live.events import (
     ChatMessageDeleted,
     LineupChanged,
     ProductPinned,
+    ProductStockSet,
     ProductUnpinned,
     RoomEnded,
     RoomUpdated,
     RoomWentLive,
+    SaleUnitsWanted,
     ShortVideoUploaded,
     UserMuted,
     UserUnmuted,
 )
 from orders import bargains, coupons, purchases
 from orders import queries as order_queries
+from orders import variants as order_variants
 from orders import views as order_views
 from orders.events import (
     BargainHelped,
@@ -58,8 +62,9 @@ from orders.events import (
     SaleStockChanged,
     SaleStopped,
     UnitsReleased,
+    VariantStockChanged,
 )
-from orders.runtime import publish_stock
+from orders.runtime import publish_stock, runtime
 from realtime import moderation
 
 log = logging.getLogger(__name__)
@@ -100,6 +105,16 @@ async def publish_sale_stock(svc: Services, event: SaleStockChanged) -> None:
     await publish_stock(svc, event.sale_id, event.room_id)
 
 
+async def announce_units_left(svc: Services, event: VariantStockChanged) -> None:
+    # Coalesced: a burst of buys is one `variant_stock` event per product per interval.
+    runtime(svc).units.changed(event.room_id, event.product_ids)
+
+
+async def announce_units_left_of_sale(svc: Services, event: SaleCreated | SaleSettled) -> None:
+    """A sale took its units from the product's pool, or gave the unsold ones back."""
+    runtime(svc).units.changed(event.room_id, [event.product_id])
+
+
 async def notify_buyer(svc: Services, event: OrderChanged) -> None:
     # The order as committed now: the buyer's view never shows a state that did not happen.
     order = await order_queries.load_order(svc, event.order_id)
@@ -130,8 +145,26 @@ async def send_refund_to_provider(svc: Services, event: RefundQueued) -> None:
 
 
 async def return_units_to_product(session: AsyncSession, event: UnitsReleased) -> None:
-    # In the transaction that settles the sale (or refunds after it): once, with it.
-    await live_actions.return_stock(session, event.product_id, event.units)
+    # In the transaction that settles the sale (or refunds after it): once, with it, to the
+    # variant's pool the units came from.
+    await order_variants.return_units(services_of(session), session,
+                                      product_id=event.product_id, units=event.units,
+                                      variant_id=event.variant_id)
+
+
+async def take_units_for_sale(session: AsyncSession,
+                              event: SaleUnitsWanted) -> order_variants.UnitsTaken:
+    # In the transaction that creates the sale: the units leave the variant's pool with it.
+    return await order_variants.take_for_sale(
+        services_of(session), session, product_id=event.product_id, host_id=event.host_id,
+        units=event.units, variant_id=event.variant_id)
+
+
+async def set_product_stock(session: AsyncSession, event: ProductStockSet) -> None:
+    # In the transaction that creates or edits the product: its default variant's stock.
+    await order_variants.set_default_stock(services_of(session), session,
+                                           product_id=event.product_id,
+                                           host_id=event.host_id, stock=event.stock)
 
 
 async def build_report_of_ended_room(svc: Services, event: RoomEnded) -> None:
@@ -161,10 +194,17 @@ async def republish_lineup(svc: Services, event: LineupChanged | SaleCreated | S
     """The room's lineup as committed: the host changed it, or a product's stock moved (a sale
     took its units, or gave back the unsold ones when it settled)."""
     await live_actions.publish_lineup(svc, event.room_id)
+    if isinstance(event, LineupChanged):
+        # A product of it may have been restocked: the units left of each, as they are now.
+        async with svc.db.session() as session:
+            products = await live_queries.lineup(session, event.room_id)
+        runtime(svc).units.changed(event.room_id, [p.id for p in products])
 
 
 async def announce_pin(svc: Services, event: ProductPinned) -> None:
     await live_actions.publish_pin(svc, event.room_id, event.product_id)
+    # The pinned card shows the units left.
+    runtime(svc).units.changed(event.room_id, [event.product_id])
 
 
 async def announce_unpin(svc: Services, event: ProductUnpinned) -> None:
@@ -198,6 +238,8 @@ async def alert_followers_of_live_room(svc: Services, event: RoomWentLive) -> No
 
 def register_handlers(bus: EventBus) -> None:
     bus.handle_in_transaction(UnitsReleased, return_units_to_product)
+    bus.handle_in_transaction(SaleUnitsWanted, take_units_for_sale)
+    bus.handle_in_transaction(ProductStockSet, set_product_stock)
     bus.subscribe(SaleCreated, announce_created_sale)
     bus.subscribe(SaleCreated, republish_lineup)
     bus.subscribe(SaleCreated, pin_product_of_new_sale)
@@ -206,6 +248,9 @@ def register_handlers(bus: EventBus) -> None:
     bus.subscribe(SaleStopped, announce_stopped_sale)
     bus.subscribe(SaleSettled, republish_lineup)
     bus.subscribe(SaleStockChanged, publish_sale_stock)
+    bus.subscribe(VariantStockChanged, announce_units_left)
+    bus.subscribe(SaleCreated, announce_units_left_of_sale)
+    bus.subscribe(SaleSettled, announce_units_left_of_sale)
     for order_event in (OrderPaid, OrderCancelled, OrderExpired, OrderCompleted, OrderRefunded):
         bus.subscribe(order_event, notify_buyer)
     bus.subscribe(OrderPaid, announce_purchase)

@@ -10,6 +10,7 @@ from typing import TypeVar
 from core.context import Services
 from core.models import import_all_models
 from core.settings import get_settings
+from orders.runtime import runtime as orders_runtime
 from workers.handlers import wire
 
 # Every table must be known before the first query: the orders tables refer to users, rooms
@@ -34,4 +35,9 @@ def run(work: Callable[[Services], Awaitable[T]]) -> T:
 
 
 async def _call(work: Callable[[Services], Awaitable[T]], services: Services) -> T:
-    return await work(services)
+    try:
+        return await work(services)
+    finally:
+        # The room news a task's moves queued (coalesced) goes out before the task returns:
+        # the loop does not run between tasks.
+        await orders_runtime(services).units.flush()

@@ -1,11 +1,17 @@
--- May this user post a chat line now? Checks, in order: muted, slow mode,
--- per-user rate limit; when allowed, starts the user's rate and slow-mode windows.
+-- May this user post a chat line now? Checks, in order: a line the client sent already (the
+-- same client id: a frame resent after a reconnect), muted, slow mode, per-user rate limit;
+-- when allowed, starts the user's rate and slow-mode windows and remembers the client id.
 -- Time is Redis TIME, so every web process agrees.
 --
 -- KEYS[1] muted (hash user -> until epoch s, 0 = until unmuted)
 -- KEYS[2] the user's rate-limit window   KEYS[3] the user's slow-mode window
+-- KEYS[4] (optional) the line's client id, per user, remembered for ARGV[4] s once posted
 -- ARGV[1] user id   ARGV[2] min interval ms (0 = none)   ARGV[3] slow mode s (0 = off)
--- Returns {0, 0} allowed, {1, until} muted, {2, retry ms} slow mode, {3, retry ms} rate limit.
+-- Returns {0, 0} allowed, {1, until} muted, {2, retry ms} slow mode, {3, retry ms} rate limit,
+-- {4, 0} posted already (nothing changes).
+if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then
+  return {4, 0}
+end
 local now_s = tonumber(redis.call('TIME')[1])
 local until_raw = redis.call('HGET', KEYS[1], ARGV[1])
 if until_raw then
@@ -31,5 +37,8 @@ if interval > 0 then
 end
 if slow > 0 then
   redis.call('SET', KEYS[3], 1, 'EX', slow)
+end
+if KEYS[4] then
+  redis.call('SET', KEYS[4], 1, 'EX', tonumber(ARGV[4]))
 end
 return {0, 0}

@@ -53,12 +53,10 @@ async def play_broadcast(services: Services, make_user: MakeUser, *,
     u1, u2, u3, u4 = (viewers[n].id for n in ("Ann", "Ben", "Cat", "Dan"))
 
     async with services.db.transaction() as session:
-        scarf = Product(host_id=host.id, title="Silk scarf", price_minor=4900, currency="USD",
-                        stock=100)
+        scarf = Product(host_id=host.id, title="Silk scarf", price_minor=4900, currency="USD")
         pourover = Product(host_id=host.id, title="Pour-over set", price_minor=6500,
-                           currency="USD", stock=100)
-        tote = Product(host_id=host.id, title="Linen tote", price_minor=2400, currency="USD",
-                       stock=100)
+                           currency="USD")
+        tote = Product(host_id=host.id, title="Linen tote", price_minor=2400, currency="USD")
         session.add_all([scarf, pourover, tote])
         await session.flush()
         room = Room(host_id=host.id, title=title, status="ended", stream_key=f"key-{host.id}",

@@ -116,7 +116,7 @@ async def test_the_csv_downloads_have_the_expected_rows(
 async def _live_room(services: Services, host: shared.TestUser) -> tuple[int, int, int]:
     async with services.db.transaction() as session:
         product = Product(host_id=host.id, title="Beeswax candles", price_minor=1800,
-                          currency="USD", stock=100)
+                          currency="USD")
         session.add(product)
         await session.flush()
         room = Room(host_id=host.id, title="Candle night", status="live", stream_key="k-live-ui",

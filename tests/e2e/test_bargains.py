@@ -10,13 +10,9 @@ import re
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import Api, Pages, screenshot
-from tests.e2e.test_flash_sale import PAYMENT_TIMEOUT_MS, webhook_worker
-from tests.e2e.test_regular_buying import ADDRESS
+from tests.e2e.conftest import ADDRESS, PAYMENT_TIMEOUT_MS, Api, Pages, screenshot
 
 pytestmark = pytest.mark.browser
-
-__all__ = ["webhook_worker"]  # the fixture, used by name below
 
 
 async def test_friends_cut_a_bargain_to_its_floor_and_the_buyer_buys_and_pays(

@@ -44,6 +44,10 @@ async def test_a_viewer_picks_a_size_and_colour_buys_pays_and_finds_the_order(
                           variants=[SIZES_AND_COLOURS, {"variants": [{"stock": 12}]}], pin=True,
                           title="Summer linen")
     watch = await pages.watch(show, await api.viewer())
+    room = show.room
+    defined = await api.call("GET", f"/api/products/{show.products[0]['id']}/variants", show.host)
+    blue_l = next(v["id"] for v in defined["variants"]
+                  if v["options"] == {"size": "L", "colour": "Blue"})
     shop = watch.get_by_test_id("shop-slot")
 
     # when they pick a size and a colour
@@ -81,6 +85,16 @@ async def test_a_viewer_picks_a_size_and_colour_buys_pays_and_finds_the_order(
     await expect(order_box).to_contain_text(f"2 {TIMES} Linen shirt — Blue / L")
     await expect(shop.get_by_test_id("shop-status")).to_have_text("Only 2 left")
     await screenshot(watch, "regular-held")
+    # and when another viewer buys one more, the card and the pinned stock follow, no reload
+    # (the room's `variant_stock` news): 20 units of the shirt, 3 of them held now
+    other = await api.signup("Bo")
+    await api.call("PUT", "/api/account/address", other, json=ADDRESS)
+    bought = await api.http.post(f"/api/rooms/{room['id']}/buy",
+                                 json={"variant_id": blue_l, "quantity": 1},
+                                 headers={**other.headers, "Idempotency-Key": "bo-1"})
+    assert bought.status_code == 201, bought.text
+    await expect(shop.get_by_test_id("shop-status")).to_have_text("Only 1 left")
+    await expect(watch.get_by_test_id("pinned-stock")).to_have_text("17 in stock")
 
     # when they pay on the sandbox gateway's page and come back to the show
     await pay_in_sandbox(watch, order_box.get_by_test_id("shop-pay"), show.path)

@@ -1,7 +1,7 @@
 """Comment-to-buy over real websockets: the host switches it on, a viewer's `buy 2 blue M`
 holds a regular-price order of the pinned shirt's variant and the viewer alone gets the card;
 an ambiguous or impossible line gets a private hint and holds nothing; a frame sent again with
-the same id holds once."""
+the same id is shown once and holds once; a question about buying is chat."""
 
 from __future__ import annotations
 
@@ -91,12 +91,17 @@ async def test_a_buy_line_holds_the_pinned_variant_and_only_its_sender_gets_the_
     assert line["data"]["text"] == "buy 2 blue M"
     assert all(e["type"] != "chat_buy" for e in watcher.events)
 
-    # when the same frame comes again (a client resending after a reconnect)
-    await say(socket, buyer, {"text": "buy 2 blue M", "id": "line-1"})
+    # when the same frame comes again (a client resending after a reconnect), then a new line
+    await socket.send({"type": "chat", "text": "buy 2 blue M", "id": "line-1"})
+    await say(socket, buyer, {"text": "thanks!", "id": "line-2"})
+    await watcher.next("chat", where=lambda e: e["data"]["text"] == "thanks!")
 
-    # then the card is the same order and nothing more is held
-    again = await socket.next("chat_buy")
-    assert again["data"]["order"]["id"] == order["id"]
+    # then the room showed the line once, and nothing more is held
+    lines = [e["data"]["text"] for e in watcher.events
+             if e["type"] == "chat" and e["data"]["user"]["id"] == buyer.id]
+    assert lines == ["buy 2 blue M", "thanks!"]
+    assert [e["data"]["order"]["id"] for e in socket.events if e["type"] == "chat_buy"] == [
+        order["id"]]
     assert await counts(services, shop.variant("M", "Blue")) == (1, 2, 0)
     assert len(await orders_of(services, buyer)) == 1
     assert all(e["type"] != "chat_buy" for e in host_socket.events)
@@ -118,6 +123,8 @@ async def test_an_ambiguous_or_impossible_line_gets_a_private_hint_and_holds_not
     before = {size_colour: await counts(services, shop.variant(*size_colour))
               for size_colour in shop.shirt_variants}
 
+    # a question about buying is chat: no hint (the next hint is the next line's)
+    await say(socket, buyer, {"text": "买了吗"})
     # two variants are blue: the hint names the option to add
     await say(socket, buyer, {"text": "buy blue"})
     hint = (await socket.next("chat_buy"))["data"]["hint"]

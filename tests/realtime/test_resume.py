@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from core.context import Services
+from orders.runtime import runtime
 from realtime.chat import post_chat
 from realtime.publish import RECENT_CHAT_LENGTH, history_key, publish_room
 from tests.conftest import MakeUser
@@ -27,6 +28,9 @@ class ClientState:
         self.slow_mode_seconds = data["slow_mode_seconds"]
         self.you = data["you"]
         self.muted = data["muted"]
+        # The units left of each product the room heard of (`variant_stock`), kept by product.
+        self.units = {name: value for name, value in data.items()
+                      if name.startswith("variant_stock:")}
 
     def apply(self, event: dict[str, Any]) -> None:
         kind, data = event["type"], event["data"]
@@ -46,6 +50,8 @@ class ClientState:
                 self.pin = next((p for p in self.lineup if p["id"] == self.pin["id"]), self.pin)
         elif kind == "chat":
             self.chat = [*self.chat, data][-RECENT_CHAT_LENGTH:]
+        elif kind == "variant_stock":
+            self.units = {**self.units, f"variant_stock:{data['product_id']}": data}
         elif kind == "moderation":
             if data["action"] == "delete":
                 self.chat = [line for line in self.chat if line["id"] != data["message_id"]]
@@ -55,7 +61,7 @@ class ClientState:
     def view(self) -> dict[str, Any]:
         return {"offset": self.offset, "room": self.room, "lineup": self.lineup, "pin": self.pin,
                 "chat": self.chat, "slow_mode_seconds": self.slow_mode_seconds,
-                "muted": self.muted}
+                "muted": self.muted, "units": self.units}
 
 
 async def _read_resume(viewer: Viewer) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -114,6 +120,8 @@ async def test_old_hello_plus_missed_events_equals_a_fresh_hello(
     line = await second.next("chat", where=lambda e: e["data"]["text"] == "to be deleted")
     await api("DELETE", f"/chat/{line['data']['id']}")
     await api("DELETE", "/pin")
+    # (the units left of the pinned and lined-up products, told a moment after)
+    await runtime(services).units.drain()
 
     # and the viewer comes back with its last offset
     back = await connect_viewer(room_id, user=bob, offset=old.offset)
@@ -125,7 +133,8 @@ async def test_old_hello_plus_missed_events_equals_a_fresh_hello(
     assert resume["type"] == "resume"
     assert resume["data"]["from_offset"] == old.offset
     assert resume["data"]["to_offset"] == fresh_hello["data"]["offset"]
-    assert {"pin", "chat", "room", "lineup", "moderation", "unpin"} <= {e["type"] for e in missed}
+    assert {"pin", "chat", "room", "lineup", "moderation", "unpin",
+            "variant_stock"} <= {e["type"] for e in missed}
     for event in missed:
         old.apply(event)
     assert old.view() == ClientState(fresh_hello).view()

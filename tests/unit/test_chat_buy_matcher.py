@@ -109,3 +109,34 @@ def test_a_chat_frame_may_name_its_own_id_for_a_resend() -> None:
             parse_client_frame('{"type": "chat", "text": "+1", "id": ' + bad + "}",
                                max_bytes=2000)
         assert (refused.value.code, refused.value.field) == ("invalid", "id")
+
+
+@pytest.mark.parametrize(("text", "variant_id"), [
+    ("买2 蓝色 M", 1), ("买 蓝 中号", 1), ("buy 红色 m", 3), ("买一件蓝色大号", 2),
+    ("buy blue L", 2),
+])
+def test_colours_and_sizes_match_across_chinese_and_english(text: str, variant_id: int) -> None:
+    # the host typed English values; viewers write either language
+    result = match(text, SHIRT)
+    assert isinstance(result, Matched) and result.variant_id == variant_id
+
+
+def test_english_words_match_values_typed_in_chinese() -> None:
+    assert match("buy 2 blue M", SHIRT_ZH) == Matched(11, 2)
+    assert match("buy red m", SHIRT_ZH) == Matched(13, 1)
+    assert match("买 蓝 中号", SHIRT_ZH) == Matched(11, 1)
+
+
+def test_a_longer_size_word_is_not_read_as_a_shorter_one() -> None:
+    sizes = [Variant(31, {"size": "L"}, True), Variant(32, {"size": "XL"}, True)]
+    assert match("买 加大号", sizes) == Matched(32, 1)
+    assert match("买 大号", sizes) == Matched(31, 1)
+    black_white = [Variant(41, {"colour": "Black"}, True), Variant(42, {"colour": "White"}, True)]
+    assert match("买 黑", black_white) == Matched(41, 1)
+    assert match("buy 白色", black_white) == Matched(42, 1)
+
+
+@pytest.mark.parametrize("text", ["买了吗", "买了吗\uff1f", "buy?", "buy 2 blue M?", "买了",
+                                  "买不买", "买过", "+1吗", "能买吗"])
+def test_a_question_or_report_about_buying_is_no_command(text: str) -> None:
+    assert parse_command(text) is None

@@ -71,6 +71,10 @@ export function mountHostSales({store, body, roomId}) {
 
   function build() {
     n.product = h("select", {name: "product_id", "data-testid": "sale-product", onchange: productChanged});
+    // A product with sizes or colours: the one whose units the sale takes (docs/decisions/0021).
+    n.variant = h("select", {name: "variant_id", "data-testid": "sale-variant", onchange: variantChanged});
+    n.variantField = field(t("pool.variant"), n.variant, "variant_id");
+    n.variantField.hidden = true;
     n.price = h("input", {name: "price_minor", inputmode: "decimal", autocomplete: "off", placeholder: t("hostsale.price_hint"),
                           "data-testid": "sale-price-input", required: true});
     n.quantity = h("input", {name: "quantity", type: "number", min: "1", step: "1", value: "10",
@@ -92,6 +96,7 @@ export function mountHostSales({store, body, roomId}) {
     n.submit = h("button", {type: "submit", class: "btn btn-live", "data-testid": "sale-start"}, t("hostsale.start"));
     n.form = h("form", {class: "ls-form", "data-testid": "sale-form", novalidate: true, autocomplete: "off"},
       field(t("hostsale.product"), n.product, "product_id"),
+      n.variantField,
       h("div", {class: "ls-grid-3"},
         field(t("hostsale.sale_price"), n.price, "price_minor", " "),
         field(t("hostsale.quantity"), n.quantity, "quantity", " "),
@@ -164,19 +169,55 @@ export function mountHostSales({store, body, roomId}) {
     productChanged();
   }
 
-  function productChanged() {
+  // The selected product's variants with their units left (GET /api/products/{id}/variants).
+  let variants = null;
+
+  async function productChanged() {
     const product = selectedProduct();
     const priceHint = n.form.querySelector('[data-hint-for="price_minor"]');
-    const quantityHint = n.form.querySelector('[data-hint-for="quantity"]');
+    variants = null;
+    n.variantField.hidden = true;
     if (!product) {
       priceHint.textContent = " ";
-      quantityHint.textContent = " ";
+      variantChanged();
       return;
     }
     n.price.placeholder = majorAmount(Math.round(product.price_minor / 2), product.currency);
     priceHint.textContent = t("hostsale.regular", {price: formatMoney(product.price_minor, product.currency)});
-    quantityHint.textContent = t("hostsale.in_stock", {count: product.stock});
-    n.quantity.max = String(Math.max(1, product.stock));
+    variantChanged();
+    let data;
+    try {
+      data = await api("GET", `/api/products/${product.id}/variants`);
+    } catch {
+      return;  // the units left stay the lineup's; the server checks them anyway
+    }
+    // (the lineup may have been replaced meanwhile: the same product is a new object)
+    if (!selectedProduct() || selectedProduct().id !== product.id) return;
+    variants = data;
+    const keep = n.variant.value;
+    n.variant.replaceChildren(...data.variants.map((v) => h("option", {value: v.id},
+      t("pool.variant_option", {label: v.label || Object.values(v.options).join(" / "), count: v.remaining ?? v.stock}))));
+    if (data.variants.some((v) => String(v.id) === keep)) n.variant.value = keep;
+    n.variantField.hidden = data.options.length === 0;
+    variantChanged();
+  }
+
+  /** The units the sale may take: the chosen variant's left (the product's only one's). */
+  function unitsLeft() {
+    const product = selectedProduct();
+    if (!product) return null;
+    if (!variants) return store.unitsLeft(product);
+    const variant = variants.options.length
+      ? variants.variants.find((v) => String(v.id) === n.variant.value)
+      : variants.variants[0];
+    return variant ? variant.remaining ?? variant.stock : 0;
+  }
+
+  function variantChanged() {
+    const quantityHint = n.form.querySelector('[data-hint-for="quantity"]');
+    const left = unitsLeft();
+    quantityHint.textContent = left === null ? " " : t("hostsale.in_stock", {count: left});
+    n.quantity.max = String(Math.max(1, left || 0));
   }
 
   function startModeChanged() {
@@ -197,8 +238,11 @@ export function mountHostSales({store, body, roomId}) {
     }
     const quantity = Number(n.quantity.value);
     if (!Number.isInteger(quantity) || quantity < 1) return {error: fieldError("quantity", t("hostsale.at_least_one"))};
-    if (quantity > product.stock) {
-      return {error: fieldError("quantity", t("hostsale.only_in_stock", {count: product.stock}))};
+    const withOptions = variants && variants.options.length > 0;
+    if (withOptions && !n.variant.value) return {error: fieldError("variant_id", t("pool.pick_variant"))};
+    const left = unitsLeft();
+    if (left !== null && quantity > left) {
+      return {error: fieldError("quantity", t("hostsale.only_in_stock", {count: left}))};
     }
     const limit = Number(n.limit.value);
     if (!Number.isInteger(limit) || limit < 1) return {error: fieldError("per_user_limit", t("hostsale.at_least_one_pp"))};
@@ -208,6 +252,7 @@ export function mountHostSales({store, body, roomId}) {
     }
     const data = {product_id: product.id, price_minor: price, quantity, per_user_limit: limit,
                   duration_seconds: duration};
+    if (withOptions) data.variant_id = Number(n.variant.value);
     if (n.startMode.value === "later") {
       const wait = Number(n.startIn.value) * Number(n.startUnit.value);
       if (!Number.isFinite(wait) || wait <= 0 || !Number.isInteger(wait)) {
@@ -435,6 +480,23 @@ export function mountHostSales({store, body, roomId}) {
   });
   store.on("lineup", render);
   store.on("pin", render);
+  // Buyers hold and give back units all show long: the form's units left follow them.
+  store.on("units", (units) => {
+    const product = selectedProduct();
+    if (!variants || !product || product.id !== units.product_id) return;
+    const left = new Map(units.variants.map((v) => [v.id, v.remaining]));
+    for (const option of n.variant.options) {
+      const variant = variants.variants.find((v) => String(v.id) === option.value);
+      if (variant && left.has(variant.id)) {
+        variant.remaining = left.get(variant.id);
+        option.textContent = t("pool.variant_option", {label: variant.label || Object.values(variant.options).join(" / "), count: variant.remaining});
+      }
+    }
+    for (const variant of variants.variants) {
+      if (left.has(variant.id)) variant.remaining = left.get(variant.id);
+    }
+    variantChanged();
+  });
   store.on("room", render);
 
   async function loadSales() {

@@ -80,7 +80,11 @@ function editRow(product) {
       return;
     }
     try {
-      const saved = await api("PATCH", `/api/products/${product.id}`, {price_minor: priceMinor, stock: units});
+      // The stock is sent only when it changed: a product with sizes or colours has its stock
+      // per variant (the variants editor), and refuses a single one.
+      const body = {price_minor: priceMinor};
+      if (units !== product.stock) body.stock = units;
+      const saved = await api("PATCH", `/api/products/${product.id}`, body);
       products.splice(products.findIndex((p) => p.id === product.id), 1, saved);
       editing = null;
       renderProducts();

@@ -118,7 +118,9 @@ export function mountShop({store = null, me, roomId = null, video = null, slots,
       const missing = data.options.filter((o) => !choice[o.name]).map((o) => o.name);
       const price = variant ? variant.price_minor : product.price_minor;
       const left = variant ? variant.remaining : null;
-      const quantity = h("input", {type: "number", min: "1", max: "10", value: "1", class: "shop-qty",
+      // A re-render (a stock tick) keeps what the buyer typed.
+      const typed = slot.querySelector("[data-testid=shop-quantity]");
+      const quantity = h("input", {type: "number", min: "1", max: "10", value: typed ? typed.value : "1", class: "shop-qty",
                                    "data-testid": "shop-quantity", "aria-label": t("shop.quantity")});
       const can = live && me && variant && left > 0;
       const message = h("p", {class: "shop-message", "data-testid": "shop-message", role: "alert"});
@@ -351,6 +353,18 @@ export function mountShop({store = null, me, roomId = null, video = null, slots,
     store.on("pin", () => blocks.pin.show(store.state.pin));
     store.on("reset", () => blocks.pin.show(store.state.pin));
     store.on("room", renderAll);
+    // Another buyer's buy, cart or cancel: the variants' units left, as the room was told.
+    store.on("units", (units) => {
+      const data = variantsOf.get(units.product_id);
+      if (!data) return;
+      const left = new Map(units.variants.map((v) => [v.id, v.remaining]));
+      for (const variant of data.variants) {
+        if (left.has(variant.id)) variant.remaining = left.get(variant.id);
+      }
+      for (const each of Object.values(blocks)) {
+        if (each.product && each.product.id === units.product_id) each.render();
+      }
+    });
   }
   if (coupons) {
     coupons.onChange(() => { renderAll(); renderCart(); });

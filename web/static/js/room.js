@@ -137,8 +137,9 @@ function renderPin() {
     $("#pin-title").textContent = pin.title;
     $("#pin-price").textContent = formatMoney(pin.price_minor, pin.currency);
     const stock = $("#pin-stock");
-    stock.textContent = formatStock(pin.stock);
-    stock.dataset.level = pin.stock <= 0 ? "out" : pin.stock <= 5 ? "low" : "ok";
+    const left = store.unitsLeft(pin);
+    stock.textContent = formatStock(left);
+    stock.dataset.level = left <= 0 ? "out" : left <= 5 ? "low" : "ok";
     $("#pin-desc").textContent = pin.description || "";
     $("#pin-image").replaceChildren(productImage(pin, "pin-img"));
     if (had !== undefined && had !== String(pin.id)) {
@@ -198,8 +199,9 @@ function openProduct(product) {
   $("#product-dialog-title").textContent = fresh.title;
   $("#product-dialog-price").textContent = formatMoney(fresh.price_minor, fresh.currency);
   const stock = $("#product-dialog-stock");
-  stock.textContent = formatStock(fresh.stock);
-  stock.dataset.level = fresh.stock <= 0 ? "out" : fresh.stock <= 5 ? "low" : "ok";
+  const left = store.unitsLeft(fresh);
+  stock.textContent = formatStock(left);
+  stock.dataset.level = left <= 0 ? "out" : left <= 5 ? "low" : "ok";
   const desc = $("#product-dialog-desc");
   desc.textContent = typeof fresh.description === "string" ? fresh.description : "";
   desc.dataset.productId = String(fresh.id);
@@ -271,6 +273,15 @@ productDialog.addEventListener("click", (event) => {
 });
 
 store.on("pin", renderPin);
+// Units left move with every buy in the room: the pinned card, and an open product dialog.
+store.on("units", (units) => {
+  if (store.state.pin && store.state.pin.id === units.product_id) renderPin();
+  const stock = $("#product-dialog-stock");
+  if (productDialog.open && $("#product-dialog-desc").dataset.productId === String(units.product_id)) {
+    stock.textContent = formatStock(units.remaining);
+    stock.dataset.level = units.remaining <= 0 ? "out" : units.remaining <= 5 ? "low" : "ok";
+  }
+});
 store.on("lineup", renderLineup);
 store.on("room", renderRoom);
 

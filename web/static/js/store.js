@@ -4,6 +4,7 @@
 // reads this one store and subscribes to its topics:
 //   reset (a hello), pin, lineup, room, on_air (the video on air or not), chat, chat:delete, moderation, muted, viewers, likes, purchase,
 //   sale (the sale or its counters changed), order (the viewer's own order), error,
+//   units (a product's units left at the regular price, per variant: `variant_stock` events),
 //   and frame (every frame, after it is applied).
 
 const MAX_CHAT = 200;
@@ -20,6 +21,7 @@ export class RoomStore {
       slow_mode_seconds: room ? room.slow_mode_seconds || 0 : 0,
       sale: null,    // the room's current (or last) flash sale, its public view
       stock: null,   // its counters {sale_id, remaining, reserved, sold}, from `stock` events
+      units: {},     // product id -> {product_id, remaining, variants: [{id, remaining}]}
       snapshot: {},  // the whole data of the last hello
     };
     this.errors = [];
@@ -51,6 +53,13 @@ export class RoomStore {
 
   setClock(serverTimeMs) {
     if (typeof serverTimeMs === "number" && serverTimeMs > 0) this.clockOffsetMs = serverTimeMs - Date.now();
+  }
+
+  /** A product's units left at the regular price: the last `variant_stock` news of it, else
+   *  its stock as the lineup has it (held and bought units included). */
+  unitsLeft(product) {
+    const units = product && this.state.units[product.id];
+    return units ? units.remaining : product ? product.stock : 0;
   }
 
   /** The current sale's counters: the `stock` events' when they are of this sale, else the sale's own. */
@@ -112,6 +121,11 @@ export class RoomStore {
         if (this.clockOffsetMs === null) this.setClock(frame.ts);
         s.sale = null;
         s.stock = null;
+        // The room state keeps the last units-left news of each product as `variant_stock:<id>`.
+        s.units = {};
+        for (const [name, value] of Object.entries(d)) {
+          if (name.startsWith("variant_stock:") && value) s.units[value.product_id] = value;
+        }
         if (d.sale) this.takeSale(d.sale, d.stock || null, {quiet: true});
         this.emit("reset", d);
         this.emit("sale", s.sale);
@@ -172,6 +186,10 @@ export class RoomStore {
           s.stock = d;
           this.emit("sale", s.sale);
         }
+        break;
+      case "variant_stock":
+        s.units[d.product_id] = d;
+        this.emit("units", d);
         break;
       case "order":
         this.emit("order", d);

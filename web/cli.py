@@ -111,8 +111,35 @@ def migrate() -> None:
     from core.migrate import upgrade
     from core.settings import get_settings
 
-    upgrade(get_settings().database_url)
+    rebuilds = upgrade(get_settings().database_url)
     _say("database migrated")
+    if "variants" in rebuilds:
+        rebuilt = rebuild_variant_counters()
+        _say(f"stock counters of {rebuilt} variants rebuilt from PostgreSQL")
+
+
+def rebuild_variant_counters() -> int:
+    """Every variant's Redis stock counters rebuilt from PostgreSQL (each fenced by its
+    advisory lock, so buys in flight are counted once): after a migration that changed the
+    stock they are built from. Answers how many."""
+    from core.context import Services
+    from core.models import import_all_models
+    from core.settings import get_settings
+    from orders import variants
+    from workers.handlers import wire
+
+    async def run() -> int:
+        import_all_models()
+        svc = wire(Services.from_settings(get_settings(), pool_size=2))
+        try:
+            ids = await variants.all_variant_ids(svc)
+            for variant_id in ids:
+                await variants.reconcile_variant(svc, variant_id)
+            return len(ids)
+        finally:
+            await svc.close()
+
+    return asyncio.run(run())
 
 
 def seed() -> dict[str, int]:

@@ -9,8 +9,9 @@ not shown an option-less variant, while a sale naming the product alone can stil
 units), every sale points at its product's default variant (its unsold units go back there),
 and `products.stock` is dropped (live reads the sum of the active variants' stock).
 
-Redis counters of the variants whose stock changed are rebuilt by their next flash sale, or
-by `livesell reconcile-variant` (no id: every variant); `livesell check-variants` names them.
+Redis counters of the variants whose stock changed are stale afterwards: `livesell migrate`
+(and `livesell run`) rebuilds every variant's counters from PostgreSQL once this migration
+has been applied (`REBUILDS_REDIS` below, core/migrate.py).
 
 Revision ID: 0024
 Revises: 0020
@@ -28,6 +29,8 @@ revision: str = '0024'
 down_revision: str | None = '0023'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# What core.migrate's caller rebuilds from PostgreSQL after applying this migration.
+REBUILDS_REDIS = ("variants",)
 
 
 def upgrade() -> None:

@@ -122,14 +122,19 @@ class LuaScript:
         Only a reply is taken this way. Anything else goes the client's own way, as redis-py
         would have gone on: a script not loaded yet (NOSCRIPT) is loaded and run there, and a
         connection error or timeout (the connection is dropped first) is retried there under
-        the client's retry policy; an error the script raised is raised as it would be."""
+        the client's retry policy; an error the script raised is raised as it would be. The
+        connection comes from the pool connected and checked (`ensure_connection`)."""
         pool = client.connection_pool
         if client.connection is not None or not isinstance(pool, BoundedPool):
             return await self.bind(client)(keys=keys, args=args)
         packed = hiredis.pack_command(("EVALSHA", self.sha, len(keys), *keys, *args))
         connection = await pool.get_connection()
         try:
-            await connection.send_packed_command(packed)
+            # As `send_packed_command` writes, less its `asyncio.wait_for`, which on Python
+            # 3.11 makes a task of every write for the socket timeout: `asyncio.timeout` is
+            # the same bound without one. A timeout (an OSError) is handled below.
+            async with asyncio.timeout(connection.socket_timeout):
+                await connection._send_packed_command([packed])
             reply = await connection.read_response()
         except NoScriptError:
             await pool.release(connection)

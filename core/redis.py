@@ -119,29 +119,39 @@ class LuaScript:
         (the retry closure, the packer's per-argument encoding, the observability hooks):
         about a tenth of a sold-out reply's CPU (docs/decisions/0014).
 
-        Only a reply is taken this way. Anything else goes the client's own way, as redis-py
-        would have gone on: a script not loaded yet (NOSCRIPT) is loaded and run there, and a
-        connection error or timeout (the connection is dropped first) is retried there under
-        the client's retry policy; an error the script raised is raised as it would be. The
-        connection comes from the pool connected and checked (`ensure_connection`)."""
+        Only a reply is taken this way; anything else ends as the client's own call would:
+        a script not loaded yet (NOSCRIPT) is loaded and run the client's way; a connection
+        error or timeout drops the connection and is raised as redis-py raises it
+        (`ConnectionError`, `TimeoutError`), or, if the connection's retry policy allows
+        retries (ours allows none), retried the client's way; an error the script raised is
+        raised. The connection comes from the pool connected and checked
+        (`ensure_connection`)."""
         pool = client.connection_pool
         if client.connection is not None or not isinstance(pool, BoundedPool):
             return await self.bind(client)(keys=keys, args=args)
         packed = hiredis.pack_command(("EVALSHA", self.sha, len(keys), *keys, *args))
         connection = await pool.get_connection()
         try:
-            # As `send_packed_command` writes, less its `asyncio.wait_for`, which on Python
-            # 3.11 makes a task of every write for the socket timeout: `asyncio.timeout` is
-            # the same bound without one. A timeout (an OSError) is handled below.
-            async with asyncio.timeout(connection.socket_timeout):
-                await connection._send_packed_command([packed])
+            try:
+                # As `send_packed_command` writes, less its `asyncio.wait_for`, which on
+                # Python 3.11 makes a task of every write for the socket timeout:
+                # `asyncio.timeout` is the same bound without one.
+                async with asyncio.timeout(connection.socket_timeout):
+                    await connection._send_packed_command([packed])
+            except TimeoutError:
+                raise RedisTimeoutError("Timeout writing to socket") from None
+            except OSError as exc:
+                raise RedisConnectionError(
+                    f"Error while writing to socket. {exc.args}") from exc
             reply = await connection.read_response()
         except NoScriptError:
             await pool.release(connection)
-        except (RedisConnectionError, RedisTimeoutError, OSError):
+        except (RedisConnectionError, RedisTimeoutError):
             with contextlib.suppress(Exception):
                 await connection.disconnect()
             await pool.release(connection)
+            if not connection.retry.get_retries():
+                raise
         except ResponseError:
             await pool.release(connection)
             raise

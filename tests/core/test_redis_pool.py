@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 from pathlib import Path
+from typing import Any
 
 import pytest
+from redis.asyncio.connection import Connection as AsyncConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
@@ -80,5 +82,37 @@ async def test_a_hot_script_call_answers_as_the_client_would_and_goes_its_way_ot
         assert await script.call(client, [key], [2, "c"]) == [key.encode(), 3, b"c"]
         assert not client.connection_pool._in_use_connections
         assert len(client.connection_pool._available_connections) <= 2
+    finally:
+        await client.aclose()
+
+
+async def test_a_hot_script_call_whose_connection_fails_raises_as_the_client_would(
+        services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = make_redis(services.settings.redis_url, max_connections=1)
+    script = LuaScript(Path(__file__).parent.parent.parent / "orders" / "scripts" / "reserve.lua")
+    dropped: list[bool] = []
+
+    reads: list[bool] = []
+
+    async def lost(self: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append(True)
+        raise RedisConnectionError("Connection closed by server.")
+
+    real_disconnect = AsyncConnection.disconnect
+
+    async def disconnect(self: Any, *args: Any, **kwargs: Any) -> None:
+        dropped.append(True)
+        await real_disconnect(self, *args, **kwargs)
+
+    try:
+        monkeypatch.setattr(AsyncConnection, "read_response", lost)
+        monkeypatch.setattr(AsyncConnection, "disconnect", disconnect)
+        # no retry (the connection's policy allows none): raised once, the connection dropped
+        with pytest.raises(RedisConnectionError):
+            await script.call(client, [f"{services.keys.prefix}x"], [1, "k", 1, 5000])
+        assert dropped and len(reads) == 1
+        assert not client.connection_pool._in_use_connections
+        monkeypatch.undo()
+        assert await client.ping() is True  # the slot was given back
     finally:
         await client.aclose()

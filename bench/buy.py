@@ -6,6 +6,8 @@
     python -m bench.buy --quick          # a smoke run in well under a minute; prints only
     python -m bench.buy --profile        # also py-spy the server (bench/profiles/)
     python -m bench.buy --only kinds --profile --kind-rate 300   # CPU per reply kind alone
+    python -m bench.buy_inprocess        # the same kinds, the app called in-process: CPU and
+                                         # Python calls per request without the HTTP server
 
 What it measures (issue 8):
 - One `livesell serve` process (`python -m web.cli serve`, as tests/conftest.py starts it), and

@@ -71,6 +71,16 @@ class SaleKeys:
 
     @classmethod
     def of(cls, keys: Keys, sale_id: int) -> SaleKeys:
+        """The sale's keys (kept: every buy of a sale asks for the same eight names)."""
+        known = _sale_keys.get((keys.prefix, sale_id))
+        if known is None:
+            if len(_sale_keys) >= SALE_KEYS_KEPT:
+                _sale_keys.clear()
+            known = _sale_keys[(keys.prefix, sale_id)] = cls._of(keys, sale_id)
+        return known
+
+    @classmethod
+    def _of(cls, keys: Keys, sale_id: int) -> SaleKeys:
         return cls(
             meta=keys.sale(sale_id, "meta"),
             stock=keys.sale(sale_id, "stock"),
@@ -86,6 +96,11 @@ class SaleKeys:
     def script_keys(self) -> list[str]:
         return [self.meta, self.stock, self.users, self.idem, self.holds, self.unwritten,
                 self.replies]
+
+
+# SaleKeys.of's names, by (key prefix, sale id); emptied when this many sales were asked for.
+SALE_KEYS_KEPT = 10_000
+_sale_keys: dict[tuple[str, int], SaleKeys] = {}
 
 
 @dataclass(frozen=True)
@@ -130,9 +145,8 @@ def idem_field(user_id: int, idempotency_key: str) -> str:
 
 async def reserve(redis: aioredis.Redis, sk: SaleKeys, user_id: int, idempotency_key: str,
                   quantity: int) -> ReserveResult:
-    raw = await RESERVE.bind(redis)(keys=sk.script_keys,
-                                    args=[user_id, idempotency_key, quantity,
-                                          WRITE_DEADLINE_MS])
+    raw = await RESERVE.call(redis, sk.script_keys,
+                             [user_id, idempotency_key, quantity, WRITE_DEADLINE_MS])
     code = ReserveCode(int(raw[0]))
     if code == ReserveCode.RESERVED:
         currency = raw[8].decode() if isinstance(raw[8], bytes) else str(raw[8])

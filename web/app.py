@@ -55,7 +55,7 @@ from web import (
 )
 from web.api import ApiRouter, build_openapi
 from web.auth import watch_revocations
-from web.buy_path import BuyFastPath, buy_route
+from web.buy_path import GZIP_MINIMUM_SIZE, BuyFastPath, buy_route
 from web.responses import JSON, domain_error_handler, http_error_handler, server_error_handlers
 from workers.handlers import wire
 
@@ -182,13 +182,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         debug=settings.debug,
         routes=routes,
         lifespan=lifespan,
-        # Outermost first: the request observer times the whole reply, gzip included; the buy
-        # route's own way in is last, where Starlette's exception middleware and router
-        # would take over (web/buy_path.py).
-        middleware=[Middleware(metrics.RequestObserver),
-                    Middleware(GZipMiddleware, minimum_size=1024),
-                    Middleware(BuyFastPath, route=buy_route(routes, api_orders.buy)),
-                    # After the buy path's way in: a buy never passes through it.
+        # Outermost first. The buy route's own way in does, for that one route, what the
+        # layers after it and Starlette's router do (web/buy_path.py), with GZip's minimum
+        # size; the request observer times the whole reply, gzip included.
+        middleware=[Middleware(BuyFastPath, route=buy_route(routes, api_orders.buy),
+                               gzip_minimum_size=GZIP_MINIMUM_SIZE),
+                    Middleware(metrics.RequestObserver),
+                    Middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_SIZE),
                     Middleware(locale.AccountLocale)],
         exception_handlers={DomainError: domain_error_handler, HTTPException: page_or_json_error,
                             **server_error_handlers()},

@@ -172,6 +172,33 @@ class PrincipalCache:
 principal_cache = PrincipalCache()
 
 
+class VerifiedTokens:
+    """Tokens whose signature was checked, so that a buyer's every request does not compute
+    the HMAC again: token -> (secret, user id, version, expiry). A token is a pure function of
+    those, so a kept entry answers exactly as `read_token` would, the expiry checked each time.
+    Emptied when full."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[str, int, int, int]] = {}
+
+    def read(self, secret: str, token: str) -> tuple[int, int] | None:
+        entry = self._entries.get(token)
+        if entry is not None and entry[0] == secret:
+            if entry[3] < time.time():
+                return None
+            return entry[1], entry[2]
+        parsed = read_token(secret, token)
+        if parsed is not None:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[token] = (secret, parsed[0], parsed[1], int(token.split(".")[2]))
+        return parsed
+
+
+verified_tokens = VerifiedTokens()
+
+
 # The watch sends a PING this often and, if no answer comes within the same time, takes the
 # subscription for lost: a connection that died silently is noticed as fast as an entry of the
 # unwatched cache expires, so a logout never goes unheard for longer than without the watch.
@@ -293,7 +320,7 @@ async def resolve_principal(conn: HTTPConnection) -> Principal | None:
     token, via_cookie = _token_from(conn)
     principal: Principal | None = None
     if token:
-        parsed = read_token(settings.secret_key.reveal(), token)
+        parsed = verified_tokens.read(settings.secret_key.reveal(), token)
         if parsed is not None:
             user_id, version = parsed
             found, user = principal_cache.get(parsed)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -101,8 +102,11 @@ def serve(host: str, port: int, log_level: str = "info") -> None:
     # ws_max_size: uvicorn's default (16 MiB) would read a 15 MiB frame from anyone; our
     # client frames are ~2 kB. Request bodies are limited where they are read
     # (web/validation.py) without a middleware hop on every request.
+    # The access log (one INFO line a request) only when INFO lines are written: below that
+    # uvicorn would still format each line's client address and quoted path, then drop it.
+    access_log = logging.getLogger("uvicorn.access").isEnabledFor(logging.INFO)
     uvicorn.run("web.asgi:app", host=host, port=port, log_level=log_level, log_config=None,
-                ws="websockets-sansio", ws_per_message_deflate=False,
+                access_log=access_log, ws="websockets-sansio", ws_per_message_deflate=False,
                 ws_max_size=WS_MAX_MESSAGE_BYTES, proxy_headers=True,
                 forwarded_allow_ips=settings.forwarded_allow_ips)
 

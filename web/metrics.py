@@ -68,7 +68,7 @@ def _route_template(route: Any) -> str:
     return _CONVERTOR.sub("}", path)
 
 
-def _incoming_request_id(scope: Scope) -> str | None:
+def incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER:
             return sane_request_id(value.decode("latin-1"))
@@ -95,14 +95,14 @@ class RequestObserver:
                 await self.app(scope, receive, send)
                 return
             # A websocket's log lines carry an id too; its metrics are the hub's.
-            token = request_id_var.set(_incoming_request_id(scope) or new_request_id())
+            token = request_id_var.set(incoming_request_id(scope) or new_request_id())
             try:
                 await self.app(scope, receive, send)
             finally:
                 request_id_var.reset(token)
             return
 
-        request_id = _incoming_request_id(scope) or new_request_id()
+        request_id = incoming_request_id(scope) or new_request_id()
         token = request_id_var.set(request_id)
         id_header = (REQUEST_ID_HEADER, request_id.encode())
         status = 500  # what the client gets if the app raises before replying
@@ -124,18 +124,23 @@ class RequestObserver:
         else:
             request_id_var.reset(token)
         finally:
-            elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            method = scope["method"]
-            if method not in KNOWN_METHODS:
-                method = "OTHER"
-            # By identity: routes define __eq__ (unhashable) and live as long as the app.
-            key = (id(route), method, status)
-            child = self.children.get(key)
-            if child is None:
-                child = HTTP_REQUEST_SECONDS.labels(_route_template(route), method, str(status))
-                self.children[key] = child
-            child.observe(elapsed)
+            observe(self.children, scope.get("route"), scope["method"], status,
+                    time.perf_counter() - started)
+
+
+def observe(children: dict[tuple[int, str, int], Any], route: Any, method: str, status: int,
+            elapsed: float) -> None:
+    """One observation of `livesell_http_request_duration_seconds`; `children` keeps the
+    labelled child of each (route, method, status) once looked up."""
+    if method not in KNOWN_METHODS:
+        method = "OTHER"
+    # By identity: routes define __eq__ (unhashable) and live as long as the app.
+    key = (id(route), method, status)
+    child = children.get(key)
+    if child is None:
+        child = HTTP_REQUEST_SECONDS.labels(_route_template(route), method, str(status))
+        children[key] = child
+    child.observe(elapsed)
 
 
 class CeleryTaskCounts(Collector):

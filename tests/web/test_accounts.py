@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import time
 
 from sqlalchemy import select
 
 from core.accounts import User
 from core.context import Services
-from web.auth import SESSION_COOKIE
+from core.security import sign_token
+from web.auth import SESSION_COOKIE, VerifiedTokens
 
 
 async def test_signup_then_login_with_cookie_and_token(client, services: Services):
@@ -222,3 +224,18 @@ async def test_losing_the_revocations_channel_forgets_every_cached_principal(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await redis.aclose()
+
+
+def test_a_verified_token_answers_as_reading_it_would(monkeypatch):
+    tokens = VerifiedTokens(max_entries=2)
+    token = sign_token("secret", 7, 3, 60)
+
+    assert tokens.read("secret", token) == (7, 3)
+    assert tokens.read("secret", token) == (7, 3)  # kept
+    # another secret (another app in the process) checks the signature again, and fails
+    assert tokens.read("other", token) is None
+    assert tokens.read("secret", token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    # expired since it was kept
+    later = time.time() + 120
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert tokens.read("secret", token) is None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,7 +53,7 @@ from web import (
     ws,
 )
 from web.api import ApiRouter, build_openapi
-from web.auth import watch_revocations
+from web.auth import stop_watch, watch_revocations
 from web.buy_path import GZIP_MINIMUM_SIZE, BuyFastPath, buy_route
 from web.responses import JSON, domain_error_handler, http_error_handler, server_error_handlers
 from workers.handlers import wire
@@ -139,9 +138,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         finally:
             if listener is not None:
                 listener.close()
-            revocations.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await revocations
+            await stop_watch(revocations)
             await ws.stop(app)
             # Grabs queued for the batched write fail cleanly (nothing was credited).
             await engagement_runtime.close_runtime(svc)

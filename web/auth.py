@@ -205,6 +205,17 @@ verified_tokens = VerifiedTokens()
 REVOCATION_PING_SECONDS = 2.0
 # Between attempts to subscribe again after the channel was lost.
 REVOCATION_RETRY_SECONDS = 1.0
+# How long a shutdown waits for the watch to end once cancelled.
+REVOCATION_STOP_SECONDS = 5.0
+
+
+async def stop_watch(watch: asyncio.Task[None]) -> None:
+    """Cancel the revocations watch and wait for it, for a bounded time: a shutdown (and a
+    test session's teardown) must not hang on a task that did not hear its cancel."""
+    watch.cancel()
+    done, _ = await asyncio.wait({watch}, timeout=REVOCATION_STOP_SECONDS)
+    if not done:
+        log.error("the revocations watch did not stop within %.0f s", REVOCATION_STOP_SECONDS)
 
 
 async def watch_revocations(redis: aioredis.Redis, keys: Keys,
@@ -246,8 +257,14 @@ async def watch_revocations(redis: aioredis.Redis, keys: Keys,
 async def _listen(pubsub: aioredis.client.PubSub, cache: PrincipalCache) -> None:
     pinged_at = time.monotonic()
     waiting_for_pong = False
+    task = asyncio.current_task()
     while True:
         message = await pubsub.get_message(timeout=REVOCATION_PING_SECONDS / 2)
+        # A cancel that lands as the read's own timeout fires can come out of redis-py's
+        # get_message as a plain timeout (None): the task stays asked to cancel, and without
+        # this check it would go on listening forever under a shutdown that waits for it.
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
         now = time.monotonic()
         if message is not None:
             if message["type"] == "message":

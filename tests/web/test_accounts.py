@@ -226,6 +226,51 @@ async def test_losing_the_revocations_channel_forgets_every_cached_principal(
         await redis.aclose()
 
 
+async def test_the_revocations_watch_stops_even_when_its_read_swallows_the_cancel(
+        services: Services, monkeypatch):
+    """A cancel landing as the read's own timeout fires came out of redis-py's get_message as a
+    plain timeout (None) once: the watch then listened on forever and a test session's
+    teardown, waiting for it, hung. The watch checks that it was asked to stop after every
+    read, and the shutdown waits for it a bounded time."""
+    import asyncio
+
+    from redis.asyncio.client import PubSub
+
+    from core.redis import make_redis
+    from tests.conftest import poll_until
+    from web.auth import PrincipalCache, stop_watch, watch_revocations
+
+    real_get_message = PubSub.get_message
+    swallowed = []
+
+    async def swallowing_get_message(self, *args, **kwargs):
+        try:
+            return await real_get_message(self, *args, **kwargs)
+        except asyncio.CancelledError:
+            swallowed.append(True)
+            return None  # what the library's timeout path answers
+
+    monkeypatch.setattr(PubSub, "get_message", swallowing_get_message)
+    redis = make_redis(services.settings.redis_url)
+    cache = PrincipalCache()
+    task = asyncio.get_running_loop().create_task(
+        watch_revocations(redis, services.keys, cache))
+    try:
+        async def watched() -> bool:
+            return cache.watched
+
+        await poll_until(watched)
+        # when the process shuts down while the watch waits in a read
+        await stop_watch(task)
+        # then the read swallowed the cancel, and the watch ended all the same
+        assert swallowed
+        assert task.done()
+        assert not cache.watched
+    finally:
+        task.cancel()
+        await redis.aclose()
+
+
 def test_a_verified_token_answers_as_reading_it_would(monkeypatch):
     tokens = VerifiedTokens(max_entries=2)
     token = sign_token("secret", 7, 3, 60)

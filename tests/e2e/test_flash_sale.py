@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.conftest import LiveServer
 from tests.e2e.conftest import LIVE_TIMEOUT_MS, Account, Api, Pages, screenshot, until
-from tests.infra import TestInfra
-from tests.workers.conftest import CeleryProcess, start_celery
+from tests.workers.conftest import CeleryProcess
 
 pytestmark = pytest.mark.browser
 
@@ -25,14 +22,10 @@ PAYMENT_TIMEOUT_MS = 30_000
 
 
 @pytest.fixture
-def webhook_worker(infra: TestInfra, server: LiveServer) -> Iterator[CeleryProcess]:
+def webhook_worker(solo_worker: CeleryProcess) -> CeleryProcess:
     """A Celery worker on this run's broker: it sends the sandbox gateway's webhooks to the URL
     the payment page recorded, which is the live server's own (the request's base URL)."""
-    worker = start_celery(infra, "worker", "--pool", "solo", "--loglevel", "INFO",
-                          "--without-gossip", "--without-mingle", "--without-heartbeat",
-                          ready="ready.")
-    yield worker
-    worker.stop()
+    return solo_worker
 
 
 async def connected(page: Page) -> Page:

@@ -6,28 +6,21 @@ order says who was credited and how much."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from playwright.async_api import expect
 
-from tests.conftest import LiveServer
 from tests.e2e.conftest import Api, Pages, screenshot
 from tests.e2e.test_flash_sale import PAYMENT_TIMEOUT_MS, connected, pinned_show, start_sale
-from tests.infra import TestInfra
-from tests.workers.conftest import CeleryProcess, start_celery
+from tests.workers.conftest import CeleryProcess
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def webhook_worker(infra: TestInfra, server: LiveServer) -> Iterator[CeleryProcess]:
+def webhook_worker(solo_worker: CeleryProcess) -> CeleryProcess:
     """A Celery worker on this run's broker, to deliver the sandbox gateway's webhook."""
-    worker = start_celery(infra, "worker", "--pool", "solo", "--loglevel", "INFO",
-                          "--without-gossip", "--without-mingle", "--without-heartbeat",
-                          ready="ready.")
-    yield worker
-    worker.stop()
+    return solo_worker
 
 
 async def test_a_friend_buys_through_a_share_link_and_both_see_the_commission(

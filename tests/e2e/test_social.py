@@ -5,7 +5,6 @@ a real Celery worker), and a review of a completed order moves the score on the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -15,11 +14,9 @@ from core.context import Services
 from orders import paying
 from orders.models import OutboxMessage
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
-from tests.conftest import LiveServer
 from tests.e2e.conftest import Api, Pages
 from tests.e2e.test_flash_sale import buy, start_sale
-from tests.infra import TestInfra
-from tests.workers.conftest import CeleryProcess, start_celery
+from tests.workers.conftest import CeleryProcess
 
 pytestmark = pytest.mark.browser
 
@@ -29,12 +26,8 @@ ALERT_TIMEOUT_MS = 30_000
 
 
 @pytest.fixture
-def alert_worker(infra: TestInfra, server: LiveServer) -> Iterator[CeleryProcess]:
-    worker = start_celery(infra, "worker", "--pool", "solo", "--loglevel", "INFO",
-                          "--without-gossip", "--without-mingle", "--without-heartbeat",
-                          ready="ready.")
-    yield worker
-    worker.stop()
+def alert_worker(solo_worker: CeleryProcess) -> CeleryProcess:
+    return solo_worker
 
 
 async def connected(page: Page) -> Page:

@@ -1,7 +1,8 @@
 """A race of claims over real HTTP against a `uvicorn` process: 600 viewers claiming 100
-copies of a coupon, some of them tapping twice at once, 200 claims in flight at any time. Exact counts: 100 claims, nobody holds
-two, every other tap told why not, and PostgreSQL holds exactly the claims that were answered
-201 (committed before the reply). Nothing is timed here."""
+copies of a coupon, some of them tapping twice at once, 200 claims in flight at any time.
+Exact counts: 100 claims, nobody holds two, every other tap told why not, and PostgreSQL
+holds exactly the claims that were answered 201 (committed before the reply). Nothing is
+timed here."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from core.context import Services
 from orders.coupons import CouponClaim, CouponKeys, rebuild_coupon
 from tests.conftest import LiveServer, TestUser
-from tests.engagement.conftest import LiveRoom, live_room, make_viewers  # noqa: F401
+from tests.engagement.conftest import LiveRoom, live_room, live_server, make_viewers  # noqa: F401
 
 COPIES = 100
 # Six viewers a copy: every claim past the hundredth is a refusal, so more viewers would add
@@ -25,7 +26,7 @@ DOUBLE_TAPS = 200  # the first 200 viewers send two claims at once: 800 claims i
 
 
 async def test_a_race_of_claims_hands_out_each_copy_once_and_nobody_two(
-        live_server: LiveServer, client: httpx.AsyncClient,
+        live_server: LiveServer, client: httpx.AsyncClient,  # noqa: F811
         live_room: Callable[[], Awaitable[LiveRoom]],  # noqa: F811
         make_viewers: Callable[[int], Awaitable[list[TestUser]]],  # noqa: F811
         services: Services) -> None:

@@ -32,7 +32,8 @@ typecheck: $(STAMP)
 # Extra pytest arguments for both passes, e.g. PYTEST_ARGS="-n 2 --dist loadgroup" to spread the
 # suite over two worker processes (pytest-xdist): each has its own database, Redis prefix, Celery
 # queue, servers, nginx and browser (tests/infra.py, tests/conftest.py). Serial by default: on a
-# busy two-core machine two workers were no faster (docs/architecture.md, Tests).
+# busy two-core machine two workers were not shown faster run after run, and hold twice the
+# database connections (docs/architecture.md, Tests).
 PYTEST_ARGS ?=
 
 pytest: $(STAMP)

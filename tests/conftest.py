@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,14 +18,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 from core.accounts import Role, create_user
 from core.context import Services
 from core.migrate import upgrade
 from core.security import configure_password_cost
 from core.settings import Settings, load_settings
-from tests.infra import ROOT, TestInfra, start_infra, stop_infra, stop_kept
+from tests.infra import KEPT_FIXTURES, ROOT, TestInfra, start_infra, stop_infra, stop_kept
 from web.app import create_app
 from web.auth import Principal, issue_token
 from web.embedded import free_port, port_open
@@ -36,6 +40,7 @@ XDIST_GROUPED_FOLDERS = {"e2e": "e2e", "video": "video", "realtime": "realtime",
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep_processes_together(items)
     if not config.pluginmanager.hasplugin("xdist"):
         return
     tests_dir = ROOT / "tests"
@@ -45,13 +50,51 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.xdist_group(group))
 
 
+def keep_processes_together(items: list[pytest.Item]) -> None:
+    """Within each folder, the tests that use a kept process (`tests.infra.kept`: a Celery
+    worker, the beat) run after the others, grouped by the processes they use, each group in
+    its collected order: one worker then serves a row of tests of several files, instead of
+    starting and stopping around every test that does not use it (seconds each)."""
+    first_of_folder: dict[Any, int] = {}
+    for index, item in enumerate(items):
+        first_of_folder.setdefault(item.path.parent, index)
+
+    def place(pair: tuple[int, pytest.Item]) -> tuple[int, tuple[str, ...], int]:
+        index, item = pair
+        uses = tuple(sorted(KEPT_FIXTURES & set(getattr(item, "fixturenames", ()))))
+        return first_of_folder[item.path.parent], uses, index
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=place)]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     stop_kept(set(nextitem.fixturenames) if nextitem is not None else None)  # type: ignore[attr-defined]
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):
+        shutil.rmtree(_NOT_RUN_DIR, ignore_errors=True)  # an earlier run's
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     stop_kept(None)
+    if os.environ.get("REDIS6_EVERY_SCRIPT") and not hasattr(session.config, "workerinput"):
+        # Under pytest-xdist each worker ran some of the scripts on a Redis of its own
+        # (`infra`): a script fails the pass only if no worker ran it.
+        reports = list(_NOT_RUN_DIR.glob("*.json"))
+        if reports:
+            never = set.intersection(*(set(json.loads(r.read_text())) for r in reports))
+            for report in reports:
+                report.unlink()
+            if never:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+                print(f"\n{NOT_RUN_MESSAGE}{', '.join(sorted(never))}")
+
+
+_NOT_RUN_DIR = ROOT / ".data" / "test" / "redis6-not-run"
+NOT_RUN_MESSAGE = ("these Redis scripts never ran in the Redis-6.2 pass: mark a test of each "
+                   "`redis6` (Makefile, pytest-redis6): ")
 
 
 @pytest.fixture(scope="session")
@@ -59,10 +102,37 @@ def infra() -> Iterator[TestInfra]:
     infra = start_infra()
     os.environ.update(infra.env())
     upgrade(infra.database_url)
+    not_run: list[str] = []
     try:
         yield infra
+        if os.environ.get("REDIS6_EVERY_SCRIPT"):
+            not_run = scripts_not_run(infra.redis_url)
     finally:
         stop_infra(infra)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and os.environ.get("REDIS6_EVERY_SCRIPT"):
+        _NOT_RUN_DIR.mkdir(parents=True, exist_ok=True)
+        (_NOT_RUN_DIR / f"{worker}.json").write_text(json.dumps(not_run))
+        return
+    assert not not_run, NOT_RUN_MESSAGE + ", ".join(not_run)
+
+
+def scripts_not_run(redis_url: str) -> list[str]:
+    """The project's Lua scripts (`*/scripts/*.lua`) that the Redis at `redis_url` never ran.
+    Redis keeps each script it ran (EVALSHA, after a SCRIPT LOAD) in its script cache, whichever
+    process ran it, until a restart or SCRIPT FLUSH: `make pytest-redis6` runs on an embedded
+    server of its own, and checks with this that every script ran there."""
+    import redis
+
+    paths = sorted(ROOT.glob("*/scripts/*.lua"))
+    # As redis-py names a script: the SHA1 of its text (read as LuaScript reads it).
+    shas = [hashlib.sha1(path.read_text().encode()).hexdigest() for path in paths]
+    client = redis.Redis.from_url(redis_url)
+    try:
+        ran = client.script_exists(*shas)
+    finally:
+        client.close()
+    return [str(path.relative_to(ROOT)) for path, seen in zip(paths, ran, strict=True) if not seen]
 
 
 @pytest.fixture(scope="session")
@@ -109,25 +179,59 @@ def deletion_order(references: dict[str, list[str]]) -> list[str] | None:
     return order
 
 
-async def empty_tables(conn: Any) -> None:
-    """Every table of the schema emptied, with DELETE, children first: the few rows a test
-    leaves go in a millisecond, where TRUNCATE costs a new file per table and an fsync (a
-    third of a second per test for the whole schema, even empty). A table with triggers of
-    its own is truncated when it has rows, and the whole schema when its foreign keys go
-    round in a cycle."""
-    rows = (await conn.execute(_TABLES)).all()
+def emptying_block(rows: list[Any], superuser: bool) -> str:
+    """One DO block that empties every table of `rows` (the `_TABLES` query's) with DELETE: the
+    few rows a test leaves go in a millisecond, where TRUNCATE costs a new file per table and
+    an fsync (a third of a second per test for the whole schema, even empty). When the role
+    may (a superuser, as the tests' local PostgreSQL has), the block turns the tables'
+    triggers off for itself (session_replication_role): foreign keys are not checked, so the
+    order does not matter (the references go round in a cycle: orders and coupon claims), and
+    an append-only ledger takes a DELETE. Otherwise tables go children first, a table with
+    triggers of its own is truncated when it has rows, and the whole schema is truncated when
+    the references go round. The block first checks that the schema still has as many tables:
+    a test that migrates down and up again may change it, and the block is then made anew."""
     references = {row[0]: list(row[1]) for row in rows}
     triggered = {row[0] for row in rows if row[2]}
     order = deletion_order(references)
-    if order is None:
-        await conn.execute(text("truncate " + ", ".join(f'"{t}"' for t in references)
-                                + " cascade"))
-        return
-    for table in order:
-        if table not in triggered:
-            await conn.execute(text(f'delete from "{table}"'))
-        elif await conn.scalar(text(f'select exists(select 1 from "{table}")')):
-            await conn.execute(text(f'truncate "{table}" cascade'))
+    if superuser:
+        statements = ["perform set_config('session_replication_role', 'replica', true);",
+                      *(f'delete from "{table}";' for table in sorted(references))]
+    elif order is None:
+        statements = ["truncate " + ", ".join(f'"{t}"' for t in references) + " cascade;"]
+    else:
+        statements = [f'delete from "{table}";' if table not in triggered else
+                      f'if exists(select 1 from "{table}") then truncate "{table}" cascade; end if;'
+                      for table in order]
+    guard = ("if (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+             "where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relispartition "
+             f"and c.relname <> 'alembic_version') <> {len(references)} then "
+             "raise exception 'the schema changed' using errcode = 'LS001'; end if;")
+    return "do $empty$ begin " + guard + " " + " ".join(statements) + " end $empty$"
+
+
+_emptying: dict[str, str] = {}
+
+
+async def empty_tables(engine: Any) -> None:
+    """Every table of the schema emptied in one round trip (`emptying_block`, made once per
+    schema): a round trip per statement cost more than the deleting (36 tables, a third of a
+    second per test on a busy machine)."""
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        block = _emptying.get("block")
+        if block is not None:
+            try:
+                await driver.execute(block)
+                return
+            except Exception as exc:  # the schema changed: a table gone, renamed or added
+                if getattr(exc, "sqlstate", None) not in ("LS001", "42P01"):
+                    raise
+        rows = (await conn.execute(_TABLES)).all()
+        superuser = bool(await conn.scalar(text(
+            "select rolsuper from pg_roles where rolname = current_user")))
+        await conn.rollback()
+        block = _emptying["block"] = emptying_block(rows, superuser)
+        await driver.execute(block)
 
 
 @pytest.fixture(autouse=True)
@@ -138,11 +242,10 @@ async def clean_state(services: Services) -> AsyncIterator[None]:
     # then deadlock with it. PostgreSQL aborts one side: ours is retried.
     for attempt in range(5):
         try:
-            async with svc.db.engine.begin() as conn:
-                await empty_tables(conn)
+            await empty_tables(svc.db.engine)
             break
-        except DBAPIError as exc:
-            if "deadlock" not in str(exc) or attempt == 4:
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) != "40P01" or attempt == 4:
                 raise
     keys = [key async for key in svc.redis.scan_iter(match=f"{svc.keys.prefix}*", count=1000)]
     if keys:
@@ -287,9 +390,16 @@ def stop_server(server: LiveServer) -> None:
 
 @pytest.fixture(scope="session")
 def live_server(infra: TestInfra) -> Iterator[LiveServer]:
-    """The app in its own uvicorn process, on a free port, for websocket and browser tests."""
+    """The app in its own uvicorn process, on a free port, for websocket and browser tests:
+    one for the whole run (the browser tests' `server`, the workers' `app_server`), as a
+    deployment's web process outlives its users' requests; tests isolate by their own data.
+    (The hub tests of tests/realtime run a server of their own.)"""
     (ROOT / ".data").mkdir(exist_ok=True)
-    server = start_server(infra)
+    # Less the ResourceWarning of the log file, whose descriptor the child keeps.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        server = start_server(infra)
+        gc.collect()
     yield server
     stop_server(server)
 

@@ -9,9 +9,12 @@ runs on one machine never see each other's data.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +37,8 @@ class TestInfra:
     redis_url: str
     redis_prefix: str
     stoppers: list[Any] = field(default_factory=list)
+    # The PostgreSQL server was started for this run (and stops with it).
+    own_postgres: bool = False
 
     def env(self) -> dict[str, str]:
         return {
@@ -50,6 +55,9 @@ class TestInfra:
             # No nginx behind the test servers unless a test starts one (tests/video): the
             # room page then has no stream to look for.
             "INGEST_ENABLED": "0",
+            # Rains settle and draws are drawn within a quarter second of their time (the
+            # tick's default is a second), so a test waiting on one waits less.
+            "ENGAGEMENT_TICK_SECONDS": "0.25",
             # Uploaded and transcoded videos, apart from other runs' (ids restart per database).
             "VIDEO_MEDIA_DIR": str(ROOT / ".data" / "test" / f"media-{self.database}"),
         }
@@ -69,6 +77,7 @@ def start_infra() -> TestInfra:
     if worker:
         data_dir = data_dir / worker
 
+    own_postgres = False
     explicit_db = os.environ.get("TEST_DATABASE_URL")
     if explicit_db:
         from urllib.parse import urlparse
@@ -86,6 +95,7 @@ def start_infra() -> TestInfra:
     else:
         pg = start_postgres(data_dir, database="postgres")
         stoppers.append(pg.stop)
+        own_postgres = True
         socket_dir = pg.url.split("host=")[1]
         admin = {"host": socket_dir, "user": "postgres", "database": "postgres"}
         database_url = f"postgresql+asyncpg://postgres@/{database}?host={socket_dir}"
@@ -116,7 +126,34 @@ def start_infra() -> TestInfra:
             stoppers.append(embedded.stop)
             redis_url = embedded.url
     return TestInfra(database_url=database_url, admin_dsn=admin, database=database,
-                     redis_url=redis_url, redis_prefix=f"t{run_id}:", stoppers=stoppers)
+                     redis_url=redis_url, redis_prefix=f"t{run_id}:", stoppers=stoppers,
+                     own_postgres=own_postgres)
+
+
+# Drops a database (argv: the admin DSN as JSON, the name), for `drop_database_later`.
+_DROP_DATABASE = """
+import asyncio, json, sys
+import asyncpg
+
+async def drop(dsn, name):
+    conn = await asyncpg.connect(**dsn)
+    try:
+        await conn.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        await conn.close()
+
+asyncio.run(drop(json.loads(sys.argv[1]), sys.argv[2]))
+"""
+
+
+def drop_database_later(infra: TestInfra) -> None:
+    """Drop the run's database from a process of its own that the run does not wait for:
+    DROP DATABASE makes the server write a checkpoint first, seconds on a busy machine, at the
+    end of every run. (sh starts it in the background and returns, so this process has no
+    child left behind.)"""
+    subprocess.run(["sh", "-c", '"$0" -c "$1" "$2" "$3" </dev/null >/dev/null 2>&1 &',
+                    sys.executable, _DROP_DATABASE, json.dumps(infra.admin_dsn), infra.database],
+                   check=True, timeout=30)
 
 
 def stop_infra(infra: TestInfra) -> None:
@@ -132,13 +169,18 @@ def stop_infra(infra: TestInfra) -> None:
 
         client = aioredis.Redis.from_url(infra.redis_url)
         try:
-            async for key in client.scan_iter(match=f"{infra.redis_prefix}*", count=1000):
-                await client.delete(key)
+            keys = [key async for key in client.scan_iter(match=f"{infra.redis_prefix}*",
+                                                          count=1000)]
+            for start in range(0, len(keys), 1000):  # a round trip per thousand keys
+                await client.delete(*keys[start:start + 1000])
         finally:
             await client.aclose()
 
     try:
-        _run(drop())
+        if infra.own_postgres:
+            _run(drop())  # before its server stops
+        else:
+            drop_database_later(infra)
         _run(clear_redis())
         shutil.rmtree(infra.env()["VIDEO_MEDIA_DIR"], ignore_errors=True)
     finally:
@@ -155,6 +197,9 @@ class Stoppable(Protocol):
 
 S = TypeVar("S", bound=Stoppable)
 _kept: dict[str, Any] = {}
+# The fixtures that keep their process with `kept` (under their own name): tests/conftest.py
+# runs the tests of a folder that use them one after another.
+KEPT_FIXTURES = frozenset({"celery_worker", "celery_beat", "solo_worker"})
 
 
 def kept(name: str, start: Callable[[], S]) -> S:

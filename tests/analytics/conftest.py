@@ -8,9 +8,7 @@ tests/analytics/test_report.py lists what the report must say about it, and why.
 
 from __future__ import annotations
 
-import gc
-import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,8 +21,7 @@ from core.context import Services
 from live.models import LineupItem, Product, Room, RoomEvent, RoomEventType
 from orders.models import Order, OrderEvent, Sale
 from social.models import Follow
-from tests.conftest import LiveServer, MakeUser, TestUser, start_server, stop_server
-from tests.infra import ROOT, TestInfra
+from tests.conftest import LiveServer, MakeUser, TestUser
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -194,19 +191,6 @@ async def broadcast(services: Services, make_user: MakeUser) -> Broadcast:
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="session")
-def live_server(infra: TestInfra) -> Iterator[LiveServer]:
-    """The shared `live_server`, less the ResourceWarning of the log file that
-    tests/conftest.py's start_server leaves open in this process (warnings are errors here)."""
-    (ROOT / ".data").mkdir(exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        server = start_server(infra)
-        gc.collect()
-    yield server
-    stop_server(server)
 
 
 @pytest.fixture(scope="session")

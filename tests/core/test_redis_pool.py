@@ -16,6 +16,7 @@ from core.context import Services
 from core.redis import LuaScript, make_redis
 
 
+@pytest.mark.redis6
 async def test_a_burst_larger_than_the_pool_queues_instead_of_failing(services: Services) -> None:
     client = make_redis(services.settings.redis_url, max_connections=4)
     try:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import warnings
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +29,9 @@ from playwright.async_api import (
 from sqlalchemy import text
 
 from core.context import Services
-from tests.conftest import LiveServer, start_server, stop_server
-from tests.infra import ROOT, TestInfra
-from tests.workers.conftest import CeleryProcess, start_celery
+from tests.conftest import LiveServer
+from tests.infra import ROOT, TestInfra, kept
+from tests.workers.conftest import CeleryProcess, start_solo_worker
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -60,14 +59,16 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture(scope="session")
-def server(infra: TestInfra) -> Iterator[LiveServer]:
-    """`live_server`, less the warning about the log file it leaves open for the child process."""
-    (ROOT / ".data").mkdir(exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        started = start_server(infra)
-    yield started
-    stop_server(started)
+def server(live_server: LiveServer) -> LiveServer:
+    """The run's `live_server` (tests/conftest.py)."""
+    return live_server
+
+
+@pytest.fixture
+def solo_worker(infra: TestInfra, server: LiveServer) -> CeleryProcess:
+    """A Celery worker on this run's broker (one task at a time), kept across consecutive tests
+    that use it (tests.infra.kept); its `log()` is the test's own part."""
+    return kept("solo_worker", lambda: start_solo_worker(infra)).from_now()
 
 
 @dataclass
@@ -174,14 +175,17 @@ _rooms_made = {"tests": 0}
 
 @pytest.fixture
 async def api(server: LiveServer, services: Services) -> AsyncIterator[Api]:
-    # `services` pulls in the per-test clean-up of tables and Redis keys. That clean-up restarts
-    # the id sequences, but the server process lives through the whole session and its hub
-    # remembers each room it served (its last event offset): so every test's rooms get ids no
-    # earlier test used, as they would in production.
+    # `services` pulls in the per-test clean-up of tables and Redis keys. The server process
+    # lives through the whole session and its hub remembers each room it served (its last event
+    # offset): so every test's rooms get ids no earlier test used, as they would in production,
+    # even if a sequence was restarted (a migration test going down and up again).
     _rooms_made["tests"] += 1
     async with services.db.engine.begin() as conn:
-        await conn.execute(text("select setval(pg_get_serial_sequence('rooms', 'id'), :start)"),
-                           {"start": _rooms_made["tests"] * 1000})
+        # (never backwards: the server also serves the rooms of other folders' tests)
+        await conn.execute(text(
+            "select setval(pg_get_serial_sequence('rooms', 'id'), greatest(:start, coalesce("
+            "pg_sequence_last_value(pg_get_serial_sequence('rooms', 'id')), 0) + 1000))"),
+            {"start": _rooms_made["tests"] * 1000})
     client = Api(server)
     yield client
     await client.http.aclose()
@@ -294,12 +298,8 @@ async def connected(page: Page) -> Page:
 
 
 @pytest.fixture
-def webhook_worker(infra: TestInfra, server: LiveServer) -> Iterator[CeleryProcess]:
-    """A Celery worker on this run's broker: it sends the sandbox gateway's webhooks to the URL
-    the payment page recorded, which is the live server's own (the request's base URL), and
-    runs the tasks the live server queues (go-live alerts)."""
-    worker = start_celery(infra, "worker", "--pool", "solo", "--loglevel", "INFO",
-                          "--without-gossip", "--without-mingle", "--without-heartbeat",
-                          ready="ready.")
-    yield worker
-    worker.stop()
+def webhook_worker(solo_worker: CeleryProcess) -> CeleryProcess:
+    """The Celery worker that sends the sandbox gateway's webhooks to the URL the payment page
+    recorded (the live server's own) and runs the tasks the live server queues (go-live
+    alerts): the run's kept `solo_worker`."""
+    return solo_worker

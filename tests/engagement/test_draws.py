@@ -17,7 +17,7 @@ from core.context import Services
 from engagement import draws, fairness
 from engagement.models import EntryRule
 from tests.conftest import MakeUser, TestUser, poll_until
-from tests.engagement.conftest import LiveRoom
+from tests.engagement.conftest import LiveRoom, close_draw_now
 from tests.realtime.conftest import Connect
 
 MakeViewers = Callable[[int], Awaitable[list[TestUser]]]
@@ -138,12 +138,14 @@ async def test_draw_refusals_name_their_reason(
     assert response.json()["error"] == {"code": "enter_by_keyword", "field": "draw_id",
                                         "keyword": "lucky",
                                         "message": "send “lucky” in the chat to enter"}
+    await close_draw_now(services, keyword_draw["id"])
     await drawn(client, keyword_draw["id"])
 
     in_room = await start(client, room, rule="in_room", keyword=None)
     response = await client.post(f"/api/draws/{in_room['id']}/enter", headers=room.host.headers)
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "host_cannot_enter"
+    await close_draw_now(services, in_room["id"])
     await drawn(client, in_room["id"])
     response = await client.post(f"/api/draws/{in_room['id']}/enter", headers=viewer.headers)
     assert response.status_code == 409 and response.json()["error"]["code"] == "draw_closed"
@@ -170,6 +172,7 @@ async def test_a_draw_cannot_be_altered_or_rerun_once_its_seed_is_committed(
                                        "(:room, :host, 'x', 1, 'in_room', '\\x00', 'abc', now())"),
                                   {"room": room.id, "host": room.host.id})
 
+    await close_draw_now(services, draw["id"])
     result = await drawn(client, draw["id"])
     assert await draws.run_draw(services, draw["id"]) is False
     with pytest.raises(DBAPIError, match="cannot be altered"):

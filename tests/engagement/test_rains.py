@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select, text
 
 from core.context import Services
@@ -54,6 +55,7 @@ async def test_a_drop_commits_the_seed_hash_and_splits_the_pool_exactly(
     assert await _ledger(services, rain["id"]) == [(room.host.id, "rain_funded", -10_007, None)]
 
 
+@pytest.mark.redis6
 async def test_a_viewer_grabs_once_and_the_ledger_credits_them_once(
         client: httpx.AsyncClient, live_room: Callable[[], Awaitable[LiveRoom]],
         make_user: MakeUser, services: Services) -> None:

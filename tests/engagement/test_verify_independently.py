@@ -15,8 +15,9 @@ from typing import Any
 
 import httpx
 
+from core.context import Services
 from tests.conftest import TestUser, poll_until
-from tests.engagement.conftest import LiveRoom, drop
+from tests.engagement.conftest import LiveRoom, close_draw_now, drop
 from tests.realtime.conftest import Connect
 
 # docs/engagement.md, "The random numbers" --------------------------------------------------
@@ -69,7 +70,7 @@ def test_the_worked_example_of_the_documentation() -> None:
 async def test_a_draw_checks_out_from_its_published_data_alone(
         client: httpx.AsyncClient, live_room: Callable[[], Awaitable[LiveRoom]],
         make_viewers: Callable[[int], Awaitable[list[TestUser]]],
-        connect_viewer: Connect) -> None:
+        connect_viewer: Connect, services: Services) -> None:
     room = await live_room()
     viewers = await make_viewers(9)
     sockets = [await connect_viewer(room.id, user=v) for v in viewers]
@@ -81,6 +82,9 @@ async def test_a_draw_checks_out_from_its_published_data_alone(
     committed = response.json()["seed_hash"]
     for socket in sockets:
         await socket.send({"type": "chat", "text": "tea please"})
+    for socket in sockets:  # every entry in, then no need to wait out the countdown
+        await socket.next("draw", where=lambda e: e["data"]["action"] == "entered")
+    await close_draw_now(services, response.json()["id"])
 
     published: dict[str, Any] = {}
 

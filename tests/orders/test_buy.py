@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from sqlalchemy import event, func, select
 
 from core.context import Services
@@ -19,6 +20,7 @@ from tests.conftest import poll_until
 from tests.orders.conftest import buy
 
 
+@pytest.mark.redis6
 async def test_buy_commits_the_order_before_the_reply(client, make_user, make_sale,
                                                        services: Services):
     # given a running sale of 10 units at 15.00
@@ -46,6 +48,7 @@ async def test_buy_commits_the_order_before_the_reply(client, make_user, make_sa
     assert (report.redis.available, report.redis.reserved) == (8, 2)
 
 
+@pytest.mark.redis6
 async def test_a_repeated_key_returns_the_first_reply_and_reserves_once(
         client, make_user, make_sale, services: Services):
     sale = await make_sale(quantity=10, per_user_limit=5)
@@ -149,6 +152,7 @@ async def test_refusals_have_their_own_codes_and_change_nothing(client, make_use
     assert later_report.ok and later_report.redis.available == 2
 
 
+@pytest.mark.redis6
 async def test_a_buy_after_the_host_stopped_the_sale_is_refused(client, make_user, make_sale,
                                                                 services: Services):
     sale = await make_sale(quantity=5)
@@ -168,11 +172,12 @@ async def test_a_buy_after_the_host_stopped_the_sale_is_refused(client, make_use
     assert report.ok and report.redis.available == 5
 
 
-async def test_2000_buyers_on_100_units_get_exactly_100_orders(client, make_buyers, make_sale,
-                                                               services: Services):
-    # given 100 units and 2,000 viewers
+async def test_600_buyers_on_100_units_get_exactly_100_orders(client, make_buyers, make_sale,
+                                                              services: Services):
+    # given 100 units and 600 viewers (six a unit: every buy past the hundredth is a refusal,
+    # so more buyers would add time, not race; bench/buy.py runs 5,000)
     sale = await make_sale(stock=100, quantity=100)
-    buyers = await make_buyers(2000)
+    buyers = await make_buyers(600)
 
     # when they all press buy at once
     responses = await asyncio.gather(*(
@@ -223,6 +228,7 @@ async def test_stock_updates_are_coalesced(client, make_buyers, make_sale, servi
     assert ticks[0]["state"] == {"stock": ticks[0]["data"]}
 
 
+@pytest.mark.redis6
 async def test_missing_stock_keys_fail_closed_and_are_rebuilt(client, make_user, make_sale,
                                                               services: Services):
     # given a sale with 3 of 5 units bought, whose Redis keys are then lost

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select, update
 
 from core.context import Services
@@ -138,6 +139,26 @@ async def test_claims_that_cannot_be_made_are_refused_by_name_and_change_nothing
     assert (await client.post(f"/api/hosts/{shop.host.id}/follow",
                               headers=viewer.headers)).status_code in (200, 201)
     assert (await claim(client, viewer, for_followers["id"])).status_code == 201
+
+
+@pytest.mark.redis6
+async def test_a_claim_postgresql_holds_already_gives_the_scripts_copy_back(
+        client, make_user, make_product, make_room, services: Services):
+    # given a viewer's committed claim, which Redis has lost track of (a write lost in a failover)
+    shop = await open_shop(client, make_user, make_product, make_room)
+    viewer = await make_user()
+    coupon = await drop(client, shop)
+    await claimed(client, viewer, coupon["id"])
+    keys = CouponKeys.of(services.keys, coupon["id"])
+    assert await services.redis.srem(keys.claimers, str(viewer.id)) == 1
+
+    # when the viewer claims again: the script takes a copy, PostgreSQL refuses a second claim
+    again = await claim(client, viewer, coupon["id"])
+
+    # then it is refused by name, the copy goes back, and the one claim stands
+    assert (again.status_code, code(again)) == (409, "coupon_already_claimed")
+    assert int(await services.redis.get(keys.left)) == AMOUNT_OFF["quantity"] - 1
+    assert await claims_of(services, coupon["id"]) == [(viewer.id, None)]
 
 
 async def test_bad_drops_are_refused_naming_the_field(

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from sqlalchemy import func, select, update
 
 from core.context import Services
@@ -53,6 +54,7 @@ async def _event_types(services: Services, order_id: int) -> list[str]:
             OrderEvent.order_id == order_id).order_by(OrderEvent.id)))
 
 
+@pytest.mark.redis6
 async def test_the_sandbox_page_pays_and_the_webhook_confirms_the_order(
         client, make_user, make_sale, services: Services):
     # given a buyer with an order awaiting payment

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 from sqlalchemy import func, select, update
 
 from analytics import actions as analytics_actions
@@ -53,6 +54,7 @@ async def test_a_host_defines_sizes_and_colours_each_with_its_stock_and_price(
         assert (await variants.check_variant(services, variant["id"])).ok
 
 
+@pytest.mark.redis6
 async def test_a_buy_holds_units_and_its_payment_sells_them_with_a_commission(
         client, make_user, make_product, make_room, services: Services):
     # given a buyer with an address in a live room
@@ -106,6 +108,7 @@ async def test_a_repeat_of_the_key_returns_the_first_order_and_holds_nothing_mor
     assert await counts(services, variant_id) == (4, 1, 0)
 
 
+@pytest.mark.redis6
 async def test_cancel_and_expiry_give_every_unit_back_once(
         client, make_user, make_product, make_room, services: Services):
     shop = await open_shop(client, make_user, make_product, make_room)
@@ -320,6 +323,7 @@ async def test_a_variant_stock_cannot_go_below_what_its_orders_hold_or_sold(
     assert refused.status_code == 403
 
 
+@pytest.mark.redis6
 async def test_lost_redis_counters_are_rebuilt_from_postgresql(
         client, make_user, make_product, make_room, services: Services):
     shop = await open_shop(client, make_user, make_product, make_room)

@@ -62,6 +62,7 @@ async def lock_waiters(services: Services) -> int:
             "where datname = current_database() and wait_event_type = 'Lock'")) or 0)
 
 
+@pytest.mark.redis6
 async def test_a_reservation_left_by_a_dead_process_goes_back_and_the_buyer_can_buy_again(
         client, make_user, make_sale, services: Services):
     # given a sale of 3 units, one reserved by a process that died before writing the order,

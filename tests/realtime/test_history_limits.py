@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import orjson
+import pytest
 
 from core.context import Services
 from live.schemas import DESCRIPTION_MAX_LENGTH, LINEUP_MAX_PRODUCTS
@@ -18,6 +19,7 @@ async def _history_bytes(services: Services, room_id: int) -> int:
     return sum(len(frame) for frame in frames)
 
 
+@pytest.mark.redis6
 async def test_history_is_capped_by_bytes_and_resume_still_works(
         make_user: MakeUser, make_room, services: Services, connect_viewer: Connect) -> None:
     # given a room and a viewer who saw it a moment ago

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from core.context import Services
 from realtime import presence
 from realtime.presence import RoomReport
@@ -10,6 +12,7 @@ from tests.conftest import MakeUser, poll_until
 from tests.realtime.conftest import Connect
 
 
+@pytest.mark.redis6
 async def test_counts_of_a_process_that_stopped_reporting_expire(services: Services) -> None:
     # given two processes serving a room, 3 and 2 viewers
     await presence.report(services.redis, services.keys, "process-a", [RoomReport(5, 3, 0)],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from core.context import Services
 from orders.runtime import runtime
@@ -83,6 +84,7 @@ async def _chat(services: Services, room_id: int, user: User, text: str) -> None
                     max_length=300, min_interval_ms=0, slow_mode_seconds=0)
 
 
+@pytest.mark.redis6
 async def test_old_hello_plus_missed_events_equals_a_fresh_hello(
         make_user: MakeUser, make_product, make_room, client: httpx.AsyncClient,
         services: Services, connect_viewer: Connect) -> None:
@@ -155,6 +157,7 @@ async def test_resume_at_the_current_offset_sends_nothing_more(
     assert resume["data"]["from_offset"] == resume["data"]["to_offset"] == offset
 
 
+@pytest.mark.redis6
 async def test_an_offset_trimmed_from_the_history_gets_a_fresh_hello(
         make_user: MakeUser, make_room, services: Services, connect_viewer: Connect) -> None:
     # given a viewer's offset, and later events whose oldest has been trimmed away

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from core.context import Services
 from orders.runtime import runtime
@@ -38,6 +39,7 @@ class SaleClientState(ClientState):
         return {**super().view(), "sale": self.sale, "stock": self.stock}
 
 
+@pytest.mark.redis6
 async def test_a_sale_missed_while_away_resumes_to_the_fresh_snapshot(
         make_user: MakeUser, make_product, make_room, client: httpx.AsyncClient,
         services: Services, connect_viewer: Connect) -> None:

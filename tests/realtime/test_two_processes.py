@@ -41,6 +41,7 @@ async def test_a_pin_made_through_one_process_reaches_a_viewer_of_the_other(
     assert pin["data"]["product"]["id"] == scarf["id"]
 
 
+@pytest.mark.redis6
 async def test_chat_and_viewer_counts_span_processes(
         make_user: MakeUser, make_room, live_server: LiveServer, other_server: LiveServer,
         connect_viewer: Connect) -> None:

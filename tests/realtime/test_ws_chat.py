@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.conftest import MakeUser
 from tests.realtime.conftest import Connect
@@ -70,6 +71,7 @@ async def test_chat_longer_than_the_limit_is_refused(make_user: MakeUser, make_r
     assert error["data"]["code"] == "too_long" and error["data"]["field"] == "text"
 
 
+@pytest.mark.redis6
 async def test_chat_faster_than_the_rate_limit_is_refused(make_user: MakeUser, make_room,
                                                           connect_viewer: Connect) -> None:
     _, room = await _live_room(make_user, make_room)
@@ -183,6 +185,7 @@ async def test_too_many_bad_frames_close_the_connection(make_user: MakeUser, mak
     assert await viewer.closed_with() == 4429
 
 
+@pytest.mark.redis6
 async def test_likes_are_aggregated_and_viewers_counted(make_user: MakeUser, make_room,
                                                         connect_viewer: Connect) -> None:
     # given two logged-in viewers in a room

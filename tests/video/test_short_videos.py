@@ -193,7 +193,7 @@ async def test_a_transcode_killed_halfway_leaves_nothing_ready_and_the_retry_suc
         client: httpx.AsyncClient, services: Services, settings: Settings, make_user: Any,
         tmp_path: Path) -> None:
     # A longer clip, so that the transcode is still running when it is killed.
-    longer = make_clip(tmp_path / "longer.mp4", seconds=20)
+    longer = make_clip(tmp_path / "longer.mp4", seconds=10)
     host = await make_user("host")
     video = (await _upload(client, host, longer.read_bytes())).json()
     layout = _layout(settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 
+import pytest
 from sqlalchemy import select
 
 from core.accounts import User
@@ -13,6 +14,7 @@ from core.security import sign_token
 from web.auth import SESSION_COOKIE, VerifiedTokens
 
 
+@pytest.mark.redis6
 async def test_signup_then_login_with_cookie_and_token(client, services: Services):
     signup = await client.post("/api/auth/signup", json={
         "email": "Ana@Example.com", "password": "correct horse", "display_name": "Ana"})
@@ -109,6 +111,7 @@ def test_principal_cache_forgets_entries_after_their_lifetime_and_on_logout():
     assert bounded.get((1, 1))[0] is False and bounded.get((3, 1))[0] is True
 
 
+@pytest.mark.redis6
 async def test_the_account_is_kept_in_redis_and_a_logout_writes_the_new_version(
         client, make_user, services: Services):
     from web.auth import ACCOUNT_CACHE_SECONDS, Account, remember_account
@@ -188,6 +191,7 @@ def test_a_lookup_that_raced_a_revocation_is_not_cached():
     assert cache.get((7, 1))[0] is True
 
 
+@pytest.mark.redis6
 async def test_losing_the_revocations_channel_forgets_every_cached_principal(
         services: Services):
     import asyncio

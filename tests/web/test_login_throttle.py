@@ -78,6 +78,7 @@ async def test_an_unknown_account_is_throttled_like_a_real_one(client):
     assert [r.status_code for r in answers] == [401] * 5 + [429]
 
 
+@pytest.mark.redis6
 async def test_the_right_password_works_after_the_lockout_and_clears_the_failures(
         client, make_user, throttle):
     throttle(login_lockout_seconds=1)
@@ -192,6 +193,7 @@ async def test_passwords_are_checked_off_the_event_loop_which_keeps_serving(
     assert held.threads and loop_thread not in held.threads
 
 
+@pytest.mark.redis6
 async def test_a_login_flood_past_the_hashing_queue_is_refused_with_503(
         client_at, make_user, throttle, monkeypatch: pytest.MonkeyPatch,
         request: pytest.FixtureRequest):

@@ -9,6 +9,7 @@ import asyncio
 import subprocess
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -46,6 +47,7 @@ async def _room_keys(services: Services, room_id: int) -> list[bytes]:
         match=services.keys.room(room_id) + "*", count=1000)]
 
 
+@pytest.mark.redis6
 async def test_an_unknown_room_is_refused_without_leaving_keys(
         live_server: LiveServer, services: Services) -> None:
     for room_id in (987_654, 987_655):
@@ -85,6 +87,7 @@ async def test_a_known_room_is_still_served(make_user: MakeUser, make_room,
         await ws.close()
 
 
+@pytest.mark.redis6
 async def test_connection_attempts_are_limited_per_client_address(
         infra: TestInfra, services: Services, make_user: MakeUser, make_room) -> None:
     # given a server allowing 3 attempts per address per minute, behind a trusted proxy

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core.context import Services
+from tests.conftest import LiveServer
 from tests.infra import ROOT, TestInfra, kept
 from tests.orders.conftest import make_sale  # noqa: F401  (shared factory fixture)
 from web.embedded import free_port, port_open
@@ -91,12 +92,13 @@ def celery_worker(infra: TestInfra) -> CeleryProcess:
 
 @pytest.fixture
 def celery_beat(infra: TestInfra, tmp_path_factory: pytest.TempPathFactory) -> CeleryProcess:
-    """The scheduler, every sweep and the sale clock each half second; kept across consecutive
-    tests that use it, as `celery_worker`."""
+    """The scheduler, with the sweeps a test waits on and the sale clock each half second;
+    kept across consecutive tests that use it, as `celery_worker`."""
     return kept("celery_beat", lambda: start_celery(
         infra, "beat", "--loglevel", "INFO", "--schedule",
         str(tmp_path_factory.mktemp("beat") / "beat-schedule"), ready="beat: Starting",
-        extra_env={"EXPIRE_SWEEP_SECONDS": "0.5", "ADVANCE_SALES_SECONDS": "0.5"})).from_now()
+        extra_env={"EXPIRE_SWEEP_SECONDS": "0.5", "ADVANCE_SALES_SECONDS": "0.5",
+                   "UNWRITTEN_SWEEP_SECONDS": "0.5"})).from_now()
 
 
 @dataclass
@@ -106,30 +108,10 @@ class AppServer:
 
 
 @pytest.fixture(scope="module")
-def app_server(infra: TestInfra) -> Iterator[AppServer]:
-    """The app in its own uvicorn process, which the worker's webhooks reach over HTTP."""
-    (ROOT / ".data").mkdir(exist_ok=True)
-    port = free_port()
-    env = {**os.environ, **infra.env(), "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
-           "INTERNAL_BASE_URL": f"http://127.0.0.1:{port}"}
-    with open(ROOT / ".data" / f"orders-server-{port}.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "web.asgi:app", "--host", "127.0.0.1", "--port",
-             str(port), "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while not port_open("127.0.0.1", port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"server did not start; see .data/orders-server-{port}.log")
-        time.sleep(0.05)
-    yield AppServer(f"http://127.0.0.1:{port}", process)
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
+def app_server(live_server: LiveServer) -> AppServer:
+    """The app in its own uvicorn process, which the worker's webhooks reach over HTTP: the
+    run's `live_server` (tests/conftest.py), whose INTERNAL_BASE_URL is its own address."""
+    return AppServer(live_server.url, live_server.process)
 
 
 Handler = Callable[[Request, int], Awaitable[Response]]

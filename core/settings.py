@@ -198,6 +198,9 @@ class ScheduleSettings:
     # Sends the go-live alerts of rooms whose alert task was lost (social/alerts.py): a
     # follower hears of a live room at most this much later than they would have.
     go_live_alert_sweep_seconds: float = 30.0
+    # Fails group buys past their deadline (refunding their members) and settles ended group
+    # deals (orders/groups.py): a failed group's members are refunded at most this late.
+    group_sweep_seconds: float = 2.0
 
 
 @dataclass(frozen=True)

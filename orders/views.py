@@ -131,7 +131,9 @@ async def orders_json(session: AsyncSession, svc: Services,
                 .join(ProductVariant, ProductVariant.id == OrderLine.variant_id)
                 .where(OrderLine.order_id.in_(regular)).order_by(OrderLine.id)):
             lines.setdefault(line.order_id, []).append((line, options))
-    return [regular_order_view(o, provider, lines.get(o.id, [])) if o.sale_id is None
+    return [{**regular_order_view(o, provider, []), "kind": "group", "group_id": o.group_id}
+            if o.group_id is not None
+            else regular_order_view(o, provider, lines.get(o.id, [])) if o.sale_id is None
             else {**order_view(o, provider), "kind": "sale"} for o in orders]
 
 

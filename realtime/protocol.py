@@ -56,6 +56,9 @@ class ServerEvent(StrEnum):
     CHAT_BUY = "chat_buy"
     # A live-room coupon dropped, or claimed (how many are left; orders/coupons.py).
     COUPON = "coupon"
+    # A group buy's progress (to its room), and a member's own news of it formed or failed
+    # and refunded (to the user; orders/groups.py).
+    GROUP = "group"
 
 
 class ClientEvent(StrEnum):

@@ -30,6 +30,7 @@ from web import (
     api_commissions,
     api_coupons,
     api_engagement,
+    api_groups,
     api_ingest,
     api_live,
     api_orders,
@@ -93,6 +94,7 @@ API_ROUTERS: list[ApiRouter] = [
     api_engagement.router,  # red envelope rains, lucky draws, the wallet
     api_coupons.router,  # live-room coupons: drop, claim (used at a regular-price checkout)
     api_shares.router,  # share links, their visits, the sharer's overview
+    api_groups.router,  # group buys: deals, open, join, progress
 ]
 
 

@@ -68,6 +68,8 @@ def make_celery(settings: Settings | None = None) -> Celery:
             "release-unwritten-holds": beat(
                 "orders.release_unwritten_holds", every.unwritten_sweep_seconds, expires=10),
             "advance-sales": beat("orders.advance_sales", every.advance_sales_seconds, expires=5),
+            # Group buys past their deadline fail and refund their members (orders/groups.py).
+            "sweep-groups": beat("orders.sweep_groups", every.group_sweep_seconds, expires=10),
             "sweep-broadcast-reports": beat(
                 "analytics.sweep_reports", every.report_sweep_seconds, expires=120),
             "settle-commissions": beat(

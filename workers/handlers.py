@@ -36,7 +36,7 @@ from live.events import (
     UserMuted,
     UserUnmuted,
 )
-from orders import coupons, purchases
+from orders import coupons, groups, purchases
 from orders import queries as order_queries
 from orders import views as order_views
 from orders.events import (
@@ -57,6 +57,18 @@ from orders.events import (
     SaleStockChanged,
     SaleStopped,
     UnitsReleased,
+)
+from orders.group_events import (
+    GroupDealCreated,
+    GroupDealEnded,
+    GroupDealSettled,
+    GroupFailed,
+    GroupFormed,
+    GroupJoined,
+    GroupMemberPaid,
+    GroupOpened,
+    GroupSlotFreed,
+    GroupUnitsReleased,
 )
 from orders.runtime import publish_stock
 from realtime import moderation
@@ -133,6 +145,12 @@ async def return_units_to_product(session: AsyncSession, event: UnitsReleased) -
     await live_actions.return_stock(session, event.product_id, event.units)
 
 
+async def return_group_units_to_product(session: AsyncSession, event: GroupUnitsReleased,
+                                       ) -> None:
+    # In the transaction that settles the group deal (or refunds after it): once, with it.
+    await live_actions.return_stock(session, event.product_id, event.units)
+
+
 async def build_report_of_ended_room(svc: Services, event: RoomEnded) -> None:
     """The broadcast report of a room that ended (the host's button or the ingest). The
     analytics sweep builds the reports of ended rooms that have none."""
@@ -155,8 +173,8 @@ async def announce_room(svc: Services, event: RoomUpdated | RoomWentLive | RoomE
     await live_actions.publish_room_row(svc, event.room_id)
 
 
-async def republish_lineup(svc: Services, event: LineupChanged | SaleCreated | SaleSettled,
-                           ) -> None:
+async def republish_lineup(svc: Services, event: LineupChanged | SaleCreated | SaleSettled
+                           | GroupDealCreated | GroupDealSettled) -> None:
     """The room's lineup as committed: the host changed it, or a product's stock moved (a sale
     took its units, or gave back the unsold ones when it settled)."""
     await live_actions.publish_lineup(svc, event.room_id)
@@ -214,6 +232,18 @@ def register_handlers(bus: EventBus) -> None:
     # Live-room coupons: the room sees a drop, and the copies left after each claim.
     bus.subscribe(CouponDropped, coupons.announce_dropped)
     bus.subscribe(CouponClaimed, coupons.announce_claimed)
+    # Group buys: the deal's units leave and come back to the product as a sale's do; the room
+    # hears each group's progress, and its members that it formed or failed (refunded).
+    bus.handle_in_transaction(GroupUnitsReleased, return_group_units_to_product)
+    for deal_event in (GroupDealCreated, GroupDealEnded):
+        bus.subscribe(deal_event, groups.announce_deal)
+    bus.subscribe(GroupDealCreated, republish_lineup)
+    bus.subscribe(GroupDealSettled, republish_lineup)
+    for group_event in (GroupOpened, GroupJoined, GroupSlotFreed, GroupMemberPaid, GroupFormed,
+                        GroupFailed):
+        bus.subscribe(group_event, groups.announce_group)
+    bus.subscribe(GroupFormed, groups.tell_members)
+    bus.subscribe(GroupFailed, groups.tell_members)
     # Rains and draws tell the room (and each entrant) once committed.
     bus.subscribe(RainDropped, engagement_announce.announce_dropped_rain)
     bus.subscribe(RainSettled, engagement_announce.announce_settled_rain)

@@ -1,0 +1,629 @@
+"""Group buys (拼团): a host's group deal on a lineup product; buyers open groups and join
+them; a group forms when `size` members have paid before its deadline, else it fails and every
+paid member is refunded (docs/social.md, "Group buys"; docs/decisions/0019-group-buys.md).
+
+- **Deal** (`create_deal`): its `units` are taken from the product's stock by the product's
+  owner in the deal's transaction, through the same callback a flash sale uses
+  (`orders.sales.TakeStock`, `live.actions.take_stock_for_sale`). Unsold units go back once the
+  deal has ended and no group of it is open or awaiting a payment (`settle_deal`).
+- **Open** (`open_group`): one Lua script sets the group's `size` units aside from the deal's
+  available ones (refused with `deal_sold_out` when fewer are left) and holds the opener's
+  slot; the group row and the opener's order (awaiting payment) are committed before the reply.
+  An open group therefore never runs out of units: it fails only by its deadline.
+- **Join** (`join_group`): one Lua script holds a slot (open, before the deadline, not a
+  member already, a slot free); the order is committed before the reply. Both hold the deal's
+  advisory lock shared from before the script to the commit, as a coupon's claim does.
+- **Pay**: orders/group_members.py decides each payment on the group's row.
+- **Fail** (`fail_expired_groups`, on the beat): a group past its deadline is failed by a
+  conditional UPDATE, and in the same transaction every paid member's order is refunded (the
+  provider asked through the outbox, by the payment's refund key) and every unpaid one
+  cancelled; after the commit its units go back to the deal. Once, whatever crashes: the
+  transaction is all or nothing and the outbox retries the provider.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.accounts import Actor, User, owns_or_ops
+from core.clock import to_epoch_ms
+from core.context import Services
+from core.errors import Conflict
+from core.events import dispatch_committed, record, unit_of_work
+from core.states import transition
+from orders import commissions, coupons, group_stock
+from orders.events import OrderCancelled, OrderRefunded
+from orders.group_errors import (
+    AlreadyInGroup,
+    DealEnded,
+    DealSoldOut,
+    GroupAlreadyFailed,
+    GroupDealNotFound,
+    GroupExpired,
+    GroupFull,
+    GroupNotFound,
+    HostCannotJoin,
+    NotDealHost,
+)
+from orders.group_events import (
+    GroupChanged,
+    GroupDealChanged,
+    GroupDealCreated,
+    GroupDealEnded,
+    GroupDealSettled,
+    GroupFailed,
+    GroupJoined,
+    GroupOpened,
+    GroupUnitsReleased,
+)
+from orders.group_models import (
+    DEAL_MOVES,
+    GROUP_MOVES,
+    DealStatus,
+    FailReason,
+    Group,
+    GroupDeal,
+    GroupStatus,
+)
+from orders.group_reconcile import MEMBER_STATUSES, PAID_STATUSES, lock_deal, rebuild_deal
+from orders.group_schemas import GroupDealIn
+from orders.logs import move_order, record_order_event
+from orders.models import Order, OrderEventType, OrderSource, OrderStatus, Payment, PaymentStatus
+from orders.paying import queue_refund
+from orders.payments import get_provider
+from orders.sales import EndedRooms, TakeStock
+from orders.views import order_view
+from realtime.publish import ServerEvent, publish_room, publish_user
+
+log = logging.getLogger(__name__)
+
+
+# Deals -----------------------------------------------------------------------------------------
+
+
+async def create_deal(svc: Services, actor: Actor, room_id: int, data: GroupDealIn,
+                      take_stock: TakeStock) -> GroupDeal:
+    """Offer a group deal on a product of the room's lineup. Its units are taken from the
+    product's stock now, by the product's owner, in this transaction (`take_stock`)."""
+    async with svc.db.transaction() as session:
+        taken = await take_stock(session)
+        deal = GroupDeal(room_id=room_id, product_id=data.product_id, host_id=taken.host_id,
+                         price_minor=data.price_minor, currency=taken.currency,
+                         group_size=data.group_size, open_seconds=data.open_seconds,
+                         units=data.units,
+                         commission_rate_bp=commissions.resolve_rate_bp(
+                             taken.product_commission_rate_bp, taken.room_commission_rate_bp))
+        session.add(deal)
+        await session.flush()
+        record(session, GroupDealCreated(deal_id=deal.id, room_id=room_id,
+                                         product_id=data.product_id))
+    # The counters exist before anyone hears of the deal.
+    await rebuild_deal(svc, deal.id)
+    await dispatch_committed(svc, session)
+    return deal
+
+
+async def end_deal(svc: Services, actor: Actor | None, deal_id: int) -> GroupDeal:
+    """No new group opens (the host's button, or the deal's room ended). Open groups run to
+    their deadline; the deal settles once none is open. The deal's advisory lock, taken
+    exclusive, waits for every open in flight: none can set units aside after this."""
+    transition(DEAL_MOVES, DealStatus.OPEN, DealStatus.ENDED, what="a group deal")
+    async with unit_of_work(svc) as session:
+        await lock_deal(session, deal_id, shared=False)
+        deal = await session.get(GroupDeal, deal_id)
+        if deal is None:
+            raise GroupDealNotFound(f"group deal {deal_id} does not exist", field="deal_id")
+        if actor is not None and not owns_or_ops(actor, deal.host_id):
+            raise NotDealHost("only the deal's host can end it", field="deal_id")
+        ended = await session.scalar(
+            update(GroupDeal).where(GroupDeal.id == deal_id,
+                                    GroupDeal.status == DealStatus.OPEN.value)
+            .values(status=DealStatus.ENDED.value, ended_at=func.now())
+            .returning(GroupDeal.id))
+        if ended is None:
+            raise DealEnded("the deal has ended already", field="deal_id")
+        record(session, GroupDealEnded(deal_id=deal_id, room_id=deal.room_id))
+    await settle_deal(svc, deal_id)
+    return await get_deal(svc, deal_id)
+
+
+async def settle_deal(svc: Services, deal_id: int) -> int | None:
+    """Once an ended deal has no open group and no group order awaiting payment, give its
+    unsold units back to the product's stock, once, in this transaction (the product's owner
+    does it: `GroupUnitsReleased`). Returns the units returned, or None (not yet, or done)."""
+    async with unit_of_work(svc) as session:
+        deal = await session.scalar(
+            select(GroupDeal).where(GroupDeal.id == deal_id,
+                                    GroupDeal.status == DealStatus.ENDED.value,
+                                    GroupDeal.settled_at.is_(None)).with_for_update())
+        if deal is None:
+            return None
+        groups = select(Group.id).where(Group.deal_id == deal_id)
+        busy = await session.scalar(select(
+            exists().where(Group.deal_id == deal_id, Group.status == GroupStatus.OPEN.value)
+            | exists().where(Order.group_id.in_(groups),
+                             Order.status == OrderStatus.PENDING_PAYMENT.value)))
+        if busy:
+            return None
+        sold = int(await session.scalar(select(func.count()).where(
+            Order.group_id.in_(groups), Order.status.in_(PAID_STATUSES))) or 0)
+        returned = deal.units - deal.returned_units - sold
+        await svc.events.run_in_transaction(session, GroupUnitsReleased(
+            product_id=deal.product_id, units=returned, deal_id=deal_id))
+        await session.execute(update(GroupDeal).where(GroupDeal.id == deal_id).values(
+            settled_at=func.now(), returned_units=GroupDeal.returned_units + returned))
+        record(session, GroupDealSettled(deal_id=deal_id, room_id=deal.room_id,
+                                         product_id=deal.product_id, units_returned=returned))
+    # Redis says what PostgreSQL now does: nothing left available.
+    await rebuild_deal(svc, deal_id)
+    return returned
+
+
+async def get_deal(svc: Services, deal_id: int) -> GroupDeal:
+    async with svc.db.session() as session:
+        deal = await session.get(GroupDeal, deal_id)
+    if deal is None:
+        raise GroupDealNotFound(f"group deal {deal_id} does not exist", field="deal_id")
+    return deal
+
+
+# Opening and joining ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Joined:
+    group_id: int
+    order: Order
+
+
+class _KeysMissing(Exception):
+    pass
+
+
+def new_group_code() -> str:
+    # 12 random url-safe characters (72 bits): a group's page cannot be guessed or walked.
+    return secrets.token_urlsafe(9)
+
+
+async def _place_order(session: AsyncSession, svc: Services, deal: GroupDeal, group: Group,
+                       user_id: int, now: Any) -> Order:
+    """The member's order, awaiting payment: a regular order (no sale, no lines) of one unit at
+    the group price, held until the hold time or the group's deadline, whichever is first. The
+    unique index on (group, buyer) of live orders refuses a second slot of one buyer."""
+    order_id = int(await session.scalar(select(func.nextval(
+        func.pg_get_serial_sequence("orders", "id")))) or 0)
+    hold_until = min(now + timedelta(seconds=svc.settings.order_hold_seconds), group.deadline)
+    order = Order(id=order_id, sale_id=None, host_id=deal.host_id, room_id=deal.room_id,
+                  product_id=deal.product_id, user_id=user_id, quantity=1,
+                  amount_minor=deal.price_minor, currency=deal.currency,
+                  status=OrderStatus.PENDING_PAYMENT.value,
+                  idempotency_key=f"group:{group.id}:{secrets.token_hex(8)}",
+                  reservation_no=order_id, hold_expires_at=hold_until,
+                  commission_rate_bp=deal.commission_rate_bp,
+                  source_kind=OrderSource.LIVE.value, group_id=group.id)
+    session.add(order)
+    await session.flush()
+    record_order_event(session, order_id, OrderEventType.ORDER_PLACED, None,
+                       OrderStatus.PENDING_PAYMENT, user_id,
+                       {"quantity": 1, "amount_minor": deal.price_minor, "group_id": group.id})
+    return order
+
+
+async def open_group(svc: Services, user_id: int, deal_id: int) -> Joined:
+    """A buyer opens a group of the deal, their own slot held while they pay."""
+    for _attempt in range(3):
+        try:
+            return await _open(svc, user_id, deal_id)
+        except _KeysMissing:
+            log.warning("group deal %s keys missing in Redis; rebuilding", deal_id)
+            await rebuild_deal(svc, deal_id)
+    raise RuntimeError(f"group deal {deal_id}'s keys went missing three times in a row")
+
+
+async def _open(svc: Services, user_id: int, deal_id: int) -> Joined:
+    dk = group_stock.DealKeys.of(svc.keys, deal_id)
+    opened_group: int | None = None
+    try:
+        async with unit_of_work(svc) as session:
+            await lock_deal(session, deal_id, shared=True)
+            row = (await session.execute(select(GroupDeal, func.now())
+                                         .where(GroupDeal.id == deal_id))).first()
+            if row is None:
+                raise GroupDealNotFound(f"group deal {deal_id} does not exist", field="deal_id")
+            deal, now = row
+            if deal.status != DealStatus.OPEN.value:
+                raise DealEnded("the host has ended this group deal", field="deal_id")
+            if deal.host_id == user_id:
+                raise HostCannotJoin("a host does not buy from their own group deal",
+                                     field="deal_id")
+            group = Group(deal_id=deal_id, code=new_group_code(), leader_id=user_id,
+                          size=deal.group_size, status=GroupStatus.OPEN.value, paid_count=0,
+                          deadline=now + timedelta(seconds=deal.open_seconds))
+            session.add(group)
+            await session.flush()
+            order = await _place_order(session, svc, deal, group, user_id, now)
+            code = await group_stock.open_group(
+                svc.redis, dk, group.id, user_id=user_id, order_id=order.id,
+                size=deal.group_size, deadline_ms=to_epoch_ms(group.deadline))
+            if code == group_stock.MISSING:
+                raise _KeysMissing
+            if code == group_stock.SOLD_OUT:
+                raise DealSoldOut("too few units are left in this deal for a new group",
+                                  field="deal_id")
+            opened_group = group.id
+            record(session, GroupOpened(group_id=group.id, deal_id=deal_id,
+                                        room_id=deal.room_id))
+    except BaseException:
+        if opened_group is not None:
+            await _undo_unless_committed(svc, dk, deal_id, opened_group)
+        raise
+    return Joined(opened_group, order)
+
+
+async def _undo_unless_committed(svc: Services, dk: group_stock.DealKeys, deal_id: int,
+                                 group_id: int) -> None:
+    """An open's commit failed (or its acknowledgement was lost): its units go back unless the
+    group is in PostgreSQL after all."""
+    try:
+        async with svc.db.session() as session:
+            if await session.get(Group, group_id) is not None:
+                return
+    except Exception:  # PostgreSQL unreachable: a rebuild (from what committed) decides
+        log.warning("could not look for group %s", group_id, exc_info=True)
+        return
+    await group_stock.close_group(svc.redis, dk, group_id)
+    # A rebuild drops nothing a commit holds (it waits for the commit): counts again.
+    await rebuild_deal(svc, deal_id)
+
+
+async def join_group(svc: Services, user_id: int, group_id: int) -> Joined:
+    """A buyer holds a slot of an open group while they pay."""
+    for _attempt in range(3):
+        try:
+            return await _join(svc, user_id, group_id)
+        except _KeysMissing as missing:
+            deal_id = int(str(missing))
+            log.warning("group deal %s keys missing in Redis; rebuilding", deal_id)
+            await rebuild_deal(svc, deal_id)
+    raise RuntimeError(f"group {group_id}'s keys went missing three times in a row")
+
+
+async def _check_open(group: Group, deal: GroupDeal, user_id: int, before_deadline: bool,
+                      ) -> None:
+    if deal.host_id == user_id:
+        raise HostCannotJoin("a host does not buy from their own group deal", field="group_id")
+    if group.status == GroupStatus.FAILED.value:
+        raise GroupAlreadyFailed("this group has failed: its members were refunded", field="group_id")
+    if group.status == GroupStatus.FORMED.value:
+        raise GroupFull("this group has formed: every slot is paid for", field="group_id",
+                        extra={"size": group.size})
+    if not before_deadline:
+        raise GroupExpired("this group's time is up", field="group_id")
+
+
+async def _join(svc: Services, user_id: int, group_id: int) -> Joined:
+    joined = False
+    deal_id = 0
+    try:
+        async with unit_of_work(svc) as session:
+            row = (await session.execute(
+                select(Group, GroupDeal, Group.deadline > func.now(), func.now())
+                .join(GroupDeal, GroupDeal.id == Group.deal_id)
+                .where(Group.id == group_id))).first()
+            if row is None:
+                raise GroupNotFound(f"group {group_id} does not exist", field="group_id")
+            group, deal, before_deadline, now = row
+            deal_id = deal.id
+            await _check_open(group, deal, user_id, before_deadline)
+            await lock_deal(session, deal.id, shared=True)
+            order = await _place_order(session, svc, deal, group, user_id, now)
+            code = await group_stock.join_group(
+                svc.redis, group_stock.DealKeys.of(svc.keys, deal.id), group_id,
+                user_id=user_id, order_id=order.id)
+            if code == group_stock.MISSING:
+                raise _KeysMissing(str(deal.id))
+            _refuse(code, group)
+            joined = True
+            record(session, GroupJoined(group_id=group_id, deal_id=deal.id,
+                                        room_id=deal.room_id))
+    except IntegrityError:
+        # PostgreSQL holds a live order of this buyer in this group: they are in it already.
+        existing = await _member_order(svc, group_id, user_id)
+        raise AlreadyInGroup("you are in this group already", field="group_id",
+                             extra={"order_id": existing}) from None
+    except BaseException:
+        if joined:
+            await _unjoin_unless_committed(svc, deal_id, group_id, user_id, order.id)
+        raise
+    return Joined(group_id, order)
+
+
+def _refuse(code: int, group: Group) -> None:
+    if code >= 0:
+        return
+    if code == group_stock.ALREADY_IN_GROUP:
+        raise AlreadyInGroup("you are in this group already", field="group_id")
+    if code == group_stock.FAILED:
+        raise GroupAlreadyFailed("this group has failed: its members were refunded", field="group_id")
+    if code == group_stock.EXPIRED:
+        raise GroupExpired("this group's time is up", field="group_id")
+    if code in (group_stock.FULL, group_stock.FORMED):
+        raise GroupFull("every slot of this group is taken", field="group_id",
+                        extra={"size": group.size})
+    raise RuntimeError(f"group join script answered {code}")
+
+
+async def _member_order(svc: Services, group_id: int, user_id: int) -> int | None:
+    async with svc.db.session() as session:
+        return await session.scalar(select(Order.id).where(
+            Order.group_id == group_id, Order.user_id == user_id,
+            Order.status.in_(MEMBER_STATUSES)))
+
+
+async def _unjoin_unless_committed(svc: Services, deal_id: int, group_id: int, user_id: int,
+                                   order_id: int) -> None:
+    try:
+        async with svc.db.session() as session:
+            if await session.get(Order, order_id) is not None:
+                return
+    except Exception:  # PostgreSQL unreachable: a rebuild decides
+        log.warning("could not look for order %s", order_id, exc_info=True)
+        return
+    await group_stock.release_slot(svc.redis, group_stock.DealKeys.of(svc.keys, deal_id),
+                                   group_id, user_id=user_id, order_id=order_id)
+
+
+# Failing ----------------------------------------------------------------------------------------
+
+
+async def fail_expired_groups(svc: Services, *, limit: int = 200) -> list[int]:
+    """Fail the open groups whose deadline has passed (the beat runs this every few seconds).
+    Safe to run twice or in parallel: each failure is a conditional move of the group's row."""
+    async with svc.db.session() as session:
+        due = list(await session.scalars(
+            select(Group.id).where(Group.status == GroupStatus.OPEN.value,
+                                   Group.deadline <= func.now())
+            .order_by(Group.deadline).limit(limit)))
+    failed = [group_id for group_id in due
+              if await fail_group(svc, group_id, FailReason.EXPIRED)]
+    return failed
+
+
+async def fail_group(svc: Services, group_id: int, reason: FailReason) -> bool:
+    """Fail one group past its deadline: every paid member refunded, every unpaid order
+    cancelled, in one transaction with the group's move; its units back to the deal after.
+    Returns False if it was not open and past its deadline (formed, failed already)."""
+    transition(GROUP_MOVES, GroupStatus.OPEN, GroupStatus.FAILED, what="a group")
+    async with svc.db.transaction() as session:
+        # The orders first, the group's row last: a payment holds its order, then the group's
+        # row, so taking them in the same order never deadlocks with it.
+        members = list(await session.scalars(
+            select(Order).where(Order.group_id == group_id, Order.status.in_(MEMBER_STATUSES))
+            .order_by(Order.id).with_for_update()))
+        group = await session.scalar(
+            update(Group).where(Group.id == group_id, Group.status == GroupStatus.OPEN.value,
+                                Group.deadline <= func.now())
+            .values(status=GroupStatus.FAILED.value, failed_at=func.now(),
+                    fail_reason=reason.value)
+            .returning(Group))
+        if group is None:
+            return False  # formed or failed meanwhile: the locks go with an empty commit
+        deal = await session.get(GroupDeal, group.deal_id)
+        assert deal is not None
+        for order in members:
+            await _undo_member(session, order)
+        record(session, GroupFailed(group_id=group_id, deal_id=deal.id,
+                                         room_id=deal.room_id, reason=reason.value))
+    code = await group_stock.close_group(svc.redis, group_stock.DealKeys.of(svc.keys, deal.id),
+                                         group_id)
+    if code == group_stock.MISSING:
+        await rebuild_deal(svc, deal.id)
+    await dispatch_committed(svc, session)
+    if deal.status == DealStatus.ENDED.value:
+        await settle_deal(svc, deal.id)
+    return True
+
+
+async def _undo_member(session: AsyncSession, order: Order) -> None:
+    """A failed group's member: refunded in full if they paid (the provider is asked after the
+    commit through the outbox, by the payment's refund key: once), else their order cancelled."""
+    current = OrderStatus(order.status)
+    if current == OrderStatus.PENDING_PAYMENT:
+        if await move_order(session, order.id, current, OrderStatus.CANCELLED,
+                            event_type=OrderEventType.ORDER_CANCELLED, actor_id=None,
+                            data={"group_failed": True}):
+            if order.coupon_claim_id is not None:
+                await coupons.release_claims_of(session, [order.id])
+            record(session, OrderCancelled(order_id=order.id, sale_id=None,
+                                           user_id=order.user_id))
+        return
+    payment = await session.scalar(select(Payment).where(
+        Payment.order_id == order.id, Payment.status == PaymentStatus.SUCCEEDED.value)
+        .with_for_update())
+    if payment is not None:
+        await queue_refund(session, payment)
+    if await move_order(session, order.id, current, OrderStatus.REFUNDED,
+                        event_type=OrderEventType.ORDER_REFUNDED, actor_id=None,
+                        data={"group_failed": True,
+                              "payment": payment.provider_ref if payment else None}):
+        await commissions.void_or_reverse(session, order.id)
+        record(session, OrderRefunded(order_id=order.id, sale_id=None, user_id=order.user_id))
+
+
+async def end_deals_of_ended_rooms(svc: Services, ended_rooms: EndedRooms) -> list[int]:
+    """A deal takes no new group once its broadcast is over (open groups run on)."""
+    async with svc.db.session() as session:
+        open_deals = (await session.execute(select(GroupDeal.id, GroupDeal.room_id).where(
+            GroupDeal.status == DealStatus.OPEN.value))).all()
+    if not open_deals:
+        return []
+    over = await ended_rooms(sorted({room_id for _, room_id in open_deals}))
+    ended = []
+    for deal_id, room_id in open_deals:
+        if room_id in over:
+            try:
+                await end_deal(svc, None, deal_id)
+                ended.append(deal_id)
+            except Conflict:  # ended meanwhile
+                continue
+    return ended
+
+
+async def settle_ended_deals(svc: Services) -> list[int]:
+    async with svc.db.session() as session:
+        ids = list(await session.scalars(select(GroupDeal.id).where(
+            GroupDeal.status == DealStatus.ENDED.value, GroupDeal.settled_at.is_(None))
+            .limit(100)))
+    return [deal_id for deal_id in ids if await settle_deal(svc, deal_id) is not None]
+
+
+async def sweep(svc: Services, *, ended_rooms: EndedRooms | None = None) -> dict[str, list[int]]:
+    """The beat's group sweep: fail groups past their deadline, end the deals of ended rooms,
+    settle ended deals with nothing open."""
+    failed = await fail_expired_groups(svc)
+    ended = await end_deals_of_ended_rooms(svc, ended_rooms) if ended_rooms else []
+    return {"failed": failed, "ended": ended, "settled": await settle_ended_deals(svc)}
+
+
+# Reading ----------------------------------------------------------------------------------------
+
+
+async def deal_view(svc: Services, deal: GroupDeal) -> dict[str, Any]:
+    counts = await group_stock.read_counts(svc.redis, group_stock.DealKeys.of(svc.keys, deal.id))
+    if counts is None and deal.settled_at is None:
+        counts = await rebuild_deal(svc, deal.id)
+    return {**deal.public(),
+            "available": counts.available if counts else None,
+            "held": counts.held if counts else None,
+            "sold": counts.sold if counts else None}
+
+
+async def redis_time_ms(svc: Services) -> int:
+    seconds, micros = await svc.redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+# A member's state as the pages show it, by their order's status.
+MEMBER_STATE = {OrderStatus.PENDING_PAYMENT.value: "paying", OrderStatus.PAID.value: "paid",
+                OrderStatus.COMPLETED.value: "paid", OrderStatus.REFUNDED.value: "refunded"}
+
+
+async def _members(session: AsyncSession, group_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Each group's members in joining order: display names only, and whether they paid (or
+    were refunded, once paid)."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    if not group_ids:
+        return out
+    for group_id, user_id, name, status in await session.execute(
+            select(Order.group_id, Order.user_id, User.display_name, Order.status)
+            .join(User, User.id == Order.user_id)
+            .where(Order.group_id.in_(group_ids), Order.status.in_(
+                (*MEMBER_STATUSES, OrderStatus.REFUNDED.value)))
+            .order_by(Order.id)):
+        out.setdefault(int(group_id or 0), []).append({
+            "user_id": user_id, "display_name": name, "state": MEMBER_STATE[status]})
+    return out
+
+
+def group_path(group: Group) -> str:
+    return f"/g/{group.code}"
+
+
+def _group_json(group: Group, deal: GroupDeal, members: list[dict[str, Any]],
+                now_ms: int) -> dict[str, Any]:
+    # Slots held or paid for: what a join can still take is `size - taken`.
+    taken = sum(1 for m in members if m["state"] in ("paying", "paid"))
+    return {**group.public(), "taken": taken, "server_time_ms": now_ms, "members": members,
+            "deal": deal.public(), "path": group_path(group)}
+
+
+async def group_views(svc: Services, groups: list[tuple[Group, GroupDeal]]) -> list[dict[str, Any]]:
+    now_ms = await redis_time_ms(svc)
+    async with svc.db.session() as session:
+        members = await _members(session, [g.id for g, _ in groups])
+    return [_group_json(g, d, members.get(g.id, []), now_ms) for g, d in groups]
+
+
+async def get_group(svc: Services, *, group_id: int | None = None,
+                    code: str | None = None) -> tuple[Group, GroupDeal]:
+    async with svc.db.session() as session:
+        query = select(Group, GroupDeal).join(GroupDeal, GroupDeal.id == Group.deal_id)
+        query = query.where(Group.id == group_id) if group_id is not None else query.where(
+            Group.code == code)
+        row = (await session.execute(query)).first()
+    if row is None:
+        raise GroupNotFound("no such group", field="group_id" if group_id else "code")
+    return row[0], row[1]
+
+
+async def group_view(svc: Services, group: Group, deal: GroupDeal) -> dict[str, Any]:
+    return (await group_views(svc, [(group, deal)]))[0]
+
+
+async def room_groups(svc: Services, room_id: int, product_id: int | None = None,
+                      ) -> dict[str, Any]:
+    """The room's open deals (optionally of one product) and their open groups, with exact
+    progress and the server's clock."""
+    async with svc.db.session() as session:
+        query = select(GroupDeal).where(GroupDeal.room_id == room_id,
+                                        GroupDeal.status == DealStatus.OPEN.value)
+        if product_id is not None:
+            query = query.where(GroupDeal.product_id == product_id)
+        deals = list(await session.scalars(query.order_by(GroupDeal.id)))
+        groups = list(await session.scalars(
+            select(Group).where(Group.deal_id.in_([d.id for d in deals]),
+                                Group.status == GroupStatus.OPEN.value,
+                                Group.deadline > func.now())
+            .order_by(Group.deadline))) if deals else []
+    by_id = {d.id: d for d in deals}
+    return {"room_id": room_id,
+            "deals": [await deal_view(svc, d) for d in deals],
+            "groups": await group_views(svc, [(g, by_id[g.deal_id]) for g in groups]),
+            "server_time_ms": await redis_time_ms(svc)}
+
+
+async def joined_reply(svc: Services, joined: Joined) -> dict[str, Any]:
+    group, deal = await get_group(svc, group_id=joined.group_id)
+    return {"group": await group_view(svc, group, deal),
+            "order": {**order_view(joined.order, get_provider(svc.settings)),
+                      "kind": "group", "group_id": joined.group_id}}
+
+
+# What rooms and members hear (handlers in workers/handlers.py, after the commit) ----------------
+
+
+async def announce_group(svc: Services, event: GroupChanged) -> None:
+    """The room's `group` event: the group's exact progress, as committed."""
+    group, deal = await get_group(svc, group_id=event.group_id)
+    view = await group_view(svc, group, deal)
+    await publish_room(svc.redis, svc.keys, event.room_id, ServerEvent.GROUP,
+                       {"action": type(event).__name__, "group": view})
+
+
+async def tell_members(svc: Services, event: GroupChanged) -> None:
+    """Each member's own `group` event when the group formed or failed (and so was refunded)."""
+    group, deal = await get_group(svc, group_id=event.group_id)
+    view = await group_view(svc, group, deal)
+    async with svc.db.session() as session:
+        members = list(await session.execute(
+            select(Order.user_id, Order.status).where(Order.group_id == group.id,
+                                                      Order.status.in_(
+                (*MEMBER_STATUSES, OrderStatus.REFUNDED.value)))))
+    for user_id, status in members:
+        await publish_user(svc.redis, svc.keys, user_id, ServerEvent.GROUP,
+                           {"action": group.status, "group": view,
+                            "refunded": status == OrderStatus.REFUNDED.value})
+
+
+async def announce_deal(svc: Services, event: GroupDealChanged) -> None:
+    deal = await get_deal(svc, event.deal_id)
+    await publish_room(svc.redis, svc.keys, event.room_id, ServerEvent.GROUP,
+                       {"action": type(event).__name__, "deal": await deal_view(svc, deal)})

@@ -44,6 +44,7 @@ from web import (
     pages,
     pages_commissions,
     pages_engagement,
+    pages_groups,
     pages_ops,
     pages_shares,
     pages_social,
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes.extend(pages_social.routes)  # notifications, a host's public page
     routes.extend(pages_engagement.routes)  # a lucky draw's public verification page
     routes.extend(pages_shares.routes)  # /s/{code} and the sharer's page
+    routes.extend(pages_groups.routes)  # /g/{code}: a group buy's page
     routes.extend(payments.routes)  # the sandbox gateway's payment page
     routes.extend(metrics.routes)  # GET /metrics, ops only (Prometheus text format)
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))

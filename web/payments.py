@@ -124,7 +124,10 @@ RETURN_TO_SHOW_SECONDS = 2
 
 
 def _back_url(order: Order) -> str:
-    """Where the buyer pressed buy: the replay's or short video's page, else the room's."""
+    """Where the buyer pressed buy: the replay's or short video's page, else the room's; a
+    group buy's page for a group order (which leads to /g/{code})."""
+    if order.group_id is not None:
+        return f"/groups/{order.group_id}"
     if order.source_kind in (OrderSource.REPLAY, OrderSource.VIDEO) and order.source_id:
         return f"/videos/{order.source_id}"
     return f"/rooms/{order.room_id}"

@@ -258,7 +258,7 @@ async def test_a_group_share_link_leads_to_the_group_page(
     deal = await offer_deal(client, make_user, make_product, make_room, size=2, units=2)
     alice = await make_user(name="Alice")
     group_id, _ = await opened(client, deal.id, alice)
-    code = (await client.get(f"/api/groups/{group_id}")).json()["error"]["code"]
+    code = (await client.get(f"/api/groups/{group_id}")).json()["code"]
 
     issued = await client.post("/api/shares", json={"kind": "group", "id": group_id},
                                headers=alice.headers)

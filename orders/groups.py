@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import Integer, cast, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -193,13 +193,15 @@ def new_group_code() -> str:
     return secrets.token_urlsafe(9)
 
 
+def _next_order_id() -> Any:
+    return func.nextval(func.pg_get_serial_sequence("orders", "id"))
+
+
 async def _place_order(session: AsyncSession, svc: Services, deal: GroupDeal, group: Group,
-                       user_id: int, now: Any) -> Order:
+                       user_id: int, now: Any, order_id: int) -> Order:
     """The member's order, awaiting payment: a regular order (no sale, no lines) of one unit at
     the group price, held until the hold time or the group's deadline, whichever is first. The
     unique index on (group, buyer) of live orders refuses a second slot of one buyer."""
-    order_id = int(await session.scalar(select(func.nextval(
-        func.pg_get_serial_sequence("orders", "id")))) or 0)
     hold_until = min(now + timedelta(seconds=svc.settings.order_hold_seconds), group.deadline)
     order = Order(id=order_id, sale_id=None, host_id=deal.host_id, room_id=deal.room_id,
                   product_id=deal.product_id, user_id=user_id, quantity=1,
@@ -249,7 +251,8 @@ async def _open(svc: Services, user_id: int, deal_id: int) -> Joined:
                           deadline=now + timedelta(seconds=deal.open_seconds))
             session.add(group)
             await session.flush()
-            order = await _place_order(session, svc, deal, group, user_id, now)
+            order_id = int(await session.scalar(select(_next_order_id())) or 0)
+            order = await _place_order(session, svc, deal, group, user_id, now, order_id)
             code = await group_stock.open_group(
                 svc.redis, dk, group.id, user_id=user_id, order_id=order.id,
                 size=deal.group_size, deadline_ms=to_epoch_ms(group.deadline))
@@ -311,37 +314,43 @@ async def _check_open(group: Group, deal: GroupDeal, user_id: int, before_deadli
 
 async def _join(svc: Services, user_id: int, group_id: int) -> Joined:
     joined = False
-    deal_id = 0
+    deal_id = order_id = 0
     try:
         async with unit_of_work(svc) as session:
+            # One statement: the group and its deal, the deadline by PostgreSQL's clock, the
+            # order's id, and the deal's advisory lock shared (held to the commit: a rebuild
+            # waits for this join). A refused join writes nothing.
             row = (await session.execute(
-                select(Group, GroupDeal, Group.deadline > func.now(), func.now())
+                select(Group, GroupDeal, Group.deadline > func.now(), func.now(),
+                       _next_order_id(),
+                       func.pg_advisory_xact_lock_shared(
+                           cast(group_stock.ADVISORY_NAMESPACE, Integer),
+                           cast(GroupDeal.id % 2_147_483_647, Integer)))
                 .join(GroupDeal, GroupDeal.id == Group.deal_id)
                 .where(Group.id == group_id))).first()
             if row is None:
                 raise GroupNotFound(f"group {group_id} does not exist", field="group_id")
-            group, deal, before_deadline, now = row
+            group, deal, before_deadline, now, order_id, _ = row
             deal_id = deal.id
             await _check_open(group, deal, user_id, before_deadline)
-            await lock_deal(session, deal.id, shared=True)
-            order = await _place_order(session, svc, deal, group, user_id, now)
             code = await group_stock.join_group(
                 svc.redis, group_stock.DealKeys.of(svc.keys, deal.id), group_id,
-                user_id=user_id, order_id=order.id)
+                user_id=user_id, order_id=order_id)
             if code == group_stock.MISSING:
                 raise _KeysMissing(str(deal.id))
             _refuse(code, group)
             joined = True
+            order = await _place_order(session, svc, deal, group, user_id, now, order_id)
             record(session, GroupJoined(group_id=group_id, deal_id=deal.id,
                                         room_id=deal.room_id))
-    except IntegrityError:
-        # PostgreSQL holds a live order of this buyer in this group: they are in it already.
-        existing = await _member_order(svc, group_id, user_id)
-        raise AlreadyInGroup("you are in this group already", field="group_id",
-                             extra={"order_id": existing}) from None
-    except BaseException:
+    except BaseException as exc:
         if joined:
-            await _unjoin_unless_committed(svc, deal_id, group_id, user_id, order.id)
+            await _unjoin_unless_committed(svc, deal_id, group_id, user_id, order_id)
+        if isinstance(exc, IntegrityError):
+            # PostgreSQL holds a live order of this buyer in this group: they are in it.
+            existing = await _member_order(svc, group_id, user_id)
+            raise AlreadyInGroup("you are in this group already", field="group_id",
+                                 extra={"order_id": existing}) from None
         raise
     return Joined(group_id, order)
 
@@ -601,11 +610,13 @@ async def joined_reply(svc: Services, joined: Joined) -> dict[str, Any]:
 
 
 async def announce_group(svc: Services, event: GroupChanged) -> None:
-    """The room's `group` event: the group's exact progress, as committed."""
+    """The room's `group` event: the group's exact progress as committed, and its deal's
+    counters (an open or a failure moves the units a new group can take)."""
     group, deal = await get_group(svc, group_id=event.group_id)
     view = await group_view(svc, group, deal)
     await publish_room(svc.redis, svc.keys, event.room_id, ServerEvent.GROUP,
-                       {"action": type(event).__name__, "group": view})
+                       {"action": type(event).__name__, "group": view,
+                        "deal": await deal_view(svc, deal)})
 
 
 async def tell_members(svc: Services, event: GroupChanged) -> None:

@@ -4,9 +4,10 @@
 // a slot and leads to the order's payment page; the sandbox brings the buyer back to the
 // group's page.
 //
-// The room's `group` events (a group opened, joined, paid, formed, failed; a deal offered or
-// ended) and the member's own `group` user events arrive on the store's `frame` topic; the
-// card reads GET /api/rooms/{id}/groups after each of them and after every hello.
+// The room's `group` events (a group opened, joined, paid, formed, failed, each with the group's
+// whole view; a deal offered or ended) and the member's own `group` user events arrive on the
+// store's `frame` topic and are applied in place (a busy room's viewers never all ask the API
+// at once); GET /api/rooms/{id}/groups fills the card on load and after every hello.
 import {api} from "./api.js";
 import {h, toast} from "./dom.js";
 import {formatMoney} from "./format.js";
@@ -98,10 +99,21 @@ export function mountRoomGroups({store, slot, me, roomId, hostId}) {
   store.on("frame", (frame) => {
     if (frame.type !== "group") return;
     const d = frame.data || {};
-    // A member's own news: the group formed, or failed and they were refunded.
-    if (d.action === "formed") toast(t("group.toast_formed"), "success");
-    else if (d.action === "failed") toast(d.refunded ? t("group.toast_refunded") : t("group.toast_failed"), "error");
-    load();
+    if ("refunded" in d) {
+      // A member's own news: the group formed, or failed and they were refunded.
+      if (d.action === "formed") toast(t("group.toast_formed"), "success");
+      else if (d.action === "failed") toast(d.refunded ? t("group.toast_refunded") : t("group.toast_failed"), "error");
+    }
+    if (d.group) {
+      store.setClock(d.group.server_time_ms);
+      state.groups.set(d.group.id, d.group);
+    }
+    if (d.deal) {
+      const at = state.deals.findIndex((deal) => deal.id === d.deal.id);
+      if (at >= 0) state.deals[at] = d.deal;
+      else state.deals.push(d.deal);
+    }
+    render();
   });
   setInterval(() => tickProgress(slot, state.groups, () => store.serverNow()), 1000);
   load();

@@ -182,6 +182,9 @@ async def get_deal(svc: Services, deal_id: int) -> GroupDeal:
 class Joined:
     group_id: int
     order: Order
+    # The group and its deal as the join read them (a join moves neither row).
+    group: Group
+    deal: GroupDeal
 
 
 class _KeysMissing(Exception):
@@ -268,7 +271,7 @@ async def _open(svc: Services, user_id: int, deal_id: int) -> Joined:
         if opened_group is not None:
             await _undo_unless_committed(svc, dk, deal_id, opened_group)
         raise
-    return Joined(opened_group, order)
+    return Joined(opened_group, order, group, deal)
 
 
 async def _undo_unless_committed(svc: Services, dk: group_stock.DealKeys, deal_id: int,
@@ -352,7 +355,7 @@ async def _join(svc: Services, user_id: int, group_id: int) -> Joined:
             raise AlreadyInGroup("you are in this group already", field="group_id",
                                  extra={"order_id": existing}) from None
         raise
-    return Joined(group_id, order)
+    return Joined(group_id, order, group, deal)
 
 
 def _refuse(code: int, group: Group) -> None:
@@ -600,8 +603,9 @@ async def room_groups(svc: Services, room_id: int, product_id: int | None = None
 
 
 async def joined_reply(svc: Services, joined: Joined) -> dict[str, Any]:
-    group, deal = await get_group(svc, group_id=joined.group_id)
-    return {"group": await group_view(svc, group, deal),
+    """The reply to an open or a join: the group with its members as committed, and the order
+    to pay."""
+    return {"group": await group_view(svc, joined.group, joined.deal),
             "order": {**order_view(joined.order, get_provider(svc.settings)),
                       "kind": "group", "group_id": joined.group_id}}
 

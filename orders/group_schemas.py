@@ -27,6 +27,13 @@ class GroupDealIn(Strict):
                                         "product's regular price is refused unless this is true")
 
 
+class GroupJoinIn(Strict):
+    """An open's or a join's body (optional: an empty body is no coupon)."""
+
+    coupon_claim_id: Id | None = Field(default=None, description="one of your live-room coupon "
+                                       "claims of the deal's room, taken off the group price")
+
+
 class GroupDealOut(BaseModel):
     id: int
     room_id: int

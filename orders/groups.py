@@ -23,13 +23,15 @@ paid member is refunded (docs/social.md, "Group buys"; docs/decisions/0019-group
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Integer, cast, exists, func, select, update
+import orjson
+from sqlalchemy import Integer, cast, exists, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,8 +77,8 @@ from orders.group_models import (
 )
 from orders.group_reconcile import MEMBER_STATUSES, PAID_STATUSES, lock_deal, rebuild_deal
 from orders.group_schemas import GroupDealIn
-from orders.logs import move_order, record_order_event
-from orders.models import Order, OrderEventType, OrderSource, OrderStatus, Payment, PaymentStatus
+from orders.logs import move_order
+from orders.models import Order, OrderEventType, OrderStatus, Payment, PaymentStatus
 from orders.paying import queue_refund
 from orders.payments import get_provider
 from orders.sales import EndedRooms, TakeStock
@@ -200,40 +202,76 @@ def _next_order_id() -> Any:
     return func.nextval(func.pg_get_serial_sequence("orders", "id"))
 
 
+async def _apply_coupon(session: AsyncSession, deal: GroupDeal, user_id: int,
+                        claim_id: int | None) -> coupons.Applied | None:
+    """The buyer's live-room coupon claim, checked and locked for this order (the room's, unused,
+    valid, the minimum reached by the group price): refused with nothing changed."""
+    if claim_id is None:
+        return None
+    return await coupons.apply_claim(session, claim_id=claim_id, user_id=user_id,
+                                     room_id=deal.room_id, amount_minor=deal.price_minor,
+                                     currency=deal.currency)
+
+
 async def _place_order(session: AsyncSession, svc: Services, deal: GroupDeal, group: Group,
-                       user_id: int, now: Any, order_id: int) -> Order:
+                       user_id: int, now: Any, order_id: int,
+                       applied: coupons.Applied | None = None) -> Order:
     """The member's order, awaiting payment: a regular order (no sale, no lines) of one unit at
-    the group price, held until the hold time or the group's deadline, whichever is first. The
-    unique index on (group, buyer) of live orders refuses a second slot of one buyer."""
+    the group price (less a coupon's discount), held until the hold time or the group's
+    deadline, whichever is first. The unique index on (group, buyer) of live orders refuses a
+    second slot of one buyer."""
+    discount = applied.discount_minor if applied is not None else 0
     hold_until = min(now + timedelta(seconds=svc.settings.order_hold_seconds), group.deadline)
-    order = Order(id=order_id, sale_id=None, host_id=deal.host_id, room_id=deal.room_id,
-                  product_id=deal.product_id, user_id=user_id, quantity=1,
-                  amount_minor=deal.price_minor, currency=deal.currency,
-                  status=OrderStatus.PENDING_PAYMENT.value,
-                  idempotency_key=f"group:{group.id}:{secrets.token_hex(8)}",
-                  reservation_no=order_id, hold_expires_at=hold_until,
-                  commission_rate_bp=deal.commission_rate_bp,
-                  source_kind=OrderSource.LIVE.value, group_id=group.id)
-    session.add(order)
-    await session.flush()
-    record_order_event(session, order_id, OrderEventType.ORDER_PLACED, None,
-                       OrderStatus.PENDING_PAYMENT, user_id,
-                       {"quantity": 1, "amount_minor": deal.price_minor, "group_id": group.id})
+    event: dict[str, Any] = {"quantity": 1, "amount_minor": deal.price_minor - discount,
+                             "group_id": group.id}
+    if applied is not None:
+        event["coupon"] = {"claim_id": applied.claim_id, "coupon_id": applied.coupon_id,
+                           "discount_minor": discount}
+    order = await session.scalar(select(Order).from_statement(INSERT_GROUP_ORDER.bindparams(
+        id=order_id, host_id=deal.host_id, room_id=deal.room_id, product_id=deal.product_id,
+        user_id=user_id, amount_minor=deal.price_minor - discount, currency=deal.currency,
+        key=f"group:{group.id}:{secrets.token_hex(8)}", hold_until=hold_until,
+        rate=deal.commission_rate_bp, claim=applied.claim_id if applied is not None else None,
+        discount=discount, group_id=group.id, event=orjson.dumps(event).decode())))
+    if order is None:
+        raise RuntimeError(f"order {order_id} was not returned by its insert")
+    if applied is not None:
+        await coupons.mark_used(session, applied, order_id)
     return order
 
 
-async def open_group(svc: Services, user_id: int, deal_id: int) -> Joined:
+# The member's order and its `order_placed` event in one statement (one round trip).
+INSERT_GROUP_ORDER = text("""
+WITH placed AS (
+    INSERT INTO orders (id, sale_id, host_id, room_id, product_id, user_id, quantity,
+                        amount_minor, currency, status, idempotency_key, reservation_no,
+                        hold_expires_at, commission_rate_bp, source_kind, coupon_claim_id,
+                        discount_minor, group_id)
+    VALUES (:id, NULL, :host_id, :room_id, :product_id, :user_id, 1, :amount_minor, :currency,
+            'pending_payment', :key, :id, :hold_until, :rate, 'live', CAST(:claim AS bigint),
+            :discount, :group_id)
+    RETURNING *
+), event AS (
+    INSERT INTO order_events (order_id, type, from_status, to_status, actor_id, data)
+    VALUES (:id, 'order_placed', NULL, 'pending_payment', :user_id, CAST(:event AS jsonb))
+)
+SELECT * FROM placed
+""")
+
+
+async def open_group(svc: Services, user_id: int, deal_id: int, *,
+                     coupon_claim_id: int | None = None) -> Joined:
     """A buyer opens a group of the deal, their own slot held while they pay."""
     for _attempt in range(3):
         try:
-            return await _open(svc, user_id, deal_id)
+            return await _open(svc, user_id, deal_id, coupon_claim_id)
         except _KeysMissing:
             log.warning("group deal %s keys missing in Redis; rebuilding", deal_id)
             await rebuild_deal(svc, deal_id)
     raise RuntimeError(f"group deal {deal_id}'s keys went missing three times in a row")
 
 
-async def _open(svc: Services, user_id: int, deal_id: int) -> Joined:
+async def _open(svc: Services, user_id: int, deal_id: int, claim_id: int | None) -> Joined:
     dk = group_stock.DealKeys.of(svc.keys, deal_id)
     opened_group: int | None = None
     try:
@@ -249,13 +287,15 @@ async def _open(svc: Services, user_id: int, deal_id: int) -> Joined:
             if deal.host_id == user_id:
                 raise HostCannotJoin("a host does not buy from their own group deal",
                                      field="deal_id")
+            applied = await _apply_coupon(session, deal, user_id, claim_id)
             group = Group(deal_id=deal_id, code=new_group_code(), leader_id=user_id,
                           size=deal.group_size, status=GroupStatus.OPEN.value, paid_count=0,
                           deadline=now + timedelta(seconds=deal.open_seconds))
             session.add(group)
             await session.flush()
             order_id = int(await session.scalar(select(_next_order_id())) or 0)
-            order = await _place_order(session, svc, deal, group, user_id, now, order_id)
+            order = await _place_order(session, svc, deal, group, user_id, now, order_id,
+                                       applied)
             code = await group_stock.open_group(
                 svc.redis, dk, group.id, user_id=user_id, order_id=order.id,
                 size=deal.group_size, deadline_ms=to_epoch_ms(group.deadline))
@@ -290,11 +330,12 @@ async def _undo_unless_committed(svc: Services, dk: group_stock.DealKeys, deal_i
     await rebuild_deal(svc, deal_id)
 
 
-async def join_group(svc: Services, user_id: int, group_id: int) -> Joined:
+async def join_group(svc: Services, user_id: int, group_id: int, *,
+                     coupon_claim_id: int | None = None) -> Joined:
     """A buyer holds a slot of an open group while they pay."""
     for _attempt in range(3):
         try:
-            return await _join(svc, user_id, group_id)
+            return await _join(svc, user_id, group_id, coupon_claim_id)
         except _KeysMissing as missing:
             deal_id = int(str(missing))
             log.warning("group deal %s keys missing in Redis; rebuilding", deal_id)
@@ -315,7 +356,7 @@ async def _check_open(group: Group, deal: GroupDeal, user_id: int, before_deadli
         raise GroupExpired("this group's time is up", field="group_id")
 
 
-async def _join(svc: Services, user_id: int, group_id: int) -> Joined:
+async def _join(svc: Services, user_id: int, group_id: int, claim_id: int | None) -> Joined:
     joined = False
     deal_id = order_id = 0
     try:
@@ -336,6 +377,7 @@ async def _join(svc: Services, user_id: int, group_id: int) -> Joined:
             group, deal, before_deadline, now, order_id, _ = row
             deal_id = deal.id
             await _check_open(group, deal, user_id, before_deadline)
+            applied = await _apply_coupon(session, deal, user_id, claim_id)
             code = await group_stock.join_group(
                 svc.redis, group_stock.DealKeys.of(svc.keys, deal.id), group_id,
                 user_id=user_id, order_id=order_id)
@@ -343,7 +385,8 @@ async def _join(svc: Services, user_id: int, group_id: int) -> Joined:
                 raise _KeysMissing(str(deal.id))
             _refuse(code, group)
             joined = True
-            order = await _place_order(session, svc, deal, group, user_id, now, order_id)
+            order = await _place_order(session, svc, deal, group, user_id, now, order_id,
+                                       applied)
             record(session, GroupJoined(group_id=group_id, deal_id=deal.id,
                                         room_id=deal.room_id))
     except BaseException as exc:
@@ -446,14 +489,15 @@ async def fail_group(svc: Services, group_id: int, reason: FailReason) -> bool:
 
 async def _undo_member(session: AsyncSession, order: Order) -> None:
     """A failed group's member: refunded in full if they paid (the provider is asked after the
-    commit through the outbox, by the payment's refund key: once), else their order cancelled."""
+    commit through the outbox, by the payment's refund key: once), else their order cancelled.
+    Either way a coupon they used is theirs again: the group failed, not their purchase."""
     current = OrderStatus(order.status)
+    if order.coupon_claim_id is not None:
+        await coupons.release_claims_of(session, [order.id])
     if current == OrderStatus.PENDING_PAYMENT:
         if await move_order(session, order.id, current, OrderStatus.CANCELLED,
                             event_type=OrderEventType.ORDER_CANCELLED, actor_id=None,
                             data={"group_failed": True}):
-            if order.coupon_claim_id is not None:
-                await coupons.release_claims_of(session, [order.id])
             record(session, OrderCancelled(order_id=order.id, sale_id=None,
                                            user_id=order.user_id))
         return
@@ -621,6 +665,55 @@ async def announce_group(svc: Services, event: GroupChanged) -> None:
     await publish_room(svc.redis, svc.keys, event.room_id, ServerEvent.GROUP,
                        {"action": type(event).__name__, "group": view,
                         "deal": await deal_view(svc, deal)})
+
+
+class JoinAnnouncer:
+    """Coalesces the room's news of joins, per group, off the join's request: the first join of
+    a quiet group is published at once in a task of its own; joins that land while it runs
+    ride along with one more publish of the group as committed then. The progress the room
+    sees is still exact (each publish reads the group after the joins' commits); a rush of
+    joins costs a publish per burst, not one per join, and no reply waits for one. The other
+    group events (open, payment, formed, failed, a freed slot) are published one by one."""
+
+    def __init__(self) -> None:
+        # group id -> another publish is owed (a join landed while one ran)
+        self.owed: dict[int, bool] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def joined(self, svc: Services, event: GroupJoined) -> None:
+        if event.group_id in self.owed:
+            self.owed[event.group_id] = True
+            return
+        self.owed[event.group_id] = False
+        task = asyncio.get_running_loop().create_task(self._run(svc, event),
+                                                      name=f"group-{event.group_id}-news")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, svc: Services, event: GroupJoined) -> None:
+        try:
+            while True:
+                try:
+                    await announce_group(svc, event)
+                except Exception:  # the next event of the group, or a hello, repairs it
+                    log.warning("group %s news failed", event.group_id, exc_info=True)
+                if not self.owed.get(event.group_id):
+                    return
+                self.owed[event.group_id] = False
+        finally:
+            self.owed.pop(event.group_id, None)
+
+    async def flush(self) -> None:
+        """Wait for the publishes under way (tests, shutdown)."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+
+JOINS = JoinAnnouncer()
+
+
+async def announce_join(svc: Services, event: GroupJoined) -> None:
+    JOINS.joined(svc, event)
 
 
 async def tell_members(svc: Services, event: GroupChanged) -> None:

@@ -12,7 +12,14 @@ from core.accounts import Role, owns_or_ops
 from live import actions as live_actions
 from orders import group_reconcile, groups
 from orders.group_errors import NotDealHost
-from orders.group_schemas import GroupDealIn, GroupDealOut, GroupJoinOut, GroupOut, GroupsOut
+from orders.group_schemas import (
+    GroupDealIn,
+    GroupDealOut,
+    GroupJoinIn,
+    GroupJoinOut,
+    GroupOut,
+    GroupsOut,
+)
 from web.api import ApiRouter
 from web.auth import require_user
 from web.edge import services
@@ -21,7 +28,14 @@ from web.validation import parse_body, path_int, query_id
 
 router = ApiRouter("groups")
 
-JOIN_ERRORS = (403, 404, 409, 410)
+JOIN_ERRORS = (403, 404, 409, 410, 422)
+
+
+async def _join_body(request: Request) -> GroupJoinIn:
+    """An open's or a join's body: optional (no body, no coupon)."""
+    if not await request.body():
+        return GroupJoinIn()
+    return await parse_body(request, GroupJoinIn)
 
 
 @router.add("/api/rooms/{room_id:int}/group-deals", "POST", summary="Offer a group deal on a "
@@ -64,24 +78,29 @@ async def end_deal(request: Request) -> Response:
 
 @router.add("/api/group-deals/{deal_id:int}/groups", "POST", summary="Open a group of the "
             "deal: its units are set aside, your slot is held and your order awaits payment "
-            "(committed before the reply). Errors: deal_sold_out, deal_ended (409), "
-            "host_cannot_join (403)", response=GroupJoinOut, status=201, errors=JOIN_ERRORS)
+            "(committed before the reply); a live-room coupon claim of the room may be named. "
+            "Errors: deal_sold_out, deal_ended (409), host_cannot_join (403), coupon refusals",
+            body=GroupJoinIn, response=GroupJoinOut, status=201, errors=JOIN_ERRORS)
 async def open_group(request: Request) -> Response:
     principal = await require_user(request)
+    data = await _join_body(request)
     svc = services(request)
-    joined = await groups.open_group(svc, principal.id, path_int(request, "deal_id"))
+    joined = await groups.open_group(svc, principal.id, path_int(request, "deal_id"),
+                                     coupon_claim_id=data.coupon_claim_id)
     return JSON(await groups.joined_reply(svc, joined), status_code=201)
 
 
 @router.add("/api/groups/{group_id:int}/join", "POST", summary="Join an open group: a slot is "
             "held for you while you pay (your order, committed before the reply); it frees if "
             "the order expires unpaid. Errors: group_full, group_failed, already_in_group "
-            "(409, with your order_id), group_expired (410), host_cannot_join (403)",
-            response=GroupJoinOut, status=201, errors=JOIN_ERRORS)
+            "(409, with your order_id), group_expired (410), host_cannot_join (403), coupon "
+            "refusals", body=GroupJoinIn, response=GroupJoinOut, status=201, errors=JOIN_ERRORS)
 async def join_group(request: Request) -> Response:
     principal = await require_user(request)
+    data = await _join_body(request)
     svc = services(request)
-    joined = await groups.join_group(svc, principal.id, path_int(request, "group_id"))
+    joined = await groups.join_group(svc, principal.id, path_int(request, "group_id"),
+                                     coupon_claim_id=data.coupon_claim_id)
     return JSON(await groups.joined_reply(svc, joined), status_code=201)
 
 

@@ -239,9 +239,10 @@ def register_handlers(bus: EventBus) -> None:
         bus.subscribe(deal_event, groups.announce_deal)
     bus.subscribe(GroupDealCreated, republish_lineup)
     bus.subscribe(GroupDealSettled, republish_lineup)
-    for group_event in (GroupOpened, GroupJoined, GroupSlotFreed, GroupMemberPaid, GroupFormed,
-                        GroupFailed):
+    for group_event in (GroupOpened, GroupSlotFreed, GroupMemberPaid, GroupFormed, GroupFailed):
         bus.subscribe(group_event, groups.announce_group)
+    # A rush of joins is told per burst, off the join's request (orders.groups.JoinAnnouncer).
+    bus.subscribe(GroupJoined, groups.announce_join)
     bus.subscribe(GroupFormed, groups.tell_members)
     bus.subscribe(GroupFailed, groups.tell_members)
     # Rains and draws tell the room (and each entrant) once committed.

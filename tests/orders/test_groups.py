@@ -56,6 +56,11 @@ async def test_a_group_forms_when_its_members_have_paid(
         # a fourth buyer finds every slot taken
         refused = await join(client, group_id, dave)
         assert refused.status_code == 409 and refused.json()["error"]["code"] == "group_full"
+        # the room heard the joins (told per burst, off the requests): every slot taken
+        await groups.JOINS.flush()
+        joins = [e["data"]["group"]["taken"] for e in published
+                 if e["type"] == "group" and e["data"].get("action") == "GroupJoined"]
+        assert joins and joins[-1] == 3
         assert await pay(client, services, bob_order) == "paid"
         progress = (await client.get(f"/api/groups/{group_id}")).json()
         assert (progress["paid_count"], progress["taken"], progress["size"]) == (2, 3, 3)
@@ -267,3 +272,46 @@ async def test_a_group_share_link_leads_to_the_group_page(
     assert visit.status_code == 303 and visit.headers["location"] == f"/g/{code}"
     page = await client.get(f"/g/{code}")
     assert page.status_code == 200 and "Alice" in page.text
+
+
+async def test_a_live_room_coupon_comes_off_the_group_price_and_a_failed_group_gives_it_back(
+        client: httpx.AsyncClient, services: Services, make_user, make_product,  # type: ignore[no-untyped-def]
+        make_room) -> None:
+    # given a deal at 15.00 and a coupon of 3.00 off dropped into its room, claimed by Alice
+    deal = await offer_deal(client, make_user, make_product, make_room, size=2, units=4)
+    other = await offer_deal(client, make_user, make_product, make_room, size=2, units=2)
+    alice = await make_user(name="Alice")
+    dropped = await client.post(f"/api/rooms/{deal.room['id']}/coupons", json={
+        "kind": "amount", "amount_off_minor": 300, "currency": "CNY", "quantity": 5,
+        "valid_seconds": 3600}, headers=deal.host.headers)
+    assert dropped.status_code == 201, dropped.text
+    claim = (await client.post(f"/api/coupons/{dropped.json()['id']}/claim",
+                               headers=alice.headers)).json()["claim_id"]
+
+    # a claim of another room's coupon is refused, and nothing changes
+    before = await state(services, other.id)
+    refused = await client.post(f"/api/group-deals/{other.id}/groups",
+                                json={"coupon_claim_id": claim}, headers=alice.headers)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "coupon_not_for_this_room")
+    assert await state(services, other.id) == before
+
+    # when Alice opens a group with it, she pays 12.00
+    opened_reply = await client.post(f"/api/group-deals/{deal.id}/groups",
+                                     json={"coupon_claim_id": claim}, headers=alice.headers)
+    assert opened_reply.status_code == 201, opened_reply.text
+    order = opened_reply.json()["order"]
+    assert order["amount_minor"] == 1200
+    assert await pay(client, services, order["id"]) == "paid"
+
+    # then the group fails: she is refunded 12.00 and the coupon is hers to use again
+    group_id = opened_reply.json()["group"]["id"]
+    await past_deadline(services, group_id)
+    assert await groups.fail_expired_groups(services) == [group_id]
+    async with services.db.session() as session:
+        refunded = await session.scalar(select(Payment.amount_minor).where(
+            Payment.order_id == order["id"], Payment.status == "refunded"))
+    assert refunded == 1200
+    coupons_now = (await client.get(f"/api/rooms/{deal.room['id']}/coupons",
+                                    headers=alice.headers)).json()["coupons"]
+    assert coupons_now[0]["claim"] == {"id": claim, "used": False, "order_id": None}
+    await check(services, deal.id)

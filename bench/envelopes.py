@@ -20,14 +20,12 @@ What it measures:
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import sections
+from bench import pairs, sections
 from bench.buy import (
     PASS_P99_MS,
     Bench,
@@ -128,29 +126,8 @@ class EnvelopeBench(Bench):
         return step, verdict
 
 
-def _row(step: Step) -> str:
-    other = ", ".join(f"{k} {v:,}" for k, v in sorted(step.counts.items())
-                      if k != "accepted") or "none"
-    return (f"| {step.target} | {step.rate:,.0f} | {step.sent:,} | "
-            f"{step.counts.get('accepted', 0):,} | {other} | {step.p50:.1f} | {step.p99:.1f} | "
-            f"{step.worst:.0f} | {step.cpu_pct('server'):.0f}% | "
-            f"{'pass' if step.passed else '**fail**'} |")
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run; prints only")
-    parser.add_argument("--rates", default=DEFAULT_RATES)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--write", dest="write", action="store_true", default=None)
-    parser.add_argument("--no-write", dest="write", action="store_false")
-    args = parser.parse_args()
-    if args.quick:
-        args.rates, args.seconds = "200,400", 1.0
-    # Bench's own knobs (bench.buy's settle pause, quick mode).
-    args.profile = False
-    write = args.write if args.write is not None else not args.quick
-    rates = [float(r) for r in args.rates.split(",")]
+    args, write, rates = pairs.arguments(__doc__.split("\n")[0], DEFAULT_RATES, "200,400")
     sys.path.insert(0, str(os.getcwd()))
     load_before = os.getloadavg()
 
@@ -165,19 +142,9 @@ def main() -> None:
         say("warming up (not counted)")
         bench.grab_step(server, 100, 0.5)
         bench.buy_step(server, 100, 0.5)
-        fails = {"grab": 0, "buy": 0}
-        for rate in rates:
-            for kind in ("grab", "buy"):
-                if fails[kind] >= 2:
-                    continue
-                asyncio.run(asyncio.sleep(bench.settle))
-                step = (bench.grab_step if kind == "grab" else bench.buy_step)(
-                    server, rate, args.seconds)
-                steps.append(step)
-                fails[kind] = 0 if step.passed else fails[kind] + 1
-                say(f"{kind} {rate:>6,.0f}/s  p50 {step.p50:6.1f}  p99 {step.p99:7.1f}  "
-                    f"errors {step.errors:,}  server CPU {step.cpu_pct('server'):.0f}%  "
-                    f"{'pass' if step.passed else 'FAIL'}")
+        steps = pairs.alternate(bench.settle, rates, args.seconds, {
+            "grab": lambda rate, seconds: bench.grab_step(server, rate, seconds),
+            "buy": lambda rate, seconds: bench.buy_step(server, rate, seconds)})
         viewers, envelopes = (RACE_VIEWERS, RACE_ENVELOPES) if not args.quick else (1000, 200)
         race = bench.race(server, viewers, envelopes, RACE_POOL)
         say(f"race: {race[1]}; last reply {race[0].worst:.0f} ms after its scheduled time")
@@ -185,9 +152,7 @@ def main() -> None:
         server.stop()
         bench.close()
 
-    best = {kind: max((s.rate for s in steps if s.target == kind and s.passed), default=0.0)
-            for kind in ("grab", "buy")}
-    ratio = best["grab"] / best["buy"] if best["buy"] else float("nan")
+    best, ratio = pairs.best_rates(steps, ("grab", "buy"))
     lines = [
         f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by `python -m bench.envelopes"
         f"{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`; machine: {_machine()}. "
@@ -202,7 +167,7 @@ def main() -> None:
         "| path | offered/s | sent | accepted | other replies | p50 ms | p99 ms | max ms "
         "| server CPU | |",
         "|---|---|---|---|---|---|---|---|---|---|",
-        *[_row(s) for s in steps],
+        *[pairs.row(s) for s in steps],
         "",
         f"**Highest passing rate: grabs {best['grab']:,.0f}/s, buys {best['buy']:,.0f}/s; "
         f"grab/buy ratio {ratio:.2f}.**",

@@ -33,11 +33,19 @@ async def _pay_in_sandbox(page: Any) -> None:
 
 async def test_a_group_opens_in_the_room_fills_through_its_share_link_and_forms(
         api: Api, pages: Pages, services: Services, webhook_worker) -> None:  # type: ignore[no-untyped-def]
-    # given a live room with the scarf pinned and a group deal on it: $15.00 in groups of 2
+    # given a live room with the scarf pinned, whose host offers a group deal on it from the
+    # host panel: $15.00 in groups of 2, open 10 minutes, 4 units
     host, room, scarf = await pinned_show(api)
-    await api.call("POST", f"/api/rooms/{room['id']}/group-deals", host, json={
-        "product_id": scarf["id"], "price_minor": 1500, "group_size": 2, "open_seconds": 600,
-        "units": 4})
+    panel = await connected(await pages.open(f"/host/rooms/{room['id']}", host))
+    form = panel.get_by_test_id("group-deal-form")
+    await expect(form.get_by_test_id("group-deal-product")).to_have_value(str(scarf["id"]))
+    await form.get_by_test_id("group-deal-price").fill("15.00")
+    await form.get_by_test_id("group-deal-size").fill("2")
+    await form.get_by_test_id("group-deal-minutes").fill("10")
+    await form.get_by_test_id("group-deal-units").fill("4")
+    await form.get_by_test_id("group-deal-offer").click()
+    await expect(panel.get_by_test_id("host-group-deal")).to_contain_text(
+        "Silk scarf: $15.00, groups of 2 (4 units free, 0 sold)")
     alice, bruno, carol = (await api.signup("Alice"), await api.signup("Bruno"),
                            await api.signup("Carol"))
 

@@ -5,6 +5,7 @@ import {ChatComposer, ChatView} from "./chat.js";
 import {$, ask, clearFormErrors, h, productImage, readBoot, showFormErrors, toast} from "./dom.js";
 import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js";
 import {mountHostCoupons} from "./host-room-coupons.js";
+import {mountHostGroups} from "./host-room-groups.js";
 import {mountHostEngagement} from "./host-room-engagement.js";
 import {errorText, t} from "./i18n.js";
 import {mountHostSales} from "./host-room-sale.js";
@@ -491,6 +492,8 @@ window.livesell.engagement = mountHostEngagement({
 window.livesell.coupons = mountHostCoupons({
   store, body: $("#host-coupons [data-slot-body]"), me, roomId, hostId,
   currency: (boot.lineup || [])[0]?.currency || (catalog[0] && catalog[0].currency) || "USD"});
+// Group buys: offer a deal on a lineup product, end it.
+mountHostGroups({store, body: $("#host-groups [data-slot-body]"), roomId});
 
 renderRoom();
 refreshNumbers();

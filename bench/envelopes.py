@@ -22,19 +22,14 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 from bench import pairs, sections
 from bench.buy import (
     PASS_P99_MS,
-    Bench,
     BenchHost,
     Step,
-    _machine,
-    buy_request,
     make_step,
-    new_key,
     say,
     start_server,
 )
@@ -80,7 +75,7 @@ async def _rain_check(services: Any, rain_id: int) -> tuple[int, int, int, int]:
     return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
-class EnvelopeBench(Bench):
+class EnvelopeBench(pairs.PairBench):
     def rain(self, envelopes: int, pool: int) -> int:
         assert self.host is not None
         return int(self.run(_rain(self.services, self.host, envelopes, pool)))
@@ -97,13 +92,6 @@ class EnvelopeBench(Bench):
                           else f"{held} held by {holders} for "
                                f"{step.counts.get('accepted', 0)} replies")
         return step
-
-    def buy_step(self, server: Any, rate: float, seconds: float) -> Step:
-        count = max(1, int(rate * seconds))
-        self.buyers(count)
-        sale_id = self.product_sale(count)
-        requests = [buy_request(server.port, sale_id, t, new_key()) for t in self.tokens[:count]]
-        return make_step("buy", "buy", rate, self.load(server, requests, rate))
 
     def race(self, server: Any, viewers: int, envelopes: int, pool: int) -> tuple[Step, str]:
         self.buyers(viewers)
@@ -154,9 +142,7 @@ def main() -> None:
 
     best, ratio = pairs.best_rates(steps, ("grab", "buy"))
     lines = [
-        f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by `python -m bench.envelopes"
-        f"{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`; machine: {_machine()}. "
-        "Load average before the run: " + ", ".join(f"{x:.2f}" for x in load_before) + ".",
+        pairs.run_line("bench.envelopes", load_before),
         "",
         "One `livesell serve` process; the load client in a process of its own, open loop "
         "(latency from each request's scheduled time). Each step: a fresh rain with an "

@@ -24,19 +24,14 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 from bench import pairs, sections
 from bench.buy import (
     PASS_P99_MS,
-    Bench,
     BenchHost,
     Step,
-    _machine,
-    buy_request,
     make_step,
-    new_key,
     say,
     start_server,
 )
@@ -89,7 +84,7 @@ async def _deal_check(services: Any, deal_id: int) -> tuple[int, str]:
     return int(orders or 0), "clean" if check.ok else "; ".join(check.problems)
 
 
-class GroupBench(Bench):
+class GroupBench(pairs.PairBench):
     def join_step(self, server: Any, rate: float, seconds: float) -> Step:
         assert self.host is not None
         count = max(1, int(rate * seconds))
@@ -108,13 +103,6 @@ class GroupBench(Bench):
         step.invariant = (verdict if orders >= accepted + group_count
                           else f"{orders} orders for {accepted} joins: **WRONG**")
         return step
-
-    def buy_step(self, server: Any, rate: float, seconds: float) -> Step:
-        count = max(1, int(rate * seconds))
-        self.buyers(count)
-        sale_id = self.product_sale(count)
-        requests = [buy_request(server.port, sale_id, t, new_key()) for t in self.tokens[:count]]
-        return make_step("buy", "buy", rate, self.load(server, requests, rate))
 
 
 def main() -> None:
@@ -138,9 +126,7 @@ def main() -> None:
 
     best, ratio = pairs.best_rates(steps, ("join", "buy"))
     lines = [
-        f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by `python -m bench.groups"
-        f"{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`; machine: {_machine()}. "
-        "Load average before the run: " + ", ".join(f"{x:.2f}" for x in load_before) + ".",
+        pairs.run_line("bench.groups", load_before),
         "",
         "One `livesell serve` process; the load client in a process of its own, open loop "
         "(latency from each request's scheduled time). Each join step: a fresh group deal "

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
-from bench.buy import Step, say
+from bench.buy import Bench, Step, _machine, buy_request, make_step, new_key, say
 
 # Two failed steps in a row end a path's climb.
 FAILS_TO_STOP = 2
@@ -68,3 +71,22 @@ def row(step: Step, *, check: bool = False) -> str:
             f"{step.counts.get('accepted', 0):,} | {other} | {step.p50:.1f} | {step.p99:.1f} | "
             f"{step.worst:.0f} | {step.cpu_pct('server'):.0f}% | {checked}"
             f"{'pass' if step.passed else '**fail**'} |")
+
+
+class PairBench(Bench):
+    """A bench whose second path is the flash-sale buy."""
+
+    def buy_step(self, server: Any, rate: float, seconds: float) -> Step:
+        """The flash-sale buy at `rate` on a fresh sale with a unit for every request."""
+        count = max(1, int(rate * seconds))
+        self.buyers(count)
+        sale_id = self.product_sale(count)
+        requests = [buy_request(server.port, sale_id, t, new_key()) for t in self.tokens[:count]]
+        return make_step("buy", "buy", rate, self.load(server, requests, rate))
+
+
+def run_line(module: str, load_before: tuple[float, float, float]) -> str:
+    """The first line of a pair benchmark's section: when, by which command, on what."""
+    return (f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by `python -m {module}"
+            f"{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`; machine: {_machine()}. "
+            "Load average before the run: " + ", ".join(f"{x:.2f}" for x in load_before) + ".")

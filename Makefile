@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.fanout
 	$(BIN)/python -m bench.buy
 	$(BIN)/python -m bench.envelopes
+	$(BIN)/python -m bench.groups
 	$(BIN)/python -m bench.regular
 	$(BIN)/python -m bench.transcode --write
 

@@ -22,23 +22,16 @@ What it measures:
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
-from bench import sections
+from bench import pairs, sections
 from bench.buy import (
     PASS_P99_MS,
-    Bench,
     BenchHost,
     Step,
-    _machine,
-    buy_request,
     make_step,
-    new_key,
     say,
     start_server,
 )
@@ -90,7 +83,7 @@ async def _rain_check(services: Any, rain_id: int) -> tuple[int, int, int, int]:
     return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
-class EnvelopeBench(Bench):
+class EnvelopeBench(pairs.PairBench):
     def rain(self, envelopes: int, pool: int, viewers: int) -> int:
         """A fresh rain, with the first `viewers` bench users in its room."""
         assert self.host is not None
@@ -109,13 +102,6 @@ class EnvelopeBench(Bench):
                           else f"{held} held by {holders} for "
                                f"{step.counts.get('accepted', 0)} replies")
         return step
-
-    def buy_step(self, server: Any, rate: float, seconds: float) -> Step:
-        count = max(1, int(rate * seconds))
-        self.buyers(count)
-        sale_id = self.product_sale(count)
-        requests = [buy_request(server.port, sale_id, t, new_key()) for t in self.tokens[:count]]
-        return make_step("buy", "buy", rate, self.load(server, requests, rate))
 
     def race(self, server: Any, viewers: int, envelopes: int, pool: int) -> tuple[Step, str]:
         self.buyers(viewers)
@@ -138,29 +124,8 @@ class EnvelopeBench(Bench):
         return step, verdict
 
 
-def _row(step: Step) -> str:
-    other = ", ".join(f"{k} {v:,}" for k, v in sorted(step.counts.items())
-                      if k != "accepted") or "none"
-    return (f"| {step.target} | {step.rate:,.0f} | {step.sent:,} | "
-            f"{step.counts.get('accepted', 0):,} | {other} | {step.p50:.1f} | {step.p99:.1f} | "
-            f"{step.worst:.0f} | {step.cpu_pct('server'):.0f}% | "
-            f"{'pass' if step.passed else '**fail**'} |")
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run; prints only")
-    parser.add_argument("--rates", default=DEFAULT_RATES)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--write", dest="write", action="store_true", default=None)
-    parser.add_argument("--no-write", dest="write", action="store_false")
-    args = parser.parse_args()
-    if args.quick:
-        args.rates, args.seconds = "200,400", 1.0
-    # Bench's own knobs (bench.buy's settle pause, quick mode).
-    args.profile = False
-    write = args.write if args.write is not None else not args.quick
-    rates = [float(r) for r in args.rates.split(",")]
+    args, write, rates = pairs.arguments(__doc__.split("\n")[0], DEFAULT_RATES, "200,400")
     sys.path.insert(0, str(os.getcwd()))
     load_before = os.getloadavg()
 
@@ -175,19 +140,9 @@ def main() -> None:
         say("warming up (not counted)")
         bench.grab_step(server, 100, 0.5)
         bench.buy_step(server, 100, 0.5)
-        fails = {"grab": 0, "buy": 0}
-        for rate in rates:
-            for kind in ("grab", "buy"):
-                if fails[kind] >= 2:
-                    continue
-                asyncio.run(asyncio.sleep(bench.settle))
-                step = (bench.grab_step if kind == "grab" else bench.buy_step)(
-                    server, rate, args.seconds)
-                steps.append(step)
-                fails[kind] = 0 if step.passed else fails[kind] + 1
-                say(f"{kind} {rate:>6,.0f}/s  p50 {step.p50:6.1f}  p99 {step.p99:7.1f}  "
-                    f"errors {step.errors:,}  server CPU {step.cpu_pct('server'):.0f}%  "
-                    f"{'pass' if step.passed else 'FAIL'}")
+        steps = pairs.alternate(bench.settle, rates, args.seconds, {
+            "grab": lambda rate, seconds: bench.grab_step(server, rate, seconds),
+            "buy": lambda rate, seconds: bench.buy_step(server, rate, seconds)})
         viewers, envelopes = (RACE_VIEWERS, RACE_ENVELOPES) if not args.quick else (1000, 200)
         race = bench.race(server, viewers, envelopes, RACE_POOL)
         say(f"race: {race[1]}; last reply {race[0].worst:.0f} ms after its scheduled time")
@@ -195,13 +150,9 @@ def main() -> None:
         server.stop()
         bench.close()
 
-    best = {kind: max((s.rate for s in steps if s.target == kind and s.passed), default=0.0)
-            for kind in ("grab", "buy")}
-    ratio = best["grab"] / best["buy"] if best["buy"] else float("nan")
+    best, ratio = pairs.best_rates(steps, ("grab", "buy"))
     lines = [
-        f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by `python -m bench.envelopes"
-        f"{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`; machine: {_machine()}. "
-        "Load average before the run: " + ", ".join(f"{x:.2f}" for x in load_before) + ".",
+        pairs.run_line("bench.envelopes", load_before),
         "",
         "One `livesell serve` process; the load client in a process of its own, open loop "
         "(latency from each request's scheduled time). Each step: a fresh rain with an "
@@ -212,7 +163,7 @@ def main() -> None:
         "| path | offered/s | sent | accepted | other replies | p50 ms | p99 ms | max ms "
         "| server CPU | |",
         "|---|---|---|---|---|---|---|---|---|---|",
-        *[_row(s) for s in steps],
+        *[pairs.row(s) for s in steps],
         "",
         f"**Highest passing rate: grabs {best['grab']:,.0f}/s, buys {best['buy']:,.0f}/s; "
         f"grab/buy ratio {ratio:.2f}.**",

@@ -246,6 +246,9 @@ class ScheduleSettings:
     # Settles the rains and draws no web process's tick settled (engagement/runtime.py): with
     # every web process down, a seed is revealed at most this long after the backstop's delay.
     engagement_backstop_seconds: float = setting(5.0)
+    # Fails group buys past their deadline (refunding their members) and settles ended group
+    # deals (orders/groups.py): a failed group's members are refunded at most this late.
+    group_sweep_seconds: float = setting(2.0)
 
 
 def _rate_bp(default: int) -> Any:

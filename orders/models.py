@@ -174,6 +174,12 @@ class Order(Base):
         # The per-video and per-replay reports read the orders of one source.
         Index("ix_orders_video_source", "source_id",
               postgresql_where=text("source_kind <> 'live'")),
+        # A group buy's order has no sale and names its host (orders/groups.py); one slot per
+        # buyer per group: held while unpaid, theirs once paid.
+        CheckConstraint("group_id IS NULL OR sale_id IS NULL", name="group_order_no_sale"),
+        Index("uq_orders_group_member", "group_id", "user_id", unique=True,
+              postgresql_where=text("group_id IS NOT NULL AND status IN "
+                                    "('pending_payment', 'paid', 'completed')")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -214,6 +220,9 @@ class Order(Base):
     # the discount, and what the commission ledger works on.
     coupon_claim_id: Mapped[int | None]
     discount_minor: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The group buy this order is a member's unit of (orders/group_models.py; the database has
+    # the foreign key to groups): a group order is a regular order without lines.
+    group_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 

@@ -16,7 +16,7 @@ from core.context import Services
 from core.errors import Conflict
 from core.events import dispatch_committed, record, unit_of_work
 from core.states import transition
-from orders import commissions, coupons, regular
+from orders import commissions, coupons, group_members, regular
 from orders.buying import release_reservation
 from orders.errors import (
     NotOrderOwner,
@@ -72,6 +72,7 @@ async def cancel_order(svc: Services, actor: Actor, order_id: int) -> Order:
             await coupons.release_claims_of(session, [order_id])
         if order.sale_id is not None:
             record(session, SaleStockChanged(sale_id=order.sale_id, room_id=order.room_id))
+        record(session, *await group_members.slot_freed_events(session, [order]))
         variant_ids = await _variant_ids(session, order, news=True)
         await session.flush()
         await session.refresh(order)
@@ -84,7 +85,7 @@ async def cancel_order(svc: Services, actor: Actor, order_id: int) -> Order:
 async def _variant_ids(session: AsyncSession, order: Order, *, news: bool = False) -> list[int]:
     """A regular-price order's variants (its lines), whose units its moves release; with
     `news`, the room hears their products' units left once the move has committed."""
-    if order.sale_id is not None:
+    if order.sale_id is not None or order.group_id is not None:
         return []
     lines = await regular.order_lines(session, order.id)
     if news:
@@ -96,7 +97,11 @@ async def _variant_ids(session: AsyncSession, order: Order, *, news: bool = Fals
 
 async def _release(svc: Services, order: Order, variant_ids: list[int], *,
                    sold: bool = False) -> None:
-    if order.sale_id is None:
+    if order.group_id is not None:
+        # An unpaid group order frees its slot (a refunded one: `refund_order`).
+        if not sold:
+            await group_members.release_slot_of(svc, order)
+    elif order.sale_id is None:
         await regular.release_order_units(svc, order, variant_ids, sold=sold)
     else:
         await release_reservation(svc, order.sale_id, order.reservation_no, sold=sold)
@@ -153,6 +158,8 @@ async def expire_due_orders(svc: Services, *, limit: int = 500) -> list[int]:
         # One stock update per sale, however many of its orders expired.
         record(session, *(SaleStockChanged(sale_id=sale_id, room_id=room_id)
                           for sale_id, room_id in rooms.items()))
+        # One progress update per group whose unpaid slot went.
+        record(session, *await group_members.slot_freed_events(session, expired))
     for order in expired:
         await _release(svc, order, variants.get(order.id, []))
     await dispatch_committed(svc, session)
@@ -197,6 +204,10 @@ async def refund_order(svc: Services, actor: Actor, order_id: int) -> Order:
             raise OrderNotFound(f"order {order_id} does not exist", field="order_id")
         current = OrderStatus(order.status)
         transition(ORDER_MOVES, current, OrderStatus.REFUNDED, what="an order")
+        # A formed group's member: the unit goes back to the deal, or (settled) to the product
+        # in this transaction. An open group's member is refused (it refunds if it fails).
+        group_unit_to_product = (await group_members.before_refund(svc, session, order)
+                                 if order.group_id is not None else False)
         sale = None
         if order.sale_id is not None:
             sale = await session.scalar(
@@ -232,7 +243,9 @@ async def refund_order(svc: Services, actor: Actor, order_id: int) -> Order:
         variant_ids = await _variant_ids(session, order, news=True)
         await session.flush()
         await session.refresh(order)
-    if not settled:
+    if order.group_id is not None:
+        await group_members.refund_unit_of(svc, order, to_product=group_unit_to_product)
+    elif not settled:
         await _release(svc, order, variant_ids, sold=True)
     await dispatch_committed(svc, session)
     return order

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.context import Services
 from core.errors import Conflict
 from core.events import dispatch_committed, record
-from orders import bargains, commissions, coupons, regular, stock, variant_stock
+from orders import bargains, commissions, coupons, group_members, regular, stock, variant_stock
 from orders.errors import (
     OrderNotFound,
     SaleNotFound,
@@ -174,6 +174,13 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
     if payment.status in (PaymentStatus.SUCCEEDED.value, PaymentStatus.REFUNDED.value):
         return "already_applied"
     payment.status = PaymentStatus.SUCCEEDED.value
+    if order.group_id is not None:
+        # Counted on the group's row, or refunded: orders/group_members.py.
+        outcome, refund = await group_members.payment_succeeded(svc, session, order, payment,
+                                                                effects)
+        if refund:
+            await queue_refund(session, payment)
+        return outcome
     if order.sale_id is None:
         return await _regular_payment_succeeded(svc, session, order, payment, effects)
     current = OrderStatus(order.status)

@@ -134,6 +134,11 @@ def regular_order_view(order: Order, provider: PaymentProvider,
     return view
 
 
+def group_order_view(order: Order, provider: PaymentProvider) -> dict[str, Any]:
+    """A group buy member's order (orders/groups.py): one unit at the group price, no lines."""
+    return {**regular_order_view(order, provider, []), "kind": "group", "group_id": order.group_id}
+
+
 async def orders_json(session: AsyncSession, svc: Services,
                       orders: list[Order]) -> list[dict[str, Any]]:
     """Views of orders as committed, with the lines of the regular-price ones (one query)."""
@@ -146,7 +151,8 @@ async def orders_json(session: AsyncSession, svc: Services,
                 .join(ProductVariant, ProductVariant.id == OrderLine.variant_id)
                 .where(OrderLine.order_id.in_(regular)).order_by(OrderLine.id)):
             lines.setdefault(line.order_id, []).append((line, options))
-    return [regular_order_view(o, provider, lines.get(o.id, [])) if o.sale_id is None
+    return [group_order_view(o, provider) if o.group_id is not None
+            else regular_order_view(o, provider, lines.get(o.id, [])) if o.sale_id is None
             else {**sale_order_view(o, provider), "kind": "sale"} for o in orders]
 
 
@@ -204,7 +210,8 @@ async def notify_buyer(svc: Services, order: Order) -> None:
     leave out are the ones the buyer got with the order (the page keeps them, room-shop.js)."""
     provider = get_provider(svc.settings)
     if order.status not in SHARE_STATES:
-        view = (regular_order_view(order, provider, None) if order.sale_id is None
+        view = (group_order_view(order, provider) if order.group_id is not None
+                else regular_order_view(order, provider, None) if order.sale_id is None
                 else sale_order_view(order, provider))
     else:
         async with svc.db.session() as session:

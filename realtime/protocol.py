@@ -60,6 +60,9 @@ class ServerEvent(StrEnum):
     COUPON = "coupon"
     # Published to one user: a friend cut the price of their bargain (orders/bargains.py).
     BARGAIN = "bargain"
+    # A group buy's progress (to its room), and a member's own news of it formed or failed
+    # and refunded (to the user; orders/groups.py).
+    GROUP = "group"
 
 
 class ClientEvent(StrEnum):

@@ -17,6 +17,7 @@ from core.ratelimit import hit_share_visit
 from core.security import share_signature, share_signature_matches
 from live.models import LineupItem, Product, Room, RoomStatus
 from orders.commissions import standing_attribution
+from orders.group_models import Group
 from sharing.codes import ShareCode, TargetKind, make_code, read_code
 from sharing.errors import ShareKindUnsupported, ShareTargetNotFound
 from sharing.models import ShareAttribution, ShareLink, ShareVisit
@@ -53,15 +54,20 @@ async def target_path(session: AsyncSession, kind: TargetKind, target_id: int) -
             .where(LineupItem.product_id == target_id, Room.status != RoomStatus.ENDED.value)
             .order_by(Room.id.desc()).limit(1))
         return f"/rooms/{room_id}" if room_id is not None else f"/hosts/{host_id}"
-    raise ShareKindUnsupported("group links are not served yet", field="kind")
+    if kind == TargetKind.GROUP:
+        code = await session.scalar(select(Group.code).where(Group.id == target_id))
+        if code is None:
+            raise ShareTargetNotFound(f"no group has id {target_id}", field="id")
+        return f"/g/{code}"
+    raise ShareKindUnsupported(f"{kind} links are not served", field="kind")
 
 
 async def issue_link(svc: Services, sharer_id: int, kind: str, target_id: int) -> IssuedLink:
-    """The sharer's link to a room or a product: the same link each time they ask."""
+    """The sharer's link to a room, a product or a group: the same link each time they ask."""
     try:
         target_kind = TargetKind(kind)
     except ValueError:
-        raise ShareKindUnsupported("kind is room or product", field="kind") from None
+        raise ShareKindUnsupported("kind is room, product or group", field="kind") from None
     async with svc.db.transaction() as session:
         await target_path(session, target_kind, target_id)
         await session.execute(

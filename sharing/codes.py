@@ -2,7 +2,7 @@
 e.g. `r12.34.1765080000.Vt3…`. The signature is an HMAC-SHA256 of the rest with the app's
 SECRET_KEY (`core.security.sign_share_code`), so a code names its sharer and target and
 cannot be made up or altered; its issue time (whole seconds, UTC) lets a stale code be
-refused. Kinds: `r` a room, `p` a product, `g` a group (reserved: groups are not served yet).
+refused. Kinds: `r` a room, `p` a product, `g` a group buy (its page, `/g/{code}`).
 """
 
 from __future__ import annotations

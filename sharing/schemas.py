@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class ShareIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    kind: str = Field(description="room or product (group: reserved, not served yet)")
+    kind: str = Field(description="room, product or group")
     id: int = Field(ge=1, le=2**63 - 1)
 
 

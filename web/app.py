@@ -31,6 +31,7 @@ from web import (
     api_commissions,
     api_coupons,
     api_engagement,
+    api_groups,
     api_ingest,
     api_live,
     api_orders,
@@ -45,6 +46,7 @@ from web import (
     pages_bargains,
     pages_commissions,
     pages_engagement,
+    pages_groups,
     pages_ops,
     pages_shares,
     pages_social,
@@ -96,6 +98,7 @@ API_ROUTERS: list[ApiRouter] = [
     api_coupons.router,  # live-room coupons: drop, claim (used at a regular-price checkout)
     api_shares.router,  # share links, their visits, the sharer's overview
     api_bargains.router,  # bargains: offers, friends' cuts, the buy at the price reached
+    api_groups.router,  # group buys: deals, open, join, progress
 ]
 
 
@@ -167,6 +170,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes.extend(pages_engagement.routes)  # a lucky draw's public verification page
     routes.extend(pages_shares.routes)  # /s/{code} and the sharer's page
     routes.extend(pages_bargains.routes)  # a bargain offer's and a bargain's pages
+    routes.extend(pages_groups.routes)  # /g/{code}: a group buy's page
     routes.extend(payments.routes)  # the sandbox gateway's payment page
     routes.extend(metrics.routes)  # GET /metrics, ops only (Prometheus text format)
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))

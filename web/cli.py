@@ -11,6 +11,8 @@
                                       # that every hold has its order
     livesell reconcile-variant [VARIANT_ID ...]  # rebuild variants' stock counters (all if none)
     livesell check-variants [VARIANT_ID ...]  # stock = available + held + sold per variant
+    livesell check-groups [DEAL_ID ...]       # units = returned + available + held + sold per
+                                              # group deal, and every group's slots
     livesell expire                   # run one expiry sweep of unpaid orders now
     livesell rebuild-reports --since YYYY-MM-DD [--until YYYY-MM-DD]
     livesell verify-draw DRAW_ID [--url URL]
@@ -174,7 +176,7 @@ def sale_command(command: str, sale_id: int | None, variant_ids: list[int] | Non
     from core.context import Services
     from core.models import import_all_models
     from core.settings import get_settings
-    from orders import order_moves, reconcile, variants
+    from orders import group_reconcile, order_moves, reconcile, variants
     from workers.handlers import wire
 
     async def run() -> int:
@@ -206,6 +208,14 @@ def sale_command(command: str, sale_id: int | None, variant_ids: list[int] | Non
                 for variant_id in ids:
                     problems.extend((await variants.check_variant(svc, variant_id)).problems)
                 print(orjson.dumps({"ok": not problems, "variants": len(ids),
+                                    "problems": problems}).decode())
+                return 0 if not problems else 1
+            if command == "check-groups":
+                deal_ids = variant_ids or await group_reconcile.all_deal_ids(svc)
+                problems = []
+                for deal_id in deal_ids:
+                    problems.extend((await group_reconcile.check_deal(svc, deal_id)).problems)
+                print(orjson.dumps({"ok": not problems, "deals": len(deal_ids),
                                     "problems": problems}).decode())
                 return 0 if not problems else 1
             expired = await order_moves.expire_due_orders(svc)
@@ -445,6 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check-variants", help="check stock = available + held + sold per variant "
                    "(every variant if none is named), and that every hold has its order"
                    ).add_argument("variant_ids", type=int, nargs="*")
+    sub.add_parser("check-groups", help="check units = returned + available + held + sold per "
+                   "group deal (every deal if none is named), and each group's slots"
+                   ).add_argument("deal_ids", type=int, nargs="*")
     args = parser.parse_args(argv)
 
     if args.command == "run":
@@ -465,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
             return sale_command(args.command, None, list(args.variant_ids))
         if args.command == "check-variants":
             return sale_command(args.command, None, list(args.variant_ids))
+        if args.command == "check-groups":
+            return sale_command(args.command, None, list(args.deal_ids))
         if args.command == "migrate":
             migrate()
         elif args.command == "seed":

@@ -125,7 +125,9 @@ RETURN_TO_SHOW_SECONDS = 2
 
 def _back_url(order: Order) -> str:
     """Where the buyer pressed buy: the replay's or short video's page, the bargain's, else the
-    room's."""
+    room's; a group buy's page for a group order (which leads to /g/{code})."""
+    if order.group_id is not None:
+        return f"/groups/{order.group_id}"
     if order.source_kind in (OrderSource.REPLAY, OrderSource.VIDEO) and order.source_id:
         return f"/videos/{order.source_id}"
     if order.source_kind == OrderSource.BARGAIN and order.source_id:

@@ -30,6 +30,8 @@ BEAT_SCHEDULE: tuple[tuple[str, str, str, int], ...] = (
     # write deadline (5 s) plus this interval.
     ("release-unwritten-holds", "orders.release_unwritten_holds", "unwritten_sweep_seconds", 10),
     ("advance-sales", "orders.advance_sales", "advance_sales_seconds", 5),
+    # Group buys past their deadline fail and refund their members (orders/groups.py).
+    ("sweep-groups", "orders.sweep_groups", "group_sweep_seconds", 10),
     ("sweep-broadcast-reports", "analytics.sweep_reports", "report_sweep_seconds", 120),
     ("settle-commissions", "orders.settle_commissions", "commission_settle_seconds", 600),
     ("relay-outbox", "orders.relay_outbox", "outbox_relay_seconds", 60),

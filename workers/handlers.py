@@ -39,7 +39,7 @@ from live.events import (
     UserMuted,
     UserUnmuted,
 )
-from orders import bargains, coupons, purchases
+from orders import bargains, coupons, groups, purchases
 from orders import queries as order_queries
 from orders import variants as order_variants
 from orders import views as order_views
@@ -63,6 +63,18 @@ from orders.events import (
     SaleStopped,
     UnitsReleased,
     VariantStockChanged,
+)
+from orders.group_events import (
+    GroupDealCreated,
+    GroupDealEnded,
+    GroupDealSettled,
+    GroupFailed,
+    GroupFormed,
+    GroupJoined,
+    GroupMemberPaid,
+    GroupOpened,
+    GroupSlotFreed,
+    GroupUnitsReleased,
 )
 from orders.runtime import publish_stock, runtime
 from realtime import moderation
@@ -167,6 +179,15 @@ async def set_product_stock(session: AsyncSession, event: ProductStockSet) -> No
                                            host_id=event.host_id, stock=event.stock)
 
 
+async def return_group_units_to_product(session: AsyncSession, event: GroupUnitsReleased,
+                                       ) -> None:
+    # In the transaction that settles the group deal (or refunds after it): once, with it, to
+    # the product's default variant, the pool a deal takes its units from.
+    await order_variants.return_units(services_of(session), session,
+                                      product_id=event.product_id, units=event.units,
+                                      variant_id=None)
+
+
 async def build_report_of_ended_room(svc: Services, event: RoomEnded) -> None:
     """The broadcast report of a room that ended (the host's button or the ingest). The
     analytics sweep builds the reports of ended rooms that have none."""
@@ -189,8 +210,8 @@ async def announce_room(svc: Services, event: RoomUpdated | RoomWentLive | RoomE
     await live_actions.publish_room_row(svc, event.room_id)
 
 
-async def republish_lineup(svc: Services, event: LineupChanged | SaleCreated | SaleSettled,
-                           ) -> None:
+async def republish_lineup(svc: Services, event: LineupChanged | SaleCreated | SaleSettled
+                           | GroupDealCreated | GroupDealSettled) -> None:
     """The room's lineup as committed: the host changed it, or a product's stock moved (a sale
     took its units, or gave back the unsold ones when it settled)."""
     await live_actions.publish_lineup(svc, event.room_id)
@@ -262,6 +283,19 @@ def register_handlers(bus: EventBus) -> None:
     bus.subscribe(CouponClaimed, coupons.announce_claimed)
     # A bargain's buyer hears each friend's cut (a `bargain` user event).
     bus.subscribe(BargainHelped, bargains.tell_buyer)
+    # Group buys: the deal's units leave and come back to the product as a sale's do; the room
+    # hears each group's progress, and its members that it formed or failed (refunded).
+    bus.handle_in_transaction(GroupUnitsReleased, return_group_units_to_product)
+    for deal_event in (GroupDealCreated, GroupDealEnded):
+        bus.subscribe(deal_event, groups.announce_deal)
+    bus.subscribe(GroupDealCreated, republish_lineup)
+    bus.subscribe(GroupDealSettled, republish_lineup)
+    for group_event in (GroupOpened, GroupSlotFreed, GroupMemberPaid, GroupFormed, GroupFailed):
+        bus.subscribe(group_event, groups.announce_group)
+    # A rush of joins is told per burst, off the join's request (orders.groups.JoinAnnouncer).
+    bus.subscribe(GroupJoined, groups.announce_join)
+    bus.subscribe(GroupFormed, groups.tell_members)
+    bus.subscribe(GroupFailed, groups.tell_members)
     # Rains and draws tell the room (and each entrant) once committed.
     bus.subscribe(RainDropped, engagement_announce.announce_dropped_rain)
     bus.subscribe(RainSettled, engagement_announce.announce_settled_rain)

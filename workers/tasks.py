@@ -7,7 +7,17 @@ from typing import Any
 from celery import Task
 
 from live import queries as live_queries
-from orders import buying, commissions, coupons, order_moves, outbox, reconcile, regular, sales
+from orders import (
+    buying,
+    commissions,
+    coupons,
+    groups,
+    order_moves,
+    outbox,
+    reconcile,
+    regular,
+    sales,
+)
 from orders.models import OutboxKind
 from workers.app import app
 from workers.runtime import run
@@ -73,6 +83,15 @@ def advance_sales() -> dict[str, Any]:
         return {**moved, "settled": settled}
 
     return run(work)
+
+
+@app.task(name="orders.sweep_groups")
+def sweep_groups() -> dict[str, list[int]]:
+    """Fail group buys past their deadline (each paid member refunded through the outbox, in
+    the failure's transaction), end the deals of ended rooms, settle ended deals. Safe to run
+    twice or in parallel, or to die midway: each failure is one conditional move."""
+    return run(lambda svc: groups.sweep(
+        svc, ended_rooms=lambda room_ids: live_queries.ended_rooms(svc, room_ids)))
 
 
 @app.task(name="orders.relay_outbox")

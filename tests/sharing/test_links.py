@@ -47,7 +47,7 @@ async def test_a_signed_in_user_gets_one_link_per_room_or_product(
     assert visit["path"] == f"/rooms/{room['id']}"
 
 
-async def test_asking_for_a_link_refuses_guests_missing_targets_and_groups(
+async def test_asking_for_a_link_refuses_guests_and_missing_targets(
         client, make_user):
     sharer = await make_user()
 
@@ -55,14 +55,14 @@ async def test_asking_for_a_link_refuses_guests_missing_targets_and_groups(
     missing = await client.post("/api/shares", headers=sharer.headers,
                                 json={"kind": "product", "id": 999})
     group = await client.post("/api/shares", headers=sharer.headers,
-                              json={"kind": "group", "id": 1})
+                              json={"kind": "group", "id": 1})  # no such group
     unknown = await client.post("/api/shares", headers=sharer.headers,
                                 json={"kind": "video", "id": 1})
 
     assert guest.status_code == 401
     assert (missing.status_code, missing.json()["error"]["code"],
             missing.json()["error"]["field"]) == (404, "share_target_not_found", "id")
-    assert (group.status_code, group.json()["error"]["code"]) == (422, "share_kind_unsupported")
+    assert (group.status_code, group.json()["error"]["code"]) == (404, "share_target_not_found")
     assert (unknown.status_code, unknown.json()["error"]["field"]) == (422, "kind")
 
 
@@ -85,7 +85,7 @@ async def test_a_bad_code_is_refused_with_its_reason_and_nothing_is_recorded(
              f"{other_room}.{signature}": (403, "share_code_forged"),
              old: (410, "share_code_expired"),
              gone: (404, "share_target_not_found"),
-             group: (422, "share_kind_unsupported")}
+             group: (404, "share_target_not_found")}
     for code, (status, reason) in cases.items():
         response = await follow(client, visitor, code)
         assert (response.status_code, response.json()["error"]["code"]) == (status, reason), code

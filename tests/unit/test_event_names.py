@@ -35,7 +35,7 @@ def test_the_wire_names_are_the_enums_values() -> None:
         "hello", "resume", "batch", "error", "pong", "likes", "viewers", "snapshot_rebuilt",
         "user_resume", "chat", "moderation", "room", "on_air", "lineup", "pin", "unpin", "sale",
         "stock", "variant_stock", "order", "purchase", "notification", "rain", "draw", "chat_buy",
-        "coupon", "bargain"]
+        "coupon", "bargain", "group"]
     assert [e.value for e in ClientEvent] == ["chat", "like", "ping"]
     assert [e.value for e in ModerationAction] == ["mute", "unmute", "delete"]
     assert [e.value for e in SaleAction] == ["started", "scheduled", "stopped", "ended"]
@@ -115,10 +115,11 @@ def test_the_pages_store_reads_the_wire_names_of_the_enum() -> None:
     # (`snapshot_rebuilt`: a fresh hello follows where needed).
     # `user_resume` is the socket's (it keeps the user's offset); `rain` and `draw` are read by
     # the engagement modules from the store's `frame` topic, and `coupon` by the room's coupon
-    # card (room-coupons.js) the same way.
+    # card (room-coupons.js) the same way, and `group` by the room's group buys
+    # (room-groups.js).
     not_in_store = {ServerEvent.BATCH, ServerEvent.PONG, ServerEvent.SNAPSHOT_REBUILT,
                     ServerEvent.USER_RESUME, ServerEvent.RAIN, ServerEvent.DRAW,
-                    ServerEvent.COUPON}
+                    ServerEvent.COUPON, ServerEvent.GROUP}
     assert cases == {e.value for e in ServerEvent} - not_in_store
     assert 'frame.type === "batch"' in (js / "socket.js").read_text()
     assert 'frame.type === "user_resume"' in (js / "socket.js").read_text()

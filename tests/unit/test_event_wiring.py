@@ -11,6 +11,7 @@ import pytest
 from core.events import DomainEvent, EventBus
 from live import events as live_events
 from orders import events as order_events
+from orders import group_events
 from workers.handlers import register_handlers
 
 
@@ -23,7 +24,8 @@ def _recorded_events(module: ModuleType) -> list[type[DomainEvent]]:
 
 
 @pytest.mark.parametrize("event_type", [*_recorded_events(live_events),
-                                        *_recorded_events(order_events)],
+                                        *_recorded_events(order_events),
+                                        *_recorded_events(group_events)],
                          ids=lambda event_type: event_type.__name__)
 def test_every_recorded_event_has_a_handler(event_type: type[DomainEvent]) -> None:
     bus = EventBus()

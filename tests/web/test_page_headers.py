@@ -44,7 +44,8 @@ async def test_every_html_route_sends_the_content_security_policy(
         url = (route.path.replace("{room_id:int}", str(room["id"]))
                .replace("{order_id:int}", "1").replace("{video_id:int}", "1")
                .replace("{host_id:int}", str(host.id)).replace("{draw_id:int}", "1")
-               .replace("{offer_id:int}", "1").replace("{bargain_id:int}", "1"))
+               .replace("{offer_id:int}", "1").replace("{bargain_id:int}", "1")
+               .replace("{group_id:int}", "1"))
         for reader in readers:
             response = await client.get(url, headers=reader.headers if reader else None)
             if response.headers.get("content-type", "").startswith("text/html"):

@@ -6,6 +6,7 @@ import {$, ask, clearFormErrors, h, productImage, readBoot, showFormErrors, toas
 import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js";
 import {mountHostBargains} from "./host-room-bargains.js";
 import {mountHostCoupons} from "./host-room-coupons.js";
+import {mountHostGroups} from "./host-room-groups.js";
 import {mountHostEngagement} from "./host-room-engagement.js";
 import {errorText, t} from "./i18n.js";
 import {mountHostSales} from "./host-room-sale.js";
@@ -494,6 +495,8 @@ window.livesell.coupons = mountHostCoupons({
   currency: (boot.lineup || [])[0]?.currency || (catalog[0] && catalog[0].currency) || "USD"});
 // Bargains: offer a lineup product for friends to cut down to a floor.
 mountHostBargains({store, body: $("#host-bargains [data-slot-body]"), roomId});
+// Group buys: offer a deal on a lineup product, end it.
+mountHostGroups({store, body: $("#host-groups [data-slot-body]"), roomId});
 
 renderRoom();
 refreshNumbers();

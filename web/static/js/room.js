@@ -10,6 +10,7 @@ import {mountChatBuy} from "./room-chat-buy.js";
 import {mountRoomEngagement} from "./room-engagement.js";
 import {mountRoomSale, orderStatus} from "./room-sale.js";
 import {mountRoomCoupons} from "./room-coupons.js";
+import {mountRoomGroups} from "./room-groups.js";
 import {mountShop} from "./room-shop.js";
 import {trackProductCards} from "./room-tracking.js";
 import {mountRemind, mountReviewCard, mountSeller, setUnread, showProductReviews} from "./social.js";
@@ -414,6 +415,8 @@ store.on("order", (order) => {
 
 // Buying at the regular price: the pinned card's and the product dialog's sizes, colours, Buy
 // now and Add to cart, the cart, and the viewer's order.
+// Group buys of the pinned product: open a group, or join one with its exact progress.
+window.livesell.groups = mountRoomGroups({store, slot: $("#groups"), me, roomId, hostId});
 window.livesell.shop = mountShop({store, me, roomId, coupons: window.livesell.coupons,
                                   slots: {pin: $("#shop-slot"), dialog: $("#product-dialog-shop")}});
 // Comment-to-buy: the note that it is on, and the answer to the viewer's own buy line.

@@ -16,12 +16,11 @@ from sqlalchemy import func, update
 from core.context import Services
 from orders import groups
 from orders.group_models import Group
-from tests.e2e.conftest import Api, Pages, screenshot
-from tests.e2e.test_flash_sale import PAYMENT_TIMEOUT_MS, connected, pinned_show, webhook_worker
+from tests.e2e.conftest import PAYMENT_TIMEOUT_MS, Api, Pages, connected, screenshot
+from tests.e2e.test_flash_sale import pinned_show
 from tests.orders.group_helpers import refunds_by_order
 
 pytestmark = pytest.mark.browser
-__all__ = ["webhook_worker"]  # the fixture, used by name below
 
 
 async def _pay_in_sandbox(page: Any) -> None:

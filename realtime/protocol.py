@@ -58,6 +58,8 @@ class ServerEvent(StrEnum):
     COUPON = "coupon"
     # Published to one user: a friend cut the price of their bargain (orders/bargains.py).
     BARGAIN = "bargain"
+    # A host offered a bargain in the room, or withdrew one (orders/bargains.py).
+    BARGAIN_OFFER = "bargain_offer"
 
 
 class ClientEvent(StrEnum):

@@ -41,6 +41,8 @@ from orders import queries as order_queries
 from orders import views as order_views
 from orders.events import (
     BargainHelped,
+    BargainOffered,
+    BargainOfferWithdrawn,
     CouponClaimed,
     CouponDropped,
     OrderCancelled,
@@ -217,6 +219,9 @@ def register_handlers(bus: EventBus) -> None:
     bus.subscribe(CouponClaimed, coupons.announce_claimed)
     # A bargain's buyer hears each friend's cut (a `bargain` user event).
     bus.subscribe(BargainHelped, bargains.tell_buyer)
+    # The room hears an offer made or withdrawn (a `bargain_offer` room event).
+    bus.subscribe(BargainOffered, bargains.announce_offered)
+    bus.subscribe(BargainOfferWithdrawn, bargains.announce_withdrawn)
     # Rains and draws tell the room (and each entrant) once committed.
     bus.subscribe(RainDropped, engagement_announce.announce_dropped_rain)
     bus.subscribe(RainSettled, engagement_announce.announce_settled_rain)

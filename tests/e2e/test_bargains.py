@@ -120,6 +120,19 @@ async def test_friends_cut_a_bargain_to_its_floor_and_the_buyer_buys_and_pays(
     await expect(page.get_by_test_id("bargain-buy")).to_have_count(0)
     await screenshot(page, "bargain-bought")
 
+    # when the host, seeing the bargain started, withdraws the offer from the panel
+    await panel.reload()
+    await expect(offer.get_by_test_id("bargain-offer-count")).to_have_text("1 bargain started")
+    await offer.get_by_test_id("bargain-withdraw").click()
+    await panel.get_by_test_id("bargain-withdraw-ask-yes").click()
+    # then it leaves the panel, and the buyer's room drops its badges without a reload
+    await expect(offer).to_have_count(0)
+    await expect(room_tab.get_by_test_id("bargain-badge")).to_have_count(0)
+    await expect(room_tab.get_by_test_id("pinned-bargain")).to_be_hidden()
+    # while the buyer's bargain stays as it was
+    await page.reload()
+    await expect(page.get_by_test_id("bargain-order")).to_have_attribute("data-status", "paid")
+
     # and in Chinese, the same page says the same through the catalogs
     page_zh = await pages.open(path, buyer, locale="zh-CN")
     await expect(page_zh.get_by_test_id("bargain-progress")).to_have_text(

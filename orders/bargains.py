@@ -64,13 +64,15 @@ from orders.errors import (
     CannotHelpOwnBargain,
     NotRoomHost,
     NotYourBargain,
+    NotYourOffer,
+    OfferWithdrawn,
 )
-from orders.events import BargainHelped
+from orders.events import BargainHelped, BargainOffered, BargainOfferWithdrawn
 from orders.models import Order, OrderSource, OrderStatus, ProductVariant
 from orders.regular import LineIn, ProductTerms, RoomTerms
 from orders.sources import OrderSourceRef
 from orders.variants import variant_label
-from realtime.publish import ServerEvent, publish_user
+from realtime.publish import ServerEvent, publish_room, publish_user
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,9 @@ class BargainOffer(Base):
     floor_price_minor: Mapped[int] = mapped_column(BigInteger)
     helpers_needed: Mapped[int]
     ends_at: Mapped[datetime]
+    # Set once, when the host withdraws the offer: no new bargain starts on it; the bargains
+    # already started keep running to `ends_at`.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -224,7 +229,33 @@ async def enable_bargain(svc: Services, actor: Actor, room_id: int, terms: Offer
         session.add(offer)
         await session.flush()
         await session.refresh(offer)
+        record(session, BargainOffered(offer_id=offer.id, room_id=room_id))
     return offer
+
+
+async def withdraw_offer(svc: Services, actor: Actor, offer_id: int) -> dict[str, Any]:
+    """The offer's host withdraws it: no new bargain starts on it (`offer_withdrawn`), the
+    bargains already started keep their deadline. Withdrawing again changes nothing and
+    answers the same. Returns the offer's view, with how many bargains were started on it."""
+    async with unit_of_work(svc) as session:
+        # The row lock orders a withdrawal and a start (which share-locks the offer): a
+        # bargain is started before the withdrawal, or refused.
+        row = (await session.execute(select(BargainOffer, func.now())
+                                     .where(BargainOffer.id == offer_id)
+                                     .with_for_update())).first()
+        if row is None:
+            raise BargainOfferNotFound(f"bargain offer {offer_id} does not exist",
+                                       field="offer_id")
+        offer, now = row
+        if not owns_or_ops(actor, offer.host_id):
+            raise NotYourOffer("only the offer's host withdraws it", field="offer_id")
+        if offer.withdrawn_at is None:
+            offer.withdrawn_at = now
+            await session.flush()
+            record(session, BargainOfferWithdrawn(offer_id=offer.id, room_id=offer.room_id))
+        started = await session.scalar(select(func.count()).select_from(Bargain)
+                                       .where(Bargain.offer_id == offer_id)) or 0
+        return offer_view(offer, now, bargains=started)
 
 
 async def _offered_variant(session: AsyncSession, terms: OfferTerms) -> ProductVariant:
@@ -249,7 +280,10 @@ async def _offered_variant(session: AsyncSession, terms: OfferTerms) -> ProductV
                             "message": "the product has options: name the variant"}])
 
 
-def offer_view(offer: BargainOffer, now: datetime) -> dict[str, Any]:
+def offer_view(offer: BargainOffer, now: datetime, *,
+               bargains: int | None = None) -> dict[str, Any]:
+    """The offer as the API says it; `open` is whether a bargain may start on it now, and
+    `bargains` (when counted) how many buyers have started one."""
     return {"id": offer.id, "room_id": offer.room_id, "host_id": offer.host_id,
             "product_id": offer.product_id, "variant_id": offer.variant_id,
             "title": offer.title, "currency": offer.currency,
@@ -257,7 +291,9 @@ def offer_view(offer: BargainOffer, now: datetime) -> dict[str, Any]:
             "floor_price_minor": offer.floor_price_minor,
             "helpers_needed": offer.helpers_needed,
             "ends_at": offer.ends_at.isoformat(), "ends_at_ms": to_epoch_ms(offer.ends_at),
-            "open": offer.ends_at > now,
+            "open": offer.ends_at > now and offer.withdrawn_at is None,
+            "withdrawn": offer.withdrawn_at is not None,
+            "bargains": bargains,
             # The whole published schedule: the i-th friend's cut, before anyone helps.
             "cuts": bargain_rule.all_cuts(offer.start_price_minor, offer.floor_price_minor,
                                           offer.helpers_needed)}
@@ -276,16 +312,24 @@ async def offer_page(svc: Services, offer_id: int, user_id: int | None) -> dict[
     return {**offer_view(row[0], row[1]), "bargain_id": mine}
 
 
+def _bargains_started() -> Any:
+    return (select(func.count()).select_from(Bargain)
+            .where(Bargain.offer_id == BargainOffer.id).scalar_subquery())
+
+
 async def room_offers(svc: Services, room_id: int) -> dict[str, Any]:
-    """The room's offers still open, newest first."""
+    """The room's offers still open (before their deadline, not withdrawn), newest first, each
+    with how many bargains were started on it."""
     async with svc.db.session() as session:
         now = await session.scalar(select(func.now()))
         assert now is not None
-        offers = list(await session.scalars(
-            select(BargainOffer).where(BargainOffer.room_id == room_id,
-                                       BargainOffer.ends_at > now)
-            .order_by(BargainOffer.id.desc())))
-    return {"room_id": room_id, "offers": [offer_view(o, now) for o in offers]}
+        rows = (await session.execute(
+            select(BargainOffer, _bargains_started())
+            .where(BargainOffer.room_id == room_id, BargainOffer.ends_at > now,
+                   BargainOffer.withdrawn_at.is_(None))
+            .order_by(BargainOffer.id.desc()))).all()
+    return {"room_id": room_id,
+            "offers": [offer_view(offer, now, bargains=count) for offer, count in rows]}
 
 
 # Bargains -------------------------------------------------------------------------------------
@@ -294,8 +338,10 @@ async def room_offers(svc: Services, room_id: int) -> dict[str, Any]:
 async def start_bargain(svc: Services, user_id: int, offer_id: int) -> tuple[int, bool]:
     """The buyer's bargain on the offer: (its id, whether it is new). One per buyer per offer."""
     async with unit_of_work(svc) as session:
+        # Share-locked: a withdrawal committed first is seen; one coming after waits for this.
         row = (await session.execute(select(BargainOffer, BargainOffer.ends_at > func.now())
-                                     .where(BargainOffer.id == offer_id))).first()
+                                     .where(BargainOffer.id == offer_id)
+                                     .with_for_update(read=True, of=BargainOffer))).first()
         if row is None:
             raise BargainOfferNotFound(f"bargain offer {offer_id} does not exist",
                                        field="offer_id")
@@ -307,6 +353,9 @@ async def start_bargain(svc: Services, user_id: int, offer_id: int) -> tuple[int
             Bargain.offer_id == offer_id, Bargain.buyer_id == user_id))
         if existing is not None:
             return existing, False
+        if offer.withdrawn_at is not None:
+            raise OfferWithdrawn("the host withdrew this offer: no new bargain starts on it",
+                                 field="offer_id")
         if not open_:
             raise BargainExpired("the offer's deadline has passed", field="offer_id")
         # Two first presses at once: the unique pair keeps one, the other reads it.
@@ -545,3 +594,20 @@ async def tell_buyer(svc: Services, event: BargainHelped) -> None:
         "seq": event.seq, "cut_minor": event.cut_minor, "price_minor": event.price_minor,
         "currency": event.currency, "helpers": event.seq, "helpers_needed": event.helpers_needed})
 
+
+# What the room hears (registered in workers/handlers.py, after the commit) ---------------------
+
+
+async def announce_offered(svc: Services, event: BargainOffered) -> None:
+    async with svc.db.session() as session:
+        row = (await session.execute(select(BargainOffer, func.now())
+                                     .where(BargainOffer.id == event.offer_id))).first()
+    if row is None:
+        return
+    await publish_room(svc.redis, svc.keys, event.room_id, ServerEvent.BARGAIN_OFFER,
+                       {"action": "offered", "offer": offer_view(row[0], row[1], bargains=0)})
+
+
+async def announce_withdrawn(svc: Services, event: BargainOfferWithdrawn) -> None:
+    await publish_room(svc.redis, svc.keys, event.room_id, ServerEvent.BARGAIN_OFFER,
+                       {"action": "withdrawn", "offer_id": event.offer_id})

@@ -200,6 +200,12 @@ class CannotBargainOwnOffer(PermissionDenied):
     code = "cannot_bargain_own_offer"
 
 
+class NotYourOffer(PermissionDenied):
+    """Only the offer's host (or ops) withdraws it."""
+
+    code = "not_your_offer"
+
+
 class NotYourBargain(PermissionDenied):
     """Only the buyer who started a bargain buys at its price."""
 
@@ -212,6 +218,12 @@ class AlreadyHelped(Conflict):
 
 class BargainExpired(Conflict):
     code = "bargain_expired"
+
+
+class OfferWithdrawn(Conflict):
+    """The host withdrew the offer: it starts no new bargain (those started keep running)."""
+
+    code = "offer_withdrawn"
 
 
 class BargainComplete(Conflict):

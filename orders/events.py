@@ -170,3 +170,23 @@ class BargainHelped(DomainEvent):
     price_minor: int
     currency: str
     helpers_needed: int
+
+
+@dataclass(frozen=True, slots=True)
+class BargainOfferChanged(DomainEvent):
+    """A host offered a bargain in a room, or withdrew one: the room hears it (a
+    `bargain_offer` room event; orders/bargains.py). Never recorded itself: its subclasses
+    are."""
+
+    offer_id: int
+    room_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class BargainOffered(BargainOfferChanged):
+    """A host offered a lineup product for bargaining."""
+
+
+@dataclass(frozen=True, slots=True)
+class BargainOfferWithdrawn(BargainOfferChanged):
+    """A host withdrew an offer: no new bargain starts on it."""

@@ -449,7 +449,13 @@ class BargainOfferOut(BaseModel):
     helpers_needed: int
     ends_at: str
     ends_at_ms: int
-    open: bool
+    open: bool = Field(description="a bargain may start on it now: before the deadline and "
+                       "not withdrawn")
+    withdrawn: bool = Field(description="the host withdrew it (bargains started keep their "
+                            "deadline)")
+    bargains: int | None = Field(default=None, description="how many buyers started a "
+                                 "bargain on it (in the room's list and the withdrawal's "
+                                 "reply)")
     cuts: list[int] = Field(description="the published schedule: the i-th friend's cut")
     bargain_id: int | None = Field(default=None, description="yours on this offer, if started")
 

@@ -63,6 +63,8 @@ class ServerEvent(StrEnum):
     # A group buy's progress (to its room), and a member's own news of it formed or failed
     # and refunded (to the user; orders/groups.py).
     GROUP = "group"
+    # A host offered a bargain in the room, or withdrew one (orders/bargains.py).
+    BARGAIN_OFFER = "bargain_offer"
 
 
 class ClientEvent(StrEnum):

@@ -77,10 +77,22 @@ async def get_offer(request: Request) -> Response:
                                           principal.id if principal is not None else None))
 
 
+@router.add("/api/bargain-offers/{offer_id:int}/withdraw", "POST", summary="Withdraw the "
+            "offer (its host): no new bargain starts on it (offer_withdrawn), the bargains "
+            "already started keep their deadline; the room hears it. Withdrawing again "
+            "answers the same. The reply counts the bargains started. Errors: not_your_offer "
+            "(403), bargain_offer_not_found (404)", response=BargainOfferOut,
+            errors=(403, 404))
+async def withdraw_offer(request: Request) -> Response:
+    principal = await require_user(request)
+    return JSON(await bargains.withdraw_offer(services(request), principal,
+                                              path_int(request, "offer_id")))
+
+
 @router.add("/api/bargain-offers/{offer_id:int}/bargains", "POST", summary="Start your "
             "bargain on the offer (one per buyer per offer: starting again answers the one "
             "there is, 200). Errors: cannot_bargain_own_offer (403), bargain_offer_not_found "
-            "(404), bargain_expired (409)", response=BargainStartedOut, status=201,
+            "(404), offer_withdrawn, bargain_expired (409)", response=BargainStartedOut, status=201,
             errors=(403, 404, 409))
 async def start_bargain(request: Request) -> Response:
     principal = await require_user(request)

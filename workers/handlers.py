@@ -45,6 +45,8 @@ from orders import variants as order_variants
 from orders import views as order_views
 from orders.events import (
     BargainHelped,
+    BargainOffered,
+    BargainOfferWithdrawn,
     CouponClaimed,
     CouponDropped,
     OrderCancelled,
@@ -296,6 +298,9 @@ def register_handlers(bus: EventBus) -> None:
     bus.subscribe(GroupJoined, groups.announce_join)
     bus.subscribe(GroupFormed, groups.tell_members)
     bus.subscribe(GroupFailed, groups.tell_members)
+    # The room hears an offer made or withdrawn (a `bargain_offer` room event).
+    bus.subscribe(BargainOffered, bargains.announce_offered)
+    bus.subscribe(BargainOfferWithdrawn, bargains.announce_withdrawn)
     # Rains and draws tell the room (and each entrant) once committed.
     bus.subscribe(RainDropped, engagement_announce.announce_dropped_rain)
     bus.subscribe(RainSettled, engagement_announce.announce_settled_rain)

@@ -1,7 +1,9 @@
 """Races on a bargain over real HTTP against a `uvicorn` process: 60 friends helping a bargain
 that needs 5 at once give exactly 5 cuts, by the rule's amounts for ranks 1..5, and the floor
 price, every other friend told why not; the buyer pressing Buy twice at once gets one order.
-PostgreSQL holds exactly what the replies said (committed before them). Nothing is timed."""
+A host withdrawing an offer while 30 buyers press Start: the withdrawal counts exactly the
+bargains started before it, the rest are refused. PostgreSQL holds exactly what the replies
+said (committed before them). Nothing is timed."""
 
 from __future__ import annotations
 
@@ -77,3 +79,34 @@ async def test_sixty_friends_at_once_make_exactly_the_cuts_needed_and_one_buy_wi
     assert sorted(map(str, (_code(b) for b in buys))) == ["201", "bargain_already_bought"]
     assert [(o.amount_minor, o.quantity) for o in orders] == [(FLOOR, 1)]
     assert await counts(services, shop.mug_variant["id"]) == (9, 1, 0)
+
+
+async def test_a_withdrawal_amid_starts_counts_exactly_the_bargains_started_before_it(
+        live_server: LiveServer, client, make_user, make_product, make_room, make_buyers,
+        services: Services) -> None:
+    # given an offer and 30 buyers pressing Start while its host withdraws it
+    shop = await open_shop(client, make_user, make_product, make_room)
+    response = await client.post(f"/api/rooms/{shop.room['id']}/bargain-offers",
+                                 headers=shop.host.headers, json={
+        "product_id": shop.mug["id"], "start_price_minor": START, "floor_price_minor": FLOOR,
+        "helpers_needed": HELPERS, "ends_at": deadline()})
+    offer_id = response.json()["id"]
+    buyers = await make_buyers(30)
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
+        starts = [http.post(f"/api/bargain-offers/{offer_id}/bargains", headers=buyer.headers)
+                  for buyer in buyers]
+        withdraw = http.post(f"/api/bargain-offers/{offer_id}/withdraw",
+                             headers=shop.host.headers)
+        results = await asyncio.gather(*starts[:15], withdraw, *starts[15:])
+    withdrawn, replies = results[15], results[:15] + results[15 + 1:]
+    # then each start is a bargain or `offer_withdrawn`; the withdrawal counts every bargain
+    # that was started, and PostgreSQL holds exactly those
+    outcomes = Counter(_code(r) for r in replies)
+    assert set(outcomes) <= {201, "offer_withdrawn"}, outcomes
+    assert withdrawn.status_code == 200, withdrawn.text
+    async with services.db.session() as session:
+        stored = set(await session.scalars(select(Bargain.buyer_id)
+                                           .where(Bargain.offer_id == offer_id)))
+    started = {buyer.id for buyer, reply in zip(buyers, replies, strict=True)
+               if reply.status_code == 201}
+    assert stored == started and withdrawn.json()["bargains"] == len(started)

@@ -323,3 +323,65 @@ async def test_the_pages_answer_each_reader_and_an_unknown_id_with_a_404_page(
         response = await client.get(path)
         assert response.status_code == 404
         assert response.headers["content-type"].startswith("text/html")
+
+
+async def test_the_host_withdraws_an_offer_the_room_hears_it_and_bargains_started_run_on(
+        client, make_user, make_product, make_room, services: Services) -> None:
+    # given an offer with a buyer's bargain on it, the room hearing the offer once committed
+    shop = await open_shop(client, make_user, make_product, make_room)
+    with capture_published() as published:
+        the_offer = await offered(client, shop)
+    assert [(p["room_id"], p["data"]["action"], p["data"]["offer"]["id"])
+            for p in published if p["type"] == "bargain_offer"] == [
+        (shop.room["id"], "offered", the_offer["id"])]
+    buyer = await with_address(client, await make_user())
+    bargain_id = await start(client, buyer, the_offer["id"])
+    # the room lists it, with the bargains started on it
+    listed = (await client.get(f"/api/rooms/{shop.room['id']}/bargain-offers")).json()
+    assert [(o["id"], o["open"], o["withdrawn"], o["bargains"]) for o in listed["offers"]] == [
+        (the_offer["id"], True, False, 1)]
+    withdraw_path = f"/api/bargain-offers/{the_offer['id']}/withdraw"
+    before = await state(services)
+
+    # when someone else tries to withdraw it, or an unknown offer: refused, nothing changed
+    for who, path, status, reason in (
+            (await make_user("host"), withdraw_path, 403, "not_your_offer"),
+            (buyer, withdraw_path, 403, "not_your_offer"),
+            (shop.host, "/api/bargain-offers/999999/withdraw", 404, "bargain_offer_not_found")):
+        response = await client.post(path, headers=who.headers)
+        assert (response.status_code, code(response)) == (status, reason), response.text
+    assert await state(services) == before
+    async with services.db.session() as session:
+        assert await session.scalar(select(BargainOffer.withdrawn_at)) is None
+
+    # when its host withdraws it (and again: the same answer, heard once)
+    with capture_published() as published:
+        replies = [await client.post(withdraw_path, headers=shop.host.headers)
+                   for _ in range(2)]
+    # then the reply counts its bargains, and the room hears it withdrawn
+    assert [r.status_code for r in replies] == [200, 200], replies[0].text
+    assert [(r.json()["withdrawn"], r.json()["open"], r.json()["bargains"])
+            for r in replies] == [(True, False, 1)] * 2
+    assert [(p["room_id"], p["data"]) for p in published if p["type"] == "bargain_offer"] == [
+        (shop.room["id"], {"action": "withdrawn", "offer_id": the_offer["id"]})]
+    assert (await client.get(f"/api/rooms/{shop.room['id']}/bargain-offers")).json()[
+        "offers"] == []
+    # and no new bargain starts on it, with nothing changed
+    before = await state(services)
+    response = await client.post(f"/api/bargain-offers/{the_offer['id']}/bargains",
+                                 headers=(await make_user()).headers)
+    assert (response.status_code, code(response)) == (409, "offer_withdrawn"), response.text
+    assert await state(services) == before
+    # and its page tells a new reader so, while the buyer still reaches their bargain
+    page = await client.get(f"/bargain-offers/{the_offer['id']}",
+                            headers=(await make_user()).headers)
+    assert 'data-testid="bargain-offer-withdrawn"' in page.text
+    again = await client.post(f"/api/bargain-offers/{the_offer['id']}/bargains",
+                              headers=buyer.headers)
+    assert again.status_code == 200 and again.json()["bargain_id"] == bargain_id
+
+    # but the bargain started keeps its deadline: a friend cuts it and the buyer buys
+    assert (await help_(client, await make_user(), bargain_id)).status_code == 201
+    bought = await buy(client, buyer, bargain_id)
+    assert bought.status_code == 201, bought.text
+    assert bought.json()["order"]["amount_minor"] == START - 149

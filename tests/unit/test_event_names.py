@@ -35,7 +35,7 @@ def test_the_wire_names_are_the_enums_values() -> None:
         "hello", "resume", "batch", "error", "pong", "likes", "viewers", "snapshot_rebuilt",
         "user_resume", "chat", "moderation", "room", "on_air", "lineup", "pin", "unpin", "sale",
         "stock", "variant_stock", "order", "purchase", "notification", "rain", "draw", "chat_buy",
-        "coupon", "bargain", "group"]
+        "coupon", "bargain", "group", "bargain_offer"]
     assert [e.value for e in ClientEvent] == ["chat", "like", "ping"]
     assert [e.value for e in ModerationAction] == ["mute", "unmute", "delete"]
     assert [e.value for e in SaleAction] == ["started", "scheduled", "stopped", "ended"]

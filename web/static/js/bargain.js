@@ -1,16 +1,22 @@
 // The bargain pages (templates bargain_offer.html, bargain.html): Start bargaining on an offer;
 // on a bargain, every friend's cut, the price now, the friends still needed and the time left,
-// Help for friends and Buy for the buyer, read again every few seconds while it can change.
+// Help for friends and Buy for the buyer, read again every few seconds while it can change, or
+// at once on the buyer's own events when a live room open in another tab passes them on
+// (bargain-relay.js).
 // The rule is published (docs/social.md, "Bargaining"): the page only shows what the server
 // decided.
 import {askAddress} from "./address.js";
 import {api} from "./api.js";
+import {listenBargainNews} from "./bargain-relay.js";
 import {$, h, readBoot, toast} from "./dom.js";
 import {formatCountdown, formatMoney} from "./format.js";
 import {errorText, t} from "./i18n.js";
 
 // How often an open bargain's page reads it again: a friend's cut shows within this.
 const REFRESH_MS = 2000;
+// How often, instead, while a live room's socket passes the buyer's events on: a fallback for
+// a lost message (and the deadline).
+const RELAYED_REFRESH_MS = 20000;
 
 const boot = readBoot();
 
@@ -36,6 +42,10 @@ let bargain = boot.bargain || null;
 // The server's clock minus ours: the time left is the server's.
 let skewMs = bargain ? bargain.server_now_ms - Date.now() : 0;
 let buyKey = null;
+let lastRead = Date.now();
+// The buyer's events passed on by a live room's tab, counted on the card (`data-news-heard`,
+// for the browser tests).
+let newsHeard = 0;
 
 function money(minor) {
   return formatMoney(minor, bargain.currency);
@@ -98,6 +108,7 @@ function renderActions() {
 }
 
 async function refresh() {
+  lastRead = Date.now();
   try {
     bargain = await api("GET", `/api/bargains/${bargain.id}`);
     skewMs = bargain.server_now_ms - Date.now();
@@ -147,12 +158,27 @@ async function buy(event) {
 
 if (bargain) {
   render();
+  const relayed = !bargain.viewer.is_buyer ? () => false : listenBargainNews({
+    userId: bargain.buyer.id,
+    onNews: (message) => {
+      const d = message.data || {};
+      if ((message.type === "bargain" && d.bargain_id === bargain.id) || message.type === "order") {
+        newsHeard += 1;
+        $("[data-testid=bargain]").dataset.newsHeard = String(newsHeard);
+        refresh();
+      }
+    },
+    // Whatever happened before the room's socket carried the news.
+    onLive: () => refresh(),
+  });
   setInterval(() => {
     $("#bargain-time-left").textContent = timeLeftText();
   }, 1000);
   setInterval(() => {
     // While friends can still help, and while the buyer's order awaits its payment.
     const awaiting = bargain.order && bargain.order.status === "pending_payment";
-    if ((awaiting || (bargain.open && !bargain.bought)) && document.visibilityState === "visible") refresh();
+    if (!(awaiting || (bargain.open && !bargain.bought)) || document.visibilityState !== "visible") return;
+    if (relayed() && Date.now() - lastRead < RELAYED_REFRESH_MS) return;
+    refresh();
   }, REFRESH_MS);
 }

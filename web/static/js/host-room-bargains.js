@@ -1,10 +1,12 @@
 // The host's bargains (docs/social.md, "Bargaining"): offer a lineup product (one of its
 // variants) from a starting price down to a floor that a number of friends reach, until a
-// deadline; the room's open offers are listed with the link a buyer starts from.
+// deadline; the room's open offers are listed with the link a buyer starts from, the bargains
+// started on each, and Withdraw (no new bargain starts; those started keep their deadline).
+// The list follows the room's `bargain_offer` events (an offer made or withdrawn elsewhere).
 import {api} from "./api.js";
-import {clearFormErrors, h, showFormErrors, toast} from "./dom.js";
+import {ask, clearFormErrors, h, showFormErrors, toast} from "./dom.js";
 import {formatMoney, majorAmount, parsePrice} from "./format.js";
-import {t} from "./i18n.js";
+import {errorText, t} from "./i18n.js";
 
 function field(label, input, name) {
   return h("label", {class: "field"},
@@ -58,17 +60,36 @@ export function mountHostBargains({store, body, roomId}) {
     showVariants().catch(() => {});
   }
 
+  async function withdraw(offer, button) {
+    if (!await ask({title: t("hostbargain.withdraw_title", {title: offer.title}),
+                    text: t("hostbargain.withdraw_confirm"), yes: t("hostbargain.withdraw"),
+                    danger: true, testid: "bargain-withdraw-ask"})) return;
+    button.disabled = true;
+    try {
+      await api("POST", `/api/bargain-offers/${offer.id}/withdraw`);
+      toast(t("hostbargain.withdrawn"), "success");
+      await showOffers();
+    } catch (err) {
+      button.disabled = false;
+      toast(errorText(err), "error");
+    }
+  }
+
   async function showOffers() {
     const {offers} = await api("GET", `/api/rooms/${roomId}/bargain-offers`);
     list.replaceChildren(...offers.map((offer) => h("li", {"data-testid": "bargain-offer-item", "data-offer-id": offer.id},
       h("a", {href: `/bargain-offers/${offer.id}`}, offer.title), " ",
       h("span", {class: "muted small"}, t("hostbargain.offer_line", {
         start: formatMoney(offer.start_price_minor, offer.currency),
-        floor: formatMoney(offer.floor_price_minor, offer.currency), count: offer.helpers_needed})))));
+        floor: formatMoney(offer.floor_price_minor, offer.currency), count: offer.helpers_needed})), " ",
+      h("span", {class: "muted small", "data-testid": "bargain-offer-count"}, t("hostbargain.bargains", {count: offer.bargains || 0})), " ",
+      h("button", {type: "button", class: "btn btn-ghost btn-xs", "data-testid": "bargain-withdraw",
+                   onclick: (event) => withdraw(offer, event.currentTarget)}, t("hostbargain.withdraw")))));
   }
 
   product.addEventListener("change", () => showVariants().catch(() => {}));
   store.on("lineup", showProducts);
+  store.on("bargain_offer", () => showOffers().catch(() => {}));
   showProducts();
   showOffers().catch(() => {});
 

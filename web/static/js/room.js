@@ -1,11 +1,13 @@
 // The live room: video, status, viewer count, likes with floating hearts, the
 // pinned product card, the lineup and the chat, all kept live over the websocket.
 import {api} from "./api.js";
+import {relayBargainNews} from "./bargain-relay.js";
 import {ChatComposer, ChatView} from "./chat.js";
 import {$, h, productImage, readBoot, toast} from "./dom.js";
 import {formatCount, formatDateTime, formatMoney, formatStock} from "./format.js";
 import {t} from "./i18n.js";
 import {LiveVideo} from "./player.js";
+import {mountRoomBargains} from "./room-bargains.js";
 import {mountChatBuy} from "./room-chat-buy.js";
 import {mountRoomEngagement} from "./room-engagement.js";
 import {mountRoomSale, orderStatus} from "./room-sale.js";
@@ -125,6 +127,10 @@ store.on("likes", ({delta = 0}) => {
 // Pinned product and lineup -------------------------------------------------------
 
 const pinCard = $("#pin-card");
+// The room's bargain offers: a badge on the offered products' cards and a line on the pinned
+// one, each leading to the offer's page.
+const bargains = mountRoomBargains({store, roomId});
+window.livesell.bargains = bargains;
 
 function renderPin() {
   const pin = store.state.pin;
@@ -143,6 +149,9 @@ function renderPin() {
     stock.dataset.level = left <= 0 ? "out" : left <= 5 ? "low" : "ok";
     $("#pin-desc").textContent = pin.description || "";
     $("#pin-image").replaceChildren(productImage(pin, "pin-img"));
+    const bargainLine = bargains.pinLine(pin);
+    $("#pin-bargain").replaceChildren(...(bargainLine ? [bargainLine] : []));
+    $("#pin-bargain").hidden = !bargainLine;
     if (had !== undefined && had !== String(pin.id)) {
       pinCard.classList.remove("flash");
       void pinCard.offsetWidth;
@@ -162,7 +171,8 @@ function renderLineup() {
       productImage(product, "lineup-img"),
       h("span", {class: "lineup-title"}, product.title),
       h("span", {class: "lineup-price"}, formatMoney(product.price_minor, product.currency)),
-      product.id === pinId ? h("span", {class: "tag tag-pin"}, t("common.pinned")) : null))));
+      product.id === pinId ? h("span", {class: "tag tag-pin"}, t("common.pinned")) : null),
+    bargains.badge(product))));
   $("#lineup-empty").hidden = store.state.lineup.length > 0;
   $("#bag-count").textContent = String(store.state.lineup.length);
 }
@@ -346,6 +356,8 @@ store.on("reset", () => {
 // Connection -----------------------------------------------------------------------
 
 const connState = $("#conn-state");
+// The user's bargain and order events, passed on to a bargain's page open in another tab.
+const relayStatus = relayBargainNews({store, userId: me ? me.id : null});
 const socket = new RoomSocket(roomId, {
   userId: me ? me.id : null,
   onFrame: (frame) => store.apply(frame),
@@ -353,6 +365,7 @@ const socket = new RoomSocket(roomId, {
     connState.dataset.state = state;
     connState.textContent = describeConnection(state);
     if (state === "gone") toast(t("room.gone"), "error", 8000);
+    relayStatus(state);
   },
 });
 window.livesell.socket = socket;
@@ -422,6 +435,7 @@ window.livesell.shop = mountShop({store, me, roomId, coupons: window.livesell.co
 // Comment-to-buy: the note that it is on, and the answer to the viewer's own buy line.
 mountChatBuy({store, roomId});
 
+bargains.onChange(renderPin);
 renderRoom();
 renderPin();
 renderSlowMode();

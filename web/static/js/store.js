@@ -3,7 +3,8 @@
 // clock. Every module of a page (the page itself, its flash-sale card, the product tracking)
 // reads this one store and subscribes to its topics:
 //   reset (a hello), pin, lineup, room, on_air (the video on air or not), chat, chat:delete, moderation, muted, viewers, likes, purchase,
-//   sale (the sale or its counters changed), order (the viewer's own order), error,
+//   sale (the sale or its counters changed), order (the viewer's own order), bargain (a cut of
+//   the user's bargain), bargain_offer (an offer made or withdrawn in the room), error,
 //   units (a product's units left at the regular price, per variant: `variant_stock` events),
 //   and frame (every frame, after it is applied).
 
@@ -201,6 +202,10 @@ export class RoomStore {
       case "bargain":
         // A friend cut the price of this user's bargain (orders/bargains.py).
         this.emit("bargain", d);
+        break;
+      case "bargain_offer":
+        // The host offered a bargain in the room, or withdrew one (room-bargains.js).
+        this.emit("bargain_offer", d);
         break;
       case "notification":
         // The user's own news (a followed host went live): the header's badge and a toast.

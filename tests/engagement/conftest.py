@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,15 +81,28 @@ async def drop(client: httpx.AsyncClient, room: LiveRoom, **overrides: Any) -> d
 
 
 @pytest.fixture
-def no_web_tick(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def no_web_tick(app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """As if no web process were running: the test app's engagement tick does nothing for the
-    test (its loop calls the module's `tick` each round)."""
+    test (its loop calls the module's `tick` each round), and the run's app server processes
+    (this run's children, which tick on the same database) are paused until it ends."""
+    import psutil
+
     from engagement import runtime
 
     async def idle(svc: Services, followers_of: Any = None) -> None:
         pass
 
     monkeypatch.setattr(runtime, "tick", idle)
+    servers = [child for child in psutil.Process().children(recursive=True)
+               if "serve" in child.cmdline() or "web.asgi:app" in " ".join(child.cmdline())]
+    for server in servers:
+        server.suspend()
+    try:
+        yield
+    finally:
+        for server in servers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                server.resume()
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""A race of claims over real HTTP against a `uvicorn` process: 600 viewers claiming 100
+"""A race of claims over real HTTP against a `uvicorn` process: 2,000 viewers claiming 100
 copies of a coupon, some of them tapping twice at once, 200 claims in flight at any time.
 Exact counts: 100 claims, nobody holds two, every other tap told why not, and PostgreSQL
 holds exactly the claims that were answered 201 (committed before the reply). Nothing is
@@ -19,10 +19,9 @@ from tests.conftest import LiveServer, TestUser
 from tests.engagement.conftest import LiveRoom, live_room, live_server, make_viewers  # noqa: F401
 
 COPIES = 100
-# Six viewers a copy: every claim past the hundredth is a refusal, so more viewers would add
-# time, not race (bench/ measures the load)
-VIEWERS = 600
-DOUBLE_TAPS = 200  # the first 200 viewers send two claims at once: 800 claims in all
+# Twenty viewers a copy, the race the feature promises (2,000 viewers on 100 copies)
+VIEWERS = 2_000
+DOUBLE_TAPS = 200  # the first 200 viewers send two claims at once: 2,200 claims in all
 
 
 async def test_a_race_of_claims_hands_out_each_copy_once_and_nobody_two(

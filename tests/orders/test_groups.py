@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 from core.context import Services
@@ -36,6 +37,7 @@ async def _product_stock(services: Services, product_id: int) -> int:
                    or 0)
 
 
+@pytest.mark.redis6
 async def test_a_group_forms_when_its_members_have_paid(
         client: httpx.AsyncClient, services: Services, make_user, make_product,  # type: ignore[no-untyped-def]
         make_room) -> None:
@@ -118,6 +120,7 @@ async def test_refusals_have_their_own_codes_and_change_nothing(
     assert await state(services, deal.id) == after_fail
 
 
+@pytest.mark.redis6
 async def test_a_group_past_its_deadline_fails_and_refunds_each_paid_member_once(
         client: httpx.AsyncClient, services: Services, make_user, make_product,  # type: ignore[no-untyped-def]
         make_room) -> None:
@@ -190,6 +193,7 @@ async def test_two_payments_for_the_last_slot_make_one_member_and_one_refund(
     assert await refunds_by_order(services) == {loser: 1}
 
 
+@pytest.mark.redis6
 async def test_an_unpaid_slot_expires_and_frees(
         client: httpx.AsyncClient, services: Services, make_user, make_product,  # type: ignore[no-untyped-def]
         make_room) -> None:
@@ -214,6 +218,7 @@ async def test_an_unpaid_slot_expires_and_frees(
     await check(services, deal.id)
 
 
+@pytest.mark.redis6
 async def test_an_ended_deal_settles_its_unsold_units_back_to_the_product_once(
         client: httpx.AsyncClient, services: Services, make_user, make_product,  # type: ignore[no-untyped-def]
         make_room) -> None:

@@ -93,8 +93,15 @@ def no_web_tick(app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         pass
 
     monkeypatch.setattr(runtime, "tick", idle)
+    def app_server(process: psutil.Process) -> bool:
+        try:
+            command = process.cmdline()
+        except psutil.Error:  # gone, or a zombie not yet reaped
+            return False
+        return "serve" in command or "web.asgi:app" in " ".join(command)
+
     servers = [child for child in psutil.Process().children(recursive=True)
-               if "serve" in child.cmdline() or "web.asgi:app" in " ".join(child.cmdline())]
+               if app_server(child)]
     for server in servers:
         server.suspend()
     try:

@@ -7,14 +7,10 @@ Create Date: 2026-12-02 18:10:00.000000
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from alembic import op
 
 revision: str = '0006'
 down_revision: str | None = '0005'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 # Old name -> new name; the downgrade maps them back.
 RENAMES = {"pinned": "pin", "unpinned": "unpin"}

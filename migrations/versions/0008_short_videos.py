@@ -7,23 +7,21 @@ Create Date: 2026-12-02 18:45:00.000000
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from core.ddl import created_at, id_column, primary_key, reference, updated_at
+
 revision: str = '0008'
 down_revision: str | None = '0007'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
     op.create_table(
         'short_videos',
-        sa.Column('id', sa.BigInteger(), nullable=False),
-        sa.Column('host_id', sa.BigInteger(), nullable=False),
+        id_column(),
+        reference('short_videos', 'host_id', 'users'),
         sa.Column('title', sa.String(length=120), nullable=False),
         sa.Column('status', sa.String(length=12), server_default='uploaded', nullable=False),
         sa.Column('failure_reason', sa.String(length=300), nullable=True),
@@ -35,15 +33,12 @@ def upgrade() -> None:
         sa.Column('renditions', postgresql.JSONB(astext_type=sa.Text()), server_default='[]',
                   nullable=False),
         sa.Column('attempts', sa.BigInteger(), server_default='0', nullable=False),
-        sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'),
-                  nullable=False),
-        sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'),
-                  nullable=False),
+        created_at(),
+        updated_at(),
         sa.Column('ready_at', sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("status in ('uploaded', 'processing', 'ready', 'failed')",
                            name=op.f('ck_short_videos_status')),
-        sa.ForeignKeyConstraint(['host_id'], ['users.id'], name=op.f('fk_short_videos_host_id_users')),
-        sa.PrimaryKeyConstraint('id', name=op.f('pk_short_videos')),
+        primary_key('short_videos'),
     )
     op.create_index(op.f('ix_short_videos_host_id'), 'short_videos', ['host_id'])
     op.create_index('ix_short_videos_status_created', 'short_videos', ['status', 'created_at'])

@@ -8,24 +8,22 @@ Create Date: 2026-12-07 01:45:00.000000
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from core.ddl import created_at, id_column, primary_key, reference
+
 revision: str = '0011'
 down_revision: str | None = '0012'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
     op.create_table(
         'product_variants',
-        sa.Column('id', sa.BigInteger(), nullable=False),
-        sa.Column('product_id', sa.BigInteger(), nullable=False),
-        sa.Column('host_id', sa.BigInteger(), nullable=False),
+        id_column(),
+        reference('product_variants', 'product_id', 'products'),
+        reference('product_variants', 'host_id', 'users'),
         sa.Column('options', postgresql.JSONB(astext_type=sa.Text()), server_default='{}',
                   nullable=False),
         sa.Column('label', sa.String(length=120), server_default='', nullable=False),
@@ -33,16 +31,11 @@ def upgrade() -> None:
         sa.Column('stock', sa.BigInteger(), nullable=False),
         sa.Column('active', sa.Boolean(), server_default='true', nullable=False),
         sa.Column('position', sa.BigInteger(), server_default='0', nullable=False),
-        sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'),
-                  nullable=False),
+        created_at(),
         sa.CheckConstraint('stock >= 0', name=op.f('ck_product_variants_stock_non_negative')),
         sa.CheckConstraint('price_minor is null or price_minor >= 0',
                            name=op.f('ck_product_variants_price_non_negative')),
-        sa.ForeignKeyConstraint(['product_id'], ['products.id'],
-                                name=op.f('fk_product_variants_product_id_products')),
-        sa.ForeignKeyConstraint(['host_id'], ['users.id'],
-                                name=op.f('fk_product_variants_host_id_users')),
-        sa.PrimaryKeyConstraint('id', name=op.f('pk_product_variants')),
+        primary_key('product_variants'),
         sa.UniqueConstraint('product_id', 'options', name='uq_product_variants_product_options'),
     )
     op.create_index('ix_product_variants_product_id', 'product_variants', ['product_id'])
@@ -63,23 +56,17 @@ def upgrade() -> None:
 
     op.create_table(
         'order_lines',
-        sa.Column('id', sa.BigInteger(), nullable=False),
-        sa.Column('order_id', sa.BigInteger(), nullable=False),
-        sa.Column('product_id', sa.BigInteger(), nullable=False),
-        sa.Column('variant_id', sa.BigInteger(), nullable=False),
+        id_column(),
+        reference('order_lines', 'order_id', 'orders'),
+        reference('order_lines', 'product_id', 'products'),
+        reference('order_lines', 'variant_id', 'product_variants'),
         sa.Column('title', sa.String(length=250), nullable=False),
         sa.Column('quantity', sa.Integer(), nullable=False),
         sa.Column('unit_price_minor', sa.BigInteger(), nullable=False),
         sa.Column('amount_minor', sa.BigInteger(), nullable=False),
         sa.Column('commission_rate_bp', sa.Integer(), nullable=False),
         sa.CheckConstraint('quantity > 0', name=op.f('ck_order_lines_quantity_positive')),
-        sa.ForeignKeyConstraint(['order_id'], ['orders.id'],
-                                name=op.f('fk_order_lines_order_id_orders')),
-        sa.ForeignKeyConstraint(['product_id'], ['products.id'],
-                                name=op.f('fk_order_lines_product_id_products')),
-        sa.ForeignKeyConstraint(['variant_id'], ['product_variants.id'],
-                                name=op.f('fk_order_lines_variant_id_product_variants')),
-        sa.PrimaryKeyConstraint('id', name=op.f('pk_order_lines')),
+        primary_key('order_lines'),
         sa.UniqueConstraint('order_id', 'variant_id', name='uq_order_lines_order_variant'),
     )
     op.create_index('ix_order_lines_order_id', 'order_lines', ['order_id'])

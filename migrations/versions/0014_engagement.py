@@ -12,115 +12,108 @@ Create Date: 2026-12-07 01:45:00.000000
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from core.ddl import created_at, currency_column, id_column, now_column, primary_key, reference
+
 revision: str = '0014'
 down_revision: str | None = '0013'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table('draws',
-    sa.Column('id', sa.BigInteger(), nullable=False),
-    sa.Column('room_id', sa.BigInteger(), nullable=False),
-    sa.Column('host_id', sa.BigInteger(), nullable=False),
-    sa.Column('prize', sa.String(length=200), nullable=False),
-    sa.Column('winner_count', sa.BigInteger(), nullable=False),
-    sa.Column('rule', sa.String(length=10), nullable=False),
-    sa.Column('keyword', sa.String(length=40), nullable=True),
-    sa.Column('seed', sa.LargeBinary(), nullable=False),
-    sa.Column('seed_hash', sa.String(length=64), nullable=False),
-    sa.Column('closes_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('status', sa.String(length=10), server_default='open', nullable=False),
-    sa.Column('entrants', postgresql.ARRAY(sa.BigInteger()), nullable=True),
-    sa.Column('winners', postgresql.ARRAY(sa.BigInteger()), nullable=True),
-    sa.Column('drawn_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("(rule = 'keyword') = (keyword IS NOT NULL)", name=op.f('ck_draws_keyword_rule')),
-    sa.CheckConstraint("(status = 'open' and entrants IS NULL and winners IS NULL and drawn_at IS NULL) or (status = 'drawn' and entrants IS NOT NULL and winners IS NOT NULL and drawn_at IS NOT NULL)", name=op.f('ck_draws_drawn_when')),
-    sa.CheckConstraint("rule in ('in_room', 'keyword')", name=op.f('ck_draws_rule')),
-    sa.CheckConstraint("seed_hash = encode(sha256(seed), 'hex')", name=op.f('ck_draws_seed_committed')),
-    sa.CheckConstraint("status in ('open', 'drawn')", name=op.f('ck_draws_status')),
-    sa.CheckConstraint('winner_count > 0', name=op.f('ck_draws_winners_positive')),
-    sa.ForeignKeyConstraint(['host_id'], ['users.id'], name=op.f('fk_draws_host_id_users')),
-    sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_draws_room_id_rooms'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_draws'))
+    op.create_table(
+        'draws',
+        id_column(),
+        reference('draws', 'room_id', 'rooms', ondelete='CASCADE'),
+        reference('draws', 'host_id', 'users'),
+        sa.Column('prize', sa.String(length=200), nullable=False),
+        sa.Column('winner_count', sa.BigInteger(), nullable=False),
+        sa.Column('rule', sa.String(length=10), nullable=False),
+        sa.Column('keyword', sa.String(length=40), nullable=True),
+        sa.Column('seed', sa.LargeBinary(), nullable=False),
+        sa.Column('seed_hash', sa.String(length=64), nullable=False),
+        sa.Column('closes_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('status', sa.String(length=10), server_default='open', nullable=False),
+        sa.Column('entrants', postgresql.ARRAY(sa.BigInteger()), nullable=True),
+        sa.Column('winners', postgresql.ARRAY(sa.BigInteger()), nullable=True),
+        sa.Column('drawn_at', sa.DateTime(timezone=True), nullable=True),
+        created_at(),
+        sa.CheckConstraint("(rule = 'keyword') = (keyword IS NOT NULL)", name=op.f('ck_draws_keyword_rule')),
+        sa.CheckConstraint("(status = 'open' and entrants IS NULL and winners IS NULL and drawn_at IS NULL) or (status = 'drawn' and entrants IS NOT NULL and winners IS NOT NULL and drawn_at IS NOT NULL)", name=op.f('ck_draws_drawn_when')),
+        sa.CheckConstraint("rule in ('in_room', 'keyword')", name=op.f('ck_draws_rule')),
+        sa.CheckConstraint("seed_hash = encode(sha256(seed), 'hex')", name=op.f('ck_draws_seed_committed')),
+        sa.CheckConstraint("status in ('open', 'drawn')", name=op.f('ck_draws_status')),
+        sa.CheckConstraint('winner_count > 0', name=op.f('ck_draws_winners_positive')),
+        primary_key('draws'),
     )
     op.create_index('ix_draws_open_closes_at', 'draws', ['closes_at'], unique=False, postgresql_where=sa.text("status = 'open'"))
     op.create_index('ix_draws_room_id', 'draws', ['room_id'], unique=False)
-    op.create_table('envelope_rains',
-    sa.Column('id', sa.BigInteger(), nullable=False),
-    sa.Column('room_id', sa.BigInteger(), nullable=False),
-    sa.Column('host_id', sa.BigInteger(), nullable=False),
-    sa.Column('total_minor', sa.BigInteger(), nullable=False),
-    sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('envelope_count', sa.BigInteger(), nullable=False),
-    sa.Column('min_minor', sa.BigInteger(), nullable=False),
-    sa.Column('seed', sa.LargeBinary(), nullable=False),
-    sa.Column('seed_hash', sa.String(length=64), nullable=False),
-    sa.Column('opens_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('closes_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('status', sa.String(length=10), server_default='dropped', nullable=False),
-    sa.Column('settled_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("(status = 'dropped') = (settled_at IS NULL)", name=op.f('ck_envelope_rains_settled_when')),
-    sa.CheckConstraint("seed_hash = encode(sha256(seed), 'hex')", name=op.f('ck_envelope_rains_seed_committed')),
-    sa.CheckConstraint("status in ('dropped', 'settled')", name=op.f('ck_envelope_rains_status')),
-    sa.CheckConstraint('closes_at > opens_at', name=op.f('ck_envelope_rains_window')),
-    sa.CheckConstraint('envelope_count > 0', name=op.f('ck_envelope_rains_count_positive')),
-    sa.CheckConstraint('min_minor > 0', name=op.f('ck_envelope_rains_min_positive')),
-    sa.CheckConstraint('total_minor >= envelope_count * min_minor', name=op.f('ck_envelope_rains_total_splits')),
-    sa.ForeignKeyConstraint(['host_id'], ['users.id'], name=op.f('fk_envelope_rains_host_id_users')),
-    sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_envelope_rains_room_id_rooms'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_envelope_rains'))
+    op.create_table(
+        'envelope_rains',
+        id_column(),
+        reference('envelope_rains', 'room_id', 'rooms', ondelete='CASCADE'),
+        reference('envelope_rains', 'host_id', 'users'),
+        sa.Column('total_minor', sa.BigInteger(), nullable=False),
+        currency_column(),
+        sa.Column('envelope_count', sa.BigInteger(), nullable=False),
+        sa.Column('min_minor', sa.BigInteger(), nullable=False),
+        sa.Column('seed', sa.LargeBinary(), nullable=False),
+        sa.Column('seed_hash', sa.String(length=64), nullable=False),
+        sa.Column('opens_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('closes_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('status', sa.String(length=10), server_default='dropped', nullable=False),
+        sa.Column('settled_at', sa.DateTime(timezone=True), nullable=True),
+        created_at(),
+        sa.CheckConstraint("(status = 'dropped') = (settled_at IS NULL)", name=op.f('ck_envelope_rains_settled_when')),
+        sa.CheckConstraint("seed_hash = encode(sha256(seed), 'hex')", name=op.f('ck_envelope_rains_seed_committed')),
+        sa.CheckConstraint("status in ('dropped', 'settled')", name=op.f('ck_envelope_rains_status')),
+        sa.CheckConstraint('closes_at > opens_at', name=op.f('ck_envelope_rains_window')),
+        sa.CheckConstraint('envelope_count > 0', name=op.f('ck_envelope_rains_count_positive')),
+        sa.CheckConstraint('min_minor > 0', name=op.f('ck_envelope_rains_min_positive')),
+        sa.CheckConstraint('total_minor >= envelope_count * min_minor', name=op.f('ck_envelope_rains_total_splits')),
+        primary_key('envelope_rains'),
     )
     op.create_index('ix_envelope_rains_dropped_closes_at', 'envelope_rains', ['closes_at'], unique=False, postgresql_where=sa.text("status = 'dropped'"))
     op.create_index('ix_envelope_rains_room_id', 'envelope_rains', ['room_id'], unique=False)
-    op.create_table('draw_entries',
-    sa.Column('id', sa.BigInteger(), nullable=False),
-    sa.Column('draw_id', sa.BigInteger(), nullable=False),
-    sa.Column('user_id', sa.BigInteger(), nullable=False),
-    sa.Column('entered_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.ForeignKeyConstraint(['draw_id'], ['draws.id'], name=op.f('fk_draw_entries_draw_id_draws'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_draw_entries_user_id_users')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_draw_entries')),
-    sa.UniqueConstraint('draw_id', 'user_id', name='uq_draw_entries_draw_user')
+    op.create_table(
+        'draw_entries',
+        id_column(),
+        reference('draw_entries', 'draw_id', 'draws', ondelete='CASCADE'),
+        reference('draw_entries', 'user_id', 'users'),
+        now_column('entered_at'),
+        primary_key('draw_entries'),
+        sa.UniqueConstraint('draw_id', 'user_id', name='uq_draw_entries_draw_user'),
     )
-    op.create_table('envelopes',
-    sa.Column('id', sa.BigInteger(), nullable=False),
-    sa.Column('rain_id', sa.BigInteger(), nullable=False),
-    sa.Column('seq', sa.BigInteger(), nullable=False),
-    sa.Column('amount_minor', sa.BigInteger(), nullable=False),
-    sa.Column('user_id', sa.BigInteger(), nullable=True),
-    sa.Column('grabbed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.CheckConstraint('(user_id IS NULL) = (grabbed_at IS NULL)', name=op.f('ck_envelopes_grabbed_when')),
-    sa.CheckConstraint('amount_minor > 0', name=op.f('ck_envelopes_amount_positive')),
-    sa.CheckConstraint('seq > 0', name=op.f('ck_envelopes_seq_positive')),
-    sa.ForeignKeyConstraint(['rain_id'], ['envelope_rains.id'], name=op.f('fk_envelopes_rain_id_envelope_rains'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_envelopes_user_id_users')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_envelopes')),
-    sa.UniqueConstraint('rain_id', 'seq', name='uq_envelopes_rain_seq')
+    op.create_table(
+        'envelopes',
+        id_column(),
+        reference('envelopes', 'rain_id', 'envelope_rains', ondelete='CASCADE'),
+        sa.Column('seq', sa.BigInteger(), nullable=False),
+        sa.Column('amount_minor', sa.BigInteger(), nullable=False),
+        reference('envelopes', 'user_id', 'users', nullable=True),
+        sa.Column('grabbed_at', sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint('(user_id IS NULL) = (grabbed_at IS NULL)', name=op.f('ck_envelopes_grabbed_when')),
+        sa.CheckConstraint('amount_minor > 0', name=op.f('ck_envelopes_amount_positive')),
+        sa.CheckConstraint('seq > 0', name=op.f('ck_envelopes_seq_positive')),
+        primary_key('envelopes'),
+        sa.UniqueConstraint('rain_id', 'seq', name='uq_envelopes_rain_seq'),
     )
     op.create_index('uq_envelopes_rain_user', 'envelopes', ['rain_id', 'user_id'], unique=True, postgresql_where=sa.text('user_id IS NOT NULL'))
-    op.create_table('wallet_entries',
-    sa.Column('id', sa.BigInteger(), nullable=False),
-    sa.Column('user_id', sa.BigInteger(), nullable=False),
-    sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('amount_minor', sa.BigInteger(), nullable=False),
-    sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.Column('rain_id', sa.BigInteger(), nullable=False),
-    sa.Column('envelope_seq', sa.BigInteger(), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("(kind = 'envelope' and amount_minor > 0 and envelope_seq IS NOT NULL) or (kind = 'rain_funded' and amount_minor < 0 and envelope_seq IS NULL) or (kind = 'rain_returned' and amount_minor >= 0 and envelope_seq IS NULL)", name=op.f('ck_wallet_entries_amount_sign')),
-    sa.CheckConstraint("kind in ('envelope', 'rain_funded', 'rain_returned')", name=op.f('ck_wallet_entries_kind')),
-    sa.ForeignKeyConstraint(['rain_id'], ['envelope_rains.id'], name=op.f('fk_wallet_entries_rain_id_envelope_rains')),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_wallet_entries_user_id_users')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_wallet_entries'))
+    op.create_table(
+        'wallet_entries',
+        id_column(),
+        reference('wallet_entries', 'user_id', 'users'),
+        currency_column(),
+        sa.Column('amount_minor', sa.BigInteger(), nullable=False),
+        sa.Column('kind', sa.String(length=16), nullable=False),
+        reference('wallet_entries', 'rain_id', 'envelope_rains'),
+        sa.Column('envelope_seq', sa.BigInteger(), nullable=True),
+        created_at(),
+        sa.CheckConstraint("(kind = 'envelope' and amount_minor > 0 and envelope_seq IS NOT NULL) or (kind = 'rain_funded' and amount_minor < 0 and envelope_seq IS NULL) or (kind = 'rain_returned' and amount_minor >= 0 and envelope_seq IS NULL)", name=op.f('ck_wallet_entries_amount_sign')),
+        sa.CheckConstraint("kind in ('envelope', 'rain_funded', 'rain_returned')", name=op.f('ck_wallet_entries_kind')),
+        primary_key('wallet_entries'),
     )
     op.create_index('ix_wallet_entries_user_currency', 'wallet_entries', ['user_id', 'currency'], unique=False)
     op.create_index('uq_wallet_entries_envelope', 'wallet_entries', ['rain_id', 'envelope_seq'], unique=True, postgresql_where=sa.text("kind = 'envelope'"))

@@ -8,15 +8,11 @@ Create Date: 2026-12-07 01:50:00.000000
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0015'
 down_revision: str | None = '0014'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 OLD_KINDS = "('viewer_joined', 'viewer_left', 'chat', 'likes', 'product_view', 'product_click')"
 NEW_KINDS = ("('viewer_joined', 'viewer_left', 'chat', 'likes', 'product_view', "

@@ -8,15 +8,13 @@ Create Date: 2026-12-07 02:30:00.000000
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
+from core.ddl import id_column, now_column, primary_key, reference
+
 revision: str = '0017'
 down_revision: str | None = '0011'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -27,38 +25,38 @@ def upgrade() -> None:
 
     op.create_table(
         'share_links',
-        sa.Column('id', sa.BigInteger(), primary_key=True),
-        sa.Column('sharer_id', sa.BigInteger(), sa.ForeignKey('users.id'), nullable=False),
+        id_column(),
+        reference('share_links', 'sharer_id', 'users'),
         sa.Column('target_kind', sa.String(length=10), nullable=False),
         sa.Column('target_id', sa.BigInteger(), nullable=False),
-        sa.Column('issued_at', sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
+        now_column('issued_at'),
         sa.CheckConstraint("target_kind in ('room', 'product', 'group')",
                            name=op.f('ck_share_links_target_kind')),
         sa.UniqueConstraint('sharer_id', 'target_kind', 'target_id',
                             name='uq_share_links_sharer_target'),
+        primary_key('share_links'),
     )
     op.create_table(
         'share_visits',
-        sa.Column('id', sa.BigInteger(), primary_key=True),
-        sa.Column('link_id', sa.BigInteger(), sa.ForeignKey('share_links.id'), nullable=False),
-        sa.Column('visitor_id', sa.BigInteger(), sa.ForeignKey('users.id'), nullable=True),
-        sa.Column('visited_at', sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
+        id_column(),
+        reference('share_visits', 'link_id', 'share_links'),
+        reference('share_visits', 'visitor_id', 'users', nullable=True),
+        now_column('visited_at'),
+        primary_key('share_visits'),
     )
     op.create_index('ix_share_visits_link_id', 'share_visits', ['link_id'])
     op.create_table(
         'share_attributions',
-        sa.Column('id', sa.BigInteger(), primary_key=True),
-        sa.Column('user_id', sa.BigInteger(), sa.ForeignKey('users.id'), nullable=False),
-        sa.Column('sharer_id', sa.BigInteger(), sa.ForeignKey('users.id'), nullable=False),
-        sa.Column('link_id', sa.BigInteger(), sa.ForeignKey('share_links.id'), nullable=False),
-        sa.Column('clicked_at', sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
+        id_column(),
+        reference('share_attributions', 'user_id', 'users'),
+        reference('share_attributions', 'sharer_id', 'users'),
+        reference('share_attributions', 'link_id', 'share_links'),
+        now_column('clicked_at'),
         sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
         # Nobody is attributed to themselves: their own link's visit sets nothing.
         sa.CheckConstraint('user_id <> sharer_id', name=op.f('ck_share_attributions_not_self')),
         sa.CheckConstraint('expires_at > clicked_at', name=op.f('ck_share_attributions_window')),
+        primary_key('share_attributions'),
     )
     op.create_index('ix_share_attributions_user_clicked', 'share_attributions',
                     ['user_id', 'clicked_at'])

@@ -12,55 +12,50 @@ Create Date: 2026-12-07 02:50:00.000000
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
+from core.ddl import created_at, currency_column, id_column, now_column, primary_key, reference
+
 revision: str = '0020'
 down_revision: str | None = '0021'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table('coupons',
-    sa.Column('id', sa.BigInteger(), nullable=False),
-    sa.Column('room_id', sa.BigInteger(), nullable=False),
-    sa.Column('host_id', sa.BigInteger(), nullable=False),
-    sa.Column('kind', sa.String(length=10), nullable=False),
-    sa.Column('amount_off_minor', sa.BigInteger(), nullable=True),
-    sa.Column('percent_off', sa.Integer(), nullable=True),
-    sa.Column('max_off_minor', sa.BigInteger(), nullable=True),
-    sa.Column('min_spend_minor', sa.BigInteger(), server_default='0', nullable=False),
-    sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('quantity', sa.BigInteger(), nullable=False),
-    sa.Column('followers_only', sa.Boolean(), server_default='false', nullable=False),
-    sa.Column('valid_until', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("kind in ('amount', 'percent')", name=op.f('ck_coupons_kind')),
-    sa.CheckConstraint("(kind = 'amount' and amount_off_minor > 0 and percent_off is null "
-                       "and max_off_minor is null) or (kind = 'percent' and amount_off_minor "
-                       "is null and percent_off between 1 and 100 and max_off_minor > 0)",
-                       name=op.f('ck_coupons_terms')),
-    sa.CheckConstraint('min_spend_minor >= 0', name=op.f('ck_coupons_min_spend_non_negative')),
-    sa.CheckConstraint('quantity > 0', name=op.f('ck_coupons_quantity_positive')),
-    sa.ForeignKeyConstraint(['host_id'], ['users.id'], name=op.f('fk_coupons_host_id_users')),
-    sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_coupons_room_id_rooms'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_coupons'))
+    op.create_table(
+        'coupons',
+        id_column(),
+        reference('coupons', 'room_id', 'rooms', ondelete='CASCADE'),
+        reference('coupons', 'host_id', 'users'),
+        sa.Column('kind', sa.String(length=10), nullable=False),
+        sa.Column('amount_off_minor', sa.BigInteger(), nullable=True),
+        sa.Column('percent_off', sa.Integer(), nullable=True),
+        sa.Column('max_off_minor', sa.BigInteger(), nullable=True),
+        sa.Column('min_spend_minor', sa.BigInteger(), server_default='0', nullable=False),
+        currency_column(),
+        sa.Column('quantity', sa.BigInteger(), nullable=False),
+        sa.Column('followers_only', sa.Boolean(), server_default='false', nullable=False),
+        sa.Column('valid_until', sa.DateTime(timezone=True), nullable=False),
+        created_at(),
+        sa.CheckConstraint("kind in ('amount', 'percent')", name=op.f('ck_coupons_kind')),
+        sa.CheckConstraint("(kind = 'amount' and amount_off_minor > 0 and percent_off is null "
+                           "and max_off_minor is null) or (kind = 'percent' and amount_off_minor "
+                           "is null and percent_off between 1 and 100 and max_off_minor > 0)",
+                           name=op.f('ck_coupons_terms')),
+        sa.CheckConstraint('min_spend_minor >= 0', name=op.f('ck_coupons_min_spend_non_negative')),
+        sa.CheckConstraint('quantity > 0', name=op.f('ck_coupons_quantity_positive')),
+        primary_key('coupons'),
     )
     op.create_index('ix_coupons_room_id', 'coupons', ['room_id'], unique=False)
-    op.create_table('coupon_claims',
-    sa.Column('id', sa.BigInteger(), nullable=False),
-    sa.Column('coupon_id', sa.BigInteger(), nullable=False),
-    sa.Column('user_id', sa.BigInteger(), nullable=False),
-    sa.Column('order_id', sa.BigInteger(), nullable=True),
-    sa.Column('claimed_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.ForeignKeyConstraint(['coupon_id'], ['coupons.id'], name=op.f('fk_coupon_claims_coupon_id_coupons'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_coupon_claims_user_id_users')),
-    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_coupon_claims_order_id_orders')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_coupon_claims')),
-    sa.UniqueConstraint('coupon_id', 'user_id', name='uq_coupon_claims_coupon_user'),
+    op.create_table(
+        'coupon_claims',
+        id_column(),
+        reference('coupon_claims', 'coupon_id', 'coupons', ondelete='CASCADE'),
+        reference('coupon_claims', 'user_id', 'users'),
+        reference('coupon_claims', 'order_id', 'orders', nullable=True),
+        now_column('claimed_at'),
+        primary_key('coupon_claims'),
+        sa.UniqueConstraint('coupon_id', 'user_id', name='uq_coupon_claims_coupon_user'),
     )
     op.create_index('ix_coupon_claims_user_id', 'coupon_claims', ['user_id'], unique=False)
     op.create_index('uq_coupon_claims_order_id', 'coupon_claims', ['order_id'], unique=True,

@@ -8,66 +8,63 @@ Create Date: 2026-12-07 04:50:00.000000
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
+from core.ddl import created_at, currency_column, id_column, primary_key, reference
+
 revision: str = '0022'
 down_revision: str | None = '0024'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table('group_deals',
-    sa.Column('id', sa.BigInteger(), nullable=False),
-    sa.Column('room_id', sa.BigInteger(), nullable=False),
-    sa.Column('product_id', sa.BigInteger(), nullable=False),
-    sa.Column('host_id', sa.BigInteger(), nullable=False),
-    sa.Column('price_minor', sa.BigInteger(), nullable=False),
-    sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('group_size', sa.SmallInteger(), nullable=False),
-    sa.Column('open_seconds', sa.BigInteger(), nullable=False),
-    sa.Column('units', sa.BigInteger(), nullable=False),
-    sa.Column('commission_rate_bp', sa.BigInteger(), server_default='0', nullable=False),
-    sa.Column('status', sa.String(length=10), server_default='open', nullable=False),
-    sa.Column('returned_units', sa.BigInteger(), server_default='0', nullable=False),
-    sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('settled_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("status in ('open', 'ended')", name=op.f('ck_group_deals_status')),
-    sa.CheckConstraint('group_size between 2 and 10', name=op.f('ck_group_deals_group_size_range')),
-    sa.CheckConstraint('units > 0', name=op.f('ck_group_deals_units_positive')),
-    sa.CheckConstraint('price_minor >= 0', name=op.f('ck_group_deals_price_non_negative')),
-    sa.CheckConstraint('open_seconds > 0', name=op.f('ck_group_deals_open_seconds_positive')),
-    sa.CheckConstraint('returned_units between 0 and units', name=op.f('ck_group_deals_returned_range')),
-    sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_group_deals_room_id_rooms'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_group_deals_product_id_products')),
-    sa.ForeignKeyConstraint(['host_id'], ['users.id'], name=op.f('fk_group_deals_host_id_users')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_group_deals')))
+    op.create_table(
+        'group_deals',
+        id_column(),
+        reference('group_deals', 'room_id', 'rooms', ondelete='CASCADE'),
+        reference('group_deals', 'product_id', 'products'),
+        reference('group_deals', 'host_id', 'users'),
+        sa.Column('price_minor', sa.BigInteger(), nullable=False),
+        currency_column(),
+        sa.Column('group_size', sa.SmallInteger(), nullable=False),
+        sa.Column('open_seconds', sa.BigInteger(), nullable=False),
+        sa.Column('units', sa.BigInteger(), nullable=False),
+        sa.Column('commission_rate_bp', sa.BigInteger(), server_default='0', nullable=False),
+        sa.Column('status', sa.String(length=10), server_default='open', nullable=False),
+        sa.Column('returned_units', sa.BigInteger(), server_default='0', nullable=False),
+        sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('settled_at', sa.DateTime(timezone=True), nullable=True),
+        created_at(),
+        sa.CheckConstraint("status in ('open', 'ended')", name=op.f('ck_group_deals_status')),
+        sa.CheckConstraint('group_size between 2 and 10', name=op.f('ck_group_deals_group_size_range')),
+        sa.CheckConstraint('units > 0', name=op.f('ck_group_deals_units_positive')),
+        sa.CheckConstraint('price_minor >= 0', name=op.f('ck_group_deals_price_non_negative')),
+        sa.CheckConstraint('open_seconds > 0', name=op.f('ck_group_deals_open_seconds_positive')),
+        sa.CheckConstraint('returned_units between 0 and units', name=op.f('ck_group_deals_returned_range')),
+        primary_key('group_deals'),
+    )
     op.create_index('ix_group_deals_room_id', 'group_deals', ['room_id'])
     op.create_index('ix_group_deals_unsettled', 'group_deals', ['id'],
                     postgresql_where=sa.text('settled_at is null'))
-    op.create_table('groups',
-    sa.Column('id', sa.BigInteger(), nullable=False),
-    sa.Column('deal_id', sa.BigInteger(), nullable=False),
-    sa.Column('code', sa.String(length=24), nullable=False),
-    sa.Column('leader_id', sa.BigInteger(), nullable=False),
-    sa.Column('size', sa.SmallInteger(), nullable=False),
-    sa.Column('status', sa.String(length=10), server_default='open', nullable=False),
-    sa.Column('paid_count', sa.SmallInteger(), server_default='0', nullable=False),
-    sa.Column('deadline', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('fail_reason', sa.String(length=20), nullable=True),
-    sa.Column('formed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('failed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("status in ('open', 'formed', 'failed')", name=op.f('ck_groups_status')),
-    sa.CheckConstraint('paid_count between 0 and size', name=op.f('ck_groups_paid_range')),
-    sa.CheckConstraint("status <> 'formed' OR paid_count = size", name=op.f('ck_groups_formed_full')),
-    sa.ForeignKeyConstraint(['deal_id'], ['group_deals.id'], name=op.f('fk_groups_deal_id_group_deals')),
-    sa.ForeignKeyConstraint(['leader_id'], ['users.id'], name=op.f('fk_groups_leader_id_users')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_groups')))
+    op.create_table(
+        'groups',
+        id_column(),
+        reference('groups', 'deal_id', 'group_deals'),
+        sa.Column('code', sa.String(length=24), nullable=False),
+        reference('groups', 'leader_id', 'users'),
+        sa.Column('size', sa.SmallInteger(), nullable=False),
+        sa.Column('status', sa.String(length=10), server_default='open', nullable=False),
+        sa.Column('paid_count', sa.SmallInteger(), server_default='0', nullable=False),
+        sa.Column('deadline', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('fail_reason', sa.String(length=20), nullable=True),
+        sa.Column('formed_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('failed_at', sa.DateTime(timezone=True), nullable=True),
+        created_at(),
+        sa.CheckConstraint("status in ('open', 'formed', 'failed')", name=op.f('ck_groups_status')),
+        sa.CheckConstraint('paid_count between 0 and size', name=op.f('ck_groups_paid_range')),
+        sa.CheckConstraint("status <> 'formed' OR paid_count = size", name=op.f('ck_groups_formed_full')),
+        primary_key('groups'),
+    )
     op.create_index('uq_groups_code', 'groups', ['code'], unique=True)
     op.create_index('ix_groups_deal_id', 'groups', ['deal_id'])
     op.create_index('ix_groups_open_deadline', 'groups', ['deadline'],

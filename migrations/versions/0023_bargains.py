@@ -18,15 +18,14 @@ Create Date: 2026-12-07 05:00:00.000000
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
+from core.ddl import created_at, currency_column, id_column, now_column, primary_key, reference
+
 revision: str = '0023'
 down_revision: str | None = '0026'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 SOURCE_CHECK = 'ck_orders_source_kind'
 
@@ -45,60 +44,55 @@ def _set_source_kinds(kinds: list[str]) -> None:
 
 
 def upgrade() -> None:
-    op.create_table('bargain_offers',
-    sa.Column('id', sa.BigInteger(), nullable=False),
-    sa.Column('room_id', sa.BigInteger(), nullable=False),
-    sa.Column('host_id', sa.BigInteger(), nullable=False),
-    sa.Column('product_id', sa.BigInteger(), nullable=False),
-    sa.Column('variant_id', sa.BigInteger(), nullable=False),
-    sa.Column('title', sa.String(length=250), nullable=False),
-    sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('start_price_minor', sa.BigInteger(), nullable=False),
-    sa.Column('floor_price_minor', sa.BigInteger(), nullable=False),
-    sa.Column('helpers_needed', sa.Integer(), nullable=False),
-    sa.Column('ends_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint('floor_price_minor >= 1', name=op.f('ck_bargain_offers_floor_positive')),
-    sa.CheckConstraint('floor_price_minor < start_price_minor', name=op.f('ck_bargain_offers_floor_below_start')),
-    sa.CheckConstraint('helpers_needed between 1 and 50', name=op.f('ck_bargain_offers_helpers_range')),
-    sa.CheckConstraint('start_price_minor - floor_price_minor >= helpers_needed', name=op.f('ck_bargain_offers_a_unit_per_cut')),
-    sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_bargain_offers_room_id_rooms'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['host_id'], ['users.id'], name=op.f('fk_bargain_offers_host_id_users')),
-    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_bargain_offers_product_id_products')),
-    sa.ForeignKeyConstraint(['variant_id'], ['product_variants.id'], name=op.f('fk_bargain_offers_variant_id_product_variants')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_bargain_offers'))
+    op.create_table(
+        'bargain_offers',
+        id_column(),
+        reference('bargain_offers', 'room_id', 'rooms', ondelete='CASCADE'),
+        reference('bargain_offers', 'host_id', 'users'),
+        reference('bargain_offers', 'product_id', 'products'),
+        reference('bargain_offers', 'variant_id', 'product_variants'),
+        sa.Column('title', sa.String(length=250), nullable=False),
+        currency_column(),
+        sa.Column('start_price_minor', sa.BigInteger(), nullable=False),
+        sa.Column('floor_price_minor', sa.BigInteger(), nullable=False),
+        sa.Column('helpers_needed', sa.Integer(), nullable=False),
+        sa.Column('ends_at', sa.DateTime(timezone=True), nullable=False),
+        created_at(),
+        sa.CheckConstraint('floor_price_minor >= 1', name=op.f('ck_bargain_offers_floor_positive')),
+        sa.CheckConstraint('floor_price_minor < start_price_minor', name=op.f('ck_bargain_offers_floor_below_start')),
+        sa.CheckConstraint('helpers_needed between 1 and 50', name=op.f('ck_bargain_offers_helpers_range')),
+        sa.CheckConstraint('start_price_minor - floor_price_minor >= helpers_needed', name=op.f('ck_bargain_offers_a_unit_per_cut')),
+        primary_key('bargain_offers'),
     )
     op.create_index('ix_bargain_offers_room_id', 'bargain_offers', ['room_id'], unique=False)
-    op.create_table('bargains',
-    sa.Column('id', sa.BigInteger(), nullable=False),
-    sa.Column('offer_id', sa.BigInteger(), nullable=False),
-    sa.Column('buyer_id', sa.BigInteger(), nullable=False),
-    sa.Column('price_minor', sa.BigInteger(), nullable=False),
-    sa.Column('helpers_count', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('started_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint('helpers_count >= 0', name=op.f('ck_bargains_helpers_count_non_negative')),
-    sa.CheckConstraint('price_minor >= 1', name=op.f('ck_bargains_price_positive')),
-    sa.ForeignKeyConstraint(['offer_id'], ['bargain_offers.id'], name=op.f('fk_bargains_offer_id_bargain_offers'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['buyer_id'], ['users.id'], name=op.f('fk_bargains_buyer_id_users')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_bargains')),
-    sa.UniqueConstraint('offer_id', 'buyer_id', name='uq_bargains_offer_buyer')
+    op.create_table(
+        'bargains',
+        id_column(),
+        reference('bargains', 'offer_id', 'bargain_offers', ondelete='CASCADE'),
+        reference('bargains', 'buyer_id', 'users'),
+        sa.Column('price_minor', sa.BigInteger(), nullable=False),
+        sa.Column('helpers_count', sa.Integer(), server_default='0', nullable=False),
+        now_column('started_at'),
+        sa.CheckConstraint('helpers_count >= 0', name=op.f('ck_bargains_helpers_count_non_negative')),
+        sa.CheckConstraint('price_minor >= 1', name=op.f('ck_bargains_price_positive')),
+        primary_key('bargains'),
+        sa.UniqueConstraint('offer_id', 'buyer_id', name='uq_bargains_offer_buyer'),
     )
     op.create_index('ix_bargains_buyer_id', 'bargains', ['buyer_id'], unique=False)
-    op.create_table('bargain_cuts',
-    sa.Column('id', sa.BigInteger(), nullable=False),
-    sa.Column('bargain_id', sa.BigInteger(), nullable=False),
-    sa.Column('helper_id', sa.BigInteger(), nullable=False),
-    sa.Column('seq', sa.Integer(), nullable=False),
-    sa.Column('amount_minor', sa.BigInteger(), nullable=False),
-    sa.Column('price_after_minor', sa.BigInteger(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint('amount_minor >= 1', name=op.f('ck_bargain_cuts_amount_positive')),
-    sa.CheckConstraint('seq >= 1', name=op.f('ck_bargain_cuts_seq_positive')),
-    sa.ForeignKeyConstraint(['bargain_id'], ['bargains.id'], name=op.f('fk_bargain_cuts_bargain_id_bargains'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['helper_id'], ['users.id'], name=op.f('fk_bargain_cuts_helper_id_users')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_bargain_cuts')),
-    sa.UniqueConstraint('bargain_id', 'helper_id', name='uq_bargain_cuts_bargain_helper'),
-    sa.UniqueConstraint('bargain_id', 'seq', name='uq_bargain_cuts_bargain_seq')
+    op.create_table(
+        'bargain_cuts',
+        id_column(),
+        reference('bargain_cuts', 'bargain_id', 'bargains', ondelete='CASCADE'),
+        reference('bargain_cuts', 'helper_id', 'users'),
+        sa.Column('seq', sa.Integer(), nullable=False),
+        sa.Column('amount_minor', sa.BigInteger(), nullable=False),
+        sa.Column('price_after_minor', sa.BigInteger(), nullable=False),
+        created_at(),
+        sa.CheckConstraint('amount_minor >= 1', name=op.f('ck_bargain_cuts_amount_positive')),
+        sa.CheckConstraint('seq >= 1', name=op.f('ck_bargain_cuts_seq_positive')),
+        primary_key('bargain_cuts'),
+        sa.UniqueConstraint('bargain_id', 'helper_id', name='uq_bargain_cuts_bargain_helper'),
+        sa.UniqueConstraint('bargain_id', 'seq', name='uq_bargain_cuts_bargain_seq'),
     )
     kinds = _source_kinds()
     if 'bargain' not in kinds:

@@ -20,15 +20,11 @@ Create Date: 2026-12-07 05:00:00.000000
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0024'
 down_revision: str | None = '0023'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 # What core.migrate's caller rebuilds from PostgreSQL after applying this migration.
 REBUILDS_REDIS = ("variants",)
 

@@ -8,14 +8,10 @@ Create Date: 2026-12-07 05:00:00.000000
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from alembic import op
 
 revision: str = '0026'
 down_revision: str | None = '0020'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

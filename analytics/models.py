@@ -13,10 +13,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func, text
+from sqlalchemy import CheckConstraint, Index, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.columns import now_column, references
 from core.db import Base
 
 
@@ -75,9 +76,8 @@ class BroadcastReport(Base):
     __tablename__ = "broadcast_reports"
     __table_args__ = (Index("ix_broadcast_reports_host_started", "host_id", "started_at"),)
 
-    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"),
-                                         primary_key=True)
-    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    room_id: Mapped[int] = references("rooms.id", ondelete="CASCADE", primary_key=True)
+    host_id: Mapped[int] = references("users.id")
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     currency: Mapped[str | None] = mapped_column(String(3))
@@ -94,4 +94,4 @@ class BroadcastReport(Base):
     # Likewise the last recorded event id: the recorder's final flush can land just after a
     # report was built at the room's end.
     last_event_id: Mapped[int] = mapped_column(default=0, server_default="0")
-    built_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    built_at: Mapped[datetime] = now_column()

@@ -1,6 +1,7 @@
-"""DDL for the Alembic migrations (`migrations/versions/`): the columns and constraints they
-create table after table: a bigint `id` and its primary key, a creation time set by the database, a
-bigint reference to another table's `id` with its named foreign key, a currency code.
+"""DDL for the Alembic migrations (`migrations/versions/`): the columns and constraints
+they create table after table, a bigint `id` and its primary key, a time the database sets
+to `now()`, a bigint reference to another table's `id` with its named foreign key, a
+currency code.
 
 Each helper makes exactly what the migrations spelled out by hand before it, names included,
 and must never change what it makes: an applied migration has to build the same schema

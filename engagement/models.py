@@ -10,13 +10,11 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    ForeignKey,
     Index,
     LargeBinary,
     String,
     UniqueConstraint,
     column,
-    func,
     table,
     text,
 )
@@ -24,6 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import to_epoch_ms
+from core.columns import enum_column, now_column, references
 from core.db import Base
 
 # live's rooms, read (never written) for the host and status of a room.
@@ -87,8 +86,8 @@ class Rain(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
-    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    room_id: Mapped[int] = references("rooms.id", ondelete="CASCADE")
+    host_id: Mapped[int] = references("users.id")
     total_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     envelope_count: Mapped[int]
@@ -97,10 +96,9 @@ class Rain(Base):
     seed_hash: Mapped[str] = mapped_column(String(64))
     opens_at: Mapped[datetime]
     closes_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(10), default=RainStatus.DROPPED.value,
-                                        server_default=RainStatus.DROPPED.value)
+    status: Mapped[str] = enum_column(RainStatus.DROPPED)
     settled_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = now_column()
 
     def public(self, *, grabbed: int | None = None, returned_minor: int | None = None,
                ) -> dict[str, Any]:
@@ -133,10 +131,10 @@ class Envelope(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    rain_id: Mapped[int] = mapped_column(ForeignKey("envelope_rains.id", ondelete="CASCADE"))
+    rain_id: Mapped[int] = references("envelope_rains.id", ondelete="CASCADE")
     seq: Mapped[int]
     amount_minor: Mapped[int]
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    user_id: Mapped[int | None] = references("users.id")
     grabbed_at: Mapped[datetime | None]
 
 
@@ -160,13 +158,13 @@ class WalletEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    user_id: Mapped[int] = references("users.id")
     currency: Mapped[str] = mapped_column(String(3))
     amount_minor: Mapped[int]
     kind: Mapped[str] = mapped_column(String(16))
-    rain_id: Mapped[int] = mapped_column(ForeignKey("envelope_rains.id"))
+    rain_id: Mapped[int] = references("envelope_rains.id")
     envelope_seq: Mapped[int | None]
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = now_column()
 
 
 class Draw(Base):
@@ -187,8 +185,8 @@ class Draw(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
-    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    room_id: Mapped[int] = references("rooms.id", ondelete="CASCADE")
+    host_id: Mapped[int] = references("users.id")
     prize: Mapped[str] = mapped_column(String(200))
     winner_count: Mapped[int]
     rule: Mapped[str] = mapped_column(String(10))
@@ -196,13 +194,12 @@ class Draw(Base):
     seed: Mapped[bytes] = mapped_column(LargeBinary)
     seed_hash: Mapped[str] = mapped_column(String(64))
     closes_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(10), default=DrawStatus.OPEN.value,
-                                        server_default=DrawStatus.OPEN.value)
+    status: Mapped[str] = enum_column(DrawStatus.OPEN)
     # At the draw: the sorted user ids of the qualified entrants, and the winners in pick order.
     entrants: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
     winners: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
     drawn_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = now_column()
 
     def public(self, *, entries: int | None = None) -> dict[str, Any]:
         drawn = self.status == DrawStatus.DRAWN.value
@@ -230,6 +227,6 @@ class DrawEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    draw_id: Mapped[int] = mapped_column(ForeignKey("draws.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    entered_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    draw_id: Mapped[int] = references("draws.id", ondelete="CASCADE")
+    user_id: Mapped[int] = references("users.id")
+    entered_at: Mapped[datetime] = now_column()

@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
-    ForeignKey,
     Index,
     Integer,
     String,
@@ -22,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, column_property, mapped_column
 
+from core.columns import EventLogEntry, enum_column, now_column, references
 from core.db import Base
 
 
@@ -79,7 +79,7 @@ class Product(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    host_id: Mapped[int] = references("users.id", index=True)
     title: Mapped[str] = mapped_column(String(120))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     image_url: Mapped[str | None] = mapped_column(String(500))
@@ -91,7 +91,7 @@ class Product(Base):
     # What a sharer earns on this product's orders, in basis points; NULL: the platform's
     # default; never more than the platform's cap (docs/social.md). Public: a sharer sees it.
     share_rate_bp: Mapped[int | None]
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = now_column()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
     # The product's stock is its variants' (`orders.product_variants`, read here through a
@@ -136,14 +136,13 @@ class Room(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    host_id: Mapped[int] = references("users.id", index=True)
     title: Mapped[str] = mapped_column(String(120))
     scheduled_at: Mapped[datetime | None]
-    status: Mapped[str] = mapped_column(String(10), default=RoomStatus.SCHEDULED.value,
-                                        server_default=RoomStatus.SCHEDULED.value)
+    status: Mapped[str] = enum_column(RoomStatus.SCHEDULED)
     playback_url: Mapped[str | None] = mapped_column(String(500))
     stream_key: Mapped[str] = mapped_column(String(64), unique=True)
-    pinned_product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    pinned_product_id: Mapped[int | None] = references("products.id")
     slow_mode_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
     # Whether a viewer's chat line can buy the pinned product (orders/chat_buy.py). In the
     # room's public view, so the hub's copy of the room answers it without a query per line.
@@ -155,7 +154,7 @@ class Room(Base):
     commission_rate_bp: Mapped[int | None]
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = now_column()
 
     def public(self) -> dict[str, Any]:
         return {
@@ -183,23 +182,19 @@ class LineupItem(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    room_id: Mapped[int] = references("rooms.id", ondelete="CASCADE")
+    product_id: Mapped[int] = references("products.id")
     position: Mapped[int]
 
 
-class RoomEvent(Base):
-    """Append-only log of every change to a room. Analytics read it; nothing edits it."""
+class RoomEvent(EventLogEntry, Base):
+    """Append-only log of every change to a room (`type`: a RoomEventType). Analytics read it;
+    nothing edits it."""
 
     __tablename__ = "room_events"
     __table_args__ = (Index("ix_room_events_room_created", "room_id", "created_at"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
-    type: Mapped[str] = mapped_column(String(40))  # a RoomEventType
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    room_id: Mapped[int] = references("rooms.id", ondelete="CASCADE")
 
 
 class RoomMute(Base):
@@ -209,12 +204,12 @@ class RoomMute(Base):
     __table_args__ = (UniqueConstraint("room_id", "user_id", name="uq_room_mutes_room_user"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    muted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    room_id: Mapped[int] = references("rooms.id", ondelete="CASCADE")
+    user_id: Mapped[int] = references("users.id")
+    muted_by: Mapped[int] = references("users.id")
     # Unix time the mute ends; NULL means until unmuted.
     until_epoch_s: Mapped[int | None]
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = now_column()
 
 
 class RoomStream(Base):
@@ -229,14 +224,14 @@ class RoomStream(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
+    room_id: Mapped[int] = references("rooms.id", ondelete="CASCADE", index=True)
     # nginx-rtmp's id of the publishing connection, which its later callbacks carry.
     client_id: Mapped[str] = mapped_column(String(32))
     # The first characters of the key's SHA-256: which key was used, without keeping it.
     key_fingerprint: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(64), default="", server_default="")
-    started_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    last_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    started_at: Mapped[datetime] = now_column()
+    last_seen_at: Mapped[datetime] = now_column()
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(String(20))
 
@@ -278,13 +273,12 @@ class ShortVideo(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    host_id: Mapped[int] = references("users.id", index=True)
     # A room's replay (live/replays.py): its recording, tagged with the show's pins. At most
     # one per room (the partial unique index).
-    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    room_id: Mapped[int | None] = references("rooms.id", ondelete="CASCADE")
     title: Mapped[str] = mapped_column(String(120))
-    status: Mapped[str] = mapped_column(String(12), default=VideoStatus.UPLOADED.value,
-                                        server_default=VideoStatus.UPLOADED.value)
+    status: Mapped[str] = enum_column(VideoStatus.UPLOADED, length=12)
     failure_reason: Mapped[str | None] = mapped_column(String(300))
     size_bytes: Mapped[int]
     content_type: Mapped[str] = mapped_column(String(60))
@@ -294,7 +288,7 @@ class ShortVideo(Base):
     # The ladder's heights, highest first, once ready (e.g. [720, 360]).
     renditions: Mapped[list[int]] = mapped_column(JSONB, default=list, server_default="[]")
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = now_column()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
     ready_at: Mapped[datetime | None]
 
@@ -309,6 +303,6 @@ class ShortVideoTag(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    video_id: Mapped[int] = mapped_column(ForeignKey("short_videos.id", ondelete="CASCADE"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    video_id: Mapped[int] = references("short_videos.id", ondelete="CASCADE")
+    product_id: Mapped[int] = references("products.id")
     at_ms: Mapped[int]

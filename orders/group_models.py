@@ -10,10 +10,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, SmallInteger, String, func, text
+from sqlalchemy import CheckConstraint, Index, SmallInteger, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import to_epoch_ms
+from core.columns import enum_column, now_column, references
 from core.db import Base
 
 
@@ -66,9 +67,9 @@ class GroupDeal(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
-    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    room_id: Mapped[int] = references("rooms.id", ondelete="CASCADE")
+    product_id: Mapped[int] = references("products.id")
+    host_id: Mapped[int] = references("users.id")
     price_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     group_size: Mapped[int] = mapped_column(SmallInteger)
@@ -77,12 +78,11 @@ class GroupDeal(Base):
     units: Mapped[int]
     # The host's commission rate, resolved when the deal was made, copied onto its orders.
     commission_rate_bp: Mapped[int] = mapped_column(default=0, server_default="0")
-    status: Mapped[str] = mapped_column(String(10), default=DealStatus.OPEN.value,
-                                        server_default=DealStatus.OPEN.value)
+    status: Mapped[str] = enum_column(DealStatus.OPEN)
     returned_units: Mapped[int] = mapped_column(default=0, server_default="0")
     ended_at: Mapped[datetime | None]
     settled_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = now_column()
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "room_id": self.room_id, "product_id": self.product_id,
@@ -110,19 +110,18 @@ class Group(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    deal_id: Mapped[int] = mapped_column(ForeignKey("group_deals.id"))
+    deal_id: Mapped[int] = references("group_deals.id")
     # The group page's address (`/g/{code}`): random, so groups cannot be walked through.
     code: Mapped[str] = mapped_column(String(24))
-    leader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    leader_id: Mapped[int] = references("users.id")
     size: Mapped[int] = mapped_column(SmallInteger)
-    status: Mapped[str] = mapped_column(String(10), default=GroupStatus.OPEN.value,
-                                        server_default=GroupStatus.OPEN.value)
+    status: Mapped[str] = enum_column(GroupStatus.OPEN)
     paid_count: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     deadline: Mapped[datetime]
     fail_reason: Mapped[str | None] = mapped_column(String(20))
     formed_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = now_column()
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "deal_id": self.deal_id, "code": self.code,

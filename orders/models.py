@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    ForeignKey,
     Index,
     Integer,
     SmallInteger,
@@ -25,6 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import to_epoch_ms
+from core.columns import EventLogEntry, enum_column, now_column, references
 from core.db import Base
 
 
@@ -100,17 +100,16 @@ class Sale(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
-    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    room_id: Mapped[int] = references("rooms.id", ondelete="CASCADE")
+    product_id: Mapped[int] = references("products.id")
+    host_id: Mapped[int] = references("users.id")
     price_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     quantity: Mapped[int]
     per_user_limit: Mapped[int]
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(10), default=SaleStatus.SCHEDULED.value,
-                                        server_default=SaleStatus.SCHEDULED.value)
+    status: Mapped[str] = enum_column(SaleStatus.SCHEDULED)
     # Bumped by every rebuild of the sale's Redis keys. An order insert carries the epoch its
     # reservation was made in and is refused if a rebuild happened since (see reconcile).
     redis_epoch: Mapped[int] = mapped_column(default=1, server_default="1")
@@ -124,11 +123,11 @@ class Sale(Base):
     # rate, else room rate, else the default) and copied onto each of its orders.
     commission_rate_bp: Mapped[int] = mapped_column(default=0, server_default="0")
     # The variant whose pool the sale's units came from, and go back to (docs/decisions/0021).
-    variant_id: Mapped[int | None] = mapped_column(ForeignKey("product_variants.id"))
+    variant_id: Mapped[int | None] = references("product_variants.id")
     # Set once, when the unsold units went back to the variant's stock.
     settled_at: Mapped[datetime | None]
-    stopped_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    stopped_by: Mapped[int | None] = references("users.id")
+    created_at: Mapped[datetime] = now_column()
 
     def public(self) -> dict[str, Any]:
         return {
@@ -185,11 +184,11 @@ class Order(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     # None for a regular-price order (orders/regular.py), whose items are its `OrderLine`s;
     # `product_id` and `quantity` are then its first line's product and the units of all lines.
-    sale_id: Mapped[int | None] = mapped_column(ForeignKey("sales.id"))
-    host_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    sale_id: Mapped[int | None] = references("sales.id")
+    host_id: Mapped[int | None] = references("users.id")
+    room_id: Mapped[int] = references("rooms.id")
+    product_id: Mapped[int] = references("products.id")
+    user_id: Mapped[int] = references("users.id")
     quantity: Mapped[int]
     amount_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
@@ -205,8 +204,7 @@ class Order(Base):
     # order's own room: `source_ref`), a room's replay or a short video (`source_id` is the
     # video). Set by the page that sends the buy and checked
     # on the way in (orders/sources.py); the video reports read it.
-    source_kind: Mapped[str] = mapped_column(String(10), default=OrderSource.LIVE.value,
-                                             server_default=OrderSource.LIVE.value)
+    source_kind: Mapped[str] = enum_column(OrderSource.LIVE)
     source_id: Mapped[int | None]
     # The buyer's shipping address when the order was placed (regular-price orders).
     shipping_address: Mapped[dict[str, str] | None] = mapped_column(JSONB)
@@ -223,8 +221,8 @@ class Order(Base):
     # The group buy this order is a member's unit of (orders/group_models.py; the database has
     # the foreign key to groups): a group order is a regular order without lines.
     group_id: Mapped[int | None]
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = now_column()
+    updated_at: Mapped[datetime] = now_column()
 
     @property
     def source_ref(self) -> int:
@@ -254,17 +252,17 @@ class ProductVariant(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    product_id: Mapped[int] = references("products.id")
     # The product's host, copied here: the variant's Redis keys share the host's hash tag, so
     # one script can hold every line of a cart in that host's room.
-    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    host_id: Mapped[int] = references("users.id")
     options: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict, server_default="{}")
     label: Mapped[str] = mapped_column(String(120), default="", server_default="")
     price_minor: Mapped[int | None]
     stock: Mapped[int]
     active: Mapped[bool] = mapped_column(default=True, server_default="true")
     position: Mapped[int] = mapped_column(default=0, server_default="0")
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = now_column()
 
 
 class OrderLine(Base):
@@ -279,9 +277,9 @@ class OrderLine(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
-    variant_id: Mapped[int] = mapped_column(ForeignKey("product_variants.id"))
+    order_id: Mapped[int] = references("orders.id")
+    product_id: Mapped[int] = references("products.id")
+    variant_id: Mapped[int] = references("product_variants.id")
     # "Silk scarf — Blue / M" when ordered: what the buyer's orders page shows.
     title: Mapped[str] = mapped_column(String(250))
     quantity: Mapped[int] = mapped_column(Integer)
@@ -305,20 +303,15 @@ class OrderEventType(StrEnum):
     REFUND_REQUESTED = "refund_requested"
 
 
-class OrderEvent(Base):
+class OrderEvent(EventLogEntry, Base):
     """Append-only log of every order status move. Analytics read it; nothing edits it."""
 
     __tablename__ = "order_events"
     __table_args__ = (Index("ix_order_events_order_id", "order_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
-    type: Mapped[str] = mapped_column(String(40))
+    order_id: Mapped[int] = references("orders.id")
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20))
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class SaleEventType(StrEnum):
@@ -334,19 +327,14 @@ class SaleEventType(StrEnum):
     RESERVATIONS_VOIDED = "reservations_voided"
 
 
-class SaleEvent(Base):
+class SaleEvent(EventLogEntry, Base):
     """Append-only log of a sale's lifecycle (created, started, stopped, ended, settled,
     reconciled)."""
 
     __tablename__ = "sale_events"
     __table_args__ = (Index("ix_sale_events_sale_id", "sale_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id"))
-    type: Mapped[str] = mapped_column(String(40))
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    sale_id: Mapped[int] = references("sales.id")
 
 
 class Payment(Base):
@@ -361,13 +349,13 @@ class Payment(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    order_id: Mapped[int] = references("orders.id")
     provider: Mapped[str] = mapped_column(String(20))
     provider_ref: Mapped[str] = mapped_column(String(100))
     amount_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = now_column()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 
@@ -384,10 +372,10 @@ class PaymentEvent(Base):
     provider: Mapped[str] = mapped_column(String(20))
     event_id: Mapped[str] = mapped_column(String(100))
     type: Mapped[str] = mapped_column(String(40))
-    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    order_id: Mapped[int | None] = references("orders.id")
     outcome: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    received_at: Mapped[datetime] = now_column()
 
 
 class OutboxKind(StrEnum):
@@ -415,7 +403,7 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(String(500))
     delivered_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = now_column()
 
 
 class CommissionStatus(StrEnum):
@@ -483,23 +471,22 @@ class CommissionEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # The earner: the order's host for a host's entry, the sharer for a sharer's entry.
-    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
-    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"))
+    host_id: Mapped[int] = references("users.id")
+    order_id: Mapped[int] = references("orders.id")
+    room_id: Mapped[int] = references("rooms.id")
     kind: Mapped[str] = mapped_column(String(10))
-    party: Mapped[str] = mapped_column(String(6), default=CommissionParty.HOST.value,
-                                       server_default=CommissionParty.HOST.value)
+    party: Mapped[str] = enum_column(CommissionParty.HOST, length=6)
     level: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     # A sharer's entry: the order's buyer, and (level 2) the level-1 sharer it came through.
-    buyer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    via_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    buyer_id: Mapped[int | None] = references("users.id")
+    via_id: Mapped[int | None] = references("users.id")
     # The amount actually paid, and the rate snapshotted on the order: amount = base * rate.
     base_minor: Mapped[int]
     rate_bp: Mapped[int]
     amount_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(10))
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = now_column()
     frozen_at: Mapped[datetime | None]
     frozen_until: Mapped[datetime | None]
     settled_at: Mapped[datetime | None]

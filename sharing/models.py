@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.columns import now_column, references
 from core.db import Base
 
 
@@ -24,10 +25,10 @@ class ShareLink(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    sharer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    sharer_id: Mapped[int] = references("users.id")
     target_kind: Mapped[str] = mapped_column(String(10))
     target_id: Mapped[int]
-    issued_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    issued_at: Mapped[datetime] = now_column()
 
 
 class ShareVisit(Base):
@@ -37,9 +38,9 @@ class ShareVisit(Base):
     __table_args__ = (Index("ix_share_visits_link_id", "link_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    link_id: Mapped[int] = mapped_column(ForeignKey("share_links.id"))
-    visitor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    visited_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    link_id: Mapped[int] = references("share_links.id")
+    visitor_id: Mapped[int | None] = references("users.id")
+    visited_at: Mapped[datetime] = now_column()
 
 
 class ShareAttribution(Base):
@@ -53,10 +54,10 @@ class ShareAttribution(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    sharer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    link_id: Mapped[int] = mapped_column(ForeignKey("share_links.id"))
-    clicked_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    user_id: Mapped[int] = references("users.id")
+    sharer_id: Mapped[int] = references("users.id")
+    link_id: Mapped[int] = references("share_links.id")
+    clicked_at: Mapped[datetime] = now_column()
     expires_at: Mapped[datetime]
 
     def public(self) -> dict[str, Any]:

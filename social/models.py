@@ -7,9 +7,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.columns import now_column, references
 from core.db import Base
 
 
@@ -23,11 +24,9 @@ class Follow(Base):
         Index("ix_follows_host_follower", "host_id", "follower_id"),
     )
 
-    follower_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
-                                             primary_key=True)
-    host_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
-                                         primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    follower_id: Mapped[int] = references("users.id", ondelete="CASCADE", primary_key=True)
+    host_id: Mapped[int] = references("users.id", ondelete="CASCADE", primary_key=True)
+    created_at: Mapped[datetime] = now_column()
 
 
 class RoomReminder(Base):
@@ -36,11 +35,9 @@ class RoomReminder(Base):
     __tablename__ = "room_reminders"
     __table_args__ = (Index("ix_room_reminders_room_user", "room_id", "user_id"),)
 
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
-                                         primary_key=True)
-    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"),
-                                         primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    user_id: Mapped[int] = references("users.id", ondelete="CASCADE", primary_key=True)
+    room_id: Mapped[int] = references("rooms.id", ondelete="CASCADE", primary_key=True)
+    created_at: Mapped[datetime] = now_column()
 
 
 class NotificationKind(StrEnum):
@@ -60,15 +57,15 @@ class Notification(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = references("users.id", ondelete="CASCADE")
     kind: Mapped[str] = mapped_column(String(20))
     dedupe_key: Mapped[str] = mapped_column(String(80))
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(String(300), default="", server_default="")
     url: Mapped[str] = mapped_column(String(300), default="", server_default="")
-    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
-    host_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    room_id: Mapped[int | None] = references("rooms.id", ondelete="CASCADE")
+    host_id: Mapped[int | None] = references("users.id", ondelete="CASCADE")
+    created_at: Mapped[datetime] = now_column()
     read_at: Mapped[datetime | None]
 
     def public(self) -> dict[str, Any]:
@@ -87,9 +84,8 @@ class GoLiveAlert(Base):
 
     __tablename__ = "go_live_alerts"
 
-    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"),
-                                         primary_key=True)
-    started_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    room_id: Mapped[int] = references("rooms.id", ondelete="CASCADE", primary_key=True)
+    started_at: Mapped[datetime] = now_column()
     finished_at: Mapped[datetime | None]
     notified: Mapped[int] = mapped_column(default=0, server_default="0")
 
@@ -107,14 +103,14 @@ class Review(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
-    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    host_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    order_id: Mapped[int] = references("orders.id", ondelete="CASCADE")
+    buyer_id: Mapped[int] = references("users.id", ondelete="CASCADE")
+    host_id: Mapped[int] = references("users.id", ondelete="CASCADE")
+    product_id: Mapped[int] = references("products.id", ondelete="CASCADE")
     rating: Mapped[int]
     body: Mapped[str] = mapped_column(Text, default="", server_default="")
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = now_column()
+    updated_at: Mapped[datetime] = now_column()
     editable_until: Mapped[datetime]
     reply: Mapped[str | None] = mapped_column(Text)
     replied_at: Mapped[datetime | None]

@@ -10,14 +10,15 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from core.ddl import reference
+
 revision: str = '0010'
 down_revision: str | None = '0009'
 
 
 def upgrade() -> None:
-    op.add_column('short_videos', sa.Column('room_id', sa.BigInteger(), nullable=True))
-    op.create_foreign_key(op.f('fk_short_videos_room_id_rooms'), 'short_videos', 'rooms',
-                          ['room_id'], ['id'], ondelete='CASCADE')
+    op.add_column('short_videos', reference('short_videos', 'room_id', 'rooms', nullable=True,
+                                            ondelete='CASCADE'))
     op.create_index('uq_short_videos_room_replay', 'short_videos', ['room_id'], unique=True,
                     postgresql_where=sa.text('room_id IS NOT NULL'))
 

@@ -41,8 +41,7 @@ def upgrade() -> None:
     op.create_index('ix_product_variants_product_id', 'product_variants', ['product_id'])
 
     op.alter_column('orders', 'sale_id', existing_type=sa.BigInteger(), nullable=True)
-    op.add_column('orders', sa.Column('host_id', sa.BigInteger(), nullable=True))
-    op.create_foreign_key(op.f('fk_orders_host_id_users'), 'orders', 'users', ['host_id'], ['id'])
+    op.add_column('orders', reference('orders', 'host_id', 'users', nullable=True))
     op.add_column('orders', sa.Column('shipping_address', postgresql.JSONB(astext_type=sa.Text()),
                                       nullable=True))
     # A regular-price order is one per idempotency key of its buyer (a sale's orders have

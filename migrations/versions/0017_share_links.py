@@ -61,8 +61,8 @@ def upgrade() -> None:
     op.create_index('ix_share_attributions_user_clicked', 'share_attributions',
                     ['user_id', 'clicked_at'])
 
-    op.add_column('orders', sa.Column('share_attribution_id', sa.BigInteger(),
-                                      sa.ForeignKey('share_attributions.id'), nullable=True))
+    op.add_column('orders', reference('orders', 'share_attribution_id', 'share_attributions',
+                                      nullable=True))
 
     # The ledger: a sharer's entry is a row of the same table, told apart by its party.
     # host_id is the earner: the host for a host's entry, the sharer for a sharer's.
@@ -70,10 +70,10 @@ def upgrade() -> None:
                                                   server_default='host'))
     op.add_column('commission_entries', sa.Column('level', sa.SmallInteger(), nullable=False,
                                                   server_default='0'))
-    op.add_column('commission_entries', sa.Column('buyer_id', sa.BigInteger(),
-                                                  sa.ForeignKey('users.id'), nullable=True))
-    op.add_column('commission_entries', sa.Column('via_id', sa.BigInteger(),
-                                                  sa.ForeignKey('users.id'), nullable=True))
+    op.add_column('commission_entries',
+                  reference('commission_entries', 'buyer_id', 'users', nullable=True))
+    op.add_column('commission_entries',
+                  reference('commission_entries', 'via_id', 'users', nullable=True))
     op.create_check_constraint(op.f('ck_commission_entries_party'), 'commission_entries',
                                "party in ('host', 'sharer')")
     # Depth: a host's entry is level 0; a sharer's is level 1 or 2, never more.

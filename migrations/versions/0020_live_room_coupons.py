@@ -60,11 +60,9 @@ def upgrade() -> None:
     op.create_index('ix_coupon_claims_user_id', 'coupon_claims', ['user_id'], unique=False)
     op.create_index('uq_coupon_claims_order_id', 'coupon_claims', ['order_id'], unique=True,
                     postgresql_where=sa.text('order_id IS NOT NULL'))
-    op.add_column('orders', sa.Column('coupon_claim_id', sa.BigInteger(), nullable=True))
+    op.add_column('orders', reference('orders', 'coupon_claim_id', 'coupon_claims', nullable=True))
     op.add_column('orders', sa.Column('discount_minor', sa.BigInteger(), server_default='0',
                                       nullable=False))
-    op.create_foreign_key(op.f('fk_orders_coupon_claim_id_coupon_claims'), 'orders',
-                          'coupon_claims', ['coupon_claim_id'], ['id'])
     op.create_check_constraint(op.f('ck_orders_discount_non_negative'), 'orders',
                                'discount_minor >= 0')
 

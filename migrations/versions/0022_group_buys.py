@@ -69,8 +69,7 @@ def upgrade() -> None:
     op.create_index('ix_groups_deal_id', 'groups', ['deal_id'])
     op.create_index('ix_groups_open_deadline', 'groups', ['deadline'],
                     postgresql_where=sa.text("status = 'open'"))
-    op.add_column('orders', sa.Column('group_id', sa.BigInteger(), nullable=True))
-    op.create_foreign_key(op.f('fk_orders_group_id_groups'), 'orders', 'groups', ['group_id'], ['id'])
+    op.add_column('orders', reference('orders', 'group_id', 'groups', nullable=True))
     op.create_check_constraint(op.f('ck_orders_group_order_no_sale'), 'orders',
                                'group_id IS NULL OR sale_id IS NULL')
     op.create_index('uq_orders_group_member', 'orders', ['group_id', 'user_id'], unique=True,

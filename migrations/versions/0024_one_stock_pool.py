@@ -23,6 +23,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from core.ddl import reference
+
 revision: str = '0024'
 down_revision: str | None = '0023'
 # What core.migrate's caller rebuilds from PostgreSQL after applying this migration.
@@ -30,9 +32,7 @@ REBUILDS_REDIS = ("variants",)
 
 
 def upgrade() -> None:
-    op.add_column('sales', sa.Column('variant_id', sa.BigInteger(), nullable=True))
-    op.create_foreign_key(op.f('fk_sales_variant_id_product_variants'), 'sales',
-                          'product_variants', ['variant_id'], ['id'])
+    op.add_column('sales', reference('sales', 'variant_id', 'product_variants', nullable=True))
     op.execute("""
         INSERT INTO product_variants (product_id, host_id, options, label, stock, active,
                                       position)

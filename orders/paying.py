@@ -23,10 +23,8 @@ from orders.errors import (
     SaleUnavailable,
 )
 from orders.events import OrderPaid, RefundQueued, SaleStockChanged
-from orders.logs import move_order
 from orders.models import (
     Order,
-    OrderEventType,
     OrderStatus,
     OutboxKind,
     OutboxMessage,
@@ -192,12 +190,8 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
                    SaleStockChanged(sale_id=order.sale_id, room_id=order.room_id))
 
     if current == OrderStatus.PENDING_PAYMENT:
-        if await move_order(session, order.id, current, OrderStatus.PAID,
-                            event_type=OrderEventType.ORDER_PAID, actor_id=None,
-                            data={"payment": payment.provider_ref}, paid_at=func.now()):
-            # Same transaction: a paid order is never committed without its commission entry.
-            await commissions.accrue(session, order, paid_minor=payment.amount_minor,
-                                     shares=svc.settings.shares)
+        await commissions.move_to_paid(session, order, current, payment,
+                                       shares=svc.settings.shares)
 
         async def settle_units() -> None:
             code = await stock.settle(svc.redis, sk, order.reservation_no, user_id=order.user_id,
@@ -226,14 +220,8 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
                 raise SaleUnavailable("the sale's keys are missing")
             if code in (stock.SettleCode.RERESERVED, stock.SettleCode.SETTLED,
                         stock.SettleCode.ALREADY_SOLD):
-                if await move_order(session, order.id, current, OrderStatus.PAID,
-                                    event_type=OrderEventType.ORDER_PAID, actor_id=None,
-                                    data={"payment": payment.provider_ref,
-                                          "after_expiry": True},
-                                    paid_at=func.now()):
-                    await commissions.accrue(session, order,
-                                             paid_minor=payment.amount_minor,
-                                             shares=svc.settings.shares)
+                await commissions.move_to_paid(session, order, current, payment,
+                                               shares=svc.settings.shares, after_expiry=True)
                 record(session, *paid_events)
                 return "paid_after_expiry"
         await _give_coupon_back(session, order)
@@ -251,11 +239,8 @@ async def _regular_payment_succeeded(svc: Services, session: AsyncSession, order
     lines = await regular.order_lines(session, order.id)
     paid = OrderPaid(order_id=order.id, sale_id=None, user_id=order.user_id)
     if current == OrderStatus.PENDING_PAYMENT:
-        if await move_order(session, order.id, current, OrderStatus.PAID,
-                            event_type=OrderEventType.ORDER_PAID, actor_id=None,
-                            data={"payment": payment.provider_ref}, paid_at=func.now()):
-            await commissions.accrue(session, order, paid_minor=payment.amount_minor,
-                                     shares=svc.settings.shares)
+        await commissions.move_to_paid(session, order, current, payment,
+                                       shares=svc.settings.shares)
 
         async def sell_units() -> None:
             code, _ = await regular.sell_order_units(svc, order, lines)
@@ -281,12 +266,8 @@ async def _regular_payment_succeeded(svc: Services, session: AsyncSession, order
         if code == variant_stock.MISSING:
             raise SaleUnavailable("the variants' keys are missing")
         if code in (0, 1, 2):
-            if await move_order(session, order.id, current, OrderStatus.PAID,
-                                event_type=OrderEventType.ORDER_PAID, actor_id=None,
-                                data={"payment": payment.provider_ref, "after_expiry": True},
-                                paid_at=func.now()):
-                await commissions.accrue(session, order, paid_minor=payment.amount_minor,
-                                         shares=svc.settings.shares)
+            await commissions.move_to_paid(session, order, current, payment,
+                                           shares=svc.settings.shares, after_expiry=True)
             record(session, paid)
             return "paid_after_expiry"
         await _give_coupon_back(session, order)

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from core.accounts import Actor, owns_or_ops
 from core.context import Services, services_of
+from core.db import lock_advisory
 from core.errors import ValidationError
 from orders import variant_stock
 from orders.errors import (
@@ -53,13 +54,7 @@ async def lock_variants(session: AsyncSession, variant_ids: Iterable[int], *,
                         shared: bool) -> None:
     """Take the variants' advisory locks until the transaction ends, in id order (so that two
     lockers never wait on each other in a cycle). See `variant_stock.ADVISORY_NAMESPACE`."""
-    keys = sorted({variant_stock.lock_key(v) for v in variant_ids})
-    if not keys:
-        return
-    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    await session.execute(text(
-        f"SELECT {function}(:namespace, k) FROM unnest(CAST(:keys AS integer[])) AS k "
-        "ORDER BY k"), {"namespace": variant_stock.ADVISORY_NAMESPACE, "keys": keys})
+    await lock_advisory(session, variant_stock.ADVISORY_NAMESPACE, variant_ids, shared=shared)
 
 
 def variant_label(options: dict[str, str]) -> str:

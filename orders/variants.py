@@ -34,6 +34,7 @@ from orders.errors import (
     VariantRequired,
 )
 from orders.models import HELD_STATUSES, SOLD_STATUSES, Order, OrderLine, ProductVariant
+from orders.reconcile import counter_problems
 from orders.schemas import VariantsIn, variant_problems
 
 log = logging.getLogger(__name__)
@@ -491,24 +492,11 @@ class VariantInvariant:
         if self.redis is None:
             return [f"variant {self.variant_id}: its Redis counters are missing"]
         r = self.redis
-        found = []
-        if min(r.available, r.held, r.sold) < 0:
-            found.append(f"a negative counter: {r}")
+        found = counter_problems(
+            self.initial, r, r.held, held_word="held", holds=(self.holds_held, self.holds_sold),
+            postgres=(self.pg_held, self.pg_sold), unbacked_holds=self.unbacked_holds)
         if r.initial != self.initial:
             found.append(f"redis initial {r.initial} != stock {self.initial}")
-        if self.initial != r.available + r.held + r.sold:
-            found.append(f"{self.initial} != {r.available} + {r.held} + {r.sold}")
-        if (self.holds_held, self.holds_sold) != (r.held, r.sold):
-            found.append(f"holds ({self.holds_held} held, {self.holds_sold} sold) disagree "
-                         f"with counters ({r.held}, {r.sold})")
-        if (self.pg_held, self.pg_sold) != (r.held, r.sold):
-            found.append(f"postgres ({self.pg_held} held, {self.pg_sold} sold) disagrees with "
-                         f"redis ({r.held}, {r.sold})")
-        if self.unbacked_holds:
-            found.append(f"{len(self.unbacked_holds)} holds have no order behind them: "
-                         + ", ".join(str(n) for n in self.unbacked_holds[:10]))
-        if self.pg_held + self.pg_sold > self.initial:
-            found.append(f"oversold: {self.pg_held} + {self.pg_sold} > {self.initial}")
         return [f"variant {self.variant_id}: {p}" for p in found]
 
     @property

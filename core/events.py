@@ -50,6 +50,8 @@ class DomainEvent:
 
 
 E = TypeVar("E", bound=DomainEvent)
+Handler = Callable[["Services", Any], Awaitable[None]]
+InTransactionHandler = Callable[[AsyncSession, Any], Awaitable[Any]]
 
 
 @dataclass_transform(frozen_default=True)
@@ -57,8 +59,6 @@ def domain_event(cls: type[E]) -> type[E]:
     """Declare a domain event: like every event, a frozen dataclass with slots (facts that
     handlers read after the commit; none of them changes one)."""
     return dataclass(frozen=True, slots=True)(cls)
-Handler = Callable[["Services", Any], Awaitable[None]]
-InTransactionHandler = Callable[[AsyncSession, Any], Awaitable[Any]]
 
 
 def record(session: AsyncSession | Session, *events: DomainEvent) -> None:

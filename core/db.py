@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import TypeVar
 
-from sqlalchemy import BigInteger, DateTime, MetaData
+from sqlalchemy import BigInteger, DateTime, MetaData, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -23,6 +24,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 from core.metrics import POSTGRES_POOL_WAIT
+
+Row = TypeVar("Row")
 
 # Stable constraint names, so that Alembic migrations can refer to them.
 NAMING_CONVENTION = {
@@ -71,6 +74,28 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def advisory_key(object_id: int) -> int:
+    """An object's key within its advisory lock namespace. The two-key lock functions take
+    int4s, so ids past 2^31 share a lock: more waiting, never less."""
+    return object_id % 2_147_483_647
+
+
+async def lock_advisory(session: AsyncSession, namespace: int, object_ids: Iterable[int], *,
+                        shared: bool) -> None:
+    """Hold the objects' advisory locks of `namespace` (a package's two letters, "VS") until the
+    transaction ends, shared or exclusive. Several are taken in key order, so that two lockers
+    never wait on each other in a cycle."""
+    keys = sorted({advisory_key(object_id) for object_id in object_ids})
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    if len(keys) == 1:
+        await session.execute(text(f"SELECT {function}(:namespace, :key)"),
+                              {"namespace": namespace, "key": keys[0]})
+    elif keys:
+        await session.execute(text(
+            f"SELECT {function}(:namespace, k) FROM unnest(CAST(:keys AS integer[])) AS k "
+            "ORDER BY k"), {"namespace": namespace, "keys": keys})
+
+
 class Database:
     """One engine and its session factory, owned by the process (web app, worker, CLI)."""
 
@@ -88,6 +113,16 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session, session.begin():
             yield session
+
+    async def get(self, model: type[Row], row_id: int, *, missing: Exception) -> Row:
+        """The row of `model` with this primary key, read in a session of its own (its
+        attributes stay loaded: sessions do not expire on commit); `missing` is raised when
+        there is none."""
+        async with self.sessions() as session:
+            row = await session.get(model, row_id)
+        if row is None:
+            raise missing
+        return row
 
     def with_session_info(self, **info: object) -> Database:
         """This database (the same engine and pool) whose sessions carry `info` in their

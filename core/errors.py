@@ -9,10 +9,21 @@ from typing import Any
 
 
 class DomainError(Exception):
-    """An expected failure with a machine-readable code and, where it applies, the field at fault."""
+    """An expected failure with a machine-readable code and, where it applies, the field at fault.
+
+    A subclass names its status and code in its header
+    (`class NotFound(DomainError, status_code=404, code="not_found")`) or as class attributes."""
 
     status_code = 400
     code = "bad_request"
+
+    def __init_subclass__(cls, *, status_code: int | None = None, code: str | None = None,
+                          **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status_code is not None:
+            cls.status_code = status_code
+        if code is not None:
+            cls.code = code
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None,
                  extra: dict[str, Any] | None = None,
@@ -37,15 +48,12 @@ class DomainError(Exception):
         return body
 
 
-class Unprocessable(DomainError):
+class Unprocessable(DomainError, status_code=422, code="unprocessable"):
     """Well-formed, but the domain cannot do what it asks."""
 
-    status_code = 422
-    code = "unprocessable"
 
-
-class ValidationError(Unprocessable):
-    code = "invalid"
+class ValidationError(Unprocessable, code="invalid"):
+    """Input that fails its schema: every problem in `errors`, the first one as the message."""
 
     def __init__(self, errors: list[dict[str, str]]) -> None:
         first = errors[0] if errors else {"field": "", "message": "invalid input"}
@@ -56,52 +64,41 @@ class ValidationError(Unprocessable):
         return {"code": self.code, "message": self.message, "field": self.field, "errors": self.errors}
 
 
-class NotAuthenticated(DomainError):
-    status_code = 401
-    code = "not_authenticated"
+class NotAuthenticated(DomainError, status_code=401, code="not_authenticated"):
+    """No session, or one that has expired."""
 
 
-class PermissionDenied(DomainError):
-    status_code = 403
-    code = "forbidden"
+class PermissionDenied(DomainError, status_code=403, code="forbidden"):
+    """The caller is known but may not do this."""
 
 
-class NotFound(DomainError):
-    status_code = 404
-    code = "not_found"
+class NotFound(DomainError, status_code=404, code="not_found"):
+    """Nothing by that id that the caller may see."""
 
 
-class Conflict(DomainError):
-    status_code = 409
-    code = "conflict"
+class Conflict(DomainError, status_code=409, code="conflict"):
+    """The state of things forbids it now."""
 
 
-class IllegalTransition(Conflict):
-    code = "illegal_transition"
+class IllegalTransition(Conflict, code="illegal_transition"):
+    """A status move that its machine does not allow."""
 
 
-class RateLimited(DomainError):
-    status_code = 429
-    code = "rate_limited"
+class RateLimited(DomainError, status_code=429, code="rate_limited"):
+    """Too many requests for now; `retry_after_seconds` says when to come back."""
 
 
-class Gone(DomainError):
-    status_code = 410
-    code = "gone"
+class Gone(DomainError, status_code=410, code="gone"):
+    """It was there and will not come back."""
 
 
-class TooLarge(DomainError):
-    status_code = 413
-    code = "payload_too_large"
+class TooLarge(DomainError, status_code=413, code="payload_too_large"):
+    """The body is larger than the endpoint takes."""
 
 
-class UnsupportedMediaType(DomainError):
-    status_code = 415
-    code = "unsupported_media_type"
+class UnsupportedMediaType(DomainError, status_code=415, code="unsupported_media_type"):
+    """The body is of a type the endpoint does not read."""
 
 
-class Unavailable(DomainError):
+class Unavailable(DomainError, status_code=503, code="service_unavailable"):
     """Not now: a retry shortly will do."""
-
-    status_code = 503
-    code = "service_unavailable"

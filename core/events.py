@@ -29,7 +29,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, dataclass_transform
 
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,6 +52,13 @@ class DomainEvent:
 E = TypeVar("E", bound=DomainEvent)
 Handler = Callable[["Services", Any], Awaitable[None]]
 InTransactionHandler = Callable[[AsyncSession, Any], Awaitable[Any]]
+
+
+@dataclass_transform(frozen_default=True)
+def domain_event(cls: type[E]) -> type[E]:
+    """Declare a domain event: like every event, a frozen dataclass with slots (facts that
+    handlers read after the commit; none of them changes one)."""
+    return dataclass(frozen=True, slots=True)(cls)
 
 
 def record(session: AsyncSession | Session, *events: DomainEvent) -> None:

@@ -95,11 +95,8 @@ async def start_draw(svc: Services, actor: Actor, room_id: int, terms: DrawTerms
 
 
 async def get_draw(svc: Services, draw_id: int) -> Draw:
-    async with svc.db.session() as session:
-        draw = await session.scalar(select(Draw).where(Draw.id == draw_id))
-    if draw is None:
-        raise DrawNotFound(f"draw {draw_id} does not exist", field="draw_id")
-    return draw
+    return await svc.db.get(Draw, draw_id, missing=DrawNotFound(
+        f"draw {draw_id} does not exist", field="draw_id"))
 
 
 async def _record_entry(svc: Services, draw_id: int, user_id: int, *,

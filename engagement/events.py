@@ -4,18 +4,16 @@ the grabber's news; the room hears the count left through the coalesced `rain` t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from core.events import DomainEvent
+from core.events import DomainEvent, domain_event
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class RainDropped(DomainEvent):
     rain_id: int
     room_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class RainSettled(DomainEvent):
     """Grabs are over: the unclaimed envelopes went back to the host and the seed is public."""
 
@@ -23,20 +21,20 @@ class RainSettled(DomainEvent):
     room_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class DrawStarted(DomainEvent):
     draw_id: int
     room_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class DrawEntered(DomainEvent):
     draw_id: int
     room_id: int
     user_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class DrawDrawn(DomainEvent):
     draw_id: int
     room_id: int

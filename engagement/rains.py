@@ -51,7 +51,7 @@ from engagement.errors import (
     RoomNotLive,
 )
 from engagement.events import RainDropped, RainSettled
-from engagement.grab_writer import Committed, Grab
+from engagement.grab_writer import Committed, Grab, GrabWriter
 from engagement.models import (
     RAIN_MOVES,
     Envelope,
@@ -270,12 +270,7 @@ async def grab(svc: Services, user_id: int, rain_id: int) -> GrabResult:
     runtime = runtime_of(svc)
     if code == 1:
         seq, left, room_id = int(raw[1]), int(raw[3]), int(raw[4])
-        try:
-            done = await runtime.writer.submit(Grab(rain_id, seq, user_id))
-        except GrabConflict:
-            await _forget_grabber(svc.redis, rk, user_id, seq)
-            await _refuse_if_settled(svc, rain_id)
-            raise
+        done = await _commit_grab(svc, runtime.writer, rk, rain_id, user_id, seq)
         runtime.ticker.changed(rain_id, room_id, left)
         return GrabResult(rain_id, done.seq, done.amount_minor, left, facts.currency)
     if code == -3:
@@ -284,12 +279,7 @@ async def grab(svc: Services, user_id: int, rain_id: int) -> GrabResult:
         seq = int(raw[1])
         first = await _committed_envelope(svc, rain_id, user_id)
         if first is None:
-            try:
-                first = await runtime.writer.submit(Grab(rain_id, seq, user_id))
-            except GrabConflict:
-                await _forget_grabber(svc.redis, rk, user_id, seq)
-                await _refuse_if_settled(svc, rain_id)
-                raise
+            first = await _commit_grab(svc, runtime.writer, rk, rain_id, user_id, seq)
         raise AlreadyGrabbed("you already grabbed an envelope of this rain", field="rain_id",
                              extra={"seq": first.seq, "amount_minor": first.amount_minor})
     if code == -1:
@@ -305,6 +295,18 @@ async def grab(svc: Services, user_id: int, rain_id: int) -> GrabResult:
         raise NotInRoom("only viewers in the room can grab: open the room to join the rain",
                         field="rain_id", extra={"room_id": facts.room_id})
     raise RainNotFound(f"rain {rain_id} is not available", field="rain_id")
+
+
+async def _commit_grab(svc: Services, writer: GrabWriter, rk: RainKeys, rain_id: int,
+                       user_id: int, seq: int) -> Committed:
+    """PostgreSQL's copy of the envelope Redis handed out (`seq`). If it went to someone else
+    there, the grab is forgotten in Redis and refused (as the rain having ended, if it has)."""
+    try:
+        return await writer.submit(Grab(rain_id, seq, user_id))
+    except GrabConflict:
+        await _forget_grabber(svc.redis, rk, user_id, seq)
+        await _refuse_if_settled(svc, rain_id)
+        raise
 
 
 async def _forget_grabber(redis: aioredis.Redis, rk: RainKeys, user_id: int, seq: int) -> None:
@@ -413,11 +415,8 @@ async def rain_view(svc: Services, rain: Rain) -> dict[str, Any]:
 
 
 async def get_rain(svc: Services, rain_id: int) -> Rain:
-    async with svc.db.session() as session:
-        rain = await session.scalar(select(Rain).where(Rain.id == rain_id))
-    if rain is None:
-        raise RainNotFound(f"rain {rain_id} does not exist", field="rain_id")
-    return rain
+    return await svc.db.get(Rain, rain_id, missing=RainNotFound(
+        f"rain {rain_id} does not exist", field="rain_id"))
 
 
 async def envelopes_of(svc: Services, rain_id: int) -> list[dict[str, Any]]:

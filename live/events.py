@@ -7,19 +7,17 @@ transaction and never of a change that was rolled back."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from core.events import DomainEvent
+from core.events import DomainEvent, domain_event
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class RoomUpdated(DomainEvent):
     """The host changed the room's title, schedule, playback address or slow mode."""
 
     room_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class RoomWentLive(DomainEvent):
     """The room went live: the host's button, or the encoder's first publish
     (live.actions.move_room). The room hears of it; its host's followers and the viewers who
@@ -29,7 +27,7 @@ class RoomWentLive(DomainEvent):
     host_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class RoomEnded(DomainEvent):
     """The room ended: the host's button, or its video stream stayed gone past the grace
     period (live.streams.end_rooms_without_stream). Its broadcast report is due.
@@ -40,7 +38,7 @@ class RoomEnded(DomainEvent):
     room_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class LineupChanged(DomainEvent):
     """The room's lineup changed: its products or their order, or a product in it (its
     price, its stock)."""
@@ -48,7 +46,7 @@ class LineupChanged(DomainEvent):
     room_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class ProductStockSet(DomainEvent):
     """The host set the stock of a product without options (created with it, or changed).
     The stock is the product's default variant's, which `orders` keeps: handled *inside* the
@@ -60,7 +58,7 @@ class ProductStockSet(DomainEvent):
     stock: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class SaleUnitsWanted(DomainEvent):
     """A flash sale (or any offer that sets units apart) is taking `units` of a lineup product:
     out of the named variant's pool, else the product's default variant's. Handled *inside*
@@ -73,7 +71,7 @@ class SaleUnitsWanted(DomainEvent):
     variant_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class ProductPinned(DomainEvent):
     """A product of the lineup is pinned (in place of `replaced`, if one was)."""
 
@@ -82,7 +80,7 @@ class ProductPinned(DomainEvent):
     replaced: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class ProductUnpinned(DomainEvent):
     """The pinned product is unpinned: by the host, or because it left the lineup."""
 
@@ -90,7 +88,7 @@ class ProductUnpinned(DomainEvent):
     product_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class UserMuted(DomainEvent):
     """A user may not chat in the room until `until_epoch_s` (None: until unmuted)."""
 
@@ -100,21 +98,21 @@ class UserMuted(DomainEvent):
     muted_by: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class UserUnmuted(DomainEvent):
     room_id: int
     user_id: int
     unmuted_by: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class ChatMessageDeleted(DomainEvent):
     room_id: int
     message_id: str
     deleted_by: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class ShortVideoUploaded(DomainEvent):
     """A host's short video is on disk and recorded: its transcode is due
     (live.videos.save_upload)."""

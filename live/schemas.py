@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from core.types import Id, Line, Text, check_line, check_schedule, check_text, refuse_null
@@ -28,6 +36,30 @@ LINEUP_MAX_PRODUCTS = 100
 CommissionRate = Annotated[int | None, Field(
     ge=0, le=10000,
     description="host commission in basis points (100 = 1%); null uses the default")]
+ShareRate = Annotated[int | None, Field(
+    ge=0, le=10000,
+    description="what a sharer earns on an order of this product, in basis points; null "
+                "uses the platform default; the platform cap applies (docs/social.md)")]
+# When a room is due to go live: timezone-aware, within the scheduling horizon.
+Schedule = Annotated[datetime | None, AfterValidator(check_schedule)]
+
+
+def _line_unless_none(value: str | None) -> str | None:
+    return None if value is None else check_line(value)
+
+
+def _text_unless_none(value: str | None) -> str | None:
+    return None if value is None else check_text(value)
+
+
+# The fields of a PATCH that cannot be empty. None is only the "not given" default (the action
+# applies the fields that were set); SkipJsonSchema keeps null out of the documented type, and
+# `refuse_null` refuses it as input. The checks wrap the field, not a Line/Text type inside the
+# union, so that an error names the field alone rather than the union's branches.
+NotNull = BeforeValidator(refuse_null)
+PatchLine = Annotated[str | SkipJsonSchema[None], NotNull, AfterValidator(_line_unless_none)]
+PatchText = Annotated[str | SkipJsonSchema[None], NotNull, AfterValidator(_text_unless_none)]
+PatchInt = Annotated[int | SkipJsonSchema[None], NotNull]
 
 
 class ProductIn(Strict):
@@ -40,10 +72,7 @@ class ProductIn(Strict):
                        "variant's, which flash sales and regular-price buys share "
                        "(docs/decisions/0021)")
     commission_rate_bp: CommissionRate = None
-    share_rate_bp: int | None = Field(
-        default=None, ge=0, le=10000,
-        description="what a sharer earns on an order of this product, in basis points; null "
-                    "uses the platform default; the platform cap applies (docs/social.md)")
+    share_rate_bp: ShareRate = None
 
 
 class ProductPatch(Strict):
@@ -51,39 +80,17 @@ class ProductPatch(Strict):
     stock) refuses null with a 422 naming it: omit it to keep its value. A field that can be
     empty (image_url, commission_rate_bp, share_rate_bp) takes null to clear it."""
 
-    # None is only the "not given" default (update_product applies the fields that were set);
-    # SkipJsonSchema keeps null out of the documented type, and not_null refuses it as input.
-    title: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=TITLE_MAX_LENGTH)
-    description: str | SkipJsonSchema[None] = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
+    title: PatchLine = Field(default=None, min_length=1, max_length=TITLE_MAX_LENGTH)
+    description: PatchText = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
     image_url: AnyHttpUrl | None = None
-    price_minor: int | SkipJsonSchema[None] = Field(default=None, ge=0, le=10**12)
-    stock: int | SkipJsonSchema[None] = Field(
+    price_minor: PatchInt = Field(default=None, ge=0, le=10**12)
+    stock: PatchInt = Field(
         default=None, ge=0, le=10**9,
         description="the default variant's stock; refused for a product with sizes or colours "
                     "(409 product_has_options: set each variant's) and below the units its "
                     "orders hold or bought (409 stock_below_committed)")
     commission_rate_bp: CommissionRate = None
-    share_rate_bp: int | None = Field(
-        default=None, ge=0, le=10000,
-        description="what a sharer earns on an order of this product, in basis points; null "
-                    "uses the platform default; the platform cap applies (docs/social.md)")
-
-    # Checked on the field, not in a Line/Text type inside the union, so that an error
-    # names the field alone rather than the union's branches.
-    @field_validator("title", "description", "price_minor", "stock", mode="before")
-    @classmethod
-    def not_null(cls, value: object) -> object:
-        return refuse_null(value)
-
-    @field_validator("title")
-    @classmethod
-    def one_line(cls, value: str | None) -> str | None:
-        return None if value is None else check_line(value)
-
-    @field_validator("description")
-    @classmethod
-    def text(cls, value: str | None) -> str | None:
-        return None if value is None else check_text(value)
+    share_rate_bp: ShareRate = None
 
 
 class ProductOut(BaseModel):
@@ -102,14 +109,9 @@ class ProductOut(BaseModel):
 
 class RoomIn(Strict):
     title: Line = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
-    scheduled_at: datetime | None = None
+    scheduled_at: Schedule = None
     playback_url: AnyHttpUrl | None = None
     commission_rate_bp: CommissionRate = None
-
-    @field_validator("scheduled_at")
-    @classmethod
-    def aware(cls, value: datetime | None) -> datetime | None:
-        return check_schedule(value)
 
 
 class RoomPatch(Strict):
@@ -117,30 +119,14 @@ class RoomPatch(Strict):
     the field (omit them to keep their value); scheduled_at, playback_url and
     commission_rate_bp take null to clear them."""
 
-    # None is only the "not given" default, as in ProductPatch.
-    title: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=TITLE_MAX_LENGTH)
-    scheduled_at: datetime | None = None
+    title: PatchLine = Field(default=None, min_length=1, max_length=TITLE_MAX_LENGTH)
+    scheduled_at: Schedule = None
     playback_url: AnyHttpUrl | None = None
-    slow_mode_seconds: int | SkipJsonSchema[None] = Field(default=None, ge=0, le=3600)
+    slow_mode_seconds: PatchInt = Field(default=None, ge=0, le=3600)
     # A viewer's chat line such as `buy 2 blue M` holds an order (docs/architecture.md). Not
     # a union with None: a bad value is named `comment_to_buy`, and an unset one is not dumped.
-    comment_to_buy: StrictBool = False
+    comment_to_buy: Annotated[StrictBool, NotNull] = False
     commission_rate_bp: CommissionRate = None
-
-    @field_validator("scheduled_at")
-    @classmethod
-    def aware(cls, value: datetime | None) -> datetime | None:
-        return check_schedule(value)
-
-    @field_validator("title", "slow_mode_seconds", "comment_to_buy", mode="before")
-    @classmethod
-    def not_null(cls, value: object) -> object:
-        return refuse_null(value)
-
-    @field_validator("title")
-    @classmethod
-    def one_line(cls, value: str | None) -> str | None:
-        return None if value is None else check_line(value)
 
 
 class RoomOut(BaseModel):

@@ -304,11 +304,8 @@ def video_view(video: ShortVideo) -> dict[str, Any]:
 
 
 async def get_video(svc: Services, video_id: int) -> ShortVideo:
-    async with svc.db.session() as session:
-        video = await session.get(ShortVideo, video_id)
-    if video is None:
-        raise VideoNotFound(f"video {video_id} does not exist", field="video_id")
-    return video
+    return await svc.db.get(ShortVideo, video_id, missing=VideoNotFound(
+        f"video {video_id} does not exist", field="video_id"))
 
 
 # The feeds ---------------------------------------------------------------------------------

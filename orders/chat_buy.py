@@ -94,10 +94,8 @@ class Variant:
     active: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Matched:
-    variant_id: int
-    quantity: int
+# A command that names one variant is the order line it asks for.
+Matched = LineIn
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +265,7 @@ async def buy_by_chat(svc: Services, room_id: int, user_id: int, text: str, line
         return result
     try:
         reply, _replayed = await place_order(
-            svc, user_id, [LineIn(result.variant_id, result.quantity)],
+            svc, user_id, [result],
             order_key(room_id, line_key), terms_of)
     except DomainError as refused:
         hint = _hint_of(refused)

@@ -33,6 +33,7 @@ from core.errors import DomainError
 from core.settings import ShareSettings
 from core.states import transition
 from orders.errors import SaleNotFound
+from orders.logs import move_order
 from orders.models import (
     COMMISSION_MOVES,
     CommissionEntry,
@@ -40,7 +41,10 @@ from orders.models import (
     CommissionParty,
     CommissionStatus,
     Order,
+    OrderEventType,
     OrderLine,
+    OrderStatus,
+    Payment,
     Sale,
     products_share_table,
     rooms_table,
@@ -224,6 +228,17 @@ async def check_order_sums(session: AsyncSession, order_id: int, paid_minor: int
 
 
 # Hooks: called inside the order move's transaction -------------------------------------------
+
+
+async def move_to_paid(session: AsyncSession, order: Order, current: OrderStatus,
+                       payment: Payment, *, shares: ShareSettings, **facts: Any) -> None:
+    """Move the order to paid by `payment` (its log entry names the payment, and `facts`) and
+    accrue its commissions in the same transaction: a paid order is never committed without
+    its entry. A concurrent move that got there first accrued them itself."""
+    if await move_order(session, order.id, current, OrderStatus.PAID,
+                        event_type=OrderEventType.ORDER_PAID, actor_id=None,
+                        data={"payment": payment.provider_ref, **facts}, paid_at=func.now()):
+        await accrue(session, order, paid_minor=payment.amount_minor, shares=shares)
 
 
 async def accrue(session: AsyncSession, order: Order, *, paid_minor: int,

@@ -40,7 +40,6 @@ from sqlalchemy import (
     String,
     func,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -50,7 +49,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.accounts import Actor, owns_or_ops
 from core.clock import to_epoch_ms
 from core.context import Services
-from core.db import Base
+from core.db import Base, lock_advisory
 from core.errors import ValidationError
 from core.events import record, unit_of_work
 from core.redis import Keys, LuaScript
@@ -95,10 +94,7 @@ ADVISORY_NAMESPACE = 0x4350
 
 
 async def _lock(session: AsyncSession, coupon_id: int, *, shared: bool) -> None:
-    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    # (ids past 2^31 share a lock: more waiting, never less)
-    await session.execute(text(f"SELECT {function}(:namespace, :key)"),
-                          {"namespace": ADVISORY_NAMESPACE, "key": coupon_id % 2_147_483_647})
+    await lock_advisory(session, ADVISORY_NAMESPACE, [coupon_id], shared=shared)
 
 
 class CouponKind:
@@ -480,11 +476,8 @@ def coupon_view(coupon: Coupon, left: int) -> dict[str, Any]:
 
 
 async def get_coupon(svc: Services, coupon_id: int) -> Coupon:
-    async with svc.db.session() as session:
-        coupon = await session.get(Coupon, coupon_id)
-    if coupon is None:
-        raise CouponNotFound(f"coupon {coupon_id} does not exist", field="coupon_id")
-    return coupon
+    return await svc.db.get(Coupon, coupon_id, missing=CouponNotFound(
+        f"coupon {coupon_id} does not exist", field="coupon_id"))
 
 
 async def room_coupons(svc: Services, room_id: int, user_id: int | None) -> dict[str, Any]:

@@ -10,10 +10,9 @@ The buy path records none: its effect (the room's stock tick) is already coalesc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
-from core.events import DomainEvent
+from core.events import DomainEvent, domain_event
 
 
 class SaleAction(StrEnum):
@@ -25,7 +24,7 @@ class SaleAction(StrEnum):
     ENDED = "ended"
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class SaleChanged(DomainEvent):
     """Something happened to a sale of a room. Never recorded itself: its subclasses are."""
 
@@ -33,7 +32,7 @@ class SaleChanged(DomainEvent):
     room_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class SaleCreated(SaleChanged):
     """A host started (or scheduled) a sale; its units left the product's stock."""
 
@@ -42,24 +41,24 @@ class SaleCreated(SaleChanged):
     action: SaleAction
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class SaleStarted(SaleChanged):
     """A scheduled sale's start time came."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class SaleEnded(SaleChanged):
     """A sale's time was up."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class SaleStopped(SaleChanged):
     """A sale ended before its time: its host stopped it, or its room ended."""
 
     stopped_by: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class UnitsReleased(DomainEvent):
     """Units of a product that a sale no longer needs: an ended sale's unsold units, or an
     order's refunded after its sale settled. Handled *inside* the recording transaction
@@ -73,7 +72,7 @@ class UnitsReleased(DomainEvent):
     variant_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class SaleSettled(SaleChanged):
     """An ended sale's unsold units went back to its product's stock (once per sale)."""
 
@@ -81,13 +80,13 @@ class SaleSettled(SaleChanged):
     units_returned: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class SaleStockChanged(SaleChanged):
     """A sale's counters moved outside the buy path (a cancel, an expiry, a payment, a
     refund): the room hears the new counts."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class VariantStockChanged(DomainEvent):
     """Units of these products' variants were held, given back or taken (a regular-price buy
     or cart, a cancel, an expiry, a refund): the room hears the units left, coalesced
@@ -97,7 +96,7 @@ class VariantStockChanged(DomainEvent):
     product_ids: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class OrderChanged(DomainEvent):
     """Something happened to an order; its buyer hears of it."""
 
@@ -106,32 +105,32 @@ class OrderChanged(DomainEvent):
     user_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class OrderPaid(OrderChanged):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class OrderCancelled(OrderChanged):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class OrderExpired(OrderChanged):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class OrderCompleted(OrderChanged):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class OrderRefunded(OrderChanged):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class RefundQueued(DomainEvent):
     """A refund was written to the outbox; a worker asks the provider for it (once, by its
     refund key, retried until the provider answers)."""
@@ -140,7 +139,7 @@ class RefundQueued(DomainEvent):
     order_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class CouponDropped(DomainEvent):
     """A host dropped a coupon into a live room: the room hears it (its `coupon` event)."""
 
@@ -148,7 +147,7 @@ class CouponDropped(DomainEvent):
     room_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class CouponClaimed(DomainEvent):
     """A viewer claimed a copy: the room hears how many are left (the `coupon` event)."""
 
@@ -157,7 +156,7 @@ class CouponClaimed(DomainEvent):
     left: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class BargainHelped(DomainEvent):
     """A friend cut a bargain's price: its buyer hears who, by how much, and the price now (a
     `bargain` user event; orders/bargains.py)."""
@@ -172,7 +171,7 @@ class BargainHelped(DomainEvent):
     helpers_needed: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class BargainOfferChanged(DomainEvent):
     """A host offered a bargain in a room, or withdrew one: the room hears it (a
     `bargain_offer` room event; orders/bargains.py). Never recorded itself: its subclasses
@@ -182,11 +181,11 @@ class BargainOfferChanged(DomainEvent):
     room_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class BargainOffered(BargainOfferChanged):
     """A host offered a lineup product for bargaining."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class BargainOfferWithdrawn(BargainOfferChanged):
     """A host withdrew an offer: no new bargain starts on it."""

@@ -4,12 +4,10 @@ recording transaction by the product's owner."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from core.events import DomainEvent
+from core.events import DomainEvent, domain_event
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class GroupDealChanged(DomainEvent):
     """Something happened to a group deal of a room. Never recorded itself."""
 
@@ -17,19 +15,19 @@ class GroupDealChanged(DomainEvent):
     room_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class GroupDealCreated(GroupDealChanged):
     """A host offered a group deal; its units left the product's stock."""
 
     product_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class GroupDealEnded(GroupDealChanged):
     """The host ended the deal (or its room ended): no new group opens."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class GroupDealSettled(GroupDealChanged):
     """An ended deal with no open group gave its unsold units back to the product (once)."""
 
@@ -37,7 +35,7 @@ class GroupDealSettled(GroupDealChanged):
     units_returned: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class GroupUnitsReleased(DomainEvent):
     """Units of a product a group deal no longer needs: an ended deal's unsold units at its
     settlement, or a formed group's refunded unit after it. Handled inside the recording
@@ -50,7 +48,7 @@ class GroupUnitsReleased(DomainEvent):
     order_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class GroupChanged(DomainEvent):
     """Something happened to a group: the room hears its progress. Never recorded itself."""
 
@@ -59,32 +57,32 @@ class GroupChanged(DomainEvent):
     room_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class GroupOpened(GroupChanged):
     """A buyer opened a group (their slot held while they pay)."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class GroupJoined(GroupChanged):
     """A buyer holds a slot of the group while they pay."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class GroupSlotFreed(GroupChanged):
     """A member's unpaid order expired or was cancelled: their slot is free again."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class GroupMemberPaid(GroupChanged):
     """A member's payment was counted; the group is not full yet."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class GroupFormed(GroupChanged):
     """The group's last member paid before its deadline: every member hears it."""
 
 
-@dataclass(frozen=True, slots=True)
+@domain_event
 class GroupFailed(GroupChanged):
     """The group's deadline passed short of members: every paid member was refunded (through
     the outbox) and every unpaid order cancelled, in the failure's transaction; each member

@@ -87,13 +87,8 @@ async def payment_succeeded(svc: Services, session: AsyncSession, order: Order,
         effects.append(free_slot)
         return "refunded_group_closed", True
     formed = counted.status == GroupStatus.FORMED.value
-    if await move_order(session, order.id, current, OrderStatus.PAID,
-                        event_type=OrderEventType.ORDER_PAID, actor_id=None,
-                        data={"payment": payment.provider_ref, "group_id": group_id},
-                        paid_at=func.now()):
-        # Same transaction: a paid order is never committed without its commission entry.
-        await commissions.accrue(session, order, paid_minor=payment.amount_minor,
-                                 shares=svc.settings.shares)
+    await commissions.move_to_paid(session, order, current, payment,
+                                   shares=svc.settings.shares, group_id=group_id)
 
     async def sell_slot() -> None:
         code = await group_stock.sell_slot(svc.redis, dk, group_id, user_id=order.user_id,

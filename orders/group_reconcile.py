@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import to_epoch_ms
 from core.context import Services
+from core.db import lock_advisory
 from orders import group_stock
 from orders.group_errors import GroupDealNotFound
 from orders.group_models import Group, GroupDeal, GroupStatus
@@ -37,10 +38,7 @@ PAID_STATUSES = (OrderStatus.PAID.value, OrderStatus.COMPLETED.value)
 
 
 async def lock_deal(session: AsyncSession, deal_id: int, *, shared: bool) -> None:
-    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    await session.execute(text(f"SELECT {function}(:namespace, :key)"),
-                          {"namespace": group_stock.ADVISORY_NAMESPACE,
-                           "key": group_stock.lock_key(deal_id)})
+    await lock_advisory(session, group_stock.ADVISORY_NAMESPACE, [deal_id], shared=shared)
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,6 @@ FULL = -7
 ADVISORY_NAMESPACE = 0x4742
 
 
-def lock_key(deal_id: int) -> int:
-    """The deal's advisory lock id (ids past 2^31 share a lock: more waiting, never less)."""
-    return deal_id % 2_147_483_647
-
 
 @dataclass(frozen=True, slots=True)
 class DealKeys:

@@ -170,11 +170,8 @@ async def settle_deal(svc: Services, deal_id: int) -> int | None:
 
 
 async def get_deal(svc: Services, deal_id: int) -> GroupDeal:
-    async with svc.db.session() as session:
-        deal = await session.get(GroupDeal, deal_id)
-    if deal is None:
-        raise GroupDealNotFound(f"group deal {deal_id} does not exist", field="deal_id")
-    return deal
+    return await svc.db.get(GroupDeal, deal_id, missing=GroupDealNotFound(
+        f"group deal {deal_id} does not exist", field="deal_id"))
 
 
 # Opening and joining ----------------------------------------------------------------------------

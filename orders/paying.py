@@ -5,7 +5,7 @@ that land after the hold expired (re-reserved or refunded).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.context import Services
 from core.errors import Conflict
-from core.events import dispatch_committed, record
+from core.events import DomainEvent, dispatch_committed, record
 from orders import bargains, commissions, coupons, group_members, regular, stock, variant_stock
 from orders.errors import (
     OrderNotFound,
@@ -23,10 +23,8 @@ from orders.errors import (
     SaleUnavailable,
 )
 from orders.events import OrderPaid, RefundQueued, SaleStockChanged
-from orders.logs import move_order
 from orders.models import (
     Order,
-    OrderEventType,
     OrderStatus,
     OutboxKind,
     OutboxMessage,
@@ -192,12 +190,8 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
                    SaleStockChanged(sale_id=order.sale_id, room_id=order.room_id))
 
     if current == OrderStatus.PENDING_PAYMENT:
-        if await move_order(session, order.id, current, OrderStatus.PAID,
-                            event_type=OrderEventType.ORDER_PAID, actor_id=None,
-                            data={"payment": payment.provider_ref}, paid_at=func.now()):
-            # Same transaction: a paid order is never committed without its commission entry.
-            await commissions.accrue(session, order, paid_minor=payment.amount_minor,
-                                     shares=svc.settings.shares)
+        await commissions.move_to_paid(session, order, current, payment,
+                                       shares=svc.settings.shares)
 
         async def settle_units() -> None:
             code = await stock.settle(svc.redis, sk, order.reservation_no, user_id=order.user_id,
@@ -219,26 +213,15 @@ async def _payment_succeeded(svc: Services, session: AsyncSession, provider: Pay
         if sale is None:
             raise SaleNotFound(f"sale {order.sale_id} of order {order.id} does not exist",
                                field="sale_id")
+        units_kept = False
         if sale.settled_at is None:
             code = await stock.settle(svc.redis, sk, order.reservation_no,
                                       user_id=order.user_id, quantity=order.quantity, idem=idem)
             if code == stock.SettleCode.MISSING:
                 raise SaleUnavailable("the sale's keys are missing")
-            if code in (stock.SettleCode.RERESERVED, stock.SettleCode.SETTLED,
-                        stock.SettleCode.ALREADY_SOLD):
-                if await move_order(session, order.id, current, OrderStatus.PAID,
-                                    event_type=OrderEventType.ORDER_PAID, actor_id=None,
-                                    data={"payment": payment.provider_ref,
-                                          "after_expiry": True},
-                                    paid_at=func.now()):
-                    await commissions.accrue(session, order,
-                                             paid_minor=payment.amount_minor,
-                                             shares=svc.settings.shares)
-                record(session, *paid_events)
-                return "paid_after_expiry"
-        await _give_coupon_back(session, order)
-        await queue_refund(session, payment)
-        return "refunded_after_expiry"
+            units_kept = code in (stock.SettleCode.RERESERVED, stock.SettleCode.SETTLED,
+                                  stock.SettleCode.ALREADY_SOLD)
+        return await _late_payment(svc, session, order, payment, units_kept, paid_events)
     # Cancelled, already paid by another payment, or refunded: this money goes back.
     await queue_refund(session, payment)
     return f"refunded_order_{current.value}"
@@ -251,11 +234,8 @@ async def _regular_payment_succeeded(svc: Services, session: AsyncSession, order
     lines = await regular.order_lines(session, order.id)
     paid = OrderPaid(order_id=order.id, sale_id=None, user_id=order.user_id)
     if current == OrderStatus.PENDING_PAYMENT:
-        if await move_order(session, order.id, current, OrderStatus.PAID,
-                            event_type=OrderEventType.ORDER_PAID, actor_id=None,
-                            data={"payment": payment.provider_ref}, paid_at=func.now()):
-            await commissions.accrue(session, order, paid_minor=payment.amount_minor,
-                                     shares=svc.settings.shares)
+        await commissions.move_to_paid(session, order, current, payment,
+                                       shares=svc.settings.shares)
 
         async def sell_units() -> None:
             code, _ = await regular.sell_order_units(svc, order, lines)
@@ -280,20 +260,23 @@ async def _regular_payment_succeeded(svc: Services, session: AsyncSession, order
         code, _ = await regular.sell_order_units(svc, order, lines)
         if code == variant_stock.MISSING:
             raise SaleUnavailable("the variants' keys are missing")
-        if code in (0, 1, 2):
-            if await move_order(session, order.id, current, OrderStatus.PAID,
-                                event_type=OrderEventType.ORDER_PAID, actor_id=None,
-                                data={"payment": payment.provider_ref, "after_expiry": True},
-                                paid_at=func.now()):
-                await commissions.accrue(session, order, paid_minor=payment.amount_minor,
-                                         shares=svc.settings.shares)
-            record(session, paid)
-            return "paid_after_expiry"
-        await _give_coupon_back(session, order)
-        await queue_refund(session, payment)
-        return "refunded_after_expiry"
+        return await _late_payment(svc, session, order, payment, code in (0, 1, 2), (paid,))
     await queue_refund(session, payment)
     return f"refunded_order_{current.value}"
+
+
+async def _late_payment(svc: Services, session: AsyncSession, order: Order, payment: Payment,
+                        units_kept: bool, paid_events: Sequence[DomainEvent]) -> str:
+    """The end of a payment after the hold expired: the order is paid after all if its units
+    were kept for it; else the money goes back, and the coupon claim it took again is free."""
+    if units_kept:
+        await commissions.move_to_paid(session, order, OrderStatus.EXPIRED, payment,
+                                       shares=svc.settings.shares, after_expiry=True)
+        record(session, *paid_events)
+        return "paid_after_expiry"
+    await _give_coupon_back(session, order)
+    await queue_refund(session, payment)
+    return "refunded_after_expiry"
 
 
 async def _coupon_went_elsewhere(session: AsyncSession, order: Order) -> bool:

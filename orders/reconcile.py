@@ -10,7 +10,9 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import func, select, update
 
@@ -135,6 +137,44 @@ async def _report(svc: Services, sale_id: int) -> ReconcileReport:
 # The invariant -------------------------------------------------------------------------------
 
 
+class RedisCounts(Protocol):
+    """A stock hash's counters as read (a sale's `stock.Counts`, a variant's)."""
+
+    @property
+    def available(self) -> int: ...
+    @property
+    def sold(self) -> int: ...
+
+
+def counter_problems(initial: int, counts: RedisCounts, held: int, *, held_word: str,
+                     holds: tuple[int, int], postgres: tuple[int, int],
+                     unbacked_holds: Sequence[int]) -> list[str]:
+    """What breaks `initial = available + held + sold` in Redis's `counts` (`held`: its units
+    set aside for unpaid orders, called `held_word`), or the agreement of those counters with
+    the holds that back them and with PostgreSQL's orders (`holds` and `postgres`: their held
+    and sold units), or leaves a hold with no order behind it. A flash sale's invariant and a
+    variant's (orders/variants.py) are this one."""
+    available, sold = counts.available, counts.sold
+    found = []
+    if min(available, held, sold) < 0:
+        found.append(f"a negative counter: {counts}")
+    if initial != available + held + sold:
+        found.append(f"redis: {initial} != {available} + {held} + {sold}")
+    if holds != (held, sold):
+        found.append(f"holds ({holds[0]} {held_word}, {holds[1]} sold) disagree with counters "
+                     f"({held}, {sold})")
+    if postgres != (held, sold):
+        found.append(f"postgres ({postgres[0]} {held_word}, {postgres[1]} sold) disagrees with "
+                     f"redis ({held}, {sold})")
+    if unbacked_holds:
+        shown = ", ".join(str(n) for n in unbacked_holds[:10])
+        found.append(f"{len(unbacked_holds)} holds have no order behind them: {shown}"
+                     + (" …" if len(unbacked_holds) > 10 else ""))
+    if sum(postgres) > initial:
+        found.append(f"oversold: {postgres[0]} + {postgres[1]} > {initial}")
+    return found
+
+
 @dataclass(frozen=True)
 class InvariantReport:
     """`initial = available + reserved + sold`, on both sides, and the two sides agree.
@@ -158,29 +198,16 @@ class InvariantReport:
 
     @property
     def problems(self) -> list[str]:
-        found = []
         if self.redis is None:
             return ["the sale's Redis counters are missing"]
         r = self.redis
-        if r.available < 0 or r.reserved < 0 or r.sold < 0:
-            found.append(f"a negative counter: {r}")
-        if self.initial != r.available + r.reserved + r.sold:
-            found.append(f"redis: {self.initial} != {r.available} + {r.reserved} + {r.sold}")
-        if (self.holds_reserved, self.holds_sold) != (r.reserved, r.sold):
-            found.append(f"holds ({self.holds_reserved} reserved, {self.holds_sold} sold) "
-                         f"disagree with counters ({r.reserved}, {r.sold})")
+        found = counter_problems(
+            self.initial, r, r.reserved, held_word="reserved",
+            holds=(self.holds_reserved, self.holds_sold), postgres=(self.pg_reserved, self.pg_sold),
+            unbacked_holds=self.unbacked_holds)
         if self.users_total != r.reserved + r.sold:
             found.append(f"per-user counts sum to {self.users_total}, "
                          f"not {r.reserved + r.sold}")
-        if (self.pg_reserved, self.pg_sold) != (r.reserved, r.sold):
-            found.append(f"postgres ({self.pg_reserved} reserved, {self.pg_sold} sold) "
-                         f"disagrees with redis ({r.reserved}, {r.sold})")
-        if self.unbacked_holds:
-            shown = ", ".join(str(n) for n in self.unbacked_holds[:10])
-            found.append(f"{len(self.unbacked_holds)} holds have no order behind them: {shown}"
-                         + (" …" if len(self.unbacked_holds) > 10 else ""))
-        if self.pg_reserved + self.pg_sold > self.initial:
-            found.append(f"oversold: {self.pg_reserved} + {self.pg_sold} > {self.initial}")
         return found
 
     @property

@@ -38,10 +38,6 @@ MISSING = -6
 ADVISORY_NAMESPACE = 0x5653
 
 
-def lock_key(variant_id: int) -> int:
-    """The variant's advisory lock id (ids past 2^31 share a lock: more waiting, never less)."""
-    return variant_id % 2_147_483_647
-
 
 @dataclass(frozen=True, slots=True)
 class VariantKeys:

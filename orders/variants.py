@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from core.accounts import Actor, owns_or_ops
 from core.context import Services, services_of
+from core.db import lock_advisory
 from core.errors import ValidationError
 from orders import variant_stock
 from orders.errors import (
@@ -33,6 +34,7 @@ from orders.errors import (
     VariantRequired,
 )
 from orders.models import HELD_STATUSES, SOLD_STATUSES, Order, OrderLine, ProductVariant
+from orders.reconcile import counter_problems
 from orders.schemas import VariantsIn, variant_problems
 
 log = logging.getLogger(__name__)
@@ -53,13 +55,7 @@ async def lock_variants(session: AsyncSession, variant_ids: Iterable[int], *,
                         shared: bool) -> None:
     """Take the variants' advisory locks until the transaction ends, in id order (so that two
     lockers never wait on each other in a cycle). See `variant_stock.ADVISORY_NAMESPACE`."""
-    keys = sorted({variant_stock.lock_key(v) for v in variant_ids})
-    if not keys:
-        return
-    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    await session.execute(text(
-        f"SELECT {function}(:namespace, k) FROM unnest(CAST(:keys AS integer[])) AS k "
-        "ORDER BY k"), {"namespace": variant_stock.ADVISORY_NAMESPACE, "keys": keys})
+    await lock_advisory(session, variant_stock.ADVISORY_NAMESPACE, variant_ids, shared=shared)
 
 
 def variant_label(options: dict[str, str]) -> str:
@@ -496,24 +492,11 @@ class VariantInvariant:
         if self.redis is None:
             return [f"variant {self.variant_id}: its Redis counters are missing"]
         r = self.redis
-        found = []
-        if min(r.available, r.held, r.sold) < 0:
-            found.append(f"a negative counter: {r}")
+        found = counter_problems(
+            self.initial, r, r.held, held_word="held", holds=(self.holds_held, self.holds_sold),
+            postgres=(self.pg_held, self.pg_sold), unbacked_holds=self.unbacked_holds)
         if r.initial != self.initial:
             found.append(f"redis initial {r.initial} != stock {self.initial}")
-        if self.initial != r.available + r.held + r.sold:
-            found.append(f"{self.initial} != {r.available} + {r.held} + {r.sold}")
-        if (self.holds_held, self.holds_sold) != (r.held, r.sold):
-            found.append(f"holds ({self.holds_held} held, {self.holds_sold} sold) disagree "
-                         f"with counters ({r.held}, {r.sold})")
-        if (self.pg_held, self.pg_sold) != (r.held, r.sold):
-            found.append(f"postgres ({self.pg_held} held, {self.pg_sold} sold) disagrees with "
-                         f"redis ({r.held}, {r.sold})")
-        if self.unbacked_holds:
-            found.append(f"{len(self.unbacked_holds)} holds have no order behind them: "
-                         + ", ".join(str(n) for n in self.unbacked_holds[:10]))
-        if self.pg_held + self.pg_sold > self.initial:
-            found.append(f"oversold: {self.pg_held} + {self.pg_sold} > {self.initial}")
         return [f"variant {self.variant_id}: {p}" for p in found]
 
     @property

@@ -205,31 +205,31 @@ def parse_client_frame(raw: str | bytes, *, max_bytes: int) -> ClientFrame:
     raise BadFrame("unknown_type", f"unknown frame type {kind[:40]!r}; use chat, like or ping", "type")
 
 
+def _leading_number(payload: bytes, prefix: bytes) -> int | None:
+    """The number a frame starts with after `prefix` (`{"offset":`) and before its first comma,
+    read without decoding the JSON; None if the frame does not start so."""
+    if payload.startswith(prefix):
+        start = len(prefix)
+        end = payload.find(b",", start)
+        if end > start:
+            try:
+                return int(payload[start:end])
+            except ValueError:
+                return None
+    return None
+
+
 def frame_offset(payload: bytes) -> int | None:
     """The offset of a published room event, read without decoding the JSON.
 
     publish.lua puts `{"offset":N,` first in every room event, so this is a prefix read.
     """
-    if payload.startswith(b'{"offset":'):
-        end = payload.find(b",", 10)
-        if end > 10:
-            try:
-                return int(payload[10:end])
-            except ValueError:
-                return None
-    return None
+    return _leading_number(payload, b'{"offset":')
 
 
 def user_frame_offset(payload: bytes) -> int | None:
     """The `user_offset` of a published user event (publish_user.lua puts it first)."""
-    if payload.startswith(b'{"user_offset":'):
-        end = payload.find(b",", 15)
-        if end > 15:
-            try:
-                return int(payload[15:end])
-            except ValueError:
-                return None
-    return None
+    return _leading_number(payload, b'{"user_offset":')
 
 
 def frame_type(payload: bytes) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from celery import Task
 
+from core.context import Services
 from live import queries as live_queries
 from orders import (
     buying,
@@ -27,28 +29,27 @@ WEBHOOK_MAX_RETRIES = 16
 WEBHOOK_MAX_BACKOFF_SECONDS = 300
 
 
-def _retry_later(task: Task, exc: Exception) -> Exception:
-    """The task again after the next backoff (1, 2, 4 … s, capped)."""
-    return task.retry(exc=exc, countdown=min(2 ** task.request.retries,
-                                             WEBHOOK_MAX_BACKOFF_SECONDS))
+def _deliver(task: Task, deliver: Callable[[Services, int], Awaitable[str]],
+             failed: type[Exception], outbox_id: int) -> str:
+    """One delivery of an outbox message; one that `failed` runs again after the next backoff
+    (1, 2, 4 … s, capped)."""
+    try:
+        return run(lambda svc: deliver(svc, outbox_id))
+    except failed as exc:
+        raise task.retry(exc=exc, countdown=min(2 ** task.request.retries,
+                                                WEBHOOK_MAX_BACKOFF_SECONDS)) from exc
 
 
 @app.task(name="orders.deliver_webhook", bind=True, max_retries=WEBHOOK_MAX_RETRIES)
 def deliver_webhook(self: Task, outbox_id: int) -> str:
-    try:
-        return run(lambda svc: outbox.deliver_webhook(svc, outbox_id))
-    except outbox.WebhookDeliveryFailed as exc:
-        raise _retry_later(self, exc) from exc
+    return _deliver(self, outbox.deliver_webhook, outbox.WebhookDeliveryFailed, outbox_id)
 
 
 # A refund is retried on the same backoff: the provider may be down for a while, and the key
 # makes every attempt the same refund.
 @app.task(name="orders.deliver_refund", bind=True, max_retries=WEBHOOK_MAX_RETRIES)
 def deliver_refund(self: Task, outbox_id: int) -> str:
-    try:
-        return run(lambda svc: outbox.deliver_refund(svc, outbox_id))
-    except outbox.RefundDeliveryFailed as exc:
-        raise _retry_later(self, exc) from exc
+    return _deliver(self, outbox.deliver_refund, outbox.RefundDeliveryFailed, outbox_id)
 
 
 @app.task(name="orders.expire_orders")

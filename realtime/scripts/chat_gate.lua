@@ -20,19 +20,24 @@ if until_raw then
     return {1, until_s}
   end
 end
-local slow = tonumber(ARGV[3])
-if slow > 0 then
-  local left = redis.call('PTTL', KEYS[3])
+-- The ms left of a window still open (its key's time to live), else nil.
+local function open_window(key)
+  local left = redis.call('PTTL', key)
   if left > 0 then
-    return {2, left}
+    return left
   end
 end
+local slow = tonumber(ARGV[3])
+local slow_left = slow > 0 and open_window(KEYS[3])
+if slow_left then
+  return {2, slow_left}
+end
 local interval = tonumber(ARGV[2])
+local rate_left = interval > 0 and open_window(KEYS[2])
+if rate_left then
+  return {3, rate_left}
+end
 if interval > 0 then
-  local left = redis.call('PTTL', KEYS[2])
-  if left > 0 then
-    return {3, left}
-  end
   redis.call('SET', KEYS[2], 1, 'PX', interval)
 end
 if slow > 0 then

@@ -112,6 +112,15 @@ export async function submitting(form, send) {
   }
 }
 
+/** Handle the form's submits in the page: its errors cleared, `handle` given its fields' data. */
+export function onSubmit(form, handle) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearFormErrors(form);
+    return handle(new FormData(form));
+  });
+}
+
 export function clearFormErrors(form) {
   for (const slot of form.querySelectorAll(".field-error, .form-error")) slot.textContent = "";
   for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");

@@ -3,7 +3,7 @@
 // the live room, it shows in the same card the viewers see (room-coupons.js), copies left
 // ticking down as they claim.
 import {api} from "./api.js";
-import {clearFormErrors, formField, h, showFormErrors, submitting, toast} from "./dom.js";
+import {formField, h, onSubmit, showFormErrors, submitting, toast} from "./dom.js";
 import {formatMoney, parsePrice} from "./format.js";
 import {t} from "./i18n.js";
 import {mountRoomCoupons} from "./room-coupons.js";
@@ -45,10 +45,7 @@ export function mountHostCoupons({store, body, me, roomId, hostId, currency = "U
   kind.addEventListener("change", showKind);
   showKind();
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearFormErrors(form);
-    const data = new FormData(form);
+  onSubmit(form, async (data) => {
     const payload = {kind: kind.value, currency, quantity: Number(data.get("quantity")),
                      valid_seconds: Math.round(Number(data.get("valid_minutes")) * 60),
                      followers_only: data.get("followers_only") === "on",

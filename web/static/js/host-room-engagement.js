@@ -2,7 +2,7 @@
 // rain (envelopes, pool, countdown, length), start a draw (prize, winners, entry rule,
 // countdown), and follow both live with the same card the viewers see.
 import {api} from "./api.js";
-import {clearFormErrors, formField, h, showFormErrors, submitting, toast} from "./dom.js";
+import {formField, h, onSubmit, showFormErrors, submitting, toast} from "./dom.js";
 import {formatMoney, parsePrice} from "./format.js";
 import {t} from "./i18n.js";
 import {mountRoomEngagement} from "./room-engagement.js";
@@ -33,10 +33,7 @@ export function mountHostEngagement({store, body, me, roomId, hostId, currency =
     h("p", {class: "form-error", role: "alert"}),
     h("button", {type: "submit", class: "btn btn-primary", "data-testid": "drop-rain"}, t("hostengage.drop_rain")));
 
-  rainForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearFormErrors(rainForm);
-    const data = new FormData(rainForm);
+  onSubmit(rainForm, async (data) => {
     const cur = String(data.get("currency"));
     const total = parsePrice(String(data.get("total_minor") || ""), cur);
     if (total === null || total <= 0) {
@@ -75,10 +72,7 @@ export function mountHostEngagement({store, body, me, roomId, hostId, currency =
     h("p", {class: "form-error", role: "alert"}),
     h("button", {type: "submit", class: "btn btn-primary", "data-testid": "start-draw"}, t("hostengage.start_draw")));
 
-  drawForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearFormErrors(drawForm);
-    const data = new FormData(drawForm);
+  onSubmit(drawForm, async (data) => {
     const body = {prize: String(data.get("prize") || ""), winner_count: Number(data.get("winner_count")),
                   rule: String(data.get("rule")), countdown_seconds: Number(data.get("countdown_seconds"))};
     if (body.rule === "keyword") body.keyword = String(data.get("keyword") || "");

@@ -3,7 +3,7 @@
 // the product's stock now), see each deal's units and end it. The viewers' card (room-groups.js)
 // shows the pinned product's deal and its open groups.
 import {api} from "./api.js";
-import {clearFormErrors, formField, h, showFormErrors, submitting, toast} from "./dom.js";
+import {formField, h, onSubmit, showFormErrors, submitting, toast} from "./dom.js";
 import {formatMoney, parsePrice} from "./format.js";
 import {t} from "./i18n.js";
 
@@ -58,10 +58,7 @@ export function mountHostGroups({store, body, roomId}) {
     load();
   }
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearFormErrors(form);
-    const data = new FormData(form);
+  onSubmit(form, async (data) => {
     const chosen = (store.state.lineup || []).find((p) => String(p.id) === product.value);
     const currency = chosen ? chosen.currency : "USD";
     const price = parsePrice(String(data.get("price") || ""), currency);

@@ -13,7 +13,6 @@ from starlette.responses import Response
 
 from core.accounts import Role
 from core.context import Services
-from live import actions as live_actions
 from orders import group_reconcile, groups
 from orders.group_errors import NotDealHost
 from orders.group_schemas import (
@@ -25,6 +24,7 @@ from orders.group_schemas import (
     GroupsOut,
 )
 from web.api import ApiRouter
+from web.api_orders import stock_for_sale
 from web.auth import require_user
 from web.edge import host_owned, services
 from web.responses import JSON
@@ -70,12 +70,9 @@ async def create_deal(request: Request) -> Response:
     data = await parse_body(request, GroupDealIn)
     svc = services(request)
     room_id = path_int(request, "room_id")
-    # live takes the units, in the deal's transaction, with the checks it makes for a sale
-    # (the room, its host, the lineup, the stock, the price against the regular one).
-    deal = await groups.create_deal(svc, principal, room_id, data, lambda session: (
-        live_actions.take_stock_for_sale(session, principal, room_id, data.product_id,
-                                         data.units, sale_price_minor=data.price_minor,
-                                         above_regular_confirmed=data.confirm_above_regular)))
+    deal = await groups.create_deal(svc, principal, room_id, data, stock_for_sale(
+        principal, room_id, data.product_id, data.units, price_minor=data.price_minor,
+        above_regular_confirmed=data.confirm_above_regular))
     return JSON(await groups.deal_view(svc, deal), status_code=201)
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import platform
 import secrets
@@ -53,6 +52,7 @@ import orjson
 import psutil
 
 from bench import profiling, sections
+from bench.common import cpu_model, post_request, stop_process, wait_until_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 # The pass rule of issue 8: p99 of all replies within this, and no error.
@@ -99,18 +99,13 @@ class Server:
         return self.process.pid
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 def start_server(name: str, env: dict[str, str]) -> Server:
     """`product`: `python -m web.cli serve`; `bare`: uvicorn bench.bare_rowlock:app. Both with
     uvicorn's defaults (uvloop and httptools when installed) and warnings-only logging."""
-    from web.embedded import free_port, port_open
+    from web.embedded import free_port
 
     port = free_port()
     if name == "product":
@@ -123,12 +118,7 @@ def start_server(name: str, env: dict[str, str]) -> Server:
         process = subprocess.Popen(
             [sys.executable, *args, "--host", "127.0.0.1", "--port", str(port),
              "--log-level", "warning"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while not port_open("127.0.0.1", port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"{name} server did not start; see {log_path}")
-        time.sleep(0.05)
+    wait_until_listening(process, port, f"{name} server", log_path)
     return Server(name, process, port)
 
 
@@ -514,15 +504,12 @@ BODY = '{"quantity":1}'
 
 
 def buy_request(port: int, sale_id: int, token: str, key: str) -> str:
-    return (f"POST /api/sales/{sale_id}/buy HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: Bearer {token}\r\nIdempotency-Key: {key}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n{BODY}")
+    return post_request(port, f"/api/sales/{sale_id}/buy", token=token, key=key, body=BODY)
 
 
 def bare_request(port: int, sale_id: int, user_id: int, key: str) -> str:
-    return (f"POST /sales/{sale_id}/buy HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"X-User-Id: {user_id}\r\nIdempotency-Key: {key}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n{BODY}")
+    return post_request(port, f"/sales/{sale_id}/buy", headers={"X-User-Id": str(user_id)},
+                        key=key, body=BODY)
 
 
 def ping_request(port: int, path: str = "/ping") -> str:
@@ -564,18 +551,30 @@ async def _users(services: Any, count: int, first: int) -> tuple[list[int], list
     return [r.id for r in rows], [sign_token(secret, r.id, r.token_version, 7200) for r in rows]
 
 
-async def _sale(services: Any, host: BenchHost, quantity: int) -> int:
+async def live_room_with_product(services: Any, host: BenchHost, stock: int, *,
+                                 product_title: str, room_title: str) -> tuple[Any, Any]:
+    """A live room of the bench host with a new product of `stock` units, priced 19.99 USD,
+    as its lineup: (room, product)."""
     from live import actions as live
     from live.models import RoomStatus
     from live.schemas import ProductIn, RoomIn
+
+    product = await live.create_product(services, host, ProductIn(
+        title=product_title, price_minor=1999, currency="USD", stock=stock))
+    room = await live.create_room(services, host, RoomIn(title=room_title))
+    await live.set_lineup(services, host, room.id, [product.id])
+    await live.change_status(services, host, room.id, RoomStatus.LIVE)
+    return room, product
+
+
+async def _sale(services: Any, host: BenchHost, quantity: int) -> int:
+    from live import actions as live
     from orders import sales
     from orders.schemas import SaleIn
 
-    product = await live.create_product(services, host, ProductIn(
-        title="Bench scarf", price_minor=1999, currency="USD", stock=quantity))
-    room = await live.create_room(services, host, RoomIn(title="Bench room"))
-    await live.set_lineup(services, host, room.id, [product.id])
-    await live.change_status(services, host, room.id, RoomStatus.LIVE)
+    room, product = await live_room_with_product(services, host, quantity,
+                                                 product_title="Bench scarf",
+                                                 room_title="Bench room")
     sale = await sales.create_sale(services, host, room.id, SaleIn(
         product_id=product.id, price_minor=1500, quantity=quantity, per_user_limit=1,
         duration_seconds=3600), lambda session: live.take_stock_for_sale(
@@ -626,12 +625,7 @@ async def _bare_orders(database_url: str, sale_id: int) -> int:
 
 
 def _machine() -> str:
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     return (f"{os.cpu_count()} CPUs ({cpu}), {psutil.virtual_memory().total / 2**30:.1f} GiB, "
             f"Python {platform.python_version()}, {platform.platform()}")
 

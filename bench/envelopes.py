@@ -26,15 +26,15 @@ import os
 import sys
 from typing import Any
 
-from bench import pairs, sections
+from bench import pairs
 from bench.buy import (
     PASS_P99_MS,
     BenchHost,
     Step,
     make_step,
     say,
-    start_server,
 )
+from bench.common import post_request
 
 DEFAULT_RATES = "300,600,1000,1500,2000,2600"
 RACE_VIEWERS = 5000
@@ -43,8 +43,7 @@ RACE_POOL = 1_000_000
 
 
 def grab_request(port: int, rain_id: int, token: str) -> str:
-    return (f"POST /api/rains/{rain_id}/grab HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n")
+    return post_request(port, f"/api/rains/{rain_id}/grab", token=token)
 
 
 async def _rain(services: Any, host: BenchHost, envelopes: int, pool: int,
@@ -130,40 +129,23 @@ def main() -> None:
     load_before = os.getloadavg()
 
     bench = EnvelopeBench(args)
-    bench.setup()
-    # A step of 2,600/s for 5 s is 13,000 envelopes: more than the default cap of one rain.
-    bench.env["RAIN_MAX_ENVELOPES"] = "100000"
-    server = start_server("product", bench.env)
-    steps: list[Step] = []
     race: tuple[Step, str] | None = None
-    try:
-        say("warming up (not counted)")
-        bench.grab_step(server, 100, 0.5)
-        bench.buy_step(server, 100, 0.5)
-        steps = pairs.alternate(bench.settle, rates, args.seconds, {
-            "grab": lambda rate, seconds: bench.grab_step(server, rate, seconds),
-            "buy": lambda rate, seconds: bench.buy_step(server, rate, seconds)})
+    # A step of 2,600/s for 5 s is 13,000 envelopes: more than the default cap of one rain.
+    with bench.serving(RAIN_MAX_ENVELOPES="100000") as server:
+        steps = bench.alternate_with_buy(server, rates, args.seconds, "grab", bench.grab_step,
+                                         warm_rate=100)
         viewers, envelopes = (RACE_VIEWERS, RACE_ENVELOPES) if not args.quick else (1000, 200)
         race = bench.race(server, viewers, envelopes, RACE_POOL)
         say(f"race: {race[1]}; last reply {race[0].worst:.0f} ms after its scheduled time")
-    finally:
-        server.stop()
-        bench.close()
 
     best, ratio = pairs.best_rates(steps, ("grab", "buy"))
     lines = [
-        pairs.run_line("bench.envelopes", load_before),
-        "",
-        "One `livesell serve` process; the load client in a process of its own, open loop "
-        "(latency from each request's scheduled time). Each step: a fresh rain with an "
-        "envelope for every request, distinct logged-in viewers, every grab committed to "
-        "PostgreSQL before its reply; then the flash-sale buy at the same rate on a fresh "
-        f"sale. A step passes at p99 <= {PASS_P99_MS:.0f} ms with every reply accepted.",
-        "",
-        "| path | offered/s | sent | accepted | other replies | p50 ms | p99 ms | max ms "
-        "| server CPU | |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        *[pairs.row(s) for s in steps],
+        *pairs.opening("bench.envelopes", load_before,
+                       "Each step: a fresh rain with an envelope for every request, distinct "
+                       "logged-in viewers, every grab committed to PostgreSQL before its reply; "
+                       "then the flash-sale buy at the same rate on a fresh sale. A step passes "
+                       f"at p99 <= {PASS_P99_MS:.0f} ms with every reply accepted."),
+        *pairs.table(steps),
         "",
         f"**Highest passing rate: grabs {best['grab']:,.0f}/s, buys {best['buy']:,.0f}/s; "
         f"grab/buy ratio {ratio:.2f}.**",
@@ -178,10 +160,7 @@ def main() -> None:
               "client and other people's work): the absolute rates move from run to run; the "
               "ratio of grabs to buys, measured minutes apart in one run, is the figure to "
               "read."]
-    text = "\n".join(lines)
-    print(text)
-    if write:
-        sections.write_section("envelopes", "Red envelope grabs", text)
+    pairs.publish(lines, write, "envelopes", "Red envelope grabs")
 
 
 if __name__ == "__main__":

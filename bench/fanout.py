@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import multiprocessing
 import os
 import platform
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import sections
+from bench.common import cpu_model, stop_process, wait_until_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_PROCESSES = 2
@@ -317,8 +317,6 @@ def _free_port() -> int:
 
 
 def _start_server(scenario: Scenario, env: dict[str, str], channel: str) -> tuple[subprocess.Popen[bytes], int]:
-    from web.embedded import port_open
-
     port = _free_port()
     app = "web.asgi:app" if scenario.server == "hub" else "bench.naive:app"
     log = ROOT / ".data" / f"bench-{scenario.server}-{port}.log"
@@ -332,12 +330,7 @@ def _start_server(scenario: Scenario, env: dict[str, str], channel: str) -> tupl
             cwd=ROOT, env={**env, **scenario.env, "NAIVE_CHANNEL": channel,
                            "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}"},
             stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while not port_open("127.0.0.1", port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"the server did not start; see {log}")
-        time.sleep(0.05)
+    wait_until_listening(process, port, "the server", log, seconds=60)
     return process, port
 
 
@@ -434,12 +427,7 @@ def run_scenario(scenario: Scenario, env: dict[str, str], services: Any, loop: a
         # including a backlog it worked off after publishing stopped.
         cpu_drained = server.cpu_times()
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         for worker, _ in clients:
             worker.join(10)
             if worker.is_alive():
@@ -505,12 +493,7 @@ async def _prepare(services: Any, rooms: int) -> tuple[list[int], dict[str, Any]
 def _machine() -> dict[str, str]:
     import psutil
 
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     return {
         "cpus": f"{os.cpu_count()} ({cpu})",
         "memory": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",

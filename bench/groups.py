@@ -26,15 +26,15 @@ import os
 import sys
 from typing import Any
 
-from bench import pairs, sections
+from bench import pairs
 from bench.buy import (
     PASS_P99_MS,
     BenchHost,
     Step,
+    live_room_with_product,
     make_step,
-    say,
-    start_server,
 )
+from bench.common import post_request
 
 DEFAULT_RATES = "100,200,300,450,600,800"
 GROUP_SIZE = 10
@@ -43,24 +43,19 @@ SLOTS_PER_GROUP = GROUP_SIZE - 1
 
 
 def join_request(port: int, group_id: int, token: str) -> str:
-    return (f"POST /api/groups/{group_id}/join HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n")
+    return post_request(port, f"/api/groups/{group_id}/join", token=token)
 
 
 async def _deal_with_groups(services: Any, host: BenchHost, openers: list[int]) -> tuple[int, list[int]]:
     """A live room's group deal with one open group per opener: (deal id, group ids)."""
     from live import actions as live
-    from live.models import RoomStatus
-    from live.schemas import ProductIn, RoomIn
     from orders import groups
     from orders.group_schemas import GroupDealIn
 
     units = len(openers) * GROUP_SIZE
-    product = await live.create_product(services, host, ProductIn(
-        title="Bench tea set", price_minor=1999, currency="USD", stock=units))
-    room = await live.create_room(services, host, RoomIn(title="Bench group room"))
-    await live.set_lineup(services, host, room.id, [product.id])
-    await live.change_status(services, host, room.id, RoomStatus.LIVE)
+    room, product = await live_room_with_product(services, host, units,
+                                                 product_title="Bench tea set",
+                                                 room_title="Bench group room")
     deal = await groups.create_deal(services, host, room.id, GroupDealIn(
         product_id=product.id, price_minor=1500, group_size=GROUP_SIZE, open_seconds=3600,
         units=units), lambda session: live.take_stock_for_sale(
@@ -111,36 +106,21 @@ def main() -> None:
     load_before = os.getloadavg()
 
     bench = GroupBench(args)
-    bench.setup()
-    server = start_server("product", bench.env)
-    try:
-        say("warming up (not counted)")
-        bench.join_step(server, 50, 0.5)
-        bench.buy_step(server, 50, 0.5)
-        steps = pairs.alternate(bench.settle, rates, args.seconds, {
-            "join": lambda rate, seconds: bench.join_step(server, rate, seconds),
-            "buy": lambda rate, seconds: bench.buy_step(server, rate, seconds)})
-    finally:
-        server.stop()
-        bench.close()
+    with bench.serving() as server:
+        steps = bench.alternate_with_buy(server, rates, args.seconds, "join", bench.join_step,
+                                         warm_rate=50)
 
     best, ratio = pairs.best_rates(steps, ("join", "buy"))
     lines = [
-        pairs.run_line("bench.groups", load_before),
-        "",
-        "One `livesell serve` process; the load client in a process of its own, open loop "
-        "(latency from each request's scheduled time). Each join step: a fresh group deal "
-        f"with groups of {GROUP_SIZE} opened beforehand, a free slot for every request, "
-        "distinct logged-in buyers; each join holds its slot in one Lua script and commits the "
-        "member's order to PostgreSQL before its reply, and the room hears the group's "
-        "progress after the commit. Then the flash-sale buy at the same rate on a fresh sale. "
-        f"A step passes at p99 <= {PASS_P99_MS:.0f} ms with every reply accepted; `check` is "
-        "the deal's invariant check after the step.",
-        "",
-        "| path | offered/s | sent | accepted | other replies | p50 ms | p99 ms | max ms "
-        "| server CPU | check | |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-        *[pairs.row(s, check=True) for s in steps],
+        *pairs.opening("bench.groups", load_before,
+                       f"Each join step: a fresh group deal with groups of {GROUP_SIZE} opened "
+                       "beforehand, a free slot for every request, distinct logged-in buyers; "
+                       "each join holds its slot in one Lua script and commits the member's "
+                       "order to PostgreSQL before its reply, and the room hears the group's "
+                       "progress after the commit. Then the flash-sale buy at the same rate on "
+                       f"a fresh sale. A step passes at p99 <= {PASS_P99_MS:.0f} ms with every "
+                       "reply accepted; `check` is the deal's invariant check after the step."),
+        *pairs.table(steps, check=True),
         "",
         f"**Highest passing rate: group joins {best['join']:,.0f}/s, flash-sale buys "
         f"{best['buy']:,.0f}/s; join/buy ratio {ratio:.2f}.**",
@@ -153,10 +133,7 @@ def main() -> None:
         "INSERT, a commit per join) where the buy path batches its INSERTs and records no "
         "event; and each join's progress is published to the room.",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if write:
-        sections.write_section("groups", "Group-buy joins", text)
+    pairs.publish(lines, write, "groups", "Group-buy joins")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.buy import Bench, Step, _machine, buy_request, make_step, new_key, say
+from bench import sections
+from bench.buy import (
+    Bench,
+    Server,
+    Step,
+    _machine,
+    buy_request,
+    make_step,
+    new_key,
+    say,
+    start_server,
+)
 
 # Two failed steps in a row end a path's climb.
 FAILS_TO_STOP = 2
@@ -63,6 +75,23 @@ def best_rates(steps: list[Step], kinds: tuple[str, str]) -> tuple[dict[str, flo
     return best, best[first] / best[second] if best[second] else float("nan")
 
 
+def table(steps: list[Step], *, check: bool = False) -> list[str]:
+    """The steps' table: a row each (`row`), with the invariant's column if `check`."""
+    columns = ["path", "offered/s", "sent", "accepted", "other replies", "p50 ms", "p99 ms",
+               "max ms", "server CPU", *(["check"] if check else [])]
+    # The last column, unnamed, is the step's pass or fail.
+    return ["| " + " | ".join(columns) + " | |", "|---" * (len(columns) + 1) + "|",
+            *[row(s, check=check) for s in steps]]
+
+
+def publish(lines: list[str], write: bool, name: str, heading: str) -> None:
+    """Print the section, and write it into BENCHMARKS.md if `write`."""
+    text = "\n".join(lines)
+    print(text)
+    if write:
+        sections.write_section(name, heading, text)
+
+
 def row(step: Step, *, check: bool = False) -> str:
     other = ", ".join(f"{k} {v:,}" for k, v in sorted(step.counts.items())
                       if k != "accepted") or "none"
@@ -83,6 +112,37 @@ class PairBench(Bench):
         sale_id = self.product_sale(count)
         requests = [buy_request(server.port, sale_id, t, new_key()) for t in self.tokens[:count]]
         return make_step("buy", "buy", rate, self.load(server, requests, rate))
+
+    @contextlib.contextmanager
+    def serving(self, **env: str) -> Iterator[Server]:
+        """The bench set up, and one `livesell serve` process on it (with `env` over the bench's
+        environment) until the block ends; then both cleaned up."""
+        self.setup()
+        server = start_server("product", {**self.env, **env})
+        try:
+            yield server
+        finally:
+            server.stop()
+            self.close()
+
+    def alternate_with_buy(self, server: Any, rates: list[float], seconds: float, kind: str,
+                           step: Callable[[Any, float, float], Step], warm_rate: float,
+                           ) -> list[Step]:
+        """Both paths warmed up at `warm_rate` (not counted), then `alternate`d: the path
+        `kind`, run by `step`, and the flash-sale buy."""
+        say("warming up (not counted)")
+        step(server, warm_rate, 0.5)
+        self.buy_step(server, warm_rate, 0.5)
+        return alternate(self.settle, rates, seconds, {
+            kind: lambda rate, seconds: step(server, rate, seconds),
+            "buy": lambda rate, seconds: self.buy_step(server, rate, seconds)})
+
+
+def opening(module: str, load_before: tuple[float, float, float], steps: str) -> list[str]:
+    """A pair benchmark's section up to its table: the run, the set-up, and what `steps` did."""
+    return [run_line(module, load_before), "",
+            "One `livesell serve` process; the load client in a process of its own, open loop "
+            "(latency from each request's scheduled time). " + steps, ""]
 
 
 def run_line(module: str, load_before: tuple[float, float, float]) -> str:

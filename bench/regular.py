@@ -38,6 +38,7 @@ from bench.buy import (
     new_key,
     start_server,
 )
+from bench.common import post_request
 
 DEFAULT_FLASH_RATES = "300,600,1200,1800,2400,3000,3600"
 DEFAULT_REGULAR_RATES = "50,100,150,200,250,300,400"
@@ -46,16 +47,12 @@ CART_LINES = 3
 
 
 def regular_request(port: int, room_id: int, variant_id: int, token: str, key: str) -> str:
-    body = f'{{"variant_id":{variant_id},"quantity":1}}'
-    return (f"POST /api/rooms/{room_id}/buy HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: Bearer {token}\r\nIdempotency-Key: {key}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}")
+    return post_request(port, f"/api/rooms/{room_id}/buy", token=token, key=key,
+                        body=f'{{"variant_id":{variant_id},"quantity":1}}')
 
 
 def checkout_request(port: int, room_id: int, token: str, key: str) -> str:
-    return (f"POST /api/rooms/{room_id}/cart/checkout HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: Bearer {token}\r\nIdempotency-Key: {key}\r\n"
-            f"Content-Length: 0\r\n\r\n")
+    return post_request(port, f"/api/rooms/{room_id}/cart/checkout", token=token, key=key)
 
 
 # Data -------------------------------------------------------------------------------------

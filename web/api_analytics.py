@@ -40,7 +40,7 @@ from web.api import ApiRouter
 from web.auth import origin_allowed, require_user, resolve_principal
 from web.edge import services
 from web.responses import JSON
-from web.validation import parse_body, path_int, query_id
+from web.validation import M, parse_body, path_int, query_id
 
 router = ApiRouter("analytics")
 
@@ -127,14 +127,20 @@ async def _tracker(request: Request) -> _Tracker:
     return _Tracker(user_id, viewer_key_for(user_id, guest_cookie), rate_key, new_cookie)
 
 
+async def _tracking(request: Request, model: type[M]) -> tuple[M, _Tracker]:
+    """A tracking request's body, and who it counts as; a cross-site one is refused before its
+    body is read."""
+    _refuse_cross_site(request)
+    data = await parse_body(request, model)
+    return data, await _tracker(request)
+
+
 @router.add("/api/rooms/{room_id:int}/track", "POST", auth=False, status=202,
             summary="Record a product card view or click on the live room page (guests too)",
             body=TrackIn, response=TrackOut, errors=(403, 404, 409, 429))
 async def track(request: Request) -> Response:
     room_id = path_int(request, "room_id")
-    _refuse_cross_site(request)
-    data = await parse_body(request, TrackIn)
-    tracker = await _tracker(request)
+    data, tracker = await _tracking(request, TrackIn)
     await actions.record_product_event(
         services(request), await recorder_of(request.app), room_id, tracker.viewer_key,
         tracker.user_id, data.event, data.product_id, rate_key=tracker.rate_key)
@@ -147,9 +153,7 @@ async def track(request: Request) -> Response:
             body=VideoTrackIn, response=TrackOut, errors=(403, 404, 422, 429))
 async def track_video(request: Request) -> Response:
     video_id = path_int(request, "video_id")
-    _refuse_cross_site(request)
-    data = await parse_body(request, VideoTrackIn)
-    tracker = await _tracker(request)
+    data, tracker = await _tracking(request, VideoTrackIn)
     await video_analytics.record_video_event(
         services(request), await recorder_of(request.app), video_id, tracker.viewer_key,
         tracker.user_id, data.event, product_id=data.product_id, seconds=data.seconds,

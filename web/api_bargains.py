@@ -24,8 +24,8 @@ from orders.schemas import (
 )
 from web.api import ApiRouter
 from web.api_regular import IDEMPOTENCY_HEADER, placed
-from web.auth import require_user, resolve_principal
-from web.edge import services
+from web.auth import require_user
+from web.edge import services, viewer_id
 from web.responses import JSON
 from web.validation import parse_body, path_int
 
@@ -72,9 +72,8 @@ async def room_offers(request: Request) -> Response:
             "bargain_offer_not_found (404)", auth=False, response=BargainOfferOut,
             errors=(404,))
 async def get_offer(request: Request) -> Response:
-    principal = await resolve_principal(request)
     return JSON(await bargains.offer_page(services(request), path_int(request, "offer_id"),
-                                          principal.id if principal is not None else None))
+                                          await viewer_id(request)))
 
 
 @router.add("/api/bargain-offers/{offer_id:int}/withdraw", "POST", summary="Withdraw the "
@@ -107,9 +106,8 @@ async def start_bargain(request: Request) -> Response:
             "to go, the time left, and what you may do. Errors: bargain_not_found (404)",
             auth=False, response=BargainOut, errors=(404,))
 async def get_bargain(request: Request) -> Response:
-    principal = await resolve_principal(request)
     return JSON(await bargains.bargain_view(services(request), path_int(request, "bargain_id"),
-                                            principal.id if principal is not None else None))
+                                            await viewer_id(request)))
 
 
 @router.add("/api/bargains/{bargain_id:int}/help", "POST", summary="Cut a friend's bargain "

@@ -9,14 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.accounts import Role, owns_or_ops
+from core.accounts import Role
 from orders import coupons
 from orders.errors import NotRoomHost
 from orders.schemas import ClaimOut, CouponIn, CouponOut, RoomCouponsOut
 from social import follows
 from web.api import ApiRouter
-from web.auth import require_user, resolve_principal
-from web.edge import services
+from web.auth import require_user
+from web.edge import host_owned, services, viewer_id
 from web.responses import JSON
 from web.validation import parse_body, path_int
 
@@ -44,9 +44,8 @@ async def drop_coupon(request: Request) -> Response:
             "valid, with the copies left and (signed in) your claim of each", auth=False,
             response=RoomCouponsOut)
 async def room_coupons(request: Request) -> Response:
-    principal = await resolve_principal(request)
     return JSON(await coupons.room_coupons(services(request), path_int(request, "room_id"),
-                                           principal.id if principal is not None else None))
+                                           await viewer_id(request)))
 
 
 @router.add("/api/coupons/{coupon_id:int}/claim", "POST", summary="Claim one copy of the "
@@ -72,10 +71,7 @@ async def claim(request: Request) -> Response:
             "Redis state (copies left, who claimed) from PostgreSQL (the host, ops)",
             response=CouponOut, errors=(403, 404))
 async def rebuild(request: Request) -> Response:
-    principal = await require_user(request, Role.HOST)
-    svc = services(request)
-    coupon = await coupons.get_coupon(svc, path_int(request, "coupon_id"))
-    if not owns_or_ops(principal, coupon.host_id):
-        raise NotRoomHost("only the room's host can do this", field="coupon_id")
+    svc, coupon = await host_owned(request, "coupon_id", coupons.get_coupon, NotRoomHost(
+        "only the room's host can do this", field="coupon_id"))
     left = await coupons.rebuild_coupon(svc, coupon.id)
     return JSON(coupons.coupon_view(coupon, left))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.accounts import Role, owns_or_ops
+from core.accounts import Role
 from core.errors import Conflict, ValidationError
 from engagement import draws, rains
 from engagement.errors import NotRoomHost
@@ -29,7 +29,7 @@ from engagement.schemas import (
 from social import follows
 from web.api import ApiRouter
 from web.auth import require_user, resolve_principal
-from web.edge import services
+from web.edge import host_owned, services
 from web.responses import JSON
 from web.validation import parse_body, path_int
 
@@ -102,11 +102,8 @@ async def grab(request: Request) -> Response:
 @router.add("/api/rains/{rain_id:int}/rebuild", "POST", summary="Rebuild the rain's Redis "
             "state from PostgreSQL (host, ops)", response=RainOut, errors=(404,))
 async def rebuild_rain(request: Request) -> Response:
-    principal = await require_user(request, Role.HOST)
-    svc = services(request)
-    rain = await rains.get_rain(svc, path_int(request, "rain_id"))
-    if not owns_or_ops(principal, rain.host_id):
-        raise NotRoomHost("only the rain's host or ops can rebuild it", field="rain_id")
+    svc, rain = await host_owned(request, "rain_id", rains.get_rain, NotRoomHost(
+        "only the rain's host or ops can rebuild it", field="rain_id"))
     await rains.rebuild_rain(svc, rain.id)
     return JSON(await rains.rain_view(svc, rain))
 

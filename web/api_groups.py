@@ -5,11 +5,14 @@ reads a group's exact progress. Thin: parse, call one action, reply. The rules: 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Protocol
+
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.accounts import Role, owns_or_ops
-from live import actions as live_actions
+from core.accounts import Role
+from core.context import Services
 from orders import group_reconcile, groups
 from orders.group_errors import NotDealHost
 from orders.group_schemas import (
@@ -21,8 +24,9 @@ from orders.group_schemas import (
     GroupsOut,
 )
 from web.api import ApiRouter
+from web.api_orders import stock_for_sale
 from web.auth import require_user
-from web.edge import services
+from web.edge import host_owned, services
 from web.responses import JSON
 from web.validation import parse_body, path_int, query_id
 
@@ -31,11 +35,29 @@ router = ApiRouter("groups")
 JOIN_ERRORS = (403, 404, 409, 410, 422)
 
 
+class Join(Protocol):
+    """`groups.open_group` (of a deal) or `groups.join_group` (of a group)."""
+
+    def __call__(self, svc: Services, user_id: int, target_id: int, /, *,
+                 coupon_claim_id: int | None = None) -> Awaitable[groups.Joined]: ...
+
+
 async def _join_body(request: Request) -> GroupJoinIn:
     """An open's or a join's body: optional (no body, no coupon)."""
     if not await request.body():
         return GroupJoinIn()
     return await parse_body(request, GroupJoinIn)
+
+
+async def _joined(request: Request, join: Join, id_name: str) -> Response:
+    """An open's or a join's endpoint: the signed-in buyer takes a slot of the path's deal or
+    group (`id_name`), naming a coupon claim or not, and is answered with their order."""
+    principal = await require_user(request)
+    data = await _join_body(request)
+    svc = services(request)
+    joined = await join(svc, principal.id, path_int(request, id_name),
+                        coupon_claim_id=data.coupon_claim_id)
+    return JSON(await groups.joined_reply(svc, joined), status_code=201)
 
 
 @router.add("/api/rooms/{room_id:int}/group-deals", "POST", summary="Offer a group deal on a "
@@ -48,12 +70,9 @@ async def create_deal(request: Request) -> Response:
     data = await parse_body(request, GroupDealIn)
     svc = services(request)
     room_id = path_int(request, "room_id")
-    # live takes the units, in the deal's transaction, with the checks it makes for a sale
-    # (the room, its host, the lineup, the stock, the price against the regular one).
-    deal = await groups.create_deal(svc, principal, room_id, data, lambda session: (
-        live_actions.take_stock_for_sale(session, principal, room_id, data.product_id,
-                                         data.units, sale_price_minor=data.price_minor,
-                                         above_regular_confirmed=data.confirm_above_regular)))
+    deal = await groups.create_deal(svc, principal, room_id, data, stock_for_sale(
+        principal, room_id, data.product_id, data.units, price_minor=data.price_minor,
+        above_regular_confirmed=data.confirm_above_regular))
     return JSON(await groups.deal_view(svc, deal), status_code=201)
 
 
@@ -82,12 +101,7 @@ async def end_deal(request: Request) -> Response:
             "Errors: deal_sold_out, deal_ended (409), host_cannot_join (403), coupon refusals",
             body=GroupJoinIn, response=GroupJoinOut, status=201, errors=JOIN_ERRORS)
 async def open_group(request: Request) -> Response:
-    principal = await require_user(request)
-    data = await _join_body(request)
-    svc = services(request)
-    joined = await groups.open_group(svc, principal.id, path_int(request, "deal_id"),
-                                     coupon_claim_id=data.coupon_claim_id)
-    return JSON(await groups.joined_reply(svc, joined), status_code=201)
+    return await _joined(request, groups.open_group, "deal_id")
 
 
 @router.add("/api/groups/{group_id:int}/join", "POST", summary="Join an open group: a slot is "
@@ -96,12 +110,7 @@ async def open_group(request: Request) -> Response:
             "(409, with your order_id), group_expired (410), host_cannot_join (403), coupon "
             "refusals", body=GroupJoinIn, response=GroupJoinOut, status=201, errors=JOIN_ERRORS)
 async def join_group(request: Request) -> Response:
-    principal = await require_user(request)
-    data = await _join_body(request)
-    svc = services(request)
-    joined = await groups.join_group(svc, principal.id, path_int(request, "group_id"),
-                                     coupon_claim_id=data.coupon_claim_id)
-    return JSON(await groups.joined_reply(svc, joined), status_code=201)
+    return await _joined(request, groups.join_group, "group_id")
 
 
 @router.add("/api/groups/{group_id:int}", "GET", summary="A group with its exact progress: "
@@ -117,10 +126,7 @@ async def get_group(request: Request) -> Response:
             "Redis counters and groups' slots from PostgreSQL (the host, ops)",
             response=GroupDealOut, errors=(403, 404))
 async def rebuild(request: Request) -> Response:
-    principal = await require_user(request, Role.HOST)
-    svc = services(request)
-    deal = await groups.get_deal(svc, path_int(request, "deal_id"))
-    if not owns_or_ops(principal, deal.host_id):
-        raise NotDealHost("only the deal's host can do this", field="deal_id")
+    svc, deal = await host_owned(request, "deal_id", groups.get_deal, NotDealHost(
+        "only the deal's host can do this", field="deal_id"))
     await group_reconcile.rebuild_deal(svc, deal.id)
     return JSON(await groups.deal_view(svc, deal))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from core.accounts import Role, owns_or_ops
 from core.errors import Conflict, PermissionDenied, ValidationError
 from live import actions, queries
-from live.models import RoomStatus
+from live.models import Product, RoomStatus
 from live.schemas import (
     LineupIn,
     LineupOut,
@@ -132,6 +134,10 @@ async def change_status(request: Request) -> Response:
     return JSON(room.public())
 
 
+def _lineup_reply(room_id: int, products: Iterable[Product]) -> Response:
+    return JSON({"room_id": room_id, "products": [p.public() for p in products]})
+
+
 @router.add("/api/rooms/{room_id:int}/lineup", "GET", summary="The room's lineup, in order",
             auth=False, response=LineupOut, errors=(404,))
 async def get_lineup(request: Request) -> Response:
@@ -139,7 +145,7 @@ async def get_lineup(request: Request) -> Response:
     async with services(request).db.session() as session:
         await queries.get_room(session, room_id)
         products = await queries.lineup(session, room_id)
-    return JSON({"room_id": room_id, "products": [p.public() for p in products]})
+    return _lineup_reply(room_id, products)
 
 
 @router.add("/api/rooms/{room_id:int}/lineup", "PUT", summary="Replace the room's lineup",
@@ -149,7 +155,7 @@ async def set_lineup(request: Request) -> Response:
     data = await parse_body(request, LineupIn)
     room_id = path_int(request, "room_id")
     products = await actions.set_lineup(services(request), principal, room_id, data.product_ids)
-    return JSON({"room_id": room_id, "products": [p.public() for p in products]})
+    return _lineup_reply(room_id, products)
 
 
 @router.add("/api/rooms/{room_id:int}/pin", "POST", summary="Pin a product of the lineup",

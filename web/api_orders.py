@@ -25,6 +25,7 @@ from orders import (
 from orders.errors import NotOrderOwner, NotSaleHost
 from orders.models import Order, OrderSource, OrderStatus
 from orders.payments import get_provider
+from orders.sales import TakeStock
 from orders.schemas import (
     BuyIn,
     BuyOut,
@@ -48,6 +49,17 @@ router = ApiRouter("orders")
 BUY_ERRORS = (400, 404, 409, 422, 503)
 
 
+def stock_for_sale(actor: Actor, room_id: int, product_id: int, units: int, *,
+                   price_minor: int, above_regular_confirmed: bool,
+                   variant_id: int | None = None) -> TakeStock:
+    """A flash sale's (or a group deal's) units, taken by live in the sale's transaction, with
+    the checks it makes for a sale: the room, its host, the lineup, the stock, and the price
+    against the regular one."""
+    return lambda session: live_actions.take_stock_for_sale(
+        session, actor, room_id, product_id, units, sale_price_minor=price_minor,
+        above_regular_confirmed=above_regular_confirmed, variant_id=variant_id)
+
+
 @router.add("/api/rooms/{room_id:int}/sales", "POST", summary="Start or schedule a flash sale "
             "of a lineup product (quantity comes out of the stock of the variant named, or of "
             "the product's for one without options)", body=SaleIn,
@@ -57,14 +69,11 @@ async def create_sale(request: Request) -> Response:
     data = await parse_body(request, SaleIn)
     svc = services(request)
     room_id = path_int(request, "room_id")
-    # The product's units are taken by live, in the sale's transaction (live checks the room,
-    # its host and the lineup); the room hears the sale, the lineup's new stock and the pin of
-    # the sale's product from the SaleCreated handlers.
-    sale = await sales.create_sale(svc, principal, room_id, data, lambda session: (
-        live_actions.take_stock_for_sale(session, principal, room_id, data.product_id,
-                                         data.quantity, sale_price_minor=data.price_minor,
-                                         above_regular_confirmed=data.confirm_above_regular,
-                                         variant_id=data.variant_id)))
+    # The room hears the sale, the lineup's new stock and the pin of the sale's product from
+    # the SaleCreated handlers.
+    sale = await sales.create_sale(svc, principal, room_id, data, stock_for_sale(
+        principal, room_id, data.product_id, data.quantity, price_minor=data.price_minor,
+        above_regular_confirmed=data.confirm_above_regular, variant_id=data.variant_id))
     return JSON(await views.sale_view(svc, sale), status_code=201)
 
 

@@ -3,11 +3,14 @@ parse, call one action of `social`, reply (domain errors become 4xx JSON naming 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.accounts import User
+from core.accounts import Actor, User
+from core.context import Services
 from social import follows, notifications, reviews
 from social.errors import NotAHost
 from social.schemas import ReplyIn, ReviewIn, ReviewPatch
@@ -19,6 +22,9 @@ from web.responses import JSON
 from web.validation import parse_body, path_int, query_id
 
 router = ApiRouter("social")
+
+# A follow's move of social.follows: (services, actor, host id) -> the follow as it is now.
+FollowMove = Callable[[Services, Actor, int], Awaitable[follows.FollowState]]
 
 
 @router.add("/api/hosts/{host_id:int}", "GET", summary="A host's public profile: followers, "
@@ -38,20 +44,23 @@ async def host_profile(request: Request) -> Response:
                  "score": score.public()})
 
 
+async def _follow_move(request: Request, move: FollowMove) -> Response:
+    """Follow or unfollow the path's host, as the signed-in user; answered the follow's state."""
+    principal = await require_user(request)
+    state = await move(services(request), principal, path_int(request, "host_id"))
+    return JSON(state.public())
+
+
 @router.add("/api/hosts/{host_id:int}/follow", "POST", summary="Follow a host",
             errors=(401, 404, 422))
 async def follow_host(request: Request) -> Response:
-    principal = await require_user(request)
-    state = await follows.follow(services(request), principal, path_int(request, "host_id"))
-    return JSON(state.public())
+    return await _follow_move(request, follows.follow)
 
 
 @router.add("/api/hosts/{host_id:int}/follow", "DELETE", summary="Stop following a host",
             errors=(401, 404, 422))
 async def unfollow_host(request: Request) -> Response:
-    principal = await require_user(request)
-    state = await follows.unfollow(services(request), principal, path_int(request, "host_id"))
-    return JSON(state.public())
+    return await _follow_move(request, follows.unfollow)
 
 
 @router.add("/api/hosts/{host_id:int}/reviews", "GET", summary="A host's reviews, newest "

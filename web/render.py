@@ -98,8 +98,14 @@ def duration(context: Context, seconds: int | None) -> str:
                else t("common.duration_ms", minutes=minutes, seconds=f"{secs:02d}"))
 
 
+def bp_percent(basis_points: int) -> str:
+    """A rate kept in basis points, as the percent the pages show (the sign is the message's):
+    1250 -> "12.50"."""
+    return f"{basis_points / 100:.2f}"
+
+
 templates.env.filters.update(money=money, local_time=local_time, percent=percent,
-                             duration=duration)
+                             duration=duration, bp_percent=bp_percent)
 
 
 # Pages run only our own scripts and styles: even a markup bug could not run injected code.

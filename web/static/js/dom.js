@@ -88,6 +88,39 @@ export function fieldErrorText(item) {
   return item.message;
 }
 
+/** A labelled form field with its slot for an error (`name` is the API's field), and a hint. */
+export function formField(label, input, name, hint = "") {
+  return h("label", {class: "field"},
+           h("span", {class: "field-label"}, label), input,
+           hint ? h("span", {class: "field-hint muted small"}, hint) : null,
+           h("span", {class: "field-error", "data-error-for": name}));
+}
+
+/**
+ * Run `send` (a form's request) with the form's submit button disabled meanwhile; a refusal is
+ * shown on the form, by field where it names one (a domain error names it in its `detail`).
+ */
+export async function submitting(form, send) {
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    await send();
+  } catch (err) {
+    showFormErrors(form, err.detail && err.detail.code ? err.detail : err);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** Handle the form's submits in the page: its errors cleared, `handle` given its fields' data. */
+export function onSubmit(form, handle) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearFormErrors(form);
+    return handle(new FormData(form));
+  });
+}
+
 export function clearFormErrors(form) {
   for (const slot of form.querySelectorAll(".field-error, .form-error")) slot.textContent = "";
   for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");

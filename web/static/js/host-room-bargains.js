@@ -4,21 +4,15 @@
 // started on each, and Withdraw (no new bargain starts; those started keep their deadline).
 // The list follows the room's `bargain_offer` events (an offer made or withdrawn elsewhere).
 import {api} from "./api.js";
-import {ask, clearFormErrors, h, showFormErrors, toast} from "./dom.js";
+import {ask, clearFormErrors, formField, h, showFormErrors, toast} from "./dom.js";
 import {formatMoney, majorAmount, parsePrice} from "./format.js";
 import {errorText, t} from "./i18n.js";
-
-function field(label, input, name) {
-  return h("label", {class: "field"},
-           h("span", {class: "field-label"}, label), input,
-           h("span", {class: "field-error", "data-error-for": name}));
-}
 
 /** Mount the form and the list of open offers in `body`. */
 export function mountHostBargains({store, body, roomId}) {
   const product = h("select", {name: "product_id", "data-testid": "bargain-product"});
   const variant = h("select", {name: "variant_id", "data-testid": "bargain-variant"});
-  const variantField = field(t("hostbargain.variant"), variant, "variant_id");
+  const variantField = formField(t("hostbargain.variant"), variant, "variant_id");
   const start = h("input", {name: "start_price_minor", inputmode: "decimal", "data-testid": "bargain-start-price"});
   const floor = h("input", {name: "floor_price_minor", inputmode: "decimal", "data-testid": "bargain-floor-price"});
   const helpers = h("input", {name: "helpers_needed", type: "number", min: "1", max: "50", value: "5",
@@ -28,12 +22,12 @@ export function mountHostBargains({store, body, roomId}) {
   const list = h("ul", {class: "bargain-offers", "data-testid": "bargain-offers"});
   const form = h("form", {class: "engage-form", "data-testid": "bargain-form", autocomplete: "off"},
     h("p", {class: "muted small"}, t("hostbargain.help_text")),
-    h("div", {class: "field-row"}, field(t("hostbargain.product"), product, "product_id"), variantField),
+    h("div", {class: "field-row"}, formField(t("hostbargain.product"), product, "product_id"), variantField),
     h("div", {class: "field-row"},
-      field(t("hostbargain.start_price"), start, "start_price_minor"),
-      field(t("hostbargain.floor_price"), floor, "floor_price_minor"),
-      field(t("hostbargain.helpers"), helpers, "helpers_needed"),
-      field(t("hostbargain.hours"), hours, "ends_at")),
+      formField(t("hostbargain.start_price"), start, "start_price_minor"),
+      formField(t("hostbargain.floor_price"), floor, "floor_price_minor"),
+      formField(t("hostbargain.helpers"), helpers, "helpers_needed"),
+      formField(t("hostbargain.hours"), hours, "ends_at")),
     h("p", {class: "form-error", role: "alert"}),
     h("button", {type: "submit", class: "btn btn-primary", "data-testid": "enable-bargain"}, t("hostbargain.enable")));
   body.replaceChildren(form, list);

@@ -3,16 +3,10 @@
 // the live room, it shows in the same card the viewers see (room-coupons.js), copies left
 // ticking down as they claim.
 import {api} from "./api.js";
-import {clearFormErrors, h, showFormErrors, toast} from "./dom.js";
+import {formField, h, onSubmit, showFormErrors, submitting, toast} from "./dom.js";
 import {formatMoney, parsePrice} from "./format.js";
 import {t} from "./i18n.js";
 import {mountRoomCoupons} from "./room-coupons.js";
-
-function field(label, input, name) {
-  return h("label", {class: "field"},
-           h("span", {class: "field-label"}, label), input,
-           h("span", {class: "field-error", "data-error-for": name}));
-}
 
 function money(name, placeholder) {
   return h("input", {name, inputmode: "decimal", placeholder, "data-testid": `coupon-${name}`});
@@ -23,19 +17,19 @@ export function mountHostCoupons({store, body, me, roomId, hostId, currency = "U
   const kind = h("select", {name: "kind", "data-testid": "coupon-kind"},
                  h("option", {value: "amount"}, t("hostcoupon.kind_amount")),
                  h("option", {value: "percent"}, t("hostcoupon.kind_percent")));
-  const amountField = field(t("hostcoupon.amount_off"), money("amount_off_minor", "5.00"), "amount_off_minor");
-  const percentField = field(t("hostcoupon.percent_off"),
+  const amountField = formField(t("hostcoupon.amount_off"), money("amount_off_minor", "5.00"), "amount_off_minor");
+  const percentField = formField(t("hostcoupon.percent_off"),
     h("input", {name: "percent_off", type: "number", min: "1", max: "100", value: "10", "data-testid": "coupon-percent_off"}),
     "percent_off");
-  const capField = field(t("hostcoupon.max_off"), money("max_off_minor", "20.00"), "max_off_minor");
+  const capField = formField(t("hostcoupon.max_off"), money("max_off_minor", "20.00"), "max_off_minor");
   const form = h("form", {class: "engage-form", "data-testid": "coupon-form", autocomplete: "off"},
     h("h3", {class: "engage-title"}, t("hostcoupon.title")),
-    h("div", {class: "field-row"}, field(t("hostcoupon.kind"), kind, "kind"), amountField, percentField, capField),
+    h("div", {class: "field-row"}, formField(t("hostcoupon.kind"), kind, "kind"), amountField, percentField, capField),
     h("div", {class: "field-row"},
-      field(t("hostcoupon.min_spend"), money("min_spend_minor", "0.00"), "min_spend_minor"),
-      field(t("hostcoupon.quantity"), h("input", {name: "quantity", type: "number", min: "1", value: "100",
+      formField(t("hostcoupon.min_spend"), money("min_spend_minor", "0.00"), "min_spend_minor"),
+      formField(t("hostcoupon.quantity"), h("input", {name: "quantity", type: "number", min: "1", value: "100",
                                                   "data-testid": "coupon-quantity"}), "quantity"),
-      field(t("hostcoupon.valid_minutes"), h("input", {name: "valid_minutes", type: "number", min: "1", value: "60",
+      formField(t("hostcoupon.valid_minutes"), h("input", {name: "valid_minutes", type: "number", min: "1", value: "60",
                                                        "data-testid": "coupon-valid"}), "valid_seconds")),
     h("label", {class: "check"}, h("input", {type: "checkbox", name: "followers_only", "data-testid": "coupon-followers"}),
       " ", t("hostcoupon.followers_only")),
@@ -51,10 +45,7 @@ export function mountHostCoupons({store, body, me, roomId, hostId, currency = "U
   kind.addEventListener("change", showKind);
   showKind();
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearFormErrors(form);
-    const data = new FormData(form);
+  onSubmit(form, async (data) => {
     const payload = {kind: kind.value, currency, quantity: Number(data.get("quantity")),
                      valid_seconds: Math.round(Number(data.get("valid_minutes")) * 60),
                      followers_only: data.get("followers_only") === "on",
@@ -69,16 +60,10 @@ export function mountHostCoupons({store, body, me, roomId, hostId, currency = "U
       payload[name] = value;
     }
     if (kind.value === "percent") payload.percent_off = Number(data.get("percent_off"));
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
-    try {
+    await submitting(form, async () => {
       await api("POST", `/api/rooms/${roomId}/coupons`, payload);
       toast(t("hostcoupon.dropped"), "success");
-    } catch (err) {
-      showFormErrors(form, err.detail && err.detail.code ? err.detail : err);
-    } finally {
-      button.disabled = false;
-    }
+    });
   });
 
   const live = h("section", {class: "coupon-card", "data-testid": "coupons", hidden: true});

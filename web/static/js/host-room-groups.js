@@ -3,30 +3,24 @@
 // the product's stock now), see each deal's units and end it. The viewers' card (room-groups.js)
 // shows the pinned product's deal and its open groups.
 import {api} from "./api.js";
-import {clearFormErrors, h, showFormErrors, toast} from "./dom.js";
+import {formField, h, onSubmit, showFormErrors, submitting, toast} from "./dom.js";
 import {formatMoney, parsePrice} from "./format.js";
 import {t} from "./i18n.js";
-
-function field(label, input, name) {
-  return h("label", {class: "field"},
-           h("span", {class: "field-label"}, label), input,
-           h("span", {class: "field-error", "data-error-for": name}));
-}
 
 /** Mount the form and the room's deals in `body`. */
 export function mountHostGroups({store, body, roomId}) {
   const product = h("select", {name: "product_id", "data-testid": "group-deal-product"});
   const form = h("form", {class: "engage-form", "data-testid": "group-deal-form", autocomplete: "off"},
     h("div", {class: "field-row"},
-      field(t("hostgroup.product"), product, "product_id"),
-      field(t("hostgroup.price"), h("input", {name: "price", inputmode: "decimal", placeholder: "9.90",
+      formField(t("hostgroup.product"), product, "product_id"),
+      formField(t("hostgroup.price"), h("input", {name: "price", inputmode: "decimal", placeholder: "9.90",
                                                "data-testid": "group-deal-price"}), "price_minor")),
     h("div", {class: "field-row"},
-      field(t("hostgroup.size"), h("input", {name: "group_size", type: "number", min: "2", max: "10", value: "3",
+      formField(t("hostgroup.size"), h("input", {name: "group_size", type: "number", min: "2", max: "10", value: "3",
                                               "data-testid": "group-deal-size"}), "group_size"),
-      field(t("hostgroup.open_minutes"), h("input", {name: "open_minutes", type: "number", min: "1", value: "60",
+      formField(t("hostgroup.open_minutes"), h("input", {name: "open_minutes", type: "number", min: "1", value: "60",
                                                       "data-testid": "group-deal-minutes"}), "open_seconds"),
-      field(t("hostgroup.units"), h("input", {name: "units", type: "number", min: "2", value: "30",
+      formField(t("hostgroup.units"), h("input", {name: "units", type: "number", min: "2", value: "30",
                                                "data-testid": "group-deal-units"}), "units")),
     h("p", {class: "form-error", role: "alert"}),
     h("button", {type: "submit", class: "btn btn-primary", "data-testid": "group-deal-offer"}, t("hostgroup.offer")));
@@ -64,10 +58,7 @@ export function mountHostGroups({store, body, roomId}) {
     load();
   }
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearFormErrors(form);
-    const data = new FormData(form);
+  onSubmit(form, async (data) => {
     const chosen = (store.state.lineup || []).find((p) => String(p.id) === product.value);
     const currency = chosen ? chosen.currency : "USD";
     const price = parsePrice(String(data.get("price") || ""), currency);
@@ -75,19 +66,13 @@ export function mountHostGroups({store, body, roomId}) {
       showFormErrors(form, {field: "price_minor", message: t("hostgroup.price_hint", {example: formatMoney(990, currency)})});
       return;
     }
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
-    try {
+    await submitting(form, async () => {
       await api("POST", `/api/rooms/${roomId}/group-deals`, {
         product_id: Number(product.value), price_minor: price, group_size: Number(data.get("group_size")),
         open_seconds: Math.round(Number(data.get("open_minutes")) * 60), units: Number(data.get("units"))});
       toast(t("hostgroup.offered"), "success");
       load();
-    } catch (err) {
-      showFormErrors(form, err.detail && err.detail.code ? err.detail : err);
-    } finally {
-      button.disabled = false;
-    }
+    });
   });
 
   store.on("lineup", () => { products(); load(); });

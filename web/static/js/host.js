@@ -1,6 +1,6 @@
 // The host's home: their shows and their catalog, with forms to create both.
 import {api} from "./api.js";
-import {$, clearFormErrors, h, productImage, readBoot, showFormErrors, toast} from "./dom.js";
+import {$, clearFormErrors, h, onSubmit, productImage, readBoot, showFormErrors, toast} from "./dom.js";
 import {formatDateTime, formatMoney, formatStock, majorAmount, parsePrice} from "./format.js";
 import {t} from "./i18n.js";
 import {editVariants, renderHostOrders} from "./host-shop.js";
@@ -97,10 +97,7 @@ function editRow(product) {
 }
 
 const roomForm = $("#room-form");
-roomForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  clearFormErrors(roomForm);
-  const data = new FormData(roomForm);
+onSubmit(roomForm, async (data) => {
   const body = {title: String(data.get("title") || "").trim()};
   const when = String(data.get("scheduled_at") || "");
   // datetime-local is the host's local time; the API wants an aware ISO timestamp.
@@ -123,10 +120,7 @@ roomForm.addEventListener("submit", async (event) => {
 });
 
 const productForm = $("#product-form");
-productForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  clearFormErrors(productForm);
-  const data = new FormData(productForm);
+onSubmit(productForm, async (data) => {
   const currency = String(data.get("currency"));
   const price = parsePrice(String(data.get("price") || ""), currency);
   const stock = Number(data.get("stock"));

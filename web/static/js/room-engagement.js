@@ -109,44 +109,47 @@ export function mountRoomEngagement({store, slot, me, roomId, hostId}) {
     }
   });
 
-  async function grab() {
-    if (!mine.rain || mine.grabbing) return;
-    mine.grabbing = true;
-    mine.rainMessage = null;
+  // One press of the grab or the join button: `busy` (a flag of `mine`) shows it running and
+  // keeps a second press out; `refused(code, err)` takes a refusal, its message cleared first.
+  async function press(busy, message, run, refused) {
+    if (mine[busy]) return;
+    mine[busy] = true;
+    mine[message] = null;
     render();
     try {
+      await run();
+    } catch (err) {
+      refused(err.code || "network", err);
+    } finally {
+      mine[busy] = false;
+      render();
+    }
+  }
+
+  async function grab() {
+    if (!mine.rain) return;
+    await press("grabbing", "rainMessage", async () => {
       const got = await api("POST", `/api/rains/${mine.rain.id}/grab`);
       mine.envelope = got;
       mine.left = got.left;
-    } catch (err) {
-      const code = err.code || "network";
+    }, (code, err) => {
       if (code === "already_grabbed" && err.detail) {
         mine.envelope = {rain_id: mine.rain.id, amount_minor: err.detail.amount_minor, seq: err.detail.seq,
                          currency: mine.rain.currency};
       } else {
         mine.rainMessage = {code, text: grabRefusal(code, err)};
       }
-    } finally {
-      mine.grabbing = false;
-      render();
-    }
+    });
   }
 
   async function enter() {
-    if (!mine.draw || mine.entering) return;
-    mine.entering = true;
-    mine.drawMessage = null;
-    render();
-    try {
+    if (!mine.draw) return;
+    await press("entering", "drawMessage", async () => {
       await api("POST", `/api/draws/${mine.draw.id}/enter`);
       mine.entered = true;
-    } catch (err) {
-      const code = err.code || "network";
+    }, (code, err) => {
       mine.drawMessage = {code, text: enterRefusal(code, err)};
-    } finally {
-      mine.entering = false;
-      render();
-    }
+    });
   }
 
   function hashLine(item) {

@@ -143,10 +143,7 @@ function renderPin() {
   if (pin) {
     $("#pin-title").textContent = pin.title;
     $("#pin-price").textContent = formatMoney(pin.price_minor, pin.currency);
-    const stock = $("#pin-stock");
-    const left = store.unitsLeft(pin);
-    stock.textContent = formatStock(left);
-    stock.dataset.level = left <= 0 ? "out" : left <= 5 ? "low" : "ok";
+    showStock($("#pin-stock"), store.unitsLeft(pin));
     $("#pin-desc").textContent = pin.description || "";
     $("#pin-image").replaceChildren(productImage(pin, "pin-img"));
     const bargainLine = bargains.pinLine(pin);
@@ -205,14 +202,17 @@ async function productDescription(product) {
   return descriptions.get(product.id) || "";
 }
 
+// A stock line: the units left in words, and their level (out, low, ok) for its colour.
+function showStock(element, left) {
+  element.textContent = formatStock(left);
+  element.dataset.level = left <= 0 ? "out" : left <= 5 ? "low" : "ok";
+}
+
 function openProduct(product) {
   const fresh = store.state.lineup.find((p) => p.id === product.id) || product;
   $("#product-dialog-title").textContent = fresh.title;
   $("#product-dialog-price").textContent = formatMoney(fresh.price_minor, fresh.currency);
-  const stock = $("#product-dialog-stock");
-  const left = store.unitsLeft(fresh);
-  stock.textContent = formatStock(left);
-  stock.dataset.level = left <= 0 ? "out" : left <= 5 ? "low" : "ok";
+  showStock($("#product-dialog-stock"), store.unitsLeft(fresh));
   const desc = $("#product-dialog-desc");
   desc.textContent = typeof fresh.description === "string" ? fresh.description : "";
   desc.dataset.productId = String(fresh.id);
@@ -287,10 +287,8 @@ store.on("pin", renderPin);
 // Units left move with every buy in the room: the pinned card, and an open product dialog.
 store.on("units", (units) => {
   if (store.state.pin && store.state.pin.id === units.product_id) renderPin();
-  const stock = $("#product-dialog-stock");
   if (productDialog.open && $("#product-dialog-desc").dataset.productId === String(units.product_id)) {
-    stock.textContent = formatStock(units.remaining);
-    stock.dataset.level = units.remaining <= 0 ? "out" : units.remaining <= 5 ? "low" : "ok";
+    showStock($("#product-dialog-stock"), units.remaining);
   }
 });
 store.on("lineup", renderLineup);

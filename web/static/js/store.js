@@ -192,24 +192,17 @@ export class RoomStore {
         s.units[d.product_id] = d;
         this.emit("units", d);
         break;
+      // Passed on as they come, under their own name: the user's order; comment-to-buy's answer
+      // to this viewer's own chat line (the held order, or a hint); a friend's cut of this
+      // user's bargain (orders/bargains.py); the host's bargain offer in the room, or its
+      // withdrawal (room-bargains.js); the user's own news (a followed host went live: the
+      // header's badge and a toast).
       case "order":
-        this.emit("order", d);
-        break;
       case "chat_buy":
-        // Comment-to-buy's answer to this viewer's own chat line: the held order, or a hint.
-        this.emit("chat_buy", d);
-        break;
       case "bargain":
-        // A friend cut the price of this user's bargain (orders/bargains.py).
-        this.emit("bargain", d);
-        break;
       case "bargain_offer":
-        // The host offered a bargain in the room, or withdrew one (room-bargains.js).
-        this.emit("bargain_offer", d);
-        break;
       case "notification":
-        // The user's own news (a followed host went live): the header's badge and a toast.
-        this.emit("notification", d);
+        this.emit(frame.type, d);
         break;
       case "purchase":
         // "L*** just bought" (with `others` folded in from a busy moment) and the buyers so far.

@@ -35,6 +35,7 @@ from analytics.recorder import Recorder
 from analytics.videos import room_sources
 from core.accounts import Actor, Role, User
 from core.context import Services
+from core.db import database_now
 from core.errors import RateLimited, ValidationError
 from live.errors import RoomEnded
 from live.models import LineupItem, Product, Room, RoomEvent, RoomEventType, RoomStatus
@@ -133,9 +134,7 @@ async def compute(svc: Services, room_id: int) -> dict[str, Any]:
     async with svc.db.session() as session:
         room = await get_room(session, room_id)
         facts = await load_facts(session, room)
-        now = await session.scalar(select(func.now()))
-        if not isinstance(now, datetime):
-            raise RuntimeError(f"the database clock answered {now!r}")
+        now = await database_now(session)
         report = compute_report(facts["room"], facts["events"], facts["log"], facts["orders"],
                                 facts["products"], as_of=now, staff_keys=facts["staff_keys"])
         await add_new_follows(session, report, room.host_id, room.started_at, now)

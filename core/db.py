@@ -96,6 +96,14 @@ async def lock_advisory(session: AsyncSession, namespace: int, object_ids: Itera
             "ORDER BY k"), {"namespace": namespace, "keys": keys})
 
 
+async def database_now(session: AsyncSession) -> datetime:
+    """The transaction's `now()`: the one clock every row of the transaction is dated by."""
+    now = await session.scalar(text("SELECT now()"))
+    if not isinstance(now, datetime):
+        raise RuntimeError(f"PostgreSQL answered {now!r} to SELECT now()")
+    return now
+
+
 class Database:
     """One engine and its session factory, owned by the process (web app, worker, CLI)."""
 

@@ -5,7 +5,9 @@ The HTTP statuses are named here, once, by the bases below (`NotFound`, `Conflic
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class DomainError(Exception):
@@ -102,3 +104,11 @@ class UnsupportedMediaType(DomainError, status_code=415, code="unsupported_media
 
 class Unavailable(DomainError, status_code=503, code="service_unavailable"):
     """Not now: a retry shortly will do."""
+
+
+def present(value: T | None, what: str) -> T:
+    """`value`, which the caller's own invariant says is there: None raises (an `assert` would
+    be gone under `python -O`, and the None would fail further on, far from its cause)."""
+    if value is None:
+        raise RuntimeError(f"{what} is missing")
+    return value

@@ -38,6 +38,7 @@ from core.errors import (
     TooLarge,
     UnsupportedMediaType,
     ValidationError,
+    present,
 )
 from core.events import record, unit_of_work
 from core.settings import VideoSettings
@@ -354,8 +355,8 @@ class FeedCursor:
 
     @classmethod
     def after(cls, video: ShortVideo) -> FeedCursor:
-        assert video.ready_at is not None, "only ready videos are in a feed"
-        return cls(video.ready_at, video.id)
+        # Only ready videos are in a feed.
+        return cls(present(video.ready_at, f"video {video.id}'s ready_at"), video.id)
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -49,8 +49,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.accounts import Actor, User, owns_or_ops
 from core.clock import to_epoch_ms
 from core.context import Services
-from core.db import Base
-from core.errors import ValidationError
+from core.db import Base, database_now
+from core.errors import ValidationError, present
 from core.events import record, unit_of_work
 from orders import bargain_rule, regular
 from orders.errors import (
@@ -208,8 +208,7 @@ async def enable_bargain(svc: Services, actor: Actor, room_id: int, terms: Offer
                          terms_of: TermsOf) -> BargainOffer:
     """The room's host offers a lineup product's variant for bargaining."""
     async with unit_of_work(svc) as session:
-        now = await session.scalar(select(func.now()))
-        assert now is not None
+        now = await database_now(session)
         check_offer(terms, now)
         room = await terms_of(session, [terms.product_id])
         if not owns_or_ops(actor, room.host_id):
@@ -321,8 +320,7 @@ async def room_offers(svc: Services, room_id: int) -> dict[str, Any]:
     """The room's offers still open (before their deadline, not withdrawn), newest first, each
     with how many bargains were started on it."""
     async with svc.db.session() as session:
-        now = await session.scalar(select(func.now()))
-        assert now is not None
+        now = await database_now(session)
         rows = (await session.execute(
             select(BargainOffer, _bargains_started())
             .where(BargainOffer.room_id == room_id, BargainOffer.ends_at > now,
@@ -367,8 +365,7 @@ async def start_bargain(svc: Services, user_id: int, offer_id: int) -> tuple[int
             return created, True
         found = await session.scalar(select(Bargain.id).where(
             Bargain.offer_id == offer_id, Bargain.buyer_id == user_id))
-        assert found is not None
-        return found, False
+        return present(found, f"the bargain of buyer {user_id} on offer {offer_id}"), False
 
 
 @dataclass(frozen=True)

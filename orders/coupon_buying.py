@@ -31,6 +31,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.context import Services
+from core.errors import present
 from core.metrics import BUY_REPLAYED, BUY_RESERVED, BUY_WRITE_FAILED
 from orders import coupons, stock
 from orders.buying import (
@@ -155,8 +156,7 @@ async def buy_with_coupon(svc: Services, user_id: int, sale_id: int,
 async def _insert(session: AsyncSession, svc: Services, sale_id: int, user_id: int, key: str,
                   quantity: int, result: stock.ReserveResult, applied: coupons.Applied,
                   source: OrderSourceRef | None) -> PlacedOrder:
-    terms = result.terms
-    assert terms is not None
+    terms = present(result.terms, "the reserved sale's terms")
     amount = terms.price_minor * quantity - applied.discount_minor
     source_kind = source.kind if source else OrderSource.LIVE.value
     source_id = source.id if source else None

@@ -20,6 +20,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.context import Services
+from core.errors import present
 from core.events import DomainEvent, record
 from orders import commissions, coupons, group_stock
 from orders.events import OrderCancelled, OrderPaid
@@ -48,14 +49,18 @@ async def _deal_of(session: AsyncSession, group_id: int) -> tuple[int, int]:
     return int(row.id), int(row.room_id)
 
 
+def group_of(order: Order) -> int:
+    """The group of an order these functions are only ever given for a group's member."""
+    return present(order.group_id, f"order {order.id}'s group_id")
+
+
 async def payment_succeeded(svc: Services, session: AsyncSession, order: Order,
                             payment: Payment, effects: list[Effect]) -> tuple[str, bool]:
     """A captured payment of a group order, inside the payment's transaction (the order row is
     held). Returns the outcome and whether the payment must be refunded (the caller queues
     it): an order no longer awaiting payment (expired: its slot went to someone else, or
     cancelled by the group's failure), or a group that is no longer open to it."""
-    assert order.group_id is not None
-    group_id: int = order.group_id
+    group_id = group_of(order)
     current = OrderStatus(order.status)
     if current != OrderStatus.PENDING_PAYMENT:
         return f"refunded_order_{current.value}", True
@@ -125,11 +130,11 @@ async def slot_freed_events(session: AsyncSession, orders: list[Order]) -> list[
 
 async def release_slot_of(svc: Services, order: Order) -> None:
     """An unpaid group order expired or was cancelled (committed): its slot is free, once."""
-    assert order.group_id is not None
+    group_id = group_of(order)
     async with svc.db.session() as session:
-        deal_id, _ = await _deal_of(session, order.group_id)
+        deal_id, _ = await _deal_of(session, group_id)
     await _release_slot(svc, group_stock.DealKeys.of(svc.keys, deal_id), deal_id,
-                        order.group_id, order.user_id, order.id)
+                        group_id, order.user_id, order.id)
 
 
 async def before_refund(svc: Services, session: AsyncSession, order: Order) -> bool:
@@ -137,10 +142,9 @@ async def before_refund(svc: Services, session: AsyncSession, order: Order) -> b
     member is refunded by hand (an open group's are refunded when it fails, all of them).
     When the deal has settled, the unit goes back to the product here, in this transaction,
     and True is returned (else it goes back to the deal's available units after the commit)."""
-    assert order.group_id is not None
     row = (await session.execute(
         select(Group.status, GroupDeal).join(GroupDeal, GroupDeal.id == Group.deal_id)
-        .where(Group.id == order.group_id).with_for_update(of=GroupDeal))).one()
+        .where(Group.id == group_of(order)).with_for_update(of=GroupDeal))).one()
     status, deal = row
     if status == GroupStatus.OPEN.value:
         raise GroupStillOpen("this group is still open: its members are refunded if it fails",
@@ -157,11 +161,11 @@ async def before_refund(svc: Services, session: AsyncSession, order: Order) -> b
 async def refund_unit_of(svc: Services, order: Order, *, to_product: bool) -> None:
     """A formed group's member was refunded (committed): their unit leaves the sold count,
     once, back to the deal (or, settled, already to the product)."""
-    assert order.group_id is not None
+    group_id = group_of(order)
     async with svc.db.session() as session:
-        deal_id, _ = await _deal_of(session, order.group_id)
+        deal_id, _ = await _deal_of(session, group_id)
     code = await group_stock.refund_unit(
-        svc.redis, group_stock.DealKeys.of(svc.keys, deal_id), order.group_id,
+        svc.redis, group_stock.DealKeys.of(svc.keys, deal_id), group_id,
         user_id=order.user_id, order_id=order.id, to_product=to_product)
     if code == group_stock.MISSING:
         await rebuild_deal(svc, deal_id)

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.accounts import Actor, User, owns_or_ops
 from core.clock import to_epoch_ms
 from core.context import Services
-from core.errors import Conflict
+from core.errors import Conflict, present
 from core.events import dispatch_committed, record, unit_of_work
 from core.states import transition
 from orders import commissions, coupons, group_stock
@@ -468,8 +468,7 @@ async def fail_group(svc: Services, group_id: int, reason: FailReason) -> bool:
             .returning(Group))
         if group is None:
             return False  # formed or failed meanwhile: the locks go with an empty commit
-        deal = await session.get(GroupDeal, group.deal_id)
-        assert deal is not None
+        deal = present(await session.get(GroupDeal, group.deal_id), f"deal {group.deal_id}")
         for order in members:
             await _undo_member(session, order)
         record(session, GroupFailed(group_id=group_id, deal_id=deal.id,

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import User
 from core.context import Services
-from core.errors import ValidationError
+from core.errors import ValidationError, present
 from core.events import dispatch_committed, record
 from orders import coupons, variant_stock
 from orders.buying import check_idempotency_key
@@ -439,12 +439,16 @@ async def order_lines(session: AsyncSession, order_id: int) -> list[OrderLine]:
         select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id)))
 
 
+def host_of(order: Order) -> int:
+    """The host of a regular-price order (a flash-sale order's is its sale's)."""
+    return present(order.host_id, f"order {order.id}'s host_id")
+
+
 async def release_order_units(svc: Services, order: Order, variant_ids: list[int], *,
                               sold: bool = False) -> None:
     """Give a regular order's units back (held, or sold when refunded), once. If a variant's
     keys are gone, the rebuild from PostgreSQL (where the order has already moved) does it."""
-    assert order.host_id is not None
-    result = await variant_stock.release(svc.redis, svc.keys, order.host_id, order.id,
+    result = await variant_stock.release(svc.redis, svc.keys, host_of(order), order.id,
                                          variant_ids, sold=sold)
     if result == variant_stock.MISSING:
         for variant_id in variant_ids:
@@ -454,9 +458,8 @@ async def release_order_units(svc: Services, order: Order, variant_ids: list[int
 async def sell_order_units(svc: Services, order: Order,
                            lines: Sequence[OrderLine]) -> tuple[int, int]:
     """Held units become sold (the order was paid); see `variant_stock.sell`."""
-    assert order.host_id is not None
     return await variant_stock.sell(
-        svc.redis, svc.keys, order.host_id, order.id, order.user_id,
+        svc.redis, svc.keys, host_of(order), order.id, order.user_id,
         [variant_stock.Line(line.variant_id, line.quantity) for line in lines])
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import Actor, owns_or_ops
 from core.context import Services
+from core.db import database_now
 from core.errors import Conflict
 from core.events import dispatch_committed, record, unit_of_work
 from core.states import transition
@@ -87,9 +88,7 @@ async def create_sale(svc: Services, actor: Actor, room_id: int, data: SaleIn,
         if active is not None:
             raise SaleAlreadyRunning(f"sale {active} is still on in this room; stop it first",
                                      field="room_id")
-        now = await session.scalar(select(func.now()))
-        if now is None:
-            raise RuntimeError("PostgreSQL answered no time to SELECT now()")
+        now = await database_now(session)
         if data.starts_at is not None:
             starts_at = max(data.starts_at, now)
         else:

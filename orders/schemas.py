@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from core.errors import present
 from core.types import Id, check_schedule
 
 
@@ -431,9 +432,7 @@ class BargainOfferIn(Strict):
     @field_validator("ends_at")
     @classmethod
     def aware(cls, value: datetime) -> datetime:
-        checked = check_schedule(value)
-        assert checked is not None
-        return checked
+        return present(check_schedule(value), "the checked deadline")
 
 
 class BargainOfferOut(BaseModel):

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from core.accounts import Actor, owns_or_ops
 from core.context import Services, services_of
 from core.db import lock_advisory
-from core.errors import ValidationError
+from core.errors import ValidationError, present
 from orders import variant_stock
 from orders.errors import (
     NotEnoughStock,
@@ -232,8 +232,7 @@ async def _pool_variant(session: AsyncSession, product_id: int, host_id: int,
         .on_conflict_do_nothing(constraint="uq_product_variants_product_options"))
     created = await session.scalar(select(ProductVariant).where(
         ProductVariant.product_id == product_id, ProductVariant.options == {}))
-    assert created is not None
-    return created
+    return present(created, f"product {product_id}'s default variant")
 
 
 _RECOUNT = "variants.recount_if_rolled_back"

@@ -12,7 +12,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.context import Services
-from core.errors import DomainError
+from core.db import database_now
+from core.errors import DomainError, present
 from core.ratelimit import hit_share_visit
 from core.security import share_signature, share_signature_matches
 from live.models import LineupItem, Product, Room, RoomStatus
@@ -77,7 +78,7 @@ async def issue_link(svc: Services, sharer_id: int, kind: str, target_id: int) -
         link = await session.scalar(select(ShareLink).where(
             ShareLink.sharer_id == sharer_id, ShareLink.target_kind == target_kind.value,
             ShareLink.target_id == target_id))
-        assert link is not None
+        link = present(link, "the share link just made")
         code = make_code(svc.settings.secret_key.reveal(), ShareCode(
             target_kind, target_id, sharer_id, int(link.issued_at.timestamp())))
     return IssuedLink(link.id, code, target_kind.value, target_id, link_path(code))
@@ -128,7 +129,7 @@ async def visit(svc: Services, text: str, *, visitor_id: int | None, address: st
         link_id = await session.scalar(select(ShareLink.id).where(
             ShareLink.sharer_id == code.sharer_id, ShareLink.target_kind == code.kind.value,
             ShareLink.target_id == code.target_id))
-        assert link_id is not None
+        link_id = present(link_id, "the share link just made")
         # One client: the signed-in user wherever they are, else the address.
         client = f"u{visitor_id}" if visitor_id is not None else f"a{address}"
         counted = bool(await svc.redis.set(svc.keys("share_visit", link_id, client), 1,
@@ -137,8 +138,7 @@ async def visit(svc: Services, text: str, *, visitor_id: int | None, address: st
             session.add(ShareVisit(link_id=link_id, visitor_id=visitor_id))
         attributed = False
         if visitor_id is not None:
-            now = await session.scalar(select(func.now()))
-            assert now is not None
+            now = await database_now(session)
             standing = await standing_attribution(session, visitor_id, now)
             if counted or standing is None or standing[1] != code.sharer_id:
                 session.add(ShareAttribution(

@@ -70,7 +70,8 @@ async def tell_users(svc: Services, notifications: list[dict[str, object]],
     events = []
     for notification in notifications:
         user_id = notification.pop("user_id")
-        assert isinstance(user_id, int)
+        if not isinstance(user_id, int):
+            raise TypeError(f"a notification's user_id is {user_id!r}")
         events.append(UserEvent(user_id, ServerEvent.NOTIFICATION,
                                 {**notification, "unread": unread.get(user_id, 1)}))
     await publish_users(svc.redis, svc.keys, events)

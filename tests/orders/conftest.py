@@ -1,4 +1,5 @@
-"""Fixtures for flash sales: many buyers at once, a room with a product on sale."""
+"""Fixtures for flash sales: many buyers at once, a room with a product on sale; and for
+regular-price buying: a live shop of variants and a buyer with an address."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from orders import paying
 from orders.models import OutboxMessage
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
 from tests.conftest import TestUser
+from tests.orders.regular_helpers import Shop, open_shop, with_address
 
 
 @pytest.fixture
@@ -37,6 +39,19 @@ def make_buyers(services: Services, settings: Settings) -> Callable[[int], Await
                          sign_token(secret, r.id, r.token_version, 3600)) for r in rows]
 
     return make
+
+
+@pytest.fixture
+async def shop(client: httpx.AsyncClient, make_user: Any, make_product: Any,
+               make_room: Any) -> Shop:
+    """A live room selling a shirt in sizes and colours and a mug (regular_helpers.open_shop)."""
+    return await open_shop(client, make_user, make_product, make_room)
+
+
+@pytest.fixture
+async def buyer(client: httpx.AsyncClient, make_user: Any) -> TestUser:
+    """A viewer with a shipping address, so a regular-price buy can go through."""
+    return await with_address(client, await make_user())
 
 
 @dataclass

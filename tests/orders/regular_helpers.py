@@ -124,6 +124,22 @@ async def deliver(client: httpx.AsyncClient, services: Services, event: dict[str
     return str(response.json()["outcome"])
 
 
+async def expire_holds_past_payment_grace(services: Services) -> None:
+    """Every hold runs out and every payment is older than its in-flight grace: the next sweep
+    expires the orders even though their payments are on their way."""
+    async with services.db.transaction() as session:
+        await session.execute(update(Order).values(hold_expires_at=func.now()))
+        await session.execute(update(Payment).values(created_at=func.now() - func.make_interval(
+            0, 0, 0, 0, 0, 0, paying.PAYMENT_IN_FLIGHT_GRACE_SECONDS + 1)))
+
+
+async def order_status(services: Services, order_id: int) -> str:
+    async with services.db.session() as session:
+        order = await session.get(Order, order_id)
+    assert order is not None
+    return str(order.status)
+
+
 async def counts(services: Services, variant_id: int) -> tuple[int, int, int]:
     """(available, held, sold) of a variant in Redis, and its invariant holds."""
     check = await variants.check_variant(services, variant_id)

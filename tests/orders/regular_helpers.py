@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from core.accounts import User
 from core.context import Services
 from orders import paying, variants
-from orders.models import Order, OrderEvent, OrderLine, OutboxMessage, Payment
+from orders.models import CommissionEntry, Order, OrderEvent, OrderLine, OutboxMessage, Payment
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
 from tests.conftest import TestUser
 
@@ -138,6 +138,17 @@ async def order_status(services: Services, order_id: int) -> str:
         order = await session.get(Order, order_id)
     assert order is not None
     return str(order.status)
+
+
+async def payment_and_commission(services: Services,
+                                 order_id: int) -> tuple[Payment, CommissionEntry]:
+    """The order's payment and the host's commission entry on it; both must exist."""
+    async with services.db.session() as session:
+        payment = await session.scalar(select(Payment).where(Payment.order_id == order_id))
+        entry = await session.scalar(select(CommissionEntry).where(
+            CommissionEntry.order_id == order_id))
+    assert payment is not None and entry is not None
+    return payment, entry
 
 
 async def counts(services: Services, variant_id: int) -> tuple[int, int, int]:

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,6 +28,13 @@ from web.embedded import free_port, port_open
 # nginx asks about each publisher this often in the tests (the app's default is 10 s): a
 # rotated key's publisher is cut off within a second or two.
 TEST_UPDATE_SECONDS = 1
+
+
+@pytest.fixture
+async def room(make_user: Any, make_room: Any) -> dict[str, Any]:
+    """A new host's room, not live yet: its stream key starts it."""
+    room: dict[str, Any] = await make_room(await make_user("host"))
+    return room
 
 
 def need_ingest_tools() -> None:

@@ -37,6 +37,17 @@ async def room(make_user: Any, make_room: Any) -> dict[str, Any]:
     return room
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Ask a child to stop, and kill it if it has not within ten seconds."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def need_ingest_tools() -> None:
     reason = nginx.missing()
     if reason is None and shutil.which("ffmpeg") is None:
@@ -83,13 +94,7 @@ class Ingest:
 
     def stop_pushes(self) -> None:
         for process in self.pushes:
-            if process.poll() is None:
-                process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
             if process.stderr is not None:
                 process.stderr.close()
         self.pushes.clear()
@@ -127,12 +132,7 @@ def ingest(infra: TestInfra) -> Iterator[Ingest]:
         yield started
     finally:
         started.stop_pushes()
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         stop_server(server)
         # The error log is kept for a failed run: .data/livesell-nginx-*/logs/error.log
         shutil.rmtree(layout.hls_dir, ignore_errors=True)

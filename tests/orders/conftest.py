@@ -20,6 +20,7 @@ from orders import paying
 from orders.models import OutboxMessage
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
 from tests.conftest import TestUser
+from tests.orders.group_helpers import Deal, offer_deal
 from tests.orders.regular_helpers import Shop, open_shop, with_address
 
 
@@ -52,6 +53,20 @@ async def shop(client: httpx.AsyncClient, make_user: Any, make_product: Any,
 async def buyer(client: httpx.AsyncClient, make_user: Any) -> TestUser:
     """A viewer with a shipping address, so a regular-price buy can go through."""
     return await with_address(client, await make_user())
+
+
+MakeDeal = Callable[..., Awaitable[Deal]]
+
+
+@pytest.fixture
+def make_deal(client: httpx.AsyncClient, make_user: Any, make_product: Any,
+              make_room: Any) -> MakeDeal:
+    """A live room's host offers a group deal (group_helpers.offer_deal takes the terms)."""
+
+    async def make(**terms: Any) -> Deal:
+        return await offer_deal(client, make_user, make_product, make_room, **terms)
+
+    return make
 
 
 @dataclass

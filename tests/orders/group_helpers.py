@@ -28,6 +28,11 @@ class Deal:
         return int(self.deal["id"])
 
 
+async def named(make_user: Any, *names: str) -> list[TestUser]:
+    """A viewer for each name, made in that order."""
+    return [await make_user(name=name) for name in names]
+
+
 async def offer_deal(client: httpx.AsyncClient, make_user: Any, make_product: Any,
                      make_room: Any, *, size: int = 3, units: int = 9, stock: int = 50,
                      open_seconds: int = 600, price_minor: int = 1500) -> Deal:

@@ -24,7 +24,15 @@ from core.context import Services
 from core.migrate import upgrade
 from core.security import configure_password_cost
 from core.settings import Settings, load_settings
-from tests.infra import KEPT_FIXTURES, ROOT, TestInfra, start_infra, stop_infra, stop_kept
+from tests.infra import (
+    KEPT_FIXTURES,
+    ROOT,
+    TestInfra,
+    start_infra,
+    stop_infra,
+    stop_kept,
+    stop_process,
+)
 from web.app import create_app
 from web.auth import Principal, issue_token
 from web.embedded import free_port, port_open
@@ -378,14 +386,7 @@ def start_server(infra: TestInfra, extra_env: dict[str, str] | None = None) -> L
 
 
 def stop_server(server: LiveServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        # Reaped, so that no Popen is collected while its process runs (a ResourceWarning,
-        # which the suite's warnings-as-errors turns into a failure of whichever test is next).
-        server.process.wait(10)
+    stop_process(server.process)
 
 
 @pytest.fixture(scope="session")

@@ -17,11 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from core.settings import IngestSettings
+from tests.browser import CHROMIUM, launch_chromium
 from tests.conftest import LiveServer, start_server, stop_server
-from tests.infra import ROOT, TestInfra
+from tests.infra import ROOT, TestInfra, stop_process
 from web import nginx
 from web.embedded import free_port, port_open
 
@@ -35,17 +36,6 @@ async def room(make_user: Any, make_room: Any) -> dict[str, Any]:
     """A new host's room, not live yet: its stream key starts it."""
     room: dict[str, Any] = await make_room(await make_user("host"))
     return room
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """Ask a child to stop, and kill it if it has not within ten seconds."""
-    if process.poll() is None:
-        process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def need_ingest_tools() -> None:
@@ -159,14 +149,8 @@ async def playlist_ready(url: str) -> bool:
 @pytest.fixture(scope="session")
 async def chromium() -> AsyncIterator[Browser]:
     """Headless Debian Chromium (as tests/e2e), for the player."""
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            # Muted autoplay is allowed anyway; this makes it so whatever the build's policy.
-            args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"])
+    # Muted autoplay is allowed anyway; this makes it so whatever the build's policy.
+    async with launch_chromium("--autoplay-policy=no-user-gesture-required") as browser:
         yield browser
-        await browser.close()

@@ -6,7 +6,6 @@ Against `livesell serve` (the live_server fixture).
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from core.context import Services
 from tests.conftest import LiveServer, MakeUser, start_server
-from tests.infra import TestInfra
+from tests.infra import TestInfra, stop_process
 
 
 async def _open(server: LiveServer, room_id: int | str, **options: Any) -> ClientConnection:
@@ -128,9 +127,4 @@ async def test_connection_attempts_are_limited_per_client_address(
 def _stop(server: LiveServer) -> None:
     """Stop the server and reap it, however long its shutdown takes (a killed process that
     is never waited for warns when its Popen is collected)."""
-    server.process.terminate()
-    try:
-        server.process.wait(30)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    stop_process(server.process, timeout=30)

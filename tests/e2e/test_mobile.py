@@ -28,6 +28,14 @@ async def _settled(page: Page) -> None:
     await page.evaluate("document.fonts.ready.then(() => true)")
 
 
+async def _viewer_room(pages: Pages, show: dict[str, Any], **options: Any) -> Page:
+    """The show's viewer in its room on a phone, once the page has settled."""
+    page = await pages.open(f"/rooms/{show['room']['id']}", show["viewer"], width=PHONE[0],
+                            height=PHONE[1], **options)
+    await _settled(page)
+    return page
+
+
 async def _fits(page: Page, name: str) -> None:
     """No sideways scrolling; a screenshot of the page for the reviewer."""
     await _settled(page)
@@ -93,9 +101,7 @@ async def test_no_page_scrolls_sideways_at_phone_or_laptop_size(
 async def test_the_phone_room_puts_chat_and_the_pinned_card_over_the_video(
         api: Api, pages: Pages, make_user: MakeUser) -> None:
     show = await _show(api, make_user)
-    page = await pages.open(f"/rooms/{show['room']['id']}", show["viewer"], width=PHONE[0],
-                            height=PHONE[1], has_touch=True)
-    await _settled(page)
+    page = await _viewer_room(pages, show, has_touch=True)
 
     # the stage fills the screen's width and most of its height; chat and the pinned card are
     # drawn inside it; the player has its place
@@ -122,9 +128,7 @@ async def test_a_viewer_buys_from_the_bottom_sheet_and_the_room_hears_it(
         api: Api, pages: Pages, make_user: MakeUser) -> None:
     # given a viewer on a phone in a room with a flash sale on the pinned product
     show = await _show(api, make_user)
-    page = await pages.open(f"/rooms/{show['room']['id']}", show["viewer"], width=PHONE[0],
-                            height=PHONE[1], has_touch=True)
-    await _settled(page)
+    page = await _viewer_room(pages, show, has_touch=True)
     await expect(page.get_by_test_id("sale-buy")).to_be_hidden()
 
     # when they tap the pinned card, the sheet opens with the sale's countdown and stock bar
@@ -146,9 +150,7 @@ async def test_the_room_shows_who_just_bought(api: Api, pages: Pages,
                                               make_user: MakeUser) -> None:
     # given a viewer watching on a phone
     show = await _show(api, make_user)
-    page = await pages.open(f"/rooms/{show['room']['id']}", show["viewer"], width=PHONE[0],
-                            height=PHONE[1])
-    await _settled(page)
+    page = await _viewer_room(pages, show)
 
     # when a purchase line reaches the room
     await page.evaluate("""() => window.livesell.store.apply({type: 'purchase', data:

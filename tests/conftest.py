@@ -11,13 +11,14 @@ import subprocess
 import sys
 import time
 import warnings
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from core.accounts import Role, create_user
 from core.context import Services
@@ -403,6 +404,24 @@ def live_server(infra: TestInfra) -> Iterator[LiveServer]:
         gc.collect()
     yield server
     stop_server(server)
+
+
+async def count_rows(services: Services, *models: Any) -> tuple[int, ...]:
+    """How many rows each of these tables holds, in one session."""
+    async with services.db.session() as session:
+        return tuple([int(await session.scalar(select(func.count()).select_from(model)) or 0)
+                      for model in models])
+
+
+def tally(users: list[TestUser], replies: list[httpx.Response],
+          ) -> tuple[Counter[int | str], list[tuple[int, Any]]]:
+    """A rush's replies counted by outcome (201, or the refusal's code), and each winner's id
+    with the body of their 201."""
+    outcomes: Counter[int | str] = Counter(
+        r.status_code if r.status_code == 201 else r.json()["error"]["code"] for r in replies)
+    won = [(user.id, reply.json()) for user, reply in zip(users, replies, strict=True)
+           if reply.status_code == 201]
+    return outcomes, won
 
 
 async def warm_accounts(http: httpx.AsyncClient, users: list[TestUser]) -> None:

@@ -15,6 +15,7 @@ from core.context import Services
 from core.settings import Secret, Settings
 from live import streams
 from live.models import Room, RoomEvent, RoomStream
+from tests.conftest import count_rows
 from tests.video.stream_helpers import age_streams, publish, publish_and_end, sweep
 from web.app import create_app
 
@@ -26,11 +27,9 @@ def _form(key: str, call: str = "publish", client_id: str = "7", app: str = "liv
             "tcurl": "rtmp://127.0.0.1/live", "type": "live"}
 
 
-async def _counts(services: Services) -> tuple[int, int]:
-    async with services.db.session() as session:
-        stream_rows = await session.scalar(select(func.count()).select_from(RoomStream))
-        events = await session.scalar(select(func.count()).select_from(RoomEvent))
-    return int(stream_rows or 0), int(events or 0)
+async def _counts(services: Services) -> tuple[int, ...]:
+    """(streams, room events)"""
+    return await count_rows(services, RoomStream, RoomEvent)
 
 
 async def test_publish_callback_redirects_the_key_to_the_public_name(

@@ -18,12 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 
-from core.accounts import Role, create_user
+from core.accounts import Role, User, create_user
 from core.context import Services
 from core.migrate import upgrade
-from core.security import configure_password_cost
+from core.security import configure_password_cost, sign_token
 from core.settings import Settings, load_settings
 from tests.infra import (
     KEPT_FIXTURES,
@@ -404,6 +404,20 @@ def live_server(infra: TestInfra) -> Iterator[LiveServer]:
         gc.collect()
     yield server
     stop_server(server)
+
+
+async def insert_viewers(services: Services, settings: Settings, name: str,
+                         numbers: range) -> list[TestUser]:
+    """Viewers `{name}{n}` for each number, inserted in one statement (hashing thousands of
+    passwords would take minutes), each with a valid bearer token."""
+    async with services.db.transaction() as session:
+        rows = (await session.execute(insert(User).values([
+            {"email": f"{name}{n}@example.com", "display_name": f"{name}{n}",
+             "password_hash": "not-a-hash", "role": "viewer"} for n in numbers
+        ]).returning(User.id, User.email, User.display_name, User.token_version))).all()
+    secret = settings.secret_key.reveal()
+    return [TestUser(r.id, r.email, "", "viewer", r.display_name,
+                     sign_token(secret, r.id, r.token_version, 3600)) for r in rows]
 
 
 async def count_rows(services: Services, *models: Any) -> tuple[int, ...]:

@@ -10,16 +10,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from sqlalchemy import insert
 
-from core.accounts import User
 from core.context import Services
-from core.security import sign_token
 from core.settings import Settings
 from orders import paying
 from orders.models import OutboxMessage
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
-from tests.conftest import TestUser
+from tests.conftest import TestUser, insert_viewers
 from tests.orders.group_helpers import Deal, offer_deal
 from tests.orders.regular_helpers import Shop, open_shop, with_address
 
@@ -30,14 +27,7 @@ def make_buyers(services: Services, settings: Settings) -> Callable[[int], Await
     minutes), each with a valid bearer token."""
 
     async def make(count: int) -> list[TestUser]:
-        async with services.db.transaction() as session:
-            rows = (await session.execute(insert(User).values([
-                {"email": f"buyer{n}@example.com", "display_name": f"buyer{n}",
-                 "password_hash": "not-a-hash", "role": "viewer"} for n in range(count)
-            ]).returning(User.id, User.email, User.display_name, User.token_version))).all()
-        secret = settings.secret_key.reveal()
-        return [TestUser(r.id, r.email, "", "viewer", r.display_name,
-                         sign_token(secret, r.id, r.token_version, 3600)) for r in rows]
+        return await insert_viewers(services, settings, "buyer", range(count))
 
     return make
 

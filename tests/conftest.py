@@ -300,6 +300,21 @@ class TestUser:
         return self.role == Role.OPS
 
 
+@dataclass
+class RoomOffer:
+    """What a host offers in their live room (a flash sale, a group deal): the host, the room,
+    the product, and the offer as the API answered it."""
+
+    host: TestUser
+    room: dict[str, Any]
+    product: dict[str, Any]
+    offer: dict[str, Any]
+
+    @property
+    def id(self) -> int:
+        return int(self.offer["id"])
+
+
 MakeUser = Callable[..., Awaitable[TestUser]]
 
 

@@ -4,7 +4,6 @@ regular-price buying: a live shop of variants and a buyer with an address."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -16,7 +15,7 @@ from core.settings import Settings
 from orders import paying
 from orders.models import OutboxMessage
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
-from tests.conftest import TestUser, insert_viewers
+from tests.conftest import RoomOffer, TestUser, insert_viewers
 from tests.orders.group_helpers import Deal, offer_deal
 from tests.orders.regular_helpers import Shop, open_shop, with_address
 
@@ -59,16 +58,10 @@ def make_deal(client: httpx.AsyncClient, make_user: Any, make_product: Any,
     return make
 
 
-@dataclass
-class SaleSetup:
-    host: TestUser
-    product: dict[str, Any]
-    room: dict[str, Any]
-    sale: dict[str, Any]
-
+class SaleSetup(RoomOffer):
     @property
-    def id(self) -> int:
-        return int(self.sale["id"])
+    def sale(self) -> dict[str, Any]:
+        return self.offer
 
 
 MakeSale = Callable[..., Awaitable[SaleSetup]]
@@ -91,7 +84,7 @@ def make_sale(client: httpx.AsyncClient, make_user: Any, make_product: Any,
         response = await client.post(f"/api/rooms/{room['id']}/sales", json=body,
                                      headers=host.headers)
         assert response.status_code == 201, response.text
-        return SaleSetup(host, product, room, response.json())
+        return SaleSetup(host, room, product, response.json())
 
     return make
 

@@ -276,6 +276,14 @@ async def pay_in_sandbox(page: Page, pay: Locator, back_to: str, *, label: str =
     await page.wait_for_url(re.compile(rf"{re.escape(back_to)}$"))
 
 
+async def fill_sale_form(panel: Page, price: str, quantity: str) -> Locator:
+    """Type a flash sale's price and quantity into the host panel's form: the form."""
+    form = panel.get_by_test_id("sale-form")
+    await form.get_by_test_id("sale-price-input").fill(price)
+    await form.get_by_test_id("sale-quantity").fill(quantity)
+    return form
+
+
 async def connected(page: Page) -> Page:
     await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
     return page

@@ -12,7 +12,15 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.conftest import MakeUser
-from tests.e2e.conftest import LIVE_TIMEOUT_MS, SCREENSHOTS, Account, Api, Pages, until
+from tests.e2e.conftest import (
+    LIVE_TIMEOUT_MS,
+    SCREENSHOTS,
+    Account,
+    Api,
+    Pages,
+    fill_sale_form,
+    until,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -198,9 +206,7 @@ async def test_the_host_runs_the_show_from_a_phone_by_tapping(
     await expect(rex.get_by_test_id("pinned-title")).to_have_text("Silk scarf")
 
     # when the host starts a flash sale by tapping
-    form = panel.get_by_test_id("sale-form")
-    await form.get_by_test_id("sale-price-input").fill("9.99")
-    await form.get_by_test_id("sale-quantity").fill("5")
+    form = await fill_sale_form(panel, "9.99", "5")
     await form.get_by_test_id("sale-start").tap()
     # then it is live on the panel and in the room
     await expect(panel.get_by_test_id("host-sale-phase")).to_contain_text("Live")
@@ -256,9 +262,7 @@ async def test_the_host_is_warned_before_going_live_empty_and_before_cutting_a_s
     await expect(panel.get_by_test_id("lineup-item")).to_have_count(1)
 
     # when the host types a sale price above the regular price, the panel asks
-    form = panel.get_by_test_id("sale-form")
-    await form.get_by_test_id("sale-price-input").fill("199.90")
-    await form.get_by_test_id("sale-quantity").fill("5")
+    form = await fill_sale_form(panel, "199.90", "5")
     await form.get_by_test_id("sale-start").tap()
     await expect(panel.get_by_test_id("price-above")).to_contain_text("above the regular")
     await panel.get_by_test_id("price-above-no").tap()

@@ -17,6 +17,12 @@ from tests.e2e.test_flash_sale import start_sale
 pytestmark = pytest.mark.browser
 
 
+async def buy_with_the_offered_coupon(slot: Locator, coupon: str, buy: str) -> None:
+    """The slot's coupon choice offers a claimed coupon; its Buy button is pressed with it."""
+    await expect(slot.get_by_test_id(coupon)).to_have_value(re.compile(r"\d+"))
+    await slot.get_by_test_id(buy).click()
+
+
 async def expect_held_with_coupon(order: Locator, price: str, discount: Locator, off: str,
                                   coupon: Locator) -> None:
     """The order awaits payment at the price, the coupon's amount off shown and the coupon's
@@ -64,8 +70,7 @@ async def test_a_host_drops_a_coupon_a_viewer_claims_it_and_pays_the_discounted_
 
     # when they buy the pinned mug with the coupon (offered beside Buy now)
     shop = watch.get_by_test_id("shop-slot")
-    await expect(shop.get_by_test_id("shop-coupon")).to_have_value(re.compile(r"\d+"))
-    await shop.get_by_test_id("buy-now").click()
+    await buy_with_the_offered_coupon(shop, "shop-coupon", "buy-now")
 
     # then the order is 20.00, the coupon's 5.00 taken off, and the coupon shows used
     order_box = watch.get_by_test_id("shop-order")
@@ -97,8 +102,7 @@ async def test_a_host_drops_a_coupon_a_viewer_claims_it_and_pays_the_discounted_
 
     # then the sale's Buy offers the coupon, and one tap reserves the unit at 19.00
     sale = watch.get_by_test_id("sale")
-    await expect(sale.get_by_test_id("sale-coupon")).to_have_value(re.compile(r"\d+"))
-    await sale.get_by_test_id("sale-buy").click()
+    await buy_with_the_offered_coupon(sale, "sale-coupon", "sale-buy")
     sale_order = sale.get_by_test_id("sale-order")
     await expect_held_with_coupon(sale_order, "19.00", sale_order.get_by_test_id("sale-discount"),
                                   "3.00", second_card)

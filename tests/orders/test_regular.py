@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from analytics import actions as analytics_actions
 from core.context import Services
 from orders import order_moves, regular, variant_stock, variants
-from orders.models import CommissionEntry, Order, OrderEvent
+from orders.models import Order, OrderEvent
 from tests.conftest import TestUser
 from tests.orders.regular_helpers import (
     ADDRESS,
@@ -26,6 +26,7 @@ from tests.orders.regular_helpers import (
     open_shop,
     order_status,
     pay,
+    payment_and_commission,
     queue_payment,
     snapshot,
     with_address,
@@ -84,10 +85,8 @@ async def test_a_buy_holds_units_and_its_payment_sells_them_with_a_commission(
 
     # then the units are sold, the host's commission accrued, and the host sees the address
     assert await counts(services, variant_id) == (1, 0, 2)
-    async with services.db.session() as session:
-        entry = await session.scalar(select(CommissionEntry).where(
-            CommissionEntry.order_id == order["id"]))
-    assert entry is not None and entry.host_id == shop.host.id and entry.base_minor == 5800
+    _, entry = await payment_and_commission(services, order["id"])
+    assert entry.host_id == shop.host.id and entry.base_minor == 5800
     host_orders = (await client.get("/api/host/orders", headers=shop.host.headers)).json()
     assert [(o["id"], o["status"], o["shipping_address"]) for o in host_orders["orders"]] == [
         (order["id"], "paid", ADDRESS)]
@@ -153,10 +152,8 @@ async def test_a_refund_puts_the_sold_units_back_on_sale(
 
     # then the units are available again and the commission is void
     assert await counts(services, variant_id) == (2, 0, 0)
-    async with services.db.session() as session:
-        entry = await session.scalar(select(CommissionEntry).where(
-            CommissionEntry.order_id == order["id"]))
-    assert entry is not None and entry.status == "void"
+    _, entry = await payment_and_commission(services, order["id"])
+    assert entry.status == "void"
 
 
 async def test_a_payment_after_expiry_takes_the_units_again_only_if_every_line_has_them(

@@ -11,20 +11,29 @@ import subprocess
 import sys
 import time
 import warnings
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, insert, select, text
 
-from core.accounts import Role, create_user
+from core.accounts import Role, User, create_user
 from core.context import Services
 from core.migrate import upgrade
-from core.security import configure_password_cost
+from core.security import configure_password_cost, sign_token
 from core.settings import Settings, load_settings
-from tests.infra import KEPT_FIXTURES, ROOT, TestInfra, start_infra, stop_infra, stop_kept
+from tests.infra import (
+    KEPT_FIXTURES,
+    ROOT,
+    TestInfra,
+    start_infra,
+    stop_infra,
+    stop_kept,
+    stop_process,
+)
 from web.app import create_app
 from web.auth import Principal, issue_token
 from web.embedded import free_port, port_open
@@ -291,6 +300,21 @@ class TestUser:
         return self.role == Role.OPS
 
 
+@dataclass
+class RoomOffer:
+    """What a host offers in their live room (a flash sale, a group deal): the host, the room,
+    the product, and the offer as the API answered it."""
+
+    host: TestUser
+    room: dict[str, Any]
+    product: dict[str, Any]
+    offer: dict[str, Any]
+
+    @property
+    def id(self) -> int:
+        return int(self.offer["id"])
+
+
 MakeUser = Callable[..., Awaitable[TestUser]]
 
 
@@ -378,14 +402,7 @@ def start_server(infra: TestInfra, extra_env: dict[str, str] | None = None) -> L
 
 
 def stop_server(server: LiveServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        # Reaped, so that no Popen is collected while its process runs (a ResourceWarning,
-        # which the suite's warnings-as-errors turns into a failure of whichever test is next).
-        server.process.wait(10)
+    stop_process(server.process)
 
 
 @pytest.fixture(scope="session")
@@ -402,6 +419,38 @@ def live_server(infra: TestInfra) -> Iterator[LiveServer]:
         gc.collect()
     yield server
     stop_server(server)
+
+
+async def insert_viewers(services: Services, settings: Settings, name: str,
+                         numbers: range) -> list[TestUser]:
+    """Viewers `{name}{n}` for each number, inserted in one statement (hashing thousands of
+    passwords would take minutes), each with a valid bearer token."""
+    async with services.db.transaction() as session:
+        rows = (await session.execute(insert(User).values([
+            {"email": f"{name}{n}@example.com", "display_name": f"{name}{n}",
+             "password_hash": "not-a-hash", "role": "viewer"} for n in numbers
+        ]).returning(User.id, User.email, User.display_name, User.token_version))).all()
+    secret = settings.secret_key.reveal()
+    return [TestUser(r.id, r.email, "", "viewer", r.display_name,
+                     sign_token(secret, r.id, r.token_version, 3600)) for r in rows]
+
+
+async def count_rows(services: Services, *models: Any) -> tuple[int, ...]:
+    """How many rows each of these tables holds, in one session."""
+    async with services.db.session() as session:
+        return tuple([int(await session.scalar(select(func.count()).select_from(model)) or 0)
+                      for model in models])
+
+
+def tally(users: list[TestUser], replies: list[httpx.Response],
+          ) -> tuple[Counter[int | str], list[tuple[int, Any]]]:
+    """A rush's replies counted by outcome (201, or the refusal's code), and each winner's id
+    with the body of their 201."""
+    outcomes: Counter[int | str] = Counter(
+        r.status_code if r.status_code == 201 else r.json()["error"]["code"] for r in replies)
+    won = [(user.id, reply.json()) for user, reply in zip(users, replies, strict=True)
+           if reply.status_code == 201]
+    return outcomes, won
 
 
 async def warm_accounts(http: httpx.AsyncClient, users: list[TestUser]) -> None:

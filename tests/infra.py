@@ -188,6 +188,19 @@ def stop_infra(infra: TestInfra) -> None:
             stop()
 
 
+def stop_process(process: subprocess.Popen[Any], timeout: float = 10) -> None:
+    """Ask a child to stop, kill it if it has not within `timeout` seconds, and reap it either
+    way (a Popen collected while its process runs warns, and the suite's warnings-as-errors
+    turns that into a failure of whichever test is next)."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)
+
+
 # Processes kept across consecutive tests ---------------------------------------------------
 
 

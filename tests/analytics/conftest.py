@@ -14,13 +14,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page
 
 from analytics.recorder import Recorder
 from core.context import Services
 from live.models import LineupItem, Product, Room, RoomEvent, RoomEventType
 from orders.models import Order, OrderEvent, Sale
 from social.models import Follow
+from tests.browser import launch_chromium
 from tests.conftest import LiveServer, MakeUser, TestUser
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
@@ -188,18 +189,10 @@ async def broadcast(services: Services, make_user: MakeUser) -> Broadcast:
 
 # Browser ------------------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
 @pytest.fixture(scope="session")
 async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                                   headless=True)
+    async with launch_chromium() as browser:
         yield browser
-        await browser.close()
 
 
 @dataclass

@@ -197,8 +197,7 @@ async def test_the_room_page_reports_card_views_and_clicks(
         live_server: LiveServer, services: Services, make_user: MakeUser,
         open_as: OpenAs) -> None:
     # given a viewer on a live room page (which tracks its product cards) with one product
-    host = await make_user("host")
-    viewer = await make_user("viewer")
+    host, viewer = await make_user("host"), await make_user("viewer")
     room_id, product_id, _ = await _live_room(services, host)
     page, errors = await open_as(viewer)
     await page.goto(f"{live_server.url}/rooms/{room_id}")
@@ -206,21 +205,23 @@ async def test_the_room_page_reports_card_views_and_clicks(
     await card.wait_for()
 
     # when they see the card and tap it twice quickly
-    async def seen() -> bool:
-        return await _recorded(services, room_id, "product_view") == 1
-    await poll_until(seen, timeout=15, interval=0.2, message="the card view to be recorded")
+    await _until_recorded_once(services, room_id, "product_view", "the card view")
     # (two taps in a row, in the page: a real click opens the product dialog over the card)
     await card.evaluate("card => { card.click(); card.click(); }")
 
     # then one view and one click are recorded for them
-    async def clicked() -> bool:
-        return await _recorded(services, room_id, "product_click") == 1
-    await poll_until(clicked, timeout=15, interval=0.2, message="the click to be recorded")
+    await _until_recorded_once(services, room_id, "product_click", "the click")
     async with services.db.session() as session:
         keys = set(await session.scalars(
             select(AnalyticsEvent.viewer_key).where(AnalyticsEvent.room_id == room_id)))
     assert keys == {f"u:{viewer.id}"}
     assert errors.messages == []
+
+
+async def _until_recorded_once(services: Services, room_id: int, kind: str, what: str) -> None:
+    async def recorded() -> bool:
+        return await _recorded(services, room_id, kind) == 1
+    await poll_until(recorded, timeout=15, interval=0.2, message=f"{what} to be recorded")
 
 
 async def _recorded(services: Services, room_id: int, kind: str) -> int:
@@ -234,8 +235,7 @@ async def _recorded(services: Services, room_id: int, kind: str) -> int:
 async def test_the_report_of_a_room_on_air_shows_the_numbers_so_far(
         live_server: LiveServer, services: Services, make_user: MakeUser,
         open_as: OpenAs) -> None:
-    host = await make_user("host")
-    buyer = await make_user("viewer")
+    host, buyer = await make_user("host"), await make_user("viewer")
     room_id, product_id, sale_id = await _live_room(services, host)
     await _paid_order(services, room_id, product_id, sale_id, buyer.id, 1)
     page, errors = await open_as(host)

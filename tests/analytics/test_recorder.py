@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -45,37 +47,41 @@ async def test_chat_and_likes_of_one_minute_fold_into_one_row_and_joins_keep_the
     assert by_kind["viewer_left"].at == T0.replace(second=59)
 
 
-async def test_the_background_loop_flushes_without_being_asked(services: Services) -> None:
-    # given a started recorder
-    recorder = Recorder(services.db, flush_interval=0.05)
+@contextlib.asynccontextmanager
+async def _started(recorder: Recorder) -> AsyncIterator[Recorder]:
+    """The recorder's background loop runs until the end."""
     await recorder.start()
     try:
-        # when the hub reports a join
-        recorder.viewer_joined(7, "g:abcdefgh12", None)
-
-        # then it reaches the database on its own
-        async def written() -> bool:
-            return len(await _rows(services)) == 1
-        await poll_until(written, message="the join to be written")
+        yield recorder
     finally:
         await recorder.stop()
 
 
+async def _until_rows(services: Services, count: int, what: str) -> None:
+    async def written() -> bool:
+        return len(await _rows(services)) == count
+    await poll_until(written, message=f"{what} to be written")
+
+
+async def test_the_background_loop_flushes_without_being_asked(services: Services) -> None:
+    # given a started recorder
+    async with _started(Recorder(services.db, flush_interval=0.05)) as recorder:
+        # when the hub reports a join
+        recorder.viewer_joined(7, "g:abcdefgh12", None)
+
+        # then it reaches the database on its own
+        await _until_rows(services, 1, "the join")
+
+
 async def test_a_full_batch_is_written_before_the_interval(services: Services) -> None:
     # given a recorder that would wait an hour, but writes every 10 events
-    recorder = Recorder(services.db, flush_interval=3600, batch_size=10)
-    await recorder.start()
-    try:
+    async with _started(Recorder(services.db, flush_interval=3600, batch_size=10)) as recorder:
         # when 10 viewers join
         for n in range(10):
             recorder.viewer_joined(7, f"u:{n}", n)
 
         # then they are written without waiting for the interval
-        async def written() -> bool:
-            return len(await _rows(services)) == 10
-        await poll_until(written, message="the batch to be written")
-    finally:
-        await recorder.stop()
+        await _until_rows(services, 10, "the batch")
 
 
 async def test_a_failed_flush_does_not_raise_and_keeps_the_rows(services: Services) -> None:

@@ -23,19 +23,16 @@ from playwright.async_api import (
     ConsoleMessage,
     Locator,
     Page,
-    async_playwright,
     expect,
 )
 from sqlalchemy import text
 
 from core.context import Services
-from tests.conftest import LiveServer
+from tests.browser import launch_chromium
+from tests.conftest import LiveServer, TestUser
 from tests.infra import ROOT, TestInfra, kept
 from tests.workers.conftest import CeleryProcess, start_solo_worker
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = ROOT / "test-artifacts"
 # Pages talk to the server over a websocket: this is the most a live update may take here.
 LIVE_TIMEOUT_MS = 2000
@@ -51,11 +48,8 @@ ADDRESS = {"name": "Li Wei", "line1": "88 Nanjing Road", "city": "Shanghai",
 
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                                    headless=True)
+    async with launch_chromium() as chromium:
         yield chromium
-        await chromium.close()
 
 
 @pytest.fixture(scope="session")
@@ -71,18 +65,8 @@ def solo_worker(infra: TestInfra, server: LiveServer) -> CeleryProcess:
     return kept("solo_worker", lambda: start_solo_worker(infra)).from_now()
 
 
-@dataclass
-class Account:
-    id: int
-    email: str
-    password: str
-    display_name: str
-    role: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+# Someone signed up through the API: the same as the other tests' users.
+Account = TestUser
 
 
 class Api:
@@ -104,8 +88,8 @@ class Api:
         body = await self.call("POST", "/api/auth/signup", json={
             "email": email, "password": "password123", "display_name": name, "role": role})
         user = body["user"]
-        return Account(user["id"], email, "password123", user["display_name"], user["role"],
-                       body["token"])
+        return Account(id=user["id"], email=email, password="password123",
+                       display_name=user["display_name"], role=user["role"], token=body["token"])
 
     async def product(self, host: Account, **overrides: Any) -> dict[str, Any]:
         body = {"title": "Silk scarf", "price_minor": 1999, "currency": "USD", "stock": 50,
@@ -290,6 +274,14 @@ async def pay_in_sandbox(page: Page, pay: Locator, back_to: str, *, label: str =
     await page.wait_for_url(re.compile(r"/sandbox/pay/\d+\?sig="))
     await page.get_by_role("button", name=label, exact=True).click()
     await page.wait_for_url(re.compile(rf"{re.escape(back_to)}$"))
+
+
+async def fill_sale_form(panel: Page, price: str, quantity: str) -> Locator:
+    """Type a flash sale's price and quantity into the host panel's form: the form."""
+    form = panel.get_by_test_id("sale-form")
+    await form.get_by_test_id("sale-price-input").fill(price)
+    await form.get_by_test_id("sale-quantity").fill(quantity)
+    return form
 
 
 async def connected(page: Page) -> Page:

@@ -12,7 +12,8 @@ import re
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import ADDRESS, PAYMENT_TIMEOUT_MS, Api, Pages, screenshot
+from tests.e2e.buying import fill_address
+from tests.e2e.conftest import PAYMENT_TIMEOUT_MS, Api, Pages, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -100,8 +101,7 @@ async def test_friends_cut_a_bargain_to_its_floor_and_the_buyer_buys_and_pays(
     await page.get_by_test_id("bargain-buy").click()
     address = page.get_by_test_id("address-form")
     await expect(address).to_be_visible()
-    for name in ("name", "line1", "city", "postal_code", "country", "phone"):
-        await address.locator(f"[name={name}]").fill(ADDRESS[name])
+    await fill_address(address)
     await address.get_by_test_id("address-save").click()
     await page.wait_for_url(re.compile(r"/sandbox/pay/\d+\?sig="))
     await expect(page.locator("body")).to_contain_text("¥5.00")

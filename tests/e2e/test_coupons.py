@@ -8,12 +8,29 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Locator, expect
 
-from tests.e2e.conftest import ADDRESS, PAYMENT_TIMEOUT_MS, Api, Pages, screenshot
+from tests.e2e.buying import expect_confirmed
+from tests.e2e.conftest import ADDRESS, Api, Pages, screenshot
 from tests.e2e.test_flash_sale import start_sale
 
 pytestmark = pytest.mark.browser
+
+
+async def buy_with_the_offered_coupon(slot: Locator, coupon: str, buy: str) -> None:
+    """The slot's coupon choice offers a claimed coupon; its Buy button is pressed with it."""
+    await expect(slot.get_by_test_id(coupon)).to_have_value(re.compile(r"\d+"))
+    await slot.get_by_test_id(buy).click()
+
+
+async def expect_held_with_coupon(order: Locator, price: str, discount: Locator, off: str,
+                                  coupon: Locator) -> None:
+    """The order awaits payment at the price, the coupon's amount off shown and the coupon's
+    card marked used."""
+    await expect(order).to_have_attribute("data-status", "pending_payment")
+    await expect(order).to_contain_text(price)
+    await expect(discount).to_contain_text(off)
+    await expect(coupon.get_by_test_id("coupon-claimed")).to_have_text("Used")
 
 
 async def test_a_host_drops_a_coupon_a_viewer_claims_it_and_pays_the_discounted_price(
@@ -53,15 +70,12 @@ async def test_a_host_drops_a_coupon_a_viewer_claims_it_and_pays_the_discounted_
 
     # when they buy the pinned mug with the coupon (offered beside Buy now)
     shop = watch.get_by_test_id("shop-slot")
-    await expect(shop.get_by_test_id("shop-coupon")).to_have_value(re.compile(r"\d+"))
-    await shop.get_by_test_id("buy-now").click()
+    await buy_with_the_offered_coupon(shop, "shop-coupon", "buy-now")
 
     # then the order is 20.00, the coupon's 5.00 taken off, and the coupon shows used
     order_box = watch.get_by_test_id("shop-order")
-    await expect(order_box).to_have_attribute("data-status", "pending_payment")
-    await expect(order_box).to_contain_text("20.00")
-    await expect(order_box.get_by_test_id("shop-discount")).to_contain_text("5.00")
-    await expect(card.get_by_test_id("coupon-claimed")).to_have_text("Used")
+    await expect_held_with_coupon(order_box, "20.00", order_box.get_by_test_id("shop-discount"),
+                                  "5.00", card)
     await expect(shop.get_by_test_id("shop-coupon")).to_have_count(0)
     await screenshot(watch, "coupon-order-held")
 
@@ -73,9 +87,7 @@ async def test_a_host_drops_a_coupon_a_viewer_claims_it_and_pays_the_discounted_
     await watch.wait_for_url(re.compile(rf"{show.path}$"))
 
     # then the room shows the order confirmed at the discounted price
-    await expect(order_box).to_have_attribute("data-status", "paid", timeout=PAYMENT_TIMEOUT_MS)
-    await expect(watch.get_by_test_id("shop-order-status")).to_have_text(
-        re.compile(r"Order #\d+ confirmed · .*20\.00 paid"))
+    await expect_confirmed(watch, order_box, re.compile(r"Order #\d+ confirmed · .*20\.00 paid"))
     await screenshot(watch, "coupon-paid")
 
     # when the host drops a second coupon (3.00 off), the viewer claims it, and a flash sale of
@@ -90,11 +102,8 @@ async def test_a_host_drops_a_coupon_a_viewer_claims_it_and_pays_the_discounted_
 
     # then the sale's Buy offers the coupon, and one tap reserves the unit at 19.00
     sale = watch.get_by_test_id("sale")
-    await expect(sale.get_by_test_id("sale-coupon")).to_have_value(re.compile(r"\d+"))
-    await sale.get_by_test_id("sale-buy").click()
+    await buy_with_the_offered_coupon(sale, "sale-coupon", "sale-buy")
     sale_order = sale.get_by_test_id("sale-order")
-    await expect(sale_order).to_have_attribute("data-status", "pending_payment")
-    await expect(sale_order).to_contain_text("19.00")
-    await expect(sale_order.get_by_test_id("sale-discount")).to_contain_text("3.00")
-    await expect(second_card.get_by_test_id("coupon-claimed")).to_have_text("Used")
+    await expect_held_with_coupon(sale_order, "19.00", sale_order.get_by_test_id("sale-discount"),
+                                  "3.00", second_card)
     await screenshot(watch, "coupon-flash-sale-held")

@@ -18,6 +18,7 @@ from tests.e2e.conftest import (
     Api,
     Pages,
     connected,
+    fill_sale_form,
     screenshot,
     until,
 )
@@ -72,9 +73,7 @@ async def test_a_viewer_buys_in_a_flash_sale_pays_and_sees_the_order_confirmed(
     second = await connected(await pages.open(f"/rooms/{room['id']}", other, width=420, height=900))
 
     # when the host starts a sale from the panel: 5 scarves at $9.99, after a 6-second countdown
-    form = panel.get_by_test_id("sale-form")
-    await form.get_by_test_id("sale-price-input").fill("9.99")
-    await form.get_by_test_id("sale-quantity").fill("5")
+    form = await fill_sale_form(panel, "9.99", "5")
     await form.get_by_test_id("sale-start-mode").select_option("later")
     await form.get_by_test_id("sale-start-in").fill("6")
     await form.get_by_test_id("sale-start-unit").select_option("1")

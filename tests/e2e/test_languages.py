@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import Api, Pages
+from tests.e2e.conftest import Account, Api, Pages, fill_sale_form
+from tests.e2e.test_flash_sale import start_sale
 from web.i18n import format_money
 
 pytestmark = pytest.mark.browser
@@ -27,6 +28,13 @@ async def live_show(api: Api) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     return host, room, tea
 
 
+async def chinese_viewer_opens(api: Api, pages: Pages,
+                               room: dict[str, Any]) -> tuple[Account, Page]:
+    """A new viewer, Lin, opens the room in a browser that asks for Chinese."""
+    viewer = await api.signup("Lin")
+    return viewer, await pages.open(f"/rooms/{room['id']}", viewer, locale="zh-CN")
+
+
 async def in_language(page: Page, code: str) -> None:
     """The page is in `code` (waiting out a navigation the switcher started)."""
     await expect(page.locator("html")).to_have_attribute("lang", code)
@@ -36,13 +44,10 @@ async def test_a_chinese_browser_gets_chinese_and_the_choice_sticks_across_pages
         api: Api, pages: Pages) -> None:
     # given a live room with a tea pinned, priced in yuan, and a flash sale of 5 of its 50
     host, room, tea = await live_show(api)
-    await api.call("POST", f"/api/rooms/{room['id']}/sales", host, json={
-        "product_id": tea["id"], "price_minor": 9900, "quantity": 5, "per_user_limit": 1,
-        "duration_seconds": 600})
-    viewer = await api.signup("Lin")
+    await start_sale(api, host, room, tea, price_minor=9900)
 
     # when a viewer with a Chinese browser opens the room
-    page = await pages.open(f"/rooms/{room['id']}", viewer, locale="zh-CN")
+    _, page = await chinese_viewer_opens(api, pages, room)
 
     # then the page, the scripts' text and the prices are Chinese
     await in_language(page, "zh-CN")
@@ -115,9 +120,7 @@ async def test_host_pages_and_error_codes_in_chinese(api: Api, pages: Pages) -> 
     await expect(panel.get_by_test_id("sale-start")).to_have_text("⚡ 开始秒杀")
 
     # when the host asks for a sale of more units than there are
-    form = panel.get_by_test_id("sale-form")
-    await form.get_by_test_id("sale-price-input").fill("99")
-    await form.get_by_test_id("sale-quantity").fill("500")
+    form = await fill_sale_form(panel, "99", "500")
     await form.get_by_test_id("sale-start").click()
 
     # then the form says so in Chinese
@@ -206,10 +209,9 @@ async def test_the_seller_line_the_rain_and_the_feeds_are_chinese_in_a_chinese_b
     await api.call("POST", f"/api/rooms/{room['id']}/rains", host, json={
         "envelope_count": 10, "total_minor": 10000, "currency": "CNY", "countdown_seconds": 60,
         "duration_seconds": 30})
-    viewer = await api.signup("Lin")
 
     # when a viewer with a Chinese browser opens the room
-    page = await pages.open(f"/rooms/{room['id']}", viewer, locale="zh-CN")
+    viewer, page = await chinese_viewer_opens(api, pages, room)
 
     # then the seller line, written by the server, is Chinese
     await in_language(page, "zh-CN")

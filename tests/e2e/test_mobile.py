@@ -12,7 +12,15 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.conftest import MakeUser
-from tests.e2e.conftest import LIVE_TIMEOUT_MS, SCREENSHOTS, Account, Api, Pages, until
+from tests.e2e.conftest import (
+    LIVE_TIMEOUT_MS,
+    SCREENSHOTS,
+    Account,
+    Api,
+    Pages,
+    fill_sale_form,
+    until,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -26,6 +34,14 @@ async def _settled(page: Page) -> None:
     await until(page, "!document.querySelector('[data-testid=connection]') || "
                       "document.querySelector('[data-testid=connection]').dataset.state === 'open'")
     await page.evaluate("document.fonts.ready.then(() => true)")
+
+
+async def _viewer_room(pages: Pages, show: dict[str, Any], **options: Any) -> Page:
+    """The show's viewer in its room on a phone, once the page has settled."""
+    page = await pages.open(f"/rooms/{show['room']['id']}", show["viewer"], width=PHONE[0],
+                            height=PHONE[1], **options)
+    await _settled(page)
+    return page
 
 
 async def _fits(page: Page, name: str) -> None:
@@ -93,9 +109,7 @@ async def test_no_page_scrolls_sideways_at_phone_or_laptop_size(
 async def test_the_phone_room_puts_chat_and_the_pinned_card_over_the_video(
         api: Api, pages: Pages, make_user: MakeUser) -> None:
     show = await _show(api, make_user)
-    page = await pages.open(f"/rooms/{show['room']['id']}", show["viewer"], width=PHONE[0],
-                            height=PHONE[1], has_touch=True)
-    await _settled(page)
+    page = await _viewer_room(pages, show, has_touch=True)
 
     # the stage fills the screen's width and most of its height; chat and the pinned card are
     # drawn inside it; the player has its place
@@ -122,9 +136,7 @@ async def test_a_viewer_buys_from_the_bottom_sheet_and_the_room_hears_it(
         api: Api, pages: Pages, make_user: MakeUser) -> None:
     # given a viewer on a phone in a room with a flash sale on the pinned product
     show = await _show(api, make_user)
-    page = await pages.open(f"/rooms/{show['room']['id']}", show["viewer"], width=PHONE[0],
-                            height=PHONE[1], has_touch=True)
-    await _settled(page)
+    page = await _viewer_room(pages, show, has_touch=True)
     await expect(page.get_by_test_id("sale-buy")).to_be_hidden()
 
     # when they tap the pinned card, the sheet opens with the sale's countdown and stock bar
@@ -146,9 +158,7 @@ async def test_the_room_shows_who_just_bought(api: Api, pages: Pages,
                                               make_user: MakeUser) -> None:
     # given a viewer watching on a phone
     show = await _show(api, make_user)
-    page = await pages.open(f"/rooms/{show['room']['id']}", show["viewer"], width=PHONE[0],
-                            height=PHONE[1])
-    await _settled(page)
+    page = await _viewer_room(pages, show)
 
     # when a purchase line reaches the room
     await page.evaluate("""() => window.livesell.store.apply({type: 'purchase', data:
@@ -196,9 +206,7 @@ async def test_the_host_runs_the_show_from_a_phone_by_tapping(
     await expect(rex.get_by_test_id("pinned-title")).to_have_text("Silk scarf")
 
     # when the host starts a flash sale by tapping
-    form = panel.get_by_test_id("sale-form")
-    await form.get_by_test_id("sale-price-input").fill("9.99")
-    await form.get_by_test_id("sale-quantity").fill("5")
+    form = await fill_sale_form(panel, "9.99", "5")
     await form.get_by_test_id("sale-start").tap()
     # then it is live on the panel and in the room
     await expect(panel.get_by_test_id("host-sale-phase")).to_contain_text("Live")
@@ -254,9 +262,7 @@ async def test_the_host_is_warned_before_going_live_empty_and_before_cutting_a_s
     await expect(panel.get_by_test_id("lineup-item")).to_have_count(1)
 
     # when the host types a sale price above the regular price, the panel asks
-    form = panel.get_by_test_id("sale-form")
-    await form.get_by_test_id("sale-price-input").fill("199.90")
-    await form.get_by_test_id("sale-quantity").fill("5")
+    form = await fill_sale_form(panel, "199.90", "5")
     await form.get_by_test_id("sale-start").tap()
     await expect(panel.get_by_test_id("price-above")).to_contain_text("above the regular")
     await panel.get_by_test_id("price-above-no").tap()

@@ -12,6 +12,7 @@ import time
 import pytest
 from playwright.async_api import expect
 
+from tests.e2e.buying import expect_confirmed, fill_address, newest_order_card
 from tests.e2e.conftest import (
     ADDRESS,
     PAYMENT_TIMEOUT_MS,
@@ -100,15 +101,11 @@ async def test_a_viewer_picks_a_size_and_colour_buys_pays_and_finds_the_order(
     await pay_in_sandbox(watch, order_box.get_by_test_id("shop-pay"), show.path)
 
     # then the room shows the order confirmed
-    await expect(order_box).to_have_attribute("data-status", "paid", timeout=PAYMENT_TIMEOUT_MS)
-    await expect(watch.get_by_test_id("shop-order-status")).to_have_text(
-        re.compile(r"Order #\d+ confirmed · .*58\.00 paid"))
+    await expect_confirmed(watch, order_box, re.compile(r"Order #\d+ confirmed · .*58\.00 paid"))
     await screenshot(watch, "regular-confirmed")
 
     # and their orders page lists it with its item, variant, price, address and history
-    await watch.get_by_test_id("shop-orders-link").click()
-    await watch.wait_for_url(re.compile(r"/orders$"))
-    card = watch.get_by_test_id("order-card").first
+    card = await newest_order_card(watch)
     await expect(card).to_have_attribute("data-status", "paid")
     await expect(card.get_by_test_id("order-line")).to_contain_text(f"2 {TIMES} Linen shirt — Blue / L")
     await expect(card).to_contain_text("58.00")
@@ -285,8 +282,7 @@ async def test_a_chinese_reader_buys_from_the_cart_and_finds_the_order_in_chines
     dialog = watch.get_by_test_id("address-dialog")
     await expect(dialog.locator("#address-title")).to_have_text("请填写收货地址")
     form = dialog.get_by_test_id("address-form")
-    for name in ("name", "line1", "city", "postal_code", "phone"):
-        await form.locator(f"[name={name}]").fill(ADDRESS[name])
+    await fill_address(form, leave_out=("country",))
     await form.locator("[name=country]").fill("C")
     await form.get_by_test_id("address-save").click()
     await expect(form.locator("[data-error-for=country]")).to_have_text(HAN)

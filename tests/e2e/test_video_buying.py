@@ -15,7 +15,8 @@ from playwright.async_api import expect
 from core.context import Services
 from live.models import ShortVideo, ShortVideoTag, VideoStatus
 from orders.models import Order
-from tests.e2e.conftest import ADDRESS, PAYMENT_TIMEOUT_MS, Api, Pages, pay_in_sandbox, screenshot
+from tests.e2e.buying import expect_confirmed, fill_address, newest_order_card
+from tests.e2e.conftest import Api, Pages, pay_in_sandbox, screenshot
 from tests.e2e.test_regular_buying import SHIRT, SIZES_AND_COLOURS, TIMES
 
 pytestmark = pytest.mark.browser
@@ -66,8 +67,7 @@ async def test_a_viewer_buys_a_replays_product_at_its_current_price_and_pays(
     # then the address is asked for the first time
     form = page.get_by_test_id("address-form")
     await expect(form).to_be_visible()
-    for name in ("name", "line1", "city", "postal_code", "country", "phone"):
-        await form.locator(f"[name={name}]").fill(ADDRESS[name])
+    await fill_address(form)
     await form.get_by_test_id("address-save").click()
 
     # and the order awaits payment, its units held
@@ -82,15 +82,12 @@ async def test_a_viewer_buys_a_replays_product_at_its_current_price_and_pays(
     await pay_in_sandbox(page, order_box.get_by_test_id("shop-pay"), f"/videos/{replay_id}")
 
     # then they are back on the replay, which shows the order confirmed
-    await expect(order_box).to_have_attribute("data-status", "paid", timeout=PAYMENT_TIMEOUT_MS)
-    await expect(page.get_by_test_id("shop-order-status")).to_have_text(
-        re.compile(rf"Order #{order_id} confirmed · .*29\.00 paid"))
+    await expect_confirmed(page, order_box,
+                           re.compile(rf"Order #{order_id} confirmed · .*29\.00 paid"))
     await screenshot(page, "video-order-confirmed")
 
     # and their orders page says it was bought from the replay, linking back to it
-    await page.get_by_test_id("shop-orders-link").click()
-    await page.wait_for_url(re.compile(r"/orders$"))
-    card = page.get_by_test_id("order-card").first
+    card = await newest_order_card(page)
     await expect(card).to_have_attribute("data-order-id", str(order_id))
     await expect(card).to_have_attribute("data-status", "paid")
     source = card.get_by_test_id("order-source")

@@ -11,14 +11,12 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
-from sqlalchemy import insert, text
+from sqlalchemy import text
 
-from core.accounts import User
 from core.context import Services
-from core.security import sign_token
 from core.settings import Settings
 from engagement.presence import mark_present
-from tests.conftest import MakeUser, TestUser
+from tests.conftest import MakeUser, TestUser, insert_viewers
 
 
 @pytest.fixture
@@ -30,15 +28,7 @@ def make_viewers(services: Services, settings: Settings) -> Callable[[int], Awai
     async def make(count: int) -> list[TestUser]:
         start = made["n"]
         made["n"] += count
-        async with services.db.transaction() as session:
-            rows = (await session.execute(insert(User).values([
-                {"email": f"viewer{n}@example.com", "display_name": f"viewer{n}",
-                 "password_hash": "not-a-hash", "role": "viewer"}
-                for n in range(start, start + count)
-            ]).returning(User.id, User.email, User.display_name, User.token_version))).all()
-        secret = settings.secret_key.reveal()
-        return [TestUser(r.id, r.email, "", "viewer", r.display_name,
-                         sign_token(secret, r.id, r.token_version, 3600)) for r in rows]
+        return await insert_viewers(services, settings, "viewer", range(start, start + count))
 
     return make
 

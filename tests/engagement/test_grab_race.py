@@ -6,7 +6,6 @@ here.)"""
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -14,7 +13,7 @@ from sqlalchemy import select, text
 
 from core.context import Services
 from engagement.models import Envelope
-from tests.conftest import LiveServer, TestUser, warm_accounts
+from tests.conftest import LiveServer, TestUser, tally, warm_accounts
 from tests.engagement.conftest import LiveRoom, drop
 
 # Three viewers an envelope, 200 grabs in flight at once (the client's connections); the
@@ -44,10 +43,7 @@ async def test_a_race_of_grabs_hands_out_each_envelope_once_and_nobody_two(
         replies = await asyncio.gather(*(
             http.post(f"/api/rains/{rain['id']}/grab", headers=v.headers) for v in grabs))
 
-    outcomes = Counter(r.status_code if r.status_code == 201 else r.json()["error"]["code"]
-                       for r in replies)
-    won = [(viewer.id, reply.json()) for viewer, reply in zip(grabs, replies, strict=True)
-           if reply.status_code == 201]
+    outcomes, won = tally(grabs, replies)
     # every envelope went out once; every other grab was told why not
     assert outcomes[201] == ENVELOPES
     assert set(outcomes) <= {201, "rain_empty", "already_grabbed"}

@@ -1,24 +1,23 @@
-"""Fixtures for flash sales: many buyers at once, a room with a product on sale."""
+"""Fixtures for flash sales: many buyers at once, a room with a product on sale; and for
+regular-price buying: a live shop of variants and a buyer with an address."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from sqlalchemy import insert
 
-from core.accounts import User
 from core.context import Services
-from core.security import sign_token
 from core.settings import Settings
 from orders import paying
 from orders.models import OutboxMessage
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
-from tests.conftest import TestUser
+from tests.conftest import RoomOffer, TestUser, insert_viewers
+from tests.orders.group_helpers import Deal, offer_deal
+from tests.orders.regular_helpers import Shop, open_shop, with_address
 
 
 @pytest.fixture
@@ -27,28 +26,42 @@ def make_buyers(services: Services, settings: Settings) -> Callable[[int], Await
     minutes), each with a valid bearer token."""
 
     async def make(count: int) -> list[TestUser]:
-        async with services.db.transaction() as session:
-            rows = (await session.execute(insert(User).values([
-                {"email": f"buyer{n}@example.com", "display_name": f"buyer{n}",
-                 "password_hash": "not-a-hash", "role": "viewer"} for n in range(count)
-            ]).returning(User.id, User.email, User.display_name, User.token_version))).all()
-        secret = settings.secret_key.reveal()
-        return [TestUser(r.id, r.email, "", "viewer", r.display_name,
-                         sign_token(secret, r.id, r.token_version, 3600)) for r in rows]
+        return await insert_viewers(services, settings, "buyer", range(count))
 
     return make
 
 
-@dataclass
-class SaleSetup:
-    host: TestUser
-    product: dict[str, Any]
-    room: dict[str, Any]
-    sale: dict[str, Any]
+@pytest.fixture
+async def shop(client: httpx.AsyncClient, make_user: Any, make_product: Any,
+               make_room: Any) -> Shop:
+    """A live room selling a shirt in sizes and colours and a mug (regular_helpers.open_shop)."""
+    return await open_shop(client, make_user, make_product, make_room)
 
+
+@pytest.fixture
+async def buyer(client: httpx.AsyncClient, make_user: Any) -> TestUser:
+    """A viewer with a shipping address, so a regular-price buy can go through."""
+    return await with_address(client, await make_user())
+
+
+MakeDeal = Callable[..., Awaitable[Deal]]
+
+
+@pytest.fixture
+def make_deal(client: httpx.AsyncClient, make_user: Any, make_product: Any,
+              make_room: Any) -> MakeDeal:
+    """A live room's host offers a group deal (group_helpers.offer_deal takes the terms)."""
+
+    async def make(**terms: Any) -> Deal:
+        return await offer_deal(client, make_user, make_product, make_room, **terms)
+
+    return make
+
+
+class SaleSetup(RoomOffer):
     @property
-    def id(self) -> int:
-        return int(self.sale["id"])
+    def sale(self) -> dict[str, Any]:
+        return self.offer
 
 
 MakeSale = Callable[..., Awaitable[SaleSetup]]
@@ -71,7 +84,7 @@ def make_sale(client: httpx.AsyncClient, make_user: Any, make_product: Any,
         response = await client.post(f"/api/rooms/{room['id']}/sales", json=body,
                                      headers=host.headers)
         assert response.status_code == 201, response.text
-        return SaleSetup(host, product, room, response.json())
+        return SaleSetup(host, room, product, response.json())
 
     return make
 

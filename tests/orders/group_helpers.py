@@ -3,7 +3,6 @@ API, moving a group past its deadline, and the whole state a refusal must leave 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -13,19 +12,18 @@ from core.context import Services
 from orders import group_reconcile, group_stock
 from orders.group_models import Group
 from orders.models import Order, OutboxKind, OutboxMessage, Payment
-from tests.conftest import TestUser
+from tests.conftest import RoomOffer, TestUser
 
 
-@dataclass
-class Deal:
-    host: TestUser
-    room: dict[str, Any]
-    product: dict[str, Any]
-    deal: dict[str, Any]
-
+class Deal(RoomOffer):
     @property
-    def id(self) -> int:
-        return int(self.deal["id"])
+    def deal(self) -> dict[str, Any]:
+        return self.offer
+
+
+async def named(make_user: Any, *names: str) -> list[TestUser]:
+    """A viewer for each name, made in that order."""
+    return [await make_user(name=name) for name in names]
 
 
 async def offer_deal(client: httpx.AsyncClient, make_user: Any, make_product: Any,

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from core.accounts import User
 from core.context import Services
 from orders import paying, variants
-from orders.models import Order, OrderEvent, OrderLine, OutboxMessage, Payment
+from orders.models import CommissionEntry, Order, OrderEvent, OrderLine, OutboxMessage, Payment
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
 from tests.conftest import TestUser
 
@@ -122,6 +122,33 @@ async def deliver(client: httpx.AsyncClient, services: Services, event: dict[str
                                  headers=provider.signed_headers(body))
     assert response.status_code == 200, response.text
     return str(response.json()["outcome"])
+
+
+async def expire_holds_past_payment_grace(services: Services) -> None:
+    """Every hold runs out and every payment is older than its in-flight grace: the next sweep
+    expires the orders even though their payments are on their way."""
+    async with services.db.transaction() as session:
+        await session.execute(update(Order).values(hold_expires_at=func.now()))
+        await session.execute(update(Payment).values(created_at=func.now() - func.make_interval(
+            0, 0, 0, 0, 0, 0, paying.PAYMENT_IN_FLIGHT_GRACE_SECONDS + 1)))
+
+
+async def order_status(services: Services, order_id: int) -> str:
+    async with services.db.session() as session:
+        order = await session.get(Order, order_id)
+    assert order is not None
+    return str(order.status)
+
+
+async def payment_and_commission(services: Services,
+                                 order_id: int) -> tuple[Payment, CommissionEntry]:
+    """The order's payment and the host's commission entry on it; both must exist."""
+    async with services.db.session() as session:
+        payment = await session.scalar(select(Payment).where(Payment.order_id == order_id))
+        entry = await session.scalar(select(CommissionEntry).where(
+            CommissionEntry.order_id == order_id))
+    assert payment is not None and entry is not None
+    return payment, entry
 
 
 async def counts(services: Services, variant_id: int) -> tuple[int, int, int]:

@@ -19,8 +19,8 @@ from orders import bargain_rule
 from orders.bargains import Bargain, BargainCut
 from orders.models import Order, OrderSource
 from tests.conftest import LiveServer
-from tests.orders.regular_helpers import counts, give_addresses, open_shop
-from tests.orders.test_bargains import deadline, start
+from tests.orders.regular_helpers import Shop, counts, give_addresses
+from tests.orders.test_bargains import offered, start
 
 FRIENDS = 60
 HELPERS = 5
@@ -31,19 +31,19 @@ def _code(response: httpx.Response) -> object:
     return response.json()["error"]["code"] if response.status_code >= 400 else response.status_code
 
 
+async def _offered(client: httpx.AsyncClient, shop: Shop) -> int:
+    """The host offers the mug from START down to FLOOR with HELPERS friends: the offer's id."""
+    return int((await offered(client, shop, start_price_minor=START, floor_price_minor=FLOOR,
+                              helpers_needed=HELPERS))["id"])
+
+
 async def test_sixty_friends_at_once_make_exactly_the_cuts_needed_and_one_buy_wins(
-        live_server: LiveServer, client, make_user, make_product, make_room, make_buyers,
-        services: Services) -> None:
+        live_server: LiveServer, client, shop: Shop, make_buyers, services: Services) -> None:
     # given an offer needing 5 friends, a buyer's bargain and 60 friends
-    shop = await open_shop(client, make_user, make_product, make_room)
-    response = await client.post(f"/api/rooms/{shop.room['id']}/bargain-offers",
-                                 headers=shop.host.headers, json={
-        "product_id": shop.mug["id"], "start_price_minor": START, "floor_price_minor": FLOOR,
-        "helpers_needed": HELPERS, "ends_at": deadline()})
-    assert response.status_code == 201, response.text
+    offer_id = await _offered(client, shop)
     buyer, *friends = await make_buyers(FRIENDS + 1)
     await give_addresses(services, [buyer])
-    bargain_id = await start(client, buyer, response.json()["id"])
+    bargain_id = await start(client, buyer, offer_id)
 
     # when they all help at once (and the buyer presses Buy twice at once, as they do)
     async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
@@ -82,15 +82,9 @@ async def test_sixty_friends_at_once_make_exactly_the_cuts_needed_and_one_buy_wi
 
 
 async def test_a_withdrawal_amid_starts_counts_exactly_the_bargains_started_before_it(
-        live_server: LiveServer, client, make_user, make_product, make_room, make_buyers,
-        services: Services) -> None:
+        live_server: LiveServer, client, shop: Shop, make_buyers, services: Services) -> None:
     # given an offer and 30 buyers pressing Start while its host withdraws it
-    shop = await open_shop(client, make_user, make_product, make_room)
-    response = await client.post(f"/api/rooms/{shop.room['id']}/bargain-offers",
-                                 headers=shop.host.headers, json={
-        "product_id": shop.mug["id"], "start_price_minor": START, "floor_price_minor": FLOOR,
-        "helpers_needed": HELPERS, "ends_at": deadline()})
-    offer_id = response.json()["id"]
+    offer_id = await _offered(client, shop)
     buyers = await make_buyers(30)
     async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
         starts = [http.post(f"/api/bargain-offers/{offer_id}/bargains", headers=buyer.headers)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from core.context import Services
 from orders.models import Order
 from tests.conftest import TestUser
-from tests.orders.regular_helpers import Shop, counts, open_shop, with_address
+from tests.orders.regular_helpers import Shop, counts
 from tests.realtime import conftest as realtime_fixtures
 from tests.realtime.conftest import Connect, Viewer
 
@@ -23,14 +23,34 @@ connect_viewer = realtime_fixtures.connect_viewer
 live_server = realtime_fixtures.live_server
 
 
-async def switch_on(client: httpx.AsyncClient, shop: Shop) -> None:
+async def comment_to_buy_on(client: httpx.AsyncClient, shop: Shop) -> None:
     response = await client.patch(f"/api/rooms/{shop.room['id']}", json={"comment_to_buy": True},
                                   headers=shop.host.headers)
     assert response.status_code == 200, response.text
     assert response.json()["comment_to_buy"] is True
+
+
+async def pin(client: httpx.AsyncClient, shop: Shop, product: dict[str, Any]) -> None:
     response = await client.post(f"/api/rooms/{shop.room['id']}/pin",
-                                 json={"product_id": shop.shirt["id"]}, headers=shop.host.headers)
+                                 json={"product_id": product["id"]}, headers=shop.host.headers)
     assert response.status_code == 200, response.text
+
+
+async def switch_on(client: httpx.AsyncClient, shop: Shop, seen_by: Viewer) -> None:
+    """Comment-to-buy on and the shirt pinned, once the viewer's socket has seen it on."""
+    await comment_to_buy_on(client, shop)
+    await pin(client, shop, shop.shirt)
+    await seen_by.next("room", where=lambda e: e["data"]["comment_to_buy"] is True)
+
+
+async def join(connect_viewer: Connect, shop: Shop, *users: TestUser) -> list[Viewer]:
+    """Each user's socket in the shop's room, past its hello."""
+    sockets = []
+    for user in users:
+        socket = await connect_viewer(shop.room["id"], user=user)
+        await socket.next("hello")
+        sockets.append(socket)
+    return sockets
 
 
 async def say(socket: Viewer, user: TestUser, frame: dict[str, Any]) -> None:
@@ -52,18 +72,11 @@ async def orders_of(services: Services, user: TestUser) -> list[Order]:
 
 
 async def test_a_buy_line_holds_the_pinned_variant_and_only_its_sender_gets_the_card(
-        client, make_user, make_product, make_room, connect_viewer: Connect,
+        client, shop: Shop, buyer: TestUser, make_user, connect_viewer: Connect,
         services: Services) -> None:
     # given a live room with the shirt pinned and comment-to-buy on, a viewer with an address
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
-    other = await make_user()
-    socket = await connect_viewer(shop.room["id"], user=buyer)
-    watcher = await connect_viewer(shop.room["id"], user=other)
-    await socket.next("hello")
-    await watcher.next("hello")
-    await switch_on(client, shop)
-    await socket.next("room", where=lambda e: e["data"]["comment_to_buy"] is True)
+    socket, watcher = await join(connect_viewer, shop, buyer, await make_user())
+    await switch_on(client, shop, seen_by=socket)
 
     # when the viewer sends `buy 2 blue M`
     await say(socket, buyer, {"text": "buy 2 blue M", "id": "line-1"})
@@ -83,8 +96,7 @@ async def test_a_buy_line_holds_the_pinned_variant_and_only_its_sender_gets_the_
     assert [(o.id, o.status, o.idempotency_key) for o in placed] == [
         (order["id"], "pending_payment", f"chat:{shop.room['id']}:line-1")]
     # and the host's own buy line (showing how) is chat only
-    host_socket = await connect_viewer(shop.room["id"], user=shop.host)
-    await host_socket.next("hello")
+    [host_socket] = await join(connect_viewer, shop, shop.host)
     await say(host_socket, shop.host, {"text": "buy 1 blue S", "id": "host-1"})
     # and the room saw a chat line, the other viewer no card
     line = await watcher.next("chat", where=lambda e: e["data"]["user"]["id"] == buyer.id)
@@ -109,17 +121,11 @@ async def test_a_buy_line_holds_the_pinned_variant_and_only_its_sender_gets_the_
 
 
 async def test_an_ambiguous_or_impossible_line_gets_a_private_hint_and_holds_nothing(
-        client, make_user, make_product, make_room, connect_viewer: Connect,
+        client, shop: Shop, buyer: TestUser, make_user, connect_viewer: Connect,
         services: Services) -> None:
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
     no_address = await make_user()
-    socket = await connect_viewer(shop.room["id"], user=buyer)
-    bare = await connect_viewer(shop.room["id"], user=no_address)
-    await socket.next("hello")
-    await bare.next("hello")
-    await switch_on(client, shop)
-    await socket.next("room", where=lambda e: e["data"]["comment_to_buy"] is True)
+    socket, bare = await join(connect_viewer, shop, buyer, no_address)
+    await switch_on(client, shop, seen_by=socket)
     before = {size_colour: await counts(services, shop.variant(*size_colour))
               for size_colour in shop.shirt_variants}
 
@@ -156,20 +162,14 @@ async def test_an_ambiguous_or_impossible_line_gets_a_private_hint_and_holds_not
 
 
 async def test_a_room_without_comment_to_buy_takes_a_buy_line_as_chat_only(
-        client, make_user, make_product, make_room, connect_viewer: Connect,
+        client, shop: Shop, buyer: TestUser, connect_viewer: Connect,
         services: Services) -> None:
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
-    response = await client.post(f"/api/rooms/{shop.room['id']}/pin",
-                                 json={"product_id": shop.shirt["id"]}, headers=shop.host.headers)
-    assert response.status_code == 200, response.text
-    socket = await connect_viewer(shop.room["id"], user=buyer)
-    await socket.next("hello")
+    await pin(client, shop, shop.shirt)
+    [socket] = await join(connect_viewer, shop, buyer)
     await say(socket, buyer, {"text": "buy 1 blue S", "id": "off-1"})
 
     # the host switches it on; a later line buys, and it is the only card the viewer gets
-    await switch_on(client, shop)
-    await socket.next("room", where=lambda e: e["data"]["comment_to_buy"] is True)
+    await switch_on(client, shop, seen_by=socket)
     await say(socket, buyer, {"text": "buy 1 blue M", "id": "on-1"})
     card = await socket.next("chat_buy")
     assert card["data"]["text"] == "buy 1 blue M"
@@ -181,13 +181,9 @@ async def test_a_room_without_comment_to_buy_takes_a_buy_line_as_chat_only(
 
 
 async def test_plus_one_buys_the_only_variant_and_nothing_pinned_gets_a_hint(
-        client, make_user, make_product, make_room, connect_viewer: Connect,
+        client, shop: Shop, buyer: TestUser, connect_viewer: Connect,
         services: Services) -> None:
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
-    response = await client.patch(f"/api/rooms/{shop.room['id']}", json={"comment_to_buy": True},
-                                  headers=shop.host.headers)
-    assert response.status_code == 200, response.text
+    await comment_to_buy_on(client, shop)
     socket = await connect_viewer(shop.room["id"], user=buyer)
     assert (await socket.next("hello"))["data"]["room"]["comment_to_buy"] is True
 
@@ -196,9 +192,7 @@ async def test_plus_one_buys_the_only_variant_and_nothing_pinned_gets_a_hint(
     assert (await socket.next("chat_buy"))["data"]["hint"] == {"code": "no_pinned"}
 
     # the mug (one default variant) pinned: `+2` holds two of it
-    response = await client.post(f"/api/rooms/{shop.room['id']}/pin",
-                                 json={"product_id": shop.mug["id"]}, headers=shop.host.headers)
-    assert response.status_code == 200, response.text
+    await pin(client, shop, shop.mug)
     await socket.next("pin")
     await say(socket, buyer, {"text": "+2"})
     order = (await socket.next("chat_buy"))["data"]["order"]
@@ -208,8 +202,7 @@ async def test_plus_one_buys_the_only_variant_and_nothing_pinned_gets_a_hint(
 
 
 async def test_only_the_host_switches_it_and_only_with_true_or_false(
-        client, make_user, make_product, make_room) -> None:
-    shop = await open_shop(client, make_user, make_product, make_room)
+        client, shop: Shop, make_user) -> None:
     path = f"/api/rooms/{shop.room['id']}"
     for bad in (None, "yes", 1):
         response = await client.patch(path, json={"comment_to_buy": bad},

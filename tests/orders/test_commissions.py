@@ -63,6 +63,15 @@ async def _paid_order(client: httpx.AsyncClient, services: Services, buyer: Test
     return order
 
 
+async def _paid_order_of_a_sale(client: httpx.AsyncClient, services: Services, make_user: Any,
+                                make_product: Any, make_room: Any,
+                                ) -> tuple[TestUser, dict[str, Any]]:
+    """A new host's flash sale and a buyer's paid order of one unit: the host and the order."""
+    host = await make_user("host")
+    setup = await _sale(client, host, make_product, make_room)
+    return host, await _paid_order(client, services, await make_user(), setup["sale"]["id"], "k")
+
+
 async def _settle_window_passed(services: Services, order_id: int) -> list[int]:
     """Settle as if the return window had just ended for this order's entry."""
     async with services.db.session() as session:
@@ -158,9 +167,7 @@ async def test_delivery_freezes_the_entry_for_the_window_and_the_sweep_settles_i
 
 async def test_the_return_window_is_a_parameter_of_the_freeze(
         client, make_user, make_product, make_room, services: Services):
-    host = await make_user("host")
-    setup = await _sale(client, host, make_product, make_room)
-    order = await _paid_order(client, services, await make_user(), setup["sale"]["id"], "k")
+    _, order = await _paid_order_of_a_sale(client, services, make_user, make_product, make_room)
 
     async with services.db.transaction() as session:
         moved = await commissions.freeze(session, order["id"], window_days=2)
@@ -261,9 +268,8 @@ async def test_balances_are_the_sums_of_entries_by_status(
 async def test_the_hooks_and_the_sweep_change_nothing_twice(
         client, make_user, make_product, make_room, services: Services):
     # given a paid order, delivered, settled and refunded
-    host = await make_user("host")
-    setup = await _sale(client, host, make_product, make_room)
-    order_view = await _paid_order(client, services, await make_user(), setup["sale"]["id"], "k")
+    host, order_view = await _paid_order_of_a_sale(client, services, make_user, make_product,
+                                                   make_room)
     async with services.db.session() as session:
         order = await session.get(Order, order_view["id"])
     assert order is not None

@@ -7,7 +7,6 @@ timed here."""
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -15,7 +14,7 @@ from sqlalchemy import select
 
 from core.context import Services
 from orders.coupons import CouponClaim, CouponKeys, rebuild_coupon
-from tests.conftest import LiveServer, TestUser
+from tests.conftest import LiveServer, TestUser, tally
 from tests.engagement.conftest import LiveRoom, live_room, live_server, make_viewers  # noqa: F401
 
 COPIES = 100
@@ -54,10 +53,7 @@ async def test_a_race_of_claims_hands_out_each_copy_once_and_nobody_two(
     async with httpx.AsyncClient(base_url=live_server.url, limits=limits, timeout=60) as http:
         replies = await asyncio.gather(*(tap(http, v) for v in taps))
 
-    outcomes = Counter(r.status_code if r.status_code == 201 else r.json()["error"]["code"]
-                       for r in replies)
-    won = [(viewer.id, reply.json()) for viewer, reply in zip(taps, replies, strict=True)
-           if reply.status_code == 201]
+    outcomes, won = tally(taps, replies)
     # every copy went out once; every other tap was told why not
     assert outcomes[201] == COPIES
     assert set(outcomes) <= {201, "coupon_exhausted", "coupon_already_claimed"}

@@ -12,17 +12,19 @@ import pytest
 from sqlalchemy import func, select, update
 
 from core.context import Services
-from orders import coupons, order_moves, paying
+from orders import coupons, order_moves
 from orders.coupons import CouponClaim, CouponKeys
-from orders.models import CommissionEntry, Order, OrderEvent, Payment
+from orders.models import Order, OrderEvent
 from realtime.publish import capture_published
 from tests.conftest import TestUser
 from tests.orders.regular_helpers import (
     Shop,
     counts,
     deliver,
+    expire_holds_past_payment_grace,
     open_shop,
     pay,
+    payment_and_commission,
     queue_payment,
     with_address,
 )
@@ -49,6 +51,13 @@ async def claimed(client: httpx.AsyncClient, viewer: TestUser, coupon_id: int) -
     return int(response.json()["claim_id"])
 
 
+async def held_by(client: httpx.AsyncClient, shop: Shop, buyer: TestUser,
+                  **overrides: Any) -> tuple[dict[str, Any], int]:
+    """A coupon dropped in the shop's room and claimed by the buyer: the coupon and the claim."""
+    coupon = await drop(client, shop, **overrides)
+    return coupon, await claimed(client, buyer, coupon["id"])
+
+
 def code(response: httpx.Response) -> str:
     return str(response.json()["error"]["code"])
 
@@ -69,9 +78,8 @@ async def buy_with(client: httpx.AsyncClient, user: TestUser, room_id: int, vari
 
 
 async def test_a_dropped_coupon_is_heard_in_the_room_and_claimed_once_per_viewer(
-        client, make_user, make_product, make_room, services: Services):
+        client, shop: Shop, make_user, services: Services):
     # given a live room and two viewers
-    shop = await open_shop(client, make_user, make_product, make_room)
     alice, bob = await make_user(), await make_user()
 
     # when the host drops a coupon of two copies
@@ -105,8 +113,7 @@ async def test_a_dropped_coupon_is_heard_in_the_room_and_claimed_once_per_viewer
 
 
 async def test_claims_that_cannot_be_made_are_refused_by_name_and_change_nothing(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
+        client, shop: Shop, make_user, services: Services):
     viewer, late = await make_user(), await make_user()
     one_copy = await drop(client, shop, quantity=1)
     for_followers = await drop(client, shop, followers_only=True)
@@ -143,9 +150,8 @@ async def test_claims_that_cannot_be_made_are_refused_by_name_and_change_nothing
 
 @pytest.mark.redis6
 async def test_a_claim_postgresql_holds_already_gives_the_scripts_copy_back(
-        client, make_user, make_product, make_room, services: Services):
+        client, shop: Shop, make_user, services: Services):
     # given a viewer's committed claim, which Redis has lost track of (a write lost in a failover)
-    shop = await open_shop(client, make_user, make_product, make_room)
     viewer = await make_user()
     coupon = await drop(client, shop)
     await claimed(client, viewer, coupon["id"])
@@ -162,8 +168,7 @@ async def test_a_claim_postgresql_holds_already_gives_the_scripts_copy_back(
 
 
 async def test_bad_drops_are_refused_naming_the_field(
-        client, make_user, make_product, make_room):
-    shop = await open_shop(client, make_user, make_product, make_room)
+        client, shop: Shop, make_user):
     no_cap = await client.post(f"/api/rooms/{shop.room['id']}/coupons", headers=shop.host.headers,
                                json={**AMOUNT_OFF, "kind": "percent", "amount_off_minor": None,
                                      "percent_off": 20})
@@ -176,13 +181,10 @@ async def test_bad_drops_are_refused_naming_the_field(
 
 
 async def test_a_claimed_coupon_comes_off_the_amount_paid_once_and_the_commission_follows(
-        client, make_user, make_product, make_room, services: Services):
+        client, shop: Shop, buyer: TestUser, services: Services):
     # given a viewer holding a 20%-off coupon capped at 600, minimum spend 2000
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
-    coupon = await drop(client, shop, kind="percent", amount_off_minor=None, percent_off=20,
-                        max_off_minor=600)
-    claim_id = await claimed(client, buyer, coupon["id"])
+    coupon, claim_id = await held_by(client, shop, buyer, kind="percent", amount_off_minor=None,
+                                     percent_off=20, max_off_minor=600)
     shirt = shop.variant("S", "Blue")  # 2500 each
 
     # when they buy two shirts (5000) with it
@@ -207,22 +209,16 @@ async def test_a_claimed_coupon_comes_off_the_amount_paid_once_and_the_commissio
 
     # when the order is paid: the payment is the discounted amount, the commission is on it
     assert await pay(client, services, order["id"]) == "paid"
-    async with services.db.session() as session:
-        payment = await session.scalar(select(Payment).where(Payment.order_id == order["id"]))
-        entry = await session.scalar(select(CommissionEntry).where(
-            CommissionEntry.order_id == order["id"]))
-    assert payment is not None and payment.amount_minor == 4400
-    assert entry is not None and entry.base_minor == 4400
+    payment, entry = await payment_and_commission(services, order["id"])
+    assert payment.amount_minor == 4400
+    assert entry.base_minor == 4400
     assert entry.amount_minor == 4400 * entry.rate_bp // 10_000 or \
         entry.amount_minor == (4400 * entry.rate_bp + 5_000) // 10_000
 
 
 async def test_an_amount_off_larger_than_the_order_makes_it_free_never_negative(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
-    coupon = await drop(client, shop, amount_off_minor=5000, min_spend_minor=0)
-    claim_id = await claimed(client, buyer, coupon["id"])
+        client, shop: Shop, buyer: TestUser, services: Services):
+    _, claim_id = await held_by(client, shop, buyer, amount_off_minor=5000, min_spend_minor=0)
     response = await buy_with(client, buyer, shop.room["id"], shop.mug_variant["id"], 1,
                               claim_id)  # 800
     assert response.status_code == 201, response.text
@@ -231,8 +227,7 @@ async def test_an_amount_off_larger_than_the_order_makes_it_free_never_negative(
 
 
 async def test_a_coupon_that_cannot_apply_is_refused_by_name_and_nothing_is_held(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
+        client, shop: Shop, make_user, make_product, make_room, services: Services):
     other_shop = await open_shop(client, make_user, make_product, make_room)
     buyer, someone = (await with_address(client, await make_user()),
                       await with_address(client, await make_user()))
@@ -262,11 +257,8 @@ async def test_a_coupon_that_cannot_apply_is_refused_by_name_and_nothing_is_held
 
 
 async def test_the_carts_checkout_takes_the_coupon_off_the_whole_order(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
-    coupon = await drop(client, shop)  # 500 off from 2000
-    claim_id = await claimed(client, buyer, coupon["id"])
+        client, shop: Shop, buyer: TestUser, services: Services):
+    _, claim_id = await held_by(client, shop, buyer)  # 500 off from 2000
     room_id = shop.room["id"]
     for variant_id, quantity in ((shop.variant("S", "Blue"), 1), (shop.mug_variant["id"], 2)):
         assert (await client.put(f"/api/rooms/{room_id}/cart/{variant_id}",
@@ -282,11 +274,8 @@ async def test_the_carts_checkout_takes_the_coupon_off_the_whole_order(
 
 
 async def test_cancel_and_expiry_give_the_coupon_back_once_for_the_next_order(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
-    coupon = await drop(client, shop)
-    claim_id = await claimed(client, buyer, coupon["id"])
+        client, shop: Shop, buyer: TestUser, services: Services):
+    coupon, claim_id = await held_by(client, shop, buyer)
     room_id, shirt = shop.room["id"], shop.variant("S", "Blue")
 
     # when the order using it is cancelled (and cancelled again)
@@ -320,18 +309,12 @@ async def test_cancel_and_expiry_give_the_coupon_back_once_for_the_next_order(
 
 
 async def test_a_late_payment_of_an_expired_order_is_refunded_if_its_coupon_went_elsewhere(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
-    coupon = await drop(client, shop)
-    claim_id = await claimed(client, buyer, coupon["id"])
+        client, shop: Shop, buyer: TestUser, services: Services):
+    coupon, claim_id = await held_by(client, shop, buyer)
     room_id, shirt = shop.room["id"], shop.variant("S", "Blue")
     late = (await buy_with(client, buyer, room_id, shirt, 1, claim_id)).json()["order"]
     event = await queue_payment(services, late["id"])
-    async with services.db.transaction() as session:
-        await session.execute(update(Order).values(hold_expires_at=func.now()))
-        await session.execute(update(Payment).values(created_at=func.now() - func.make_interval(
-            0, 0, 0, 0, 0, 0, paying.PAYMENT_IN_FLIGHT_GRACE_SECONDS + 1)))
+    await expire_holds_past_payment_grace(services)
     assert await order_moves.expire_due_orders(services) == [late["id"]]
     # the coupon went to a new order meanwhile
     newer = (await buy_with(client, buyer, room_id, shirt, 1, claim_id)).json()["order"]
@@ -343,8 +326,7 @@ async def test_a_late_payment_of_an_expired_order_is_refunded_if_its_coupon_went
 
 
 async def test_a_coupons_redis_state_is_rebuilt_from_the_committed_claims(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
+        client, shop: Shop, make_user, services: Services):
     viewers = [await make_user() for _ in range(3)]
     coupon = await drop(client, shop, quantity=3)
     for viewer in viewers[:2]:
@@ -365,18 +347,12 @@ async def test_a_coupons_redis_state_is_rebuilt_from_the_committed_claims(
 
 
 async def test_a_late_payment_keeps_its_coupon_when_it_is_still_free(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
-    coupon = await drop(client, shop)
-    claim_id = await claimed(client, buyer, coupon["id"])
+        client, shop: Shop, buyer: TestUser, services: Services):
+    coupon, claim_id = await held_by(client, shop, buyer)
     late = (await buy_with(client, buyer, shop.room["id"], shop.variant("S", "Blue"), 1,
                            claim_id)).json()["order"]
     event = await queue_payment(services, late["id"])
-    async with services.db.transaction() as session:
-        await session.execute(update(Order).values(hold_expires_at=func.now()))
-        await session.execute(update(Payment).values(created_at=func.now() - func.make_interval(
-            0, 0, 0, 0, 0, 0, paying.PAYMENT_IN_FLIGHT_GRACE_SECONDS + 1)))
+    await expire_holds_past_payment_grace(services)
     assert await order_moves.expire_due_orders(services) == [late["id"]]
     assert await claims_of(services, coupon["id"]) == [(buyer.id, None)]
 

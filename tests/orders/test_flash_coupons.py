@@ -18,11 +18,11 @@ from core.context import Services
 from orders import coupon_buying, coupons, order_moves, paying, reconcile, stock
 from orders.coupons import CouponClaim
 from orders.errors import SaleUnavailable
-from orders.models import CommissionEntry, Order, OrderEvent, Payment
+from orders.models import Order, OrderEvent, Payment
 from orders.reconcile import check_invariant
 from tests.conftest import TestUser
 from tests.orders.conftest import MakeSale, SaleSetup, pay
-from tests.orders.regular_helpers import deliver, queue_payment
+from tests.orders.regular_helpers import deliver, payment_and_commission, queue_payment
 
 
 async def drop(client: httpx.AsyncClient, sale: SaleSetup, **terms: Any) -> dict[str, Any]:
@@ -109,12 +109,9 @@ async def test_a_claimed_coupon_comes_off_a_flash_buy_once_and_the_money_follows
 
     # when it is paid: the payment, the host's commission and the report are on 10.00
     assert (await pay(client, services, order["id"])).json()["outcome"] == "paid"
-    async with services.db.session() as session:
-        payment = await session.scalar(select(Payment).where(Payment.order_id == order["id"]))
-        entry = await session.scalar(select(CommissionEntry).where(
-            CommissionEntry.order_id == order["id"]))
-    assert payment is not None and payment.amount_minor == 1000
-    assert entry is not None and entry.base_minor == 1000
+    payment, entry = await payment_and_commission(services, order["id"])
+    assert payment.amount_minor == 1000
+    assert entry.base_minor == 1000
     report = await compute(services, sale.room["id"])
     assert report["summary"]["gmv_minor"] == 1000
     # and the buyer's order reads with its discount

@@ -17,11 +17,13 @@ from orders import groups, order_moves
 from orders.group_models import Group
 from orders.models import Order, Payment
 from realtime.publish import capture_published
+from tests.conftest import MakeUser
+from tests.orders.conftest import MakeDeal
 from tests.orders.group_helpers import (
     check,
     join,
     joined,
-    offer_deal,
+    named,
     open_group,
     opened,
     past_deadline,
@@ -39,10 +41,10 @@ async def _product_stock(services: Services, product_id: int) -> int:
 
 @pytest.mark.redis6
 async def test_a_group_forms_when_its_members_have_paid(
-        client: httpx.AsyncClient, services: Services, make_user, make_product,  # type: ignore[no-untyped-def]
-        make_room) -> None:
+        client: httpx.AsyncClient, services: Services, make_user: MakeUser,
+        make_deal: MakeDeal) -> None:
     # Given a deal of 9 units in groups of 3, taken from a product with 50 in stock
-    deal = await offer_deal(client, make_user, make_product, make_room, size=3, units=9)
+    deal = await make_deal(size=3, units=9)
     assert await _product_stock(services, deal.product["id"]) == 41
     assert (deal.deal["available"], deal.deal["held"], deal.deal["sold"]) == (9, 0, 0)
     alice, bob, carol, dave = [await make_user(name=n) for n in ("Alice", "Bob", "Carol", "Dave")]
@@ -86,10 +88,10 @@ async def test_a_group_forms_when_its_members_have_paid(
 
 
 async def test_refusals_have_their_own_codes_and_change_nothing(
-        client: httpx.AsyncClient, services: Services, make_user, make_product,  # type: ignore[no-untyped-def]
-        make_room) -> None:
-    deal = await offer_deal(client, make_user, make_product, make_room, size=3, units=4)
-    alice, bob = await make_user(name="Alice"), await make_user(name="Bob")
+        client: httpx.AsyncClient, services: Services, make_user: MakeUser,
+        make_deal: MakeDeal) -> None:
+    deal = await make_deal(size=3, units=4)
+    alice, bob = await named(make_user, "Alice", "Bob")
     group_id, _ = await opened(client, deal.id, alice)
     before = await state(services, deal.id)
 
@@ -122,11 +124,11 @@ async def test_refusals_have_their_own_codes_and_change_nothing(
 
 @pytest.mark.redis6
 async def test_a_group_past_its_deadline_fails_and_refunds_each_paid_member_once(
-        client: httpx.AsyncClient, services: Services, make_user, make_product,  # type: ignore[no-untyped-def]
-        make_room) -> None:
+        client: httpx.AsyncClient, services: Services, make_user: MakeUser,
+        make_deal: MakeDeal) -> None:
     # Given a group of 3 with Alice paid, Bob paying (his payment in flight) and a slot free
-    deal = await offer_deal(client, make_user, make_product, make_room, size=3, units=6)
-    alice, bob = await make_user(name="Alice"), await make_user(name="Bob")
+    deal = await make_deal(size=3, units=6)
+    alice, bob = await named(make_user, "Alice", "Bob")
     group_id, alice_order = await opened(client, deal.id, alice)
     assert await pay(client, services, alice_order) == "paid"
     bob_order = await joined(client, group_id, bob)
@@ -161,13 +163,12 @@ async def test_a_group_past_its_deadline_fails_and_refunds_each_paid_member_once
 
 
 async def test_two_payments_for_the_last_slot_make_one_member_and_one_refund(
-        client: httpx.AsyncClient, services: Services, make_user, make_product,  # type: ignore[no-untyped-def]
-        make_room) -> None:
+        client: httpx.AsyncClient, services: Services, make_user: MakeUser,
+        make_deal: MakeDeal) -> None:
     # Given a group of 2 with Alice paid, and (Redis having lost Bob's hold) both Bob and Carol
     # holding an order for the one slot left
-    deal = await offer_deal(client, make_user, make_product, make_room, size=2, units=4)
-    alice, bob, carol = (await make_user(name="Alice"), await make_user(name="Bob"),
-                         await make_user(name="Carol"))
+    deal = await make_deal(size=2, units=4)
+    alice, bob, carol = await named(make_user, "Alice", "Bob", "Carol")
     group_id, alice_order = await opened(client, deal.id, alice)
     assert await pay(client, services, alice_order) == "paid"
     bob_order = await joined(client, group_id, bob)
@@ -195,11 +196,10 @@ async def test_two_payments_for_the_last_slot_make_one_member_and_one_refund(
 
 @pytest.mark.redis6
 async def test_an_unpaid_slot_expires_and_frees(
-        client: httpx.AsyncClient, services: Services, make_user, make_product,  # type: ignore[no-untyped-def]
-        make_room) -> None:
-    deal = await offer_deal(client, make_user, make_product, make_room, size=2, units=2)
-    alice, bob, carol = (await make_user(name="Alice"), await make_user(name="Bob"),
-                         await make_user(name="Carol"))
+        client: httpx.AsyncClient, services: Services, make_user: MakeUser,
+        make_deal: MakeDeal) -> None:
+    deal = await make_deal(size=2, units=2)
+    alice, bob, carol = await named(make_user, "Alice", "Bob", "Carol")
     group_id, _ = await opened(client, deal.id, alice)
     bob_order = await joined(client, group_id, bob)
     assert (await join(client, group_id, carol)).json()["error"]["code"] == "group_full"
@@ -220,13 +220,12 @@ async def test_an_unpaid_slot_expires_and_frees(
 
 @pytest.mark.redis6
 async def test_an_ended_deal_settles_its_unsold_units_back_to_the_product_once(
-        client: httpx.AsyncClient, services: Services, make_user, make_product,  # type: ignore[no-untyped-def]
-        make_room) -> None:
+        client: httpx.AsyncClient, services: Services, make_user: MakeUser,
+        make_deal: MakeDeal) -> None:
     # Given a deal of 6 units (product at 44), one formed group of 2 and one open group
-    deal = await offer_deal(client, make_user, make_product, make_room, size=2, units=6)
+    deal = await make_deal(size=2, units=6)
     ops = await make_user("ops")
-    alice, bob, carol = (await make_user(name="Alice"), await make_user(name="Bob"),
-                         await make_user(name="Carol"))
+    alice, bob, carol = await named(make_user, "Alice", "Bob", "Carol")
     formed, alice_order = await opened(client, deal.id, alice)
     bob_order = await joined(client, formed, bob)
     for order_id in (alice_order, bob_order):
@@ -263,9 +262,9 @@ async def test_an_ended_deal_settles_its_unsold_units_back_to_the_product_once(
 
 
 async def test_a_group_share_link_leads_to_the_group_page(
-        client: httpx.AsyncClient, services: Services, make_user, make_product,  # type: ignore[no-untyped-def]
-        make_room) -> None:
-    deal = await offer_deal(client, make_user, make_product, make_room, size=2, units=2)
+        client: httpx.AsyncClient, services: Services, make_user: MakeUser,
+        make_deal: MakeDeal) -> None:
+    deal = await make_deal(size=2, units=2)
     alice = await make_user(name="Alice")
     group_id, _ = await opened(client, deal.id, alice)
     code = (await client.get(f"/api/groups/{group_id}")).json()["code"]
@@ -280,11 +279,11 @@ async def test_a_group_share_link_leads_to_the_group_page(
 
 
 async def test_a_live_room_coupon_comes_off_the_group_price_and_a_failed_group_gives_it_back(
-        client: httpx.AsyncClient, services: Services, make_user, make_product,  # type: ignore[no-untyped-def]
-        make_room) -> None:
+        client: httpx.AsyncClient, services: Services, make_user: MakeUser,
+        make_deal: MakeDeal) -> None:
     # given a deal at 15.00 and a coupon of 3.00 off dropped into its room, claimed by Alice
-    deal = await offer_deal(client, make_user, make_product, make_room, size=2, units=4)
-    other = await offer_deal(client, make_user, make_product, make_room, size=2, units=2)
+    deal = await make_deal(size=2, units=4)
+    other = await make_deal(size=2, units=2)
     alice = await make_user(name="Alice")
     dropped = await client.post(f"/api/rooms/{deal.room['id']}/coupons", json={
         "kind": "amount", "amount_off_minor": 300, "currency": "CNY", "quantity": 5,

@@ -59,6 +59,16 @@ async def _refund_messages(services: Services) -> list[OutboxMessage]:
             OutboxMessage.kind == OutboxKind.PROVIDER_REFUND.value).order_by(OutboxMessage.id)))
 
 
+async def _refund_waiting(client: Any, services: Services, make_user: Any,
+                          make_sale: Any) -> OutboxMessage:
+    """A paid order that ops refunded: its refund's message, waiting in the outbox."""
+    _, order = await _paid_order(client, services, make_user, make_sale)
+    await client.post(f"/api/orders/{order['id']}/refund",
+                      headers=(await make_user("ops")).headers)
+    [message] = await _refund_messages(services)
+    return message
+
+
 async def test_a_refund_is_queued_in_the_orders_transaction_and_delivered_once(
         client, make_user, make_sale, services: Services, enqueued: list[int]):
     # given a paid order
@@ -92,10 +102,7 @@ async def test_a_refund_is_queued_in_the_orders_transaction_and_delivered_once(
 async def test_two_deliveries_of_one_refund_at_once_are_one_refund_at_the_provider(
         client, make_user, make_sale, services: Services, enqueued: list[int]):
     # given a refund waiting in the outbox
-    _, order = await _paid_order(client, services, make_user, make_sale)
-    await client.post(f"/api/orders/{order['id']}/refund",
-                      headers=(await make_user("ops")).headers)
-    [message] = await _refund_messages(services)
+    message = await _refund_waiting(client, services, make_user, make_sale)
 
     # when two workers deliver it at the same time (a redelivered task)
     provider = CountingProvider()
@@ -112,10 +119,7 @@ async def test_two_deliveries_of_one_refund_at_once_are_one_refund_at_the_provid
 async def test_a_failed_refund_delivery_is_retried_by_the_same_key(
         client, make_user, make_sale, services: Services, enqueued: list[int]):
     # given a refund waiting in the outbox, and a provider that is down once
-    _, order = await _paid_order(client, services, make_user, make_sale)
-    await client.post(f"/api/orders/{order['id']}/refund",
-                      headers=(await make_user("ops")).headers)
-    [message] = await _refund_messages(services)
+    message = await _refund_waiting(client, services, make_user, make_sale)
 
     class DownOnce(CountingProvider):
         async def refund(self, provider_ref: str, amount_minor: int, currency: str, *,

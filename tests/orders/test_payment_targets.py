@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +17,8 @@ from core.context import Services
 from core.settings import Settings, SettingsError, load_settings
 from orders.models import Order, OutboxMessage, Payment
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
-from tests.orders.conftest import buy
+from tests.conftest import TestUser
+from tests.orders.conftest import MakeSale, buy
 from web.auth import SESSION_COOKIE
 
 
@@ -25,6 +27,14 @@ async def _payments_and_messages(services: Services) -> tuple[int, int]:
         payments = await session.scalar(select(func.count()).select_from(Payment))
         messages = await session.scalar(select(func.count()).select_from(OutboxMessage))
     return int(payments or 0), int(messages or 0)
+
+
+async def _order_awaiting_payment(client: httpx.AsyncClient, make_sale: MakeSale,
+                                  buyer: TestUser) -> dict[str, Any]:
+    """The buyer's order of a unit of a new flash sale, awaiting payment."""
+    sale = await make_sale(quantity=3)
+    order: dict[str, Any] = (await buy(client, buyer, sale.id, "k")).json()["order"]
+    return order
 
 
 async def _status(services: Services, order_id: int) -> str:
@@ -37,9 +47,8 @@ async def _status(services: Services, order_id: int) -> str:
 async def test_a_forged_host_header_does_not_choose_the_webhook_target(
         client: httpx.AsyncClient, make_user, make_sale, services: Services):
     # given a buyer with an order awaiting payment
-    sale = await make_sale(quantity=3)
     buyer = await make_user()
-    order = (await buy(client, buyer, sale.id, "k")).json()["order"]
+    order = await _order_awaiting_payment(client, make_sale, buyer)
     signature = order["payment_url"].split("sig=")[1]
 
     # when their Pay press arrives with a Host header naming another server
@@ -57,9 +66,8 @@ async def test_a_forged_host_header_does_not_choose_the_webhook_target(
 async def test_the_pay_page_refuses_another_user_and_a_guest(
         client: httpx.AsyncClient, make_user, make_sale, services: Services):
     # given a buyer's order and its payment link, which has reached someone else
-    sale = await make_sale(quantity=3)
     buyer, other = await make_user(), await make_user()
-    order = (await buy(client, buyer, sale.id, "k")).json()["order"]
+    order = await _order_awaiting_payment(client, make_sale, buyer)
     link = order["payment_url"]
     signature = link.split("sig=")[1]
     press = {"sig": signature, "action": "pay"}
@@ -96,9 +104,8 @@ async def test_the_pay_page_refuses_another_user_and_a_guest(
 async def test_a_cookie_press_from_another_site_is_refused(
         client: httpx.AsyncClient, make_user, make_sale, services: Services):
     # given a signed-in buyer (session cookie) and their payment link
-    sale = await make_sale(quantity=3)
     buyer = await make_user()
-    order = (await buy(client, buyer, sale.id, "k")).json()["order"]
+    order = await _order_awaiting_payment(client, make_sale, buyer)
     signature = order["payment_url"].split("sig=")[1]
     client.cookies.set(SESSION_COOKIE, buyer.token)
 

@@ -11,17 +11,22 @@ from sqlalchemy import func, select, update
 
 from analytics import actions as analytics_actions
 from core.context import Services
-from orders import order_moves, paying, regular, variant_stock, variants
-from orders.models import CommissionEntry, Order, OrderEvent, Payment
+from orders import order_moves, regular, variant_stock, variants
+from orders.models import Order, OrderEvent
+from tests.conftest import TestUser
 from tests.orders.regular_helpers import (
     ADDRESS,
+    Shop,
     buy,
     checkout,
     counts,
     deliver,
+    expire_holds_past_payment_grace,
     fill_cart,
     open_shop,
+    order_status,
     pay,
+    payment_and_commission,
     queue_payment,
     snapshot,
     with_address,
@@ -29,9 +34,8 @@ from tests.orders.regular_helpers import (
 
 
 async def test_a_host_defines_sizes_and_colours_each_with_its_stock_and_price(
-        client, make_user, make_product, make_room, services: Services):
+        client, shop: Shop, services: Services):
     # given a shirt in sizes and colours, one of them dearer
-    shop = await open_shop(client, make_user, make_product, make_room)
 
     # when anyone reads its variants
     response = await client.get(f"/api/products/{shop.shirt['id']}/variants")
@@ -56,10 +60,8 @@ async def test_a_host_defines_sizes_and_colours_each_with_its_stock_and_price(
 
 @pytest.mark.redis6
 async def test_a_buy_holds_units_and_its_payment_sells_them_with_a_commission(
-        client, make_user, make_product, make_room, services: Services):
+        client, shop: Shop, buyer: TestUser, services: Services):
     # given a buyer with an address in a live room
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
     variant_id = shop.variant("M", "Blue")
 
     # when they buy two of a size and colour
@@ -83,10 +85,8 @@ async def test_a_buy_holds_units_and_its_payment_sells_them_with_a_commission(
 
     # then the units are sold, the host's commission accrued, and the host sees the address
     assert await counts(services, variant_id) == (1, 0, 2)
-    async with services.db.session() as session:
-        entry = await session.scalar(select(CommissionEntry).where(
-            CommissionEntry.order_id == order["id"]))
-    assert entry is not None and entry.host_id == shop.host.id and entry.base_minor == 5800
+    _, entry = await payment_and_commission(services, order["id"])
+    assert entry.host_id == shop.host.id and entry.base_minor == 5800
     host_orders = (await client.get("/api/host/orders", headers=shop.host.headers)).json()
     assert [(o["id"], o["status"], o["shipping_address"]) for o in host_orders["orders"]] == [
         (order["id"], "paid", ADDRESS)]
@@ -96,9 +96,7 @@ async def test_a_buy_holds_units_and_its_payment_sells_them_with_a_commission(
 
 
 async def test_a_repeat_of_the_key_returns_the_first_order_and_holds_nothing_more(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
+        client, shop: Shop, buyer: TestUser, services: Services):
     variant_id = shop.variant("S", "Blue")
     first = await buy(client, buyer, shop.room["id"], variant_id, 1, key="press-1")
     again = await buy(client, buyer, shop.room["id"], variant_id, 3, key="press-1")
@@ -110,9 +108,7 @@ async def test_a_repeat_of_the_key_returns_the_first_order_and_holds_nothing_mor
 
 @pytest.mark.redis6
 async def test_cancel_and_expiry_give_every_unit_back_once(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
+        client, shop: Shop, buyer: TestUser, services: Services):
     room_id = shop.room["id"]
     shirt = shop.variant("S", "Blue")
     mug = shop.mug_variant["id"]
@@ -139,9 +135,7 @@ async def test_cancel_and_expiry_give_every_unit_back_once(
 
 
 async def test_a_refund_puts_the_sold_units_back_on_sale(
-        client, make_user, make_product, make_room, make_buyers, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
+        client, shop: Shop, buyer: TestUser, make_user, services: Services):
     ops = await make_user("ops")
     variant_id = shop.variant("S", "Red")
     order = (await buy(client, buyer, shop.room["id"], variant_id, 2)).json()["order"]
@@ -158,25 +152,19 @@ async def test_a_refund_puts_the_sold_units_back_on_sale(
 
     # then the units are available again and the commission is void
     assert await counts(services, variant_id) == (2, 0, 0)
-    async with services.db.session() as session:
-        entry = await session.scalar(select(CommissionEntry).where(
-            CommissionEntry.order_id == order["id"]))
-    assert entry is not None and entry.status == "void"
+    _, entry = await payment_and_commission(services, order["id"])
+    assert entry.status == "void"
 
 
 async def test_a_payment_after_expiry_takes_the_units_again_only_if_every_line_has_them(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
+        client, shop: Shop, make_user, services: Services):
     late, quick = (await with_address(client, await make_user()),
                    await with_address(client, await make_user()))
     variant_id = shop.variant("S", "Red")  # two units
     order = (await buy(client, late, shop.room["id"], variant_id, 2)).json()["order"]
     event = await queue_payment(services, order["id"])
     # the payment is slow: past its in-flight grace, the hold expires like any other
-    async with services.db.transaction() as session:
-        await session.execute(update(Order).values(hold_expires_at=func.now()))
-        await session.execute(update(Payment).values(created_at=func.now() - func.make_interval(
-            0, 0, 0, 0, 0, 0, paying.PAYMENT_IN_FLIGHT_GRACE_SECONDS + 1)))
+    await expire_holds_past_payment_grace(services)
     assert await order_moves.expire_due_orders(services) == [order["id"]]
     # another buyer takes one of the two units meanwhile
     assert (await buy(client, quick, shop.room["id"], variant_id, 1)).status_code == 201
@@ -184,14 +172,11 @@ async def test_a_payment_after_expiry_takes_the_units_again_only_if_every_line_h
     # when the late payment lands, it cannot have both units: refunded, order stays expired
     assert await deliver(client, services, event) == "refunded_after_expiry"
     assert await counts(services, variant_id) == (1, 1, 0)
-    async with services.db.session() as session:
-        assert (await session.get(Order, order["id"])).status == "expired"
+    assert await order_status(services, order["id"]) == "expired"
 
 
 async def test_the_cart_checks_out_several_products_in_one_order_and_one_payment(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
+        client, shop: Shop, buyer: TestUser, services: Services):
     room_id = shop.room["id"]
     shirt, mug = shop.variant("M", "Blue"), shop.mug_variant["id"]
     headers = buyer.headers
@@ -255,9 +240,7 @@ async def test_a_cart_line_out_of_stock_refuses_the_whole_checkout_naming_the_li
 
 
 async def test_bad_input_is_refused_naming_the_field_and_changes_nothing(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
+        client, shop: Shop, buyer: TestUser, make_user, make_product, make_room, services: Services):
     homeless = await make_user()
     room_id = shop.room["id"]
     shirt = shop.variant("S", "Blue")
@@ -305,9 +288,7 @@ async def test_bad_input_is_refused_naming_the_field_and_changes_nothing(
 
 
 async def test_a_variant_stock_cannot_go_below_what_its_orders_hold_or_sold(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
+        client, shop: Shop, buyer: TestUser, make_user, services: Services):
     mug = shop.mug_variant["id"]
     await buy(client, buyer, shop.room["id"], mug, 4)
     lower = await client.put(f"/api/products/{shop.mug['id']}/variants",
@@ -325,9 +306,7 @@ async def test_a_variant_stock_cannot_go_below_what_its_orders_hold_or_sold(
 
 @pytest.mark.redis6
 async def test_lost_redis_counters_are_rebuilt_from_postgresql(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
+        client, shop: Shop, buyer: TestUser, services: Services):
     shirt = shop.variant("S", "Blue")
     paid = (await buy(client, buyer, shop.room["id"], shirt, 2)).json()["order"]
     await pay(client, services, paid["id"])
@@ -341,16 +320,14 @@ async def test_lost_redis_counters_are_rebuilt_from_postgresql(
 
 
 async def test_a_hold_whose_order_was_never_written_is_released_by_the_sweep(
-        client, make_user, make_product, make_room, services: Services):
+        client, shop: Shop, buyer: TestUser, services: Services):
     # given a hold made by a process that died before its order's commit
-    shop = await open_shop(client, make_user, make_product, make_room)
     mug = shop.mug_variant["id"]
     await counts(services, mug)
     held = await variant_stock.hold(services.redis, services.keys, shop.host.id, 987_654, 1,
                                     [variant_stock.Line(mug, 3)], write_deadline_ms=0)
     assert held.code == variant_stock.HELD
     # and a committed order, whose entry the sweep must leave alone
-    buyer = await with_address(client, await make_user())
     order = (await buy(client, buyer, shop.room["id"], mug, 1)).json()["order"]
 
     released = await regular.release_unwritten_orders(services)
@@ -360,14 +337,11 @@ async def test_a_hold_whose_order_was_never_written_is_released_by_the_sweep(
     check = await variants.check_variant(services, mug)
     assert check.ok, check.problems
     assert check.redis is not None and (check.redis.available, check.redis.held) == (9, 1)
-    async with services.db.session() as session:
-        assert (await session.get(Order, order["id"])).status == "pending_payment"
+    assert await order_status(services, order["id"]) == "pending_payment"
 
 
 async def test_the_buyers_orders_list_filters_by_status_with_items_and_history(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
+        client, shop: Shop, buyer: TestUser, services: Services):
     room_id = shop.room["id"]
     paid = (await buy(client, buyer, room_id, shop.variant("S", "Blue"))).json()["order"]
     await pay(client, services, paid["id"])
@@ -390,10 +364,8 @@ async def test_the_buyers_orders_list_filters_by_status_with_items_and_history(
 
 
 async def test_the_broadcast_report_counts_a_cart_once_and_each_product_its_line(
-        client, make_user, make_product, make_room, services: Services):
+        client, shop: Shop, buyer: TestUser, services: Services):
     # given a paid cart of two products and a paid single buy in one show
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
     room_id = shop.room["id"]
     shirt, mug = shop.variant("M", "Blue"), shop.mug_variant["id"]
     await fill_cart(client, buyer, room_id, [(shirt, 1), (mug, 2)])
@@ -416,19 +388,14 @@ async def test_the_broadcast_report_counts_a_cart_once_and_each_product_its_line
 
 
 async def test_a_late_payment_for_a_cart_takes_every_lines_units_again_while_they_are_free(
-        client, make_user, make_product, make_room, services: Services):
+        client, shop: Shop, buyer: TestUser, services: Services):
     # given a cart order of two lines whose hold ran out while its payment was on its way
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
     room_id = shop.room["id"]
     shirt, mug = shop.variant("S", "Blue"), shop.mug_variant["id"]
     await fill_cart(client, buyer, room_id, [(shirt, 2), (mug, 3)])
     order = (await checkout(client, buyer, room_id)).json()["order"]
     event = await queue_payment(services, order["id"])
-    async with services.db.transaction() as session:
-        await session.execute(update(Order).values(hold_expires_at=func.now()))
-        await session.execute(update(Payment).values(created_at=func.now() - func.make_interval(
-            0, 0, 0, 0, 0, 0, paying.PAYMENT_IN_FLIGHT_GRACE_SECONDS + 1)))
+    await expire_holds_past_payment_grace(services)
     assert await order_moves.expire_due_orders(services) == [order["id"]]
     assert await counts(services, shirt) == (5, 0, 0)
 
@@ -436,14 +403,11 @@ async def test_a_late_payment_for_a_cart_takes_every_lines_units_again_while_the
     assert await deliver(client, services, event) == "paid_after_expiry"
     assert await counts(services, shirt) == (3, 0, 2)
     assert await counts(services, mug) == (7, 0, 3)
-    async with services.db.session() as session:
-        assert (await session.get(Order, order["id"])).status == "paid"
+    assert await order_status(services, order["id"]) == "paid"
 
 
 async def test_a_cart_line_whose_product_left_the_lineup_refuses_the_checkout_naming_it(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
+        client, shop: Shop, buyer: TestUser, services: Services):
     room_id = shop.room["id"]
     shirt, mug = shop.variant("S", "Blue"), shop.mug_variant["id"]
     await fill_cart(client, buyer, room_id, [(shirt, 1), (mug, 1)])
@@ -462,9 +426,7 @@ async def test_a_cart_line_whose_product_left_the_lineup_refuses_the_checkout_na
 
 
 async def test_a_variant_left_out_by_the_host_can_no_longer_be_bought(
-        client, make_user, make_product, make_room, services: Services):
-    shop = await open_shop(client, make_user, make_product, make_room)
-    buyer = await with_address(client, await make_user())
+        client, shop: Shop, buyer: TestUser, services: Services):
     red_small = shop.variant("S", "Red")
     fewer = {"options": [{"name": "size", "values": ["S"]}, {"name": "colour", "values": ["Blue"]}],
              "variants": [{"options": {"size": "S", "colour": "Blue"}, "stock": 5}]}

@@ -80,9 +80,7 @@ async def test_a_reservation_left_by_a_dead_process_goes_back_and_the_buyer_can_
     # then the unit is back, nothing is reserved without an order, the reservation is voided on
     # the sale row, and the buyer's repeat of the same key now buys
     assert released == {sale.id: [lost.reservation_no]}
-    report = await check_invariant(services, sale.id)
-    assert report.ok, report.problems
-    assert report.redis == stock.Counts(available=3, reserved=0, sold=0)
+    assert await _checked_counts(services, sale.id) == stock.Counts(available=3, reserved=0, sold=0)
     async with services.db.session() as session:
         voided = await session.scalar(select(Sale.voided_reservations).where(Sale.id == sale.id))
         logged = await session.scalar(select(SaleEvent.data).where(
@@ -97,17 +95,26 @@ async def test_a_reservation_left_by_a_dead_process_goes_back_and_the_buyer_can_
     assert await buying.release_unwritten_holds(services) == {}
     sk = stock.SaleKeys.of(services.keys, sale.id)
     assert await services.redis.zcard(sk.unwritten) == 0
-    report = await check_invariant(services, sale.id)
+    assert await _checked_counts(services, sale.id) == stock.Counts(available=2, reserved=1, sold=0)
+
+
+async def _waiting(services: Services, count: int) -> bool:
+    """At least this many sessions wait on a lock."""
+    return await lock_waiters(services) >= count
+
+
+async def _checked_counts(services: Services, sale_id: int) -> stock.Counts | None:
+    """The sale's counts in Redis, once its invariant is checked to hold."""
+    report = await check_invariant(services, sale_id)
     assert report.ok, report.problems
-    assert report.redis == stock.Counts(available=2, reserved=1, sold=0)
+    return report.redis
 
 
 async def test_an_order_committing_while_the_sweep_runs_keeps_its_units(
         make_user, make_sale, services: Services, writer: OrderWriter):
     # given an overdue reservation whose order's INSERT has run but not yet committed
     sale = await make_sale(quantity=3)
-    buyer = await make_user()
-    new = await reserve_then_die(services, sale, buyer.id, "slow")
+    new = await reserve_then_die(services, sale, (await make_user()).id, "slow")
     item = _Item(new, asyncio.get_running_loop().create_future())
     async with services.db.engine.connect() as conn:
         driver = (await conn.get_raw_connection()).driver_connection
@@ -117,20 +124,14 @@ async def test_an_order_committing_while_the_sweep_runs_keeps_its_units(
 
         # when the sweep runs meanwhile (it waits on the sale row) and then the order commits
         sweep = asyncio.create_task(buying.release_unwritten_of_sale(services, sale.id))
-        await poll_until(lambda: _waiting(services), message="the sweep to wait on the sale row")
+        await poll_until(lambda: _waiting(services, 1), message="the sweep to wait on the sale row")
         await transaction.commit()
         released = await sweep
 
     # then the sweep saw the order: nothing released, the unit stays the order's
     assert released == []
     assert await orders_of(services, sale.id) == {new.reservation_no: "pending_payment"}
-    report = await check_invariant(services, sale.id)
-    assert report.ok, report.problems
-    assert report.redis == stock.Counts(available=2, reserved=1, sold=0)
-
-
-async def _waiting(services: Services) -> bool:
-    return await lock_waiters(services) >= 1
+    assert await _checked_counts(services, sale.id) == stock.Counts(available=2, reserved=1, sold=0)
 
 
 async def test_an_order_written_while_the_sweep_voids_it_is_refused(
@@ -138,18 +139,17 @@ async def test_an_order_written_while_the_sweep_voids_it_is_refused(
     # given an overdue reservation with no order, and a sweep held up just before its commit
     # (after it voided the reservation on the locked sale row)
     sale = await make_sale(quantity=3)
-    buyer = await make_user()
-    new = await reserve_then_die(services, sale, buyer.id, "late")
+    new = await reserve_then_die(services, sale, (await make_user()).id, "late")
     async with services.db.engine.connect() as blocker:
         await blocker.begin()
         await blocker.execute(text("lock table sale_events in exclusive mode"))
         sweep = asyncio.create_task(buying.release_unwritten_of_sale(services, sale.id))
-        await poll_until(lambda: _waiting(services), message="the sweep to hold the sale row")
+        await poll_until(lambda: _waiting(services, 1), message="the sweep to hold the sale row")
 
         # when the order's batch starts now (it waits on the sale row the sweep holds), and the
         # sweep then commits
         write = writer.submit(new)
-        await poll_until(lambda: _two_waiting(services), message="the batch to wait too")
+        await poll_until(lambda: _waiting(services, 2), message="the batch to wait too")
         await blocker.rollback()
         released = await sweep
         with pytest.raises(SaleUnavailable):
@@ -159,13 +159,7 @@ async def test_an_order_written_while_the_sweep_voids_it_is_refused(
     # unit went back once and no order holds it
     assert released == [new.reservation_no]
     assert await orders_of(services, sale.id) == {}
-    report = await check_invariant(services, sale.id)
-    assert report.ok, report.problems
-    assert report.redis == stock.Counts(available=3, reserved=0, sold=0)
-
-
-async def _two_waiting(services: Services) -> bool:
-    return await lock_waiters(services) >= 2
+    assert await _checked_counts(services, sale.id) == stock.Counts(available=3, reserved=0, sold=0)
 
 
 async def test_sweeps_racing_late_writes_release_each_unit_once(
@@ -194,10 +188,8 @@ async def test_sweeps_racing_late_writes_release_each_unit_once(
     assert len(released) == len(set(released))
     assert set(released) == {o.reservation_no for o in pending} - written
     assert set(await orders_of(services, sale.id)) == written
-    report = await check_invariant(services, sale.id)
-    assert report.ok, report.problems
-    assert report.redis == stock.Counts(available=40 - len(written), reserved=len(written),
-                                        sold=0)
+    assert await _checked_counts(services, sale.id) == stock.Counts(
+        available=40 - len(written), reserved=len(written), sold=0)
 
 
 async def test_a_rebuild_empties_the_voided_list(make_user, make_sale, services: Services):

@@ -9,19 +9,20 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from core.context import Services
 from live.models import Room
 from orders import regular, variant_stock
 from orders.commissions import DEFAULT_COMMISSION_RATE_BP
-from orders.models import CommissionEntry, Order
+from orders.models import Order
 from tests.conftest import TestUser
 from tests.orders.regular_helpers import (
     buy,
     counts,
     open_shop,
     pay,
+    payment_and_commission,
     snapshot,
     with_address,
 )
@@ -83,10 +84,8 @@ async def test_a_replays_product_is_bought_at_its_current_price_and_attributed_t
     # then the units are sold, the host's commission accrued on the room, and the replay's
     # report and the broadcast's count the order as the replay's
     assert await counts(services, variant_id) == (3, 0, 2)
-    async with services.db.session() as session:
-        entry = await session.scalar(select(CommissionEntry).where(
-            CommissionEntry.order_id == order["id"]))
-    assert entry is not None and (entry.host_id, entry.room_id, entry.base_minor) == (
+    _, entry = await payment_and_commission(services, order["id"])
+    assert (entry.host_id, entry.room_id, entry.base_minor) == (
         shop.host.id, shop.room["id"], 5400)
     report = (await client.get(f"/api/videos/{replay_id}/report",
                                headers=shop.host.headers)).json()

@@ -89,6 +89,39 @@ async def serve(hub: Hub, count: int, *, stuck: int = 0) -> list[FakeSocket]:
     return sockets
 
 
+async def huge_room(start_hub: StartHub, *, batch_interval_ms: int,
+                    ) -> tuple[Hub, MemoryBackend, list[FakeSocket]]:
+    """A hub whose room is "huge" (chat batched) from 3 viewers on, and its 3 viewers."""
+    hub, backend = await start_hub(batch_min_connections=3, batch_interval_ms=batch_interval_ms)
+    return hub, backend, await serve(hub, 3)
+
+
+async def publish_pins(services: Services, backend: MemoryBackend, room_state: int,
+                       count: int) -> None:
+    """Pins of products 1..count, one event each, after the room's state."""
+    for n in range(1, count + 1):
+        await backend.publish(room_channel(services.keys, ROOM_ID),
+                              event(room_state + n, "pin", {"product": {"id": n}}))
+
+
+async def publish_chat_then_pin(services: Services, backend: MemoryBackend, room_state: int,
+                                chats: int) -> None:
+    """`chats` chat lines at once, then a pin, after the room's state."""
+    channel = room_channel(services.keys, ROOM_ID)
+    for n in range(1, chats + 1):
+        await backend.publish(channel, event(room_state + n, "chat", {"id": str(n), "text": "hi"}))
+    await backend.publish(channel, event(room_state + chats + 1, "pin", {"product": {"id": 1}}))
+
+
+async def until_each_has(sockets: list[FakeSocket], count: int, message: str, *,
+                         frames: bool = False) -> None:
+    """Every socket has `count` events (or room frames) sent to it."""
+    async def delivered() -> bool:
+        return all(len(s.room_frames() if frames else s.events()) == count for s in sockets)
+
+    await poll_until(delivered, message=message)
+
+
 @pytest.fixture
 async def started() -> AsyncIterator[list[Hub]]:
     hubs: list[Hub] = []
@@ -121,15 +154,10 @@ async def test_one_publish_reaches_every_connection_as_the_same_frame(
     sockets = await serve(hub, 200)
 
     # when 20 events are published once each
-    for n in range(1, 21):
-        await backend.publish(room_channel(services.keys, ROOM_ID),
-                              event(room_state + n, "pin", {"product": {"id": n}}))
+    await publish_pins(services, backend, room_state, 20)
 
     # then every viewer gets all 20, in order, and it is one string shared by all
-    async def delivered() -> bool:
-        return all(len(s.room_frames()) == 20 for s in sockets)
-
-    await poll_until(delivered, message="20 events on 200 sockets")
+    await until_each_has(sockets, 20, "20 events on 200 sockets", frames=True)
     first = sockets[0].room_frames()
     assert [orjson.loads(f)["offset"] for f in first] == list(range(room_state + 1, room_state + 21))
     for sock in sockets:
@@ -165,20 +193,13 @@ async def test_a_slow_consumer_is_dropped_without_slowing_the_others(
 async def test_chat_in_a_huge_room_is_batched_and_state_is_never_held_back(
         services: Services, room_state: int, start_hub: StartHub) -> None:
     # given a room "huge" from 3 viewers on
-    hub, backend = await start_hub(batch_min_connections=3, batch_interval_ms=50)
-    sockets = await serve(hub, 3)
-    channel = room_channel(services.keys, ROOM_ID)
+    _, backend, sockets = await huge_room(start_hub, batch_interval_ms=50)
 
     # when 30 chat lines arrive at once, then a pin
-    for n in range(1, 31):
-        await backend.publish(channel, event(room_state + n, "chat", {"id": str(n), "text": "hi"}))
-    await backend.publish(channel, event(room_state + 31, "pin", {"product": {"id": 1}}))
+    await publish_chat_then_pin(services, backend, room_state, 30)
 
     # then each viewer gets all 31 events in order, in far fewer frames
-    async def delivered() -> bool:
-        return all(len(s.events()) == 31 for s in sockets)
-
-    await poll_until(delivered, message="31 events")
+    await until_each_has(sockets, 31, "31 events")
     for sock in sockets:
         events = sock.events()
         assert [e["offset"] for e in events] == list(range(room_state + 1, room_state + 32))
@@ -201,20 +222,13 @@ def frames_by_type(sock: FakeSocket) -> list[list[str]]:
 async def test_a_pin_with_chat_pending_goes_at_once_in_the_same_message_as_the_chat(
         services: Services, room_state: int, start_hub: StartHub) -> None:
     # given a huge room whose chat would wait a minute for its batch
-    hub, backend = await start_hub(batch_min_connections=3, batch_interval_ms=60_000)
-    sockets = await serve(hub, 3)
-    channel = room_channel(services.keys, ROOM_ID)
+    _, backend, sockets = await huge_room(start_hub, batch_interval_ms=60_000)
 
     # when a chat line arrives (it goes at once: no batch was sent yet), two more, then a pin
-    for n in range(1, 4):
-        await backend.publish(channel, event(room_state + n, "chat", {"id": str(n), "text": "hi"}))
-    await backend.publish(channel, event(room_state + 4, "pin", {"product": {"id": 1}}))
+    await publish_chat_then_pin(services, backend, room_state, 3)
 
     # then the pin does not wait, and the held chat and the pin are one message, in order
-    async def delivered() -> bool:
-        return all(len(s.events()) == 4 for s in sockets)
-
-    await poll_until(delivered, message="chat and pin delivered")
+    await until_each_has(sockets, 4, "chat and pin delivered")
     for sock in sockets:
         assert frames_by_type(sock) == [["chat"], ["chat", "chat", "pin"]]
         assert [e["offset"] for e in sock.events()] == list(range(room_state + 1, room_state + 5))
@@ -223,8 +237,7 @@ async def test_a_pin_with_chat_pending_goes_at_once_in_the_same_message_as_the_c
 async def test_likes_in_a_huge_room_wait_for_the_next_batch_instead_of_a_message_of_their_own(
         services: Services, room_state: int, start_hub: StartHub) -> None:
     # given a huge room whose chat waits a minute for its batch, and a logged-in viewer
-    hub, backend = await start_hub(batch_min_connections=3, batch_interval_ms=60_000)
-    sockets = await serve(hub, 3)
+    hub, backend, sockets = await huge_room(start_hub, batch_interval_ms=60_000)
     liker = FakeSocket()
     asyncio.create_task(hub.serve(  # noqa: RUF006 (the hub tracks it)
         liker, ROOM_ID, {"id": 1, "display_name": "Ann", "role": "viewer"}))
@@ -248,10 +261,7 @@ async def test_likes_in_a_huge_room_wait_for_the_next_batch_instead_of_a_message
     await backend.publish(channel, event(room_state + 3, "pin", {"product": {"id": 1}}))
 
     # then the likes went out with the held chat and the pin, not in a message before them
-    async def delivered() -> bool:
-        return all(len(s.events()) == 4 for s in sockets)
-
-    await poll_until(delivered, message="chat, likes and pin delivered")
+    await until_each_has(sockets, 4, "chat, likes and pin delivered")
     for sock in sockets:
         assert frames_by_type(sock) == [["chat"], ["chat", "likes", "pin"]]
 

@@ -13,7 +13,15 @@ from realtime.hub import Hub
 from realtime.publish import room_channel
 from tests.conftest import poll_until
 from tests.realtime import test_hub
-from tests.realtime.test_hub import ROOM_ID, FakeSocket, StartHub, event, serve
+from tests.realtime.test_hub import (
+    ROOM_ID,
+    FakeSocket,
+    StartHub,
+    event,
+    publish_pins,
+    serve,
+    until_each_has,
+)
 
 # The hub tests' fixtures, shared.
 room_state = test_hub.room_state
@@ -35,14 +43,8 @@ async def test_fan_out_is_counted_per_frame_and_per_recipient(
                                  sample("livesell_ws_messages_received_total"))
 
     # when 5 events are published
-    for n in range(1, 6):
-        await backend.publish(room_channel(services.keys, ROOM_ID),
-                              event(room_state + n, "pin", {"product": {"id": n}}))
-
-    async def delivered() -> bool:
-        return all(len(s.room_frames()) == 5 for s in sockets)
-
-    await poll_until(delivered, message="5 events on 30 sockets")
+    await publish_pins(services, backend, room_state, 5)
+    await until_each_has(sockets, 5, "5 events on 30 sockets", frames=True)
 
     # then 5 messages came in and were fanned out 5 times to 30 viewers (ticks may add more)
     assert sample("livesell_ws_messages_received_total") - messages == 5

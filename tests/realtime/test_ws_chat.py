@@ -5,14 +5,21 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import MakeUser
-from tests.realtime.conftest import Connect
+from tests.conftest import MakeUser, TestUser
+from tests.realtime.conftest import Connect, Viewer
 
 
-async def _live_room(make_user: MakeUser, make_room) -> tuple[object, dict]:
+async def _live_room(make_user: MakeUser, make_room) -> tuple[TestUser, dict]:
     host = await make_user("host")
     room = await make_room(host, live=True)
     return host, room
+
+
+async def _watching(connect_viewer: Connect, room: dict, user: TestUser | None = None) -> Viewer:
+    """A viewer of the room (a guest without a user), past the hello."""
+    viewer = await connect_viewer(room["id"], user=user)
+    await viewer.next("hello")
+    return viewer
 
 
 async def test_a_chat_line_reaches_every_viewer_as_text(make_user: MakeUser, make_room,
@@ -61,8 +68,7 @@ async def test_guest_cannot_chat_or_like(make_user: MakeUser, make_room,
 async def test_chat_longer_than_the_limit_is_refused(make_user: MakeUser, make_room,
                                                      connect_viewer: Connect) -> None:
     _, room = await _live_room(make_user, make_room)
-    viewer = await connect_viewer(room["id"], user=await make_user("viewer"))
-    await viewer.next("hello")
+    viewer = await _watching(connect_viewer, room, await make_user("viewer"))
 
     await viewer.send({"type": "chat", "text": "x" * 301})
     error = await viewer.next("error", "chat")
@@ -75,8 +81,7 @@ async def test_chat_longer_than_the_limit_is_refused(make_user: MakeUser, make_r
 async def test_chat_faster_than_the_rate_limit_is_refused(make_user: MakeUser, make_room,
                                                           connect_viewer: Connect) -> None:
     _, room = await _live_room(make_user, make_room)
-    viewer = await connect_viewer(room["id"], user=await make_user("viewer"))
-    await viewer.next("hello")
+    viewer = await _watching(connect_viewer, room, await make_user("viewer"))
 
     await viewer.send({"type": "chat", "text": "one"})
     await viewer.send({"type": "chat", "text": "two"})
@@ -93,10 +98,9 @@ async def test_slow_mode_the_host_switches_on_applies_to_viewers(
         connect_viewer: Connect) -> None:
     # given a room in slow mode (30 s) and a viewer who already chatted once
     host, room = await _live_room(make_user, make_room)
-    viewer = await connect_viewer(room["id"], user=await make_user("viewer"))
-    await viewer.next("hello")
+    viewer = await _watching(connect_viewer, room, await make_user("viewer"))
     response = await client.patch(f"/api/rooms/{room['id']}", json={"slow_mode_seconds": 30},
-                                  headers=host.headers)  # type: ignore[attr-defined]
+                                  headers=host.headers)
     assert response.status_code == 200, response.text
     assert (await viewer.next("room"))["data"]["slow_mode_seconds"] == 30
     await viewer.send({"type": "chat", "text": "first"})
@@ -115,11 +119,10 @@ async def test_a_muted_user_cannot_chat_and_the_room_is_told(
         connect_viewer: Connect) -> None:
     host, room = await _live_room(make_user, make_room)
     bob = await make_user("viewer", name="Bob")
-    viewer = await connect_viewer(room["id"], user=bob)
-    await viewer.next("hello")
+    viewer = await _watching(connect_viewer, room, bob)
 
     response = await client.post(f"/api/rooms/{room['id']}/mutes", json={"user_id": bob.id},
-                                 headers=host.headers)  # type: ignore[attr-defined]
+                                 headers=host.headers)
     assert response.status_code in (200, 201), response.text
     moderation = await viewer.next("moderation")
     await viewer.send({"type": "chat", "text": "let me speak"})
@@ -135,18 +138,17 @@ async def test_a_deleted_message_is_removed_everywhere(
         make_user: MakeUser, make_room, client: httpx.AsyncClient,
         connect_viewer: Connect) -> None:
     host, room = await _live_room(make_user, make_room)
-    viewer = await connect_viewer(room["id"], user=await make_user("viewer"))
-    await viewer.next("hello")
+    viewer = await _watching(connect_viewer, room, await make_user("viewer"))
     await viewer.send({"type": "chat", "text": "buy my stuff elsewhere"})
     line = await viewer.next("chat")
 
     response = await client.delete(f"/api/rooms/{room['id']}/chat/{line['data']['id']}",
-                                   headers=host.headers)  # type: ignore[attr-defined]
+                                   headers=host.headers)
     assert response.status_code in (200, 204), response.text
     deleted = await viewer.next("moderation")
 
     assert deleted["data"] == {"action": "delete", "message_id": line["data"]["id"],
-                               "by": host.id}  # type: ignore[attr-defined]
+                               "by": host.id}
     fresh = await connect_viewer(room["id"])
     assert (await fresh.next("hello"))["data"]["chat"] == []
 
@@ -154,8 +156,7 @@ async def test_a_deleted_message_is_removed_everywhere(
 async def test_bad_frames_get_errors_and_the_connection_stays_open(
         make_user: MakeUser, make_room, connect_viewer: Connect) -> None:
     _, room = await _live_room(make_user, make_room)
-    viewer = await connect_viewer(room["id"], user=await make_user("viewer"))
-    await viewer.next("hello")
+    viewer = await _watching(connect_viewer, room, await make_user("viewer"))
     bad = ["not json", "[1, 2]", '{"type": 3}', '{"type": "dance"}', '{"type": "chat"}',
            '{"type": "like", "count": 0}', '{"type": "like", "count": 51}',
            '{"type": "like", "count": true}', "x" * 10_000, '{"type": "chat", "text": "a\\u0000b"}']
@@ -176,8 +177,7 @@ async def test_bad_frames_get_errors_and_the_connection_stays_open(
 async def test_too_many_bad_frames_close_the_connection(make_user: MakeUser, make_room,
                                                         connect_viewer: Connect) -> None:
     _, room = await _live_room(make_user, make_room)
-    viewer = await connect_viewer(room["id"])
-    await viewer.next("hello")
+    viewer = await _watching(connect_viewer, room)
 
     for _ in range(25):
         await viewer.send("nonsense")

@@ -9,11 +9,11 @@ import re
 import time
 
 import httpx
-from sqlalchemy import func, select
 
 from core.context import Services
 from sharing.codes import ShareCode, TargetKind, make_code
 from sharing.models import ShareAttribution, ShareVisit
+from tests.conftest import count_rows
 from tests.orders.test_buy import statements_seen
 from tests.sharing.conftest import follow, paid_order, share_link
 from web.i18n import CATALOGS
@@ -22,11 +22,9 @@ from web.pages_shares import OTHER_TITLE, TITLES
 ENGLISH = {"Accept-Language": "en-US,en;q=0.9"}
 
 
-async def _counts(services: Services) -> tuple[int, int]:
-    async with services.db.session() as session:
-        visits = await session.scalar(select(func.count()).select_from(ShareVisit))
-        attributions = await session.scalar(select(func.count()).select_from(ShareAttribution))
-    return int(visits or 0), int(attributions or 0)
+async def _counts(services: Services) -> tuple[int, ...]:
+    """(visits, attributions)"""
+    return await count_rows(services, ShareVisit, ShareAttribution)
 
 
 async def test_a_signed_in_user_gets_one_link_per_room_or_product(

@@ -13,20 +13,29 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from core.settings import IngestSettings
+from tests.browser import CHROMIUM, launch_chromium
 from tests.conftest import LiveServer, start_server, stop_server
-from tests.infra import ROOT, TestInfra
+from tests.infra import ROOT, TestInfra, stop_process
 from web import nginx
 from web.embedded import free_port, port_open
 
 # nginx asks about each publisher this often in the tests (the app's default is 10 s): a
 # rotated key's publisher is cut off within a second or two.
 TEST_UPDATE_SECONDS = 1
+
+
+@pytest.fixture
+async def room(make_user: Any, make_room: Any) -> dict[str, Any]:
+    """A new host's room, not live yet: its stream key starts it."""
+    room: dict[str, Any] = await make_room(await make_user("host"))
+    return room
 
 
 def need_ingest_tools() -> None:
@@ -75,13 +84,7 @@ class Ingest:
 
     def stop_pushes(self) -> None:
         for process in self.pushes:
-            if process.poll() is None:
-                process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
             if process.stderr is not None:
                 process.stderr.close()
         self.pushes.clear()
@@ -119,12 +122,7 @@ def ingest(infra: TestInfra) -> Iterator[Ingest]:
         yield started
     finally:
         started.stop_pushes()
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         stop_server(server)
         # The error log is kept for a failed run: .data/livesell-nginx-*/logs/error.log
         shutil.rmtree(layout.hls_dir, ignore_errors=True)
@@ -151,14 +149,8 @@ async def playlist_ready(url: str) -> bool:
 @pytest.fixture(scope="session")
 async def chromium() -> AsyncIterator[Browser]:
     """Headless Debian Chromium (as tests/e2e), for the player."""
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            # Muted autoplay is allowed anyway; this makes it so whatever the build's policy.
-            args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"])
+    # Muted autoplay is allowed anyway; this makes it so whatever the build's policy.
+    async with launch_chromium("--autoplay-policy=no-user-gesture-required") as browser:
         yield browser
-        await browser.close()

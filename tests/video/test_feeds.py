@@ -49,6 +49,12 @@ async def _newest_first(services: Services, video_ids: list[int]) -> list[int]:
     return [video_id for video_id, _ in sorted(rows, key=lambda r: (r[1], r[0]), reverse=True)]
 
 
+async def _mia_zed_and_a_viewer(make_user: MakeUser) -> tuple[TestUser, TestUser, TestUser]:
+    """Two hosts, Mia and Zed, and a viewer."""
+    return (await make_user("host", name="Mia"), await make_user("host", name="Zed"),
+            await make_user("viewer"))
+
+
 async def _follow(client: httpx.AsyncClient, viewer: TestUser, host: TestUser) -> None:
     response = await client.post(f"/api/hosts/{host.id}/follow", headers=viewer.headers)
     assert response.status_code == 200, response.text
@@ -165,8 +171,7 @@ async def test_a_video_made_ready_while_paging_neither_repeats_nor_hides_one(
 
 async def test_unfollowing_a_host_takes_their_videos_out_of_following(
         client: httpx.AsyncClient, services: Services, make_user: MakeUser) -> None:
-    mia, zed = await make_user("host", name="Mia"), await make_user("host", name="Zed")
-    viewer = await make_user("viewer")
+    mia, zed, viewer = await _mia_zed_and_a_viewer(make_user)
     mias = await _videos(services, mia, 2)
     zeds = await _videos(services, zed, 2, first=START + timedelta(seconds=5))
     await _follow(client, viewer, mia)
@@ -238,8 +243,7 @@ async def test_an_unknown_feed_or_a_bad_cursor_is_a_422_naming_the_field(
 
 async def test_the_page_has_a_tab_per_feed_and_says_what_an_empty_following_needs(
         client: httpx.AsyncClient, services: Services, make_user: MakeUser) -> None:
-    mia, zed = await make_user("host", name="Mia"), await make_user("host", name="Zed")
-    viewer = await make_user("viewer")
+    mia, zed, viewer = await _mia_zed_and_a_viewer(make_user)
     mias = await _videos(services, mia, 2)
     zeds = await _videos(services, zed, 1, first=START + timedelta(hours=1))
 

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import update
 
 from core.context import Services
 from live import queries, streams
 from live.actions import rebuild_room_state
-from live.models import RoomStream
 from realtime.history import read_snapshot
 from realtime.publish import capture_published
+from tests.video.stream_helpers import age_streams, publish, publish_and_end, sweep
 
 
 async def _snapshot_on_air(services: Services, room_id: int) -> Any:
@@ -33,14 +31,6 @@ async def _rebuilt_on_air(services: Services, room_id: int) -> Any:
 
 def _on_air_events(captured: list[dict[str, Any]]) -> list[Any]:
     return [(e["data"], e["state"]) for e in captured if e["type"] == "on_air"]
-
-
-async def _age_streams(services: Services, room_id: int, seconds: float) -> None:
-    async with services.db.transaction() as session:
-        await session.execute(update(RoomStream).where(RoomStream.room_id == room_id).values(
-            started_at=RoomStream.started_at - timedelta(seconds=seconds),
-            last_seen_at=RoomStream.last_seen_at - timedelta(seconds=seconds),
-            ended_at=RoomStream.ended_at - timedelta(seconds=seconds)))
 
 
 def _boot(page: httpx.Response) -> dict[str, Any]:
@@ -68,8 +58,7 @@ async def test_a_publish_puts_the_room_on_air_in_its_snapshot_and_as_an_event(
 
     # when nginx accepts the encoder's publish
     with capture_published() as captured:
-        await streams.start_publish(services, room["stream_key"], "7", "127.0.0.1",
-                                    update_seconds=10, grace_seconds=60)
+        await publish(services, room["stream_key"])
 
     # then the room hears it is on air, its snapshot says so, a rebuild from PostgreSQL agrees,
     # and a page loaded now starts on air
@@ -80,18 +69,14 @@ async def test_a_publish_puts_the_room_on_air_in_its_snapshot_and_as_an_event(
 
 
 async def test_a_drop_within_the_grace_period_keeps_the_room_on_air(
-        services: Services, make_user: Any, make_room: Any) -> None:
-    host = await make_user("host")
-    room = await make_room(host)
-    await streams.start_publish(services, room["stream_key"], "7", "127.0.0.1",
-                                update_seconds=10, grace_seconds=60)
+        services: Services, room: dict[str, Any]) -> None:
+    await publish(services, room["stream_key"])
 
     # when the encoder drops, and the sweep runs within the grace period
     with capture_published() as captured:
         await streams.end_publish(services, room["stream_key"], "7")
-        await _age_streams(services, room["id"], 30)
-        ended = await streams.end_rooms_without_stream(services, grace_seconds=60,
-                                                       update_seconds=10)
+        await age_streams(services, room["id"], 30)
+        ended = await sweep(services)
 
     # then nothing takes it off air: players keep looking for the stream to come back
     assert ended == []
@@ -101,17 +86,12 @@ async def test_a_drop_within_the_grace_period_keeps_the_room_on_air(
 
 
 async def test_the_grace_period_over_takes_the_room_off_air_as_it_ends(
-        services: Services, make_user: Any, make_room: Any) -> None:
-    host = await make_user("host")
-    room = await make_room(host)
-    await streams.start_publish(services, room["stream_key"], "7", "127.0.0.1",
-                                update_seconds=10, grace_seconds=60)
-    await streams.end_publish(services, room["stream_key"], "7")
-    await _age_streams(services, room["id"], 61)
+        services: Services, room: dict[str, Any]) -> None:
+    await publish_and_end(services, room["stream_key"])
+    await age_streams(services, room["id"], 61)
 
     with capture_published() as captured:
-        ended = await streams.end_rooms_without_stream(services, grace_seconds=60,
-                                                       update_seconds=10)
+        ended = await sweep(services)
 
     assert ended == [room["id"]]
     # (the room hears it ended from the RoomEnded handler, after the commit, and off air from
@@ -128,8 +108,7 @@ async def test_the_host_ending_the_room_takes_it_off_air(
         client: httpx.AsyncClient, services: Services, make_user: Any, make_room: Any) -> None:
     host = await make_user("host")
     room = await make_room(host)
-    await streams.start_publish(services, room["stream_key"], "7", "127.0.0.1",
-                                update_seconds=10, grace_seconds=60)
+    await publish(services, room["stream_key"])
 
     response = await client.post(f"/api/rooms/{room['id']}/status", json={"status": "ended"},
                                  headers=host.headers)

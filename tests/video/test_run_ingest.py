@@ -4,17 +4,14 @@ to install it when it is not."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
 from core.settings import load_settings
-from tests.infra import ROOT, TestInfra
+from tests.cli_run import interrupt, start_run
+from tests.infra import TestInfra
 from tests.video.conftest import need_ingest_tools
 from web import cli, nginx
 from web.embedded import free_port, port_open
@@ -27,32 +24,18 @@ def test_run_starts_nginx_for_the_ingest_and_stops_it(infra: TestInfra, tmp_path
     port, rtmp_port, http_port = free_port(), free_port(), free_port()
     env = {**os.environ, **infra.env(), "INGEST_ENABLED": "1", "LIVESELL_DATA_DIR": str(tmp_path),
            "INGEST_RTMP_PORT": str(rtmp_port), "INGEST_HTTP_PORT": str(http_port)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "run", "--no-workers", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output: list[str] = []
+    process, output = start_run(
+        env, port, "--no-workers",
+        ready=lambda: port_open("127.0.0.1", rtmp_port) and port_open("127.0.0.1", http_port),
+        explain=lambda: (tmp_path / "nginx" / "logs" / "error.log").read_text())
     children: list[psutil.Process] = []
     try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 60
-        while not any("Ctrl-C stops everything" in line for line in output):
-            line = process.stdout.readline()
-            assert line or process.poll() is None, "".join(output)
-            output.append(line)
-            assert time.monotonic() < deadline, "".join(output)
-        while not (port_open("127.0.0.1", rtmp_port) and port_open("127.0.0.1", http_port)):
-            assert time.monotonic() < deadline, (tmp_path / "nginx" / "logs" / "error.log"
-                                                 ).read_text()
-            time.sleep(0.05)
         children = psutil.Process(process.pid).children(recursive=True)
         assert any("nginx" in " ".join(child.cmdline()) for child in children)
         assert f"rtmp://127.0.0.1:{rtmp_port}/live" in "".join(output)
         assert (tmp_path / "nginx" / "nginx.conf").exists()
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(60)
-        if process.stdout is not None:
-            process.stdout.close()
+        interrupt(process)
     _gone, alive = psutil.wait_procs(children, timeout=20)
     assert alive == []
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -16,6 +15,8 @@ from core.context import Services
 from core.settings import Secret, Settings
 from live import streams
 from live.models import Room, RoomEvent, RoomStream
+from tests.conftest import count_rows
+from tests.video.stream_helpers import age_streams, publish, publish_and_end, sweep
 from web.app import create_app
 
 CALLBACK = "/internal/ingest/on_publish"
@@ -26,18 +27,13 @@ def _form(key: str, call: str = "publish", client_id: str = "7", app: str = "liv
             "tcurl": "rtmp://127.0.0.1/live", "type": "live"}
 
 
-async def _counts(services: Services) -> tuple[int, int]:
-    async with services.db.session() as session:
-        stream_rows = await session.scalar(select(func.count()).select_from(RoomStream))
-        events = await session.scalar(select(func.count()).select_from(RoomEvent))
-    return int(stream_rows or 0), int(events or 0)
+async def _counts(services: Services) -> tuple[int, ...]:
+    """(streams, room events)"""
+    return await count_rows(services, RoomStream, RoomEvent)
 
 
 async def test_publish_callback_redirects_the_key_to_the_public_name(
-        client: httpx.AsyncClient, make_user: Any, make_room: Any) -> None:
-    host = await make_user("host")
-    room = await make_room(host)
-
+        client: httpx.AsyncClient, room: dict[str, Any]) -> None:
     response = await client.post(CALLBACK, data=_form(room["stream_key"]))
 
     assert response.status_code == 302
@@ -45,9 +41,7 @@ async def test_publish_callback_redirects_the_key_to_the_public_name(
 
 
 async def test_a_second_publisher_is_refused_while_the_first_is_on(
-        client: httpx.AsyncClient, services: Services, make_user: Any, make_room: Any) -> None:
-    host = await make_user("host")
-    room = await make_room(host)
+        client: httpx.AsyncClient, services: Services, room: dict[str, Any]) -> None:
     first = await client.post(CALLBACK, data=_form(room["stream_key"], client_id="7"))
     assert first.status_code == 302
     before = await _counts(services)
@@ -81,9 +75,7 @@ async def test_bad_callback_input_is_a_4xx_json_and_changes_nothing(
 
 
 async def test_callbacks_from_another_machine_are_refused(
-        app: Any, services: Services, make_user: Any, make_room: Any) -> None:
-    host = await make_user("host")
-    room = await make_room(host)
+        app: Any, services: Services, room: dict[str, Any]) -> None:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
         response = await http.post(CALLBACK, data=_form(room["stream_key"]))
@@ -103,9 +95,7 @@ async def secret_app(services: Services, settings: Settings) -> AsyncIterator[An
 
 
 async def test_with_a_callback_secret_only_callers_with_it_are_heard(
-        secret_app: Any, make_user: Any, make_room: Any) -> None:
-    host = await make_user("host")
-    room = await make_room(host)
+        secret_app: Any, room: dict[str, Any]) -> None:
     transport = httpx.ASGITransport(app=secret_app, client=("10.0.0.5", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
         without = await http.post(CALLBACK, data=_form(room["stream_key"]))
@@ -135,54 +125,33 @@ async def test_only_the_host_rotates_the_key_and_it_is_never_logged(
     assert len(logged) == 1 and new_key not in str(logged)
 
 
-async def _start_and_end(services: Services, key: str, client_id: str) -> int:
-    accepted = await streams.start_publish(services, key, client_id, "127.0.0.1",
-                                           update_seconds=10, grace_seconds=60)
-    await streams.end_publish(services, key, client_id)
-    return accepted.room_id
-
-
-async def _age_streams(services: Services, room_id: int, seconds: float) -> None:
-    """Move the room's streams `seconds` into the past (the sweep compares with now())."""
-    async with services.db.transaction() as session:
-        await session.execute(update(RoomStream).where(RoomStream.room_id == room_id).values(
-            started_at=RoomStream.started_at - timedelta(seconds=seconds),
-            last_seen_at=RoomStream.last_seen_at - timedelta(seconds=seconds),
-            ended_at=RoomStream.ended_at - timedelta(seconds=seconds)))
-
-
 async def _status(services: Services, room_id: int) -> str:
     async with services.db.session() as session:
         return str(await session.scalar(select(Room.status).where(Room.id == room_id)))
 
 
 async def test_a_stream_gone_past_the_grace_period_ends_the_room(
-        services: Services, make_user: Any, make_room: Any) -> None:
-    host = await make_user("host")
-    room = await make_room(host)
-    room_id = await _start_and_end(services, room["stream_key"], "7")
-    await _age_streams(services, room_id, 61)
+        services: Services, room: dict[str, Any]) -> None:
+    room_id = await publish_and_end(services, room["stream_key"], "7")
+    await age_streams(services, room_id, 61)
 
-    ended = await streams.end_rooms_without_stream(services, grace_seconds=60, update_seconds=10)
+    ended = await sweep(services)
 
     assert ended == [room_id]
     assert await _status(services, room_id) == "ended"
 
 
 async def test_a_stream_back_within_the_grace_period_keeps_the_room_live(
-        services: Services, make_user: Any, make_room: Any) -> None:
-    host = await make_user("host")
-    room = await make_room(host)
-    room_id = await _start_and_end(services, room["stream_key"], "7")
-    await _age_streams(services, room_id, 30)
+        services: Services, room: dict[str, Any]) -> None:
+    room_id = await publish_and_end(services, room["stream_key"], "7")
+    await age_streams(services, room_id, 30)
 
-    await streams.start_publish(services, room["stream_key"], "9", "127.0.0.1",
-                                update_seconds=10, grace_seconds=60)
-    await _age_streams(services, room_id, 120)  # a long stream since, still on
+    await publish(services, room["stream_key"], "9")
+    await age_streams(services, room_id, 120)  # a long stream since, still on
     async with services.db.transaction() as session:  # … and nginx still reports it
         await session.execute(update(RoomStream).where(RoomStream.ended_at.is_(None))
                               .values(last_seen_at=func.now()))
-    ended = await streams.end_rooms_without_stream(services, grace_seconds=60, update_seconds=10)
+    ended = await sweep(services)
 
     assert ended == []
     assert await _status(services, room_id) == "live"
@@ -200,15 +169,11 @@ async def test_a_room_live_without_any_stream_is_left_alone(
 
 
 async def test_a_publisher_nginx_stopped_reporting_is_ended_and_a_new_one_accepted(
-        services: Services, make_user: Any, make_room: Any) -> None:
-    host = await make_user("host")
-    room = await make_room(host)
-    await streams.start_publish(services, room["stream_key"], "7", "127.0.0.1",
-                                update_seconds=10, grace_seconds=60)
-    await _age_streams(services, room["id"], 31)  # three missed updates: nginx is gone
+        services: Services, room: dict[str, Any]) -> None:
+    await publish(services, room["stream_key"])
+    await age_streams(services, room["id"], 31)  # three missed updates: nginx is gone
 
-    again = await streams.start_publish(services, room["stream_key"], "7", "127.0.0.1",
-                                        update_seconds=10, grace_seconds=60)
+    again = await publish(services, room["stream_key"])
 
     assert again.room_id == room["id"]
     async with services.db.session() as session:
@@ -221,8 +186,7 @@ async def test_ending_the_room_cuts_off_its_encoder_at_the_next_update(
         client: httpx.AsyncClient, services: Services, make_user: Any, make_room: Any) -> None:
     host = await make_user("host")
     room = await make_room(host)
-    await streams.start_publish(services, room["stream_key"], "7", "127.0.0.1",
-                                update_seconds=10, grace_seconds=60)
+    await publish(services, room["stream_key"])
     assert await streams.stream_alive(services, room["stream_key"], "7") == room["id"]
 
     response = await client.post(f"/api/rooms/{room['id']}/status", json={"status": "ended"},

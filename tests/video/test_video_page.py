@@ -35,6 +35,18 @@ async def _ready_video(client: httpx.AsyncClient, services: Services, settings: 
     return video
 
 
+async def _tagged_video(client: httpx.AsyncClient, services: Services, settings: Settings,
+                        host: Any, clip: Path, product: dict[str, Any],
+                        at_ms: int) -> dict[str, Any]:
+    """A ready video of the clip with one tag: the product at that moment."""
+    video = await _ready_video(client, services, settings, host, clip)
+    response = await client.put(f"/api/videos/{video['id']}/tags",
+                                json={"tags": [{"product_id": product["id"], "at_ms": at_ms}]},
+                                headers=host.headers)
+    assert response.status_code == 200
+    return video
+
+
 async def test_tags_are_the_hosts_products_within_the_video(
         client: httpx.AsyncClient, services: Services, settings: Settings, make_user: Any,
         make_product: Any, tmp_path: Path) -> None:
@@ -68,12 +80,9 @@ async def test_the_video_page_plays_and_shows_a_tag_card_at_its_moment(
         settings: Settings, make_user: Any, make_product: Any, tmp_path: Path) -> None:
     host = await make_user("host")
     jacket = await make_product(host, title="Rain jacket", price_minor=8900, currency="EUR")
-    video = await _ready_video(client, services, settings, host,
-                               make_clip(tmp_path / "c.mp4", seconds=5, size="640x360"))
-    response = await client.put(f"/api/videos/{video['id']}/tags",
-                                json={"tags": [{"product_id": jacket["id"], "at_ms": 1500}]},
-                                headers=host.headers)
-    assert response.status_code == 200
+    video = await _tagged_video(client, services, settings, host,
+                                make_clip(tmp_path / "c.mp4", seconds=5, size="640x360"),
+                                jacket, at_ms=1500)
     context = await chromium.new_context()
     page = await context.new_page()
     errors: list[str] = []
@@ -199,12 +208,9 @@ async def test_a_product_on_flash_sale_is_bought_from_the_video_and_attributed_t
         "product_id": scarf["id"], "price_minor": 2500, "quantity": 5, "per_user_limit": 1,
         "duration_seconds": 600}, headers=host.headers)
     assert response.status_code == 201, response.text
-    video = await _ready_video(client, services, settings, host,
-                               make_clip(tmp_path / "c.mp4", seconds=3, size="640x360"))
-    response = await client.put(f"/api/videos/{video['id']}/tags",
-                                json={"tags": [{"product_id": scarf["id"], "at_ms": 0}]},
-                                headers=host.headers)
-    assert response.status_code == 200
+    video = await _tagged_video(client, services, settings, host,
+                                make_clip(tmp_path / "c.mp4", seconds=3, size="640x360"),
+                                scarf, at_ms=0)
     context = await chromium.new_context()
     await context.add_cookies([{"name": "livesell_session", "value": buyer.token,
                                 "url": live_server.url}])

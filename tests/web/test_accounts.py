@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
+from asyncio import Task
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select
 
 from core.accounts import User
 from core.context import Services
+from core.redis import make_redis
 from core.security import sign_token
-from web.auth import SESSION_COOKIE, VerifiedTokens
+from tests.conftest import poll_until
+from web.auth import SESSION_COOKIE, PrincipalCache, VerifiedTokens, watch_revocations
 
 
 @pytest.mark.redis6
@@ -191,25 +197,35 @@ def test_a_lookup_that_raced_a_revocation_is_not_cached():
     assert cache.get((7, 1))[0] is True
 
 
+@contextlib.asynccontextmanager
+async def watched_cache(services: Services,
+                        ) -> AsyncIterator[tuple[PrincipalCache, Task[None], Redis]]:
+    """A principal cache whose revocations watch (on its own Redis client, given too) has
+    subscribed; the watch is stopped and its client closed at the end."""
+    redis = make_redis(services.settings.redis_url)
+    cache = PrincipalCache()
+    task = asyncio.get_running_loop().create_task(watch_revocations(redis, services.keys, cache))
+    try:
+        await poll_until(watching(cache))
+        yield cache, task, redis
+    finally:
+        task.cancel()
+        await asyncio.wait({task}, timeout=10)
+        await redis.aclose()
+
+
+def watching(cache: PrincipalCache) -> Callable[[], Awaitable[bool]]:
+    async def watched() -> bool:
+        return cache.watched
+
+    return watched
+
+
 @pytest.mark.redis6
 async def test_losing_the_revocations_channel_forgets_every_cached_principal(
         services: Services):
-    import asyncio
-
-    from core.redis import make_redis
-    from tests.conftest import poll_until
-    from web.auth import PrincipalCache, watch_revocations
-
     # given a cache kept long because its process watches the revocations channel
-    redis = make_redis(services.settings.redis_url)
-    cache = PrincipalCache()
-    task = asyncio.get_running_loop().create_task(
-        watch_revocations(redis, services.keys, cache))
-    try:
-        async def watched() -> bool:
-            return cache.watched
-
-        await poll_until(watched)
+    async with watched_cache(services) as (cache, _, redis):
         cache.put((7, 1), None)
         assert cache.get((7, 1)) == (True, None)
 
@@ -222,12 +238,7 @@ async def test_losing_the_revocations_channel_forgets_every_cached_principal(
             return not cache.get((7, 1))[0]
 
         await poll_until(forgotten)
-        await poll_until(watched)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await redis.aclose()
+        await poll_until(watching(cache))
 
 
 async def test_the_revocations_watch_stops_even_when_its_read_swallows_the_cancel(
@@ -236,13 +247,9 @@ async def test_the_revocations_watch_stops_even_when_its_read_swallows_the_cance
     plain timeout (None) once: the watch then listened on forever and a test session's
     teardown, waiting for it, hung. The watch checks that it was asked to stop after every
     read, and the shutdown waits for it a bounded time."""
-    import asyncio
-
     from redis.asyncio.client import PubSub
 
-    from core.redis import make_redis
-    from tests.conftest import poll_until
-    from web.auth import PrincipalCache, stop_watch, watch_revocations
+    from web.auth import stop_watch
 
     real_get_message = PubSub.get_message
     swallowed = []
@@ -255,24 +262,13 @@ async def test_the_revocations_watch_stops_even_when_its_read_swallows_the_cance
             return None  # what the library's timeout path answers
 
     monkeypatch.setattr(PubSub, "get_message", swallowing_get_message)
-    redis = make_redis(services.settings.redis_url)
-    cache = PrincipalCache()
-    task = asyncio.get_running_loop().create_task(
-        watch_revocations(redis, services.keys, cache))
-    try:
-        async def watched() -> bool:
-            return cache.watched
-
-        await poll_until(watched)
+    async with watched_cache(services) as (cache, task, _):
         # when the process shuts down while the watch waits in a read
         await stop_watch(task)
         # then the read swallowed the cancel, and the watch ended all the same
         assert swallowed
         assert task.done()
         assert not cache.watched
-    finally:
-        task.cancel()
-        await redis.aclose()
 
 
 def test_a_verified_token_answers_as_reading_it_would(monkeypatch):

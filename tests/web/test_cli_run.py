@@ -6,16 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import stat
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
-from tests.infra import ROOT, TestInfra
+from tests.cli_run import healthy, interrupt, start_run
+from tests.infra import TestInfra
 from web.embedded import free_port
 
 
@@ -39,47 +37,12 @@ def test_run_starts_the_stack_and_ctrl_c_stops_every_process(infra: TestInfra, t
         assert any("celery" in c and " beat" in c for c in commands)
     finally:
         # when Ctrl-C is pressed
-        process.send_signal(signal.SIGINT)
-        process.wait(60)
-        if process.stdout is not None:
-            process.stdout.close()
+        interrupt(process)
 
     # then every process it started is gone
     _gone, alive = psutil.wait_procs(children, timeout=20)
     assert alive == [], [p.pid for p in alive]
     assert process.returncode == 0
-
-
-def start_run(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], list[str]]:
-    """`livesell run` on `port`, once it has printed its banner and answers /healthz."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "run", "--port", str(port)], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output: list[str] = []
-    deadline = time.monotonic() + 60
-    assert process.stdout is not None
-    try:
-        while not any("Ctrl-C stops everything" in line for line in output):
-            line = process.stdout.readline()
-            assert line or process.poll() is None, "".join(output)
-            output.append(line)
-            assert time.monotonic() < deadline, "".join(output)
-        while not healthy(port):
-            assert time.monotonic() < deadline, "".join(output)
-            time.sleep(0.1)
-    except BaseException:
-        # A start that failed stops what it started (its children stop with it on SIGINT).
-        process.send_signal(signal.SIGINT)
-        process.wait(60)
-        raise
-    return process, output
-
-
-def healthy(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def child_named(run: psutil.Process, *words: str) -> psutil.Process | None:

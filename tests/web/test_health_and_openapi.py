@@ -8,7 +8,16 @@ from starlette.routing import Route
 from core.context import Services
 from core.db import Database
 from core.redis import Keys, make_redis
+from core.settings import Settings
 from web.app import create_app
+
+
+async def _healthz(settings: Settings, services: Services) -> httpx.Response:
+    """GET /healthz of an app started on these services."""
+    app = create_app(settings, services)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        return await http.get("/healthz")
 
 
 async def test_healthz_is_ok_when_both_answer(client):
@@ -21,10 +30,7 @@ async def test_healthz_is_503_when_redis_does_not_answer(settings, services: Ser
     # given an app whose Redis points at a closed port
     broken = Services(settings=settings, db=services.db,
                       redis=make_redis("redis://127.0.0.1:1/0"), keys=Keys("x:"))
-    app = create_app(settings, broken)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-        response = await http.get("/healthz")
+    response = await _healthz(settings, broken)
     await broken.redis.aclose()
     assert response.status_code == 503
     body = response.json()
@@ -36,10 +42,7 @@ async def test_healthz_is_503_when_postgres_does_not_answer(settings, services: 
     broken = Services(settings=settings,
                       db=Database("postgresql+asyncpg://postgres@127.0.0.1:1/none"),
                       redis=services.redis, keys=services.keys)
-    app = create_app(settings, broken)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-        response = await http.get("/healthz")
+    response = await _healthz(settings, broken)
     await broken.db.dispose()
     assert response.status_code == 503
     assert response.json()["postgres"]["ok"] is False

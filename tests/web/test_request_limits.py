@@ -6,6 +6,8 @@ Against `livesell serve` (the live_server fixture), so uvicorn's own options cou
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -96,9 +98,18 @@ async def test_a_body_within_the_limit_is_still_read(live_server: LiveServer) ->
 # Websocket messages ----------------------------------------------------------------------
 
 
-async def _open(server: LiveServer, room_id: int, **options: Any) -> ClientConnection:
-    return await connect(f"{server.ws_url}/ws/rooms/{room_id}", open_timeout=10,
-                         compression=None, **options)
+@contextlib.asynccontextmanager
+async def _greeted(server: LiveServer, make_user: MakeUser,
+                   make_room: Any) -> AsyncIterator[ClientConnection]:
+    """A websocket of a new host's live room, past its hello; closed at the end."""
+    room = await make_room(await make_user("host"), live=True)
+    ws = await connect(f"{server.ws_url}/ws/rooms/{room['id']}", open_timeout=10,
+                       compression=None)
+    try:
+        await _next(ws, "hello")
+        yield ws
+    finally:
+        await ws.close()
 
 
 async def _next(ws: ClientConnection, kind: str) -> dict[str, Any]:
@@ -121,12 +132,7 @@ async def _close_code(ws: ClientConnection) -> int:
 
 async def test_a_frame_over_the_protocol_limit_gets_an_error_and_the_socket_stays(
         make_user: MakeUser, make_room, live_server: LiveServer) -> None:
-    host = await make_user("host")
-    room = await make_room(host, live=True)
-    ws = await _open(live_server, room["id"])
-    try:
-        await _next(ws, "hello")
-
+    async with _greeted(live_server, make_user, make_room) as ws:
         # when a frame larger than any chat line, but under what the server reads, is sent
         await ws.send(orjson.dumps({"type": "chat", "text": "x" * 8 * 1024}).decode())
 
@@ -135,22 +141,13 @@ async def test_a_frame_over_the_protocol_limit_gets_an_error_and_the_socket_stay
         assert error["data"]["code"] == "too_large"
         await ws.send('{"type":"ping"}')
         assert (await _next(ws, "pong"))["type"] == "pong"
-    finally:
-        await ws.close()
 
 
 async def test_a_frame_over_the_server_limit_is_not_read(
         make_user: MakeUser, make_room, live_server: LiveServer) -> None:
-    host = await make_user("host")
-    room = await make_room(host, live=True)
-    ws = await _open(live_server, room["id"])
-    try:
-        await _next(ws, "hello")
-
+    async with _greeted(live_server, make_user, make_room) as ws:
         # when a message larger than the server's websocket limit is sent
         await ws.send("x" * (WS_MAX_MESSAGE_BYTES * 4))
 
         # then the server closes with 1009 (message too big) instead of reading it
         assert await _close_code(ws) == 1009
-    finally:
-        await ws.close()

@@ -3,10 +3,12 @@ others keep running; stopping ends every child and everything they started."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -31,6 +33,22 @@ class FakeClock:
 def make_supervisor(tmp_path: Path, specs: list[ChildSpec], lines: list[str],
                     clock: FakeClock) -> Supervisor:
     return Supervisor(specs, tmp_path / "logs", cwd=ROOT, say=lines.append, clock=clock)
+
+
+@contextlib.contextmanager
+def running(tmp_path: Path, specs: list[ChildSpec],
+            ) -> Iterator[tuple[Supervisor, list[str], FakeClock]]:
+    """A started supervisor of these children, what it says, and its clock; stopped at the
+    end."""
+    lines: list[str] = []
+    clock = FakeClock()
+    supervisor = make_supervisor(tmp_path, specs, lines, clock)
+    supervisor.start()
+    try:
+        yield supervisor, lines, clock
+    finally:
+        supervisor.stop()
+        supervisor.close()
 
 
 def poll_until_said(supervisor: Supervisor, lines: list[str], count: int) -> None:
@@ -59,12 +77,8 @@ def poll_until_descendants(supervisor: Supervisor, name: str, count: int) -> lis
 
 def test_a_dead_child_is_restarted_after_a_doubling_pause_and_the_others_keep_running(tmp_path):
     # given a child that dies at once beside one that runs
-    lines: list[str] = []
-    clock = FakeClock()
-    supervisor = make_supervisor(tmp_path, [CRASHER, STEADY], lines, clock)
-    supervisor.start()
-    steady_pid = supervisor.pids()["steady"]
-    try:
+    with running(tmp_path, [CRASHER, STEADY]) as (supervisor, lines, clock):
+        steady_pid = supervisor.pids()["steady"]
         # when it dies, then one line says which, with what code and when it comes back
         poll_until_said(supervisor, lines, 1)
         log = tmp_path / "logs" / "crasher.log"
@@ -92,18 +106,11 @@ def test_a_dead_child_is_restarted_after_a_doubling_pause_and_the_others_keep_ru
         # and the other child ran on untouched all along
         assert supervisor.pids()["steady"] == steady_pid
         assert psutil.Process(steady_pid).is_running()
-    finally:
-        supervisor.stop()
-        supervisor.close()
 
 
 def test_a_child_that_ran_a_while_comes_back_after_the_shortest_pause(tmp_path):
     # given a child that has already died quickly twice (its next pause would be 4 s)
-    lines: list[str] = []
-    clock = FakeClock()
-    supervisor = make_supervisor(tmp_path, [CRASHER], lines, clock)
-    supervisor.start()
-    try:
+    with running(tmp_path, [CRASHER]) as (supervisor, lines, clock):
         for said in (1, 2):
             poll_until_said(supervisor, lines, said)
             clock.now += 10
@@ -115,18 +122,11 @@ def test_a_child_that_ran_a_while_comes_back_after_the_shortest_pause(tmp_path):
 
         # then the backoff starts over
         assert "restarting in 1 s" in lines[-1], lines
-    finally:
-        supervisor.stop()
-        supervisor.close()
 
 
 def test_a_child_killed_by_a_signal_is_reported_and_what_it_started_goes_with_it(tmp_path):
     # given a child with a process of its own (a worker and its pool)
-    lines: list[str] = []
-    clock = FakeClock()
-    supervisor = make_supervisor(tmp_path, [WITH_POOL], lines, clock)
-    supervisor.start()
-    try:
+    with running(tmp_path, [WITH_POOL]) as (supervisor, lines, clock):
         family = poll_until_descendants(supervisor, "pooled", 3)
         old_pid = family[0].pid
 
@@ -143,9 +143,6 @@ def test_a_child_killed_by_a_signal_is_reported_and_what_it_started_goes_with_it
         clock.now += 1
         supervisor.poll()
         assert supervisor.pids()["pooled"] not in (None, old_pid)
-    finally:
-        supervisor.stop()
-        supervisor.close()
 
 
 def test_stop_ends_every_child_and_what_it_started(tmp_path):

@@ -6,7 +6,8 @@ Against `livesell serve` (the live_server fixture).
 from __future__ import annotations
 
 import asyncio
-import subprocess
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,12 +16,19 @@ from websockets.exceptions import ConnectionClosed
 
 from core.context import Services
 from tests.conftest import LiveServer, MakeUser, start_server
-from tests.infra import TestInfra
+from tests.infra import TestInfra, stop_process
 
 
-async def _open(server: LiveServer, room_id: int | str, **options: Any) -> ClientConnection:
-    return await connect(f"{server.ws_url}/ws/rooms/{room_id}", open_timeout=10,
-                         compression=None, **options)
+@contextlib.asynccontextmanager
+async def _opened(server: LiveServer, room_id: int | str,
+                  **options: Any) -> AsyncIterator[ClientConnection]:
+    """A websocket to the room's path, closed at the end."""
+    ws = await connect(f"{server.ws_url}/ws/rooms/{room_id}", open_timeout=10,
+                       compression=None, **options)
+    try:
+        yield ws
+    finally:
+        await ws.close()
 
 
 async def _close_code(ws: ClientConnection) -> tuple[int, str]:
@@ -53,11 +61,8 @@ async def test_an_unknown_room_is_refused_without_leaving_keys(
     for room_id in (987_654, 987_655):
         # when a client connects to a room that does not exist (twice: the second is cached)
         for _ in range(2):
-            ws = await _open(live_server, room_id)
-            try:
+            async with _opened(live_server, room_id) as ws:
                 code, reason = await _close_code(ws)
-            finally:
-                await ws.close()
 
             # then it is closed with 4404 before any data
             assert code == 4404 and reason == "no such room"
@@ -69,22 +74,16 @@ async def test_an_unknown_room_is_refused_without_leaving_keys(
 async def test_room_ids_beyond_the_bigint_range_are_refused_cleanly(
         live_server: LiveServer) -> None:
     for room_id in (2**63, 2**64 + 5, "0", "9" * 40):
-        ws = await _open(live_server, room_id)
-        try:
+        async with _opened(live_server, room_id) as ws:
             assert await _close_code(ws) == (4404, "no such room")
-        finally:
-            await ws.close()
 
 
 async def test_a_known_room_is_still_served(make_user: MakeUser, make_room,
                                             live_server: LiveServer) -> None:
     host = await make_user("host")
     room = await make_room(host)
-    ws = await _open(live_server, room["id"])
-    try:
+    async with _opened(live_server, room["id"]) as ws:
         assert await _first_frame_or_close(ws) == "hello"
-    finally:
-        await ws.close()
 
 
 @pytest.mark.redis6
@@ -100,11 +99,8 @@ async def test_connection_attempts_are_limited_per_client_address(
 
         async def attempt(address: str | None, room_id: int = room["id"]) -> str | int:
             headers = {"X-Forwarded-For": address} if address else {}
-            ws = await _open(server, room_id, additional_headers=headers)
-            try:
+            async with _opened(server, room_id, additional_headers=headers) as ws:
                 return await _first_frame_or_close(ws)
-            finally:
-                await ws.close()
 
         # when one address tries more often than that (unknown rooms count too)
         first = [await attempt("203.0.113.7") for _ in range(2)]
@@ -128,9 +124,4 @@ async def test_connection_attempts_are_limited_per_client_address(
 def _stop(server: LiveServer) -> None:
     """Stop the server and reap it, however long its shutdown takes (a killed process that
     is never waited for warns when its Popen is collected)."""
-    server.process.terminate()
-    try:
-        server.process.wait(30)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    stop_process(server.process, timeout=30)

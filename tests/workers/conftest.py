@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from core.context import Services
 from tests.conftest import LiveServer
-from tests.infra import ROOT, TestInfra, kept
+from tests.infra import ROOT, TestInfra, kept, stop_process
 from tests.orders.conftest import make_sale  # noqa: F401  (shared factory fixture)
 from web.embedded import free_port, port_open
 
@@ -43,13 +43,7 @@ class CeleryProcess:
         return replace(self, log_start=self.log_path.stat().st_size)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process, timeout=15)
 
 
 def start_celery(infra: TestInfra, *args: str, ready: str, extra_env: dict[str, str] | None = None

@@ -9,6 +9,7 @@ found 793 server errors.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from typing import Any
 
@@ -50,9 +51,13 @@ def error_body_problem(response: Any) -> str | None:
     return None
 
 
-def fuzz(base_url: str, headers: dict[str, str]) -> list[str]:
+@functools.cache
+def cases(base_url: str) -> list[Any]:
+    """The pass's cases, every operation's in turn, drawn once for the run: derandomized,
+    the draws are the same for each role (they never depend on the answers), and drawing them
+    is most of the pass's time, so each role sends the same list."""
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
-    failures: list[str] = []
+    drawn: list[Any] = []
     for result in schema.get_all_operations():
         operation = result.ok()
         if (operation.method.upper(), operation.path) in SKIPPED:
@@ -63,22 +68,29 @@ def fuzz(base_url: str, headers: dict[str, str]) -> list[str]:
             @settings(max_examples=EXAMPLES_PER_OPERATION, derandomize=True, database=None,
                       deadline=None, suppress_health_check=list(HealthCheck),
                       phases=[Phase.explicit, Phase.generate])
-            def run(case: Any) -> None:
-                response = case.call(base_url=base_url, headers=headers, timeout=30)
-                problem = None
-                if response.status_code >= 500:
-                    problem = "server error"
-                elif response.status_code >= 400:
-                    problem = error_body_problem(response)
-                if problem:
-                    failures.append(
-                        f"{problem}: {case.method} {case.formatted_path} "
-                        f"query={case.query} body={case.body!r:.200} -> "
-                        f"{response.status_code} {response.text[:200]!r}")
+            def draw(case: Any) -> None:
+                drawn.append(case)
 
             # Unsatisfiable: nothing in this operation can be made invalid (no parameters).
             with contextlib.suppress(Unsatisfiable):
-                run()
+                draw()
+    return drawn
+
+
+def fuzz(base_url: str, headers: dict[str, str]) -> list[str]:
+    failures: list[str] = []
+    for case in cases(base_url):
+        response = case.call(base_url=base_url, headers=headers, timeout=30)
+        problem = None
+        if response.status_code >= 500:
+            problem = "server error"
+        elif response.status_code >= 400:
+            problem = error_body_problem(response)
+        if problem:
+            failures.append(
+                f"{problem}: {case.method} {case.formatted_path} "
+                f"query={case.query} body={case.body!r:.200} -> "
+                f"{response.status_code} {response.text[:200]!r}")
     return failures
 
 

@@ -5,6 +5,7 @@ webhook endpoint so tests can make a delivery fail or stall."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from starlette.routing import Route
 
 from core.context import Services
 from tests.conftest import LiveServer
-from tests.infra import ROOT, TestInfra, kept, stop_process
+from tests.infra import ROOT, TestInfra, kept
 from tests.orders.conftest import make_sale  # noqa: F401  (shared factory fixture)
 from web.embedded import free_port, port_open
 
@@ -43,7 +44,23 @@ class CeleryProcess:
         return replace(self, log_start=self.log_path.stat().st_size)
 
     def stop(self) -> None:
-        stop_process(self.process, timeout=15)
+        """Kill it and its pool: the tests that used it are done (a test that stops a worker
+        mid-task does so itself), and its tasks and queue are the run's own. Celery's warm
+        shutdown (SIGTERM) waited for the tasks in hand, up to the 15 s this waited; even
+        idle, a worker took seconds to stop, and the beat has nothing to finish. A task it
+        had taken stays unacknowledged in the run's Redis, not run again by the next worker."""
+        if self.process.poll() is None:
+            import psutil
+
+            try:
+                pool = psutil.Process(self.process.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                pool = []
+            self.process.kill()  # first, so that it starts no new pool process
+            self.process.wait(10)
+            for child in pool:  # no longer ours to reap: init does
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
 
 
 def start_celery(infra: TestInfra, *args: str, ready: str, extra_env: dict[str, str] | None = None

@@ -249,8 +249,9 @@ async def clean_state(services: Services) -> AsyncIterator[None]:
     """Every test starts with empty tables and no Redis keys of this run."""
     svc = services
     # The units left of products an earlier test moved go out coalesced, up to 250 ms later
-    # (orders/runtime.py): published now, before the keys go, not into this test's capture.
-    await orders_runtime(svc).units.drain()
+    # (orders/runtime.py): published now (without waiting out the interval), before the keys
+    # go, not into this test's capture; the sleeping publisher then wakes to nothing.
+    await orders_runtime(svc).units.flush()
     # A worker or beat of an earlier test may still be finishing a transaction; our locks can
     # then deadlock with it. PostgreSQL aborts one side: ours is retried.
     for attempt in range(5):

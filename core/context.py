@@ -38,10 +38,12 @@ class Services:
         self.db = self.db.with_session_info(**{SERVICES_INFO: self})
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, pool_size: int = 10) -> Services:
+    def from_settings(cls, settings: Settings, *, pool_size: int | None = None) -> Services:
         return cls(
             settings=settings,
-            db=Database(settings.database_url, pool_size=pool_size),
+            db=Database(settings.database_url,
+                        pool_size=pool_size or settings.database_pool_size,
+                        max_overflow=settings.database_max_overflow),
             redis=make_redis(settings.redis_url),
             keys=Keys(settings.redis_prefix),
         )

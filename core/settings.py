@@ -387,6 +387,11 @@ class Settings:
     # Every Redis key and channel starts with this, so that several deployments
     # (or concurrent test runs) can share one Redis server without seeing each other.
     redis_prefix: str = setting("ls:", blank=True)
+    # Each process's PostgreSQL connections: kept open, and opened beyond them at a peak
+    # (closed again when returned). A web process's; a worker's keeps 2 (workers/runtime.py).
+    # Every process of a deployment together must stay under the server's max_connections.
+    database_pool_size: int = setting(10, minimum=1)
+    database_max_overflow: int = setting(20)
     allowed_origins: tuple[str, ...] = ("http://127.0.0.1:8000", "http://localhost:8000")
     session_cookie_secure: bool = setting(False)
     session_max_age_seconds: int = 14 * 24 * 3600

@@ -244,6 +244,13 @@ async def empty_tables(engine: Any) -> None:
         await driver.execute(block)
 
 
+async def settle_units_news(services: Services) -> None:
+    """Publish now the units-left news the setup's moves left pending: it goes out coalesced,
+    up to 250 ms after a move (orders/runtime.py), and would land in a capture of the
+    published events that the test starts next (`realtime.publish.capture_published`)."""
+    await orders_runtime(services).units.flush()
+
+
 @pytest.fixture(autouse=True)
 async def clean_state(services: Services) -> AsyncIterator[None]:
     """Every test starts with empty tables and no Redis keys of this run."""
@@ -251,7 +258,7 @@ async def clean_state(services: Services) -> AsyncIterator[None]:
     # The units left of products an earlier test moved go out coalesced, up to 250 ms later
     # (orders/runtime.py): published now (without waiting out the interval), before the keys
     # go, not into this test's capture; the sleeping publisher then wakes to nothing.
-    await orders_runtime(svc).units.flush()
+    await settle_units_news(svc)
     # A worker or beat of an earlier test may still be finishing a transaction; our locks can
     # then deadlock with it. PostgreSQL aborts one side: ours is retried.
     for attempt in range(5):

@@ -14,6 +14,7 @@ from core.context import Services
 from orders import commissions, order_moves, outbox, paying
 from orders.models import OutboxKind, OutboxMessage, Payment
 from realtime.publish import capture_published
+from tests.conftest import settle_units_news
 from tests.orders.conftest import buy, deliver_sandbox_webhook, pay
 
 
@@ -157,6 +158,7 @@ async def test_a_rolled_back_refund_publishes_nothing_and_queues_no_refund(
     monkeypatch.setattr(commissions, "void_or_reverse", broken)
 
     ops = await make_user("ops")
+    await settle_units_news(services)
 
     # when ops refund it
     with capture_published() as published, pytest.raises(RuntimeError):
@@ -205,6 +207,7 @@ async def test_a_refused_sale_takes_no_units_from_the_product_and_tells_no_one(
         client, make_sale, services: Services):
     # given a room with a sale running, 100 of its product's 500 units on sale
     sale = await make_sale(stock=500, quantity=100)
+    await settle_units_news(services)
 
     # when the host starts a second sale of the same product there (live takes the units in
     # the sale's transaction, then orders refuses: one sale at a time per room)

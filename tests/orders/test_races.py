@@ -62,7 +62,7 @@ async def test_expiry_racing_payments_has_one_winner_per_order(client, make_buye
             row = await session.get(Order, order["id"])
             payment = await session.scalar(select(Payment).where(Payment.order_id == order["id"]))
             moves = list(await session.scalars(select(OrderEvent.type).where(
-                OrderEvent.order_id == order["id"])))
+                OrderEvent.order_id == order["id"]).order_by(OrderEvent.id)))
             assert row is not None and payment is not None
             if outcome == "refunded_after_expiry":
                 assert (row.status, payment.status) == ("expired", "refunded")

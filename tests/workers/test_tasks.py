@@ -136,7 +136,7 @@ async def test_a_worker_killed_mid_webhook_applies_the_payment_once(
     async with services.db.session() as session:
         outcomes = list(await session.scalars(select(PaymentEvent.outcome)))
         moves = list(await session.scalars(select(OrderEvent.type).where(
-            OrderEvent.order_id == order["id"])))
+            OrderEvent.order_id == order["id"]).order_by(OrderEvent.id)))
     assert outcomes == ["paid"]
     assert moves == ["order_placed", "order_paid"]
     report = await check_invariant(services, sale.id)

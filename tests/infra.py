@@ -60,11 +60,12 @@ class TestInfra:
             "ENGAGEMENT_TICK_SECONDS": "0.25",
             # Uploaded and transcoded videos, apart from other runs' (ids restart per database).
             "VIDEO_MEDIA_DIR": str(ROOT / ".data" / "test" / f"media-{self.database}"),
-            # A run is several processes that use the database at once (the tests' own, app
-            # servers, Celery workers and beat), two runs under `make pytest`'s two workers:
-            # at most 15 connections each (7 for a Celery worker), so that both runs' peaks stay
-            # under PostgreSQL's default max_connections of 100. With the production overflow
-            # (20) two runs peaked at 113.
+            # A run is several processes that use the database at once (the tests' own, its
+            # session's app and hub servers, Celery workers and beat), two runs under `make
+            # pytest`'s two workers: at most 10 connections each (7 for a Celery worker), so
+            # that both runs' peaks stay under PostgreSQL's default max_connections of 100.
+            # With the production pool (10 kept, 20 more at a peak) two runs peaked at 113.
+            "DATABASE_POOL_SIZE": "5",
             "DATABASE_MAX_OVERFLOW": "5",
         }
 

@@ -34,7 +34,7 @@ typecheck: $(STAMP)
 # tests go to a worker a file at a time, or a folder at a time where the files share a
 # session's servers (XDIST_GROUPED_FOLDERS). Most of a test's time is spent waiting on a
 # server, a worker or a browser, so two workers keep both cores busy: on this two-core
-# machine, on a quiet run, 7 min 55 s against 12 min 25 s serially (docs/architecture.md,
+# machine, 7 min 55 s to 9 min 15 s against 12 min 25 s serially (docs/architecture.md,
 # Tests). PYTEST_WORKERS= (empty) runs it serially.
 PYTEST_WORKERS ?= -n 2 --dist loadgroup
 # Extra pytest arguments for both passes, e.g. PYTEST_ARGS="-k buy".

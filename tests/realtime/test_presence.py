@@ -51,8 +51,9 @@ async def test_user_events_reach_only_that_users_connections(
     ana, bob = await make_user("viewer", name="Ana"), await make_user("viewer", name="Bob")
     ana_socket = await connect_viewer(room["id"], user=ana)
     bob_socket = await connect_viewer(room["id"], user=bob)
-    await ana_socket.next("hello")
-    await bob_socket.next("hello")
+    for socket in (ana_socket, bob_socket):
+        await socket.next("hello")
+        await socket.next("user_resume")  # subscribed to the user's channel by then
 
     # when an event is published to Ana alone, then one to the room
     await publish_user(services.redis, services.keys, ana.id, "order", {"order_id": 17})

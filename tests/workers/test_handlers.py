@@ -24,6 +24,7 @@ from orders.events import (
 )
 from orders.runtime import runtime as orders_runtime
 from realtime.publish import capture_published
+from tests.conftest import settle_units_news
 from tests.orders.conftest import buy
 from tests.orders.regular_helpers import checkout, fill_cart, open_shop, with_address
 from tests.orders.test_buy import statements_seen
@@ -84,6 +85,7 @@ async def test_a_stock_change_tells_the_room_the_counters(client, make_user, mak
                                                           services: Services):
     sale = await make_sale(quantity=4)
     await buy(client, await make_user(), sale.id, "k")
+    await settle_units_news(services)
 
     with capture_published() as published:
         await handlers.publish_sale_stock(services, SaleStockChanged(

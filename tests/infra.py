@@ -41,7 +41,15 @@ class TestInfra:
     own_postgres: bool = False
 
     def env(self) -> dict[str, str]:
-        return {
+        # Under pytest-xdist a run is one of two at once, each several processes that use the
+        # database (the tests' own, its session's app and hub servers, Celery workers and
+        # beat): at most 10 connections each (7 for a Celery worker), so that both runs'
+        # peaks stay under PostgreSQL's default max_connections of 100. With the production
+        # pool (10 kept, 20 more at a peak) two runs peaked at 113; with this, 74. A serial
+        # run keeps the production pool.
+        pools = ({"DATABASE_POOL_SIZE": "5", "DATABASE_MAX_OVERFLOW": "5"}
+                 if os.environ.get("PYTEST_XDIST_WORKER") else {})
+        return {**pools,
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "REDIS_PREFIX": self.redis_prefix,
@@ -60,13 +68,6 @@ class TestInfra:
             "ENGAGEMENT_TICK_SECONDS": "0.25",
             # Uploaded and transcoded videos, apart from other runs' (ids restart per database).
             "VIDEO_MEDIA_DIR": str(ROOT / ".data" / "test" / f"media-{self.database}"),
-            # A run is several processes that use the database at once (the tests' own, its
-            # session's app and hub servers, Celery workers and beat), two runs under `make
-            # pytest`'s two workers: at most 10 connections each (7 for a Celery worker), so
-            # that both runs' peaks stay under PostgreSQL's default max_connections of 100.
-            # With the production pool (10 kept, 20 more at a peak) two runs peaked at 113.
-            "DATABASE_POOL_SIZE": "5",
-            "DATABASE_MAX_OVERFLOW": "5",
         }
 
 

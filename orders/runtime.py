@@ -36,6 +36,9 @@ class StockPublisher:
         # sale id -> room id
         self.dirty: dict[int, int] = {}
         self.task: asyncio.Task[None] | None = None
+        # One flush at a time: a flush called while the interval's own is publishing waits for
+        # it, so when it returns, every change made before the call is out.
+        self.flushing = asyncio.Lock()
 
     def changed(self, sale_id: int, room_id: int) -> None:
         self.dirty[sale_id] = room_id
@@ -45,18 +48,17 @@ class StockPublisher:
     async def _run(self) -> None:
         while self.dirty:
             await asyncio.sleep(STOCK_PUBLISH_INTERVAL_SECONDS)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Publish what is pending now (when a sale ends, at shutdown, and in tests)."""
+        async with self.flushing:
             dirty, self.dirty = self.dirty, {}
             for sale_id, room_id in dirty.items():
                 try:
                     await publish_stock(self.svc, sale_id, room_id)
                 except Exception:  # a lost stock tick is repaired by the next one
                     log.warning("stock publish for sale %s failed", sale_id, exc_info=True)
-
-    async def flush(self) -> None:
-        """Publish what is pending now (used when a sale ends, and by tests)."""
-        dirty, self.dirty = self.dirty, {}
-        for sale_id, room_id in dirty.items():
-            await publish_stock(self.svc, sale_id, room_id)
 
 
 async def publish_stock(svc: Services, sale_id: int, room_id: int) -> None:
@@ -79,6 +81,7 @@ class VariantStockPublisher:
         self.svc = svc
         self.dirty: set[tuple[int, int]] = set()  # (room id, product id)
         self.task: asyncio.Task[None] | None = None
+        self.flushing = asyncio.Lock()  # as StockPublisher's
 
     def changed(self, room_id: int, product_ids: Iterable[int]) -> None:
         self.dirty.update((room_id, product_id) for product_id in product_ids)
@@ -100,13 +103,14 @@ class VariantStockPublisher:
 
     async def flush(self) -> None:
         """Publish what is pending now (a worker's task before it returns, shutdown, tests)."""
-        dirty, self.dirty = self.dirty, set()
-        for room_id, product_id in sorted(dirty):
-            try:
-                await publish_units_left(self.svc, room_id, product_id)
-            except Exception:  # a lost tick is repaired by the next one
-                log.warning("variant stock publish for product %s failed", product_id,
-                            exc_info=True)
+        async with self.flushing:
+            dirty, self.dirty = self.dirty, set()
+            for room_id, product_id in sorted(dirty):
+                try:
+                    await publish_units_left(self.svc, room_id, product_id)
+                except Exception:  # a lost tick is repaired by the next one
+                    log.warning("variant stock publish for product %s failed", product_id,
+                                exc_info=True)
 
 
 async def publish_units_left(svc: Services, room_id: int, product_id: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import json
@@ -26,6 +27,7 @@ from core.migrate import upgrade
 from core.security import configure_password_cost, sign_token
 from core.settings import Settings, load_settings
 from orders.runtime import runtime as orders_runtime
+from realtime.publish import capture_published
 from tests.infra import (
     KEPT_FIXTURES,
     ROOT,
@@ -245,10 +247,21 @@ async def empty_tables(engine: Any) -> None:
 
 
 async def settle_units_news(services: Services) -> None:
-    """Publish now the units-left news the setup's moves left pending: it goes out coalesced,
-    up to 250 ms after a move (orders/runtime.py), and would land in a capture of the
-    published events that the test starts next (`realtime.publish.capture_published`)."""
-    await orders_runtime(services).units.flush()
+    """Publish now the stock and units-left news the setup's moves left pending: it goes out
+    coalesced, up to 250 ms after a move (orders/runtime.py), and would land in a capture of
+    the published events that the test starts next. A flush waits for one under way."""
+    news = orders_runtime(services)
+    await news.publisher.flush()
+    await news.units.flush()
+
+
+@contextlib.asynccontextmanager
+async def capture_news(services: Services) -> AsyncIterator[list[dict[str, Any]]]:
+    """What is published inside the block (`realtime.publish.capture_published`), and nothing
+    that the setup's coalesced stock news would have sent into it a moment later."""
+    await settle_units_news(services)
+    with capture_published() as published:
+        yield published
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,7 @@ from sqlalchemy import func, select
 from core.context import Services
 from engagement import draws, runtime
 from engagement.models import EntryRule, WalletEntry, WalletKind
-from realtime.publish import capture_published
-from tests.conftest import poll_until
+from tests.conftest import capture_news, poll_until
 from tests.engagement.conftest import LiveRoom, drop
 
 
@@ -28,7 +27,7 @@ async def test_the_backstop_settles_what_no_web_process_ticked_once_however_ofte
         prize="A mug", winner_count=1, rule=EntryRule.KEYWORD, keyword="mug",
         countdown_seconds=1))
 
-    with capture_published() as published:
+    async with capture_news(services) as published:
         # then nothing is touched before it is overdue
         assert await runtime.settle_overdue(services, overdue_by=timedelta(hours=1)) == {
             "rains": [], "draws": []}

@@ -13,9 +13,8 @@ from core.context import Services
 from engagement import draws, runtime
 from engagement.models import EntryRule
 from engagement.presence import present_users, tracker_of
-from realtime.publish import capture_published
 from social.follows import followers_of
-from tests.conftest import poll_until
+from tests.conftest import capture_news, poll_until
 from tests.engagement.conftest import LiveRoom, RedisCalls
 from tests.social.conftest import make_followers
 
@@ -58,7 +57,7 @@ async def test_a_big_draws_results_go_out_in_pipelines(
         countdown_seconds=1))
 
     # when it is drawn
-    with capture_published() as published:
+    async with capture_news(services) as published:
         async def drawn() -> bool:
             return await draws.run_draw(services, draw.id, followers_of)
 

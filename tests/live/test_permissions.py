@@ -9,8 +9,7 @@ from sqlalchemy import func, select
 
 from core.context import Services
 from live.models import LineupItem, Product, Room, RoomEvent, RoomMute
-from realtime.publish import capture_published
-from tests.conftest import settle_units_news
+from tests.conftest import capture_news, settle_units_news
 
 
 def room_actions(room_id: int, product_id: int, viewer_id: int) -> list[tuple[str, str, Any]]:
@@ -53,7 +52,7 @@ async def test_only_the_rooms_host_can_change_it(client, make_user, make_product
     await settle_units_news(services)
 
     # when someone else tries every action on it
-    with capture_published() as published:
+    async with capture_news(services) as published:
         for method, path, body in room_actions(room["id"], product["id"], viewer.id):
             headers = actor.headers if actor else {}
             response = await client.request(method, path, json=body, headers=headers)

@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from core.context import Services
 from live import actions, queries
-from realtime.publish import ServerEvent, capture_published
-from tests.conftest import settle_units_news
+from realtime.publish import ServerEvent
+from tests.conftest import capture_news, settle_units_news
 
 NO_SUCH_USER = 2**31 - 1
 
@@ -44,8 +44,9 @@ async def test_a_pin_whose_transaction_rolls_back_publishes_nothing(
     fail_commits()
 
     # when the host pins it and the transaction fails at its commit
-    with capture_published() as published, pytest.raises(IntegrityError):
-        await actions.pin_product(services, host.principal, room["id"], scarf["id"])
+    async with capture_news(services) as published:
+        with pytest.raises(IntegrityError):
+            await actions.pin_product(services, host.principal, room["id"], scarf["id"])
 
     # then the room heard nothing and nothing is pinned
     assert [e for e in published if e["room_id"] == room["id"]] == []
@@ -61,7 +62,7 @@ async def test_a_lineup_or_status_change_that_rolls_back_publishes_nothing(
     await settle_units_news(services)
     fail_commits()
 
-    with capture_published() as published:
+    async with capture_news(services) as published:
         with pytest.raises(IntegrityError):
             await actions.set_lineup(services, host.principal, room["id"], [])
         with pytest.raises(IntegrityError):
@@ -84,7 +85,7 @@ async def test_a_committed_pin_is_told_once(make_user, make_product, make_room,
     await settle_units_news(services)
 
     # when the host pins it
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await actions.pin_product(services, host.principal, room["id"], scarf["id"])
 
     # then the room hears one pin, from the handler after the commit (and, on a slow machine,

@@ -6,10 +6,11 @@ from sqlalchemy import func, select
 
 from core.context import Services
 from live.models import RoomEvent, RoomEventType
-from realtime.publish import ServerEvent, capture_published
+from realtime.publish import ServerEvent
+from tests.conftest import capture_news
 
 
-async def test_host_builds_a_room_goes_live_and_pins(client, make_user, make_product):
+async def test_host_builds_a_room_goes_live_and_pins(client, make_user, make_product, services):
     # given a host with two products
     host = await make_user("host")
     scarf = await make_product(host, title="Scarf")
@@ -26,7 +27,7 @@ async def test_host_builds_a_room_goes_live_and_pins(client, make_user, make_pro
     live = await client.post(f"/api/rooms/{room['id']}/status", json={"status": "live"},
                              headers=host.headers)
     assert live.json()["status"] == "live" and live.json()["started_at"]
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await client.post(f"/api/rooms/{room['id']}/pin", json={"product_id": scarf["id"]},
                           headers=host.headers)
         await client.post(f"/api/rooms/{room['id']}/pin", json={"product_id": mug["id"]},
@@ -110,12 +111,12 @@ async def test_lineup_rejects_another_hosts_product(client, make_user, make_prod
 
 
 async def test_changing_a_product_updates_lineups_of_open_rooms(client, make_user, make_product,
-                                                                make_room):
+                                                                make_room, services):
     host = await make_user("host")
     product = await make_product(host, title="Old")
     room = await make_room(host, products=[product])
 
-    with capture_published() as published:
+    async with capture_news(services) as published:
         response = await client.patch(f"/api/products/{product['id']}", json={"title": "New"},
                                       headers=host.headers)
 
@@ -125,7 +126,7 @@ async def test_changing_a_product_updates_lineups_of_open_rooms(client, make_use
 
 
 async def test_commission_terms_are_set_at_creation_and_seen_only_by_the_host(
-        client, make_user, make_product):
+        client, make_user, make_product, services):
     host = await make_user("host")
     viewer = await make_user("viewer")
     product = await make_product(host, commission_rate_bp=1500)
@@ -133,7 +134,7 @@ async def test_commission_terms_are_set_at_creation_and_seen_only_by_the_host(
                               headers=host.headers)).json()
     assert product["commission_rate_bp"] == 1500 and room["commission_rate_bp"] == 800
 
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await client.put(f"/api/rooms/{room['id']}/lineup", json={"product_ids": [product["id"]]},
                          headers=host.headers)
 

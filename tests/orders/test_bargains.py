@@ -17,8 +17,7 @@ from core.context import Services
 from orders import bargain_rule, order_moves, paying
 from orders.bargains import Bargain, BargainCut, BargainOffer
 from orders.models import Order, OrderLine, Payment
-from realtime.publish import capture_published
-from tests.conftest import TestUser
+from tests.conftest import TestUser, capture_news
 from tests.orders.regular_helpers import (
     Shop,
     counts,
@@ -121,7 +120,7 @@ async def test_friends_cut_by_the_rule_to_the_floor_and_the_buyer_buys_at_it(
 
     # when three friends help, the buyer hearing each cut after it is committed
     friends = [await make_user(name=f"Friend {n}") for n in (1, 2, 3)]
-    with capture_published() as published:
+    async with capture_news(services) as published:
         replies = [await help_(client, friend, bargain_id) for friend in friends]
     # then each cut is the rule's for its rank and the last one lands on the floor exactly
     assert [r.status_code for r in replies] == [201, 201, 201]
@@ -329,7 +328,7 @@ async def test_the_host_withdraws_an_offer_the_room_hears_it_and_bargains_starte
         client, make_user, make_product, make_room, services: Services) -> None:
     # given an offer with a buyer's bargain on it, the room hearing the offer once committed
     shop = await open_shop(client, make_user, make_product, make_room)
-    with capture_published() as published:
+    async with capture_news(services) as published:
         the_offer = await offered(client, shop)
     assert [(p["room_id"], p["data"]["action"], p["data"]["offer"]["id"])
             for p in published if p["type"] == "bargain_offer"] == [
@@ -355,7 +354,7 @@ async def test_the_host_withdraws_an_offer_the_room_hears_it_and_bargains_starte
         assert await session.scalar(select(BargainOffer.withdrawn_at)) is None
 
     # when its host withdraws it (and again: the same answer, heard once)
-    with capture_published() as published:
+    async with capture_news(services) as published:
         replies = [await client.post(withdraw_path, headers=shop.host.headers)
                    for _ in range(2)]
     # then the reply counts its bargains, and the room hears it withdrawn

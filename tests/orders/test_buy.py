@@ -15,8 +15,7 @@ from orders import stock
 from orders.models import Order, OrderEvent
 from orders.reconcile import check_invariant
 from orders.runtime import close_runtime
-from realtime.publish import capture_published
-from tests.conftest import poll_until
+from tests.conftest import capture_news, poll_until
 from tests.orders.conftest import buy
 
 
@@ -157,7 +156,7 @@ async def test_a_buy_after_the_host_stopped_the_sale_is_refused(client, make_use
                                                                 services: Services):
     sale = await make_sale(quantity=5)
     buyer = await make_user()
-    with capture_published() as published:
+    async with capture_news(services) as published:
         stopped = await client.post(f"/api/sales/{sale.id}/stop", headers=sale.host.headers)
 
     response = await buy(client, buyer, sale.id, "late")
@@ -210,7 +209,7 @@ async def test_stock_updates_are_coalesced(client, make_buyers, make_sale, servi
     if publisher.task is not None:
         await publisher.task  # the buys' own ticks are done
 
-    with capture_published() as published:
+    async with capture_news(services) as published:
         # when a burst of 100 changes is reported before the publisher's next tick
         for _ in range(100):
             publisher.changed(sale.id, sale.room["id"])

@@ -15,8 +15,7 @@ from core.context import Services
 from orders import coupons, order_moves
 from orders.coupons import CouponClaim, CouponKeys
 from orders.models import Order, OrderEvent
-from realtime.publish import capture_published
-from tests.conftest import TestUser
+from tests.conftest import TestUser, capture_news
 from tests.orders.regular_helpers import (
     Shop,
     counts,
@@ -83,7 +82,7 @@ async def test_a_dropped_coupon_is_heard_in_the_room_and_claimed_once_per_viewer
     alice, bob = await make_user(), await make_user()
 
     # when the host drops a coupon of two copies
-    with capture_published() as published:
+    async with capture_news(services) as published:
         coupon = await drop(client, shop, quantity=2)
     # then the room hears it, with its terms
     heard = [p for p in published if p["type"] == "coupon"]
@@ -93,7 +92,7 @@ async def test_a_dropped_coupon_is_heard_in_the_room_and_claimed_once_per_viewer
     assert heard[0]["data"]["coupon"]["left"] == 2
 
     # when each claims it, and one taps twice
-    with capture_published() as published:
+    async with capture_news(services) as published:
         first = await claim(client, alice, coupon["id"])
     again = await claim(client, alice, coupon["id"])
     second = await claim(client, bob, coupon["id"])

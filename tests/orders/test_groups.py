@@ -16,8 +16,7 @@ from live.models import Product
 from orders import groups, order_moves
 from orders.group_models import Group
 from orders.models import Order, Payment
-from realtime.publish import capture_published
-from tests.conftest import MakeUser
+from tests.conftest import MakeUser, capture_news
 from tests.orders.conftest import MakeDeal
 from tests.orders.group_helpers import (
     check,
@@ -50,7 +49,7 @@ async def test_a_group_forms_when_its_members_have_paid(
     alice, bob, carol, dave = [await make_user(name=n) for n in ("Alice", "Bob", "Carol", "Dave")]
 
     # When Alice opens a group and pays, and Bob and Carol join and pay
-    with capture_published() as published:
+    async with capture_news(services) as published:
         group_id, alice_order = await opened(client, deal.id, alice)
         checked = await check(services, deal.id)
         assert (checked.redis.available, checked.redis.held, checked.redis.sold) == (6, 3, 0)  # type: ignore[union-attr]
@@ -136,7 +135,7 @@ async def test_a_group_past_its_deadline_fails_and_refunds_each_paid_member_once
 
     # When its deadline passes and the sweep runs (twice: a second run finds nothing)
     await past_deadline(services, group_id)
-    with capture_published() as published:
+    async with capture_news(services) as published:
         assert await groups.fail_expired_groups(services) == [group_id]
     assert await groups.fail_expired_groups(services) == []
 

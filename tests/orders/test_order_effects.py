@@ -13,8 +13,7 @@ from sqlalchemy import func, select, update
 from core.context import Services
 from orders import commissions, order_moves, outbox, paying
 from orders.models import OutboxKind, OutboxMessage, Payment
-from realtime.publish import capture_published
-from tests.conftest import settle_units_news
+from tests.conftest import capture_news, settle_units_news
 from tests.orders.conftest import buy, deliver_sandbox_webhook, pay
 
 
@@ -158,11 +157,10 @@ async def test_a_rolled_back_refund_publishes_nothing_and_queues_no_refund(
     monkeypatch.setattr(commissions, "void_or_reverse", broken)
 
     ops = await make_user("ops")
-    await settle_units_news(services)
-
     # when ops refund it
-    with capture_published() as published, pytest.raises(RuntimeError):
-        await order_moves.refund_order(services, ops.principal, order["id"])
+    async with capture_news(services) as published:
+        with pytest.raises(RuntimeError):
+            await order_moves.refund_order(services, ops.principal, order["id"])
 
     # then nothing happened: no refund queued or sent, the payment and order unchanged, and
     # neither the buyer nor the room heard of it
@@ -211,7 +209,7 @@ async def test_a_refused_sale_takes_no_units_from_the_product_and_tells_no_one(
 
     # when the host starts a second sale of the same product there (live takes the units in
     # the sale's transaction, then orders refuses: one sale at a time per room)
-    with capture_published() as published:
+    async with capture_news(services) as published:
         response = await client.post(f"/api/rooms/{sale.room['id']}/sales", json={
             "product_id": sale.product["id"], "price_minor": 100, "quantity": 50,
             "duration_seconds": 60}, headers=sale.host.headers)

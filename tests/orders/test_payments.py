@@ -17,7 +17,7 @@ from orders import order_moves, paying, sales
 from orders.models import Order, OrderEvent, OutboxMessage, Payment, PaymentEvent
 from orders.payments.sandbox import WEBHOOK_PATH, SandboxProvider
 from orders.reconcile import check_invariant
-from realtime.publish import capture_published
+from tests.conftest import capture_news
 from tests.orders.conftest import buy
 
 
@@ -67,7 +67,7 @@ async def test_the_sandbox_page_pays_and_the_webhook_confirms_the_order(
                             headers={**buyer.headers, "Accept-Language": "en"})
     forged_link = await client.get(f"/sandbox/pay/{order['id']}?sig=0000", headers=buyer.headers)
     event = await _queued_event(services, order["id"])
-    with capture_published() as published:
+    async with capture_news(services) as published:
         response = await _post(client, services, event)
 
     # then the page offers Pay and Decline, the order is paid, and the buyer is told

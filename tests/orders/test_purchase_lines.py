@@ -9,7 +9,7 @@ import httpx
 
 from core.context import Services
 from orders import purchases
-from realtime.publish import capture_published
+from tests.conftest import capture_news
 from tests.orders.conftest import SaleSetup, buy, pay
 
 
@@ -31,7 +31,7 @@ async def test_a_paid_order_tells_the_room_with_the_buyers_name_masked(
     leo = await make_user(name="Leo")
 
     # when Leo buys and pays
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await _pay(client, services, leo, sale, "k1")
 
     # then the room hears one purchase line, Leo's name masked, and the buyers so far
@@ -50,7 +50,7 @@ async def test_a_busy_room_gets_one_line_with_the_others_counted(
     await services.redis.set(gate, b"1", px=60_000)
 
     # when two buyers pay while the gate is shut
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await _pay(client, services, await make_user(name="Ann"), sale, "a")
         await _pay(client, services, await make_user(name="Bo"), sale, "b")
     # then no line goes out for them
@@ -58,7 +58,7 @@ async def test_a_busy_room_gets_one_line_with_the_others_counted(
 
     # when the gate opens and a third buyer pays
     await services.redis.delete(gate)
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await _pay(client, services, await make_user(name="Cy"), sale, "c")
 
     # then one line names the third and counts the two before, and all three buyers

@@ -8,7 +8,7 @@ from typing import Any
 
 from core.context import Services
 from orders.runtime import VariantStockPublisher
-from realtime.publish import capture_published
+from tests.conftest import capture_news
 from tests.orders.regular_helpers import buy, open_shop, with_address
 from tests.realtime.conftest import Connect
 
@@ -74,7 +74,7 @@ async def test_a_burst_of_changes_is_one_event_per_product(
     room = await make_room(shop.host)
     publisher = VariantStockPublisher(services)
 
-    with capture_published() as published:
+    async with capture_news(services) as published:
         for _ in range(50):  # fifty buys' news within one interval
             publisher.changed(room["id"], [shop.shirt["id"], shop.mug["id"]])
         assert publisher.task is not None

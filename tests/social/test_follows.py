@@ -16,10 +16,9 @@ from live import actions as live_actions
 from live.events import RoomWentLive
 from live.models import RoomStatus
 from orders.runtime import runtime as orders_runtime
-from realtime.publish import capture_published
 from social import alerts
 from social.models import Follow, Notification, RoomReminder
-from tests.conftest import MakeUser
+from tests.conftest import MakeUser, capture_news
 from tests.engagement.conftest import RedisCalls
 from tests.engagement.conftest import redis_calls as redis_calls  # (shared fixture)
 from tests.social.conftest import make_followers
@@ -137,7 +136,7 @@ async def test_two_thousand_followers_each_get_one_notification_even_if_the_aler
     await orders_runtime(services).units.drain()
     redis_calls.alone.clear()
     redis_calls.pipelines.clear()
-    with capture_published() as published:
+    async with capture_news(services) as published:
         first, second = await asyncio.gather(alerts.send_go_live_alert(svc, room["id"]),
                                              alerts.send_go_live_alert(svc, room["id"]))
         third = await alerts.send_go_live_alert(svc, room["id"])

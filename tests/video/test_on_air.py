@@ -15,7 +15,7 @@ from core.context import Services
 from live import queries, streams
 from live.actions import rebuild_room_state
 from realtime.history import read_snapshot
-from realtime.publish import capture_published
+from tests.conftest import capture_news
 from tests.video.stream_helpers import age_streams, publish, publish_and_end, sweep
 
 
@@ -57,7 +57,7 @@ async def test_a_publish_puts_the_room_on_air_in_its_snapshot_and_as_an_event(
     room = await make_room(host, live=True)
 
     # when nginx accepts the encoder's publish
-    with capture_published() as captured:
+    async with capture_news(services) as captured:
         await publish(services, room["stream_key"])
 
     # then the room hears it is on air, its snapshot says so, a rebuild from PostgreSQL agrees,
@@ -73,7 +73,7 @@ async def test_a_drop_within_the_grace_period_keeps_the_room_on_air(
     await publish(services, room["stream_key"])
 
     # when the encoder drops, and the sweep runs within the grace period
-    with capture_published() as captured:
+    async with capture_news(services) as captured:
         await streams.end_publish(services, room["stream_key"], "7")
         await age_streams(services, room["id"], 30)
         ended = await sweep(services)
@@ -90,7 +90,7 @@ async def test_the_grace_period_over_takes_the_room_off_air_as_it_ends(
     await publish_and_end(services, room["stream_key"])
     await age_streams(services, room["id"], 61)
 
-    with capture_published() as captured:
+    async with capture_news(services) as captured:
         ended = await sweep(services)
 
     assert ended == [room["id"]]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from realtime.publish import capture_published
+from tests.conftest import capture_news
 
 
 async def test_starting_a_sale_pins_the_product_and_updates_the_lineup_stock(
-        client, make_user, make_product, make_room):
+        client, make_user, make_product, make_room, services):
     # given a live room with two products, the first pinned
     host = await make_user("host")
     scarf = await make_product(host, title="Scarf", stock=20)
@@ -16,7 +16,7 @@ async def test_starting_a_sale_pins_the_product_and_updates_the_lineup_stock(
                       headers=host.headers)
 
     # when the host starts a sale of 5 mugs
-    with capture_published() as published:
+    async with capture_news(services) as published:
         response = await client.post(f"/api/rooms/{room['id']}/sales", json={
             "product_id": mug["id"], "price_minor": 500, "quantity": 5, "duration_seconds": 60,
         }, headers=host.headers)
@@ -33,7 +33,7 @@ async def test_starting_a_sale_pins_the_product_and_updates_the_lineup_stock(
 
 
 async def test_stopping_a_sale_shows_the_room_its_unsold_units_back_in_stock(
-        client, make_user, make_product, make_room):
+        client, make_user, make_product, make_room, services):
     # given a live room whose mug is in a running sale of 5 out of 8
     host = await make_user("host")
     mug = await make_product(host, title="Mug", stock=8)
@@ -45,7 +45,7 @@ async def test_stopping_a_sale_shows_the_room_its_unsold_units_back_in_stock(
     sale = response.json()
 
     # when the host stops the sale with nothing sold
-    with capture_published() as published:
+    async with capture_news(services) as published:
         response = await client.post(f"/api/sales/{sale['id']}/stop", headers=host.headers)
 
     # then the sale is settled and the room hears the lineup with all 8 mugs back

@@ -22,9 +22,7 @@ from orders.events import (
     SaleStopped,
     UnitsReleased,
 )
-from orders.runtime import runtime as orders_runtime
-from realtime.publish import capture_published
-from tests.conftest import settle_units_news
+from tests.conftest import capture_news
 from tests.orders.conftest import buy
 from tests.orders.regular_helpers import checkout, fill_cart, open_shop, with_address
 from tests.orders.test_buy import statements_seen
@@ -53,7 +51,7 @@ async def test_a_sale_event_tells_the_room_the_sale_and_its_counters(
     if event_type is SaleStopped:
         fields["stopped_by"] = None
 
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await handler(services, event_type(**fields))
 
     # (a coalesced `variant_stock` flush of an earlier move may land in the same moment)
@@ -69,7 +67,7 @@ async def test_a_created_or_settled_sale_republishes_the_rooms_lineup(
         make_sale, services: Services):
     sale = await make_sale(stock=10, quantity=4)
 
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await handlers.republish_lineup(services, SaleCreated(
             sale_id=sale.id, room_id=sale.room["id"], product_id=sale.product["id"],
             quantity=4, action=SaleAction.STARTED))
@@ -85,9 +83,8 @@ async def test_a_stock_change_tells_the_room_the_counters(client, make_user, mak
                                                           services: Services):
     sale = await make_sale(quantity=4)
     await buy(client, await make_user(), sale.id, "k")
-    await settle_units_news(services)
 
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await handlers.publish_sale_stock(services, SaleStockChanged(
             sale_id=sale.id, room_id=sale.room["id"]))
 
@@ -104,7 +101,7 @@ async def test_an_order_event_tells_its_buyer_the_order_as_committed(
     buyer = await make_user()
     order = (await buy(client, buyer, sale.id, "k")).json()["order"]
 
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await handlers.notify_buyer(services, OrderPaid(order_id=order["id"], sale_id=sale.id,
                                                         user_id=buyer.id))
 
@@ -179,13 +176,11 @@ async def test_a_regular_orders_cancel_tells_its_buyer_without_reading_its_lines
     cancelled = await client.post(f"/api/orders/{order['id']}/cancel", headers=buyer.headers)
     assert cancelled.status_code == 200, cancelled.text
 
-    # (the room's units left, coalesced, told before: their flush is no part of this)
-    await orders_runtime(services).units.drain()
-
     # when its event reaches the handler (as an expiry sweep's thousands do)
-    with capture_published() as published, statements_seen(services) as statements:
-        await handlers.notify_buyer(services, OrderCancelled(order_id=order["id"], sale_id=None,
-                                                             user_id=buyer.id))
+    async with capture_news(services) as published:
+        with statements_seen(services) as statements:
+            await handlers.notify_buyer(services, OrderCancelled(
+                order_id=order["id"], sale_id=None, user_id=buyer.id))
 
     # then the buyer hears the move, read with the order alone: no lines, no ledger
     [event] = [e for e in published if e["type"] == "order"]

@@ -21,7 +21,8 @@ from live.events import (
 )
 from orders.events import SaleAction, SaleCreated
 from realtime import moderation
-from realtime.publish import ServerEvent, capture_published
+from realtime.publish import ServerEvent
+from tests.conftest import capture_news
 from workers import handlers
 
 
@@ -38,7 +39,7 @@ async def room_with_products(client, make_user, make_product, make_room,
 async def test_a_room_update_tells_the_room_its_row(services: Services, room_with_products):
     _, room, _ = room_with_products
 
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await handlers.announce_room(services, RoomUpdated(room_id=room["id"]))
 
     [event] = published
@@ -55,7 +56,7 @@ async def test_a_room_that_went_live_or_ended_tells_the_room_its_status(
         await client.post(f"/api/rooms/{room['id']}/status", json={"status": status},
                           headers=host.headers)
 
-        with capture_published() as published:
+        async with capture_news(services) as published:
             await handlers.announce_room(services, event)
 
         [event] = published
@@ -80,7 +81,7 @@ async def test_a_lineup_change_tells_the_room_the_lineup_as_committed(
         services: Services, room_with_products):
     _, room, products = room_with_products
 
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await handlers.republish_lineup(services, LineupChanged(room_id=room["id"]))
 
     [event] = published
@@ -92,7 +93,7 @@ async def test_a_lineup_change_tells_the_room_the_lineup_as_committed(
 async def test_a_pin_tells_the_room_the_whole_product(services: Services, room_with_products):
     _, room, products = room_with_products
 
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await handlers.announce_pin(services, ProductPinned(
             room_id=room["id"], product_id=products[0]["id"], replaced=None))
 
@@ -105,7 +106,7 @@ async def test_a_pin_tells_the_room_the_whole_product(services: Services, room_w
 async def test_an_unpin_clears_the_rooms_pin(services: Services, room_with_products):
     _, room, products = room_with_products
 
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await handlers.announce_unpin(services, ProductUnpinned(
             room_id=room["id"], product_id=products[0]["id"]))
 
@@ -119,7 +120,7 @@ async def test_a_mute_is_enforced_and_told_then_lifted(services: Services, make_
     viewer = await make_user()
     muted = moderation.muted_key(services.keys, 5)
 
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await handlers.enforce_mute(services, UserMuted(room_id=5, user_id=viewer.id,
                                                         until_epoch_s=None, muted_by=1))
         assert await services.redis.hget(muted, str(viewer.id)) in (b"0", "0")
@@ -132,7 +133,7 @@ async def test_a_mute_is_enforced_and_told_then_lifted(services: Services, make_
 
 
 async def test_a_deleted_chat_line_leaves_the_snapshot_and_is_told(services: Services):
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await handlers.remove_chat_message(services, ChatMessageDeleted(
             room_id=5, message_id="m-1", deleted_by=1))
 
@@ -146,7 +147,7 @@ async def test_a_new_sale_pins_its_product(client, services: Services, make_sale
     sale = await make_sale(quantity=2)
     await client.delete(f"/api/rooms/{sale.room['id']}/pin", headers=sale.host.headers)
 
-    with capture_published() as published:
+    async with capture_news(services) as published:
         await handlers.pin_product_of_new_sale(services, SaleCreated(
             sale_id=sale.id, room_id=sale.room["id"], product_id=sale.product["id"],
             quantity=2, action=SaleAction.STARTED))

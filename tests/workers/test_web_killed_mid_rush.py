@@ -23,9 +23,13 @@ from tests.orders.conftest import make_buyers  # noqa: F401  (shared factory fix
 from tests.workers.conftest import CeleryProcess
 
 BUYERS = 200
-# The rush is cut off after this many buyers got their answer: the rest are in flight, many of
-# them reserved in Redis and not yet written to PostgreSQL.
-KILL_AFTER_ANSWERS = 20
+# The buyers press in waves of 20 at once, a wave every 100 ms, and the process is killed at the
+# 30th answer: in the second wave, with its last buyers in flight (reserved in Redis, not yet
+# written to PostgreSQL) and later waves yet to press. All 200 at once, a quick server could
+# answer every one before this client had read the answer that triggers the kill.
+WAVE = 20
+WAVE_EVERY_SECONDS = 0.1
+KILL_AFTER_ANSWERS = 30
 
 
 async def press_buy(http: httpx.AsyncClient, buyer: TestUser, sale_id: int) -> httpx.Response:
@@ -37,14 +41,15 @@ async def test_a_web_process_killed_mid_rush_leaves_no_unit_stuck(
         infra: TestInfra, make_sale, make_buyers, services: Services,  # noqa: F811
         celery_worker: CeleryProcess, celery_beat: CeleryProcess):
     # given a worker and the scheduler running, a sale of 200 units and 200 buyers pressing buy
-    # at once on one web process, which is killed (SIGKILL) after the 20th answer
+    # in waves on one web process, which is killed (SIGKILL) at the 30th answer
     sale = await make_sale(stock=BUYERS, quantity=BUYERS)
     buyers = await make_buyers(BUYERS)
     server = start_server(infra)
     answered = 0
 
-    async def press(http: httpx.AsyncClient, buyer: TestUser) -> httpx.Response | None:
+    async def press(http: httpx.AsyncClient, buyer: TestUser, turn: int) -> httpx.Response | None:
         nonlocal answered
+        await asyncio.sleep(turn // WAVE * WAVE_EVERY_SECONDS)
         try:
             response = await press_buy(http, buyer, sale.id)
         except httpx.TransportError:
@@ -57,7 +62,8 @@ async def test_a_web_process_killed_mid_rush_leaves_no_unit_stuck(
     try:
         limits = httpx.Limits(max_connections=BUYERS)
         async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=limits) as http:
-            responses = await asyncio.gather(*(press(http, b) for b in buyers))
+            responses = await asyncio.gather(*(press(http, b, turn)
+                                               for turn, b in enumerate(buyers)))
         server.process.wait(10)
         lost = [b for b, r in zip(buyers, responses, strict=True) if r is None]
         assert lost, "the kill came after every answer"

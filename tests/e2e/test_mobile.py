@@ -98,12 +98,18 @@ async def test_no_page_scrolls_sideways_at_phone_or_laptop_size(
         ("ops-report", show["ops"], f"/ops/broadcasts/{ended}"),
         ("ops-commissions", show["ops"], "/ops/commissions"),
     ]
+    # one browser page per account, sized and sent from page to page: a new context per visit
+    # would start a renderer process each time, most of a visit's cost
+    opened: dict[int, Page] = {}
     for width, height in (PHONE, LAPTOP):
         for name, who, path in visits:
-            page = await pages.open(path, who, width=width, height=height)
+            page = opened.get(id(who))
+            if page is None:
+                page = opened[id(who)] = await pages.open(path, who, width=width, height=height)
+            else:
+                await page.set_viewport_size({"width": width, "height": height})
+                await page.goto(pages.server.url + path)
             await _fits(page, f"{name}-{width}")
-            await page.context.close()
-            pages.contexts.remove(page.context)
 
 
 async def test_the_phone_room_puts_chat_and_the_pinned_card_over_the_video(

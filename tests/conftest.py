@@ -13,7 +13,7 @@ import sys
 import time
 import warnings
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ from tests.infra import (
     stop_kept,
     stop_process,
 )
+from tests.rawhttp import RawClient, Reply
 from web.app import create_app
 from web.auth import Principal, issue_token
 from web.embedded import free_port, port_open
@@ -467,7 +468,7 @@ async def count_rows(services: Services, *models: Any) -> tuple[int, ...]:
                       for model in models])
 
 
-def tally(users: list[TestUser], replies: list[httpx.Response],
+def tally(users: list[TestUser], replies: Sequence[httpx.Response | Reply],
           ) -> tuple[Counter[int | str], list[tuple[int, Any]]]:
     """A rush's replies counted by outcome (201, or the refusal's code), and each winner's id
     with the body of their 201."""
@@ -478,7 +479,7 @@ def tally(users: list[TestUser], replies: list[httpx.Response],
     return outcomes, won
 
 
-async def warm_accounts(http: httpx.AsyncClient, users: list[TestUser]) -> None:
+async def warm_accounts(http: httpx.AsyncClient | RawClient, users: list[TestUser]) -> None:
     """Have the server read each account once (GET /api/me), as a real buyer's page does before
     a sale. Twenty at a time: a thousand first reads at once wait for the database pool, time
     out and are asked again, several times slower in all. Such a 503 (with Retry-After, on a

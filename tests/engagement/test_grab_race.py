@@ -15,6 +15,7 @@ from core.context import Services
 from engagement.models import Envelope
 from tests.conftest import LiveServer, TestUser, tally, warm_accounts
 from tests.engagement.conftest import LiveRoom, drop
+from tests.rawhttp import RawClient
 
 # Three viewers an envelope, 200 grabs in flight at once (the client's connections); the
 # 5,000 viewers on 1,000 envelopes race is bench/envelopes.py's, with the same exact checks
@@ -34,11 +35,7 @@ async def test_a_race_of_grabs_hands_out_each_envelope_once_and_nobody_two(
     viewers = await make_viewers(VIEWERS)
     await room.admit(*viewers)
     grabs = viewers + viewers[:DOUBLE_TAPS]
-    # (idle connections dropped by the client after 1 s, well before uvicorn closes them at 5 s:
-    # reusing one the server is closing that moment is a reset on a busy machine)
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200,
-                          keepalive_expiry=1.0)
-    async with httpx.AsyncClient(base_url=live_server.url, limits=limits, timeout=60) as http:
+    async with RawClient(live_server.url, max_connections=200) as http:
         await warm_accounts(http, viewers)
         replies = await asyncio.gather(*(
             http.post(f"/api/rains/{rain['id']}/grab", headers=v.headers) for v in grabs))

@@ -16,6 +16,7 @@ from core.context import Services
 from orders.coupons import CouponClaim, CouponKeys, rebuild_coupon
 from tests.conftest import LiveServer, TestUser, tally
 from tests.engagement.conftest import LiveRoom, live_room, live_server, make_viewers  # noqa: F401
+from tests.rawhttp import RawClient
 
 COPIES = 100
 # Twenty viewers a copy, the race the feature promises (2,000 viewers on 100 copies)
@@ -37,21 +38,10 @@ async def test_a_race_of_claims_hands_out_each_copy_once_and_nobody_two(
     coupon_id = response.json()["id"]
     viewers = await make_viewers(VIEWERS)
     taps = viewers + viewers[:DOUBLE_TAPS]
-    # (idle connections dropped by the client after 1 s, well before uvicorn closes them at 5 s:
-    # reusing one the server is closing that moment is a reset on a busy machine)
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200,
-                          keepalive_expiry=1.0)
-    # At most 200 requests in flight, as many as the client has connections: httpx's pool
-    # scans its queue of waiting requests on every release, so thousands queued in it cost
-    # the client (not the server) minutes. Every claim still races the others.
-    in_flight = asyncio.Semaphore(200)
 
-    async def tap(http: httpx.AsyncClient, viewer: TestUser) -> httpx.Response:
-        async with in_flight:
-            return await http.post(f"/api/coupons/{coupon_id}/claim", headers=viewer.headers)
-
-    async with httpx.AsyncClient(base_url=live_server.url, limits=limits, timeout=60) as http:
-        replies = await asyncio.gather(*(tap(http, v) for v in taps))
+    async with RawClient(live_server.url, max_connections=200) as http:
+        replies = await asyncio.gather(*(
+            http.post(f"/api/coupons/{coupon_id}/claim", headers=viewer.headers) for viewer in taps))
 
     outcomes, won = tally(taps, replies)
     # every copy went out once; every other tap was told why not

@@ -30,6 +30,7 @@ from tests.conftest import LiveServer, TestUser, poll_until, warm_accounts
 from tests.infra import ROOT, TestInfra
 from tests.orders.group_helpers import check, offer_deal
 from tests.orders.regular_helpers import queue_payment
+from tests.rawhttp import RawClient, Reply
 from tests.workers.conftest import CeleryProcess, celery_worker  # noqa: F401
 
 GROUPS = 100
@@ -41,7 +42,7 @@ STILL_POLLS = 30  # refunds left undelivered over 30 polls 0.1 s apart: the work
 pytestmark = pytest.mark.slow
 
 
-def _code(reply: httpx.Response) -> object:
+def _code(reply: Reply) -> object:
     return reply.json()["error"]["code"] if reply.status_code >= 400 else reply.status_code
 
 
@@ -55,16 +56,11 @@ async def test_a_race_of_group_buys_never_overfills_a_group_and_refunds_each_fai
                             units=GROUPS * SIZE, stock=GROUPS * SIZE)
     buyers: list[TestUser] = await make_buyers(GROUPS + 1 + JOINERS)
     openers, late_opener, joiners = buyers[:GROUPS], buyers[GROUPS], buyers[GROUPS + 1:]
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100,
-                          keepalive_expiry=1.0)
-    in_flight = asyncio.Semaphore(100)
-
-    async def post(http: httpx.AsyncClient, path: str, user: TestUser) -> httpx.Response:
+    async def post(http: RawClient, path: str, user: TestUser) -> Reply:
         # A 503 (PostgreSQL's connections are shared with other runs on this machine) is asked
         # again, as a page would; who holds what is then read from PostgreSQL, not the replies.
         for _ in range(50):
-            async with in_flight:
-                reply = await http.post(path, headers=user.headers)
+            reply = await http.post(path, headers=user.headers)
             if reply.status_code != 503:
                 return reply
             await asyncio.sleep(0.2)
@@ -81,7 +77,7 @@ async def test_a_race_of_group_buys_never_overfills_a_group_and_refunds_each_fai
             out.setdefault(int(group_id), []).append((int(user_id), int(order_id)))
         return out
 
-    async with httpx.AsyncClient(base_url=live_server.url, limits=limits, timeout=60) as http:
+    async with RawClient(live_server.url, max_connections=100) as http:
         await warm_accounts(http, buyers)
         opened = await asyncio.gather(*(post(http, f"/api/group-deals/{deal.id}/groups", u)
                                         for u in [*openers, late_opener]))
@@ -127,15 +123,13 @@ async def test_a_race_of_group_buys_never_overfills_a_group_and_refunds_each_fai
     events = await asyncio.gather(*(queued(order_id) for order_id in paying_orders))
     provider = SandboxProvider.from_settings(services.settings)
 
-    async def deliver(http: httpx.AsyncClient, event: dict[str, Any]) -> str:
+    async def deliver(http: RawClient, event: dict[str, Any]) -> str:
         body = orjson.dumps(event)
-        async with in_flight:
-            reply = await http.post(WEBHOOK_PATH, content=body,
-                                    headers=provider.signed_headers(body))
+        reply = await http.post(WEBHOOK_PATH, content=body, headers=provider.signed_headers(body))
         assert reply.status_code == 200, reply.text
         return str(reply.json()["outcome"])
 
-    async with httpx.AsyncClient(base_url=live_server.url, limits=limits, timeout=60) as http:
+    async with RawClient(live_server.url, max_connections=100) as http:
         outcomes = Counter(await asyncio.gather(*(deliver(http, e)
                                                   for e in [*events, *events[:100]])))
     assert outcomes == {"paid": len(events), "duplicate": 100}, outcomes

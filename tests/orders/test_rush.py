@@ -12,7 +12,6 @@ import sys
 import time
 from collections import Counter
 
-import httpx
 from sqlalchemy import func, select
 
 from core.context import Services
@@ -21,6 +20,7 @@ from orders.models import Order
 from orders.reconcile import check_invariant
 from tests.conftest import LiveServer, warm_accounts
 from tests.infra import ROOT, TestInfra
+from tests.rawhttp import RawClient, Reply
 
 BUYERS = 600
 UNITS = 60
@@ -32,18 +32,14 @@ async def test_a_rush_of_distinct_buyers_within_a_second_gets_exactly_the_units(
     # given a sale of 60 units and 600 logged-in buyers, each seen once by the server
     sale = await make_sale(stock=UNITS, quantity=UNITS)
     buyers = await make_buyers(BUYERS)
-    # (idle connections dropped by the client after 1 s, well before uvicorn closes them at 5 s:
-    # reusing one the server is closing that moment is a reset on a busy machine)
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200,
-                          keepalive_expiry=1.0)
-    async with httpx.AsyncClient(base_url=live_server.url, limits=limits, timeout=30) as http:
+    async with RawClient(live_server.url, max_connections=200) as http:
         await warm_accounts(http, buyers)
 
         # when each sends one buy at its own moment, all within one second (open loop: a
         # slow reply does not delay the next send)
         start = time.monotonic()
 
-        async def buy_at(index: int) -> httpx.Response:
+        async def buy_at(index: int) -> Reply:
             await asyncio.sleep(max(0.0, start + index / BUYERS - time.monotonic()))
             buyer = buyers[index]
             return await http.post(f"/api/sales/{sale.id}/buy", json={"quantity": 1},

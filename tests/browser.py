@@ -6,9 +6,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, async_playwright, expect
 
 CHROMIUM = "/usr/bin/chromium"
+# An `expect(...)` waits as long as a page's own actions do (the contexts' default timeout),
+# not Playwright's 5 s: with two test runs, their servers and two browsers on two cores, a
+# reply drawn within 5 s on a quiet machine can take longer, and a wait is not what is tested.
+expect.set_options(timeout=10_000)
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 

@@ -194,10 +194,14 @@ class Pages:
         emulation: that widens the layout viewport to fit a page that overflows, and would
         hide the sideways scrolling the layout tests look for). `locale` is the browser's
         language (its Accept-Language): English unless a test says otherwise, so the pages'
-        words are English (a browser in Chinese, or saying nothing, gets Chinese)."""
+        words are English (a browser in Chinese, or saying nothing, gets Chinese). The browser
+        asks for reduced motion, as a reader may (app.css then stops every animation after
+        one frame): the pulsing live badges would otherwise be drawn 60 times a second in
+        every page of a test, a fifth of the browser tests' CPU on this two-core machine."""
         context = await self.browser.new_context(viewport={"width": width, "height": height},
                                                  locale=locale, timezone_id=timezone_id,
-                                                 bypass_csp=bypass_csp, has_touch=has_touch)
+                                                 bypass_csp=bypass_csp, has_touch=has_touch,
+                                                 reduced_motion="reduce")
         context.set_default_timeout(10_000)
         self.contexts.append(context)
         if who is not None:

@@ -29,15 +29,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# PYTEST_WORKERS="-n 2 --dist loadgroup" runs the main pass on two pytest-xdist workers: each
-# has its own database, Redis prefix, Celery queue, servers, nginx and browser (tests/infra.py,
-# tests/conftest.py), and tests go to a worker a file at a time, or a folder at a time where
-# the files share a session's servers (XDIST_GROUPED_FOLDERS). Most of a test's time is spent
-# waiting on a server, a worker or a browser, so two workers fill both cores of this machine:
-# 7 min 55 s to 9 min 15 s against 12 min 25 s serially. Serial is still the default: under
-# two workers' load, a few tests that wait on a page or read published events failed now and
-# then in runs here (docs/architecture.md, Tests).
-PYTEST_WORKERS ?=
+# The main pass runs on two pytest-xdist workers: each has its own database, Redis prefix,
+# Celery queue, servers, nginx and browser (tests/infra.py, tests/conftest.py), and tests go to
+# a worker a file at a time, or a folder at a time where the files share a session's servers
+# (XDIST_GROUPED_FOLDERS). Most of a test's time is spent waiting on a server, a worker or a
+# browser, so two workers fill both cores of this machine: the whole `make test` took 6 min
+# 26 s here, where the main pass alone took 12 min 16 s serially in the last CI run.
+# PYTEST_WORKERS= (empty) runs it serially, e.g. to read one failure's output in order.
+PYTEST_WORKERS ?= -n 2 --dist loadgroup
 # Extra pytest arguments for both passes, e.g. PYTEST_ARGS="-k buy".
 PYTEST_ARGS ?=
 

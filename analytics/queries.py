@@ -15,6 +15,7 @@ from analytics.errors import NotYourBroadcast
 from analytics.metrics import PAID_STATUSES, iso
 from analytics.models import AnalyticsEvent, BroadcastReport, EventKind
 from core.accounts import Actor, Role, User, owns_or_ops
+from core.db import database_now
 from live.models import Product, Room, RoomStatus
 from orders.models import Order, OrderEvent, OrderStatus
 
@@ -174,7 +175,7 @@ async def live_numbers(session: AsyncSession, room: Room, *, top: int = 5) -> di
                                         EventKind.PRODUCT_CLICK.value]),
                AnalyticsEvent.viewer_key.is_distinct_from(f"u:{room.host_id}"))
         .group_by(AnalyticsEvent.kind))).all()}
-    now = await session.scalar(select(func.now()))
+    now = await database_now(session)
     return {
         "room": room.public(),
         "as_of": iso_or_none(now),

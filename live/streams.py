@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import Actor
 from core.context import Services
+from core.db import database_now
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.events import unit_of_work
 from live import actions
@@ -117,9 +118,8 @@ async def start_publish(svc: Services, key: str, client_id: str, address: str,
             raise StreamBusy("the room already has a publisher", field="name")
         last_end = await session.scalar(
             select(func.max(RoomStream.ended_at)).where(RoomStream.room_id == room.id))
-        now = await session.scalar(select(func.now()))
-        resumed = last_end is not None and now is not None and (
-            now - last_end <= timedelta(seconds=grace_seconds))
+        now = await database_now(session)
+        resumed = last_end is not None and now - last_end <= timedelta(seconds=grace_seconds)
         stream = RoomStream(room_id=room.id, client_id=client_id,
                             key_fingerprint=key_fingerprint(key), address=address[:64])
         session.add(stream)

@@ -78,11 +78,17 @@ class OrderSourceIn(Strict):
     """Where the buyer pressed buy: `live` (the sale's room; `id` the room), `replay` or `video`
     (`id` the video, which must be ready and show the sale's product)."""
 
+    model_config = ConfigDict(frozen=True)
+
     kind: Literal["live", "replay", "video"]
     id: Id
 
 
 class BuyIn(Strict):
+    # Frozen: a validated body is kept and shared by the requests that send the same bytes
+    # (web.validation.parse_body), thousands a second in a flash sale.
+    model_config = ConfigDict(frozen=True)
+
     quantity: int = Field(default=1, ge=1, le=100)
     # Sent by a replay's or a short video's page; the room page sends none (the live room).
     source: OrderSourceIn | None = None

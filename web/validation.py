@@ -20,6 +20,15 @@ M = TypeVar("M", bound=BaseModel)
 # under 10 kB of JSON even with every character escaped; a webhook is far smaller.
 MAX_BODY_BYTES = 64 * 1024
 
+# Validated bodies of frozen request models, by model and raw bytes. A flash sale's thousands
+# of buys a second send a handful of distinct bodies (`{"quantity":1}`), and validating one
+# costs about 0.04 ms of a 0.44 ms refusal; a frozen model cannot be changed by the handler
+# that gets it, so one instance serves every request with the same bytes. Short bodies only,
+# at most this many kept (the memo starts again when full); errors are never kept.
+_VALIDATED: dict[tuple[type[BaseModel], bytes], BaseModel] = {}
+VALIDATED_MAX_ENTRIES = 1024
+VALIDATED_MAX_BODY_BYTES = 128
+
 
 class PayloadTooLarge(TooLarge):
     """A request body over `MAX_BODY_BYTES`."""
@@ -144,6 +153,11 @@ async def parse_body(request: Request, model: type[M]) -> M:
     if "application/x-www-form-urlencoded" in content_type or "multipart/form-data" in content_type:
         form = await request.form()
         return parse_model(model, {k: v for k, v in form.items() if isinstance(v, str)})
+    memo = model.model_config.get("frozen") and len(body) <= VALIDATED_MAX_BODY_BYTES
+    if memo:
+        known = _VALIDATED.get((model, body))  # (kept under its own model)
+        if known is not None:
+            return known  # type: ignore[return-value]
     if not body:
         data: object = {}
     else:
@@ -153,7 +167,12 @@ async def parse_body(request: Request, model: type[M]) -> M:
             raise ValidationError([{"field": "body", "message": f"not valid JSON: {exc}"}]) from None
     if not isinstance(data, dict):
         raise ValidationError([{"field": "body", "message": "must be a JSON object"}])
-    return parse_model(model, data)
+    parsed = parse_model(model, data)
+    if memo:
+        if len(_VALIDATED) >= VALIDATED_MAX_ENTRIES:
+            _VALIDATED.clear()
+        _VALIDATED[(model, body)] = parsed
+    return parsed
 
 
 def parse_id(raw: object, name: str) -> int:

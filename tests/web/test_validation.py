@@ -5,11 +5,16 @@ from __future__ import annotations
 import inspect
 
 import pytest
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import func, select
+from starlette.requests import Request
 
 from core.context import Services
+from core.errors import ValidationError
 from live.models import Product, Room
+from orders.schemas import BuyIn, SaleIn
 from web import api_orders, api_regular
+from web.validation import parse_body
 
 
 @pytest.mark.parametrize(
@@ -86,3 +91,38 @@ async def test_the_order_lists_refuse_an_unknown_status_alike_through_one_filter
     for module in (api_orders, api_regular):
         assert "query_choice" in vars(module) and "OrderStatus" in inspect.getsource(module)
         assert 'query_params.get("status")' not in inspect.getsource(module)
+
+
+def _request(body: bytes) -> Request:
+    sent = False
+
+    async def receive() -> dict[str, object]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]},
+        receive)
+
+
+async def test_a_frozen_bodys_validation_is_kept_by_its_bytes_and_errors_are_not():
+    # given the buy body, whose model is frozen: the same bytes give the same (unchangeable)
+    # instance, without validating again; other bytes their own
+    first = await parse_body(_request(b'{"quantity":2}'), BuyIn)
+    again = await parse_body(_request(b'{"quantity":2}'), BuyIn)
+    other = await parse_body(_request(b'{"quantity":3}'), BuyIn)
+    assert again is first and (first.quantity, other.quantity) == (2, 3)
+    with pytest.raises(PydanticValidationError):
+        first.quantity = 50  # type: ignore[misc]
+    # a refused body is refused every time, with its field
+    for _ in range(2):
+        with pytest.raises(ValidationError) as refused:
+            await parse_body(_request(b'{"quantity":0}'), BuyIn)
+        assert refused.value.errors[0]["field"] == "quantity"
+    # a model that is not frozen gets a new instance per request (its handler may change it)
+    assert not SaleIn.model_config.get("frozen")
+    body = b'{"product_id":1,"price_minor":5,"quantity":1,"duration_seconds":60}'
+    assert await parse_body(_request(body), SaleIn) is not await parse_body(_request(body), SaleIn)

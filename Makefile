@@ -33,8 +33,9 @@ typecheck: $(STAMP)
 # Celery queue, servers, nginx and browser (tests/infra.py, tests/conftest.py), and tests go to
 # a worker a file at a time, or a folder at a time where the files share a session's servers
 # (XDIST_GROUPED_FOLDERS). Most of a test's time is spent waiting on a server, a worker or a
-# browser, so two workers fill both cores of this machine: the whole `make test` took 6 min
-# 26 s here, where the main pass alone took 12 min 16 s serially in the last CI run.
+# browser, so two workers fill both cores of this machine (both busy 97% of the pass): the
+# whole `make test` took 6 min 26 s to 8 min 30 s here, where the main pass alone took 12 min
+# 16 s serially in the last CI run.
 # PYTEST_WORKERS= (empty) runs it serially, e.g. to read one failure's output in order.
 PYTEST_WORKERS ?= -n 2 --dist loadgroup
 # Extra pytest arguments for both passes, e.g. PYTEST_ARGS="-k buy".

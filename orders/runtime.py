@@ -94,13 +94,6 @@ class VariantStockPublisher:
             await asyncio.sleep(STOCK_PUBLISH_INTERVAL_SECONDS)
             await self.flush()
 
-    async def drain(self) -> None:
-        """Wait until everything changed so far is published (tests: a quiet room)."""
-        if self.task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-        await self.flush()
-
     async def flush(self) -> None:
         """Publish what is pending now (a worker's task before it returns, shutdown, tests)."""
         async with self.flushing:

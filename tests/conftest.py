@@ -247,7 +247,7 @@ async def empty_tables(engine: Any) -> None:
         await driver.execute(block)
 
 
-async def settle_units_news(services: Services) -> None:
+async def settle_stock_news(services: Services) -> None:
     """Publish now the stock and units-left news the setup's moves left pending: it goes out
     coalesced, up to 250 ms after a move (orders/runtime.py), and would land in a capture of
     the published events that the test starts next. A flush waits for one under way."""
@@ -260,7 +260,7 @@ async def settle_units_news(services: Services) -> None:
 async def capture_news(services: Services) -> AsyncIterator[list[dict[str, Any]]]:
     """What is published inside the block (`realtime.publish.capture_published`), and nothing
     that the setup's coalesced stock news would have sent into it a moment later."""
-    await settle_units_news(services)
+    await settle_stock_news(services)
     with capture_published() as published:
         yield published
 
@@ -272,7 +272,7 @@ async def clean_state(services: Services) -> AsyncIterator[None]:
     # The units left of products an earlier test moved go out coalesced, up to 250 ms later
     # (orders/runtime.py): published now (without waiting out the interval), before the keys
     # go, not into this test's capture; the sleeping publisher then wakes to nothing.
-    await settle_units_news(svc)
+    await settle_stock_news(svc)
     # A worker or beat of an earlier test may still be finishing a transaction; our locks can
     # then deadlock with it. PostgreSQL aborts one side: ours is retried.
     for attempt in range(5):

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from core.context import Services
 from live.models import LineupItem, Product, Room, RoomEvent, RoomMute
-from tests.conftest import capture_news, settle_units_news
+from tests.conftest import capture_news
 
 
 def room_actions(room_id: int, product_id: int, viewer_id: int) -> list[tuple[str, str, Any]]:
@@ -49,7 +49,6 @@ async def test_only_the_rooms_host_can_change_it(client, make_user, make_product
     actors = {"other_host": await make_user("host"), "viewer": viewer, "guest": None}
     actor = actors[who]
     before = await _snapshot(services)
-    await settle_units_news(services)
 
     # when someone else tries every action on it
     async with capture_news(services) as published:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from core.context import Services
 from live import actions, queries
 from realtime.publish import ServerEvent
-from tests.conftest import capture_news, settle_units_news
+from tests.conftest import capture_news, settle_stock_news
 
 NO_SUCH_USER = 2**31 - 1
 
@@ -40,7 +40,7 @@ async def test_a_pin_whose_transaction_rolls_back_publishes_nothing(
     host = await make_user("host")
     scarf = await make_product(host, title="Scarf")
     room = await make_room(host, products=[scarf], live=True)
-    await settle_units_news(services)
+    await settle_stock_news(services)
     fail_commits()
 
     # when the host pins it and the transaction fails at its commit
@@ -59,7 +59,7 @@ async def test_a_lineup_or_status_change_that_rolls_back_publishes_nothing(
     host = await make_user("host")
     scarf = await make_product(host, title="Scarf")
     room = await make_room(host, products=[scarf])
-    await settle_units_news(services)
+    await settle_stock_news(services)
     fail_commits()
 
     async with capture_news(services) as published:
@@ -81,8 +81,6 @@ async def test_a_committed_pin_is_told_once(make_user, make_product, make_room,
     host = await make_user("host")
     scarf = await make_product(host, title="Scarf")
     room = await make_room(host, products=[scarf], live=True)
-
-    await settle_units_news(services)
 
     # when the host pins it
     async with capture_news(services) as published:

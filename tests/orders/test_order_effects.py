@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from core.context import Services
 from orders import commissions, order_moves, outbox, paying
 from orders.models import OutboxKind, OutboxMessage, Payment
-from tests.conftest import capture_news, settle_units_news
+from tests.conftest import capture_news
 from tests.orders.conftest import buy, deliver_sandbox_webhook, pay
 
 
@@ -205,7 +205,6 @@ async def test_a_refused_sale_takes_no_units_from_the_product_and_tells_no_one(
         client, make_sale, services: Services):
     # given a room with a sale running, 100 of its product's 500 units on sale
     sale = await make_sale(stock=500, quantity=100)
-    await settle_units_news(services)
 
     # when the host starts a second sale of the same product there (live takes the units in
     # the sale's transaction, then orders refuses: one sale at a time per room)

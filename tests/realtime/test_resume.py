@@ -8,10 +8,9 @@ import httpx
 import pytest
 
 from core.context import Services
-from orders.runtime import runtime
 from realtime.chat import post_chat
 from realtime.publish import RECENT_CHAT_LENGTH, history_key, publish_room
-from tests.conftest import MakeUser
+from tests.conftest import MakeUser, settle_stock_news
 from tests.conftest import TestUser as User
 from tests.realtime.conftest import Connect, Viewer
 
@@ -123,7 +122,7 @@ async def test_old_hello_plus_missed_events_equals_a_fresh_hello(
     await api("DELETE", f"/chat/{line['data']['id']}")
     await api("DELETE", "/pin")
     # (the units left of the pinned and lined-up products, told a moment after)
-    await runtime(services).units.drain()
+    await settle_stock_news(services)
 
     # and the viewer comes back with its last offset
     back = await connect_viewer(room_id, user=bob, offset=old.offset)
